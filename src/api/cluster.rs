@@ -1,0 +1,211 @@
+//! The operational endpoints: the event feed, the cluster view, leadership
+//! transfer, health, readiness, metrics and the OpenAPI document.
+
+use std::time::Duration;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use mysql_async::prelude::Queryable;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::error::ApiError;
+use super::request::{self, Consistency};
+use super::tasks::read_barrier;
+use super::AppState;
+use crate::applier::GetApplierStatus;
+use crate::db::queries;
+use crate::raft::Role;
+use crate::transport::Peers;
+
+const FEED_LIMIT_DEFAULT: usize = 100;
+const FEED_LIMIT_MAX: usize = 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedQuery {
+    #[serde(default)]
+    since: u64,
+    limit: Option<usize>,
+    #[serde(default)]
+    consistency: Consistency,
+}
+
+pub async fn events(
+    state: web::Data<AppState>,
+    query: web::Query<FeedQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(FEED_LIMIT_DEFAULT);
+    if !(1..=FEED_LIMIT_MAX).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("must be 1 to {FEED_LIMIT_MAX}"),
+        ));
+    }
+    read_barrier(&state, query.consistency).await?;
+    let events = queries::events_since(&state.pool, query.since, limit).await?;
+    // Read after the events: at least as high as the last of them.
+    let last_seq = queries::last_seq(&state.pool).await?;
+    Ok(HttpResponse::Ok().json(json!({ "events": events, "last_seq": last_seq })))
+}
+
+/// One member as `/api/cluster` shows it.
+#[derive(Debug, Serialize)]
+pub struct MemberView {
+    pub id: u64,
+    pub raft_addr: Option<String>,
+    pub url: Option<String>,
+    /// `voter` or `learner`.
+    pub role: &'static str,
+    /// Whether this node's link to it is up (always true for itself).
+    pub reachable: bool,
+    pub match_index: Option<u64>,
+    pub is_leader: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClusterView {
+    pub node_id: u64,
+    pub url: String,
+    pub role: Role,
+    pub term: u64,
+    pub leader_id: Option<u64>,
+    pub leader_url: Option<String>,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    pub last_index: u64,
+    /// The applier's last error, while it retries a batch.
+    pub apply_error: Option<String>,
+    pub members: Vec<MemberView>,
+}
+
+pub async fn cluster_view(state: &AppState) -> Result<ClusterView, ApiError> {
+    let status = state.raft.cluster_status().await?;
+    let peers = state.transport.send(Peers).await.unwrap_or_default();
+    let applier = state.applier.send(GetApplierStatus).await.ok();
+    let me = status.raft.node_id;
+    let members: Vec<MemberView> = status
+        .members
+        .iter()
+        .map(|m| {
+            let peer = peers.iter().find(|p| p.id == m.id);
+            MemberView {
+                id: m.id,
+                raft_addr: if m.id == me {
+                    Some(state.raft_addr.clone())
+                } else {
+                    peer.map(|p| p.raft_addr.clone())
+                },
+                url: if m.id == me {
+                    Some(state.advertise_url.clone())
+                } else {
+                    peer.and_then(|p| p.url.clone())
+                },
+                role: m.role,
+                reachable: m.id == me || peer.is_some_and(|p| p.reachable),
+                match_index: m.match_index,
+                is_leader: m.id == status.raft.leader_id,
+            }
+        })
+        .collect();
+    let leader_id = (status.raft.leader_id != 0).then_some(status.raft.leader_id);
+    let leader_url = members
+        .iter()
+        .find(|m| Some(m.id) == leader_id)
+        .and_then(|m| m.url.clone());
+    Ok(ClusterView {
+        node_id: me,
+        url: state.advertise_url.clone(),
+        role: status.raft.role,
+        term: status.raft.term,
+        leader_id,
+        leader_url,
+        commit_index: status.commit_index,
+        applied_index: status.applied_index,
+        last_index: status.last_index,
+        apply_error: applier.and_then(|a| a.failing),
+        members,
+    })
+}
+
+pub async fn cluster(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(cluster_view(&state).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferBody {
+    to: u64,
+}
+
+pub async fn transfer_leader(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    request::authorize(state.api_token.as_deref(), &req)?;
+    let body: TransferBody = request::from_json(request::json_body(&req, payload).await?)?;
+    match state.raft.transfer_leader(body.to).await? {
+        Ok(()) => Ok(HttpResponse::Accepted().json(json!({ "transferring_to": body.to }))),
+        Err(message) => Err(ApiError::Conflict {
+            code: "cannot_transfer",
+            message,
+        }),
+    }
+}
+
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// Ready when this node knows a leader, its MySQL answers, its applier is
+/// not stuck retrying, and it is not shutting down.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let mut problems: Vec<String> = Vec::new();
+    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        problems.push("shutting down".into());
+    }
+    let raft = state.raft.status();
+    if raft.leader_id == 0 {
+        problems.push("no leader known".into());
+    }
+    let ping = async {
+        let mut conn = state.pool.get_conn().await?;
+        conn.query_drop("SELECT 1").await
+    };
+    match tokio::time::timeout(Duration::from_secs(2), ping).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => problems.push(format!("MySQL: {e}")),
+        Err(_) => problems.push("MySQL did not answer within 2s".into()),
+    }
+    if let Ok(applier) = state.applier.send(GetApplierStatus).await {
+        if let Some(error) = applier.failing {
+            problems.push(format!("applier retrying: {error}"));
+        }
+    }
+    let body = json!({
+        "ready": problems.is_empty(),
+        "node_id": raft.node_id,
+        "role": raft.role,
+        "leader_id": raft.leader_id,
+        "problems": problems,
+    });
+    if problems.is_empty() {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "1"))
+            .json(body)
+    }
+}
+
+pub async fn metrics() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(crate::metrics::render())
+}
+
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(include_str!("openapi.json"))
+}

@@ -1,0 +1,181 @@
+//! Every error the api returns, and the one place that maps them to status
+//! codes and the JSON error body `{"error": {"code", "message", …}}`.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::{json, Map, Value};
+
+use crate::db::DbError;
+use crate::raft::ConsensusError;
+use crate::task::validate::Invalid;
+use crate::task::{Rejection, Task};
+
+/// Seconds a client should wait before retrying a 503.
+const RETRY_AFTER_SECS: &str = "1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Invalid(Invalid),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("a valid bearer token is required for writes")]
+    Unauthorized,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("task is at version {}, not {expected}", current.version)]
+    VersionMismatch { expected: u64, current: Box<Task> },
+    #[error("the request body exceeds {0} bytes")]
+    TooLarge(usize),
+    #[error("the request body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
+    Consensus(#[from] ConsensusError),
+    /// A write whose outcome is unknown after the deadline.
+    #[error("{0}")]
+    WriteTimeout(ConsensusError),
+    #[error("storage unavailable: {0}")]
+    Storage(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError::Invalid(Invalid {
+            field: field.to_string(),
+            message: message.into(),
+        })
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::Invalid(_) => "validation_failed",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict { code, .. } | ApiError::Unprocessable { code, .. } => code,
+            ApiError::VersionMismatch { .. } => "version_mismatch",
+            ApiError::TooLarge(_) => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::Consensus(ConsensusError::NoLeader) => "no_leader",
+            ApiError::Consensus(ConsensusError::LeaderChanged) => "leader_changed",
+            ApiError::Consensus(ConsensusError::Timeout(_)) => "not_confirmed",
+            ApiError::Consensus(ConsensusError::Overloaded(_)) => "overloaded",
+            ApiError::Consensus(ConsensusError::ShuttingDown) => "shutting_down",
+            ApiError::WriteTimeout(_) => "timeout",
+            ApiError::Storage(_) => "storage_unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// Fields beyond code and message that help the client act.
+    fn details(&self) -> Map<String, Value> {
+        let mut details = Map::new();
+        match self {
+            ApiError::Invalid(invalid) => {
+                details.insert("field".into(), json!(invalid.field));
+            }
+            ApiError::VersionMismatch { expected, current } => {
+                details.insert("expected_version".into(), json!(expected));
+                details.insert("current_version".into(), json!(current.version));
+                details.insert("current".into(), json!(current));
+            }
+            ApiError::Consensus(e) | ApiError::WriteTimeout(e) => {
+                // Whether the write may have happened: retry with the same
+                // Idempotency-Key to find out without doubling it.
+                let unknown = !matches!(
+                    e,
+                    ConsensusError::NoLeader
+                        | ConsensusError::Overloaded(_)
+                        | ConsensusError::ShuttingDown
+                );
+                details.insert("outcome_unknown".into(), json!(unknown));
+            }
+            _ => {}
+        }
+        details
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(invalid: Invalid) -> Self {
+        ApiError::Invalid(invalid)
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Corrupt(_) => ApiError::Internal(e.to_string()),
+            _ => ApiError::Storage(e.to_string()),
+        }
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(rejection: Rejection) -> Self {
+        match rejection {
+            Rejection::NotFound { id } => ApiError::NotFound(format!("no task with id {id}")),
+            Rejection::VersionMismatch { expected, current } => {
+                ApiError::VersionMismatch { expected, current }
+            }
+            Rejection::IdTaken { id } => ApiError::Conflict {
+                code: "id_taken",
+                message: format!("task id {id} is, or was, in use"),
+            },
+            Rejection::KeyReused { key } => ApiError::Unprocessable {
+                code: "idempotency_key_reused",
+                message: format!("Idempotency-Key `{key}` was first used for a different request"),
+            },
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Invalid(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Consensus(_) | ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::WriteTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let mut error = Map::new();
+        error.insert("code".into(), json!(self.code()));
+        error.insert("message".into(), json!(self.to_string()));
+        error.extend(self.details());
+        let mut response = HttpResponse::build(status);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if let ApiError::VersionMismatch { current, .. } = self {
+            response.insert_header((header::ETAG, format!("\"{}\"", current.version)));
+        }
+        if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+            tracing::error!(error = %self, "request failed");
+        }
+        response.json(json!({ "error": error }))
+    }
+}

@@ -1,0 +1,222 @@
+//! Reading requests: bodies, conditional and idempotency headers, auth.
+//! Each turns malformed input into a 4xx before anything is proposed.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::ApiError;
+use crate::task::{validate, Idempotency};
+
+/// Largest request body accepted; a task with the longest description fits.
+pub const MAX_BODY: usize = 256 << 10;
+
+/// Reads a JSON body: the right content type, at most [`MAX_BODY`] bytes,
+/// well-formed JSON.
+pub async fn json_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Value, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    if !media.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(ApiError::TooLarge(MAX_BODY));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))
+}
+
+/// Deserializes `value` into `T`, naming the offending field on failure.
+pub fn from_json<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
+        ApiError::invalid(&field, e.into_inner().to_string())
+    })
+}
+
+/// `If-Match: "3"` → `Some(3)`. `*` matches any existing version: `None`.
+pub fn if_match(req: &HttpRequest) -> Result<Option<u64>, ApiError> {
+    let Some(value) = req.headers().get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::invalid("If-Match", "is not ASCII"))?
+        .trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    let tag = text.strip_prefix("W/").unwrap_or(text);
+    let version = tag
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(tag);
+    version.parse::<u64>().map(Some).map_err(|_| {
+        ApiError::invalid(
+            "If-Match",
+            format!("`{text}` is not a task version ETag such as \"3\""),
+        )
+    })
+}
+
+/// The `Idempotency-Key` of a write, with a fingerprint of what the client
+/// sent: method, path, body and `If-Match`, not what the server stamps.
+pub fn idempotency(
+    req: &HttpRequest,
+    body: Option<&Value>,
+) -> Result<Option<Idempotency>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| ApiError::invalid("Idempotency-Key", "is not ASCII"))?
+        .to_string();
+    validate::idempotency_key(&key)?;
+    let if_match = req
+        .headers()
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    // serde_json's Value keeps object keys sorted: one spelling per body.
+    let canonical = format!(
+        "{} {}\n{}\n{}",
+        req.method(),
+        req.path(),
+        if_match,
+        body.map(Value::to_string).unwrap_or_default()
+    );
+    Ok(Some(Idempotency {
+        key,
+        fingerprint: crate::db::migrate::checksum(&canonical),
+    }))
+}
+
+/// With an `api_token` configured, writes need `Authorization: Bearer …`.
+pub fn authorize(token: Option<&str>, req: &HttpRequest) -> Result<(), ApiError> {
+    let Some(expected) = token else {
+        return Ok(());
+    };
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
+    }
+}
+
+/// Compares without an early exit, so timing does not reveal a prefix.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `?consistency=`: linearizable (ReadIndex first, the default) or local.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Consistency {
+    #[default]
+    Linearizable,
+    Local,
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    #[test]
+    fn if_match_accepts_quoted_weak_and_bare_versions() {
+        for (header, expected) in [
+            ("\"3\"", Some(3)),
+            ("W/\"4\"", Some(4)),
+            ("5", Some(5)),
+            ("*", None),
+        ] {
+            let req = TestRequest::default()
+                .insert_header(("If-Match", header))
+                .to_http_request();
+            assert_eq!(if_match(&req).unwrap(), expected, "{header}");
+        }
+        let req = TestRequest::default()
+            .insert_header(("If-Match", "\"abc\""))
+            .to_http_request();
+        assert!(matches!(if_match(&req), Err(ApiError::Invalid(_))));
+        assert_eq!(
+            if_match(&TestRequest::default().to_http_request()).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn the_fingerprint_ignores_key_order_but_not_content() {
+        let req = |body: &str| {
+            let req = TestRequest::post()
+                .uri("/api/tasks")
+                .insert_header(("Idempotency-Key", "k"))
+                .to_http_request();
+            let value: Value = serde_json::from_str(body).unwrap();
+            idempotency(&req, Some(&value))
+                .unwrap()
+                .unwrap()
+                .fingerprint
+        };
+        assert_eq!(req(r#"{"a":1,"b":2}"#), req(r#"{"b":2,"a":1}"#));
+        assert_ne!(req(r#"{"a":1}"#), req(r#"{"a":2}"#));
+    }
+
+    #[test]
+    fn tokens_are_compared_exactly() {
+        let with = |auth: &str| {
+            TestRequest::default()
+                .insert_header(("Authorization", auth))
+                .to_http_request()
+        };
+        assert!(authorize(Some("s3cret"), &with("Bearer s3cret")).is_ok());
+        assert!(authorize(Some("s3cret"), &with("Bearer s3cre")).is_err());
+        assert!(authorize(Some("s3cret"), &with("s3cret")).is_err());
+        assert!(authorize(None, &with("")).is_ok());
+    }
+
+    #[test]
+    fn a_misspelled_field_is_named() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Body {
+            title: String,
+        }
+        let err = from_json::<Body>(serde_json::json!({"title": 5})).unwrap_err();
+        assert!(
+            matches!(&err, ApiError::Invalid(i) if i.field == "title"),
+            "{err:?}"
+        );
+        let err = from_json::<Body>(serde_json::json!({"title": "x", "titel": "y"})).unwrap_err();
+        assert!(err.to_string().contains("titel"), "{err}");
+    }
+}

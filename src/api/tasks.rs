@@ -1,0 +1,259 @@
+//! `/api/tasks`: create, read, list, update, delete, history.
+//!
+//! Writes are stamped (request id, time, task id) and proposed; the answer
+//! comes once this node has applied the entry. Reads wait for a ReadIndex
+//! round first unless `?consistency=local`.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::request::{self, Consistency};
+use super::AppState;
+use crate::db::queries::{self, Cursor, TaskFilter};
+use crate::task::{
+    validate, Command, NewTask, Op, Outcome, Priority, Status, Task, TaskId, TaskPatch,
+};
+use crate::time::{Date, Timestamp};
+
+const LIST_LIMIT_DEFAULT: usize = 100;
+const LIST_LIMIT_MAX: usize = 1000;
+
+/// The body of `POST /api/tasks`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    id: Option<TaskId>,
+    title: String,
+    #[serde(default)]
+    description: String,
+    status: Option<Status>,
+    position: Option<f64>,
+    priority: Option<Priority>,
+    assignee: Option<String>,
+    #[serde(default)]
+    labels: Vec<String>,
+    due_date: Option<Date>,
+}
+
+fn task_id(path: &str) -> Result<TaskId, ApiError> {
+    path.parse()
+        .map_err(|_| ApiError::invalid("id", format!("`{path}` is not a task id (a UUID)")))
+}
+
+/// Reads run after a ReadIndex round unless the client asked for local.
+pub(super) async fn read_barrier(
+    state: &AppState,
+    consistency: Consistency,
+) -> Result<(), ApiError> {
+    if consistency == Consistency::Linearizable {
+        state.raft.read_barrier().await?;
+    }
+    Ok(())
+}
+
+async fn propose(
+    state: &AppState,
+    req: &HttpRequest,
+    op: Op,
+    body: Option<&Value>,
+) -> Result<HttpResponse, ApiError> {
+    request::authorize(state.api_token.as_deref(), req)?;
+    let command = Command {
+        request_id: Uuid::new_v4(),
+        idempotency: request::idempotency(req, body)?,
+        at: Timestamp::now(),
+        op,
+    };
+    let applied = state.raft.propose(command).await;
+    crate::metrics::PROPOSALS
+        .with_label_values(&[match &applied {
+            Ok(a) if matches!(a.outcome, Outcome::Rejected { .. }) => "rejected",
+            Ok(_) => "ok",
+            Err(_) => "failed",
+        }])
+        .inc();
+    match applied {
+        Ok(applied) => respond(applied.outcome, applied.replayed),
+        Err(e @ crate::raft::ConsensusError::Timeout(_)) => Err(ApiError::WriteTimeout(e)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The HTTP form of an outcome.
+fn respond(outcome: Outcome, replayed: bool) -> Result<HttpResponse, ApiError> {
+    let seq = outcome.seq();
+    let (status, task) = match outcome {
+        Outcome::Created { task, .. } => (StatusCode::CREATED, Some(task)),
+        Outcome::Updated { task, .. } | Outcome::Unchanged { task, .. } => {
+            (StatusCode::OK, Some(task))
+        }
+        Outcome::Deleted { .. } => (StatusCode::NO_CONTENT, None),
+        Outcome::Rejected { rejection } => return Err(rejection.into()),
+    };
+    let mut response = HttpResponse::build(status);
+    if let Some(seq) = seq {
+        response.insert_header(("X-Taskraft-Seq", seq.to_string()));
+    }
+    if replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    match task {
+        Some(task) => {
+            if status == StatusCode::CREATED {
+                response.insert_header((header::LOCATION, format!("/api/tasks/{}", task.id)));
+            }
+            response.insert_header(etag(&task));
+            Ok(response.json(task))
+        }
+        None => Ok(response.finish()),
+    }
+}
+
+fn etag(task: &Task) -> (header::HeaderName, String) {
+    (header::ETAG, format!("\"{}\"", task.version))
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = request::json_body(&req, payload).await?;
+    let draft: CreateBody = request::from_json(body.clone())?;
+    let mut new = NewTask {
+        id: draft.id.unwrap_or_else(TaskId::generate),
+        title: draft.title,
+        description: draft.description,
+        status: draft.status.unwrap_or(Status::Todo),
+        position: draft.position,
+        priority: draft.priority.unwrap_or(Priority::Medium),
+        assignee: draft.assignee,
+        labels: draft.labels,
+        due_date: draft.due_date,
+    };
+    validate::new_task(&mut new)?;
+    propose(&state, &req, Op::Create(new), Some(&body)).await
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let id = task_id(&path)?;
+    let body = request::json_body(&req, payload).await?;
+    let mut patch: TaskPatch = request::from_json(body.clone())?;
+    validate::patch(&mut patch)?;
+    let op = Op::Update {
+        id,
+        expected_version: request::if_match(&req)?,
+        patch,
+    };
+    propose(&state, &req, op, Some(&body)).await
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = task_id(&path)?;
+    let op = Op::Delete {
+        id,
+        expected_version: request::if_match(&req)?,
+    };
+    propose(&state, &req, op, None).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadQuery {
+    #[serde(default)]
+    consistency: Consistency,
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<ReadQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = task_id(&path)?;
+    read_barrier(&state, query.consistency).await?;
+    match queries::task(&state.pool, id).await? {
+        Some(task) => Ok(HttpResponse::Ok().insert_header(etag(&task)).json(task)),
+        None => Err(ApiError::NotFound(format!("no task with id {id}"))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    status: Option<Status>,
+    assignee: Option<String>,
+    label: Option<String>,
+    priority: Option<Priority>,
+    q: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+    #[serde(default)]
+    consistency: Consistency,
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let limit = query.limit.unwrap_or(LIST_LIMIT_DEFAULT);
+    if !(1..=LIST_LIMIT_MAX).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("must be 1 to {LIST_LIMIT_MAX}"),
+        ));
+    }
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<Cursor>()
+                .map_err(|_| ApiError::invalid("cursor", "is not a cursor this server issued"))
+        })
+        .transpose()?;
+    let nonempty = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let filter = TaskFilter {
+        status: query.status,
+        assignee: nonempty(query.assignee),
+        label: nonempty(query.label),
+        priority: query.priority,
+        text: nonempty(query.q),
+        after,
+        limit,
+    };
+    read_barrier(&state, query.consistency).await?;
+    let (tasks, next) = queries::tasks(&state.pool, &filter).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "tasks": tasks,
+        "next_cursor": next.map(|c| c.to_string()),
+    })))
+}
+
+pub async fn history(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<ReadQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = task_id(&path)?;
+    read_barrier(&state, query.consistency).await?;
+    let events = queries::task_events(&state.pool, id).await?;
+    if events.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "no task with id {id} ever existed"
+        )));
+    }
+    Ok(HttpResponse::Ok().json(json!({ "events": events })))
+}

@@ -1,0 +1,531 @@
+//! Node configuration: built-in defaults, then a TOML file, then
+//! `TASKRAFT_<KEY>` environment variables, layered with the `config` crate.
+//!
+//! Every value is checked here, at start-up, and a bad one stops the node
+//! with a message that names the key and where it came from; nothing later
+//! has to wonder whether a setting makes sense.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat};
+use serde::de::DeserializeOwned;
+
+/// Every key the node understands, for refusing typos in a config file.
+const KEYS: &[&str] = &[
+    "node_id",
+    "http_addr",
+    "raft_addr",
+    "peers",
+    "advertise_url",
+    "mysql_url",
+    "data_dir",
+    "election_tick",
+    "heartbeat_tick",
+    "tick_ms",
+    "join",
+    "api_token",
+    "cluster_secret",
+    "request_timeout_ms",
+    "log_format",
+];
+
+/// A node's settings, validated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// This node's Raft id: positive, unique in the cluster.
+    pub node_id: u64,
+    /// Where clients reach the REST API, the WebSocket, the board and metrics.
+    pub http_addr: SocketAddr,
+    /// Where peers reach this node's Raft transport; never served to clients.
+    pub raft_addr: SocketAddr,
+    /// The initial voters' Raft addresses, this node included.
+    pub peers: BTreeMap<u64, String>,
+    /// How browsers and peers reach this node's HTTP side.
+    pub advertise_url: String,
+    /// This node's own database; created if missing.
+    pub mysql_url: String,
+    /// Where the Raft log lives.
+    pub data_dir: PathBuf,
+    /// Ticks without a leader before a follower campaigns (randomised up to 2×).
+    pub election_tick: usize,
+    /// Ticks between a leader's heartbeats.
+    pub heartbeat_tick: usize,
+    /// Milliseconds per Raft tick.
+    pub tick_ms: u64,
+    /// Running members to ask for admission instead of bootstrapping.
+    pub join: Vec<String>,
+    /// When set, `/api` writes need `Authorization: Bearer <token>`.
+    pub api_token: Option<String>,
+    /// When set, peers must prove they know it before their messages count.
+    pub cluster_secret: Option<String>,
+    /// How long a request may wait for consensus before it fails.
+    pub request_timeout: Duration,
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A setting that could not be used, named by key.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "configuration: {}", self.message)
+        } else {
+            write!(
+                f,
+                "configuration key `{}` (env TASKRAFT_{}): {}",
+                self.key,
+                self.key.to_uppercase(),
+                self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn error(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+impl Settings {
+    /// Loads the settings from `file` (if any) and the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Settings::load_from(file, std::env::vars().collect())
+    }
+
+    /// Loads the settings from `file` and the given environment variables.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: HashMap<String, String>,
+    ) -> Result<Settings, ConfigError> {
+        let mut builder = Config::builder();
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(error(
+                    "",
+                    format!("config file {} not found", path.display()),
+                ));
+            }
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| error("", format!("cannot read {}: {e}", path.display())))?;
+            refuse_unknown_keys(&text, path)?;
+            builder = builder.add_source(File::from_str(&text, FileFormat::Toml));
+        }
+        let env: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("TASKRAFT_"))
+            .collect();
+        builder = builder.add_source(Environment::with_prefix("TASKRAFT").source(Some(env)));
+        let layered = builder.build().map_err(|e| error("", e.to_string()))?;
+        Layers(layered).settings()
+    }
+
+    /// Timing for the Raft core, derived from the tick settings.
+    pub fn tick(&self) -> Duration {
+        Duration::from_millis(self.tick_ms)
+    }
+}
+
+fn refuse_unknown_keys(text: &str, path: &Path) -> Result<(), ConfigError> {
+    let table: toml_table::Table = toml_table::parse(text)
+        .map_err(|e| error("", format!("{} is not valid TOML: {e}", path.display())))?;
+    for key in table.keys() {
+        if !KEYS.contains(&key.as_str()) {
+            return Err(error(
+                key,
+                format!(
+                    "unknown key in {}; known keys: {}",
+                    path.display(),
+                    KEYS.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The top-level keys of a TOML document, read through the `config` crate
+/// so that no second TOML parser is needed.
+mod toml_table {
+    pub type Table = config::Map<String, config::Value>;
+
+    pub fn parse(text: &str) -> Result<Table, config::ConfigError> {
+        config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .build()?
+            .try_deserialize()
+    }
+}
+
+/// The layered sources, read one typed key at a time so errors name the key.
+struct Layers(Config);
+
+impl Layers {
+    fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ConfigError> {
+        match self.0.get::<T>(key) {
+            Ok(value) => Ok(Some(value)),
+            Err(config::ConfigError::NotFound(_)) => Ok(None),
+            Err(e) => Err(error(key, strip_key_suffix(&e.to_string()))),
+        }
+    }
+
+    /// A string key that must parse as `T`, with a default when absent.
+    fn parsed<T>(&self, key: &str, default: &str, what: &str) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+    {
+        let text = self
+            .get::<String>(key)?
+            .unwrap_or_else(|| default.to_string());
+        text.trim()
+            .parse()
+            .map_err(|_| error(key, format!("`{text}` is not {what}")))
+    }
+
+    fn number<T>(
+        &self,
+        key: &str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, ConfigError>
+    where
+        T: DeserializeOwned + PartialOrd + fmt::Display + Copy,
+    {
+        let value = self.get::<T>(key)?.unwrap_or(default);
+        if !range.contains(&value) {
+            return Err(error(
+                key,
+                format!(
+                    "{value} is out of range ({}..={})",
+                    range.start(),
+                    range.end()
+                ),
+            ));
+        }
+        Ok(value)
+    }
+
+    fn optional_string(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        Ok(self.get::<String>(key)?.filter(|s| !s.is_empty()))
+    }
+
+    fn settings(&self) -> Result<Settings, ConfigError> {
+        let node_id: u64 = self.number("node_id", 1, 1..=u64::MAX >> 1)?;
+        let http_addr: SocketAddr = self.parsed(
+            "http_addr",
+            "127.0.0.1:8081",
+            "an address like 127.0.0.1:8081",
+        )?;
+        let raft_addr: SocketAddr = self.parsed(
+            "raft_addr",
+            "127.0.0.1:9081",
+            "an address like 127.0.0.1:9081",
+        )?;
+        let join = self
+            .optional_string("join")?
+            .map(|list| parse_join(&list))
+            .transpose()?
+            .unwrap_or_default();
+        let peers = match self.optional_string("peers")? {
+            Some(text) => parse_peers(&text)?,
+            None => BTreeMap::from([(node_id, raft_addr.to_string())]),
+        };
+        if join.is_empty() && !peers.contains_key(&node_id) {
+            return Err(error(
+                "peers",
+                format!("does not name this node ({node_id}); list every initial voter, this one included"),
+            ));
+        }
+        let advertise_url = match self.optional_string("advertise_url")? {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{http_addr}"),
+        };
+        if !(advertise_url.starts_with("http://") || advertise_url.starts_with("https://")) {
+            return Err(error(
+                "advertise_url",
+                format!("`{advertise_url}` is not an http(s) URL"),
+            ));
+        }
+        let mysql_url = self
+            .optional_string("mysql_url")?
+            .unwrap_or_else(|| format!("mysql://root@127.0.0.1:3306/taskraft_n{node_id}"));
+        check_mysql_url(&mysql_url)?;
+        let data_dir = self
+            .optional_string("data_dir")?
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(format!("./data/n{node_id}")));
+        let heartbeat_tick = self.number("heartbeat_tick", 2, 1..=1000)?;
+        let election_tick = self.number("election_tick", 12, 2..=10_000)?;
+        if election_tick <= heartbeat_tick {
+            return Err(error(
+                "election_tick",
+                format!("must be greater than heartbeat_tick ({heartbeat_tick})"),
+            ));
+        }
+        let tick_ms = self.number("tick_ms", 50, 1..=10_000)?;
+        let request_timeout_ms = self.number("request_timeout_ms", 5_000u64, 100..=600_000)?;
+        let log_format = match self.get::<String>("log_format")?.as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(error(
+                    "log_format",
+                    format!("`{other}` is neither `text` nor `json`"),
+                ))
+            }
+        };
+        Ok(Settings {
+            node_id,
+            http_addr,
+            raft_addr,
+            peers,
+            advertise_url,
+            mysql_url,
+            data_dir,
+            election_tick,
+            heartbeat_tick,
+            tick_ms,
+            join,
+            api_token: self.optional_string("api_token")?,
+            cluster_secret: self.optional_string("cluster_secret")?,
+            request_timeout: Duration::from_millis(request_timeout_ms),
+            log_format,
+        })
+    }
+}
+
+/// The `config` crate appends " for key `x`"; our message names it already.
+fn strip_key_suffix(message: &str) -> String {
+    match message.find(" for key `") {
+        Some(at) => message[..at].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// Parses `1=host:port,2=host:port`.
+pub fn parse_peers(text: &str) -> Result<BTreeMap<u64, String>, ConfigError> {
+    let mut peers = BTreeMap::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (id, addr) = item
+            .split_once('=')
+            .ok_or_else(|| error("peers", format!("`{item}` is not of the form ID=HOST:PORT")))?;
+        let id: u64 = id
+            .trim()
+            .parse()
+            .ok()
+            .filter(|id| *id > 0)
+            .ok_or_else(|| error("peers", format!("`{id}` is not a positive node id")))?;
+        let addr = addr.trim();
+        let port_ok = addr
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !port_ok {
+            return Err(error(
+                "peers",
+                format!("`{addr}` is not a HOST:PORT address"),
+            ));
+        }
+        if peers.insert(id, addr.to_string()).is_some() {
+            return Err(error("peers", format!("node id {id} appears twice")));
+        }
+    }
+    if peers.is_empty() {
+        return Err(error("peers", "names no node"));
+    }
+    Ok(peers)
+}
+
+fn parse_join(text: &str) -> Result<Vec<String>, ConfigError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|url| {
+            if url.starts_with("http://") || url.starts_with("https://") {
+                Ok(url.trim_end_matches('/').to_string())
+            } else {
+                Err(error("join", format!("`{url}` is not an http(s) URL")))
+            }
+        })
+        .collect()
+}
+
+fn check_mysql_url(url: &str) -> Result<(), ConfigError> {
+    let opts = mysql_async::Opts::from_url(url).map_err(|e| {
+        error(
+            "mysql_url",
+            format!("`{}` is not a MySQL URL: {e}", redact(url)),
+        )
+    })?;
+    match opts.db_name() {
+        Some(name) if valid_database_name(name) => Ok(()),
+        Some(name) => Err(error(
+            "mysql_url",
+            format!("database name `{name}` must be 1-64 letters, digits, `_` or `$`"),
+        )),
+        None => Err(error(
+            "mysql_url",
+            "names no database (mysql://user@host:port/DATABASE)",
+        )),
+    }
+}
+
+/// Database names we are willing to put in a `CREATE DATABASE` statement.
+pub fn valid_database_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$')
+}
+
+/// The URL with any password replaced, for logs and errors.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::load_from(None, env(pairs))
+    }
+
+    #[test]
+    fn defaults_make_a_single_node_cluster() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.node_id, 1);
+        assert_eq!(s.peers, BTreeMap::from([(1, "127.0.0.1:9081".to_string())]));
+        assert_eq!(s.advertise_url, "http://127.0.0.1:8081");
+        assert_eq!(s.mysql_url, "mysql://root@127.0.0.1:3306/taskraft_n1");
+        assert_eq!(s.data_dir, PathBuf::from("./data/n1"));
+        assert_eq!(s.request_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn environment_variables_set_every_key() {
+        let s = load(&[
+            ("TASKRAFT_NODE_ID", "2"),
+            ("TASKRAFT_HTTP_ADDR", "127.0.0.1:8082"),
+            ("TASKRAFT_RAFT_ADDR", "127.0.0.1:9082"),
+            (
+                "TASKRAFT_PEERS",
+                "1=127.0.0.1:9081, 2=127.0.0.1:9082,3=node-3.peers:9083",
+            ),
+            ("TASKRAFT_MYSQL_URL", "mysql://root:pw@db:3306/board_2"),
+            ("TASKRAFT_DATA_DIR", "/var/lib/taskraft"),
+            ("TASKRAFT_TICK_MS", "100"),
+            ("TASKRAFT_API_TOKEN", "12345"),
+            ("TASKRAFT_LOG_FORMAT", "json"),
+            ("UNRELATED", "x"),
+        ])
+        .unwrap();
+        assert_eq!(s.node_id, 2);
+        assert_eq!(s.peers.len(), 3);
+        assert_eq!(s.peers[&3], "node-3.peers:9083");
+        assert_eq!(s.advertise_url, "http://127.0.0.1:8082");
+        assert_eq!(s.tick_ms, 100);
+        assert_eq!(s.api_token.as_deref(), Some("12345"));
+        assert_eq!(s.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let cases = [
+            ("TASKRAFT_NODE_ID", "one", "node_id"),
+            ("TASKRAFT_NODE_ID", "0", "node_id"),
+            ("TASKRAFT_HTTP_ADDR", "localhost", "http_addr"),
+            ("TASKRAFT_PEERS", "1=127.0.0.1", "peers"),
+            ("TASKRAFT_PEERS", "1=a:1,1=b:2", "peers"),
+            ("TASKRAFT_PEERS", "2=127.0.0.1:9082", "peers"),
+            ("TASKRAFT_MYSQL_URL", "postgres://x/y", "mysql_url"),
+            (
+                "TASKRAFT_MYSQL_URL",
+                "mysql://root@h:3306/bad-name",
+                "mysql_url",
+            ),
+            ("TASKRAFT_TICK_MS", "0", "tick_ms"),
+            ("TASKRAFT_ELECTION_TICK", "1", "election_tick"),
+            ("TASKRAFT_LOG_FORMAT", "xml", "log_format"),
+            ("TASKRAFT_JOIN", "127.0.0.1:8081", "join"),
+            ("TASKRAFT_ADVERTISE_URL", "node-1:8081", "advertise_url"),
+        ];
+        for (var, value, key) in cases {
+            let err = load(&[(var, value)]).unwrap_err();
+            assert_eq!(err.key, key, "{var}={value} gave {err}");
+            assert!(
+                err.to_string().contains(&format!("`{key}`")),
+                "the message names the key: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_file_is_read_and_the_environment_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(
+            &path,
+            "node_id = 3\ntick_ms = 20\npeers = \"3=127.0.0.1:9083\"\n",
+        )
+        .unwrap();
+        let s = Settings::load_from(Some(&path), env(&[("TASKRAFT_TICK_MS", "30")])).unwrap();
+        assert_eq!((s.node_id, s.tick_ms), (3, 30));
+    }
+
+    #[test]
+    fn a_typo_in_the_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "node-id = 3\n").unwrap();
+        let err = Settings::load_from(Some(&path), HashMap::new()).unwrap_err();
+        assert_eq!(err.key, "node-id");
+        std::fs::write(&path, "tick_ms = \"fast\"\n").unwrap();
+        let err = Settings::load_from(Some(&path), HashMap::new()).unwrap_err();
+        assert_eq!(err.key, "tick_ms", "{err}");
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("mysql://root:s3cret@db:3306/x"),
+            "mysql://root:***@db:3306/x"
+        );
+        assert_eq!(redact("mysql://root@db:3306/x"), "mysql://root@db:3306/x");
+    }
+}

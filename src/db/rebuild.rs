@@ -1,0 +1,253 @@
+//! The projection is a fold of the event table; this module does the fold
+//! and compares or replaces the projection with it.
+//!
+//! `check` reads the events and the projection in one consistent snapshot,
+//! so it can run beside a live node. `rebuild` rewrites the projection and
+//! refuses to run while a node holds this database (the node lock).
+
+use std::collections::BTreeMap;
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Pool, TxOpts};
+
+use super::rows::{event_from_row, placeholders, task_from_row, task_values, TASK_COLUMNS};
+use super::DbError;
+use crate::task::{ColumnTails, Replayed, Status, Task, TaskId};
+
+/// What a check found.
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    pub events: u64,
+    pub tasks: usize,
+    /// Empty when the projection equals the fold of the events.
+    pub differences: Vec<String>,
+}
+
+const MAX_REPORTED: usize = 20;
+
+struct Stored {
+    tasks: BTreeMap<TaskId, Task>,
+    labels: BTreeMap<TaskId, Vec<String>>,
+    tails: ColumnTails,
+    last_seq: u64,
+}
+
+async fn fold_events(conn: &mut impl Queryable) -> Result<Replayed, DbError> {
+    let mut replayed = Replayed::default();
+    let mut failure: Option<DbError> = None;
+    let mut rows = conn
+        .query_iter("SELECT seq, raft_index, ordinal, term, event_id, task_id, kind, payload, occurred_at, request_id FROM task_events ORDER BY seq")
+        .await?;
+    rows.for_each(|row| {
+        if failure.is_some() {
+            return;
+        }
+        let pushed =
+            event_from_row(row).and_then(|event| replayed.push(&event).map_err(DbError::Corrupt));
+        if let Err(e) = pushed {
+            failure = Some(e);
+        }
+    })
+    .await?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(replayed),
+    }
+}
+
+async fn stored(conn: &mut impl Queryable) -> Result<Stored, DbError> {
+    let rows: Vec<mysql_async::Row> = conn
+        .query(format!("SELECT {TASK_COLUMNS} FROM tasks"))
+        .await?;
+    let mut tasks = BTreeMap::new();
+    for row in rows {
+        let task = task_from_row(row)?;
+        tasks.insert(task.id, task);
+    }
+    let pairs: Vec<(String, String)> = conn
+        .query("SELECT task_id, label FROM task_labels ORDER BY task_id, label")
+        .await?;
+    let mut labels: BTreeMap<TaskId, Vec<String>> = BTreeMap::new();
+    for (id, label) in pairs {
+        let id: TaskId = id
+            .parse()
+            .map_err(|_| DbError::Corrupt(format!("task_labels.task_id `{id}`")))?;
+        labels.entry(id).or_default().push(label);
+    }
+    let tail_rows: Vec<(String, f64)> = conn
+        .query("SELECT status, tail_position FROM board_columns")
+        .await?;
+    let mut tails = ColumnTails::default();
+    for (status, tail) in tail_rows {
+        let status: Status = status
+            .parse()
+            .map_err(|_| DbError::Corrupt(format!("board_columns.status `{status}`")))?;
+        tails.0[status.rank()] = tail;
+    }
+    let last_seq = super::applied_state(conn).await?.last_seq;
+    Ok(Stored {
+        tasks,
+        labels,
+        tails,
+        last_seq,
+    })
+}
+
+fn compare(replayed: &Replayed, stored: &Stored) -> Vec<String> {
+    let mut differences = Vec::new();
+    let mut note = |text: String| {
+        if differences.len() < MAX_REPORTED {
+            differences.push(text);
+        }
+    };
+    for (id, task) in &replayed.tasks {
+        match stored.tasks.get(id) {
+            None => note(format!("task {id} is missing from the projection")),
+            Some(row) if row != task => note(format!(
+                "task {id} differs: events say {}, projection says {}",
+                serde_json::json!(task),
+                serde_json::json!(row)
+            )),
+            Some(_) => {}
+        }
+        let labels = stored.labels.get(id).cloned().unwrap_or_default();
+        if labels != task.labels {
+            note(format!(
+                "task {id}: task_labels {labels:?} but the task has {:?}",
+                task.labels
+            ));
+        }
+    }
+    for id in stored.tasks.keys() {
+        if !replayed.tasks.contains_key(id) {
+            note(format!(
+                "task {id} is in the projection but deleted or never created"
+            ));
+        }
+    }
+    for id in stored.labels.keys() {
+        if !replayed.tasks.contains_key(id) {
+            note(format!(
+                "task_labels has rows for task {id}, which does not exist"
+            ));
+        }
+    }
+    if replayed.tails != stored.tails {
+        note(format!(
+            "column tails: events give {:?}, board_columns has {:?}",
+            replayed.tails.0, stored.tails.0
+        ));
+    }
+    if replayed.last_seq != stored.last_seq {
+        note(format!(
+            "last seq: events end at {}, raft_applied says {}",
+            replayed.last_seq, stored.last_seq
+        ));
+    }
+    differences
+}
+
+/// Compares the projection with the fold of the events; changes nothing.
+pub async fn check(pool: &Pool) -> Result<CheckReport, DbError> {
+    let mut conn = pool.get_conn().await?;
+    let mut opts = TxOpts::default();
+    opts.with_consistent_snapshot(true)
+        .with_readonly(Some(true));
+    let mut tx = conn.start_transaction(opts).await?;
+    let replayed = fold_events(&mut tx).await?;
+    let stored = stored(&mut tx).await?;
+    tx.rollback().await?;
+    Ok(CheckReport {
+        events: replayed.last_seq,
+        tasks: replayed.tasks.len(),
+        differences: compare(&replayed, &stored),
+    })
+}
+
+/// Replaces the projection with the fold of the events.
+pub async fn rebuild(pool: &Pool) -> Result<CheckReport, DbError> {
+    let mut conn = pool.get_conn().await?;
+    if !NodeLock::acquire(&mut conn).await? {
+        return Err(DbError::Schema(
+            "a taskraft node is running on this database; stop it before a rebuild".into(),
+        ));
+    }
+    let written = replace_projection(&mut conn).await;
+    NodeLock::release(&mut conn).await?;
+    written?;
+    check(pool).await
+}
+
+async fn replace_projection(conn: &mut Conn) -> Result<(), DbError> {
+    let mut tx = conn.start_transaction(TxOpts::default()).await?;
+    let replayed = fold_events(&mut tx).await?;
+    tx.query_drop("DELETE FROM task_labels").await?;
+    tx.query_drop("DELETE FROM tasks").await?;
+    let tasks: Vec<&Task> = replayed.tasks.values().collect();
+    for chunk in tasks.chunks(500) {
+        let params: Vec<mysql_async::Value> = chunk.iter().flat_map(|t| task_values(t)).collect();
+        tx.exec_drop(
+            format!(
+                "INSERT INTO tasks ({TASK_COLUMNS}) VALUES {}",
+                placeholders(12, chunk.len())
+            ),
+            params,
+        )
+        .await?;
+        let labels: Vec<mysql_async::Value> = chunk
+            .iter()
+            .flat_map(|t| {
+                t.labels
+                    .iter()
+                    .flat_map(|l| [t.id.to_string().into(), l.clone().into()])
+            })
+            .collect();
+        if !labels.is_empty() {
+            tx.exec_drop(
+                format!(
+                    "INSERT INTO task_labels (task_id, label) VALUES {}",
+                    placeholders(2, labels.len() / 2)
+                ),
+                labels,
+            )
+            .await?;
+        }
+    }
+    for status in Status::ALL {
+        tx.exec_drop(
+            "UPDATE board_columns SET tail_position = ? WHERE status = ?",
+            (replayed.tails.get(status), status.as_str()),
+        )
+        .await?;
+    }
+    tx.exec_drop(
+        "UPDATE raft_applied SET last_seq = ? WHERE id = 1",
+        (replayed.last_seq,),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A MySQL named lock a running node holds on its database (on a connection
+/// of its own, for its lifetime), so that an offline rebuild cannot write
+/// under it, nor a second node share the database.
+pub struct NodeLock;
+
+impl NodeLock {
+    const NAME: &'static str = "taskraft_node_";
+
+    /// Takes the lock on `conn` without waiting; false if another holds it.
+    pub async fn acquire(conn: &mut Conn) -> Result<bool, DbError> {
+        let got: Option<i64> = conn
+            .exec_first("SELECT GET_LOCK(CONCAT(?, DATABASE()), 0)", (Self::NAME,))
+            .await?;
+        Ok(got == Some(1))
+    }
+
+    pub async fn release(conn: &mut Conn) -> Result<(), DbError> {
+        conn.exec_drop("SELECT RELEASE_LOCK(CONCAT(?, DATABASE()))", (Self::NAME,))
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,36 @@
+//! taskraft: a kanban task board that stays correct when machines fail.
+//!
+//! Three or five nodes agree on every change through Raft (tikv's raft-rs);
+//! each node keeps its own MySQL database holding an append-only table of
+//! task events and a projection of the current tasks; browsers connected to
+//! any node see every committed change live.
+//!
+//! # Layout
+//!
+//! - [`task`]: the pure state machine (commands, events, decisions). No I/O.
+//! - [`raft`]: the Raft node actor, its durable log and the typed handle the
+//!   rest of the code uses to propose commands and wait for reads.
+//! - [`transport`]: the peer transport actor, one TCP connection per peer.
+//! - [`applier`]: the actor that applies committed entries to MySQL, one
+//!   transaction per batch, exactly once.
+//! - [`db`]: MySQL connections, migrations, read queries, rebuild/check.
+//! - [`api`]: the HTTP layer (REST, board assets, health, metrics).
+//! - [`server`]: wires one node together (`taskraft serve`).
+//! - [`config`], [`demo`], [`status`], [`mysqld`], [`metrics`], [`time`]:
+//!   the rest of the command line and its support.
+//!
+//! How a write flows and how a read flows: see the README.
+
+pub mod api;
+pub mod applier;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod metrics;
+pub mod mysqld;
+pub mod raft;
+pub mod server;
+pub mod status;
+pub mod task;
+pub mod time;
+pub mod transport;

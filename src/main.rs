@@ -1,0 +1,158 @@
+//! The `taskraft` command line: parses arguments and calls the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use taskraft::config::{LogFormat, Settings};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "taskraft",
+    version,
+    about = "A kanban task board replicated with Raft and stored in MySQL"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run one node.
+    Serve {
+        /// A TOML file of settings; TASKRAFT_* environment variables override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Run a whole local cluster: a private MySQL/MariaDB server and N nodes.
+    Demo {
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        /// Node 1's HTTP port; node i uses PORT+i-1, and PORT+1000+i-1 for Raft.
+        #[arg(long, default_value_t = 8080)]
+        http_port: u16,
+        /// Where the demo keeps its data between runs.
+        #[arg(long, default_value = "taskraft-demo")]
+        dir: PathBuf,
+        /// Start from empty data.
+        #[arg(long)]
+        fresh: bool,
+    },
+    /// Apply the sql/ migrations to the node's database and exit.
+    Migrate {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Rebuild the projection from the event table.
+    Rebuild {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Only compare, and exit non-zero on any difference.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Print the cluster as seen from a node.
+    Status {
+        /// The node's URL (default: TASKRAFT_URL, else the configured advertise_url).
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn settings(config: Option<&PathBuf>) -> Result<Settings, String> {
+    Settings::load(config.map(PathBuf::as_path)).map_err(|e| e.to_string())
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    actix::System::new().block_on(future)
+}
+
+fn run(cli: Cli) -> Result<ExitCode, String> {
+    match cli.command {
+        Cmd::Serve { config } => {
+            let settings = settings(config.as_ref())?;
+            init_logging(settings.log_format);
+            block_on(taskraft::server::serve(settings)).map_err(|e| e.to_string())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Demo {
+            nodes,
+            http_port,
+            dir,
+            fresh,
+        } => {
+            taskraft::demo::run(taskraft::demo::DemoOptions {
+                nodes,
+                http_port,
+                dir,
+                fresh,
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Migrate { config } => {
+            let settings = settings(config.as_ref())?;
+            init_logging(settings.log_format);
+            let applied =
+                block_on(taskraft::server::migrate_only(&settings)).map_err(|e| e.to_string())?;
+            println!("applied {applied} migration(s)");
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Rebuild { config, check } => {
+            let settings = settings(config.as_ref())?;
+            init_logging(settings.log_format);
+            let report = block_on(async {
+                let pool = taskraft::db::connect(&settings.mysql_url, 2).await?;
+                let report = if check {
+                    taskraft::db::rebuild::check(&pool).await
+                } else {
+                    taskraft::db::rebuild::rebuild(&pool).await
+                };
+                pool.disconnect().await.ok();
+                report
+            })
+            .map_err(|e| e.to_string())?;
+            println!("{} events, {} tasks", report.events, report.tasks);
+            if report.differences.is_empty() {
+                println!("the projection matches the event table");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                for difference in &report.differences {
+                    println!("DIFFERENT: {difference}");
+                }
+                Ok(ExitCode::from(1))
+            }
+        }
+        Cmd::Status { url } => {
+            let url = match url.or_else(|| std::env::var("TASKRAFT_URL").ok()) {
+                Some(url) => url,
+                None => settings(None)?.advertise_url,
+            };
+            taskraft::status::run(&url)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("taskraft: {message}");
+            ExitCode::from(2)
+        }
+    }
+}

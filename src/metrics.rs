@@ -1,0 +1,153 @@
+//! Prometheus metrics, served at `/metrics` in the text format. They live
+//! in the default registry, beside raft-engine's own (`raft_engine_*`).
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    register_histogram, register_histogram_vec, register_int_counter, register_int_counter_vec,
+    register_int_gauge, Encoder, Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    TextEncoder,
+};
+
+// Registration happens once, with constant names: it cannot fail.
+pub static HTTP_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "taskraft_http_requests_total",
+        "HTTP requests answered, by route and status code",
+        &["method", "route", "status"]
+    )
+    .expect("metric registers")
+});
+
+pub static HTTP_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register_histogram_vec!(
+        "taskraft_http_request_duration_seconds",
+        "Time to answer an HTTP request, by route",
+        &["method", "route"],
+        vec![0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]
+    )
+    .expect("metric registers")
+});
+
+pub static RAFT_TERM: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!("taskraft_raft_term", "The node's current Raft term")
+        .expect("metric registers")
+});
+
+pub static RAFT_IS_LEADER: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!("taskraft_raft_is_leader", "1 while this node is the leader")
+        .expect("metric registers")
+});
+
+pub static RAFT_LEADER_CHANGES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "taskraft_raft_leader_changes_total",
+        "Times this node saw the leader or term change"
+    )
+    .expect("metric registers")
+});
+
+pub static RAFT_COMMIT_INDEX: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "taskraft_raft_commit_index",
+        "Highest log index known committed"
+    )
+    .expect("metric registers")
+});
+
+pub static APPLIED_INDEX: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "taskraft_applied_index",
+        "Highest log index applied in MySQL"
+    )
+    .expect("metric registers")
+});
+
+pub static PROPOSALS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "taskraft_proposals_total",
+        "Writes proposed through this node, by result",
+        &["result"]
+    )
+    .expect("metric registers")
+});
+
+pub static READ_ROUNDS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "taskraft_read_index_rounds_total",
+        "ReadIndex rounds started (reads share rounds)"
+    )
+    .expect("metric registers")
+});
+
+pub static RAFT_READY_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
+    register_histogram!(
+        "taskraft_raft_ready_seconds",
+        "Time to handle one Raft Ready, fsync included",
+        vec![0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1]
+    )
+    .expect("metric registers")
+});
+
+pub static APPLY_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
+    register_histogram!(
+        "taskraft_apply_batch_seconds",
+        "Time to apply one batch in one MySQL transaction",
+        vec![0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0]
+    )
+    .expect("metric registers")
+});
+
+pub static APPLY_ENTRIES: LazyLock<Histogram> = LazyLock::new(|| {
+    register_histogram!(
+        "taskraft_apply_batch_entries",
+        "Log entries per applied batch",
+        vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]
+    )
+    .expect("metric registers")
+});
+
+pub static APPLY_ERRORS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "taskraft_apply_errors_total",
+        "Batches rolled back and retried"
+    )
+    .expect("metric registers")
+});
+
+pub static EVENTS_APPLIED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "taskraft_events_applied_total",
+        "Events written to the event table"
+    )
+    .expect("metric registers")
+});
+
+pub static PENDING_WRITES: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "taskraft_pending_writes",
+        "Writes waiting for their entry to be applied here"
+    )
+    .expect("metric registers")
+});
+
+pub static PENDING_READS: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "taskraft_pending_reads",
+        "Linearizable reads waiting for a read index or apply"
+    )
+    .expect("metric registers")
+});
+
+pub static WS_SESSIONS: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!("taskraft_ws_sessions", "Open WebSocket sessions")
+        .expect("metric registers")
+});
+
+/// Everything registered, in the Prometheus text format.
+pub fn render() -> String {
+    let mut out = Vec::new();
+    // Encoding into a Vec cannot fail.
+    let _ = TextEncoder::new().encode(&prometheus::gather(), &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}

@@ -1,0 +1,34 @@
+//! Consensus: the Raft node that orders every command.
+//!
+//! [`RaftNode`](node::RaftNode) is an actix actor on its own thread around a
+//! raft-rs `RawNode` (pre-vote and check-quorum on). The rest of the code
+//! talks to it through a [`RaftHandle`]:
+//!
+//! - `propose(command)` puts the command in the log with this node's id and
+//!   the request id as the entry context; raft-rs forwards proposals from a
+//!   follower to the leader. The handle returns when *this* node has applied
+//!   the entry, with the outcome, or fails fast: 503 when no leader is known
+//!   or the leader changed under an uncommitted request, 504 at the deadline.
+//! - `read_barrier()` runs a ReadIndex round (reads that arrive together
+//!   share one) and returns once this node's MySQL has applied up to the read
+//!   index: a read after it sees every write acknowledged before it began.
+//!
+//! The log lives in [`LogStore`] (raft-engine, fsynced per Ready). Entries
+//! are applied by the applier, which reads them from the log store; the node
+//! only tells it the commit index and learns back the applied index.
+//!
+//! Not implemented yet: log compaction and snapshots, so a node far behind
+//! catches up entry by entry, and the log grows with the history.
+
+mod handle;
+pub mod logger;
+mod node;
+pub mod proposal;
+pub mod storage;
+mod waiters;
+
+pub use handle::{
+    Applied, ClusterStatus, ConsensusError, MemberStatus, RaftHandle, RaftStatus, Role,
+};
+pub use node::{NodeConfig, RaftNode};
+pub use storage::LogStore;

@@ -1,0 +1,204 @@
+//! `taskraft serve`: one node, wired together.
+//!
+//! Start-up order matters: MySQL first (create, migrate, lock, read the
+//! applied index), then the Raft log (bootstrap a fresh one, reconcile the
+//! commit index with MySQL), then the actors (applier, transport, Raft
+//! node), and the HTTP server last. Shutdown runs the other way: fail
+//! `/readyz`, hand leadership over, let HTTP requests in flight finish, let
+//! the applier finish its batch, exit 0.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use actix_web::{middleware, web, App, HttpServer};
+use mysql_async::prelude::Queryable;
+
+use crate::api::{self, AppState};
+use crate::applier::{Applier, Attach, GetApplierStatus};
+use crate::config::{redact, Settings};
+use crate::db::{self, migrate, rebuild::NodeLock};
+use crate::raft::{LogStore, NodeConfig, RaftNode};
+use crate::transport::codec::Hello;
+use crate::transport::{AttachRaft, Transport};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Db(#[from] db::DbError),
+    #[error("MySQL: {0}")]
+    Mysql(#[from] mysql_async::Error),
+    #[error("{0}")]
+    Log(#[from] crate::raft::storage::LogError),
+    #[error("raft: {0}")]
+    Raft(#[from] raft::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// How long a leader waits for a successor when told to stop.
+const HANDOVER_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long in-flight HTTP requests may take to finish on shutdown.
+const HTTP_DRAIN_SECS: u64 = 10;
+
+/// Runs a node until SIGTERM or SIGINT.
+pub async fn serve(settings: Settings) -> Result<(), ServeError> {
+    let node_id = settings.node_id;
+    tracing::info!(node = node_id, mysql = %redact(&settings.mysql_url), data_dir = %settings.data_dir.display(), "starting");
+
+    // MySQL: the node's own database, migrated, and locked to this node.
+    let pool = db::connect(&settings.mysql_url, 32).await?;
+    let mut conn = pool.get_conn().await?;
+    migrate::run(&mut conn).await?;
+    let applied = db::applied_state(&mut conn).await?;
+    drop(conn);
+    // Held for the life of the process on a connection outside the pool.
+    let mut lock_conn = mysql_async::Conn::new(
+        mysql_async::Opts::from_url(&settings.mysql_url).map_err(db::DbError::from)?,
+    )
+    .await?;
+    if !NodeLock::acquire(&mut lock_conn).await? {
+        return Err(ServeError::Refused(format!(
+            "another taskraft node is using the database in {}; each node needs its own",
+            redact(&settings.mysql_url)
+        )));
+    }
+
+    // The Raft log.
+    std::fs::create_dir_all(&settings.data_dir)?;
+    let store = LogStore::open(&settings.data_dir)?;
+    if store.is_fresh() {
+        if !settings.join.is_empty() {
+            return Err(ServeError::Refused(
+                "joining a running cluster (`join`) is not supported yet; start with `peers`"
+                    .into(),
+            ));
+        }
+        let voters: Vec<u64> = settings.peers.keys().copied().collect();
+        tracing::info!(?voters, "fresh data_dir: bootstrapping the initial cluster");
+        store.bootstrap(voters)?;
+    }
+    store
+        .recover_commit(applied.applied_index)
+        .map_err(ServeError::Refused)?;
+
+    // Bind both listeners before anything runs, so a taken port fails fast.
+    let raft_listener = tokio::net::TcpListener::bind(settings.raft_addr).await?;
+    let http_listener = std::net::TcpListener::bind(settings.http_addr)?;
+
+    // The actors.
+    let apply_pool = db::connect(&settings.mysql_url, 2).await?;
+    let applier = Applier::new(node_id, apply_pool, store.clone(), applied.applied_index).start();
+    let peers: HashMap<u64, String> = settings.peers.clone().into_iter().collect();
+    let hello = Hello {
+        node_id,
+        url: settings.advertise_url.clone(),
+        proof: None,
+    };
+    let transport = Transport::new(hello, peers, raft_listener).start();
+    let raft = RaftNode::start(
+        NodeConfig {
+            id: node_id,
+            election_tick: settings.election_tick,
+            heartbeat_tick: settings.heartbeat_tick,
+            tick: settings.tick(),
+            applied: applied.applied_index,
+            request_timeout: settings.request_timeout,
+        },
+        store,
+        transport.clone().recipient(),
+        applier.clone().recipient(),
+    )?;
+    transport.do_send(AttachRaft(raft.inbox()));
+    applier.do_send(Attach {
+        raft: raft.applied_recipient(),
+    });
+
+    // HTTP.
+    let draining = Arc::new(AtomicBool::new(false));
+    let state = web::Data::new(AppState {
+        raft: raft.clone(),
+        pool: pool.clone(),
+        applier: applier.clone(),
+        transport,
+        advertise_url: settings.advertise_url.clone(),
+        raft_addr: settings.raft_addr.to_string(),
+        api_token: settings.api_token.clone(),
+        draining: draining.clone(),
+    });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(middleware::from_fn(api::observe))
+            .wrap(api::security_headers())
+            .configure(api::routes)
+    })
+    .disable_signals()
+    .shutdown_timeout(HTTP_DRAIN_SECS)
+    .listen(http_listener)?
+    .run();
+    let http = server.handle();
+    tracing::info!(node = node_id, http = %settings.http_addr, raft = %settings.raft_addr, url = %settings.advertise_url, "serving");
+
+    // Shutdown on a signal.
+    let stopper = async move {
+        wait_for_signal().await;
+        tracing::info!("signal received: shutting down");
+        draining.store(true, Ordering::Relaxed);
+        raft.shutdown(HANDOVER_TIMEOUT).await;
+        http.stop(true).await;
+    };
+    actix::spawn(stopper);
+    server.await?;
+
+    // Let the applier finish what is committed, briefly.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        match applier.send(GetApplierStatus).await {
+            Ok(status)
+                if status.applied_index < status.committed_index && status.failing.is_none() =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            _ => break,
+        }
+    }
+    let _ = NodeLock::release(&mut lock_conn).await;
+    let _ = lock_conn.disconnect().await;
+    pool.disconnect().await.ok();
+    tracing::info!(node = node_id, "stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// `taskraft migrate`.
+pub async fn migrate_only(settings: &Settings) -> Result<usize, ServeError> {
+    let pool = db::connect(&settings.mysql_url, 1).await?;
+    let mut conn = pool.get_conn().await?;
+    let applied = migrate::run(&mut conn).await?;
+    conn.query_drop("SELECT 1").await?;
+    drop(conn);
+    pool.disconnect().await?;
+    Ok(applied)
+}

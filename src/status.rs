@@ -1,0 +1,92 @@
+//! `taskraft status`: the cluster as one node sees it, as a table.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub fn run(url: &str) -> Result<(), String> {
+    let url = url.trim_end_matches('/');
+    let response = ureq::get(&format!("{url}/api/cluster"))
+        .timeout(Duration::from_secs(5))
+        .call()
+        .map_err(|e| format!("{url}: {e}"))?;
+    let view: Value = response.into_json().map_err(|e| format!("{url}: {e}"))?;
+    print!("{}", render(&view));
+    Ok(())
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub fn render(view: &Value) -> String {
+    let mut out = format!(
+        "node {} ({}) is {} in term {}; leader: {}\ncommit index {}, applied index {}, last index {}\n",
+        text(&view["node_id"]),
+        text(&view["url"]),
+        text(&view["role"]),
+        text(&view["term"]),
+        text(&view["leader_id"]),
+        text(&view["commit_index"]),
+        text(&view["applied_index"]),
+        text(&view["last_index"]),
+    );
+    if let Some(error) = view["apply_error"].as_str() {
+        out.push_str(&format!("applier retrying after: {error}\n"));
+    }
+    out.push_str(&format!(
+        "\n{:<4} {:<8} {:<7} {:<22} {:<28} {:<10} {}\n",
+        "id", "role", "leader", "raft_addr", "url", "reachable", "match_index"
+    ));
+    for member in view["members"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "{:<4} {:<8} {:<7} {:<22} {:<28} {:<10} {}\n",
+            text(&member["id"]),
+            text(&member["role"]),
+            if member["is_leader"] == Value::Bool(true) {
+                "*"
+            } else {
+                ""
+            },
+            text(&member["raft_addr"]),
+            text(&member["url"]),
+            if member["reachable"] == Value::Bool(true) {
+                "yes"
+            } else {
+                "no"
+            },
+            text(&member["match_index"]),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_shows_every_member_and_the_leader() {
+        let view = serde_json::json!({
+            "node_id": 2, "url": "http://127.0.0.1:8082", "role": "follower", "term": 3,
+            "leader_id": 1, "commit_index": 10, "applied_index": 9, "last_index": 10, "apply_error": null,
+            "members": [
+                {"id": 1, "role": "voter", "is_leader": true, "raft_addr": "127.0.0.1:9081", "url": "http://127.0.0.1:8081", "reachable": true, "match_index": null},
+                {"id": 2, "role": "voter", "is_leader": false, "raft_addr": "127.0.0.1:9082", "url": "http://127.0.0.1:8082", "reachable": true, "match_index": null}
+            ]
+        });
+        let table = render(&view);
+        assert!(
+            table.starts_with("node 2 (http://127.0.0.1:8082) is follower in term 3; leader: 1"),
+            "{table}"
+        );
+        assert_eq!(table.lines().filter(|l| l.contains("voter")).count(), 2);
+        assert!(table
+            .lines()
+            .any(|l| l.starts_with("1 ") && l.contains('*')));
+    }
+}

@@ -1,0 +1,539 @@
+//! The state a command is decided against, and the decision itself.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::event::{event_id, FieldChange};
+use super::{Command, Event, EventKind, NewTask, Op, Status, Task, TaskId, TaskPatch};
+
+/// Gap left between a column's last card and a card added at its end.
+const POSITION_STEP: f64 = 1024.0;
+
+/// What the board knows about one task id.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Slot {
+    Live(Task),
+    /// Deleted once; the id is never handed out again, so a stale client
+    /// cannot resurrect a task by re-creating its id.
+    Deleted,
+}
+
+/// The highest position ever given to a card in each column. It only grows,
+/// which keeps "the end of the column" independent of how the applier cut
+/// the log into batches: every node computes the same default position.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ColumnTails(pub [f64; 3]);
+
+impl ColumnTails {
+    fn next(&self, status: Status) -> f64 {
+        self.0[status.rank()] + POSITION_STEP
+    }
+
+    /// Returns true when the tail moved.
+    fn raise(&mut self, status: Status, position: f64) -> bool {
+        let tail = &mut self.0[status.rank()];
+        if position > *tail {
+            *tail = position;
+            true
+        } else {
+            false
+        }
+    }
+
+    pub fn get(&self, status: Status) -> f64 {
+        self.0[status.rank()]
+    }
+}
+
+/// A deterministic refusal. No event is written; the client gets a 4xx.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Rejection {
+    /// No live task has this id (never created, or deleted).
+    NotFound { id: TaskId },
+    /// `If-Match` named another version than the current one.
+    VersionMismatch { expected: u64, current: Box<Task> },
+    /// A create named an id that is, or was, in use.
+    IdTaken { id: TaskId },
+    /// The idempotency key was first used for a different request.
+    KeyReused { key: String },
+}
+
+/// The result of a command, returned to the client that sent it and, under
+/// an idempotency key, to every retry of it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Outcome {
+    Created {
+        task: Task,
+        seq: u64,
+    },
+    Updated {
+        task: Task,
+        seq: u64,
+    },
+    /// The patch changed nothing: no event, no new version. `seq` is the last
+    /// event applied before it, so a reader at that seq sees this state.
+    Unchanged {
+        task: Task,
+        seq: u64,
+    },
+    Deleted {
+        task: Task,
+        seq: u64,
+    },
+    Rejected {
+        rejection: Rejection,
+    },
+}
+
+impl Outcome {
+    /// The seq a reader must reach to see the effect of this command.
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            Outcome::Created { seq, .. }
+            | Outcome::Updated { seq, .. }
+            | Outcome::Unchanged { seq, .. }
+            | Outcome::Deleted { seq, .. } => Some(*seq),
+            Outcome::Rejected { .. } => None,
+        }
+    }
+}
+
+/// What a command comes to, before it is recorded.
+enum Decision {
+    Record(EventKind, Task, BTreeMap<String, FieldChange>),
+    /// An update whose patch matches the task as it is.
+    Unchanged(Task),
+    Reject(Rejection),
+}
+
+/// An idempotency key's first outcome, with the fingerprint of its request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Remembered {
+    pub fingerprint: String,
+    pub outcome: Outcome,
+    /// The log entry that first used the key.
+    pub raft_index: u64,
+}
+
+/// What [`Board::apply`] returns for one command.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Applied {
+    pub outcome: Outcome,
+    /// True when the outcome is a remembered one (an idempotent retry).
+    pub replayed: bool,
+}
+
+/// Everything a run of [`Board::apply`] changed, for the applier to write.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Changes {
+    pub events: Vec<Event>,
+    pub upserts: Vec<Task>,
+    pub deletes: Vec<TaskId>,
+    pub keys: Vec<(String, Remembered)>,
+    /// Present when a tail moved.
+    pub tails: Option<ColumnTails>,
+    pub last_seq: u64,
+}
+
+/// The tasks, idempotency keys and column tails that commands are decided
+/// against.
+///
+/// A complete board (tests, rebuild) holds everything. The applier builds a
+/// partial one per batch, holding only the task ids and keys the batch
+/// names; touching anything else is a bug in the loader, caught by an
+/// assertion rather than decided wrongly.
+#[derive(Clone, Debug)]
+pub struct Board {
+    last_seq: u64,
+    tasks: HashMap<TaskId, Slot>,
+    keys: HashMap<String, Remembered>,
+    tails: ColumnTails,
+    /// `None` for a complete board; the ids and keys loaded for a partial one.
+    loaded: Option<(HashSet<TaskId>, HashSet<String>)>,
+    pending: Changes,
+    dirty: BTreeSet<TaskId>,
+    tails_dirty: bool,
+}
+
+impl Board {
+    /// An empty, complete board.
+    pub fn new() -> Board {
+        Board::with_state(0, ColumnTails::default(), None)
+    }
+
+    /// A board that will be told, by [`Board::load_task`] and
+    /// [`Board::load_key`], everything the next commands refer to.
+    pub fn partial(last_seq: u64, tails: ColumnTails) -> Board {
+        Board::with_state(last_seq, tails, Some(Default::default()))
+    }
+
+    fn with_state(
+        last_seq: u64,
+        tails: ColumnTails,
+        loaded: Option<(HashSet<TaskId>, HashSet<String>)>,
+    ) -> Board {
+        Board {
+            last_seq,
+            tasks: HashMap::new(),
+            keys: HashMap::new(),
+            tails,
+            loaded,
+            pending: Changes::default(),
+            dirty: BTreeSet::new(),
+            tails_dirty: false,
+        }
+    }
+
+    /// Records what the store knows of `id`: `None` means it never existed.
+    pub fn load_task(&mut self, id: TaskId, slot: Option<Slot>) {
+        if let Some((ids, _)) = &mut self.loaded {
+            ids.insert(id);
+        }
+        if let Some(slot) = slot {
+            self.tasks.insert(id, slot);
+        }
+    }
+
+    /// Records what the store knows of an idempotency key.
+    pub fn load_key(&mut self, key: String, remembered: Option<Remembered>) {
+        if let Some((_, keys)) = &mut self.loaded {
+            keys.insert(key.clone());
+        }
+        if let Some(remembered) = remembered {
+            self.keys.insert(key, remembered);
+        }
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    pub fn tails(&self) -> ColumnTails {
+        self.tails
+    }
+
+    pub fn task(&self, id: &TaskId) -> Option<&Task> {
+        match self.slot(id) {
+            Some(Slot::Live(task)) => Some(task),
+            _ => None,
+        }
+    }
+
+    /// The live tasks, by id.
+    pub fn tasks(&self) -> BTreeMap<TaskId, Task> {
+        self.tasks
+            .iter()
+            .filter_map(|(id, slot)| match slot {
+                Slot::Live(task) => Some((*id, task.clone())),
+                Slot::Deleted => None,
+            })
+            .collect()
+    }
+
+    fn slot(&self, id: &TaskId) -> Option<&Slot> {
+        if let Some((ids, _)) = &self.loaded {
+            assert!(ids.contains(id), "task {id} was not loaded for this batch");
+        }
+        self.tasks.get(id)
+    }
+
+    fn remembered(&self, key: &str) -> Option<&Remembered> {
+        if let Some((_, keys)) = &self.loaded {
+            assert!(keys.contains(key), "idempotency key {key:?} was not loaded");
+        }
+        self.keys.get(key)
+    }
+
+    /// Applies one committed command, taken from log entry `raft_index` of
+    /// `term`. The same board and command give the same result on every node.
+    pub fn apply(&mut self, raft_index: u64, term: u64, command: &Command) -> Applied {
+        if let Some(idem) = &command.idempotency {
+            if let Some(first) = self.remembered(&idem.key) {
+                // A retry gets the first outcome back; anything else under the
+                // same key is a client bug, refused without being remembered.
+                let outcome = if first.fingerprint == idem.fingerprint {
+                    return Applied {
+                        outcome: first.outcome.clone(),
+                        replayed: true,
+                    };
+                } else {
+                    Outcome::Rejected {
+                        rejection: Rejection::KeyReused {
+                            key: idem.key.clone(),
+                        },
+                    }
+                };
+                return Applied {
+                    outcome,
+                    replayed: false,
+                };
+            }
+        }
+
+        let outcome = match self.decide(command) {
+            Decision::Record(kind, task, changes) => {
+                self.record(raft_index, term, command, kind, task, changes)
+            }
+            Decision::Unchanged(task) => Outcome::Unchanged {
+                task,
+                seq: self.last_seq,
+            },
+            Decision::Reject(rejection) => Outcome::Rejected { rejection },
+        };
+
+        if let Some(idem) = &command.idempotency {
+            let remembered = Remembered {
+                fingerprint: idem.fingerprint.clone(),
+                outcome: outcome.clone(),
+                raft_index,
+            };
+            self.keys.insert(idem.key.clone(), remembered.clone());
+            self.pending.keys.push((idem.key.clone(), remembered));
+        }
+        Applied {
+            outcome,
+            replayed: false,
+        }
+    }
+
+    fn decide(&self, command: &Command) -> Decision {
+        match &command.op {
+            Op::Create(new) => {
+                if self.slot(&new.id).is_some() {
+                    return Decision::Reject(Rejection::IdTaken { id: new.id });
+                }
+                let task = self.new_task(new, command);
+                Decision::Record(EventKind::TaskCreated, task, BTreeMap::new())
+            }
+            Op::Update {
+                id,
+                expected_version,
+                patch,
+            } => {
+                let current = match self.live(id, *expected_version) {
+                    Ok(task) => task,
+                    Err(rejection) => return Decision::Reject(rejection),
+                };
+                let updated = self.patched(current, patch);
+                let changes = diff(current, &updated);
+                if changes.is_empty() {
+                    return Decision::Unchanged(current.clone());
+                }
+                let task = Task {
+                    version: current.version + 1,
+                    updated_at: command.at,
+                    ..updated
+                };
+                Decision::Record(EventKind::TaskUpdated, task, changes)
+            }
+            Op::Delete {
+                id,
+                expected_version,
+            } => match self.live(id, *expected_version) {
+                Ok(task) => Decision::Record(EventKind::TaskDeleted, task.clone(), BTreeMap::new()),
+                Err(rejection) => Decision::Reject(rejection),
+            },
+        }
+    }
+
+    /// The live task `id`, if `expected_version` (when given) is its version.
+    fn live(&self, id: &TaskId, expected_version: Option<u64>) -> Result<&Task, Rejection> {
+        let Some(Slot::Live(task)) = self.slot(id) else {
+            return Err(Rejection::NotFound { id: *id });
+        };
+        match expected_version {
+            Some(expected) if expected != task.version => Err(Rejection::VersionMismatch {
+                expected,
+                current: Box::new(task.clone()),
+            }),
+            _ => Ok(task),
+        }
+    }
+
+    fn new_task(&self, new: &NewTask, command: &Command) -> Task {
+        Task {
+            id: new.id,
+            title: new.title.clone(),
+            description: new.description.clone(),
+            status: new.status,
+            position: new.position.unwrap_or_else(|| self.tails.next(new.status)),
+            priority: new.priority,
+            assignee: new.assignee.clone(),
+            labels: normalized(&new.labels),
+            due_date: new.due_date,
+            version: 1,
+            created_at: command.at,
+            updated_at: command.at,
+        }
+    }
+
+    fn patched(&self, current: &Task, patch: &TaskPatch) -> Task {
+        let status = patch.status.unwrap_or(current.status);
+        // A card moved to another column without a position goes to its end.
+        let position = match patch.position {
+            Some(position) => position,
+            None if status != current.status => self.tails.next(status),
+            None => current.position,
+        };
+        Task {
+            title: patch.title.clone().unwrap_or_else(|| current.title.clone()),
+            description: patch
+                .description
+                .clone()
+                .unwrap_or_else(|| current.description.clone()),
+            status,
+            position,
+            priority: patch.priority.unwrap_or(current.priority),
+            assignee: patch
+                .assignee
+                .clone()
+                .unwrap_or_else(|| current.assignee.clone()),
+            labels: patch
+                .labels
+                .as_ref()
+                .map(|labels| normalized(labels))
+                .unwrap_or_else(|| current.labels.clone()),
+            due_date: patch.due_date.unwrap_or(current.due_date),
+            ..current.clone()
+        }
+    }
+
+    /// Numbers the event, updates the state and queues both for writing.
+    fn record(
+        &mut self,
+        raft_index: u64,
+        term: u64,
+        command: &Command,
+        kind: EventKind,
+        task: Task,
+        changes: BTreeMap<String, FieldChange>,
+    ) -> Outcome {
+        self.last_seq += 1;
+        let seq = self.last_seq;
+        let id = task.id;
+        if kind == EventKind::TaskDeleted {
+            self.tasks.insert(id, Slot::Deleted);
+        } else {
+            self.tails_dirty |= self.tails.raise(task.status, task.position);
+            self.tasks.insert(id, Slot::Live(task.clone()));
+        }
+        self.dirty.insert(id);
+        self.pending.events.push(Event {
+            seq,
+            raft_index,
+            ordinal: 0,
+            term,
+            event_id: event_id(command.request_id, 0),
+            kind,
+            task_id: id,
+            task: task.clone(),
+            changes,
+            at: command.at,
+            request_id: command.request_id,
+        });
+        match kind {
+            EventKind::TaskCreated => Outcome::Created { task, seq },
+            EventKind::TaskUpdated => Outcome::Updated { task, seq },
+            EventKind::TaskDeleted => Outcome::Deleted { task, seq },
+        }
+    }
+
+    /// Hands over what changed since the last call.
+    pub fn take_changes(&mut self) -> Changes {
+        let mut changes = std::mem::take(&mut self.pending);
+        for id in std::mem::take(&mut self.dirty) {
+            match self.tasks.get(&id) {
+                Some(Slot::Live(task)) => changes.upserts.push(task.clone()),
+                Some(Slot::Deleted) => changes.deletes.push(id),
+                None => unreachable!("a dirty task always has a slot"),
+            }
+        }
+        if std::mem::take(&mut self.tails_dirty) {
+            changes.tails = Some(self.tails);
+        }
+        changes.last_seq = self.last_seq;
+        changes
+    }
+}
+
+impl Default for Board {
+    fn default() -> Self {
+        Board::new()
+    }
+}
+
+/// Labels sorted and without duplicates: a label set has one spelling.
+fn normalized(labels: &[String]) -> Vec<String> {
+    let set: BTreeSet<&String> = labels.iter().collect();
+    set.into_iter().cloned().collect()
+}
+
+/// The user-visible fields that differ, old and new value each.
+fn diff(old: &Task, new: &Task) -> BTreeMap<String, FieldChange> {
+    let fields: [(&str, Value, Value); 8] = [
+        ("title", json!(old.title), json!(new.title)),
+        (
+            "description",
+            json!(old.description),
+            json!(new.description),
+        ),
+        ("status", json!(old.status), json!(new.status)),
+        ("position", json!(old.position), json!(new.position)),
+        ("priority", json!(old.priority), json!(new.priority)),
+        ("assignee", json!(old.assignee), json!(new.assignee)),
+        ("labels", json!(old.labels), json!(new.labels)),
+        ("due_date", json!(old.due_date), json!(new.due_date)),
+    ];
+    fields
+        .into_iter()
+        .filter(|(_, from, to)| from != to)
+        .map(|(name, from, to)| (name.to_string(), FieldChange { from, to }))
+        .collect()
+}
+
+/// The state a sequence of events leads to: the live tasks, the column
+/// tails and the last seq. Rebuilding the projection is this fold.
+#[derive(Debug, Default, PartialEq)]
+pub struct Replayed {
+    pub tasks: BTreeMap<TaskId, Task>,
+    pub tails: ColumnTails,
+    pub last_seq: u64,
+}
+
+impl Replayed {
+    /// Folds in the next event; refuses one that is not next in seq order.
+    pub fn push(&mut self, event: &Event) -> Result<(), String> {
+        if event.seq != self.last_seq + 1 {
+            return Err(format!(
+                "event seq {} follows seq {}: the event table has a gap or is out of order",
+                event.seq, self.last_seq
+            ));
+        }
+        self.last_seq = event.seq;
+        match event.kind {
+            EventKind::TaskCreated | EventKind::TaskUpdated => {
+                self.tails.raise(event.task.status, event.task.position);
+                self.tasks.insert(event.task_id, event.task.clone());
+            }
+            EventKind::TaskDeleted => {
+                self.tasks.remove(&event.task_id);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The state `events` (dense, in seq order) lead to.
+pub fn replay<'a>(events: impl IntoIterator<Item = &'a Event>) -> Replayed {
+    let mut state = Replayed::default();
+    for event in events {
+        if let Err(e) = state.push(event) {
+            panic!("{e}");
+        }
+    }
+    state
+}

@@ -1,0 +1,123 @@
+//! Commands: what a client asked for, with every non-deterministic choice
+//! (ids, the time) already made, so that applying one is a pure function.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use uuid::Uuid;
+
+use super::{Priority, Status, TaskId};
+use crate::time::{Date, Timestamp};
+
+/// One client request, as it travels through the Raft log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    /// Unique per attempt; the node that took the request waits for this id.
+    pub request_id: Uuid,
+    /// Present when the client sent `Idempotency-Key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency: Option<Idempotency>,
+    /// When the api accepted the request: the task's `created_at`/`updated_at`.
+    pub at: Timestamp,
+    pub op: Op,
+}
+
+/// A client's idempotency key and a fingerprint of the request it came with.
+///
+/// The fingerprint covers only what the client sent (method, path, body,
+/// `If-Match`), not what the api stamped, so a genuine retry matches and a
+/// different request under the same key is refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Idempotency {
+    pub key: String,
+    pub fingerprint: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Op {
+    Create(NewTask),
+    Update {
+        id: TaskId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expected_version: Option<u64>,
+        patch: TaskPatch,
+    },
+    Delete {
+        id: TaskId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expected_version: Option<u64>,
+    },
+}
+
+impl Op {
+    pub fn task_id(&self) -> TaskId {
+        match self {
+            Op::Create(new) => new.id,
+            Op::Update { id, .. } | Op::Delete { id, .. } => *id,
+        }
+    }
+}
+
+/// A task to create. Fields the client left out have their defaults here,
+/// except `position`, which the board picks at apply (the end of the column).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewTask {
+    pub id: TaskId,
+    pub title: String,
+    pub description: String,
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<f64>,
+    pub priority: Priority,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    pub labels: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_date: Option<Date>,
+}
+
+/// The fields an update changes; `None` leaves a field as it is. For the
+/// nullable fields, `Some(None)` clears the value.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Priority>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub assignee: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub due_date: Option<Option<Date>>,
+}
+
+impl TaskPatch {
+    pub fn is_empty(&self) -> bool {
+        self == &TaskPatch::default()
+    }
+}
+
+/// Tells a field that is present with `null` (`Some(None)`: clear it) from a
+/// field that is absent (`None`, through `#[serde(default)]`: keep it).
+pub(crate) fn present<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}

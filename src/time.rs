@@ -1,0 +1,257 @@
+//! Wall-clock instants and calendar dates, with their text forms.
+//!
+//! The domain never reads the clock: the api stamps a [`Timestamp`] on each
+//! command before it is proposed, and every node applies that same value.
+//! Timestamps are milliseconds since the Unix epoch, written as RFC 3339 in
+//! UTC with milliseconds (`2026-11-24T10:00:00.000Z`), which sorts as text.
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// An instant, in milliseconds since 1970-01-01T00:00:00Z.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// The current time. Only the api calls this, when it stamps a command.
+    pub fn now() -> Timestamp {
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp(since.as_millis() as i64)
+    }
+
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+
+    /// Splits into (date, hour, minute, second, millisecond), in UTC.
+    pub fn to_parts(self) -> (Date, u32, u32, u32, u32) {
+        let days = self.0.div_euclid(86_400_000);
+        let ms_of_day = self.0.rem_euclid(86_400_000);
+        let date = Date::from_days(days);
+        let secs = (ms_of_day / 1000) as u32;
+        (
+            date,
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60,
+            (ms_of_day % 1000) as u32,
+        )
+    }
+
+    /// Builds a timestamp from UTC parts, as MySQL's `DATETIME(3)` returns them.
+    pub fn from_parts(date: Date, hour: u32, minute: u32, second: u32, micros: u32) -> Timestamp {
+        let secs = i64::from(hour * 3600 + minute * 60 + second);
+        Timestamp(date.days() * 86_400_000 + secs * 1000 + i64::from(micros / 1000))
+    }
+
+    /// The `YYYY-MM-DD HH:MM:SS.mmm` form MySQL takes for a `DATETIME(3)` column.
+    pub fn to_sql(self) -> String {
+        let (d, h, m, s, ms) = self.to_parts();
+        format!("{d} {h:02}:{m:02}:{s:02}.{ms:03}")
+    }
+
+    /// Parses the RFC 3339 form this type writes (UTC, `Z`, optional millis).
+    pub fn parse(text: &str) -> Option<Timestamp> {
+        let text = text.strip_suffix('Z')?;
+        let (date, time) = text.split_once('T')?;
+        let date = Date::parse(date)?;
+        let (hms, frac) = match time.split_once('.') {
+            Some((hms, frac)) => (hms, frac),
+            None => (time, "0"),
+        };
+        let mut parts = hms.split(':');
+        let hour: u32 = parts.next()?.parse().ok()?;
+        let minute: u32 = parts.next()?.parse().ok()?;
+        let second: u32 = parts.next()?.parse().ok()?;
+        if parts.next().is_some() || hour > 23 || minute > 59 || second > 59 {
+            return None;
+        }
+        if frac.is_empty() || frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let millis: u32 = format!("{frac:0<3}").parse().ok()?;
+        Some(Timestamp::from_parts(
+            date,
+            hour,
+            minute,
+            second,
+            millis * 1000,
+        ))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (d, h, m, s, ms) = self.to_parts();
+        write!(f, "{d}T{h:02}:{m:02}:{s:02}.{ms:03}Z")
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Timestamp::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("invalid timestamp `{text}`")))
+    }
+}
+
+/// A calendar date (proleptic Gregorian), such as a task's due date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date {
+    pub year: i32,
+    pub month: u32,
+    pub day: u32,
+}
+
+impl Date {
+    /// Parses `YYYY-MM-DD`, rejecting dates that do not exist (2026-02-30).
+    pub fn parse(text: &str) -> Option<Date> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+            return None;
+        }
+        let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+            let part = &text[r];
+            if part.bytes().all(|b| b.is_ascii_digit()) {
+                part.parse().ok()
+            } else {
+                None
+            }
+        };
+        let year = digits(0..4)? as i32;
+        let month = digits(5..7)?;
+        let day = digits(8..10)?;
+        Date::new(year, month, day)
+    }
+
+    pub fn new(year: i32, month: u32, day: u32) -> Option<Date> {
+        let valid = (1..=9999).contains(&year)
+            && (1..=12).contains(&month)
+            && day >= 1
+            && day <= days_in_month(year, month);
+        valid.then_some(Date { year, month, day })
+    }
+
+    /// Days since 1970-01-01 (Howard Hinnant's `days_from_civil`).
+    pub fn days(self) -> i64 {
+        let y = i64::from(self.year) - i64::from(self.month <= 2);
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let m = i64::from(self.month);
+        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(self.day) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+
+    /// The inverse of [`Date::days`] (`civil_from_days`).
+    pub fn from_days(days: i64) -> Date {
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
+        Date { year, month, day }
+    }
+}
+
+fn days_in_month(year: i32, month: u32) -> u32 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+impl Serialize for Date {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Date {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Date::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!("`{text}` is not a date of the form YYYY-MM-DD"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_print_as_rfc3339_utc_with_millis() {
+        assert_eq!(Timestamp(0).to_string(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            Timestamp(1_795_774_512_345).to_string(),
+            "2026-11-27T10:15:12.345Z"
+        );
+        assert_eq!(Timestamp(-1).to_string(), "1969-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn timestamps_parse_back_to_the_same_instant() {
+        for ms in [0, 1, 999, 86_399_999, 951_782_400_000, 1_795_774_512_345] {
+            let t = Timestamp(ms);
+            assert_eq!(Timestamp::parse(&t.to_string()), Some(t), "{t}");
+        }
+        assert_eq!(
+            Timestamp::parse("2026-11-24T10:00:00Z").map(|t| t.to_string()),
+            Some("2026-11-24T10:00:00.000Z".to_string())
+        );
+        assert_eq!(Timestamp::parse("2026-11-24 10:00:00"), None);
+        assert_eq!(Timestamp::parse("2026-11-24T24:00:00Z"), None);
+    }
+
+    #[test]
+    fn sql_form_matches_mysql_datetime3() {
+        assert_eq!(
+            Timestamp(1_795_774_512_345).to_sql(),
+            "2026-11-27 10:15:12.345"
+        );
+    }
+
+    #[test]
+    fn dates_round_trip_through_day_numbers() {
+        for days in (-800_000..800_000).step_by(997) {
+            let d = Date::from_days(days);
+            assert_eq!(d.days(), days, "{d}");
+        }
+        assert_eq!(Date::from_days(0).to_string(), "1970-01-01");
+    }
+
+    #[test]
+    fn only_real_dates_parse() {
+        assert!(Date::parse("2024-02-29").is_some());
+        assert!(Date::parse("2026-02-29").is_none());
+        assert!(Date::parse("2026-04-31").is_none());
+        assert!(Date::parse("2026-13-01").is_none());
+        assert!(Date::parse("2026-1-01").is_none());
+        assert!(Date::parse("+026-01-01").is_none());
+        assert!(Date::parse("0000-01-01").is_none());
+        assert_eq!(Date::parse("2026-12-01").unwrap().to_string(), "2026-12-01");
+    }
+}

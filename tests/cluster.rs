@@ -1,0 +1,494 @@
+//! A 3-node cluster of real processes over TCP with a private MariaDB:
+//! CRUD, linearizable reads across nodes, conditional writes, and the
+//! failures a Raft service must survive without losing or doubling an
+//! acknowledged write.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+#[test]
+fn crud_works_through_every_node() {
+    let cluster = Cluster::start(3);
+    let [a, b, c] = [cluster.url(1), cluster.url(2), cluster.url(3)];
+
+    let created = create(
+        &a,
+        json!({"title": "Write the report", "labels": ["docs"], "assignee": "ana"}),
+    );
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        created.header("location"),
+        Some(format!("/api/tasks/{id}").as_str())
+    );
+    assert_eq!(created.header("etag"), Some("\"1\""));
+    assert!(created.header("x-taskraft-seq").is_some());
+
+    let read = get(&format!("{b}/api/tasks/{id}"));
+    assert_eq!(read.status, 200);
+    assert_eq!(read.body, created.body, "node 2 reads what node 1 created");
+
+    let moved = send(
+        "PATCH",
+        &format!("{c}/api/tasks/{id}"),
+        &[],
+        Some(&json!({"status": "done", "title": "Report written"})),
+    );
+    assert_eq!(moved.status, 200, "{:?}", moved.body);
+    assert_eq!(
+        (
+            moved.body["status"].as_str(),
+            moved.body["version"].as_u64()
+        ),
+        (Some("done"), Some(2))
+    );
+
+    let listed = get(&format!("{a}/api/tasks?status=done"));
+    assert_eq!(listed.body["tasks"][0]["title"], "Report written");
+
+    let deleted = send("DELETE", &format!("{b}/api/tasks/{id}"), &[], None);
+    assert_eq!(deleted.status, 204);
+    for url in [&a, &b, &c] {
+        assert_eq!(
+            get(&format!("{url}/api/tasks/{id}")).status,
+            404,
+            "deleted on {url}"
+        );
+    }
+    let history = get(&format!("{c}/api/tasks/{id}/events"));
+    let kinds: Vec<&str> = history.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["task_created", "task_updated", "task_deleted"]);
+}
+
+#[test]
+fn a_write_on_one_node_is_immediately_readable_on_another() {
+    let cluster = Cluster::start(3);
+    let urls = cluster.urls();
+    for round in 0..30 {
+        let writer = &urls[round % 3];
+        let reader = &urls[(round + 1) % 3];
+        let created = create_titled(writer, &format!("task {round}"));
+        assert_eq!(created.status, 201);
+        let id = created.body["id"].as_str().unwrap();
+        let updated = send(
+            "PATCH",
+            &format!("{writer}/api/tasks/{id}"),
+            &[],
+            Some(&json!({"priority": "urgent"})),
+        );
+        assert_eq!(updated.status, 200);
+        // No sleep, no retry: a linearizable read must see the acknowledged write.
+        let read = get(&format!("{reader}/api/tasks/{id}"));
+        assert_eq!(read.status, 200, "round {round}: {:?}", read.body);
+        assert_eq!(
+            read.body["version"], 2,
+            "round {round}: {reader} is stale: {:?}",
+            read.body
+        );
+        let feed = get(&format!("{reader}/api/events?since=0&limit=1000"));
+        let last_seq = feed.body["last_seq"].as_u64().unwrap();
+        let acked_seq: u64 = updated.header("x-taskraft-seq").unwrap().parse().unwrap();
+        assert!(
+            last_seq >= acked_seq,
+            "round {round}: feed at {last_seq}, write acked at seq {acked_seq}"
+        );
+    }
+}
+
+#[test]
+fn if_match_succeeds_on_the_current_version_and_412s_on_a_stale_one() {
+    let cluster = Cluster::start(3);
+    let (a, b) = (cluster.url(1), cluster.url(2));
+    let id = create_titled(&a, "contested").body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let task_url = format!("{b}/api/tasks/{id}");
+
+    let first = send(
+        "PATCH",
+        &task_url,
+        &[("If-Match", "\"1\"")],
+        Some(&json!({"title": "first"})),
+    );
+    assert_eq!((first.status, first.header("etag")), (200, Some("\"2\"")));
+
+    let stale = send(
+        "PATCH",
+        &format!("{a}/api/tasks/{id}"),
+        &[("If-Match", "\"1\"")],
+        Some(&json!({"title": "second"})),
+    );
+    assert_eq!(stale.status, 412, "{:?}", stale.body);
+    assert_eq!(stale.error_code(), Some("version_mismatch"));
+    assert_eq!(
+        stale.body["error"]["current"]["title"], "first",
+        "the 412 carries the current task"
+    );
+    assert_eq!(stale.header("etag"), Some("\"2\""));
+
+    let stale_delete = send("DELETE", &task_url, &[("If-Match", "\"1\"")], None);
+    assert_eq!(stale_delete.status, 412);
+    assert_eq!(
+        get(&task_url).body["title"],
+        "first",
+        "refused writes change nothing"
+    );
+
+    let delete = send("DELETE", &task_url, &[("If-Match", "\"2\"")], None);
+    assert_eq!(delete.status, 204);
+}
+
+#[test]
+fn unknown_and_deleted_tasks_answer_404_everywhere() {
+    let cluster = Cluster::start(3);
+    let a = cluster.url(1);
+    let missing = "01a21377-127a-70d3-b89d-000000000000";
+    for (method, body) in [
+        ("GET", None),
+        ("PATCH", Some(json!({"title": "x"}))),
+        ("DELETE", None),
+    ] {
+        let r = send(
+            method,
+            &format!("{a}/api/tasks/{missing}"),
+            &[],
+            body.as_ref(),
+        );
+        assert_eq!(
+            (r.status, r.error_code()),
+            (404, Some("not_found")),
+            "{method}"
+        );
+    }
+    assert_eq!(get(&format!("{a}/api/tasks/{missing}/events")).status, 404);
+    let id = create_titled(&a, "short-lived").body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        send("DELETE", &format!("{a}/api/tasks/{id}"), &[], None).status,
+        204
+    );
+    assert_eq!(
+        send(
+            "DELETE",
+            &format!("{}/api/tasks/{id}", cluster.url(3)),
+            &[],
+            None
+        )
+        .status,
+        404
+    );
+    let again = create(&a, json!({"id": id, "title": "back from the dead"}));
+    assert_eq!((again.status, again.error_code()), (409, Some("id_taken")));
+}
+
+#[test]
+fn malformed_input_gets_a_4xx_json_error_and_writes_nothing() {
+    let cluster = Cluster::start(3);
+    let a = cluster.url(1);
+    let before = get(&format!("{a}/api/events?since=0")).body["last_seq"]
+        .as_u64()
+        .unwrap();
+    let cases: Vec<(&str, Vec<(&str, &str)>, Option<serde_json::Value>, u16)> = vec![
+        ("/api/tasks", vec![], Some(json!({"title": ""})), 400),
+        (
+            "/api/tasks",
+            vec![],
+            Some(json!({"title": "x", "status": "doing"})),
+            400,
+        ),
+        (
+            "/api/tasks",
+            vec![],
+            Some(json!({"title": "x", "labels": "docs"})),
+            400,
+        ),
+        (
+            "/api/tasks",
+            vec![],
+            Some(json!({"title": "x", "due_date": "2026-02-30"})),
+            400,
+        ),
+        (
+            "/api/tasks",
+            vec![],
+            Some(json!({"title": "x", "unknown": 1})),
+            400,
+        ),
+        ("/api/tasks", vec![], Some(json!([1, 2])), 400),
+        (
+            "/api/tasks",
+            vec![("Idempotency-Key", "has space")],
+            Some(json!({"title": "x"})),
+            400,
+        ),
+    ];
+    for (path, headers, body, status) in cases {
+        let r = send("POST", &format!("{a}{path}"), &headers, body.as_ref());
+        assert_eq!(r.status, status, "{body:?}: {:?}", r.body);
+        assert!(r.error_code().is_some(), "a JSON error body: {:?}", r.body);
+    }
+    let raw = |content_type: &str, body: &str| {
+        ureq::post(&format!("{a}/api/tasks"))
+            .set("Content-Type", content_type)
+            .send_string(body)
+            .map(|r| r.status())
+            .unwrap_or_else(|e| match e {
+                ureq::Error::Status(code, _) => code,
+                _ => 0,
+            })
+    };
+    assert_eq!(raw("application/json", "{\"title\": "), 400);
+    assert_eq!(raw("text/plain", "{\"title\": \"x\"}"), 415);
+    assert_eq!(
+        raw(
+            "application/json",
+            &format!(
+                "{{\"title\":\"x\",\"description\":\"{}\"}}",
+                "a".repeat(300_000)
+            )
+        ),
+        413
+    );
+    assert_eq!(get(&format!("{a}/api/tasks?limit=5000")).status, 400);
+    assert_eq!(get(&format!("{a}/api/tasks?cursor=garbage")).status, 400);
+    assert_eq!(get(&format!("{a}/api/tasks/not-a-uuid")).status, 400);
+    assert_eq!(
+        send("PUT", &format!("{a}/api/tasks"), &[], None).status,
+        405
+    );
+    let after = get(&format!("{a}/api/events?since=0")).body["last_seq"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(before, after, "no event was written");
+}
+
+#[test]
+fn the_event_feed_and_the_task_list_are_identical_on_every_node() {
+    let cluster = Cluster::start(3);
+    let urls = cluster.urls();
+    for i in 0..40 {
+        let url = &urls[i % 3];
+        let id = create(
+            url,
+            json!({"title": format!("t{i}"), "labels": [format!("l{}", i % 4)]}),
+        )
+        .body["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        if i % 3 == 0 {
+            send(
+                "PATCH",
+                &format!("{url}/api/tasks/{id}"),
+                &[],
+                Some(&json!({"status": "in_progress"})),
+            );
+        }
+        if i % 7 == 0 {
+            send("DELETE", &format!("{url}/api/tasks/{id}"), &[], None);
+        }
+    }
+    let feeds: Vec<_> = urls.iter().map(|u| all_events(u)).collect();
+    assert!(feeds[0].len() >= 40);
+    let seqs: Vec<u64> = feeds[0]
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u64).collect::<Vec<_>>(),
+        "seq is dense"
+    );
+    let lists: Vec<_> = urls.iter().map(|u| all_tasks(u, "linearizable")).collect();
+    for i in 1..3 {
+        assert_eq!(feeds[i], feeds[0], "event feed of node {} differs", i + 1);
+        assert_eq!(lists[i], lists[0], "task list of node {} differs", i + 1);
+    }
+    // Paging gives the same list as one page, in board order.
+    let mut paged = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = get(&format!("{}/api/tasks?limit=7{cursor}", urls[0]));
+        paged.extend(page.body["tasks"].as_array().unwrap().clone());
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={}", urlencode(next)),
+            None => break,
+        }
+    }
+    assert_eq!(paged, lists[0]);
+    let filtered = get(&format!("{}/api/tasks?label=l1&status=todo", urls[2]));
+    assert!(filtered.body["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["labels"][0] == "l1" && t["status"] == "todo"));
+}
+
+#[test]
+fn a_minority_answers_503_and_never_a_stale_success() {
+    let mut cluster = Cluster::start(3);
+    let a = cluster.url(1);
+    let id = create_titled(&a, "before the split").body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    cluster.kill(2);
+    cluster.kill(3);
+    let started = Instant::now();
+    let write = send(
+        "PATCH",
+        &format!("{a}/api/tasks/{id}"),
+        &[],
+        Some(&json!({"title": "during"})),
+    );
+    assert!(
+        write.status == 503 || write.status == 504,
+        "a lone node must not acknowledge a write: {} {:?}",
+        write.status,
+        write.body
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "the write failed fast, it did not hang"
+    );
+    // Once it knows it is alone, it says so at once.
+    std::thread::sleep(Duration::from_secs(3));
+    let read = get(&format!("{a}/api/tasks/{id}"));
+    assert_eq!(
+        read.status, 503,
+        "a linearizable read on a minority: {:?}",
+        read.body
+    );
+    assert!(read.header("retry-after").is_some());
+    let local = get(&format!("{a}/api/tasks/{id}?consistency=local"));
+    assert_eq!(
+        (local.status, local.body["title"].as_str()),
+        (200, Some("before the split"))
+    );
+    assert_eq!(get(&format!("{a}/readyz")).status, 503);
+}
+
+#[test]
+fn acknowledged_writes_survive_a_leader_kill_exactly_once() {
+    let mut cluster = Cluster::start(3);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers = start_writers(cluster.urls(), 6, stop.clone());
+    std::thread::sleep(Duration::from_secs(2));
+    let leader = cluster.leader(Duration::from_secs(10));
+    let killed_at = Instant::now();
+    cluster.kill(leader);
+    let new_leader = cluster.leader(Duration::from_secs(10));
+    assert_ne!(new_leader, leader);
+    eprintln!(
+        "leader {leader} killed; node {new_leader} leads after {:?}",
+        killed_at.elapsed()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, Ordering::Relaxed);
+    let log = join_writers(writers);
+    assert!(
+        log.errors.is_empty(),
+        "unexpected answers: {:?}",
+        log.errors
+    );
+    assert!(
+        log.acked.len() > 50,
+        "the clients made progress: {} writes",
+        log.acked.len()
+    );
+
+    cluster.restart(leader);
+    cluster.wait_caught_up(leader, Duration::from_secs(30));
+    for url in cluster.urls() {
+        assert_writes_present_once(&url, &log);
+    }
+    let feeds: Vec<_> = cluster.urls().iter().map(|u| all_events(u)).collect();
+    assert_eq!(feeds[0], feeds[1]);
+    assert_eq!(
+        feeds[0], feeds[2],
+        "the restarted node holds the same events"
+    );
+    for id in 1..=3 {
+        let check = cluster.rebuild_check(id);
+        assert!(
+            check.status.success(),
+            "rebuild --check on node {id}: {}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+    }
+}
+
+#[test]
+fn nothing_acknowledged_is_lost_when_every_node_is_killed_at_once() {
+    let mut cluster = Cluster::start(3);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers = start_writers(cluster.urls(), 6, stop.clone());
+    std::thread::sleep(Duration::from_secs(2));
+    for id in 1..=3 {
+        cluster.kill(id);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    for id in 1..=3 {
+        cluster.spawn(id);
+    }
+    for id in 1..=3 {
+        cluster.wait_ready(id, Duration::from_secs(60));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    let log = join_writers(writers);
+    assert!(
+        log.errors.is_empty(),
+        "unexpected answers: {:?}",
+        log.errors
+    );
+    assert!(
+        log.acked.len() > 50,
+        "the clients made progress: {} writes",
+        log.acked.len()
+    );
+    for id in 1..=3 {
+        cluster.wait_caught_up(id, Duration::from_secs(30));
+    }
+    for url in cluster.urls() {
+        assert_writes_present_once(&url, &log);
+    }
+    for id in 1..=3 {
+        let check = cluster.rebuild_check(id);
+        assert!(
+            check.status.success(),
+            "rebuild --check on node {id}: {}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+    }
+}
+
+#[test]
+fn sigterm_hands_leadership_over_and_exits_cleanly() {
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.leader(Duration::from_secs(10));
+    let status = cluster
+        .terminate(leader, Duration::from_secs(15))
+        .expect("the node exits");
+    assert!(status.success(), "exit status {status}");
+    let next = cluster.leader(Duration::from_secs(5));
+    assert_ne!(next, leader);
+    assert_eq!(
+        create_titled(&cluster.url(next), "after handover").status,
+        201
+    );
+}

@@ -1,0 +1,579 @@
+//! The integration-test harness: real `taskraft` processes over real TCP,
+//! with a real MariaDB/MySQL server that the harness starts privately (its
+//! own data directory and port) unless `TASKRAFT_TEST_MYSQL_URL` names one.
+//! Processes are stopped by PID; on a failing test the nodes' log tails are
+//! printed.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use taskraft::mysqld::{self, PrivateMysql, ServerOptions};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_taskraft");
+
+pub struct Node {
+    pub id: u64,
+    pub http_port: u16,
+    pub raft_port: u16,
+    pub data_dir: PathBuf,
+    pub database: String,
+    pub log: PathBuf,
+    child: Option<Child>,
+    extra_env: Vec<(String, String)>,
+}
+
+impl Node {
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+}
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    mysql: Option<PrivateMysql>,
+    /// `mysql://user@host:port` (no database).
+    mysql_base: String,
+    pub nodes: Vec<Node>,
+    peers: String,
+}
+
+/// A free port block would be nicer; two quick binds are enough here.
+fn ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+impl Cluster {
+    /// Starts a MySQL server and `n` nodes, and waits until a leader serves.
+    pub fn start(n: usize) -> Cluster {
+        Cluster::start_with(n, &[])
+    }
+
+    pub fn start_with(n: usize, env: &[(&str, &str)]) -> Cluster {
+        let dir = tempfile::Builder::new()
+            .prefix("taskraft-test-")
+            .tempdir()
+            .expect("a temp dir");
+        let unique = dir
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replace(['-', '.'], "_");
+        let (mysql, mysql_base) = match std::env::var("TASKRAFT_TEST_MYSQL_URL") {
+            Ok(url) if !url.is_empty() => (None, url.trim_end_matches('/').to_string()),
+            _ => {
+                let server = PrivateMysql::start(
+                    &dir.path().join("mysql"),
+                    ServerOptions::on_port(mysqld::free_port()),
+                )
+                .expect("a private MySQL server starts");
+                let base = format!("mysql://root@127.0.0.1:{}", server.port);
+                (Some(server), base)
+            }
+        };
+        let ports = ports(2 * n);
+        let peers = (0..n)
+            .map(|i| format!("{}=127.0.0.1:{}", i + 1, ports[n + i]))
+            .collect::<Vec<_>>()
+            .join(",");
+        let nodes = (0..n)
+            .map(|i| Node {
+                id: i as u64 + 1,
+                http_port: ports[i],
+                raft_port: ports[n + i],
+                data_dir: dir.path().join(format!("n{}", i + 1)),
+                database: format!("{unique}_n{}", i + 1),
+                log: dir.path().join(format!("n{}.log", i + 1)),
+                child: None,
+                extra_env: env
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            })
+            .collect();
+        let mut cluster = Cluster {
+            dir,
+            mysql,
+            mysql_base,
+            nodes,
+            peers,
+        };
+        for id in 1..=n as u64 {
+            cluster.spawn(id);
+        }
+        for id in 1..=n as u64 {
+            cluster.wait_ready(id, Duration::from_secs(60));
+        }
+        cluster.leader(Duration::from_secs(30));
+        cluster
+    }
+
+    pub fn node(&self, id: u64) -> &Node {
+        &self.nodes[id as usize - 1]
+    }
+
+    pub fn url(&self, id: u64) -> String {
+        self.node(id).url()
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(Node::url).collect()
+    }
+
+    pub fn mysql_url(&self, id: u64) -> String {
+        format!("{}/{}", self.mysql_base, self.node(id).database)
+    }
+
+    /// Starts node `id`'s process (on its existing data, if any).
+    pub fn spawn(&mut self, id: u64) {
+        let mysql_url = self.mysql_url(id);
+        let peers = self.peers.clone();
+        let node = &mut self.nodes[id as usize - 1];
+        let out = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(&node.log)
+            .expect("a log file");
+        let err = out.try_clone().unwrap();
+        let child = Command::new(BIN)
+            .arg("serve")
+            .env("TASKRAFT_NODE_ID", id.to_string())
+            .env(
+                "TASKRAFT_HTTP_ADDR",
+                format!("127.0.0.1:{}", node.http_port),
+            )
+            .env(
+                "TASKRAFT_RAFT_ADDR",
+                format!("127.0.0.1:{}", node.raft_port),
+            )
+            .env("TASKRAFT_PEERS", peers)
+            .env("TASKRAFT_MYSQL_URL", mysql_url)
+            .env("TASKRAFT_DATA_DIR", &node.data_dir)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .envs(node.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("the taskraft binary starts");
+        node.child = Some(child);
+    }
+
+    /// Waits until node `id` answers `/readyz` with 200.
+    pub fn wait_ready(&mut self, id: u64, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let node = &mut self.nodes[id as usize - 1];
+            if !node.is_running() {
+                panic!("node {id} is not running:\n{}", tail(&node.log, 30));
+            }
+            if get(&format!("{}/readyz", node.url())).status == 200 {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "node {id} not ready after {within:?}:\n{}",
+                    tail(&node.log, 30)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The leader's id, once every running node agrees on a running leader.
+    pub fn leader(&mut self, within: Duration) -> u64 {
+        let deadline = Instant::now() + within;
+        loop {
+            let mut seen = Vec::new();
+            let mut running = Vec::new();
+            for i in 0..self.nodes.len() {
+                if !self.nodes[i].is_running() {
+                    continue;
+                }
+                running.push(self.nodes[i].id);
+                let view = get(&format!("{}/api/cluster", self.nodes[i].url()));
+                seen.push(view.body["leader_id"].as_u64());
+            }
+            if let Some(Some(leader)) = seen.first() {
+                if running.contains(leader) && seen.iter().all(|s| *s == Some(*leader)) {
+                    return *leader;
+                }
+            }
+            if Instant::now() > deadline {
+                panic!("no agreed leader after {within:?}: {seen:?}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self, id: u64) {
+        let node = &mut self.nodes[id as usize - 1];
+        if let Some(mut child) = node.child.take() {
+            child.kill().expect("kill -9 a node");
+            child.wait().ok();
+        }
+    }
+
+    /// SIGTERM, then wait for the exit; returns the exit status.
+    pub fn terminate(&mut self, id: u64, within: Duration) -> Option<std::process::ExitStatus> {
+        let node = &mut self.nodes[id as usize - 1];
+        let mut child = node.child.take()?;
+        mysqld::signal(child.id(), libc::SIGTERM);
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.kill().ok();
+        child.wait().ok();
+        None
+    }
+
+    /// Starts a stopped node again on its data and waits until it is ready.
+    pub fn restart(&mut self, id: u64) {
+        self.spawn(id);
+        self.wait_ready(id, Duration::from_secs(60));
+    }
+
+    /// Waits until node `id` has applied everything the leader has committed.
+    pub fn wait_caught_up(&mut self, id: u64, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let leader = self.leader(within);
+            let commit =
+                get(&format!("{}/api/cluster", self.url(leader))).body["commit_index"].as_u64();
+            let applied =
+                get(&format!("{}/api/cluster", self.url(id))).body["applied_index"].as_u64();
+            if let (Some(commit), Some(applied)) = (commit, applied) {
+                if applied >= commit {
+                    return;
+                }
+            }
+            if Instant::now() > deadline {
+                panic!("node {id} did not catch up: applied {applied:?}, leader commit {commit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Runs `taskraft rebuild --check` against node `id`'s database.
+    pub fn rebuild_check(&self, id: u64) -> Output {
+        Command::new(BIN)
+            .args(["rebuild", "--check"])
+            .env("TASKRAFT_NODE_ID", id.to_string())
+            .env("TASKRAFT_MYSQL_URL", self.mysql_url(id))
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("taskraft rebuild runs")
+    }
+
+    pub fn mysql(&mut self) -> Option<&mut PrivateMysql> {
+        self.mysql.as_mut()
+    }
+
+    pub fn log_tails(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| {
+                format!(
+                    "---- node {} ({}) ----\n{}",
+                    n.id,
+                    n.log.display(),
+                    tail(&n.log, 40)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", self.log_tails());
+        }
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                child.kill().ok();
+                child.wait().ok();
+            }
+        }
+        if let Some(mut mysql) = self.mysql.take() {
+            mysql.stop(Duration::from_secs(30));
+        }
+    }
+}
+
+pub fn tail(path: &std::path::Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// An HTTP response, whatever its status.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// 0 when the request did not get an HTTP answer (connection refused…).
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn error_code(&self) -> Option<&str> {
+        self.body["error"]["code"].as_str()
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(1))
+        .timeout(Duration::from_secs(15))
+        .build()
+}
+
+fn finish(result: Result<ureq::Response, ureq::Error>) -> Response {
+    let response = match result {
+        Ok(response) => response,
+        Err(ureq::Error::Status(_, response)) => response,
+        Err(ureq::Error::Transport(_)) => {
+            return Response {
+                status: 0,
+                headers: vec![],
+                body: Value::Null,
+            }
+        }
+    };
+    let status = response.status();
+    let headers = response
+        .headers_names()
+        .into_iter()
+        .filter_map(|name| {
+            response
+                .header(&name)
+                .map(|v| (name.clone(), v.to_string()))
+        })
+        .collect();
+    let text = response.into_string().unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub fn get(url: &str) -> Response {
+    finish(agent().get(url).call())
+}
+
+pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&Value>) -> Response {
+    let mut request = agent().request(method, url);
+    for (name, value) in headers {
+        request = request.set(name, value);
+    }
+    finish(match body {
+        Some(body) => request.send_json(body),
+        None => request.call(),
+    })
+}
+
+pub fn create(url: &str, body: Value) -> Response {
+    send("POST", &format!("{url}/api/tasks"), &[], Some(&body))
+}
+
+pub fn create_titled(url: &str, title: &str) -> Response {
+    create(url, json!({ "title": title }))
+}
+
+/// Every task a node holds, by paging through the list.
+pub fn all_tasks(url: &str, consistency: &str) -> Vec<Value> {
+    let mut tasks = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut page_url = format!("{url}/api/tasks?limit=1000&consistency={consistency}");
+        if let Some(c) = &cursor {
+            page_url.push_str(&format!("&cursor={}", urlencode(c)));
+        }
+        let page = get(&page_url);
+        assert_eq!(page.status, 200, "listing tasks on {url}: {:?}", page.body);
+        tasks.extend(page.body["tasks"].as_array().cloned().unwrap_or_default());
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return tasks,
+        }
+    }
+}
+
+/// Every event a node holds, in seq order.
+pub fn all_events(url: &str) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut since = 0;
+    loop {
+        let page = get(&format!(
+            "{url}/api/events?since={since}&limit=1000&consistency=local"
+        ));
+        assert_eq!(page.status, 200, "event feed of {url}: {:?}", page.body);
+        let batch = page.body["events"].as_array().cloned().unwrap_or_default();
+        if batch.is_empty() {
+            return events;
+        }
+        since = batch.last().unwrap()["seq"].as_u64().unwrap();
+        events.extend(batch);
+    }
+}
+
+pub fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// What a group of writing clients saw.
+#[derive(Debug, Default)]
+pub struct WriteLog {
+    /// (title, task id) of every acknowledged create.
+    pub acked: Vec<(String, String)>,
+    /// Titles whose create never got an answer: each may exist at most once.
+    pub unknown: Vec<String>,
+    /// Answers a correct cluster never gives (4xx on a valid create, 5xx
+    /// other than 503/504).
+    pub errors: Vec<String>,
+}
+
+/// Starts `clients` threads that create tasks until `stop` is set, each
+/// create under its own Idempotency-Key, retried on 503/504/no answer
+/// (moving to the next node) the way a careful client would.
+pub fn start_writers(
+    urls: Vec<String>,
+    clients: usize,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<std::thread::JoinHandle<WriteLog>> {
+    use std::sync::atomic::Ordering;
+    (0..clients)
+        .map(|c| {
+            let urls = urls.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut log = WriteLog::default();
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let title = format!("writer {c} task {i}");
+                    let key = format!("w{c}-{i}");
+                    let give_up = Instant::now() + Duration::from_secs(30);
+                    let mut attempt = 0;
+                    loop {
+                        let url = &urls[(c + attempt) % urls.len()];
+                        let r = send(
+                            "POST",
+                            &format!("{url}/api/tasks"),
+                            &[("Idempotency-Key", &key)],
+                            Some(&json!({ "title": title })),
+                        );
+                        match r.status {
+                            201 => {
+                                let id = r.body["id"].as_str().unwrap_or_default().to_string();
+                                log.acked.push((title.clone(), id));
+                                break;
+                            }
+                            0 | 503 | 504 if Instant::now() < give_up => {
+                                attempt += 1;
+                                std::thread::sleep(Duration::from_millis(50));
+                            }
+                            0 | 503 | 504 => {
+                                log.unknown.push(title.clone());
+                                break;
+                            }
+                            other => {
+                                log.errors.push(format!("{title}: {other} {}", r.body));
+                                break;
+                            }
+                        }
+                    }
+                    i += 1;
+                }
+                log
+            })
+        })
+        .collect()
+}
+
+pub fn join_writers(handles: Vec<std::thread::JoinHandle<WriteLog>>) -> WriteLog {
+    let mut all = WriteLog::default();
+    for handle in handles {
+        let log = handle.join().expect("a writer thread");
+        all.acked.extend(log.acked);
+        all.unknown.extend(log.unknown);
+        all.errors.extend(log.errors);
+    }
+    all
+}
+
+/// Checks that every acknowledged create is on `url` exactly once and that
+/// no title appears twice.
+pub fn assert_writes_present_once(url: &str, log: &WriteLog) {
+    let tasks = all_tasks(url, "linearizable");
+    let mut by_title: std::collections::HashMap<String, Vec<String>> =
+        std::collections::HashMap::new();
+    for task in &tasks {
+        by_title
+            .entry(task["title"].as_str().unwrap().to_string())
+            .or_default()
+            .push(task["id"].as_str().unwrap().to_string());
+    }
+    for (title, ids) in &by_title {
+        assert_eq!(
+            ids.len(),
+            1,
+            "{url}: `{title}` exists {} times: {ids:?}",
+            ids.len()
+        );
+    }
+    for (title, id) in &log.acked {
+        let found = by_title.get(title);
+        assert_eq!(
+            found.map(|ids| ids[0].as_str()),
+            Some(id.as_str()),
+            "{url}: acknowledged `{title}` ({id}) is missing or has another id"
+        );
+    }
+}

@@ -476,3 +476,77 @@ fn sigterm_hands_leadership_over_and_exits_cleanly() {
         201
     );
 }
+
+#[test]
+fn hostile_text_and_fractional_positions_are_stored_exactly() {
+    let cluster = Cluster::start(3);
+    let urls = cluster.urls();
+    let titles = [
+        "it's a \"quoted\" title",
+        "back\\slash at the end\\",
+        "'); DROP TABLE tasks; --",
+        "<img src=x onerror=alert(1)>",
+        "emoji 🚀 and ünïcödé 中文",
+        "%_ like wildcards _%",
+    ];
+    let description = "line 1\nline 2\r\n\ttab \u{0} nul \u{1a} sub 'q' \"dq\" \\";
+    let positions: [f64; 5] = [
+        0.1 + 0.2,
+        1.0 / 3.0,
+        -2.5e-300,
+        999_999_999_999_999.9,
+        5e-324,
+    ];
+    let mut created = Vec::new();
+    for (i, title) in titles.iter().enumerate() {
+        let body = json!({
+            "title": title,
+            "description": description,
+            "position": positions[i % positions.len()],
+            "labels": [format!("l'{i}\\"), "Ops", "ops"],
+            "assignee": "O'Brien",
+        });
+        let r = create(&urls[i % 3], body);
+        assert_eq!(r.status, 201, "{title}: {:?}", r.body);
+        created.push(r.body);
+    }
+    for url in &urls {
+        for task in &created {
+            let id = task["id"].as_str().unwrap();
+            let read = get(&format!("{url}/api/tasks/{id}"));
+            assert_eq!(&read.body, task, "{url} stores exactly what was created");
+            let sent = task["position"].as_f64().unwrap();
+            assert!(
+                positions.iter().any(|p| p.to_bits() == sent.to_bits()),
+                "position {sent} is bit-exact"
+            );
+        }
+    }
+    let found = get(&format!("{}/api/tasks?q={}", urls[1], urlencode("%_ like")));
+    assert_eq!(
+        found.body["tasks"].as_array().unwrap().len(),
+        1,
+        "LIKE wildcards are literal: {:?}",
+        found.body
+    );
+    let by_label = get(&format!(
+        "{}/api/tasks?label={}",
+        urls[2],
+        urlencode("l'3\\")
+    ));
+    assert_eq!(by_label.body["tasks"][0]["title"], titles[3]);
+    let ops = get(&format!("{}/api/tasks?label=Ops", urls[0]));
+    assert_eq!(
+        ops.body["tasks"].as_array().unwrap().len(),
+        titles.len(),
+        "labels differing in case are different labels"
+    );
+    for id in 1..=3 {
+        let check = cluster.rebuild_check(id);
+        assert!(
+            check.status.success(),
+            "node {id}: {}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+    }
+}

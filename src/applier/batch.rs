@@ -1,38 +1,43 @@
 //! One batch of committed entries as one MySQL transaction.
 //!
 //! ```text
-//! BEGIN
-//!   SELECT … FROM raft_applied FOR UPDATE      where are we? (guards the batch)
-//!   SELECT … tasks, task_events, idempotency_keys, board_columns
-//!                                              what the batch's commands touch
+//! START TRANSACTION
+//!   SELECT … raft_applied, board_columns FOR UPDATE   where are we?
+//!   SELECT … tasks, task_events, idempotency_keys     what the commands touch
 //!   -- the pure state machine decides every command, in log order --
-//!   INSERT task_events (multi-row); upsert/delete tasks and task_labels;
-//!   INSERT idempotency_keys; UPDATE board_columns
-//!   UPDATE raft_applied SET applied_index = last entry of the batch
-//! COMMIT
+//!   INSERT task_events (multi-row); upsert/delete tasks and task_labels;  ┐ one
+//!   INSERT idempotency_keys; UPDATE board_columns;                        │ round
+//!   UPDATE raft_applied SET applied_index = the batch's last entry;       │ trip
+//! COMMIT                                                                  ┘
 //! ```
 //!
 //! The applied index commits with the rows it covers, so after any crash
 //! the node resumes at applied + 1 and nothing is applied twice or lost.
 //! Any error rolls the whole transaction back; the caller retries the batch.
+//!
+//! The reads are prepared statements (exact doubles over the binary
+//! protocol) whose IN-lists are padded to a power of two, so a handful of
+//! statement shapes stay cached; the writes are one multi-statement text
+//! query built by [`Sql`], ending in COMMIT.
 
 use std::collections::{BTreeSet, HashMap};
 
 use mysql_async::prelude::*;
-use mysql_async::{Conn, Row, TxOpts, Value};
+use mysql_async::{Conn, Row, Value};
 use uuid::Uuid;
 
-use crate::db::rows::{
-    event_values, placeholders, task_from_row, task_values, EVENT_COLUMNS, TASK_COLUMNS,
-};
+use crate::db::rows::{labels_json, task_from_row, EVENT_COLUMNS, TASK_COLUMNS};
+use crate::db::sql::Sql;
 use crate::db::DbError;
 use crate::task::{
-    self, Board, Changes, ColumnTails, Command, Event, Outcome, Remembered, Slot, Status, TaskId,
+    self, Board, Changes, ColumnTails, Command, Event, EventPayload, Outcome, Remembered, Slot,
+    Status, TaskId,
 };
 
-/// Rows per INSERT statement: keeps each statement well under MySQL's
-/// `max_allowed_packet` even with 20,000-character descriptions.
-const ROWS_PER_STATEMENT: usize = 128;
+/// Rows per INSERT statement: keeps each statement, and the batch's query,
+/// well under MySQL's `max_allowed_packet` (16 MiB on MariaDB) even with
+/// 20,000-character descriptions.
+const ROWS_PER_STATEMENT: usize = 64;
 
 /// A committed log entry, decoded for the state machine.
 #[derive(Clone, Debug)]
@@ -69,32 +74,26 @@ pub async fn apply(
     expected_applied: u64,
     entries: &[BatchEntry],
 ) -> Result<Applied, DbError> {
-    let mut tx = conn.start_transaction(TxOpts::default()).await?;
-    let result = apply_in(&mut tx, node_id, expected_applied, entries).await;
-    match result {
-        Ok(Applied::Done(done)) => {
-            tx.commit().await?;
-            Ok(Applied::Done(done))
-        }
-        Ok(other) => {
-            tx.rollback().await?;
-            Ok(other)
-        }
+    conn.query_drop("START TRANSACTION").await?;
+    match apply_in(conn, node_id, expected_applied, entries).await {
+        Ok(applied) => Ok(applied),
         Err(e) => {
             // Best effort: a broken connection rolls back on the server anyway.
-            let _ = tx.rollback().await;
+            let _ = conn.query_drop("ROLLBACK").await;
             Err(e)
         }
     }
 }
 
+/// Everything after START TRANSACTION; ends in COMMIT or ROLLBACK.
 async fn apply_in(
-    tx: &mut mysql_async::Transaction<'_>,
+    conn: &mut Conn,
     node_id: u64,
     expected_applied: u64,
     entries: &[BatchEntry],
 ) -> Result<Applied, DbError> {
     let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+        conn.query_drop("ROLLBACK").await?;
         return Ok(Applied::AlreadyAt(expected_applied));
     };
     assert_eq!(
@@ -102,16 +101,31 @@ async fn apply_in(
         expected_applied + 1,
         "a batch starts right after the applied index"
     );
-    let locked: Option<(u64, u64)> = tx
-        .query_first("SELECT applied_index, last_seq FROM raft_applied WHERE id = 1 FOR UPDATE")
+    let rows: Vec<(u64, u64, String, f64)> = conn
+        .exec(
+            "SELECT a.applied_index, a.last_seq, c.status, c.tail_position \
+             FROM raft_applied a JOIN board_columns c WHERE a.id = 1 FOR UPDATE",
+            (),
+        )
         .await?;
-    let (applied_index, last_seq) =
-        locked.ok_or_else(|| DbError::Schema("raft_applied has no row".into()))?;
+    let Some((applied_index, last_seq, _, _)) = rows.first().cloned() else {
+        return Err(DbError::Schema(
+            "raft_applied or board_columns has no rows".into(),
+        ));
+    };
     if applied_index != expected_applied {
+        conn.query_drop("ROLLBACK").await?;
         return Ok(Applied::AlreadyAt(applied_index));
     }
+    let mut tails = ColumnTails::default();
+    for (_, _, status, tail) in rows {
+        let status: Status = status
+            .parse()
+            .map_err(|_| DbError::Corrupt(format!("board_columns.status `{status}`")))?;
+        tails.0[status.rank()] = tail;
+    }
 
-    let mut board = load(tx, last_seq, entries).await?;
+    let mut board = load(conn, Board::partial(last_seq, tails), entries).await?;
     let mut outcomes = Vec::new();
     for entry in entries {
         let Some(command) = &entry.command else {
@@ -123,12 +137,15 @@ async fn apply_in(
         }
     }
     let changes = board.take_changes();
-    write(tx, &changes).await?;
-    tx.exec_drop(
-        "UPDATE raft_applied SET applied_index = ?, applied_term = ?, last_seq = ? WHERE id = 1",
-        (last.index, last.term, changes.last_seq),
-    )
-    .await?;
+    let mut sql = writes(&changes);
+    sql.push("UPDATE raft_applied SET applied_index = ")
+        .uint(last.index)
+        .push(", applied_term = ")
+        .uint(last.term)
+        .push(", last_seq = ")
+        .uint(changes.last_seq)
+        .push(" WHERE id = 1;\nCOMMIT");
+    conn.query_drop(sql.into_string()).await?;
     Ok(Applied::Done(BatchResult {
         applied_index: last.index,
         outcomes,
@@ -136,82 +153,59 @@ async fn apply_in(
     }))
 }
 
-/// Builds a board holding what the batch's commands refer to.
-async fn load(
-    tx: &mut mysql_async::Transaction<'_>,
-    last_seq: u64,
-    entries: &[BatchEntry],
-) -> Result<Board, DbError> {
-    let tails_rows: Vec<(String, f64)> = tx
-        .query("SELECT status, tail_position FROM board_columns")
-        .await?;
-    let mut tails = ColumnTails::default();
-    for (status, tail) in tails_rows {
-        let status: Status = status
-            .parse()
-            .map_err(|_| DbError::Corrupt(format!("board_columns.status `{status}`")))?;
-        tails.0[status.rank()] = tail;
-    }
-    let mut board = Board::partial(last_seq, tails);
-
+/// Fills `board` with what the batch's commands refer to.
+async fn load(conn: &mut Conn, mut board: Board, entries: &[BatchEntry]) -> Result<Board, DbError> {
     let commands = entries.iter().filter_map(|e| e.command.as_ref());
     let ids: BTreeSet<TaskId> = commands.clone().map(|c| c.op.task_id()).collect();
     let keys: BTreeSet<String> = commands
         .filter_map(|c| c.idempotency.as_ref().map(|i| i.key.clone()))
         .collect();
 
-    let mut live: HashMap<TaskId, Slot> = HashMap::new();
     if !ids.is_empty() {
-        let id_values: Vec<Value> = ids.iter().map(|id| id.to_string().into()).collect();
-        let rows: Vec<Row> = tx
+        let id_values = padded(ids.iter().map(|id| id.to_string().into()).collect());
+        let rows: Vec<Row> = conn
             .exec(
                 format!(
                     "SELECT {TASK_COLUMNS} FROM tasks WHERE id IN ({})",
-                    marks(ids.len())
+                    marks(id_values.len())
+                ),
+                id_values.clone(),
+            )
+            .await?;
+        let mut slots: HashMap<TaskId, Slot> = HashMap::new();
+        for row in rows {
+            let task = task_from_row(row)?;
+            slots.insert(task.id, Slot::Live(task));
+        }
+        // Ids with history but no row were deleted.
+        let used: Vec<String> = conn
+            .exec(
+                format!(
+                    "SELECT DISTINCT task_id FROM task_events WHERE task_id IN ({})",
+                    marks(id_values.len())
                 ),
                 id_values,
             )
             .await?;
-        for row in rows {
-            let task = task_from_row(row)?;
-            live.insert(task.id, Slot::Live(task));
+        for id in used {
+            let id: TaskId = id
+                .parse()
+                .map_err(|_| DbError::Corrupt(format!("task_events.task_id `{id}`")))?;
+            slots.entry(id).or_insert(Slot::Deleted);
         }
-        // Ids not in the projection: deleted, if they ever had an event.
-        let missing: Vec<Value> = ids
-            .iter()
-            .filter(|id| !live.contains_key(id))
-            .map(|id| id.to_string().into())
-            .collect();
-        if !missing.is_empty() {
-            let used: Vec<String> = tx
-                .exec(
-                    format!(
-                        "SELECT DISTINCT task_id FROM task_events WHERE task_id IN ({})",
-                        marks(missing.len())
-                    ),
-                    missing,
-                )
-                .await?;
-            for id in used {
-                let id: TaskId = id
-                    .parse()
-                    .map_err(|_| DbError::Corrupt(format!("task_events.task_id `{id}`")))?;
-                live.insert(id, Slot::Deleted);
-            }
+        for id in ids {
+            board.load_task(id, slots.remove(&id));
         }
-    }
-    for id in ids {
-        board.load_task(id, live.remove(&id));
     }
 
     if !keys.is_empty() {
-        let key_values: Vec<Value> = keys.iter().map(|k| k.clone().into()).collect();
-        let rows: Vec<(String, String, String, u64)> = tx
+        let key_values = padded(keys.iter().map(|k| k.clone().into()).collect());
+        let rows: Vec<(String, String, String, u64)> = conn
             .exec(
                 format!(
                     "SELECT idem_key, fingerprint, outcome, raft_index FROM idempotency_keys \
                      WHERE idem_key IN ({})",
-                    marks(keys.len())
+                    marks(key_values.len())
                 ),
                 key_values,
             )
@@ -237,116 +231,171 @@ async fn load(
     Ok(board)
 }
 
+/// Pads an IN-list to the next power of two by repeating its last value,
+/// so that few statement shapes exist and all stay in the statement cache.
+fn padded(mut values: Vec<Value>) -> Vec<Value> {
+    let target = values.len().next_power_of_two();
+    if let Some(last) = values.last().cloned() {
+        values.resize(target, last);
+    }
+    values
+}
+
 fn marks(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
-async fn write(tx: &mut mysql_async::Transaction<'_>, changes: &Changes) -> Result<(), DbError> {
+/// The statements that store `changes`, each ended by `;\n`.
+fn writes(changes: &Changes) -> Sql {
+    let mut sql = Sql::new();
     for chunk in changes.events.chunks(ROWS_PER_STATEMENT) {
-        let params: Vec<Value> = chunk.iter().flat_map(event_values).collect();
-        tx.exec_drop(
-            format!(
-                "INSERT INTO task_events ({EVENT_COLUMNS}) VALUES {}",
-                placeholders(10, chunk.len())
-            ),
-            params,
-        )
-        .await?;
+        sql.push("INSERT INTO task_events (")
+            .push(EVENT_COLUMNS)
+            .push(") VALUES ");
+        for (i, event) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            let payload = EventPayload {
+                task: event.task.clone(),
+                changes: event.changes.clone(),
+            };
+            // An event holds only serializable values.
+            let payload = serde_json::to_string(&payload).expect("event payload serializes");
+            sql.push("(")
+                .uint(event.seq)
+                .push(", ")
+                .uint(event.raft_index)
+                .push(", ")
+                .uint(u64::from(event.ordinal))
+                .push(", ")
+                .uint(event.term)
+                .push(", ")
+                .ascii(&event.event_id.to_string())
+                .push(", ")
+                .ascii(&event.task_id.to_string())
+                .push(", ")
+                .ascii(event.kind.as_str())
+                .push(", ")
+                .text(&payload)
+                .push(", ")
+                .timestamp(event.at)
+                .push(", ")
+                .ascii(&event.request_id.to_string())
+                .push(")");
+        }
+        sql.push(";\n");
     }
 
-    let touched: Vec<Value> = changes
+    let touched: Vec<String> = changes
         .upserts
         .iter()
         .map(|t| t.id)
         .chain(changes.deletes.iter().copied())
-        .map(|id| id.to_string().into())
+        .map(|id| id.to_string())
         .collect();
     if !touched.is_empty() {
-        tx.exec_drop(
-            format!(
-                "DELETE FROM task_labels WHERE task_id IN ({})",
-                marks(touched.len())
-            ),
-            touched,
-        )
-        .await?;
+        sql.push("DELETE FROM task_labels WHERE task_id IN ")
+            .list(&touched, |s, id| {
+                s.ascii(id);
+            })
+            .push(";\n");
     }
     if !changes.deletes.is_empty() {
-        let ids: Vec<Value> = changes
-            .deletes
-            .iter()
-            .map(|id| id.to_string().into())
-            .collect();
-        tx.exec_drop(
-            format!("DELETE FROM tasks WHERE id IN ({})", marks(ids.len())),
-            ids,
-        )
-        .await?;
+        sql.push("DELETE FROM tasks WHERE id IN ")
+            .list(&changes.deletes, |s, id| {
+                s.ascii(&id.to_string());
+            })
+            .push(";\n");
     }
     for chunk in changes.upserts.chunks(ROWS_PER_STATEMENT) {
-        let params: Vec<Value> = chunk.iter().flat_map(task_values).collect();
-        // VALUES(col) is what both MySQL 8 and MariaDB accept here.
-        tx.exec_drop(
-            format!(
-                "INSERT INTO tasks ({TASK_COLUMNS}) VALUES {} ON DUPLICATE KEY UPDATE \
-                 title = VALUES(title), description = VALUES(description), status = VALUES(status), \
-                 position = VALUES(position), priority = VALUES(priority), assignee = VALUES(assignee), \
-                 labels = VALUES(labels), due_date = VALUES(due_date), version = VALUES(version), \
-                 created_at = VALUES(created_at), updated_at = VALUES(updated_at)",
-                placeholders(12, chunk.len())
-            ),
-            params,
-        )
-        .await?;
-        let labels: Vec<Value> = chunk
+        sql.push("INSERT INTO tasks (")
+            .push(TASK_COLUMNS)
+            .push(") VALUES ");
+        for (i, task) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.push("(")
+                .ascii(&task.id.to_string())
+                .push(", ")
+                .text(&task.title)
+                .push(", ")
+                .text(&task.description)
+                .push(", ")
+                .ascii(task.status.as_str())
+                .push(", ")
+                .double(task.position)
+                .push(", ")
+                .ascii(task.priority.as_str())
+                .push(", ")
+                .optional_text(task.assignee.as_deref())
+                .push(", ")
+                .text(&labels_json(&task.labels))
+                .push(", ")
+                .date(task.due_date)
+                .push(", ")
+                .uint(task.version)
+                .push(", ")
+                .timestamp(task.created_at)
+                .push(", ")
+                .timestamp(task.updated_at)
+                .push(")");
+        }
+        // VALUES(col) is the form both MySQL 8 and MariaDB accept here.
+        sql.push(
+            " ON DUPLICATE KEY UPDATE title = VALUES(title), description = VALUES(description), \
+             status = VALUES(status), position = VALUES(position), priority = VALUES(priority), \
+             assignee = VALUES(assignee), labels = VALUES(labels), due_date = VALUES(due_date), \
+             version = VALUES(version), created_at = VALUES(created_at), updated_at = VALUES(updated_at);\n",
+        );
+        let labels: Vec<(String, &String)> = chunk
             .iter()
-            .flat_map(|t| {
-                t.labels
-                    .iter()
-                    .flat_map(|l| [t.id.to_string().into(), l.clone().into()])
-            })
+            .flat_map(|t| t.labels.iter().map(move |l| (t.id.to_string(), l)))
             .collect();
         if !labels.is_empty() {
-            tx.exec_drop(
-                format!(
-                    "INSERT INTO task_labels (task_id, label) VALUES {}",
-                    placeholders(2, labels.len() / 2)
-                ),
-                labels,
-            )
-            .await?;
+            sql.push("INSERT INTO task_labels (task_id, label) VALUES ");
+            for (i, (id, label)) in labels.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.push("(").ascii(id).push(", ").text(label).push(")");
+            }
+            sql.push(";\n");
         }
     }
 
     for chunk in changes.keys.chunks(ROWS_PER_STATEMENT) {
-        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
-        for (key, remembered) in chunk {
+        sql.push(
+            "INSERT INTO idempotency_keys (idem_key, fingerprint, raft_index, outcome) VALUES ",
+        );
+        for (i, (key, remembered)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
             // Outcomes hold only serializable values.
             let outcome = serde_json::to_string(&remembered.outcome).expect("outcome serializes");
-            params.extend([
-                key.clone().into(),
-                remembered.fingerprint.clone().into(),
-                remembered.raft_index.into(),
-                outcome.into(),
-            ]);
+            sql.push("(")
+                .text(key)
+                .push(", ")
+                .ascii(&remembered.fingerprint)
+                .push(", ")
+                .uint(remembered.raft_index)
+                .push(", ")
+                .text(&outcome)
+                .push(")");
         }
-        tx.exec_drop(
-            format!(
-                "INSERT INTO idempotency_keys (idem_key, fingerprint, raft_index, outcome) VALUES {}",
-                placeholders(4, chunk.len())
-            ),
-            params,
-        )
-        .await?;
+        sql.push(";\n");
     }
 
     if let Some(tails) = changes.tails {
-        tx.exec_drop(
-            "UPDATE board_columns SET tail_position = CASE status \
-             WHEN 'todo' THEN ? WHEN 'in_progress' THEN ? WHEN 'done' THEN ? END",
-            (tails.0[0], tails.0[1], tails.0[2]),
-        )
-        .await?;
+        sql.push("UPDATE board_columns SET tail_position = CASE status WHEN 'todo' THEN ")
+            .double(tails.0[0])
+            .push(" WHEN 'in_progress' THEN ")
+            .double(tails.0[1])
+            .push(" WHEN 'done' THEN ")
+            .double(tails.0[2])
+            .push(" END;\n");
     }
-    Ok(())
+    sql
 }

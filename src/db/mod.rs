@@ -11,6 +11,9 @@ pub mod migrate;
 pub mod queries;
 pub mod rebuild;
 pub mod rows;
+pub mod sql;
+
+use std::time::Duration;
 
 use mysql_async::prelude::*;
 use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
@@ -50,13 +53,17 @@ pub async fn connect(url: &str, max_connections: usize) -> Result<Pool, DbError>
         .ok_or_else(|| DbError::Url(format!("{} names no usable database", redact(url))))?
         .to_string();
     create_database(&opts, &name).await?;
-    let constraints =
-        PoolConstraints::new(0, max_connections.max(1)).expect("0 <= max, and max >= 1");
+    let max = max_connections.max(1);
+    let constraints = PoolConstraints::new(1, max).expect("1 <= max");
     let opts = OptsBuilder::from_opts(opts)
         .init(vec![SESSION_INIT])
         .pool_opts(
             PoolOpts::default()
                 .with_constraints(constraints)
+                // Without an idle TTL the pool keeps only `min` idle
+                // connections and closes every other one on return: a new
+                // connection per request. Keep up to `max`, shrink when idle.
+                .with_inactive_connection_ttl(Duration::from_secs(60))
                 .with_reset_connection(false),
         )
         .stmt_cache_size(64);

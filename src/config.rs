@@ -32,6 +32,8 @@ const KEYS: &[&str] = &[
     "cluster_secret",
     "request_timeout_ms",
     "log_format",
+    "ws_backlog",
+    "static_dir",
 ];
 
 /// A node's settings, validated.
@@ -66,6 +68,12 @@ pub struct Settings {
     /// How long a request may wait for consensus before it fails.
     pub request_timeout: Duration,
     pub log_format: LogFormat,
+    /// Recent events each node keeps in memory for WebSocket clients that
+    /// resume; a client further behind reloads (`resync`).
+    pub ws_backlog: usize,
+    /// Serve the board from this directory instead of the copy compiled
+    /// into the binary (for working on the board without rebuilding).
+    pub static_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -283,6 +291,7 @@ impl Layers {
         }
         let tick_ms = self.number("tick_ms", 50, 1..=10_000)?;
         let request_timeout_ms = self.number("request_timeout_ms", 5_000u64, 100..=600_000)?;
+        let ws_backlog = self.number("ws_backlog", 10_000usize, 1..=1_000_000)?;
         let log_format = match self.get::<String>("log_format")?.as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -309,6 +318,8 @@ impl Layers {
             cluster_secret: self.optional_string("cluster_secret")?,
             request_timeout: Duration::from_millis(request_timeout_ms),
             log_format,
+            ws_backlog,
+            static_dir: self.optional_string("static_dir")?.map(PathBuf::from),
         })
     }
 }

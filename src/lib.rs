@@ -15,6 +15,7 @@
 //!   transaction per batch, exactly once.
 //! - [`db`]: MySQL connections, migrations, read queries, rebuild/check.
 //! - [`api`]: the HTTP layer (REST, board assets, health, metrics).
+//! - [`ws`]: the WebSocket hub and sessions: committed events, live.
 //! - [`server`]: wires one node together (`taskraft serve`).
 //! - [`config`], [`demo`], [`status`], [`mysqld`], [`metrics`], [`time`]:
 //!   the rest of the command line and its support.
@@ -34,3 +35,4 @@ pub mod status;
 pub mod task;
 pub mod time;
 pub mod transport;
+pub mod ws;

@@ -144,6 +144,22 @@ pub static WS_SESSIONS: LazyLock<IntGauge> = LazyLock::new(|| {
         .expect("metric registers")
 });
 
+pub static WS_RESYNCS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "taskraft_ws_resyncs_total",
+        "WebSocket sessions told to resync (too far behind)"
+    )
+    .expect("metric registers")
+});
+
+pub static WS_EVENTS_SENT: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "taskraft_ws_events_sent_total",
+        "Event frames written to WebSocket sessions"
+    )
+    .expect("metric registers")
+});
+
 /// Everything registered, in the Prometheus text format.
 pub fn render() -> String {
     let mut out = Vec::new();

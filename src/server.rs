@@ -16,13 +16,15 @@ use actix::prelude::*;
 use actix_web::{middleware, web, App, HttpServer};
 use mysql_async::prelude::Queryable;
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, ClusterInfo};
 use crate::applier::{Applier, Attach, GetApplierStatus};
 use crate::config::{redact, Settings};
 use crate::db::{self, migrate, rebuild::NodeLock};
 use crate::raft::{LogStore, NodeConfig, RaftNode};
 use crate::transport::codec::Hello;
 use crate::transport::{AttachRaft, Transport};
+use crate::ws::hub::WsHub;
+use crate::ws::session::NodeId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -120,19 +122,37 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
 
     // HTTP.
     let draining = Arc::new(AtomicBool::new(false));
+    let cluster = ClusterInfo {
+        raft: raft.clone(),
+        transport,
+        applier: applier.clone(),
+        advertise_url: settings.advertise_url.clone(),
+        raft_addr: settings.raft_addr.to_string(),
+    };
+    let hub = web::Data::new(
+        WsHub::new(
+            applier.clone(),
+            pool.clone(),
+            cluster.clone(),
+            settings.ws_backlog,
+        )
+        .start(),
+    );
+    let node = web::Data::new(NodeId(node_id));
     let state = web::Data::new(AppState {
         raft: raft.clone(),
         pool: pool.clone(),
-        applier: applier.clone(),
-        transport,
-        advertise_url: settings.advertise_url.clone(),
-        raft_addr: settings.raft_addr.to_string(),
+        cluster,
         api_token: settings.api_token.clone(),
         draining: draining.clone(),
+        static_dir: settings.static_dir.clone(),
     });
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(hub.clone())
+            .app_data(node.clone())
+            .wrap(middleware::from_fn(api::cors))
             .wrap(middleware::from_fn(api::observe))
             .wrap(api::security_headers())
             .configure(api::routes)

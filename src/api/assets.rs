@@ -27,24 +27,67 @@ const ASSETS: &[Asset] = &[
     asset!("style.css", "text/css; charset=utf-8"),
 ];
 
-pub fn serve(path: &str) -> Option<HttpResponse> {
+/// The file for `path`: from `dir` when given (development), else built in.
+pub fn serve(path: &str, dir: Option<&std::path::Path>) -> Option<HttpResponse> {
     let name = match path.trim_start_matches('/') {
         "" => "index.html",
         other => other,
     };
-    let asset = ASSETS.iter().find(|a| a.path == name)?;
+    let asset = ASSETS.iter().find(|a| a.path == name);
+    let (content_type, body): (&str, Vec<u8>) = match dir {
+        Some(dir) => {
+            // Only plain names below `dir`: no `..`, no absolute paths.
+            if name
+                .split('/')
+                .any(|part| part.is_empty() || part.starts_with('.'))
+            {
+                return None;
+            }
+            let body = std::fs::read(dir.join(name)).ok()?;
+            (content_type_of(name), body)
+        }
+        None => {
+            let asset = asset?;
+            (asset.content_type, asset.body.to_vec())
+        }
+    };
     Some(
         HttpResponse::Ok()
-            .content_type(asset.content_type)
+            .content_type(content_type)
             // The page must always come fresh from the node it names.
             .insert_header((header::CACHE_CONTROL, "no-cache"))
-            .body(asset.body),
+            .body(body),
     )
+}
+
+fn content_type_of(name: &str) -> &'static str {
+    match name.rsplit('.').next() {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js" | "mjs") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("ico") => "image/x-icon",
+        Some("json") => "application/json",
+        _ => "application/octet-stream",
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_built_in_file_has_a_known_content_type() {
+        for asset in ASSETS {
+            assert_eq!(
+                content_type_of(asset.path),
+                asset.content_type,
+                "{}",
+                asset.path
+            );
+        }
+    }
 
     #[test]
     fn every_file_in_static_is_served() {
@@ -74,9 +117,13 @@ mod tests {
 
     #[test]
     fn the_root_is_the_board_and_unknown_files_are_not_found() {
-        assert!(serve("/").is_some());
-        assert!(serve("/app.js").is_some());
-        assert!(serve("/nope.js").is_none());
-        assert!(serve("/../Cargo.toml").is_none());
+        assert!(serve("/", None).is_some());
+        assert!(serve("/app.js", None).is_some());
+        assert!(serve("/nope.js", None).is_none());
+        assert!(serve("/../Cargo.toml", None).is_none());
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/static"));
+        assert!(serve("/app.js", Some(dir)).is_some());
+        assert!(serve("/../Cargo.toml", Some(dir)).is_none());
+        assert!(serve("/.hidden", Some(dir)).is_none());
     }
 }

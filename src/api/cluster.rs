@@ -12,10 +12,12 @@ use super::error::ApiError;
 use super::request::{self, Consistency};
 use super::tasks::read_barrier;
 use super::AppState;
-use crate::applier::GetApplierStatus;
+use actix::Addr;
+
+use crate::applier::{Applier, GetApplierStatus};
 use crate::db::queries;
-use crate::raft::Role;
-use crate::transport::Peers;
+use crate::raft::{RaftHandle, Role};
+use crate::transport::{Peers, Transport};
 
 const FEED_LIMIT_DEFAULT: usize = 100;
 const FEED_LIMIT_MAX: usize = 1000;
@@ -78,7 +80,42 @@ pub struct ClusterView {
     pub members: Vec<MemberView>,
 }
 
-pub async fn cluster_view(state: &AppState) -> Result<ClusterView, ApiError> {
+impl ClusterView {
+    /// What the board shows live: leader, term, roles, reachability (not
+    /// the indexes, which move with every write).
+    pub fn signature(&self) -> String {
+        let members: Vec<String> = self
+            .members
+            .iter()
+            .map(|m| format!("{}:{}:{}:{}", m.id, m.role, m.reachable, m.is_leader))
+            .collect();
+        format!(
+            "{:?}/{}/{:?}/{}",
+            self.leader_id,
+            self.term,
+            self.role,
+            members.join(",")
+        )
+    }
+}
+
+/// Everything needed to describe the cluster as this node sees it.
+#[derive(Clone)]
+pub struct ClusterInfo {
+    pub raft: RaftHandle,
+    pub transport: Addr<Transport>,
+    pub applier: Addr<Applier>,
+    pub advertise_url: String,
+    pub raft_addr: String,
+}
+
+impl ClusterInfo {
+    pub async fn view(&self) -> Result<ClusterView, ApiError> {
+        cluster_view(self).await
+    }
+}
+
+async fn cluster_view(state: &ClusterInfo) -> Result<ClusterView, ApiError> {
     let status = state.raft.cluster_status().await?;
     let peers = state.transport.send(Peers).await.unwrap_or_default();
     let applier = state.applier.send(GetApplierStatus).await.ok();
@@ -128,7 +165,7 @@ pub async fn cluster_view(state: &AppState) -> Result<ClusterView, ApiError> {
 }
 
 pub async fn cluster(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(cluster_view(&state).await?))
+    Ok(HttpResponse::Ok().json(state.cluster.view().await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -177,7 +214,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Ok(Err(e)) => problems.push(format!("MySQL: {e}")),
         Err(_) => problems.push("MySQL did not answer within 2s".into()),
     }
-    if let Ok(applier) = state.applier.send(GetApplierStatus).await {
+    if let Ok(applier) = state.cluster.applier.send(GetApplierStatus).await {
         if let Some(error) = applier.failing {
             problems.push(format!("applier retrying: {error}"));
         }

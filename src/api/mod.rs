@@ -15,32 +15,29 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix::Addr;
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{header, Method};
 use actix_web::middleware::{self, Next};
 use actix_web::{web, HttpRequest, HttpResponse};
 use mysql_async::Pool;
 
 use self::error::ApiError;
-use crate::applier::Applier;
 use crate::raft::RaftHandle;
-use crate::transport::Transport;
 
-pub use cluster::{cluster_view, ClusterView};
+pub use cluster::{ClusterInfo, ClusterView};
 
 /// What every handler can reach.
 pub struct AppState {
     pub raft: RaftHandle,
     /// Read connections; the applier has its own pool for writes.
     pub pool: Pool,
-    pub applier: Addr<Applier>,
-    pub transport: Addr<Transport>,
-    pub advertise_url: String,
-    pub raft_addr: String,
+    pub cluster: ClusterInfo,
     pub api_token: Option<String>,
     /// Set when the node is shutting down: `/readyz` fails first.
     pub draining: Arc<AtomicBool>,
+    /// Where the board's files come from, if not from the binary.
+    pub static_dir: Option<std::path::PathBuf>,
 }
 
 /// Registers every route on an actix-web app.
@@ -86,6 +83,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(cluster::transfer_leader))
             .default_service(web::to(method_not_allowed)),
     )
+    .route("/ws", web::get().to(crate::ws::session::route))
     .route("/healthz", web::get().to(cluster::healthz))
     .route("/readyz", web::get().to(cluster::readyz))
     .route("/metrics", web::get().to(cluster::metrics))
@@ -105,6 +103,46 @@ pub fn security_headers() -> middleware::DefaultHeaders {
         ))
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("Referrer-Policy", "no-referrer"))
+}
+
+/// Lets a board served by one node talk to the others (failover): any
+/// origin may read and write, with the headers the API uses. There are no
+/// cookies; writes are guarded by `api_token`, not by origin.
+pub async fn cors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let cross_origin = req.headers().contains_key(header::ORIGIN);
+    if cross_origin && req.method() == Method::OPTIONS {
+        let preflight = HttpResponse::NoContent()
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+            .insert_header((
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                "GET, POST, PATCH, DELETE, OPTIONS",
+            ))
+            .insert_header((
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                "Content-Type, If-Match, Idempotency-Key, Authorization",
+            ))
+            .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
+            .finish();
+        return Ok(req.into_response(preflight).map_into_right_body());
+    }
+    let mut response = next.call(req).await?;
+    if cross_origin {
+        let headers = response.headers_mut();
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            header::HeaderValue::from_static("*"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            header::HeaderValue::from_static(
+                "ETag, Location, Retry-After, X-Taskraft-Seq, Idempotent-Replayed",
+            ),
+        );
+    }
+    Ok(response.map_into_left_body())
 }
 
 /// Counts and times every request by route pattern (not raw path, so ids do
@@ -139,9 +177,9 @@ async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> 
 }
 
 /// Board assets for GET, a JSON 404 for everything else.
-async fn fallback(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+async fn fallback(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if !req.path().starts_with("/api/") && (req.method() == "GET" || req.method() == "HEAD") {
-        if let Some(response) = assets::serve(req.path()) {
+        if let Some(response) = assets::serve(req.path(), state.static_dir.as_deref()) {
             return Ok(response);
         }
     }

@@ -235,11 +235,14 @@ pub async fn list(
         limit,
     };
     read_barrier(&state, query.consistency).await?;
-    let (tasks, next) = queries::tasks(&state.pool, &filter).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "tasks": tasks,
-        "next_cursor": next.map(|c| c.to_string()),
-    })))
+    let page = queries::tasks(&state.pool, &filter).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("X-Taskraft-Seq", page.last_seq.to_string()))
+        .json(json!({
+            "tasks": page.tasks,
+            "next_cursor": page.next.map(|c| c.to_string()),
+            "last_seq": page.last_seq,
+        })))
 }
 
 pub async fn history(

@@ -6,7 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use mysql_async::prelude::*;
-use mysql_async::{Pool, Value};
+use mysql_async::{Pool, TxOpts, Value};
 
 use super::rows::{event_from_row, task_from_row, EVENT_COLUMNS, TASK_COLUMNS};
 use super::DbError;
@@ -79,11 +79,19 @@ impl FromStr for Cursor {
     }
 }
 
-/// A page of tasks in board order, and the cursor for the next page.
-pub async fn tasks(
-    pool: &Pool,
-    filter: &TaskFilter,
-) -> Result<(Vec<Task>, Option<Cursor>), DbError> {
+/// A page of the task list and where the feed stood when it was read.
+#[derive(Debug)]
+pub struct TaskPage {
+    pub tasks: Vec<Task>,
+    pub next: Option<Cursor>,
+    /// The last event seq included in this page's state: a WebSocket opened
+    /// with `since` = this continues exactly where the page left off.
+    pub last_seq: u64,
+}
+
+/// A page of tasks in board order, read in one consistent snapshot with the
+/// last seq it reflects.
+pub async fn tasks(pool: &Pool, filter: &TaskFilter) -> Result<TaskPage, DbError> {
     let mut sql = format!("SELECT {TASK_COLUMNS} FROM tasks t WHERE 1 = 1");
     let mut params: Vec<Value> = Vec::new();
     if let Some(status) = filter.status {
@@ -129,7 +137,14 @@ pub async fn tasks(
     params.push((filter.limit as u64 + 1).into());
 
     let mut conn = pool.get_conn().await?;
-    let rows: Vec<mysql_async::Row> = conn.exec(sql, params).await?;
+    let mut snapshot = TxOpts::default();
+    snapshot
+        .with_consistent_snapshot(true)
+        .with_readonly(Some(true));
+    let mut tx = conn.start_transaction(snapshot).await?;
+    let rows: Vec<mysql_async::Row> = tx.exec(sql, params).await?;
+    let last_seq = super::applied_state(&mut tx).await?.last_seq;
+    tx.commit().await?;
     let mut tasks = rows
         .into_iter()
         .map(task_from_row)
@@ -140,7 +155,11 @@ pub async fn tasks(
     } else {
         None
     };
-    Ok((tasks, next))
+    Ok(TaskPage {
+        tasks,
+        next,
+        last_seq,
+    })
 }
 
 /// `%` and `_` in user text match themselves.

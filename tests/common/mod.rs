@@ -577,3 +577,118 @@ pub fn assert_writes_present_once(url: &str, log: &WriteLog) {
         );
     }
 }
+
+/// A blocking WebSocket client for the `/ws` feed.
+pub struct Feed {
+    socket: tungstenite::WebSocket<std::net::TcpStream>,
+}
+
+/// What reading the feed gave.
+#[derive(Debug)]
+pub enum FeedItem {
+    Message(Value),
+    /// The server closed the connection, with this close code.
+    Closed(Option<u16>),
+    TimedOut,
+}
+
+impl Feed {
+    /// Connects to `base` (`http://host:port`) with an optional `since`.
+    pub fn connect(base: &str, since: Option<u64>) -> Feed {
+        Feed::connect_with_buffer(base, since, None)
+    }
+
+    /// Like [`Feed::connect`], with a small receive buffer for slow-reader tests.
+    pub fn connect_with_buffer(base: &str, since: Option<u64>, recv_buffer: Option<usize>) -> Feed {
+        let authority = base.trim_start_matches("http://");
+        let addr: std::net::SocketAddr = authority.parse().expect("host:port");
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        if let Some(size) = recv_buffer {
+            socket.set_recv_buffer_size(size).unwrap();
+        }
+        socket.connect(&addr.into()).expect("connect to the node");
+        let stream: std::net::TcpStream = socket.into();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let query = since.map(|s| format!("?since={s}")).unwrap_or_default();
+        let (socket, _) = tungstenite::client(format!("ws://{authority}/ws{query}"), stream)
+            .expect("websocket handshake");
+        Feed { socket }
+    }
+
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.socket
+            .get_ref()
+            .set_read_timeout(Some(timeout))
+            .unwrap();
+    }
+
+    /// The next JSON message, a close, or a timeout.
+    pub fn next(&mut self) -> FeedItem {
+        loop {
+            match self.socket.read() {
+                Ok(tungstenite::Message::Text(text)) => {
+                    return FeedItem::Message(
+                        serde_json::from_str(text.as_str()).expect("JSON frames"),
+                    )
+                }
+                Ok(tungstenite::Message::Close(frame)) => {
+                    return FeedItem::Closed(frame.map(|f| u16::from(f.code)))
+                }
+                Ok(_) => continue,
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return FeedItem::TimedOut
+                }
+                Err(_) => return FeedItem::Closed(None),
+            }
+        }
+    }
+
+    /// The next message, which must come.
+    pub fn expect(&mut self) -> Value {
+        match self.next() {
+            FeedItem::Message(value) => value,
+            other => panic!("expected a message from the feed, got {other:?}"),
+        }
+    }
+
+    /// Reads `count` event messages, skipping cluster messages.
+    pub fn events(&mut self, count: usize) -> Vec<Value> {
+        let mut events = Vec::new();
+        while events.len() < count {
+            let message = self.expect();
+            match message["type"].as_str() {
+                Some("event") => events.push(message),
+                Some("cluster") | Some("pong") => {}
+                other => panic!("unexpected {other:?} message: {message}"),
+            }
+        }
+        events
+    }
+
+    pub fn send_text(&mut self, text: &str) {
+        self.socket
+            .send(tungstenite::Message::text(text))
+            .expect("send on the websocket");
+    }
+
+    pub fn close(mut self) {
+        let _ = self.socket.close(None);
+        let _ = self.socket.flush();
+    }
+}
+
+/// The seqs of a list of event messages.
+pub fn seqs(events: &[Value]) -> Vec<u64> {
+    events
+        .iter()
+        .map(|e| e["seq"].as_u64().expect("an event has a seq"))
+        .collect()
+}

@@ -1,0 +1,254 @@
+//! The hub: committed events in, one fan-out to every session.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use mysql_async::Pool;
+
+use super::{ClusterFrame, Deliver, Frame, Join, Joined, Leave, Resync, SessionPort};
+use crate::api::ClusterInfo;
+use crate::applier::{Applier, Published, Subscribe};
+use crate::db::queries;
+use crate::metrics;
+
+/// How often the cluster view is compared with the last one sent.
+const CLUSTER_POLL: Duration = Duration::from_secs(1);
+
+pub struct WsHub {
+    sessions: HashMap<u64, SessionPort>,
+    next_id: u64,
+    /// The last seq committed and published.
+    last_seq: u64,
+    /// The most recent frames, contiguous, ending at `last_seq`: at most
+    /// `backlog` of them. A client further behind reloads (`resync`).
+    recent: VecDeque<Frame>,
+    backlog: usize,
+    applier: Addr<Applier>,
+    pool: Pool,
+    cluster: ClusterInfo,
+    /// The last cluster frame and what it was made from, to send changes only.
+    cluster_frame: Option<(String, Arc<str>)>,
+}
+
+impl WsHub {
+    pub fn new(applier: Addr<Applier>, pool: Pool, cluster: ClusterInfo, backlog: usize) -> WsHub {
+        WsHub {
+            sessions: HashMap::new(),
+            next_id: 1,
+            last_seq: 0,
+            recent: VecDeque::with_capacity(backlog.min(100_000)),
+            backlog,
+            applier,
+            pool,
+            cluster,
+            cluster_frame: None,
+        }
+    }
+
+    fn remember(&mut self, frame: Frame) {
+        if self.recent.len() >= self.backlog {
+            self.recent.pop_front();
+        }
+        self.last_seq = frame.seq;
+        self.recent.push_back(frame);
+    }
+
+    /// Sends to every session with room; a session without room is behind
+    /// and gets `resync` instead, and nothing more.
+    fn broadcast<M>(&mut self, message: M, recipient: impl Fn(&SessionPort) -> &Recipient<M>)
+    where
+        M: Message<Result = ()> + Send + Clone + 'static,
+    {
+        self.sessions
+            .retain(|_, port| match recipient(port).try_send(message.clone()) {
+                Ok(()) => true,
+                Err(SendError::Full(_)) => {
+                    port.resync.do_send(Resync);
+                    metrics::WS_RESYNCS.inc();
+                    false
+                }
+                Err(SendError::Closed(_)) => false,
+            });
+    }
+
+    /// Frames after `since`, if memory still holds all of them.
+    fn frames_after(&self, since: u64) -> Option<Vec<Frame>> {
+        if since >= self.last_seq {
+            return Some(Vec::new());
+        }
+        let oldest = self.recent.front()?.seq;
+        if oldest > since + 1 {
+            return None;
+        }
+        Some(
+            self.recent
+                .iter()
+                .filter(|f| f.seq > since)
+                .cloned()
+                .collect(),
+        )
+    }
+
+    fn refresh_cluster(&mut self, ctx: &mut Context<Self>) {
+        let cluster = self.cluster.clone();
+        ctx.spawn(
+            async move { cluster.view().await.ok() }
+                .into_actor(self)
+                .map(|view, hub, _| {
+                    let Some(view) = view else {
+                        return;
+                    };
+                    let signature = view.signature();
+                    if hub
+                        .cluster_frame
+                        .as_ref()
+                        .is_some_and(|(s, _)| *s == signature)
+                    {
+                        return;
+                    }
+                    let mut json = serde_json::to_value(&view).unwrap_or_default();
+                    json["type"] = "cluster".into();
+                    let frame: Arc<str> = json.to_string().into();
+                    hub.cluster_frame = Some((signature, frame.clone()));
+                    hub.broadcast(ClusterFrame(frame), |p| &p.cluster);
+                }),
+        );
+    }
+}
+
+impl Actor for WsHub {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Subscribe before reading the table, so no committed event falls
+        // between the two: an event published meanwhile arrives after the
+        // prefill and is dropped if the prefill already had it.
+        let applier = self.applier.clone();
+        let recipient = ctx.address().recipient();
+        let pool = self.pool.clone();
+        let backlog = self.backlog as u64;
+        let prefill = async move {
+            applier.send(Subscribe(recipient)).await.ok();
+            let last = queries::last_seq(&pool).await.ok()?;
+            let since = last.saturating_sub(backlog);
+            let mut events = Vec::new();
+            while let Ok(page) =
+                queries::events_since(&pool, since + events.len() as u64, 1000).await
+            {
+                if page.is_empty() {
+                    break;
+                }
+                events.extend(page);
+            }
+            Some((last, events))
+        };
+        ctx.wait(prefill.into_actor(self).map(|prefilled, hub, _| {
+            if let Some((last, events)) = prefilled {
+                for event in &events {
+                    hub.remember(Frame::event(event));
+                }
+                hub.last_seq = hub.last_seq.max(last);
+            }
+            tracing::debug!(
+                last_seq = hub.last_seq,
+                kept = hub.recent.len(),
+                "websocket hub ready"
+            );
+        }));
+        ctx.run_interval(CLUSTER_POLL, |hub, ctx| hub.refresh_cluster(ctx));
+        let mut watch = self.cluster.raft.watch();
+        let me = ctx.address();
+        actix::spawn(async move {
+            while watch.changed().await.is_ok() {
+                me.do_send(RefreshCluster);
+            }
+        });
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct RefreshCluster;
+
+impl Handler<RefreshCluster> for WsHub {
+    type Result = ();
+    fn handle(&mut self, _: RefreshCluster, ctx: &mut Context<Self>) {
+        self.refresh_cluster(ctx);
+    }
+}
+
+impl Handler<Published> for WsHub {
+    type Result = ();
+
+    fn handle(&mut self, Published(events): Published, _: &mut Context<Self>) {
+        let fresh: Vec<Frame> = events
+            .iter()
+            .filter(|e| e.seq > self.last_seq)
+            .map(Frame::event)
+            .collect();
+        let Some(first) = fresh.first() else {
+            return;
+        };
+        if first.seq != self.last_seq + 1 {
+            // Events went by unpublished (the applier resumed after a lost
+            // COMMIT reply): nobody can be fed without a gap. Start over.
+            tracing::warn!(
+                expected = self.last_seq + 1,
+                got = first.seq,
+                "gap in the event feed; resyncing every session"
+            );
+            self.recent.clear();
+            for port in self.sessions.values() {
+                port.resync.do_send(Resync);
+            }
+            self.sessions.clear();
+        }
+        for frame in &fresh {
+            self.remember(frame.clone());
+        }
+        self.broadcast(Deliver(fresh.into()), |p| &p.deliver);
+    }
+}
+
+impl Handler<Join> for WsHub {
+    type Result = MessageResult<Join>;
+
+    fn handle(&mut self, Join { since, session }: Join, _: &mut Context<Self>) -> Self::Result {
+        let id = self.next_id;
+        self.next_id += 1;
+        let since = since.unwrap_or(self.last_seq);
+        let backlog = self.frames_after(since);
+        let joined = Joined {
+            id,
+            last_seq: self.last_seq,
+            cluster: self.cluster_frame.as_ref().map(|(_, f)| f.clone()),
+            backlog: backlog.clone().map(Arc::from),
+        };
+        // Too far behind: the session says `resync` and is not registered.
+        if backlog.is_some() {
+            self.sessions.insert(id, session);
+        }
+        MessageResult(joined)
+    }
+}
+
+impl Handler<Leave> for WsHub {
+    type Result = ();
+    fn handle(&mut self, Leave(id): Leave, _: &mut Context<Self>) {
+        self.sessions.remove(&id);
+    }
+}
+
+/// Sessions currently fed (for tests and metrics).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct SessionCount;
+
+impl Handler<SessionCount> for WsHub {
+    type Result = usize;
+    fn handle(&mut self, _: SessionCount, _: &mut Context<Self>) -> usize {
+        self.sessions.len()
+    }
+}

@@ -1,0 +1,106 @@
+//! The live feed: every committed event, pushed to browsers over WebSocket.
+//!
+//! - [`WsHub`](hub::WsHub) is fed by the applier after each MySQL COMMIT, so
+//!   it only ever sees committed events. It keeps the last few thousand in
+//!   memory, already serialized, and fans each batch out to the sessions.
+//! - One session actor per connection ([`session`], the only code that uses
+//!   the deprecated `actix-web-actors`, so it can be swapped for `actix-ws`
+//!   without touching the rest).
+//!
+//! A session sends `hello`, then events in `seq` order with no gap and no
+//! repeat: it tracks the last seq it sent and drops anything at or below
+//! it. A client resumes with `?since=SEQ`: the hub hands the joining session
+//! the events it missed from memory (primed from the event table at
+//! start-up), then the live stream; a client further behind than that is
+//! told `resync`, reloads the list and reconnects. A client that does not read
+//! fills its session's bounded mailbox; the hub stops feeding it and it is
+//! told `resync` and closed, so a slow client never grows the server's
+//! memory. Ping/pong and server heartbeats drop dead connections.
+
+pub mod hub;
+pub mod session;
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use serde::Serialize;
+
+use crate::task::Event;
+
+/// An event as the WebSocket sends it, serialized once for all sessions.
+#[derive(Clone, Debug)]
+pub struct Frame {
+    pub seq: u64,
+    pub json: Arc<str>,
+}
+
+impl Frame {
+    pub fn event(event: &Event) -> Frame {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            #[serde(rename = "type")]
+            kind: &'static str,
+            #[serde(flatten)]
+            event: &'a Event,
+        }
+        // An event holds only serializable values.
+        let json = serde_json::to_string(&Out {
+            kind: "event",
+            event,
+        })
+        .expect("an event serializes");
+        Frame {
+            seq: event.seq,
+            json: json.into(),
+        }
+    }
+}
+
+/// Events for a session, in seq order.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Deliver(pub Arc<[Frame]>);
+
+/// The session fell too far behind: tell the client to reload, and close.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Resync;
+
+/// The cluster changed (leader, roles, reachability): pre-serialized.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct ClusterFrame(pub Arc<str>);
+
+/// A session asks to be fed events after `since`.
+#[derive(Message)]
+#[rtype(result = "Joined")]
+pub struct Join {
+    pub since: Option<u64>,
+    pub session: SessionPort,
+}
+
+/// What a new session learns: its id, where the feed stands, and the
+/// events it missed.
+#[derive(Clone, Debug)]
+pub struct Joined {
+    pub id: u64,
+    /// The last seq the hub has seen committed.
+    pub last_seq: u64,
+    /// The latest cluster frame, to send after `hello`.
+    pub cluster: Option<Arc<str>>,
+    /// The events after the session's `since`; `None` when memory no longer
+    /// holds them all and the client must reload (`resync`).
+    pub backlog: Option<Arc<[Frame]>>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Leave(pub u64);
+
+/// The hub's view of a session: where to send what.
+#[derive(Clone)]
+pub struct SessionPort {
+    pub deliver: Recipient<Deliver>,
+    pub resync: Recipient<Resync>,
+    pub cluster: Recipient<ClusterFrame>,
+}

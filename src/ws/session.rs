@@ -1,0 +1,202 @@
+//! One WebSocket connection. The only module that uses `actix-web-actors`
+//! (deprecated upstream in favour of `actix-ws`): swapping it means
+//! rewriting this file against the messages in [`super`].
+
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web_actors::ws::{self, CloseCode, CloseReason, WebsocketContext};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::hub::WsHub;
+use super::{ClusterFrame, Deliver, Frame, Join, Leave, Resync, SessionPort};
+use crate::api::error::ApiError;
+use crate::metrics;
+
+/// Batches queued for a session before it counts as too slow: past this the
+/// hub stops feeding it and it is told to resync.
+const MAILBOX: usize = 256;
+const HEARTBEAT: Duration = Duration::from_secs(5);
+/// No frame from the client for this long (not even a pong): it is gone.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
+/// The close code that means "reload and reconnect with a new `since`".
+pub const RESYNC_CLOSE_CODE: u16 = 4000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WsQuery {
+    since: Option<u64>,
+}
+
+/// `GET /ws?since=SEQ`: upgrades to a session.
+pub async fn route(
+    req: HttpRequest,
+    stream: web::Payload,
+    query: web::Query<WsQuery>,
+    hub: web::Data<Addr<WsHub>>,
+    node: web::Data<NodeId>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let session = WsSession {
+        id: None,
+        hub: hub.get_ref().clone(),
+        node_id: node.0,
+        since: query.since,
+        sent_seq: 0,
+        last_heard: Instant::now(),
+    };
+    ws::start(session, &req, stream)
+        .map_err(|e| ApiError::BadRequest(format!("WebSocket upgrade: {e}")).into())
+}
+
+/// This node's id, for `hello`.
+#[derive(Clone, Copy)]
+pub struct NodeId(pub u64);
+
+struct WsSession {
+    id: Option<u64>,
+    hub: Addr<WsHub>,
+    node_id: u64,
+    since: Option<u64>,
+    /// The last seq written to the client: events at or below are repeats.
+    sent_seq: u64,
+    last_heard: Instant,
+}
+
+impl WsSession {
+    fn send_frames(&mut self, frames: &[Frame], ctx: &mut WebsocketContext<Self>) {
+        for frame in frames {
+            if frame.seq <= self.sent_seq {
+                continue;
+            }
+            if frame.seq != self.sent_seq + 1 {
+                // The hub delivers contiguous batches; a hole means a bug,
+                // and the client's only safe move is to reload.
+                tracing::error!(
+                    expected = self.sent_seq + 1,
+                    got = frame.seq,
+                    "gap in a session's feed"
+                );
+                self.resync(ctx);
+                return;
+            }
+            ctx.text(&*frame.json);
+            self.sent_seq = frame.seq;
+            metrics::WS_EVENTS_SENT.inc();
+        }
+    }
+
+    fn resync(&mut self, ctx: &mut WebsocketContext<Self>) {
+        ctx.text(json!({ "type": "resync" }).to_string());
+        ctx.close(Some(CloseReason {
+            code: CloseCode::Other(RESYNC_CLOSE_CODE),
+            description: Some("resync: reload and reconnect with since".into()),
+        }));
+        ctx.stop();
+    }
+}
+
+impl Actor for WsSession {
+    type Context = WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        metrics::WS_SESSIONS.inc();
+        ctx.set_mailbox_capacity(MAILBOX);
+        ctx.run_interval(HEARTBEAT, |session, ctx| {
+            if session.last_heard.elapsed() > CLIENT_TIMEOUT {
+                ctx.stop();
+            } else {
+                ctx.ping(b"");
+            }
+        });
+        let me = ctx.address();
+        let port = SessionPort {
+            deliver: me.clone().recipient(),
+            resync: me.clone().recipient(),
+            cluster: me.recipient(),
+        };
+        // Nothing else is handled until the hub has answered: `hello` and
+        // the backlog go out before any live event.
+        let join = self.hub.send(Join {
+            since: self.since,
+            session: port,
+        });
+        ctx.wait(join.into_actor(self).map(|joined, session, ctx| {
+            let Ok(joined) = joined else {
+                ctx.stop();
+                return;
+            };
+            session.id = Some(joined.id);
+            session.sent_seq = session.since.unwrap_or(joined.last_seq);
+            ctx.text(
+                json!({ "type": "hello", "node_id": session.node_id, "seq": joined.last_seq })
+                    .to_string(),
+            );
+            if let Some(cluster) = &joined.cluster {
+                ctx.text(&**cluster);
+            }
+            match joined.backlog {
+                Some(frames) => session.send_frames(&frames, ctx),
+                None => session.resync(ctx),
+            }
+        }));
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        metrics::WS_SESSIONS.dec();
+        if let Some(id) = self.id {
+            self.hub.do_send(Leave(id));
+        }
+    }
+}
+
+impl Handler<Deliver> for WsSession {
+    type Result = ();
+    fn handle(&mut self, Deliver(frames): Deliver, ctx: &mut Self::Context) {
+        self.send_frames(&frames, ctx);
+    }
+}
+
+impl Handler<Resync> for WsSession {
+    type Result = ();
+    fn handle(&mut self, _: Resync, ctx: &mut Self::Context) {
+        self.resync(ctx);
+    }
+}
+
+impl Handler<ClusterFrame> for WsSession {
+    type Result = ();
+    fn handle(&mut self, ClusterFrame(frame): ClusterFrame, ctx: &mut Self::Context) {
+        ctx.text(&*frame);
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
+    fn handle(&mut self, message: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        let Ok(message) = message else {
+            ctx.stop();
+            return;
+        };
+        self.last_heard = Instant::now();
+        match message {
+            ws::Message::Ping(payload) => ctx.pong(&payload),
+            ws::Message::Text(text) => {
+                let ping = serde_json::from_str::<serde_json::Value>(&text)
+                    .is_ok_and(|v| v["type"] == "ping");
+                if ping {
+                    ctx.text(json!({ "type": "pong" }).to_string());
+                }
+            }
+            ws::Message::Close(reason) => {
+                ctx.close(reason);
+                ctx.stop();
+            }
+            // Pongs only prove liveness; the protocol has no binary frames.
+            ws::Message::Pong(_)
+            | ws::Message::Binary(_)
+            | ws::Message::Continuation(_)
+            | ws::Message::Nop => {}
+        }
+    }
+}

@@ -34,6 +34,7 @@ const KEYS: &[&str] = &[
     "log_format",
     "ws_backlog",
     "static_dir",
+    "http_workers",
 ];
 
 /// A node's settings, validated.
@@ -74,6 +75,8 @@ pub struct Settings {
     /// Serve the board from this directory instead of the copy compiled
     /// into the binary (for working on the board without rebuilding).
     pub static_dir: Option<PathBuf>,
+    /// HTTP worker threads (default: one per CPU).
+    pub http_workers: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -320,6 +323,11 @@ impl Layers {
             log_format,
             ws_backlog,
             static_dir: self.optional_string("static_dir")?.map(PathBuf::from),
+            http_workers: self.number(
+                "http_workers",
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+                1..=256,
+            )?,
         })
     }
 }

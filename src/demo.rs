@@ -60,6 +60,11 @@ pub fn run(options: DemoOptions) -> Result<(), String> {
     };
 
     let exe = std::env::current_exe().map_err(|e| format!("locating this binary: {e}"))?;
+    // The nodes share this machine's cores: one HTTP worker each per core's
+    // share, not one per core each (fewer threads, fewer context switches).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = std::env::var("TASKRAFT_HTTP_WORKERS")
+        .unwrap_or_else(|_| (cores / options.nodes).max(1).to_string());
     let ids = 1..=options.nodes;
     let raft_port = |i: usize| options.http_port + 1000 + i as u16 - 1;
     let http_port = |i: usize| options.http_port + i as u16 - 1;
@@ -89,6 +94,7 @@ pub fn run(options: DemoOptions) -> Result<(), String> {
                 with_database(&mysql_base, &format!("taskraft_demo_n{i}"))?,
             )
             .env("TASKRAFT_DATA_DIR", options.dir.join(format!("n{i}")))
+            .env("TASKRAFT_HTTP_WORKERS", &workers)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

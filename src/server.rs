@@ -157,6 +157,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             .wrap(api::security_headers())
             .configure(api::routes)
     })
+    .workers(settings.http_workers)
     .disable_signals()
     .shutdown_timeout(HTTP_DRAIN_SECS)
     .listen(http_listener)?

@@ -1,24 +1,25 @@
 //! One batch of committed entries as one MySQL transaction.
 //!
 //! ```text
-//! START TRANSACTION
-//!   SELECT … raft_applied, board_columns FOR UPDATE   where are we?
-//!   SELECT … tasks, task_events, idempotency_keys     what the commands touch
+//!   (only for what the in-memory state lacks: SELECT tasks, idempotency_keys)
 //!   -- the pure state machine decides every command, in log order --
-//!   INSERT task_events (multi-row); upsert/delete tasks and task_labels;  ┐ one
-//!   INSERT idempotency_keys; UPDATE board_columns;                        │ round
-//!   UPDATE raft_applied SET applied_index = the batch's last entry;       │ trip
-//! COMMIT                                                                  ┘
+//! START TRANSACTION;                                                     ┐
+//!   UPDATE raft_applied SET applied_index = the batch's last entry       │ one
+//!          … but NULL (an error) unless it is still where we think;      │ round
+//!   INSERT task_events (multi-row); upsert/delete tasks and task_labels; │ trip
+//!   INSERT idempotency_keys; UPDATE board_columns;                       │
+//! COMMIT                                                                 ┘
 //! ```
 //!
 //! The applied index commits with the rows it covers, so after any crash
 //! the node resumes at applied + 1 and nothing is applied twice or lost.
-//! Any error rolls the whole transaction back; the caller retries the batch.
+//! Any error rolls the whole transaction back; the caller drops its
+//! in-memory state, reads it again and retries the batch.
 //!
-//! The reads are prepared statements (exact doubles over the binary
-//! protocol) whose IN-lists are padded to a power of two, so a handful of
-//! statement shapes stay cached; the writes are one multi-statement text
-//! query built by [`Sql`], ending in COMMIT.
+//! Reads are prepared statements (exact doubles over the binary protocol)
+//! with IN-lists padded to a power of two, so few statement shapes exist and
+//! all stay cached. The write is one multi-statement text query built by
+//! [`Sql`]: values are escaped literals, never pasted raw.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -26,9 +27,10 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, Row, Value};
 use uuid::Uuid;
 
+use super::state::{ApplyState, Lookup};
 use crate::db::rows::{labels_json, task_from_row, EVENT_COLUMNS, TASK_COLUMNS};
 use crate::db::sql::Sql;
-use crate::db::DbError;
+use crate::db::{applied_state, DbError};
 use crate::task::{
     self, Board, Changes, ColumnTails, Command, Event, EventPayload, Outcome, Remembered, Slot,
     Status, TaskId,
@@ -60,72 +62,99 @@ pub struct BatchResult {
     pub events: Vec<Event>,
 }
 
-pub enum Applied {
-    Done(BatchResult),
-    /// MySQL is already past the batch's start (a COMMIT whose reply was
-    /// lost): resume from this applied index.
-    AlreadyAt(u64),
-}
-
-/// Applies `entries` (consecutive, starting at `expected_applied + 1`).
-pub async fn apply(
-    conn: &mut Conn,
-    node_id: u64,
-    expected_applied: u64,
-    entries: &[BatchEntry],
-) -> Result<Applied, DbError> {
-    conn.query_drop("START TRANSACTION").await?;
-    match apply_in(conn, node_id, expected_applied, entries).await {
-        Ok(applied) => Ok(applied),
-        Err(e) => {
-            // Best effort: a broken connection rolls back on the server anyway.
-            let _ = conn.query_drop("ROLLBACK").await;
-            Err(e)
-        }
-    }
-}
-
-/// Everything after START TRANSACTION; ends in COMMIT or ROLLBACK.
-async fn apply_in(
-    conn: &mut Conn,
-    node_id: u64,
-    expected_applied: u64,
-    entries: &[BatchEntry],
-) -> Result<Applied, DbError> {
-    let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
-        conn.query_drop("ROLLBACK").await?;
-        return Ok(Applied::AlreadyAt(expected_applied));
-    };
-    assert_eq!(
-        first.index,
-        expected_applied + 1,
-        "a batch starts right after the applied index"
-    );
-    let rows: Vec<(u64, u64, String, f64)> = conn
-        .exec(
-            "SELECT a.applied_index, a.last_seq, c.status, c.tail_position \
-             FROM raft_applied a JOIN board_columns c WHERE a.id = 1 FOR UPDATE",
-            (),
-        )
+/// Reads the applier's state from MySQL: where it stands, and every id and
+/// key in use.
+pub async fn load_state(conn: &mut Conn) -> Result<ApplyState, DbError> {
+    let applied = applied_state(conn).await?;
+    let tail_rows: Vec<(String, f64)> = conn
+        .exec("SELECT status, tail_position FROM board_columns", ())
         .await?;
-    let Some((applied_index, last_seq, _, _)) = rows.first().cloned() else {
-        return Err(DbError::Schema(
-            "raft_applied or board_columns has no rows".into(),
-        ));
-    };
-    if applied_index != expected_applied {
-        conn.query_drop("ROLLBACK").await?;
-        return Ok(Applied::AlreadyAt(applied_index));
-    }
     let mut tails = ColumnTails::default();
-    for (_, _, status, tail) in rows {
+    for (status, tail) in tail_rows {
         let status: Status = status
             .parse()
             .map_err(|_| DbError::Corrupt(format!("board_columns.status `{status}`")))?;
         tails.0[status.rank()] = tail;
     }
+    let parse = |id: String| {
+        id.parse::<TaskId>()
+            .map_err(|_| DbError::Corrupt(format!("task id `{id}`")))
+    };
+    let live: Vec<String> = conn.query("SELECT id FROM tasks").await?;
+    let live = live.into_iter().map(parse).collect::<Result<Vec<_>, _>>()?;
+    let used: Vec<String> = conn
+        .query("SELECT DISTINCT task_id FROM task_events")
+        .await?;
+    let used = used.into_iter().map(parse).collect::<Result<Vec<_>, _>>()?;
+    let keys: Vec<String> = conn.query("SELECT idem_key FROM idempotency_keys").await?;
+    // Ids with history and no row were deleted; `new` lets live ids win.
+    Ok(ApplyState::new(
+        applied.applied_index,
+        applied.applied_term,
+        applied.last_seq,
+        tails,
+        live,
+        used,
+        keys,
+    ))
+}
 
-    let mut board = load(conn, Board::partial(last_seq, tails), entries).await?;
+/// Applies `entries` (consecutive, starting right after `state`'s applied
+/// index) and records them in `state` once MySQL has committed them.
+pub async fn apply(
+    conn: &mut Conn,
+    state: &mut ApplyState,
+    node_id: u64,
+    entries: &[BatchEntry],
+) -> Result<BatchResult, DbError> {
+    let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+        return Ok(BatchResult {
+            applied_index: state.applied_index,
+            ..BatchResult::default()
+        });
+    };
+    assert_eq!(
+        first.index,
+        state.applied_index + 1,
+        "a batch starts right after the applied index"
+    );
+
+    let board = load(conn, state, entries).await?;
+    let (changes, outcomes) = decide(board, entries, node_id);
+
+    let mut sql = Sql::new();
+    // Fails (NULL into a NOT NULL column, in strict mode) unless MySQL is
+    // where the state says: nothing after it runs, nothing is committed.
+    sql.push(Sql::ESCAPING_MODE)
+        .push("START TRANSACTION;\nUPDATE raft_applied SET applied_index = IF(applied_index = ")
+        .uint(state.applied_index)
+        .push(", ")
+        .uint(last.index)
+        .push(", NULL), applied_term = ")
+        .uint(last.term)
+        .push(", last_seq = ")
+        .uint(changes.last_seq)
+        .push(" WHERE id = 1;\n");
+    writes(&mut sql, &changes);
+    sql.push("COMMIT");
+    if let Err(e) = conn.query_drop(sql.into_string()).await {
+        // Best effort: a broken connection rolls back on the server anyway.
+        let _ = conn.query_drop("ROLLBACK").await;
+        return Err(e.into());
+    }
+    state.committed(&changes, last.index, last.term);
+    Ok(BatchResult {
+        applied_index: last.index,
+        outcomes,
+        events: changes.events,
+    })
+}
+
+fn decide(
+    mut board: Board,
+    entries: &[BatchEntry],
+    node_id: u64,
+) -> (Changes, Vec<(Uuid, task::Applied)>) {
     let mut outcomes = Vec::new();
     for entry in entries {
         let Some(command) = &entry.command else {
@@ -136,78 +165,72 @@ async fn apply_in(
             outcomes.push((command.request_id, applied));
         }
     }
-    let changes = board.take_changes();
-    let mut sql = writes(&changes);
-    sql.push("UPDATE raft_applied SET applied_index = ")
-        .uint(last.index)
-        .push(", applied_term = ")
-        .uint(last.term)
-        .push(", last_seq = ")
-        .uint(changes.last_seq)
-        .push(" WHERE id = 1;\nCOMMIT");
-    conn.query_drop(sql.into_string()).await?;
-    Ok(Applied::Done(BatchResult {
-        applied_index: last.index,
-        outcomes,
-        events: changes.events,
-    }))
+    (board.take_changes(), outcomes)
 }
 
-/// Fills `board` with what the batch's commands refer to.
-async fn load(conn: &mut Conn, mut board: Board, entries: &[BatchEntry]) -> Result<Board, DbError> {
+/// A board holding what the batch's commands refer to: from `state`, and
+/// from MySQL for what `state` does not hold.
+async fn load(
+    conn: &mut Conn,
+    state: &mut ApplyState,
+    entries: &[BatchEntry],
+) -> Result<Board, DbError> {
+    let mut board = Board::partial(state.last_seq, state.tails);
     let commands = entries.iter().filter_map(|e| e.command.as_ref());
     let ids: BTreeSet<TaskId> = commands.clone().map(|c| c.op.task_id()).collect();
     let keys: BTreeSet<String> = commands
         .filter_map(|c| c.idempotency.as_ref().map(|i| i.key.clone()))
         .collect();
 
-    if !ids.is_empty() {
-        let id_values = padded(ids.iter().map(|id| id.to_string().into()).collect());
+    let mut fetch = Vec::new();
+    for id in ids {
+        match state.task(&id) {
+            Lookup::Known(slot) => board.load_task(id, slot),
+            Lookup::Fetch => fetch.push(id),
+        }
+    }
+    if !fetch.is_empty() {
+        let values = padded(fetch.iter().map(|id| id.to_string().into()).collect());
         let rows: Vec<Row> = conn
             .exec(
                 format!(
                     "SELECT {TASK_COLUMNS} FROM tasks WHERE id IN ({})",
-                    marks(id_values.len())
+                    marks(values.len())
                 ),
-                id_values.clone(),
+                values,
             )
             .await?;
-        let mut slots: HashMap<TaskId, Slot> = HashMap::new();
+        let mut found: HashMap<TaskId, task::Task> = HashMap::new();
         for row in rows {
             let task = task_from_row(row)?;
-            slots.insert(task.id, Slot::Live(task));
+            found.insert(task.id, task);
         }
-        // Ids with history but no row were deleted.
-        let used: Vec<String> = conn
-            .exec(
-                format!(
-                    "SELECT DISTINCT task_id FROM task_events WHERE task_id IN ({})",
-                    marks(id_values.len())
-                ),
-                id_values,
-            )
-            .await?;
-        for id in used {
-            let id: TaskId = id
-                .parse()
-                .map_err(|_| DbError::Corrupt(format!("task_events.task_id `{id}`")))?;
-            slots.entry(id).or_insert(Slot::Deleted);
-        }
-        for id in ids {
-            board.load_task(id, slots.remove(&id));
+        for id in fetch {
+            let task = found.remove(&id).ok_or_else(|| {
+                DbError::Corrupt(format!("task {id} should be live but has no row"))
+            })?;
+            state.cache_task(&task);
+            board.load_task(id, Some(Slot::Live(task)));
         }
     }
 
-    if !keys.is_empty() {
-        let key_values = padded(keys.iter().map(|k| k.clone().into()).collect());
+    let mut fetch_keys = Vec::new();
+    for key in keys {
+        match state.key(&key) {
+            Ok(remembered) => board.load_key(key, remembered),
+            Err(()) => fetch_keys.push(key),
+        }
+    }
+    if !fetch_keys.is_empty() {
+        let values = padded(fetch_keys.iter().map(|k| k.clone().into()).collect());
         let rows: Vec<(String, String, String, u64)> = conn
             .exec(
                 format!(
                     "SELECT idem_key, fingerprint, outcome, raft_index FROM idempotency_keys \
                      WHERE idem_key IN ({})",
-                    marks(key_values.len())
+                    marks(values.len())
                 ),
-                key_values,
+                values,
             )
             .await?;
         let mut remembered: HashMap<String, Remembered> = HashMap::new();
@@ -223,7 +246,7 @@ async fn load(conn: &mut Conn, mut board: Board, entries: &[BatchEntry]) -> Resu
                 },
             );
         }
-        for key in keys {
+        for key in fetch_keys {
             let found = remembered.remove(&key);
             board.load_key(key, found);
         }
@@ -245,9 +268,8 @@ fn marks(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
-/// The statements that store `changes`, each ended by `;\n`.
-fn writes(changes: &Changes) -> Sql {
-    let mut sql = Sql::new();
+/// Appends the statements that store `changes`, each ended by `;\n`.
+fn writes(sql: &mut Sql, changes: &Changes) {
     for chunk in changes.events.chunks(ROWS_PER_STATEMENT) {
         sql.push("INSERT INTO task_events (")
             .push(EVENT_COLUMNS)
@@ -287,9 +309,11 @@ fn writes(changes: &Changes) -> Sql {
         sql.push(";\n");
     }
 
+    // Labels of updated and deleted tasks are replaced; a created task has none yet.
     let touched: Vec<String> = changes
         .upserts
         .iter()
+        .filter(|t| t.version > 1)
         .map(|t| t.id)
         .chain(changes.deletes.iter().copied())
         .map(|id| id.to_string())
@@ -397,5 +421,4 @@ fn writes(changes: &Changes) -> Sql {
             .double(tails.0[2])
             .push(" END;\n");
     }
-    sql
 }

@@ -13,6 +13,7 @@
 //! the entries wait on disk in the log, not in memory.
 
 pub mod batch;
+mod state;
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,7 @@ use mysql_async::Pool;
 use raft::eraftpb::{Entry, EntryType};
 
 use self::batch::{BatchEntry, BatchResult};
+use self::state::ApplyState;
 use crate::metrics;
 use crate::raft::proposal::{decode_command, ProposalContext};
 use crate::raft::{Applied, LogStore};
@@ -72,6 +74,9 @@ pub struct Applier {
     node_id: u64,
     pool: Pool,
     log: LogStore,
+    /// What MySQL holds, known without asking; `None` until read, and again
+    /// after any error (so it is read afresh, never trusted after a doubt).
+    state: Option<ApplyState>,
     applied_index: u64,
     committed_index: u64,
     busy: bool,
@@ -89,6 +94,7 @@ impl Applier {
             node_id,
             pool,
             log,
+            state: None,
             applied_index,
             committed_index: applied_index,
             busy: false,
@@ -101,20 +107,30 @@ impl Applier {
 
     /// Starts the next batch unless one is running or nothing is committed.
     fn next_batch(&mut self, ctx: &mut Context<Self>) {
-        if self.busy || self.committed_index <= self.applied_index || self.raft.is_none() {
+        if self.busy || self.raft.is_none() {
             return;
         }
-        let from = self.applied_index + 1;
+        let Some(mut state) = self.state.take() else {
+            self.load_state(ctx);
+            return;
+        };
+        if self.committed_index <= state.applied_index {
+            self.state = Some(state);
+            return;
+        }
+        let from = state.applied_index + 1;
         let to = self
             .committed_index
-            .min(self.applied_index + MAX_BATCH_ENTRIES);
+            .min(state.applied_index + MAX_BATCH_ENTRIES);
         let entries = match self.log.read_entries(from, to + 1, MAX_BATCH_BYTES) {
             Ok(entries) if entries.first().map(|e| e.index) == Some(from) => entries,
             Ok(_) => {
+                self.state = Some(state);
                 self.fail(ctx, format!("the log does not hold committed entry {from}"));
                 return;
             }
             Err(e) => {
+                self.state = Some(state);
                 self.fail(ctx, e);
                 return;
             }
@@ -123,29 +139,61 @@ impl Applier {
         self.busy = true;
         let pool = self.pool.clone();
         let node_id = self.node_id;
-        let expected = self.applied_index;
         let started = Instant::now();
         let work = async move {
-            let mut conn = pool.get_conn().await?;
-            batch::apply(&mut conn, node_id, expected, &batch).await
+            let result = match pool.get_conn().await {
+                Ok(mut conn) => batch::apply(&mut conn, &mut state, node_id, &batch).await,
+                Err(e) => Err(e.into()),
+            };
+            (state, result)
         };
-        ctx.spawn(work.into_actor(self).map(move |result, applier, ctx| {
+        ctx.spawn(
+            work.into_actor(self)
+                .map(move |(state, result), applier, ctx| {
+                    applier.busy = false;
+                    match result {
+                        Ok(done) => {
+                            metrics::APPLY_SECONDS.observe(started.elapsed().as_secs_f64());
+                            metrics::APPLY_ENTRIES.observe((done.applied_index + 1 - from) as f64);
+                            applier.state = Some(state);
+                            applier.done(done);
+                            applier.next_batch(ctx);
+                        }
+                        // The state may no longer match MySQL: read it again.
+                        Err(e) => applier.fail(ctx, e.to_string()),
+                    }
+                }),
+        );
+    }
+
+    /// Reads the state from MySQL, then carries on from where MySQL is.
+    fn load_state(&mut self, ctx: &mut Context<Self>) {
+        self.busy = true;
+        let pool = self.pool.clone();
+        let work = async move {
+            let mut conn = pool.get_conn().await?;
+            batch::load_state(&mut conn).await
+        };
+        ctx.spawn(work.into_actor(self).map(|result, applier, ctx| {
             applier.busy = false;
             match result {
-                Ok(batch::Applied::Done(done)) => {
-                    metrics::APPLY_SECONDS.observe(started.elapsed().as_secs_f64());
-                    metrics::APPLY_ENTRIES.observe((done.applied_index - expected) as f64);
-                    applier.done(done);
-                    applier.next_batch(ctx);
-                }
-                Ok(batch::Applied::AlreadyAt(index)) => {
-                    tracing::warn!(
-                        expected,
-                        found = index,
-                        "MySQL is past the batch; resuming there"
+                Ok(state) => {
+                    if state.applied_index != applier.applied_index {
+                        // A batch committed whose answer was lost: go on from MySQL.
+                        tracing::warn!(
+                            expected = applier.applied_index,
+                            found = state.applied_index,
+                            "resuming from MySQL's applied index"
+                        );
+                        applier.applied_index = state.applied_index;
+                        applier.report(state.applied_index, Vec::new());
+                    }
+                    tracing::debug!(
+                        applied = state.applied_index,
+                        tasks = state.known_tasks(),
+                        "applier state loaded"
                     );
-                    applier.applied_index = index;
-                    applier.report(index, Vec::new());
+                    applier.state = Some(state);
                     applier.next_batch(ctx);
                 }
                 Err(e) => applier.fail(ctx, e.to_string()),
@@ -177,8 +225,9 @@ impl Applier {
         }
     }
 
-    /// Retries the same batch after a growing delay.
+    /// Forgets the state and retries after a growing delay.
     fn fail(&mut self, ctx: &mut Context<Self>, error: String) {
+        self.state = None;
         metrics::APPLY_ERRORS.inc();
         tracing::warn!(error = %error, retry_in = ?self.retry_delay, applied = self.applied_index, "apply failed; retrying the batch");
         self.failing = Some(error);

@@ -3,12 +3,15 @@
 //! execute per statement.
 //!
 //! Every value goes through one of the methods here; none is pasted in
-//! raw. Free text is sent as a hex literal with a charset introducer
-//! (`_utf8mb4 X'…'`), which no `sql_mode` and no byte in the text can
-//! turn into SQL. Doubles are written in exponent form with the shortest
-//! digits that round-trip, which MySQL and MariaDB parse as a DOUBLE
-//! literal, correctly rounded: the stored value is bit-for-bit the one
-//! the state machine computed, on every node.
+//! raw. Free text is a quoted literal with `\`, `'`, `"`, NUL, CR, LF and
+//! ^Z escaped the way MySQL reads them when backslash escapes are on; a
+//! query built here must therefore start with [`Sql::ESCAPING_MODE`], which
+//! turns them on for the session whatever the server's default (MySQL's
+//! `NO_BACKSLASH_ESCAPES` would otherwise change the meaning of `\`).
+//! Doubles are written in exponent form with the shortest digits that
+//! round-trip, which MySQL and MariaDB parse as a DOUBLE literal, correctly
+//! rounded: the stored value is bit-for-bit the one the state machine
+//! computed, on every node.
 
 use std::fmt::Write as _;
 
@@ -21,6 +24,10 @@ pub struct Sql {
 }
 
 impl Sql {
+    /// Strict, and with backslash escapes: what [`Sql::text`] relies on.
+    pub const ESCAPING_MODE: &'static str = "SET SESSION sql_mode = \
+        'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION';\n";
+
     pub fn new() -> Sql {
         Sql::default()
     }
@@ -31,31 +38,31 @@ impl Sql {
         self
     }
 
-    /// Text of any content, as `_utf8mb4 X'…'`.
+    /// Text of any content, as an escaped `'…'` literal.
     pub fn text(&mut self, value: &str) -> &mut Sql {
-        self.text.push_str("_utf8mb4 X'");
-        for byte in value.as_bytes() {
-            // Writing to a String cannot fail.
-            let _ = write!(self.text, "{byte:02X}");
+        self.text.reserve(value.len() + 2);
+        self.text.push('\'');
+        for c in value.chars() {
+            match c {
+                '\0' => self.text.push_str("\\0"),
+                '\n' => self.text.push_str("\\n"),
+                '\r' => self.text.push_str("\\r"),
+                '\x1a' => self.text.push_str("\\Z"),
+                '\\' | '\'' | '"' => {
+                    self.text.push('\\');
+                    self.text.push(c);
+                }
+                c => self.text.push(c),
+            }
         }
         self.text.push('\'');
         self
     }
 
-    /// An identifier-like value (UUIDs, enum names) as a plain `'…'`
-    /// literal; anything else falls back to [`Sql::text`].
+    /// An identifier-like value (UUIDs, enum names): the same as
+    /// [`Sql::text`], named for what it carries.
     pub fn ascii(&mut self, value: &str) -> &mut Sql {
-        let plain = value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if plain {
-            self.text.push('\'');
-            self.text.push_str(value);
-            self.text.push('\'');
-            self
-        } else {
-            self.text(value)
-        }
+        self.text(value)
     }
 
     pub fn uint(&mut self, value: u64) -> &mut Sql {
@@ -127,25 +134,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn text_becomes_a_hex_literal_whatever_it_holds() {
+    fn text_is_quoted_with_every_special_character_escaped() {
         let mut sql = Sql::new();
-        sql.text("it's \\ \"x\"; DROP TABLE tasks; --\0é");
-        let out = sql.into_string();
-        assert!(out.starts_with("_utf8mb4 X'"), "{out}");
-        assert!(!out[11..].contains(['\\', '"', ';', ' ']), "{out}");
-        assert!(out.ends_with("C3A9'"), "é is two UTF-8 bytes: {out}");
+        sql.text("it's \\ \"x\"; DROP TABLE tasks; --\0\n\r\x1aé");
+        assert_eq!(
+            sql.as_str(),
+            "'it\\'s \\\\ \\\"x\\\"; DROP TABLE tasks; --\\0\\n\\r\\Zé'"
+        );
     }
 
     #[test]
-    fn plain_ids_stay_readable_and_others_are_hex() {
-        let mut sql = Sql::new();
-        sql.ascii("0192f0c4-0000-7000-8000-000000000000")
-            .push(" ")
-            .ascii("o'clock");
-        assert_eq!(
-            sql.as_str(),
-            "'0192f0c4-0000-7000-8000-000000000000' _utf8mb4 X'6F27636C6F636B'"
-        );
+    fn an_unescaped_quote_never_ends_a_literal_early() {
+        for nasty in ["'", "\\'", "\\\\'", "'\\", "\\", "a\\'b'c"] {
+            let mut sql = Sql::new();
+            sql.text(nasty);
+            let inner = &sql.as_str()[1..sql.as_str().len() - 1];
+            // Walk the literal as MySQL does: a backslash takes the next char.
+            let mut chars = inner.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => assert!(chars.next().is_some(), "{nasty}: dangling escape"),
+                    '\'' => panic!("{nasty}: an unescaped quote in {}", sql.as_str()),
+                    _ => {}
+                }
+            }
+        }
     }
 
     #[test]

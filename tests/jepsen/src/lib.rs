@@ -1,0 +1,1 @@
+//! Jepsen-style fault testing for taskraft (work in progress).

@@ -35,6 +35,10 @@ const KEYS: &[&str] = &[
     "ws_backlog",
     "static_dir",
     "http_workers",
+    "pod_name",
+    "peer_service",
+    "initial_cluster_size",
+    "raft_advertise_addr",
 ];
 
 /// A node's settings, validated.
@@ -48,6 +52,8 @@ pub struct Settings {
     pub raft_addr: SocketAddr,
     /// The initial voters' Raft addresses, this node included.
     pub peers: BTreeMap<u64, String>,
+    /// How peers reach this node's Raft port (told to the cluster on join).
+    pub raft_advertise_addr: String,
     /// How browsers and peers reach this node's HTTP side.
     pub advertise_url: String,
     /// This node's own database; created if missing.
@@ -62,6 +68,10 @@ pub struct Settings {
     pub tick_ms: u64,
     /// Running members to ask for admission instead of bootstrapping.
     pub join: Vec<String>,
+    /// Other initial members' HTTP URLs, when they can be derived (in a
+    /// StatefulSet): used to notice that a cluster already exists before
+    /// bootstrapping on an empty volume.
+    pub peer_urls: Vec<String>,
     /// When set, `/api` writes need `Authorization: Bearer <token>`.
     pub api_token: Option<String>,
     /// When set, peers must prove they know it before their messages count.
@@ -256,19 +266,56 @@ impl Layers {
             .map(|list| parse_join(&list))
             .transpose()?
             .unwrap_or_default();
-        let peers = match self.optional_string("peers")? {
-            Some(text) => parse_peers(&text)?,
-            None => BTreeMap::from([(node_id, raft_addr.to_string())]),
+        let statefulset = match self.optional_string("pod_name")? {
+            Some(pod) => {
+                let service = self
+                    .optional_string("peer_service")?
+                    .ok_or_else(|| error("peer_service", "is required with pod_name"))?;
+                let size = self
+                    .get::<u64>("initial_cluster_size")?
+                    .ok_or_else(|| error("initial_cluster_size", "is required with pod_name"))?;
+                if !(1..=99).contains(&size) {
+                    return Err(error(
+                        "initial_cluster_size",
+                        format!("{size} is out of range (1..=99)"),
+                    ));
+                }
+                Some(StatefulSet::derive(
+                    &pod,
+                    &service,
+                    size,
+                    http_addr.port(),
+                    raft_addr.port(),
+                )?)
+            }
+            None => None,
         };
-        if join.is_empty() && !peers.contains_key(&node_id) {
-            return Err(error(
-                "peers",
-                format!("does not name this node ({node_id}); list every initial voter, this one included"),
-            ));
-        }
-        let advertise_url = match self.optional_string("advertise_url")? {
-            Some(url) => url.trim_end_matches('/').to_string(),
-            None => format!("http://{http_addr}"),
+        let node_id = match (&statefulset, self.get::<u64>("node_id")?) {
+            (Some(sts), Some(explicit)) if explicit != sts.node_id => {
+                return Err(error(
+                    "node_id",
+                    format!(
+                        "{explicit} contradicts pod_name, which makes it {}",
+                        sts.node_id
+                    ),
+                ))
+            }
+            (Some(sts), _) => sts.node_id,
+            (None, _) => node_id,
+        };
+        let peers = match (self.optional_string("peers")?, &statefulset) {
+            (Some(text), _) => parse_peers(&text)?,
+            (None, Some(sts)) => sts.peers.clone(),
+            (None, None) => BTreeMap::from([(node_id, raft_addr.to_string())]),
+        };
+        let join = match (&statefulset, join.is_empty()) {
+            (Some(sts), true) if !sts.initial => sts.peer_urls.clone(),
+            _ => join,
+        };
+        let advertise_url = match (self.optional_string("advertise_url")?, &statefulset) {
+            (Some(url), _) => url.trim_end_matches('/').to_string(),
+            (None, Some(sts)) => sts.advertise_url.clone(),
+            (None, None) => format!("http://{http_addr}"),
         };
         if !(advertise_url.starts_with("http://") || advertise_url.starts_with("https://")) {
             return Err(error(
@@ -276,6 +323,25 @@ impl Layers {
                 format!("`{advertise_url}` is not an http(s) URL"),
             ));
         }
+        let raft_advertise_addr = match (self.optional_string("raft_advertise_addr")?, &statefulset)
+        {
+            (Some(addr), _) => addr,
+            (None, Some(sts)) => sts.raft_advertise_addr.clone(),
+            (None, None) => peers
+                .get(&node_id)
+                .cloned()
+                .unwrap_or_else(|| raft_addr.to_string()),
+        };
+        if !join.is_empty() && raft_advertise_addr.starts_with("0.0.0.0") {
+            return Err(error(
+                "raft_advertise_addr",
+                "must be set to an address peers can reach when joining (raft_addr is 0.0.0.0)",
+            ));
+        }
+        let peer_urls = statefulset
+            .as_ref()
+            .map(|sts| sts.peer_urls.clone())
+            .unwrap_or_default();
         let mysql_url = self
             .optional_string("mysql_url")?
             .unwrap_or_else(|| format!("mysql://root@127.0.0.1:3306/taskraft_n{node_id}"));
@@ -310,6 +376,7 @@ impl Layers {
             http_addr,
             raft_addr,
             peers,
+            raft_advertise_addr,
             advertise_url,
             mysql_url,
             data_dir,
@@ -317,6 +384,7 @@ impl Layers {
             heartbeat_tick,
             tick_ms,
             join,
+            peer_urls,
             api_token: self.optional_string("api_token")?,
             cluster_secret: self.optional_string("cluster_secret")?,
             request_timeout: Duration::from_millis(request_timeout_ms),
@@ -337,6 +405,61 @@ fn strip_key_suffix(message: &str) -> String {
     match message.find(" for key `") {
         Some(at) => message[..at].to_string(),
         None => message.to_string(),
+    }
+}
+
+/// What a pod of a StatefulSet derives from its name: `taskraft-2` in a
+/// set of 3 behind `taskraft-peers.ns.svc.cluster.local` is node 3, and the
+/// initial voters are `taskraft-0`, `-1` and `-2` at their stable names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatefulSet {
+    pub ordinal: u64,
+    pub node_id: u64,
+    /// Whether this pod is one of the initial voters (else it joins).
+    pub initial: bool,
+    pub peers: BTreeMap<u64, String>,
+    /// The initial voters' HTTP URLs, this pod's included.
+    pub peer_urls: Vec<String>,
+    pub advertise_url: String,
+    pub raft_advertise_addr: String,
+}
+
+impl StatefulSet {
+    pub fn derive(
+        pod: &str,
+        service: &str,
+        initial_size: u64,
+        http_port: u16,
+        raft_port: u16,
+    ) -> Result<StatefulSet, ConfigError> {
+        let (set, ordinal) = pod
+            .rsplit_once('-')
+            .and_then(|(set, n)| Some((set, n.parse::<u64>().ok()?)))
+            .filter(|(set, _)| !set.is_empty())
+            .ok_or_else(|| {
+                error(
+                    "pod_name",
+                    format!("`{pod}` does not end in -ORDINAL like a StatefulSet pod"),
+                )
+            })?;
+        let service = service.trim_matches('.');
+        if service.is_empty() {
+            return Err(error("peer_service", "is empty"));
+        }
+        let host = |i: u64| format!("{set}-{i}.{service}");
+        Ok(StatefulSet {
+            ordinal,
+            node_id: ordinal + 1,
+            initial: ordinal < initial_size,
+            peers: (0..initial_size)
+                .map(|i| (i + 1, format!("{}:{raft_port}", host(i))))
+                .collect(),
+            peer_urls: (0..initial_size)
+                .map(|i| format!("http://{}:{http_port}", host(i)))
+                .collect(),
+            advertise_url: format!("http://{}:{http_port}", host(ordinal)),
+            raft_advertise_addr: format!("{}:{raft_port}", host(ordinal)),
+        })
     }
 }
 
@@ -491,7 +614,6 @@ mod tests {
             ("TASKRAFT_HTTP_ADDR", "localhost", "http_addr"),
             ("TASKRAFT_PEERS", "1=127.0.0.1", "peers"),
             ("TASKRAFT_PEERS", "1=a:1,1=b:2", "peers"),
-            ("TASKRAFT_PEERS", "2=127.0.0.1:9082", "peers"),
             ("TASKRAFT_MYSQL_URL", "postgres://x/y", "mysql_url"),
             (
                 "TASKRAFT_MYSQL_URL",
@@ -537,6 +659,117 @@ mod tests {
         std::fs::write(&path, "tick_ms = \"fast\"\n").unwrap();
         let err = Settings::load_from(Some(&path), HashMap::new()).unwrap_err();
         assert_eq!(err.key, "tick_ms", "{err}");
+    }
+
+    #[test]
+    fn a_statefulset_pod_derives_its_id_peers_and_urls_from_its_name() {
+        let sts = StatefulSet::derive(
+            "taskraft-2",
+            "taskraft-peers.prod.svc.cluster.local",
+            3,
+            8080,
+            9080,
+        )
+        .unwrap();
+        assert_eq!((sts.ordinal, sts.node_id, sts.initial), (2, 3, true));
+        assert_eq!(
+            sts.peers[&1],
+            "taskraft-0.taskraft-peers.prod.svc.cluster.local:9080"
+        );
+        assert_eq!(sts.peers.len(), 3);
+        assert_eq!(
+            sts.advertise_url,
+            "http://taskraft-2.taskraft-peers.prod.svc.cluster.local:8080"
+        );
+        assert_eq!(
+            sts.raft_advertise_addr,
+            "taskraft-2.taskraft-peers.prod.svc.cluster.local:9080"
+        );
+        assert_eq!(
+            sts.peer_urls[0],
+            "http://taskraft-0.taskraft-peers.prod.svc.cluster.local:8080"
+        );
+
+        let scaled = StatefulSet::derive("my-board-4", "peers", 3, 8080, 9080).unwrap();
+        assert_eq!(
+            (scaled.node_id, scaled.initial),
+            (5, false),
+            "a pod beyond the initial size joins"
+        );
+        assert_eq!(
+            scaled.peers.len(),
+            3,
+            "the initial voters do not include it"
+        );
+
+        for bad in ["taskraft", "taskraft-", "-1", "taskraft-x"] {
+            assert_eq!(
+                StatefulSet::derive(bad, "s", 3, 1, 2).unwrap_err().key,
+                "pod_name",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn statefulset_settings_come_from_three_variables() {
+        let base = [
+            ("TASKRAFT_POD_NAME", "taskraft-1"),
+            (
+                "TASKRAFT_PEER_SERVICE",
+                "taskraft-peers.ns.svc.cluster.local",
+            ),
+            ("TASKRAFT_INITIAL_CLUSTER_SIZE", "3"),
+            ("TASKRAFT_HTTP_ADDR", "0.0.0.0:8080"),
+            ("TASKRAFT_RAFT_ADDR", "0.0.0.0:9080"),
+        ];
+        let s = load(&base).unwrap();
+        assert_eq!(s.node_id, 2);
+        assert_eq!(s.peers.len(), 3);
+        assert!(s.join.is_empty(), "an initial voter bootstraps");
+        assert_eq!(
+            s.advertise_url,
+            "http://taskraft-1.taskraft-peers.ns.svc.cluster.local:8080"
+        );
+        assert_eq!(s.peer_urls.len(), 3);
+
+        let mut joiner = base;
+        joiner[0] = ("TASKRAFT_POD_NAME", "taskraft-3");
+        let s = load(&joiner).unwrap();
+        assert_eq!(s.node_id, 4);
+        assert_eq!(
+            s.join.len(),
+            3,
+            "a pod beyond the initial size joins through the initial ones"
+        );
+        assert_eq!(
+            s.raft_advertise_addr,
+            "taskraft-3.taskraft-peers.ns.svc.cluster.local:9080"
+        );
+
+        let err = load(&base[..2]).unwrap_err();
+        assert_eq!(err.key, "initial_cluster_size");
+        let mut wrong_id = base.to_vec();
+        wrong_id.push(("TASKRAFT_NODE_ID", "7"));
+        assert_eq!(load(&wrong_id).unwrap_err().key, "node_id");
+    }
+
+    #[test]
+    fn a_joining_node_must_advertise_a_reachable_raft_address() {
+        let err = load(&[
+            ("TASKRAFT_NODE_ID", "4"),
+            ("TASKRAFT_RAFT_ADDR", "0.0.0.0:9084"),
+            ("TASKRAFT_JOIN", "http://127.0.0.1:8081"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.key, "raft_advertise_addr");
+        let s = load(&[
+            ("TASKRAFT_NODE_ID", "4"),
+            ("TASKRAFT_RAFT_ADDR", "127.0.0.1:9084"),
+            ("TASKRAFT_JOIN", "http://127.0.0.1:8081"),
+        ])
+        .unwrap();
+        assert_eq!(s.raft_advertise_addr, "127.0.0.1:9084");
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod applier;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod join;
 pub mod metrics;
 pub mod mysqld;
 pub mod raft;

@@ -20,7 +20,9 @@ use crate::api::{self, AppState, ClusterInfo};
 use crate::applier::{Applier, Attach, GetApplierStatus};
 use crate::config::{redact, Settings};
 use crate::db::{self, migrate, rebuild::NodeLock};
-use crate::raft::{LogStore, NodeConfig, RaftNode};
+use crate::join;
+use crate::raft::membership::MemberAddr;
+use crate::raft::{LogStore, NodeConfig, RaftNode, TransportPorts};
 use crate::transport::codec::Hello;
 use crate::transport::{AttachRaft, Transport};
 use crate::ws::hub::WsHub;
@@ -70,23 +72,99 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         )));
     }
 
-    // The Raft log.
+    // The Raft log, and who this node is.
     std::fs::create_dir_all(&settings.data_dir)?;
     let store = LogStore::open(&settings.data_dir)?;
-    if store.is_fresh() {
-        if !settings.join.is_empty() {
-            return Err(ServeError::Refused(
-                "joining a running cluster (`join`) is not supported yet; start with `peers`"
-                    .into(),
-            ));
+    let mut learner = false;
+    let own = MemberAddr {
+        raft_addr: settings.raft_advertise_addr.clone(),
+        url: Some(settings.advertise_url.clone()),
+    };
+    match store.identity() {
+        Some(identity) if identity.node_id != node_id => {
+            return Err(ServeError::Refused(format!(
+                "the data_dir {} belongs to node {}, not {node_id}",
+                settings.data_dir.display(),
+                identity.node_id
+            )));
         }
-        let voters: Vec<u64> = settings.peers.keys().copied().collect();
-        tracing::info!(?voters, "fresh data_dir: bootstrapping the initial cluster");
-        store.bootstrap(voters)?;
+        Some(_) if store.is_removed() || was_removed(&store, node_id) => {
+            if settings.join.is_empty() {
+                return Err(ServeError::Refused(format!(
+                    "node {node_id} was removed from its cluster; to bring it back, set `join` \
+                     (it asks to be added as a learner again)"
+                )));
+            }
+            tracing::info!("this node was removed earlier: asking to be added again");
+            join::join(
+                settings.join.clone(),
+                node_id,
+                own.clone(),
+                settings.api_token.clone(),
+            )
+            .await
+            .map_err(ServeError::Refused)?;
+            store.clear_removed()?;
+            learner = true;
+        }
+        Some(_) => {}
+        None if store.is_fresh() => {
+            let join_urls = if settings.join.is_empty() {
+                match join::existing_cluster(
+                    settings.peer_urls.clone(),
+                    settings.advertise_url.clone(),
+                    node_id,
+                )
+                .await
+                {
+                    join::Existing::None => Vec::new(),
+                    join::Existing::Member(view) => {
+                        return Err(ServeError::Refused(format!(
+                            "a cluster is running (leader {:?}) and node {node_id} is one of its members, \
+                             but this data_dir is empty: its data was lost. Remove the member first \
+                             (DELETE /api/cluster/members/{node_id}); the node then joins as a new learner.",
+                            view.leader_id
+                        )));
+                    }
+                    join::Existing::NotMember(_) => settings.peer_urls.clone(),
+                }
+            } else {
+                settings.join.clone()
+            };
+            if join_urls.is_empty() && !settings.peers.contains_key(&node_id) {
+                return Err(ServeError::Refused(format!(
+                    "this data_dir is empty and `peers` does not name this node ({node_id}): \
+                     list every initial voter in `peers`, this one included, or set `join` to \
+                     add this node to a running cluster"
+                )));
+            }
+            if join_urls.is_empty() {
+                tracing::info!(voters = ?settings.peers.keys().collect::<Vec<_>>(), "fresh data_dir: bootstrapping the initial cluster");
+                store.bootstrap(node_id, &settings.peers)?;
+            } else {
+                tracing::info!(through = ?join_urls, "fresh data_dir: joining the running cluster");
+                let (identity, members) =
+                    join::join(join_urls, node_id, own.clone(), settings.api_token.clone())
+                        .await
+                        .map_err(ServeError::Refused)?;
+                store.set_identity(&identity, &members)?;
+                learner = true;
+            }
+        }
+        None => {
+            return Err(ServeError::Refused(format!(
+                "the data_dir {} holds a Raft log but no node identity; it was not written by this version",
+                settings.data_dir.display()
+            )));
+        }
     }
+    // Not a voter yet (a joiner, possibly restarted before promotion):
+    // promote itself once caught up.
+    learner = learner || !store.conf_state().voters.contains(&node_id);
     store
         .recover_commit(applied.applied_index)
         .map_err(ServeError::Refused)?;
+    let cluster_id = store.identity().map(|i| i.cluster_id).unwrap_or_default();
 
     // Bind both listeners before anything runs, so a taken port fails fast.
     let raft_listener = tokio::net::TcpListener::bind(settings.raft_addr).await?;
@@ -95,13 +173,25 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     // The actors.
     let apply_pool = db::connect(&settings.mysql_url, 2).await?;
     let applier = Applier::new(node_id, apply_pool, store.clone(), applied.applied_index).start();
-    let peers: HashMap<u64, String> = settings.peers.clone().into_iter().collect();
+    // Peers: the members as the log recorded them (the initial voters, or
+    // what this node was told when it joined).
+    let peers: HashMap<u64, String> = store
+        .members()
+        .into_iter()
+        .map(|(id, addr)| (id, addr.raft_addr))
+        .collect();
     let hello = Hello {
         node_id,
         url: settings.advertise_url.clone(),
         proof: None,
     };
     let transport = Transport::new(hello, peers, raft_listener).start();
+    let ports = TransportPorts {
+        send: transport.clone().recipient(),
+        set_peer: transport.clone().recipient(),
+        remove_peer: transport.clone().recipient(),
+    };
+    let removal_store = store.clone();
     let raft = RaftNode::start(
         NodeConfig {
             id: node_id,
@@ -112,7 +202,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             request_timeout: settings.request_timeout,
         },
         store,
-        transport.clone().recipient(),
+        ports,
         applier.clone().recipient(),
     )?;
     transport.do_send(AttachRaft(raft.inbox()));
@@ -123,12 +213,14 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     // HTTP.
     let draining = Arc::new(AtomicBool::new(false));
     let cluster = ClusterInfo {
+        cluster_id,
         raft: raft.clone(),
         transport,
         applier: applier.clone(),
         advertise_url: settings.advertise_url.clone(),
         raft_addr: settings.raft_addr.to_string(),
     };
+    let cluster_for_promotion = cluster.clone();
     let hub = web::Data::new(
         WsHub::new(
             applier.clone(),
@@ -165,10 +257,24 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let http = server.handle();
     tracing::info!(node = node_id, http = %settings.http_addr, raft = %settings.raft_addr, url = %settings.advertise_url, "serving");
 
-    // Shutdown on a signal.
+    if learner {
+        actix::spawn(join::promote_when_caught_up(
+            cluster_for_promotion.clone(),
+            settings.api_token.clone(),
+        ));
+    }
+    actix::spawn(join::watch_for_removal(
+        cluster_for_promotion,
+        removal_store,
+    ));
+
+    // Shutdown on a signal, or when a membership change removed this node.
+    let mut status = raft.watch();
     let stopper = async move {
-        wait_for_signal().await;
-        tracing::info!("signal received: shutting down");
+        tokio::select! {
+            _ = wait_for_signal() => tracing::info!("signal received: shutting down"),
+            _ = status.wait_for(|s| s.removed) => tracing::info!("removed from the cluster: shutting down"),
+        }
         draining.store(true, Ordering::Relaxed);
         raft.shutdown(HANDOVER_TIMEOUT).await;
         http.stop(true).await;
@@ -193,6 +299,16 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     pool.disconnect().await.ok();
     tracing::info!(node = node_id, "stopped");
     Ok(())
+}
+
+/// Whether a committed membership change removed this node earlier.
+fn was_removed(store: &LogStore, node_id: u64) -> bool {
+    let conf = store.conf_state();
+    store.conf_index() > 0
+        && !conf.voters.contains(&node_id)
+        && !conf.learners.contains(&node_id)
+        && !store.members().contains_key(&node_id)
+        && !conf.voters.is_empty()
 }
 
 async fn wait_for_signal() {

@@ -23,8 +23,19 @@ macro_rules! asset {
 /// Every file in `static/`; a test checks that none is missing.
 const ASSETS: &[Asset] = &[
     asset!("index.html", "text/html; charset=utf-8"),
-    asset!("app.js", "text/javascript; charset=utf-8"),
     asset!("style.css", "text/css; charset=utf-8"),
+    asset!("favicon.svg", "image/svg+xml"),
+    asset!("js/app.js", "text/javascript; charset=utf-8"),
+    asset!("js/api.js", "text/javascript; charset=utf-8"),
+    asset!("js/board.js", "text/javascript; charset=utf-8"),
+    asset!("js/cluster.js", "text/javascript; charset=utf-8"),
+    asset!("js/dialog.js", "text/javascript; charset=utf-8"),
+    asset!("js/feed.js", "text/javascript; charset=utf-8"),
+    asset!("js/filters.js", "text/javascript; charset=utf-8"),
+    asset!("js/markdown.js", "text/javascript; charset=utf-8"),
+    asset!("js/store.js", "text/javascript; charset=utf-8"),
+    asset!("js/toast.js", "text/javascript; charset=utf-8"),
+    asset!("js/util.js", "text/javascript; charset=utf-8"),
 ];
 
 /// The file for `path`: from `dir` when given (development), else built in.
@@ -118,11 +129,11 @@ mod tests {
     #[test]
     fn the_root_is_the_board_and_unknown_files_are_not_found() {
         assert!(serve("/", None).is_some());
-        assert!(serve("/app.js", None).is_some());
+        assert!(serve("/js/app.js", None).is_some());
         assert!(serve("/nope.js", None).is_none());
         assert!(serve("/../Cargo.toml", None).is_none());
         let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/static"));
-        assert!(serve("/app.js", Some(dir)).is_some());
+        assert!(serve("/js/app.js", Some(dir)).is_some());
         assert!(serve("/../Cargo.toml", Some(dir)).is_none());
         assert!(serve("/.hidden", Some(dir)).is_none());
     }

@@ -51,26 +51,31 @@ pub async fn events(
 }
 
 /// One member as `/api/cluster` shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct MemberView {
     pub id: u64,
     pub raft_addr: Option<String>,
     pub url: Option<String>,
     /// `voter` or `learner`.
-    pub role: &'static str,
+    pub role: String,
     /// Whether this node's link to it is up (always true for itself).
     pub reachable: bool,
     pub match_index: Option<u64>,
     pub is_leader: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct ClusterView {
     pub node_id: u64,
+    /// The same on every member of one cluster.
+    pub cluster_id: String,
     pub url: String,
     pub role: Role,
     pub term: u64,
     pub leader_id: Option<u64>,
+    /// True once this node has been removed from the cluster.
+    #[serde(default)]
+    pub removed: bool,
     pub leader_url: Option<String>,
     pub commit_index: u64,
     pub applied_index: u64,
@@ -102,6 +107,7 @@ impl ClusterView {
 /// Everything needed to describe the cluster as this node sees it.
 #[derive(Clone)]
 pub struct ClusterInfo {
+    pub cluster_id: String,
     pub raft: RaftHandle,
     pub transport: Addr<Transport>,
     pub applier: Addr<Applier>,
@@ -125,19 +131,22 @@ async fn cluster_view(state: &ClusterInfo) -> Result<ClusterView, ApiError> {
         .iter()
         .map(|m| {
             let peer = peers.iter().find(|p| p.id == m.id);
+            let recorded = m.addr.as_ref();
             MemberView {
                 id: m.id,
                 raft_addr: if m.id == me {
                     Some(state.raft_addr.clone())
                 } else {
                     peer.map(|p| p.raft_addr.clone())
+                        .or_else(|| recorded.map(|a| a.raft_addr.clone()))
                 },
                 url: if m.id == me {
                     Some(state.advertise_url.clone())
                 } else {
                     peer.and_then(|p| p.url.clone())
+                        .or_else(|| recorded.and_then(|a| a.url.clone()))
                 },
-                role: m.role,
+                role: m.role.to_string(),
                 reachable: m.id == me || peer.is_some_and(|p| p.reachable),
                 match_index: m.match_index,
                 is_leader: m.id == status.raft.leader_id,
@@ -151,6 +160,8 @@ async fn cluster_view(state: &ClusterInfo) -> Result<ClusterView, ApiError> {
         .and_then(|m| m.url.clone());
     Ok(ClusterView {
         node_id: me,
+        cluster_id: state.cluster_id.clone(),
+        removed: status.raft.removed,
         url: state.advertise_url.clone(),
         role: status.raft.role,
         term: status.raft.term,
@@ -180,7 +191,20 @@ pub async fn transfer_leader(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     request::authorize(state.api_token.as_deref(), &req)?;
-    let body: TransferBody = request::from_json(request::json_body(&req, payload).await?)?;
+    let json = request::json_body(&req, payload).await?;
+    let body: TransferBody = request::from_json(json.clone())?;
+    let status = state.raft.status();
+    if status.leader_id != status.node_id {
+        // Only the leader can hand leadership over: ask it.
+        return super::members::forward(
+            &state.cluster,
+            &req,
+            "POST",
+            "/api/cluster/leader",
+            Some(json),
+        )
+        .await;
+    }
     match state.raft.transfer_leader(body.to).await? {
         Ok(()) => Ok(HttpResponse::Accepted().json(json!({ "transferring_to": body.to }))),
         Err(message) => Err(ApiError::Conflict {
@@ -209,10 +233,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         let mut conn = state.pool.get_conn().await?;
         conn.query_drop("SELECT 1").await
     };
-    match tokio::time::timeout(Duration::from_secs(2), ping).await {
+    // Kubernetes gives the probe 2 s; answer within it whatever MySQL does.
+    match tokio::time::timeout(Duration::from_secs(1), ping).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => problems.push(format!("MySQL: {e}")),
-        Err(_) => problems.push("MySQL did not answer within 2s".into()),
+        Err(_) => problems.push("MySQL did not answer within 1 s".into()),
     }
     if let Ok(applier) = state.cluster.applier.send(GetApplierStatus).await {
         if let Some(error) = applier.failing {

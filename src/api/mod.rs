@@ -8,6 +8,7 @@
 mod assets;
 mod cluster;
 pub mod error;
+pub mod members;
 mod request;
 mod tasks;
 
@@ -76,6 +77,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/api/cluster")
             .route(web::get().to(cluster::cluster))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/api/cluster/members")
+            .route(web::post().to(members::add))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/api/cluster/members/{id}")
+            .route(web::delete().to(members::remove))
             .default_service(web::to(method_not_allowed)),
     )
     .service(

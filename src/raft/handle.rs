@@ -7,6 +7,7 @@ use serde::Serialize;
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
+use super::membership::{MemberAddr, MembershipChange, MembershipError};
 use super::node::RaftNode;
 use crate::task::{self, Command};
 
@@ -59,6 +60,21 @@ pub struct Applied {
 #[rtype(result = "ClusterStatus")]
 pub(super) struct GetStatus;
 
+/// The cluster no longer counts this node as a member (learned from a
+/// member, since a removed node is not sent the entry that removed it).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(super) struct MarkRemoved;
+
+/// Ask (the leader) for one membership change; answered once it is applied
+/// on this node.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(super) struct ChangeMembership {
+    pub change: MembershipChange,
+    pub reply: oneshot::Sender<Result<ClusterStatus, MembershipError>>,
+}
+
 #[derive(Message)]
 #[rtype(result = "Result<(), String>")]
 pub(super) struct TransferLeader(pub u64);
@@ -72,7 +88,7 @@ pub(super) struct Shutdown {
     pub within: Duration,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Leader,
@@ -100,6 +116,9 @@ pub struct RaftStatus {
     pub term: u64,
     /// 0 when no leader is known.
     pub leader_id: u64,
+    /// True once a committed membership change removed this node: it must
+    /// stop serving.
+    pub removed: bool,
 }
 
 /// A fuller picture, asked for on demand (`/api/cluster`).
@@ -121,6 +140,8 @@ pub struct MemberStatus {
     /// The leader's view of how much of its log the member holds; only a
     /// leader knows it.
     pub match_index: Option<u64>,
+    /// Where it listens, as the log recorded it.
+    pub addr: Option<MemberAddr>,
 }
 
 /// How the api and the server talk to the Raft node.
@@ -184,6 +205,29 @@ impl RaftHandle {
             .send(GetStatus)
             .await
             .map_err(|_| ConsensusError::ShuttingDown)
+    }
+
+    /// Asks this node (which must lead) for a membership change; returns
+    /// the cluster as this node sees it once the change is applied here.
+    pub async fn change_membership(
+        &self,
+        change: MembershipChange,
+    ) -> Result<ClusterStatus, MembershipError> {
+        let (reply, answer) = oneshot::channel();
+        self.addr
+            .send(ChangeMembership { change, reply })
+            .await
+            .map_err(|_| ConsensusError::ShuttingDown)?;
+        match tokio::time::timeout(self.request_timeout + Duration::from_secs(1), answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(ConsensusError::ShuttingDown.into()),
+            Err(_) => Err(ConsensusError::Timeout(self.request_timeout).into()),
+        }
+    }
+
+    /// Records that the cluster removed this node; it then stops serving.
+    pub fn mark_removed(&self) {
+        self.addr.do_send(MarkRemoved);
     }
 
     pub async fn transfer_leader(&self, to: u64) -> Result<Result<(), String>, ConsensusError> {

@@ -22,6 +22,7 @@
 
 mod handle;
 pub mod logger;
+pub mod membership;
 mod node;
 pub mod proposal;
 pub mod storage;
@@ -30,5 +31,5 @@ mod waiters;
 pub use handle::{
     Applied, ClusterStatus, ConsensusError, MemberStatus, RaftHandle, RaftStatus, Role,
 };
-pub use node::{NodeConfig, RaftNode};
+pub use node::{NodeConfig, RaftNode, TransportPorts};
 pub use storage::LogStore;

@@ -10,20 +10,31 @@
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use raft::eraftpb::{ConfChange, ConfChangeV2, Entry, EntryType, Message};
+use raft::eraftpb::{
+    ConfChange, ConfChangeSingle, ConfChangeType, ConfChangeV2, Entry, EntryType, Message,
+};
 use raft::{RawNode, ReadOnlyOption, StateRole, INVALID_ID};
+use raft_proto::ConfChangeI;
 use tokio::sync::{oneshot, watch};
 
 use super::handle::{
-    Applied, ClusterStatus, ConsensusError, GetStatus, MemberStatus, Propose, RaftHandle,
-    RaftStatus, ReadBarrier, Shutdown, TransferLeader,
+    Applied, ChangeMembership, ClusterStatus, ConsensusError, GetStatus, MarkRemoved, MemberStatus,
+    Propose, RaftHandle, RaftStatus, ReadBarrier, Shutdown, TransferLeader,
 };
+use super::membership::{MemberAddr, MembershipChange, MembershipError};
 use super::proposal::{encode_command, ProposalContext};
 use super::storage::{decode, LogStore};
 use super::waiters::{PendingWrites, ReadQueue};
 use crate::applier::Committed;
 use crate::metrics;
-use crate::transport::{SendMessages, Step, Unreachable};
+use crate::transport::{RemovePeer, SendMessages, SetPeer, Step, Unreachable};
+
+/// How the node reaches the transport: messages out, and peers to dial.
+pub struct TransportPorts {
+    pub send: Recipient<SendMessages>,
+    pub set_peer: Recipient<SetPeer>,
+    pub remove_peer: Recipient<RemovePeer>,
+}
 
 /// Committed-but-unapplied entries beyond which this node refuses new writes:
 /// its MySQL is behind, and queueing more would only lengthen the wait.
@@ -44,7 +55,7 @@ pub struct RaftNode {
     id: u64,
     raw: RawNode<LogStore>,
     store: LogStore,
-    transport: Recipient<SendMessages>,
+    transport: TransportPorts,
     applier: Recipient<Committed>,
     tick: Duration,
     request_timeout: Duration,
@@ -59,6 +70,17 @@ pub struct RaftNode {
     status_tx: watch::Sender<RaftStatus>,
     ready_scheduled: bool,
     shutdown: Option<(oneshot::Sender<()>, Instant)>,
+    /// The membership change this node proposed as leader, if any.
+    pending_change: Option<PendingChange>,
+    /// A committed change removed this node.
+    removed: bool,
+}
+
+struct PendingChange {
+    /// Index and term of the conf change entry.
+    entry: (u64, u64),
+    reply: oneshot::Sender<Result<ClusterStatus, MembershipError>>,
+    deadline: Instant,
 }
 
 /// Processes the Ready state once the mailbox is drained.
@@ -72,7 +94,7 @@ impl RaftNode {
     pub fn start(
         config: NodeConfig,
         store: LogStore,
-        transport: Recipient<SendMessages>,
+        transport: TransportPorts,
         applier: Recipient<Committed>,
     ) -> Result<RaftHandle, raft::Error> {
         let raft_config = raft::Config {
@@ -94,7 +116,7 @@ impl RaftNode {
         raft_config.validate()?;
         let logger = super::logger::logger();
         let raw = RawNode::new(&raft_config, store.clone(), &logger)?;
-        let initial = status_of(&raw);
+        let initial = status_of(&raw, false);
         let (status_tx, status_rx) = watch::channel(initial);
         let arbiter = Arbiter::new();
         let request_timeout = config.request_timeout;
@@ -114,6 +136,8 @@ impl RaftNode {
             status_tx,
             ready_scheduled: false,
             shutdown: None,
+            pending_change: None,
+            removed: false,
         };
         let addr = RaftNode::start_in_arbiter(&arbiter.handle(), move |_| node);
         Ok(RaftHandle::new(addr, status_rx, request_timeout))
@@ -178,7 +202,7 @@ impl RaftNode {
     }
 
     fn send(&self, messages: Vec<Message>) {
-        self.transport.do_send(SendMessages(messages));
+        self.transport.send.do_send(SendMessages(messages));
     }
 
     /// Applies membership changes now (they concern raft-rs, not MySQL) and
@@ -201,30 +225,160 @@ impl RaftNode {
         }
     }
 
+    /// Applies a committed membership change to raft-rs, records the new
+    /// membership and the member's addresses, and points the transport at
+    /// them. Done at commit, in log order, the same way on every node.
     fn apply_conf_change(&mut self, entry: &Entry) {
         if entry.index <= self.store.conf_index() {
             // Already applied before a restart; raft-rs hands it out again
             // because MySQL's applied index is older.
             return;
         }
-        let result = if entry.get_entry_type() == EntryType::EntryConfChangeV2 {
-            decode::<ConfChangeV2>(&entry.data)
-                .map_err(|e| e.to_string())
-                .and_then(|cc| self.raw.apply_conf_change(&cc).map_err(|e| e.to_string()))
+        let decoded = if entry.get_entry_type() == EntryType::EntryConfChangeV2 {
+            decode::<ConfChangeV2>(&entry.data).map_err(|e| e.to_string())
         } else {
             decode::<ConfChange>(&entry.data)
+                .map(|cc| cc.into_v2())
                 .map_err(|e| e.to_string())
-                .and_then(|cc| self.raw.apply_conf_change(&cc).map_err(|e| e.to_string()))
         };
-        match result {
-            Ok(conf_state) => {
-                tracing::info!(index = entry.index, voters = ?conf_state.voters, learners = ?conf_state.learners, "membership changed");
-                if let Err(e) = self.store.set_conf_state(conf_state, entry.index) {
-                    fatal(&format!("cannot persist the membership: {e}"));
+        let change = match decoded {
+            Ok(change) => change,
+            Err(e) => {
+                tracing::error!(index = entry.index, error = %e, "ignoring an undecodable membership change");
+                return;
+            }
+        };
+        let conf_state = match self.raw.apply_conf_change(&change) {
+            Ok(conf_state) => conf_state,
+            Err(e) => {
+                tracing::error!(index = entry.index, error = %e, "ignoring a membership change that does not apply");
+                return;
+            }
+        };
+        let addr: Option<MemberAddr> = serde_json::from_slice(&change.context).ok();
+        let mut members = self.store.members();
+        for single in &change.changes {
+            let id = single.node_id;
+            match single.get_change_type() {
+                ConfChangeType::AddNode | ConfChangeType::AddLearnerNode => {
+                    if let Some(addr) = &addr {
+                        members.insert(id, addr.clone());
+                    }
+                    if id != self.id {
+                        if let Some(addr) = members.get(&id) {
+                            self.transport.set_peer.do_send(SetPeer {
+                                id,
+                                addr: addr.raft_addr.clone(),
+                            });
+                        }
+                    }
+                }
+                ConfChangeType::RemoveNode => {
+                    members.remove(&id);
+                    if id == self.id {
+                        self.removed = true;
+                    } else {
+                        self.transport.remove_peer.do_send(RemovePeer(id));
+                    }
                 }
             }
-            Err(e) => {
-                tracing::error!(index = entry.index, error = %e, "ignoring a membership change that does not apply")
+        }
+        tracing::info!(index = entry.index, voters = ?conf_state.voters, learners = ?conf_state.learners, "membership changed");
+        if let Err(e) = self.store.set_conf_state(conf_state, entry.index, members) {
+            fatal(&format!("cannot persist the membership: {e}"));
+        }
+        if self.removed {
+            self.mark_removed();
+        }
+        if self
+            .pending_change
+            .as_ref()
+            .is_some_and(|p| p.entry.0 == entry.index)
+        {
+            if let Some(pending) = self.pending_change.take() {
+                let _ = pending.reply.send(Ok(self.cluster_status()));
+            }
+        }
+    }
+
+    fn mark_removed(&mut self) {
+        self.removed = true;
+        if let Err(e) = self.store.mark_removed() {
+            tracing::error!(error = %e, "cannot record the removal");
+        }
+        tracing::warn!("this node was removed from the cluster; it stops serving");
+        self.observe_leadership();
+    }
+
+    /// Checks a membership change against the current configuration.
+    fn check_change(
+        &self,
+        change: &MembershipChange,
+    ) -> Result<Option<ConfChangeSingle>, MembershipError> {
+        let raft = &self.raw.raft;
+        if raft.state != StateRole::Leader {
+            return Err(MembershipError::NotLeader {
+                node: self.id,
+                leader_id: raft.leader_id,
+            });
+        }
+        let conf = raft.prs().conf();
+        let in_joint = !conf.to_conf_state().voters_outgoing.is_empty();
+        if raft.has_pending_conf() || in_joint || self.pending_change.is_some() {
+            return Err(MembershipError::Pending);
+        }
+        let voter = |id: u64| conf.voters().ids().contains(id);
+        let learner = |id: u64| conf.learners().contains(&id);
+        let single = |id: u64, ty: ConfChangeType| Some(raft_proto::new_conf_change_single(id, ty));
+        match change {
+            MembershipChange::AddLearner { id, addr } => {
+                if *id == 0 {
+                    return Err(MembershipError::Invalid("node id 0 is not allowed".into()));
+                }
+                if voter(*id) {
+                    return Err(MembershipError::AlreadyMember {
+                        id: *id,
+                        role: "voter",
+                    });
+                }
+                if learner(*id) {
+                    // A retried join: the same addresses are no change at all.
+                    return if self
+                        .store
+                        .members()
+                        .get(id)
+                        .is_some_and(|a| a.raft_addr == addr.raft_addr)
+                    {
+                        Ok(None)
+                    } else {
+                        Err(MembershipError::AlreadyMember {
+                            id: *id,
+                            role: "learner",
+                        })
+                    };
+                }
+                Ok(single(*id, ConfChangeType::AddLearnerNode))
+            }
+            MembershipChange::Promote { id } => {
+                if voter(*id) {
+                    return Ok(None);
+                }
+                if !learner(*id) {
+                    return Err(MembershipError::NotLearner { id: *id });
+                }
+                Ok(single(*id, ConfChangeType::AddNode))
+            }
+            MembershipChange::Remove { id } => {
+                if !voter(*id) && !learner(*id) {
+                    return Err(MembershipError::NotMember { id: *id });
+                }
+                if *id == self.id {
+                    return Err(MembershipError::RemoveLeader);
+                }
+                if voter(*id) && conf.voters().ids().len() == 1 {
+                    return Err(MembershipError::LastVoter { id: *id });
+                }
+                Ok(single(*id, ConfChangeType::RemoveNode))
             }
         }
     }
@@ -245,8 +399,18 @@ impl RaftNode {
             });
             // Rounds sent to the old leader will not be answered.
             self.reads.retry_unanswered(Instant::now());
+            if let Some(pending) = self.pending_change.take() {
+                let (index, term) = pending.entry;
+                if index <= commit && raft.raft_log.term(index).ok() == Some(term) {
+                    self.pending_change = Some(pending);
+                } else {
+                    let _ = pending
+                        .reply
+                        .send(Err(ConsensusError::LeaderChanged.into()));
+                }
+            }
         }
-        let status = status_of(&self.raw);
+        let status = status_of(&self.raw, self.removed);
         self.status_tx.send_if_modified(|current| {
             let changed = *current != status;
             *current = status;
@@ -285,6 +449,17 @@ impl RaftNode {
         if let Some(sent_before) = now.checked_sub(retry_after) {
             self.reads.retry_unanswered(sent_before);
         }
+        if self
+            .pending_change
+            .as_ref()
+            .is_some_and(|p| p.deadline <= now)
+        {
+            if let Some(pending) = self.pending_change.take() {
+                let _ = pending
+                    .reply
+                    .send(Err(ConsensusError::Timeout(self.request_timeout).into()));
+            }
+        }
         self.check_shutdown(now);
         metrics::PENDING_WRITES.set(self.pending_writes.len() as i64);
         metrics::PENDING_READS.set(self.reads.len() as i64);
@@ -304,6 +479,7 @@ impl RaftNode {
 
     fn cluster_status(&self) -> ClusterStatus {
         let raft = &self.raw.raft;
+        let addrs = self.store.members();
         let leader = raft.state == StateRole::Leader;
         let conf = raft.prs().conf();
         let mut members: Vec<MemberStatus> = conf
@@ -320,11 +496,12 @@ impl RaftNode {
                 } else {
                     None
                 },
+                addr: addrs.get(&id).cloned(),
             })
             .collect();
         members.sort_by_key(|m| m.id);
         ClusterStatus {
-            raft: status_of(&self.raw),
+            raft: status_of(&self.raw, self.removed),
             commit_index: raft.raft_log.committed,
             applied_index: self.applied_index,
             last_index: raft.raft_log.last_index(),
@@ -333,12 +510,13 @@ impl RaftNode {
     }
 }
 
-fn status_of(raw: &RawNode<LogStore>) -> RaftStatus {
+fn status_of(raw: &RawNode<LogStore>, removed: bool) -> RaftStatus {
     RaftStatus {
         node_id: raw.raft.id,
         role: raw.raft.state.into(),
         term: raw.raft.term,
         leader_id: raw.raft.leader_id,
+        removed,
     }
 }
 
@@ -514,6 +692,70 @@ impl Handler<TransferLeader> for RaftNode {
             self.schedule_ready(ctx);
         }
         Ok(())
+    }
+}
+
+impl Handler<MarkRemoved> for RaftNode {
+    type Result = ();
+    fn handle(&mut self, _: MarkRemoved, _: &mut Context<Self>) {
+        if !self.removed {
+            self.mark_removed();
+        }
+    }
+}
+
+impl Handler<ChangeMembership> for RaftNode {
+    type Result = ();
+
+    fn handle(
+        &mut self,
+        ChangeMembership { change, reply }: ChangeMembership,
+        ctx: &mut Context<Self>,
+    ) {
+        if self.shutdown.is_some() {
+            let _ = reply.send(Err(ConsensusError::ShuttingDown.into()));
+            return;
+        }
+        let single = match self.check_change(&change) {
+            Ok(Some(single)) => single,
+            Ok(None) => {
+                let _ = reply.send(Ok(self.cluster_status()));
+                return;
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        let context = match &change {
+            MembershipChange::AddLearner { addr, .. } => {
+                serde_json::to_vec(addr).unwrap_or_default()
+            }
+            MembershipChange::Promote { .. } | MembershipChange::Remove { .. } => Vec::new(),
+        };
+        let mut cc = ConfChangeV2::default();
+        cc.set_changes(vec![single].into());
+        cc.context = context.into();
+        match self.raw.propose_conf_change(Vec::new(), cc) {
+            Ok(()) => {
+                let raft = &self.raw.raft;
+                tracing::info!(
+                    ?change,
+                    index = raft.raft_log.last_index(),
+                    "proposed a membership change"
+                );
+                self.pending_change = Some(PendingChange {
+                    entry: (raft.raft_log.last_index(), raft.term),
+                    reply,
+                    deadline: Instant::now() + self.request_timeout,
+                });
+                self.schedule_ready(ctx);
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "membership change dropped");
+                let _ = reply.send(Err(ConsensusError::NoLeader.into()));
+            }
+        }
     }
 }
 

@@ -12,6 +12,10 @@
 //! it by index, so committed-but-unapplied entries wait on disk, not in
 //! memory, while MySQL is slow or down.
 //!
+//! Beside the Raft state it keeps the node's identity (node id and cluster
+//! id, written on first start) and the members' addresses, updated with each
+//! membership change in the same batch as the `ConfState`.
+//!
 //! Not implemented yet: compaction and snapshots. The log keeps every entry;
 //! `snapshot()` reports a snapshot as temporarily unavailable, which is never
 //! asked for while nothing is compacted.
@@ -19,9 +23,14 @@
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
-use raft::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
+use protobuf::Message as _;
+use raft::eraftpb::{
+    ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState, Snapshot, SnapshotMetadata,
+};
 use raft::{GetEntriesContext, RaftState, Storage, StorageError};
 use raft_engine::{Config as EngineConfig, Engine, LogBatch, MessageExt, ReadableSize};
+
+use super::membership::{Identity, MemberAddr, Members};
 
 /// raft-engine keeps many Raft groups; a taskraft node has exactly one.
 const GROUP: u64 = 1;
@@ -30,10 +39,15 @@ const CONF_STATE_KEY: &[u8] = b"conf_state";
 const SNAPSHOT_META_KEY: &[u8] = b"snapshot_meta";
 /// The log index of the membership change that produced `conf_state`.
 const CONF_INDEX_KEY: &[u8] = b"conf_index";
+const MEMBERS_KEY: &[u8] = b"members";
+const IDENTITY_KEY: &[u8] = b"identity";
+/// Present once this node learned it was removed from the cluster.
+const REMOVED_KEY: &[u8] = b"removed";
 
-struct EntryType;
+/// raft-engine's handle on raft-rs's entry type.
+struct EntryType_;
 
-impl MessageExt for EntryType {
+impl MessageExt for EntryType_ {
     type Entry = Entry;
     fn index(e: &Entry) -> u64 {
         e.index
@@ -44,6 +58,8 @@ impl MessageExt for EntryType {
 pub enum LogError {
     #[error("raft log engine: {0}")]
     Engine(#[from] raft_engine::Error),
+    #[error("raft log metadata: {0}")]
+    Meta(String),
 }
 
 /// The raft-rs `Storage` of this node, backed by raft-engine.
@@ -63,6 +79,9 @@ struct Meta {
     hard_state: HardState,
     conf_state: ConfState,
     conf_index: u64,
+    members: Members,
+    identity: Option<Identity>,
+    removed: bool,
     /// Index and term of the last entry a snapshot replaced (0, 0 if none).
     snapshot: SnapshotMetadata,
 }
@@ -93,6 +112,9 @@ impl LogStore {
                 .get(GROUP, CONF_INDEX_KEY)
                 .and_then(|bytes| bytes.try_into().ok().map(u64::from_be_bytes))
                 .unwrap_or(0),
+            members: json_value(&engine, MEMBERS_KEY)?.unwrap_or_default(),
+            identity: json_value(&engine, IDENTITY_KEY)?,
+            removed: engine.get(GROUP, REMOVED_KEY).is_some(),
             snapshot: engine
                 .get_message::<SnapshotMetadata>(GROUP, SNAPSHOT_META_KEY)?
                 .unwrap_or_default(),
@@ -114,33 +136,155 @@ impl LogStore {
         self.inner.meta.write().expect("log meta lock poisoned")
     }
 
-    /// True for a log that has never been written: no voters, no term.
+    /// True for a log that has never been written: no identity, no voters,
+    /// no term, no entries.
     pub fn is_fresh(&self) -> bool {
         let meta = self.meta();
-        meta.conf_state.voters.is_empty()
+        meta.identity.is_none()
+            && meta.conf_state.voters.is_empty()
             && meta.conf_state.learners.is_empty()
             && meta.hard_state.term == 0
             && self.inner.engine.last_index(GROUP).is_none()
     }
 
-    /// Writes the initial membership of a new cluster.
-    pub fn bootstrap(&self, voters: Vec<u64>) -> Result<(), LogError> {
+    /// Writes a new cluster's first entries: one conf change adding each
+    /// initial voter, at indexes 1..=n of term 1, committed. Every initial
+    /// member writes exactly these entries, so their logs agree, and a node
+    /// that joins later learns the initial voters by replaying them.
+    pub fn bootstrap(
+        &self,
+        node_id: u64,
+        voters: &std::collections::BTreeMap<u64, String>,
+    ) -> Result<(), LogError> {
+        let mut entries = Vec::new();
+        let mut members = Members::new();
+        for (i, (id, raft_addr)) in voters.iter().enumerate() {
+            let addr = MemberAddr {
+                raft_addr: raft_addr.clone(),
+                url: None,
+            };
+            let change = ConfChange {
+                change_type: ConfChangeType::AddNode,
+                node_id: *id,
+                context: serde_json::to_vec(&addr)
+                    .map_err(|e| LogError::Meta(e.to_string()))?
+                    .into(),
+                ..ConfChange::default()
+            };
+            let data = change
+                .write_to_bytes()
+                .map_err(|e| LogError::Meta(e.to_string()))?;
+            let mut entry = Entry {
+                index: i as u64 + 1,
+                term: 1,
+                data: data.into(),
+                ..Entry::default()
+            };
+            entry.set_entry_type(EntryType::EntryConfChange);
+            entries.push(entry);
+            members.insert(*id, addr);
+        }
+        let last = entries.len() as u64;
+        let hard_state = HardState {
+            term: 1,
+            commit: last,
+            ..HardState::default()
+        };
         let conf_state = ConfState {
-            voters,
+            voters: voters.keys().copied().collect(),
             ..ConfState::default()
         };
-        self.set_conf_state(conf_state, 0)
+        let identity = Identity {
+            node_id,
+            cluster_id: Identity::bootstrap_cluster_id(voters),
+        };
+        let mut batch = LogBatch::default();
+        batch.add_entries::<EntryType_>(GROUP, &entries)?;
+        batch.put_message(GROUP, HARD_STATE_KEY.to_vec(), &hard_state)?;
+        self.add_conf(&mut batch, &conf_state, last, &members)?;
+        batch.put(GROUP, IDENTITY_KEY.to_vec(), json_bytes(&identity)?)?;
+        self.inner.engine.write(&mut batch, true)?;
+        let mut meta = self.meta_mut();
+        meta.hard_state = hard_state;
+        meta.conf_state = conf_state;
+        meta.conf_index = last;
+        meta.members = members;
+        meta.identity = Some(identity);
+        Ok(())
     }
 
-    /// Records the membership that the change at log index `index` produced.
-    pub fn set_conf_state(&self, conf_state: ConfState, index: u64) -> Result<(), LogError> {
+    /// Records the identity a joining node was given (its log stays empty:
+    /// the leader sends it everything from the first entry).
+    pub fn set_identity(&self, identity: &Identity, members: &Members) -> Result<(), LogError> {
         let mut batch = LogBatch::default();
-        batch.put_message(GROUP, CONF_STATE_KEY.to_vec(), &conf_state)?;
+        batch.put(GROUP, IDENTITY_KEY.to_vec(), json_bytes(identity)?)?;
+        batch.put(GROUP, MEMBERS_KEY.to_vec(), json_bytes(members)?)?;
+        self.inner.engine.write(&mut batch, true)?;
+        let mut meta = self.meta_mut();
+        meta.identity = Some(identity.clone());
+        meta.members = members.clone();
+        Ok(())
+    }
+
+    /// Records that this node is no longer a member, so that it refuses to
+    /// act as one after a restart.
+    pub fn mark_removed(&self) -> Result<(), LogError> {
+        let mut batch = LogBatch::default();
+        batch.put(GROUP, REMOVED_KEY.to_vec(), vec![1])?;
+        self.inner.engine.write(&mut batch, true)?;
+        self.meta_mut().removed = true;
+        Ok(())
+    }
+
+    /// Forgets a removal, when the node is added back (as a learner).
+    pub fn clear_removed(&self) -> Result<(), LogError> {
+        let mut batch = LogBatch::default();
+        batch.delete(GROUP, REMOVED_KEY.to_vec());
+        self.inner.engine.write(&mut batch, true)?;
+        self.meta_mut().removed = false;
+        Ok(())
+    }
+
+    pub fn is_removed(&self) -> bool {
+        self.meta().removed
+    }
+
+    pub fn identity(&self) -> Option<Identity> {
+        self.meta().identity.clone()
+    }
+
+    pub fn members(&self) -> Members {
+        self.meta().members.clone()
+    }
+
+    fn add_conf(
+        &self,
+        batch: &mut LogBatch,
+        conf_state: &ConfState,
+        index: u64,
+        members: &Members,
+    ) -> Result<(), LogError> {
+        batch.put_message(GROUP, CONF_STATE_KEY.to_vec(), conf_state)?;
         batch.put(GROUP, CONF_INDEX_KEY.to_vec(), index.to_be_bytes().to_vec())?;
+        batch.put(GROUP, MEMBERS_KEY.to_vec(), json_bytes(members)?)?;
+        Ok(())
+    }
+
+    /// Records the membership (and the members' addresses) that the change
+    /// at log index `index` produced.
+    pub fn set_conf_state(
+        &self,
+        conf_state: ConfState,
+        index: u64,
+        members: Members,
+    ) -> Result<(), LogError> {
+        let mut batch = LogBatch::default();
+        self.add_conf(&mut batch, &conf_state, index, &members)?;
         self.inner.engine.write(&mut batch, true)?;
         let mut meta = self.meta_mut();
         meta.conf_state = conf_state;
         meta.conf_index = index;
+        meta.members = members;
         Ok(())
     }
 
@@ -163,7 +307,7 @@ impl LogStore {
         }
         let mut batch = LogBatch::default();
         if !entries.is_empty() {
-            batch.add_entries::<EntryType>(GROUP, entries)?;
+            batch.add_entries::<EntryType_>(GROUP, entries)?;
         }
         if let Some(hs) = hard_state {
             batch.put_message(GROUP, HARD_STATE_KEY.to_vec(), hs)?;
@@ -238,7 +382,7 @@ impl LogStore {
         let mut entries = Vec::new();
         self.inner
             .engine
-            .fetch_entries_to::<EntryType>(GROUP, low, high, Some(max_bytes), &mut entries)
+            .fetch_entries_to::<EntryType_>(GROUP, low, high, Some(max_bytes), &mut entries)
             .map_err(|e| format!("reading log entries [{low}, {high}): {e}"))?;
         Ok(entries)
     }
@@ -275,7 +419,7 @@ impl Storage for LogStore {
         let mut entries = Vec::with_capacity((high - low) as usize);
         self.inner
             .engine
-            .fetch_entries_to::<EntryType>(GROUP, low, high, max, &mut entries)
+            .fetch_entries_to::<EntryType_>(GROUP, low, high, max, &mut entries)
             .map_err(|e| raft::Error::Store(StorageError::Other(Box::new(e))))?;
         Ok(entries)
     }
@@ -294,7 +438,7 @@ impl Storage for LogStore {
         if idx > self.last_index_now() {
             return Err(raft::Error::Store(StorageError::Unavailable));
         }
-        match self.inner.engine.get_entry::<EntryType>(GROUP, idx) {
+        match self.inner.engine.get_entry::<EntryType_>(GROUP, idx) {
             Ok(Some(entry)) => Ok(entry.term),
             Ok(None) => Err(raft::Error::Store(StorageError::Unavailable)),
             Err(e) => Err(raft::Error::Store(StorageError::Other(Box::new(e)))),
@@ -313,6 +457,22 @@ impl Storage for LogStore {
         Err(raft::Error::Store(
             StorageError::SnapshotTemporarilyUnavailable,
         ))
+    }
+}
+
+fn json_bytes<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, LogError> {
+    serde_json::to_vec(value).map_err(|e| LogError::Meta(e.to_string()))
+}
+
+fn json_value<T: serde::de::DeserializeOwned>(
+    engine: &Engine,
+    key: &[u8],
+) -> Result<Option<T>, LogError> {
+    match engine.get(GROUP, key) {
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| LogError::Meta(format!("{}: {e}", String::from_utf8_lossy(key)))),
+        None => Ok(None),
     }
 }
 
@@ -364,7 +524,6 @@ mod tests {
         {
             let store = LogStore::open(dir.path()).unwrap();
             assert!(store.is_fresh());
-            store.bootstrap(vec![1, 2, 3]).unwrap();
             store
                 .persist(
                     &[entry(1, 1), entry(2, 1)],
@@ -380,7 +539,6 @@ mod tests {
         assert!(!store.is_fresh());
         let state = store.initial_state().unwrap();
         assert_eq!(state.hard_state, hard_state(2, 3, 2));
-        assert_eq!(state.conf_state.voters, vec![1, 2, 3]);
         assert_eq!(
             (store.first_index().unwrap(), store.last_index().unwrap()),
             (1, 3)
@@ -391,6 +549,84 @@ mod tests {
             .entries(1, 4, None, GetEntriesContext::empty(false))
             .unwrap();
         assert_eq!(entries, vec![entry(1, 1), entry(2, 1), entry(3, 2)]);
+    }
+
+    #[test]
+    fn bootstrap_writes_the_initial_voters_as_the_first_committed_entries() {
+        let voters = std::collections::BTreeMap::from([
+            (1, "a:9081".to_string()),
+            (2, "b:9082".to_string()),
+            (3, "c:9083".to_string()),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = LogStore::open(dir.path()).unwrap();
+            assert!(store.is_fresh());
+            store.bootstrap(2, &voters).unwrap();
+        }
+        let store = LogStore::open(dir.path()).unwrap();
+        assert!(!store.is_fresh());
+        let state = store.initial_state().unwrap();
+        assert_eq!(state.conf_state.voters, vec![1, 2, 3]);
+        assert_eq!((state.hard_state.term, state.hard_state.commit), (1, 3));
+        assert_eq!(store.conf_index(), 3);
+        let entries = store
+            .entries(1, 4, None, GetEntriesContext::empty(false))
+            .unwrap();
+        let added: Vec<u64> = entries
+            .iter()
+            .map(|e| {
+                assert_eq!(
+                    (e.get_entry_type(), e.term),
+                    (EntryType::EntryConfChange, 1)
+                );
+                decode::<ConfChange>(&e.data).unwrap().node_id
+            })
+            .collect();
+        assert_eq!(added, vec![1, 2, 3]);
+        assert_eq!(store.members()[&2].raft_addr, "b:9082");
+        let identity = store.identity().unwrap();
+        assert_eq!(identity.node_id, 2);
+        assert_eq!(identity.cluster_id, Identity::bootstrap_cluster_id(&voters));
+
+        // Another initial member writes byte-identical entries.
+        let other = tempfile::tempdir().unwrap();
+        let peer = LogStore::open(other.path()).unwrap();
+        peer.bootstrap(3, &voters).unwrap();
+        assert_eq!(
+            peer.entries(1, 4, None, GetEntriesContext::empty(false))
+                .unwrap(),
+            entries
+        );
+    }
+
+    #[test]
+    fn a_joining_nodes_identity_and_members_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = Identity {
+            node_id: 4,
+            cluster_id: "c".into(),
+        };
+        let members = Members::from([(
+            1,
+            MemberAddr {
+                raft_addr: "a:1".into(),
+                url: Some("http://a".into()),
+            },
+        )]);
+        {
+            let store = LogStore::open(dir.path()).unwrap();
+            store.set_identity(&identity, &members).unwrap();
+            assert!(!store.is_fresh(), "an identity makes the store not fresh");
+        }
+        let store = LogStore::open(dir.path()).unwrap();
+        assert_eq!(store.identity(), Some(identity));
+        assert_eq!(store.members(), members);
+        assert_eq!(
+            store.last_index().unwrap(),
+            0,
+            "the log itself is still empty"
+        );
     }
 
     #[test]

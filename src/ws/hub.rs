@@ -101,18 +101,19 @@ impl WsHub {
                         return;
                     };
                     let signature = view.signature();
-                    if hub
+                    let changed = hub
                         .cluster_frame
                         .as_ref()
-                        .is_some_and(|(s, _)| *s == signature)
-                    {
-                        return;
-                    }
+                        .is_none_or(|(s, _)| *s != signature);
                     let mut json = serde_json::to_value(&view).unwrap_or_default();
                     json["type"] = "cluster".into();
                     let frame: Arc<str> = json.to_string().into();
+                    // Kept fresh for sessions that join; sent to every
+                    // session only when leader, roles or reachability change.
                     hub.cluster_frame = Some((signature, frame.clone()));
-                    hub.broadcast(ClusterFrame(frame), |p| &p.cluster);
+                    if changed {
+                        hub.broadcast(ClusterFrame(frame), |p| &p.cluster);
+                    }
                 }),
         );
     }

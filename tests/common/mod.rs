@@ -145,6 +145,84 @@ impl Cluster {
         format!("{}/{}", self.mysql_base, self.node(id).database)
     }
 
+    /// Adds node `n + 1`, which joins the running cluster through the
+    /// current members; waits until it answers `/readyz`.
+    pub fn add_joining_node(&mut self) -> u64 {
+        let id = self.nodes.len() as u64 + 1;
+        let ports = ports(2);
+        let join = self.urls().join(",");
+        let unique = self.nodes[0].database.trim_end_matches("_n1").to_string();
+        let mut extra_env = self.nodes[0].extra_env.clone();
+        extra_env.push(("TASKRAFT_JOIN".into(), join));
+        self.nodes.push(Node {
+            id,
+            http_port: ports[0],
+            raft_port: ports[1],
+            data_dir: self.dir.path().join(format!("n{id}")),
+            database: format!("{unique}_n{id}"),
+            log: self.dir.path().join(format!("n{id}.log")),
+            child: None,
+            extra_env,
+        });
+        self.spawn(id);
+        self.wait_ready(id, Duration::from_secs(60));
+        id
+    }
+
+    /// Waits until `/api/cluster` on node `on` shows the voters and learners given.
+    pub fn wait_membership(
+        &self,
+        on: u64,
+        voters: &[u64],
+        learners: &[u64],
+        within: Duration,
+    ) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let view = get(&format!("{}/api/cluster", self.url(on))).body;
+            let ids = |role: &str| -> Vec<u64> {
+                let mut ids: Vec<u64> = view["members"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|m| m["role"] == role)
+                    .filter_map(|m| m["id"].as_u64())
+                    .collect();
+                ids.sort();
+                ids
+            };
+            if ids("voter") == voters && ids("learner") == learners {
+                return view;
+            }
+            if Instant::now() > deadline {
+                panic!("node {on}: wanted voters {voters:?} learners {learners:?}, got {view}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Waits for node `id`'s process to exit; returns its status.
+    pub fn wait_exit(&mut self, id: u64, within: Duration) -> Option<std::process::ExitStatus> {
+        let node = &mut self.nodes[id as usize - 1];
+        let child = node.child.as_mut()?;
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                node.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// Sets an environment variable for node `id`'s next start.
+    pub fn set_env(&mut self, id: u64, key: &str, value: &str) {
+        let env = &mut self.nodes[id as usize - 1].extra_env;
+        env.retain(|(k, _)| k != key);
+        env.push((key.to_string(), value.to_string()));
+    }
+
     /// Starts node `id`'s process (on its existing data, if any).
     pub fn spawn(&mut self, id: u64) {
         let mysql_url = self.mysql_url(id);
@@ -327,6 +405,11 @@ impl Drop for Cluster {
         }
         if let Some(mut mysql) = self.mysql.take() {
             mysql.stop(Duration::from_secs(30));
+        }
+        if std::env::var_os("TASKRAFT_TEST_KEEP").is_some() {
+            let kept =
+                std::mem::replace(&mut self.dir, tempfile::tempdir().expect("a temp dir")).keep();
+            eprintln!("kept the test directory: {}", kept.display());
         }
     }
 }

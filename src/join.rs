@@ -1,0 +1,224 @@
+//! Joining a running cluster, and never bootstrapping over one.
+//!
+//! A node with an empty data directory either bootstraps a new cluster (it
+//! is one of the initial voters and no cluster exists yet) or joins one: it
+//! asks any member to add it as a learner, is sent the whole log, and
+//! promotes itself to voter once it has caught up. It never comes back as a
+//! voter with an empty log under an id the cluster still counts on: that
+//! node could vote twice in one term and elect two leaders.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::api::members::call;
+use crate::api::{ClusterInfo, ClusterView};
+use crate::raft::membership::{Identity, MemberAddr, Members};
+
+/// How long a node keeps asking to join before giving up (and exiting, so
+/// that a supervisor restarts it).
+const JOIN_FOR: Duration = Duration::from_secs(300);
+
+/// What the node learns about an existing cluster before starting.
+pub enum Existing {
+    /// No other member answers with a cluster that has made progress.
+    None,
+    /// A cluster exists; this id is still one of its members.
+    Member(ClusterView),
+    /// A cluster exists; this id is not a member.
+    NotMember(ClusterView),
+}
+
+fn get_view(url: &str) -> Option<ClusterView> {
+    let (status, body) = call("GET", &format!("{url}/api/cluster"), None, None).ok()?;
+    (status == 200).then(|| serde_json::from_str(&body).ok())?
+}
+
+/// Asks the other initial members whether a cluster already runs.
+pub async fn existing_cluster(peer_urls: Vec<String>, own_url: String, node_id: u64) -> Existing {
+    let views = tokio::task::spawn_blocking(move || {
+        peer_urls
+            .iter()
+            .filter(|url| **url != own_url)
+            .filter_map(|url| get_view(url))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    // A cluster that has elected a leader or committed past its bootstrap
+    // entries exists; fresh peers starting alongside us do not count.
+    let running = views
+        .into_iter()
+        .find(|v| v.leader_id.is_some() || v.commit_index > v.members.len() as u64);
+    match running {
+        None => Existing::None,
+        Some(view) if view.members.iter().any(|m| m.id == node_id) => Existing::Member(view),
+        Some(view) => Existing::NotMember(view),
+    }
+}
+
+/// Asks the members at `urls`, in turn and with backoff, to add this node as
+/// a learner; returns the identity and the members it was given.
+pub async fn join(
+    urls: Vec<String>,
+    node_id: u64,
+    addr: MemberAddr,
+    api_token: Option<String>,
+) -> Result<(Identity, Members), String> {
+    let deadline = Instant::now() + JOIN_FOR;
+    let mut delay = Duration::from_millis(200);
+    let mut last_error = String::from("no member answered");
+    loop {
+        for url in &urls {
+            let body = json!({ "id": node_id, "raft_addr": addr.raft_addr, "url": addr.url, "role": "learner" });
+            let target = format!("{url}/api/cluster/members");
+            let auth = api_token.as_ref().map(|t| format!("Bearer {t}"));
+            let answer = tokio::task::spawn_blocking(move || {
+                call("POST", &target, auth.as_deref(), Some(&body))
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            match answer {
+                Ok((202, body)) => {
+                    let view: ClusterView =
+                        serde_json::from_str(&body).map_err(|e| format!("{url}: {e}"))?;
+                    return Ok(joined(node_id, view));
+                }
+                Ok((status, body)) if status == 401 || status == 400 || status == 404 => {
+                    return Err(format!(
+                        "{url} refused to add node {node_id}: {status} {body}"
+                    ));
+                }
+                Ok((409, body)) if body.contains("already_member") => {
+                    return Err(format!(
+                        "node {node_id} is already a member of the cluster at {url}, but this data \
+                         directory is empty: its data was lost. Remove the member first \
+                         (DELETE /api/cluster/members/{node_id}), then start this node again."
+                    ));
+                }
+                Ok((status, body)) => last_error = format!("{url}: {status} {body}"),
+                Err(e) => last_error = e,
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(format!("could not join within {JOIN_FOR:?}: {last_error}"));
+        }
+        tracing::info!(error = %last_error, retry_in = ?delay, "join not accepted yet");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+fn joined(node_id: u64, view: ClusterView) -> (Identity, Members) {
+    let members = view
+        .members
+        .iter()
+        .filter_map(|m| {
+            Some((
+                m.id,
+                MemberAddr {
+                    raft_addr: m.raft_addr.clone()?,
+                    url: m.url.clone(),
+                },
+            ))
+        })
+        .collect();
+    let identity = Identity {
+        node_id,
+        cluster_id: view.cluster_id,
+    };
+    (identity, members)
+}
+
+/// Watches for this node's removal. The leader stops sending to a member it
+/// removes, so the member may never apply its own removal; instead, a node
+/// that has had no leader for a while asks the other members, and if one
+/// that has a leader no longer lists it, it was removed: it stops.
+pub async fn watch_for_removal(cluster: ClusterInfo, store: crate::raft::LogStore) {
+    let node_id = cluster.raft.status().node_id;
+    let mut leaderless = 0;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let status = cluster.raft.status();
+        if status.removed {
+            return;
+        }
+        if status.leader_id != 0 {
+            leaderless = 0;
+            continue;
+        }
+        leaderless += 1;
+        if leaderless < 3 {
+            continue;
+        }
+        let urls: Vec<String> = store
+            .members()
+            .into_iter()
+            .filter(|(id, _)| *id != node_id)
+            .filter_map(|(_, addr)| addr.url)
+            .collect();
+        let views = tokio::task::spawn_blocking(move || {
+            urls.iter().filter_map(|u| get_view(u)).collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        let dropped = views
+            .iter()
+            .any(|v| v.leader_id.is_some() && !v.members.iter().any(|m| m.id == node_id));
+        if dropped {
+            tracing::warn!(
+                node = node_id,
+                "the cluster no longer lists this node as a member"
+            );
+            cluster.raft.mark_removed();
+            return;
+        }
+    }
+}
+
+/// Promotes this node from learner to voter once it has caught up with the
+/// leader's commit index. Runs until it is a voter (or removed).
+pub async fn promote_when_caught_up(cluster: ClusterInfo, api_token: Option<String>) {
+    let node_id = cluster.raft.status().node_id;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let Ok(view) = cluster.view().await else {
+            continue;
+        };
+        if view.removed {
+            return;
+        }
+        let Some(me) = view.members.iter().find(|m| m.id == node_id) else {
+            continue;
+        };
+        if me.role == "voter" {
+            tracing::info!(node = node_id, "this node is a voter");
+            return;
+        }
+        // Caught up: applied everything the leader has told us is committed.
+        let caught_up = view.leader_id.is_some()
+            && view.commit_index > 0
+            && view.applied_index >= view.commit_index;
+        let Some(leader) = view.leader_url.clone() else {
+            continue;
+        };
+        if !caught_up {
+            continue;
+        }
+        let body = json!({ "id": node_id, "role": "voter" });
+        let auth = api_token.as_ref().map(|t| format!("Bearer {t}"));
+        let target = format!("{leader}/api/cluster/members");
+        let answer = tokio::task::spawn_blocking(move || {
+            call("POST", &target, auth.as_deref(), Some(&body))
+        })
+        .await;
+        match answer {
+            Ok(Ok((202, _))) => tracing::info!(node = node_id, "promoted to voter"),
+            Ok(Ok((status, body))) => {
+                tracing::info!(status, body = %body, "promotion not accepted yet")
+            }
+            Ok(Err(e)) => tracing::info!(error = %e, "promotion request failed"),
+            Err(_) => {}
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Cluster membership: who the members are, where they are, and how one
+//! change at a time is asked for.
+//!
+//! Every membership change travels through the Raft log as a conf change
+//! whose context holds the member's addresses, so every node, including one
+//! that joins later and replays the log from the start, learns the same
+//! members with the same addresses at the same log index. A new cluster's
+//! first entries are the initial voters, written identically by each of
+//! them (as etcd does), not a configuration outside the log.
+//!
+//! Changes go one at a time and single-step (add a learner, promote a
+//! learner, remove a member): no joint consensus is needed, and raft-rs's
+//! silent replacement of a second pending change never happens because the
+//! leader refuses it first.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Where a member listens.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberAddr {
+    /// Its Raft transport address, as peers dial it.
+    pub raft_addr: String,
+    /// Its HTTP URL (`advertise_url`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+pub type Members = BTreeMap<u64, MemberAddr>;
+
+/// One change to ask the leader for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MembershipChange {
+    /// A new member that receives the log but does not vote yet.
+    AddLearner {
+        id: u64,
+        addr: MemberAddr,
+    },
+    /// A caught-up learner becomes a voter.
+    Promote {
+        id: u64,
+    },
+    Remove {
+        id: u64,
+    },
+}
+
+impl MembershipChange {
+    pub fn id(&self) -> u64 {
+        match self {
+            MembershipChange::AddLearner { id, .. }
+            | MembershipChange::Promote { id }
+            | MembershipChange::Remove { id } => *id,
+        }
+    }
+}
+
+/// Why a change was refused; each maps to a status code in the api.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MembershipError {
+    #[error("node {node} is not the leader")]
+    NotLeader { node: u64, leader_id: u64 },
+    #[error("another membership change is still in progress; retry when it is applied")]
+    Pending,
+    #[error("node {id} is already a {role}")]
+    AlreadyMember { id: u64, role: &'static str },
+    #[error("node {id} is not a member")]
+    NotMember { id: u64 },
+    #[error("node {id} is not a learner, so it cannot be promoted")]
+    NotLearner { id: u64 },
+    #[error(
+        "the leader cannot remove itself: hand leadership over first (POST /api/cluster/leader)"
+    )]
+    RemoveLeader,
+    #[error("node {id} is the last voter")]
+    LastVoter { id: u64 },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Consensus(#[from] super::ConsensusError),
+}
+
+/// What a node was told when it joined.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub node_id: u64,
+    /// The same on every member; a node never talks to another cluster's.
+    pub cluster_id: String,
+}
+
+impl Identity {
+    /// The cluster id of a cluster bootstrapped with `voters`: the same on
+    /// every initial member, since all of them are given the same list.
+    pub fn bootstrap_cluster_id(voters: &BTreeMap<u64, String>) -> String {
+        let text: Vec<String> = voters
+            .iter()
+            .map(|(id, addr)| format!("{id}={addr}"))
+            .collect();
+        let text = text.join(",");
+        let hash = |seed: u64| {
+            let mut h = seed;
+            for byte in text.bytes() {
+                h ^= u64::from(byte);
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            h
+        };
+        format!(
+            "{:016x}{:016x}",
+            hash(0xcbf2_9ce4_8422_2325),
+            hash(0x8422_2325_cbf2_9ce4)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_initial_member_computes_the_same_cluster_id() {
+        let voters = BTreeMap::from([(1, "a:1".to_string()), (2, "b:2".to_string())]);
+        let again = BTreeMap::from([(2, "b:2".to_string()), (1, "a:1".to_string())]);
+        assert_eq!(
+            Identity::bootstrap_cluster_id(&voters),
+            Identity::bootstrap_cluster_id(&again)
+        );
+        let other = BTreeMap::from([(1, "a:1".to_string()), (2, "c:2".to_string())]);
+        assert_ne!(
+            Identity::bootstrap_cluster_id(&voters),
+            Identity::bootstrap_cluster_id(&other)
+        );
+        assert_eq!(Identity::bootstrap_cluster_id(&voters).len(), 32);
+    }
+}

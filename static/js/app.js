@@ -1,0 +1,217 @@
+// The board page: wires the store, the live feed, the board, the dialog, the
+// filters and the cluster panel together.
+//
+// Start-up: learn the members (GET /api/cluster), load the list (which says
+// which event seq it reflects), then follow /ws?since=<that seq>. From then on
+// the board changes only by applying the server's events in seq order.
+//
+// Test hooks: #app carries data-seq (last applied event), data-node-url (the
+// node in use) and data-live; cards carry data-task-id, data-status and
+// data-version.
+
+import { Api } from './api.js';
+import { Board } from './board.js';
+import { ClusterPanel } from './cluster.js';
+import { TaskDialog } from './dialog.js';
+import { Feed } from './feed.js';
+import { Filters } from './filters.js';
+import { Store } from './store.js';
+import { Toasts } from './toast.js';
+import { h, isTyping, sleep } from './util.js';
+
+const app = document.getElementById('app');
+const conn = document.getElementById('conn');
+const announcer = document.getElementById('announcer');
+
+const api = new Api(location.origin);
+const store = new Store();
+const toasts = new Toasts(document.getElementById('toasts'));
+const filters = new Filters(document.getElementById('filters'));
+const panel = new ClusterPanel(api, document.getElementById('cluster'));
+
+let announceTimer = null;
+function announce(text) {
+  // Clear first so that the same words are announced again.
+  announcer.textContent = '';
+  clearTimeout(announceTimer);
+  announceTimer = setTimeout(() => {
+    announcer.textContent = text;
+  }, 30);
+}
+
+const board = new Board({
+  root: document.getElementById('board'),
+  store,
+  api,
+  filters,
+  toasts,
+  announce,
+  openTask: (id) => dialog.open(id),
+});
+
+const dialog = new TaskDialog({
+  dialog: document.getElementById('task-dialog'),
+  store,
+  api,
+  board,
+  toasts,
+  announce,
+});
+
+/** Load every task (keyset pages) and the seq the list reflects. */
+async function loadAll() {
+  const tasks = new Map();
+  let seq = null;
+  let cursor = null;
+  do {
+    const path = `/api/tasks?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+    const res = await api.request('GET', path);
+    if (!res.ok) throw new Error(`loading the board: ${res.body?.error?.message ?? res.status}`);
+    // Later pages may be newer than the first; replaying the events after the
+    // first page's seq brings every task to the same point.
+    if (seq === null) seq = res.body.last_seq;
+    for (const t of res.body.tasks) tasks.set(t.id, t);
+    cursor = res.body.next_cursor;
+  } while (cursor);
+  store.reset([...tasks.values()], seq);
+}
+
+const feed = new Feed(api, store, { reload: loadAll });
+
+// ------------------------------------------------------------------ reactions
+
+store.addEventListener('change', (e) => {
+  app.dataset.seq = String(store.lastSeq);
+  board.settle();
+  board.render();
+  const ids = e.detail.events.filter((ev) => ev.kind !== 'task_deleted').map((ev) => ev.task_id);
+  if (ids.length) board.flash(ids);
+  for (const ev of e.detail.events) dialog.onTaskEvent(ev);
+  refreshChoices();
+  panel.setPage({ seq: store.lastSeq });
+});
+
+let choicesTimer = null;
+function refreshChoices() {
+  clearTimeout(choicesTimer);
+  choicesTimer = setTimeout(() => {
+    const { people, labels } = filters.updateChoices(store.tasks.values());
+    document.getElementById('people').replaceChildren(...people.map((p) => h('option', { value: p })));
+    document.getElementById('label-names').replaceChildren(...labels.map((l) => h('option', { value: l })));
+  }, 100);
+}
+
+filters.addEventListener('change', () => board.render());
+
+function showConnection() {
+  const id = api.nodeIdOf(api.current);
+  const name = id != null ? `node ${id}` : new URL(api.current).host;
+  const text = {
+    connecting: 'Connecting…',
+    live: `Live · ${name}`,
+    reconnecting: `Reconnecting… (${name})`,
+  }[feed.state];
+  conn.textContent = text;
+  conn.className = `conn conn-${feed.state}`;
+  conn.title = `This page talks to ${api.current}`;
+  app.dataset.nodeUrl = api.current;
+  app.dataset.live = String(feed.state === 'live');
+}
+
+feed.addEventListener('state', () => {
+  showConnection();
+  panel.setPage({ feedState: feed.state });
+});
+feed.addEventListener('cluster', (e) => panel.fromFeed(e.detail.info, e.detail.node));
+feed.addEventListener('hello', () => showConnection());
+
+api.addEventListener('switch', (e) => {
+  const from = api.nodeIdOf(e.detail.from);
+  const to = api.nodeIdOf(e.detail.to);
+  toasts.show(
+    `${from != null ? `Node ${from}` : e.detail.from} ${e.detail.reason === 'unavailable' ? 'cannot serve' : 'stopped answering'}; now using ${to != null ? `node ${to}` : e.detail.to}.`,
+    { timeout: 5000 },
+  );
+  showConnection();
+  panel.render();
+});
+
+// ------------------------------------------------------------------ keyboard
+
+const help = document.getElementById('help-dialog');
+document.getElementById('help-open').addEventListener('click', () => help.showModal());
+
+document.addEventListener('keydown', (e) => {
+  if (e.defaultPrevented) return;
+  if ((e.ctrlKey || e.metaKey) && e.key === 'z' && !isTyping(e.target) && !dialog.isOpen) {
+    if (board.undoLast()) e.preventDefault();
+    return;
+  }
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  if (isTyping(e.target) || dialog.isOpen || help.open || board.moving) return;
+  switch (e.key) {
+    case 'n':
+      e.preventDefault();
+      board.openAdd('todo');
+      break;
+    case '/':
+      e.preventDefault();
+      filters.focusSearch();
+      break;
+    case '?':
+      e.preventDefault();
+      help.showModal();
+      break;
+    case 'b':
+      e.preventDefault();
+      board.focusFirst();
+      break;
+    default:
+      break;
+  }
+});
+
+// ------------------------------------------------------------------ cluster panel toggle
+
+const toggle = document.getElementById('cluster-toggle');
+const clusterAside = document.getElementById('cluster');
+function setClusterShown(shown) {
+  clusterAside.hidden = !shown;
+  toggle.setAttribute('aria-expanded', String(shown));
+  app.classList.toggle('no-cluster', !shown);
+  try {
+    localStorage.setItem('taskraft.cluster', shown ? 'shown' : 'hidden');
+  } catch {
+    // storage may be unavailable
+  }
+}
+toggle.addEventListener('click', () => setClusterShown(clusterAside.hidden));
+try {
+  if (localStorage.getItem('taskraft.cluster') === 'hidden') setClusterShown(false);
+} catch {
+  // ignore
+}
+
+// ------------------------------------------------------------------ start
+
+async function boot() {
+  showConnection();
+  await panel.start();
+  showConnection();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await loadAll();
+      break;
+    } catch (err) {
+      conn.textContent = `Cannot load the board: ${err.message}`;
+      await sleep(Math.min(5000, 500 * attempt));
+    }
+  }
+  board.render();
+  refreshChoices();
+  feed.start();
+  // Relative times ("3 min ago") and due-date states age.
+  setInterval(() => board.render(), 60000);
+}
+
+boot();

@@ -1,0 +1,529 @@
+// The card dialog: every field, the Markdown description, the history, and
+// what happens when someone else saved the card first.
+//
+// The form is based on one version of the task. Saving sends only the fields
+// the person changed, with If-Match: that version. A 412 means someone else
+// saved in between: the dialog shows their version next to the person's
+// changes and lets them save theirs over it (only the fields they changed)
+// or drop theirs. Nothing is overwritten without the person seeing it.
+
+import { errorMessage } from './api.js';
+import { renderMarkdown } from './markdown.js';
+import {
+  PRIORITIES,
+  PRIORITY_NAME,
+  STATUSES,
+  STATUS_NAME,
+  formatDay,
+  formatTime,
+  h,
+  parseLabels,
+  relativeTime,
+  uuid,
+} from './util.js';
+
+const FIELDS = ['title', 'status', 'priority', 'assignee', 'due_date', 'labels', 'description'];
+const FIELD_NAME = {
+  title: 'Title',
+  status: 'Status',
+  priority: 'Priority',
+  assignee: 'Assignee',
+  due_date: 'Due date',
+  labels: 'Labels',
+  description: 'Description',
+  position: 'Position',
+};
+
+export class TaskDialog {
+  constructor({ dialog, store, api, board, toasts, announce }) {
+    this.dialog = dialog;
+    this.store = store;
+    this.api = api;
+    this.board = board;
+    this.toasts = toasts;
+    this.announce = announce;
+    this.id = null;
+    this.base = null;
+    this.conflict = null;
+    this.saving = false;
+    this.historyTimer = null;
+    const $ = (sel) => dialog.querySelector(sel);
+    this.el = {
+      form: $('#task-form'),
+      title: $('#task-title'),
+      status: $('#task-status'),
+      priority: $('#task-priority'),
+      assignee: $('#task-assignee'),
+      due: $('#task-due'),
+      labels: $('#task-labels'),
+      description: $('#task-description'),
+      preview: $('#desc-preview'),
+      write: $('#desc-write'),
+      tabPreview: $('#desc-tab-preview'),
+      tabWrite: $('#desc-tab-write'),
+      meta: $('#task-meta'),
+      notice: $('#task-notice'),
+      error: $('#task-error'),
+      conflict: $('#task-conflict'),
+      conflictText: $('#conflict-text'),
+      conflictRows: $('#conflict-rows'),
+      conflictMine: $('#conflict-mine'),
+      conflictTheirs: $('#conflict-theirs'),
+      discard: $('#task-discard'),
+      save: $('#task-save'),
+      del: $('#task-delete'),
+      history: $('#history-list'),
+    };
+    this.el.status.replaceChildren(...STATUSES.map((s) => h('option', { value: s.id }, s.name)));
+    this.el.priority.replaceChildren(...PRIORITIES.map((p) => h('option', { value: p }, PRIORITY_NAME[p])));
+
+    this.el.form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.save();
+    });
+    this.el.form.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+        e.preventDefault();
+        this.save();
+      }
+    });
+    $('#task-cancel').addEventListener('click', () => this.requestClose());
+    $('#task-close').addEventListener('click', () => this.requestClose());
+    dialog.addEventListener('cancel', (e) => {
+      // Escape: never throw away typed changes without asking.
+      e.preventDefault();
+      this.requestClose();
+    });
+    dialog.addEventListener('click', (e) => {
+      if (e.target === dialog) this.requestClose(); // the backdrop
+    });
+    dialog.addEventListener('close', () => this.closed());
+    $('#discard-yes').addEventListener('click', () => this.close());
+    $('#discard-no').addEventListener('click', () => {
+      this.el.discard.hidden = true;
+      this.el.title.focus();
+    });
+    this.el.del.addEventListener('click', () => {
+      const id = this.id;
+      this.close();
+      this.board.requestDelete(id);
+    });
+    this.el.tabPreview.addEventListener('click', () => this.showTab('preview'));
+    this.el.tabWrite.addEventListener('click', () => {
+      this.showTab('write');
+      this.el.description.focus();
+    });
+    this.el.description.addEventListener('input', () => this.renderPreview());
+    this.el.conflictMine.addEventListener('click', () => this.saveOverTheirs());
+    this.el.conflictTheirs.addEventListener('click', () => this.keepTheirs());
+    this.el.form.addEventListener('input', () => {
+      this.el.discard.hidden = true;
+    });
+  }
+
+  get isOpen() {
+    return this.dialog.open;
+  }
+
+  open(id) {
+    const task = this.store.get(id);
+    if (!task) return;
+    this.id = id;
+    this.conflict = null;
+    this.deleted = false;
+    delete this.dialog.dataset.conflict;
+    this.el.conflict.hidden = true;
+    this.el.notice.hidden = true;
+    this.el.error.hidden = true;
+    this.el.discard.hidden = true;
+    this.setBusy(false);
+    this.fill(task);
+    this.showTab(task.description ? 'preview' : 'write');
+    this.el.history.replaceChildren(h('li', { class: 'muted' }, 'Loading…'));
+    this.dialog.dataset.taskId = id;
+    if (!this.dialog.open) this.dialog.showModal();
+    this.el.title.focus();
+    this.loadHistory();
+  }
+
+  fill(task) {
+    this.base = task;
+    this.el.title.value = task.title;
+    this.el.status.value = task.status;
+    this.el.priority.value = task.priority;
+    this.el.assignee.value = task.assignee ?? '';
+    this.el.due.value = task.due_date ?? '';
+    this.el.labels.value = task.labels.join(', ');
+    this.el.description.value = task.description;
+    this.dialog.dataset.version = String(task.version);
+    this.renderPreview();
+    this.renderMeta();
+  }
+
+  renderMeta() {
+    const t = this.base;
+    this.el.meta.replaceChildren(
+      `In ${STATUS_NAME[t.status]} · version ${t.version} · created `,
+      h('time', { datetime: t.created_at, title: formatTime(t.created_at) }, relativeTime(t.created_at)),
+      ' · updated ',
+      h('time', { datetime: t.updated_at, title: formatTime(t.updated_at) }, relativeTime(t.updated_at)),
+    );
+  }
+
+  showTab(which) {
+    const preview = which === 'preview';
+    this.el.tabPreview.setAttribute('aria-selected', String(preview));
+    this.el.tabWrite.setAttribute('aria-selected', String(!preview));
+    this.el.preview.hidden = !preview;
+    this.el.write.hidden = preview;
+    if (preview) this.renderPreview();
+  }
+
+  renderPreview() {
+    const text = this.el.description.value;
+    if (text.trim()) {
+      this.el.preview.replaceChildren(renderMarkdown(text));
+    } else {
+      this.el.preview.replaceChildren(h('p', { class: 'muted' }, 'No description. Choose Write to add one.'));
+    }
+  }
+
+  /** The form's values, in the task's shape. */
+  values() {
+    return {
+      title: this.el.title.value.trim(),
+      status: this.el.status.value,
+      priority: this.el.priority.value,
+      assignee: this.el.assignee.value.trim() || null,
+      due_date: this.el.due.value || null,
+      labels: parseLabels(this.el.labels.value),
+      description: this.el.description.value,
+    };
+  }
+
+  /** The fields whose value differs from the base version. */
+  changes(base = this.base) {
+    const v = this.values();
+    const out = {};
+    for (const f of FIELDS) {
+      if (!same(v[f], base[f])) out[f] = v[f];
+    }
+    return out;
+  }
+
+  setBusy(busy) {
+    this.saving = busy;
+    for (const b of [this.el.save, this.el.del, this.el.conflictMine, this.el.conflictTheirs]) b.disabled = busy;
+  }
+
+  async save() {
+    if (this.saving || !this.id) return;
+    if (this.conflict) {
+      // The conflict must be settled with one of its two buttons.
+      this.el.conflictMine.focus();
+      return;
+    }
+    if (!this.store.get(this.id) && this.deleted) return;
+    const changes = this.changes();
+    if (Object.keys(changes).length === 0) {
+      this.close();
+      return;
+    }
+    await this.send(changes, this.base.version);
+  }
+
+  async send(changes, version) {
+    this.el.error.hidden = true;
+    if ('title' in changes && !changes.title) {
+      this.fieldError('title', 'A card needs a title.');
+      return;
+    }
+    this.setBusy(true);
+    const id = this.id;
+    let res;
+    try {
+      res = await this.board.enqueue(id, () =>
+        this.api.request('PATCH', `/api/tasks/${encodeURIComponent(id)}`, {
+          body: changes,
+          ifMatch: version,
+          idempotencyKey: uuid(),
+        }),
+      );
+    } catch (err) {
+      this.setBusy(false);
+      this.showError(`Not saved — no node answered (${err.message}). Try again.`);
+      return;
+    }
+    if (this.id !== id) return; // closed meanwhile
+    this.setBusy(false);
+    if (res.ok) {
+      this.board.noteVersion(res.body);
+      this.announce(`Saved “${res.body.title}”.`);
+      this.close();
+      return;
+    }
+    if (res.status === 412 && res.body?.error?.current) {
+      this.showConflict(res.body.error.current);
+      return;
+    }
+    if (res.status === 404) {
+      this.showDeleted();
+      return;
+    }
+    const field = res.body?.error?.field;
+    if (field && FIELDS.includes(field)) this.fieldError(field, errorMessage(res));
+    else this.showError(`Not saved: ${errorMessage(res)}`);
+  }
+
+  showConflict(current) {
+    const mine = this.changes();
+    const theirs = this.changesBetween(this.base, current);
+    this.conflict = { current, mine };
+    const rows = [];
+    const fields = FIELDS.filter((f) => f in mine || f in theirs);
+    for (const f of fields) {
+      const overlap = f in mine && f in theirs && !same(mine[f], current[f]);
+      rows.push(
+        h(
+          'tr',
+          { class: overlap ? 'overlap' : null, dataset: { field: f } },
+          h('th', { scope: 'row' }, FIELD_NAME[f], overlap ? h('span', { class: 'badge' }, 'both changed') : null),
+          h('td', { class: f in theirs ? 'changed' : null }, show(f, current[f])),
+          h('td', { class: f in mine ? 'changed' : null }, f in mine ? show(f, mine[f]) : '(unchanged)'),
+        ),
+      );
+    }
+    this.el.conflictRows.replaceChildren(...rows);
+    this.el.conflictText.textContent =
+      `You started from version ${this.base.version}; version ${current.version} is saved now. ` +
+      'Save yours to apply your changes on top of it (fields you did not change keep their new values), ' +
+      'or discard yours to load the saved version.';
+    this.el.conflict.hidden = false;
+    this.el.notice.hidden = true;
+    this.dialog.dataset.conflict = 'true';
+    this.el.conflictMine.focus();
+  }
+
+  changesBetween(a, b) {
+    const out = {};
+    for (const f of FIELDS) if (!same(a[f], b[f])) out[f] = b[f];
+    return out;
+  }
+
+  async saveOverTheirs() {
+    const c = this.conflict;
+    if (!c) return;
+    this.conflict = null;
+    this.el.conflict.hidden = true;
+    delete this.dialog.dataset.conflict;
+    // From now on the form is based on the saved version; send what the person changed.
+    const mine = c.mine;
+    this.fill(c.current);
+    this.setValues({ ...c.current, ...mine });
+    await this.send(mine, c.current.version);
+  }
+
+  keepTheirs() {
+    const c = this.conflict;
+    if (!c) return;
+    this.conflict = null;
+    this.el.conflict.hidden = true;
+    delete this.dialog.dataset.conflict;
+    const latest = this.store.get(this.id);
+    this.fill(latest && latest.version > c.current.version ? latest : c.current);
+    this.el.notice.hidden = true;
+    this.announce('Your changes were discarded; the saved version is shown.');
+    this.el.title.focus();
+  }
+
+  setValues(v) {
+    this.el.title.value = v.title;
+    this.el.status.value = v.status;
+    this.el.priority.value = v.priority;
+    this.el.assignee.value = v.assignee ?? '';
+    this.el.due.value = v.due_date ?? '';
+    this.el.labels.value = v.labels.join(', ');
+    this.el.description.value = v.description;
+    this.renderPreview();
+  }
+
+  /** An event touched the open card (from anywhere). */
+  onTaskEvent(event) {
+    if (!this.isOpen || event.task_id !== this.id) return;
+    this.scheduleHistory();
+    if (event.kind === 'task_deleted') {
+      this.showDeleted();
+      return;
+    }
+    const task = event.task;
+    if (!task || task.version <= this.base.version) return;
+    if (this.conflict || this.saving) return;
+    if (Object.keys(this.changes()).length === 0) {
+      // Nothing typed yet: just show the new version.
+      const focused = document.activeElement;
+      this.fill(task);
+      if (focused && this.dialog.contains(focused)) focused.focus();
+      return;
+    }
+    this.el.notice.replaceChildren(
+      `This card was changed elsewhere (now version ${task.version}). When you save, you will see both versions.`,
+    );
+    this.el.notice.hidden = false;
+  }
+
+  showDeleted() {
+    this.deleted = true;
+    this.el.notice.replaceChildren('This card was deleted, so it can no longer be saved.');
+    this.el.notice.hidden = false;
+    this.el.conflict.hidden = true;
+    this.conflict = null;
+    this.el.save.disabled = true;
+    this.el.del.disabled = true;
+  }
+
+  fieldError(field, message) {
+    const input = {
+      title: this.el.title,
+      status: this.el.status,
+      priority: this.el.priority,
+      assignee: this.el.assignee,
+      due_date: this.el.due,
+      labels: this.el.labels,
+      description: this.el.description,
+    }[field];
+    this.showError(message);
+    if (input) {
+      input.setAttribute('aria-invalid', 'true');
+      input.addEventListener('input', () => input.removeAttribute('aria-invalid'), { once: true });
+      if (field === 'description') this.showTab('write');
+      input.focus();
+    }
+  }
+
+  showError(message) {
+    this.el.error.textContent = message;
+    this.el.error.hidden = false;
+  }
+
+  requestClose() {
+    if (!this.isOpen) return;
+    const dirty = this.base && !this.deleted && Object.keys(this.changes()).length > 0;
+    if (dirty && !this.saving) {
+      this.el.discard.hidden = false;
+      this.dialog.querySelector('#discard-no').focus();
+      return;
+    }
+    this.close();
+  }
+
+  close() {
+    if (this.dialog.open) this.dialog.close();
+  }
+
+  closed() {
+    const id = this.id;
+    this.id = null;
+    this.base = null;
+    this.conflict = null;
+    this.deleted = false;
+    delete this.dialog.dataset.taskId;
+    delete this.dialog.dataset.conflict;
+    clearTimeout(this.historyTimer);
+    // Back to the card, for the keyboard.
+    const card = id && this.board.cards.get(id);
+    if (card) card.focus({ preventScroll: true });
+  }
+
+  scheduleHistory() {
+    clearTimeout(this.historyTimer);
+    this.historyTimer = setTimeout(() => this.loadHistory(), 150);
+  }
+
+  async loadHistory() {
+    const id = this.id;
+    if (!id) return;
+    let res;
+    try {
+      res = await this.api.request('GET', `/api/tasks/${encodeURIComponent(id)}/events`, { deadlineMs: 10000 });
+    } catch {
+      res = null;
+    }
+    if (this.id !== id) return;
+    if (!res?.ok) {
+      this.el.history.replaceChildren(h('li', { class: 'muted' }, 'The history could not be loaded.'));
+      return;
+    }
+    const events = [...(res.body.events ?? [])].reverse();
+    this.el.history.replaceChildren(...events.map((ev) => historyItem(ev)));
+  }
+}
+
+function historyItem(ev) {
+  const when = h('time', { datetime: ev.at, title: formatTime(ev.at) }, relativeTime(ev.at));
+  const head = h('div', { class: 'history-head' });
+  const body = h('ul', { class: 'history-changes' });
+  if (ev.kind === 'task_created') {
+    head.append(h('strong', null, 'Created'), ` in ${STATUS_NAME[ev.task?.status] ?? '?'} `);
+    const t = ev.task ?? {};
+    for (const f of ['title', 'priority', 'assignee', 'due_date', 'labels']) {
+      if (t[f] == null || (Array.isArray(t[f]) && t[f].length === 0)) continue;
+      body.append(h('li', null, h('span', { class: 'field' }, FIELD_NAME[f]), ' ', h('span', { class: 'to' }, show(f, t[f]))));
+    }
+  } else if (ev.kind === 'task_deleted') {
+    head.append(h('strong', null, 'Deleted'), ' ');
+  } else {
+    const changes = ev.changes ?? {};
+    const fields = Object.keys(changes);
+    const onlyPosition = fields.length === 1 && fields[0] === 'position';
+    head.append(h('strong', null, onlyPosition ? 'Reordered' : 'Changed'), ' ');
+    for (const f of fields) {
+      if (f === 'position') continue;
+      const { from, to } = changes[f];
+      body.append(
+        h(
+          'li',
+          null,
+          h('span', { class: 'field' }, FIELD_NAME[f] ?? f),
+          ' ',
+          h('span', { class: 'from' }, show(f, from)),
+          h('span', { class: 'arrow', 'aria-label': 'to' }, ' → '),
+          h('span', { class: 'to' }, show(f, to)),
+        ),
+      );
+    }
+    if (onlyPosition) {
+      body.append(h('li', null, `within ${STATUS_NAME[ev.task?.status] ?? 'its column'}`));
+    }
+  }
+  head.append(when, h('span', { class: 'muted' }, ` · #${ev.seq}`));
+  return h('li', { class: `history-item kind-${ev.kind}`, dataset: { seq: ev.seq } }, head, body.childElementCount ? body : null);
+}
+
+/** A field's value as a person reads it. */
+function show(field, value) {
+  if (value == null || value === '') return field === 'assignee' ? 'nobody' : 'none';
+  switch (field) {
+    case 'status':
+      return STATUS_NAME[value] ?? String(value);
+    case 'priority':
+      return PRIORITY_NAME[value] ?? String(value);
+    case 'due_date':
+      return `${formatDay(value)} (${value})`;
+    case 'labels':
+      return value.length ? value.join(', ') : 'none';
+    case 'description': {
+      const flat = String(value).replace(/\s+/g, ' ').trim();
+      return flat.length > 80 ? `“${flat.slice(0, 77)}…”` : `“${flat}”`;
+    }
+    default:
+      return String(value);
+  }
+}
+
+function same(a, b) {
+  // Labels are a set (the server keeps them sorted): order does not matter.
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return JSON.stringify([...(a ?? [])].sort()) === JSON.stringify([...(b ?? [])].sort());
+  }
+  return (a ?? null) === (b ?? null);
+}

@@ -1,0 +1,159 @@
+// The live feed: /ws?since=<last applied seq> on the node the page talks to.
+//
+// Events are applied only when their seq is the next one. A gap, a dropped
+// connection or a switch of node all lead to the same thing: reconnect with
+// since = the last applied seq, on whichever node the page now uses, so no
+// event is missed or applied twice. "resync" (the node's backlog no longer
+// reaches back to us) reloads the whole list first.
+
+import { probe } from './api.js';
+
+const PING_EVERY_MS = 10000;
+const SILENCE_LIMIT_MS = 25000;
+
+export class Feed extends EventTarget {
+  constructor(api, store, { reload }) {
+    super();
+    this.api = api;
+    this.store = store;
+    this.reload = reload;
+    this.ws = null;
+    this.node = null;
+    this.state = 'connecting';
+    this.failures = 0;
+    this.timer = null;
+    this.heartbeat = null;
+    this.lastMessageAt = 0;
+    api.addEventListener('switch', () => {
+      // The page moved to another node: follow it.
+      if (this.ws && this.node !== this.api.current) this.restart('node switched');
+    });
+  }
+
+  start() {
+    this.connect();
+    this.heartbeat = setInterval(() => this.checkAlive(), PING_EVERY_MS / 2);
+  }
+
+  setState(state) {
+    if (this.state === state) return;
+    this.state = state;
+    this.dispatchEvent(new CustomEvent('state', { detail: { state, node: this.node } }));
+  }
+
+  connect() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    const node = this.api.current;
+    const url = `${node.replace(/^http/, 'ws')}/ws?since=${this.store.lastSeq}`;
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch {
+      this.scheduleReconnect(node, false);
+      return;
+    }
+    this.ws = ws;
+    this.node = node;
+    let greeted = false;
+    this.lastMessageAt = Date.now();
+    ws.onmessage = (msg) => {
+      if (this.ws !== ws) return;
+      this.lastMessageAt = Date.now();
+      let frame;
+      try {
+        frame = JSON.parse(msg.data);
+      } catch {
+        return;
+      }
+      switch (frame.type) {
+        case 'hello':
+          greeted = true;
+          this.failures = 0;
+          this.setState('live');
+          this.dispatchEvent(new CustomEvent('hello', { detail: frame }));
+          break;
+        case 'event': {
+          const outcome = this.store.apply(frame);
+          if (outcome === 'gap') this.restart(`gap after seq ${this.store.lastSeq}`);
+          break;
+        }
+        case 'cluster':
+          this.dispatchEvent(new CustomEvent('cluster', { detail: { info: frame, node } }));
+          break;
+        case 'resync':
+          this.resync();
+          break;
+        default:
+          break; // pong and anything new
+      }
+    };
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      if (ev.code === 4000) {
+        // Too far behind for the node's backlog (the resync frame may not have come).
+        this.resync();
+        return;
+      }
+      this.scheduleReconnect(node, greeted);
+    };
+  }
+
+  /** Close the socket on purpose and reconnect from lastSeq at once. */
+  restart(why) {
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) ws.close(1000, why.slice(0, 100));
+    this.connect();
+  }
+
+  async resync() {
+    if (this.resyncing) return;
+    this.resyncing = true;
+    const ws = this.ws;
+    this.ws = null;
+    ws?.close();
+    this.setState('reconnecting');
+    try {
+      await this.reload();
+    } catch {
+      // reload retries across nodes by itself; if it gave up, reconnect anyway
+    } finally {
+      this.resyncing = false;
+    }
+    this.connect();
+  }
+
+  async scheduleReconnect(node, wasGreeted) {
+    this.setState('reconnecting');
+    this.failures++;
+    // Is the node still there? If not, move to another member now.
+    const state = await probe(node);
+    if (state === 'down' || (!wasGreeted && this.failures >= 2)) {
+      await this.api.failover(node, 'live feed lost');
+    }
+    const delay = wasGreeted && this.failures === 1 ? 50 : Math.min(5000, 150 * 2 ** Math.min(this.failures, 5));
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.connect(), delay * (0.7 + Math.random() * 0.6));
+  }
+
+  checkAlive() {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    if (Date.now() - this.lastMessageAt > SILENCE_LIMIT_MS) {
+      // A half-open connection (the node froze): drop it.
+      this.ws = null;
+      ws.close();
+      this.scheduleReconnect(this.node, true);
+      return;
+    }
+    if (Date.now() - this.lastMessageAt > PING_EVERY_MS) {
+      try {
+        ws.send(JSON.stringify({ type: 'ping' }));
+      } catch {
+        // the close handler takes over
+      }
+    }
+  }
+}

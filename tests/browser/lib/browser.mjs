@@ -1,0 +1,59 @@
+// Headless Chromium (Debian's /usr/bin/chromium; Playwright never downloads a browser).
+import { chromium } from 'playwright-core';
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+export function launch() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+    ],
+  });
+}
+
+/**
+ * A new page on `url` (the board of one node), waiting until its live feed is
+ * up. The page records its console errors, uncaught errors and any native
+ * dialog (alert/confirm/prompt), which no test expects.
+ */
+export async function openBoard(browser, url, { query = '', viewport = { width: 1440, height: 900 }, colorScheme = 'light' } = {}) {
+  const context = await browser.newContext({ viewport, colorScheme });
+  const page = await context.newPage();
+  page.problems = [];
+  page.dialogs = [];
+  page.on('pageerror', (err) => page.problems.push(`pageerror: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') page.problems.push(`console: ${msg.text()}`);
+  });
+  page.on('dialog', async (dialog) => {
+    page.dialogs.push(`${dialog.type()}: ${dialog.message()}`);
+    await dialog.dismiss().catch(() => {});
+  });
+  await page.goto(`${url.replace(/\/$/, '')}/${query}`);
+  await page.waitForSelector('#app[data-live="true"]', { timeout: 20000 });
+  return page;
+}
+
+/** Wait until the page has applied every event up to `seq`. */
+export async function waitForSeq(page, seq, timeout = 10000) {
+  await page.waitForFunction(
+    (want) => Number(document.getElementById('app').dataset.seq) >= want,
+    seq,
+    { timeout },
+  );
+}
+
+/** The task ids of the cards the page shows, in DOM order. */
+export function cardIds(page) {
+  return page.$$eval('#board .card[data-task-id]', (els) => els.map((el) => el.dataset.taskId));
+}
+
+export const card = (page, id) => page.locator(`#board .card[data-task-id="${id}"]`);

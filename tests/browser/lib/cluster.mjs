@@ -1,0 +1,142 @@
+// A real taskraft cluster for a test: `taskraft demo --fresh` in a temporary
+// directory on free ports, its node URLs and PIDs parsed from its output,
+// stopped by PID (SIGINT to the demo, which stops its nodes and MariaDB).
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const BIN = process.env.TASKRAFT_BIN ?? join(REPO, 'target/debug/taskraft');
+
+const live = new Set();
+process.on('exit', () => {
+  // Last resort if a test died without stopping its cluster.
+  for (const cluster of live) cluster.killNow();
+});
+
+function portFree(port) {
+  return new Promise((ok) => {
+    const srv = net.createServer();
+    srv.once('error', () => ok(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => ok(true)));
+  });
+}
+
+/** A base port whose nodes' HTTP ports (base+i) and Raft ports (base+1000+i) are free. */
+async function freeBase(nodes) {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * 700) * 10;
+    const ports = [];
+    for (let i = 0; i < nodes; i++) ports.push(base + i, base + 1000 + i);
+    let ok = true;
+    for (const p of ports) {
+      if (!(await portFree(p))) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok) return base;
+  }
+  throw new Error('no free ports');
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function startCluster({ nodes = 3 } = {}) {
+  const dir = await mkdtemp(join(tmpdir(), 'taskraft-board-'));
+  const base = await freeBase(nodes);
+  const child = spawn(BIN, ['demo', '--fresh', '--dir', dir, '--http-port', String(base), '--nodes', String(nodes)], {
+    env: process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const urls = new Map();
+  const pids = new Map();
+  const onData = (buf) => {
+    output += buf.toString();
+    for (const m of output.matchAll(/node (\d+)\s+board\s+(http\S+)/g)) urls.set(Number(m[1]), m[2].replace(/\/$/, ''));
+    for (const m of output.matchAll(/node (\d+) pid (\d+)/g)) pids.set(Number(m[1]), Number(m[2]));
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  let exited = null;
+  const exit = new Promise((r) => child.once('exit', (code, signal) => r((exited = { code, signal }))));
+
+  const cluster = {
+    dir,
+    base,
+    child,
+    get output() {
+      return output;
+    },
+    nodes: [],
+    killed: new Set(),
+    url(id) {
+      return urls.get(id);
+    },
+    pid(id) {
+      return pids.get(id);
+    },
+    /** SIGKILL one node (kill -9). */
+    kill(id) {
+      process.kill(pids.get(id), 'SIGKILL');
+      this.killed.add(id);
+    },
+    killNow() {
+      for (const pid of pids.values()) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+    },
+    async stop() {
+      live.delete(cluster);
+      if (exited === null) {
+        child.kill('SIGINT');
+        let timer;
+        const done = await Promise.race([exit, new Promise((r) => (timer = setTimeout(() => r(null), 20000)))]);
+        clearTimeout(timer);
+        if (done === null) this.killNow();
+      }
+      await rm(dir, { recursive: true, force: true }).catch(() => {});
+    },
+  };
+  live.add(cluster);
+
+  try {
+    const deadline = Date.now() + 90000;
+    while (pids.size < nodes || urls.size < nodes) {
+      if (exited) throw new Error(`taskraft demo exited (${JSON.stringify(exited)}):\n${output}`);
+      if (Date.now() > deadline) throw new Error(`taskraft demo did not print its nodes:\n${output}`);
+      await sleep(100);
+    }
+    cluster.nodes = [...urls.keys()].sort((a, b) => a - b).map((id) => ({ id, url: urls.get(id), pid: pids.get(id) }));
+    for (const { url } of cluster.nodes) {
+      for (;;) {
+        if (exited) throw new Error(`taskraft demo exited:\n${output}`);
+        if (Date.now() > deadline) throw new Error(`${url}/readyz never answered 200:\n${output}`);
+        try {
+          const res = await fetch(`${url}/readyz`);
+          if (res.status === 200) break;
+        } catch {
+          // not listening yet
+        }
+        await sleep(150);
+      }
+    }
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+  return cluster;
+}

@@ -25,6 +25,7 @@
 pub mod api;
 pub mod applier;
 pub mod config;
+pub mod crash;
 pub mod db;
 pub mod demo;
 pub mod join;

@@ -137,11 +137,13 @@ pub async fn apply(
         .push(" WHERE id = 1;\n");
     writes(&mut sql, &changes);
     sql.push("COMMIT");
+    crate::crash::point("apply_before_commit");
     if let Err(e) = conn.query_drop(sql.into_string()).await {
         // Best effort: a broken connection rolls back on the server anyway.
         let _ = conn.query_drop("ROLLBACK").await;
         return Err(e.into());
     }
+    crate::crash::point("apply_after_commit");
     state.committed(&changes, last.index, last.term);
     Ok(BatchResult {
         applied_index: last.index,

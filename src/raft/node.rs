@@ -177,12 +177,14 @@ impl RaftNode {
         // 4. Make the new entries and hard state durable: one batch, at most
         //    one fsync, before anything that depends on them leaves.
         let committed = ready.take_committed_entries();
+        crate::crash::point("raft_before_fsync");
         if let Err(e) = self
             .store
             .persist(ready.entries(), ready.hs(), ready.must_sync())
         {
             fatal(&format!("cannot persist the Raft log: {e}"));
         }
+        crate::crash::point("raft_after_fsync");
         // 5. Committed entries (durable here) go to the applier.
         self.on_committed(committed);
         // 6. Votes and append responses promise what is now on disk.

@@ -23,6 +23,7 @@ use crate::db::{self, migrate, rebuild::NodeLock};
 use crate::join;
 use crate::raft::membership::MemberAddr;
 use crate::raft::{LogStore, NodeConfig, RaftNode, TransportPorts};
+use crate::transport::auth::PeerAuth;
 use crate::transport::codec::Hello;
 use crate::transport::{AttachRaft, Transport};
 use crate::ws::hub::WsHub;
@@ -183,9 +184,14 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let hello = Hello {
         node_id,
         url: settings.advertise_url.clone(),
+        cluster_id: None,
         proof: None,
     };
-    let transport = Transport::new(hello, peers, raft_listener).start();
+    let auth = PeerAuth {
+        cluster_id: cluster_id.clone(),
+        secret: settings.cluster_secret.clone(),
+    };
+    let transport = Transport::new(hello, peers, raft_listener, auth).start();
     let ports = TransportPorts {
         send: transport.clone().recipient(),
         set_peer: transport.clone().recipient(),

@@ -229,3 +229,41 @@ fn leadership_can_be_handed_over_through_any_node() {
         (409, Some("cannot_transfer"))
     );
 }
+
+#[test]
+fn peers_without_the_cluster_secret_are_refused() {
+    let mut cluster = Cluster::start_with(3, &[("TASKRAFT_CLUSTER_SECRET", "s3cret")]);
+    assert_eq!(
+        create_titled(&cluster.url(1), "behind a secret").status,
+        201
+    );
+    let leader = cluster.leader(Duration::from_secs(10));
+    let outsider = (1..=3).find(|n| *n != leader).unwrap();
+    cluster.kill(outsider);
+    cluster.set_env(outsider, "TASKRAFT_CLUSTER_SECRET", "a guess");
+    cluster.spawn(outsider);
+    std::thread::sleep(Duration::from_secs(4));
+    let view = get(&format!("{}/api/cluster", cluster.url(outsider))).body;
+    assert!(
+        view["leader_id"].is_null(),
+        "it never hears from the leader: {view}"
+    );
+    assert_eq!(
+        get(&format!("{}/readyz", cluster.url(outsider))).status,
+        503
+    );
+    let log = tail(&cluster.node(outsider).log, 200);
+    assert!(
+        log.contains("refused a peer connection"),
+        "it refuses the others, and says so"
+    );
+    let leader_log = tail(&cluster.node(leader).log, 200);
+    assert!(
+        leader_log.contains("does not know the cluster secret"),
+        "and they refuse it"
+    );
+    assert_eq!(
+        create_titled(&cluster.url(leader), "the two others go on").status,
+        201
+    );
+}

@@ -2,13 +2,14 @@
 //!
 //! ```text
 //! frame   = length:u32be kind:u8 body        (length counts kind + body)
-//! kind 1  = hello: JSON {"node_id", "url", "proof"}, first frame on a connection
+//! kind 3  = challenge: 32 random bytes, sent by the accepting side first
+//! kind 1  = hello: JSON {"node_id", "url", "cluster_id", "proof"}, the dialer's answer
 //! kind 2  = raft:  one raft-rs Message, protobuf-encoded
 //! ```
 //!
-//! The dialing node sends `hello` first, then only `raft` frames: each
-//! direction of a peer pair has its own connection. A frame over
-//! [`MAX_FRAME`] or of an unknown kind ends the connection.
+//! After the challenge and the hello, the dialing node sends only `raft`
+//! frames: each direction of a peer pair has its own connection. A frame
+//! over [`MAX_FRAME`] or of an unknown kind ends the connection.
 
 use protobuf::Message as _;
 use raft::eraftpb::Message;
@@ -20,12 +21,16 @@ pub const MAX_FRAME: usize = 64 << 20;
 
 const KIND_HELLO: u8 = 1;
 const KIND_RAFT: u8 = 2;
+const KIND_CHALLENGE: u8 = 3;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Hello {
     pub node_id: u64,
     /// The sender's `advertise_url`, for `/api/cluster` and browser failover.
     pub url: String,
+    /// The sender's cluster: peers of another cluster are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
     /// With a `cluster_secret`: proof the sender knows it (see `auth`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proof: Option<String>,
@@ -33,6 +38,7 @@ pub struct Hello {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Frame {
+    Challenge(Vec<u8>),
     Hello(Hello),
     Raft(Message),
 }
@@ -58,6 +64,10 @@ pub fn encode(frame: &Frame, out: &mut Vec<u8>) {
     let start = out.len();
     out.extend_from_slice(&[0; 4]);
     match frame {
+        Frame::Challenge(bytes) => {
+            out.push(KIND_CHALLENGE);
+            out.extend_from_slice(bytes);
+        }
         Frame::Hello(hello) => {
             out.push(KIND_HELLO);
             // A struct of strings and integers always serializes.
@@ -100,6 +110,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
 
 fn decode_body(body: &[u8]) -> Result<Frame, CodecError> {
     match body[0] {
+        KIND_CHALLENGE => Ok(Frame::Challenge(body[1..].to_vec())),
         KIND_HELLO => Ok(Frame::Hello(serde_json::from_slice(&body[1..])?)),
         KIND_RAFT => {
             let mut message = Message::default();
@@ -154,10 +165,12 @@ mod tests {
     #[test]
     fn frames_written_back_to_back_read_back_the_same() {
         let frames = vec![
+            Frame::Challenge(vec![7; 32]),
             Frame::Hello(Hello {
                 node_id: 2,
                 url: "http://127.0.0.1:8082".into(),
-                proof: None,
+                cluster_id: Some("c1".into()),
+                proof: Some("00ff".into()),
             }),
             Frame::Raft(append(2, 1, 3)),
             Frame::Raft(append(2, 1, 0)),

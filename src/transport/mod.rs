@@ -10,9 +10,13 @@
 //! Only Raft frames cross this port; clients never reach it, and peers never
 //! need the client API.
 //!
-//! Not implemented yet: authenticating peers with `cluster_secret`, and
-//! streaming snapshots.
+//! Each connection starts with a challenge from the accepting side and a
+//! hello from the dialing side ([`auth`]): peers of another cluster, or
+//! without the `cluster_secret`, are refused before any Raft message.
+//!
+//! Not implemented yet: streaming snapshots.
 
+pub mod auth;
 pub mod codec;
 mod peer;
 
@@ -23,10 +27,11 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use raft::eraftpb::Message;
-use tokio::io::BufReader;
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+use self::auth::PeerAuth;
 use self::codec::{CodecError, Frame, Hello};
 
 /// Outbound batches queued per peer before messages are dropped.
@@ -113,18 +118,25 @@ pub struct Transport {
     /// Set by [`AttachRaft`]; until then nothing is accepted.
     inbox: Option<RaftInbox>,
     listener: Option<TcpListener>,
+    auth: PeerAuth,
 }
 
 impl Transport {
     /// A transport for node `hello.node_id` that will accept on `listener`
     /// once a Raft node is attached.
-    pub fn new(hello: Hello, peers: HashMap<u64, String>, listener: TcpListener) -> Transport {
+    pub fn new(
+        hello: Hello,
+        peers: HashMap<u64, String>,
+        listener: TcpListener,
+        auth: PeerAuth,
+    ) -> Transport {
         Transport {
             hello,
             initial_peers: peers,
             peers: HashMap::new(),
             inbox: None,
             listener: Some(listener),
+            auth,
         }
     }
 
@@ -150,6 +162,7 @@ impl Transport {
             id,
             addr,
             self.hello.clone(),
+            self.auth.clone(),
             batches,
             link,
             ctx.address().recipient(),
@@ -183,6 +196,7 @@ impl Handler<AttachRaft> for Transport {
         };
         let me = ctx.address();
         let node_id = self.hello.node_id;
+        let auth = self.auth.clone();
         actix::spawn(async move {
             loop {
                 match listener.accept().await {
@@ -190,8 +204,9 @@ impl Handler<AttachRaft> for Transport {
                         let _ = stream.set_nodelay(true);
                         let inbox = inbox.clone();
                         let me = me.clone();
+                        let auth = auth.clone();
                         actix::spawn(async move {
-                            if let Err(e) = serve_inbound(node_id, stream, inbox, me).await {
+                            if let Err(e) = serve_inbound(node_id, stream, inbox, me, auth).await {
                                 tracing::debug!(%remote, error = %e, "peer connection closed");
                             }
                         });
@@ -278,14 +293,21 @@ impl Handler<PeerHello> for Transport {
     }
 }
 
-/// Reads one peer's connection: a hello, then Raft messages for the node.
+/// Reads one peer's connection: challenge it, check its hello, then step
+/// its Raft messages.
 async fn serve_inbound(
     node_id: u64,
     stream: TcpStream,
     inbox: RaftInbox,
     transport: Addr<Transport>,
+    auth: PeerAuth,
 ) -> Result<(), CodecError> {
-    let mut reader = BufReader::with_capacity(64 << 10, stream);
+    let (read, mut write) = stream.into_split();
+    let challenge = auth::challenge();
+    let mut out = Vec::new();
+    codec::encode(&Frame::Challenge(challenge.clone()), &mut out);
+    write.write_all(&out).await?;
+    let mut reader = BufReader::with_capacity(64 << 10, read);
     let mut buf = Vec::new();
     let hello =
         match tokio::time::timeout(HELLO_TIMEOUT, codec::read_frame(&mut reader, &mut buf)).await {
@@ -293,6 +315,10 @@ async fn serve_inbound(
             Ok(Ok(_)) | Err(_) => return Ok(()),
             Ok(Err(e)) => return Err(e),
         };
+    if let Err(reason) = auth.verify(&challenge, &hello) {
+        tracing::warn!(peer = hello.node_id, %reason, "refused a peer connection");
+        return Ok(());
+    }
     let from = hello.node_id;
     tracing::debug!(peer = from, url = %hello.url, "peer connected");
     transport.do_send(PeerHello(hello));
@@ -309,7 +335,8 @@ async fn serve_inbound(
                     "dropping a misaddressed raft message"
                 );
             }
-            Frame::Hello(_) => return Ok(()),
+            // A second hello or a challenge from the dialing side: not the protocol.
+            Frame::Hello(_) | Frame::Challenge(_) => return Ok(()),
         }
     }
     Ok(())

@@ -10,6 +10,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use super::auth::PeerAuth;
 use super::codec::{self, Frame, Hello};
 use super::{LinkState, Unreachable};
 
@@ -25,6 +26,7 @@ pub(super) async fn run(
     id: u64,
     addr: String,
     hello: Hello,
+    auth: PeerAuth,
     mut batches: mpsc::Receiver<Vec<Message>>,
     link: Arc<LinkState>,
     unreachable: Recipient<Unreachable>,
@@ -37,7 +39,7 @@ pub(super) async fn run(
             link.connected.store(true, Ordering::Relaxed);
             backoff = BACKOFF_MIN;
             tracing::debug!(peer = id, %addr, "connected to peer");
-            let ended = write_batches(stream, &hello, &mut batches).await;
+            let ended = write_batches(stream, &hello, &auth, &mut batches).await;
             link.connected.store(false, Ordering::Relaxed);
             match ended {
                 Ended::QueueClosed => return,
@@ -66,12 +68,32 @@ enum Ended {
 }
 
 async fn write_batches(
-    mut stream: TcpStream,
+    stream: TcpStream,
     hello: &Hello,
+    auth: &PeerAuth,
     batches: &mut mpsc::Receiver<Vec<Message>>,
 ) -> Ended {
+    let (mut read, mut stream) = stream.into_split();
+    // The accepting side speaks first: answer its challenge.
     let mut buf = Vec::with_capacity(64 << 10);
-    codec::encode(&Frame::Hello(hello.clone()), &mut buf);
+    let challenge =
+        match tokio::time::timeout(CONNECT_TIMEOUT, codec::read_frame(&mut read, &mut buf)).await {
+            Ok(Ok(Some(Frame::Challenge(challenge)))) => challenge,
+            Ok(Err(codec::CodecError::Io(e))) => return Ended::Failed(e),
+            _ => {
+                return Ended::Failed(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "the peer did not send a challenge",
+                ))
+            }
+        };
+    buf.clear();
+    let hello = Hello {
+        proof: auth.prove(&challenge, hello.node_id),
+        cluster_id: Some(auth.cluster_id.clone()).filter(|c| !c.is_empty()),
+        ..hello.clone()
+    };
+    codec::encode(&Frame::Hello(hello), &mut buf);
     loop {
         if !buf.is_empty() {
             match tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&buf)).await {

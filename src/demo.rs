@@ -52,6 +52,10 @@ pub fn run(options: DemoOptions) -> Result<(), String> {
             let port = mysqld::free_port();
             let mut server_options = ServerOptions::on_port(port);
             server_options.buffer_pool = "512M".into();
+            server_options.flush_at_commit = std::env::var("TASKRAFT_DEMO_MYSQL_FLUSH")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
             print!("MySQL: starting a private server on 127.0.0.1:{port} … ");
             let server = PrivateMysql::start(&options.dir.join("mysql"), server_options)?;
             println!("ready (data in {})", server.datadir.display());

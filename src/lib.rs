@@ -31,6 +31,7 @@ pub mod demo;
 pub mod join;
 pub mod metrics;
 pub mod mysqld;
+pub mod projection;
 pub mod raft;
 pub mod server;
 pub mod status;

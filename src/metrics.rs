@@ -89,6 +89,15 @@ pub static RAFT_READY_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
     .expect("metric registers")
 });
 
+pub static RAFT_READY_ENTRIES: LazyLock<Histogram> = LazyLock::new(|| {
+    register_histogram!(
+        "taskraft_raft_ready_entries",
+        "New log entries written per Raft Ready (one fsync)",
+        vec![0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]
+    )
+    .expect("metric registers")
+});
+
 pub static APPLY_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
     register_histogram!(
         "taskraft_apply_batch_seconds",

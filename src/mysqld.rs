@@ -14,6 +14,11 @@ pub struct ServerOptions {
     pub port: u16,
     /// InnoDB buffer pool, e.g. "256M". Timings swing widely below ~256 MB.
     pub buffer_pool: String,
+    /// `innodb_flush_log_at_trx_commit`: 1 fsyncs every COMMIT; 2 leaves it
+    /// to the OS. 2 is safe for taskraft (see README, Storage): a write is
+    /// acknowledged only once it is fsynced in the Raft log of a majority,
+    /// and a node replays its log from MySQL's applied index.
+    pub flush_at_commit: u8,
     pub extra_args: Vec<String>,
 }
 
@@ -22,6 +27,7 @@ impl ServerOptions {
         ServerOptions {
             port,
             buffer_pool: "256M".into(),
+            flush_at_commit: 1,
             extra_args: Vec::new(),
         }
     }
@@ -115,7 +121,10 @@ impl PrivateMysql {
                 "--innodb-buffer-pool-size={}",
                 self.options.buffer_pool
             ))
-            .arg("--innodb-flush-log-at-trx-commit=1")
+            .arg(format!(
+                "--innodb-flush-log-at-trx-commit={}",
+                self.options.flush_at_commit
+            ))
             .arg("--skip-log-bin")
             .arg("--skip-name-resolve")
             .arg("--max-connections=500")

@@ -21,6 +21,7 @@ use crate::applier::{Applier, Attach, GetApplierStatus};
 use crate::config::{redact, Settings};
 use crate::db::{self, migrate, rebuild::NodeLock};
 use crate::join;
+use crate::projection::ProjectionCache;
 use crate::raft::membership::MemberAddr;
 use crate::raft::{LogStore, NodeConfig, RaftNode, TransportPorts};
 use crate::transport::auth::PeerAuth;
@@ -173,7 +174,15 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
 
     // The actors.
     let apply_pool = db::connect(&settings.mysql_url, 2).await?;
-    let applier = Applier::new(node_id, apply_pool, store.clone(), applied.applied_index).start();
+    let rows = ProjectionCache::default();
+    let applier = Applier::new(
+        node_id,
+        apply_pool,
+        store.clone(),
+        applied.applied_index,
+        rows.clone(),
+    )
+    .start();
     // Peers: the members as the log recorded them (the initial voters, or
     // what this node was told when it joined).
     let peers: HashMap<u64, String> = store
@@ -244,6 +253,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         api_token: settings.api_token.clone(),
         draining: draining.clone(),
         static_dir: settings.static_dir.clone(),
+        rows,
     });
     let server = HttpServer::new(move || {
         App::new()

@@ -39,6 +39,8 @@ pub struct AppState {
     pub draining: Arc<AtomicBool>,
     /// Where the board's files come from, if not from the binary.
     pub static_dir: Option<std::path::PathBuf>,
+    /// Committed rows the applier keeps in memory: reads by id start here.
+    pub rows: crate::projection::ProjectionCache,
 }
 
 /// Registers every route on an actix-web app.

@@ -31,6 +31,7 @@ use super::state::{ApplyState, Lookup};
 use crate::db::rows::{labels_json, task_from_row, EVENT_COLUMNS, TASK_COLUMNS};
 use crate::db::sql::Sql;
 use crate::db::{applied_state, DbError};
+use crate::projection::ProjectionCache;
 use crate::task::{
     self, Board, Changes, ColumnTails, Command, Event, EventPayload, Outcome, Remembered, Slot,
     Status, TaskId,
@@ -64,7 +65,7 @@ pub struct BatchResult {
 
 /// Reads the applier's state from MySQL: where it stands, and every id and
 /// key in use.
-pub async fn load_state(conn: &mut Conn) -> Result<ApplyState, DbError> {
+pub async fn load_state(conn: &mut Conn, rows: ProjectionCache) -> Result<ApplyState, DbError> {
     let applied = applied_state(conn).await?;
     let tail_rows: Vec<(String, f64)> = conn
         .exec("SELECT status, tail_position FROM board_columns", ())
@@ -96,6 +97,7 @@ pub async fn load_state(conn: &mut Conn) -> Result<ApplyState, DbError> {
         live,
         used,
         keys,
+        rows,
     ))
 }
 

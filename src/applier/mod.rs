@@ -24,6 +24,7 @@ use raft::eraftpb::{Entry, EntryType};
 use self::batch::{BatchEntry, BatchResult};
 use self::state::ApplyState;
 use crate::metrics;
+use crate::projection::ProjectionCache;
 use crate::raft::proposal::{decode_command, ProposalContext};
 use crate::raft::{Applied, LogStore};
 use crate::task::Event;
@@ -77,6 +78,8 @@ pub struct Applier {
     /// What MySQL holds, known without asking; `None` until read, and again
     /// after any error (so it is read afresh, never trusted after a doubt).
     state: Option<ApplyState>,
+    /// Committed rows, shared with the api's reads.
+    rows: ProjectionCache,
     applied_index: u64,
     committed_index: u64,
     busy: bool,
@@ -89,12 +92,19 @@ pub struct Applier {
 impl Applier {
     /// `pool` is the applier's own (it holds a connection per batch), and
     /// `applied_index` is what MySQL has applied.
-    pub fn new(node_id: u64, pool: Pool, log: LogStore, applied_index: u64) -> Applier {
+    pub fn new(
+        node_id: u64,
+        pool: Pool,
+        log: LogStore,
+        applied_index: u64,
+        rows: ProjectionCache,
+    ) -> Applier {
         Applier {
             node_id,
             pool,
             log,
             state: None,
+            rows,
             applied_index,
             committed_index: applied_index,
             busy: false,
@@ -170,9 +180,10 @@ impl Applier {
     fn load_state(&mut self, ctx: &mut Context<Self>) {
         self.busy = true;
         let pool = self.pool.clone();
+        let rows = self.rows.clone();
         let work = async move {
             let mut conn = pool.get_conn().await?;
-            batch::load_state(&mut conn).await
+            batch::load_state(&mut conn, rows).await
         };
         ctx.spawn(work.into_actor(self).map(|result, applier, ctx| {
             applier.busy = false;
@@ -228,6 +239,7 @@ impl Applier {
     /// Forgets the state and retries after a growing delay.
     fn fail(&mut self, ctx: &mut Context<Self>, error: String) {
         self.state = None;
+        self.rows.clear();
         metrics::APPLY_ERRORS.inc();
         tracing::warn!(error = %error, retry_in = ?self.retry_delay, applied = self.applied_index, "apply failed; retrying the batch");
         self.failing = Some(error);

@@ -4,28 +4,20 @@
 //! MySQL named lock on it), so after each COMMIT it can record in memory
 //! what it wrote: the applied index, the last seq, the column tails, every
 //! task id ever used and whether it is live or deleted, the rows of
-//! recently touched tasks, and which idempotency keys exist (a Bloom
-//! filter, plus the outcomes of recent ones). Most batches are then decided
-//! without a single SELECT. Anything it does not hold is read from MySQL.
-//! After any error the whole state is dropped and read again, so it can
+//! recently touched tasks (in the [`ProjectionCache`] the api reads too),
+//! and which idempotency keys exist (a Bloom filter, plus the outcomes of
+//! recent ones). Most batches are then decided without a single SELECT.
+//! Anything it does not hold is read from MySQL. After any error the whole
+//! state, and the row cache with it, is dropped and read again, so it can
 //! never drift from what MySQL committed.
 
 use std::collections::{HashMap, VecDeque};
 
+use crate::projection::ProjectionCache;
 use crate::task::{Changes, ColumnTails, Remembered, Slot, Task, TaskId};
 
-/// Task rows kept in memory (the rest are re-read when needed).
-const CACHED_TASKS: usize = 20_000;
 /// Outcomes of recently used idempotency keys kept in memory.
 const RECENT_KEYS: usize = 20_000;
-
-/// What is known of one task id.
-#[derive(Clone, Debug, PartialEq)]
-enum Known {
-    /// Live; the row if it is cached.
-    Live(Option<Box<Task>>),
-    Deleted,
-}
 
 /// The answer for one task id: the slot, or "ask MySQL".
 #[derive(Debug, PartialEq)]
@@ -39,32 +31,37 @@ pub struct ApplyState {
     pub applied_term: u64,
     pub last_seq: u64,
     pub tails: ColumnTails,
-    known: HashMap<TaskId, Known>,
-    /// Ids whose rows are cached, oldest first (evicted in this order).
-    cached: VecDeque<TaskId>,
+    /// Every id ever used: true while live, false once deleted.
+    known: HashMap<TaskId, bool>,
+    /// Rows of recently touched tasks, shared with the api's reads.
+    rows: ProjectionCache,
     keys: Bloom,
     recent_keys: HashMap<String, Remembered>,
     recent_order: VecDeque<String>,
 }
 
 impl ApplyState {
-    /// A state read from MySQL: `live` and `deleted` list every id used.
+    /// A state read from MySQL: `used` lists every id ever used and `live`
+    /// those still live. `rows` is emptied.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         applied_index: u64,
         applied_term: u64,
         last_seq: u64,
         tails: ColumnTails,
         live: impl IntoIterator<Item = TaskId>,
-        deleted: impl IntoIterator<Item = TaskId>,
+        used: impl IntoIterator<Item = TaskId>,
         keys: impl IntoIterator<Item = String>,
+        rows: ProjectionCache,
     ) -> ApplyState {
         let mut known = HashMap::new();
-        for id in deleted {
-            known.insert(id, Known::Deleted);
+        for id in used {
+            known.insert(id, false);
         }
         for id in live {
-            known.insert(id, Known::Live(None));
+            known.insert(id, true);
         }
+        rows.clear();
         let mut bloom = Bloom::new();
         for key in keys {
             bloom.insert(&key);
@@ -75,7 +72,7 @@ impl ApplyState {
             last_seq,
             tails,
             known,
-            cached: VecDeque::new(),
+            rows,
             keys: bloom,
             recent_keys: HashMap::new(),
             recent_order: VecDeque::new(),
@@ -85,9 +82,11 @@ impl ApplyState {
     pub fn task(&self, id: &TaskId) -> Lookup {
         match self.known.get(id) {
             None => Lookup::Known(None),
-            Some(Known::Deleted) => Lookup::Known(Some(Slot::Deleted)),
-            Some(Known::Live(Some(task))) => Lookup::Known(Some(Slot::Live((**task).clone()))),
-            Some(Known::Live(None)) => Lookup::Fetch,
+            Some(false) => Lookup::Known(Some(Slot::Deleted)),
+            Some(true) => match self.rows.get(id) {
+                Some(task) => Lookup::Known(Some(Slot::Live((*task).clone()))),
+                None => Lookup::Fetch,
+            },
         }
     }
 
@@ -103,25 +102,10 @@ impl ApplyState {
         }
     }
 
-    /// Keeps a row read from MySQL for next time.
+    /// Keeps a row read from MySQL for next time (nothing else writes the
+    /// table, so it is the row as committed).
     pub fn cache_task(&mut self, task: &Task) {
-        self.keep(task.clone());
-    }
-
-    fn keep(&mut self, task: Task) {
-        let id = task.id;
-        let was_cached = matches!(self.known.get(&id), Some(Known::Live(Some(_))));
-        self.known.insert(id, Known::Live(Some(Box::new(task))));
-        if !was_cached {
-            self.cached.push_back(id);
-        }
-        while self.cached.len() > CACHED_TASKS {
-            if let Some(old) = self.cached.pop_front() {
-                if let Some(Known::Live(row)) = self.known.get_mut(&old) {
-                    *row = None;
-                }
-            }
-        }
+        self.rows.put(task.clone());
     }
 
     fn remember_key(&mut self, key: &str, remembered: &Remembered) {
@@ -143,10 +127,12 @@ impl ApplyState {
     /// Records a batch that MySQL has committed.
     pub fn committed(&mut self, changes: &Changes, applied_index: u64, applied_term: u64) {
         for task in &changes.upserts {
-            self.keep(task.clone());
+            self.known.insert(task.id, true);
+            self.rows.put(task.clone());
         }
         for id in &changes.deletes {
-            self.known.insert(*id, Known::Deleted);
+            self.known.insert(*id, false);
+            self.rows.remove(id);
         }
         for (key, remembered) in &changes.keys {
             self.remember_key(key, remembered);
@@ -234,15 +220,16 @@ mod tests {
 
     fn state() -> ApplyState {
         let live = [TaskId(Uuid::from_u128(1))];
-        let deleted = [TaskId(Uuid::from_u128(2))];
+        let used = [TaskId(Uuid::from_u128(1)), TaskId(Uuid::from_u128(2))];
         ApplyState::new(
             10,
             2,
             5,
             ColumnTails::default(),
             live,
-            deleted,
+            used,
             ["old-key".to_string()],
+            ProjectionCache::default(),
         )
     }
 
@@ -316,24 +303,29 @@ mod tests {
     }
 
     #[test]
-    fn only_a_bounded_number_of_rows_is_cached() {
-        let mut state = ApplyState::new(0, 0, 0, ColumnTails::default(), [], [], []);
-        for n in 0..(CACHED_TASKS as u128 + 10) {
-            state.cache_task(&task(n));
-        }
+    fn committed_rows_are_shared_with_readers_and_a_reload_clears_them() {
+        let rows = ProjectionCache::default();
+        let mut state = ApplyState::new(0, 0, 0, ColumnTails::default(), [], [], [], rows.clone());
+        let changes = Changes {
+            upserts: vec![task(7)],
+            last_seq: 1,
+            ..Changes::default()
+        };
+        state.committed(&changes, 1, 1);
         assert_eq!(
-            state.task(&TaskId(Uuid::from_u128(0))),
-            Lookup::Fetch,
-            "the oldest row was dropped"
+            rows.get(&TaskId(Uuid::from_u128(7))).map(|t| t.version),
+            Some(1)
         );
-        assert!(matches!(
-            state.task(&TaskId(Uuid::from_u128(CACHED_TASKS as u128 + 9))),
-            Lookup::Known(Some(_))
-        ));
-        assert_eq!(
-            state.known_tasks(),
-            CACHED_TASKS + 10,
-            "but every id is still known"
+        let _reloaded = ApplyState::new(
+            1,
+            1,
+            1,
+            ColumnTails::default(),
+            [TaskId(Uuid::from_u128(7))],
+            [],
+            [],
+            rows.clone(),
         );
+        assert!(rows.is_empty(), "a state read afresh starts with no rows");
     }
 }

@@ -178,6 +178,7 @@ impl RaftNode {
         //    one fsync, before anything that depends on them leaves.
         let committed = ready.take_committed_entries();
         crate::crash::point("raft_before_fsync");
+        metrics::RAFT_READY_ENTRIES.observe(ready.entries().len() as f64);
         if let Err(e) = self
             .store
             .persist(ready.entries(), ready.hs(), ready.must_sync())

@@ -72,6 +72,90 @@ struct Inner {
     engine: Engine,
     /// The durable state, cached: raft-rs asks for it often.
     meta: RwLock<Meta>,
+    /// The newest entries, also in memory.
+    tail: RwLock<TailCache>,
+}
+
+/// Entries most recently written, kept in memory. raft-rs reads each new
+/// entry back to send it to followers and to hand it out as committed, and
+/// the applier reads it again to apply it: served from here, none of that
+/// touches the files. Contiguous, ending at the log's last index.
+#[derive(Default)]
+struct TailCache {
+    entries: std::collections::VecDeque<Entry>,
+    bytes: usize,
+}
+
+/// Enough for a few seconds of writes at full speed.
+const TAIL_ENTRIES: usize = 16_384;
+const TAIL_BYTES: usize = 32 << 20;
+
+impl TailCache {
+    fn size(entry: &Entry) -> usize {
+        entry.data.len() + entry.context.len() + 32
+    }
+
+    /// Adds entries just made durable; they replace any cached suffix from
+    /// their first index on (a new leader overruling this log).
+    fn append(&mut self, new: &[Entry]) {
+        let Some(first) = new.first() else {
+            return;
+        };
+        while self.entries.back().is_some_and(|e| e.index >= first.index) {
+            if let Some(e) = self.entries.pop_back() {
+                self.bytes -= TailCache::size(&e);
+            }
+        }
+        if self
+            .entries
+            .back()
+            .is_some_and(|e| e.index + 1 != first.index)
+        {
+            self.entries.clear();
+            self.bytes = 0;
+        }
+        for entry in new {
+            self.bytes += TailCache::size(entry);
+            self.entries.push_back(entry.clone());
+        }
+        while self.entries.len() > TAIL_ENTRIES || self.bytes > TAIL_BYTES {
+            if let Some(e) = self.entries.pop_front() {
+                self.bytes -= TailCache::size(&e);
+            }
+        }
+    }
+
+    fn first_index(&self) -> Option<u64> {
+        self.entries.front().map(|e| e.index)
+    }
+
+    /// `[low, high)` if all of it is cached, at most `max_bytes` (at least one).
+    fn range(&self, low: u64, high: u64, max_bytes: Option<usize>) -> Option<Vec<Entry>> {
+        let first = self.first_index()?;
+        let last = self.entries.back()?.index;
+        if low < first || high > last + 1 || low >= high {
+            return None;
+        }
+        let mut out = Vec::with_capacity((high - low) as usize);
+        let mut total = 0;
+        for entry in self
+            .entries
+            .range((low - first) as usize..(high - first) as usize)
+        {
+            total += entry.compute_size() as usize;
+            if !out.is_empty() && max_bytes.is_some_and(|max| total > max) {
+                break;
+            }
+            out.push(entry.clone());
+        }
+        Some(out)
+    }
+
+    fn term(&self, index: u64) -> Option<u64> {
+        let first = self.first_index()?;
+        let offset = index.checked_sub(first)? as usize;
+        self.entries.get(offset).map(|e| e.term)
+    }
 }
 
 #[derive(Clone, Default)]
@@ -123,6 +207,7 @@ impl LogStore {
             inner: Arc::new(Inner {
                 engine,
                 meta: RwLock::new(meta),
+                tail: RwLock::new(TailCache::default()),
             }),
         })
     }
@@ -313,10 +398,22 @@ impl LogStore {
             batch.put_message(GROUP, HARD_STATE_KEY.to_vec(), hs)?;
         }
         self.inner.engine.write(&mut batch, sync)?;
+        if !entries.is_empty() {
+            self.tail_mut().append(entries);
+        }
         if let Some(hs) = hard_state {
             self.meta_mut().hard_state = hs.clone();
         }
         Ok(())
+    }
+
+    fn tail(&self) -> std::sync::RwLockReadGuard<'_, TailCache> {
+        // A writer never panics while holding the lock, so it is never poisoned.
+        self.inner.tail.read().expect("tail cache lock poisoned")
+    }
+
+    fn tail_mut(&self) -> std::sync::RwLockWriteGuard<'_, TailCache> {
+        self.inner.tail.write().expect("tail cache lock poisoned")
     }
 
     /// Raises the commit index the next `initial_state` reports. Not written
@@ -379,6 +476,9 @@ impl LogStore {
         high: u64,
         max_bytes: usize,
     ) -> Result<Vec<Entry>, String> {
+        if let Some(entries) = self.tail().range(low, high, Some(max_bytes)) {
+            return Ok(entries);
+        }
         let mut entries = Vec::new();
         self.inner
             .engine
@@ -416,6 +516,9 @@ impl Storage for LogStore {
             return Err(raft::Error::Store(StorageError::Unavailable));
         }
         let max = max_size.into().map(|m| m as usize);
+        if let Some(entries) = self.tail().range(low, high, max) {
+            return Ok(entries);
+        }
         let mut entries = Vec::with_capacity((high - low) as usize);
         self.inner
             .engine
@@ -437,6 +540,9 @@ impl Storage for LogStore {
         }
         if idx > self.last_index_now() {
             return Err(raft::Error::Store(StorageError::Unavailable));
+        }
+        if let Some(term) = self.tail().term(idx) {
+            return Ok(term);
         }
         match self.inner.engine.get_entry::<EntryType_>(GROUP, idx) {
             Ok(Some(entry)) => Ok(entry.term),
@@ -626,6 +732,58 @@ mod tests {
             store.last_index().unwrap(),
             0,
             "the log itself is still empty"
+        );
+    }
+
+    #[test]
+    fn recent_entries_are_served_from_memory_and_agree_with_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::open(dir.path()).unwrap();
+        store
+            .persist(&[entry(1, 1), entry(2, 1), entry(3, 1)], None, true)
+            .unwrap();
+        store
+            .persist(&[entry(2, 2), entry(3, 2)], None, true)
+            .unwrap();
+        let cached = store.tail().range(1, 4, None).expect("all cached");
+        assert_eq!(
+            cached,
+            vec![entry(1, 1), entry(2, 2), entry(3, 2)],
+            "the overruled tail is replaced"
+        );
+        drop(store);
+        let reopened = LogStore::open(dir.path()).unwrap();
+        assert!(
+            reopened.tail().range(1, 4, None).is_none(),
+            "nothing cached after a restart"
+        );
+        let from_files = reopened
+            .entries(1, 4, None, GetEntriesContext::empty(false))
+            .unwrap();
+        assert_eq!(from_files, cached, "memory and files agree");
+        let one = reopened.read_entries(1, 4, 1).unwrap();
+        assert_eq!(
+            one.len(),
+            1,
+            "a size limit still returns at least one entry"
+        );
+    }
+
+    #[test]
+    fn the_cache_keeps_only_the_newest_entries() {
+        let mut cache = TailCache::default();
+        let batch: Vec<Entry> = (1..=(TAIL_ENTRIES as u64 + 10))
+            .map(|i| entry(i, 1))
+            .collect();
+        cache.append(&batch);
+        assert_eq!(cache.first_index(), Some(11));
+        assert!(cache.range(1, 20, None).is_none());
+        assert_eq!(cache.term(TAIL_ENTRIES as u64 + 10), Some(1));
+        cache.append(&[entry(TAIL_ENTRIES as u64 + 20, 2)]);
+        assert_eq!(
+            cache.first_index(),
+            Some(TAIL_ENTRIES as u64 + 20),
+            "a gap starts the cache over"
         );
     }
 

@@ -1,0 +1,227 @@
+//! Configuration: defaults, layers, errors that name their key, StatefulSet mode.
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    Settings::load_from(None, env(pairs))
+}
+
+#[test]
+fn defaults_make_a_single_node_cluster() {
+    let s = load(&[]).unwrap();
+    assert_eq!(s.node_id, 1);
+    assert_eq!(s.peers, BTreeMap::from([(1, "127.0.0.1:9081".to_string())]));
+    assert_eq!(s.advertise_url, "http://127.0.0.1:8081");
+    assert_eq!(s.mysql_url, "mysql://root@127.0.0.1:3306/taskraft_n1");
+    assert_eq!(s.data_dir, PathBuf::from("./data/n1"));
+    assert_eq!(s.request_timeout, Duration::from_secs(5));
+}
+
+#[test]
+fn environment_variables_set_every_key() {
+    let s = load(&[
+        ("TASKRAFT_NODE_ID", "2"),
+        ("TASKRAFT_HTTP_ADDR", "127.0.0.1:8082"),
+        ("TASKRAFT_RAFT_ADDR", "127.0.0.1:9082"),
+        (
+            "TASKRAFT_PEERS",
+            "1=127.0.0.1:9081, 2=127.0.0.1:9082,3=node-3.peers:9083",
+        ),
+        ("TASKRAFT_MYSQL_URL", "mysql://root:pw@db:3306/board_2"),
+        ("TASKRAFT_DATA_DIR", "/var/lib/taskraft"),
+        ("TASKRAFT_TICK_MS", "100"),
+        ("TASKRAFT_API_TOKEN", "12345"),
+        ("TASKRAFT_LOG_FORMAT", "json"),
+        ("UNRELATED", "x"),
+    ])
+    .unwrap();
+    assert_eq!(s.node_id, 2);
+    assert_eq!(s.peers.len(), 3);
+    assert_eq!(s.peers[&3], "node-3.peers:9083");
+    assert_eq!(s.advertise_url, "http://127.0.0.1:8082");
+    assert_eq!(s.tick_ms, 100);
+    assert_eq!(s.api_token.as_deref(), Some("12345"));
+    assert_eq!(s.log_format, LogFormat::Json);
+}
+
+#[test]
+fn a_bad_value_names_its_key() {
+    let cases = [
+        ("TASKRAFT_NODE_ID", "one", "node_id"),
+        ("TASKRAFT_NODE_ID", "0", "node_id"),
+        ("TASKRAFT_HTTP_ADDR", "localhost", "http_addr"),
+        ("TASKRAFT_PEERS", "1=127.0.0.1", "peers"),
+        ("TASKRAFT_PEERS", "1=a:1,1=b:2", "peers"),
+        ("TASKRAFT_MYSQL_URL", "postgres://x/y", "mysql_url"),
+        (
+            "TASKRAFT_MYSQL_URL",
+            "mysql://root@h:3306/bad-name",
+            "mysql_url",
+        ),
+        ("TASKRAFT_TICK_MS", "0", "tick_ms"),
+        ("TASKRAFT_ELECTION_TICK", "1", "election_tick"),
+        ("TASKRAFT_LOG_FORMAT", "xml", "log_format"),
+        ("TASKRAFT_JOIN", "127.0.0.1:8081", "join"),
+        ("TASKRAFT_ADVERTISE_URL", "node-1:8081", "advertise_url"),
+    ];
+    for (var, value, key) in cases {
+        let err = load(&[(var, value)]).unwrap_err();
+        assert_eq!(err.key, key, "{var}={value} gave {err}");
+        assert!(
+            err.to_string().contains(&format!("`{key}`")),
+            "the message names the key: {err}"
+        );
+    }
+}
+
+#[test]
+fn the_file_is_read_and_the_environment_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.toml");
+    std::fs::write(
+        &path,
+        "node_id = 3\ntick_ms = 20\npeers = \"3=127.0.0.1:9083\"\n",
+    )
+    .unwrap();
+    let s = Settings::load_from(Some(&path), env(&[("TASKRAFT_TICK_MS", "30")])).unwrap();
+    assert_eq!((s.node_id, s.tick_ms), (3, 30));
+}
+
+#[test]
+fn a_typo_in_the_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.toml");
+    std::fs::write(&path, "node-id = 3\n").unwrap();
+    let err = Settings::load_from(Some(&path), HashMap::new()).unwrap_err();
+    assert_eq!(err.key, "node-id");
+    std::fs::write(&path, "tick_ms = \"fast\"\n").unwrap();
+    let err = Settings::load_from(Some(&path), HashMap::new()).unwrap_err();
+    assert_eq!(err.key, "tick_ms", "{err}");
+}
+
+#[test]
+fn a_statefulset_pod_derives_its_id_peers_and_urls_from_its_name() {
+    let sts = StatefulSet::derive(
+        "taskraft-2",
+        "taskraft-peers.prod.svc.cluster.local",
+        3,
+        8080,
+        9080,
+    )
+    .unwrap();
+    assert_eq!((sts.ordinal, sts.node_id, sts.initial), (2, 3, true));
+    assert_eq!(
+        sts.peers[&1],
+        "taskraft-0.taskraft-peers.prod.svc.cluster.local:9080"
+    );
+    assert_eq!(sts.peers.len(), 3);
+    assert_eq!(
+        sts.advertise_url,
+        "http://taskraft-2.taskraft-peers.prod.svc.cluster.local:8080"
+    );
+    assert_eq!(
+        sts.raft_advertise_addr,
+        "taskraft-2.taskraft-peers.prod.svc.cluster.local:9080"
+    );
+    assert_eq!(
+        sts.peer_urls[0],
+        "http://taskraft-0.taskraft-peers.prod.svc.cluster.local:8080"
+    );
+
+    let scaled = StatefulSet::derive("my-board-4", "peers", 3, 8080, 9080).unwrap();
+    assert_eq!(
+        (scaled.node_id, scaled.initial),
+        (5, false),
+        "a pod beyond the initial size joins"
+    );
+    assert_eq!(
+        scaled.peers.len(),
+        3,
+        "the initial voters do not include it"
+    );
+
+    for bad in ["taskraft", "taskraft-", "-1", "taskraft-x"] {
+        assert_eq!(
+            StatefulSet::derive(bad, "s", 3, 1, 2).unwrap_err().key,
+            "pod_name",
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn statefulset_settings_come_from_three_variables() {
+    let base = [
+        ("TASKRAFT_POD_NAME", "taskraft-1"),
+        (
+            "TASKRAFT_PEER_SERVICE",
+            "taskraft-peers.ns.svc.cluster.local",
+        ),
+        ("TASKRAFT_INITIAL_CLUSTER_SIZE", "3"),
+        ("TASKRAFT_HTTP_ADDR", "0.0.0.0:8080"),
+        ("TASKRAFT_RAFT_ADDR", "0.0.0.0:9080"),
+    ];
+    let s = load(&base).unwrap();
+    assert_eq!(s.node_id, 2);
+    assert_eq!(s.peers.len(), 3);
+    assert!(s.join.is_empty(), "an initial voter bootstraps");
+    assert_eq!(
+        s.advertise_url,
+        "http://taskraft-1.taskraft-peers.ns.svc.cluster.local:8080"
+    );
+    assert_eq!(s.peer_urls.len(), 3);
+
+    let mut joiner = base;
+    joiner[0] = ("TASKRAFT_POD_NAME", "taskraft-3");
+    let s = load(&joiner).unwrap();
+    assert_eq!(s.node_id, 4);
+    assert_eq!(
+        s.join.len(),
+        3,
+        "a pod beyond the initial size joins through the initial ones"
+    );
+    assert_eq!(
+        s.raft_advertise_addr,
+        "taskraft-3.taskraft-peers.ns.svc.cluster.local:9080"
+    );
+
+    let err = load(&base[..2]).unwrap_err();
+    assert_eq!(err.key, "initial_cluster_size");
+    let mut wrong_id = base.to_vec();
+    wrong_id.push(("TASKRAFT_NODE_ID", "7"));
+    assert_eq!(load(&wrong_id).unwrap_err().key, "node_id");
+}
+
+#[test]
+fn a_joining_node_must_advertise_a_reachable_raft_address() {
+    let err = load(&[
+        ("TASKRAFT_NODE_ID", "4"),
+        ("TASKRAFT_RAFT_ADDR", "0.0.0.0:9084"),
+        ("TASKRAFT_JOIN", "http://127.0.0.1:8081"),
+    ])
+    .unwrap_err();
+    assert_eq!(err.key, "raft_advertise_addr");
+    let s = load(&[
+        ("TASKRAFT_NODE_ID", "4"),
+        ("TASKRAFT_RAFT_ADDR", "127.0.0.1:9084"),
+        ("TASKRAFT_JOIN", "http://127.0.0.1:8081"),
+    ])
+    .unwrap();
+    assert_eq!(s.raft_advertise_addr, "127.0.0.1:9084");
+}
+
+#[test]
+fn passwords_are_redacted() {
+    assert_eq!(
+        redact("mysql://root:s3cret@db:3306/x"),
+        "mysql://root:***@db:3306/x"
+    );
+    assert_eq!(redact("mysql://root@db:3306/x"), "mysql://root@db:3306/x");
+}

@@ -1,0 +1,391 @@
+//! The Raft node actor: the only code that touches raft-rs.
+//!
+//! It owns the `RawNode`, ticks it, steps peer messages into it, proposes
+//! commands and ReadIndex rounds, and runs the Ready loop in the order the
+//! raft-rs documentation gives. Committed entries are not applied here: the
+//! node tells the applier how far the log is committed, and the applier
+//! reads the entries from the durable log and answers with the applied index
+//! and the outcomes of the requests this node took.
+
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use raft::eraftpb::{Entry, EntryType, Message};
+use raft::{RawNode, ReadOnlyOption, StateRole, INVALID_ID};
+use tokio::sync::{oneshot, watch};
+
+use super::handle::{ClusterStatus, ConsensusError, MemberStatus, RaftHandle, RaftStatus};
+use super::membership::MembershipError;
+use super::storage::LogStore;
+use super::waiters::{PendingWrites, ReadQueue};
+use crate::applier::Committed;
+use crate::metrics;
+use crate::transport::{RemovePeer, SendMessages, SetPeer};
+
+/// How the node reaches the transport: messages out, and peers to dial.
+pub struct TransportPorts {
+    pub send: Recipient<SendMessages>,
+    pub set_peer: Recipient<SetPeer>,
+    pub remove_peer: Recipient<RemovePeer>,
+}
+
+/// Committed-but-unapplied entries beyond which this node refuses new writes:
+/// its MySQL is behind, and queueing more would only lengthen the wait.
+pub(super) const MAX_APPLY_LAG: u64 = 50_000;
+
+/// What a node needs to start.
+pub struct NodeConfig {
+    pub id: u64,
+    pub election_tick: usize,
+    pub heartbeat_tick: usize,
+    pub tick: Duration,
+    /// The index MySQL has applied: raft-rs resumes handing out entries after it.
+    pub applied: u64,
+    pub request_timeout: Duration,
+}
+
+pub struct RaftNode {
+    id: u64,
+    raw: RawNode<LogStore>,
+    store: LogStore,
+    transport: TransportPorts,
+    applier: Recipient<Committed>,
+    tick: Duration,
+    request_timeout: Duration,
+    pending_writes: PendingWrites,
+    reads: ReadQueue,
+    /// Applied in MySQL, as last reported by the applier.
+    applied_index: u64,
+    /// The commit index last told to the applier.
+    committed_index: u64,
+    /// (term, leader) as last seen, to notice changes.
+    leadership: (u64, u64),
+    status_tx: watch::Sender<RaftStatus>,
+    ready_scheduled: bool,
+    shutdown: Option<(oneshot::Sender<()>, Instant)>,
+    /// The membership change this node proposed as leader, if any.
+    pending_change: Option<PendingChange>,
+    /// A committed change removed this node.
+    removed: bool,
+}
+
+pub(super) struct PendingChange {
+    /// Index and term of the conf change entry.
+    entry: (u64, u64),
+    reply: oneshot::Sender<Result<ClusterStatus, MembershipError>>,
+    deadline: Instant,
+}
+
+/// Processes the Ready state once the mailbox is drained.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(super) struct ProcessReady;
+
+impl RaftNode {
+    /// Starts the node on its own thread, so that fsyncs in the Ready loop
+    /// never stall the HTTP workers or the applier.
+    pub fn start(
+        config: NodeConfig,
+        store: LogStore,
+        transport: TransportPorts,
+        applier: Recipient<Committed>,
+    ) -> Result<RaftHandle, raft::Error> {
+        let raft_config = raft::Config {
+            id: config.id,
+            election_tick: config.election_tick,
+            heartbeat_tick: config.heartbeat_tick,
+            applied: config.applied,
+            // One MsgAppend may carry many entries (the default is one).
+            max_size_per_msg: 1 << 20,
+            max_inflight_msgs: 256,
+            // A leader cut off from a majority steps down; a node coming back
+            // from a partition cannot depose a healthy leader.
+            check_quorum: true,
+            pre_vote: true,
+            read_only_option: ReadOnlyOption::Safe,
+            max_committed_size_per_ready: 16 << 20,
+            ..raft::Config::default()
+        };
+        raft_config.validate()?;
+        let logger = super::logger::logger();
+        let raw = RawNode::new(&raft_config, store.clone(), &logger)?;
+        let initial = status_of(&raw, false);
+        let (status_tx, status_rx) = watch::channel(initial);
+        let arbiter = Arbiter::new();
+        let request_timeout = config.request_timeout;
+        let node = RaftNode {
+            id: config.id,
+            leadership: (raw.raft.term, raw.raft.leader_id),
+            raw,
+            store,
+            transport,
+            applier,
+            tick: config.tick,
+            request_timeout,
+            pending_writes: PendingWrites::default(),
+            reads: ReadQueue::default(),
+            applied_index: config.applied,
+            committed_index: config.applied,
+            status_tx,
+            ready_scheduled: false,
+            shutdown: None,
+            pending_change: None,
+            removed: false,
+        };
+        let addr = RaftNode::start_in_arbiter(&arbiter.handle(), move |_| node);
+        Ok(RaftHandle::new(addr, status_rx, request_timeout))
+    }
+
+    fn schedule_ready(&mut self, ctx: &mut Context<Self>) {
+        if !self.ready_scheduled {
+            self.ready_scheduled = true;
+            // Handled after the messages already in the mailbox, so one Ready
+            // (and one fsync) covers everything that arrived meanwhile.
+            ctx.notify(ProcessReady);
+        }
+    }
+
+    /// One pass of the Ready loop, in the order raft-rs prescribes.
+    fn process_ready(&mut self) {
+        if !self.raw.has_ready() {
+            return;
+        }
+        let _timer = metrics::RAFT_READY_SECONDS.start_timer();
+        let mut ready = self.raw.ready();
+
+        // 1. A leader sends before persisting (Raft thesis 10.2.1): the
+        //    followers write while it does.
+        if !ready.messages().is_empty() {
+            self.send(ready.take_messages());
+        }
+        // 2. Snapshots are not produced yet (the log is never compacted).
+        if !ready.snapshot().is_empty() {
+            fatal("received a snapshot, which this version cannot install");
+        }
+        // 3. Reads whose read index is now known.
+        for state in ready.take_read_states() {
+            self.reads
+                .on_read_state(&state.request_ctx, state.index, self.applied_index);
+        }
+        // 4. Make the new entries and hard state durable: one batch, at most
+        //    one fsync, before anything that depends on them leaves.
+        let committed = ready.take_committed_entries();
+        crate::crash::point("raft_before_fsync");
+        metrics::RAFT_READY_ENTRIES.observe(ready.entries().len() as f64);
+        if let Err(e) = self
+            .store
+            .persist(ready.entries(), ready.hs(), ready.must_sync())
+        {
+            fatal(&format!("cannot persist the Raft log: {e}"));
+        }
+        crate::crash::point("raft_after_fsync");
+        // 5. Committed entries (durable here) go to the applier.
+        self.on_committed(committed);
+        // 6. Votes and append responses promise what is now on disk.
+        if !ready.persisted_messages().is_empty() {
+            self.send(ready.take_persisted_messages());
+        }
+        // 7. Advance; what the LightReady holds is valid now.
+        let mut light = self.raw.advance_append(ready);
+        if let Some(commit) = light.commit_index() {
+            self.store.set_commit(commit);
+            metrics::RAFT_COMMIT_INDEX.set(commit as i64);
+        }
+        if !light.messages().is_empty() {
+            self.send(light.take_messages());
+        }
+        self.on_committed(light.take_committed_entries());
+    }
+
+    fn send(&self, messages: Vec<Message>) {
+        self.transport.send.do_send(SendMessages(messages));
+    }
+
+    /// Applies membership changes now (they concern raft-rs, not MySQL) and
+    /// tells the applier how far the log is committed.
+    fn on_committed(&mut self, entries: Vec<Entry>) {
+        let Some(last) = entries.last().map(|e| e.index) else {
+            return;
+        };
+        for entry in &entries {
+            match entry.get_entry_type() {
+                EntryType::EntryNormal => {}
+                EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                    self.apply_conf_change(entry);
+                }
+            }
+        }
+        if last > self.committed_index {
+            self.committed_index = last;
+            self.applier.do_send(Committed(last));
+        }
+    }
+
+    /// Notices a new term or leader: answers what can no longer be answered
+    /// and publishes the new status.
+    fn observe_leadership(&mut self) {
+        let now = (self.raw.raft.term, self.raw.raft.leader_id);
+        if now != self.leadership {
+            self.leadership = now;
+            metrics::RAFT_LEADER_CHANGES.inc();
+            metrics::RAFT_TERM.set(now.0 as i64);
+            metrics::RAFT_IS_LEADER.set(i64::from(self.raw.raft.state == StateRole::Leader));
+            let raft = &self.raw.raft;
+            let commit = raft.raft_log.committed;
+            self.pending_writes.fail_uncommitted(|index, term| {
+                index <= commit && raft.raft_log.term(index).ok() == Some(term)
+            });
+            // Rounds sent to the old leader will not be answered.
+            self.reads.retry_unanswered(Instant::now());
+            if let Some(pending) = self.pending_change.take() {
+                let (index, term) = pending.entry;
+                if index <= commit && raft.raft_log.term(index).ok() == Some(term) {
+                    self.pending_change = Some(pending);
+                } else {
+                    let _ = pending
+                        .reply
+                        .send(Err(ConsensusError::LeaderChanged.into()));
+                }
+            }
+        }
+        let status = status_of(&self.raw, self.removed);
+        self.status_tx.send_if_modified(|current| {
+            let changed = *current != status;
+            *current = status;
+            changed
+        });
+    }
+
+    /// Starts a ReadIndex round for the reads queued since the last one.
+    fn issue_reads(&mut self) {
+        if !self.reads.has_queued() {
+            return;
+        }
+        let raft = &self.raw.raft;
+        if raft.leader_id == INVALID_ID {
+            self.reads.fail_queued(ConsensusError::NoLeader);
+            return;
+        }
+        // raft-rs silently drops a ReadIndex on a leader that has not yet
+        // committed an entry of its term; wait for its no-op to commit.
+        if raft.state == StateRole::Leader && !raft.commit_to_current_term() {
+            return;
+        }
+        let ctx = self.reads.start_round(Instant::now());
+        self.raw.read_index(ctx);
+        metrics::READ_ROUNDS.inc();
+    }
+
+    fn on_tick(&mut self, ctx: &mut Context<Self>) {
+        self.raw.tick();
+        let now = Instant::now();
+        self.pending_writes.expire(now, self.request_timeout);
+        self.reads.expire(now, self.request_timeout);
+        // A round unanswered for two election timeouts went to a leader that
+        // dropped it; ask again rather than wait for the deadline.
+        let retry_after = self.tick * (2 * self.raw.raft.election_timeout() as u32);
+        if let Some(sent_before) = now.checked_sub(retry_after) {
+            self.reads.retry_unanswered(sent_before);
+        }
+        if self
+            .pending_change
+            .as_ref()
+            .is_some_and(|p| p.deadline <= now)
+        {
+            if let Some(pending) = self.pending_change.take() {
+                let _ = pending
+                    .reply
+                    .send(Err(ConsensusError::Timeout(self.request_timeout).into()));
+            }
+        }
+        self.check_shutdown(now);
+        metrics::PENDING_WRITES.set(self.pending_writes.len() as i64);
+        metrics::PENDING_READS.set(self.reads.len() as i64);
+        self.schedule_ready(ctx);
+    }
+
+    fn check_shutdown(&mut self, now: Instant) {
+        let handed_over = self.raw.raft.state != StateRole::Leader;
+        if let Some((_, until)) = &self.shutdown {
+            if handed_over || now >= *until {
+                if let Some((reply, _)) = self.shutdown.take() {
+                    let _ = reply.send(());
+                }
+            }
+        }
+    }
+
+    fn cluster_status(&self) -> ClusterStatus {
+        let raft = &self.raw.raft;
+        let addrs = self.store.members();
+        let leader = raft.state == StateRole::Leader;
+        let conf = raft.prs().conf();
+        let mut members: Vec<MemberStatus> = conf
+            .voters()
+            .ids()
+            .iter()
+            .map(|id| (id, "voter"))
+            .chain(conf.learners().iter().map(|id| (*id, "learner")))
+            .map(|(id, role)| MemberStatus {
+                id,
+                role,
+                match_index: if leader {
+                    raft.prs().get(id).map(|p| p.matched)
+                } else {
+                    None
+                },
+                addr: addrs.get(&id).cloned(),
+            })
+            .collect();
+        members.sort_by_key(|m| m.id);
+        ClusterStatus {
+            raft: status_of(&self.raw, self.removed),
+            commit_index: raft.raft_log.committed,
+            applied_index: self.applied_index,
+            last_index: raft.raft_log.last_index(),
+            members,
+        }
+    }
+}
+
+fn status_of(raw: &RawNode<LogStore>, removed: bool) -> RaftStatus {
+    RaftStatus {
+        node_id: raw.raft.id,
+        role: raw.raft.state.into(),
+        term: raw.raft.term,
+        leader_id: raw.raft.leader_id,
+        removed,
+    }
+}
+
+/// A node that cannot write its Raft log must not go on: it could vote or
+/// acknowledge entries it does not hold. Stop, and let the cluster carry on.
+pub(super) fn fatal(message: &str) -> ! {
+    tracing::error!("{message}; stopping the node");
+    eprintln!("taskraft: fatal: {message}");
+    std::process::exit(70);
+}
+
+impl Actor for RaftNode {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Proposals and reads are parked here until answered.
+        ctx.set_mailbox_capacity(4096);
+        ctx.run_interval(self.tick, |node, ctx| node.on_tick(ctx));
+        tracing::info!(
+            node = self.id,
+            applied = self.applied_index,
+            "raft node started"
+        );
+        self.schedule_ready(ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.pending_writes.fail_all(ConsensusError::ShuttingDown);
+        self.reads.fail_all(ConsensusError::ShuttingDown);
+    }
+}
+
+mod handlers;
+mod membership;

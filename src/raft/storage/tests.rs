@@ -1,0 +1,314 @@
+//! The log store's recovery, bootstrap and cache.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+
+use super::tail::{TailCache, TAIL_ENTRIES};
+use super::*;
+
+fn entry(index: u64, term: u64) -> Entry {
+    Entry {
+        index,
+        term,
+        data: format!("command {index}").into_bytes().into(),
+        ..Entry::default()
+    }
+}
+
+fn hard_state(term: u64, vote: u64, commit: u64) -> HardState {
+    HardState {
+        term,
+        vote,
+        commit,
+        ..HardState::default()
+    }
+}
+
+fn log_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "raftlog"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn entries_and_state_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = LogStore::open(dir.path()).unwrap();
+        assert!(store.is_fresh());
+        store
+            .persist(
+                &[entry(1, 1), entry(2, 1)],
+                Some(&hard_state(1, 2, 1)),
+                true,
+            )
+            .unwrap();
+        store
+            .persist(&[entry(3, 2)], Some(&hard_state(2, 3, 2)), true)
+            .unwrap();
+    }
+    let store = LogStore::open(dir.path()).unwrap();
+    assert!(!store.is_fresh());
+    let state = store.initial_state().unwrap();
+    assert_eq!(state.hard_state, hard_state(2, 3, 2));
+    assert_eq!(
+        (store.first_index().unwrap(), store.last_index().unwrap()),
+        (1, 3)
+    );
+    assert_eq!(store.term(3).unwrap(), 2);
+    assert_eq!(store.term(0).unwrap(), 0, "the empty prefix has term 0");
+    let entries = store
+        .entries(1, 4, None, GetEntriesContext::empty(false))
+        .unwrap();
+    assert_eq!(entries, vec![entry(1, 1), entry(2, 1), entry(3, 2)]);
+}
+
+#[test]
+fn bootstrap_writes_the_initial_voters_as_the_first_committed_entries() {
+    let voters = std::collections::BTreeMap::from([
+        (1, "a:9081".to_string()),
+        (2, "b:9082".to_string()),
+        (3, "c:9083".to_string()),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = LogStore::open(dir.path()).unwrap();
+        assert!(store.is_fresh());
+        store.bootstrap(2, &voters).unwrap();
+    }
+    let store = LogStore::open(dir.path()).unwrap();
+    assert!(!store.is_fresh());
+    let state = store.initial_state().unwrap();
+    assert_eq!(state.conf_state.voters, vec![1, 2, 3]);
+    assert_eq!((state.hard_state.term, state.hard_state.commit), (1, 3));
+    assert_eq!(store.conf_index(), 3);
+    let entries = store
+        .entries(1, 4, None, GetEntriesContext::empty(false))
+        .unwrap();
+    let added: Vec<u64> = entries
+        .iter()
+        .map(|e| {
+            assert_eq!(
+                (e.get_entry_type(), e.term),
+                (EntryType::EntryConfChange, 1)
+            );
+            decode::<ConfChange>(&e.data).unwrap().node_id
+        })
+        .collect();
+    assert_eq!(added, vec![1, 2, 3]);
+    assert_eq!(store.members()[&2].raft_addr, "b:9082");
+    let identity = store.identity().unwrap();
+    assert_eq!(identity.node_id, 2);
+    assert_eq!(identity.cluster_id, Identity::bootstrap_cluster_id(&voters));
+
+    // Another initial member writes byte-identical entries.
+    let other = tempfile::tempdir().unwrap();
+    let peer = LogStore::open(other.path()).unwrap();
+    peer.bootstrap(3, &voters).unwrap();
+    assert_eq!(
+        peer.entries(1, 4, None, GetEntriesContext::empty(false))
+            .unwrap(),
+        entries
+    );
+}
+
+#[test]
+fn a_joining_nodes_identity_and_members_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let identity = Identity {
+        node_id: 4,
+        cluster_id: "c".into(),
+    };
+    let members = Members::from([(
+        1,
+        MemberAddr {
+            raft_addr: "a:1".into(),
+            url: Some("http://a".into()),
+        },
+    )]);
+    {
+        let store = LogStore::open(dir.path()).unwrap();
+        store.set_identity(&identity, &members).unwrap();
+        assert!(!store.is_fresh(), "an identity makes the store not fresh");
+    }
+    let store = LogStore::open(dir.path()).unwrap();
+    assert_eq!(store.identity(), Some(identity));
+    assert_eq!(store.members(), members);
+    assert_eq!(
+        store.last_index().unwrap(),
+        0,
+        "the log itself is still empty"
+    );
+}
+
+#[test]
+fn recent_entries_are_served_from_memory_and_agree_with_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path()).unwrap();
+    store
+        .persist(&[entry(1, 1), entry(2, 1), entry(3, 1)], None, true)
+        .unwrap();
+    store
+        .persist(&[entry(2, 2), entry(3, 2)], None, true)
+        .unwrap();
+    let cached = store.tail().range(1, 4, None).expect("all cached");
+    assert_eq!(
+        cached,
+        vec![entry(1, 1), entry(2, 2), entry(3, 2)],
+        "the overruled tail is replaced"
+    );
+    drop(store);
+    let reopened = LogStore::open(dir.path()).unwrap();
+    assert!(
+        reopened.tail().range(1, 4, None).is_none(),
+        "nothing cached after a restart"
+    );
+    let from_files = reopened
+        .entries(1, 4, None, GetEntriesContext::empty(false))
+        .unwrap();
+    assert_eq!(from_files, cached, "memory and files agree");
+    let one = reopened.read_entries(1, 4, 1).unwrap();
+    assert_eq!(
+        one.len(),
+        1,
+        "a size limit still returns at least one entry"
+    );
+}
+
+#[test]
+fn the_cache_keeps_only_the_newest_entries() {
+    let mut cache = TailCache::default();
+    let batch: Vec<Entry> = (1..=(TAIL_ENTRIES as u64 + 10))
+        .map(|i| entry(i, 1))
+        .collect();
+    cache.append(&batch);
+    assert_eq!(cache.first_index(), Some(11));
+    assert!(cache.range(1, 20, None).is_none());
+    assert_eq!(cache.term(TAIL_ENTRIES as u64 + 10), Some(1));
+    cache.append(&[entry(TAIL_ENTRIES as u64 + 20, 2)]);
+    assert_eq!(
+        cache.first_index(),
+        Some(TAIL_ENTRIES as u64 + 20),
+        "a gap starts the cache over"
+    );
+}
+
+#[test]
+fn a_new_leaders_entries_replace_a_conflicting_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path()).unwrap();
+    store
+        .persist(&[entry(1, 1), entry(2, 1), entry(3, 1)], None, true)
+        .unwrap();
+    store.persist(&[entry(2, 2)], None, true).unwrap();
+    drop(store);
+    let store = LogStore::open(dir.path()).unwrap();
+    assert_eq!(store.last_index().unwrap(), 2);
+    assert_eq!(store.term(2).unwrap(), 2);
+}
+
+#[test]
+fn a_torn_last_record_is_dropped_and_everything_before_it_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = LogStore::open(dir.path()).unwrap();
+        store
+            .persist(
+                &[entry(1, 1), entry(2, 1)],
+                Some(&hard_state(1, 1, 2)),
+                true,
+            )
+            .unwrap();
+        store
+            .persist(
+                &[entry(3, 1), entry(4, 1)],
+                Some(&hard_state(1, 1, 4)),
+                true,
+            )
+            .unwrap();
+    }
+    // A crash in the middle of writing the second batch: cut it short.
+    let file = log_files(dir.path()).pop().expect("a log file");
+    let len = std::fs::metadata(&file).unwrap().len();
+    OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(len - 7)
+        .unwrap();
+
+    let store = LogStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store.last_index().unwrap(),
+        2,
+        "the torn batch is gone, whole"
+    );
+    assert_eq!(
+        store.hard_state(),
+        hard_state(1, 1, 2),
+        "with its hard state"
+    );
+    // The log is writable again where the torn batch was.
+    store.persist(&[entry(3, 2)], None, true).unwrap();
+    assert_eq!(store.term(3).unwrap(), 2);
+}
+
+#[test]
+fn garbage_after_the_last_record_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = LogStore::open(dir.path()).unwrap();
+        store
+            .persist(&[entry(1, 1)], Some(&hard_state(1, 1, 1)), true)
+            .unwrap();
+    }
+    let file = log_files(dir.path()).pop().expect("a log file");
+    OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap()
+        .write_all(&[0xAB; 100])
+        .unwrap();
+    let store = LogStore::open(dir.path()).unwrap();
+    assert_eq!(store.last_index().unwrap(), 1);
+}
+
+#[test]
+fn an_applied_index_beyond_the_log_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path()).unwrap();
+    store
+        .persist(
+            &[entry(1, 1), entry(2, 1)],
+            Some(&hard_state(1, 1, 1)),
+            true,
+        )
+        .unwrap();
+    store.recover_commit(2).unwrap();
+    assert_eq!(
+        store.hard_state().commit,
+        2,
+        "commit raised to what MySQL applied"
+    );
+    let err = store.recover_commit(5).unwrap_err();
+    assert!(err.contains("refusing to start"), "{err}");
+}
+
+#[test]
+fn reading_below_the_first_entry_reports_compaction_not_garbage() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path()).unwrap();
+    assert_eq!(
+        (store.first_index().unwrap(), store.last_index().unwrap()),
+        (1, 0),
+        "an empty log"
+    );
+    assert!(matches!(
+        store.entries(1, 2, None, GetEntriesContext::empty(false)),
+        Err(raft::Error::Store(StorageError::Unavailable))
+    ));
+}

@@ -142,7 +142,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             }
             if join_urls.is_empty() {
                 tracing::info!(voters = ?settings.peers.keys().collect::<Vec<_>>(), "fresh data_dir: bootstrapping the initial cluster");
-                store.bootstrap(node_id, &settings.peers)?;
+                store.bootstrap(node_id, &settings.peers, &settings.initial_cluster_token)?;
             } else {
                 tracing::info!(through = ?join_urls, "fresh data_dir: joining the running cluster");
                 let (identity, members) =

@@ -85,6 +85,11 @@ pub fn idempotency(
     let Some(value) = req.headers().get("idempotency-key") else {
         return Ok(None);
     };
+    // Fault tests only (the `failpoints` build): forget the key, so that
+    // client retries write twice and the duplicate checker must notice.
+    if crate::crash::switch("api_ignore_idempotency_key") {
+        return Ok(None);
+    }
     let key = value
         .to_str()
         .map_err(|_| ApiError::invalid("Idempotency-Key", "is not ASCII"))?

@@ -43,6 +43,7 @@ const KEYS: &[&str] = &[
     "peer_service",
     "initial_cluster_size",
     "raft_advertise_addr",
+    "initial_cluster_token",
 ];
 
 /// A node's settings, validated.
@@ -72,6 +73,9 @@ pub struct Settings {
     pub tick_ms: u64,
     /// Running members to ask for admission instead of bootstrapping.
     pub join: Vec<String>,
+    /// Names the cluster at bootstrap, with the voter ids (the cluster id);
+    /// peers of another cluster are refused.
+    pub initial_cluster_token: String,
     /// Other initial members' HTTP URLs, when they can be derived (in a
     /// StatefulSet): used to notice that a cluster already exists before
     /// bootstrapping on an empty volume.
@@ -342,6 +346,12 @@ impl Layers {
                 "must be set to an address peers can reach when joining (raft_addr is 0.0.0.0)",
             ));
         }
+        let initial_cluster_token =
+            match (self.optional_string("initial_cluster_token")?, &statefulset) {
+                (Some(token), _) => token,
+                (None, Some(sts)) => sts.token.clone(),
+                (None, None) => "taskraft".to_string(),
+            };
         let peer_urls = statefulset
             .as_ref()
             .map(|sts| sts.peer_urls.clone())
@@ -389,6 +399,7 @@ impl Layers {
             tick_ms,
             join,
             peer_urls,
+            initial_cluster_token,
             api_token: self.optional_string("api_token")?,
             cluster_secret: self.optional_string("cluster_secret")?,
             request_timeout: Duration::from_millis(request_timeout_ms),

@@ -18,6 +18,9 @@ pub struct StatefulSet {
     pub peer_urls: Vec<String>,
     pub advertise_url: String,
     pub raft_advertise_addr: String,
+    /// The default cluster token: the set and its service, unique per
+    /// namespace.
+    pub token: String,
 }
 
 impl StatefulSet {
@@ -55,6 +58,7 @@ impl StatefulSet {
                 .collect(),
             advertise_url: format!("http://{}:{http_port}", host(ordinal)),
             raft_advertise_addr: format!("{}:{raft_port}", host(ordinal)),
+            token: format!("{set}.{service}"),
         })
     }
 }

@@ -22,6 +22,7 @@ fn defaults_make_a_single_node_cluster() {
     assert_eq!(s.mysql_url, "mysql://root@127.0.0.1:3306/taskraft_n1");
     assert_eq!(s.data_dir, PathBuf::from("./data/n1"));
     assert_eq!(s.request_timeout, Duration::from_secs(5));
+    assert_eq!(s.initial_cluster_token, "taskraft");
 }
 
 #[test]
@@ -177,6 +178,10 @@ fn statefulset_settings_come_from_three_variables() {
         "http://taskraft-1.taskraft-peers.ns.svc.cluster.local:8080"
     );
     assert_eq!(s.peer_urls.len(), 3);
+    assert_eq!(
+        s.initial_cluster_token,
+        "taskraft.taskraft-peers.ns.svc.cluster.local"
+    );
 
     let mut joiner = base;
     joiner[0] = ("TASKRAFT_POD_NAME", "taskraft-3");

@@ -90,14 +90,14 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// The cluster id of a cluster bootstrapped with `voters`: the same on
-    /// every initial member, since all of them are given the same list.
-    pub fn bootstrap_cluster_id(voters: &BTreeMap<u64, String>) -> String {
-        let text: Vec<String> = voters
-            .iter()
-            .map(|(id, addr)| format!("{id}={addr}"))
-            .collect();
-        let text = text.join(",");
+    /// The cluster id of a cluster bootstrapped with `voters` under `token`:
+    /// the same on every initial member. Addresses are left out on purpose:
+    /// nodes may reach each other under different names (a proxy, NAT, a
+    /// hostname on one and an IP on another). The token (etcd's
+    /// initial-cluster-token) keeps two clusters with the same ids apart.
+    pub fn bootstrap_cluster_id(token: &str, voters: &BTreeMap<u64, String>) -> String {
+        let ids: Vec<String> = voters.keys().map(u64::to_string).collect();
+        let text = format!("{token}/{}", ids.join(","));
         let hash = |seed: u64| {
             let mut h = seed;
             for byte in text.bytes() {
@@ -119,18 +119,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_initial_member_computes_the_same_cluster_id() {
+    fn every_initial_member_computes_the_same_cluster_id_however_it_spells_addresses() {
         let voters = BTreeMap::from([(1, "a:1".to_string()), (2, "b:2".to_string())]);
-        let again = BTreeMap::from([(2, "b:2".to_string()), (1, "a:1".to_string())]);
-        assert_eq!(
-            Identity::bootstrap_cluster_id(&voters),
-            Identity::bootstrap_cluster_id(&again)
-        );
-        let other = BTreeMap::from([(1, "a:1".to_string()), (2, "c:2".to_string())]);
-        assert_ne!(
-            Identity::bootstrap_cluster_id(&voters),
-            Identity::bootstrap_cluster_id(&other)
-        );
-        assert_eq!(Identity::bootstrap_cluster_id(&voters).len(), 32);
+        let proxied =
+            BTreeMap::from([(2, "proxy:9002".to_string()), (1, "10.0.0.1:1".to_string())]);
+        let id = Identity::bootstrap_cluster_id("t", &voters);
+        assert_eq!(id, Identity::bootstrap_cluster_id("t", &proxied));
+        assert_eq!(id.len(), 32);
+        let other_token = Identity::bootstrap_cluster_id("u", &voters);
+        assert_ne!(id, other_token, "the token tells two clusters apart");
+        let other_voters = BTreeMap::from([(1, "a:1".to_string()), (3, "b:2".to_string())]);
+        assert_ne!(id, Identity::bootstrap_cluster_id("t", &other_voters));
     }
 }

@@ -316,7 +316,8 @@ async fn serve_inbound(
             Ok(Err(e)) => return Err(e),
         };
     if let Err(reason) = auth.verify(&challenge, &hello) {
-        tracing::warn!(peer = hello.node_id, %reason, "refused a peer connection");
+        // A misconfiguration that keeps a node out of its cluster: loud.
+        tracing::error!(peer = hello.node_id, %reason, "refused a peer connection");
         return Ok(());
     }
     let from = hello.node_id;

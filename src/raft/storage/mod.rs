@@ -161,6 +161,7 @@ impl LogStore {
         &self,
         node_id: u64,
         voters: &std::collections::BTreeMap<u64, String>,
+        token: &str,
     ) -> Result<(), LogError> {
         let mut entries = Vec::new();
         let mut members = Members::new();
@@ -202,7 +203,7 @@ impl LogStore {
         };
         let identity = Identity {
             node_id,
-            cluster_id: Identity::bootstrap_cluster_id(voters),
+            cluster_id: Identity::bootstrap_cluster_id(token, voters),
         };
         let mut batch = LogBatch::default();
         batch.add_entries::<EntryType_>(GROUP, &entries)?;

@@ -78,7 +78,7 @@ fn bootstrap_writes_the_initial_voters_as_the_first_committed_entries() {
     {
         let store = LogStore::open(dir.path()).unwrap();
         assert!(store.is_fresh());
-        store.bootstrap(2, &voters).unwrap();
+        store.bootstrap(2, &voters, "t").unwrap();
     }
     let store = LogStore::open(dir.path()).unwrap();
     assert!(!store.is_fresh());
@@ -103,12 +103,15 @@ fn bootstrap_writes_the_initial_voters_as_the_first_committed_entries() {
     assert_eq!(store.members()[&2].raft_addr, "b:9082");
     let identity = store.identity().unwrap();
     assert_eq!(identity.node_id, 2);
-    assert_eq!(identity.cluster_id, Identity::bootstrap_cluster_id(&voters));
+    assert_eq!(
+        identity.cluster_id,
+        Identity::bootstrap_cluster_id("t", &voters)
+    );
 
     // Another initial member writes byte-identical entries.
     let other = tempfile::tempdir().unwrap();
     let peer = LogStore::open(other.path()).unwrap();
-    peer.bootstrap(3, &voters).unwrap();
+    peer.bootstrap(3, &voters, "t").unwrap();
     assert_eq!(
         peer.entries(1, 4, None, GetEntriesContext::empty(false))
             .unwrap(),

@@ -48,3 +48,8 @@ ensure_browser() {
     apt_install "${missing[@]}"
   fi
 }
+
+# The fault tests cut real connections between network namespaces.
+ensure_iptables() {
+  command -v iptables >/dev/null || [ -x /usr/sbin/iptables ] || apt_install iptables
+}

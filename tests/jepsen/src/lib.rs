@@ -23,6 +23,10 @@
 //! - [`events`]: the event rows the last two read.
 //! - [`report`]: checks gathered into one verdict, JSON and text, ending
 //!   with `N passed, N failed`.
+//! - [`harness`]: the other side — real nodes with their own MariaDB in
+//!   network namespaces, a TCP proxy per link, the nemesis, the recorded
+//!   workloads, and the run that feeds all of it to the checkers
+//!   (`src/bin/chaos.rs`, `tests/ci_*.rs`).
 //!
 //! # Example
 //!
@@ -52,11 +56,12 @@
 //! # Ok::<(), HistoryError>(())
 //! ```
 //!
-//! Not here: generators, nemeses, the HTTP and WebSocket clients, and
-//! anything that needs a running cluster — that is the harness's side.
+//! The checkers are pure: they start no process and read no clock. All
+//! that touches processes, networks and clocks lives in [`harness`].
 
 pub mod convergence;
 pub mod events;
+pub mod harness;
 pub mod history;
 pub mod invariant;
 pub mod linearizable;

@@ -105,8 +105,15 @@ struct InFlight {
 
 /// Linearizable reads, batched: all reads that arrive while one ReadIndex
 /// round is being set up share the next round.
+///
+/// A round's context must be unique in the whole cluster: the leader keeps
+/// pending ReadIndex requests by context and silently drops one whose
+/// context is already pending (raft-rs `ReadOnly::add_request`). So it is
+/// this node's id followed by a counter that starts from the clock, which a
+/// restarted node does not repeat either.
 #[derive(Default)]
 pub struct ReadQueue {
+    node_id: u64,
     next_ctx: u64,
     queued: Vec<ReadWaiter>,
     in_flight: HashMap<u64, InFlight>,
@@ -115,6 +122,17 @@ pub struct ReadQueue {
 }
 
 impl ReadQueue {
+    pub fn new(node_id: u64) -> Self {
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        ReadQueue {
+            node_id,
+            next_ctx: since_epoch.as_nanos() as u64,
+            ..ReadQueue::default()
+        }
+    }
+
     pub fn push(&mut self, reply: ReadReply, deadline: Instant) {
         self.queued.push(ReadWaiter { reply, deadline });
     }
@@ -130,12 +148,20 @@ impl ReadQueue {
         let waiters = std::mem::take(&mut self.queued);
         self.in_flight
             .insert(self.next_ctx, InFlight { waiters, sent: now });
-        self.next_ctx.to_be_bytes().to_vec()
+        let mut ctx = self.node_id.to_be_bytes().to_vec();
+        ctx.extend_from_slice(&self.next_ctx.to_be_bytes());
+        ctx
     }
 
     /// raft-rs answered a round: its reads may go once `index` is applied.
     pub fn on_read_state(&mut self, ctx: &[u8], index: u64, applied: u64) {
-        let Some(ctx) = ctx.try_into().ok().map(u64::from_be_bytes) else {
+        let Some((node, counter)) = ctx.split_at_checked(8) else {
+            return;
+        };
+        if node != self.node_id.to_be_bytes() {
+            return;
+        }
+        let Some(ctx) = counter.try_into().ok().map(u64::from_be_bytes) else {
             return;
         };
         if let Some(round) = self.in_flight.remove(&ctx) {
@@ -240,7 +266,7 @@ mod tests {
     fn reads_in_one_round_go_ahead_only_once_their_index_is_applied() {
         let now = Instant::now();
         let later = now + Duration::from_secs(5);
-        let mut queue = ReadQueue::default();
+        let mut queue = ReadQueue::new(1);
         let mut a = read(&mut queue, later);
         let mut b = read(&mut queue, later);
         let ctx = queue.start_round(now);
@@ -256,9 +282,26 @@ mod tests {
     }
 
     #[test]
+    fn round_contexts_differ_between_nodes_and_across_restarts() {
+        let now = Instant::now();
+        let mut one = ReadQueue::new(1);
+        let mut two = ReadQueue::new(2);
+        let first = one.start_round(now);
+        assert_ne!(first, two.start_round(now));
+        assert_ne!(first, ReadQueue::new(1).start_round(now), "restarted");
+        assert_ne!(first, one.start_round(now));
+        let mut a = read(&mut two, now + Duration::from_secs(5));
+        let ctx = two.start_round(now);
+        one.on_read_state(&ctx, 1, 1);
+        assert!(a.try_recv().is_err(), "another node's answer");
+        two.on_read_state(&ctx, 1, 1);
+        assert_eq!(a.try_recv().unwrap(), Ok(()));
+    }
+
+    #[test]
     fn an_unanswered_round_is_asked_again_and_a_late_read_times_out() {
         let now = Instant::now();
-        let mut queue = ReadQueue::default();
+        let mut queue = ReadQueue::new(1);
         let mut a = read(&mut queue, now + Duration::from_secs(5));
         let mut b = read(&mut queue, now + Duration::from_millis(10));
         queue.start_round(now);

@@ -123,7 +123,7 @@ impl RaftNode {
             tick: config.tick,
             request_timeout,
             pending_writes: PendingWrites::default(),
-            reads: ReadQueue::default(),
+            reads: ReadQueue::new(config.id),
             applied_index: config.applied,
             committed_index: config.applied,
             status_tx,

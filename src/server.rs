@@ -266,6 +266,13 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             .configure(api::routes)
     })
     .workers(settings.http_workers)
+    // Small responses and WebSocket frames go out at once, not after the
+    // client's delayed ACK (Nagle held live events back by ~10-40 ms).
+    .on_connect(|connection, _| {
+        if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            let _ = tcp.set_nodelay(true);
+        }
+    })
     .disable_signals()
     .shutdown_timeout(HTTP_DRAIN_SECS)
     .listen(http_listener)?

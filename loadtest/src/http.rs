@@ -7,27 +7,39 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
+use std::time::Duration;
+
 use tokio::net::TcpStream;
 
 /// A response: status (0 when there was none) and body.
 pub struct Reply {
     pub status: u16,
     pub body: Bytes,
+    /// `X-Taskraft-Seq`: the seq of the event a write produced (or, on a
+    /// list, the last seq the node had applied).
+    pub seq: Option<u64>,
 }
 
 impl Reply {
-    fn failed() -> Reply {
+    pub fn failed() -> Reply {
         Reply {
             status: 0,
             body: Bytes::new(),
+            seq: None,
         }
     }
 }
+
+/// How long one request (connect, send, whole body) may take before it
+/// counts as "no answer" and the connection is dropped. Without a bound a
+/// closed-loop client stuck on a dead node would never end the run.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Conn {
     /// `host:port`.
     authority: String,
     sender: Option<SendRequest<Full<Bytes>>>,
+    timeout: Duration,
 }
 
 impl Conn {
@@ -39,14 +51,28 @@ impl Conn {
         Conn {
             authority,
             sender: None,
+            timeout: DEFAULT_TIMEOUT,
         }
+    }
+
+    pub fn with_timeout(mut self, timeout: Duration) -> Conn {
+        self.timeout = timeout;
+        self
     }
 
     async fn connect(&mut self) -> Option<&mut SendRequest<Full<Bytes>>> {
         if self.sender.as_ref().is_some_and(|s| !s.is_closed()) {
             return self.sender.as_mut();
         }
-        let stream = TcpStream::connect(&self.authority).await.ok()?;
+        let stream = match TcpStream::connect(&self.authority).await {
+            Ok(stream) => stream,
+            Err(_) => {
+                // A refused connection fails at once: without a pause a
+                // closed-loop client against a dead node would spin.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                return None;
+            }
+        };
         stream.set_nodelay(true).ok()?;
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
@@ -59,6 +85,26 @@ impl Conn {
     }
 
     pub async fn request(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(&'static str, String)],
+        body: Option<Bytes>,
+    ) -> Reply {
+        let timeout = self.timeout;
+        match tokio::time::timeout(timeout, self.request_unbounded(method, path, headers, body))
+            .await
+        {
+            Ok(reply) => reply,
+            Err(_) => {
+                // The connection may still deliver the late answer: drop it.
+                self.sender = None;
+                Reply::failed()
+            }
+        }
+    }
+
+    async fn request_unbounded(
         &mut self,
         method: Method,
         path: &str,
@@ -95,10 +141,16 @@ impl Conn {
         match sender.send_request(request).await {
             Ok(response) => {
                 let status = response.status().as_u16();
+                let seq = response
+                    .headers()
+                    .get("x-taskraft-seq")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok());
                 match response.into_body().collect().await {
                     Ok(body) => Reply {
                         status,
                         body: body.to_bytes(),
+                        seq,
                     },
                     Err(_) => {
                         self.sender = None;

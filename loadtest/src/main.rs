@@ -10,17 +10,28 @@
 //!
 //! Connections are spread over all `--url`s (`--target all`) or aimed at the
 //! first one (`--target first`). A warm-up is run but not recorded.
+//!
+//! Subcommands:
+//! - `loadtest ws`: WebSocket fan-out, delivery latency and completeness per
+//!   socket under an open-loop write rate (see `ws.rs`).
+//! - `loadtest smoke`: a ~3 s create/get run that exits non-zero when nothing
+//!   succeeded, for the test suite.
+//! - `loadtest preload`: creates N tasks and writes their ids to a file (for
+//!   wrk's get.lua, or to fill a cluster before measuring memory).
 
 mod http;
 mod report;
+mod sys;
 mod workload;
+mod ws;
 
 use std::cell::RefCell;
+use std::io::Write;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::http::Conn;
 use crate::report::Stats;
@@ -37,8 +48,32 @@ enum Target {
 #[derive(Parser, Debug)]
 #[command(
     name = "loadtest",
-    about = "Load generator for taskraft (and etcd's JSON gateway)"
+    about = "Load generator for taskraft (and etcd's JSON gateway)",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
 )]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Without a subcommand: an HTTP load run.
+    #[command(flatten)]
+    http: Args,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// WebSocket fan-out: M sockets, writes at a fixed rate, delivery
+    /// latency of every event to every socket, and per-socket completeness.
+    Ws(ws::WsArgs),
+    /// CI smoke test: a short create/get run against a running cluster;
+    /// exits 1 when no request succeeded.
+    Smoke(SmokeArgs),
+    /// Creates tasks (ids to a file, one per line): for wrk's get.lua, or to
+    /// fill a cluster before reading its memory.
+    Preload(PreloadArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
 struct Args {
     /// Node URLs, repeated or comma-separated.
     #[arg(long = "url", value_delimiter = ',', required = true)]
@@ -63,6 +98,17 @@ struct Args {
     /// Tasks created before the run when the mix needs existing ones.
     #[arg(long, default_value_t = 1000)]
     preload: usize,
+    /// get/update/delete: take the tasks from this file (one id per line, as
+    /// `loadtest preload --ids-out` writes it) instead of creating --preload.
+    #[arg(long)]
+    ids: Option<PathBuf>,
+    /// etcd-range: read keys read/000000 .. read/<keys-1>.
+    #[arg(long, default_value_t = 1000)]
+    keys: usize,
+    /// etcd-range: the keys exist already (`loadtest preload --etcd`): do
+    /// not write them first.
+    #[arg(long)]
+    no_preload: bool,
     /// Bytes of description per created task (about 200 B of JSON in all at 150).
     #[arg(long, default_value_t = 150)]
     payload: usize,
@@ -72,6 +118,9 @@ struct Args {
     /// Send an Idempotency-Key with every create.
     #[arg(long)]
     idempotency: bool,
+    /// Per-request timeout (then it counts as "no answer" and the connection is replaced).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    timeout: Duration,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -82,7 +131,47 @@ struct Args {
     seed: u64,
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+#[derive(clap::Args, Debug, Clone)]
+struct SmokeArgs {
+    /// Node URLs, repeated or comma-separated.
+    #[arg(long = "url", value_delimiter = ',', required = true)]
+    urls: Vec<String>,
+    #[arg(long, short = 'd', default_value = "3s", value_parser = parse_duration)]
+    duration: Duration,
+    #[arg(long, short = 'c', default_value_t = 3)]
+    connections: usize,
+    /// Also fail when more than this fraction of the requests failed (0..1).
+    #[arg(long)]
+    max_error_ratio: Option<f64>,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct PreloadArgs {
+    /// Node URLs, repeated or comma-separated.
+    #[arg(long = "url", value_delimiter = ',', required = true)]
+    urls: Vec<String>,
+    /// Tasks to create.
+    #[arg(long, short = 'n', default_value_t = 1000)]
+    count: usize,
+    #[arg(long, short = 'c', default_value_t = 16)]
+    connections: usize,
+    #[arg(long, value_enum, default_value_t = Target::All)]
+    target: Target,
+    #[arg(long, default_value_t = 150)]
+    payload: usize,
+    /// Write the created task ids here, one per line.
+    #[arg(long)]
+    ids_out: Option<PathBuf>,
+    /// Write etcd keys read/000000 .. read/<count-1> (for `--mix etcd-range
+    /// --no-preload`) through etcd's JSON gateway instead of tasks.
+    #[arg(long)]
+    etcd: bool,
+}
+
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = text
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .map(|at| text.split_at(at))
@@ -100,32 +189,230 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 fn main() {
-    let args = Args::parse();
-    if args.connections == 0 {
-        eprintln!("loadtest: --connections must be at least 1");
-        std::process::exit(2);
-    }
+    let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
     let local = tokio::task::LocalSet::new();
-    let result = local.block_on(&runtime, run(&args));
-    match result {
-        Ok(report) => {
+    let code = match cli.command {
+        None => local.block_on(&runtime, http_main(&cli.http)),
+        Some(Command::Ws(args)) => local.block_on(&runtime, ws_main(&args)),
+        Some(Command::Smoke(args)) => local.block_on(&runtime, smoke_main(&args)),
+        Some(Command::Preload(args)) => local.block_on(&runtime, preload_main(&args)),
+    };
+    std::process::exit(code);
+}
+
+fn write_json(path: &Option<PathBuf>, value: &serde_json::Value) -> Result<(), i32> {
+    if let Some(path) = path {
+        if let Err(e) = std::fs::write(path, value.to_string()) {
+            eprintln!("loadtest: writing {}: {e}", path.display());
+            return Err(1);
+        }
+    }
+    Ok(())
+}
+
+/// The report as JSON, with what the table does not show: the run's tag
+/// (etcd keys are `task/<tag>/...`) and the client's own CPU time.
+fn report_json(report: &report::Report, run: &RunInfo) -> serde_json::Value {
+    let mut json = report.json();
+    json["run_tag"] = run.run_tag.clone().into();
+    json["client_cpu_s"] = run.client_cpu.into();
+    json["wall_s"] = run.wall.into();
+    json["target"] = format!("{:?}", run.target).to_lowercase().into();
+    json
+}
+
+async fn http_main(args: &Args) -> i32 {
+    if args.connections == 0 {
+        eprintln!("loadtest: --connections must be at least 1");
+        return 2;
+    }
+    match run(args).await {
+        Ok((report, info)) => {
             print!("{}", report.table());
-            if let Some(path) = &args.json {
-                if let Err(e) = std::fs::write(path, report.json().to_string()) {
-                    eprintln!("loadtest: writing {}: {e}", path.display());
-                    std::process::exit(1);
-                }
-            }
+            write_json(&args.json, &report_json(&report, &info))
+                .err()
+                .unwrap_or(0)
         }
         Err(e) => {
             eprintln!("loadtest: {e}");
-            std::process::exit(1);
+            1
         }
     }
+}
+
+async fn ws_main(args: &ws::WsArgs) -> i32 {
+    match ws::run(args).await {
+        Ok(outcome) => {
+            print!("{}", outcome.report);
+            if let Err(code) = write_json(&args.json, &outcome.json) {
+                return code;
+            }
+            if args.fail_on_miss && outcome.incomplete {
+                eprintln!("loadtest ws: some socket missed events, resynced or gave up");
+                return 3;
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("loadtest ws: {e}");
+            1
+        }
+    }
+}
+
+/// A few seconds of creates and linearizable gets spread over the nodes;
+/// fails when not one request succeeded (or too many failed).
+async fn smoke_main(smoke: &SmokeArgs) -> i32 {
+    let args = Args {
+        urls: smoke.urls.clone(),
+        connections: smoke.connections.max(1),
+        duration: smoke.duration,
+        warmup: Duration::ZERO,
+        mix: "create=50,get=50".parse().expect("a valid mix"),
+        rate: None,
+        target: Target::All,
+        preload: 10,
+        ids: None,
+        keys: 1000,
+        no_preload: false,
+        payload: 150,
+        consistency: None,
+        idempotency: false,
+        timeout: Duration::from_secs(5),
+        json: smoke.json.clone(),
+        label: "smoke".into(),
+        seed: 1,
+    };
+    // Bounded whatever the cluster does: the preload (10 creates) and the
+    // run, each request at most 5 s.
+    let bound = smoke.duration + Duration::from_secs(60);
+    let result = match tokio::time::timeout(bound, run(&args)).await {
+        Ok(result) => result,
+        Err(_) => Err(format!("no result within {bound:?}")),
+    };
+    match result {
+        Ok((report, info)) => {
+            print!("{}", report.table());
+            let total = report
+                .stats
+                .ops
+                .values()
+                .fold((0, 0), |(ok, err), s| (ok + s.ok(), err + s.errors()));
+            if let Err(code) = write_json(&args.json, &report_json(&report, &info)) {
+                return code;
+            }
+            if total.0 == 0 {
+                eprintln!("loadtest smoke: FAILED: no request succeeded");
+                return 1;
+            }
+            let ratio = total.1 as f64 / (total.0 + total.1) as f64;
+            if let Some(max) = smoke.max_error_ratio {
+                if ratio > max {
+                    eprintln!(
+                        "loadtest smoke: FAILED: {:.1}% of requests failed (max {:.1}%)",
+                        ratio * 100.0,
+                        max * 100.0
+                    );
+                    return 1;
+                }
+            }
+            println!(
+                "smoke: ok ({} requests succeeded, {} failed)",
+                total.0, total.1
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("loadtest smoke: FAILED: {e}");
+            1
+        }
+    }
+}
+
+async fn preload_main(p: &PreloadArgs) -> i32 {
+    let args = Args {
+        urls: p.urls.clone(),
+        connections: p.connections.max(1),
+        duration: Duration::ZERO,
+        warmup: Duration::ZERO,
+        mix: "create".parse().expect("a valid mix"),
+        rate: None,
+        target: p.target,
+        preload: p.count,
+        ids: None,
+        keys: p.count,
+        no_preload: false,
+        payload: p.payload,
+        consistency: None,
+        idempotency: false,
+        timeout: Duration::from_secs(10),
+        json: None,
+        label: "preload".into(),
+        seed: 1,
+    };
+    let pool = Pool::default();
+    let shape = Rc::new(Shape {
+        payload: p.payload,
+        consistency: None,
+        idempotency: false,
+        run_tag: uuid::Uuid::new_v4().simple().to_string()[..8].to_string(),
+        etcd_keys: p.count as u64,
+    });
+    let started = Instant::now();
+    if p.etcd {
+        if let Err(e) = preload_etcd(&args).await {
+            eprintln!("loadtest preload: {e}");
+            return 1;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "preload: wrote etcd keys read/000000..read/{:06} in {:.1}s ({:.0}/s) over {} connection(s)",
+            p.count.saturating_sub(1),
+            secs,
+            p.count as f64 / secs.max(1e-9),
+            args.connections
+        );
+        return 0;
+    }
+    if let Err(e) = preload(&args, &pool, &shape).await {
+        eprintln!("loadtest preload: {e}");
+        return 1;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let ids = pool.ids();
+    println!(
+        "preload: created {} tasks in {:.1}s ({:.0}/s) over {} connection(s)",
+        ids.len(),
+        secs,
+        ids.len() as f64 / secs.max(1e-9),
+        args.connections
+    );
+    if let Some(path) = &p.ids_out {
+        let written = std::fs::File::create(path).and_then(|file| {
+            let mut out = std::io::BufWriter::new(file);
+            for id in &ids {
+                writeln!(out, "{id}")?;
+            }
+            out.flush()
+        });
+        if let Err(e) = written {
+            eprintln!("loadtest preload: writing {}: {e}", path.display());
+            return 1;
+        }
+    }
+    0
+}
+
+/// What a run reports besides its statistics.
+struct RunInfo {
+    run_tag: String,
+    client_cpu: f64,
+    wall: f64,
+    target: Target,
 }
 
 fn url_for(args: &Args, client: usize) -> &str {
@@ -135,20 +422,42 @@ fn url_for(args: &Args, client: usize) -> &str {
     }
 }
 
-async fn run(args: &Args) -> Result<report::Report, String> {
+async fn run(args: &Args) -> Result<(report::Report, RunInfo), String> {
+    let cpu_at_start = sys::cpu_seconds();
+    let wall_start = Instant::now();
     let pool = Pool::default();
     let shape = Rc::new(Shape {
         payload: args.payload,
         consistency: args.consistency.clone(),
         idempotency: args.idempotency,
         run_tag: uuid::Uuid::new_v4().simple().to_string()[..8].to_string(),
+        etcd_keys: args.keys.max(1) as u64,
     });
 
     if args.mix.needs_pool() {
-        if args.mix.0.iter().any(|(op, _)| *op == Op::EtcdRange) {
-            workload::preload_etcd(&mut Conn::new(url_for(args, 0)), 1000, args.payload).await?;
-        } else {
-            preload(args, &pool, &shape).await?;
+        let weighted = |f: &dyn Fn(Op) -> bool| args.mix.0.iter().any(|(op, w)| *w > 0 && f(*op));
+        if weighted(&|op| op == Op::EtcdRange) && !args.no_preload {
+            preload_etcd(&Args {
+                preload: args.keys,
+                ..args.clone()
+            })
+            .await?;
+        }
+        // get/update/delete work on existing tasks.
+        if weighted(&|op| op.needs_pool() && op != Op::EtcdRange) {
+            match &args.ids {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .map_err(|e| format!("reading {}: {e}", path.display()))?;
+                    for id in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                        pool.add(id.to_string(), 1);
+                    }
+                    if pool.ids().is_empty() {
+                        return Err(format!("no task ids in {}", path.display()));
+                    }
+                }
+                None => preload(args, &pool, &shape).await?,
+            }
         }
     }
 
@@ -161,7 +470,7 @@ async fn run(args: &Args) -> Result<report::Report, String> {
         .map(|rate| Duration::from_secs_f64(args.connections as f64 / rate.max(0.001)));
     let mut tasks = Vec::new();
     for client in 0..args.connections {
-        let mut conn = Conn::new(url_for(args, client));
+        let mut conn = Conn::new(url_for(args, client)).with_timeout(args.timeout);
         let mix = args.mix.clone();
         let pool = pool.clone();
         let shape = shape.clone();
@@ -207,46 +516,85 @@ async fn run(args: &Args) -> Result<report::Report, String> {
     let stats = Rc::try_unwrap(stats)
         .map(RefCell::into_inner)
         .unwrap_or_default();
-    Ok(report::Report {
-        label: args.label.clone(),
-        urls: args.urls.clone(),
-        connections: args.connections,
-        duration: args.duration,
-        rate: args.rate,
-        mix: args
-            .mix
-            .0
-            .iter()
-            .map(|(op, w)| format!("{op}={w}"))
-            .collect::<Vec<_>>()
-            .join(","),
-        stats,
-    })
+    let info = RunInfo {
+        run_tag: shape.run_tag.clone(),
+        client_cpu: sys::cpu_seconds() - cpu_at_start,
+        wall: wall_start.elapsed().as_secs_f64(),
+        target: args.target,
+    };
+    Ok((
+        report::Report {
+            label: args.label.clone(),
+            urls: args.urls.clone(),
+            connections: args.connections,
+            duration: args.duration,
+            rate: args.rate,
+            mix: args
+                .mix
+                .0
+                .iter()
+                .map(|(op, w)| format!("{op}={w}"))
+                .collect::<Vec<_>>()
+                .join(","),
+            stats,
+        },
+        info,
+    ))
 }
 
-/// Creates the tasks that get/update/delete work on.
-async fn preload(args: &Args, pool: &Pool, shape: &Rc<Shape>) -> Result<(), String> {
-    let per_client = args.preload.div_ceil(args.connections);
+/// Writes etcd keys read/000000 .. read/<args.preload - 1> (the etcd-range
+/// key space) over `args.connections` connections.
+async fn preload_etcd(args: &Args) -> Result<(), String> {
+    let count = args.preload;
+    let clients = args.connections.clamp(1, count.max(1));
     let mut tasks = Vec::new();
-    for client in 0..args.connections {
-        let mut conn = Conn::new(url_for(args, client));
+    for client in 0..clients {
+        let mut conn = Conn::new(url_for(args, client)).with_timeout(args.timeout);
+        let keys: Vec<usize> = (client..count).step_by(clients).collect();
+        let payload = args.payload;
+        tasks.push(tokio::task::spawn_local(async move {
+            workload::preload_etcd(&mut conn, &keys, payload).await
+        }));
+    }
+    for task in tasks {
+        task.await.map_err(|e| e.to_string())??;
+    }
+    Ok(())
+}
+
+/// Creates the tasks that get/update/delete work on: `args.preload` in all,
+/// over `args.connections` connections; a failed create is retried twice.
+async fn preload(args: &Args, pool: &Pool, shape: &Rc<Shape>) -> Result<(), String> {
+    let clients = args.connections.min(args.preload.max(1));
+    let mut tasks = Vec::new();
+    for client in 0..clients {
+        let count = args.preload / clients + usize::from(client < args.preload % clients);
+        let mut conn = Conn::new(url_for(args, client)).with_timeout(args.timeout);
         let pool = pool.clone();
         let shape = shape.clone();
         tasks.push(tokio::task::spawn_local(async move {
             let mut rng = Rng::new(client as u64 + 1);
-            for n in 0..per_client {
-                let reply = workload::run(
-                    Op::Create,
-                    &mut conn,
-                    &pool,
-                    &shape,
-                    &mut rng,
-                    client + 1_000_000,
-                    n as u64,
-                )
-                .await;
-                if reply.status != 201 {
-                    return Err(format!("preloading tasks: status {}", reply.status));
+            for n in 0..count {
+                let mut tries = 0;
+                loop {
+                    let reply = workload::run(
+                        Op::Create,
+                        &mut conn,
+                        &pool,
+                        &shape,
+                        &mut rng,
+                        client + 1_000_000,
+                        n as u64,
+                    )
+                    .await;
+                    if reply.status == 201 {
+                        break;
+                    }
+                    tries += 1;
+                    if tries == 3 {
+                        return Err(format!("preloading tasks: status {}", reply.status));
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
             Ok(())

@@ -84,7 +84,7 @@ fn ms(micros: u64) -> f64 {
     micros as f64 / 1000.0
 }
 
-fn line(name: &str, stats: &OpStats, secs: f64) -> String {
+pub fn line(name: &str, stats: &OpStats, secs: f64) -> String {
     let h = &stats.latency;
     let q = |q: f64| ms(h.value_at_quantile(q));
     format!(
@@ -101,7 +101,7 @@ fn line(name: &str, stats: &OpStats, secs: f64) -> String {
     )
 }
 
-fn summary(stats: &OpStats, secs: f64) -> Value {
+pub fn summary(stats: &OpStats, secs: f64) -> Value {
     let h = &stats.latency;
     json!({
         "ok": stats.ok(),

@@ -147,6 +147,11 @@ impl Pool {
         Some((at, pool[at].0.clone(), pool[at].1))
     }
 
+    /// The ids of the tasks in the pool.
+    pub fn ids(&self) -> Vec<String> {
+        self.0.borrow().iter().map(|(id, _)| id.clone()).collect()
+    }
+
     fn set_version(&self, id: &str, version: u64) {
         if let Some(entry) = self.0.borrow_mut().iter_mut().find(|(i, _)| i == id) {
             entry.1 = version;
@@ -166,6 +171,8 @@ pub struct Shape {
     pub idempotency: bool,
     /// Distinguishes this run's etcd keys from other runs'.
     pub run_tag: String,
+    /// etcd-range reads keys read/000000 .. read/<etcd_keys - 1>.
+    pub etcd_keys: u64,
 }
 
 fn filler(len: usize) -> String {
@@ -259,10 +266,7 @@ pub async fn run(
         }
         Op::Update => {
             let Some((_, id, version)) = pool.pick(rng) else {
-                return Reply {
-                    status: 0,
-                    body: Bytes::new(),
-                };
+                return Reply::failed();
             };
             let priority = ["low", "medium", "high", "urgent"][(rng.next() % 4) as usize];
             let body = json!({"priority": priority, "position": (rng.next() % 1_000_000) as f64});
@@ -292,10 +296,7 @@ pub async fn run(
         }
         Op::Delete => {
             let Some((_, id, _)) = pool.pick(rng) else {
-                return Reply {
-                    status: 0,
-                    body: Bytes::new(),
-                };
+                return Reply::failed();
             };
             pool.remove(&id);
             conn.request(Method::DELETE, &format!("/api/tasks/{id}"), &[], None)
@@ -314,7 +315,7 @@ pub async fn run(
             .await
         }
         Op::EtcdRange => {
-            let key = format!("read/{:06}", rng.next() % 1000);
+            let key = format!("read/{:06}", rng.next() % shape.etcd_keys.max(1));
             let body = json!({"key": base64(key.as_bytes())});
             conn.request(
                 Method::POST,
@@ -327,10 +328,13 @@ pub async fn run(
     }
 }
 
-/// Loads `count` etcd keys `read/000000…` for the range workload.
-pub async fn preload_etcd(conn: &mut Conn, count: usize, payload: usize) -> Result<(), String> {
-    for i in 0..count {
-        let body = json!({"key": base64(format!("read/{i:06}").as_bytes()), "value": base64(filler(payload).as_bytes())});
+/// Writes the etcd keys `read/NNNNNN` for the given numbers (the etcd-range
+/// key space), each with the record a create would carry.
+pub async fn preload_etcd(conn: &mut Conn, keys: &[usize], payload: usize) -> Result<(), String> {
+    for i in keys {
+        let value = json!({"title": format!("load preload-{i}"), "description": filler(payload)})
+            .to_string();
+        let body = json!({"key": base64(format!("read/{i:06}").as_bytes()), "value": base64(value.as_bytes())});
         let reply = conn
             .request(
                 Method::POST,

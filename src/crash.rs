@@ -12,6 +12,7 @@
 //! | `raft_after_fsync` | they are durable; no message that depends on them has left |
 //! | `apply_before_commit` | a batch's MySQL transaction is about to commit |
 //! | `apply_after_commit` | it committed; the node has not answered anyone yet |
+//! | `catchup_after_page` | a page copied from a peer after a snapshot committed |
 //!
 //! And one switch that is not a crash: `api_ignore_idempotency_key=1` drops
 //! every `Idempotency-Key`, so that client retries write twice: the negative

@@ -169,6 +169,46 @@ pub static WS_EVENTS_SENT: LazyLock<IntCounter> = LazyLock::new(|| {
     .expect("metric registers")
 });
 
+pub static LOG_COMPACTIONS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "taskraft_raft_log_compactions_total",
+        "Times the Raft log was compacted up to MySQL's durable applied index"
+    )
+    .expect("metric registers")
+});
+
+pub static LOG_FIRST_INDEX: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "taskraft_raft_log_first_index",
+        "The first entry the Raft log still holds"
+    )
+    .expect("metric registers")
+});
+
+pub static SNAPSHOTS_SENT: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "taskraft_raft_snapshots_sent_total",
+        "Snapshots sent to followers that needed compacted entries"
+    )
+    .expect("metric registers")
+});
+
+pub static SNAPSHOTS_INSTALLED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "taskraft_raft_snapshots_installed_total",
+        "Snapshots from the leader installed in this node's log"
+    )
+    .expect("metric registers")
+});
+
+pub static CATCHUP_PAGES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "taskraft_catchup_pages_total",
+        "Pages of events copied from a peer's MySQL after a snapshot"
+    )
+    .expect("metric registers")
+});
+
 /// Everything registered, in the Prometheus text format.
 pub fn render() -> String {
     let mut out = Vec::new();

@@ -17,13 +17,13 @@ use actix_web::{middleware, web, App, HttpServer};
 use mysql_async::prelude::Queryable;
 
 use crate::api::{self, AppState, ClusterInfo};
-use crate::applier::{Applier, Attach, GetApplierStatus};
+use crate::applier::{Applier, Attach, CatchupSources, GetApplierStatus};
 use crate::config::{redact, Settings};
 use crate::db::{self, migrate, rebuild::NodeLock};
 use crate::join;
 use crate::projection::ProjectionCache;
 use crate::raft::membership::MemberAddr;
-use crate::raft::{LogStore, NodeConfig, RaftNode, TransportPorts};
+use crate::raft::{Compaction, LogStore, NodeConfig, RaftNode, TransportPorts};
 use crate::transport::auth::PeerAuth;
 use crate::transport::codec::Hello;
 use crate::transport::{AttachRaft, Transport};
@@ -200,7 +200,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         cluster_id: cluster_id.clone(),
         secret: settings.cluster_secret.clone(),
     };
-    let transport = Transport::new(hello, peers, raft_listener, auth).start();
+    let transport = Transport::new(hello, peers, raft_listener, auth.clone()).start();
     let ports = TransportPorts {
         send: transport.clone().recipient(),
         set_peer: transport.clone().recipient(),
@@ -215,6 +215,10 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             tick: settings.tick(),
             applied: applied.applied_index,
             request_timeout: settings.request_timeout,
+            compaction: Compaction {
+                snapshot_count: settings.snapshot_count,
+                catchup_entries: settings.snapshot_catchup_entries,
+            },
         },
         store,
         ports,
@@ -223,6 +227,12 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     transport.do_send(AttachRaft(raft.inbox()));
     applier.do_send(Attach {
         raft: raft.applied_recipient(),
+        sources: CatchupSources {
+            node_id,
+            auth: auth.clone(),
+            transport: transport.clone().recipient(),
+            status: raft.watch(),
+        },
     });
 
     // HTTP.
@@ -252,6 +262,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         cluster,
         api_token: settings.api_token.clone(),
         draining: draining.clone(),
+        peer_auth: auth,
         static_dir: settings.static_dir.clone(),
         rows,
     });

@@ -79,6 +79,10 @@ pub struct ClusterView {
     pub leader_url: Option<String>,
     pub commit_index: u64,
     pub applied_index: u64,
+    /// The first entry this node's log holds: the ones before were
+    /// compacted (they live on in MySQL; a snapshot stands for them).
+    #[serde(default)]
+    pub first_index: u64,
     pub last_index: u64,
     /// The applier's last error, while it retries a batch.
     pub apply_error: Option<String>,
@@ -169,6 +173,7 @@ async fn cluster_view(state: &ClusterInfo) -> Result<ClusterView, ApiError> {
         leader_url,
         commit_index: status.commit_index,
         applied_index: status.applied_index,
+        first_index: status.first_index,
         last_index: status.last_index,
         apply_error: applier.and_then(|a| a.failing),
         members,
@@ -242,6 +247,12 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if let Ok(applier) = state.cluster.applier.send(GetApplierStatus).await {
         if let Some(error) = applier.failing {
             problems.push(format!("applier retrying: {error}"));
+        }
+        if let Some(snapshot) = applier.catching_up_to {
+            problems.push(format!(
+                "copying committed rows from a peer: applied {} of the snapshot's {snapshot}",
+                applier.applied_index
+            ));
         }
     }
     let body = json!({

@@ -21,6 +21,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("a valid bearer token is required for writes")]
     Unauthorized,
+    /// A request on a peers-only endpoint that is not from a peer.
+    #[error("{0}")]
+    PeerRefused(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{message}")]
@@ -59,6 +62,7 @@ impl ApiError {
             ApiError::Invalid(_) => "validation_failed",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::PeerRefused(_) => "peer_refused",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict { code, .. } | ApiError::Unprocessable { code, .. } => code,
             ApiError::VersionMismatch { .. } => "version_mismatch",
@@ -144,6 +148,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Invalid(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::PeerRefused(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,

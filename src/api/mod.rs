@@ -8,6 +8,7 @@
 mod assets;
 mod cluster;
 pub mod error;
+mod internal;
 pub mod members;
 mod request;
 mod tasks;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub api_token: Option<String>,
     /// Set when the node is shutting down: `/readyz` fails first.
     pub draining: Arc<AtomicBool>,
+    /// What peers prove to read `/internal/*`.
+    pub peer_auth: crate::transport::auth::PeerAuth,
     /// Where the board's files come from, if not from the binary.
     pub static_dir: Option<std::path::PathBuf>,
     /// Committed rows the applier keeps in memory: reads by id start here.
@@ -94,6 +97,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/api/cluster/leader")
             .route(web::post().to(cluster::transfer_leader))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/internal/catchup")
+            .route(web::get().to(internal::catchup))
             .default_service(web::to(method_not_allowed)),
     )
     .route("/ws", web::get().to(crate::ws::session::route))

@@ -28,13 +28,13 @@ use mysql_async::{Conn, Row, Value};
 use uuid::Uuid;
 
 use super::state::{ApplyState, Lookup};
-use crate::db::rows::{labels_json, task_from_row, EVENT_COLUMNS, TASK_COLUMNS};
+use crate::db::rows::{labels_json, task_from_row, KeyRow, EVENT_COLUMNS, TASK_COLUMNS};
 use crate::db::sql::Sql;
 use crate::db::{applied_state, DbError};
 use crate::projection::ProjectionCache;
 use crate::task::{
     self, Board, Changes, ColumnTails, Command, Event, EventPayload, Outcome, Remembered, Slot,
-    Status, TaskId,
+    Status, Task, TaskId,
 };
 
 /// Rows per INSERT statement: keeps each statement, and the batch's query,
@@ -274,20 +274,48 @@ fn marks(n: usize) -> String {
 
 /// Appends the statements that store `changes`, each ended by `;\n`.
 fn writes(sql: &mut Sql, changes: &Changes) {
-    for chunk in changes.events.chunks(ROWS_PER_STATEMENT) {
-        sql.push("INSERT INTO task_events (")
-            .push(EVENT_COLUMNS)
-            .push(") VALUES ");
-        for (i, event) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
+    let payloads: Vec<(&Event, String)> = changes
+        .events
+        .iter()
+        .map(|event| {
             let payload = EventPayload {
                 task: event.task.clone(),
                 changes: event.changes.clone(),
             };
             // An event holds only serializable values.
             let payload = serde_json::to_string(&payload).expect("event payload serializes");
+            (event, payload)
+        })
+        .collect();
+    insert_events(sql, &payloads);
+    write_tasks(sql, &changes.upserts, &changes.deletes);
+    let keys: Vec<KeyRow> = changes
+        .keys
+        .iter()
+        .map(|(key, remembered)| KeyRow {
+            key: key.clone(),
+            fingerprint: remembered.fingerprint.clone(),
+            raft_index: remembered.raft_index,
+            // Outcomes hold only serializable values.
+            outcome: serde_json::to_string(&remembered.outcome).expect("outcome serializes"),
+        })
+        .collect();
+    insert_keys(sql, &keys);
+    if let Some(tails) = changes.tails {
+        write_tails(sql, tails);
+    }
+}
+
+/// Multi-row INSERTs of events, each with its payload text as stored.
+pub(super) fn insert_events<P: AsRef<str>>(sql: &mut Sql, events: &[(&Event, P)]) {
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        sql.push("INSERT INTO task_events (")
+            .push(EVENT_COLUMNS)
+            .push(") VALUES ");
+        for (i, (event, payload)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
             sql.push("(")
                 .uint(event.seq)
                 .push(", ")
@@ -303,7 +331,7 @@ fn writes(sql: &mut Sql, changes: &Changes) {
                 .push(", ")
                 .ascii(event.kind.as_str())
                 .push(", ")
-                .text(&payload)
+                .text(payload.as_ref())
                 .push(", ")
                 .timestamp(event.at)
                 .push(", ")
@@ -312,14 +340,16 @@ fn writes(sql: &mut Sql, changes: &Changes) {
         }
         sql.push(";\n");
     }
+}
 
+/// Upserts `upserts` (with their labels) and deletes `deletes`.
+pub(super) fn write_tasks(sql: &mut Sql, upserts: &[Task], deletes: &[TaskId]) {
     // Labels of updated and deleted tasks are replaced; a created task has none yet.
-    let touched: Vec<String> = changes
-        .upserts
+    let touched: Vec<String> = upserts
         .iter()
         .filter(|t| t.version > 1)
         .map(|t| t.id)
-        .chain(changes.deletes.iter().copied())
+        .chain(deletes.iter().copied())
         .map(|id| id.to_string())
         .collect();
     if !touched.is_empty() {
@@ -329,14 +359,14 @@ fn writes(sql: &mut Sql, changes: &Changes) {
             })
             .push(";\n");
     }
-    if !changes.deletes.is_empty() {
+    if !deletes.is_empty() {
         sql.push("DELETE FROM tasks WHERE id IN ")
-            .list(&changes.deletes, |s, id| {
+            .list(deletes, |s, id| {
                 s.ascii(&id.to_string());
             })
             .push(";\n");
     }
-    for chunk in changes.upserts.chunks(ROWS_PER_STATEMENT) {
+    for chunk in upserts.chunks(ROWS_PER_STATEMENT) {
         sql.push("INSERT INTO tasks (")
             .push(TASK_COLUMNS)
             .push(") VALUES ");
@@ -392,37 +422,37 @@ fn writes(sql: &mut Sql, changes: &Changes) {
             sql.push(";\n");
         }
     }
+}
 
-    for chunk in changes.keys.chunks(ROWS_PER_STATEMENT) {
+pub(super) fn insert_keys(sql: &mut Sql, keys: &[KeyRow]) {
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
         sql.push(
             "INSERT INTO idempotency_keys (idem_key, fingerprint, raft_index, outcome) VALUES ",
         );
-        for (i, (key, remembered)) in chunk.iter().enumerate() {
+        for (i, row) in chunk.iter().enumerate() {
             if i > 0 {
                 sql.push(", ");
             }
-            // Outcomes hold only serializable values.
-            let outcome = serde_json::to_string(&remembered.outcome).expect("outcome serializes");
             sql.push("(")
-                .text(key)
+                .text(&row.key)
                 .push(", ")
-                .ascii(&remembered.fingerprint)
+                .ascii(&row.fingerprint)
                 .push(", ")
-                .uint(remembered.raft_index)
+                .uint(row.raft_index)
                 .push(", ")
-                .text(&outcome)
+                .text(&row.outcome)
                 .push(")");
         }
         sql.push(";\n");
     }
+}
 
-    if let Some(tails) = changes.tails {
-        sql.push("UPDATE board_columns SET tail_position = CASE status WHEN 'todo' THEN ")
-            .double(tails.0[0])
-            .push(" WHEN 'in_progress' THEN ")
-            .double(tails.0[1])
-            .push(" WHEN 'done' THEN ")
-            .double(tails.0[2])
-            .push(" END;\n");
-    }
+pub(super) fn write_tails(sql: &mut Sql, tails: ColumnTails) {
+    sql.push("UPDATE board_columns SET tail_position = CASE status WHEN 'todo' THEN ")
+        .double(tails.0[0])
+        .push(" WHEN 'in_progress' THEN ")
+        .double(tails.0[1])
+        .push(" WHEN 'done' THEN ")
+        .double(tails.0[2])
+        .push(" END;\n");
 }

@@ -11,8 +11,14 @@
 //! backoff, until it commits: an entry is never skipped, and a
 //! non-deterministic failure is never turned into a rejection. Meanwhile
 //! the entries wait on disk in the log, not in memory.
+//!
+//! When the entries MySQL needs next were compacted away (the node
+//! installed a snapshot, or restarted far behind), the applier copies the
+//! rows they produced from a peer's MySQL instead ([`catchup`]), page by
+//! page, up to the snapshot's index, then goes on from the log.
 
 pub mod batch;
+pub mod catchup;
 mod state;
 
 use std::time::{Duration, Instant};
@@ -20,14 +26,20 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use mysql_async::Pool;
 use raft::eraftpb::{Entry, EntryType};
+use tokio::sync::watch;
 
 use self::batch::{BatchEntry, BatchResult};
+use self::catchup::CatchupError;
 use self::state::ApplyState;
+use crate::db::catchup::PageRequest;
 use crate::metrics;
 use crate::projection::ProjectionCache;
 use crate::raft::proposal::{decode_command, ProposalContext};
-use crate::raft::{Applied, LogStore};
+use crate::raft::storage::LogError;
+use crate::raft::{Applied, LogStore, RaftStatus};
 use crate::task::Event;
+use crate::transport::auth::PeerAuth;
+use crate::transport::{PeerInfo, Peers};
 
 /// Entries per batch; MariaDB takes ~50k events/s at 64 per transaction and
 /// ~95k/s at 512.
@@ -41,11 +53,52 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 #[rtype(result = "()")]
 pub struct Committed(pub u64);
 
-/// Where the applier sends its results.
+/// Where the applier sends its results, and where it finds peers to
+/// catch up from.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Attach {
     pub raft: Recipient<Applied>,
+    pub sources: CatchupSources,
+}
+
+/// The peers a node can copy committed rows from, leader first.
+#[derive(Clone)]
+pub struct CatchupSources {
+    pub node_id: u64,
+    pub auth: PeerAuth,
+    pub transport: Recipient<Peers>,
+    pub status: watch::Receiver<RaftStatus>,
+}
+
+impl CatchupSources {
+    async fn urls(&self, log: &LogStore) -> Vec<String> {
+        let leader = self.status.borrow().leader_id;
+        let mut peers: Vec<PeerInfo> = self.transport.send(Peers).await.unwrap_or_default();
+        // The transport knows a peer's URL once it has said hello; the log
+        // knows those of members that joined.
+        for (id, addr) in log.members() {
+            if let Some(url) = addr.url {
+                if !peers.iter().any(|p| p.id == id && p.url.is_some()) {
+                    peers.push(PeerInfo {
+                        id,
+                        raft_addr: addr.raft_addr,
+                        url: Some(url),
+                        reachable: false,
+                    });
+                }
+            }
+        }
+        peers.retain(|p| p.id != self.node_id && p.url.is_some());
+        peers.sort_by_key(|p| (p.id != leader, !p.reachable, p.id));
+        let mut urls: Vec<String> = Vec::new();
+        for url in peers.into_iter().filter_map(|p| p.url) {
+            if !urls.contains(&url) {
+                urls.push(url);
+            }
+        }
+        urls
+    }
 }
 
 /// Events that MySQL has just committed, for live subscribers.
@@ -69,6 +122,8 @@ pub struct ApplierStatus {
     pub committed_index: u64,
     /// The error of the last failed attempt, while the applier is retrying.
     pub failing: Option<String>,
+    /// The snapshot index MySQL is copying rows up to from a peer.
+    pub catching_up_to: Option<u64>,
 }
 
 pub struct Applier {
@@ -84,6 +139,7 @@ pub struct Applier {
     committed_index: u64,
     busy: bool,
     raft: Option<Recipient<Applied>>,
+    sources: Option<CatchupSources>,
     subscribers: Vec<Recipient<Published>>,
     retry_delay: Duration,
     failing: Option<String>,
@@ -99,6 +155,8 @@ impl Applier {
         applied_index: u64,
         rows: ProjectionCache,
     ) -> Applier {
+        // Whatever the log compacted away was committed.
+        let committed_index = applied_index.max(log.snapshot_metadata().index);
         Applier {
             node_id,
             pool,
@@ -106,9 +164,10 @@ impl Applier {
             state: None,
             rows,
             applied_index,
-            committed_index: applied_index,
+            committed_index,
             busy: false,
             raft: None,
+            sources: None,
             subscribers: Vec::new(),
             retry_delay: RETRY_MIN,
             failing: None,
@@ -118,6 +177,10 @@ impl Applier {
     /// Starts the next batch unless one is running or nothing is committed.
     fn next_batch(&mut self, ctx: &mut Context<Self>) {
         if self.busy || self.raft.is_none() {
+            return;
+        }
+        if self.applied_index < self.log.snapshot_metadata().index {
+            self.catch_up(ctx);
             return;
         }
         let Some(mut state) = self.state.take() else {
@@ -139,9 +202,14 @@ impl Applier {
                 self.fail(ctx, format!("the log does not hold committed entry {from}"));
                 return;
             }
+            Err(LogError::Compacted(_)) => {
+                // A snapshot replaced the log meanwhile.
+                self.catch_up(ctx);
+                return;
+            }
             Err(e) => {
                 self.state = Some(state);
-                self.fail(ctx, e);
+                self.fail(ctx, e.to_string());
                 return;
             }
         };
@@ -221,13 +289,93 @@ impl Applier {
         metrics::APPLIED_INDEX.set(done.applied_index as i64);
         metrics::EVENTS_APPLIED.inc_by(done.events.len() as u64);
         self.report(done.applied_index, done.outcomes);
-        if !done.events.is_empty() && !self.subscribers.is_empty() {
-            let published = Published(std::sync::Arc::new(done.events));
+        self.publish(done.events);
+    }
+
+    fn publish(&mut self, events: Vec<Event>) {
+        if !events.is_empty() && !self.subscribers.is_empty() {
+            let published = Published(std::sync::Arc::new(events));
             self.subscribers.retain(|s| s.connected());
             for subscriber in &self.subscribers {
                 subscriber.do_send(published.clone());
             }
         }
+    }
+
+    /// Copies the next page of committed rows from a peer (see [`catchup`]).
+    /// The in-memory state and row cache are dropped first: the page
+    /// changes MySQL behind them. Reads keep waiting for the applied index,
+    /// which only moves when a page has committed.
+    fn catch_up(&mut self, ctx: &mut Context<Self>) {
+        let Some(sources) = self.sources.clone() else {
+            return;
+        };
+        self.busy = true;
+        self.state = None;
+        self.rows.clear();
+        let snapshot = self.log.snapshot_metadata();
+        let pool = self.pool.clone();
+        let log = self.log.clone();
+        let work = async move {
+            let mut conn = pool.get_conn().await?;
+            let local = crate::db::applied_state(&mut conn).await?;
+            let request = PageRequest {
+                after_index: local.applied_index,
+                after_seq: local.last_seq,
+                upto: snapshot.index,
+            };
+            let mut errors = Vec::new();
+            for url in sources.urls(&log).await {
+                let (node_id, auth, source) = (sources.node_id, sources.auth.clone(), url.clone());
+                let fetched = tokio::task::spawn_blocking(move || {
+                    catchup::fetch(&source, request, node_id, &auth)
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|page| page);
+                match fetched {
+                    Ok(page) if page.upto > local.applied_index => {
+                        let term = page.upto_term.unwrap_or(snapshot.term);
+                        let events =
+                            catchup::install(&mut conn, local, request, term, &page).await?;
+                        return Ok((page.upto, events, url));
+                    }
+                    Ok(page) => errors.push(format!(
+                        "{url} has applied only up to entry {}",
+                        page.source_applied
+                    )),
+                    Err(e) => errors.push(e),
+                }
+            }
+            if errors.is_empty() {
+                errors.push("no peer is known yet".to_string());
+            }
+            Err(CatchupError::Peer(errors.join("; ")))
+        };
+        ctx.spawn(work.into_actor(self).map(|result, applier, ctx| {
+            applier.busy = false;
+            match result {
+                Ok((applied, events, url)) => {
+                    applier.failing = None;
+                    applier.retry_delay = RETRY_MIN;
+                    tracing::info!(
+                        applied,
+                        events = events.len(),
+                        from = %url,
+                        snapshot = applier.log.snapshot_metadata().index,
+                        "copied a page of committed rows from a peer"
+                    );
+                    applier.applied_index = applied;
+                    metrics::APPLIED_INDEX.set(applied as i64);
+                    metrics::CATCHUP_PAGES.inc();
+                    metrics::EVENTS_APPLIED.inc_by(events.len() as u64);
+                    applier.report(applied, Vec::new());
+                    applier.publish(events);
+                    applier.next_batch(ctx);
+                }
+                Err(e) => applier.fail(ctx, format!("catching up from a peer: {e}")),
+            }
+        }));
     }
 
     fn report(&self, index: u64, outcomes: Vec<(uuid::Uuid, crate::task::Applied)>) {
@@ -288,8 +436,9 @@ impl Handler<Committed> for Applier {
 impl Handler<Attach> for Applier {
     type Result = ();
 
-    fn handle(&mut self, Attach { raft }: Attach, ctx: &mut Context<Self>) {
+    fn handle(&mut self, Attach { raft, sources }: Attach, ctx: &mut Context<Self>) {
         self.raft = Some(raft);
+        self.sources = Some(sources);
         self.next_batch(ctx);
     }
 }
@@ -306,10 +455,12 @@ impl Handler<GetApplierStatus> for Applier {
     type Result = MessageResult<GetApplierStatus>;
 
     fn handle(&mut self, _: GetApplierStatus, _: &mut Context<Self>) -> Self::Result {
+        let snapshot = self.log.snapshot_metadata().index;
         MessageResult(ApplierStatus {
             applied_index: self.applied_index,
             committed_index: self.committed_index,
             failing: self.failing.clone(),
+            catching_up_to: (self.applied_index < snapshot).then_some(snapshot),
         })
     }
 }

@@ -44,6 +44,8 @@ const KEYS: &[&str] = &[
     "initial_cluster_size",
     "raft_advertise_addr",
     "initial_cluster_token",
+    "snapshot_count",
+    "snapshot_catchup_entries",
 ];
 
 /// A node's settings, validated.
@@ -95,6 +97,12 @@ pub struct Settings {
     pub static_dir: Option<PathBuf>,
     /// HTTP worker threads (default: one per CPU).
     pub http_workers: usize,
+    /// Applied entries beyond `snapshot_catchup_entries` that the Raft log
+    /// may hold before it is compacted (etcd's `--snapshot-count`).
+    pub snapshot_count: u64,
+    /// Applied entries kept after a compaction, for followers a little
+    /// behind: they catch up from the log instead of from a snapshot.
+    pub snapshot_catchup_entries: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -410,6 +418,12 @@ impl Layers {
                 "http_workers",
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
                 1..=256,
+            )?,
+            snapshot_count: self.number("snapshot_count", 10_000u64, 1..=1_000_000_000)?,
+            snapshot_catchup_entries: self.number(
+                "snapshot_catchup_entries",
+                5_000u64,
+                0..=1_000_000_000,
             )?,
         })
     }

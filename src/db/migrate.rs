@@ -19,11 +19,18 @@ pub struct Migration {
 }
 
 /// Every file in `sql/`, in order. A test checks that none is missing.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "V1__init.sql",
-    sql: include_str!("../../sql/V1__init.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "V1__init.sql",
+        sql: include_str!("../../sql/V1__init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "V2__catchup_index.sql",
+        sql: include_str!("../../sql/V2__catchup_index.sql"),
+    },
+];
 
 const LOCK_TIMEOUT_SECS: u32 = 60;
 

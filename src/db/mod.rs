@@ -5,8 +5,10 @@
 //! - [`migrate`] applies the `sql/` migrations, in order, once each;
 //! - [`rows`] converts between rows and domain values;
 //! - [`queries`] holds the reads the api serves (the applier owns the writes);
-//! - [`rebuild`] folds the event table into the projection, or checks it.
+//! - [`rebuild`] folds the event table into the projection, or checks it;
+//! - [`catchup`] reads a page of committed rows for a peer catching up.
 
+pub mod catchup;
 pub mod migrate;
 pub mod queries;
 pub mod rebuild;

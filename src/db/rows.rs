@@ -15,7 +15,7 @@ pub const EVENT_COLUMNS: &str =
     "seq, raft_index, ordinal, term, event_id, task_id, kind, payload, occurred_at, request_id";
 
 /// Column `i` of `row`, converted, or an error naming the column.
-fn column<T: FromValue>(row: &mut Row, i: usize, name: &str) -> Result<T, DbError> {
+pub(crate) fn column<T: FromValue>(row: &mut Row, i: usize, name: &str) -> Result<T, DbError> {
     match row.take_opt::<T, usize>(i) {
         Some(Ok(value)) => Ok(value),
         Some(Err(e)) => Err(DbError::Corrupt(format!("column {name}: {e}"))),
@@ -23,7 +23,7 @@ fn column<T: FromValue>(row: &mut Row, i: usize, name: &str) -> Result<T, DbErro
     }
 }
 
-fn parsed<T: std::str::FromStr>(text: &str, name: &str) -> Result<T, DbError> {
+pub(crate) fn parsed<T: std::str::FromStr>(text: &str, name: &str) -> Result<T, DbError> {
     text.parse()
         .map_err(|_| DbError::Corrupt(format!("column {name}: unexpected value `{text}`")))
 }
@@ -41,7 +41,7 @@ pub fn timestamp_value(at: Timestamp) -> Value {
     )
 }
 
-fn timestamp_from(value: Value, name: &str) -> Result<Timestamp, DbError> {
+pub(crate) fn timestamp_from(value: Value, name: &str) -> Result<Timestamp, DbError> {
     match value {
         Value::Date(y, mo, d, h, mi, s, us) => {
             let date = Date::new(i32::from(y), u32::from(mo), u32::from(d))
@@ -179,6 +179,15 @@ pub fn event_values(event: &Event) -> [Value; 10] {
         timestamp_value(event.at),
         event.request_id.to_string().into(),
     ]
+}
+
+/// An `idempotency_keys` row, its outcome as stored.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KeyRow {
+    pub key: String,
+    pub fingerprint: String,
+    pub raft_index: u64,
+    pub outcome: String,
 }
 
 /// `(?, ?, …)` repeated `rows` times, for a multi-row INSERT.

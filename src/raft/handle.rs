@@ -128,6 +128,8 @@ pub struct ClusterStatus {
     pub raft: RaftStatus,
     pub commit_index: u64,
     pub applied_index: u64,
+    /// The first entry the log holds; entries before it were compacted.
+    pub first_index: u64,
     pub last_index: u64,
     pub members: Vec<MemberStatus>,
 }

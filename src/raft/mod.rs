@@ -17,8 +17,9 @@
 //! are applied by the applier, which reads them from the log store; the node
 //! only tells it the commit index and learns back the applied index.
 //!
-//! Not implemented yet: log compaction and snapshots, so a node far behind
-//! catches up entry by entry, and the log grows with the history.
+//! The log is compacted once MySQL has durably applied enough of it; a
+//! follower that needs compacted entries is sent a snapshot (metadata only)
+//! and its applier copies the rows from a peer's MySQL.
 
 mod handle;
 pub mod logger;
@@ -31,5 +32,5 @@ mod waiters;
 pub use handle::{
     Applied, ClusterStatus, ConsensusError, MemberStatus, RaftHandle, RaftStatus, Role,
 };
-pub use node::{NodeConfig, RaftNode, TransportPorts};
+pub use node::{Compaction, NodeConfig, RaftNode, TransportPorts};
 pub use storage::LogStore;

@@ -32,7 +32,7 @@ impl ColumnTails {
     }
 
     /// Returns true when the tail moved.
-    fn raise(&mut self, status: Status, position: f64) -> bool {
+    pub fn raise(&mut self, status: Status, position: f64) -> bool {
         let tail = &mut self.0[status.rank()];
         if position > *tail {
             *tail = position;

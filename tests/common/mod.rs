@@ -24,6 +24,8 @@ pub struct Node {
     pub log: PathBuf,
     child: Option<Child>,
     extra_env: Vec<(String, String)>,
+    /// Another build of the node to run (the failpoints one), if not [`BIN`].
+    binary: Option<PathBuf>,
 }
 
 impl Node {
@@ -110,6 +112,7 @@ impl Cluster {
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
+                binary: None,
             })
             .collect();
         let mut cluster = Cluster {
@@ -163,6 +166,7 @@ impl Cluster {
             log: self.dir.path().join(format!("n{id}.log")),
             child: None,
             extra_env,
+            binary: None,
         });
         self.spawn(id);
         self.wait_ready(id, Duration::from_secs(60));
@@ -223,6 +227,11 @@ impl Cluster {
         env.push((key.to_string(), value.to_string()));
     }
 
+    /// Runs node `id` from another build from its next start on.
+    pub fn set_binary(&mut self, id: u64, binary: &std::path::Path) {
+        self.nodes[id as usize - 1].binary = Some(binary.to_path_buf());
+    }
+
     /// Starts node `id`'s process (on its existing data, if any).
     pub fn spawn(&mut self, id: u64) {
         let mysql_url = self.mysql_url(id);
@@ -234,7 +243,8 @@ impl Cluster {
             .open(&node.log)
             .expect("a log file");
         let err = out.try_clone().unwrap();
-        let child = Command::new(BIN)
+        let binary = node.binary.clone().unwrap_or_else(|| PathBuf::from(BIN));
+        let child = Command::new(binary)
             .arg("serve")
             .env("TASKRAFT_NODE_ID", id.to_string())
             .env(
@@ -412,6 +422,18 @@ impl Drop for Cluster {
             eprintln!("kept the test directory: {}", kept.display());
         }
     }
+}
+
+/// The node built with crash points (`scripts/build-failpoints`, which
+/// `scripts/test` runs first).
+pub fn failpoints_binary() -> PathBuf {
+    let path = PathBuf::from(BIN).with_file_name("taskraft-failpoints");
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/build-failpoints",
+        path.display()
+    );
+    path
 }
 
 pub fn tail(path: &std::path::Path, lines: usize) -> String {

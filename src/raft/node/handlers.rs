@@ -18,6 +18,7 @@ impl Handler<ProcessReady> for RaftNode {
     fn handle(&mut self, _: ProcessReady, ctx: &mut Context<Self>) {
         self.ready_scheduled = false;
         self.process_ready();
+        self.report_snapshots_sent();
         self.observe_leadership();
         self.issue_reads();
         if self.raw.has_ready() {
@@ -117,6 +118,10 @@ impl Handler<Applied> for RaftNode {
         }
         if index > self.applied_index {
             self.applied_index = index;
+            self.store.set_applied(index);
+        }
+        // After a snapshot raft-rs is ahead of MySQL, which catches up.
+        if index > self.raw.raft.raft_log.applied {
             self.raw.advance_apply_to(index);
         }
         self.reads.on_applied(self.applied_index);

@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use raft::eraftpb::{Entry, EntryType, Message};
+use raft::eraftpb::{Entry, EntryType, Message, MessageType};
 use raft::{RawNode, ReadOnlyOption, StateRole, INVALID_ID};
 use tokio::sync::{oneshot, watch};
 
@@ -39,9 +39,24 @@ pub struct NodeConfig {
     pub election_tick: usize,
     pub heartbeat_tick: usize,
     pub tick: Duration,
-    /// The index MySQL has applied: raft-rs resumes handing out entries after it.
+    /// The index MySQL has applied: raft-rs resumes handing out entries after
+    /// it (or after the log's snapshot, when MySQL is further behind and
+    /// catches up from a peer).
     pub applied: u64,
     pub request_timeout: Duration,
+    pub compaction: Compaction,
+}
+
+/// When the log is compacted (etcd's `--snapshot-count` and its catch-up
+/// entries).
+#[derive(Clone, Copy, Debug)]
+pub struct Compaction {
+    /// Applied entries the log may hold beyond what it keeps for slow
+    /// followers before it is compacted.
+    pub snapshot_count: u64,
+    /// Applied entries kept after a compaction, so that a follower a little
+    /// behind catches up from the log rather than from a snapshot.
+    pub catchup_entries: u64,
 }
 
 pub struct RaftNode {
@@ -67,6 +82,13 @@ pub struct RaftNode {
     pending_change: Option<PendingChange>,
     /// A committed change removed this node.
     removed: bool,
+    compaction: Compaction,
+    /// When the log was last considered for compaction, and MySQL's applied
+    /// index then: by the next check it is durable even where MySQL leaves
+    /// its own fsync to the OS (`innodb_flush_log_at_trx_commit = 2`).
+    compaction_check: (Instant, u64),
+    /// Followers sent a snapshot in the Ready being processed.
+    snapshots_sent: Vec<u64>,
 }
 
 pub(super) struct PendingChange {
@@ -90,11 +112,17 @@ impl RaftNode {
         transport: TransportPorts,
         applier: Recipient<Committed>,
     ) -> Result<RaftHandle, raft::Error> {
+        // raft-rs's applied index cannot precede the log's snapshot; MySQL's
+        // may, while it catches up from a peer.
+        let raft_applied = config
+            .applied
+            .max(store.snapshot_metadata().index)
+            .min(store.hard_state().commit);
         let raft_config = raft::Config {
             id: config.id,
             election_tick: config.election_tick,
             heartbeat_tick: config.heartbeat_tick,
-            applied: config.applied,
+            applied: raft_applied,
             // One MsgAppend may carry many entries (the default is one).
             max_size_per_msg: 1 << 20,
             max_inflight_msgs: 256,
@@ -111,6 +139,7 @@ impl RaftNode {
         let raw = RawNode::new(&raft_config, store.clone(), &logger)?;
         let initial = status_of(&raw, false);
         let (status_tx, status_rx) = watch::channel(initial);
+        store.set_applied(config.applied);
         let arbiter = Arbiter::new();
         let request_timeout = config.request_timeout;
         let node = RaftNode {
@@ -125,12 +154,15 @@ impl RaftNode {
             pending_writes: PendingWrites::default(),
             reads: ReadQueue::new(config.id),
             applied_index: config.applied,
-            committed_index: config.applied,
+            committed_index: raft_applied,
             status_tx,
             ready_scheduled: false,
             shutdown: None,
             pending_change: None,
             removed: false,
+            compaction: config.compaction,
+            compaction_check: (Instant::now(), config.applied),
+            snapshots_sent: Vec::new(),
         };
         let addr = RaftNode::start_in_arbiter(&arbiter.handle(), move |_| node);
         Ok(RaftHandle::new(addr, status_rx, request_timeout))
@@ -158,10 +190,13 @@ impl RaftNode {
         if !ready.messages().is_empty() {
             self.send(ready.take_messages());
         }
-        // 2. Snapshots are not produced yet (the log is never compacted).
-        if !ready.snapshot().is_empty() {
-            fatal("received a snapshot, which this version cannot install");
-        }
+        // 2. A snapshot from the leader replaces the log before anything
+        //    else is written; MySQL catches up from a peer afterwards.
+        let snapshot_index = if ready.snapshot().is_empty() {
+            None
+        } else {
+            Some(self.install_snapshot(ready.snapshot(), ready.hs()))
+        };
         // 3. Reads whose read index is now known.
         for state in ready.take_read_states() {
             self.reads
@@ -187,6 +222,13 @@ impl RaftNode {
         }
         // 7. Advance; what the LightReady holds is valid now.
         let mut light = self.raw.advance_append(ready);
+        if let Some(index) = snapshot_index {
+            // raft-rs must not look for entries before the snapshot.
+            if index > self.raw.raft.raft_log.applied {
+                self.raw.advance_apply_to(index);
+            }
+            self.notify_committed(index);
+        }
         if let Some(commit) = light.commit_index() {
             self.store.set_commit(commit);
             metrics::RAFT_COMMIT_INDEX.set(commit as i64);
@@ -197,7 +239,12 @@ impl RaftNode {
         self.on_committed(light.take_committed_entries());
     }
 
-    fn send(&self, messages: Vec<Message>) {
+    fn send(&mut self, messages: Vec<Message>) {
+        for message in &messages {
+            if message.get_msg_type() == MessageType::MsgSnapshot {
+                self.snapshots_sent.push(message.to);
+            }
+        }
         self.transport.send.do_send(SendMessages(messages));
     }
 
@@ -215,9 +262,13 @@ impl RaftNode {
                 }
             }
         }
-        if last > self.committed_index {
-            self.committed_index = last;
-            self.applier.do_send(Committed(last));
+        self.notify_committed(last);
+    }
+
+    fn notify_committed(&mut self, index: u64) {
+        if index > self.committed_index {
+            self.committed_index = index;
+            self.applier.do_send(Committed(index));
         }
     }
 
@@ -299,6 +350,7 @@ impl RaftNode {
             }
         }
         self.check_shutdown(now);
+        self.maybe_compact(now);
         metrics::PENDING_WRITES.set(self.pending_writes.len() as i64);
         metrics::PENDING_READS.set(self.reads.len() as i64);
         self.schedule_ready(ctx);
@@ -342,6 +394,7 @@ impl RaftNode {
             raft: status_of(&self.raw, self.removed),
             commit_index: raft.raft_log.committed,
             applied_index: self.applied_index,
+            first_index: self.store.first_index_now(),
             last_index: raft.raft_log.last_index(),
             members,
         }
@@ -389,3 +442,4 @@ impl Actor for RaftNode {
 
 mod handlers;
 mod membership;
+mod snapshot;

@@ -16,9 +16,16 @@
 //! id, written on first start) and the members' addresses, updated with each
 //! membership change in the same batch as the `ConfState`.
 //!
-//! Not implemented yet: compaction and snapshots. The log keeps every entry;
-//! `snapshot()` reports a snapshot as temporarily unavailable, which is never
-//! asked for while nothing is compacted.
+//! Compaction and snapshots. Entries that MySQL has applied (and made
+//! durable) are dropped from the front of the log by [`LogStore::compact`],
+//! which records in the same batch the snapshot metadata raft-rs needs in
+//! their place: the index and term of the last entry dropped, the
+//! membership at that index, and the members' addresses. A snapshot of this
+//! node is only that metadata: the state it stands for is the node's MySQL
+//! database, which a follower that installs the snapshot copies from a peer
+//! page by page (`applier::catchup`), never whole in memory. Installing one
+//! ([`LogStore::apply_snapshot`]) drops every entry and records the
+//! snapshot's membership, in one batch.
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -28,7 +35,8 @@ use raft::eraftpb::{
     ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState, Snapshot, SnapshotMetadata,
 };
 use raft::{GetEntriesContext, RaftState, Storage, StorageError};
-use raft_engine::{Config as EngineConfig, Engine, LogBatch, MessageExt, ReadableSize};
+use raft_engine::{Command, Config as EngineConfig, Engine, LogBatch, MessageExt, ReadableSize};
+use serde::{Deserialize, Serialize};
 
 use self::tail::TailCache;
 use super::membership::{Identity, MemberAddr, Members};
@@ -40,6 +48,8 @@ const GROUP: u64 = 1;
 const HARD_STATE_KEY: &[u8] = b"hard_state";
 const CONF_STATE_KEY: &[u8] = b"conf_state";
 const SNAPSHOT_META_KEY: &[u8] = b"snapshot_meta";
+/// The members' addresses as of the snapshot's index.
+const SNAPSHOT_MEMBERS_KEY: &[u8] = b"snapshot_members";
 /// The log index of the membership change that produced `conf_state`.
 const CONF_INDEX_KEY: &[u8] = b"conf_index";
 const MEMBERS_KEY: &[u8] = b"members";
@@ -63,6 +73,18 @@ pub enum LogError {
     Engine(#[from] raft_engine::Error),
     #[error("raft log metadata: {0}")]
     Meta(String),
+    /// The entries asked for were dropped by compaction; the state they led
+    /// to must come from a snapshot (a peer's database).
+    #[error("log entry {0} was compacted away")]
+    Compacted(u64),
+}
+
+/// What a snapshot carries besides raft-rs's metadata: the members'
+/// addresses at its index, since a node that installs it never sees the
+/// membership changes that recorded them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotData {
+    pub members: Members,
 }
 
 /// The raft-rs `Storage` of this node, backed by raft-engine.
@@ -73,6 +95,11 @@ pub struct LogStore {
 
 struct Inner {
     engine: Engine,
+    /// A purge of obsolete files is running (they run off the Raft thread).
+    purging: std::sync::atomic::AtomicBool,
+    /// How far this node's MySQL has applied: a snapshot may name that
+    /// index, since peers can copy the rows up to it from this node.
+    applied: std::sync::atomic::AtomicU64,
     /// The durable state, cached: raft-rs asks for it often.
     meta: RwLock<Meta>,
     /// The newest entries, also in memory.
@@ -87,8 +114,11 @@ struct Meta {
     members: Members,
     identity: Option<Identity>,
     removed: bool,
-    /// Index and term of the last entry a snapshot replaced (0, 0 if none).
+    /// Index and term of the last entry a snapshot replaced (0, 0 if none),
+    /// with the membership at that index.
     snapshot: SnapshotMetadata,
+    /// The members' addresses at the snapshot's index.
+    snapshot_members: Members,
 }
 
 impl LogStore {
@@ -123,10 +153,13 @@ impl LogStore {
             snapshot: engine
                 .get_message::<SnapshotMetadata>(GROUP, SNAPSHOT_META_KEY)?
                 .unwrap_or_default(),
+            snapshot_members: json_value(&engine, SNAPSHOT_MEMBERS_KEY)?.unwrap_or_default(),
         };
         Ok(LogStore {
             inner: Arc::new(Inner {
                 engine,
+                purging: std::sync::atomic::AtomicBool::new(false),
+                applied: std::sync::atomic::AtomicU64::new(0),
                 meta: RwLock::new(meta),
                 tail: RwLock::new(TailCache::default()),
             }),
@@ -374,7 +407,8 @@ impl LogStore {
         self.meta().conf_state.clone()
     }
 
-    fn first_index_now(&self) -> u64 {
+    /// The first entry the log holds (the snapshot's index + 1 once compacted).
+    pub fn first_index_now(&self) -> u64 {
         let snapshot_index = self.meta().snapshot.index;
         match self.inner.engine.first_index(GROUP) {
             Some(first) => first.max(snapshot_index + 1),
@@ -382,7 +416,7 @@ impl LogStore {
         }
     }
 
-    fn last_index_now(&self) -> u64 {
+    pub fn last_index_now(&self) -> u64 {
         let snapshot_index = self.meta().snapshot.index;
         self.inner
             .engine
@@ -391,22 +425,145 @@ impl LogStore {
             .max(snapshot_index)
     }
 
-    /// Up to `max_bytes` of the durable entries in `[low, high)`, at least one.
+    /// Up to `max_bytes` of the durable entries in `[low, high)`, at least
+    /// one; [`LogError::Compacted`] when `low` was compacted away.
     pub fn read_entries(
         &self,
         low: u64,
         high: u64,
         max_bytes: usize,
-    ) -> Result<Vec<Entry>, String> {
+    ) -> Result<Vec<Entry>, LogError> {
+        if low < self.first_index_now() {
+            return Err(LogError::Compacted(low));
+        }
         if let Some(entries) = self.tail().range(low, high, Some(max_bytes)) {
             return Ok(entries);
         }
         let mut entries = Vec::new();
-        self.inner
-            .engine
-            .fetch_entries_to::<EntryType_>(GROUP, low, high, Some(max_bytes), &mut entries)
-            .map_err(|e| format!("reading log entries [{low}, {high}): {e}"))?;
+        self.inner.engine.fetch_entries_to::<EntryType_>(
+            GROUP,
+            low,
+            high,
+            Some(max_bytes),
+            &mut entries,
+        )?;
         Ok(entries)
+    }
+
+    /// The snapshot the log starts from: index and term of the last entry
+    /// compacted away, and the membership there ((0, 0) if none).
+    pub fn snapshot_metadata(&self) -> SnapshotMetadata {
+        self.meta().snapshot.clone()
+    }
+
+    /// Drops the entries up to and including `index`, recording in the same
+    /// batch the snapshot that stands for them. Only entries MySQL has
+    /// applied, durably, may go: after a crash the node replays its log from
+    /// MySQL's applied index. Returns false (and drops nothing) when `index`
+    /// is not past the current snapshot, or precedes the last membership
+    /// change (the membership at `index` is then no longer known).
+    pub fn compact(&self, index: u64) -> Result<bool, LogError> {
+        let (compacted, conf_index) = {
+            let meta = self.meta();
+            (meta.snapshot.index, meta.conf_index)
+        };
+        if index <= compacted || index < conf_index || index > self.last_index_now() {
+            return Ok(false);
+        }
+        let term = self
+            .term(index)
+            .map_err(|e| LogError::Meta(format!("term of entry {index}: {e}")))?;
+        let (snapshot, members, mut hard_state) = {
+            let meta = self.meta();
+            let snapshot = SnapshotMetadata {
+                conf_state: Some(meta.conf_state.clone()).into(),
+                index,
+                term,
+                ..SnapshotMetadata::default()
+            };
+            (snapshot, meta.members.clone(), meta.hard_state.clone())
+        };
+        // The commit index may only have been raised in memory so far; what
+        // is compacted must be committed in what a restart reads.
+        hard_state.commit = hard_state.commit.max(index);
+        let mut batch = LogBatch::default();
+        batch.put_message(GROUP, SNAPSHOT_META_KEY.to_vec(), &snapshot)?;
+        batch.put(GROUP, SNAPSHOT_MEMBERS_KEY.to_vec(), json_bytes(&members)?)?;
+        batch.put_message(GROUP, HARD_STATE_KEY.to_vec(), &hard_state)?;
+        batch.add_command(GROUP, Command::Compact { index: index + 1 });
+        self.inner.engine.write(&mut batch, true)?;
+        let mut meta = self.meta_mut();
+        meta.snapshot = snapshot;
+        meta.snapshot_members = members;
+        meta.hard_state = hard_state;
+        Ok(true)
+    }
+
+    /// Records how far MySQL has applied (see [`Storage::snapshot`]).
+    pub fn set_applied(&self, index: u64) {
+        self.inner
+            .applied
+            .fetch_max(index, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Deletes the log files that compaction emptied, unless a purge is
+    /// already running. Slow (file I/O): call it off the Raft thread.
+    pub fn purge(&self) {
+        use std::sync::atomic::Ordering;
+        if self.inner.purging.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Err(e) = self.inner.engine.purge_expired_files() {
+            tracing::warn!(error = %e, "purging compacted raft log files failed");
+        }
+        self.inner.purging.store(false, Ordering::Release);
+    }
+
+    /// Installs a snapshot received from the leader: drops every entry (the
+    /// log restarts after the snapshot's index), records the snapshot's
+    /// membership and addresses, and the hard state, in one fsynced batch.
+    /// Returns the members it brought.
+    pub fn apply_snapshot(
+        &self,
+        snapshot: &Snapshot,
+        hard_state: Option<&HardState>,
+    ) -> Result<Members, LogError> {
+        let metadata = snapshot.get_metadata().clone();
+        let index = metadata.index;
+        let data: SnapshotData = serde_json::from_slice(&snapshot.data)
+            .map_err(|e| LogError::Meta(format!("snapshot data: {e}")))?;
+        let conf_state = metadata.get_conf_state().clone();
+        let mut hard_state = hard_state.cloned().unwrap_or_else(|| self.hard_state());
+        hard_state.commit = hard_state.commit.max(index);
+        let mut batch = LogBatch::default();
+        if let Some(last) = self.inner.engine.last_index(GROUP) {
+            // Everything goes, including entries past the snapshot: they
+            // are not known to match the leader's log.
+            batch.add_command(
+                GROUP,
+                Command::Compact {
+                    index: last.max(index) + 1,
+                },
+            );
+        }
+        batch.put_message(GROUP, SNAPSHOT_META_KEY.to_vec(), &metadata)?;
+        batch.put(
+            GROUP,
+            SNAPSHOT_MEMBERS_KEY.to_vec(),
+            json_bytes(&data.members)?,
+        )?;
+        batch.put_message(GROUP, HARD_STATE_KEY.to_vec(), &hard_state)?;
+        self.add_conf(&mut batch, &conf_state, index, &data.members)?;
+        self.inner.engine.write(&mut batch, true)?;
+        self.tail_mut().clear();
+        let mut meta = self.meta_mut();
+        meta.snapshot = metadata;
+        meta.snapshot_members = data.members.clone();
+        meta.hard_state = hard_state;
+        meta.conf_state = conf_state;
+        meta.conf_index = index;
+        meta.members = data.members.clone();
+        Ok(data.members)
     }
 
     /// Bytes the log occupies on disk.
@@ -481,10 +638,49 @@ impl Storage for LogStore {
         Ok(self.last_index_now())
     }
 
-    fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
-        Err(raft::Error::Store(
-            StorageError::SnapshotTemporarilyUnavailable,
-        ))
+    /// A snapshot for a follower that needs compacted entries: metadata and
+    /// addresses only; the follower copies the state it stands for from a
+    /// peer's MySQL. It names the newest index this node can describe: what
+    /// its MySQL has applied, unless a membership change came after that
+    /// (its membership is only known as of the last change), in which case
+    /// the last compaction's snapshot, which records its own membership.
+    /// The newest matters: a member added after the compaction must find
+    /// itself in the snapshot's membership, or raft-rs refuses it.
+    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        let applied = self
+            .inner
+            .applied
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let (stored, conf_index) = {
+            let meta = self.meta();
+            (meta.snapshot.index, meta.conf_index)
+        };
+        let fresh = applied > stored && applied >= conf_index && applied >= request_index;
+        let (metadata, members) = if fresh {
+            let term = self.term(applied)?;
+            let meta = self.meta();
+            let metadata = SnapshotMetadata {
+                conf_state: Some(meta.conf_state.clone()).into(),
+                index: applied,
+                term,
+                ..SnapshotMetadata::default()
+            };
+            (metadata, meta.members.clone())
+        } else if stored > 0 && stored >= request_index {
+            let meta = self.meta();
+            (meta.snapshot.clone(), meta.snapshot_members.clone())
+        } else {
+            return Err(raft::Error::Store(
+                StorageError::SnapshotTemporarilyUnavailable,
+            ));
+        };
+        let data = serde_json::to_vec(&SnapshotData { members })
+            .map_err(|e| raft::Error::Store(StorageError::Other(Box::new(e))))?;
+        Ok(Snapshot {
+            data: data.into(),
+            metadata: Some(metadata).into(),
+            ..Snapshot::default()
+        })
     }
 }
 

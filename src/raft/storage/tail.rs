@@ -51,6 +51,12 @@ impl TailCache {
         }
     }
 
+    /// Forgets everything (the log was replaced by a snapshot).
+    pub(super) fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
+    }
+
     pub(super) fn first_index(&self) -> Option<u64> {
         self.entries.front().map(|e| e.index)
     }

@@ -315,3 +315,178 @@ fn reading_below_the_first_entry_reports_compaction_not_garbage() {
         Err(raft::Error::Store(StorageError::Unavailable))
     ));
 }
+
+fn member(addr: &str) -> MemberAddr {
+    MemberAddr {
+        raft_addr: addr.into(),
+        url: Some(format!("http://{addr}")),
+    }
+}
+
+/// A log with entries 1..=n of term 1, voters 1-3, committed up to n.
+fn filled(dir: &Path, n: u64) -> LogStore {
+    let store = LogStore::open(dir).unwrap();
+    let voters = ConfState {
+        voters: vec![1, 2, 3],
+        ..ConfState::default()
+    };
+    let members = Members::from([(1, member("a:1")), (2, member("b:2")), (3, member("c:3"))]);
+    store.set_conf_state(voters, 0, members).unwrap();
+    let entries: Vec<Entry> = (1..=n).map(|i| entry(i, 1)).collect();
+    store
+        .persist(&entries, Some(&hard_state(1, 1, n)), true)
+        .unwrap();
+    store
+}
+
+#[test]
+fn compaction_drops_applied_entries_and_leaves_a_snapshot_in_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = filled(dir.path(), 10);
+        assert!(store.compact(6).unwrap());
+        assert!(!store.compact(6).unwrap(), "compacting twice is a no-op");
+        assert!(!store.compact(11).unwrap(), "nothing past the log's end");
+        store.purge();
+    }
+    let store = LogStore::open(dir.path()).unwrap();
+    assert_eq!(
+        (store.first_index().unwrap(), store.last_index().unwrap()),
+        (7, 10)
+    );
+    assert_eq!(store.term(6).unwrap(), 1, "the snapshot keeps its term");
+    assert!(matches!(
+        store.term(5),
+        Err(raft::Error::Store(StorageError::Compacted))
+    ));
+    assert!(matches!(
+        store.entries(5, 8, None, GetEntriesContext::empty(false)),
+        Err(raft::Error::Store(StorageError::Compacted))
+    ));
+    assert!(matches!(
+        store.read_entries(6, 8, usize::MAX),
+        Err(LogError::Compacted(6))
+    ));
+    assert_eq!(store.read_entries(7, 11, usize::MAX).unwrap().len(), 4);
+    assert!(store.hard_state().commit >= 6);
+
+    let snapshot = store.snapshot(0, 2).unwrap();
+    let meta = snapshot.get_metadata();
+    assert_eq!((meta.index, meta.term), (6, 1));
+    assert_eq!(meta.get_conf_state().voters, vec![1, 2, 3]);
+    let data: SnapshotData = serde_json::from_slice(&snapshot.data).unwrap();
+    assert_eq!(data.members[&2], member("b:2"));
+    assert!(
+        store.snapshot(7, 2).is_err(),
+        "a snapshot older than asked for is not offered"
+    );
+}
+
+#[test]
+fn the_log_is_not_compacted_past_a_membership_change_it_cannot_describe() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = filled(dir.path(), 10);
+    store
+        .set_conf_state(
+            ConfState {
+                voters: vec![1, 2, 3],
+                learners: vec![4],
+                ..ConfState::default()
+            },
+            8,
+            store.members(),
+        )
+        .unwrap();
+    assert!(!store.compact(7).unwrap(), "the membership at 7 is gone");
+    assert!(store.compact(8).unwrap());
+    let snapshot = store.snapshot(0, 4).unwrap();
+    assert_eq!(snapshot.get_metadata().get_conf_state().learners, vec![4]);
+}
+
+#[test]
+fn an_installed_snapshot_replaces_the_whole_log_and_survives_a_reopen() {
+    let source = tempfile::tempdir().unwrap();
+    let leader = filled(source.path(), 40);
+    assert!(leader.compact(30).unwrap());
+    let snapshot = leader.snapshot(0, 2).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let follower = LogStore::open(dir.path()).unwrap();
+        // An old, partly conflicting log: entries 1..=12 of term 1, and 13
+        // of a deposed leader's term 2.
+        let mut entries: Vec<Entry> = (1..=12).map(|i| entry(i, 1)).collect();
+        entries.push(entry(13, 2));
+        follower
+            .persist(&entries, Some(&hard_state(2, 0, 10)), true)
+            .unwrap();
+        let members = follower
+            .apply_snapshot(&snapshot, Some(&hard_state(3, 0, 30)))
+            .unwrap();
+        assert_eq!(members.len(), 3);
+        assert_eq!(
+            (
+                follower.first_index().unwrap(),
+                follower.last_index().unwrap()
+            ),
+            (31, 30),
+            "nothing but the snapshot"
+        );
+        // The leader's entries after the snapshot append cleanly.
+        follower
+            .persist(&[entry(31, 3), entry(32, 3)], None, true)
+            .unwrap();
+    }
+    let follower = LogStore::open(dir.path()).unwrap();
+    assert_eq!(
+        (
+            follower.first_index().unwrap(),
+            follower.last_index().unwrap()
+        ),
+        (31, 32)
+    );
+    assert_eq!(follower.term(30).unwrap(), 1);
+    assert_eq!(follower.term(32).unwrap(), 3);
+    assert_eq!(follower.hard_state(), hard_state(3, 0, 30));
+    assert_eq!(follower.conf_state().voters, vec![1, 2, 3]);
+    assert_eq!(follower.conf_index(), 30);
+    assert_eq!(follower.members()[&3], member("c:3"));
+    assert_eq!(
+        follower.snapshot(0, 1).unwrap().get_metadata().index,
+        30,
+        "it can pass the snapshot on as leader"
+    );
+}
+
+#[test]
+fn a_snapshot_names_what_mysql_applied_unless_the_membership_changed_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = filled(dir.path(), 40);
+    assert!(store.compact(20).unwrap());
+    store.set_applied(35);
+    let snapshot = store.snapshot(0, 4).unwrap();
+    assert_eq!(
+        snapshot.get_metadata().index,
+        35,
+        "the newest state peers can copy"
+    );
+    // A learner added at 38, after what MySQL applied: the membership at
+    // 35 is not known any more, only the compaction's.
+    let mut with_learner = store.conf_state();
+    with_learner.learners = vec![4];
+    let mut members = store.members();
+    members.insert(4, member("d:4"));
+    store.set_conf_state(with_learner, 38, members).unwrap();
+    assert_eq!(store.snapshot(0, 4).unwrap().get_metadata().index, 20);
+    store.set_applied(39);
+    let snapshot = store.snapshot(0, 4).unwrap();
+    let meta = snapshot.get_metadata();
+    assert_eq!(meta.index, 39);
+    assert_eq!(
+        meta.get_conf_state().learners,
+        vec![4],
+        "the new member finds itself in it"
+    );
+    let data: SnapshotData = serde_json::from_slice(&snapshot.data).unwrap();
+    assert_eq!(data.members[&4], member("d:4"));
+}

@@ -453,6 +453,22 @@ impl Cluster {
         alarms
     }
 
+    /// How many lines of all node logs contain each of `needles`.
+    pub fn log_counts(&self, needles: &[&str]) -> Vec<usize> {
+        let mut counts = vec![0; needles.len()];
+        for node in &self.nodes {
+            let text = std::fs::read_to_string(&node.spec.log).unwrap_or_default();
+            for line in text.lines() {
+                for (count, needle) in counts.iter_mut().zip(needles) {
+                    if line.contains(needle) {
+                        *count += 1;
+                    }
+                }
+            }
+        }
+        counts
+    }
+
     /// Stops every node (SIGKILL: the run is over, the data is read) and
     /// every MariaDB (cleanly).
     pub fn shutdown(&mut self) {

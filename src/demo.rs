@@ -52,10 +52,11 @@ pub fn run(options: DemoOptions) -> Result<(), String> {
             let port = mysqld::free_port();
             let mut server_options = ServerOptions::on_port(port);
             server_options.buffer_pool = "512M".into();
+            // 2: see README, Storage (safe because the Raft log is fsynced).
             server_options.flush_at_commit = std::env::var("TASKRAFT_DEMO_MYSQL_FLUSH")
                 .ok()
                 .and_then(|v| v.parse().ok())
-                .unwrap_or(1);
+                .unwrap_or(2);
             print!("MySQL: starting a private server on 127.0.0.1:{port} … ");
             let server = PrivateMysql::start(&options.dir.join("mysql"), server_options)?;
             println!("ready (data in {})", server.datadir.display());

@@ -127,8 +127,7 @@ pub async fn apply(
     let mut sql = Sql::new();
     // Fails (NULL into a NOT NULL column, in strict mode) unless MySQL is
     // where the state says: nothing after it runs, nothing is committed.
-    sql.push(Sql::ESCAPING_MODE)
-        .push("START TRANSACTION;\nUPDATE raft_applied SET applied_index = IF(applied_index = ")
+    sql.push("START TRANSACTION;\nUPDATE raft_applied SET applied_index = IF(applied_index = ")
         .uint(state.applied_index)
         .push(", ")
         .uint(last.index)

@@ -128,8 +128,7 @@ pub async fn install(
     let last_seq = page.events.last().map_or(local.last_seq, |e| e.seq);
 
     let mut sql = Sql::new();
-    sql.push(Sql::ESCAPING_MODE)
-        .push("START TRANSACTION;\nUPDATE raft_applied SET applied_index = IF(applied_index = ")
+    sql.push("START TRANSACTION;\nUPDATE raft_applied SET applied_index = IF(applied_index = ")
         .uint(local.applied_index)
         .push(" AND last_seq = ")
         .uint(local.last_seq)

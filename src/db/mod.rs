@@ -40,9 +40,10 @@ impl From<mysql_async::UrlError> for DbError {
     }
 }
 
-/// Every connection runs in strict mode: a value that does not fit is an
-/// error, never silently truncated.
-const SESSION_INIT: &str = "SET SESSION sql_mode = \
+/// Every connection runs in strict mode (a value that does not fit is an
+/// error, never silently truncated) and with backslash escapes, which the
+/// applier's SQL text relies on ([`sql`]).
+pub const SESSION_INIT: &str = "SET SESSION sql_mode = \
     'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'";
 
 /// Creates the database named in `url` if needed and opens a pool of up to

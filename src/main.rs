@@ -1,5 +1,8 @@
 //! The `taskraft` command line: parses arguments and calls the library.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

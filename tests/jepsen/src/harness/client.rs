@@ -41,6 +41,16 @@ pub fn agent() -> ureq::Agent {
         .build()
 }
 
+/// An agent for reads, which a client may give up on sooner than on a
+/// write: a read stuck on a paused node is abandoned after 3 s (recorded as
+/// unknown, harmless to the checkers) and the next one goes elsewhere.
+pub fn read_agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_millis(1000))
+        .timeout(Duration::from_secs(3))
+        .build()
+}
+
 /// A quick agent for probes (cluster views, readiness).
 pub fn probe_agent() -> ureq::Agent {
     ureq::AgentBuilder::new()

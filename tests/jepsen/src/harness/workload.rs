@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::client::{agent, is_unknown, task_view, Process, Recorder};
+use super::client::{agent, is_unknown, read_agent, task_view, Process, Recorder};
 use super::os::{self, now_ns};
 use super::rng::Rng;
 use crate::history::{Failure, Op, Outcome, Status, Value};
@@ -472,7 +472,7 @@ impl Workload {
     pub fn reader(&self, r: usize) {
         let mut rng = Rng::derive(self.seed, 200 + r as u64);
         let mut process = self.main.process();
-        let agent = agent();
+        let agent = read_agent();
         while !self.stopped() {
             let local = *lock(&self.local_reads_from);
             let node = local.map_or(rng.below(self.urls.len() as u64) as usize, |n| n - 1);
@@ -558,7 +558,7 @@ impl Workload {
     /// The columns lister: one page, filtered by the generation's label.
     pub fn lister(&self) {
         let mut rng = Rng::derive(self.seed, 400);
-        let agent = agent();
+        let agent = read_agent();
         let mut processes: Vec<(String, Process)> = Vec::new();
         while !self.stopped() {
             let Some(generation) = self.generation() else {

@@ -15,15 +15,19 @@ use crate::metrics;
 
 /// How often the cluster view is compared with the last one sent.
 const CLUSTER_POLL: Duration = Duration::from_secs(1);
-/// Sessions are fed at most once per this interval: an event that finds the
-/// last delivery older goes out at once, later ones wait for the next turn
-/// and go together. Every delivery costs each session a write (a system
-/// call); at 200 events/s to 1,000 sockets, feeding each event alone meant
-/// 200,000 writes/s, which saturated this 2-core machine (delivery p99 ~100
-/// ms, and the writes themselves queued behind the fan-out). Measured with
-/// `loadtest ws --sockets 1000 --rate 200`: 10 ms changed little; 25 ms
-/// took delivery p99 to 40-56 ms and create p50 from ~40 to 5-8 ms.
-const DELIVERY_INTERVAL: Duration = Duration::from_millis(25);
+/// Deliveries per second this node may make across all its sessions. Each
+/// delivery costs a session a write (a system call); one per event at 200
+/// events/s to 1,000 sockets (200,000 writes/s) saturated this 2-core
+/// machine: delivery p99 ~100 ms, and writes queued behind the fan-out (p50
+/// ~40 ms). So sessions are fed at most once per `sessions / budget`
+/// seconds: an event that finds the last delivery older goes out at once,
+/// later ones wait for the next turn and go together. A board or two are
+/// fed immediately; 333 sessions on a node, every 25 ms, which measured
+/// (`loadtest ws --sockets 1000 --rate 200`) delivery p99 40-57 ms and
+/// create p50 5-8 ms.
+const DELIVERIES_PER_SECOND: u32 = 13_000;
+/// However many sessions, no event waits longer than this for its turn.
+const MAX_DELIVERY_INTERVAL: Duration = Duration::from_millis(50);
 
 pub struct WsHub {
     sessions: HashMap<u64, SessionPort>,
@@ -39,7 +43,7 @@ pub struct WsHub {
     cluster: ClusterInfo,
     /// The last cluster frame and what it was made from, to send changes only.
     cluster_frame: Option<(String, Arc<str>)>,
-    /// Frames committed but not delivered yet (see [`DELIVERY_INTERVAL`]).
+    /// Frames committed but not delivered yet (see [`DELIVERIES_PER_SECOND`]).
     pending: Vec<Frame>,
     last_delivery: Instant,
     delivery_scheduled: bool,
@@ -68,7 +72,10 @@ impl WsHub {
         if self.delivery_scheduled || self.pending.is_empty() {
             return;
         }
-        let due = self.last_delivery + DELIVERY_INTERVAL;
+        let interval = (Duration::from_secs(1) * self.sessions.len() as u32
+            / DELIVERIES_PER_SECOND)
+            .min(MAX_DELIVERY_INTERVAL);
+        let due = self.last_delivery + interval;
         let now = Instant::now();
         if now < due {
             self.delivery_scheduled = true;

@@ -40,9 +40,12 @@ fn environment_variables_set_every_key() {
         ("TASKRAFT_TICK_MS", "100"),
         ("TASKRAFT_API_TOKEN", "12345"),
         ("TASKRAFT_LOG_FORMAT", "json"),
+        ("TASKRAFT_SNAPSHOT_COUNT", "250"),
+        ("TASKRAFT_SNAPSHOT_CATCHUP_ENTRIES", "0"),
         ("UNRELATED", "x"),
     ])
     .unwrap();
+    assert_eq!((s.snapshot_count, s.snapshot_catchup_entries), (250, 0));
     assert_eq!(s.node_id, 2);
     assert_eq!(s.peers.len(), 3);
     assert_eq!(s.peers[&3], "node-3.peers:9083");
@@ -58,6 +61,12 @@ fn a_bad_value_names_its_key() {
         ("TASKRAFT_NODE_ID", "one", "node_id"),
         ("TASKRAFT_NODE_ID", "0", "node_id"),
         ("TASKRAFT_HTTP_ADDR", "localhost", "http_addr"),
+        ("TASKRAFT_SNAPSHOT_COUNT", "0", "snapshot_count"),
+        (
+            "TASKRAFT_SNAPSHOT_CATCHUP_ENTRIES",
+            "-1",
+            "snapshot_catchup_entries",
+        ),
         ("TASKRAFT_PEERS", "1=127.0.0.1", "peers"),
         ("TASKRAFT_PEERS", "1=a:1,1=b:2", "peers"),
         ("TASKRAFT_MYSQL_URL", "postgres://x/y", "mysql_url"),

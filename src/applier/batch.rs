@@ -30,11 +30,11 @@ use uuid::Uuid;
 use super::state::{ApplyState, Lookup};
 use crate::db::rows::{labels_json, task_from_row, KeyRow, EVENT_COLUMNS, TASK_COLUMNS};
 use crate::db::sql::Sql;
-use crate::db::{applied_state, DbError};
+use crate::db::{applied_state, column_tails, DbError};
 use crate::projection::ProjectionCache;
 use crate::task::{
     self, Board, Changes, ColumnTails, Command, Event, EventPayload, Outcome, Remembered, Slot,
-    Status, Task, TaskId,
+    Task, TaskId,
 };
 
 /// Rows per INSERT statement: keeps each statement, and the batch's query,
@@ -67,16 +67,7 @@ pub struct BatchResult {
 /// key in use.
 pub async fn load_state(conn: &mut Conn, rows: ProjectionCache) -> Result<ApplyState, DbError> {
     let applied = applied_state(conn).await?;
-    let tail_rows: Vec<(String, f64)> = conn
-        .exec("SELECT status, tail_position FROM board_columns", ())
-        .await?;
-    let mut tails = ColumnTails::default();
-    for (status, tail) in tail_rows {
-        let status: Status = status
-            .parse()
-            .map_err(|_| DbError::Corrupt(format!("board_columns.status `{status}`")))?;
-        tails.0[status.rank()] = tail;
-    }
+    let tails = column_tails(conn).await?;
     let parse = |id: String| {
         id.parse::<TaskId>()
             .map_err(|_| DbError::Corrupt(format!("task id `{id}`")))

@@ -36,8 +36,8 @@ use mysql_async::Conn;
 use super::batch::{insert_events, insert_keys, write_tails, write_tasks};
 use crate::db::catchup::{Page, PageRequest};
 use crate::db::sql::Sql;
-use crate::db::{AppliedState, DbError};
-use crate::task::{ColumnTails, Event, EventKind, Status, Task, TaskId};
+use crate::db::{column_tails, AppliedState, DbError};
+use crate::task::{Event, EventKind, Task, TaskId};
 use crate::transport::auth::PeerAuth;
 
 /// How long one page may take to arrive.
@@ -98,16 +98,7 @@ pub async fn install(
     page: &Page,
 ) -> Result<Vec<Event>, CatchupError> {
     let events = check(local, request, page)?;
-    let tails: Vec<(String, f64)> = conn
-        .exec("SELECT status, tail_position FROM board_columns", ())
-        .await?;
-    let mut board_tails = ColumnTails::default();
-    for (status, tail) in tails {
-        let status: Status = status
-            .parse()
-            .map_err(|_| DbError::Corrupt(format!("board_columns.status `{status}`")))?;
-        board_tails.0[status.rank()] = tail;
-    }
+    let mut board_tails = column_tails(conn).await?;
     // Each task as its last event in the page left it.
     let mut last: BTreeMap<TaskId, Option<Task>> = BTreeMap::new();
     let mut tails_moved = false;

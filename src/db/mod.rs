@@ -21,6 +21,7 @@ use mysql_async::prelude::*;
 use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
 
 use crate::config::{redact, valid_database_name};
+use crate::task::{ColumnTails, Status};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -104,4 +105,19 @@ pub async fn applied_state(conn: &mut impl Queryable) -> Result<AppliedState, Db
         applied_term,
         last_seq,
     })
+}
+
+/// Where new cards go in each column, as `board_columns` holds it.
+pub async fn column_tails(conn: &mut impl Queryable) -> Result<ColumnTails, DbError> {
+    let rows: Vec<(String, f64)> = conn
+        .query("SELECT status, tail_position FROM board_columns")
+        .await?;
+    let mut tails = ColumnTails::default();
+    for (status, tail) in rows {
+        let status: Status = status
+            .parse()
+            .map_err(|_| DbError::Corrupt(format!("board_columns.status `{status}`")))?;
+        tails.0[status.rank()] = tail;
+    }
+    Ok(tails)
 }

@@ -74,16 +74,7 @@ async fn stored(conn: &mut impl Queryable) -> Result<Stored, DbError> {
             .map_err(|_| DbError::Corrupt(format!("task_labels.task_id `{id}`")))?;
         labels.entry(id).or_default().push(label);
     }
-    let tail_rows: Vec<(String, f64)> = conn
-        .query("SELECT status, tail_position FROM board_columns")
-        .await?;
-    let mut tails = ColumnTails::default();
-    for (status, tail) in tail_rows {
-        let status: Status = status
-            .parse()
-            .map_err(|_| DbError::Corrupt(format!("board_columns.status `{status}`")))?;
-        tails.0[status.rank()] = tail;
-    }
+    let tails = super::column_tails(conn).await?;
     let last_seq = super::applied_state(conn).await?.last_seq;
     Ok(Stored {
         tasks,

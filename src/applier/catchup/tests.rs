@@ -5,7 +5,7 @@ use uuid::Uuid;
 use super::*;
 use crate::db::catchup::EventRow;
 use crate::db::rows::KeyRow;
-use crate::task::{EventPayload, Priority, Task};
+use crate::task::{EventPayload, Priority, Status, Task};
 use crate::time::Timestamp;
 
 fn task(id: TaskId, version: u64) -> Task {

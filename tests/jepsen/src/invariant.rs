@@ -158,6 +158,18 @@ fn set_up_time(history: &History, task_ids: &[String]) -> Time {
         .unwrap_or(0)
 }
 
+/// The generations whose lists the columns check judges: those that had
+/// at least one list. A generation set up as the run was ending may have
+/// had none, and has nothing to say; when no generation had a list, all are
+/// kept so that the check stays inconclusive.
+pub fn judged_generations(results: Vec<(String, ColumnsResult)>) -> Vec<(String, ColumnsResult)> {
+    if results.iter().any(|(_, r)| r.lists > 0) {
+        results.into_iter().filter(|(_, r)| r.lists > 0).collect()
+    } else {
+        results
+    }
+}
+
 impl ColumnsResult {
     /// As a report check; inconclusive when no list was judged.
     pub fn to_check(&self) -> Check {
@@ -300,6 +312,31 @@ mod tests {
                 task_id: "a".into()
             }]
         );
+    }
+
+    #[test]
+    fn a_generation_without_lists_is_left_out_unless_all_are() {
+        let ids = ids();
+        let listed = run(board(&[
+            ("a", Status::Todo),
+            ("b", Status::Done),
+            ("c", Status::InProgress),
+        ]));
+        let unlisted = check(&Script::new().history, &ids, true);
+        assert_eq!((listed.lists, unlisted.lists), (1, 0));
+        let kept = judged_generations(vec![("g0".into(), listed), ("g1".into(), unlisted)]);
+        assert_eq!(
+            kept.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>(),
+            ["g0"]
+        );
+        let none = judged_generations(vec![
+            ("g0".into(), check(&Script::new().history, &ids, true)),
+            ("g1".into(), check(&Script::new().history, &ids, true)),
+        ]);
+        assert_eq!(none.len(), 2);
+        assert!(none
+            .iter()
+            .all(|(_, r)| r.to_check().verdict == Verdict::Inconclusive));
     }
 
     #[test]

@@ -473,8 +473,14 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, String> {
     }
     let set_check = set::check(&main, &finals).to_check();
     let mut columns: Option<Check> = None;
-    for (label, ids, h) in &generations {
-        let c = invariant::check(h, ids, true).to_check();
+    let judged = invariant::judged_generations(
+        generations
+            .iter()
+            .map(|(label, ids, h)| (label.clone(), invariant::check(h, ids, true)))
+            .collect(),
+    );
+    for (label, result) in &judged {
+        let c = result.to_check();
         columns = Some(match columns {
             None => c,
             Some(prev) => merge(prev, c, label),

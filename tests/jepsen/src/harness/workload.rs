@@ -64,7 +64,7 @@ impl Default for WorkloadConfig {
             hot_tasks: 4,
             column_tasks: 6,
             ops_per_task: 200,
-            think_ms: 120,
+            think_ms: 60,
             write_deadline: Duration::from_secs(10),
             server_ids_and_forced_retries: false,
         }

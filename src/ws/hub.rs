@@ -22,9 +22,8 @@ const CLUSTER_POLL: Duration = Duration::from_secs(1);
 /// ~40 ms). So sessions are fed at most once per `sessions / budget`
 /// seconds: an event that finds the last delivery older goes out at once,
 /// later ones wait for the next turn and go together. A board or two are
-/// fed immediately; 333 sessions on a node, every 25 ms, which measured
-/// (`loadtest ws --sockets 1000 --rate 200`) delivery p99 40-57 ms and
-/// create p50 5-8 ms.
+/// fed immediately; 333 sessions on a node, every 25 ms (the figures this
+/// gives are in the README, "Performance").
 const DELIVERIES_PER_SECOND: u32 = 13_000;
 /// However many sessions, no event waits longer than this for its turn.
 const MAX_DELIVERY_INTERVAL: Duration = Duration::from_millis(50);

@@ -210,6 +210,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let raft = RaftNode::start(
         NodeConfig {
             id: node_id,
+            own: own.clone(),
             election_tick: settings.election_tick,
             heartbeat_tick: settings.heartbeat_tick,
             tick: settings.tick(),

@@ -1,10 +1,12 @@
 //! Membership changes on a real cluster: a node joins as a learner and
 //! promotes itself, a member is removed and stops, refused changes say why,
-//! and a node whose data was lost never comes back as a voter.
+//! a node whose data was lost never comes back as a voter, and every
+//! member's URL is part of the membership the log carries.
 
 mod common;
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::json;
@@ -266,4 +268,63 @@ fn peers_without_the_cluster_secret_are_refused() {
         create_titled(&cluster.url(leader), "the two others go on").status,
         201
     );
+}
+
+/// The URL node `on`'s `/api/cluster` names for each member.
+fn member_urls(cluster: &Cluster, on: u64) -> BTreeMap<u64, Option<String>> {
+    let view = get(&format!("{}/api/cluster", cluster.url(on))).body;
+    view["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| Some((m["id"].as_u64()?, m["url"].as_str().map(str::to_string))))
+        .collect()
+}
+
+/// Waits until node `on` names `want` as the members' URLs.
+fn wait_member_urls(cluster: &Cluster, on: u64, want: &BTreeMap<u64, Option<String>>) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = member_urls(cluster, on);
+        if &seen == want {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("node {on} names the members' URLs {seen:?}, wanted {want:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_restarted_member_knows_every_members_url_from_the_log() {
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.leader(Duration::from_secs(10));
+    let followers: Vec<u64> = (1..=3).filter(|n| *n != leader).collect();
+    let (restarted, other) = (followers[0], followers[1]);
+    let mut want: BTreeMap<u64, Option<String>> =
+        (1..=3).map(|id| (id, Some(cluster.url(id)))).collect();
+
+    // A follower restarts. The other follower never dials it (followers do
+    // not talk to each other), so only the log can tell it that URL.
+    cluster.kill(restarted);
+    cluster.restart(restarted);
+    wait_member_urls(&cluster, restarted, &want);
+
+    // Even with that member down: the URL is in the log, not in a hello.
+    cluster.kill(other);
+    cluster.kill(restarted);
+    cluster.restart(restarted);
+    wait_member_urls(&cluster, restarted, &want);
+    cluster.restart(other);
+
+    // A member that comes back under another URL has it recorded for all.
+    let moved = format!("http://localhost:{}", cluster.node(restarted).http_port);
+    cluster.kill(restarted);
+    cluster.set_env(restarted, "TASKRAFT_ADVERTISE_URL", &moved);
+    cluster.restart(restarted);
+    want.insert(restarted, Some(moved));
+    for id in 1..=3 {
+        wait_member_urls(&cluster, id, &want);
+    }
 }

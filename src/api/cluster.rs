@@ -90,13 +90,23 @@ pub struct ClusterView {
 }
 
 impl ClusterView {
-    /// What the board shows live: leader, term, roles, reachability (not
-    /// the indexes, which move with every write).
+    /// What the board shows live: leader, term, roles, reachability and
+    /// where each member serves (not the indexes, which move with every
+    /// write).
     pub fn signature(&self) -> String {
         let members: Vec<String> = self
             .members
             .iter()
-            .map(|m| format!("{}:{}:{}:{}", m.id, m.role, m.reachable, m.is_leader))
+            .map(|m| {
+                format!(
+                    "{}:{}:{}:{}:{}",
+                    m.id,
+                    m.role,
+                    m.reachable,
+                    m.is_leader,
+                    m.url.as_deref().unwrap_or("")
+                )
+            })
             .collect();
         format!(
             "{:?}/{}/{:?}/{}",
@@ -144,11 +154,15 @@ async fn cluster_view(state: &ClusterInfo) -> Result<ClusterView, ApiError> {
                     peer.map(|p| p.raft_addr.clone())
                         .or_else(|| recorded.map(|a| a.raft_addr.clone()))
                 },
+                // The log's record first: every member has one, whoever
+                // dialed whom. A peer's hello covers a member recorded by
+                // an older version, until its record lands.
                 url: if m.id == me {
                     Some(state.advertise_url.clone())
                 } else {
-                    peer.and_then(|p| p.url.clone())
-                        .or_else(|| recorded.and_then(|a| a.url.clone()))
+                    recorded
+                        .and_then(|a| a.url.clone())
+                        .or_else(|| peer.and_then(|p| p.url.clone()))
                 },
                 role: m.role.to_string(),
                 reachable: m.id == me || peer.is_some_and(|p| p.reachable),
@@ -244,6 +258,10 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Ok(Err(e)) => problems.push(format!("MySQL: {e}")),
         Err(_) => problems.push("MySQL did not answer within 1 s".into()),
     }
+    if raft.leader_id != 0 && !own_url_recorded(&state.cluster).await {
+        // Pages fail over only to members whose URL the others know.
+        problems.push("this node's URL is not recorded in the membership yet".into());
+    }
     if let Ok(applier) = state.cluster.applier.send(GetApplierStatus).await {
         if let Some(error) = applier.failing {
             problems.push(format!("applier retrying: {error}"));
@@ -269,6 +287,20 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             .insert_header(("Retry-After", "1"))
             .json(body)
     }
+}
+
+/// Whether the membership names this node's URL (always true for a
+/// learner, whose URL its join recorded and which records a new one once
+/// promoted).
+async fn own_url_recorded(cluster: &ClusterInfo) -> bool {
+    let Ok(status) = cluster.raft.cluster_status().await else {
+        return true; // the readiness problem is elsewhere
+    };
+    let me = status.raft.node_id;
+    status.members.iter().find(|m| m.id == me).is_none_or(|m| {
+        m.role != "voter"
+            || m.addr.as_ref().and_then(|a| a.url.as_deref()) == Some(&cluster.advertise_url)
+    })
 }
 
 pub async fn metrics() -> HttpResponse {

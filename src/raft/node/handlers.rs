@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use actix::prelude::*;
+use raft::eraftpb::MessageType;
 use raft::{StateRole, INVALID_ID};
 
 use super::super::handle::{
@@ -30,7 +31,14 @@ impl Handler<ProcessReady> for RaftNode {
 impl Handler<Step> for RaftNode {
     type Result = ();
 
-    fn handle(&mut self, Step(message): Step, ctx: &mut Context<Self>) {
+    fn handle(&mut self, Step(mut message): Step, ctx: &mut Context<Self>) {
+        if message.get_msg_type() == MessageType::MsgPropose {
+            self.take_forwarded_conf_changes(&mut message);
+            if message.get_entries().is_empty() {
+                self.schedule_ready(ctx);
+                return;
+            }
+        }
         if let Err(e) = self.raw.step(message) {
             // A message from a removed peer, or for a stale term: harmless.
             tracing::debug!(error = %e, "ignored a raft message");

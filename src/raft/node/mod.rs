@@ -15,7 +15,7 @@ use raft::{RawNode, ReadOnlyOption, StateRole, INVALID_ID};
 use tokio::sync::{oneshot, watch};
 
 use super::handle::{ClusterStatus, ConsensusError, MemberStatus, RaftHandle, RaftStatus};
-use super::membership::MembershipError;
+use super::membership::{MemberAddr, MembershipError};
 use super::storage::LogStore;
 use super::waiters::{PendingWrites, ReadQueue};
 use crate::applier::Committed;
@@ -36,6 +36,8 @@ pub(super) const MAX_APPLY_LAG: u64 = 50_000;
 /// What a node needs to start.
 pub struct NodeConfig {
     pub id: u64,
+    /// Where this node listens, as it wants the membership to record it.
+    pub own: MemberAddr,
     pub election_tick: usize,
     pub heartbeat_tick: usize,
     pub tick: Duration,
@@ -61,6 +63,11 @@ pub struct Compaction {
 
 pub struct RaftNode {
     id: u64,
+    /// This node's addresses; its URL is recorded in the log until the
+    /// membership names it (see `maybe_record_own_url`).
+    own: MemberAddr,
+    /// When this node last asked for its URL to be recorded.
+    url_asked: Option<Instant>,
     raw: RawNode<LogStore>,
     store: LogStore,
     transport: TransportPorts,
@@ -144,6 +151,8 @@ impl RaftNode {
         let request_timeout = config.request_timeout;
         let node = RaftNode {
             id: config.id,
+            own: config.own,
+            url_asked: None,
             leadership: (raw.raft.term, raw.raft.leader_id),
             raw,
             store,
@@ -351,6 +360,7 @@ impl RaftNode {
         }
         self.check_shutdown(now);
         self.maybe_compact(now);
+        self.maybe_record_own_url(now);
         metrics::PENDING_WRITES.set(self.pending_writes.len() as i64);
         metrics::PENDING_READS.set(self.reads.len() as i64);
         self.schedule_ready(ctx);

@@ -24,8 +24,14 @@ export function launch() {
  * up. The page records its console errors, uncaught errors and any native
  * dialog (alert/confirm/prompt), which no test expects.
  */
-export async function openBoard(browser, url, { query = '', viewport = { width: 1440, height: 900 }, colorScheme = 'light' } = {}) {
-  const context = await browser.newContext({ viewport, colorScheme });
+export async function openBoard(
+  browser,
+  url,
+  { query = '', viewport = { width: 1440, height: 900 }, colorScheme = 'light', phone = false } = {},
+) {
+  // A phone: touch, a coarse pointer and its viewport.
+  const device = phone ? { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true } : { viewport };
+  const context = await browser.newContext({ ...device, colorScheme });
   const page = await context.newPage();
   page.problems = [];
   page.dialogs = [];

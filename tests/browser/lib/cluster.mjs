@@ -1,7 +1,11 @@
 // A real taskraft cluster for a test: `taskraft demo --fresh` in a temporary
 // directory on free ports, its node URLs and PIDs parsed from its output,
 // stopped by PID (SIGINT to the demo, which stops its nodes and MariaDB).
+// A node the test killed can be started again with the settings the demo
+// gave it (the demo itself does not restart nodes); the test then owns
+// that process and stops it by PID.
 import { spawn } from 'node:child_process';
+import { openSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -58,22 +62,26 @@ export async function startCluster({ nodes = 3 } = {}) {
   const onData = (buf) => {
     output += buf.toString();
     for (const m of output.matchAll(/node (\d+)\s+board\s+(http\S+)/g)) urls.set(Number(m[1]), m[2].replace(/\/$/, ''));
-    for (const m of output.matchAll(/node (\d+) pid (\d+)/g)) pids.set(Number(m[1]), Number(m[2]));
+    // The demo's own children; a node the test restarted keeps its new PID.
+    for (const m of output.matchAll(/node (\d+) pid (\d+)/g)) if (!pids.has(Number(m[1]))) pids.set(Number(m[1]), Number(m[2]));
   };
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
   let exited = null;
   const exit = new Promise((r) => child.once('exit', (code, signal) => r((exited = { code, signal }))));
 
+  const restarted = new Map(); // id → ChildProcess started by the test
   const cluster = {
     dir,
     base,
     child,
+    restarted,
     get output() {
       return output;
     },
     nodes: [],
     killed: new Set(),
+    paused: new Set(),
     url(id) {
       return urls.get(id);
     },
@@ -85,7 +93,79 @@ export async function startCluster({ nodes = 3 } = {}) {
       process.kill(pids.get(id), 'SIGKILL');
       this.killed.add(id);
     },
+    /** SIGSTOP: the node hangs, its sockets stay open. */
+    pause(id) {
+      process.kill(pids.get(id), 'SIGSTOP');
+      this.paused.add(id);
+    },
+    resume(id) {
+      if (!this.paused.delete(id)) return;
+      try {
+        process.kill(pids.get(id), 'SIGCONT');
+      } catch {
+        // gone
+      }
+    },
+    /**
+     * Starts a killed node again on its data, with the settings the demo
+     * started it with, and waits until it is ready.
+     */
+    async restart(id) {
+      const mysqlPort = /private server on 127\.0\.0\.1:(\d+)/.exec(output)?.[1];
+      if (!mysqlPort) throw new Error(`no MySQL port in the demo's output:\n${output}`);
+      const http = base + id - 1;
+      const raft = base + 1000 + id - 1;
+      const peers = this.nodes.map((n) => `${n.id}=127.0.0.1:${base + 1000 + n.id - 1}`).join(',');
+      // A killed process lingers a moment: wait until its port is free.
+      const url = urls.get(id);
+      for (let tries = 0; ; tries++) {
+        try {
+          await fetch(`${url}/healthz`);
+        } catch {
+          break;
+        }
+        if (tries > 100) throw new Error(`node ${id} still answers; kill it first`);
+        await sleep(50);
+      }
+      const log = openSync(join(dir, `n${id}.log`), 'a');
+      const node = spawn(BIN, ['serve'], {
+        env: {
+          ...process.env,
+          TASKRAFT_NODE_ID: String(id),
+          TASKRAFT_HTTP_ADDR: `127.0.0.1:${http}`,
+          TASKRAFT_RAFT_ADDR: `127.0.0.1:${raft}`,
+          TASKRAFT_PEERS: peers,
+          TASKRAFT_MYSQL_URL: `mysql://root@127.0.0.1:${mysqlPort}/taskraft_demo_n${id}`,
+          TASKRAFT_DATA_DIR: join(dir, `n${id}`),
+          TASKRAFT_HTTP_WORKERS: '1',
+        },
+        stdio: ['ignore', log, log],
+      });
+      restarted.set(id, node);
+      pids.set(id, node.pid);
+      this.killed.delete(id);
+      const deadline = Date.now() + 60000;
+      for (;;) {
+        if (node.exitCode !== null) throw new Error(`node ${id} exited on restart (${node.exitCode})`);
+        if (Date.now() > deadline) throw new Error(`node ${id} not ready after its restart`);
+        try {
+          if ((await fetch(`${url}/readyz`)).status === 200) break;
+        } catch {
+          // not listening yet
+        }
+        await sleep(100);
+      }
+      const entry = this.nodes.find((n) => n.id === id);
+      if (entry) entry.pid = node.pid;
+    },
     killNow() {
+      for (const node of restarted.values()) {
+        try {
+          node.kill('SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
       for (const pid of pids.values()) {
         try {
           process.kill(pid, 'SIGKILL');
@@ -101,6 +181,14 @@ export async function startCluster({ nodes = 3 } = {}) {
     },
     async stop() {
       live.delete(cluster);
+      for (const id of [...this.paused]) this.resume(id);
+      for (const node of restarted.values()) {
+        if (node.exitCode === null) {
+          node.kill('SIGTERM');
+          await Promise.race([new Promise((r) => node.once('exit', r)), sleep(15000)]);
+          if (node.exitCode === null) node.kill('SIGKILL');
+        }
+      }
       if (exited === null) {
         child.kill('SIGINT');
         let timer;

@@ -45,6 +45,7 @@ export async function eventually(fn, { timeout = 10000, interval = 50, what = 'c
 
 /** Drag a card with the mouse (pointer events) to (x, y). */
 export async function dragTo(page, from, x, y) {
+  await from.scrollIntoViewIfNeeded();
   const a = await from.boundingBox();
   await page.mouse.move(a.x + a.width / 2, a.y + a.height / 2);
   await page.mouse.down();

@@ -113,12 +113,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// Headers every response carries: a strict CSP (no inline script, no
-/// third-party origins except other nodes for failover), no sniffing.
+/// third-party origins except other nodes for failover, and http(s) images,
+/// which descriptions may show), no sniffing.
 pub fn security_headers() -> middleware::DefaultHeaders {
     middleware::DefaultHeaders::new()
         .add((
             "Content-Security-Policy",
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: http: https:; \
              connect-src 'self' http: https: ws: wss:; object-src 'none'; base-uri 'none'; \
              frame-ancestors 'none'; form-action 'self'",
         ))

@@ -2,10 +2,12 @@
 // that survive a node going away.
 //
 // Every request goes to `api.current`, an absolute node URL (nodes allow CORS).
-// When that node stops answering (network error or timeout), or keeps saying
-// 503 while another node is ready, the page switches to another member and
-// retries there. A write keeps its Idempotency-Key across retries, so it takes
-// effect once however many nodes it was sent to.
+// When that node stops answering (network error or timeout, or the live feed
+// saw it hang), or keeps saying 503 while another node is ready, the page
+// switches to another member; requests still waiting on the old node are
+// abandoned there and sent again to the new one at once. A write keeps its
+// Idempotency-Key across retries, so it takes effect once however many nodes
+// it was sent to.
 
 import { sleep } from './util.js';
 
@@ -22,13 +24,21 @@ export class Api extends EventTarget {
     /** Known members: [{id, url}], in id order. */
     this.members = [];
     this.switching = null;
+    /** Attempts in flight: {node, ctl}; a switch away from `node` aborts them. */
+    this.attempts = new Set();
+    /** The last answer that made a request wait: {node, status, code, at}, or null. */
+    this.trouble = null;
   }
 
-  /** Learn the members from a /api/cluster answer (or a WS cluster frame). */
+  /**
+   * Learn the members from a /api/cluster answer (or a WS cluster frame).
+   * Nothing in it is trusted to be there: a member without a URL is skipped.
+   */
   setMembers(members) {
     const byUrl = new Map(this.members.map((m) => [m.url, m]));
-    for (const m of members || []) {
-      if (m.url) byUrl.set(m.url.replace(/\/$/, ''), { id: m.id, url: m.url.replace(/\/$/, '') });
+    for (const m of Array.isArray(members) ? members : []) {
+      const url = normalUrl(m?.url);
+      if (url && Number.isInteger(m.id)) byUrl.set(url, { id: m.id, url });
     }
     this.members = [...byUrl.values()].sort((a, b) => (a.id ?? 0) - (b.id ?? 0));
   }
@@ -56,24 +66,34 @@ export class Api extends EventTarget {
       const node = this.current;
       attempt++;
       let res;
+      const tried = { node, ctl: new AbortController() };
+      const onAbort = () => tried.ctl.abort(signal.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.attempts.add(tried);
       try {
         res = await fetchWithTimeout(`${node}${path}`, {
           method,
           headers,
           body: body === undefined ? undefined : JSON.stringify(body),
           timeout: write ? WRITE_TIMEOUT_MS : READ_TIMEOUT_MS,
-          signal,
+          signal: tried.ctl.signal,
         });
       } catch (err) {
         if (signal?.aborted) throw err;
         if (Date.now() > deadline) throw new Error(`no node answered ${method} ${path}: ${err.message}`);
+        this.trouble = { node, status: 0, code: 'no_answer', at: Date.now() };
+        if (tried.ctl.signal.aborted) continue; // the page moved on: send it there now
         // The node did not answer at all: try another one.
         await this.failover(node, 'not answering');
         await sleep(Math.min(1000, 100 * attempt));
         continue;
+      } finally {
+        this.attempts.delete(tried);
+        signal?.removeEventListener('abort', onAbort);
       }
       if (res.status === 502 || res.status === 503 || res.status === 504) {
         const result = await toResult(res, node);
+        this.trouble = { node, status: res.status, code: result.body?.error?.code ?? null, at: Date.now() };
         if (Date.now() > deadline) return result;
         busy = node === this.current ? busy + 1 : 1;
         if (res.status === 503 && busy >= 3) {
@@ -86,8 +106,14 @@ export class Api extends EventTarget {
         await sleep(Math.min(1000, wait) * (0.5 + Math.random() / 2));
         continue;
       }
+      if (this.trouble?.node === node) this.trouble = null;
       return toResult(res, node);
     }
+  }
+
+  /** Writes (and reads) still waiting for an answer. */
+  get waiting() {
+    return this.attempts.size;
   }
 
   /**
@@ -108,6 +134,8 @@ export class Api extends EventTarget {
       if (!pick && !requireReady) pick = others.find((_, i) => states[i] === 'alive');
       if (pick && this.current === from) {
         this.current = pick;
+        // Whatever still waits on the old node is sent again to the new one.
+        for (const tried of this.attempts) if (tried.node === from) tried.ctl.abort();
         this.dispatchEvent(new CustomEvent('switch', { detail: { from, to: pick, reason } }));
       }
       return this.current;
@@ -116,6 +144,12 @@ export class Api extends EventTarget {
     });
     return this.switching;
   }
+}
+
+/** `url` without its trailing slash, if it is an http(s) URL; else null. */
+export function normalUrl(url) {
+  if (typeof url !== 'string' || !/^https?:\/\//.test(url)) return null;
+  return url.replace(/\/$/, '');
 }
 
 async function toResult(res, node) {

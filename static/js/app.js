@@ -15,6 +15,7 @@ import { ClusterPanel } from './cluster.js';
 import { TaskDialog } from './dialog.js';
 import { Feed } from './feed.js';
 import { Filters } from './filters.js';
+import { Health } from './health.js';
 import { Store } from './store.js';
 import { Toasts } from './toast.js';
 import { h, isTyping, sleep } from './util.js';
@@ -41,6 +42,8 @@ function announce(text) {
 
 const board = new Board({
   root: document.getElementById('board'),
+  nav: document.getElementById('column-nav'),
+  moveHelp: document.getElementById('move-help'),
   store,
   api,
   filters,
@@ -56,6 +59,7 @@ const dialog = new TaskDialog({
   board,
   toasts,
   announce,
+  waitReason: () => health.waitReason(),
 });
 
 /** Load every task (keyset pages) and the seq the list reflects. */
@@ -77,6 +81,7 @@ async function loadAll() {
 }
 
 const feed = new Feed(api, store, { reload: loadAll });
+const health = new Health(api, feed);
 
 // ------------------------------------------------------------------ reactions
 
@@ -103,26 +108,29 @@ function refreshChoices() {
 
 filters.addEventListener('change', () => board.render());
 
+/** The header says what the page can honestly say about its connection. */
 function showConnection() {
-  const id = api.nodeIdOf(api.current);
-  const name = id != null ? `node ${id}` : new URL(api.current).host;
-  const text = {
-    connecting: 'Connecting…',
-    live: `Live · ${name}`,
-    reconnecting: `Reconnecting… (${name})`,
-  }[feed.state];
-  conn.textContent = text;
-  conn.className = `conn conn-${feed.state}`;
-  conn.title = `This page talks to ${api.current}`;
+  health.update();
+  const text = health.text();
+  if (conn.textContent !== text) conn.textContent = text;
+  conn.className = `conn conn-${health.kind}`;
+  conn.title = health.detail();
+  document.body.dataset.health = health.kind;
   app.dataset.nodeUrl = api.current;
   app.dataset.live = String(feed.state === 'live');
+  dialog.refreshWaiting();
 }
 
+health.addEventListener('change', () => showConnection());
 feed.addEventListener('state', () => {
   showConnection();
   panel.setPage({ feedState: feed.state });
 });
-feed.addEventListener('cluster', (e) => panel.fromFeed(e.detail.info, e.detail.node));
+feed.addEventListener('cluster', (e) => {
+  panel.fromFeed(e.detail.info, e.detail.node);
+  health.onView(e.detail.info, e.detail.node);
+});
+panel.addEventListener('view', (e) => health.onView(e.detail.view, e.detail.node));
 feed.addEventListener('hello', () => showConnection());
 
 api.addEventListener('switch', (e) => {

@@ -1,5 +1,6 @@
-// The three columns and their cards: rendering, creating, moving (pointer
-// drag and drop, or the keyboard), deleting with undo.
+// The three columns and their cards: rendering, creating, moving, deleting
+// with undo. Moving with the pointer is drag.js, with the keyboard (and
+// going from card to card) keyboard.js.
 //
 // What is drawn is the committed state (the store, fed by the server's
 // events) plus two short-lived overlays of this page's own unfinished
@@ -9,6 +10,8 @@
 // Neither can add a card, so nothing is ever shown twice.
 
 import { errorMessage } from './api.js';
+import { PointerDrag } from './drag.js';
+import { KeyboardNav } from './keyboard.js';
 import { boardOrder, positionBetween } from './store.js';
 import {
   STATUSES,
@@ -20,7 +23,6 @@ import {
   hashOf,
   icon,
   initials,
-  isTyping,
   uuid,
 } from './util.js';
 
@@ -28,9 +30,10 @@ const UNDO_MS = 5000;
 const FLASH_MS = 1600;
 
 export class Board extends EventTarget {
-  constructor({ root, store, api, filters, toasts, announce, openTask }) {
+  constructor({ root, nav, moveHelp, store, api, filters, toasts, announce, openTask }) {
     super();
     this.root = root;
+    this.nav = nav;
     this.store = store;
     this.api = api;
     this.filters = filters;
@@ -48,15 +51,13 @@ export class Board extends EventTarget {
     this.cards = new Map();
     this.flashing = new Map();
     this.columns = new Map();
-    this.moving = null; // keyboard move in progress
-    this.drag = null; // pointer drag in progress
-    this.press = null;
     this.dirty = false;
-    this.justDragged = false;
     this.revealId = null;
     this.build();
-    this.bindPointer();
-    this.bindKeyboard();
+    this.pointer = new PointerDrag(this);
+    this.keys = new KeyboardNav(this, moveHelp);
+    this.markShownColumn(STATUSES[0].id);
+    this.root.addEventListener('scroll', () => this.onBoardScroll(), { passive: true });
     window.addEventListener('pagehide', () => this.flushDeletes());
   }
 
@@ -71,7 +72,10 @@ export class Board extends EventTarget {
         'aria-labelledby': headingId,
         dataset: { status: id },
       });
-      const count = h('span', { class: 'count', 'aria-label': '0 cards' }, '0');
+      // The count as seen ("3/12"), and as heard with the column's name
+      // ("To do, 3 of 12 cards shown"), which also names its list.
+      const countShown = h('span', { class: 'count', 'aria-hidden': 'true' }, '0');
+      const countSaid = h('span', { class: 'visually-hidden' }, ', 0 cards');
       const input = h('input', {
         type: 'text',
         name: 'title',
@@ -107,11 +111,21 @@ export class Board extends EventTarget {
       const column = h(
         'section',
         { class: `column column-${id}`, dataset: { status: id }, 'aria-labelledby': headingId },
-        h('header', { class: 'column-head' }, h('h2', { id: headingId }, name), count),
+        h('header', { class: 'column-head' }, h('h2', { id: headingId }, name, countSaid), countShown),
         list,
         h('div', { class: 'add' }, opener, form),
       );
-      this.columns.set(id, { column, list, count, form, input, opener, error, name });
+      // On a phone the board shows one column at a time: these jump to one.
+      const jump = h(
+        'button',
+        { type: 'button', class: 'column-jump', dataset: { status: id } },
+        h('span', { class: 'jump-name' }, name),
+        ' ',
+        h('span', { class: 'jump-count' }, '0'),
+      );
+      jump.addEventListener('click', () => this.showColumn(id));
+      this.nav?.append(jump);
+      this.columns.set(id, { column, list, countShown, countSaid, form, input, opener, error, name, jump });
       opener.addEventListener('click', () => this.openAdd(id));
       form.addEventListener('submit', (e) => {
         e.preventDefault();
@@ -132,7 +146,37 @@ export class Board extends EventTarget {
     const col = this.columns.get(status);
     col.opener.hidden = true;
     col.form.hidden = false;
-    col.input.focus();
+    this.showColumn(status, { focus: false });
+    col.input.focus({ preventScroll: true });
+  }
+
+  /** Bring column `status` into view where the board shows one at a time. */
+  showColumn(status, { focus = false } = {}) {
+    const { column } = this.columns.get(status);
+    if (this.root.scrollWidth > this.root.clientWidth) {
+      const left = this.root.scrollLeft + column.getBoundingClientRect().left - this.root.getBoundingClientRect().left;
+      this.root.scrollTo({ left, behavior: 'smooth' });
+    }
+    if (focus) this.keys.focusCard(this.keys.stops.get(status));
+    this.markShownColumn(status);
+  }
+
+  onBoardScroll() {
+    const left = this.root.getBoundingClientRect().left;
+    let nearest = null;
+    for (const [id, { column }] of this.columns) {
+      const off = Math.abs(column.getBoundingClientRect().left - left);
+      if (!nearest || off < nearest[1]) nearest = [id, off];
+    }
+    if (nearest) this.markShownColumn(nearest[0]);
+  }
+
+  /** Which column the phone's column bar marks as shown. */
+  markShownColumn(status) {
+    for (const [id, col] of this.columns) {
+      if (id === status) col.jump.setAttribute('aria-current', 'true');
+      else col.jump.removeAttribute('aria-current');
+    }
   }
 
   closeAdd(status) {
@@ -171,7 +215,7 @@ export class Board extends EventTarget {
     const alive = new Set();
     for (const [status, { all, shown }] of byStatus) {
       shown.sort(boardOrder);
-      const { list, count } = this.columns.get(status);
+      const { list } = this.columns.get(status);
       let cursor = list.firstElementChild;
       for (const task of shown) {
         alive.add(task.id);
@@ -187,17 +231,18 @@ export class Board extends EventTarget {
         cursor.remove();
         cursor = next;
       }
+      const col = this.columns.get(status);
       const text = this.filters.active() ? `${shown.length}/${all}` : String(all);
-      count.textContent = text;
-      count.setAttribute(
-        'aria-label',
-        this.filters.active() ? `${shown.length} of ${all} cards shown` : `${all} card${all === 1 ? '' : 's'}`,
-      );
+      const said = this.filters.active() ? `, ${shown.length} of ${all} cards shown` : `, ${all} card${all === 1 ? '' : 's'}`;
+      if (col.countShown.textContent !== text) col.countShown.textContent = text;
+      if (col.countSaid.textContent !== said) col.countSaid.textContent = said;
+      col.jump.querySelector('.jump-count').textContent = text;
       list.classList.toggle('empty', shown.length === 0);
     }
     for (const id of this.cards.keys()) {
       if (!alive.has(id)) this.cards.delete(id);
     }
+    this.keys.updateTabStops();
     // Moving an element in the DOM takes the focus away: give it back.
     if (focused && document.activeElement === document.body) {
       const el = this.cards.get(focused);
@@ -229,7 +274,7 @@ export class Board extends EventTarget {
     if (!el) {
       el = h('li', {
         class: 'card',
-        tabindex: '0',
+        tabindex: '-1',
         'aria-roledescription': 'card',
         'aria-describedby': 'card-help',
         dataset: { taskId: task.id },
@@ -331,7 +376,7 @@ export class Board extends EventTarget {
       if (!entry.sent) continue;
       if (!this.store.get(id) || (entry.seq != null && seq >= entry.seq)) this.pendingDeletes.delete(id);
     }
-    if (this.moving && !this.store.get(this.moving.id)) this.moving = null;
+    if (this.moving && !this.store.get(this.moving.id)) this.keys.forget();
   }
 
   // ---------------------------------------------------------------- writes
@@ -609,357 +654,21 @@ export class Board extends EventTarget {
     }
   }
 
-  // ---------------------------------------------------------------- pointer drag and drop
+  // ---------------------------------------------------------------- pointer and keyboard
 
-  bindPointer() {
-    this.root.addEventListener('pointerdown', (e) => {
-      const card = e.target.closest('.card');
-      if (!card || e.button !== 0 || this.drag || this.moving) return;
-      if (e.target.closest('button, a, input, textarea, select')) return;
-      this.press = {
-        card,
-        id: card.dataset.taskId,
-        x: e.clientX,
-        y: e.clientY,
-        pointerId: e.pointerId,
-        touch: e.pointerType === 'touch',
-        timer: null,
-      };
-      if (this.press.touch) {
-        // On touch, a long press picks the card up; a swipe scrolls.
-        const press = this.press;
-        press.timer = setTimeout(() => {
-          if (this.press === press) this.startDrag(press, press.x, press.y);
-        }, 350);
-      }
-    });
-    window.addEventListener('pointermove', (e) => {
-      const press = this.press;
-      if (this.drag) {
-        if (e.pointerId === this.drag.pointerId) this.dragMove(e.clientX, e.clientY);
-        return;
-      }
-      if (!press || e.pointerId !== press.pointerId) return;
-      const distance = Math.hypot(e.clientX - press.x, e.clientY - press.y);
-      if (press.touch) {
-        if (distance > 10) this.cancelPress();
-      } else if (distance > 5) {
-        this.startDrag(press, e.clientX, e.clientY);
-      }
-    });
-    window.addEventListener('pointerup', (e) => {
-      if (this.drag && e.pointerId === this.drag.pointerId) this.drop();
-      this.cancelPress();
-    });
-    window.addEventListener('pointercancel', () => {
-      if (this.drag) this.endDrag(false);
-      this.cancelPress();
-    });
-    document.addEventListener(
-      'touchmove',
-      (e) => {
-        if (this.drag) e.preventDefault(); // no scrolling while a card is carried
-      },
-      { passive: false },
-    );
-    this.root.addEventListener(
-      'click',
-      (e) => {
-        if (this.justDragged) {
-          e.stopPropagation();
-          e.preventDefault();
-        }
-      },
-      true,
-    );
-    this.root.addEventListener('click', (e) => {
-      const card = e.target.closest('.card');
-      if (card && !e.target.closest('a, button')) this.openTask(card.dataset.taskId);
-    });
+  /** A card carried by the pointer (drag.js). */
+  get drag() {
+    return this.pointer.active;
   }
 
-  cancelPress() {
-    if (this.press?.timer) clearTimeout(this.press.timer);
-    this.press = null;
+  /** A card moved with the keyboard (keyboard.js). */
+  get moving() {
+    return this.keys.moving;
   }
 
-  startDrag(press, x, y) {
-    const { card } = press;
-    if (!card.isConnected) return;
-    this.cancelPress();
-    const rect = card.getBoundingClientRect();
-    const ghost = card.cloneNode(true);
-    ghost.removeAttribute('data-task-id');
-    ghost.removeAttribute('tabindex');
-    ghost.removeAttribute('aria-describedby');
-    ghost.setAttribute('aria-hidden', 'true');
-    ghost.classList.add('drag-ghost');
-    ghost.style.width = `${rect.width}px`;
-    ghost.style.height = `${rect.height}px`;
-    const placeholder = h('li', { class: 'drop-placeholder', 'aria-hidden': 'true' });
-    placeholder.style.height = `${rect.height}px`;
-    card.after(placeholder);
-    card.classList.add('is-dragging');
-    document.body.append(ghost);
-    document.body.classList.add('is-dragging-card');
-    this.drag = {
-      id: press.id,
-      card,
-      ghost,
-      placeholder,
-      pointerId: press.pointerId,
-      dx: x - rect.left,
-      dy: y - rect.top,
-    };
-    this.dragMove(x, y);
-  }
-
-  dragMove(x, y) {
-    const d = this.drag;
-    d.ghost.style.transform = `translate(${x - d.dx}px, ${y - d.dy}px) rotate(2deg)`;
-    const under = document.elementFromPoint(x, y);
-    const column = under?.closest?.('.column');
-    if (column) {
-      const list = column.querySelector('.cards');
-      const cards = [...list.children].filter((el) => el.classList.contains('card') && el !== d.card);
-      const before = cards.find((el) => {
-        const r = el.getBoundingClientRect();
-        return y < r.top + r.height / 2;
-      });
-      if (before) {
-        if (d.placeholder.nextElementSibling !== before) list.insertBefore(d.placeholder, before);
-      } else if (list.lastElementChild !== d.placeholder) {
-        list.append(d.placeholder);
-      }
-      for (const c of this.columns.values()) c.column.classList.toggle('drop-target', c.column === column);
-    }
-    // Scroll the page when the card is carried near its top or bottom edge.
-    const edge = 48;
-    if (y < edge) window.scrollBy(0, -12);
-    else if (y > window.innerHeight - edge) window.scrollBy(0, 12);
-  }
-
-  drop() {
-    const d = this.drag;
-    const list = d.placeholder.parentElement;
-    const status = list?.dataset.status;
-    const isCard = (el) => el && el.classList.contains('card') && el !== d.card;
-    let prev = d.placeholder.previousElementSibling;
-    while (prev && !isCard(prev)) prev = prev.previousElementSibling;
-    let next = d.placeholder.nextElementSibling;
-    while (next && !isCard(next)) next = next.nextElementSibling;
-    this.endDrag(true);
-    if (status) this.move(d.id, status, prev?.dataset.taskId ?? null, next?.dataset.taskId ?? null);
-  }
-
-  endDrag(dropped) {
-    const d = this.drag;
-    if (!d) return;
-    d.ghost.remove();
-    d.placeholder.remove();
-    d.card.classList.remove('is-dragging');
-    document.body.classList.remove('is-dragging-card');
-    for (const c of this.columns.values()) c.column.classList.remove('drop-target');
-    this.drag = null;
-    this.justDragged = true;
-    setTimeout(() => {
-      this.justDragged = false;
-    }, 0);
-    if (this.dirty || !dropped) this.render();
-  }
-
-  // ---------------------------------------------------------------- keyboard
-
-  bindKeyboard() {
-    this.root.addEventListener('keydown', (e) => {
-      if (e.key === 'Escape' && this.drag) {
-        e.preventDefault();
-        this.endDrag(false);
-        return;
-      }
-      const card = e.target.closest?.('.card');
-      if (!card || isTyping(e.target) || e.ctrlKey || e.metaKey || e.altKey) return;
-      const id = card.dataset.taskId;
-      if (this.moving) {
-        if (this.moving.id !== id) return;
-        this.moveKey(e);
-        return;
-      }
-      switch (e.key) {
-        case 'Enter':
-        case ' ':
-        case 'e':
-          e.preventDefault();
-          this.openTask(id);
-          break;
-        case 'm':
-          e.preventDefault();
-          this.startKeyboardMove(id);
-          break;
-        case 'ArrowUp':
-        case 'k':
-          e.preventDefault();
-          this.focusSibling(card, -1);
-          break;
-        case 'ArrowDown':
-        case 'j':
-          e.preventDefault();
-          this.focusSibling(card, 1);
-          break;
-        case 'ArrowLeft':
-        case 'h':
-          e.preventDefault();
-          this.focusColumn(card, -1);
-          break;
-        case 'ArrowRight':
-        case 'l':
-          e.preventDefault();
-          this.focusColumn(card, 1);
-          break;
-        case 'Delete':
-          e.preventDefault();
-          this.requestDelete(id);
-          break;
-        default:
-          break;
-      }
-    });
-    document.addEventListener('focusin', (e) => {
-      // Focus went elsewhere while a card was being moved: cancel the move.
-      if (this.moving && !e.target.closest?.(`.card[data-task-id="${CSS.escape(this.moving.id)}"]`)) {
-        this.cancelKeyboardMove();
-      }
-    });
-  }
-
-  visibleIds(status) {
-    return [...this.columns.get(status).list.children]
-      .filter((el) => el.classList.contains('card'))
-      .map((el) => el.dataset.taskId);
-  }
-
-  focusSibling(card, delta) {
-    const ids = this.visibleIds(card.dataset.status);
-    const at = ids.indexOf(card.dataset.taskId);
-    const id = ids[at + delta];
-    if (id) this.cards.get(id)?.focus();
-  }
-
-  focusColumn(card, delta) {
-    const order = STATUSES.map((s) => s.id);
-    let c = order.indexOf(card.dataset.status);
-    const at = this.visibleIds(card.dataset.status).indexOf(card.dataset.taskId);
-    for (c += delta; c >= 0 && c < order.length; c += delta) {
-      const ids = this.visibleIds(order[c]);
-      if (ids.length) {
-        this.cards.get(ids[Math.min(at, ids.length - 1)])?.focus();
-        return;
-      }
-    }
-  }
-
-  startKeyboardMove(id) {
-    const task = this.store.get(id);
-    if (!task || this.overlay.get(id)?.seq === null) {
-      if (task) this.announce('That card is still being saved; try again in a moment.');
-      return;
-    }
-    const shown = this.shown(task);
-    this.moving = { id, base: task, startStatus: shown.status, startPosition: shown.position };
-    this.overlay.set(id, { status: shown.status, position: shown.position, token: 'preview', seq: null, preview: true });
-    this.render();
-    this.cards.get(id)?.focus();
-    this.announce(
-      `Moving “${task.title}”. Arrow keys move it between columns and up or down. Enter drops it, Escape cancels.`,
-    );
-  }
-
-  moveKey(e) {
-    const mv = this.moving;
-    const ov = this.overlay.get(mv.id);
-    const status = ov.status;
-    const order = STATUSES.map((s) => s.id);
-    const ids = this.visibleIds(status);
-    const at = ids.indexOf(mv.id);
-    const others = ids.filter((x) => x !== mv.id);
-    let target = null;
-    switch (e.key) {
-      case 'ArrowUp':
-      case 'k':
-        if (at > 0) target = { status, index: at - 1 };
-        break;
-      case 'ArrowDown':
-      case 'j':
-        if (at < ids.length - 1) target = { status, index: at + 1 };
-        break;
-      case 'ArrowLeft':
-      case 'h':
-      case 'ArrowRight':
-      case 'l': {
-        const delta = e.key === 'ArrowLeft' || e.key === 'h' ? -1 : 1;
-        const c = order.indexOf(status) + delta;
-        if (c >= 0 && c < order.length) {
-          const len = this.visibleIds(order[c]).length;
-          target = { status: order[c], index: Math.min(Math.max(at, 0), len) };
-        }
-        break;
-      }
-      case 'Enter':
-      case ' ':
-      case 'm':
-        e.preventDefault();
-        this.finishKeyboardMove();
-        return;
-      case 'Escape':
-        e.preventDefault();
-        e.stopPropagation();
-        this.cancelKeyboardMove(true);
-        return;
-      case 'Tab':
-        this.cancelKeyboardMove();
-        return;
-      default:
-        return;
-    }
-    e.preventDefault();
-    if (!target) return;
-    const list = target.status === status ? others : this.visibleIds(target.status);
-    const prevId = list[target.index - 1] ?? null;
-    const nextId = list[target.index] ?? null;
-    const position = this.positionFor(mv.id, target.status, prevId, nextId);
-    ov.status = target.status;
-    ov.position = position;
-    this.render();
-    this.cards.get(mv.id)?.focus();
-    const now = this.visibleIds(target.status);
-    this.announce(
-      `${STATUS_NAME[target.status]}, position ${now.indexOf(mv.id) + 1} of ${now.length}.`,
-    );
-  }
-
-  finishKeyboardMove() {
-    const mv = this.moving;
-    this.moving = null;
-    const ov = this.overlay.get(mv.id);
-    this.overlay.delete(mv.id);
-    if (!ov || (ov.status === mv.startStatus && ov.position === mv.startPosition)) {
-      this.render();
-      this.cards.get(mv.id)?.focus();
-      this.announce('Move cancelled: the card is where it was.');
-      return;
-    }
-    this.commitMove(mv.id, ov.status, ov.position, mv.base);
-    this.cards.get(mv.id)?.focus();
-  }
-
-  cancelKeyboardMove(refocus = false) {
-    const mv = this.moving;
-    if (!mv) return;
-    this.moving = null;
-    if (this.overlay.get(mv.id)?.preview) this.overlay.delete(mv.id);
-    this.render();
-    if (refocus) this.cards.get(mv.id)?.focus();
-    this.announce('Move cancelled.');
+  /** Focus the first card on the board (the `b` shortcut). */
+  focusFirst() {
+    return this.keys.focusFirst();
   }
 
   neighbourCard(id) {
@@ -971,17 +680,5 @@ export class Board extends EventTarget {
     let p = el.previousElementSibling;
     while (p && !p.classList.contains('card')) p = p.previousElementSibling;
     return p;
-  }
-
-  /** Focus the first card on the board (for the keyboard). */
-  focusFirst() {
-    for (const { id } of STATUSES) {
-      const ids = this.visibleIds(id);
-      if (ids.length) {
-        this.cards.get(ids[0]).focus();
-        return true;
-      }
-    }
-    return false;
   }
 }

@@ -6,15 +6,21 @@
 // saved in between: the dialog shows their version next to the person's
 // changes and lets them save theirs over it (only the fields they changed)
 // or drop theirs. Nothing is overwritten without the person seeing it.
+// Ticking a task-list box in the description saves at once, the same way
+// (If-Match), unless other edits are waiting for Save: then it joins them.
+//
+// A save that waits says why (the page's node not answering, no majority).
+// On a touch screen the dialog opens to read, not to type: nothing takes the
+// focus that would raise the keyboard.
 
 import { errorMessage } from './api.js';
-import { renderMarkdown } from './markdown.js';
+import { FIELD_NAME, historyItem, show } from './history.js';
+import { renderMarkdown, toggleTaskItem } from './markdown.js';
 import {
   PRIORITIES,
   PRIORITY_NAME,
   STATUSES,
   STATUS_NAME,
-  formatDay,
   formatTime,
   h,
   parseLabels,
@@ -23,20 +29,15 @@ import {
 } from './util.js';
 
 const FIELDS = ['title', 'status', 'priority', 'assignee', 'due_date', 'labels', 'description'];
-const FIELD_NAME = {
-  title: 'Title',
-  status: 'Status',
-  priority: 'Priority',
-  assignee: 'Assignee',
-  due_date: 'Due date',
-  labels: 'Labels',
-  description: 'Description',
-  position: 'Position',
-};
+/** A save slower than this says that it waits, and why. */
+const WAITING_AFTER_MS = 600;
 
 export class TaskDialog {
-  constructor({ dialog, store, api, board, toasts, announce }) {
+  constructor({ dialog, store, api, board, toasts, announce, waitReason }) {
     this.dialog = dialog;
+    this.waitReason = waitReason;
+    this.waitingTimer = null;
+    this.waitingSince = 0;
     this.store = store;
     this.api = api;
     this.board = board;
@@ -62,6 +63,8 @@ export class TaskDialog {
       tabPreview: $('#desc-tab-preview'),
       tabWrite: $('#desc-tab-write'),
       meta: $('#task-meta'),
+      heading: $('#task-dialog-heading'),
+      saving: $('#task-saving'),
       notice: $('#task-notice'),
       error: $('#task-error'),
       conflict: $('#task-conflict'),
@@ -87,6 +90,19 @@ export class TaskDialog {
         this.save();
       }
     });
+    // The title wraps (a long one is read whole) but stays one line of text:
+    // Enter saves, as in a text field, and pasted line breaks become spaces.
+    this.el.title.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && !e.ctrlKey && !e.metaKey && !e.isComposing) {
+        e.preventDefault();
+        this.save();
+      }
+    });
+    this.el.title.addEventListener('input', () => {
+      if (/[\r\n]/.test(this.el.title.value)) this.el.title.value = this.el.title.value.replace(/\s*[\r\n]+\s*/g, ' ');
+      this.fitTitle();
+    });
+    window.addEventListener('resize', () => this.fitTitle());
     $('#task-cancel').addEventListener('click', () => this.requestClose());
     $('#task-close').addEventListener('click', () => this.requestClose());
     dialog.addEventListener('cancel', (e) => {
@@ -112,6 +128,21 @@ export class TaskDialog {
     this.el.tabWrite.addEventListener('click', () => {
       this.showTab('write');
       this.el.description.focus();
+    });
+    // One Tab stop for the two tabs; the arrow keys choose between them.
+    for (const tab of [this.el.tabPreview, this.el.tabWrite]) {
+      tab.addEventListener('keydown', (e) => {
+        if (!['ArrowLeft', 'ArrowRight', 'Home', 'End'].includes(e.key)) return;
+        e.preventDefault();
+        const next = tab === this.el.tabPreview ? 'write' : 'preview';
+        const to = e.key === 'Home' ? 'preview' : e.key === 'End' ? 'write' : next;
+        this.showTab(to);
+        (to === 'preview' ? this.el.tabPreview : this.el.tabWrite).focus();
+      });
+    }
+    this.el.preview.addEventListener('change', (e) => {
+      const box = e.target.closest?.('input[type="checkbox"][data-line]');
+      if (box) this.tick(box);
     });
     this.el.description.addEventListener('input', () => this.renderPreview());
     this.el.conflictMine.addEventListener('click', () => this.saveOverTheirs());
@@ -141,8 +172,15 @@ export class TaskDialog {
     this.showTab(task.description ? 'preview' : 'write');
     this.el.history.replaceChildren(h('li', { class: 'muted' }, 'Loading…'));
     this.dialog.dataset.taskId = id;
+    // To read on a touch screen (no keyboard raised); to type with a mouse.
+    const touch = matchMedia('(pointer: coarse)').matches;
+    this.el.title.autofocus = !touch;
+    this.el.heading.autofocus = touch;
     if (!this.dialog.open) this.dialog.showModal();
-    this.el.title.focus();
+    (touch ? this.el.heading : this.el.title).focus({ preventScroll: true });
+    this.el.title.setSelectionRange?.(0, 0);
+    this.el.title.scrollTop = 0;
+    this.fitTitle();
     this.loadHistory();
   }
 
@@ -156,14 +194,25 @@ export class TaskDialog {
     this.el.labels.value = task.labels.join(', ');
     this.el.description.value = task.description;
     this.dialog.dataset.version = String(task.version);
+    this.el.heading.textContent = `Card: ${task.title}`;
     this.renderPreview();
     this.renderMeta();
+    this.fitTitle();
+  }
+
+  /** The title's box as tall as its text: a long title is read whole. */
+  fitTitle() {
+    const title = this.el.title;
+    if (!this.dialog.open) return;
+    title.style.height = 'auto';
+    const border = title.offsetHeight - title.clientHeight;
+    title.style.height = `${title.scrollHeight + border}px`;
   }
 
   renderMeta() {
     const t = this.base;
     this.el.meta.replaceChildren(
-      `In ${STATUS_NAME[t.status]} · version ${t.version} · created `,
+      `${STATUS_NAME[t.status]} · version ${t.version} · created `,
       h('time', { datetime: t.created_at, title: formatTime(t.created_at) }, relativeTime(t.created_at)),
       ' · updated ',
       h('time', { datetime: t.updated_at, title: formatTime(t.updated_at) }, relativeTime(t.updated_at)),
@@ -174,6 +223,8 @@ export class TaskDialog {
     const preview = which === 'preview';
     this.el.tabPreview.setAttribute('aria-selected', String(preview));
     this.el.tabWrite.setAttribute('aria-selected', String(!preview));
+    this.el.tabPreview.tabIndex = preview ? 0 : -1;
+    this.el.tabWrite.tabIndex = preview ? -1 : 0;
     this.el.preview.hidden = !preview;
     this.el.write.hidden = preview;
     if (preview) this.renderPreview();
@@ -232,13 +283,35 @@ export class TaskDialog {
     await this.send(changes, this.base.version);
   }
 
-  async send(changes, version) {
+  /** A task-list box in the description was ticked or cleared. */
+  tick(box) {
+    const line = Number(box.dataset.line);
+    const text = toggleTaskItem(this.el.description.value, line, box.checked);
+    if (text === this.el.description.value) return;
+    this.el.description.value = text;
+    const changes = this.changes();
+    const alone = Object.keys(changes).length === 1 && 'description' in changes;
+    if (!alone || this.conflict || this.saving || this.deleted) {
+      this.renderPreview();
+      this.refocusBox(line);
+      this.announce('Ticked. It is saved with your other changes.');
+      return;
+    }
+    this.send(changes, this.base.version, { keepOpen: true, focusLine: line });
+  }
+
+  refocusBox(line) {
+    this.el.preview.querySelector(`input[type="checkbox"][data-line="${line}"]`)?.focus();
+  }
+
+  async send(changes, version, { keepOpen = false, focusLine = null } = {}) {
     this.el.error.hidden = true;
     if ('title' in changes && !changes.title) {
       this.fieldError('title', 'A card needs a title.');
       return;
     }
     this.setBusy(true);
+    this.startWaiting();
     const id = this.id;
     let res;
     try {
@@ -250,14 +323,26 @@ export class TaskDialog {
         }),
       );
     } catch (err) {
+      this.stopWaiting();
       this.setBusy(false);
       this.showError(`Not saved — no node answered (${err.message}). Try again.`);
       return;
+    } finally {
+      if (this.id !== id) this.stopWaiting();
     }
     if (this.id !== id) return; // closed meanwhile
+    this.stopWaiting();
     this.setBusy(false);
     if (res.ok) {
       this.board.noteVersion(res.body);
+      if (keepOpen) {
+        this.fill(res.body);
+        this.el.notice.hidden = true;
+        if (focusLine != null) this.refocusBox(focusLine);
+        this.announce('Saved.');
+        this.scheduleHistory();
+        return;
+      }
       this.announce(`Saved “${res.body.title}”.`);
       this.close();
       return;
@@ -273,6 +358,27 @@ export class TaskDialog {
     const field = res.body?.error?.field;
     if (field && FIELDS.includes(field)) this.fieldError(field, errorMessage(res));
     else this.showError(`Not saved: ${errorMessage(res)}`);
+  }
+
+  /** After a moment, a save that waits says so, and why. */
+  startWaiting() {
+    this.stopWaiting();
+    this.waitingSince = Date.now();
+    this.waitingTimer = setInterval(() => this.refreshWaiting(), 250);
+  }
+
+  stopWaiting() {
+    clearInterval(this.waitingTimer);
+    this.waitingTimer = null;
+    this.waitingSince = 0;
+    this.el.saving.hidden = true;
+  }
+
+  refreshWaiting() {
+    if (!this.waitingSince || Date.now() - this.waitingSince < WAITING_AFTER_MS) return;
+    const text = `Still saving. ${this.waitReason?.() ?? ''}`.trim();
+    if (this.el.saving.textContent !== text) this.el.saving.textContent = text;
+    this.el.saving.hidden = false;
   }
 
   showConflict(current) {
@@ -421,6 +527,7 @@ export class TaskDialog {
   }
 
   closed() {
+    this.stopWaiting();
     const id = this.id;
     this.id = null;
     this.base = null;
@@ -455,68 +562,6 @@ export class TaskDialog {
     }
     const events = [...(res.body.events ?? [])].reverse();
     this.el.history.replaceChildren(...events.map((ev) => historyItem(ev)));
-  }
-}
-
-function historyItem(ev) {
-  const when = h('time', { datetime: ev.at, title: formatTime(ev.at) }, relativeTime(ev.at));
-  const head = h('div', { class: 'history-head' });
-  const body = h('ul', { class: 'history-changes' });
-  if (ev.kind === 'task_created') {
-    head.append(h('strong', null, 'Created'), ` in ${STATUS_NAME[ev.task?.status] ?? '?'} `);
-    const t = ev.task ?? {};
-    for (const f of ['title', 'priority', 'assignee', 'due_date', 'labels']) {
-      if (t[f] == null || (Array.isArray(t[f]) && t[f].length === 0)) continue;
-      body.append(h('li', null, h('span', { class: 'field' }, FIELD_NAME[f]), ' ', h('span', { class: 'to' }, show(f, t[f]))));
-    }
-  } else if (ev.kind === 'task_deleted') {
-    head.append(h('strong', null, 'Deleted'), ' ');
-  } else {
-    const changes = ev.changes ?? {};
-    const fields = Object.keys(changes);
-    const onlyPosition = fields.length === 1 && fields[0] === 'position';
-    head.append(h('strong', null, onlyPosition ? 'Reordered' : 'Changed'), ' ');
-    for (const f of fields) {
-      if (f === 'position') continue;
-      const { from, to } = changes[f];
-      body.append(
-        h(
-          'li',
-          null,
-          h('span', { class: 'field' }, FIELD_NAME[f] ?? f),
-          ' ',
-          h('span', { class: 'from' }, show(f, from)),
-          h('span', { class: 'arrow', 'aria-label': 'to' }, ' → '),
-          h('span', { class: 'to' }, show(f, to)),
-        ),
-      );
-    }
-    if (onlyPosition) {
-      body.append(h('li', null, `within ${STATUS_NAME[ev.task?.status] ?? 'its column'}`));
-    }
-  }
-  head.append(when, h('span', { class: 'muted' }, ` · #${ev.seq}`));
-  return h('li', { class: `history-item kind-${ev.kind}`, dataset: { seq: ev.seq } }, head, body.childElementCount ? body : null);
-}
-
-/** A field's value as a person reads it. */
-function show(field, value) {
-  if (value == null || value === '') return field === 'assignee' ? 'nobody' : 'none';
-  switch (field) {
-    case 'status':
-      return STATUS_NAME[value] ?? String(value);
-    case 'priority':
-      return PRIORITY_NAME[value] ?? String(value);
-    case 'due_date':
-      return `${formatDay(value)} (${value})`;
-    case 'labels':
-      return value.length ? value.join(', ') : 'none';
-    case 'description': {
-      const flat = String(value).replace(/\s+/g, ' ').trim();
-      return flat.length > 80 ? `“${flat.slice(0, 77)}…”` : `“${flat}”`;
-    }
-    default:
-      return String(value);
   }
 }
 

@@ -5,10 +5,22 @@
 // since = the last applied seq, on whichever node the page now uses, so no
 // event is missed or applied twice. "resync" (the node's backlog no longer
 // reaches back to us) reloads the whole list first.
+//
+// A node that hangs (SIGSTOP, a stuck machine) keeps its socket open and just
+// stops answering. So while the page is visible, a quiet socket is pinged
+// twice a second; a ping unanswered for STALL_MS makes the feed say "stall"
+// (and "unstall" when anything arrives again), which lets the page say so and
+// move to another node within about two seconds.
 
 import { probe } from './api.js';
 
-const PING_EVERY_MS = 10000;
+/** A visible page pings a socket that has been quiet this long. */
+const PING_IDLE_MS = 500;
+/** A hidden page pings less: it has nothing to show. */
+const PING_HIDDEN_MS = 10000;
+/** A ping unanswered this long: the node is not answering. */
+const STALL_MS = 900;
+const CHECK_EVERY_MS = 200;
 const SILENCE_LIMIT_MS = 25000;
 
 export class Feed extends EventTarget {
@@ -24,6 +36,8 @@ export class Feed extends EventTarget {
     this.timer = null;
     this.heartbeat = null;
     this.lastMessageAt = 0;
+    this.pingSentAt = 0;
+    this.stalled = false;
     api.addEventListener('switch', () => {
       // The page moved to another node: follow it.
       if (this.ws && this.node !== this.api.current) this.restart('node switched');
@@ -32,7 +46,7 @@ export class Feed extends EventTarget {
 
   start() {
     this.connect();
-    this.heartbeat = setInterval(() => this.checkAlive(), PING_EVERY_MS / 2);
+    this.heartbeat = setInterval(() => this.checkAlive(), CHECK_EVERY_MS);
   }
 
   setState(state) {
@@ -57,9 +71,12 @@ export class Feed extends EventTarget {
     this.node = node;
     let greeted = false;
     this.lastMessageAt = Date.now();
+    this.pingSentAt = 0;
+    this.setStalled(false);
     ws.onmessage = (msg) => {
       if (this.ws !== ws) return;
       this.lastMessageAt = Date.now();
+      this.setStalled(false);
       let frame;
       try {
         frame = JSON.parse(msg.data);
@@ -138,19 +155,34 @@ export class Feed extends EventTarget {
     this.timer = setTimeout(() => this.connect(), delay * (0.7 + Math.random() * 0.6));
   }
 
+  setStalled(stalled) {
+    if (this.stalled === stalled) return;
+    this.stalled = stalled;
+    this.dispatchEvent(new CustomEvent(stalled ? 'stall' : 'unstall', { detail: { node: this.node } }));
+  }
+
   checkAlive() {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return;
-    if (Date.now() - this.lastMessageAt > SILENCE_LIMIT_MS) {
+    const now = Date.now();
+    if (now - this.lastMessageAt > SILENCE_LIMIT_MS) {
       // A half-open connection (the node froze): drop it.
       this.ws = null;
       ws.close();
+      this.setStalled(false);
       this.scheduleReconnect(this.node, true);
       return;
     }
-    if (Date.now() - this.lastMessageAt > PING_EVERY_MS) {
+    const outstanding = this.pingSentAt > this.lastMessageAt;
+    if (outstanding) {
+      if (now - this.pingSentAt > STALL_MS) this.setStalled(true);
+      return;
+    }
+    const idle = document.hidden ? PING_HIDDEN_MS : PING_IDLE_MS;
+    if (now - this.lastMessageAt > idle) {
       try {
         ws.send(JSON.stringify({ type: 'ping' }));
+        this.pingSentAt = now;
       } catch {
         // the close handler takes over
       }

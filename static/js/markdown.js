@@ -4,15 +4,24 @@
 // every piece of the user's text in through text nodes, so nothing the user
 // writes can become markup. Supported: paragraphs (single newlines are line
 // breaks), # headings, > quotes, - / * / 1. lists (nested by indentation,
-// "- [ ]" task items), ``` fenced code, ---, **bold**, *italic*, _italic_,
-// ~~strike~~, `code`, [text](http(s) URL), bare http(s) URLs, backslash escapes.
-// Links are kept only when their URL parses as absolute http: or https:.
+// "- [ ]" task items), ``` fenced code, ---, | tables | with a | --- | row,
+// **bold**, *italic*, _italic_, ~~strike~~, `code`, [text](http(s) URL),
+// ![alt](http(s) URL) images, bare http(s) URLs, backslash escapes.
+// Links and images are kept only when their URL parses as absolute http: or
+// https:; images load lazily, with no referrer.
+//
+// A task item's checkbox is labelled by the item's text and carries the
+// number of the source line it came from (data-line), so ticking it can
+// change exactly that line (toggleTaskItem).
 
 const FENCE = /^ {0,3}(`{3,}|~{3,})\s*([\w+#.-]*)\s*$/;
 const HEADING = /^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$/;
 const QUOTE = /^ {0,3}>\s?(.*)$/;
 const RULE = /^ {0,3}([-*_])(\s*\1){2,}\s*$/;
 const ITEM = /^(\s*)([-*+]|\d{1,9}[.)])\s+(.*)$/;
+const TASK = /^\[([ xX])\]\s+(.*)$/;
+/** A table's second line: | --- | :---: | ---: | */
+const TABLE_RULE = /^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$/;
 
 /** The http(s) URL in `raw`, or null. */
 export function safeUrl(raw) {
@@ -29,8 +38,91 @@ export function safeUrl(raw) {
 export function renderMarkdown(text, doc = globalThis.document) {
   const frag = doc.createDocumentFragment();
   const lines = String(text ?? '').replace(/\r\n?/g, '\n').split('\n');
-  renderBlocks(lines, frag, doc, 0);
+  renderBlocks(lines, frag, doc, 0, lines.map((_, i) => i));
   return frag;
+}
+
+/**
+ * `text` with the task item on source line `line` ticked (or not). The line
+ * is found as the renderer numbered it; anything else is left as it was.
+ */
+export function toggleTaskItem(text, line, checked) {
+  const lines = String(text ?? '').replace(/\r\n?/g, '\n').split('\n');
+  const source = lines[line];
+  if (source === undefined) return text;
+  // The item may sit inside quotes: "> - [ ] x".
+  const m = /^((?:\s*>\s?)*\s*(?:[-*+]|\d{1,9}[.)])\s+)\[([ xX])\](\s)/.exec(source);
+  if (!m) return text;
+  lines[line] = `${m[1]}[${checked ? 'x' : ' '}]${m[3]}${source.slice(m[0].length)}`;
+  return lines.join('\n');
+}
+
+/** The cells of a table row: split on | (not \| nor inside `code`), outer pipes dropped. */
+function tableCells(line) {
+  let row = line.trim();
+  if (row.startsWith('|')) row = row.slice(1);
+  if (row.endsWith('|') && !row.endsWith('\\|')) row = row.slice(0, -1);
+  const cells = [];
+  let cell = '';
+  let code = false;
+  for (let i = 0; i < row.length; i++) {
+    const c = row[i];
+    if (c === '\\' && row[i + 1] === '|') {
+      cell += '\\|';
+      i++;
+    } else if (c === '`') {
+      code = !code;
+      cell += c;
+    } else if (c === '|' && !code) {
+      cells.push(cell.trim());
+      cell = '';
+    } else {
+      cell += c;
+    }
+  }
+  cells.push(cell.trim());
+  return cells;
+}
+
+function isTableStart(lines, i) {
+  return lines[i].includes('|') && i + 1 < lines.length && TABLE_RULE.test(lines[i + 1]) && lines[i + 1].includes('-');
+}
+
+/** Render the table starting at lines[start]; return the index after it. */
+function renderTable(lines, start, parent, doc) {
+  const head = tableCells(lines[start]);
+  const aligns = tableCells(lines[start + 1]).map((spec) => {
+    const left = spec.startsWith(':');
+    const right = spec.endsWith(':');
+    if (left && right) return 'center';
+    if (right) return 'right';
+    return left ? 'left' : null;
+  });
+  const cell = (tag, text, col) => {
+    const el = doc.createElement(tag);
+    if (tag === 'th') el.setAttribute('scope', 'col');
+    if (aligns[col]) el.className = `align-${aligns[col]}`;
+    renderInline(text ?? '', el, doc, false);
+    return el;
+  };
+  const table = doc.createElement('table');
+  const thead = doc.createElement('thead');
+  const headRow = doc.createElement('tr');
+  head.forEach((text, col) => headRow.append(cell('th', text, col)));
+  thead.append(headRow);
+  table.append(thead);
+  const tbody = doc.createElement('tbody');
+  let i = start + 2;
+  while (i < lines.length && lines[i].trim() !== '' && lines[i].includes('|') && !isBlockStart(lines[i])) {
+    const cells = tableCells(lines[i]);
+    const tr = doc.createElement('tr');
+    head.forEach((_, col) => tr.append(cell('td', cells[col], col)));
+    tbody.append(tr);
+    i++;
+  }
+  if (tbody.childElementCount) table.append(tbody);
+  parent.append(table);
+  return i;
 }
 
 function indentOf(line) {
@@ -42,7 +134,8 @@ function isBlockStart(line) {
   return FENCE.test(line) || HEADING.test(line) || QUOTE.test(line) || RULE.test(line) || ITEM.test(line);
 }
 
-function renderBlocks(lines, parent, doc, depth) {
+/** `origin[i]` is the source line of `lines[i]` (for task items). */
+function renderBlocks(lines, parent, doc, depth, origin) {
   if (depth > 8) {
     // Pathological nesting: show the rest as plain text.
     parent.append(doc.createTextNode(lines.join('\n')));
@@ -93,23 +186,29 @@ function renderBlocks(lines, parent, doc, depth) {
     }
     if (QUOTE.test(line)) {
       const inner = [];
+      const innerOrigin = [];
       while (i < lines.length && (m = QUOTE.exec(lines[i]))) {
         inner.push(m[1]);
+        innerOrigin.push(origin[i]);
         i++;
       }
       const quote = doc.createElement('blockquote');
-      renderBlocks(inner, quote, doc, depth + 1);
+      renderBlocks(inner, quote, doc, depth + 1, innerOrigin);
       parent.append(quote);
       continue;
     }
     if (ITEM.test(line)) {
-      i = renderList(lines, i, parent, doc, depth);
+      i = renderList(lines, i, parent, doc, depth, origin);
+      continue;
+    }
+    if (isTableStart(lines, i)) {
+      i = renderTable(lines, i, parent, doc);
       continue;
     }
     // A paragraph: up to a blank line or the start of another block.
     const para = [line.trim()];
     i++;
-    while (i < lines.length && lines[i].trim() !== '' && !isBlockStart(lines[i])) {
+    while (i < lines.length && lines[i].trim() !== '' && !isBlockStart(lines[i]) && !isTableStart(lines, i)) {
       para.push(lines[i].trim());
       i++;
     }
@@ -123,7 +222,7 @@ function renderBlocks(lines, parent, doc, depth) {
 }
 
 /** Render the list starting at lines[start]; return the index after it. */
-function renderList(lines, start, parent, doc, depth) {
+function renderList(lines, start, parent, doc, depth, origin) {
   const first = ITEM.exec(lines[start]);
   const base = indentOf(lines[start]);
   const ordered = /\d/.test(first[2]);
@@ -137,50 +236,57 @@ function renderList(lines, start, parent, doc, depth) {
     const m = ITEM.exec(lines[i]);
     if (!m || indentOf(lines[i]) !== base || /\d/.test(m[2]) !== ordered) break;
     // The item's own text, then any more-indented lines that belong to it.
+    const itemLine = origin[i];
     const rest = [];
+    const restOrigin = [];
+    const keep = (at) => {
+      rest.push(lines[at]);
+      restOrigin.push(origin[at]);
+    };
     i++;
     while (i < lines.length) {
       const next = lines[i];
       if (next.trim() === '') {
         // A blank line ends the item unless an indented line follows.
         if (i + 1 < lines.length && lines[i + 1].trim() !== '' && indentOf(lines[i + 1]) > base) {
-          rest.push('');
+          keep(i);
           i++;
           continue;
         }
         break;
       }
-      if (indentOf(next) > base) {
-        rest.push(next);
-        i++;
-        continue;
-      }
-      if (!isBlockStart(next) && !ITEM.test(next)) {
-        // A lazy continuation line of the item's text.
-        rest.push(next);
+      if (indentOf(next) > base || (!isBlockStart(next) && !ITEM.test(next))) {
+        // A nested line, or a lazy continuation line of the item's text.
+        keep(i);
         i++;
         continue;
       }
       break;
     }
     const li = doc.createElement('li');
+    // The item's text (and its continuation lines) go into `into`: the
+    // checkbox's label for a task item, else the item itself.
+    let into = li;
     let text = m[3];
-    const task = /^\[([ xX])\]\s+(.*)$/.exec(text);
+    const task = TASK.exec(text);
     if (task) {
+      const label = doc.createElement('label');
       const box = doc.createElement('input');
       box.type = 'checkbox';
-      box.disabled = true;
       box.checked = task[1] !== ' ';
+      box.dataset.line = String(itemLine);
+      label.append(box, doc.createTextNode(' '));
       li.classList.add('task-item');
-      li.append(box, doc.createTextNode(' '));
+      li.append(label);
+      into = label;
       text = task[2];
     }
-    renderInline(text, li, doc, false);
+    renderInline(text, into, doc, false);
     // Continuation text first (as line breaks), then nested blocks.
     let k = 0;
     while (k < rest.length && rest[k].trim() !== '' && !isBlockStart(rest[k].trim())) {
-      li.append(doc.createElement('br'));
-      renderInline(rest[k].trim(), li, doc, false);
+      into.append(doc.createElement('br'));
+      renderInline(rest[k].trim(), into, doc, false);
       k++;
     }
     const nested = rest.slice(k);
@@ -191,6 +297,7 @@ function renderList(lines, start, parent, doc, depth) {
         li,
         doc,
         depth + 1,
+        restOrigin.slice(k),
       );
     }
     list.append(li);
@@ -221,6 +328,7 @@ const INLINE = new RegExp(
     '~~(?!\\s)([\\s\\S]+?)~~', // 8: strike
     '\\[([^\\]\\n]+)\\]\\(\\s*<?([^)\\s>]+)>?(?:\\s+"[^"\\n]*")?\\s*\\)', // 9,10: link
     '(https?:\\/\\/[^\\s<>]*[^\\s<>().,;:!?\'"\\]*_~])', // 11: bare URL
+    '!\\[([^\\]\\n]*)\\]\\(\\s*<?([^)\\s>]+)>?(?:\\s+"([^"\\n]*)")?\\s*\\)', // 12,13,14: image
   ].join('|'),
   'g',
 );
@@ -262,6 +370,21 @@ function renderInline(text, parent, doc, insideLink, depth = 0) {
         parent.append(a);
       } else {
         // Not an http(s) link: show what was written, as text.
+        parent.append(doc.createTextNode(m[0]));
+      }
+    } else if (m[13] !== undefined) {
+      const src = safeUrl(m[13]);
+      if (src) {
+        const img = doc.createElement('img');
+        img.src = src;
+        img.alt = m[12];
+        if (m[14]) img.title = m[14];
+        img.loading = 'lazy';
+        img.decoding = 'async';
+        img.referrerPolicy = 'no-referrer';
+        parent.append(img);
+      } else {
+        // Not an http(s) image: show what was written, as text.
         parent.append(doc.createTextNode(m[0]));
       }
     } else if (m[11] !== undefined) {

@@ -343,7 +343,9 @@ describe('the board', () => {
       const id = await created.getAttribute('data-task-id');
       await page.keyboard.press('Escape');
 
-      // Cards are focusable, named and described for assistive technology.
+      // Cards are focusable, named and described for assistive technology;
+      // the focused one is its column's Tab stop.
+      await created.focus();
       assert.equal(await created.getAttribute('tabindex'), '0');
       assert.match(await created.getAttribute('aria-label'), /Made with the keyboard/);
       assert.equal(await created.getAttribute('aria-describedby'), 'card-help');
@@ -461,6 +463,252 @@ describe('the board', () => {
       assert.equal(sockets[2].since, c.seq, 'the new feed starts at the reloaded seq');
       const truth = await api.list(url1);
       assert.deepEqual((await cardIds(page)).sort(), truth.tasks.map((t) => t.id).sort());
+      assertClean(page);
+    } finally {
+      await page.context().close();
+    }
+  });
+
+  test('Esc cancels a mouse drag: nothing moves, nothing is written', async () => {
+    const task = await api.create(url1, { title: 'Carried, then Esc' });
+    const page = await openBoard(env.browser, url1);
+    try {
+      await waitForSeq(page, task.seq);
+      await card(page, task.id).scrollIntoViewIfNeeded();
+      const from = await card(page, task.id).boundingBox();
+      const to = await column(page, 'done').locator('.cards').boundingBox();
+      await page.mouse.move(from.x + from.width / 2, from.y + from.height / 2);
+      await page.mouse.down();
+      await page.mouse.move(from.x + from.width / 2 + 8, from.y + from.height / 2 + 8, { steps: 2 });
+      await page.mouse.move(to.x + to.width / 2, to.y + 20, { steps: 10 });
+      await page.waitForSelector('.drag-ghost');
+      await page.keyboard.press('Escape');
+      await page.waitForSelector('.drag-ghost', { state: 'detached' });
+      await page.mouse.up();
+      await page.waitForTimeout(300);
+      assert.equal(await column(page, 'todo').locator(`.card[data-task-id="${task.id}"]`).count(), 1, 'still in To do');
+      assert.equal((await api.get(url2, task.id)).body.version, task.version, 'nothing written');
+      assertClean(page);
+    } finally {
+      await page.context().close();
+    }
+  });
+
+  test('the cluster panel follows the feed: one consistent view through a leader change', async () => {
+    const page = await openBoard(env.browser, url1);
+    try {
+      await page.waitForSelector('#cluster tbody tr[data-role="leader"]');
+      // Every render of the panel, as the person sees it.
+      await page.evaluate(() => {
+        window.panelLog = [];
+        const root = document.getElementById('cluster');
+        const snap = () => {
+          const leaders = [...root.querySelectorAll('tbody tr[data-role="leader"]')].map((r) => Number(r.dataset.nodeId));
+          const said = /leader node (\d+)/.exec(root.querySelector('#cluster-summary').textContent)?.[1];
+          window.panelLog.push({ at: performance.now(), leaders, summary: said == null ? null : Number(said) });
+        };
+        snap();
+        new MutationObserver(snap).observe(root, { childList: true, subtree: true, characterData: true, attributes: true });
+      });
+      const info = await (await fetch(`${url1}/api/cluster`)).json();
+      const target = [1, 2, 3].find((id) => id !== info.leader_id);
+      const t0 = await page.evaluate(() => performance.now());
+      const res = await fetch(`${info.leader_url}/api/cluster/leader`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ to: target }),
+      });
+      assert.equal(res.status, 202);
+      await eventually(
+        async () => (await (await fetch(`${url1}/api/cluster`)).json()).leader_id === target,
+        { what: 'the transfer' },
+      );
+      const t1 = await page.evaluate(() => performance.now());
+      // Within a second of the change, table and summary both name the new leader.
+      await page.waitForFunction(
+        (id) => {
+          const last = window.panelLog.at(-1);
+          return last.summary === id && last.leaders.length === 1 && last.leaders[0] === id;
+        },
+        target,
+        { timeout: 1000 },
+      );
+      const shownAt = await page.evaluate(() => performance.now());
+      await page.waitForTimeout(2500); // and stays consistent while the polls come in
+      const log = await page.evaluate(() => window.panelLog);
+      const torn = log.filter((e) => e.leaders.length > 1 || (e.leaders[0] ?? null) !== e.summary);
+      assert.deepEqual(torn, [], 'never a table that contradicts its summary');
+      console.log(`# panel: leader change shown ${Math.round(shownAt - t1)} ms after /api/cluster said so (${Math.round(t1 - t0)} ms transfer)`);
+      assertClean(page);
+    } finally {
+      await page.context().close();
+    }
+  });
+
+  test('a member the node names without a URL does not break the page', async () => {
+    const page = await openBoard(env.browser, url2, { query: '?nourl' });
+    try {
+      await page.route(`${url2}/api/cluster`, async (route) => {
+        const res = await route.fetch();
+        const view = await res.json();
+        for (const m of view.members) if (m.id !== view.node_id) m.url = null;
+        delete view.leader_url;
+        await route.fulfill({ response: res, json: view });
+      });
+      await page.routeWebSocket(/\/ws\?since=/, (ws) => {
+        const server = ws.connectToServer();
+        server.onMessage((msg) => {
+          const frame = JSON.parse(msg);
+          if (frame.type === 'cluster') {
+            for (const m of frame.members) if (m.id !== frame.node_id) m.url = null;
+            delete frame.leader_url;
+          }
+          ws.send(JSON.stringify(frame));
+        });
+      });
+      await page.reload();
+      await page.waitForSelector('#app[data-live="true"]');
+      await page.waitForTimeout(2500);
+      await page.waitForSelector('#cluster tbody tr[data-node-id="2"]:not(.is-down)');
+      assert.equal(await page.locator('#cluster tbody tr.is-down').count(), 0, 'no healthy node shown down');
+      assertClean(page);
+    } finally {
+      await page.context().close();
+    }
+  });
+
+  test('the dialog: no stale form under a conflict, a plain meta line', async () => {
+    const task = await api.create(url1, { title: 'Meta and conflict', status: 'in_progress', labels: ['infra'] });
+    const page = await openBoard(env.browser, url1);
+    try {
+      await waitForSeq(page, task.seq);
+      await card(page, task.id).click();
+      await page.locator('#task-dialog').waitFor();
+      const meta = await page.textContent('#task-meta');
+      assert.doesNotMatch(meta, /In In/);
+      assert.match(meta, /In progress/);
+      await page.fill('#task-title', 'Meta and conflict — mine');
+      await api.patch(url3, task.id, { labels: ['infra', 'observability'] }, task.version);
+      await page.locator('#task-notice', { hasText: 'changed elsewhere' }).waitFor();
+      await page.click('#task-save');
+      await page.locator('#task-conflict').waitFor();
+      assert.equal(await page.locator('#task-labels').isVisible(), false, 'the stale form is not shown under the table');
+      assert.equal(await page.locator('#task-description').isVisible(), false);
+      await page.click('#conflict-theirs');
+      await page.locator('#task-conflict').waitFor({ state: 'hidden' });
+      assert.equal(await page.inputValue('#task-labels'), 'infra, observability', 'the form is back, with the saved version');
+      await page.click('#task-cancel');
+      assertClean(page, { allowStatus: [412] });
+    } finally {
+      await page.context().close();
+    }
+  });
+
+  test('Markdown: images (http(s) only, lazy, under the CSP), tables, task lists ticked with If-Match', async () => {
+    const image = `${url2}/favicon.svg`;
+    const task = await api.create(url1, {
+      title: 'Rich description',
+      description: `![the logo](${image}) ![bad](javascript:alert(1)) ![data](data:image/png;base64,AAAA)\n\n| Step | Owner |\n| :--- | ---: |\n| build | ana |\n| ship \\| test | bo |\n\n- [ ] write the plan\n- [x] review it\n`,
+    });
+    const page = await openBoard(env.browser, url1);
+    try {
+      await waitForSeq(page, task.seq);
+      await card(page, task.id).click();
+      await page.locator('#task-dialog').waitFor();
+      const preview = page.locator('#desc-preview');
+      const img = preview.locator('img');
+      assert.equal(await img.count(), 1, 'only the http(s) image');
+      assert.equal(await img.getAttribute('src'), image);
+      assert.equal(await img.getAttribute('alt'), 'the logo');
+      assert.equal(await img.getAttribute('loading'), 'lazy');
+      await page.waitForFunction(() => document.querySelector('#desc-preview img')?.naturalWidth > 0, null, { timeout: 5000 });
+      assert.match(await preview.textContent(), /!\[bad\]\(javascript:alert\(1\)\)/);
+      assert.deepEqual(await preview.locator('table th').allTextContents(), ['Step', 'Owner']);
+      assert.deepEqual(await preview.locator('table tbody td').allTextContents(), ['build', 'ana', 'ship | test', 'bo']);
+      assert.equal(await preview.locator('table th').nth(1).evaluate((e) => getComputedStyle(e).textAlign), 'right');
+
+      // The task list: real, labelled checkboxes.
+      const plan = page.getByRole('checkbox', { name: 'write the plan' });
+      assert.equal(await plan.isChecked(), false);
+      assert.equal(await page.getByRole('checkbox', { name: 'review it' }).isChecked(), true);
+      const patches = [];
+      page.on('request', (req) => {
+        if (req.method() === 'PATCH') patches.push({ ifMatch: req.headers()['if-match'], body: req.postDataJSON() });
+      });
+      await plan.check();
+      const saved = await eventually(
+        async () => {
+          const t = (await api.get(url3, task.id)).body;
+          return t.version > task.version ? t : null;
+        },
+        { what: 'the tick saved' },
+      );
+      assert.match(saved.description, /- \[x\] write the plan/);
+      assert.match(saved.description, /- \[x\] review it/);
+      assert.equal(patches.length, 1);
+      assert.equal(patches[0].ifMatch, `"${task.version}"`, 'a conditional write');
+      assert.deepEqual(Object.keys(patches[0].body), ['description']);
+      assert.equal(await page.locator('#task-dialog').isVisible(), true, 'the dialog stays open');
+      await page.waitForFunction((v) => document.getElementById('task-dialog').dataset.version === String(v), saved.version);
+      assert.equal(await page.getByRole('checkbox', { name: 'write the plan' }).isChecked(), true);
+      await page.click('#task-cancel');
+      await page.locator('#task-dialog').waitFor({ state: 'hidden' });
+      assertClean(page);
+    } finally {
+      await page.context().close();
+    }
+  });
+
+  test('the keyboard: one Tab stop per column, arrows inside, Undo reachable, move instructions on screen', async () => {
+    const made = [];
+    for (let i = 0; i < 8; i++) made.push(await api.create(url1, { title: `Roving ${i}` }));
+    const page = await openBoard(env.browser, url1);
+    try {
+      await waitForSeq(page, made.at(-1).seq);
+      const todo = column(page, 'todo');
+      assert.equal(await todo.locator('.card[tabindex="0"]').count(), 1, 'one Tab stop in To do');
+      for (const status of ['in_progress', 'done']) {
+        assert.ok((await column(page, status).locator('.card[tabindex="0"]').count()) <= 1);
+      }
+      // From the search box, Tab reaches To do's "Add a card" in a few presses.
+      await page.focus('#filter-q');
+      let presses = 0;
+      while (presses < 15) {
+        await page.keyboard.press('Tab');
+        presses++;
+        if (await page.evaluate(() => document.activeElement?.getAttribute('aria-label') === 'Add a card to To do')) break;
+      }
+      assert.ok(presses <= 9, `"Add a card" reached in ${presses} presses`);
+
+      // Arrows move within the column, and the Tab stop follows.
+      const first = todo.locator('.card').first();
+      await first.focus();
+      await page.keyboard.press('ArrowDown');
+      const second = await todo.locator('.card').nth(1).getAttribute('data-task-id');
+      assert.equal(await page.evaluate(() => document.activeElement.dataset.taskId), second);
+      assert.equal(await todo.locator('.card[tabindex="0"]').getAttribute('data-task-id'), second);
+
+      // m shows what to press.
+      await page.keyboard.press('m');
+      const help = page.locator('#move-help');
+      await help.waitFor();
+      assert.match(await help.textContent(), /Enter/);
+      assert.match(await help.textContent(), /Esc/);
+      await page.keyboard.press('Escape');
+      await help.waitFor({ state: 'hidden' });
+
+      // Delete: the toast's Undo is a few Tab presses away.
+      await page.keyboard.press('Delete');
+      await card(page, second).waitFor({ state: 'detached' });
+      presses = 0;
+      while (presses < 12) {
+        await page.keyboard.press('Tab');
+        presses++;
+        if (await page.evaluate(() => document.activeElement?.classList.contains('toast-action'))) break;
+      }
+      assert.ok(presses <= 6, `Undo reached in ${presses} presses`);
+      await page.keyboard.press('Enter');
+      await card(page, second).waitFor();
       assertClean(page);
     } finally {
       await page.context().close();

@@ -1,0 +1,77 @@
+// A card's history as the dialog lists it (every change, from → to, and
+// when), and how a field's value reads, there and in the conflict table.
+
+import { PRIORITY_NAME, STATUS_NAME, formatDay, formatTime, h, relativeTime } from './util.js';
+
+export const FIELD_NAME = {
+  title: 'Title',
+  status: 'Status',
+  priority: 'Priority',
+  assignee: 'Assignee',
+  due_date: 'Due date',
+  labels: 'Labels',
+  description: 'Description',
+  position: 'Position',
+};
+
+export function historyItem(ev) {
+  const when = h('time', { datetime: ev.at, title: formatTime(ev.at) }, relativeTime(ev.at));
+  const head = h('div', { class: 'history-head' });
+  const body = h('ul', { class: 'history-changes' });
+  if (ev.kind === 'task_created') {
+    head.append(h('strong', null, 'Created'), ` in ${STATUS_NAME[ev.task?.status] ?? '?'} `);
+    const t = ev.task ?? {};
+    for (const f of ['title', 'priority', 'assignee', 'due_date', 'labels']) {
+      if (t[f] == null || (Array.isArray(t[f]) && t[f].length === 0)) continue;
+      body.append(h('li', null, h('span', { class: 'field' }, FIELD_NAME[f]), ' ', h('span', { class: 'to' }, show(f, t[f]))));
+    }
+  } else if (ev.kind === 'task_deleted') {
+    head.append(h('strong', null, 'Deleted'), ' ');
+  } else {
+    const changes = ev.changes ?? {};
+    const fields = Object.keys(changes);
+    const onlyPosition = fields.length === 1 && fields[0] === 'position';
+    head.append(h('strong', null, onlyPosition ? 'Reordered' : 'Changed'), ' ');
+    for (const f of fields) {
+      if (f === 'position') continue;
+      const { from, to } = changes[f];
+      body.append(
+        h(
+          'li',
+          null,
+          h('span', { class: 'field' }, FIELD_NAME[f] ?? f),
+          ' ',
+          h('span', { class: 'from' }, show(f, from)),
+          h('span', { class: 'arrow', 'aria-label': 'to' }, ' → '),
+          h('span', { class: 'to' }, show(f, to)),
+        ),
+      );
+    }
+    if (onlyPosition) {
+      body.append(h('li', null, `within ${STATUS_NAME[ev.task?.status] ?? 'its column'}`));
+    }
+  }
+  head.append(when, h('span', { class: 'muted' }, ` · #${ev.seq}`));
+  return h('li', { class: `history-item kind-${ev.kind}`, dataset: { seq: ev.seq } }, head, body.childElementCount ? body : null);
+}
+
+/** A field's value as a person reads it. */
+export function show(field, value) {
+  if (value == null || value === '') return field === 'assignee' ? 'nobody' : 'none';
+  switch (field) {
+    case 'status':
+      return STATUS_NAME[value] ?? String(value);
+    case 'priority':
+      return PRIORITY_NAME[value] ?? String(value);
+    case 'due_date':
+      return `${formatDay(value)} (${value})`;
+    case 'labels':
+      return value.length ? value.join(', ') : 'none';
+    case 'description': {
+      const flat = String(value).replace(/\s+/g, ' ').trim();
+      return flat.length > 80 ? `“${flat.slice(0, 77)}…”` : `“${flat}”`;
+    }
+    default:
+      return String(value);
+  }
+}

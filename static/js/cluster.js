@@ -5,8 +5,9 @@
 // ("cluster" frames) the moment its leader, a role or a member's
 // reachability changes; that view drives the panel. Each node's own numbers
 // (term, indexes, its own role) come from its /api/cluster: asked again at
-// once after a change, every few seconds otherwise, and ever less often for
-// a node that does not answer (2 s, 4 s, … 30 s).
+// once after a leader change, within a second or two of the board changing
+// (at most every 2 s), every 5 s otherwise, and ever less often for a node
+// that does not answer (2 s, 4 s, … 30 s).
 //
 // One consistent view at a time: the summary and every row are drawn
 // together from the reports in hand, and the leader is the one of the
@@ -18,10 +19,11 @@ import { fetchWithTimeout, normalUrl } from './api.js';
 import { h } from './util.js';
 
 const POLL_TIMEOUT_MS = 1500;
-/** Other nodes' own numbers, while they answer. */
+/** Each node's own numbers, while it answers. */
 const POLL_EVERY_MS = 5000;
-/** The page's node, whose frames keep the panel current while the feed is live. */
-const POLL_PAGE_LIVE_MS = 15000;
+/** While the board changes, the indexes move: at most this often. */
+const POLL_BUSY_MS = 2000;
+/** The page's node without its feed (the frames' fallback). */
 const POLL_PAGE_FALLBACK_MS = 2000;
 /** A node that does not answer is asked again after 2 s, 4 s, … at most this. */
 const BACKOFF_MAX_MS = 30000;
@@ -58,7 +60,7 @@ export class ClusterPanel extends EventTarget {
   node(id) {
     let n = this.nodes.get(id);
     if (!n) {
-      n = { id, url: null, report: null, at: 0, answering: null, failures: 0, nextPoll: 0, polling: false };
+      n = { id, url: null, report: null, at: 0, polledAt: 0, answering: null, failures: 0, nextPoll: 0, polling: false };
       this.nodes.set(id, n);
     }
     return n;
@@ -89,8 +91,8 @@ export class ClusterPanel extends EventTarget {
   }
 
   pollEvery(n) {
-    if (n.url !== this.api.current) return POLL_EVERY_MS;
-    return this.feedState === 'live' ? POLL_PAGE_LIVE_MS : POLL_PAGE_FALLBACK_MS;
+    if (n.url === this.api.current && this.feedState !== 'live') return POLL_PAGE_FALLBACK_MS;
+    return POLL_EVERY_MS;
   }
 
   async fetchReport(url) {
@@ -106,6 +108,7 @@ export class ClusterPanel extends EventTarget {
   async poll(n) {
     if (n.polling || !n.url) return;
     n.polling = true;
+    n.polledAt = Date.now();
     const report = await this.fetchReport(n.url);
     n.polling = false;
     if (report && report.node_id === n.id) {
@@ -133,7 +136,13 @@ export class ClusterPanel extends EventTarget {
   }
 
   setPage({ seq, feedState }) {
-    if (seq != null) this.pageSeq = seq;
+    if (seq != null && seq !== this.pageSeq) {
+      this.pageSeq = seq;
+      // The board changed, so did every node's indexes: ask soon.
+      for (const n of this.nodes.values()) {
+        if (n.answering !== false) n.nextPoll = Math.min(n.nextPoll, Math.max(Date.now() + 500, n.polledAt + POLL_BUSY_MS));
+      }
+    }
     if (feedState && feedState !== this.feedState) {
       this.feedState = feedState;
       // Without the feed, the page's node is polled as a fallback.

@@ -136,8 +136,12 @@ feed.addEventListener('hello', () => showConnection());
 api.addEventListener('switch', (e) => {
   const from = api.nodeIdOf(e.detail.from);
   const to = api.nodeIdOf(e.detail.to);
+  const why = {
+    unavailable: 'cannot serve',
+    'no majority': 'cannot reach a majority',
+  }[e.detail.reason] ?? 'stopped answering';
   toasts.show(
-    `${from != null ? `Node ${from}` : e.detail.from} ${e.detail.reason === 'unavailable' ? 'cannot serve' : 'stopped answering'}; now using ${to != null ? `node ${to}` : e.detail.to}.`,
+    `${from != null ? `Node ${from}` : e.detail.from} ${why}; now using ${to != null ? `node ${to}` : e.detail.to}.`,
     { timeout: 5000 },
   );
   showConnection();

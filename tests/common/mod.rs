@@ -94,6 +94,20 @@ impl Cluster {
                 (Some(server), base)
             }
         };
+        // Every cluster its own secret, as `taskraft demo` and the k8s
+        // secret give one: a cluster of more than one node needs it.
+        let secret = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let mut env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if !env.iter().any(|(k, _)| k == "TASKRAFT_CLUSTER_SECRET") {
+            env.push(("TASKRAFT_CLUSTER_SECRET".into(), secret));
+        }
         let ports = ports(2 * n);
         let peers = (0..n)
             .map(|i| format!("{}=127.0.0.1:{}", i + 1, ports[n + i]))
@@ -108,10 +122,7 @@ impl Cluster {
                 database: format!("{unique}_n{}", i + 1),
                 log: dir.path().join(format!("n{}.log", i + 1)),
                 child: None,
-                extra_env: env
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
+                extra_env: env.clone(),
                 binary: None,
             })
             .collect();

@@ -29,6 +29,7 @@ use crate::raft::RaftHandle;
 
 pub use cluster::{ClusterInfo, ClusterView};
 pub use cors::cors;
+pub use request::{BODY_TIMEOUT, MAX_BODY};
 
 /// What every handler can reach.
 pub struct AppState {

@@ -265,6 +265,12 @@ pub fn run(config: &IsolationConfig) -> Result<IsolationOutcome, String> {
     }
     drop(proxies);
     drop(network);
+    if passed && !config.run.keep_data {
+        for i in 1..=ids.len() {
+            let _ = std::fs::remove_dir_all(dir.join(format!("n{i}/raft")));
+            let _ = std::fs::remove_dir_all(dir.join(format!("n{i}/mysql")));
+        }
+    }
     Ok(IsolationOutcome {
         rounds,
         text,

@@ -128,10 +128,14 @@ impl Drop for Permit {
     }
 }
 
+/// Per (reason, address): when a line was last written, and how many
+/// refusals went unlogged since.
+type Seen = HashMap<(&'static str, IpAddr), (Instant, u64)>;
+
 /// Rate-limits log lines about refused connections.
 #[derive(Default)]
 pub struct RefusalLog {
-    seen: Mutex<HashMap<(&'static str, IpAddr), (Instant, u64)>>,
+    seen: Mutex<Seen>,
 }
 
 impl RefusalLog {

@@ -204,6 +204,24 @@ fn a_websocket_frame_declaring_2_62_bytes_is_refused_at_its_header() {
 }
 
 #[test]
+fn a_websocket_client_that_neither_reads_nor_pongs_is_dropped() {
+    let cluster = Cluster::start(1);
+    let url = cluster.url(1);
+    let mut socket = websocket(&url, "");
+    let opened = Instant::now();
+    // Say nothing, read nothing (the kernel buffers the pings), then look.
+    std::thread::sleep(Duration::from_secs(12));
+    let (from_server, closed) = drain(&mut socket, Duration::from_secs(4));
+    assert!(
+        closed,
+        "still open {:?} after the upgrade ({} bytes waiting)",
+        opened.elapsed(),
+        from_server.len()
+    );
+    assert_eq!(metric(&url, "taskraft_ws_sessions"), 0.0);
+}
+
+#[test]
 fn a_websocket_since_beyond_the_last_event_gets_resync_not_silence() {
     let cluster = Cluster::start(3);
     let url = cluster.url(1);
@@ -355,7 +373,8 @@ fn forged_hellos_are_refused_and_an_authentic_one_may_only_name_a_valid_url() {
 
     // Without a cluster id; with another cluster's id (and the right
     // secret); with no proof; with a proof under another secret.
-    let cases: Vec<(&str, Box<dyn Fn(&[u8]) -> Hello>)> = vec![
+    type MakeHello<'a> = Box<dyn Fn(&[u8]) -> Hello + 'a>;
+    let cases: Vec<(&str, MakeHello)> = vec![
         (
             "no cluster id",
             Box::new(|c: &[u8]| Hello {

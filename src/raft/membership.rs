@@ -187,7 +187,7 @@ mod tests {
             (second.cluster_id.as_str(), second.forming),
             (base.as_str(), true)
         );
-        assert!(Identity::joined(4, first.cluster_id.clone()).forming == false);
+        assert!(!Identity::joined(4, first.cluster_id.clone()).forming);
         assert!(Identity::joined(4, base).forming);
     }
 

@@ -5,6 +5,8 @@
 //! database, data directory and log file. The data directory is kept
 //! between runs (so is the board); `--fresh` starts from nothing. Ctrl-C
 //! stops the nodes (SIGTERM, so leadership is handed over) and the server.
+//! The nodes share a `cluster_secret`: `TASKRAFT_CLUSTER_SECRET` if set,
+//! else one made at the first run and kept in `<dir>/cluster-secret`.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -64,6 +66,10 @@ pub fn run(options: DemoOptions) -> Result<(), String> {
         }
     };
 
+    let secret = match std::env::var("TASKRAFT_CLUSTER_SECRET") {
+        Ok(secret) if !secret.is_empty() => secret,
+        _ => cluster_secret(&options.dir)?,
+    };
     let exe = std::env::current_exe().map_err(|e| format!("locating this binary: {e}"))?;
     // The nodes share this machine's cores: one HTTP worker each per core's
     // share, not one per core each (fewer threads, fewer context switches).
@@ -100,6 +106,7 @@ pub fn run(options: DemoOptions) -> Result<(), String> {
             )
             .env("TASKRAFT_DATA_DIR", options.dir.join(format!("n{i}")))
             .env("TASKRAFT_HTTP_WORKERS", &workers)
+            .env("TASKRAFT_CLUSTER_SECRET", &secret)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -155,6 +162,34 @@ pub fn run(options: DemoOptions) -> Result<(), String> {
 }
 
 /// `url` with its database replaced by `database`, options kept.
+/// The demo's cluster secret: read from `<dir>/cluster-secret`, or made
+/// (256 random bits) and written there, readable by this user only.
+fn cluster_secret(dir: &Path) -> Result<String, String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join("cluster-secret");
+    if let Ok(secret) = std::fs::read_to_string(&path) {
+        if !secret.trim().is_empty() {
+            return Ok(secret.trim().to_string());
+        }
+    }
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    file.write_all(secret.as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(secret)
+}
+
 fn with_database(url: &str, database: &str) -> Result<String, String> {
     let (scheme, rest) = url
         .split_once("://")

@@ -123,11 +123,7 @@ fn joined(node_id: u64, view: ClusterView) -> (Identity, Members) {
             ))
         })
         .collect();
-    let identity = Identity {
-        node_id,
-        cluster_id: view.cluster_id,
-    };
-    (identity, members)
+    (Identity::joined(node_id, view.cluster_id), members)
 }
 
 /// Watches for this node's removal. The leader stops sending to a member it

@@ -17,6 +17,8 @@
 //! - [`api`]: the HTTP layer (REST, board assets, health, metrics).
 //! - [`ws`]: the WebSocket hub and sessions: committed events, live.
 //! - [`server`]: wires one node together (`taskraft serve`).
+//! - [`connections`]: caps on concurrent connections per listener and per
+//!   client address, and a refusal log that cannot be flooded.
 //! - [`config`], [`demo`], [`status`], [`mysqld`], [`metrics`], [`time`]:
 //!   the rest of the command line and its support.
 //!
@@ -25,6 +27,7 @@
 pub mod api;
 pub mod applier;
 pub mod config;
+pub mod connections;
 pub mod crash;
 pub mod db;
 pub mod demo;

@@ -5,8 +5,8 @@ use std::sync::LazyLock;
 
 use prometheus::{
     register_histogram, register_histogram_vec, register_int_counter, register_int_counter_vec,
-    register_int_gauge, Encoder, Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    TextEncoder,
+    register_int_gauge, register_int_gauge_vec, Encoder, Histogram, HistogramVec, IntCounter,
+    IntCounterVec, IntGauge, IntGaugeVec, TextEncoder,
 };
 
 // Registration happens once, with constant names: it cannot fail.
@@ -205,6 +205,35 @@ pub static CATCHUP_PAGES: LazyLock<IntCounter> = LazyLock::new(|| {
     register_int_counter!(
         "taskraft_catchup_pages_total",
         "Pages of events copied from a peer's MySQL after a snapshot"
+    )
+    .expect("metric registers")
+});
+
+pub static CONNECTIONS_REFUSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "taskraft_connections_refused_total",
+        "Connections closed at once, by listener (http, raft) and reason: a cap \
+         (listener_limit, address_limit) or, on the Raft port, a refused or broken hello \
+         or stream",
+        &["listener", "reason"]
+    )
+    .expect("metric registers")
+});
+
+pub static CONNECTIONS_OPEN: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        "taskraft_connections_open",
+        "Connections admitted and still open, by listener",
+        &["listener"]
+    )
+    .expect("metric registers")
+});
+
+pub static WS_REFUSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "taskraft_ws_frames_refused_total",
+        "WebSocket sessions closed for what the client sent, by reason",
+        &["reason"]
     )
     .expect("metric registers")
 });

@@ -16,15 +16,17 @@ use actix::prelude::*;
 use actix_web::{middleware, web, App, HttpServer};
 use mysql_async::prelude::Queryable;
 
+use crate::api::cors::CorsPolicy;
 use crate::api::{self, AppState, ClusterInfo};
 use crate::applier::{Applier, Attach, CatchupSources, GetApplierStatus};
 use crate::config::{redact, Settings};
+use crate::connections::Limiter;
 use crate::db::{self, migrate, rebuild::NodeLock};
 use crate::join;
 use crate::projection::ProjectionCache;
 use crate::raft::membership::MemberAddr;
 use crate::raft::{Compaction, LogStore, NodeConfig, RaftNode, TransportPorts};
-use crate::transport::auth::PeerAuth;
+use crate::transport::auth::{ClusterId, PeerAuth};
 use crate::transport::codec::Hello;
 use crate::transport::{AttachRaft, Transport};
 use crate::ws::hub::WsHub;
@@ -166,7 +168,26 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     store
         .recover_commit(applied.applied_index)
         .map_err(ServeError::Refused)?;
-    let cluster_id = store.identity().map(|i| i.cluster_id).unwrap_or_default();
+    let conf = store.conf_state();
+    let members = conf.voters.len() + conf.learners.len();
+    if settings.cluster_secrets.is_empty() && (members > 1 || store.members().len() > 1) {
+        return Err(ServeError::Refused(format!(
+            "this node's cluster has {members} members, and a cluster of more than one node \
+             needs `cluster_secret` (TASKRAFT_CLUSTER_SECRET) so that peers can tell each other \
+             from strangers. Make one with `openssl rand -hex 32` and give the same value to \
+             every node"
+        )));
+    }
+    let identity = store.identity().ok_or_else(|| {
+        ServeError::Refused("the Raft log has no node identity after start-up".into())
+    })?;
+    let id_store = store.clone();
+    let cluster_id = ClusterId::new(
+        identity.cluster_id,
+        identity.forming,
+        Box::new(move |id| id_store.adopt_cluster_id(id).map_err(|e| e.to_string())),
+    );
+    tracing::info!(cluster_id = %cluster_id.current(), forming = cluster_id.is_forming(), "cluster identity");
 
     // Bind both listeners before anything runs, so a taken port fails fast.
     let raft_listener = tokio::net::TcpListener::bind(settings.raft_addr).await?;
@@ -195,11 +216,9 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         url: settings.advertise_url.clone(),
         cluster_id: None,
         proof: None,
+        wire: None,
     };
-    let auth = PeerAuth {
-        cluster_id: cluster_id.clone(),
-        secret: settings.cluster_secret.clone(),
-    };
+    let auth = PeerAuth::new(cluster_id.clone(), settings.cluster_secrets.clone());
     let transport = Transport::new(hello, peers, raft_listener, auth.clone()).start();
     let ports = TransportPorts {
         send: transport.clone().recipient(),
@@ -266,7 +285,13 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         peer_auth: auth,
         static_dir: settings.static_dir.clone(),
         rows,
+        cors: CorsPolicy::new(settings.cors_origins.clone(), &settings.advertise_url),
     });
+    let limiter = Limiter::new(
+        "http",
+        settings.max_connections,
+        settings.max_connections_per_address,
+    );
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -278,11 +303,17 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             .configure(api::routes)
     })
     .workers(settings.http_workers)
-    // Small responses and WebSocket frames go out at once, not after the
-    // client's delayed ACK (Nagle held live events back by ~10-40 ms).
-    .on_connect(|connection, _| {
+    // Time limits: the request head within HEADER_TIMEOUT (else 408), an
+    // idle keep-alive connection closed after IDLE_TIMEOUT; bodies have
+    // theirs where they are read (`api::request::BODY_TIMEOUT`).
+    .client_request_timeout(HEADER_TIMEOUT)
+    .keep_alive(IDLE_TIMEOUT)
+    .client_disconnect_timeout(Duration::from_secs(1))
+    // A second cap under ours: actix counts per worker.
+    .max_connections(settings.max_connections / settings.http_workers + 1)
+    .on_connect(move |connection, extensions| {
         if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
-            let _ = tcp.set_nodelay(true);
+            admit(&limiter, tcp, extensions);
         }
     })
     .disable_signals()
@@ -334,6 +365,56 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     pool.disconnect().await.ok();
     tracing::info!(node = node_id, "stopped");
     Ok(())
+}
+
+/// How long a client may take to send a request's head.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a keep-alive connection may sit between requests.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long data we sent may stay unacknowledged (a client that stopped
+/// reading, or vanished) before the kernel drops the connection.
+const UNACKED_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Runs as each HTTP connection is accepted: over a cap, it is shut down
+/// before a byte is read (and counted); otherwise its permit lives in the
+/// connection's extensions, dropped when the connection ends.
+fn admit(
+    limiter: &Limiter,
+    tcp: &actix_web::rt::net::TcpStream,
+    extensions: &mut actix_web::dev::Extensions,
+) {
+    use std::os::fd::AsRawFd;
+    let fd = tcp.as_raw_fd();
+    let admitted = tcp
+        .peer_addr()
+        .map_err(|_| ())
+        .and_then(|peer| limiter.admit(peer.ip()).map_err(|_| ()));
+    match admitted {
+        Ok(permit) => {
+            extensions.insert(std::rc::Rc::new(permit));
+        }
+        Err(()) => {
+            // SAFETY: `fd` is this connection's open socket, owned by the
+            // server for the duration of this call; shutdown does not close
+            // it, it makes the server's next read see the end.
+            unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+            return;
+        }
+    }
+    // Small responses and WebSocket frames go out at once, not after the
+    // client's delayed ACK (Nagle held live events back by ~10-40 ms).
+    let _ = tcp.set_nodelay(true);
+    let millis = UNACKED_TIMEOUT.as_millis() as libc::c_uint;
+    // SAFETY: a plain setsockopt on the open socket with a correctly sized value.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_USER_TIMEOUT,
+            (&millis as *const libc::c_uint).cast(),
+            std::mem::size_of::<libc::c_uint>() as libc::socklen_t,
+        );
+    }
 }
 
 /// Whether a committed membership change removed this node earlier.

@@ -234,7 +234,8 @@ fn leadership_can_be_handed_over_through_any_node() {
 
 #[test]
 fn peers_without_the_cluster_secret_are_refused() {
-    let mut cluster = Cluster::start_with(3, &[("TASKRAFT_CLUSTER_SECRET", "s3cret")]);
+    let mut cluster =
+        Cluster::start_with(3, &[("TASKRAFT_CLUSTER_SECRET", "s3cret-of-this-cluster")]);
     assert_eq!(
         create_titled(&cluster.url(1), "behind a secret").status,
         201
@@ -242,7 +243,7 @@ fn peers_without_the_cluster_secret_are_refused() {
     let leader = cluster.leader(Duration::from_secs(10));
     let outsider = (1..=3).find(|n| *n != leader).unwrap();
     cluster.kill(outsider);
-    cluster.set_env(outsider, "TASKRAFT_CLUSTER_SECRET", "a guess");
+    cluster.set_env(outsider, "TASKRAFT_CLUSTER_SECRET", "a guess at the secret");
     cluster.spawn(outsider);
     std::thread::sleep(Duration::from_secs(4));
     let view = get(&format!("{}/api/cluster", cluster.url(outsider))).body;

@@ -121,7 +121,8 @@ impl ClusterView {
 /// Everything needed to describe the cluster as this node sees it.
 #[derive(Clone)]
 pub struct ClusterInfo {
-    pub cluster_id: String,
+    /// Shared with the transport, which may learn it from a peer.
+    pub cluster_id: std::sync::Arc<crate::transport::auth::ClusterId>,
     pub raft: RaftHandle,
     pub transport: Addr<Transport>,
     pub applier: Addr<Applier>,
@@ -178,7 +179,7 @@ async fn cluster_view(state: &ClusterInfo) -> Result<ClusterView, ApiError> {
         .and_then(|m| m.url.clone());
     Ok(ClusterView {
         node_id: me,
-        cluster_id: state.cluster_id.clone(),
+        cluster_id: state.cluster_id.current(),
         removed: status.raft.removed,
         url: state.advertise_url.clone(),
         role: status.raft.role,

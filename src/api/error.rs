@@ -32,8 +32,13 @@ pub enum ApiError {
     VersionMismatch { expected: u64, current: Box<Task> },
     #[error("the request body exceeds {0} bytes")]
     TooLarge(usize),
-    #[error("the request body must be JSON (Content-Type: application/json)")]
-    UnsupportedMediaType,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("the request body did not arrive within {0:?}")]
+    RequestTimeout(std::time::Duration),
+    /// A browser page of an origin this node does not serve (CORS).
+    #[error("{0}")]
+    OriginNotAllowed(String),
     #[error("{message}")]
     Unprocessable { code: &'static str, message: String },
     #[error("{0}")]
@@ -67,7 +72,9 @@ impl ApiError {
             ApiError::Conflict { code, .. } | ApiError::Unprocessable { code, .. } => code,
             ApiError::VersionMismatch { .. } => "version_mismatch",
             ApiError::TooLarge(_) => "payload_too_large",
-            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::RequestTimeout(_) => "request_timeout",
+            ApiError::OriginNotAllowed(_) => "origin_not_allowed",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Consensus(ConsensusError::NoLeader) => "no_leader",
             ApiError::Consensus(ConsensusError::LeaderChanged) => "leader_changed",
@@ -154,7 +161,9 @@ impl ResponseError for ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Consensus(_) | ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::WriteTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -171,6 +180,14 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(status);
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+        }
+        // The body was not read (or not all of it): the connection cannot
+        // carry another request.
+        if matches!(
+            status,
+            StatusCode::REQUEST_TIMEOUT | StatusCode::PAYLOAD_TOO_LARGE
+        ) {
+            response.force_close();
         }
         if status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));

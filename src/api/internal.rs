@@ -2,8 +2,9 @@
 //!
 //! `GET /internal/catchup` serves a page of committed rows to a peer whose
 //! log was replaced by a snapshot (see `applier::catchup`). The peer names
-//! itself and its cluster; with a `cluster_secret` it also proves, with an
-//! HMAC over the request, that it knows the secret (as on the Raft port).
+//! itself and its cluster and proves, with an HMAC over the request, that
+//! it knows the `cluster_secret` (as on the Raft port). A node without a
+//! secret has no peers, and serves this to nobody.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -34,16 +35,12 @@ pub async fn catchup(
         url: String::new(),
         cluster_id: header("x-taskraft-cluster"),
         proof: header("x-taskraft-proof"),
+        wire: None,
     };
-    if peer.cluster_id.is_none() {
-        return Err(ApiError::PeerRefused(
-            "only peers may read this (x-taskraft-cluster)".into(),
-        ));
-    }
     state
         .peer_auth
-        .verify(&request.challenge(), &peer)
-        .map_err(ApiError::PeerRefused)?;
+        .check_only(&request.challenge(), &peer)
+        .map_err(|refusal| ApiError::PeerRefused(refusal.message))?;
     let request = request.into_inner();
     if request.upto < request.after_index {
         return Err(ApiError::BadRequest(

@@ -81,12 +81,10 @@ fn change_for(body: &MemberRequest, is_learner: bool) -> Result<MembershipChange
                     )
                 })?;
             if let Some(url) = &body.url {
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(ApiError::invalid(
-                        "url",
-                        format!("`{url}` is not an http(s) URL"),
-                    ));
-                }
+                crate::config::check_http_url(url).map_err(|e| ApiError::invalid("url", e))?;
+            }
+            if raft_addr.len() > 300 {
+                return Err(ApiError::invalid("raft_addr", "is longer than 300 bytes"));
             }
             Ok(MembershipChange::AddLearner {
                 id: body.id,

@@ -7,6 +7,7 @@
 
 mod assets;
 mod cluster;
+pub mod cors;
 pub mod error;
 mod internal;
 pub mod members;
@@ -17,9 +18,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::body::{EitherBody, MessageBody};
+use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::{header, Method};
 use actix_web::middleware::{self, Next};
 use actix_web::{web, HttpRequest, HttpResponse};
 use mysql_async::Pool;
@@ -28,6 +28,8 @@ use self::error::ApiError;
 use crate::raft::RaftHandle;
 
 pub use cluster::{ClusterInfo, ClusterView};
+pub use cors::cors;
+pub use request::{BODY_TIMEOUT, MAX_BODY};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -44,6 +46,8 @@ pub struct AppState {
     pub static_dir: Option<std::path::PathBuf>,
     /// Committed rows the applier keeps in memory: reads by id start here.
     pub rows: crate::projection::ProjectionCache,
+    /// Which browser pages may use this node.
+    pub cors: cors::CorsPolicy,
 }
 
 /// Registers every route on an actix-web app.
@@ -125,46 +129,6 @@ pub fn security_headers() -> middleware::DefaultHeaders {
         ))
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("Referrer-Policy", "no-referrer"))
-}
-
-/// Lets a board served by one node talk to the others (failover): any
-/// origin may read and write, with the headers the API uses. There are no
-/// cookies; writes are guarded by `api_token`, not by origin.
-pub async fn cors(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let cross_origin = req.headers().contains_key(header::ORIGIN);
-    if cross_origin && req.method() == Method::OPTIONS {
-        let preflight = HttpResponse::NoContent()
-            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-            .insert_header((
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                "GET, POST, PATCH, DELETE, OPTIONS",
-            ))
-            .insert_header((
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                "Content-Type, If-Match, Idempotency-Key, Authorization",
-            ))
-            .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
-            .finish();
-        return Ok(req.into_response(preflight).map_into_right_body());
-    }
-    let mut response = next.call(req).await?;
-    if cross_origin {
-        let headers = response.headers_mut();
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            header::HeaderValue::from_static("*"),
-        );
-        headers.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            header::HeaderValue::from_static(
-                "ETag, Location, Retry-After, X-Taskraft-Seq, Idempotent-Replayed",
-            ),
-        );
-    }
-    Ok(response.map_into_left_body())
 }
 
 /// Counts and times every request by route pattern (not raw path, so ids do

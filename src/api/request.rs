@@ -1,6 +1,8 @@
 //! Reading requests: bodies, conditional and idempotency headers, auth.
 //! Each turns malformed input into a 4xx before anything is proposed.
 
+use std::time::Duration;
+
 use actix_web::http::header;
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
@@ -13,9 +15,14 @@ use crate::task::{validate, Idempotency};
 
 /// Largest request body accepted; a task with the longest description fits.
 pub const MAX_BODY: usize = 256 << 10;
+/// How long a request body may take to arrive, all of it (the headers have
+/// their own limit, in the HTTP server).
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Reads a JSON body: the right content type, at most [`MAX_BODY`] bytes,
-/// well-formed JSON.
+/// Reads a JSON object body: the right content type and no content coding,
+/// a declared length within [`MAX_BODY`] (refused before a byte is read),
+/// at most [`MAX_BODY`] bytes arriving within [`BODY_TIMEOUT`], then
+/// well-formed JSON, an object, with no key twice.
 pub async fn json_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Value, ApiError> {
     let content_type = req
         .headers()
@@ -24,18 +31,125 @@ pub async fn json_body(req: &HttpRequest, mut payload: web::Payload) -> Result<V
         .unwrap_or("");
     let media = content_type.split(';').next().unwrap_or("").trim();
     if !media.eq_ignore_ascii_case("application/json") {
-        return Err(ApiError::UnsupportedMediaType);
+        return Err(ApiError::UnsupportedMediaType(
+            "the request body must be JSON (Content-Type: application/json)".into(),
+        ));
     }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(ApiError::TooLarge(MAX_BODY));
+    if let Some(coding) = req.headers().get(header::CONTENT_ENCODING) {
+        let coding = coding.to_str().unwrap_or("?").trim();
+        if !coding.eq_ignore_ascii_case("identity") {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "Content-Encoding `{:.40}` is not accepted: send the JSON as it is",
+                coding
+            )));
         }
-        body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(ApiError::TooLarge(MAX_BODY));
+    }
+    let read = async {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk =
+                chunk.map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(ApiError::TooLarge(MAX_BODY));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    };
+    let body = tokio::time::timeout(BODY_TIMEOUT, read)
+        .await
+        .map_err(|_| ApiError::RequestTimeout(BODY_TIMEOUT))??;
+    parse_object(&body)
+}
+
+/// Parses a JSON object, refusing a duplicated key at any depth (which of
+/// the two would count is a guess) and anything but an object at the top.
+pub fn parse_object(bytes: &[u8]) -> Result<Value, ApiError> {
+    let value = serde_json::from_slice::<Strict>(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?
+        .0;
+    if !value.is_object() {
+        return Err(ApiError::BadRequest(format!(
+            "the body must be a JSON object, not {}",
+            match value {
+                Value::Array(_) => "an array",
+                Value::String(_) => "a string",
+                Value::Number(_) => "a number",
+                Value::Bool(_) => "a boolean",
+                _ => "null",
+            }
+        )));
+    }
+    Ok(value)
+}
+
+/// A JSON value whose objects never repeat a key.
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Strict, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "the key `{:.40}` appears twice",
+                    key
+                )));
+            }
+            let Strict(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
 }
 
 /// Deserializes `value` into `T`, naming the offending field on failure.
@@ -206,6 +320,32 @@ mod tests {
         assert!(authorize(Some("s3cret"), &with("Bearer s3cre")).is_err());
         assert!(authorize(Some("s3cret"), &with("s3cret")).is_err());
         assert!(authorize(None, &with("")).is_ok());
+    }
+
+    #[test]
+    fn a_body_must_be_one_object_with_each_key_once() {
+        assert!(parse_object(br#"{"title":"x","labels":["a","b"],"n":{"k":1.5}}"#).is_ok());
+        for (body, says) in [
+            (&br#"["arr patched"]"#[..], "an array"),
+            (br#"[9,null,null,"voter"]"#, "an array"),
+            (br#""x""#, "a string"),
+            (
+                br#"{"title":"dup-first","title":"dup-second"}"#,
+                "appears twice",
+            ),
+            (br#"{"a":{"b":1,"b":2}}"#, "appears twice"),
+            (br#"{"a":[{"k":1,"k":1}]}"#, "appears twice"),
+            (br#"{"a":1,}"#, "not valid JSON"),
+        ] {
+            let err = parse_object(body).unwrap_err();
+            assert!(
+                err.to_string().contains(says),
+                "{}: {err}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert!(parse_object(format!("{{\"a\":{deep}}}").as_bytes()).is_err());
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub fn fetch(
         .query("after_seq", &request.after_seq.to_string())
         .query("upto", &request.upto.to_string())
         .set("x-taskraft-node", &node_id.to_string())
-        .set("x-taskraft-cluster", &auth.cluster_id);
+        .set("x-taskraft-cluster", &auth.cluster_id());
     if let Some(proof) = auth.prove(&request.challenge(), node_id) {
         call = call.set("x-taskraft-proof", &proof);
     }

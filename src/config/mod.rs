@@ -46,7 +46,20 @@ const KEYS: &[&str] = &[
     "initial_cluster_token",
     "snapshot_count",
     "snapshot_catchup_entries",
+    "cors_origins",
+    "max_connections",
+    "max_connections_per_address",
 ];
+
+/// The longest URL a node accepts as a member's address (its own
+/// `advertise_url`, a peer's hello, a membership request).
+pub const MAX_URL_LEN: usize = 512;
+/// The shortest `cluster_secret` accepted: it is all that keeps strangers
+/// off the Raft port.
+pub const MIN_SECRET_LEN: usize = 16;
+/// How to make a secret, for messages.
+const MAKE_A_SECRET: &str = "make one with `openssl rand -hex 32` (or \
+     `head -c 32 /dev/urandom | base64`) and give the same value to every node";
 
 /// A node's settings, validated.
 #[derive(Clone, Debug, PartialEq)]
@@ -84,8 +97,16 @@ pub struct Settings {
     pub peer_urls: Vec<String>,
     /// When set, `/api` writes need `Authorization: Bearer <token>`.
     pub api_token: Option<String>,
-    /// When set, peers must prove they know it before their messages count.
-    pub cluster_secret: Option<String>,
+    /// Peers must prove they know the first; any is accepted (rotation).
+    /// Empty: this node accepts no peer (a cluster of one).
+    pub cluster_secrets: Vec<String>,
+    /// Origins, besides the cluster's own members, whose pages may call
+    /// the API from a browser (CORS): `scheme://host[:port]`, no wildcard.
+    pub cors_origins: Vec<String>,
+    /// HTTP connections in all; the excess is closed when accepted.
+    pub max_connections: usize,
+    /// HTTP connections from one client address.
+    pub max_connections_per_address: usize,
     /// How long a request may wait for consensus before it fails.
     pub request_timeout: Duration,
     pub log_format: LogFormat,
@@ -333,12 +354,7 @@ impl Layers {
             (None, Some(sts)) => sts.advertise_url.clone(),
             (None, None) => format!("http://{http_addr}"),
         };
-        if !(advertise_url.starts_with("http://") || advertise_url.starts_with("https://")) {
-            return Err(error(
-                "advertise_url",
-                format!("`{advertise_url}` is not an http(s) URL"),
-            ));
-        }
+        check_http_url(&advertise_url).map_err(|e| error("advertise_url", e))?;
         let raft_advertise_addr = match (self.optional_string("raft_advertise_addr")?, &statefulset)
         {
             (Some(addr), _) => addr,
@@ -383,6 +399,32 @@ impl Layers {
         let tick_ms = self.number("tick_ms", 50, 1..=10_000)?;
         let request_timeout_ms = self.number("request_timeout_ms", 5_000u64, 100..=600_000)?;
         let ws_backlog = self.number("ws_backlog", 10_000usize, 1..=1_000_000)?;
+        let cluster_secrets = self
+            .optional_string("cluster_secret")?
+            .map(|list| parse_secrets(&list))
+            .transpose()?
+            .unwrap_or_default();
+        let multi_node = peers.len() > 1
+            || !join.is_empty()
+            || statefulset
+                .as_ref()
+                .is_some_and(|sts| sts.peers.len() > 1 || !sts.initial);
+        if multi_node && cluster_secrets.is_empty() {
+            return Err(error(
+                "cluster_secret",
+                format!(
+                    "is required for a cluster of more than one node: peers prove it to each \
+                     other, and without it anyone who reaches the Raft port could join the \
+                     cluster or depose its leader; {MAKE_A_SECRET}"
+                ),
+            ));
+        }
+        let cors_origins = self
+            .optional_string("cors_origins")?
+            .map(|list| parse_origins(&list))
+            .transpose()?
+            .unwrap_or_default();
+        let max_connections = self.number("max_connections", 8_192usize, 16..=1_000_000)?;
         let log_format = match self.get::<String>("log_format")?.as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -409,7 +451,14 @@ impl Layers {
             peer_urls,
             initial_cluster_token,
             api_token: self.optional_string("api_token")?,
-            cluster_secret: self.optional_string("cluster_secret")?,
+            cluster_secrets,
+            cors_origins,
+            max_connections,
+            max_connections_per_address: self.number(
+                "max_connections_per_address",
+                1_024usize.min(max_connections),
+                1..=max_connections,
+            )?,
             request_timeout: Duration::from_millis(request_timeout_ms),
             log_format,
             ws_backlog,
@@ -475,13 +524,101 @@ fn parse_join(text: &str) -> Result<Vec<String>, ConfigError> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|url| {
-            if url.starts_with("http://") || url.starts_with("https://") {
-                Ok(url.trim_end_matches('/').to_string())
-            } else {
-                Err(error("join", format!("`{url}` is not an http(s) URL")))
+            check_http_url(url).map_err(|e| error("join", e))?;
+            Ok(url.trim_end_matches('/').to_string())
+        })
+        .collect()
+}
+
+/// `a,b`: each at least [`MIN_SECRET_LEN`] characters, not a placeholder.
+fn parse_secrets(text: &str) -> Result<Vec<String>, ConfigError> {
+    let secrets: Vec<String> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    for secret in &secrets {
+        if secret.contains("CHANGEME") {
+            return Err(error(
+                "cluster_secret",
+                format!("is still the placeholder from the example; {MAKE_A_SECRET}"),
+            ));
+        }
+        if secret.chars().count() < MIN_SECRET_LEN {
+            return Err(error(
+                "cluster_secret",
+                format!(
+                    "a secret of {} characters is too easy to guess (at least {MIN_SECRET_LEN}); \
+                     {MAKE_A_SECRET}",
+                    secret.chars().count()
+                ),
+            ));
+        }
+    }
+    Ok(secrets)
+}
+
+/// `https://board.example.com,http://localhost:3000`: origins, no wildcard.
+fn parse_origins(text: &str) -> Result<Vec<String>, ConfigError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            if item == "*" || item.contains('*') {
+                return Err(error(
+                    "cors_origins",
+                    "takes a list of origins, not a wildcard: a wildcard would let any page \
+                     the user visits drive the cluster",
+                ));
+            }
+            match origin_of(item) {
+                Some(origin) if origin.len() == item.trim_end_matches('/').len() => Ok(origin),
+                _ => Err(error(
+                    "cors_origins",
+                    format!("`{item}` is not an origin like https://board.example.com:8443"),
+                )),
             }
         })
         .collect()
+}
+
+/// Checks a member URL (an `advertise_url`, a peer's, one in a request):
+/// http or https, a host, printable ASCII without spaces or quotes, at
+/// most [`MAX_URL_LEN`] bytes.
+pub fn check_http_url(url: &str) -> Result<(), String> {
+    if url.len() > MAX_URL_LEN {
+        return Err(format!(
+            "a URL of {} bytes (at most {MAX_URL_LEN})",
+            url.len()
+        ));
+    }
+    let printable = url
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'<' | b'>' | b'\\' | b'`' | b'@'));
+    let authority = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or(""));
+    match authority {
+        Some(host) if printable && !host.is_empty() && !host.starts_with(':') => Ok(()),
+        _ => Err(format!(
+            "`{}` is not an http(s) URL",
+            url.chars().take(80).collect::<String>()
+        )),
+    }
+}
+
+/// The origin (`scheme://host[:port]`, lower case) of an http(s) URL.
+pub fn origin_of(url: &str) -> Option<String> {
+    check_http_url(url).ok()?;
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    Some(format!(
+        "{}://{}",
+        scheme.to_ascii_lowercase(),
+        authority.to_ascii_lowercase()
+    ))
 }
 
 fn check_mysql_url(url: &str) -> Result<(), ConfigError> {

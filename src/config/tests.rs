@@ -36,6 +36,7 @@ fn environment_variables_set_every_key() {
             "1=127.0.0.1:9081, 2=127.0.0.1:9082,3=node-3.peers:9083",
         ),
         ("TASKRAFT_MYSQL_URL", "mysql://root:pw@db:3306/board_2"),
+        ("TASKRAFT_CLUSTER_SECRET", "0123456789abcdef0123"),
         ("TASKRAFT_DATA_DIR", "/var/lib/taskraft"),
         ("TASKRAFT_TICK_MS", "100"),
         ("TASKRAFT_API_TOKEN", "12345"),
@@ -177,6 +178,7 @@ fn statefulset_settings_come_from_three_variables() {
         ("TASKRAFT_INITIAL_CLUSTER_SIZE", "3"),
         ("TASKRAFT_HTTP_ADDR", "0.0.0.0:8080"),
         ("TASKRAFT_RAFT_ADDR", "0.0.0.0:9080"),
+        ("TASKRAFT_CLUSTER_SECRET", "0123456789abcdef0123"),
     ];
     let s = load(&base).unwrap();
     assert_eq!(s.node_id, 2);
@@ -206,7 +208,7 @@ fn statefulset_settings_come_from_three_variables() {
         "taskraft-3.taskraft-peers.ns.svc.cluster.local:9080"
     );
 
-    let err = load(&base[..2]).unwrap_err();
+    let err = load(&[base[0], base[1], base[5]]).unwrap_err();
     assert_eq!(err.key, "initial_cluster_size");
     let mut wrong_id = base.to_vec();
     wrong_id.push(("TASKRAFT_NODE_ID", "7"));
@@ -219,6 +221,7 @@ fn a_joining_node_must_advertise_a_reachable_raft_address() {
         ("TASKRAFT_NODE_ID", "4"),
         ("TASKRAFT_RAFT_ADDR", "0.0.0.0:9084"),
         ("TASKRAFT_JOIN", "http://127.0.0.1:8081"),
+        ("TASKRAFT_CLUSTER_SECRET", "0123456789abcdef0123"),
     ])
     .unwrap_err();
     assert_eq!(err.key, "raft_advertise_addr");
@@ -226,6 +229,7 @@ fn a_joining_node_must_advertise_a_reachable_raft_address() {
         ("TASKRAFT_NODE_ID", "4"),
         ("TASKRAFT_RAFT_ADDR", "127.0.0.1:9084"),
         ("TASKRAFT_JOIN", "http://127.0.0.1:8081"),
+        ("TASKRAFT_CLUSTER_SECRET", "0123456789abcdef0123"),
     ])
     .unwrap();
     assert_eq!(s.raft_advertise_addr, "127.0.0.1:9084");
@@ -238,4 +242,105 @@ fn passwords_are_redacted() {
         "mysql://root:***@db:3306/x"
     );
     assert_eq!(redact("mysql://root@db:3306/x"), "mysql://root@db:3306/x");
+}
+
+#[test]
+fn a_cluster_of_more_than_one_node_needs_a_real_cluster_secret() {
+    let three = [
+        ("TASKRAFT_PEERS", "1=a:1,2=b:2,3=c:3"),
+        ("TASKRAFT_RAFT_ADDR", "127.0.0.1:9081"),
+    ];
+    let err = load(&three).unwrap_err();
+    assert_eq!(err.key, "cluster_secret");
+    assert!(err.message.contains("openssl rand"), "says how: {err}");
+    let joiner = load(&[("TASKRAFT_JOIN", "http://127.0.0.1:8081")]).unwrap_err();
+    assert_eq!(joiner.key, "cluster_secret");
+    assert!(
+        load(&[]).unwrap().cluster_secrets.is_empty(),
+        "one node needs none"
+    );
+
+    let with = |secret: &str| {
+        let mut pairs = three.to_vec();
+        pairs.push(("TASKRAFT_CLUSTER_SECRET", secret));
+        load(&pairs)
+    };
+    assert_eq!(
+        with("0123456789abcdef, fedcba9876543210fedc")
+            .unwrap()
+            .cluster_secrets,
+        vec!["0123456789abcdef", "fedcba9876543210fedc"],
+        "a list: the first proves, all are accepted"
+    );
+    for weak in [
+        "s3cret",
+        "CHANGEME-cluster-secret-placeholder",
+        "0123456789abcdef,short",
+    ] {
+        let err = with(weak).unwrap_err();
+        assert_eq!(err.key, "cluster_secret", "{weak}");
+        assert!(err.message.contains("openssl rand"), "{err}");
+    }
+}
+
+#[test]
+fn cors_origins_are_origins_and_never_a_wildcard() {
+    let s = load(&[(
+        "TASKRAFT_CORS_ORIGINS",
+        "https://Board.Example.com, http://localhost:3000/",
+    )])
+    .unwrap();
+    assert_eq!(
+        s.cors_origins,
+        vec!["https://board.example.com", "http://localhost:3000"]
+    );
+    for bad in [
+        "*",
+        "https://*.example.com",
+        "board.example.com",
+        "https://a.b/path",
+        "ftp://x",
+    ] {
+        assert_eq!(
+            load(&[("TASKRAFT_CORS_ORIGINS", bad)]).unwrap_err().key,
+            "cors_origins",
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn member_urls_are_http_short_and_plain() {
+    assert!(check_http_url("http://10.0.0.1:8080").is_ok());
+    assert!(check_http_url("https://taskraft-0.taskraft-peers.ns.svc:8080/").is_ok());
+    let long = format!("http://{}", "a".repeat(MAX_URL_LEN));
+    for bad in [
+        "ftp://x",
+        "http://",
+        "http://:80",
+        "http://a b",
+        "http://user:pw@host",
+        "http://host/\"<script>",
+        "javascript:alert(1)",
+        long.as_str(),
+    ] {
+        assert!(check_http_url(bad).is_err(), "{bad:.60}");
+    }
+    assert_eq!(
+        load(&[("TASKRAFT_ADVERTISE_URL", long.as_str())])
+            .unwrap_err()
+            .key,
+        "advertise_url"
+    );
+    let s = load(&[("TASKRAFT_MAX_CONNECTIONS", "100")]).unwrap();
+    assert_eq!(
+        (s.max_connections, s.max_connections_per_address),
+        (100, 100)
+    );
+    assert_eq!(
+        load(&[("TASKRAFT_MAX_CONNECTIONS_PER_ADDRESS", "9000")])
+            .unwrap_err()
+            .key,
+        "max_connections_per_address"
+    );
 }

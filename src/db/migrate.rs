@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "V2__catchup_index.sql",
         sql: include_str!("../../sql/V2__catchup_index.sql"),
     },
+    Migration {
+        version: 3,
+        name: "V3__assignee_binary.sql",
+        sql: include_str!("../../sql/V3__assignee_binary.sql"),
+    },
 ];
 
 const LOCK_TIMEOUT_SECS: u32 = 60;

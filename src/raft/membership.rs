@@ -81,17 +81,55 @@ pub enum MembershipError {
     Consensus(#[from] super::ConsensusError),
 }
 
-/// What a node was told when it joined.
+/// Who a node is: written on first start, and when it learns its cluster's
+/// id (see `transport::auth` for how a new cluster's id is chosen).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     pub node_id: u64,
     /// The same on every member; a node never talks to another cluster's.
     pub cluster_id: String,
+    /// True while the id is only the cluster's base, before this node has
+    /// been shown the random part (absent in data written before: settled).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forming: bool,
 }
 
 impl Identity {
-    /// The cluster id of a cluster bootstrapped with `voters` under `token`:
-    /// the same on every initial member. Addresses are left out on purpose:
+    /// The identity of initial voter `node_id` of a new cluster: the voter
+    /// with the lowest id chooses the random part of the id; the others
+    /// start forming and learn it from it (or from a member that did).
+    pub fn at_bootstrap(node_id: u64, token: &str, voters: &BTreeMap<u64, String>) -> Identity {
+        let base = Identity::bootstrap_cluster_id(token, voters);
+        if voters.keys().next() == Some(&node_id) {
+            let random = uuid::Uuid::new_v4().simple().to_string();
+            Identity {
+                node_id,
+                cluster_id: format!("{base}.{}", &random[..16]),
+                forming: false,
+            }
+        } else {
+            Identity {
+                node_id,
+                cluster_id: base,
+                forming: true,
+            }
+        }
+    }
+
+    /// The identity a node joining through a member that reported
+    /// `cluster_id` takes: still forming if that id has no random part.
+    pub fn joined(node_id: u64, cluster_id: String) -> Identity {
+        let forming = !cluster_id.contains('.');
+        Identity {
+            node_id,
+            cluster_id,
+            forming,
+        }
+    }
+
+    /// The base of the id of a cluster bootstrapped with `voters` under
+    /// `token`: the same on every initial member (the whole id, for
+    /// clusters bootstrapped before ids had a random part). Addresses are left out on purpose:
     /// nodes may reach each other under different names (a proxy, NAT, a
     /// hostname on one and an IP on another). The token (etcd's
     /// initial-cluster-token) keeps two clusters with the same ids apart.
@@ -130,5 +168,33 @@ mod tests {
         assert_ne!(id, other_token, "the token tells two clusters apart");
         let other_voters = BTreeMap::from([(1, "a:1".to_string()), (3, "b:2".to_string())]);
         assert_ne!(id, Identity::bootstrap_cluster_id("t", &other_voters));
+    }
+
+    #[test]
+    fn the_lowest_voter_chooses_a_random_id_and_the_others_start_forming() {
+        let voters = BTreeMap::from([(1, "a:1".to_string()), (2, "b:2".to_string())]);
+        let base = Identity::bootstrap_cluster_id("t", &voters);
+        let first = Identity::at_bootstrap(1, "t", &voters);
+        let again = Identity::at_bootstrap(1, "t", &voters);
+        assert!(!first.forming);
+        assert!(first.cluster_id.starts_with(&format!("{base}.")));
+        assert_ne!(
+            first.cluster_id, again.cluster_id,
+            "random at each bootstrap"
+        );
+        let second = Identity::at_bootstrap(2, "t", &voters);
+        assert_eq!(
+            (second.cluster_id.as_str(), second.forming),
+            (base.as_str(), true)
+        );
+        assert!(!Identity::joined(4, first.cluster_id.clone()).forming);
+        assert!(Identity::joined(4, base).forming);
+    }
+
+    #[test]
+    fn an_identity_written_before_random_ids_reads_back_settled() {
+        let old: Identity =
+            serde_json::from_str(r#"{"node_id":2,"cluster_id":"d533b3c8"}"#).unwrap();
+        assert!(!old.forming);
     }
 }

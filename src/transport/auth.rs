@@ -1,11 +1,31 @@
 //! Who may speak Raft to this node.
 //!
 //! The accepting side opens every connection with a fresh random challenge.
-//! The dialing side answers with its hello: its node id, its cluster id and,
-//! when a `cluster_secret` is configured, an HMAC-SHA256 under the secret of
-//! (challenge, node id, cluster id). A connection from another cluster, or
-//! without the right proof, is closed before any Raft message is read; the
-//! proof is bound to the challenge, so a recorded hello cannot be replayed.
+//! The dialing side answers with its hello: its node id, its cluster id and
+//! an HMAC-SHA256 under the `cluster_secret` of (challenge, node id, cluster
+//! id). A hello that names no cluster, names another one, or lacks the
+//! right proof is refused before any Raft message is read; the proof is
+//! bound to the challenge, so a recorded hello cannot be replayed. A node
+//! without a `cluster_secret` accepts no peer at all: it can only be a
+//! cluster of one (`serve` refuses to start a larger one without it).
+//!
+//! `cluster_secret` may be a comma-separated list: the first proves, every
+//! one is accepted, so a secret can be rotated node by node.
+//!
+//! The cluster id. A new cluster's id is `<base>.<random>`: `base` is a hash
+//! of `initial_cluster_token` and the initial voter ids (the same on every
+//! initial member), `random` is chosen at bootstrap by the initial voter
+//! with the lowest id, and stored. The other initial voters start
+//! *forming*, with `base` alone; they accept peers naming `base` (other
+//! forming members) and adopt, and store, the first authenticated
+//! `<base>.<random>` they are shown, which can only come from that lowest
+//! voter or a member that adopted it. A settled node accepts its own id
+//! only. Two clusters that share a token, voter ids and secret therefore
+//! still tell each other apart once formed. Nodes joining later learn the
+//! id from the member that admits them; data directories written before
+//! ids had a random part keep their id, settled.
+
+use std::sync::{Arc, RwLock};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -14,23 +34,148 @@ use super::codec::Hello;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// What a node checks peers against.
-#[derive(Clone, Debug, Default)]
-pub struct PeerAuth {
-    pub cluster_id: String,
-    pub secret: Option<String>,
+/// Writes an adopted cluster id to the node's durable identity.
+pub type PersistClusterId = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+/// This node's cluster id, shared by everything that names or checks it.
+pub struct ClusterId {
+    state: RwLock<IdState>,
+    persist: PersistClusterId,
 }
 
-/// A fresh challenge: 32 random bytes.
+#[derive(Clone, Debug)]
+struct IdState {
+    id: String,
+    /// Still `base` only, waiting to be shown the lowest voter's id.
+    forming: bool,
+}
+
+impl ClusterId {
+    pub fn new(id: String, forming: bool, persist: PersistClusterId) -> Arc<ClusterId> {
+        Arc::new(ClusterId {
+            state: RwLock::new(IdState { id, forming }),
+            persist,
+        })
+    }
+
+    /// A settled id that is never written anywhere (tests, tools).
+    pub fn fixed(id: &str) -> Arc<ClusterId> {
+        ClusterId::new(id.to_string(), false, Box::new(|_| Ok(())))
+    }
+
+    fn state(&self) -> IdState {
+        // Writers never panic while holding the lock.
+        self.state.read().expect("cluster id lock").clone()
+    }
+
+    /// The id as this node names it now.
+    pub fn current(&self) -> String {
+        self.state().id
+    }
+
+    pub fn is_forming(&self) -> bool {
+        self.state().forming
+    }
+
+    /// How a peer's claimed id relates to ours.
+    fn judge(&self, claimed: &str) -> Judgement {
+        let me = self.state();
+        if claimed == me.id {
+            Judgement::Same
+        } else if me.forming
+            && claimed
+                .strip_prefix(me.id.as_str())
+                .and_then(|rest| rest.strip_prefix('.'))
+                .is_some_and(|random| {
+                    !random.is_empty() && random.bytes().all(|b| b.is_ascii_hexdigit())
+                })
+        {
+            Judgement::Settles
+        } else if !me.forming
+            && me
+                .id
+                .split_once('.')
+                .is_some_and(|(base, _)| base == claimed)
+        {
+            Judgement::PeerForming
+        } else {
+            Judgement::Other
+        }
+    }
+
+    /// Takes the settled id `id` (already judged [`Judgement::Settles`] and
+    /// authenticated): stored first, then used.
+    fn adopt(&self, id: &str) -> Result<(), String> {
+        if !self.is_forming() {
+            return Ok(());
+        }
+        (self.persist)(id)?;
+        let mut state = self.state.write().expect("cluster id lock");
+        state.id = id.to_string();
+        state.forming = false;
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for ClusterId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.state();
+        write!(
+            f,
+            "ClusterId({}{})",
+            state.id,
+            if state.forming { ", forming" } else { "" }
+        )
+    }
+}
+
+enum Judgement {
+    Same,
+    /// We are forming and this is our settled id: adopt it.
+    Settles,
+    /// We are settled and the peer is still forming: it learns our id
+    /// from our hello to it, and then comes back.
+    PeerForming,
+    Other,
+}
+
+/// Why a peer was refused; `reason` labels the metric.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(reason: &'static str, message: String) -> Refusal {
+        Refusal { reason, message }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// What a node checks peers against, and proves to them.
+#[derive(Clone, Debug)]
+pub struct PeerAuth {
+    pub cluster: Arc<ClusterId>,
+    /// The first proves; all are accepted. Empty: no peer is accepted.
+    secrets: Arc<[String]>,
+}
+
+/// A fresh challenge: 32 random bytes, then the framing this node reads.
 pub fn challenge() -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(32);
+    let mut bytes = Vec::with_capacity(33);
     bytes.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
     bytes.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    bytes.push(super::codec::WIRE_V2);
     bytes
 }
 
 fn mac(secret: &str, challenge: &[u8], node_id: u64, cluster_id: &str) -> HmacSha256 {
-    // HMAC takes keys of any length.
     let mut mac =
         HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
     mac.update(challenge);
@@ -40,43 +185,111 @@ fn mac(secret: &str, challenge: &[u8], node_id: u64, cluster_id: &str) -> HmacSh
 }
 
 impl PeerAuth {
+    pub fn new(cluster: Arc<ClusterId>, secrets: Vec<String>) -> PeerAuth {
+        PeerAuth {
+            cluster,
+            secrets: secrets.into(),
+        }
+    }
+
+    /// The cluster id this node names in its hellos.
+    pub fn cluster_id(&self) -> String {
+        self.cluster.current()
+    }
+
+    pub fn has_secret(&self) -> bool {
+        !self.secrets.is_empty()
+    }
+
     /// The proof this node sends in answer to `challenge`.
     pub fn prove(&self, challenge: &[u8], node_id: u64) -> Option<String> {
-        let secret = self.secret.as_deref()?;
-        let tag = mac(secret, challenge, node_id, &self.cluster_id)
+        let secret = self.secrets.first()?;
+        let tag = mac(secret, challenge, node_id, &self.cluster_id())
             .finalize()
             .into_bytes();
         Some(tag.iter().map(|b| format!("{b:02x}")).collect())
     }
 
-    /// Checks a peer's hello against the challenge this node sent.
-    pub fn verify(&self, challenge: &[u8], hello: &Hello) -> Result<(), String> {
-        let peer_cluster = hello.cluster_id.as_deref().unwrap_or("");
-        if !self.cluster_id.is_empty()
-            && !peer_cluster.is_empty()
-            && peer_cluster != self.cluster_id
-        {
-            return Err(format!(
-                "node {} belongs to cluster {peer_cluster}, not {}",
-                hello.node_id, self.cluster_id
+    /// Checks a peer's hello against the challenge this node sent; an
+    /// authenticated hello that settles a forming cluster id is adopted.
+    pub fn verify(&self, challenge: &[u8], hello: &Hello) -> Result<(), Refusal> {
+        let adopt = self.check(challenge, hello)?;
+        if adopt {
+            let id = hello.cluster_id.as_deref().unwrap_or_default();
+            self.cluster.adopt(id).map_err(|e| {
+                Refusal::new("internal", format!("cannot store the cluster id {id}: {e}"))
+            })?;
+            tracing::info!(cluster_id = %id, peer = hello.node_id, "learned the cluster id from a peer");
+        }
+        Ok(())
+    }
+
+    /// Like [`PeerAuth::verify`], but never adopts (for HTTP requests).
+    pub fn check_only(&self, challenge: &[u8], hello: &Hello) -> Result<(), Refusal> {
+        self.check(challenge, hello).map(|_| ())
+    }
+
+    /// `Ok(true)`: authentic, and it settles our forming id.
+    fn check(&self, challenge: &[u8], hello: &Hello) -> Result<bool, Refusal> {
+        let node = hello.node_id;
+        if self.secrets.is_empty() {
+            return Err(Refusal::new(
+                "no_secret_here",
+                format!(
+                    "node {node} wants to connect, but this node has no cluster_secret and \
+                     accepts no peers"
+                ),
             ));
         }
-        let Some(secret) = self.secret.as_deref() else {
-            return Ok(());
-        };
-        let proof =
-            hello.proof.as_deref().and_then(decode_hex).ok_or_else(|| {
-                format!("node {} sent no proof of the cluster secret", hello.node_id)
-            })?;
+        let claimed = hello.cluster_id.as_deref().unwrap_or("");
+        if claimed.is_empty() {
+            return Err(Refusal::new(
+                "no_cluster_id",
+                format!("node {node} named no cluster id"),
+            ));
+        }
+        let judgement = self.cluster.judge(claimed);
+        if let Judgement::PeerForming = judgement {
+            return Err(Refusal::new(
+                "peer_forming",
+                format!(
+                    "node {node} has not learned the cluster id yet; it will from this node's hello"
+                ),
+            ));
+        }
+        if let Judgement::Other = judgement {
+            return Err(Refusal::new(
+                "wrong_cluster",
+                format!(
+                    "node {node} belongs to cluster {claimed:.80}, not {}",
+                    self.cluster_id()
+                ),
+            ));
+        }
+        let proof = hello.proof.as_deref().and_then(decode_hex).ok_or_else(|| {
+            Refusal::new(
+                "no_proof",
+                format!("node {node} sent no proof of the cluster secret"),
+            )
+        })?;
         // Compare in constant time: hmac's verify does.
-        mac(secret, challenge, hello.node_id, peer_cluster)
-            .verify_slice(&proof)
-            .map_err(|_| format!("node {} does not know the cluster secret", hello.node_id))
+        let known = self.secrets.iter().any(|secret| {
+            mac(secret, challenge, node, claimed)
+                .verify_slice(&proof)
+                .is_ok()
+        });
+        if !known {
+            return Err(Refusal::new(
+                "bad_proof",
+                format!("node {node} does not know the cluster secret"),
+            ));
+        }
+        Ok(matches!(judgement, Judgement::Settles))
     }
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
+    if !text.len().is_multiple_of(2) || text.len() > 256 {
         return None;
     }
     (0..text.len())
@@ -87,22 +300,25 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
 
     fn hello(auth: &PeerAuth, challenge: &[u8], node_id: u64) -> Hello {
         Hello {
             node_id,
             url: "http://n".into(),
-            cluster_id: Some(auth.cluster_id.clone()),
+            cluster_id: Some(auth.cluster_id()),
             proof: auth.prove(challenge, node_id),
+            wire: None,
         }
     }
 
     fn auth(cluster: &str, secret: Option<&str>) -> PeerAuth {
-        PeerAuth {
-            cluster_id: cluster.into(),
-            secret: secret.map(str::to_string),
-        }
+        PeerAuth::new(
+            ClusterId::fixed(cluster),
+            secret.map(str::to_string).into_iter().collect(),
+        )
     }
 
     #[test]
@@ -117,15 +333,12 @@ mod tests {
         let me = auth("c1", Some("s3cret"));
         let challenge = challenge();
         let wrong = hello(&auth("c1", Some("guess")), &challenge, 2);
-        assert!(me
-            .verify(&challenge, &wrong)
-            .unwrap_err()
-            .contains("does not know"));
+        assert_eq!(
+            me.verify(&challenge, &wrong).unwrap_err().reason,
+            "bad_proof"
+        );
         let none = hello(&auth("c1", None), &challenge, 2);
-        assert!(me
-            .verify(&challenge, &none)
-            .unwrap_err()
-            .contains("no proof"));
+        assert_eq!(me.verify(&challenge, &none).unwrap_err().reason, "no_proof");
         let old = hello(&me, &super::challenge(), 2);
         assert!(
             me.verify(&challenge, &old).is_err(),
@@ -140,14 +353,111 @@ mod tests {
     }
 
     #[test]
-    fn a_peer_of_another_cluster_is_refused_even_without_a_secret() {
+    fn a_hello_must_name_this_cluster() {
+        let me = auth("c1", Some("s3cret"));
+        let challenge = challenge();
+        let stranger = hello(&auth("c2", Some("s3cret")), &challenge, 2);
+        let refused = me.verify(&challenge, &stranger).unwrap_err();
+        assert_eq!(refused.reason, "wrong_cluster");
+        assert!(refused.message.contains("belongs to cluster c2"));
+        let mut nameless = hello(&me, &challenge, 2);
+        nameless.cluster_id = None;
+        assert_eq!(
+            me.verify(&challenge, &nameless).unwrap_err().reason,
+            "no_cluster_id"
+        );
+    }
+
+    #[test]
+    fn without_a_secret_no_peer_is_accepted() {
         let me = auth("c1", None);
         let challenge = challenge();
-        let stranger = hello(&auth("c2", None), &challenge, 2);
-        assert!(me
-            .verify(&challenge, &stranger)
-            .unwrap_err()
-            .contains("belongs to cluster c2"));
-        assert_eq!(me.verify(&challenge, &hello(&me, &challenge, 2)), Ok(()));
+        let refused = me
+            .verify(&challenge, &hello(&me, &challenge, 2))
+            .unwrap_err();
+        assert_eq!(refused.reason, "no_secret_here");
+    }
+
+    #[test]
+    fn any_listed_secret_is_accepted_and_the_first_proves() {
+        let rotating = PeerAuth::new(
+            ClusterId::fixed("c1"),
+            vec!["new-secret".into(), "old-secret".into()],
+        );
+        let old = auth("c1", Some("old-secret"));
+        let new = auth("c1", Some("new-secret"));
+        let challenge = challenge();
+        assert_eq!(
+            rotating.verify(&challenge, &hello(&old, &challenge, 2)),
+            Ok(())
+        );
+        assert_eq!(
+            rotating.verify(&challenge, &hello(&new, &challenge, 2)),
+            Ok(())
+        );
+        assert_eq!(
+            new.verify(&challenge, &hello(&rotating, &challenge, 3)),
+            Ok(())
+        );
+        assert!(old
+            .verify(&challenge, &hello(&rotating, &challenge, 3))
+            .is_err());
+    }
+
+    #[test]
+    fn a_forming_node_adopts_the_settled_id_of_its_own_base_only() {
+        let stored = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = stored.clone();
+        let forming = PeerAuth::new(
+            ClusterId::new(
+                "base".into(),
+                true,
+                Box::new(move |id| {
+                    sink.lock().unwrap().push(id.to_string());
+                    Ok(())
+                }),
+            ),
+            vec!["secret".into()],
+        );
+        let challenge = challenge();
+        // Another forming member: accepted, nothing learned.
+        let peer_forming = auth("base", Some("secret"));
+        assert_eq!(
+            forming.verify(&challenge, &hello(&peer_forming, &challenge, 3)),
+            Ok(())
+        );
+        assert!(forming.cluster.is_forming());
+        // Another base, or a settled id of another base: refused.
+        for other in ["base2.00ff", "other.00ff", "base.", "base.xyz"] {
+            let stranger = auth(other, Some("secret"));
+            assert!(
+                forming
+                    .verify(&challenge, &hello(&stranger, &challenge, 3))
+                    .is_err(),
+                "{other}"
+            );
+        }
+        // A settled id of an unauthenticated peer: refused, not adopted.
+        let settled_wrong = auth("base.0a1b2c3d", Some("guess"));
+        assert!(forming
+            .verify(&challenge, &hello(&settled_wrong, &challenge, 1))
+            .is_err());
+        assert!(forming.cluster.is_forming());
+        // The lowest voter's settled id, authenticated: stored, then used.
+        let settled = auth("base.0a1b2c3d", Some("secret"));
+        assert_eq!(
+            forming.verify(&challenge, &hello(&settled, &challenge, 1)),
+            Ok(())
+        );
+        assert_eq!(forming.cluster_id(), "base.0a1b2c3d");
+        assert_eq!(*stored.lock().unwrap(), vec!["base.0a1b2c3d".to_string()]);
+        // Settled now: a forming peer is refused (it must adopt first).
+        assert_eq!(
+            forming
+                .verify(&challenge, &hello(&peer_forming, &challenge, 3))
+                .unwrap_err()
+                .reason,
+            "peer_forming"
+        );
     }
 }

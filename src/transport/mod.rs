@@ -14,6 +14,28 @@
 //! hello from the dialing side ([`auth`]): peers of another cluster, or
 //! without the `cluster_secret`, are refused before any Raft message.
 //!
+//! Bounded in memory and time ([`codec`] for the frames):
+//! - at most [`MAX_CONNECTIONS`] connections on the port and
+//!   [`MAX_CONNECTIONS_PER_ADDRESS`] from one address; the excess is closed
+//!   at once and counted (`crate::connections`);
+//! - before the hello is verified a peer may send one frame of at most
+//!   [`codec::PRE_AUTH_MAX_FRAME`] bytes, within [`HELLO_TIMEOUT`];
+//! - after it, frames up to [`codec::MAX_FRAME`], read as they arrive; a
+//!   frame that stops arriving half-way ([`STALL_TIMEOUT`]) or fails its
+//!   checksum means the stream lost bytes, and the connection is closed;
+//! - a link with nothing to say is pinged by its dialer every
+//!   [`PING_INTERVAL`], and one silent for [`IDLE_TIMEOUT`] is closed.
+//!
+//! The dialer reads its side of the connection too, though the acceptor
+//! sends nothing after the challenge: a close from the acceptor (a refused
+//! hello, a broken stream, a restart) is noticed at once and the link
+//! reconnected before the next message is lost in it. Refusals are logged
+//! at most once per reason and address every ten seconds.
+//!
+//! What a hello may change: the URL shown for its (authenticated) sender,
+//! if that URL is a valid http(s) URL of at most
+//! [`crate::config::MAX_URL_LEN`] bytes. Nothing else.
+//!
 //! Not implemented yet: streaming snapshots.
 
 pub mod auth;
@@ -21,6 +43,7 @@ pub mod codec;
 mod peer;
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,13 +54,24 @@ use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use self::auth::PeerAuth;
-use self::codec::{CodecError, Frame, Hello};
+use self::auth::{PeerAuth, Refusal};
+use self::codec::{CodecError, Frame, Hello, Limits, Wire};
+use crate::connections::{Limiter, RefusalLog};
 
 /// Outbound batches queued per peer before messages are dropped.
 const QUEUE_DEPTH: usize = 256;
 /// How long an accepted connection may take to say hello.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections on the Raft port in all: a cluster has a handful of peers.
+pub const MAX_CONNECTIONS: usize = 128;
+/// Connections from one address: a peer holds one (two while reconnecting).
+pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 16;
+/// A frame that has begun must go on arriving at least this often.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// A v2 dialer sends a ping after this long without writing anything.
+pub const PING_INTERVAL: Duration = Duration::from_secs(5);
+/// A v2 link with no frame (not even a ping) for this long is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where inbound messages and link failures go: the Raft node.
 #[derive(Clone)]
@@ -194,21 +228,39 @@ impl Handler<AttachRaft> for Transport {
         let Some(listener) = self.listener.take() else {
             return;
         };
-        let me = ctx.address();
-        let node_id = self.hello.node_id;
-        let auth = self.auth.clone();
+        let inbound = Inbound {
+            node_id: self.hello.node_id,
+            inbox,
+            transport: ctx.address(),
+            auth: self.auth.clone(),
+            refusals: Arc::new(RefusalLog::default()),
+        };
+        let limiter = Limiter::new("raft", MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS);
         actix::spawn(async move {
             loop {
                 match listener.accept().await {
                     Ok((stream, remote)) => {
-                        let _ = stream.set_nodelay(true);
-                        let inbox = inbox.clone();
-                        let me = me.clone();
-                        let auth = auth.clone();
-                        actix::spawn(async move {
-                            if let Err(e) = serve_inbound(node_id, stream, inbox, me, auth).await {
-                                tracing::debug!(%remote, error = %e, "peer connection closed");
+                        // Over a cap: closed before a byte of it is read.
+                        let permit = match limiter.admit(remote.ip()) {
+                            Ok(permit) => permit,
+                            Err(over) => {
+                                // Counted by the limiter.
+                                inbound.log_only(
+                                    remote,
+                                    over.reason(),
+                                    &format!(
+                                        "too many connections ({} in all, {} per address)",
+                                        MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS
+                                    ),
+                                );
+                                continue;
                             }
+                        };
+                        let _ = stream.set_nodelay(true);
+                        let inbound = inbound.clone();
+                        actix::spawn(async move {
+                            let _permit = permit;
+                            inbound.serve(stream, remote).await;
                         });
                     }
                     Err(e) => {
@@ -285,6 +337,7 @@ impl Handler<Peers> for Transport {
 impl Handler<PeerHello> for Transport {
     type Result = ();
     fn handle(&mut self, PeerHello(hello): PeerHello, _: &mut Context<Self>) {
+        // Only an authenticated hello gets here, and its URL was checked.
         if let Some(peer) = self.peers.get(&hello.node_id) {
             if let Ok(mut url) = peer.link.url.lock() {
                 *url = Some(hello.url);
@@ -293,52 +346,169 @@ impl Handler<PeerHello> for Transport {
     }
 }
 
-/// Reads one peer's connection: challenge it, check its hello, then step
-/// its Raft messages.
-async fn serve_inbound(
+/// What every inbound connection needs.
+#[derive(Clone)]
+struct Inbound {
     node_id: u64,
-    stream: TcpStream,
     inbox: RaftInbox,
     transport: Addr<Transport>,
     auth: PeerAuth,
-) -> Result<(), CodecError> {
-    let (read, mut write) = stream.into_split();
-    let challenge = auth::challenge();
-    let mut out = Vec::new();
-    codec::encode(&Frame::Challenge(challenge.clone()), &mut out);
-    write.write_all(&out).await?;
-    let mut reader = BufReader::with_capacity(64 << 10, read);
-    let mut buf = Vec::new();
-    let hello =
-        match tokio::time::timeout(HELLO_TIMEOUT, codec::read_frame(&mut reader, &mut buf)).await {
-            Ok(Ok(Some(Frame::Hello(hello)))) => hello,
-            Ok(Ok(_)) | Err(_) => return Ok(()),
-            Ok(Err(e)) => return Err(e),
-        };
-    if let Err(reason) = auth.verify(&challenge, &hello) {
-        // A misconfiguration that keeps a node out of its cluster: loud.
-        tracing::error!(peer = hello.node_id, %reason, "refused a peer connection");
-        return Ok(());
+    refusals: Arc<RefusalLog>,
+}
+
+impl Inbound {
+    /// Counts a refused or broken connection and logs it, rate-limited:
+    /// at ERROR when it looks like a misconfiguration (a node of another
+    /// cluster, or without the secret), at INFO for a peer still learning
+    /// the cluster id, else at WARN.
+    fn log_refusal(&self, remote: SocketAddr, reason: &'static str, message: &str) {
+        crate::metrics::CONNECTIONS_REFUSED
+            .with_label_values(&["raft", reason])
+            .inc();
+        self.log_only(remote, reason, message);
     }
-    let from = hello.node_id;
-    tracing::debug!(peer = from, url = %hello.url, "peer connected");
-    transport.do_send(PeerHello(hello));
-    while let Some(frame) = codec::read_frame(&mut reader, &mut buf).await? {
-        match frame {
-            Frame::Raft(message) if message.from == from && message.to == node_id => {
-                inbox.step.do_send(Step(message));
+
+    /// The log line of [`Inbound::log_refusal`], for a refusal counted elsewhere.
+    fn log_only(&self, remote: SocketAddr, reason: &'static str, message: &str) {
+        let Some(suppressed) = self.refusals.should_log(reason, remote.ip()) else {
+            return;
+        };
+        match reason {
+            "no_secret_here" | "no_cluster_id" | "wrong_cluster" | "no_proof" | "bad_proof"
+            | "bad_url" | "bad_hello" => {
+                tracing::error!(%remote, reason, suppressed, "refused a peer connection: {message}")
             }
-            Frame::Raft(message) => {
-                tracing::warn!(
-                    peer = from,
-                    to = message.to,
-                    from = message.from,
-                    "dropping a misaddressed raft message"
-                );
+            "peer_forming" => {
+                tracing::info!(%remote, reason, suppressed, "refused a peer connection: {message}")
             }
-            // A second hello or a challenge from the dialing side: not the protocol.
-            Frame::Hello(_) | Frame::Challenge(_) => return Ok(()),
+            _ => tracing::warn!(%remote, reason, suppressed, "closed a peer connection: {message}"),
         }
     }
-    Ok(())
+
+    async fn serve(&self, stream: TcpStream, remote: SocketAddr) {
+        match self.serve_connection(stream, remote).await {
+            Ok(()) => {}
+            Err(Closed::Refused(refusal)) => {
+                self.log_refusal(remote, refusal.reason, &refusal.message);
+            }
+            Err(Closed::Codec(CodecError::Io(e))) => {
+                tracing::debug!(%remote, error = %e, "peer connection closed");
+            }
+            Err(Closed::Codec(e)) => self.log_refusal(remote, e.reason(), &e.to_string()),
+        }
+    }
+
+    /// Challenges one connection, checks its hello, then steps its Raft
+    /// messages until it ends.
+    async fn serve_connection(&self, stream: TcpStream, remote: SocketAddr) -> Result<(), Closed> {
+        let (read, mut write) = stream.into_split();
+        let challenge = auth::challenge();
+        let mut out = Vec::new();
+        codec::encode(&Frame::Challenge(challenge.clone()), &mut out, Wire::V1);
+        write.write_all(&out).await.map_err(CodecError::from)?;
+        let mut reader = BufReader::with_capacity(16 << 10, read);
+        let mut buf = Vec::new();
+        let pre_auth = Limits {
+            wire: Wire::V1,
+            max_frame: codec::PRE_AUTH_MAX_FRAME,
+            kinds: &[codec::KIND_HELLO],
+            stall: HELLO_TIMEOUT,
+        };
+        let hello = match tokio::time::timeout(
+            HELLO_TIMEOUT,
+            codec::read_frame(&mut reader, &mut buf, &pre_auth),
+        )
+        .await
+        {
+            Ok(Ok(Some(Frame::Hello(hello)))) => hello,
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => {
+                return Err(Closed::Refused(Refusal {
+                    reason: "hello_timeout",
+                    message: format!("no hello within {HELLO_TIMEOUT:?}"),
+                }))
+            }
+        };
+        self.auth.verify(&challenge, &hello)?;
+        if hello.node_id == self.node_id || hello.node_id == 0 {
+            return Err(Closed::Refused(Refusal {
+                reason: "bad_hello",
+                message: format!("a hello claiming node id {}", hello.node_id),
+            }));
+        }
+        if let Err(e) = crate::config::check_http_url(&hello.url) {
+            return Err(Closed::Refused(Refusal {
+                reason: "bad_url",
+                message: format!("node {} advertises {e}", hello.node_id),
+            }));
+        }
+        let from = hello.node_id;
+        let wire = Wire::of(&hello);
+        tracing::debug!(peer = from, url = %hello.url, ?wire, %remote, "peer connected");
+        self.transport.do_send(PeerHello(hello));
+        let limits = Limits {
+            wire,
+            max_frame: codec::MAX_FRAME,
+            kinds: match wire {
+                Wire::V1 => &[codec::KIND_RAFT],
+                Wire::V2 => &[codec::KIND_RAFT, codec::KIND_PING],
+            },
+            stall: STALL_TIMEOUT,
+        };
+        loop {
+            let next = codec::read_frame(&mut reader, &mut buf, &limits);
+            let frame = match wire {
+                // The previous version neither pings nor watches for a
+                // close: an idle link of one is left open.
+                Wire::V1 => next.await?,
+                Wire::V2 => match tokio::time::timeout(IDLE_TIMEOUT, next).await {
+                    Ok(frame) => frame?,
+                    Err(_) => {
+                        return Err(Closed::Refused(Refusal {
+                            reason: "idle",
+                            message: format!("node {from} sent nothing for {IDLE_TIMEOUT:?}"),
+                        }))
+                    }
+                },
+            };
+            match frame {
+                None => return Ok(()),
+                Some(Frame::Raft(message))
+                    if message.from == from && message.to == self.node_id =>
+                {
+                    self.inbox.step.do_send(Step(message));
+                }
+                Some(Frame::Raft(message)) => {
+                    tracing::warn!(
+                        peer = from,
+                        to = message.to,
+                        from = message.from,
+                        "dropping a misaddressed raft message"
+                    );
+                }
+                Some(Frame::Ping) => {}
+                // The limits admit no other kind.
+                Some(Frame::Hello(_) | Frame::Challenge(_)) => return Ok(()),
+            }
+        }
+    }
+}
+
+/// Why an inbound connection ended early.
+enum Closed {
+    Refused(Refusal),
+    Codec(CodecError),
+}
+
+impl From<Refusal> for Closed {
+    fn from(refusal: Refusal) -> Closed {
+        Closed::Refused(refusal)
+    }
+}
+
+impl From<CodecError> for Closed {
+    fn from(e: CodecError) -> Closed {
+        Closed::Codec(e)
+    }
 }

@@ -2,17 +2,17 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::Recipient;
 use raft::eraftpb::Message;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::auth::PeerAuth;
-use super::codec::{self, Frame, Hello};
-use super::{LinkState, Unreachable};
+use super::codec::{self, Frame, Hello, Limits, Wire};
+use super::{LinkState, Unreachable, PING_INTERVAL};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// A write that takes longer means the peer stopped reading (paused, or its
@@ -20,6 +20,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// A link that lasted this long was healthy: reconnect at once after it.
+const HEALTHY_FOR: Duration = Duration::from_secs(1);
+/// A challenge is 33 bytes; an acceptor sending more is not one of us.
+const MAX_CHALLENGE_FRAME: usize = 1 << 10;
 
 /// Runs until the transport drops the queue (the peer was removed).
 pub(super) async fn run(
@@ -36,11 +40,17 @@ pub(super) async fn run(
         let connected = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr)).await;
         if let Ok(Ok(stream)) = connected {
             let _ = stream.set_nodelay(true);
+            let since = Instant::now();
             link.connected.store(true, Ordering::Relaxed);
-            backoff = BACKOFF_MIN;
             tracing::debug!(peer = id, %addr, "connected to peer");
             let ended = write_batches(stream, &hello, &auth, &mut batches).await;
             link.connected.store(false, Ordering::Relaxed);
+            // A link refused at its hello would otherwise be redialed in a
+            // tight loop; one that carried messages for a while is redialed
+            // at once.
+            if since.elapsed() >= HEALTHY_FOR {
+                backoff = BACKOFF_MIN;
+            }
             match ended {
                 Ended::QueueClosed => return,
                 Ended::Failed(e) => {
@@ -67,6 +77,10 @@ enum Ended {
     Failed(std::io::Error),
 }
 
+fn failed(kind: std::io::ErrorKind, message: &str) -> Ended {
+    Ended::Failed(std::io::Error::new(kind, message.to_string()))
+}
+
 async fn write_batches(
     stream: TcpStream,
     hello: &Hello,
@@ -76,48 +90,80 @@ async fn write_batches(
     let (mut read, mut stream) = stream.into_split();
     // The accepting side speaks first: answer its challenge.
     let mut buf = Vec::with_capacity(64 << 10);
-    let challenge =
-        match tokio::time::timeout(CONNECT_TIMEOUT, codec::read_frame(&mut read, &mut buf)).await {
-            Ok(Ok(Some(Frame::Challenge(challenge)))) => challenge,
-            Ok(Err(codec::CodecError::Io(e))) => return Ended::Failed(e),
-            _ => {
-                return Ended::Failed(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "the peer did not send a challenge",
-                ))
-            }
-        };
+    let limits = Limits {
+        wire: Wire::V1,
+        max_frame: MAX_CHALLENGE_FRAME,
+        kinds: &[codec::KIND_CHALLENGE],
+        stall: CONNECT_TIMEOUT,
+    };
+    let challenge = match tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        codec::read_frame(&mut read, &mut buf, &limits),
+    )
+    .await
+    {
+        Ok(Ok(Some(Frame::Challenge(challenge)))) => challenge,
+        Ok(Err(codec::CodecError::Io(e))) => return Ended::Failed(e),
+        _ => {
+            return failed(
+                std::io::ErrorKind::InvalidData,
+                "the peer did not send a challenge",
+            )
+        }
+    };
+    // The acceptor offers the checksummed framing after 32 random bytes;
+    // a node of the previous version does not, and gets v1.
+    let wire = match challenge.get(32) {
+        Some(&v) if v >= codec::WIRE_V2 => Wire::V2,
+        _ => Wire::V1,
+    };
     buf.clear();
     let hello = Hello {
         proof: auth.prove(&challenge, hello.node_id),
-        cluster_id: Some(auth.cluster_id.clone()).filter(|c| !c.is_empty()),
+        cluster_id: Some(auth.cluster_id()),
+        wire: (wire == Wire::V2).then_some(codec::WIRE_V2),
         ..hello.clone()
     };
-    codec::encode(&Frame::Hello(hello), &mut buf);
+    codec::encode(&Frame::Hello(hello), &mut buf, Wire::V1);
+    let mut scratch = [0u8; 64];
+    let mut last_write = Instant::now();
     loop {
         if !buf.is_empty() {
             match tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&buf)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return Ended::Failed(e),
                 Err(_) => {
-                    return Ended::Failed(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "peer stopped reading",
-                    ))
+                    return failed(std::io::ErrorKind::TimedOut, "peer stopped reading");
                 }
             }
             buf.clear();
+            last_write = Instant::now();
         }
-        let Some(batch) = batches.recv().await else {
-            return Ended::QueueClosed;
-        };
-        for message in batch {
-            codec::encode(&Frame::Raft(message), &mut buf);
-        }
-        // Whatever else is already queued goes out in the same write.
-        while let Ok(batch) = batches.try_recv() {
-            for message in batch {
-                codec::encode(&Frame::Raft(message), &mut buf);
+        let ping_due = tokio::time::Instant::from_std(last_write + PING_INTERVAL);
+        tokio::select! {
+            batch = batches.recv() => {
+                let Some(batch) = batch else {
+                    return Ended::QueueClosed;
+                };
+                for message in batch {
+                    codec::encode(&Frame::Raft(message), &mut buf, wire);
+                }
+                // Whatever else is already queued goes out in the same write.
+                while let Ok(batch) = batches.try_recv() {
+                    for message in batch {
+                        codec::encode(&Frame::Raft(message), &mut buf, wire);
+                    }
+                }
+            }
+            // The acceptor sends nothing after its challenge: anything here
+            // is its close (it refused us, or found our stream broken).
+            read = read.read(&mut scratch) => match read {
+                Ok(0) => return failed(std::io::ErrorKind::ConnectionAborted, "the peer closed the connection"),
+                Ok(_) => {}
+                Err(e) => return Ended::Failed(e),
+            },
+            _ = tokio::time::sleep_until(ping_due), if wire == Wire::V2 => {
+                codec::encode(&Frame::Ping, &mut buf, wire);
             }
         }
     }

@@ -15,9 +15,14 @@
 //! told `resync`, reloads the list and reconnects. A client that does not read
 //! fills its session's bounded mailbox; the hub stops feeding it and it is
 //! told `resync` and closed, so a slow client never grows the server's
-//! memory. Ping/pong and server heartbeats drop dead connections.
+//! memory. Ping/pong and server heartbeats drop dead connections. What a
+//! client sends is bounded at each frame's header ([`limit`]): 64 KiB per
+//! frame and per message, metered past a burst. A `since` beyond this
+//! node's last seq waits a few seconds for the node to get there, then is
+//! told `resync`.
 
 pub mod hub;
+pub mod limit;
 pub mod session;
 
 use std::sync::Arc;

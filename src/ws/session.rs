@@ -1,7 +1,11 @@
 //! One WebSocket connection. The only module that uses `actix-web-actors`
 //! (deprecated upstream in favour of `actix-ws`): swapping it means
-//! rewriting this file against the messages in [`super`].
+//! rewriting this file against the messages in [`super`]. What the client
+//! sends reaches it through [`super::limit::FrameGuard`], which refuses an
+//! oversized frame or message at its header.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -11,6 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::hub::WsHub;
+use super::limit::{self, FrameGuard, Refused};
 use super::{ClusterFrame, Deliver, Frame, Join, Leave, Resync, SessionPort};
 use crate::api::error::ApiError;
 use crate::metrics;
@@ -18,9 +23,15 @@ use crate::metrics;
 /// Batches queued for a session before it counts as too slow: past this the
 /// hub stops feeding it and it is told to resync.
 const MAILBOX: usize = 256;
-const HEARTBEAT: Duration = Duration::from_secs(5);
+const HEARTBEAT: Duration = Duration::from_secs(4);
 /// No frame from the client for this long (not even a pong): it is gone.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
+/// (A client that stops reading altogether is dropped by the kernel: the
+/// HTTP server sets `TCP_USER_TIMEOUT` on every connection.)
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client resuming after a seq this node has not reached yet (it was
+/// served by a node further ahead) waits this long for this node to get
+/// there; then it is told to resync.
+const AHEAD_GRACE: Duration = Duration::from_secs(3);
 /// The close code that means "reload and reconnect with a new `since`".
 pub const RESYNC_CLOSE_CODE: u16 = 4000;
 
@@ -38,6 +49,7 @@ pub async fn route(
     hub: web::Data<Addr<WsHub>>,
     node: web::Data<NodeId>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    let refused = Rc::new(Cell::new(None));
     let session = WsSession {
         id: None,
         hub: hub.get_ref().clone(),
@@ -45,8 +57,12 @@ pub async fn route(
         since: query.since,
         sent_seq: 0,
         last_heard: Instant::now(),
+        waiting_for: None,
+        refused: refused.clone(),
     };
-    ws::start(session, &req, stream)
+    ws::WsResponseBuilder::new(session, &req, FrameGuard::new(stream, refused))
+        .frame_size(limit::MAX_FRAME as usize)
+        .start()
         .map_err(|e| ApiError::BadRequest(format!("WebSocket upgrade: {e}")).into())
 }
 
@@ -62,6 +78,10 @@ struct WsSession {
     /// The last seq written to the client: events at or below are repeats.
     sent_seq: u64,
     last_heard: Instant,
+    /// Set while the client's `since` is beyond what this node has applied.
+    waiting_for: Option<u64>,
+    /// Why the frame guard ended the client's stream, if it did.
+    refused: Rc<Cell<Option<Refused>>>,
 }
 
 impl WsSession {
@@ -84,6 +104,12 @@ impl WsSession {
             ctx.text(&*frame.json);
             self.sent_seq = frame.seq;
             metrics::WS_EVENTS_SENT.inc();
+        }
+        if self
+            .waiting_for
+            .is_some_and(|since| frames.last().is_some_and(|f| f.seq >= since))
+        {
+            self.waiting_for = None;
         }
     }
 
@@ -129,6 +155,17 @@ impl Actor for WsSession {
             };
             session.id = Some(joined.id);
             session.sent_seq = session.since.unwrap_or(joined.last_seq);
+            // A `since` past this node's last seq is either a client served by
+            // a node further ahead (this one will get there) or a made-up
+            // number: give it a moment, then tell it to reload.
+            if let Some(since) = session.since.filter(|s| *s > joined.last_seq) {
+                session.waiting_for = Some(since);
+                ctx.run_later(AHEAD_GRACE, |session, ctx| {
+                    if session.waiting_for.is_some() {
+                        session.resync(ctx);
+                    }
+                });
+            }
             ctx.text(
                 json!({ "type": "hello", "node_id": session.node_id, "seq": joined.last_seq })
                     .to_string(),
@@ -175,6 +212,20 @@ impl Handler<ClusterFrame> for WsSession {
 impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
     fn handle(&mut self, message: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
         let Ok(message) = message else {
+            // The frame guard ended the stream: say why (1009, too big).
+            if let Some(refused) = self.refused.get() {
+                metrics::WS_REFUSED
+                    .with_label_values(&[refused.reason()])
+                    .inc();
+                ctx.close(Some(CloseReason {
+                    code: CloseCode::Size,
+                    description: Some(format!(
+                        "{}: at most {} bytes per frame and per message",
+                        refused.reason(),
+                        limit::MAX_FRAME
+                    )),
+                }));
+            }
             ctx.stop();
             return;
         };

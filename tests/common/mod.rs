@@ -94,6 +94,20 @@ impl Cluster {
                 (Some(server), base)
             }
         };
+        // Every cluster its own secret, as `taskraft demo` and the k8s
+        // secret give one: a cluster of more than one node needs it.
+        let secret = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let mut env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if !env.iter().any(|(k, _)| k == "TASKRAFT_CLUSTER_SECRET") {
+            env.push(("TASKRAFT_CLUSTER_SECRET".into(), secret));
+        }
         let ports = ports(2 * n);
         let peers = (0..n)
             .map(|i| format!("{}=127.0.0.1:{}", i + 1, ports[n + i]))
@@ -108,10 +122,7 @@ impl Cluster {
                 database: format!("{unique}_n{}", i + 1),
                 log: dir.path().join(format!("n{}.log", i + 1)),
                 child: None,
-                extra_env: env
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
+                extra_env: env.clone(),
                 binary: None,
             })
             .collect();
@@ -130,6 +141,16 @@ impl Cluster {
         }
         cluster.leader(Duration::from_secs(30));
         cluster
+    }
+
+    /// The `cluster_secret` the nodes share (the first of the list).
+    pub fn secret(&self) -> String {
+        self.nodes[0]
+            .extra_env
+            .iter()
+            .find(|(k, _)| k == "TASKRAFT_CLUSTER_SECRET")
+            .map(|(_, v)| v.split(',').next().unwrap_or_default().to_string())
+            .unwrap_or_default()
     }
 
     pub fn node(&self, id: u64) -> &Node {
@@ -788,6 +809,73 @@ impl Feed {
         let _ = self.socket.close(None);
         let _ = self.socket.flush();
     }
+}
+
+/// A process's resident memory, MiB, from `/proc`.
+pub fn rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .unwrap_or(0)
+        / 1024
+}
+
+/// Samples a process's RSS every 20 ms until dropped; `peak()` is the
+/// highest seen.
+pub struct PeakRss {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    peak: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PeakRss {
+    pub fn watch(pid: u32) -> PeakRss {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let peak = std::sync::Arc::new(AtomicU64::new(rss_mib(pid)));
+        let thread = {
+            let (stop, peak) = (stop.clone(), peak.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    peak.fetch_max(rss_mib(pid), Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        };
+        PeakRss {
+            stop,
+            peak,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn peak(&self) -> u64 {
+        self.peak.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for PeakRss {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The value of a Prometheus sample (`name{labels}`) on `url`'s `/metrics`.
+pub fn metric(url: &str, sample: &str) -> f64 {
+    let text = get(&format!("{url}/metrics")).body;
+    text.as_str()
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(sample) && l[sample.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// The seqs of a list of event messages.

@@ -227,10 +227,7 @@ impl LogStore {
             voters: voters.keys().copied().collect(),
             ..ConfState::default()
         };
-        let identity = Identity {
-            node_id,
-            cluster_id: Identity::bootstrap_cluster_id(token, voters),
-        };
+        let identity = Identity::at_bootstrap(node_id, token, voters);
         let mut batch = LogBatch::default();
         batch.add_entries::<EntryType_>(GROUP, &entries)?;
         batch.put_message(GROUP, HARD_STATE_KEY.to_vec(), &hard_state)?;
@@ -256,6 +253,21 @@ impl LogStore {
         let mut meta = self.meta_mut();
         meta.identity = Some(identity.clone());
         meta.members = members.clone();
+        Ok(())
+    }
+
+    /// Records the cluster id a forming node was shown by an authenticated
+    /// peer (see `transport::auth`): its id is settled from then on.
+    pub fn adopt_cluster_id(&self, cluster_id: &str) -> Result<(), LogError> {
+        let mut identity = self
+            .identity()
+            .ok_or_else(|| LogError::Meta("no identity to update".into()))?;
+        identity.cluster_id = cluster_id.to_string();
+        identity.forming = false;
+        let mut batch = LogBatch::default();
+        batch.put(GROUP, IDENTITY_KEY.to_vec(), json_bytes(&identity)?)?;
+        self.inner.engine.write(&mut batch, true)?;
+        self.meta_mut().identity = Some(identity);
         Ok(())
     }
 

@@ -104,8 +104,17 @@ fn bootstrap_writes_the_initial_voters_as_the_first_committed_entries() {
     let identity = store.identity().unwrap();
     assert_eq!(identity.node_id, 2);
     assert_eq!(
-        identity.cluster_id,
-        Identity::bootstrap_cluster_id("t", &voters)
+        (identity.cluster_id.as_str(), identity.forming),
+        (Identity::bootstrap_cluster_id("t", &voters).as_str(), true),
+        "not the lowest voter: forming, with the base of the id"
+    );
+    store.adopt_cluster_id("abc.0123").unwrap();
+    drop(store);
+    let store = LogStore::open(dir.path()).unwrap();
+    let settled = store.identity().unwrap();
+    assert_eq!(
+        (settled.cluster_id.as_str(), settled.forming),
+        ("abc.0123", false)
     );
 
     // Another initial member writes byte-identical entries.
@@ -125,6 +134,7 @@ fn a_joining_nodes_identity_and_members_survive_a_reopen() {
     let identity = Identity {
         node_id: 4,
         cluster_id: "c".into(),
+        forming: false,
     };
     let members = Members::from([(
         1,

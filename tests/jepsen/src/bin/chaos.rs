@@ -6,6 +6,7 @@
 //! chaos --nemesis kill,partition --duration 120s
 //! chaos --ci                                        # every CI run, in turn
 //! chaos --ci kill                                   # one of them
+//! chaos --isolations 5 [--relay drop|hold]         # leader isolations, timed
 //! ```
 //!
 //! Options: `--nodes 3|5`, `--network auto|namespaces|loopback`,
@@ -14,10 +15,12 @@
 
 use std::time::Duration;
 
+use taskraft_jepsen::harness::isolation::{self, Cut, IsolationConfig};
 use taskraft_jepsen::harness::nemesis::Family;
 use taskraft_jepsen::harness::net::Choice;
 use taskraft_jepsen::harness::os;
 use taskraft_jepsen::harness::profile::{self, RunLock};
+use taskraft_jepsen::harness::proxy::LinkMode;
 use taskraft_jepsen::harness::run::{self, RunConfig};
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -39,6 +42,9 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 fn main() {
     os::catch_interrupts();
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(at) = args.iter().position(|a| a == "--isolations") {
+        std::process::exit(isolations(&args, at));
+    }
     match configs(&args) {
         Ok(configs) => std::process::exit(run_all(configs)),
         Err(e) => {
@@ -131,6 +137,108 @@ fn configs(args: &[String]) -> Result<Vec<RunConfig>, String> {
         }
     }
     Ok(configs)
+}
+
+/// `--isolations N [--relay drop|hold] [--seed N] [--nodes N] [--keep-data]`.
+fn isolations(args: &[String], at: usize) -> i32 {
+    let parsed = (|| -> Result<IsolationConfig, String> {
+        let count: usize = args
+            .get(at + 1)
+            .and_then(|n| n.parse().ok())
+            .ok_or("--isolations needs a count")?;
+        let mut seed = 1u64;
+        let mut mode = Cut::Relay(LinkMode::Drop);
+        let mut nodes = 3usize;
+        let mut keep = false;
+        let mut hold_ms = None;
+        let mut payload = None;
+        let mut writers = None;
+        let mut quiet = None;
+        let mut i = 0;
+        while i < args.len() {
+            match args[i].as_str() {
+                "--isolations" => i += 1,
+                "--seed" => {
+                    seed = args
+                        .get(i + 1)
+                        .and_then(|v| v.parse().ok())
+                        .ok_or("bad --seed")?;
+                    i += 1;
+                }
+                "--nodes" => {
+                    nodes = args
+                        .get(i + 1)
+                        .and_then(|v| v.parse().ok())
+                        .ok_or("bad --nodes")?;
+                    i += 1;
+                }
+                "--relay" => {
+                    mode = match args.get(i + 1).map(String::as_str) {
+                        Some("drop") => Cut::Relay(LinkMode::Drop),
+                        Some("hold") => Cut::Relay(LinkMode::Blackhole),
+                        Some("iptables") => Cut::Iptables,
+                        _ => return Err("--relay is drop, hold or iptables".into()),
+                    };
+                    i += 1;
+                }
+                "--hold-ms" | "--payload-bytes" | "--writers" | "--quiet-ms" => {
+                    let v: u64 = args
+                        .get(i + 1)
+                        .and_then(|v| v.parse().ok())
+                        .ok_or(format!("bad {}", args[i]))?;
+                    match args[i].as_str() {
+                        "--hold-ms" => hold_ms = Some(v),
+                        "--payload-bytes" => payload = Some(v as usize),
+                        "--quiet-ms" => quiet = Some(v),
+                        _ => writers = Some(v as usize),
+                    }
+                    i += 1;
+                }
+                "--keep-data" => keep = true,
+                other => return Err(format!("unknown argument {other:?} with --isolations")),
+            }
+            i += 1;
+        }
+        let mut run = RunConfig::new("isolations", seed, Duration::from_secs(0), vec![]);
+        run.nodes = nodes;
+        run.keep_data = keep;
+        let mut config = IsolationConfig::new(run);
+        config.count = count;
+        config.mode = mode;
+        config.hold_ms = hold_ms.unwrap_or(config.hold_ms);
+        config.payload_bytes = payload.unwrap_or(config.payload_bytes);
+        config.writers = writers.unwrap_or(config.writers);
+        if let Some(q) = quiet {
+            config.quiet_ms = (q, q * 3);
+        }
+        Ok(config)
+    })();
+    let config = match parsed {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("chaos: {e}");
+            return 2;
+        }
+    };
+    let root = run::workspace_root().join("target/jepsen");
+    let _lock = match RunLock::acquire(&root) {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("chaos: {e}");
+            return 2;
+        }
+    };
+    match isolation::run(&config) {
+        Ok(outcome) => {
+            println!("{}", outcome.text);
+            println!("report: {}", outcome.dir.join("report.txt").display());
+            i32::from(!outcome.passed)
+        }
+        Err(e) => {
+            eprintln!("chaos: {e}");
+            1
+        }
+    }
 }
 
 fn run_all(configs: Vec<RunConfig>) -> i32 {

@@ -36,6 +36,7 @@
 
 pub mod client;
 pub mod cluster;
+pub mod isolation;
 pub mod mysql;
 pub mod nemesis;
 pub mod net;

@@ -13,8 +13,9 @@
 //!   iptables DROP rules inside the namespaces (the proxy refusing the
 //!   links in loopback mode); held 3–10 s.
 //! - `link`: through the proxy — every link delayed 50–300 ms ± jitter, a
-//!   node's links blackholed (accept and hold), or every link flaky
-//!   (connections reset within 0.2–2 s).
+//!   node's links blackholed (accept and hold) or dropping (accept and
+//!   discard, no reset), or every link flaky (connections reset within
+//!   0.2–2 s).
 //! - `crash`: a node restarted armed with one crash point
 //!   (`raft_before_fsync`, `raft_after_fsync`, `apply_before_commit`,
 //!   `apply_after_commit`) at its Nth pass; once it has aborted, it is
@@ -503,15 +504,18 @@ impl Nemesis {
                 } else {
                     self.random_node()
                 };
+                // Held (the sender stalls), or dropped (the sender's writes
+                // all succeed and the stream resumes mid-frame after).
+                let (mode, kind, what) = if self.rng.chance(50) {
+                    (LinkMode::Blackhole, "link_blackhole", "held")
+                } else {
+                    (LinkMode::Drop, "link_drop", "dropped")
+                };
                 for &b in ids.iter().filter(|&&b| b != node) {
-                    self.proxies.set(node, b, LinkMode::Blackhole);
-                    self.proxies.set(b, node, LinkMode::Blackhole);
+                    self.proxies.set(node, b, mode);
+                    self.proxies.set(b, node, mode);
                 }
-                (
-                    "link_blackhole",
-                    format!("n{node}'s links held"),
-                    node == leader,
-                )
+                (kind, format!("n{node}'s links {what}"), node == leader)
             }
             _ => {
                 let max_life_ms = self.rng.between(200, 2_000);

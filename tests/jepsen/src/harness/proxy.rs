@@ -13,6 +13,11 @@
 //!   (the sender's buffers fill and it stalls), new ones are accepted and
 //!   left hanging; when the mode ends they carry on — a long stall, the
 //!   way a dead route looks to TCP.
+//! - `Drop`: accept and discard. Every byte is read and thrown away, no
+//!   reset, nothing comes back: the sender's writes all succeed. When the
+//!   mode ends the stream carries on from wherever it then is (a relay
+//!   that lost what it was given), so the receiver sees the middle of a
+//!   stream; connections accepted meanwhile are dialed onward only then.
 //! - `Refuse`: connections are shut down, new ones are closed at once:
 //!   a reset link, and the loopback mode's partition.
 //! - `Flaky`: each connection is reset after a random lifetime up to
@@ -35,6 +40,9 @@ use std::time::{Duration, Instant};
 
 use super::rng::Rng;
 
+/// The most a relay reads (and forwards, or drops) at once.
+const RELAY_CHUNK: usize = 1024;
+
 /// What a link does with its traffic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinkMode {
@@ -49,6 +57,8 @@ pub enum LinkMode {
     },
     /// Accept and hold; forward nothing until the mode changes.
     Blackhole,
+    /// Accept, read and discard; forward nothing until the mode changes.
+    Drop,
     /// Shut connections down and close new ones.
     Refuse,
     /// Reset each connection after a random lifetime.
@@ -65,6 +75,7 @@ impl LinkMode {
             LinkMode::Pass => "pass".into(),
             LinkMode::Delay { base_ms, jitter_ms } => format!("delay {base_ms}±{jitter_ms}ms"),
             LinkMode::Blackhole => "blackhole".into(),
+            LinkMode::Drop => "drop".into(),
             LinkMode::Refuse => "refuse".into(),
             LinkMode::Flaky { max_life_ms } => format!("flaky (resets within {max_life_ms}ms)"),
         }
@@ -225,15 +236,27 @@ fn accept_loop(listener: TcpListener, state: Arc<LinkState>) {
 
 /// One accepted connection: hold it while blackholed, refuse it, or dial
 /// upstream and pump both ways.
-fn serve(client: TcpStream, state: Arc<LinkState>) {
+fn serve(mut client: TcpStream, state: Arc<LinkState>) {
     let _ = client.set_nonblocking(false);
+    let _ = client.set_read_timeout(Some(Duration::from_millis(20)));
     let generation = state.generation.load(Ordering::SeqCst);
+    let mut sink = vec![0u8; 64 * 1024];
     loop {
         if state.stop.load(Ordering::SeqCst) {
             return;
         }
         match state.mode() {
             LinkMode::Blackhole => std::thread::sleep(Duration::from_millis(20)),
+            LinkMode::Drop => match client.read(&mut sink) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return,
+            },
             LinkMode::Refuse => {
                 let _ = client.shutdown(Shutdown::Both);
                 return;
@@ -323,7 +346,10 @@ fn pump(
         })
     };
     let mut last_due = Instant::now();
-    let mut buf = vec![0u8; 64 * 1024];
+    // Small reads, as a relay with a fixed buffer makes them: a frame of a
+    // few kilobytes spans several, so a `Drop` that starts or ends between
+    // two of them cuts it, and the receiver meets the middle of a frame.
+    let mut buf = vec![0u8; RELAY_CHUNK];
     loop {
         let killed = state.stop.load(Ordering::SeqCst)
             || dead.load(Ordering::SeqCst)
@@ -340,6 +366,7 @@ fn pump(
         }
         match from.read(&mut buf) {
             Ok(0) => break,
+            Ok(_) if mode == LinkMode::Drop => {}
             Ok(n) => {
                 let now = Instant::now();
                 let due = match mode {
@@ -436,6 +463,32 @@ mod tests {
         assert!(round_trip(proxies.addr(1, 2).expect("link")).is_err());
         proxies.heal();
         assert!(round_trip(proxies.addr(1, 2).expect("link")).is_ok());
+    }
+
+    #[test]
+    fn a_dropping_link_swallows_bytes_without_a_reset() {
+        let proxies = proxy_to(echo_server());
+        let addr = proxies.addr(1, 2).expect("link");
+        let mut stream = TcpStream::connect(addr).expect("connected");
+        stream
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("timeout");
+        assert!(round_trip(addr).is_ok(), "passes before");
+        proxies.set(1, 2, LinkMode::Drop);
+        std::thread::sleep(Duration::from_millis(100));
+        stream.write_all(b"lost").expect("the write succeeds");
+        let mut buf = [0u8; 4];
+        assert!(stream.read_exact(&mut buf).is_err(), "nothing comes back");
+        proxies.heal();
+        std::thread::sleep(Duration::from_millis(100));
+        stream.write_all(b"kept").expect("the link carries on");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("timeout");
+        stream
+            .read_exact(&mut buf)
+            .expect("delivered after healing");
+        assert_eq!(&buf, b"kept", "what was sent while dropping is gone");
     }
 
     #[test]

@@ -192,114 +192,13 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, String> {
         }
     }
 
-    // 1. The network.
-    let network = Arc::new(Network::create(config.nodes, config.network)?);
-    log(format!("network: {}", network.describe()));
+    let Setup {
+        network,
+        proxies,
+        cluster,
+        urls,
+    } = setup(config, &binary, &dir, &log)?;
     let n = config.nodes;
-    let (http_ports, raft_ports, mysql_ports): (Vec<u16>, Vec<u16>, Vec<u16>) = match network.mode {
-        Mode::Namespaces => (
-            vec![net::HTTP_PORT; n],
-            vec![net::RAFT_PORT; n],
-            vec![3306; n],
-        ),
-        Mode::Loopback => (free_ports(n), free_ports(n), free_ports(n)),
-    };
-    let mut links = Vec::new();
-    for j in 1..=n {
-        let upstream = SocketAddr::new(IpAddr::V4(network.node_ip(j)), raft_ports[j - 1]);
-        match network.mode {
-            Mode::Namespaces => {
-                for i in (1..=n).filter(|&i| i != j) {
-                    let ip = IpAddr::V4(network.link_ip(i, j));
-                    links.push((
-                        i,
-                        j,
-                        SocketAddr::new(ip, net::PROXY_PORT),
-                        upstream,
-                        Some(ip),
-                    ));
-                }
-            }
-            Mode::Loopback => {
-                let listen = SocketAddr::new(IpAddr::V4(network.link_ip(0, j)), 0);
-                links.push((0, j, listen, upstream, None));
-            }
-        }
-    }
-    let proxies = Arc::new(Proxies::start(&links, config.seed)?);
-
-    // 2. MariaDB servers and nodes.
-    let template = mysql::template(&config.out_root)?;
-    let mut mysqls = Vec::new();
-    for i in 1..=n {
-        let server = Mysql::start(
-            &template,
-            &dir.join(format!("n{i}/mysql")),
-            network.namespace(i),
-            mysql_ports[i - 1],
-        )?;
-        mysqls.push(server);
-    }
-    log("MariaDB servers up".into());
-    // One peer list for every node (taskraft's cluster id is derived from
-    // it): the real Raft addresses in namespace mode (DNAT sends them to
-    // the per-link proxies), the per-destination proxies on loopback.
-    let peers = (1..=n)
-        .map(|j| match network.mode {
-            Mode::Namespaces => format!("{j}={}:{}", network.node_ip(j), raft_ports[j - 1]),
-            Mode::Loopback => format!(
-                "{j}={}",
-                proxies
-                    .addr(0, j)
-                    .map(|a| a.to_string())
-                    .unwrap_or_default()
-            ),
-        })
-        .collect::<Vec<_>>()
-        .join(",");
-    let specs: Vec<NodeSpec> = (1..=n)
-        .map(|i| NodeSpec {
-            id: i,
-            ns: network.namespace(i),
-            http_addr: format!("{}:{}", network.node_ip(i), http_ports[i - 1]),
-            raft_addr: format!("{}:{}", network.node_ip(i), raft_ports[i - 1]),
-            peers: peers.clone(),
-            data_dir: dir.join(format!("n{i}/raft")),
-            log: dir.join(format!("n{i}.log")),
-        })
-        .collect();
-    // Compact often (etcd's Jepsen suite lowers --snapshot-count to 100), so
-    // that nodes coming back from faults are sent snapshots and copy rows
-    // from a peer: that path is checked like every other.
-    let mut env = vec![
-        ("TASKRAFT_SNAPSHOT_COUNT".to_string(), "100".to_string()),
-        (
-            "TASKRAFT_SNAPSHOT_CATCHUP_ENTRIES".to_string(),
-            "10".to_string(),
-        ),
-    ];
-    if config.control == Some(Control::Duplicates) {
-        env.push((
-            "TASKRAFT_CRASH_POINTS".to_string(),
-            "api_ignore_idempotency_key=1".to_string(),
-        ));
-    }
-    let cluster = Arc::new(Mutex::new(Cluster::new(
-        specs,
-        mysqls,
-        binary.clone(),
-        env,
-        config.seed,
-    )));
-    let urls = {
-        let mut c = lock(&cluster);
-        for id in c.ids() {
-            c.start(id, None)?;
-        }
-        let leader = c.wait_healthy(Duration::from_secs(90))?;
-        log(format!("cluster up, leader n{leader}"));
-        c.urls()
-    };
 
     // 3. Workload, subscribers, monitor, nemesis.
     let mut workload_config = config.workload.clone();
@@ -763,7 +662,147 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, String> {
     })
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// What [`setup`] built: the network, the proxies, and a running cluster.
+pub struct Setup {
+    /// The namespaces (or loopback) and their rules.
+    pub network: Arc<Network>,
+    /// One proxy per directed Raft link.
+    pub proxies: Arc<Proxies>,
+    /// The nodes and their MariaDB servers.
+    pub cluster: Arc<Mutex<Cluster>>,
+    /// Every node's URL, by id.
+    pub urls: Vec<String>,
+}
+
+/// Builds the network, the proxies, one MariaDB per node and the nodes
+/// (running `binary`), and waits for a healthy cluster.
+pub fn setup(
+    config: &RunConfig,
+    binary: &Path,
+    dir: &Path,
+    log: &dyn Fn(String),
+) -> Result<Setup, String> {
+    // 1. The network.
+    let network = Arc::new(Network::create(config.nodes, config.network)?);
+    log(format!("network: {}", network.describe()));
+    let n = config.nodes;
+    let (http_ports, raft_ports, mysql_ports): (Vec<u16>, Vec<u16>, Vec<u16>) = match network.mode {
+        Mode::Namespaces => (
+            vec![net::HTTP_PORT; n],
+            vec![net::RAFT_PORT; n],
+            vec![3306; n],
+        ),
+        Mode::Loopback => (free_ports(n), free_ports(n), free_ports(n)),
+    };
+    let mut links = Vec::new();
+    for j in 1..=n {
+        let upstream = SocketAddr::new(IpAddr::V4(network.node_ip(j)), raft_ports[j - 1]);
+        match network.mode {
+            Mode::Namespaces => {
+                for i in (1..=n).filter(|&i| i != j) {
+                    let ip = IpAddr::V4(network.link_ip(i, j));
+                    links.push((
+                        i,
+                        j,
+                        SocketAddr::new(ip, net::PROXY_PORT),
+                        upstream,
+                        Some(ip),
+                    ));
+                }
+            }
+            Mode::Loopback => {
+                let listen = SocketAddr::new(IpAddr::V4(network.link_ip(0, j)), 0);
+                links.push((0, j, listen, upstream, None));
+            }
+        }
+    }
+    let proxies = Arc::new(Proxies::start(&links, config.seed)?);
+
+    // 2. MariaDB servers and nodes.
+    let template = mysql::template(&config.out_root)?;
+    let mut mysqls = Vec::new();
+    for i in 1..=n {
+        let server = Mysql::start(
+            &template,
+            &dir.join(format!("n{i}/mysql")),
+            network.namespace(i),
+            mysql_ports[i - 1],
+        )?;
+        mysqls.push(server);
+    }
+    log("MariaDB servers up".into());
+    // One peer list for every node (taskraft's cluster id is derived from
+    // it): the real Raft addresses in namespace mode (DNAT sends them to
+    // the per-link proxies), the per-destination proxies on loopback.
+    let peers = (1..=n)
+        .map(|j| match network.mode {
+            Mode::Namespaces => format!("{j}={}:{}", network.node_ip(j), raft_ports[j - 1]),
+            Mode::Loopback => format!(
+                "{j}={}",
+                proxies
+                    .addr(0, j)
+                    .map(|a| a.to_string())
+                    .unwrap_or_default()
+            ),
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    let specs: Vec<NodeSpec> = (1..=n)
+        .map(|i| NodeSpec {
+            id: i,
+            ns: network.namespace(i),
+            http_addr: format!("{}:{}", network.node_ip(i), http_ports[i - 1]),
+            raft_addr: format!("{}:{}", network.node_ip(i), raft_ports[i - 1]),
+            peers: peers.clone(),
+            data_dir: dir.join(format!("n{i}/raft")),
+            log: dir.join(format!("n{i}.log")),
+        })
+        .collect();
+    // Compact often (etcd's Jepsen suite lowers --snapshot-count to 100), so
+    // that nodes coming back from faults are sent snapshots and copy rows
+    // from a peer: that path is checked like every other.
+    // A cluster of more than one node needs a secret; each run its own.
+    let secret = random_hex(32)?;
+    let mut env = vec![
+        ("TASKRAFT_CLUSTER_SECRET".to_string(), secret),
+        ("TASKRAFT_SNAPSHOT_COUNT".to_string(), "100".to_string()),
+        (
+            "TASKRAFT_SNAPSHOT_CATCHUP_ENTRIES".to_string(),
+            "10".to_string(),
+        ),
+    ];
+    if config.control == Some(Control::Duplicates) {
+        env.push((
+            "TASKRAFT_CRASH_POINTS".to_string(),
+            "api_ignore_idempotency_key=1".to_string(),
+        ));
+    }
+    let cluster = Arc::new(Mutex::new(Cluster::new(
+        specs,
+        mysqls,
+        binary.to_path_buf(),
+        env,
+        config.seed,
+    )));
+    let urls = {
+        let mut c = lock(&cluster);
+        for id in c.ids() {
+            c.start(id, None)?;
+        }
+        let leader = c.wait_healthy(Duration::from_secs(90))?;
+        log(format!("cluster up, leader n{leader}"));
+        c.urls()
+    };
+    Ok(Setup {
+        network,
+        proxies,
+        cluster,
+        urls,
+    })
+}
+
+/// Locks `m`, whatever a panicking holder left.
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -831,6 +870,16 @@ fn write(path: &Path, bytes: &[u8]) {
     if let Err(e) = std::fs::write(path, bytes) {
         eprintln!("writing {}: {e}", path.display());
     }
+}
+
+/// `bytes` random bytes from the kernel, in hex.
+fn random_hex(bytes: usize) -> Result<String, String> {
+    use std::io::Read;
+    let mut buf = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .map_err(|e| format!("/dev/urandom: {e}"))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn free_ports(n: usize) -> Vec<u16> {

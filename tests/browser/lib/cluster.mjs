@@ -5,7 +5,7 @@
 // gave it (the demo itself does not restart nodes); the test then owns
 // that process and stops it by PID.
 import { spawn } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { openSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -138,6 +138,8 @@ export async function startCluster({ nodes = 3 } = {}) {
           TASKRAFT_MYSQL_URL: `mysql://root@127.0.0.1:${mysqlPort}/taskraft_demo_n${id}`,
           TASKRAFT_DATA_DIR: join(dir, `n${id}`),
           TASKRAFT_HTTP_WORKERS: '1',
+          // The secret the demo made for its nodes: peers refuse a node without it.
+          TASKRAFT_CLUSTER_SECRET: readFileSync(join(dir, 'cluster-secret'), 'utf8').trim(),
         },
         stdio: ['ignore', log, log],
       });

@@ -55,10 +55,11 @@ fn task(i: usize, text: &str) -> Task {
             1.0 / 3.0,
         ][i % 5],
         priority: Priority::Urgent,
-        assignee: (i % 2 == 0)
+        assignee: i
+            .is_multiple_of(2)
             .then(|| format!("O'{i}{}", text.chars().take(20).collect::<String>())),
         labels: vec![format!("l{i}'\\"), "Ops".into(), "ops".into()],
-        due_date: (i % 3 != 0).then(|| Date::parse("2026-02-28").unwrap()),
+        due_date: (!i.is_multiple_of(3)).then(|| Date::parse("2026-02-28").unwrap()),
         version: u64::MAX - i as u64,
         created_at: Timestamp(1_795_774_512_345),
         updated_at: Timestamp(1_795_774_512_999 + i as i64),

@@ -1,11 +1,3 @@
--- Runs once, when a pod's MySQL data volume is initialized (the official
--- image runs /docker-entrypoint-initdb.d/*.sql as root).
---
--- The image has already created the user 'taskraft'@'%' (MYSQL_USER,
--- MYSQL_PASSWORD). MYSQL_DATABASE is deliberately not set: the node creates
--- its own database, with the character set and collation it wants, on its
--- first start. This grants it everything on that one database (creating it,
--- its tables, indexes and triggers, reading and writing), nothing else.
--- The user and database names must match TASKRAFT_MYSQL_URL in
--- statefulset.yaml.
-GRANT ALL PRIVILEGES ON `taskraft`.* TO 'taskraft'@'%';
+-- Kept empty on purpose: the accounts are made by mysql-init.sh, which
+-- needs the migration account's password from the environment.
+SELECT 1;

@@ -124,6 +124,24 @@ pub static APPLY_ERRORS: LazyLock<IntCounter> = LazyLock::new(|| {
     .expect("metric registers")
 });
 
+pub static MYSQL_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "taskraft_mysql_errors_total",
+        "MySQL errors met while applying, by class: transient (retried as is), \
+         size (the batch is split), other (retried; the node reports itself unready)",
+        &["class"]
+    )
+    .expect("metric registers")
+});
+
+pub static APPLY_BACKLOG_BYTES: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "taskraft_apply_backlog_bytes",
+        "Bytes of committed entries not yet applied to MySQL (new writes get 503 past 64 MiB)"
+    )
+    .expect("metric registers")
+});
+
 pub static EVENTS_APPLIED: LazyLock<IntCounter> = LazyLock::new(|| {
     register_int_counter!(
         "taskraft_events_applied_total",

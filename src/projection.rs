@@ -18,6 +18,8 @@ use crate::task::{Task, TaskId};
 
 /// Rows kept; beyond this the oldest cached are dropped first.
 const CAPACITY: usize = 50_000;
+/// Bytes of rows kept (a row can hold 80 kB of description).
+const CAPACITY_BYTES: usize = 64 << 20;
 
 #[derive(Clone, Default)]
 pub struct ProjectionCache {
@@ -26,9 +28,47 @@ pub struct ProjectionCache {
 
 #[derive(Default)]
 struct Inner {
-    rows: HashMap<TaskId, Arc<Task>>,
-    /// Ids in the order they were first cached, for eviction.
-    order: VecDeque<TaskId>,
+    /// Each row with the stamp of its entry in `order`.
+    rows: HashMap<TaskId, (Arc<Task>, u64)>,
+    /// Ids in the order they were first cached, for eviction; an entry
+    /// whose stamp no longer matches its row (removed, or cached again) is
+    /// stale, and skipped. Compacted once stale entries outnumber the rows,
+    /// so it stays within twice the rows (plus a little).
+    order: VecDeque<(TaskId, u64)>,
+    next_stamp: u64,
+    bytes: usize,
+}
+
+/// About how much memory a cached row takes.
+fn size_of(task: &Task) -> usize {
+    256 + task.title.len()
+        + task.description.len()
+        + task.assignee.as_ref().map_or(0, String::len)
+        + task.labels.iter().map(|l| l.len() + 24).sum::<usize>()
+}
+
+impl Inner {
+    fn forget(&mut self, id: &TaskId) {
+        if let Some((task, _)) = self.rows.remove(id) {
+            self.bytes -= size_of(&task);
+        }
+    }
+
+    fn evict(&mut self) {
+        while self.rows.len() > CAPACITY || self.bytes > CAPACITY_BYTES {
+            let Some((old, stamp)) = self.order.pop_front() else {
+                break;
+            };
+            if self.rows.get(&old).is_some_and(|(_, s)| *s == stamp) {
+                self.forget(&old);
+            }
+        }
+        if self.order.len() > 2 * self.rows.len() + 1024 {
+            let rows = &self.rows;
+            self.order
+                .retain(|(id, stamp)| rows.get(id).is_some_and(|(_, s)| s == stamp));
+        }
+    }
 }
 
 impl ProjectionCache {
@@ -36,29 +76,38 @@ impl ProjectionCache {
         // Writers never panic while holding the lock; a poisoned one still
         // holds consistent rows.
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        inner.rows.get(id).cloned()
+        inner.rows.get(id).map(|(task, _)| task.clone())
     }
 
     /// Records a row as MySQL holds it now (applier only).
     pub fn put(&self, task: Task) {
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         let id = task.id;
-        if inner.rows.insert(id, Arc::new(task)).is_none() {
-            inner.order.push_back(id);
-        }
-        while inner.rows.len() > CAPACITY {
-            let Some(old) = inner.order.pop_front() else {
-                break;
-            };
-            inner.rows.remove(&old);
-        }
+        let size = size_of(&task);
+        let stamp = match inner.rows.get(&id) {
+            Some((old, stamp)) => {
+                let (old_size, stamp) = (size_of(old), *stamp);
+                inner.bytes -= old_size;
+                stamp
+            }
+            None => {
+                inner.next_stamp += 1;
+                let stamp = inner.next_stamp;
+                inner.order.push_back((id, stamp));
+                stamp
+            }
+        };
+        inner.bytes += size;
+        inner.rows.insert(id, (Arc::new(task), stamp));
+        inner.evict();
     }
 
     /// Forgets a deleted task (applier only).
     pub fn remove(&self, id: &TaskId) {
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        inner.rows.remove(id);
-        // Its place in `order` goes when it reaches the front.
+        inner.forget(id);
+        // Its entry in `order` is stale now: skipped, and compacted away.
+        inner.evict();
     }
 
     /// Forgets everything, when the applier's view of MySQL is in doubt.
@@ -66,6 +115,7 @@ impl ProjectionCache {
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         inner.rows.clear();
         inner.order.clear();
+        inner.bytes = 0;
     }
 
     pub fn len(&self) -> usize {
@@ -118,6 +168,46 @@ mod tests {
         cache.put(task(2, 1));
         cache.clear();
         assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn creating_and_deleting_forever_keeps_the_eviction_order_bounded() {
+        let cache = ProjectionCache::default();
+        for n in 0..200_000u128 {
+            cache.put(task(n, 1));
+            if n % 10 != 0 {
+                cache.remove(&TaskId(Uuid::from_u128(n)));
+            }
+            // Deleted and created again: one live entry, not two.
+            if n % 7 == 0 {
+                cache.put(task(n, 2));
+            }
+        }
+        let inner = cache.inner.read().unwrap();
+        assert!(inner.rows.len() <= CAPACITY);
+        assert!(
+            inner.order.len() <= 2 * inner.rows.len() + 1024,
+            "{} ids in order for {} rows",
+            inner.order.len(),
+            inner.rows.len()
+        );
+        let bytes: usize = inner.rows.values().map(|(t, _)| size_of(t)).sum();
+        assert_eq!(inner.bytes, bytes, "bytes are counted exactly");
+        // The survivors are the newest live rows.
+        assert!(inner.rows.contains_key(&TaskId(Uuid::from_u128(199_990))));
+    }
+
+    #[test]
+    fn big_rows_are_capped_by_bytes() {
+        let cache = ProjectionCache::default();
+        for n in 0..2_000u128 {
+            let mut t = task(n, 1);
+            t.description = "🦀".repeat(20_000);
+            cache.put(t);
+        }
+        let inner = cache.inner.read().unwrap();
+        assert!(inner.bytes <= CAPACITY_BYTES, "{}", inner.bytes);
+        assert!(inner.rows.len() < 2_000);
     }
 
     #[test]

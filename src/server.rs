@@ -59,9 +59,16 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     tracing::info!(node = node_id, mysql = %redact(&settings.mysql_url), data_dir = %settings.data_dir.display(), "starting");
 
     // MySQL: the node's own database, migrated, and locked to this node.
+    // Migrations run only when the schema lacks some, with the migration
+    // account if one is configured: the node's own needs no DDL rights.
+    if let Some(url) = &settings.mysql_migrate_url {
+        migrate_with(url).await?;
+    }
     let pool = db::connect(&settings.mysql_url, 32).await?;
     let mut conn = pool.get_conn().await?;
-    migrate::run(&mut conn).await?;
+    if migrate::pending(&mut conn).await? > 0 {
+        migrate::run(&mut conn).await?;
+    }
     let applied = db::applied_state(&mut conn).await?;
     drop(conn);
     // Held for the life of the process on a connection outside the pool.
@@ -445,11 +452,26 @@ async fn wait_for_signal() {
     }
 }
 
-/// `taskraft migrate`.
+/// `taskraft migrate`: with `mysql_migrate_url` if set, else `mysql_url`.
 pub async fn migrate_only(settings: &Settings) -> Result<usize, ServeError> {
-    let pool = db::connect(&settings.mysql_url, 1).await?;
+    migrate_with(
+        settings
+            .mysql_migrate_url
+            .as_deref()
+            .unwrap_or(&settings.mysql_url),
+    )
+    .await
+}
+
+/// Creates the database in `url` if missing and applies the migrations it lacks.
+async fn migrate_with(url: &str) -> Result<usize, ServeError> {
+    let pool = db::connect(url, 1).await?;
     let mut conn = pool.get_conn().await?;
-    let applied = migrate::run(&mut conn).await?;
+    let applied = if migrate::pending(&mut conn).await? > 0 {
+        migrate::run(&mut conn).await?
+    } else {
+        0
+    };
     conn.query_drop("SELECT 1").await?;
     drop(conn);
     pool.disconnect().await?;

@@ -266,9 +266,21 @@ def main():
             if password != menv.get("MYSQL_PASSWORD"):
                 contract.append("TASKRAFT_MYSQL_URL password is not the sidecar's MYSQL_PASSWORD secret")
             grants = "".join(x.get("data", {}).get(k, "") for x in configmaps.values() for k in x.get("data", {})
-                             if k.endswith(".sql"))
+                             if k.endswith(".sql") or k.endswith(".sh")).replace("\\`", "`")
             if "`%s`.* TO '%s'@" % (db, user) not in grants:
                 contract.append("no GRANT on `%s`.* to '%s' in the MySQL init SQL" % (db, user))
+            # Migrations run in an init container with the stronger account.
+            migrate = inits.get("migrate")
+            if not migrate or migrate.get("args") != ["migrate"]:
+                contract.append("no `migrate` init container running `taskraft migrate`")
+            else:
+                menv2 = {e["name"]: e.get("value", "") for e in migrate.get("env", [])}
+                mm = re.match(r"^mysql://([^:@/]+):([^@]*)@127\.0\.0\.1:3306/([A-Za-z0-9_]+)$",
+                              menv2.get("TASKRAFT_MYSQL_MIGRATE_URL", ""))
+                if not mm or mm.group(3) != db:
+                    contract.append("the migrate init container's TASKRAFT_MYSQL_MIGRATE_URL is not the node's database")
+                elif "`%s`.* TO '%s'@" % (db, mm.group(1)) not in grants:
+                    contract.append("no GRANT on `%s`.* to the migration account '%s'" % (db, mm.group(1)))
     c.check("node environment contract", contract)
 
     probes = []

@@ -10,7 +10,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::error::ApiError;
 use super::AppState;
-use crate::db::catchup::{read_page, PageRequest, PAGE_EVENTS};
+use crate::db::catchup::{read_page, PageRequest, PAGE_BYTES, PAGE_EVENTS};
 use crate::db::DbError;
 use crate::transport::codec::Hello;
 
@@ -48,6 +48,6 @@ pub async fn catchup(
         ));
     }
     let mut conn = state.pool.get_conn().await.map_err(DbError::from)?;
-    let page = read_page(&mut conn, request, PAGE_EVENTS).await?;
+    let page = read_page(&mut conn, request, PAGE_EVENTS, PAGE_BYTES).await?;
     Ok(HttpResponse::Ok().json(page))
 }

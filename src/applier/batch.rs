@@ -28,19 +28,16 @@ use mysql_async::{Conn, Row, Value};
 use uuid::Uuid;
 
 use super::state::{ApplyState, Lookup};
-use crate::db::rows::{labels_json, task_from_row, KeyRow, EVENT_COLUMNS, TASK_COLUMNS};
-use crate::db::sql::Sql;
+use crate::db::rows::{
+    event_payload, task_from_row, write_event, write_label, write_task, EventRecord, KeyRow,
+    EVENT_COLUMNS, KEY_COLUMNS, LABEL_COLUMNS, TASK_COLUMNS, TASK_UPSERT,
+};
+use crate::db::sql::{round_trips, Sql};
 use crate::db::{applied_state, column_tails, DbError};
 use crate::projection::ProjectionCache;
 use crate::task::{
-    self, Board, Changes, ColumnTails, Command, Event, EventPayload, Outcome, Remembered, Slot,
-    Task, TaskId,
+    self, Board, Changes, ColumnTails, Command, Event, Outcome, Remembered, Slot, Task, TaskId,
 };
-
-/// Rows per INSERT statement: keeps each statement, and the batch's query,
-/// well under MySQL's `max_allowed_packet` (16 MiB on MariaDB) even with
-/// 20,000-character descriptions.
-const ROWS_PER_STATEMENT: usize = 64;
 
 /// A committed log entry, decoded for the state machine.
 #[derive(Clone, Debug)]
@@ -94,11 +91,14 @@ pub async fn load_state(conn: &mut Conn, rows: ProjectionCache) -> Result<ApplyS
 
 /// Applies `entries` (consecutive, starting right after `state`'s applied
 /// index) and records them in `state` once MySQL has committed them.
+/// `budget` bounds the bytes of SQL per round trip and per multi-row
+/// statement (0: one statement per row, one statement per round trip).
 pub async fn apply(
     conn: &mut Conn,
     state: &mut ApplyState,
     node_id: u64,
     entries: &[BatchEntry],
+    budget: usize,
 ) -> Result<BatchResult, DbError> {
     let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
         return Ok(BatchResult {
@@ -118,7 +118,9 @@ pub async fn apply(
     let mut sql = Sql::new();
     // Fails (NULL into a NOT NULL column, in strict mode) unless MySQL is
     // where the state says: nothing after it runs, nothing is committed.
-    sql.push("START TRANSACTION;\nUPDATE raft_applied SET applied_index = IF(applied_index = ")
+    sql.push("START TRANSACTION")
+        .end()
+        .push("UPDATE raft_applied SET applied_index = IF(applied_index = ")
         .uint(state.applied_index)
         .push(", ")
         .uint(last.index)
@@ -126,15 +128,12 @@ pub async fn apply(
         .uint(last.term)
         .push(", last_seq = ")
         .uint(changes.last_seq)
-        .push(" WHERE id = 1;\n");
-    writes(&mut sql, &changes);
+        .push(" WHERE id = 1")
+        .end();
+    writes(&mut sql, budget, &changes);
     sql.push("COMMIT");
     crate::crash::point("apply_before_commit");
-    if let Err(e) = conn.query_drop(sql.into_string()).await {
-        // Best effort: a broken connection rolls back on the server anyway.
-        let _ = conn.query_drop("ROLLBACK").await;
-        return Err(e.into());
-    }
+    transaction(conn, sql, budget).await?;
     crate::crash::point("apply_after_commit");
     state.committed(&changes, last.index, last.term);
     Ok(BatchResult {
@@ -142,6 +141,20 @@ pub async fn apply(
         outcomes,
         events: changes.events,
     })
+}
+
+/// Sends the statements of `sql` (one transaction, from START TRANSACTION
+/// to COMMIT) in round trips of at most `budget` bytes each; rolls back on
+/// an error.
+pub async fn transaction(conn: &mut Conn, sql: Sql, budget: usize) -> Result<(), DbError> {
+    for trip in round_trips(sql.into_statements(), budget) {
+        if let Err(e) = conn.query_drop(trip).await {
+            // Best effort: a broken connection rolls back on the server anyway.
+            let _ = conn.query_drop("ROLLBACK").await;
+            return Err(e.into());
+        }
+    }
+    Ok(())
 }
 
 fn decide(
@@ -185,15 +198,14 @@ async fn load(
     }
     if !fetch.is_empty() {
         let values = padded(fetch.iter().map(|id| id.to_string().into()).collect());
-        let rows: Vec<Row> = conn
-            .exec(
-                format!(
-                    "SELECT {TASK_COLUMNS} FROM tasks WHERE id IN ({})",
-                    marks(values.len())
-                ),
-                values,
-            )
-            .await?;
+        let mut select = Sql::new();
+        select
+            .push("SELECT ")
+            .push(TASK_COLUMNS)
+            .push(" FROM tasks WHERE id IN (")
+            .marks(values.len())
+            .push(")");
+        let rows: Vec<Row> = conn.exec(select.into_string(), values).await?;
         let mut found: HashMap<TaskId, task::Task> = HashMap::new();
         for row in rows {
             let task = task_from_row(row)?;
@@ -217,18 +229,22 @@ async fn load(
     }
     if !fetch_keys.is_empty() {
         let values = padded(fetch_keys.iter().map(|k| k.clone().into()).collect());
-        let rows: Vec<(String, String, String, u64)> = conn
-            .exec(
-                format!(
-                    "SELECT idem_key, fingerprint, outcome, raft_index FROM idempotency_keys \
-                     WHERE idem_key IN ({})",
-                    marks(values.len())
-                ),
-                values,
-            )
-            .await?;
+        let mut select = Sql::new();
+        select
+            .push("SELECT ")
+            .push(KEY_COLUMNS)
+            .push(" FROM idempotency_keys WHERE idem_key IN (")
+            .marks(values.len())
+            .push(")");
+        let rows: Vec<Row> = conn.exec(select.into_string(), values).await?;
         let mut remembered: HashMap<String, Remembered> = HashMap::new();
-        for (key, fingerprint, outcome, raft_index) in rows {
+        for row in rows {
+            let KeyRow {
+                key,
+                fingerprint,
+                raft_index,
+                outcome,
+            } = KeyRow::from_row(row)?;
             let outcome: Outcome = serde_json::from_str(&outcome)
                 .map_err(|e| DbError::Corrupt(format!("idempotency_keys.outcome: {e}")))?;
             remembered.insert(
@@ -258,27 +274,18 @@ fn padded(mut values: Vec<Value>) -> Vec<Value> {
     values
 }
 
-fn marks(n: usize) -> String {
-    vec!["?"; n].join(", ")
-}
-
-/// Appends the statements that store `changes`, each ended by `;\n`.
-fn writes(sql: &mut Sql, changes: &Changes) {
-    let payloads: Vec<(&Event, String)> = changes
+/// Appends the statements that store `changes`, multi-row statements cut
+/// at `limit` bytes of SQL.
+fn writes(sql: &mut Sql, limit: usize, changes: &Changes) {
+    let payloads: Vec<String> = changes.events.iter().map(event_payload).collect();
+    let events: Vec<EventRecord<'_>> = changes
         .events
         .iter()
-        .map(|event| {
-            let payload = EventPayload {
-                task: event.task.clone(),
-                changes: event.changes.clone(),
-            };
-            // An event holds only serializable values.
-            let payload = serde_json::to_string(&payload).expect("event payload serializes");
-            (event, payload)
-        })
+        .zip(&payloads)
+        .map(|(event, payload)| EventRecord::of(event, payload))
         .collect();
-    insert_events(sql, &payloads);
-    write_tasks(sql, &changes.upserts, &changes.deletes);
+    insert_events(sql, limit, &events);
+    write_tasks(sql, limit, &changes.upserts, &changes.deletes);
     let keys: Vec<KeyRow> = changes
         .keys
         .iter()
@@ -290,50 +297,25 @@ fn writes(sql: &mut Sql, changes: &Changes) {
             outcome: serde_json::to_string(&remembered.outcome).expect("outcome serializes"),
         })
         .collect();
-    insert_keys(sql, &keys);
+    insert_keys(sql, limit, &keys);
     if let Some(tails) = changes.tails {
         write_tails(sql, tails);
     }
 }
 
 /// Multi-row INSERTs of events, each with its payload text as stored.
-pub(super) fn insert_events<P: AsRef<str>>(sql: &mut Sql, events: &[(&Event, P)]) {
-    for chunk in events.chunks(ROWS_PER_STATEMENT) {
-        sql.push("INSERT INTO task_events (")
-            .push(EVENT_COLUMNS)
-            .push(") VALUES ");
-        for (i, (event, payload)) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.push("(")
-                .uint(event.seq)
-                .push(", ")
-                .uint(event.raft_index)
-                .push(", ")
-                .uint(u64::from(event.ordinal))
-                .push(", ")
-                .uint(event.term)
-                .push(", ")
-                .ascii(&event.event_id.to_string())
-                .push(", ")
-                .ascii(&event.task_id.to_string())
-                .push(", ")
-                .ascii(event.kind.as_str())
-                .push(", ")
-                .text(payload.as_ref())
-                .push(", ")
-                .timestamp(event.at)
-                .push(", ")
-                .ascii(&event.request_id.to_string())
-                .push(")");
-        }
-        sql.push(";\n");
-    }
+pub(super) fn insert_events(sql: &mut Sql, limit: usize, events: &[EventRecord<'_>]) {
+    sql.rows(
+        limit,
+        &["INSERT INTO task_events (", EVENT_COLUMNS, ") VALUES "],
+        "",
+        events,
+        write_event,
+    );
 }
 
 /// Upserts `upserts` (with their labels) and deletes `deletes`.
-pub(super) fn write_tasks(sql: &mut Sql, upserts: &[Task], deletes: &[TaskId]) {
+pub(super) fn write_tasks(sql: &mut Sql, limit: usize, upserts: &[Task], deletes: &[TaskId]) {
     // Labels of updated and deleted tasks are replaced; a created task has none yet.
     let touched: Vec<String> = upserts
         .iter()
@@ -343,106 +325,196 @@ pub(super) fn write_tasks(sql: &mut Sql, upserts: &[Task], deletes: &[TaskId]) {
         .map(|id| id.to_string())
         .collect();
     if !touched.is_empty() {
-        sql.push("DELETE FROM task_labels WHERE task_id IN ")
+        sql.end()
+            .push("DELETE FROM task_labels WHERE task_id IN ")
             .list(&touched, |s, id| {
                 s.ascii(id);
             })
-            .push(";\n");
+            .end();
     }
     if !deletes.is_empty() {
-        sql.push("DELETE FROM tasks WHERE id IN ")
+        sql.end()
+            .push("DELETE FROM tasks WHERE id IN ")
             .list(deletes, |s, id| {
                 s.ascii(&id.to_string());
             })
-            .push(";\n");
+            .end();
     }
-    for chunk in upserts.chunks(ROWS_PER_STATEMENT) {
-        sql.push("INSERT INTO tasks (")
-            .push(TASK_COLUMNS)
-            .push(") VALUES ");
-        for (i, task) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.push("(")
-                .ascii(&task.id.to_string())
-                .push(", ")
-                .text(&task.title)
-                .push(", ")
-                .text(&task.description)
-                .push(", ")
-                .ascii(task.status.as_str())
-                .push(", ")
-                .double(task.position)
-                .push(", ")
-                .ascii(task.priority.as_str())
-                .push(", ")
-                .optional_text(task.assignee.as_deref())
-                .push(", ")
-                .text(&labels_json(&task.labels))
-                .push(", ")
-                .date(task.due_date)
-                .push(", ")
-                .uint(task.version)
-                .push(", ")
-                .timestamp(task.created_at)
-                .push(", ")
-                .timestamp(task.updated_at)
-                .push(")");
-        }
-        // VALUES(col) is the form both MySQL 8 and MariaDB accept here.
-        sql.push(
-            " ON DUPLICATE KEY UPDATE title = VALUES(title), description = VALUES(description), \
-             status = VALUES(status), position = VALUES(position), priority = VALUES(priority), \
-             assignee = VALUES(assignee), labels = VALUES(labels), due_date = VALUES(due_date), \
-             version = VALUES(version), created_at = VALUES(created_at), updated_at = VALUES(updated_at);\n",
-        );
-        let labels: Vec<(String, &String)> = chunk
-            .iter()
-            .flat_map(|t| t.labels.iter().map(move |l| (t.id.to_string(), l)))
-            .collect();
-        if !labels.is_empty() {
-            sql.push("INSERT INTO task_labels (task_id, label) VALUES ");
-            for (i, (id, label)) in labels.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                sql.push("(").ascii(id).push(", ").text(label).push(")");
-            }
-            sql.push(";\n");
-        }
-    }
+    // VALUES(col) is the form both MySQL 8 and MariaDB accept here.
+    sql.rows(
+        limit,
+        &["INSERT INTO tasks (", TASK_COLUMNS, ") VALUES "],
+        TASK_UPSERT,
+        upserts,
+        write_task,
+    );
+    let labels: Vec<(String, &String)> = upserts
+        .iter()
+        .flat_map(|t| t.labels.iter().map(move |l| (t.id.to_string(), l)))
+        .collect();
+    sql.rows(
+        limit,
+        &["INSERT INTO task_labels (", LABEL_COLUMNS, ") VALUES "],
+        "",
+        &labels,
+        |s, (id, label)| write_label(s, id, label),
+    );
 }
 
-pub(super) fn insert_keys(sql: &mut Sql, keys: &[KeyRow]) {
-    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-        sql.push(
-            "INSERT INTO idempotency_keys (idem_key, fingerprint, raft_index, outcome) VALUES ",
-        );
-        for (i, row) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.push("(")
-                .text(&row.key)
-                .push(", ")
-                .ascii(&row.fingerprint)
-                .push(", ")
-                .uint(row.raft_index)
-                .push(", ")
-                .text(&row.outcome)
-                .push(")");
-        }
-        sql.push(";\n");
-    }
+pub(super) fn insert_keys(sql: &mut Sql, limit: usize, keys: &[KeyRow]) {
+    sql.rows(
+        limit,
+        &["INSERT INTO idempotency_keys (", KEY_COLUMNS, ") VALUES "],
+        "",
+        keys,
+        |s, key| key.write(s),
+    );
 }
 
 pub(super) fn write_tails(sql: &mut Sql, tails: ColumnTails) {
-    sql.push("UPDATE board_columns SET tail_position = CASE status WHEN 'todo' THEN ")
+    sql.end()
+        .push("UPDATE board_columns SET tail_position = CASE status WHEN 'todo' THEN ")
         .double(tails.0[0])
         .push(" WHEN 'in_progress' THEN ")
         .double(tails.0[1])
         .push(" WHEN 'done' THEN ")
         .double(tails.0[2])
-        .push(" END;\n");
+        .push(" END")
+        .end();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::validate::{
+        self, ASSIGNEE_MAX, DESCRIPTION_MAX, IDEMPOTENCY_KEY_MAX, LABELS_MAX, LABEL_MAX, TITLE_MAX,
+    };
+    use crate::task::{Idempotency, NewTask, Op, Priority, Status, TaskPatch};
+    use crate::time::{Date, Timestamp};
+
+    /// MariaDB's default `max_allowed_packet`.
+    const MARIADB_DEFAULT_PACKET: usize = 16 << 20;
+
+    /// `n` characters of `fill`, ending in `end` so two texts differ.
+    fn text(fill: char, n: usize, end: char) -> String {
+        let mut s: String = std::iter::repeat_n(fill, n - 1).collect();
+        s.push(end);
+        s
+    }
+
+    fn command(op: Op, key: String) -> Command {
+        Command {
+            request_id: Uuid::new_v4(),
+            idempotency: Some(Idempotency {
+                key,
+                fingerprint: "f".repeat(64),
+            }),
+            at: Timestamp(1_795_774_512_345),
+            op,
+        }
+    }
+
+    /// The SQL of one entry applied alone: START TRANSACTION … COMMIT.
+    fn entry_sql(board: &mut Board, index: u64, command: &Command) -> Vec<String> {
+        board.apply(index, 1, command);
+        let changes = board.take_changes();
+        let mut sql = Sql::new();
+        sql.push("START TRANSACTION")
+            .end()
+            .push("UPDATE raft_applied SET applied_index = IF(applied_index = ")
+            .uint(u64::MAX)
+            .push(", ")
+            .uint(u64::MAX)
+            .push(", NULL), applied_term = ")
+            .uint(u64::MAX)
+            .push(", last_seq = ")
+            .uint(u64::MAX)
+            .push(" WHERE id = 1")
+            .end();
+        writes(&mut sql, usize::MAX, &changes);
+        sql.push("COMMIT");
+        sql.into_statements()
+    }
+
+    /// The largest valid commands, with every text field at its limit in
+    /// the character that escapes worst (in JSON, in SQL, or in bytes), fit
+    /// in MariaDB's default `max_allowed_packet` many times over, even
+    /// sent as one round trip: so one entry can always be applied.
+    #[test]
+    fn the_largest_valid_command_fits_in_mariadbs_default_packet_with_margin() {
+        // Description: any character; the others: no control characters.
+        let fills = ['\\', '\'', '"', '\0', '\u{1}', '\u{1f980}', '\u{2028}', 'é'];
+        let mut largest = (0, ' ');
+        for fill in fills {
+            let visible = if fill.is_control() { '\\' } else { fill };
+            let mut board = Board::new();
+            let id = TaskId::generate();
+            let labels = |end: char| -> Vec<String> {
+                (0..LABELS_MAX)
+                    .map(|i| {
+                        let mut l = text(visible, LABEL_MAX - 2, end);
+                        l.push_str(&format!("{i:02}"));
+                        l
+                    })
+                    .collect()
+            };
+            let mut new = NewTask {
+                id,
+                title: text(visible, TITLE_MAX, 'a'),
+                description: text(fill, DESCRIPTION_MAX, 'a'),
+                status: Status::Todo,
+                position: Some(-123_456_789.123_456_78),
+                priority: Priority::Low,
+                assignee: Some(text(visible, ASSIGNEE_MAX, 'a')),
+                labels: labels('a'),
+                due_date: Date::parse("2026-12-31"),
+            };
+            validate::new_task(&mut new).expect("the create is valid");
+            let key = "\\".repeat(IDEMPOTENCY_KEY_MAX);
+            validate::idempotency_key(&key).unwrap();
+            let create = command(Op::Create(new), key.clone());
+            let mut patch = TaskPatch {
+                title: Some(text(visible, TITLE_MAX, 'b')),
+                description: Some(text(fill, DESCRIPTION_MAX, 'b')),
+                status: Some(Status::InProgress),
+                position: Some(987_654_321.987_654_3),
+                priority: Some(Priority::Urgent),
+                assignee: Some(Some(text(visible, ASSIGNEE_MAX, 'b'))),
+                labels: Some(labels('b')),
+                due_date: Some(Date::parse("2027-01-01")),
+            };
+            validate::patch(&mut patch).expect("the patch is valid");
+            let update = command(
+                Op::Update {
+                    id,
+                    expected_version: Some(1),
+                    patch,
+                },
+                key.replace('\\', "'"),
+            );
+            for (index, command) in [(1, &create), (2, &update)] {
+                let statements = entry_sql(&mut board, index, command);
+                assert!(statements.len() > 3, "the entry wrote rows");
+                let bytes = round_trips(statements, usize::MAX)
+                    .iter()
+                    .map(String::len)
+                    .sum::<usize>();
+                if bytes > largest.0 {
+                    largest = (bytes, fill);
+                }
+            }
+        }
+        eprintln!(
+            "largest single entry: {} bytes of SQL (fill {:?}); MariaDB's default packet: {} bytes",
+            largest.0, largest.1, MARIADB_DEFAULT_PACKET
+        );
+        assert!(
+            largest.0 * 8 < MARIADB_DEFAULT_PACKET,
+            "one entry's SQL ({} bytes) must fit 8 times in 16 MiB",
+            largest.0
+        );
+        // And within the node's round trip at the smallest packet size this
+        // document promises to work with (4 MiB).
+        assert!(largest.0 <= crate::db::round_trip_budget(4 << 20));
+    }
 }

@@ -30,11 +30,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use mysql_async::prelude::*;
 use mysql_async::Conn;
 
-use super::batch::{insert_events, insert_keys, write_tails, write_tasks};
+use super::batch::{insert_events, insert_keys, transaction, write_tails, write_tasks};
 use crate::db::catchup::{Page, PageRequest};
+use crate::db::rows::EventRecord;
 use crate::db::sql::Sql;
 use crate::db::{column_tails, AppliedState, DbError};
 use crate::task::{Event, EventKind, Task, TaskId};
@@ -96,6 +96,7 @@ pub async fn install(
     request: PageRequest,
     upto_term: u64,
     page: &Page,
+    budget: usize,
 ) -> Result<Vec<Event>, CatchupError> {
     let events = check(local, request, page)?;
     let mut board_tails = column_tails(conn).await?;
@@ -119,7 +120,9 @@ pub async fn install(
     let last_seq = page.events.last().map_or(local.last_seq, |e| e.seq);
 
     let mut sql = Sql::new();
-    sql.push("START TRANSACTION;\nUPDATE raft_applied SET applied_index = IF(applied_index = ")
+    sql.push("START TRANSACTION")
+        .end()
+        .push("UPDATE raft_applied SET applied_index = IF(applied_index = ")
         .uint(local.applied_index)
         .push(" AND last_seq = ")
         .uint(local.last_seq)
@@ -129,23 +132,21 @@ pub async fn install(
         .uint(upto_term)
         .push(", last_seq = ")
         .uint(last_seq)
-        .push(" WHERE id = 1;\n");
-    let rows: Vec<(&Event, &str)> = events
+        .push(" WHERE id = 1")
+        .end();
+    let rows: Vec<EventRecord<'_>> = events
         .iter()
         .zip(&page.events)
-        .map(|(event, row)| (event, row.payload.as_str()))
+        .map(|(event, row)| EventRecord::of(event, &row.payload))
         .collect();
-    insert_events(&mut sql, &rows);
-    write_tasks(&mut sql, &upserts, &deletes);
-    insert_keys(&mut sql, &page.keys);
+    insert_events(&mut sql, budget, &rows);
+    write_tasks(&mut sql, budget, &upserts, &deletes);
+    insert_keys(&mut sql, budget, &page.keys);
     if tails_moved {
         write_tails(&mut sql, board_tails);
     }
     sql.push("COMMIT");
-    if let Err(e) = conn.query_drop(sql.into_string()).await {
-        let _ = conn.query_drop("ROLLBACK").await;
-        return Err(e.into());
-    }
+    transaction(conn, sql, budget).await?;
     crate::crash::point("catchup_after_page");
     Ok(events)
 }

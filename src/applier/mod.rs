@@ -19,9 +19,10 @@
 
 pub mod batch;
 pub mod catchup;
+pub mod drive;
 mod state;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix::prelude::*;
 use mysql_async::Pool;
@@ -30,8 +31,10 @@ use tokio::sync::watch;
 
 use self::batch::{BatchEntry, BatchResult};
 use self::catchup::CatchupError;
+use self::drive::{Failure, MysqlExecutor, Retry};
 use self::state::ApplyState;
 use crate::db::catchup::PageRequest;
+use crate::db::ErrorClass;
 use crate::metrics;
 use crate::projection::ProjectionCache;
 use crate::raft::proposal::{decode_command, ProposalContext};
@@ -44,9 +47,9 @@ use crate::transport::{PeerInfo, Peers};
 /// Entries per batch; MariaDB takes ~50k events/s at 64 per transaction and
 /// ~95k/s at 512.
 const MAX_BATCH_ENTRIES: u64 = 512;
+/// Log entry bytes read per batch: bounds memory. What MySQL is sent is
+/// bounded separately, by the bytes of SQL built ([`drive`]).
 const MAX_BATCH_BYTES: usize = 4 << 20;
-const RETRY_MIN: Duration = Duration::from_millis(50);
-const RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// The log is committed up to this index.
 #[derive(Message)]
@@ -120,8 +123,11 @@ pub struct GetApplierStatus;
 pub struct ApplierStatus {
     pub applied_index: u64,
     pub committed_index: u64,
-    /// The error of the last failed attempt, while the applier is retrying.
+    /// The error of the last failed attempt, with its class, while the
+    /// applier is retrying: the node is not ready meanwhile.
     pub failing: Option<String>,
+    /// `transient`, `size` or `other`, while failing.
+    pub error_class: Option<&'static str>,
     /// The snapshot index MySQL is copying rows up to from a peer.
     pub catching_up_to: Option<u64>,
 }
@@ -141,8 +147,12 @@ pub struct Applier {
     raft: Option<Recipient<Applied>>,
     sources: Option<CatchupSources>,
     subscribers: Vec<Recipient<Published>>,
-    retry_delay: Duration,
-    failing: Option<String>,
+    retry: Retry,
+    /// The server's `max_allowed_packet`, read on the applier's connection;
+    /// `None` until read, and again after any error.
+    max_allowed_packet: Option<usize>,
+    /// Install the next catch-up page one row per statement (after a size error).
+    catchup_per_row: bool,
 }
 
 impl Applier {
@@ -169,8 +179,9 @@ impl Applier {
             raft: None,
             sources: None,
             subscribers: Vec::new(),
-            retry_delay: RETRY_MIN,
-            failing: None,
+            retry: Retry::default(),
+            max_allowed_packet: None,
+            catchup_per_row: false,
         }
     }
 
@@ -183,7 +194,7 @@ impl Applier {
             self.catch_up(ctx);
             return;
         }
-        let Some(mut state) = self.state.take() else {
+        let Some(state) = self.state.take() else {
             self.load_state(ctx);
             return;
         };
@@ -215,30 +226,37 @@ impl Applier {
         };
         let batch: Vec<BatchEntry> = entries.iter().map(decode).collect();
         self.busy = true;
-        let pool = self.pool.clone();
-        let node_id = self.node_id;
+        let mut executor = MysqlExecutor {
+            pool: self.pool.clone(),
+            conn: None,
+            state,
+            node_id: self.node_id,
+            max_allowed_packet: self.max_allowed_packet,
+        };
         let started = Instant::now();
         let work = async move {
-            let result = match pool.get_conn().await {
-                Ok(mut conn) => batch::apply(&mut conn, &mut state, node_id, &batch).await,
-                Err(e) => Err(e.into()),
-            };
-            (state, result)
+            let progress = drive::apply_all(&mut executor, &batch).await;
+            (executor, progress)
         };
         ctx.spawn(
             work.into_actor(self)
-                .map(move |(state, result), applier, ctx| {
+                .map(move |(executor, progress), applier, ctx| {
                     applier.busy = false;
-                    match result {
-                        Ok(done) => {
-                            metrics::APPLY_SECONDS.observe(started.elapsed().as_secs_f64());
-                            metrics::APPLY_ENTRIES.observe((done.applied_index + 1 - from) as f64);
-                            applier.state = Some(state);
-                            applier.done(done);
+                    applier.max_allowed_packet = executor.max_allowed_packet;
+                    let mut from = from;
+                    for done in progress.done {
+                        metrics::APPLY_SECONDS.observe(started.elapsed().as_secs_f64());
+                        metrics::APPLY_ENTRIES.observe((done.applied_index + 1 - from) as f64);
+                        from = done.applied_index + 1;
+                        applier.done(done);
+                    }
+                    match progress.failure {
+                        None => {
+                            applier.state = Some(executor.state);
                             applier.next_batch(ctx);
                         }
                         // The state may no longer match MySQL: read it again.
-                        Err(e) => applier.fail(ctx, e.to_string()),
+                        Some(failure) => applier.failed(ctx, failure),
                     }
                 }),
         );
@@ -275,16 +293,15 @@ impl Applier {
                     applier.state = Some(state);
                     applier.next_batch(ctx);
                 }
-                Err(e) => applier.fail(ctx, e.to_string()),
+                Err(e) => applier.fail(ctx, e),
             }
         }));
     }
 
     fn done(&mut self, done: BatchResult) {
-        if self.failing.take().is_some() {
-            tracing::info!(applied = done.applied_index, "applying again after errors");
+        if let Some(failure) = self.retry.succeeded() {
+            tracing::info!(applied = done.applied_index, after = %failure, "applying again after errors");
         }
-        self.retry_delay = RETRY_MIN;
         self.applied_index = done.applied_index;
         metrics::APPLIED_INDEX.set(done.applied_index as i64);
         metrics::EVENTS_APPLIED.inc_by(done.events.len() as u64);
@@ -316,8 +333,14 @@ impl Applier {
         let snapshot = self.log.snapshot_metadata();
         let pool = self.pool.clone();
         let log = self.log.clone();
+        let per_row = self.catchup_per_row;
         let work = async move {
             let mut conn = pool.get_conn().await?;
+            let budget = if per_row {
+                0
+            } else {
+                crate::db::round_trip_budget(crate::db::max_allowed_packet(&mut conn).await?)
+            };
             let local = crate::db::applied_state(&mut conn).await?;
             let request = PageRequest {
                 after_index: local.applied_index,
@@ -337,7 +360,8 @@ impl Applier {
                     Ok(page) if page.upto > local.applied_index => {
                         let term = page.upto_term.unwrap_or(snapshot.term);
                         let events =
-                            catchup::install(&mut conn, local, request, term, &page).await?;
+                            catchup::install(&mut conn, local, request, term, &page, budget)
+                                .await?;
                         return Ok((page.upto, events, url));
                     }
                     Ok(page) => errors.push(format!(
@@ -356,8 +380,8 @@ impl Applier {
             applier.busy = false;
             match result {
                 Ok((applied, events, url)) => {
-                    applier.failing = None;
-                    applier.retry_delay = RETRY_MIN;
+                    applier.retry.succeeded();
+                    applier.catchup_per_row = false;
                     tracing::info!(
                         applied,
                         events = events.len(),
@@ -373,7 +397,28 @@ impl Applier {
                     applier.publish(events);
                     applier.next_batch(ctx);
                 }
-                Err(e) => applier.fail(ctx, format!("catching up from a peer: {e}")),
+                Err(e) => {
+                    let class = match &e {
+                        CatchupError::Db(e) => e.class(),
+                        CatchupError::Mysql(e) => crate::db::classify(e),
+                        CatchupError::Peer(_) => ErrorClass::Transient,
+                    };
+                    if class == ErrorClass::Size {
+                        // The next page is installed one row per statement.
+                        applier.catchup_per_row = true;
+                    }
+                    applier.max_allowed_packet = None;
+                    metrics::MYSQL_ERRORS
+                        .with_label_values(&[class.as_str()])
+                        .inc();
+                    applier.failed(
+                        ctx,
+                        Failure {
+                            class,
+                            error: format!("catching up from a peer: {e}"),
+                        },
+                    )
+                }
             }
         }));
     }
@@ -384,15 +429,62 @@ impl Applier {
         }
     }
 
-    /// Forgets the state and retries after a growing delay.
-    fn fail(&mut self, ctx: &mut Context<Self>, error: String) {
+    /// A failure outside MySQL's batches (the log, reading the state).
+    fn fail(&mut self, ctx: &mut Context<Self>, error: impl Into<FailCause>) {
+        let failure = match error.into() {
+            FailCause::Db(e) => {
+                let class = e.class();
+                metrics::MYSQL_ERRORS
+                    .with_label_values(&[class.as_str()])
+                    .inc();
+                Failure {
+                    class,
+                    error: e.to_string(),
+                }
+            }
+            FailCause::Text(error) => Failure {
+                class: ErrorClass::Other,
+                error,
+            },
+        };
+        self.failed(ctx, failure);
+    }
+
+    /// Forgets the state and retries the same work after a growing delay
+    /// (capped); meanwhile the node reports the failure as its
+    /// `apply_error` and is not ready.
+    fn failed(&mut self, ctx: &mut Context<Self>, failure: Failure) {
         self.state = None;
         self.rows.clear();
         metrics::APPLY_ERRORS.inc();
-        tracing::warn!(error = %error, retry_in = ?self.retry_delay, applied = self.applied_index, "apply failed; retrying the batch");
-        self.failing = Some(error);
-        ctx.run_later(self.retry_delay, |applier, ctx| applier.next_batch(ctx));
-        self.retry_delay = (self.retry_delay * 2).min(RETRY_MAX);
+        let attempts = self.retry.attempts + 1;
+        let class = failure.class;
+        let error = failure.error.clone();
+        let delay = self.retry.failed(failure);
+        if class == ErrorClass::Transient && attempts < 5 {
+            tracing::warn!(%class, %error, retry_in = ?delay, attempts, applied = self.applied_index, "apply failed; retrying the same entries");
+        } else {
+            tracing::error!(%class, %error, retry_in = ?delay, attempts, applied = self.applied_index, "apply keeps failing; this node is unready until it succeeds");
+        }
+        ctx.run_later(delay, |applier, ctx| applier.next_batch(ctx));
+    }
+}
+
+/// Why something other than a batch failed.
+enum FailCause {
+    Db(crate::db::DbError),
+    Text(String),
+}
+
+impl From<crate::db::DbError> for FailCause {
+    fn from(e: crate::db::DbError) -> Self {
+        FailCause::Db(e)
+    }
+}
+
+impl From<String> for FailCause {
+    fn from(e: String) -> Self {
+        FailCause::Text(e)
     }
 }
 
@@ -459,7 +551,8 @@ impl Handler<GetApplierStatus> for Applier {
         MessageResult(ApplierStatus {
             applied_index: self.applied_index,
             committed_index: self.committed_index,
-            failing: self.failing.clone(),
+            failing: self.retry.apply_error(),
+            error_class: self.retry.failure().map(|f| f.class.as_str()),
             catching_up_to: (self.applied_index < snapshot).then_some(snapshot),
         })
     }

@@ -27,6 +27,7 @@ const KEYS: &[&str] = &[
     "peers",
     "advertise_url",
     "mysql_url",
+    "mysql_migrate_url",
     "data_dir",
     "election_tick",
     "heartbeat_tick",
@@ -76,8 +77,13 @@ pub struct Settings {
     pub raft_advertise_addr: String,
     /// How browsers and peers reach this node's HTTP side.
     pub advertise_url: String,
-    /// This node's own database; created if missing.
+    /// This node's own database; created if missing. Its account needs no
+    /// DDL rights once the schema is migrated (see `mysql_migrate_url`).
     pub mysql_url: String,
+    /// A stronger account for the same database, used only to create it and
+    /// run migrations when the schema lacks some (`taskraft migrate` uses it
+    /// too). Unset: the node's own account migrates.
+    pub mysql_migrate_url: Option<String>,
     /// Where the Raft log lives.
     pub data_dir: PathBuf,
     /// Ticks without a leader before a follower campaigns (randomised up to 2×).
@@ -384,6 +390,13 @@ impl Layers {
             .optional_string("mysql_url")?
             .unwrap_or_else(|| format!("mysql://root@127.0.0.1:3306/taskraft_n{node_id}"));
         check_mysql_url(&mysql_url)?;
+        let mysql_migrate_url = self.optional_string("mysql_migrate_url")?;
+        if let Some(url) = &mysql_migrate_url {
+            check_mysql_url(url).map_err(|e| ConfigError {
+                key: "mysql_migrate_url".into(),
+                ..e
+            })?;
+        }
         let data_dir = self
             .optional_string("data_dir")?
             .map(PathBuf::from)
@@ -443,6 +456,7 @@ impl Layers {
             raft_advertise_addr,
             advertise_url,
             mysql_url,
+            mysql_migrate_url,
             data_dir,
             election_tick,
             heartbeat_tick,

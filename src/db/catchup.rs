@@ -10,13 +10,18 @@ use mysql_async::Row;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::rows::{column, parsed, timestamp_from, KeyRow, EVENT_COLUMNS};
+use super::rows::{event_columns_from_row, KeyRow, EVENT_COLUMNS, KEY_COLUMNS};
+use super::sql::Sql;
 use super::{applied_state, DbError};
 use crate::task::{Event, EventKind, EventPayload, TaskId};
 use crate::time::Timestamp;
 
-/// Events per page: about a megabyte of JSON.
+/// Events per page at most.
 pub const PAGE_EVENTS: usize = 2_000;
+/// Bytes of event payloads and key outcomes per page at most (a single
+/// entry larger than this still makes a page of its own): what a page
+/// holds in memory on both sides, and on the wire about twice that.
+pub const PAGE_BYTES: usize = 2 << 20;
 
 /// What the asking node holds, and how far it must get.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,12 +94,57 @@ impl EventRow {
     }
 }
 
-/// Reads the next page for `request`: at most `limit` events, cut at an
-/// entry boundary, and the keys of the same entries.
+/// Where a page ends: after the entry at which its rows reach `max_bytes`
+/// (or `max_rows` events), never inside an entry, and always after at
+/// least one event. `events` are `(raft_index, term, bytes)` in seq order
+/// (at most `max_rows + 1` of them), `keys` `(raft_index, bytes)` in
+/// raft_index order. `None`: no cut, the page runs to the end asked for.
+pub fn cut(
+    events: &[(u64, u64, usize)],
+    keys: &[(u64, usize)],
+    max_rows: usize,
+    max_bytes: usize,
+) -> Option<(u64, u64)> {
+    let mut bytes = 0;
+    let mut k = 0;
+    let mut last: Option<(u64, u64)> = None;
+    let mut i = 0;
+    while i < events.len() {
+        let index = events[i].0;
+        // The entry's events and the keys up to it.
+        let mut entry_bytes = 0;
+        let mut j = i;
+        while j < events.len() && events[j].0 == index {
+            entry_bytes += events[j].2;
+            j += 1;
+        }
+        while k < keys.len() && keys[k].0 <= index {
+            entry_bytes += keys[k].1;
+            k += 1;
+        }
+        if last.is_some() && (j > max_rows || bytes + entry_bytes > max_bytes) {
+            return last;
+        }
+        bytes += entry_bytes;
+        last = Some((index, events[i].1));
+        i = j;
+    }
+    // Keys of entries after the last event (no event of their own).
+    let rest: usize = keys[k..].iter().map(|(_, bytes)| bytes).sum();
+    if events.len() > max_rows || keys.len() > max_rows || bytes + rest > max_bytes {
+        return last;
+    }
+    None
+}
+
+/// Reads the next page for `request`: events cut at an entry boundary once
+/// they reach `limit` rows or, with the keys of the same entries,
+/// `max_bytes` bytes of payload and outcome text.
 pub async fn read_page(
     conn: &mut impl Queryable,
     request: PageRequest,
     limit: usize,
+    max_bytes: usize,
 ) -> Result<Page, DbError> {
     let source = applied_state(conn).await?;
     let end = request.upto.min(source.applied_index);
@@ -107,53 +157,68 @@ pub async fn read_page(
             keys: Vec::new(),
         });
     }
-    let rows: Vec<Row> = conn
+    // Sizes first: a page is cut by bytes before a byte of it is read.
+    let sizes: Vec<(u64, u64, u64)> = conn
         .exec(
-            format!(
-                "SELECT {EVENT_COLUMNS} FROM task_events WHERE seq > ? AND raft_index <= ? \
-                 ORDER BY seq LIMIT ?"
-            ),
+            "SELECT raft_index, term, LENGTH(payload) FROM task_events \
+             WHERE seq > ? AND raft_index <= ? ORDER BY seq LIMIT ?",
             (request.after_seq, end, limit as u64 + 1),
         )
         .await?;
-    let mut events = rows
+    let sizes: Vec<(u64, u64, usize)> = sizes
+        .into_iter()
+        .map(|(index, term, bytes)| (index, term, bytes as usize))
+        .collect();
+    let key_end = sizes.get(limit).map_or(end, |(index, ..)| *index);
+    let key_sizes: Vec<(u64, u64)> = conn
+        .exec(
+            "SELECT raft_index, LENGTH(outcome) FROM idempotency_keys \
+             WHERE raft_index > ? AND raft_index <= ? ORDER BY raft_index LIMIT ?",
+            (request.after_index, key_end, limit as u64 + 1),
+        )
+        .await?;
+    let key_sizes: Vec<(u64, usize)> = key_sizes
+        .into_iter()
+        .map(|(index, bytes)| (index, bytes as usize))
+        .collect();
+    let (upto, upto_term) = match cut(&sizes, &key_sizes, limit, max_bytes) {
+        Some((index, term)) => (index, Some(term)),
+        None if sizes.len() > limit => {
+            return Err(DbError::Corrupt(format!(
+                "entry {} has more than {limit} events",
+                sizes[0].0
+            )))
+        }
+        None if end == source.applied_index => (end, Some(source.applied_term)),
+        None => (end, None),
+    };
+    let mut select = Sql::new();
+    select
+        .push("SELECT ")
+        .push(EVENT_COLUMNS)
+        .push(" FROM task_events WHERE seq > ? AND raft_index <= ? ORDER BY seq LIMIT ?");
+    let rows: Vec<Row> = conn
+        .exec(
+            select.into_string(),
+            (request.after_seq, upto, limit as u64),
+        )
+        .await?;
+    let events = rows
         .into_iter()
         .map(event_row)
         .collect::<Result<Vec<_>, _>>()?;
-    let (upto, upto_term) = if events.len() > limit {
-        // Full: stop before the entry the next row belongs to, so that no
-        // entry is split between pages.
-        let next = events[limit].raft_index;
-        events.retain(|e| e.raft_index < next);
-        match events.last() {
-            Some(last) => (last.raft_index, Some(last.term)),
-            None => {
-                return Err(DbError::Corrupt(format!(
-                    "entry {next} has more than {limit} events"
-                )))
-            }
-        }
-    } else if end == source.applied_index {
-        (end, Some(source.applied_term))
-    } else {
-        (end, None)
-    };
-    let keys: Vec<(String, String, u64, String)> = conn
-        .exec(
-            "SELECT idem_key, fingerprint, raft_index, outcome FROM idempotency_keys \
-             WHERE raft_index > ? AND raft_index <= ? ORDER BY raft_index, idem_key",
-            (request.after_index, upto),
-        )
+    let mut select = Sql::new();
+    select.push("SELECT ").push(KEY_COLUMNS).push(
+        " FROM idempotency_keys WHERE raft_index > ? AND raft_index <= ? \
+         ORDER BY raft_index, idem_key",
+    );
+    let keys: Vec<Row> = conn
+        .exec(select.into_string(), (request.after_index, upto))
         .await?;
     let keys = keys
         .into_iter()
-        .map(|(key, fingerprint, raft_index, outcome)| KeyRow {
-            key,
-            fingerprint,
-            raft_index,
-            outcome,
-        })
-        .collect();
+        .map(KeyRow::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Page {
         source_applied: source.applied_index,
         upto,
@@ -164,21 +229,54 @@ pub async fn read_page(
 }
 
 /// A `task_events` row, selected as [`EVENT_COLUMNS`], payload untouched.
-fn event_row(mut row: Row) -> Result<EventRow, DbError> {
-    let event_id: String = column(&mut row, 4, "event_id")?;
-    let task_id: String = column(&mut row, 5, "task_id")?;
-    let kind: String = column(&mut row, 6, "kind")?;
-    let request_id: String = column(&mut row, 9, "request_id")?;
+fn event_row(row: Row) -> Result<EventRow, DbError> {
+    let (record, payload) = event_columns_from_row(row)?;
     Ok(EventRow {
-        seq: column(&mut row, 0, "seq")?,
-        raft_index: column(&mut row, 1, "raft_index")?,
-        ordinal: column(&mut row, 2, "ordinal")?,
-        term: column(&mut row, 3, "term")?,
-        event_id: parsed(&event_id, "event_id")?,
-        task_id: parsed(&task_id, "task_id")?,
-        kind: parsed(&kind, "kind")?,
-        payload: column(&mut row, 7, "payload")?,
-        at: timestamp_from(column(&mut row, 8, "occurred_at")?, "occurred_at")?,
-        request_id: parsed(&request_id, "request_id")?,
+        seq: record.seq,
+        raft_index: record.raft_index,
+        ordinal: record.ordinal,
+        term: record.term,
+        event_id: record.event_id,
+        task_id: record.task_id,
+        kind: record.kind,
+        payload,
+        at: record.at,
+        request_id: record.request_id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut;
+
+    #[test]
+    fn pages_are_cut_by_bytes_and_rows_at_entry_boundaries() {
+        // (raft_index, term, bytes): entry 3 has two events.
+        let events = [
+            (2, 1, 100),
+            (3, 1, 100),
+            (3, 1, 100),
+            (4, 2, 100),
+            (5, 2, 100),
+        ];
+        assert_eq!(cut(&events, &[], 10, 10_000), None, "all of it fits");
+        assert_eq!(
+            cut(&events, &[], 10, 250),
+            Some((2, 1)),
+            "entry 3 would pass 250"
+        );
+        assert_eq!(cut(&events, &[], 10, 300), Some((3, 1)));
+        assert_eq!(
+            cut(&events, &[], 10, 10),
+            Some((2, 1)),
+            "at least one entry"
+        );
+        assert_eq!(
+            cut(&events, &[(2, 200)], 10, 350),
+            Some((2, 1)),
+            "keys count"
+        );
+        assert_eq!(cut(&events, &[], 4, 10_000), Some((4, 2)), "rows too");
+        assert_eq!(cut(&events, &[], 2, 10_000), Some((2, 1)), "no entry split");
+    }
 }

@@ -44,8 +44,15 @@ impl From<mysql_async::UrlError> for DbError {
 /// Every connection runs in strict mode (a value that does not fit is an
 /// error, never silently truncated) and with backslash escapes, which the
 /// applier's SQL text relies on ([`sql`]).
-pub const SESSION_INIT: &str = "SET SESSION sql_mode = \
+pub const SESSION_SQL_MODE: &str = "SET SESSION sql_mode = \
     'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'";
+
+/// And in utf8mb4, whatever the server's default: the literals the
+/// applier writes are UTF-8 text, 4-byte characters included.
+pub const SESSION_NAMES: &str = "SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci";
+
+/// What every connection runs first.
+pub const SESSION_INIT: [&str; 2] = [SESSION_NAMES, SESSION_SQL_MODE];
 
 /// Creates the database named in `url` if needed and opens a pool of up to
 /// `max_connections` on it.
@@ -60,7 +67,7 @@ pub async fn connect(url: &str, max_connections: usize) -> Result<Pool, DbError>
     let max = max_connections.max(1);
     let constraints = PoolConstraints::new(1, max).expect("1 <= max");
     let opts = OptsBuilder::from_opts(opts)
-        .init(vec![SESSION_INIT])
+        .init(SESSION_INIT.to_vec())
         .pool_opts(
             PoolOpts::default()
                 .with_constraints(constraints)
@@ -77,11 +84,22 @@ pub async fn connect(url: &str, max_connections: usize) -> Result<Pool, DbError>
 async fn create_database(opts: &Opts, name: &str) -> Result<(), DbError> {
     let server = OptsBuilder::from_opts(opts.clone()).db_name(None::<String>);
     let mut conn = mysql_async::Conn::new(server).await?;
-    // `name` is checked against [A-Za-z0-9_$]{1,64}: safe to quote as is.
-    conn.query_drop(format!(
-        "CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-    ))
-    .await?;
+    // A node's own account may lack the right to create databases (see
+    // README, MySQL accounts): only ask for it when the database is missing.
+    let exists: Option<String> = conn
+        .exec_first(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            (name,),
+        )
+        .await?;
+    if exists.is_none() {
+        let mut create = sql::Sql::new();
+        create
+            .push("CREATE DATABASE IF NOT EXISTS ")
+            .identifier(name)
+            .push(" CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci");
+        conn.query_drop(create.into_string()).await?;
+    }
     conn.disconnect().await?;
     Ok(())
 }
@@ -120,4 +138,134 @@ pub async fn column_tails(conn: &mut impl Queryable) -> Result<ColumnTails, DbEr
         tails.0[status.rank()] = tail;
     }
     Ok(tails)
+}
+
+/// What to do about a failed MySQL call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The connection or the server hiccuped (lost connection, deadlock,
+    /// lock wait timeout, server gone): the same work is retried as is.
+    Transient,
+    /// What was sent is larger than the server accepts: send less at once.
+    Size,
+    /// Anything else: retried too, but the node says it is stuck, and why.
+    Other,
+}
+
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Transient => "transient",
+            ErrorClass::Size => "size",
+            ErrorClass::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Server (and client library) error codes by class.
+const TRANSIENT_CODES: &[u16] = &[
+    1040, // ER_CON_COUNT_ERROR: too many connections
+    1053, // ER_SERVER_SHUTDOWN
+    1152, // ER_ABORTING_CONNECTION
+    1158, 1159, 1160, 1161, // ER_NET_READ_ERROR … ER_NET_WRITE_INTERRUPTED
+    1205, // ER_LOCK_WAIT_TIMEOUT
+    1213, // ER_LOCK_DEADLOCK
+    1317, // ER_QUERY_INTERRUPTED
+    1927, // ER_CONNECTION_KILLED (MariaDB)
+    2002, 2003, 2006, 2013, // client: can't connect, server gone, lost connection
+];
+const SIZE_CODES: &[u16] = &[
+    1153, // ER_NET_PACKET_TOO_LARGE
+    1301, // ER_WARN_ALLOWED_PACKET_OVERFLOWED
+    2020, // CR_NET_PACKET_TOO_LARGE
+];
+
+impl DbError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            DbError::Mysql(e) => classify(e),
+            DbError::Url(_) | DbError::Corrupt(_) | DbError::Schema(_) => ErrorClass::Other,
+        }
+    }
+}
+
+pub fn classify(error: &mysql_async::Error) -> ErrorClass {
+    use mysql_async::{DriverError, Error};
+    match error {
+        Error::Server(e) if SIZE_CODES.contains(&e.code) => ErrorClass::Size,
+        Error::Server(e) if TRANSIENT_CODES.contains(&e.code) => ErrorClass::Transient,
+        Error::Server(_) => ErrorClass::Other,
+        Error::Driver(DriverError::PacketTooLarge) => ErrorClass::Size,
+        Error::Driver(
+            DriverError::ConnectionClosed
+            | DriverError::PacketOutOfOrder
+            | DriverError::PoolDisconnected
+            | DriverError::UnexpectedPacket { .. },
+        ) => ErrorClass::Transient,
+        Error::Driver(_) | Error::Url(_) | Error::Other(_) => ErrorClass::Other,
+        // The client refuses a packet over the server's max_allowed_packet
+        // before sending it, as an I/O error.
+        Error::Io(e) if e.to_string().contains("max_allowed_packet") => ErrorClass::Size,
+        Error::Io(_) => ErrorClass::Transient,
+    }
+}
+
+/// The server's `max_allowed_packet`, bytes.
+pub async fn max_allowed_packet(conn: &mut impl Queryable) -> Result<usize, DbError> {
+    let value: Option<u64> = conn.query_first("SELECT @@max_allowed_packet").await?;
+    Ok(value.unwrap_or(4 << 20) as usize)
+}
+
+/// Bytes of SQL the node sends in one round trip when the server accepts
+/// `max_allowed_packet`: half of it, so that whatever the server counts on
+/// top (and a later, smaller setting) still fits.
+pub fn round_trip_budget(max_allowed_packet: usize) -> usize {
+    (max_allowed_packet / 2).clamp(16 << 10, 32 << 20)
+}
+
+#[cfg(test)]
+mod class_tests {
+    use super::*;
+
+    fn server(code: u16) -> DbError {
+        DbError::Mysql(mysql_async::Error::Server(mysql_async::ServerError {
+            code,
+            message: format!("error {code}"),
+            state: "HY000".into(),
+        }))
+    }
+
+    #[test]
+    fn errors_are_classified_by_what_to_do_about_them() {
+        for code in [1213, 1205, 2006, 2013] {
+            assert_eq!(server(code).class(), ErrorClass::Transient, "{code}");
+        }
+        for code in [1153, 1301, 2020] {
+            assert_eq!(server(code).class(), ErrorClass::Size, "{code}");
+        }
+        for code in [1146, 1062, 1406, 1142] {
+            assert_eq!(server(code).class(), ErrorClass::Other, "{code}");
+        }
+        let io = |message: &str| {
+            DbError::Mysql(mysql_async::Error::Io(mysql_async::IoError::Io(
+                std::io::Error::other(message.to_string()),
+            )))
+        };
+        assert_eq!(
+            io("Packet is larger than max_allowed_packet").class(),
+            ErrorClass::Size
+        );
+        assert_eq!(io("connection reset").class(), ErrorClass::Transient);
+        assert_eq!(
+            DbError::Mysql(mysql_async::DriverError::PacketTooLarge.into()).class(),
+            ErrorClass::Size
+        );
+        assert_eq!(DbError::Corrupt("x".into()).class(), ErrorClass::Other);
+    }
 }

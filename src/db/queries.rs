@@ -9,14 +9,22 @@ use mysql_async::prelude::*;
 use mysql_async::{Pool, TxOpts, Value};
 
 use super::rows::{event_from_row, task_from_row, EVENT_COLUMNS, TASK_COLUMNS};
+use super::sql::Sql;
 use super::DbError;
 use crate::task::{Event, Priority, Status, Task, TaskId};
+
+/// `SELECT columns rest`, from static text only.
+pub fn select(columns: &'static str, rest: &'static str) -> String {
+    let mut sql = Sql::new();
+    sql.push("SELECT ").push(columns).push(rest);
+    sql.into_string()
+}
 
 pub async fn task(pool: &Pool, id: TaskId) -> Result<Option<Task>, DbError> {
     let mut conn = pool.get_conn().await?;
     let row: Option<mysql_async::Row> = conn
         .exec_first(
-            format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?"),
+            select(TASK_COLUMNS, " FROM tasks WHERE id = ?"),
             (id.to_string(),),
         )
         .await?;
@@ -92,28 +100,31 @@ pub struct TaskPage {
 /// A page of tasks in board order, read in one consistent snapshot with the
 /// last seq it reflects.
 pub async fn tasks(pool: &Pool, filter: &TaskFilter) -> Result<TaskPage, DbError> {
-    let mut sql = format!("SELECT {TASK_COLUMNS} FROM tasks t WHERE 1 = 1");
+    let mut sql = Sql::new();
+    sql.push("SELECT ")
+        .push(TASK_COLUMNS)
+        .push(" FROM tasks t WHERE 1 = 1");
     let mut params: Vec<Value> = Vec::new();
     if let Some(status) = filter.status {
-        sql.push_str(" AND t.status = ?");
+        sql.push(" AND t.status = ?");
         params.push(status.as_str().into());
     }
     if let Some(assignee) = &filter.assignee {
-        sql.push_str(" AND t.assignee = ?");
+        sql.push(" AND t.assignee = ?");
         params.push(assignee.clone().into());
     }
     if let Some(priority) = filter.priority {
-        sql.push_str(" AND t.priority = ?");
+        sql.push(" AND t.priority = ?");
         params.push(priority.as_str().into());
     }
     if let Some(label) = &filter.label {
-        sql.push_str(
+        sql.push(
             " AND EXISTS (SELECT 1 FROM task_labels l WHERE l.task_id = t.id AND l.label = ?)",
         );
         params.push(label.clone().into());
     }
     if let Some(text) = &filter.text {
-        sql.push_str(" AND (t.title LIKE ? OR t.description LIKE ?)");
+        sql.push(" AND (t.title LIKE ? OR t.description LIKE ?)");
         let pattern = format!("%{}%", escape_like(text));
         params.push(pattern.clone().into());
         params.push(pattern.into());
@@ -121,7 +132,7 @@ pub async fn tasks(pool: &Pool, filter: &TaskFilter) -> Result<TaskPage, DbError
     if let Some(cursor) = &filter.after {
         // An ENUM compared with a number compares its 1-based index, which
         // is board order; the (status, position, id) index serves this.
-        sql.push_str(
+        sql.push(
             " AND (t.status > ? OR (t.status = ? AND (t.position > ? OR (t.position = ? AND t.id > ?))))",
         );
         let rank = cursor.status.rank() as u64 + 1;
@@ -133,7 +144,7 @@ pub async fn tasks(pool: &Pool, filter: &TaskFilter) -> Result<TaskPage, DbError
             cursor.id.to_string().into(),
         ]);
     }
-    sql.push_str(" ORDER BY t.status, t.position, t.id LIMIT ?");
+    sql.push(" ORDER BY t.status, t.position, t.id LIMIT ?");
     params.push((filter.limit as u64 + 1).into());
 
     let mut conn = pool.get_conn().await?;
@@ -142,7 +153,7 @@ pub async fn tasks(pool: &Pool, filter: &TaskFilter) -> Result<TaskPage, DbError
         .with_consistent_snapshot(true)
         .with_readonly(Some(true));
     let mut tx = conn.start_transaction(snapshot).await?;
-    let rows: Vec<mysql_async::Row> = tx.exec(sql, params).await?;
+    let rows: Vec<mysql_async::Row> = tx.exec(sql.into_string(), params).await?;
     let last_seq = super::applied_state(&mut tx).await?.last_seq;
     tx.commit().await?;
     let mut tasks = rows
@@ -179,7 +190,10 @@ pub async fn task_events(pool: &Pool, id: TaskId) -> Result<Vec<Event>, DbError>
     let mut conn = pool.get_conn().await?;
     let rows: Vec<mysql_async::Row> = conn
         .exec(
-            format!("SELECT {EVENT_COLUMNS} FROM task_events WHERE task_id = ? ORDER BY seq"),
+            select(
+                EVENT_COLUMNS,
+                " FROM task_events WHERE task_id = ? ORDER BY seq",
+            ),
             (id.to_string(),),
         )
         .await?;
@@ -191,7 +205,10 @@ pub async fn events_since(pool: &Pool, since: u64, limit: usize) -> Result<Vec<E
     let mut conn = pool.get_conn().await?;
     let rows: Vec<mysql_async::Row> = conn
         .exec(
-            format!("SELECT {EVENT_COLUMNS} FROM task_events WHERE seq > ? ORDER BY seq LIMIT ?"),
+            select(
+                EVENT_COLUMNS,
+                " FROM task_events WHERE seq > ? ORDER BY seq LIMIT ?",
+            ),
             (since, limit as u64),
         )
         .await?;

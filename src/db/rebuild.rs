@@ -10,7 +10,11 @@ use std::collections::BTreeMap;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Pool, TxOpts};
 
-use super::rows::{event_from_row, placeholders, task_from_row, task_values, TASK_COLUMNS};
+use super::rows::{
+    event_from_row, label_values, placeholders, task_from_row, task_values, LABEL, LABEL_COLUMNS,
+    TASK, TASK_COLUMNS,
+};
+use super::sql::Sql;
 use super::DbError;
 use crate::task::{ColumnTails, Replayed, Status, Task, TaskId};
 
@@ -57,7 +61,7 @@ async fn fold_events(conn: &mut impl Queryable) -> Result<Replayed, DbError> {
 
 async fn stored(conn: &mut impl Queryable) -> Result<Stored, DbError> {
     let rows: Vec<mysql_async::Row> = conn
-        .query(format!("SELECT {TASK_COLUMNS} FROM tasks"))
+        .query(super::queries::select(TASK_COLUMNS, " FROM tasks"))
         .await?;
     let mut tasks = BTreeMap::new();
     for row in rows {
@@ -177,31 +181,31 @@ async fn replace_projection(conn: &mut Conn) -> Result<(), DbError> {
     let tasks: Vec<&Task> = replayed.tasks.values().collect();
     for chunk in tasks.chunks(500) {
         let params: Vec<mysql_async::Value> = chunk.iter().flat_map(|t| task_values(t)).collect();
-        tx.exec_drop(
-            format!(
-                "INSERT INTO tasks ({TASK_COLUMNS}) VALUES {}",
-                placeholders(12, chunk.len())
-            ),
-            params,
-        )
-        .await?;
+        let mut insert = Sql::new();
+        insert
+            .push("INSERT INTO tasks (")
+            .push(TASK_COLUMNS)
+            .push(") VALUES ");
+        placeholders(&mut insert, &TASK, chunk.len());
+        tx.exec_drop(insert.into_string(), params).await?;
         let labels: Vec<mysql_async::Value> = chunk
             .iter()
             .flat_map(|t| {
+                let id = t.id.to_string();
                 t.labels
                     .iter()
-                    .flat_map(|l| [t.id.to_string().into(), l.clone().into()])
+                    .flat_map(move |l| label_values(&id, l))
+                    .collect::<Vec<_>>()
             })
             .collect();
         if !labels.is_empty() {
-            tx.exec_drop(
-                format!(
-                    "INSERT INTO task_labels (task_id, label) VALUES {}",
-                    placeholders(2, labels.len() / 2)
-                ),
-                labels,
-            )
-            .await?;
+            let mut insert = Sql::new();
+            insert
+                .push("INSERT INTO task_labels (")
+                .push(LABEL_COLUMNS)
+                .push(") VALUES ");
+            placeholders(&mut insert, &LABEL, labels.len() / LABEL.count());
+            tx.exec_drop(insert.into_string(), labels).await?;
         }
     }
     for status in Status::ALL {

@@ -1,18 +1,70 @@
-//! Rows to domain values and back. Column lists live here, next to the code
-//! that reads them in that order.
+//! Rows to domain values and back: one definition per table. Each table's
+//! column list is written once, here; the position of a column is looked up
+//! by its name in that list ([`TASK`], [`EVENT`], [`KEY`]), and the bound
+//! values (`*_values`), the SQL literal writer (`write_*`) and the reader
+//! (`*_from_row`) of a table sit together and follow that one list.
 
 use mysql_async::prelude::FromValue;
 use mysql_async::{Row, Value};
 
+use super::sql::Sql;
 use super::DbError;
 use crate::task::{Event, EventKind, EventPayload, Task, TaskId};
 use crate::time::{Date, Timestamp};
 
-pub const TASK_COLUMNS: &str = "id, title, description, status, position, priority, assignee, \
-                                labels, due_date, version, created_at, updated_at";
+/// A table's column list, written once.
+pub struct Table {
+    pub name: &'static str,
+    /// `a, b, c`, for SELECT and INSERT.
+    pub columns: &'static str,
+}
 
-pub const EVENT_COLUMNS: &str =
-    "seq, raft_index, ordinal, term, event_id, task_id, kind, payload, occurred_at, request_id";
+impl Table {
+    /// The position of `column` in [`Table::columns`] (a programming error
+    /// if it is not there; every use is exercised by the tests).
+    pub fn at(&self, column: &str) -> usize {
+        self.columns
+            .split(", ")
+            .position(|c| c == column)
+            .unwrap_or_else(|| panic!("{} has no column {column}", self.name))
+    }
+
+    pub fn count(&self) -> usize {
+        self.columns.split(", ").count()
+    }
+
+    /// Column `name` of `row`, converted, or an error naming it.
+    fn get<T: FromValue>(&self, row: &mut Row, name: &str) -> Result<T, DbError> {
+        column(row, self.at(name), name)
+    }
+}
+
+pub const TASK: Table = Table {
+    name: "tasks",
+    columns: "id, title, description, status, position, priority, assignee, \
+              labels, due_date, version, created_at, updated_at",
+};
+
+pub const EVENT: Table = Table {
+    name: "task_events",
+    columns: "seq, raft_index, ordinal, term, event_id, task_id, kind, payload, occurred_at, \
+              request_id",
+};
+
+pub const KEY: Table = Table {
+    name: "idempotency_keys",
+    columns: "idem_key, fingerprint, raft_index, outcome",
+};
+
+pub const LABEL: Table = Table {
+    name: "task_labels",
+    columns: "task_id, label",
+};
+
+pub const TASK_COLUMNS: &str = TASK.columns;
+pub const EVENT_COLUMNS: &str = EVENT.columns;
+pub const KEY_COLUMNS: &str = KEY.columns;
+pub const LABEL_COLUMNS: &str = LABEL.columns;
 
 /// Column `i` of `row`, converted, or an error naming the column.
 pub(crate) fn column<T: FromValue>(row: &mut Row, i: usize, name: &str) -> Result<T, DbError> {
@@ -90,30 +142,67 @@ fn date_from(value: Value, name: &str) -> Result<Option<Date>, DbError> {
 
 /// A `tasks` row, selected as [`TASK_COLUMNS`].
 pub fn task_from_row(mut row: Row) -> Result<Task, DbError> {
-    let id: String = column(&mut row, 0, "id")?;
-    let status: String = column(&mut row, 3, "status")?;
-    let priority: String = column(&mut row, 5, "priority")?;
-    let labels: String = column(&mut row, 7, "labels")?;
+    let row = &mut row;
+    let id: String = TASK.get(row, "id")?;
+    let status: String = TASK.get(row, "status")?;
+    let priority: String = TASK.get(row, "priority")?;
+    let labels: String = TASK.get(row, "labels")?;
     Ok(Task {
         id: parsed::<TaskId>(&id, "id")?,
-        title: column(&mut row, 1, "title")?,
-        description: column(&mut row, 2, "description")?,
+        title: TASK.get(row, "title")?,
+        description: TASK.get(row, "description")?,
         status: parsed(&status, "status")?,
-        position: column(&mut row, 4, "position")?,
+        position: TASK.get(row, "position")?,
         priority: parsed(&priority, "priority")?,
-        assignee: column(&mut row, 6, "assignee")?,
+        assignee: TASK.get(row, "assignee")?,
         labels: serde_json::from_str(&labels)
             .map_err(|e| DbError::Corrupt(format!("column labels: {e}")))?,
-        due_date: date_from(column(&mut row, 8, "due_date")?, "due_date")?,
-        version: column(&mut row, 9, "version")?,
-        created_at: timestamp_from(column(&mut row, 10, "created_at")?, "created_at")?,
-        updated_at: timestamp_from(column(&mut row, 11, "updated_at")?, "updated_at")?,
+        due_date: date_from(TASK.get(row, "due_date")?, "due_date")?,
+        version: TASK.get(row, "version")?,
+        created_at: timestamp_from(TASK.get(row, "created_at")?, "created_at")?,
+        updated_at: timestamp_from(TASK.get(row, "updated_at")?, "updated_at")?,
     })
 }
 
+/// A `tasks` row as a `(…)` literal, in [`TASK_COLUMNS`] order.
+pub fn write_task(sql: &mut Sql, task: &Task) {
+    sql.push("(")
+        .ascii(&task.id.to_string())
+        .push(", ")
+        .text(&task.title)
+        .push(", ")
+        .text(&task.description)
+        .push(", ")
+        .ascii(task.status.as_str())
+        .push(", ")
+        .double(task.position)
+        .push(", ")
+        .ascii(task.priority.as_str())
+        .push(", ")
+        .optional_text(task.assignee.as_deref())
+        .push(", ")
+        .text(&labels_json(&task.labels))
+        .push(", ")
+        .date(task.due_date)
+        .push(", ")
+        .uint(task.version)
+        .push(", ")
+        .timestamp(task.created_at)
+        .push(", ")
+        .timestamp(task.updated_at)
+        .push(")");
+}
+
+/// What an upsert of a `tasks` row changes when the id exists.
+pub const TASK_UPSERT: &str = " ON DUPLICATE KEY UPDATE title = VALUES(title), \
+     description = VALUES(description), status = VALUES(status), position = VALUES(position), \
+     priority = VALUES(priority), assignee = VALUES(assignee), labels = VALUES(labels), \
+     due_date = VALUES(due_date), version = VALUES(version), created_at = VALUES(created_at), \
+     updated_at = VALUES(updated_at)";
+
 /// The values of a `tasks` row, in [`TASK_COLUMNS`] order.
-pub fn task_values(task: &Task) -> [Value; 12] {
-    [
+pub fn task_values(task: &Task) -> Vec<Value> {
+    vec![
         task.id.to_string().into(),
         task.title.clone().into(),
         task.description.clone().into(),
@@ -129,42 +218,94 @@ pub fn task_values(task: &Task) -> [Value; 12] {
     ]
 }
 
+/// A `task_labels` row as a `(…)` literal.
+pub fn write_label(sql: &mut Sql, task_id: &str, label: &str) {
+    sql.push("(")
+        .ascii(task_id)
+        .push(", ")
+        .text(label)
+        .push(")");
+}
+
+pub fn label_values(task_id: &str, label: &str) -> Vec<Value> {
+    vec![task_id.into(), label.into()]
+}
+
 pub fn labels_json(labels: &[String]) -> String {
     // A list of strings always serializes.
     serde_json::to_string(labels).expect("labels serialize")
 }
 
-/// A `task_events` row, selected as [`EVENT_COLUMNS`].
-pub fn event_from_row(mut row: Row) -> Result<Event, DbError> {
-    let event_id: String = column(&mut row, 4, "event_id")?;
-    let task_id: String = column(&mut row, 5, "task_id")?;
-    let kind: String = column(&mut row, 6, "kind")?;
-    let payload: String = column(&mut row, 7, "payload")?;
-    let request_id: String = column(&mut row, 9, "request_id")?;
-    let payload: EventPayload = serde_json::from_str(&payload)
-        .map_err(|e| DbError::Corrupt(format!("column payload: {e}")))?;
-    Ok(Event {
-        seq: column(&mut row, 0, "seq")?,
-        raft_index: column(&mut row, 1, "raft_index")?,
-        ordinal: column(&mut row, 2, "ordinal")?,
-        term: column(&mut row, 3, "term")?,
-        event_id: parsed(&event_id, "event_id")?,
-        kind: parsed::<EventKind>(&kind, "kind")?,
-        task_id: parsed(&task_id, "task_id")?,
-        task: payload.task,
-        changes: payload.changes,
-        at: timestamp_from(column(&mut row, 8, "occurred_at")?, "occurred_at")?,
-        request_id: parsed(&request_id, "request_id")?,
-    })
-}
-
-/// The values of a `task_events` row, in [`EVENT_COLUMNS`] order.
-pub fn event_values(event: &Event) -> [Value; 10] {
+/// The payload text of an event, as stored.
+pub fn event_payload(event: &Event) -> String {
     let payload = EventPayload {
         task: event.task.clone(),
         changes: event.changes.clone(),
     };
-    [
+    // An event holds only serializable values.
+    serde_json::to_string(&payload).expect("event payload serializes")
+}
+
+/// A `task_events` row: the event's columns, the payload as stored.
+#[derive(Clone, Copy, Debug)]
+pub struct EventRecord<'a> {
+    pub seq: u64,
+    pub raft_index: u64,
+    pub ordinal: u32,
+    pub term: u64,
+    pub event_id: uuid::Uuid,
+    pub task_id: TaskId,
+    pub kind: EventKind,
+    pub payload: &'a str,
+    pub at: Timestamp,
+    pub request_id: uuid::Uuid,
+}
+
+impl<'a> EventRecord<'a> {
+    pub fn of(event: &Event, payload: &'a str) -> EventRecord<'a> {
+        EventRecord {
+            seq: event.seq,
+            raft_index: event.raft_index,
+            ordinal: event.ordinal,
+            term: event.term,
+            event_id: event.event_id,
+            task_id: event.task_id,
+            kind: event.kind,
+            payload,
+            at: event.at,
+            request_id: event.request_id,
+        }
+    }
+}
+
+/// A `task_events` row as a `(…)` literal, in [`EVENT_COLUMNS`] order.
+pub fn write_event(sql: &mut Sql, event: &EventRecord<'_>) {
+    sql.push("(")
+        .uint(event.seq)
+        .push(", ")
+        .uint(event.raft_index)
+        .push(", ")
+        .uint(u64::from(event.ordinal))
+        .push(", ")
+        .uint(event.term)
+        .push(", ")
+        .ascii(&event.event_id.to_string())
+        .push(", ")
+        .ascii(&event.task_id.to_string())
+        .push(", ")
+        .ascii(event.kind.as_str())
+        .push(", ")
+        .text(event.payload)
+        .push(", ")
+        .timestamp(event.at)
+        .push(", ")
+        .ascii(&event.request_id.to_string())
+        .push(")");
+}
+
+/// The values of a `task_events` row, in [`EVENT_COLUMNS`] order.
+pub fn event_values(event: &EventRecord<'_>) -> Vec<Value> {
+    vec![
         event.seq.into(),
         event.raft_index.into(),
         event.ordinal.into(),
@@ -172,13 +313,54 @@ pub fn event_values(event: &Event) -> [Value; 10] {
         event.event_id.to_string().into(),
         event.task_id.to_string().into(),
         event.kind.as_str().into(),
-        // An event holds only serializable values.
-        serde_json::to_string(&payload)
-            .expect("event payload serializes")
-            .into(),
+        event.payload.into(),
         timestamp_value(event.at),
         event.request_id.to_string().into(),
     ]
+}
+
+/// The columns of a `task_events` row, selected as [`EVENT_COLUMNS`], and
+/// its payload text untouched.
+pub fn event_columns_from_row(mut row: Row) -> Result<(EventRecord<'static>, String), DbError> {
+    let row = &mut row;
+    let event_id: String = EVENT.get(row, "event_id")?;
+    let task_id: String = EVENT.get(row, "task_id")?;
+    let kind: String = EVENT.get(row, "kind")?;
+    let request_id: String = EVENT.get(row, "request_id")?;
+    let payload: String = EVENT.get(row, "payload")?;
+    let record = EventRecord {
+        seq: EVENT.get(row, "seq")?,
+        raft_index: EVENT.get(row, "raft_index")?,
+        ordinal: EVENT.get(row, "ordinal")?,
+        term: EVENT.get(row, "term")?,
+        event_id: parsed(&event_id, "event_id")?,
+        task_id: parsed(&task_id, "task_id")?,
+        kind: parsed::<EventKind>(&kind, "kind")?,
+        payload: "",
+        at: timestamp_from(EVENT.get(row, "occurred_at")?, "occurred_at")?,
+        request_id: parsed(&request_id, "request_id")?,
+    };
+    Ok((record, payload))
+}
+
+/// A `task_events` row, selected as [`EVENT_COLUMNS`].
+pub fn event_from_row(row: Row) -> Result<Event, DbError> {
+    let (record, payload) = event_columns_from_row(row)?;
+    let payload: EventPayload = serde_json::from_str(&payload)
+        .map_err(|e| DbError::Corrupt(format!("column payload: {e}")))?;
+    Ok(Event {
+        seq: record.seq,
+        raft_index: record.raft_index,
+        ordinal: record.ordinal,
+        term: record.term,
+        event_id: record.event_id,
+        kind: record.kind,
+        task_id: record.task_id,
+        task: payload.task,
+        changes: payload.changes,
+        at: record.at,
+        request_id: record.request_id,
+    })
 }
 
 /// An `idempotency_keys` row, its outcome as stored.
@@ -190,10 +372,48 @@ pub struct KeyRow {
     pub outcome: String,
 }
 
-/// `(?, ?, …)` repeated `rows` times, for a multi-row INSERT.
-pub fn placeholders(columns: usize, rows: usize) -> String {
-    let row = format!("({})", vec!["?"; columns].join(", "));
-    vec![row; rows].join(", ")
+impl KeyRow {
+    /// Selected as [`KEY_COLUMNS`].
+    pub fn from_row(mut row: Row) -> Result<KeyRow, DbError> {
+        let row = &mut row;
+        Ok(KeyRow {
+            key: KEY.get(row, "idem_key")?,
+            fingerprint: KEY.get(row, "fingerprint")?,
+            raft_index: KEY.get(row, "raft_index")?,
+            outcome: KEY.get(row, "outcome")?,
+        })
+    }
+
+    /// As a `(…)` literal, in [`KEY_COLUMNS`] order.
+    pub fn write(&self, sql: &mut Sql) {
+        sql.push("(")
+            .text(&self.key)
+            .push(", ")
+            .ascii(&self.fingerprint)
+            .push(", ")
+            .uint(self.raft_index)
+            .push(", ")
+            .text(&self.outcome)
+            .push(")");
+    }
+
+    pub fn values(&self) -> Vec<Value> {
+        vec![
+            self.key.clone().into(),
+            self.fingerprint.clone().into(),
+            self.raft_index.into(),
+            self.outcome.clone().into(),
+        ]
+    }
+}
+
+/// `(?, ?, …)` for each of `rows` rows of `table`, for a multi-row INSERT.
+pub fn placeholders(sql: &mut Sql, table: &Table, rows: usize) {
+    for r in 0..rows {
+        sql.push(if r == 0 { "(" } else { ", (" })
+            .marks(table.count())
+            .push(")");
+    }
 }
 
 #[cfg(test)]
@@ -213,6 +433,41 @@ mod tests {
 
     #[test]
     fn placeholders_repeat_a_row_shape() {
-        assert_eq!(placeholders(2, 3), "(?, ?), (?, ?), (?, ?)");
+        let mut sql = Sql::new();
+        placeholders(&mut sql, &LABEL, 3);
+        assert_eq!(sql.as_str(), "(?, ?), (?, ?), (?, ?)");
+    }
+
+    #[test]
+    fn every_writer_follows_its_tables_column_list() {
+        let task = Task {
+            id: TaskId::generate(),
+            title: "t".into(),
+            description: String::new(),
+            status: crate::task::Status::Todo,
+            position: 1.0,
+            priority: crate::task::Priority::Medium,
+            assignee: None,
+            labels: vec![],
+            due_date: None,
+            version: 1,
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+        };
+        assert_eq!(task_values(&task).len(), TASK.count());
+        assert_eq!(label_values("a", "b").len(), LABEL.count());
+        let key = KeyRow {
+            key: "k".into(),
+            fingerprint: "f".into(),
+            raft_index: 1,
+            outcome: "{}".into(),
+        };
+        assert_eq!(key.values().len(), KEY.count());
+        for name in ["id", "title", "labels", "updated_at"] {
+            assert!(TASK.at(name) < TASK.count());
+        }
+        for name in ["seq", "payload", "occurred_at", "request_id"] {
+            assert!(EVENT.at(name) < EVENT.count());
+        }
     }
 }

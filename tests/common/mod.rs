@@ -72,6 +72,23 @@ impl Cluster {
     }
 
     pub fn start_with(n: usize, env: &[(&str, &str)]) -> Cluster {
+        Cluster::start_with_mysql(n, env, &[])
+    }
+
+    /// Like [`Cluster::start_with`], the private MySQL server started with
+    /// `mysql_args` too (e.g. `--max-allowed-packet=4M`).
+    pub fn start_with_mysql(n: usize, env: &[(&str, &str)], mysql_args: &[&str]) -> Cluster {
+        Cluster::start_after(n, env, mysql_args, |_| {})
+    }
+
+    /// Like [`Cluster::start_with_mysql`], running `setup` once MySQL is up
+    /// and before any node starts (to create accounts, set per-node env…).
+    pub fn start_after(
+        n: usize,
+        env: &[(&str, &str)],
+        mysql_args: &[&str],
+        setup: impl FnOnce(&mut Cluster),
+    ) -> Cluster {
         let dir = tempfile::Builder::new()
             .prefix("taskraft-test-")
             .tempdir()
@@ -85,11 +102,10 @@ impl Cluster {
         let (mysql, mysql_base) = match std::env::var("TASKRAFT_TEST_MYSQL_URL") {
             Ok(url) if !url.is_empty() => (None, url.trim_end_matches('/').to_string()),
             _ => {
-                let server = PrivateMysql::start(
-                    &dir.path().join("mysql"),
-                    ServerOptions::on_port(mysqld::free_port()),
-                )
-                .expect("a private MySQL server starts");
+                let mut options = ServerOptions::on_port(mysqld::free_port());
+                options.extra_args = mysql_args.iter().map(|a| a.to_string()).collect();
+                let server = PrivateMysql::start(&dir.path().join("mysql"), options)
+                    .expect("a private MySQL server starts");
                 let base = format!("mysql://root@127.0.0.1:{}", server.port);
                 (Some(server), base)
             }
@@ -133,6 +149,7 @@ impl Cluster {
             nodes,
             peers,
         };
+        setup(&mut cluster);
         for id in 1..=n as u64 {
             cluster.spawn(id);
         }
@@ -141,6 +158,11 @@ impl Cluster {
         }
         cluster.leader(Duration::from_secs(30));
         cluster
+    }
+
+    /// `mysql://root@host:port` of the server the nodes use (no database).
+    pub fn mysql_base(&self) -> &str {
+        &self.mysql_base
     }
 
     /// The `cluster_secret` the nodes share (the first of the list).

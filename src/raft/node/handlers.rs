@@ -74,6 +74,10 @@ impl Handler<Propose> for RaftNode {
             ))));
             return;
         }
+        if let Some(why) = self.backlog.overloaded() {
+            let _ = reply.send(Err(ConsensusError::Overloaded(why)));
+            return;
+        }
         let request_id = command.request_id;
         let context = ProposalContext {
             origin: self.id,
@@ -128,6 +132,7 @@ impl Handler<Applied> for RaftNode {
             self.applied_index = index;
             self.store.set_applied(index);
         }
+        self.backlog.applied(index);
         // After a snapshot raft-rs is ahead of MySQL, which catches up.
         if index > self.raw.raft.raft_log.applied {
             self.raw.advance_apply_to(index);

@@ -96,6 +96,8 @@ pub struct RaftNode {
     compaction_check: (Instant, u64),
     /// Followers sent a snapshot in the Ready being processed.
     snapshots_sent: Vec<u64>,
+    /// Bytes of committed entries MySQL has not applied yet.
+    backlog: backlog::Backlog,
 }
 
 pub(super) struct PendingChange {
@@ -172,6 +174,7 @@ impl RaftNode {
             compaction: config.compaction,
             compaction_check: (Instant::now(), config.applied),
             snapshots_sent: Vec::new(),
+            backlog: backlog::Backlog::default(),
         };
         let addr = RaftNode::start_in_arbiter(&arbiter.handle(), move |_| node);
         Ok(RaftHandle::new(addr, status_rx, request_timeout))
@@ -264,6 +267,8 @@ impl RaftNode {
             return;
         };
         for entry in &entries {
+            self.backlog
+                .committed(entry.index, entry.data.len() + entry.context.len());
             match entry.get_entry_type() {
                 EntryType::EntryNormal => {}
                 EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
@@ -362,6 +367,7 @@ impl RaftNode {
         self.maybe_compact(now);
         self.maybe_record_own_url(now);
         metrics::PENDING_WRITES.set(self.pending_writes.len() as i64);
+        metrics::APPLY_BACKLOG_BYTES.set(self.backlog.bytes() as i64);
         metrics::PENDING_READS.set(self.reads.len() as i64);
         self.schedule_ready(ctx);
     }
@@ -450,6 +456,7 @@ impl Actor for RaftNode {
     }
 }
 
+mod backlog;
 mod handlers;
 mod membership;
 mod snapshot;

@@ -20,9 +20,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use taskraft::db::sql::Sql;
-use taskraft::task::validate::{
-    ASSIGNEE_MAX, DESCRIPTION_MAX, LABELS_MAX, LABEL_MAX, TITLE_MAX,
-};
+use taskraft::task::validate::{ASSIGNEE_MAX, DESCRIPTION_MAX, LABELS_MAX, LABEL_MAX, TITLE_MAX};
 use taskraft::task::{
     Board, Command, Event, EventKind, EventPayload, FieldChange, NewTask, Op, Priority, Status,
     Task, TaskId, TaskPatch,
@@ -75,7 +73,11 @@ fn prose(rng: &mut Rng, chars: usize) -> String {
         text.push_str(WORDS[rng.below(WORDS.len() as u64) as usize]);
         text.push(if rng.below(12) == 0 { '\n' } else { ' ' });
     }
-    text.chars().take(chars).collect::<String>().trim().to_string()
+    text.chars()
+        .take(chars)
+        .collect::<String>()
+        .trim()
+        .to_string()
 }
 
 /// Mostly backslashes, with quotes and 4-byte emoji: the worst case for
@@ -114,9 +116,16 @@ fn title(rng: &mut Rng, size: Size, n: u64) -> String {
         }
         Size::Limit => {
             let text = format!("{n} {}", prose(rng, TITLE_MAX));
-            text.chars().take(TITLE_MAX).collect::<String>().trim().to_string()
+            text.chars()
+                .take(TITLE_MAX)
+                .collect::<String>()
+                .trim()
+                .to_string()
         }
-        Size::Heavy => format!("{n} {}", awkward(rng, 60)).chars().take(TITLE_MAX).collect(),
+        Size::Heavy => format!("{n} {}", awkward(rng, 60))
+            .chars()
+            .take(TITLE_MAX)
+            .collect(),
     }
 }
 
@@ -237,7 +246,13 @@ fn main() {
                 (format!("edit, {size:?}"), update(id, patch))
             } else {
                 live.swap_remove(pick);
-                ("delete".to_string(), Op::Delete { id, expected_version: None })
+                (
+                    "delete".to_string(),
+                    Op::Delete {
+                        id,
+                        expected_version: None,
+                    },
+                )
             }
         };
         let command = Command {

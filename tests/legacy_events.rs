@@ -156,5 +156,9 @@ fn an_update_stored_in_the_first_format_still_folds_and_reads_with_both_sides() 
     );
     assert_eq!(events[2]["task"]["version"], 3);
     let clean = cluster.rebuild_check(1);
-    assert!(clean.status.success(), "rebuild --check after: {}", text(&clean));
+    assert!(
+        clean.status.success(),
+        "rebuild --check after: {}",
+        text(&clean)
+    );
 }

@@ -77,12 +77,23 @@ fn a_stored_update_holds_each_changed_value_once() {
     assert_eq!(update.changes["description"].to, json!(new));
     let text = stored(update);
     let escaped = |s: &str| serde_json::to_string(s).unwrap();
-    assert_eq!(text.matches(&escaped(&new)).count(), 1, "the new description once");
-    assert_eq!(text.matches(&escaped(&old)).count(), 1, "the old description once");
+    assert_eq!(
+        text.matches(&escaped(&new)).count(),
+        1,
+        "the new description once"
+    );
+    assert_eq!(
+        text.matches(&escaped(&old)).count(),
+        1,
+        "the old description once"
+    );
     let head: String = text.chars().take(200).collect();
     assert!(!text.contains("\"to\""), "no `to` is stored: {head}");
     let back = decoded(&text);
-    assert_eq!((back.task, back.changes), (update.task.clone(), update.changes.clone()));
+    assert_eq!(
+        (back.task, back.changes),
+        (update.task.clone(), update.changes.clone())
+    );
 }
 
 #[test]
@@ -117,7 +128,8 @@ fn every_event_of_a_busy_board_round_trips_through_its_stored_form() {
         },
     ];
     for (n, patch) in patches.iter().cycle().take(16).enumerate() {
-        let id = ids[n % ids.len()];
+        // Each task gets every patch in turn: assigned, then unassigned.
+        let id = ids[(n / patches.len()) % ids.len()];
         let op = Op::Update {
             id,
             expected_version: None,
@@ -133,8 +145,9 @@ fn every_event_of_a_busy_board_round_trips_through_its_stored_form() {
         },
     ));
     let events = events_of(&commands);
-    assert!(events.iter().any(|e| e.changes.contains_key("assignee")
-        && e.changes["assignee"].to.is_null()));
+    assert!(events
+        .iter()
+        .any(|e| e.changes.contains_key("assignee") && e.changes["assignee"].to.is_null()));
     for event in &events {
         let back = decoded(&stored(event));
         assert_eq!(back.task, event.task, "seq {}", event.seq);
@@ -200,7 +213,10 @@ fn rows_of_the_first_format_decode_and_fold_as_they_did() {
 
 #[test]
 fn a_stored_change_of_an_unknown_field_is_refused_not_guessed() {
-    let row = FIRST_FORMAT_ROWS[1].replace(r#""title":{"from":"Write \"the\" report","to":"Ship it"}"#, r#""colour":{"from":"red"}"#);
+    let row = FIRST_FORMAT_ROWS[1].replace(
+        r#""title":{"from":"Write \"the\" report","to":"Ship it"}"#,
+        r#""colour":{"from":"red"}"#,
+    );
     let err = serde_json::from_str::<EventPayload>(&row).unwrap_err();
     assert!(err.to_string().contains("colour"), "{err}");
 }

@@ -448,7 +448,9 @@ impl Nemesis {
                         .into_iter()
                         .filter_map(|handle| match handle.join() {
                             Ok((_, Ok(()))) => None,
-                            Ok((id, Err(e))) => Some(format!("n{id}'s mariadbd did not restart: {e}")),
+                            Ok((id, Err(e))) => {
+                                Some(format!("n{id}'s mariadbd did not restart: {e}"))
+                            }
                             Err(_) => Some("restarting a mariadbd panicked".to_string()),
                         })
                         .collect()

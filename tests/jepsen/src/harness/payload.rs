@@ -101,7 +101,9 @@ fn prose(rng: &mut Rng, chars: usize) -> String {
 }
 
 fn words(rng: &mut Rng, chars: usize, lines: bool) -> String {
-    const WORDS: [&str; 8] = ["fix", "report", "deploy", "review", "board", "notes", "ship", "it"];
+    const WORDS: [&str; 8] = [
+        "fix", "report", "deploy", "review", "board", "notes", "ship", "it",
+    ];
     let mut text = String::with_capacity(chars + 8);
     while text.len() < chars {
         text.push_str(WORDS[rng.below(WORDS.len() as u64) as usize]);
@@ -143,7 +145,11 @@ mod tests {
             assert!(title.starts_with(&base));
             assert_eq!(title.trim(), title, "{size:?} title is trimmed");
             assert!(!title.chars().any(char::is_control));
-            assert!(title.chars().count() <= TITLE_MAX, "{size:?}: {}", title.chars().count());
+            assert!(
+                title.chars().count() <= TITLE_MAX,
+                "{size:?}: {}",
+                title.chars().count()
+            );
             let fields = fields(&mut rng, size, n % 2 == 0);
             if let Some(d) = fields.get("description").and_then(Value::as_str) {
                 assert!(d.chars().count() <= DESCRIPTION_MAX);

@@ -82,11 +82,110 @@ impl FromStr for EventKind {
 }
 
 /// The part of an event stored in the `payload` column; the rest has columns.
+///
+/// In memory (and on the wire) an update's `changes` carry both sides of
+/// each changed field. The stored form leaves out `to`: it is always the
+/// field's value in `task`, the state the event left, so storing it again
+/// would repeat a 20,000-character description twice in the same row.
+/// Stored: `{"task": {…after…}, "changes": {"title": {"from": "old"}}}`.
+///
+/// Rows written before that format (every change with `from` and `to`)
+/// decode unchanged: a stored `to` is taken as written. So both forms fold
+/// the same way in catch-up and rebuild, which only read `task`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(into = "StoredPayload", try_from = "StoredPayload")]
 pub struct EventPayload {
     pub task: Task,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub changes: BTreeMap<String, FieldChange>,
+}
+
+/// [`EventPayload`] as the `payload` column holds it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct StoredPayload {
+    task: Task,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    changes: BTreeMap<String, StoredChange>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct StoredChange {
+    from: Value,
+    /// Absent when it equals the field in `task` (always, for events this
+    /// version writes); present in rows of the first format.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::command::present"
+    )]
+    to: Option<Option<Value>>,
+}
+
+impl From<EventPayload> for StoredPayload {
+    fn from(payload: EventPayload) -> StoredPayload {
+        let after = task_fields(&payload.task);
+        let changes = payload
+            .changes
+            .into_iter()
+            .map(|(field, change)| {
+                // Kept only if `task` would not give it back exactly, which
+                // the state machine never produces, so that decoding is
+                // lossless whatever an event holds.
+                let to = (after.get(&field) != Some(&change.to)).then_some(Some(change.to));
+                (
+                    field,
+                    StoredChange {
+                        from: change.from,
+                        to,
+                    },
+                )
+            })
+            .collect();
+        StoredPayload {
+            task: payload.task,
+            changes,
+        }
+    }
+}
+
+impl TryFrom<StoredPayload> for EventPayload {
+    type Error = String;
+
+    fn try_from(stored: StoredPayload) -> Result<EventPayload, String> {
+        let after = task_fields(&stored.task);
+        let changes = stored
+            .changes
+            .into_iter()
+            .map(|(field, change)| {
+                let to = match change.to {
+                    Some(to) => to.unwrap_or(Value::Null),
+                    None => after
+                        .get(&field)
+                        .cloned()
+                        .ok_or_else(|| format!("change of unknown field {field:?}"))?,
+                };
+                Ok((
+                    field,
+                    FieldChange {
+                        from: change.from,
+                        to,
+                    },
+                ))
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(EventPayload {
+            task: stored.task,
+            changes,
+        })
+    }
+}
+
+/// A task's fields as JSON values, named as `changes` names them.
+fn task_fields(task: &Task) -> serde_json::Map<String, Value> {
+    match serde_json::to_value(task) {
+        Ok(Value::Object(fields)) => fields,
+        // A task is a struct of plain values: always an object.
+        _ => unreachable!("a task serializes to a JSON object"),
+    }
 }
 
 /// The event id of the `ordinal`-th event of a request: the request id itself

@@ -95,7 +95,7 @@ fn configs(args: &[String]) -> Result<Vec<RunConfig>, String> {
                 tweaks.push((args[i].trim_start_matches("--").to_string(), value()?));
             }
             "-h" | "--help" => {
-                println!("chaos [--nemesis all|none|kill,pause,partition,link,crash] [--duration 30m] [--seed N] [--nodes 3|5] [--network auto|namespaces|loopback] [--keep-data] [--writers N] [--readers N] [--think-ms N] | --ci [NAME...]");
+                println!("chaos [--nemesis all|none|kill,pause,partition,link,crash,databases] [--duration 30m] [--seed N] [--nodes 3|5] [--network auto|namespaces|loopback] [--keep-data] [--writers N] [--readers N] [--think-ms N] | --ci [NAME...]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),

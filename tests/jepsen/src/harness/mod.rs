@@ -41,6 +41,7 @@ pub mod mysql;
 pub mod nemesis;
 pub mod net;
 pub mod os;
+pub mod payload;
 pub mod profile;
 pub mod proxy;
 pub mod report;

@@ -16,6 +16,11 @@
 //!   node's links blackholed (accept and hold) or dropping (accept and
 //!   discard, no reset), or every link flaky (connections reset within
 //!   0.2–2 s).
+//! - `databases`: every node's `mariadbd` at once — SIGSTOP for 2–8 s
+//!   then SIGCONT, or `kill -9` and restarted after 1–4 s — while the
+//!   clients keep writing, so every node's applier meets a backlog of
+//!   committed entries (the workload's payload mix included) when its
+//!   database comes back.
 //! - `crash`: a node restarted armed with one crash point
 //!   (`raft_before_fsync`, `raft_after_fsync`, `apply_before_commit`,
 //!   `apply_after_commit`) at its Nth pass; once it has aborted, it is
@@ -53,16 +58,19 @@ pub enum Family {
     Link,
     /// Crash points of the failpoints binary.
     Crash,
+    /// Every node's `mariadbd` paused or restarted at once.
+    Databases,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 5] = [
+    pub const ALL: [Family; 6] = [
         Family::Kill,
         Family::Pause,
         Family::Partition,
         Family::Link,
         Family::Crash,
+        Family::Databases,
     ];
 
     /// Its command-line name.
@@ -73,6 +81,7 @@ impl Family {
             Family::Partition => "partition",
             Family::Link => "link",
             Family::Crash => "crash",
+            Family::Databases => "databases",
         }
     }
 
@@ -89,7 +98,7 @@ impl Family {
                 Family::ALL
                     .into_iter()
                     .find(|f| f.name() == name.trim())
-                    .ok_or_else(|| format!("unknown nemesis {name:?} (kill, pause, partition, link, crash, all, none)"))
+                    .ok_or_else(|| format!("unknown nemesis {name:?} (kill, pause, partition, link, crash, databases, all, none)"))
             })
             .collect()
     }
@@ -284,6 +293,7 @@ impl Nemesis {
             Family::Partition => Some(self.partition(leader)),
             Family::Link => Some(self.link(leader)),
             Family::Crash => Some(self.crash(leader)),
+            Family::Databases => Some(self.databases()),
         }
     }
 
@@ -380,6 +390,79 @@ impl Nemesis {
                 Family::Pause,
                 "pause_mysqld",
                 format!("n{node}'s mariadbd for {hold} ms"),
+                false,
+                start,
+            )
+        }
+    }
+
+    /// Every node's database unavailable at once, so that no node can
+    /// apply: writes commit in Raft and queue (clients time out and retry
+    /// under their keys) until the databases are back, then every applier
+    /// works through the same backlog.
+    fn databases(&mut self) -> FaultRecord {
+        let start = now_ns();
+        if self.rng.chance(50) {
+            let hold = self.rng.between(2_000, 8_000);
+            {
+                let mut cluster = self.cluster();
+                for node in cluster.nodes.iter_mut() {
+                    node.mysql.pause();
+                }
+            }
+            self.sleep(hold);
+            {
+                let mut cluster = self.cluster();
+                for node in cluster.nodes.iter_mut() {
+                    node.mysql.resume();
+                }
+            }
+            self.record(
+                Family::Databases,
+                "pause_all_mysqld",
+                format!("every mariadbd for {hold} ms"),
+                false,
+                start,
+            )
+        } else {
+            let down = self.rng.between(1_000, 4_000);
+            {
+                let mut cluster = self.cluster();
+                for node in cluster.nodes.iter_mut() {
+                    node.mysql.kill();
+                }
+            }
+            self.sleep(down);
+            // All at once: one after another would leave a window in
+            // which some nodes apply and others do not.
+            let failures: Vec<String> = {
+                let mut cluster = self.cluster();
+                std::thread::scope(|scope| {
+                    let spawned: Vec<_> = cluster
+                        .nodes
+                        .iter_mut()
+                        .enumerate()
+                        .map(|(i, node)| scope.spawn(move || (i + 1, node.mysql.spawn())))
+                        .collect();
+                    spawned
+                        .into_iter()
+                        .filter_map(|handle| match handle.join() {
+                            Ok((_, Ok(()))) => None,
+                            Ok((id, Err(e))) => {
+                                Some(format!("n{id}'s mariadbd did not restart: {e}"))
+                            }
+                            Err(_) => Some("restarting a mariadbd panicked".to_string()),
+                        })
+                        .collect()
+                })
+            };
+            for failure in failures {
+                self.problem(failure);
+            }
+            self.record(
+                Family::Databases,
+                "restart_all_mysqld",
+                format!("every mariadbd killed, down {down} ms"),
                 false,
                 start,
             )

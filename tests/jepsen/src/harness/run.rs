@@ -459,6 +459,17 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, String> {
             faults.len() as u64,
             (config.floors.faults_per_min * mins).ceil() as u64,
         );
+        // A run that draws from several families must have met each, or
+        // a seed could quietly leave one out.
+        if config.families.len() > 1 {
+            for family in &config.families {
+                report.floor(
+                    &format!("{} faults", family.name()),
+                    faults.iter().filter(|f| f.family == *family).count() as u64,
+                    1,
+                );
+            }
+        }
         if faults.iter().any(|f| f.targets_leader) {
             report.floor(
                 "leader changes",

@@ -4,7 +4,9 @@
 //!   unique title (the set element) and an `Idempotency-Key`; update the
 //!   hot tasks with `If-Match` after a linearizable read of them
 //!   (versioned registers); now and then delete or retitle a task of
-//!   their own.
+//!   their own. Their bodies follow the payload mix ([`payload`]): mostly
+//!   small, some at the validation limits, some backslash-, quote- and
+//!   emoji-heavy.
 //! - **Readers** (3) read hot tasks and recently created ones,
 //!   linearizably — or, in the stale-read control, with
 //!   `consistency=local` from the node the nemesis isolated.
@@ -31,6 +33,7 @@ use serde_json::json;
 
 use super::client::{agent, is_unknown, read_agent, task_view, Process, Recorder};
 use super::os::{self, now_ns};
+use super::payload::{self, Size};
 use super::rng::Rng;
 use crate::history::{Failure, Op, Outcome, Status, Value};
 
@@ -255,10 +258,15 @@ impl Workload {
                 self.create_server_id(&mut rng, &mut process, &agent, c, n, first);
             } else if roll < 45 || own.is_empty() && roll >= 85 {
                 let id = rng.uuid();
-                let title = format!("w{c}-{n}-{}", &id[..8]);
+                let size = Size::draw(&mut rng);
+                let title = payload::title(&mut rng, size, &format!("w{c}-{n}-{}", &id[..8]));
                 let key = format!("c-{id}");
                 let status = Status::ALL[rng.below(3) as usize];
-                let body = json!({ "id": id, "title": title, "status": status.as_str() });
+                let mut body = payload::fields(&mut rng, size, false);
+                body.insert("id".into(), json!(id));
+                body.insert("title".into(), json!(title));
+                body.insert("status".into(), json!(status.as_str()));
+                let body = serde_json::Value::Object(body);
                 let op = Op::Create {
                     id: id.clone(),
                     title,
@@ -310,7 +318,10 @@ impl Workload {
                 );
             } else {
                 let id = own[rng.below(own.len() as u64) as usize].clone();
-                let title = format!("w{c}-{n}-renamed");
+                let size = Size::draw(&mut rng);
+                let title = payload::title(&mut rng, size, &format!("w{c}-{n}-renamed"));
+                let mut body = payload::fields(&mut rng, size, true);
+                body.insert("title".into(), json!(title));
                 let key = format!("u-{c}-{n}-{}", rng.next_u64());
                 let op = Op::Update {
                     id: id.clone(),
@@ -327,7 +338,7 @@ impl Workload {
                     "PATCH",
                     &format!("/api/tasks/{id}"),
                     &[("Idempotency-Key", key)],
-                    Some(&json!({ "title": title })),
+                    Some(&serde_json::Value::Object(body)),
                     self.config.write_deadline,
                     &|| self.stopped(),
                 );
@@ -406,7 +417,8 @@ impl Workload {
         let Outcome::Ok(Value::Task(view)) = read else {
             return;
         };
-        let title = format!("h{c}-{n}");
+        let size = Size::draw(rng);
+        let title = payload::title(rng, size, &format!("h{c}-{n}"));
         let status = Status::ALL[rng.below(3) as usize];
         let key = format!("u-{c}-{n}-{}", rng.next_u64());
         let op = Op::Update {
@@ -415,7 +427,10 @@ impl Workload {
             title: Some(title.clone()),
             status: Some(status),
         };
-        let body = json!({ "title": title, "status": status.as_str() });
+        let mut body = payload::fields(rng, size, true);
+        body.insert("title".into(), json!(title));
+        body.insert("status".into(), json!(status.as_str()));
+        let body = serde_json::Value::Object(body);
         let next = (first + 1) % self.urls.len();
         self.main.write(
             process,

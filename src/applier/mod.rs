@@ -388,7 +388,7 @@ impl Applier {
     fn fail(&mut self, ctx: &mut Context<Self>, error: String) {
         self.state = None;
         self.rows.clear();
-        metrics::APPLY_ERRORS.inc();
+        metrics::apply_failed(&error);
         tracing::warn!(error = %error, retry_in = ?self.retry_delay, applied = self.applied_index, "apply failed; retrying the batch");
         self.failing = Some(error);
         ctx.run_later(self.retry_delay, |applier, ctx| applier.next_batch(ctx));

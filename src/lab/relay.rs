@@ -224,9 +224,11 @@ mod tests {
         let mut stream = Vec::new();
         encode(&Frame::Hello(hello), &mut stream, Wire::V1);
         for i in 0..5u64 {
-            let mut message = raft::eraftpb::Message::default();
-            message.index = i;
-            message.set_entries(vec![raft::eraftpb::Entry::default(); i as usize].into());
+            let message = raft::eraftpb::Message {
+                index: i,
+                entries: vec![raft::eraftpb::Entry::default(); i as usize].into(),
+                ..Default::default()
+            };
             encode(&Frame::Raft(message), &mut stream, Wire::V2);
             encode(&Frame::Ping, &mut stream, Wire::V2);
         }

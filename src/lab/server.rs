@@ -80,22 +80,27 @@ pub fn serve(lab: Arc<Lab>, listener: TcpListener) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The board's shared files (style, icon), from `static/`.
 macro_rules! file {
     ($path:literal) => {
         include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/static/", $path)).as_slice()
     };
 }
 
+/// The lab's own page: not among the board's files, since a node does not
+/// serve it.
 async fn page() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .body(file!("lab.html"))
+        .body(include_bytes!("page/lab.html").as_slice())
 }
 
 async fn asset(file: web::Path<String>) -> HttpResponse {
     let (body, kind) = match file.as_str() {
-        "lab.js" => (file!("js/lab.js"), "text/javascript; charset=utf-8"),
-        "charts.js" => (file!("js/charts.js"), "text/javascript; charset=utf-8"),
+        "lab.js" => (
+            include_bytes!("page/lab.js").as_slice(),
+            "text/javascript; charset=utf-8",
+        ),
         "style.css" => (file!("style.css"), "text/css; charset=utf-8"),
         "favicon.svg" => (file!("favicon.svg"), "image/svg+xml"),
         _ => return error(StatusCode::NOT_FOUND, "not_found", "no such lab file"),
@@ -111,11 +116,12 @@ async fn state(lab: web::Data<Arc<Lab>>) -> HttpResponse {
     }
 }
 
-fn known(lab: &Lab, id: u64) -> Result<(), HttpResponse> {
+/// A 404 for a node this lab does not have.
+fn known(lab: &Lab, id: u64) -> Option<HttpResponse> {
     if lab.nodes().iter().any(|n| n.id == id) {
-        Ok(())
+        None
     } else {
-        Err(error(
+        Some(error(
             StatusCode::NOT_FOUND,
             "not_found",
             format!("no node {id} in this lab"),
@@ -125,7 +131,7 @@ fn known(lab: &Lab, id: u64) -> Result<(), HttpResponse> {
 
 async fn node_log(lab: web::Data<Arc<Lab>>, id: web::Path<u64>) -> HttpResponse {
     let id = id.into_inner();
-    if let Err(response) = known(&lab, id) {
+    if let Some(response) = known(&lab, id) {
         return response;
     }
     let url = lab
@@ -156,7 +162,7 @@ async fn node_log(lab: web::Data<Arc<Lab>>, id: web::Path<u64>) -> HttpResponse 
 
 async fn node_action(lab: web::Data<Arc<Lab>>, path: web::Path<(u64, String)>) -> HttpResponse {
     let (id, action) = path.into_inner();
-    if let Err(response) = known(&lab, id) {
+    if let Some(response) = known(&lab, id) {
         return response;
     }
     let lab = lab.get_ref().clone();
@@ -219,7 +225,7 @@ async fn set_link(lab: web::Data<Arc<Lab>>, body: web::Json<LinkBody>) -> HttpRe
 
 async fn isolate(lab: web::Data<Arc<Lab>>, id: web::Path<u64>) -> HttpResponse {
     let id = id.into_inner();
-    if let Err(response) = known(&lab, id) {
+    if let Some(response) = known(&lab, id) {
         return response;
     }
     for link in lab.links.iter().filter(|l| l.from == id || l.to == id) {
@@ -248,7 +254,7 @@ struct LeaderBody {
 
 async fn transfer_leader(lab: web::Data<Arc<Lab>>, body: web::Json<LeaderBody>) -> HttpResponse {
     let to = body.to;
-    if let Err(response) = known(&lab, to) {
+    if let Some(response) = known(&lab, to) {
         return response;
     }
     let urls: Vec<String> = lab

@@ -98,9 +98,8 @@ pub struct RaftNode {
     compaction_check: (Instant, u64),
     /// Followers sent a snapshot in the Ready being processed.
     snapshots_sent: Vec<u64>,
-    /// The oldest unanswered heartbeat to each peer, for the round-trip
-    /// histogram (a heartbeat lost to a cut link is timed until the next
-    /// answer, which is what a round trip costs then).
+    /// The oldest unanswered heartbeat to each peer (within the last
+    /// second), for the round-trip histogram.
     heartbeats_sent: std::collections::HashMap<u64, Instant>,
 }
 
@@ -261,11 +260,15 @@ impl RaftNode {
         for message in &messages {
             match message.get_msg_type() {
                 MessageType::MsgSnapshot => self.snapshots_sent.push(message.to),
-                // Timed until the answer: the peer round trip.
+                // Timed until the answer: the peer round trip. One that
+                // went unanswered for a second was lost (a cut link, a
+                // dead peer): time the next one instead.
                 MessageType::MsgHeartbeat => {
-                    self.heartbeats_sent
-                        .entry(message.to)
-                        .or_insert_with(Instant::now);
+                    let now = Instant::now();
+                    let sent = self.heartbeats_sent.entry(message.to).or_insert(now);
+                    if now.duration_since(*sent) > Duration::from_secs(1) {
+                        *sent = now;
+                    }
                 }
                 _ => {}
             }

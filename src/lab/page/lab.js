@@ -86,7 +86,7 @@ function renderNodes() {
       const isolated = cutOff(n.id);
       const role = roleText(n);
       const card = h('section', {
-        class: `lab-node role-${n.state === 'running' && n.answering ? n.role : n.state}${isolated ? ' cut-off' : ''}`,
+        class: `lab-node is-${n.state === 'running' && n.answering ? n.role : n.state}${isolated ? ' cut-off' : ''}`,
         'data-node': n.id,
         'data-role': n.answering && n.state === 'running' ? n.role : n.state,
         'data-state': n.state,
@@ -420,6 +420,15 @@ async function tour(name) {
   out.dataset.result = 'running';
   out.textContent = 'Running…';
   const tag = `t${Date.now().toString(36)}`;
+  await refreshState();
+  const unwell = state.nodes.filter((n) => n.state !== 'running' || !n.answering).map((n) => n.id);
+  if (unwell.length || state.links.some((l) => l.state === 'cut')) {
+    out.dataset.result = 'fail';
+    out.textContent = `Start from a whole cluster: ${unwell.length ? `restart or resume node ${unwell.join(', ')}` : 'heal the cut links'} first.`;
+    busy = false;
+    for (const b of document.querySelectorAll('[data-tour]')) b.disabled = false;
+    return;
+  }
   try {
     await TOURS[name](tag);
   } catch (e) {

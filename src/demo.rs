@@ -7,12 +7,13 @@
 //! stops the nodes (SIGTERM, so leadership is handed over) and the server.
 //! The nodes share a `cluster_secret`: `TASKRAFT_CLUSTER_SECRET` if set,
 //! else one made at the first run and kept in `<dir>/cluster-secret`.
+//! With `--lab`, every peer link runs through a relay and the lab's page
+//! and API are served on a port of their own (see [`crate::lab`]).
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::lab::{self, Lab, LabNode};
 use crate::mysqld::{self, PrivateMysql, ServerOptions};
 
 pub struct DemoOptions {
@@ -21,15 +22,8 @@ pub struct DemoOptions {
     pub http_port: u16,
     pub dir: PathBuf,
     pub fresh: bool,
-}
-
-struct Node {
-    id: usize,
-    child: Child,
-    url: String,
-    log: PathBuf,
-    /// The exit already reported, so it is reported once.
-    reported: bool,
+    /// Put a relay on every peer link and serve the lab (see [`crate::lab`]).
+    pub lab: bool,
 }
 
 pub fn run(options: DemoOptions) -> Result<(), String> {
@@ -76,80 +70,149 @@ pub fn run(options: DemoOptions) -> Result<(), String> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers = std::env::var("TASKRAFT_HTTP_WORKERS")
         .unwrap_or_else(|_| (cores / options.nodes).max(1).to_string());
-    let ids = 1..=options.nodes;
-    let raft_port = |i: usize| options.http_port + 1000 + i as u16 - 1;
-    let http_port = |i: usize| options.http_port + i as u16 - 1;
-    let peers = ids
-        .clone()
-        .map(|i| format!("{i}=127.0.0.1:{}", raft_port(i)))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut nodes = Vec::new();
-    for i in ids {
-        let log = options.dir.join(format!("n{i}.log"));
-        let out = File::options()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .map_err(|e| format!("{}: {e}", log.display()))?;
-        let err = out.try_clone().map_err(|e| e.to_string())?;
-        let url = format!("http://127.0.0.1:{}", http_port(i));
-        let child = Command::new(&exe)
-            .arg("serve")
-            .env("TASKRAFT_NODE_ID", i.to_string())
-            .env("TASKRAFT_HTTP_ADDR", format!("127.0.0.1:{}", http_port(i)))
-            .env("TASKRAFT_RAFT_ADDR", format!("127.0.0.1:{}", raft_port(i)))
-            .env("TASKRAFT_PEERS", &peers)
-            .env(
-                "TASKRAFT_MYSQL_URL",
-                with_database(&mysql_base, &format!("taskraft_demo_n{i}"))?,
-            )
-            .env("TASKRAFT_DATA_DIR", options.dir.join(format!("n{i}")))
-            .env("TASKRAFT_HTTP_WORKERS", &workers)
-            .env("TASKRAFT_CLUSTER_SECRET", &secret)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .map_err(|e| format!("starting node {i}: {e}"))?;
-        nodes.push(Node {
-            id: i,
-            child,
-            url,
-            log,
-            reported: false,
-        });
+    let ids = 1..=options.nodes as u64;
+    let raft_port = |i: u64| options.http_port + 1000 + i as u16 - 1;
+    let http_port = |i: u64| options.http_port + i as u16 - 1;
+    let raft_addr = |i: u64| format!("127.0.0.1:{}", raft_port(i));
+
+    // The lab: its port first (the nodes are told it), then one relay per
+    // directed link; node i dials peer j through the relay of i→j.
+    let lab_listener = if options.lab {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", options.http_port + 90))
+            .or_else(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+            .map_err(|e| format!("the lab's port: {e}"))?;
+        Some(listener)
+    } else {
+        None
+    };
+    let lab_url = match &lab_listener {
+        Some(l) => Some(format!(
+            "http://127.0.0.1:{}",
+            l.local_addr().map_err(|e| e.to_string())?.port()
+        )),
+        None => None,
+    };
+    let mut links = Vec::new();
+    let mut peers_of = std::collections::HashMap::new();
+    for i in ids.clone() {
+        let mut peers = Vec::new();
+        for j in ids.clone() {
+            if i == j || !options.lab {
+                peers.push(format!("{j}={}", raft_addr(j)));
+                continue;
+            }
+            let link = std::sync::Arc::new(lab::relay::Link::new(i, j));
+            let target = raft_addr(j)
+                .parse()
+                .map_err(|e| format!("relay target: {e}"))?;
+            let relay = lab::relay::start(link.clone(), target)
+                .map_err(|e| format!("starting the relay {i}→{j}: {e}"))?;
+            links.push(link);
+            peers.push(format!("{j}={relay}"));
+        }
+        peers_of.insert(i, peers.join(","));
     }
 
-    let result = wait_ready(&mut nodes, Duration::from_secs(60)).map(|()| {
+    let mut nodes = Vec::new();
+    for i in ids {
+        let mut env = vec![
+            ("TASKRAFT_NODE_ID".to_string(), i.to_string()),
+            (
+                "TASKRAFT_HTTP_ADDR".into(),
+                format!("127.0.0.1:{}", http_port(i)),
+            ),
+            ("TASKRAFT_RAFT_ADDR".into(), raft_addr(i)),
+            ("TASKRAFT_PEERS".into(), peers_of[&i].clone()),
+            (
+                "TASKRAFT_MYSQL_URL".into(),
+                with_database(&mysql_base, &format!("taskraft_demo_n{i}"))?,
+            ),
+            (
+                "TASKRAFT_DATA_DIR".into(),
+                options.dir.join(format!("n{i}")).display().to_string(),
+            ),
+            ("TASKRAFT_HTTP_WORKERS".into(), workers.clone()),
+            ("TASKRAFT_CLUSTER_SECRET".into(), secret.clone()),
+        ];
+        if let Some(lab_url) = &lab_url {
+            // The lab page writes and reads cards on the nodes directly.
+            env.push(("TASKRAFT_CORS_ORIGINS".into(), lab_url.clone()));
+            env.push(("TASKRAFT_LAB_URL".into(), format!("{lab_url}/lab")));
+            // Compact early, so that the tour's follower that falls behind
+            // is brought back by a snapshot after a few dozen writes.
+            env.push(("TASKRAFT_SNAPSHOT_COUNT".into(), "40".into()));
+            env.push(("TASKRAFT_SNAPSHOT_CATCHUP_ENTRIES".into(), "10".into()));
+        }
+        let mut node = LabNode {
+            id: i,
+            url: format!("http://127.0.0.1:{}", http_port(i)),
+            log: options.dir.join(format!("n{i}.log")),
+            env,
+            child: None,
+            paused: false,
+            reported: false,
+            view: None,
+        };
+        node.spawn(&exe)?;
+        nodes.push(node);
+    }
+    let lab = std::sync::Arc::new(Lab::new(exe, nodes, links));
+
+    let result = wait_ready(&lab, Duration::from_secs(60)).and_then(|()| {
+        if let (Some(listener), Some(lab_url)) = (lab_listener, &lab_url) {
+            lab::start_polling(lab.clone());
+            lab::serve(lab.clone(), listener).map_err(|e| format!("serving the lab: {e}"))?;
+            lab.record("fault", "the lab started: every peer link runs through a relay".into());
+            let _ = lab_url;
+        }
+        let nodes = lab.nodes();
         println!("\ntaskraft is running: {} nodes, one Raft cluster.\n", nodes.len());
-        for node in &nodes {
+        for node in nodes.iter() {
             println!("  node {}  board  {}/", node.id, node.url);
         }
         println!("\n  cluster  {}/api/cluster", nodes[0].url);
+        println!("  charts   {}/cluster", nodes[0].url);
         println!("  logs     {}/n*.log", options.dir.display());
-        println!("\nTry stopping a node (kill -9 its PID) and watch the others carry on. Ctrl-C stops everything.");
-        for node in &nodes {
-            println!("  node {} pid {}", node.id, node.child.id());
+        if let Some(lab_url) = &lab_url {
+            println!("\nlab  {lab_url}/lab");
+            println!("\nThe lab: kill, pause, partition and heal nodes from the page; every peer link runs through a relay.");
+        } else {
+            println!("\nTry stopping a node (kill -9 its PID) and watch the others carry on. Ctrl-C stops everything.");
         }
-        supervise(&mut nodes);
+        for node in nodes.iter() {
+            println!("  node {} pid {}", node.id, node.pid().unwrap_or(0));
+        }
+        drop(nodes);
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        supervise(&lab);
+        Ok(())
     });
 
     println!("\nstopping the nodes …");
-    for node in &nodes {
-        mysqld::signal(node.child.id(), libc::SIGTERM);
+    let mut nodes = lab.nodes();
+    for node in nodes.iter_mut() {
+        if let Some(pid) = node.pid() {
+            // A paused node must run to handle its SIGTERM.
+            mysqld::signal(pid, libc::SIGCONT);
+            mysqld::signal(pid, libc::SIGTERM);
+        }
     }
     let deadline = Instant::now() + Duration::from_secs(15);
-    for node in &mut nodes {
+    for node in nodes.iter_mut() {
+        let Some(child) = node.child.as_mut() else {
+            continue;
+        };
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = node.child.try_wait() {
+            if let Ok(Some(_)) = child.try_wait() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = node.child.kill();
-        let _ = node.child.wait();
+        let _ = child.kill();
+        let _ = child.wait();
     }
+    drop(nodes);
     if let Some(mut server) = server {
         println!("stopping MySQL …");
         server.stop(Duration::from_secs(30));
@@ -199,18 +262,27 @@ fn with_database(url: &str, database: &str) -> Result<String, String> {
     Ok(format!("{scheme}://{authority}/{database}{options}"))
 }
 
-fn wait_ready(nodes: &mut [Node], within: Duration) -> Result<(), String> {
+fn wait_ready(lab: &Lab, within: Duration) -> Result<(), String> {
     let deadline = Instant::now() + within;
-    for node in nodes.iter_mut() {
+    let targets: Vec<(u64, String, PathBuf)> = lab
+        .nodes()
+        .iter()
+        .map(|n| (n.id, n.url.clone(), n.log.clone()))
+        .collect();
+    for (id, url, log) in targets {
         loop {
-            if let Ok(Some(status)) = node.child.try_wait() {
+            let exited = lab
+                .nodes()
+                .iter_mut()
+                .find(|n| n.id == id)
+                .and_then(|n| n.child.as_mut().and_then(|c| c.try_wait().ok().flatten()));
+            if let Some(status) = exited {
                 return Err(format!(
-                    "node {} exited ({status}) during start-up:\n{}",
-                    node.id,
-                    tail(&node.log, 20)
+                    "node {id} exited ({status}) during start-up:\n{}",
+                    tail(&log, 20)
                 ));
             }
-            let ready = ureq::get(&format!("{}/readyz", node.url))
+            let ready = ureq::get(&format!("{url}/readyz"))
                 .timeout(Duration::from_secs(2))
                 .call()
                 .is_ok();
@@ -219,9 +291,8 @@ fn wait_ready(nodes: &mut [Node], within: Duration) -> Result<(), String> {
             }
             if Instant::now() > deadline {
                 return Err(format!(
-                    "node {} not ready after {within:?}:\n{}",
-                    node.id,
-                    tail(&node.log, 20)
+                    "node {id} not ready after {within:?}:\n{}",
+                    tail(&log, 20)
                 ));
             }
             std::thread::sleep(Duration::from_millis(200));
@@ -230,8 +301,9 @@ fn wait_ready(nodes: &mut [Node], within: Duration) -> Result<(), String> {
     Ok(())
 }
 
-/// Waits for Ctrl-C or SIGTERM, reporting nodes that exit meanwhile.
-fn supervise(nodes: &mut [Node]) {
+/// Waits for Ctrl-C or SIGTERM, reporting nodes that exit meanwhile (the
+/// lab's kills are its own, and not reported).
+fn supervise(lab: &Lab) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -253,13 +325,18 @@ fn supervise(nodes: &mut [Node]) {
                 _ = term.recv() => return,
                 _ = int.recv() => return,
                 _ = poll.tick() => {
-                    for node in nodes.iter_mut() {
-                        if let Ok(Some(status)) = node.child.try_wait() {
+                    let mut exited = Vec::new();
+                    for node in lab.nodes().iter_mut() {
+                        if let Some(Ok(Some(status))) = node.child.as_mut().map(|c| c.try_wait()) {
                             if !node.reported {
                                 node.reported = true;
-                                println!("node {} exited ({status}); the others carry on. Log: {}", node.id, node.log.display());
+                                exited.push((node.id, status, node.log.clone()));
                             }
                         }
+                    }
+                    for (id, status, log) in exited {
+                        println!("node {id} exited ({status}); the others carry on. Log: {}", log.display());
+                        lab.record("fault", format!("node {id} exited ({status})"));
                     }
                 }
             }

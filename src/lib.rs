@@ -19,6 +19,7 @@
 //! - [`server`]: wires one node together (`taskraft serve`).
 //! - [`connections`]: caps on concurrent connections per listener and per
 //!   client address, and a refusal log that cannot be flooded.
+//! - [`lab`]: `taskraft demo --lab`'s relays, page and fault controls.
 //! - [`config`], [`demo`], [`status`], [`mysqld`], [`metrics`], [`time`]:
 //!   the rest of the command line and its support.
 //!
@@ -32,6 +33,7 @@ pub mod crash;
 pub mod db;
 pub mod demo;
 pub mod join;
+pub mod lab;
 pub mod metrics;
 pub mod mysqld;
 pub mod projection;

@@ -42,6 +42,10 @@ enum Cmd {
         /// Start from empty data.
         #[arg(long)]
         fresh: bool,
+        /// The Raft lab: a relay on every peer link, and a page to kill,
+        /// pause, partition and heal nodes (printed as `lab  URL`).
+        #[arg(long)]
+        lab: bool,
     },
     /// Apply the sql/ migrations to the node's database and exit.
     Migrate {
@@ -61,6 +65,9 @@ enum Cmd {
         /// The node's URL (default: TASKRAFT_URL, else the configured advertise_url).
         #[arg(long)]
         url: Option<String>,
+        /// Refresh every SECONDS (default 2) until interrupted.
+        #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "2")]
+        watch: Option<f64>,
     },
 }
 
@@ -97,12 +104,14 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             http_port,
             dir,
             fresh,
+            lab,
         } => {
             taskraft::demo::run(taskraft::demo::DemoOptions {
                 nodes,
                 http_port,
                 dir,
                 fresh,
+                lab,
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -139,13 +148,23 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 Ok(ExitCode::from(1))
             }
         }
-        Cmd::Status { url } => {
+        Cmd::Status { url, watch } => {
             let url = match url.or_else(|| std::env::var("TASKRAFT_URL").ok()) {
                 Some(url) => url,
                 None => settings(None)?.advertise_url,
             };
-            taskraft::status::run(&url)?;
-            Ok(ExitCode::SUCCESS)
+            let watch = match watch {
+                Some(s) if !(0.1..=3600.0).contains(&s) => {
+                    return Err("--watch takes 0.1 to 3600 seconds".into())
+                }
+                other => other.map(std::time::Duration::from_secs_f64),
+            };
+            // 1: the node answered but cannot serve (no leader, not ready);
+            // 2 (an Err): it did not answer.
+            match taskraft::status::run(&url, watch)? {
+                taskraft::status::Health::Serving => Ok(ExitCode::SUCCESS),
+                taskraft::status::Health::NotServing => Ok(ExitCode::from(1)),
+            }
         }
     }
 }

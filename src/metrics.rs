@@ -1,5 +1,15 @@
 //! Prometheus metrics, served at `/metrics` in the text format. They live
 //! in the default registry, beside raft-engine's own (`raft_engine_*`).
+//!
+//! The names an operator alerts on follow etcd's (`etcd_server_has_leader`
+//! becomes `taskraft_server_has_leader`, and so on); the README's Metrics
+//! table lists each with what to alert on, and `tests/metrics.rs` scrapes a
+//! real cluster to check every name in that table is exported with its type
+//! and labels. Values that are cheap to derive (apply lag, applied
+//! proposals, `process_*`) are computed when `/metrics` is scraped, so the
+//! write path pays nothing for them.
+
+pub mod process;
 
 use std::sync::LazyLock;
 
@@ -22,8 +32,8 @@ pub static HTTP_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
 pub static HTTP_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
     register_histogram_vec!(
         "taskraft_http_request_duration_seconds",
-        "Time to answer an HTTP request, by route",
-        &["method", "route"],
+        "Time to answer an HTTP request, by route pattern (not the raw path), method and status",
+        &["route", "method", "status"],
         vec![0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]
     )
     .expect("metric registers")
@@ -35,14 +45,109 @@ pub static RAFT_TERM: LazyLock<IntGauge> = LazyLock::new(|| {
 });
 
 pub static RAFT_IS_LEADER: LazyLock<IntGauge> = LazyLock::new(|| {
-    register_int_gauge!("taskraft_raft_is_leader", "1 while this node is the leader")
-        .expect("metric registers")
+    register_int_gauge!(
+        "taskraft_server_is_leader",
+        "1 while this node is the leader"
+    )
+    .expect("metric registers")
+});
+
+pub static HAS_LEADER: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "taskraft_server_has_leader",
+        "1 while this node knows a leader (0: an election is under way or the node is cut off)"
+    )
+    .expect("metric registers")
+});
+
+pub static READY: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "taskraft_server_ready",
+        "1 when /readyz would answer 200 (leader known, MySQL answers, applier not stuck), \
+         as of the last probe or scrape"
+    )
+    .expect("metric registers")
 });
 
 pub static RAFT_LEADER_CHANGES: LazyLock<IntCounter> = LazyLock::new(|| {
     register_int_counter!(
-        "taskraft_raft_leader_changes_total",
-        "Times this node saw the leader or term change"
+        "taskraft_server_leader_changes_seen_total",
+        "Times this node saw a new leader"
+    )
+    .expect("metric registers")
+});
+
+pub static PROPOSALS_COMMITTED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "taskraft_server_proposals_committed_total",
+        "Log entries this node learned are committed"
+    )
+    .expect("metric registers")
+});
+
+pub static PROPOSALS_APPLIED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "taskraft_server_proposals_applied_total",
+        "Log entries this node applied in MySQL"
+    )
+    .expect("metric registers")
+});
+
+pub static PROPOSALS_FAILED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "taskraft_server_proposals_failed_total",
+        "Writes taken by this node that failed to commit (no leader, leader change, timeout)"
+    )
+    .expect("metric registers")
+});
+
+pub static APPLY_LAG: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "taskraft_apply_lag_entries",
+        "Committed log entries not yet applied in this node's MySQL"
+    )
+    .expect("metric registers")
+});
+
+pub static WAL_FSYNC_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
+    register_histogram!(
+        "taskraft_disk_wal_fsync_duration_seconds",
+        "Time to write and fsync one batch of the Raft log",
+        vec![
+            0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256,
+            0.512, 1.024, 2.048, 4.096, 8.192
+        ]
+    )
+    .expect("metric registers")
+});
+
+pub static PEER_RTT_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register_histogram_vec!(
+        "taskraft_network_peer_round_trip_time_seconds",
+        "Leader's heartbeat to a peer until that peer's answer, by peer id",
+        &["peer"],
+        vec![
+            0.0001, 0.0002, 0.0004, 0.0008, 0.0016, 0.0032, 0.0064, 0.0128, 0.0256, 0.0512, 0.1024,
+            0.2048, 0.4096, 0.8192, 1.6384
+        ]
+    )
+    .expect("metric registers")
+});
+
+pub static PEER_SENT_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "taskraft_network_peer_sent_failures_total",
+        "Messages or links to a peer that failed (queue full, connection lost), by peer id",
+        &["peer"]
+    )
+    .expect("metric registers")
+});
+
+pub static BUILD_INFO: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        "taskraft_build_info",
+        "Always 1; the labels say which build this node runs",
+        &["version", "commit"]
     )
     .expect("metric registers")
 });
@@ -100,8 +205,8 @@ pub static RAFT_READY_ENTRIES: LazyLock<Histogram> = LazyLock::new(|| {
 
 pub static APPLY_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
     register_histogram!(
-        "taskraft_apply_batch_seconds",
-        "Time to apply one batch in one MySQL transaction",
+        "taskraft_mysql_apply_txn_duration_seconds",
+        "Time to apply one batch of entries in one MySQL transaction, COMMIT included",
         vec![0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0]
     )
     .expect("metric registers")
@@ -144,16 +249,16 @@ pub static APPLY_BACKLOG_BYTES: LazyLock<IntGauge> = LazyLock::new(|| {
 
 pub static EVENTS_APPLIED: LazyLock<IntCounter> = LazyLock::new(|| {
     register_int_counter!(
-        "taskraft_events_applied_total",
-        "Events written to the event table"
+        "taskraft_db_events_total",
+        "Events this process wrote to the node's event table"
     )
     .expect("metric registers")
 });
 
 pub static PENDING_WRITES: LazyLock<IntGauge> = LazyLock::new(|| {
     register_int_gauge!(
-        "taskraft_pending_writes",
-        "Writes waiting for their entry to be applied here"
+        "taskraft_server_proposals_pending",
+        "Writes taken by this node, waiting for their entry to commit and apply here"
     )
     .expect("metric registers")
 });
@@ -256,8 +361,94 @@ pub static WS_REFUSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registers")
 });
 
+/// The commit this binary was built from (`TASKRAFT_COMMIT` at build time,
+/// else `git rev-parse`, else "unknown"; see build.rs).
+pub const BUILD_COMMIT: &str = env!("TASKRAFT_BUILD_COMMIT");
+
+/// Called once at start-up: the metrics that must exist before anything
+/// happens (an alert on `has_leader == 0` needs the 0 to be exported).
+pub fn init() {
+    BUILD_INFO
+        .with_label_values(&[env!("CARGO_PKG_VERSION"), BUILD_COMMIT])
+        .set(1);
+    LazyLock::force(&HAS_LEADER);
+    LazyLock::force(&READY);
+    LazyLock::force(&RAFT_IS_LEADER);
+    LazyLock::force(&APPLY_LAG);
+    LazyLock::force(&PENDING_WRITES);
+    LazyLock::force(&RAFT_LEADER_CHANGES);
+    LazyLock::force(&PROPOSALS_COMMITTED);
+    LazyLock::force(&PROPOSALS_APPLIED);
+    LazyLock::force(&PROPOSALS_FAILED);
+    LazyLock::force(&WAL_FSYNC_SECONDS);
+    LazyLock::force(&APPLY_SECONDS);
+    LazyLock::force(&EVENTS_APPLIED);
+    LazyLock::force(&WS_SESSIONS);
+    LazyLock::force(&WS_RESYNCS);
+    LazyLock::force(&process::CPU_SECONDS);
+    // A labelled family shows in the text format once a child exists: the
+    // classes below are the ones an alert names.
+    for class in MYSQL_ERROR_CLASSES {
+        MYSQL_ERRORS.with_label_values(&[class]);
+    }
+}
+
+/// The classes of `taskraft_mysql_errors_total`, as the applier sorts
+/// errors (`db::ErrorClass`).
+pub const MYSQL_ERROR_CLASSES: [&str; 3] = ["transient", "size", "other"];
+
+/// Counts a write taken by this node by its result: `ok`, `rejected` (a
+/// deterministic 4xx decided at apply) or `failed` (never committed).
+pub fn proposal(result: &str) {
+    PROPOSALS.with_label_values(&[result]).inc();
+    if result == "failed" {
+        PROPOSALS_FAILED.inc();
+    }
+}
+
+/// The Raft node's commit index, after each Ready.
+pub fn set_commit_index(commit: u64) {
+    let previous = RAFT_COMMIT_INDEX.get().max(0) as u64;
+    if commit > previous {
+        // The first value after start counts the log recovered from disk:
+        // that is what the node has committed, as in etcd.
+        PROPOSALS_COMMITTED.inc_by(commit - previous);
+        RAFT_COMMIT_INDEX.set(commit as i64);
+    }
+}
+
+/// A peer the transport dials: its series exist from now on, at zero, so
+/// an alert on them sees the peer before anything fails.
+pub fn peer_known(id: u64) {
+    let peer = id.to_string();
+    PEER_RTT_SECONDS.with_label_values(&[&peer]);
+    PEER_SENT_FAILURES.with_label_values(&[&peer]);
+}
+
+/// The Raft node's view of the leader changed.
+pub fn set_leader(leader_id: u64, is_self: bool, new_leader: bool) {
+    HAS_LEADER.set(i64::from(leader_id != 0));
+    RAFT_IS_LEADER.set(i64::from(is_self));
+    if new_leader {
+        RAFT_LEADER_CHANGES.inc();
+    }
+}
+
+/// Brings the derived values up to date: apply lag, applied proposals.
+fn refresh_derived() {
+    let commit = RAFT_COMMIT_INDEX.get().max(0);
+    let applied = APPLIED_INDEX.get().max(0);
+    APPLY_LAG.set((commit - applied).max(0));
+    let counted = PROPOSALS_APPLIED.get();
+    if applied as u64 > counted {
+        PROPOSALS_APPLIED.inc_by(applied as u64 - counted);
+    }
+}
+
 /// Everything registered, in the Prometheus text format.
 pub fn render() -> String {
+    refresh_derived();
+    process::refresh();
     let mut out = Vec::new();
     // Encoding into a Vec cannot fail.
     let _ = TextEncoder::new().encode(&prometheus::gather(), &mut out);

@@ -56,7 +56,8 @@ const HTTP_DRAIN_SECS: u64 = 10;
 /// Runs a node until SIGTERM or SIGINT.
 pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let node_id = settings.node_id;
-    tracing::info!(node = node_id, mysql = %redact(&settings.mysql_url), data_dir = %settings.data_dir.display(), "starting");
+    crate::metrics::init();
+    tracing::info!(node = node_id, version = env!("CARGO_PKG_VERSION"), commit = crate::metrics::BUILD_COMMIT, mysql = %redact(&settings.mysql_url), data_dir = %settings.data_dir.display(), "starting");
 
     // MySQL: the node's own database, migrated, and locked to this node.
     // Migrations run only when the schema lacks some, with the migration
@@ -271,6 +272,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         applier: applier.clone(),
         advertise_url: settings.advertise_url.clone(),
         raft_addr: settings.raft_addr.to_string(),
+        lab_url: settings.lab_url.clone(),
     };
     let cluster_for_promotion = cluster.clone();
     let hub = web::Data::new(

@@ -1,18 +1,80 @@
-//! `taskraft status`: the cluster as one node sees it, as a table.
+//! `taskraft status`: the cluster as one node sees it, as a table, and
+//! whether that node can serve (for scripts: the exit status).
 
 use std::time::Duration;
 
 use serde_json::Value;
 
-pub fn run(url: &str) -> Result<(), String> {
+/// How one look at a node went.
+pub enum Health {
+    /// It knows a leader and `/readyz` says ready.
+    Serving,
+    /// It answered, but has no leader or is not ready.
+    NotServing,
+}
+
+/// Prints the node's view once, or every `watch` until interrupted.
+/// Exits (the caller does) non-zero when the last look found no leader or
+/// the node not ready; an unreachable node is an error.
+pub fn run(url: &str, watch: Option<Duration>) -> Result<Health, String> {
     let url = url.trim_end_matches('/');
+    let Some(every) = watch else {
+        let (text, health) = look(url)?;
+        print!("{text}");
+        return Ok(health);
+    };
+    loop {
+        let text = match look(url) {
+            Ok((text, _)) => text,
+            // Watching goes on through a node's restart.
+            Err(e) => format!("{e}\n"),
+        };
+        // Clear the screen and go home, as `watch` does.
+        print!(
+            "\x1b[2J\x1b[H{} — every {}s, Ctrl-C to stop\n\n{text}",
+            url,
+            every.as_secs_f64()
+        );
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        std::thread::sleep(every);
+    }
+}
+
+fn look(url: &str) -> Result<(String, Health), String> {
     let response = ureq::get(&format!("{url}/api/cluster"))
         .timeout(Duration::from_secs(5))
         .call()
         .map_err(|e| format!("{url}: {e}"))?;
     let view: Value = response.into_json().map_err(|e| format!("{url}: {e}"))?;
-    print!("{}", render(&view));
-    Ok(())
+    // 503 carries the reasons in its body: ureq reports it as an error.
+    let ready: Value = match ureq::get(&format!("{url}/readyz"))
+        .timeout(Duration::from_secs(5))
+        .call()
+    {
+        Ok(r) => r.into_json().unwrap_or(Value::Null),
+        Err(ureq::Error::Status(_, r)) => r.into_json().unwrap_or(Value::Null),
+        Err(e) => return Err(format!("{url}/readyz: {e}")),
+    };
+    let mut out = render(&view);
+    let serving = !view["leader_id"].is_null() && ready["ready"] == Value::Bool(true);
+    if serving {
+        out.push_str("\nready\n");
+    } else {
+        out.push_str("\nNOT READY");
+        for problem in ready["problems"].as_array().into_iter().flatten() {
+            out.push_str(&format!("\n  - {}", text(problem)));
+        }
+        out.push('\n');
+    }
+    Ok((
+        out,
+        if serving {
+            Health::Serving
+        } else {
+            Health::NotServing
+        },
+    ))
 }
 
 fn text(value: &Value) -> String {

@@ -23,6 +23,9 @@ macro_rules! asset {
 /// Every file in `static/`; a test checks that none is missing.
 const ASSETS: &[Asset] = &[
     asset!("index.html", "text/html; charset=utf-8"),
+    asset!("cluster.html", "text/html; charset=utf-8"),
+    asset!("js/charts.js", "text/javascript; charset=utf-8"),
+    asset!("js/clusterpage.js", "text/javascript; charset=utf-8"),
     asset!("style.css", "text/css; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
     asset!("js/app.js", "text/javascript; charset=utf-8"),
@@ -46,6 +49,7 @@ const ASSETS: &[Asset] = &[
 pub fn serve(path: &str, dir: Option<&std::path::Path>) -> Option<HttpResponse> {
     let name = match path.trim_start_matches('/') {
         "" => "index.html",
+        "cluster" => "cluster.html",
         other => other,
     };
     let asset = ASSETS.iter().find(|a| a.path == name);

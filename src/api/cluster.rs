@@ -87,6 +87,17 @@ pub struct ClusterView {
     /// The applier's last error, while it retries a batch.
     pub apply_error: Option<String>,
     pub members: Vec<MemberView>,
+    /// Whom this node voted for in its current term (0: nobody).
+    #[serde(default)]
+    pub vote: u64,
+    /// This build's version and commit (see `taskraft_build_info`).
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub commit: String,
+    /// `taskraft demo --lab`'s page, when the node runs under it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lab_url: Option<String>,
 }
 
 impl ClusterView {
@@ -128,6 +139,8 @@ pub struct ClusterInfo {
     pub applier: Addr<Applier>,
     pub advertise_url: String,
     pub raft_addr: String,
+    /// The demo lab's page, when this node runs under `taskraft demo --lab`.
+    pub lab_url: Option<String>,
 }
 
 impl ClusterInfo {
@@ -192,7 +205,37 @@ async fn cluster_view(state: &ClusterInfo) -> Result<ClusterView, ApiError> {
         last_index: status.last_index,
         apply_error: applier.and_then(|a| a.failing),
         members,
+        vote: status.vote,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        commit: crate::metrics::BUILD_COMMIT.to_string(),
+        lab_url: state.lab_url.clone(),
     })
+}
+
+const LOG_LIMIT_DEFAULT: usize = 32;
+const LOG_LIMIT_MAX: usize = 256;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    limit: Option<usize>,
+}
+
+/// The tail of this node's Raft log: index, term and kind of each entry
+/// (not its content), with the node's commit and applied index. The lab
+/// draws each node's log from this.
+pub async fn recent_log(
+    state: web::Data<AppState>,
+    query: web::Query<LogQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(LOG_LIMIT_DEFAULT);
+    if !(1..=LOG_LIMIT_MAX).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("must be 1 to {LOG_LIMIT_MAX}"),
+        ));
+    }
+    Ok(HttpResponse::Ok().json(state.raft.recent_log(limit).await?))
 }
 
 pub async fn cluster(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -241,6 +284,27 @@ pub async fn healthz() -> HttpResponse {
 /// Ready when this node knows a leader, its MySQL answers, its applier is
 /// not stuck retrying, and it is not shutting down.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let problems = readiness_problems(&state).await;
+    let raft = state.raft.status();
+    crate::metrics::READY.set(i64::from(problems.is_empty()));
+    let body = json!({
+        "ready": problems.is_empty(),
+        "node_id": raft.node_id,
+        "role": raft.role,
+        "leader_id": raft.leader_id,
+        "problems": problems,
+    });
+    if problems.is_empty() {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "1"))
+            .json(body)
+    }
+}
+
+/// Why this node cannot serve; empty when it can.
+async fn readiness_problems(state: &AppState) -> Vec<String> {
     let mut problems: Vec<String> = Vec::new();
     if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
         problems.push("shutting down".into());
@@ -274,20 +338,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             ));
         }
     }
-    let body = json!({
-        "ready": problems.is_empty(),
-        "node_id": raft.node_id,
-        "role": raft.role,
-        "leader_id": raft.leader_id,
-        "problems": problems,
-    });
-    if problems.is_empty() {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable()
-            .insert_header(("Retry-After", "1"))
-            .json(body)
-    }
+    problems
 }
 
 /// Whether the membership names this node's URL (always true for a
@@ -304,7 +355,10 @@ async fn own_url_recorded(cluster: &ClusterInfo) -> bool {
     })
 }
 
-pub async fn metrics() -> HttpResponse {
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    // Readiness as a series, so an alert sees what the probe sees.
+    let ready = readiness_problems(&state).await.is_empty();
+    crate::metrics::READY.set(i64::from(ready));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(crate::metrics::render())

@@ -89,6 +89,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     )
     .service(
+        web::resource("/api/cluster/log")
+            .route(web::get().to(cluster::recent_log))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
         web::resource("/api/cluster/members")
             .route(web::post().to(members::add))
             .default_service(web::to(method_not_allowed)),
@@ -132,25 +137,39 @@ pub fn security_headers() -> middleware::DefaultHeaders {
 }
 
 /// Counts and times every request by route pattern (not raw path, so ids do
-/// not explode the label set).
+/// not explode the label set), and writes one access log line per request
+/// (target `taskraft::access`: `RUST_LOG=info,taskraft::access=off` silences
+/// it; with `log_format = "json"` it is one JSON object per line).
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let method = req.method().to_string();
     let started = Instant::now();
     let response = next.call(req).await?;
-    let route = response
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "other".to_string());
-    let status = response.status().as_u16().to_string();
+    let elapsed = started.elapsed();
+    let request = response.request();
+    let method = request.method().as_str();
+    // Unmatched paths (board assets, 404s) share one label value.
+    let route = request.match_pattern();
+    let route = route.as_deref().unwrap_or("other");
+    let status = response.status().as_u16();
+    let status_label = status.to_string();
     crate::metrics::HTTP_REQUESTS
-        .with_label_values(&[&method, &route, &status])
+        .with_label_values(&[method, route, &status_label])
         .inc();
     crate::metrics::HTTP_SECONDS
-        .with_label_values(&[&method, &route])
-        .observe(started.elapsed().as_secs_f64());
+        .with_label_values(&[route, method, &status_label])
+        .observe(elapsed.as_secs_f64());
+    tracing::info!(
+        target: "taskraft::access",
+        method,
+        path = request.path(),
+        route,
+        status,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        remote = request.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default(),
+        "request"
+    );
     Ok(response)
 }
 

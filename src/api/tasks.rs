@@ -68,13 +68,11 @@ async fn propose(
         op,
     };
     let applied = state.raft.propose(command).await;
-    crate::metrics::PROPOSALS
-        .with_label_values(&[match &applied {
-            Ok(a) if matches!(a.outcome, Outcome::Rejected { .. }) => "rejected",
-            Ok(_) => "ok",
-            Err(_) => "failed",
-        }])
-        .inc();
+    crate::metrics::proposal(match &applied {
+        Ok(a) if matches!(a.outcome, Outcome::Rejected { .. }) => "rejected",
+        Ok(_) => "ok",
+        Err(_) => "failed",
+    });
     match applied {
         Ok(applied) => respond(applied.outcome, applied.replayed),
         Err(e @ crate::raft::ConsensusError::Timeout(_)) => Err(ApiError::WriteTimeout(e)),

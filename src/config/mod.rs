@@ -39,6 +39,7 @@ const KEYS: &[&str] = &[
     "log_format",
     "ws_backlog",
     "static_dir",
+    "lab_url",
     "http_workers",
     "pod_name",
     "peer_service",
@@ -122,6 +123,9 @@ pub struct Settings {
     /// Serve the board from this directory instead of the copy compiled
     /// into the binary (for working on the board without rebuilding).
     pub static_dir: Option<PathBuf>,
+    /// Set by `taskraft demo --lab` only: where its lab page is, so the
+    /// board can link to it. The node serves no lab routes itself.
+    pub lab_url: Option<String>,
     /// HTTP worker threads (default: one per CPU).
     pub http_workers: usize,
     /// Applied entries beyond `snapshot_catchup_entries` that the Raft log
@@ -477,6 +481,7 @@ impl Layers {
             log_format,
             ws_backlog,
             static_dir: self.optional_string("static_dir")?.map(PathBuf::from),
+            lab_url: self.optional_string("lab_url")?,
             http_workers: self.number(
                 "http_workers",
                 std::thread::available_parallelism().map_or(1, |n| n.get()),

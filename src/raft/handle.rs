@@ -60,6 +60,37 @@ pub struct Applied {
 #[rtype(result = "ClusterStatus")]
 pub(super) struct GetStatus;
 
+/// The last entries of this node's log, for the lab's log strips.
+#[derive(Message)]
+#[rtype(result = "RecentLog")]
+pub(super) struct GetRecentLog {
+    pub limit: usize,
+}
+
+/// One entry as `/api/cluster/log` shows it: where it is and what kind,
+/// not what it holds.
+#[derive(Clone, Debug, Serialize)]
+pub struct LogEntryView {
+    pub index: u64,
+    pub term: u64,
+    /// `command` (a client's write), `empty` (a new leader's no-op) or
+    /// `membership` (a configuration change).
+    pub kind: &'static str,
+    pub bytes: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RecentLog {
+    pub node_id: u64,
+    pub term: u64,
+    pub first_index: u64,
+    pub last_index: u64,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    /// Oldest first; at most the limit asked for, ending at `last_index`.
+    pub entries: Vec<LogEntryView>,
+}
+
 /// The cluster no longer counts this node as a member (learned from a
 /// member, since a removed node is not sent the entry that removed it).
 #[derive(Message)]
@@ -127,6 +158,8 @@ pub struct ClusterStatus {
     #[serde(flatten)]
     pub raft: RaftStatus,
     pub commit_index: u64,
+    /// Whom this node voted for in its current term (0: nobody).
+    pub vote: u64,
     pub applied_index: u64,
     /// The first entry the log holds; entries before it were compacted.
     pub first_index: u64,
@@ -200,6 +233,14 @@ impl RaftHandle {
             Ok(Err(_)) => Err(ConsensusError::ShuttingDown),
             Err(_) => Err(ConsensusError::Timeout(self.request_timeout)),
         }
+    }
+
+    /// The last `limit` entries of this node's log, with its indexes.
+    pub async fn recent_log(&self, limit: usize) -> Result<RecentLog, ConsensusError> {
+        self.addr
+            .send(GetRecentLog { limit })
+            .await
+            .map_err(|_| ConsensusError::ShuttingDown)
     }
 
     pub async fn cluster_status(&self) -> Result<ClusterStatus, ConsensusError> {

@@ -181,6 +181,7 @@ impl Transport {
         if self.peers.get(&id).is_some_and(|p| p.addr == addr) {
             return;
         }
+        crate::metrics::peer_known(id);
         let (queue, batches) = mpsc::channel(QUEUE_DEPTH);
         let link = Arc::new(LinkState::default());
         // Replacing the queue's sender ends the old writer task, if any.
@@ -295,6 +296,9 @@ impl Handler<SendMessages> for Transport {
                 None => false,
             };
             if !delivered {
+                crate::metrics::PEER_SENT_FAILURES
+                    .with_label_values(&[&to.to_string()])
+                    .inc();
                 self.unreachable(to);
             }
         }

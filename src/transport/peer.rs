@@ -66,6 +66,9 @@ pub(super) async fn run(
                 Err(mpsc::error::TryRecvError::Disconnected) => return,
             }
         }
+        crate::metrics::PEER_SENT_FAILURES
+            .with_label_values(&[&id.to_string()])
+            .inc();
         unreachable.do_send(Unreachable(id));
         tokio::time::sleep(jittered(backoff)).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);

@@ -206,8 +206,23 @@ try {
 
 // ------------------------------------------------------------------ start
 
+/** Under `taskraft demo --lab`, the node names the lab's page: link to it. */
+function showLabLink() {
+  fetch('/api/cluster', { cache: 'no-store' })
+    .then((r) => (r.ok ? r.json() : null))
+    .then((view) => {
+      if (typeof view?.lab_url === 'string' && /^https?:\/\//.test(view.lab_url)) {
+        const link = document.getElementById('lab-link');
+        link.href = view.lab_url;
+        link.hidden = false;
+      }
+    })
+    .catch(() => {});
+}
+
 async function boot() {
   showConnection();
+  showLabLink();
   await panel.start();
   showConnection();
   for (let attempt = 1; ; attempt++) {

@@ -7,7 +7,8 @@ use raft::eraftpb::MessageType;
 use raft::{StateRole, INVALID_ID};
 
 use super::super::handle::{
-    Applied, ConsensusError, GetStatus, Propose, ReadBarrier, Shutdown, TransferLeader,
+    Applied, ConsensusError, GetRecentLog, GetStatus, Propose, ReadBarrier, Shutdown,
+    TransferLeader,
 };
 use super::super::proposal::{encode_command, ProposalContext};
 use super::{ProcessReady, RaftNode, MAX_APPLY_LAG};
@@ -32,6 +33,9 @@ impl Handler<Step> for RaftNode {
     type Result = ();
 
     fn handle(&mut self, Step(mut message): Step, ctx: &mut Context<Self>) {
+        if message.get_msg_type() == MessageType::MsgHeartbeatResponse {
+            self.heartbeat_answered(message.from);
+        }
         if message.get_msg_type() == MessageType::MsgPropose {
             self.take_forwarded_conf_changes(&mut message);
             if message.get_entries().is_empty() {
@@ -139,6 +143,18 @@ impl Handler<Applied> for RaftNode {
         }
         self.reads.on_applied(self.applied_index);
         self.schedule_ready(ctx);
+    }
+}
+
+impl Handler<GetRecentLog> for RaftNode {
+    type Result = MessageResult<GetRecentLog>;
+
+    fn handle(
+        &mut self,
+        GetRecentLog { limit }: GetRecentLog,
+        _: &mut Context<Self>,
+    ) -> Self::Result {
+        MessageResult(self.recent_log(limit))
     }
 }
 

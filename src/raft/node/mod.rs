@@ -11,10 +11,12 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use raft::eraftpb::{Entry, EntryType, Message, MessageType};
-use raft::{RawNode, ReadOnlyOption, StateRole, INVALID_ID};
+use raft::{GetEntriesContext, RawNode, ReadOnlyOption, StateRole, INVALID_ID};
 use tokio::sync::{oneshot, watch};
 
-use super::handle::{ClusterStatus, ConsensusError, MemberStatus, RaftHandle, RaftStatus};
+use super::handle::{
+    ClusterStatus, ConsensusError, LogEntryView, MemberStatus, RaftHandle, RaftStatus, RecentLog,
+};
 use super::membership::{MemberAddr, MembershipError};
 use super::storage::LogStore;
 use super::waiters::{PendingWrites, ReadQueue};
@@ -98,6 +100,9 @@ pub struct RaftNode {
     snapshots_sent: Vec<u64>,
     /// Bytes of committed entries MySQL has not applied yet.
     backlog: backlog::Backlog,
+    /// The oldest unanswered heartbeat to each peer (within the last
+    /// second), for the round-trip histogram.
+    heartbeats_sent: std::collections::HashMap<u64, Instant>,
 }
 
 pub(super) struct PendingChange {
@@ -175,6 +180,7 @@ impl RaftNode {
             compaction_check: (Instant::now(), config.applied),
             snapshots_sent: Vec::new(),
             backlog: backlog::Backlog::default(),
+            heartbeats_sent: std::collections::HashMap::new(),
         };
         let addr = RaftNode::start_in_arbiter(&arbiter.handle(), move |_| node);
         Ok(RaftHandle::new(addr, status_rx, request_timeout))
@@ -243,21 +249,42 @@ impl RaftNode {
         }
         if let Some(commit) = light.commit_index() {
             self.store.set_commit(commit);
-            metrics::RAFT_COMMIT_INDEX.set(commit as i64);
         }
         if !light.messages().is_empty() {
             self.send(light.take_messages());
         }
         self.on_committed(light.take_committed_entries());
+        // A follower learns the commit index from the leader's messages,
+        // not from a LightReady.
+        metrics::set_commit_index(self.raw.raft.raft_log.committed);
     }
 
     fn send(&mut self, messages: Vec<Message>) {
         for message in &messages {
-            if message.get_msg_type() == MessageType::MsgSnapshot {
-                self.snapshots_sent.push(message.to);
+            match message.get_msg_type() {
+                MessageType::MsgSnapshot => self.snapshots_sent.push(message.to),
+                // Timed until the answer: the peer round trip. One that
+                // went unanswered for a second was lost (a cut link, a
+                // dead peer): time the next one instead.
+                MessageType::MsgHeartbeat => {
+                    let now = Instant::now();
+                    let sent = self.heartbeats_sent.entry(message.to).or_insert(now);
+                    if now.duration_since(*sent) > Duration::from_secs(1) {
+                        *sent = now;
+                    }
+                }
+                _ => {}
             }
         }
         self.transport.send.do_send(SendMessages(messages));
+    }
+
+    fn heartbeat_answered(&mut self, peer: u64) {
+        if let Some(sent) = self.heartbeats_sent.remove(&peer) {
+            metrics::PEER_RTT_SECONDS
+                .with_label_values(&[&peer.to_string()])
+                .observe(sent.elapsed().as_secs_f64());
+        }
     }
 
     /// Applies membership changes now (they concern raft-rs, not MySQL) and
@@ -291,10 +318,10 @@ impl RaftNode {
     fn observe_leadership(&mut self) {
         let now = (self.raw.raft.term, self.raw.raft.leader_id);
         if now != self.leadership {
+            let new_leader = now.1 != INVALID_ID && now.1 != self.leadership.1;
             self.leadership = now;
-            metrics::RAFT_LEADER_CHANGES.inc();
             metrics::RAFT_TERM.set(now.0 as i64);
-            metrics::RAFT_IS_LEADER.set(i64::from(self.raw.raft.state == StateRole::Leader));
+            metrics::set_leader(now.1, self.raw.raft.state == StateRole::Leader, new_leader);
             let raft = &self.raw.raft;
             let commit = raft.raft_log.committed;
             self.pending_writes.fail_uncommitted(|index, term| {
@@ -383,6 +410,43 @@ impl RaftNode {
         }
     }
 
+    fn recent_log(&self, limit: usize) -> RecentLog {
+        let log = &self.raw.raft.raft_log;
+        let last = log.last_index();
+        let first = self.store.first_index_now().max(1);
+        let from = last
+            .saturating_sub(limit as u64)
+            .saturating_add(1)
+            .max(first);
+        let entries = if from > last {
+            Vec::new()
+        } else {
+            log.entries(from, None, GetEntriesContext::empty(false))
+                .unwrap_or_default()
+        };
+        RecentLog {
+            node_id: self.id,
+            term: self.raw.raft.term,
+            first_index: first,
+            last_index: last,
+            commit_index: log.committed,
+            applied_index: self.applied_index,
+            entries: entries
+                .iter()
+                .map(|e| LogEntryView {
+                    index: e.index,
+                    term: e.term,
+                    kind: match e.get_entry_type() {
+                        EntryType::EntryNormal if e.data.is_empty() => "empty",
+                        EntryType::EntryNormal => "command",
+                        EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => "membership",
+                    },
+                    bytes: e.data.len(),
+                })
+                .collect(),
+        }
+    }
+
     fn cluster_status(&self) -> ClusterStatus {
         let raft = &self.raw.raft;
         let addrs = self.store.members();
@@ -409,6 +473,7 @@ impl RaftNode {
         ClusterStatus {
             raft: status_of(&self.raw, self.removed),
             commit_index: raft.raft_log.committed,
+            vote: raft.vote,
             applied_index: self.applied_index,
             first_index: self.store.first_index_now(),
             last_index: raft.raft_log.last_index(),

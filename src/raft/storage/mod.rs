@@ -357,7 +357,11 @@ impl LogStore {
         if let Some(hs) = hard_state {
             batch.put_message(GROUP, HARD_STATE_KEY.to_vec(), hs)?;
         }
+        let started = std::time::Instant::now();
         self.inner.engine.write(&mut batch, sync)?;
+        if sync {
+            crate::metrics::WAL_FSYNC_SECONDS.observe(started.elapsed().as_secs_f64());
+        }
         if !entries.is_empty() {
             self.tail_mut().append(entries);
         }

@@ -30,11 +30,13 @@ function portFree(port) {
 }
 
 /** A base port whose nodes' HTTP ports (base+i) and Raft ports (base+1000+i) are free. */
-async function freeBase(nodes) {
+async function freeBase(nodes, lab = false) {
   for (let attempt = 0; attempt < 200; attempt++) {
     const base = 20000 + Math.floor(Math.random() * 700) * 10;
     const ports = [];
     for (let i = 0; i < nodes; i++) ports.push(base + i, base + 1000 + i);
+    // `--lab` serves its page on base + 90.
+    if (lab) ports.push(base + 90);
     let ok = true;
     for (const p of ports) {
       if (!(await portFree(p))) {
@@ -49,19 +51,23 @@ async function freeBase(nodes) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-export async function startCluster({ nodes = 3 } = {}) {
+export async function startCluster({ nodes = 3, lab = false } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'taskraft-board-'));
-  const base = await freeBase(nodes);
-  const child = spawn(BIN, ['demo', '--fresh', '--dir', dir, '--http-port', String(base), '--nodes', String(nodes)], {
+  const base = await freeBase(nodes, lab);
+  const args = ['demo', '--fresh', '--dir', dir, '--http-port', String(base), '--nodes', String(nodes)];
+  if (lab) args.push('--lab');
+  const child = spawn(BIN, args, {
     env: process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
+  let labUrl = null;
   const urls = new Map();
   const pids = new Map();
   const onData = (buf) => {
     output += buf.toString();
     for (const m of output.matchAll(/node (\d+)\s+board\s+(http\S+)/g)) urls.set(Number(m[1]), m[2].replace(/\/$/, ''));
+    labUrl ??= /^lab {2}(http\S+)$/m.exec(output)?.[1] ?? null;
     // The demo's own children; a node the test restarted keeps its new PID.
     for (const m of output.matchAll(/node (\d+) pid (\d+)/g)) if (!pids.has(Number(m[1]))) pids.set(Number(m[1]), Number(m[2]));
   };
@@ -78,6 +84,10 @@ export async function startCluster({ nodes = 3 } = {}) {
     restarted,
     get output() {
       return output;
+    },
+    /** `--lab` only: the lab page's URL, as the demo printed it. */
+    get labUrl() {
+      return labUrl;
     },
     nodes: [],
     killed: new Set(),
@@ -205,7 +215,7 @@ export async function startCluster({ nodes = 3 } = {}) {
 
   try {
     const deadline = Date.now() + 90000;
-    while (pids.size < nodes || urls.size < nodes) {
+    while (pids.size < nodes || urls.size < nodes || (lab && !labUrl)) {
       if (exited) throw new Error(`taskraft demo exited (${JSON.stringify(exited)}):\n${output}`);
       if (Date.now() > deadline) throw new Error(`taskraft demo did not print its nodes:\n${output}`);
       await sleep(100);

@@ -8,9 +8,9 @@ import { startCluster } from './cluster.mjs';
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const ARTIFACTS = join(REPO, 'test-artifacts');
 
-export async function setUp() {
+export async function setUp(options = {}) {
   await mkdir(ARTIFACTS, { recursive: true });
-  const cluster = await startCluster();
+  const cluster = await startCluster(options);
   let browser;
   try {
     browser = await launch();

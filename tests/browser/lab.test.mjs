@@ -1,0 +1,194 @@
+// The Lab page of `taskraft demo --lab` and the Cluster page, driven like a
+// person would: isolate the leader from the page, watch a new one elected
+// and the old one shown cut off while cards written on the majority reach
+// the board; heal, and see it rejoin as a follower with the same log tail;
+// kill and restart a node from the page; run the "kill the leader" tour to
+// its own check. Both pages pass axe with no violations.
+import assert from 'node:assert/strict';
+import { copyFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import * as api from './lib/api.mjs';
+import { axeViolations } from './lib/axe.mjs';
+import { card, openBoard } from './lib/browser.mjs';
+import { ARTIFACTS, REPO, eventually, setUp, tearDown } from './lib/harness.mjs';
+
+let env;
+
+before(async () => {
+  env = await setUp({ lab: true });
+});
+
+after(async () => {
+  await tearDown(env);
+});
+
+async function openLab(browser, url, colorScheme = 'light') {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 1000 }, colorScheme });
+  const page = await context.newPage();
+  page.problems = [];
+  page.on('pageerror', (err) => page.problems.push(`pageerror: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') page.problems.push(`console: ${msg.text()}`);
+  });
+  await page.goto(url);
+  await page.waitForSelector('#lab[data-ready="true"]');
+  await page.waitForFunction(() => document.querySelectorAll('.lab-node').length === 3);
+  return page;
+}
+
+const leaderShown = (page) => page.evaluate(() => document.getElementById('lab').dataset.leader || null);
+
+async function createRetrying(url, task) {
+  const key = crypto.randomUUID();
+  return eventually(
+    async () => {
+      const res = await api.call(url, 'POST', '/api/tasks', { body: task, key });
+      if (res.status === 201) return res.body;
+      if (res.status === 503 || res.status === 504) return null;
+      throw new Error(`create: ${res.status} ${JSON.stringify(res.body)}`);
+    },
+    { timeout: 30000, interval: 200, what: 'a create on the majority' },
+  );
+}
+
+test('the lab page passes axe and shows every node, link and log from the nodes', async () => {
+  const page = await openLab(env.browser, env.cluster.labUrl);
+  try {
+    await eventually(() => leaderShown(page), { timeout: 20000, what: 'a leader on the lab page' });
+    await page.waitForFunction(() => document.querySelectorAll('#lab-links tr').length === 6);
+    await page.waitForFunction(() => [...document.querySelectorAll('.log-strip')].every((s) => s.dataset.tail));
+    const violations = await axeViolations(page);
+    assert.deepEqual(violations, [], `axe: ${JSON.stringify(violations, null, 2)}`);
+    const dark = await openLab(env.browser, env.cluster.labUrl, 'dark');
+    await dark.waitForFunction(() => [...document.querySelectorAll('.log-strip')].every((s) => s.dataset.tail));
+    assert.deepEqual(await axeViolations(dark), [], 'axe, dark theme');
+    await dark.context().close();
+    assert.deepEqual(page.problems, []);
+  } finally {
+    await page.context().close();
+  }
+});
+
+test('isolate the leader from the page: a new leader, cards on the majority, heal and rejoin', async () => {
+  const page = await openLab(env.browser, env.cluster.labUrl);
+  try {
+    const old = Number(await eventually(() => leaderShown(page), { timeout: 20000, what: 'a leader' }));
+    const others = env.cluster.nodes.filter((n) => n.id !== old);
+    const board = await openBoard(env.browser, others[0].url);
+    await page.click(`.lab-node[data-node="${old}"] button[data-action="isolate"]`);
+    await page.waitForSelector(`.lab-node[data-node="${old}"][data-cut-off="true"]`);
+    const next = Number(
+      await eventually(
+        async () => {
+          const l = await leaderShown(page);
+          return l && Number(l) !== old ? l : null;
+        },
+        { timeout: 30000, what: 'a new leader shown' },
+      ),
+    );
+    assert.notEqual(next, old);
+    assert.match(await page.textContent(`.lab-node[data-node="${old}"]`), /Cut off/);
+    const created = [];
+    for (let i = 0; i < 3; i++) created.push(await createRetrying(others[i % 2].url, { title: `written on the majority ${i}` }));
+    for (const task of created) await card(board, task.id).waitFor({ timeout: 15000 });
+    await board.context().close();
+
+    await page.click('#heal');
+    await page.waitForSelector(`.lab-node[data-node="${old}"][data-cut-off="false"][data-role="follower"]`, { timeout: 60000 });
+    // Same log tail as the leader's, entry for entry (index:term).
+    await eventually(
+      async () => {
+        const tails = await page.evaluate(() =>
+          Object.fromEntries([...document.querySelectorAll('.log-row')].map((r) => [r.dataset.node, r.querySelector('.log-strip').dataset.tail])),
+        );
+        const leader = await leaderShown(page);
+        return leader && tails[old] && tails[old] === tails[leader];
+      },
+      { timeout: 30000, what: 'the rejoined node has the leader\'s log tail' },
+    );
+    for (const task of created) {
+      const res = await api.call(env.cluster.url(old), 'GET', `/api/tasks/${task.id}`);
+      assert.equal(res.status, 200, 'the rejoined node has the majority\'s cards');
+    }
+    assert.deepEqual(page.problems, []);
+  } finally {
+    await page.context().close();
+  }
+});
+
+test('kill and restart a node from the page', async () => {
+  const page = await openLab(env.browser, env.cluster.labUrl);
+  try {
+    const leader = Number(await eventually(() => leaderShown(page), { timeout: 20000, what: 'a leader' }));
+    const victim = env.cluster.nodes.find((n) => n.id !== leader).id;
+    await page.click(`.lab-node[data-node="${victim}"] button[data-action="kill"]`);
+    await page.waitForSelector(`.lab-node[data-node="${victim}"][data-state="killed"]`);
+    // Its log strip empties: a killed node has no log to read.
+    await page.waitForSelector(`.log-row[data-node="${victim}"] .log-strip[data-tail=""]`, { state: 'attached' });
+    await page.click(`.lab-node[data-node="${victim}"] button[data-action="restart"]`);
+    await page.waitForSelector(`.lab-node[data-node="${victim}"][data-state="running"][data-role="follower"]`, { timeout: 60000 });
+    const timeline = await page.textContent('#lab-events');
+    assert.match(timeline, new RegExp(`node ${victim} killed`));
+    assert.match(timeline, new RegExp(`node ${victim} restarted`));
+    assert.deepEqual(page.problems, []);
+  } finally {
+    await page.context().close();
+  }
+});
+
+test('the guided tour "kill the leader" completes and its own check passes', async () => {
+  const page = await openLab(env.browser, env.cluster.labUrl);
+  try {
+    await eventually(() => leaderShown(page), { timeout: 20000, what: 'a leader' });
+    await page.click('button[data-tour="kill-leader"]');
+    await page.waitForSelector('#tour-result[data-result="pass"], #tour-result[data-result="fail"]', { timeout: 180000 });
+    const result = await page.textContent('#tour-result');
+    assert.equal(await page.getAttribute('#tour-result', 'data-result'), 'pass', result);
+    assert.match(result, /all 6 cards .* on all 3 nodes, each once/);
+    await page.screenshot({ path: join(ARTIFACTS, 'lab.png'), fullPage: true });
+    if (process.env.UPDATE_DOCS_SCREENSHOT) {
+      await mkdir(join(REPO, 'docs'), { recursive: true });
+      await copyFile(join(ARTIFACTS, 'lab.png'), join(REPO, 'docs/lab.png'));
+    }
+    assert.deepEqual(page.problems, []);
+  } finally {
+    await page.context().close();
+  }
+});
+
+test('the Cluster page charts what the nodes report and passes axe', async () => {
+  const url = env.cluster.nodes[0].url;
+  const page = await openBoard(env.browser, url);
+  await page.context().close();
+  const context = await env.browser.newContext({ viewport: { width: 1440, height: 1000 } });
+  const charts = await context.newPage();
+  const problems = [];
+  charts.on('pageerror', (err) => problems.push(err.message));
+  try {
+    await charts.goto(`${url}/cluster`);
+    // Traffic while it samples, so the rates and latencies have points.
+    const writer = (async () => {
+      for (let i = 0; i < 20; i++) {
+        await api.create(env.cluster.nodes[i % 3].url, { title: `charted ${i}` });
+        await api.list(env.cluster.nodes[(i + 1) % 3].url);
+        await new Promise((r) => setTimeout(r, 150));
+      }
+    })();
+    await charts.waitForFunction(() => Number(document.getElementById('charts').dataset.samples) >= 3, null, { timeout: 30000 });
+    await writer;
+    await charts.waitForFunction(() => document.querySelectorAll('#chart-commit path.chart-line').length === 3, null, { timeout: 20000 });
+    await charts.waitForFunction(() => document.querySelector('#chart-writes path.chart-line'), null, { timeout: 20000 });
+    assert.equal(await charts.locator('#charts-now tr').count(), 3);
+    assert.match(await charts.getAttribute('#chart-write-latency', 'aria-label'), /p99/);
+    const violations = await axeViolations(charts);
+    assert.deepEqual(violations, [], `axe: ${JSON.stringify(violations, null, 2)}`);
+    await charts.screenshot({ path: join(ARTIFACTS, 'cluster.png'), fullPage: true });
+    if (process.env.UPDATE_DOCS_SCREENSHOT) {
+      await copyFile(join(ARTIFACTS, 'cluster.png'), join(REPO, 'docs/cluster.png'));
+    }
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});

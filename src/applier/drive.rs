@@ -8,7 +8,9 @@
 //!   large): the batch is split in halves, each its own transaction, down
 //!   to one entry; one entry alone is then sent one statement per row and
 //!   one statement per round trip. Only if even that is refused is it a
-//!   failure (validation makes it impossible: see `tests/limits.rs`);
+//!   failure (validation makes it impossible: see
+//!   `the_largest_valid_command_fits_in_mariadbs_default_packet_with_margin`
+//!   in `batch.rs`);
 //! - **transient** (connection lost, deadlock, lock wait, server gone) and
 //!   **other**: [`apply_all`] stops and returns what committed so far and
 //!   the failure; the applier retries the same work with capped backoff

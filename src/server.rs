@@ -18,7 +18,7 @@ use mysql_async::prelude::Queryable;
 
 use crate::api::cors::CorsPolicy;
 use crate::api::{self, AppState, ClusterInfo};
-use crate::applier::{Applier, Attach, CatchupSources, GetApplierStatus};
+use crate::applier::{Applier, ApplierHandle, CatchupSources};
 use crate::config::{redact, Settings};
 use crate::connections::Limiter;
 use crate::db::{self, migrate, rebuild::NodeLock};
@@ -39,7 +39,7 @@ pub enum ServeError {
     #[error("MySQL: {0}")]
     Mysql(#[from] mysql_async::Error),
     #[error("{0}")]
-    Log(#[from] crate::raft::storage::LogError),
+    Log(#[from] crate::raft::LogError),
     #[error("raft: {0}")]
     Raft(#[from] raft::Error),
     #[error("{0}")]
@@ -204,14 +204,13 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     // The actors.
     let apply_pool = db::connect(&settings.mysql_url, 2).await?;
     let rows = ProjectionCache::default();
-    let applier = Applier::new(
+    let applier = ApplierHandle::start(Applier::new(
         node_id,
         apply_pool,
-        store.clone(),
+        crate::raft::CommittedLog::new(store.clone()),
         applied.applied_index,
         rows.clone(),
-    )
-    .start();
+    ));
     // Peers: the members as the log recorded them (the initial voters, or
     // what this node was told when it joined).
     let peers: HashMap<u64, String> = store
@@ -250,18 +249,18 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         },
         store,
         ports,
-        applier.clone().recipient(),
+        applier.committed_recipient(),
     )?;
     transport.do_send(AttachRaft(raft.inbox()));
-    applier.do_send(Attach {
-        raft: raft.applied_recipient(),
-        sources: CatchupSources {
+    applier.attach(
+        raft.applied_recipient(),
+        CatchupSources {
             node_id,
             auth: auth.clone(),
             transport: transport.clone().recipient(),
             status: raft.watch(),
         },
-    });
+    );
 
     // HTTP.
     let draining = Arc::new(AtomicBool::new(false));
@@ -360,7 +359,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     // Let the applier finish what is committed, briefly.
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
-        match applier.send(GetApplierStatus).await {
+        match applier.status().await {
             Ok(status)
                 if status.applied_index < status.committed_index && status.failing.is_none() =>
             {

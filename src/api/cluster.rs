@@ -14,7 +14,7 @@ use super::tasks::read_barrier;
 use super::AppState;
 use actix::Addr;
 
-use crate::applier::{Applier, GetApplierStatus};
+use crate::applier::ApplierHandle;
 use crate::db::queries;
 use crate::raft::{RaftHandle, Role};
 use crate::transport::{Peers, Transport};
@@ -136,7 +136,7 @@ pub struct ClusterInfo {
     pub cluster_id: std::sync::Arc<crate::transport::auth::ClusterId>,
     pub raft: RaftHandle,
     pub transport: Addr<Transport>,
-    pub applier: Addr<Applier>,
+    pub applier: ApplierHandle,
     pub advertise_url: String,
     pub raft_addr: String,
     /// The demo lab's page, when this node runs under `taskraft demo --lab`.
@@ -152,7 +152,7 @@ impl ClusterInfo {
 async fn cluster_view(state: &ClusterInfo) -> Result<ClusterView, ApiError> {
     let status = state.raft.cluster_status().await?;
     let peers = state.transport.send(Peers).await.unwrap_or_default();
-    let applier = state.applier.send(GetApplierStatus).await.ok();
+    let applier = state.applier.status().await.ok();
     let me = status.raft.node_id;
     let members: Vec<MemberView> = status
         .members
@@ -327,7 +327,7 @@ async fn readiness_problems(state: &AppState) -> Vec<String> {
         // Pages fail over only to members whose URL the others know.
         problems.push("this node's URL is not recorded in the membership yet".into());
     }
-    if let Ok(applier) = state.cluster.applier.send(GetApplierStatus).await {
+    if let Ok(applier) = state.cluster.applier.status().await {
         if let Some(error) = applier.failing {
             problems.push(format!("applier retrying: {error}"));
         }

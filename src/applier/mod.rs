@@ -20,16 +20,18 @@
 pub mod batch;
 pub mod catchup;
 pub mod drive;
+mod handle;
 mod state;
+
+pub use handle::{ApplierError, ApplierHandle};
 
 use std::time::Instant;
 
 use actix::prelude::*;
 use mysql_async::Pool;
-use raft::eraftpb::{Entry, EntryType};
 use tokio::sync::watch;
 
-use self::batch::{BatchEntry, BatchResult};
+use self::batch::BatchResult;
 use self::catchup::CatchupError;
 use self::drive::{Failure, MysqlExecutor, Retry};
 use self::state::ApplyState;
@@ -37,9 +39,7 @@ use crate::db::catchup::PageRequest;
 use crate::db::ErrorClass;
 use crate::metrics;
 use crate::projection::ProjectionCache;
-use crate::raft::proposal::{decode_command, ProposalContext};
-use crate::raft::storage::LogError;
-use crate::raft::{Applied, LogStore, RaftStatus};
+use crate::raft::{Applied, Committed, CommittedLog, RaftStatus, ReadError};
 use crate::task::Event;
 use crate::transport::auth::PeerAuth;
 use crate::transport::{PeerInfo, Peers};
@@ -51,16 +51,11 @@ const MAX_BATCH_ENTRIES: u64 = 512;
 /// bounded separately, by the bytes of SQL built ([`drive`]).
 const MAX_BATCH_BYTES: usize = 4 << 20;
 
-/// The log is committed up to this index.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Committed(pub u64);
-
 /// Where the applier sends its results, and where it finds peers to
 /// catch up from.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Attach {
+struct Attach {
     pub raft: Recipient<Applied>,
     pub sources: CatchupSources,
 }
@@ -75,7 +70,7 @@ pub struct CatchupSources {
 }
 
 impl CatchupSources {
-    async fn urls(&self, log: &LogStore) -> Vec<String> {
+    async fn urls(&self, log: &CommittedLog) -> Vec<String> {
         let leader = self.status.borrow().leader_id;
         let mut peers: Vec<PeerInfo> = self.transport.send(Peers).await.unwrap_or_default();
         // The transport knows a peer's URL once it has said hello; the log
@@ -112,12 +107,12 @@ pub struct Published(pub std::sync::Arc<Vec<Event>>);
 /// Subscribes a recipient to every committed batch of events.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Subscribe(pub Recipient<Published>);
+struct Subscribe(Recipient<Published>);
 
 /// How far the applier has got, for `/readyz` and metrics.
 #[derive(Message)]
 #[rtype(result = "ApplierStatus")]
-pub struct GetApplierStatus;
+struct GetApplierStatus;
 
 #[derive(Clone, Debug, Default)]
 pub struct ApplierStatus {
@@ -135,7 +130,7 @@ pub struct ApplierStatus {
 pub struct Applier {
     node_id: u64,
     pool: Pool,
-    log: LogStore,
+    log: CommittedLog,
     /// What MySQL holds, known without asking; `None` until read, and again
     /// after any error (so it is read afresh, never trusted after a doubt).
     state: Option<ApplyState>,
@@ -161,12 +156,12 @@ impl Applier {
     pub fn new(
         node_id: u64,
         pool: Pool,
-        log: LogStore,
+        log: CommittedLog,
         applied_index: u64,
         rows: ProjectionCache,
     ) -> Applier {
         // Whatever the log compacted away was committed.
-        let committed_index = applied_index.max(log.snapshot_metadata().index);
+        let committed_index = applied_index.max(log.snapshot().index);
         Applier {
             node_id,
             pool,
@@ -190,7 +185,7 @@ impl Applier {
         if self.busy || self.raft.is_none() {
             return;
         }
-        if self.applied_index < self.log.snapshot_metadata().index {
+        if self.applied_index < self.log.snapshot().index {
             self.catch_up(ctx);
             return;
         }
@@ -206,14 +201,9 @@ impl Applier {
         let to = self
             .committed_index
             .min(state.applied_index + MAX_BATCH_ENTRIES);
-        let entries = match self.log.read_entries(from, to + 1, MAX_BATCH_BYTES) {
-            Ok(entries) if entries.first().map(|e| e.index) == Some(from) => entries,
-            Ok(_) => {
-                self.state = Some(state);
-                self.fail(ctx, format!("the log does not hold committed entry {from}"));
-                return;
-            }
-            Err(LogError::Compacted(_)) => {
+        let batch = match self.log.read(from, to, MAX_BATCH_BYTES) {
+            Ok(batch) => batch,
+            Err(ReadError::Compacted(_)) => {
                 // A snapshot replaced the log meanwhile.
                 self.catch_up(ctx);
                 return;
@@ -224,7 +214,6 @@ impl Applier {
                 return;
             }
         };
-        let batch: Vec<BatchEntry> = entries.iter().map(decode).collect();
         self.busy = true;
         let mut executor = MysqlExecutor {
             pool: self.pool.clone(),
@@ -330,7 +319,7 @@ impl Applier {
         self.busy = true;
         self.state = None;
         self.rows.clear();
-        let snapshot = self.log.snapshot_metadata();
+        let snapshot = self.log.snapshot();
         let pool = self.pool.clone();
         let log = self.log.clone();
         let per_row = self.catchup_per_row;
@@ -386,7 +375,7 @@ impl Applier {
                         applied,
                         events = events.len(),
                         from = %url,
-                        snapshot = applier.log.snapshot_metadata().index,
+                        snapshot = applier.log.snapshot().index,
                         "copied a page of committed rows from a peer"
                     );
                     applier.applied_index = applied;
@@ -488,30 +477,6 @@ impl From<String> for FailCause {
     }
 }
 
-/// Turns a log entry into what the state machine needs. An entry that does
-/// not decode is skipped the same way on every node, loudly.
-fn decode(entry: &Entry) -> BatchEntry {
-    let mut decoded = BatchEntry {
-        index: entry.index,
-        term: entry.term,
-        command: None,
-        origin: None,
-    };
-    if entry.get_entry_type() != EntryType::EntryNormal || entry.data.is_empty() {
-        return decoded;
-    }
-    match decode_command(&entry.data) {
-        Ok(command) => {
-            decoded.origin = ProposalContext::decode(&entry.context).map(|c| c.origin);
-            decoded.command = Some(command);
-        }
-        Err(e) => {
-            tracing::error!(index = entry.index, error = %e, "skipping an entry that is not a command")
-        }
-    }
-    decoded
-}
-
 impl Actor for Applier {
     type Context = Context<Self>;
 }
@@ -547,7 +512,7 @@ impl Handler<GetApplierStatus> for Applier {
     type Result = MessageResult<GetApplierStatus>;
 
     fn handle(&mut self, _: GetApplierStatus, _: &mut Context<Self>) -> Self::Result {
-        let snapshot = self.log.snapshot_metadata().index;
+        let snapshot = self.log.snapshot().index;
         MessageResult(ApplierStatus {
             applied_index: self.applied_index,
             committed_index: self.committed_index,

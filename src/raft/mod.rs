@@ -21,16 +21,20 @@
 //! follower that needs compacted entries is sent a snapshot (metadata only)
 //! and its applier copies the rows from a peer's MySQL.
 
+mod committed;
 mod handle;
 pub mod logger;
 pub mod membership;
+mod message;
 mod node;
 pub mod proposal;
 pub mod storage;
 mod waiters;
 
+pub use committed::{Committed, CommittedEntry, CommittedLog, ReadError, SnapshotPoint};
 pub use handle::{
     Applied, ClusterStatus, ConsensusError, MemberStatus, RaftHandle, RaftStatus, Role,
 };
+pub use message::{MessageDecodeError, PeerMessage};
 pub use node::{Compaction, NodeConfig, RaftNode, TransportPorts};
-pub use storage::LogStore;
+pub use storage::{LogError, LogStore};

@@ -9,7 +9,7 @@ use mysql_async::Pool;
 
 use super::{ClusterFrame, Deliver, Frame, Join, Joined, Leave, Resync, SessionPort};
 use crate::api::ClusterInfo;
-use crate::applier::{Applier, Published, Subscribe};
+use crate::applier::{ApplierHandle, Published};
 use crate::db::queries;
 use crate::metrics;
 
@@ -37,7 +37,7 @@ pub struct WsHub {
     /// `backlog` of them. A client further behind reloads (`resync`).
     recent: VecDeque<Frame>,
     backlog: usize,
-    applier: Addr<Applier>,
+    applier: ApplierHandle,
     pool: Pool,
     cluster: ClusterInfo,
     /// The last cluster frame and what it was made from, to send changes only.
@@ -49,7 +49,7 @@ pub struct WsHub {
 }
 
 impl WsHub {
-    pub fn new(applier: Addr<Applier>, pool: Pool, cluster: ClusterInfo, backlog: usize) -> WsHub {
+    pub fn new(applier: ApplierHandle, pool: Pool, cluster: ClusterInfo, backlog: usize) -> WsHub {
         WsHub {
             sessions: HashMap::new(),
             next_id: 1,
@@ -173,7 +173,7 @@ impl Actor for WsHub {
         let pool = self.pool.clone();
         let backlog = self.backlog as u64;
         let prefill = async move {
-            applier.send(Subscribe(recipient)).await.ok();
+            applier.subscribe(recipient).await.ok();
             let last = queries::last_seq(&pool).await.ok()?;
             let since = last.saturating_sub(backlog);
             let mut events = Vec::new();

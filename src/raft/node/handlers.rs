@@ -10,6 +10,7 @@ use super::super::handle::{
     Applied, ConsensusError, GetRecentLog, GetStatus, Propose, ReadBarrier, Shutdown,
     TransferLeader,
 };
+use super::super::message::PeerMessage;
 use super::super::proposal::{encode_command, ProposalContext};
 use super::{ProcessReady, RaftNode, MAX_APPLY_LAG};
 use crate::transport::{Step, Unreachable};
@@ -32,7 +33,7 @@ impl Handler<ProcessReady> for RaftNode {
 impl Handler<Step> for RaftNode {
     type Result = ();
 
-    fn handle(&mut self, Step(mut message): Step, ctx: &mut Context<Self>) {
+    fn handle(&mut self, Step(PeerMessage(mut message)): Step, ctx: &mut Context<Self>) {
         if message.get_msg_type() == MessageType::MsgHeartbeatResponse {
             self.heartbeat_answered(message.from);
         }

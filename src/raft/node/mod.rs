@@ -14,13 +14,14 @@ use raft::eraftpb::{Entry, EntryType, Message, MessageType};
 use raft::{GetEntriesContext, RawNode, ReadOnlyOption, StateRole, INVALID_ID};
 use tokio::sync::{oneshot, watch};
 
+use super::committed::Committed;
 use super::handle::{
     ClusterStatus, ConsensusError, LogEntryView, MemberStatus, RaftHandle, RaftStatus, RecentLog,
 };
 use super::membership::{MemberAddr, MembershipError};
+use super::message::PeerMessage;
 use super::storage::LogStore;
 use super::waiters::{PendingWrites, ReadQueue};
-use crate::applier::Committed;
 use crate::metrics;
 use crate::transport::{RemovePeer, SendMessages, SetPeer};
 
@@ -276,7 +277,9 @@ impl RaftNode {
                 _ => {}
             }
         }
-        self.transport.send.do_send(SendMessages(messages));
+        self.transport.send.do_send(SendMessages(
+            messages.into_iter().map(PeerMessage).collect(),
+        ));
     }
 
     fn heartbeat_answered(&mut self, peer: u64) {

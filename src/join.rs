@@ -97,7 +97,7 @@ pub async fn join(
                     ));
                 }
                 Ok((status, body)) => last_error = format!("{url}: {status} {body}"),
-                Err(e) => last_error = e,
+                Err(e) => last_error = e.to_string(),
             }
         }
         if Instant::now() > deadline {

@@ -17,6 +17,8 @@
 //! - [`api`]: the HTTP layer (REST, board assets, health, metrics).
 //! - [`ws`]: the WebSocket hub and sessions: committed events, live.
 //! - [`server`]: wires one node together (`taskraft serve`).
+//! - [`peer_http`]: the one blocking HTTP client a node calls peers with
+//!   (joining, forwarding to the leader, catch-up pages).
 //! - [`connections`]: caps on concurrent connections per listener and per
 //!   client address, and a refusal log that cannot be flooded.
 //! - [`lab`]: `taskraft demo --lab`'s relays, page and fault controls.
@@ -36,6 +38,7 @@ pub mod join;
 pub mod lab;
 pub mod metrics;
 pub mod mysqld;
+pub mod peer_http;
 pub mod projection;
 pub mod raft;
 pub mod server;

@@ -6,8 +6,6 @@
 //! answer, so operators and joining nodes can talk to whichever node they
 //! reach.
 
-use std::time::Duration;
-
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -188,7 +186,7 @@ pub(super) async fn forward(
         tokio::task::spawn_blocking(move || call(method, &url, auth.as_deref(), body.as_ref()))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let (status, body) = relayed.map_err(ApiError::Storage)?;
+    let (status, body) = relayed.map_err(|e| ApiError::Storage(e.to_string()))?;
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     Ok(HttpResponse::build(status)
         .content_type("application/json")
@@ -196,33 +194,8 @@ pub(super) async fn forward(
         .body(body))
 }
 
-/// One blocking HTTP call; any status is an answer, no answer is an error.
-pub fn call(
-    method: &str,
-    url: &str,
-    auth: Option<&str>,
-    body: Option<&Value>,
-) -> Result<(u16, String), String> {
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(2))
-        .timeout(Duration::from_secs(15))
-        .build();
-    let mut request = agent.request(method, url);
-    if let Some(auth) = auth {
-        request = request.set("Authorization", auth);
-    }
-    let result = match body {
-        Some(body) => request.send_json(body),
-        None => request.call(),
-    };
-    match result {
-        Ok(response) | Err(ureq::Error::Status(_, response)) => {
-            let status = response.status();
-            Ok((status, response.into_string().unwrap_or_default()))
-        }
-        Err(ureq::Error::Transport(e)) => Err(format!("{url}: {e}")),
-    }
-}
+/// One blocking HTTP call to a peer's API (see [`crate::peer_http`]).
+pub use crate::peer_http::call;
 
 #[cfg(test)]
 mod tests {

@@ -29,20 +29,17 @@ use std::time::Instant;
 
 use actix::prelude::*;
 use mysql_async::Pool;
-use tokio::sync::watch;
 
 use self::batch::BatchResult;
-use self::catchup::CatchupError;
+use self::catchup::Catchup;
+pub use self::catchup::CatchupSources;
 use self::drive::{Failure, MysqlExecutor, Retry};
 use self::state::ApplyState;
-use crate::db::catchup::PageRequest;
 use crate::db::ErrorClass;
 use crate::metrics;
 use crate::projection::ProjectionCache;
-use crate::raft::{Applied, Committed, CommittedLog, RaftStatus, ReadError};
+use crate::raft::{Applied, Committed, CommittedLog, ReadError};
 use crate::task::Event;
-use crate::transport::auth::PeerAuth;
-use crate::transport::{PeerInfo, Peers};
 
 /// Entries per batch; MariaDB takes ~50k events/s at 64 per transaction and
 /// ~95k/s at 512.
@@ -58,45 +55,6 @@ const MAX_BATCH_BYTES: usize = 4 << 20;
 struct Attach {
     pub raft: Recipient<Applied>,
     pub sources: CatchupSources,
-}
-
-/// The peers a node can copy committed rows from, leader first.
-#[derive(Clone)]
-pub struct CatchupSources {
-    pub node_id: u64,
-    pub auth: PeerAuth,
-    pub transport: Recipient<Peers>,
-    pub status: watch::Receiver<RaftStatus>,
-}
-
-impl CatchupSources {
-    async fn urls(&self, log: &CommittedLog) -> Vec<String> {
-        let leader = self.status.borrow().leader_id;
-        let mut peers: Vec<PeerInfo> = self.transport.send(Peers).await.unwrap_or_default();
-        // The transport knows a peer's URL once it has said hello; the log
-        // knows those of members that joined.
-        for (id, addr) in log.members() {
-            if let Some(url) = addr.url {
-                if !peers.iter().any(|p| p.id == id && p.url.is_some()) {
-                    peers.push(PeerInfo {
-                        id,
-                        raft_addr: addr.raft_addr,
-                        url: Some(url),
-                        reachable: false,
-                    });
-                }
-            }
-        }
-        peers.retain(|p| p.id != self.node_id && p.url.is_some());
-        peers.sort_by_key(|p| (p.id != leader, !p.reachable, p.id));
-        let mut urls: Vec<String> = Vec::new();
-        for url in peers.into_iter().filter_map(|p| p.url) {
-            if !urls.contains(&url) {
-                urls.push(url);
-            }
-        }
-        urls
-    }
 }
 
 /// Events that MySQL has just committed, for live subscribers.
@@ -140,14 +98,14 @@ pub struct Applier {
     committed_index: u64,
     busy: bool,
     raft: Option<Recipient<Applied>>,
-    sources: Option<CatchupSources>,
+    /// Set once attached: where MySQL copies rows from when the log was
+    /// compacted past what it applied.
+    catchup: Option<Catchup>,
     subscribers: Vec<Recipient<Published>>,
     retry: Retry,
     /// The server's `max_allowed_packet`, read on the applier's connection;
     /// `None` until read, and again after any error.
     max_allowed_packet: Option<usize>,
-    /// Install the next catch-up page one row per statement (after a size error).
-    catchup_per_row: bool,
 }
 
 impl Applier {
@@ -172,11 +130,10 @@ impl Applier {
             committed_index,
             busy: false,
             raft: None,
-            sources: None,
+            catchup: None,
             subscribers: Vec::new(),
             retry: Retry::default(),
             max_allowed_packet: None,
-            catchup_per_row: false,
         }
     }
 
@@ -313,100 +270,47 @@ impl Applier {
     /// changes MySQL behind them. Reads keep waiting for the applied index,
     /// which only moves when a page has committed.
     fn catch_up(&mut self, ctx: &mut Context<Self>) {
-        let Some(sources) = self.sources.clone() else {
+        let Some(catchup) = &self.catchup else {
             return;
         };
         self.busy = true;
         self.state = None;
         self.rows.clear();
-        let snapshot = self.log.snapshot();
-        let pool = self.pool.clone();
-        let log = self.log.clone();
-        let per_row = self.catchup_per_row;
-        let work = async move {
-            let mut conn = pool.get_conn().await?;
-            let budget = if per_row {
-                0
-            } else {
-                crate::db::round_trip_budget(crate::db::max_allowed_packet(&mut conn).await?)
-            };
-            let local = crate::db::applied_state(&mut conn).await?;
-            let request = PageRequest {
-                after_index: local.applied_index,
-                after_seq: local.last_seq,
-                upto: snapshot.index,
-            };
-            let mut errors = Vec::new();
-            for url in sources.urls(&log).await {
-                let (node_id, auth, source) = (sources.node_id, sources.auth.clone(), url.clone());
-                let fetched = tokio::task::spawn_blocking(move || {
-                    catchup::fetch(&source, request, node_id, &auth)
-                })
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|page| page);
-                match fetched {
-                    Ok(page) if page.upto > local.applied_index => {
-                        let term = page.upto_term.unwrap_or(snapshot.term);
-                        let events =
-                            catchup::install(&mut conn, local, request, term, &page, budget)
-                                .await?;
-                        return Ok((page.upto, events, url));
-                    }
-                    Ok(page) => errors.push(format!(
-                        "{url} has applied only up to entry {}",
-                        page.source_applied
-                    )),
-                    Err(e) => errors.push(e),
-                }
-            }
-            if errors.is_empty() {
-                errors.push("no peer is known yet".to_string());
-            }
-            Err(CatchupError::Peer(errors.join("; ")))
-        };
+        let work = catchup.copy_page(self.pool.clone(), self.log.clone());
         ctx.spawn(work.into_actor(self).map(|result, applier, ctx| {
             applier.busy = false;
             match result {
-                Ok((applied, events, url)) => {
+                Ok(page) => {
                     applier.retry.succeeded();
-                    applier.catchup_per_row = false;
+                    if let Some(catchup) = &mut applier.catchup {
+                        catchup.copied();
+                    }
                     tracing::info!(
-                        applied,
-                        events = events.len(),
-                        from = %url,
+                        applied = page.applied,
+                        events = page.events.len(),
+                        from = %page.source,
                         snapshot = applier.log.snapshot().index,
                         "copied a page of committed rows from a peer"
                     );
-                    applier.applied_index = applied;
-                    metrics::APPLIED_INDEX.set(applied as i64);
+                    applier.applied_index = page.applied;
+                    metrics::APPLIED_INDEX.set(page.applied as i64);
                     metrics::CATCHUP_PAGES.inc();
-                    metrics::EVENTS_APPLIED.inc_by(events.len() as u64);
-                    applier.report(applied, Vec::new());
-                    applier.publish(events);
+                    metrics::EVENTS_APPLIED.inc_by(page.events.len() as u64);
+                    applier.report(page.applied, Vec::new());
+                    applier.publish(page.events);
                     applier.next_batch(ctx);
                 }
                 Err(e) => {
-                    let class = match &e {
-                        CatchupError::Db(e) => e.class(),
-                        CatchupError::Mysql(e) => crate::db::classify(e),
-                        CatchupError::Peer(_) => ErrorClass::Transient,
+                    // A catch-up only starts once attached, so `catchup` is set.
+                    let failure = match &mut applier.catchup {
+                        Some(catchup) => catchup.failed(&e),
+                        None => catchup::failure(&e),
                     };
-                    if class == ErrorClass::Size {
-                        // The next page is installed one row per statement.
-                        applier.catchup_per_row = true;
-                    }
                     applier.max_allowed_packet = None;
                     metrics::MYSQL_ERRORS
-                        .with_label_values(&[class.as_str()])
+                        .with_label_values(&[failure.class.as_str()])
                         .inc();
-                    applier.failed(
-                        ctx,
-                        Failure {
-                            class,
-                            error: format!("catching up from a peer: {e}"),
-                        },
-                    )
+                    applier.failed(ctx, failure)
                 }
             }
         }));
@@ -495,7 +399,7 @@ impl Handler<Attach> for Applier {
 
     fn handle(&mut self, Attach { raft, sources }: Attach, ctx: &mut Context<Self>) {
         self.raft = Some(raft);
-        self.sources = Some(sources);
+        self.catchup = Some(Catchup::new(sources));
         self.next_batch(ctx);
     }
 }

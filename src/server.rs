@@ -173,9 +173,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     // Not a voter yet (a joiner, possibly restarted before promotion):
     // promote itself once caught up.
     learner = learner || !store.conf_state().voters.contains(&node_id);
-    store
-        .recover_commit(applied.applied_index)
-        .map_err(ServeError::Refused)?;
+    store.recover_commit(applied.applied_index)?;
     let conf = store.conf_state();
     let members = conf.voters.len() + conf.learners.len();
     if settings.cluster_secrets.is_empty() && (members > 1 || store.members().len() > 1) {

@@ -270,9 +270,9 @@ pub async fn transfer_leader(
     }
     match state.raft.transfer_leader(body.to).await? {
         Ok(()) => Ok(HttpResponse::Accepted().json(json!({ "transferring_to": body.to }))),
-        Err(message) => Err(ApiError::Conflict {
+        Err(refused) => Err(ApiError::Conflict {
             code: "cannot_transfer",
-            message,
+            message: refused.to_string(),
         }),
     }
 }

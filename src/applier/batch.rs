@@ -212,8 +212,8 @@ async fn load(
     let mut fetch_keys = Vec::new();
     for key in keys {
         match state.key(&key) {
-            Ok(remembered) => board.load_key(key, remembered),
-            Err(()) => fetch_keys.push(key),
+            Lookup::Known(remembered) => board.load_key(key, remembered),
+            Lookup::Fetch => fetch_keys.push(key),
         }
     }
     if !fetch_keys.is_empty() {

@@ -33,7 +33,8 @@ mod waiters;
 
 pub use committed::{Committed, CommittedEntry, CommittedLog, ReadError, SnapshotPoint};
 pub use handle::{
-    Applied, ClusterStatus, ConsensusError, MemberStatus, RaftHandle, RaftStatus, Role,
+    Applied, ClusterStatus, ConsensusError, MemberStatus, Overload, RaftHandle, RaftStatus, Role,
+    TransferRefused,
 };
 pub use message::{MessageDecodeError, PeerMessage};
 pub use node::{Compaction, NodeConfig, RaftNode, TransportPorts};

@@ -32,10 +32,6 @@ pub struct TransportPorts {
     pub remove_peer: Recipient<RemovePeer>,
 }
 
-/// Committed-but-unapplied entries beyond which this node refuses new writes:
-/// its MySQL is behind, and queueing more would only lengthen the wait.
-pub(super) const MAX_APPLY_LAG: u64 = 50_000;
-
 /// What a node needs to start.
 pub struct NodeConfig {
     pub id: u64,
@@ -84,7 +80,7 @@ pub struct RaftNode {
     /// The commit index last told to the applier.
     committed_index: u64,
     /// (term, leader) as last seen, to notice changes.
-    leadership: (u64, u64),
+    leadership: decide::Leadership,
     status_tx: watch::Sender<RaftStatus>,
     ready_scheduled: bool,
     shutdown: Option<(oneshot::Sender<()>, Instant)>,
@@ -161,7 +157,10 @@ impl RaftNode {
             id: config.id,
             own: config.own,
             url_asked: None,
-            leadership: (raw.raft.term, raw.raft.leader_id),
+            leadership: decide::Leadership {
+                term: raw.raft.term,
+                leader: raw.raft.leader_id,
+            },
             raw,
             store,
             transport,
@@ -316,15 +315,31 @@ impl RaftNode {
         }
     }
 
+    /// What a request arriving now is judged by.
+    fn facts(&self) -> decide::Facts {
+        decide::Facts {
+            shutting_down: self.shutdown.is_some(),
+            leader_known: self.raw.raft.leader_id != INVALID_ID,
+            committed: self.committed_index,
+            applied: self.applied_index,
+            backlog: self.backlog.overloaded(),
+        }
+    }
+
     /// Notices a new term or leader: answers what can no longer be answered
     /// and publishes the new status.
     fn observe_leadership(&mut self) {
-        let now = (self.raw.raft.term, self.raw.raft.leader_id);
-        if now != self.leadership {
-            let new_leader = now.1 != INVALID_ID && now.1 != self.leadership.1;
-            self.leadership = now;
-            metrics::RAFT_TERM.set(now.0 as i64);
-            metrics::set_leader(now.1, self.raw.raft.state == StateRole::Leader, new_leader);
+        let now = decide::Leadership {
+            term: self.raw.raft.term,
+            leader: self.raw.raft.leader_id,
+        };
+        if let Some(change) = self.leadership.observe(now) {
+            metrics::RAFT_TERM.set(now.term as i64);
+            metrics::set_leader(
+                now.leader,
+                self.raw.raft.state == StateRole::Leader,
+                change.new_leader,
+            );
             let raft = &self.raw.raft;
             let commit = raft.raft_log.committed;
             self.pending_writes.fail_uncommitted(|index, term| {
@@ -378,7 +393,7 @@ impl RaftNode {
         self.reads.expire(now, self.request_timeout);
         // A round unanswered for two election timeouts went to a leader that
         // dropped it; ask again rather than wait for the deadline.
-        let retry_after = self.tick * (2 * self.raw.raft.election_timeout() as u32);
+        let retry_after = decide::read_retry_after(self.tick, self.raw.raft.election_timeout());
         if let Some(sent_before) = now.checked_sub(retry_after) {
             self.reads.retry_unanswered(sent_before);
         }
@@ -403,9 +418,9 @@ impl RaftNode {
     }
 
     fn check_shutdown(&mut self, now: Instant) {
-        let handed_over = self.raw.raft.state != StateRole::Leader;
+        let is_leader = self.raw.raft.state == StateRole::Leader;
         if let Some((_, until)) = &self.shutdown {
-            if handed_over || now >= *until {
+            if decide::shutdown_done(is_leader, now, *until) {
                 if let Some((reply, _)) = self.shutdown.take() {
                     let _ = reply.send(());
                 }
@@ -525,6 +540,9 @@ impl Actor for RaftNode {
 }
 
 mod backlog;
+mod decide;
 mod handlers;
 mod membership;
 mod snapshot;
+#[cfg(test)]
+mod tests;

@@ -1,9 +1,9 @@
 //! The applier: committed log entries, in order, into MySQL.
 //!
 //! The Raft node tells the applier how far the log is committed
-//! ([`Committed`]); the applier reads the entries from the durable log store
-//! and applies them in batches, each batch one MySQL transaction
-//! ([`batch`]). After each COMMIT it reports the applied index and the
+//! ([`Committed`]); the applier reads the entries, decoded, from the durable
+//! log ([`CommittedLog`]) and applies them in batches, each batch one MySQL
+//! transaction ([`batch`]), split or retried as [`drive`] decides. After each COMMIT it reports the applied index and the
 //! outcomes of this node's requests back to the node ([`Applied`]), and
 //! hands the new events to whoever listens (the WebSocket hub).
 //!
@@ -16,6 +16,9 @@
 //! installed a snapshot, or restarted far behind), the applier copies the
 //! rows they produced from a peer's MySQL instead ([`catchup`]), page by
 //! page, up to the snapshot's index, then goes on from the log.
+//!
+//! The rest of the node reaches the applier through [`ApplierHandle`]
+//! (status, subscriptions), whose methods fail with [`ApplierError`].
 
 pub mod batch;
 pub mod catchup;

@@ -1,4 +1,4 @@
-//! The Raft node actor: the only code that touches raft-rs.
+//! The Raft node actor, around raft-rs's `RawNode`.
 //!
 //! It owns the `RawNode`, ticks it, steps peer messages into it, proposes
 //! commands and ReadIndex rounds, and runs the Ready loop in the order the
@@ -6,6 +6,14 @@
 //! node tells the applier how far the log is committed, and the applier
 //! reads the entries from the durable log and answers with the applied index
 //! and the outcomes of the requests this node took.
+//!
+//! What it decides under time and failure (which requests it takes, how it
+//! notices a new leader, when a read round is asked again, whom it hands
+//! leadership to on shutdown) is in [`decide`], plain functions that
+//! `tests.rs` drives with explicit ticks; the actor gathers the facts from
+//! raft-rs and acts on the answers. Not driven deterministically yet: the
+//! Ready loop itself and membership changes, which the integration tests
+//! cover with real processes.
 
 use std::time::{Duration, Instant};
 

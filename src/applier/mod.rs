@@ -3,9 +3,10 @@
 //! The Raft node tells the applier how far the log is committed
 //! ([`Committed`]); the applier reads the entries, decoded, from the durable
 //! log ([`CommittedLog`]) and applies them in batches, each batch one MySQL
-//! transaction ([`batch`]), split or retried as [`drive`] decides. After each COMMIT it reports the applied index and the
-//! outcomes of this node's requests back to the node ([`Applied`]), and
-//! hands the new events to whoever listens (the WebSocket hub).
+//! transaction ([`batch`]), split or retried as [`drive`] decides. After
+//! each COMMIT it reports the applied index and the outcomes of this node's
+//! requests back to the node ([`Applied`]), and hands the new events to
+//! whoever listens (the WebSocket hub).
 //!
 //! A MySQL error rolls the batch back and the same batch is retried, with
 //! backoff, until it commits: an entry is never skipped, and a

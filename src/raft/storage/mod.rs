@@ -10,8 +10,8 @@
 //! The store is shared: the Raft node writes it and reads it through
 //! raft-rs's [`Storage`] trait, and the applier reads committed entries from
 //! it by index (through `CommittedLog`, which decodes them), so
-//! committed-but-unapplied entries wait on disk, not in
-//! memory, while MySQL is slow or down.
+//! committed-but-unapplied entries wait on disk, not in memory, while MySQL
+//! is slow or down.
 //!
 //! Beside the Raft state it keeps the node's identity (node id and cluster
 //! id, written on first start) and the members' addresses, updated with each

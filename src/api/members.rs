@@ -6,25 +6,17 @@
 //! answer, so operators and joining nodes can talk to whichever node they
 //! reach.
 
-use std::time::Duration;
-
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::cluster::ClusterInfo;
 use super::error::ApiError;
 use super::request;
 use super::AppState;
+use crate::cluster::{ClusterInfo, MemberRole};
+use crate::peer_http::call;
 use crate::raft::membership::{MemberAddr, MembershipChange, MembershipError};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MemberRole {
-    Learner,
-    Voter,
-}
 
 /// The body of `POST /api/cluster/members`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -128,7 +120,7 @@ pub async fn add(
     let is_learner = status
         .members
         .iter()
-        .any(|m| m.id == body.id && m.role == "learner");
+        .any(|m| m.id == body.id && MemberRole::of(m) == MemberRole::Learner);
     let change = change_for(&body, is_learner)?;
     apply(&state.cluster, change).await
 }
@@ -194,34 +186,6 @@ pub(super) async fn forward(
         .content_type("application/json")
         .insert_header(("X-Taskraft-Forwarded-To", leader))
         .body(body))
-}
-
-/// One blocking HTTP call; any status is an answer, no answer is an error.
-pub fn call(
-    method: &str,
-    url: &str,
-    auth: Option<&str>,
-    body: Option<&Value>,
-) -> Result<(u16, String), String> {
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(2))
-        .timeout(Duration::from_secs(15))
-        .build();
-    let mut request = agent.request(method, url);
-    if let Some(auth) = auth {
-        request = request.set("Authorization", auth);
-    }
-    let result = match body {
-        Some(body) => request.send_json(body),
-        None => request.call(),
-    };
-    match result {
-        Ok(response) | Err(ureq::Error::Status(_, response)) => {
-            let status = response.status();
-            Ok((status, response.into_string().unwrap_or_default()))
-        }
-        Err(ureq::Error::Transport(e)) => Err(format!("{url}: {e}")),
-    }
 }
 
 #[cfg(test)]

@@ -35,7 +35,18 @@ use super::codec::Hello;
 type HmacSha256 = Hmac<Sha256>;
 
 /// Writes an adopted cluster id to the node's durable identity.
-pub type PersistClusterId = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+pub type PersistClusterId = Box<dyn Fn(&str) -> Result<(), PersistError> + Send + Sync>;
+
+/// The adopted cluster id could not be stored (whatever stores it says why).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PersistError(Box<dyn std::error::Error + Send + Sync>);
+
+impl PersistError {
+    pub fn new(cause: impl std::error::Error + Send + Sync + 'static) -> PersistError {
+        PersistError(Box::new(cause))
+    }
+}
 
 /// This node's cluster id, shared by everything that names or checks it.
 pub struct ClusterId {
@@ -105,7 +116,7 @@ impl ClusterId {
 
     /// Takes the settled id `id` (already judged [`Judgement::Settles`] and
     /// authenticated): stored first, then used.
-    fn adopt(&self, id: &str) -> Result<(), String> {
+    fn adopt(&self, id: &str) -> Result<(), PersistError> {
         if !self.is_forming() {
             return Ok(());
         }

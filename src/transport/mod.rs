@@ -7,8 +7,11 @@
 //! leave as one batch. When a peer is slow or gone the queue fills and
 //! messages are dropped: Raft resends what matters, and the node is told
 //! the peer is unreachable so raft-rs probes it instead of streaming to it.
-//! Only Raft frames cross this port; clients never reach it, and peers never
-//! need the client API.
+//! Only Raft frames cross this port; clients never reach it. Peers do use
+//! each other's HTTP API besides (joining, forwarding membership changes and
+//! leadership transfers to the leader, copying rows after a snapshot).
+//!
+//! The rest of the node reaches the actor through [`TransportHandle`].
 //!
 //! Each connection starts with a challenge from the accepting side and a
 //! hello from the dialing side ([`auth`]): peers of another cluster, or
@@ -40,7 +43,10 @@
 
 pub mod auth;
 pub mod codec;
+mod handle;
 mod peer;
+
+pub use handle::{TransportError, TransportHandle};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -93,7 +99,7 @@ pub struct Unreachable(pub u64);
 /// Connects the transport to the Raft node and starts accepting peers.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct AttachRaft(pub RaftInbox);
+struct AttachRaft(RaftInbox);
 
 /// Messages for peers, in the order raft-rs produced them.
 #[derive(Message)]
@@ -145,6 +151,7 @@ pub(crate) struct LinkState {
     url: Mutex<Option<String>>,
 }
 
+/// The actor: one writer task per peer, and the inbound listener.
 pub struct Transport {
     hello: Hello,
     initial_peers: HashMap<u64, String>,
@@ -158,7 +165,7 @@ pub struct Transport {
 impl Transport {
     /// A transport for node `hello.node_id` that will accept on `listener`
     /// once a Raft node is attached.
-    pub fn new(
+    fn new(
         hello: Hello,
         peers: HashMap<u64, String>,
         listener: TcpListener,

@@ -81,7 +81,7 @@ pub async fn cluster(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TransferBody {
+pub(super) struct TransferBody {
     to: u64,
 }
 

@@ -3,7 +3,9 @@
 //! The api holds no state of its own. It checks the shape of input (4xx
 //! before anything is proposed), turns requests into commands for the Raft
 //! node, runs reads against the local MySQL after a ReadIndex round, and
-//! maps every error to a status code in one place ([`error`]).
+//! maps every error to a status code in one place ([`error`]). Every route
+//! is declared once, in [`ROUTES`]; the app is built from that table and the
+//! hand-kept `openapi.json` is tested against it (`openapi/`).
 
 mod assets;
 mod cluster;
@@ -11,6 +13,8 @@ pub mod cors;
 pub mod error;
 mod internal;
 pub mod members;
+#[cfg(test)]
+mod openapi;
 mod request;
 mod tasks;
 
@@ -20,8 +24,9 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::{self, Next};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{guard, web, HttpRequest, HttpResponse};
 use mysql_async::Pool;
 
 use self::error::ApiError;
@@ -50,7 +55,70 @@ pub struct AppState {
     pub cors: cors::CorsPolicy,
 }
 
-/// Registers every route on an actix-web app.
+/// One route: a method on a path and the handler that serves it.
+struct Route {
+    method: Method,
+    /// An actix-web pattern; `{name}` is a path parameter.
+    path: &'static str,
+    /// The handler as an actix route (each handler is its own type, so each
+    /// row builds its own).
+    to: fn() -> actix_web::Route,
+    /// What the handler reads from a request, for the OpenAPI tests.
+    #[cfg(test)]
+    shape: fn() -> openapi::Shape,
+}
+
+/// `METHOD "/path" => handler`, and `body: Type` when the handler reads a
+/// JSON body (handlers read bodies themselves, so their signature does not
+/// say which).
+macro_rules! route {
+    ($method:ident $path:literal => $handler:path $(, body: $body:ty)?) => {
+        Route {
+            method: Method::$method,
+            path: $path,
+            to: || web::to($handler),
+            #[cfg(test)]
+            shape: || openapi::Shape::of(&$handler)$(.body::<$body>())?,
+        }
+    };
+}
+
+/// Every route this node serves, declared once: [`routes`] registers them
+/// and the tests in `openapi/` hold `openapi.json` to them (every route,
+/// method, parameter and body documented, nothing documented that is not
+/// served). The board's files are not routes: [`fallback`] serves them.
+#[rustfmt::skip]
+static ROUTES: &[Route] = &[
+    route!(GET    "/api/tasks"                => tasks::list),
+    route!(POST   "/api/tasks"                => tasks::create, body: tasks::CreateBody),
+    route!(GET    "/api/tasks/{id}"           => tasks::get),
+    route!(PATCH  "/api/tasks/{id}"           => tasks::update, body: crate::task::TaskPatch),
+    route!(DELETE "/api/tasks/{id}"           => tasks::delete),
+    route!(GET    "/api/tasks/{id}/events"    => tasks::history),
+    route!(GET    "/api/events"               => cluster::events),
+    route!(GET    "/api/cluster"              => cluster::cluster),
+    route!(GET    "/api/cluster/log"          => cluster::recent_log),
+    route!(POST   "/api/cluster/members"      => members::add, body: members::MemberRequest),
+    route!(DELETE "/api/cluster/members/{id}" => members::remove),
+    route!(POST   "/api/cluster/leader"       => cluster::transfer_leader, body: cluster::TransferBody),
+    route!(GET    "/internal/catchup"         => internal::catchup),
+    route!(GET    "/ws"                       => crate::ws::session::route),
+    route!(GET    "/healthz"                  => cluster::healthz),
+    route!(GET    "/readyz"                   => cluster::readyz),
+    route!(GET    "/metrics"                  => cluster::metrics),
+    route!(GET    "/openapi.json"             => cluster::openapi),
+];
+
+/// Whether another method on a route's path is a 405 error. The API's
+/// paths say so; at the root (`/ws`, `/healthz`, ...) the request goes on to
+/// [`fallback`] like any path that is not a route: a board asset for GET,
+/// a 404 otherwise.
+fn refuses_other_methods(path: &str) -> bool {
+    path.starts_with("/api/") || path.starts_with("/internal/")
+}
+
+/// Registers every route on an actix-web app: one resource per path of
+/// [`ROUTES`], with its methods.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
         web::QueryConfig::default()
@@ -59,66 +127,29 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .app_data(
         web::PathConfig::default()
             .error_handler(|e, _| ApiError::BadRequest(format!("path: {e}")).into()),
-    )
-    .service(
-        web::resource("/api/tasks")
-            .route(web::get().to(tasks::list))
-            .route(web::post().to(tasks::create))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/tasks/{id}")
-            .route(web::get().to(tasks::get))
-            .route(web::patch().to(tasks::update))
-            .route(web::delete().to(tasks::delete))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/tasks/{id}/events")
-            .route(web::get().to(tasks::history))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/events")
-            .route(web::get().to(cluster::events))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/cluster")
-            .route(web::get().to(cluster::cluster))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/cluster/log")
-            .route(web::get().to(cluster::recent_log))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/cluster/members")
-            .route(web::post().to(members::add))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/cluster/members/{id}")
-            .route(web::delete().to(members::remove))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/cluster/leader")
-            .route(web::post().to(cluster::transfer_leader))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/internal/catchup")
-            .route(web::get().to(internal::catchup))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .route("/ws", web::get().to(crate::ws::session::route))
-    .route("/healthz", web::get().to(cluster::healthz))
-    .route("/readyz", web::get().to(cluster::readyz))
-    .route("/metrics", web::get().to(cluster::metrics))
-    .route("/openapi.json", web::get().to(cluster::openapi))
-    .default_service(web::to(fallback));
+    );
+    for (i, first) in ROUTES.iter().enumerate() {
+        if ROUTES[..i].iter().any(|r| r.path == first.path) {
+            continue; // registered with the path's first route
+        }
+        let on_path = || ROUTES.iter().filter(|r| r.path == first.path);
+        let mut resource = web::resource(first.path);
+        for route in on_path() {
+            resource = resource.route((route.to)().method(route.method.clone()));
+        }
+        resource = if refuses_other_methods(first.path) {
+            resource.default_service(web::to(method_not_allowed))
+        } else {
+            let methods = on_path()
+                .skip(1)
+                .fold(guard::Any(guard::Method(first.method.clone())), |any, r| {
+                    any.or(guard::Method(r.method.clone()))
+                });
+            resource.guard(methods)
+        };
+        cfg.service(resource);
+    }
+    cfg.default_service(web::to(fallback));
 }
 
 /// Headers every response carries: a strict CSP (no inline script, no

@@ -25,7 +25,7 @@ const LIST_LIMIT_MAX: usize = 1000;
 /// The body of `POST /api/tasks`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+pub(super) struct CreateBody {
     id: Option<TaskId>,
     title: String,
     #[serde(default)]

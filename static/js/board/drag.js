@@ -9,7 +9,7 @@
 // a column scrolls that column, and near the side of a phone's board (one
 // column wide) scrolls to the next column.
 
-import { h } from './util.js';
+import { h } from '../util.js';
 
 /** A mouse moves this far before a press becomes a drag. */
 const DRAG_DISTANCE = 5;
@@ -22,9 +22,9 @@ const EDGE_STEP = 12;
 
 export class PointerDrag {
   /**
-   * `board` supplies: root, columns (status → {column, list}), moving (a
-   * keyboard move in progress), openTask(id), move(id, status, prevId,
-   * nextId) and render().
+   * `board` supplies: root, columns (each {column, list}), moving (a
+   * keyboard move in progress), moves (move), view (dirty), openTask(id),
+   * announce(text) and render().
    */
   constructor(board) {
     this.board = board;
@@ -197,7 +197,7 @@ export class PointerDrag {
     let next = d.placeholder.nextElementSibling;
     while (next && !isCard(next)) next = next.nextElementSibling;
     this.end(true);
-    if (status) this.board.move(d.id, status, prev?.dataset.taskId ?? null, next?.dataset.taskId ?? null);
+    if (status) this.board.moves.move(d.id, status, prev?.dataset.taskId ?? null, next?.dataset.taskId ?? null);
   }
 
   /** Put the page back as it was; `dropped` says whether a move follows. */
@@ -217,6 +217,6 @@ export class PointerDrag {
     };
     if (dropped) setTimeout(clear, 0);
     else window.addEventListener('pointerup', () => setTimeout(clear, 0), { once: true });
-    if (this.board.dirty || !dropped) this.board.render();
+    if (this.board.view.dirty || !dropped) this.board.render();
   }
 }

@@ -1,0 +1,194 @@
+// Drawing the cards: every committed task (the store) as this page shows it
+// — moved by its move overlay, left out while its deletion waits for undo —
+// that the filters let through, in board order, in its column. A card's
+// element is kept across renders and redrawn only when what it shows
+// changed, so a render after every event is cheap, and the focus stays on
+// the card it was on.
+
+import { boardOrder } from '../store.js';
+import { STATUSES, PRIORITY_NAME, dueState, formatDay, h, hashOf, icon, initials } from '../util.js';
+
+const FLASH_MS = 1600;
+
+export class CardsView {
+  /**
+   * `board` supplies: store, filters, columns, moves (shown, overlay),
+   * deletes (has), drag, moving and keys (updateTabStops).
+   */
+  constructor(board) {
+    this.board = board;
+    /** id → the card's element, kept across renders */
+    this.cards = new Map();
+    /** id → the timer that ends the card's flash */
+    this.flashing = new Map();
+    /** A render was asked for while a card was carried: drag.js renders on the drop. */
+    this.dirty = false;
+    /** A card this page just added: scrolled into view once it is drawn. */
+    this.revealId = null;
+  }
+
+  render() {
+    const board = this.board;
+    if (board.drag) {
+      this.dirty = true; // redraw once the card is dropped
+      return;
+    }
+    this.dirty = false;
+    const focused = document.activeElement?.closest?.('.card')?.dataset.taskId ?? null;
+    const byStatus = new Map(STATUSES.map((s) => [s.id, { all: 0, shown: [] }]));
+    for (const committed of board.store.tasks.values()) {
+      if (board.deletes.has(committed.id)) continue;
+      const task = board.moves.shown(committed);
+      const col = byStatus.get(task.status);
+      if (!col) continue;
+      col.all++;
+      if (board.filters.matches(task)) col.shown.push(task);
+    }
+    const alive = new Set();
+    for (const [status, { all, shown }] of byStatus) {
+      shown.sort(boardOrder);
+      const { list } = board.columns.get(status);
+      let cursor = list.firstElementChild;
+      for (const task of shown) {
+        alive.add(task.id);
+        const el = this.card(task);
+        if (el === cursor) {
+          cursor = cursor.nextElementSibling;
+        } else {
+          list.insertBefore(el, cursor);
+        }
+      }
+      while (cursor) {
+        const next = cursor.nextElementSibling;
+        cursor.remove();
+        cursor = next;
+      }
+      board.columns.showCount(status, shown.length, all, board.filters.active());
+    }
+    for (const id of this.cards.keys()) {
+      if (!alive.has(id)) this.cards.delete(id);
+    }
+    board.keys.updateTabStops();
+    // Moving an element in the DOM takes the focus away: give it back.
+    if (focused && document.activeElement === document.body) {
+      const el = this.cards.get(focused);
+      if (el) el.focus({ preventScroll: true });
+    }
+    if (this.revealId && this.cards.has(this.revealId)) {
+      this.cards.get(this.revealId).scrollIntoView({ block: 'nearest' });
+      this.revealId = null;
+    }
+  }
+
+  /** The card element for `task`, reused across renders, redrawn when it changed. */
+  card(task) {
+    const board = this.board;
+    let el = this.cards.get(task.id);
+    const ov = board.moves.overlay.get(task.id);
+    const sig = JSON.stringify([
+      task.version,
+      task.status,
+      task.title,
+      task.priority,
+      task.assignee,
+      task.labels,
+      task.due_date,
+      Boolean(task.description),
+      dueState(task),
+      ov ? (ov.preview ? 'preview' : 'pending') : '',
+      board.moving?.id === task.id,
+    ]);
+    if (!el) {
+      el = h('li', {
+        class: 'card',
+        tabindex: '-1',
+        'aria-roledescription': 'card',
+        'aria-describedby': 'card-help',
+        dataset: { taskId: task.id },
+      });
+      this.cards.set(task.id, el);
+    }
+    if (el.dataset.sig === sig) return el;
+    el.dataset.sig = sig;
+    el.dataset.status = task.status;
+    el.dataset.version = String(task.version);
+    el.dataset.priority = task.priority;
+    el.classList.toggle('pending', Boolean(ov && !ov.preview));
+    el.classList.toggle('moving', board.moving?.id === task.id);
+
+    const due = dueState(task);
+    const parts = [];
+    if (task.labels.length) {
+      parts.push(
+        h(
+          'ul',
+          { class: 'labels', 'aria-label': 'Labels' },
+          task.labels.map((l) => h('li', { class: `label lc${hashOf(l) % 8}` }, l)),
+        ),
+      );
+    }
+    parts.push(h('p', { class: 'card-title' }, task.title));
+    const meta = h('div', { class: 'card-meta' });
+    meta.append(h('span', { class: `prio prio-${task.priority}` }, PRIORITY_NAME[task.priority]));
+    if (task.due_date) {
+      const dueText = formatDay(task.due_date);
+      meta.append(
+        h(
+          'span',
+          {
+            class: `due due-${due}`,
+            title: `Due ${task.due_date}${due === 'overdue' ? ' (overdue)' : ''}`,
+          },
+          icon('calendar'),
+          due === 'overdue' ? `Overdue · ${dueText}` : dueText,
+        ),
+      );
+    }
+    if (task.description) {
+      meta.append(h('span', { class: 'has-desc', title: 'Has a description' }, icon('text')));
+    }
+    if (task.assignee) {
+      meta.append(
+        h(
+          'span',
+          { class: `avatar ac${hashOf(task.assignee) % 8}`, title: `Assigned to ${task.assignee}` },
+          initials(task.assignee),
+        ),
+      );
+    }
+    parts.push(meta);
+    el.replaceChildren(...parts);
+
+    const label = [
+      task.title,
+      `${PRIORITY_NAME[task.priority]} priority`,
+      task.assignee ? `assigned to ${task.assignee}` : 'unassigned',
+      task.due_date ? `due ${task.due_date}${due === 'overdue' ? ', overdue' : ''}` : null,
+      task.labels.length ? `labels ${task.labels.join(', ')}` : null,
+      ov && !ov.preview ? 'saving' : null,
+    ]
+      .filter(Boolean)
+      .join('; ');
+    el.setAttribute('aria-label', label);
+    return el;
+  }
+
+  /** Briefly highlight the cards that events just changed. */
+  flash(ids) {
+    for (const id of ids) {
+      const el = this.cards.get(id);
+      if (!el) continue;
+      el.classList.remove('flash');
+      void el.offsetWidth; // restart the animation
+      el.classList.add('flash');
+      clearTimeout(this.flashing.get(id));
+      this.flashing.set(
+        id,
+        setTimeout(() => {
+          el.classList.remove('flash');
+          this.flashing.delete(id);
+        }, FLASH_MS),
+      );
+    }
+  }
+}

@@ -5,14 +5,15 @@
 //! asks any member to add it as a learner, is sent the whole log, and
 //! promotes itself to voter once it has caught up. It never comes back as a
 //! voter with an empty log under an id the cluster still counts on: that
-//! node could vote twice in one term and elect two leaders.
+//! node could vote twice in one term and elect two leaders. Which of these
+//! a node does is decided in `server::start`; this module makes the calls.
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::api::members::call;
-use crate::api::{ClusterInfo, ClusterView};
+use crate::cluster::{ClusterInfo, ClusterView, MemberRole};
+use crate::peer_http::call;
 use crate::raft::membership::{Identity, MemberAddr, Members};
 
 /// How long a node keeps asking to join before giving up (and exiting, so
@@ -20,13 +21,69 @@ use crate::raft::membership::{Identity, MemberAddr, Members};
 const JOIN_FOR: Duration = Duration::from_secs(300);
 
 /// What the node learns about an existing cluster before starting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Existing {
     /// No other member answers with a cluster that has made progress.
     None,
-    /// A cluster exists; this id is still one of its members.
-    Member(ClusterView),
+    /// A cluster exists (led by `leader_id`, if it has a leader); this id
+    /// is still one of its members.
+    Member { leader_id: Option<u64> },
     /// A cluster exists; this id is not a member.
-    NotMember(ClusterView),
+    NotMember,
+}
+
+/// Why a node could not join.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    /// The member answered, and the answer will not change by asking again.
+    #[error("{url} refused to add node {node_id}: {status} {body}")]
+    Refused {
+        url: String,
+        node_id: u64,
+        status: u16,
+        body: String,
+    },
+    #[error(
+        "node {node_id} is already a member of the cluster at {url}, but this data \
+         directory is empty: its data was lost. Remove the member first \
+         (DELETE /api/cluster/members/{node_id}), then start this node again."
+    )]
+    AlreadyMember { url: String, node_id: u64 },
+    /// A 202 whose body is not the cluster view it should be.
+    #[error("{url}: {source}")]
+    BadAnswer {
+        url: String,
+        source: serde_json::Error,
+    },
+    #[error("could not join within {:?}: {last}", JOIN_FOR)]
+    GaveUp { last: Attempt },
+    #[error("{0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// What the last try to join got, named when giving up.
+#[derive(Debug)]
+pub enum Attempt {
+    NoAnswerYet,
+    /// An answer worth trying again (the member is not the leader's, the
+    /// cluster is electing, a change is pending).
+    Status {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    /// No HTTP answer at all, as the peer client describes it.
+    Unreachable(String),
+}
+
+impl std::fmt::Display for Attempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Attempt::NoAnswerYet => f.write_str("no member answered"),
+            Attempt::Status { url, status, body } => write!(f, "{url}: {status} {body}"),
+            Attempt::Unreachable(error) => f.write_str(error),
+        }
+    }
 }
 
 fn get_view(url: &str) -> Option<ClusterView> {
@@ -52,8 +109,10 @@ pub async fn existing_cluster(peer_urls: Vec<String>, own_url: String, node_id: 
         .find(|v| v.leader_id.is_some() || v.commit_index > v.members.len() as u64);
     match running {
         None => Existing::None,
-        Some(view) if view.members.iter().any(|m| m.id == node_id) => Existing::Member(view),
-        Some(view) => Existing::NotMember(view),
+        Some(view) if view.lists(node_id) => Existing::Member {
+            leader_id: view.leader_id,
+        },
+        Some(_) => Existing::NotMember,
     }
 }
 
@@ -64,46 +123,56 @@ pub async fn join(
     node_id: u64,
     addr: MemberAddr,
     api_token: Option<String>,
-) -> Result<(Identity, Members), String> {
+) -> Result<(Identity, Members), JoinError> {
     let deadline = Instant::now() + JOIN_FOR;
     let mut delay = Duration::from_millis(200);
-    let mut last_error = String::from("no member answered");
+    let mut last = Attempt::NoAnswerYet;
     loop {
         for url in &urls {
-            let body = json!({ "id": node_id, "raft_addr": addr.raft_addr, "url": addr.url, "role": "learner" });
+            let body = json!({ "id": node_id, "raft_addr": addr.raft_addr, "url": addr.url, "role": MemberRole::Learner });
             let target = format!("{url}/api/cluster/members");
             let auth = api_token.as_ref().map(|t| format!("Bearer {t}"));
             let answer = tokio::task::spawn_blocking(move || {
                 call("POST", &target, auth.as_deref(), Some(&body))
             })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
             match answer {
                 Ok((202, body)) => {
                     let view: ClusterView =
-                        serde_json::from_str(&body).map_err(|e| format!("{url}: {e}"))?;
+                        serde_json::from_str(&body).map_err(|source| JoinError::BadAnswer {
+                            url: url.clone(),
+                            source,
+                        })?;
                     return Ok(joined(node_id, view));
                 }
                 Ok((status, body)) if status == 401 || status == 400 || status == 404 => {
-                    return Err(format!(
-                        "{url} refused to add node {node_id}: {status} {body}"
-                    ));
+                    return Err(JoinError::Refused {
+                        url: url.clone(),
+                        node_id,
+                        status,
+                        body,
+                    });
                 }
                 Ok((409, body)) if body.contains("already_member") => {
-                    return Err(format!(
-                        "node {node_id} is already a member of the cluster at {url}, but this data \
-                         directory is empty: its data was lost. Remove the member first \
-                         (DELETE /api/cluster/members/{node_id}), then start this node again."
-                    ));
+                    return Err(JoinError::AlreadyMember {
+                        url: url.clone(),
+                        node_id,
+                    });
                 }
-                Ok((status, body)) => last_error = format!("{url}: {status} {body}"),
-                Err(e) => last_error = e.to_string(),
+                Ok((status, body)) => {
+                    last = Attempt::Status {
+                        url: url.clone(),
+                        status,
+                        body,
+                    }
+                }
+                Err(e) => last = Attempt::Unreachable(e.to_string()),
             }
         }
         if Instant::now() > deadline {
-            return Err(format!("could not join within {JOIN_FOR:?}: {last_error}"));
+            return Err(JoinError::GaveUp { last });
         }
-        tracing::info!(error = %last_error, retry_in = ?delay, "join not accepted yet");
+        tracing::info!(error = %last, retry_in = ?delay, "join not accepted yet");
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(5));
     }
@@ -160,7 +229,7 @@ pub async fn watch_for_removal(cluster: ClusterInfo, store: crate::raft::LogStor
         .unwrap_or_default();
         let dropped = views
             .iter()
-            .any(|v| v.leader_id.is_some() && !v.members.iter().any(|m| m.id == node_id));
+            .any(|v| v.leader_id.is_some() && !v.lists(node_id));
         if dropped {
             tracing::warn!(
                 node = node_id,
@@ -187,7 +256,7 @@ pub async fn promote_when_caught_up(cluster: ClusterInfo, api_token: Option<Stri
         let Some(me) = view.members.iter().find(|m| m.id == node_id) else {
             continue;
         };
-        if me.role == "voter" {
+        if me.role == MemberRole::Voter {
             tracing::info!(node = node_id, "this node is a voter");
             return;
         }
@@ -201,7 +270,7 @@ pub async fn promote_when_caught_up(cluster: ClusterInfo, api_token: Option<Stri
         if !caught_up {
             continue;
         }
-        let body = json!({ "id": node_id, "role": "voter" });
+        let body = json!({ "id": node_id, "role": MemberRole::Voter });
         let auth = api_token.as_ref().map(|t| format!("Bearer {t}"));
         let target = format!("{leader}/api/cluster/members");
         let answer = tokio::task::spawn_blocking(move || {

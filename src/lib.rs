@@ -10,15 +10,22 @@
 //! - [`task`]: the pure state machine (commands, events, decisions). No I/O.
 //! - [`raft`]: the Raft node actor, its durable log and the typed handle the
 //!   rest of the code uses to propose commands and wait for reads.
-//! - [`transport`]: the peer transport actor, one TCP connection per peer.
+//! - [`transport`]: the peer transport actor, one TCP connection per peer,
+//!   reached through its typed handle.
 //! - [`applier`]: the actor that applies committed entries to MySQL, one
 //!   transaction per batch, exactly once.
 //! - [`db`]: MySQL connections, migrations, read queries, rebuild/check.
 //! - [`api`]: the HTTP layer (REST, board assets, health, metrics).
-//! - [`ws`]: the WebSocket hub and sessions: committed events, live.
-//! - [`server`]: wires one node together (`taskraft serve`).
+//! - [`ws`]: the WebSocket hub (behind its typed handle) and sessions:
+//!   committed events, live.
+//! - [`cluster`]: the cluster façade: this node's view of its cluster,
+//!   assembled from the actors' handles, for the api, the hub and joining.
+//! - [`join`]: bootstrap, join or rejoin: the calls a starting node makes;
+//!   promotion to voter and noticing its own removal.
 //! - [`peer_http`]: the one blocking HTTP client a node calls peers with
 //!   (joining, forwarding to the leader, catch-up pages).
+//! - [`server`]: wires one node together (`taskraft serve`): start-up
+//!   decided as a value ([`server::start`]), then the actors, HTTP, drain.
 //! - [`connections`]: caps on concurrent connections per listener and per
 //!   client address, and a refusal log that cannot be flooded.
 //! - [`lab`]: `taskraft demo --lab`'s relays, page and fault controls.
@@ -29,6 +36,7 @@
 
 pub mod api;
 pub mod applier;
+pub mod cluster;
 pub mod config;
 pub mod connections;
 pub mod crash;

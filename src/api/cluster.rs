@@ -1,23 +1,21 @@
-//! The operational endpoints: the event feed, the cluster view, leadership
-//! transfer, health, readiness, metrics and the OpenAPI document.
+//! The operational endpoints: the event feed, the cluster view (assembled
+//! by [`crate::cluster`]), leadership transfer, health, readiness, metrics
+//! and the OpenAPI document.
 
 use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use mysql_async::prelude::Queryable;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
 use super::request::{self, Consistency};
 use super::tasks::read_barrier;
 use super::AppState;
-use actix::Addr;
 
-use crate::applier::ApplierHandle;
+use crate::cluster::{ClusterInfo, MemberRole};
 use crate::db::queries;
-use crate::raft::{RaftHandle, Role};
-use crate::transport::{Peers, Transport};
 
 const FEED_LIMIT_DEFAULT: usize = 100;
 const FEED_LIMIT_MAX: usize = 1000;
@@ -48,168 +46,6 @@ pub async fn events(
     // Read after the events: at least as high as the last of them.
     let last_seq = queries::last_seq(&state.pool).await?;
     Ok(HttpResponse::Ok().json(json!({ "events": events, "last_seq": last_seq })))
-}
-
-/// One member as `/api/cluster` shows it.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct MemberView {
-    pub id: u64,
-    pub raft_addr: Option<String>,
-    pub url: Option<String>,
-    /// `voter` or `learner`.
-    pub role: String,
-    /// Whether this node's link to it is up (always true for itself).
-    pub reachable: bool,
-    pub match_index: Option<u64>,
-    pub is_leader: bool,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ClusterView {
-    pub node_id: u64,
-    /// The same on every member of one cluster.
-    pub cluster_id: String,
-    pub url: String,
-    pub role: Role,
-    pub term: u64,
-    pub leader_id: Option<u64>,
-    /// True once this node has been removed from the cluster.
-    #[serde(default)]
-    pub removed: bool,
-    pub leader_url: Option<String>,
-    pub commit_index: u64,
-    pub applied_index: u64,
-    /// The first entry this node's log holds: the ones before were
-    /// compacted (they live on in MySQL; a snapshot stands for them).
-    #[serde(default)]
-    pub first_index: u64,
-    pub last_index: u64,
-    /// The applier's last error, while it retries a batch.
-    pub apply_error: Option<String>,
-    pub members: Vec<MemberView>,
-    /// Whom this node voted for in its current term (0: nobody).
-    #[serde(default)]
-    pub vote: u64,
-    /// This build's version and commit (see `taskraft_build_info`).
-    #[serde(default)]
-    pub version: String,
-    #[serde(default)]
-    pub commit: String,
-    /// `taskraft demo --lab`'s page, when the node runs under it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lab_url: Option<String>,
-}
-
-impl ClusterView {
-    /// What the board shows live: leader, term, roles, reachability and
-    /// where each member serves (not the indexes, which move with every
-    /// write).
-    pub fn signature(&self) -> String {
-        let members: Vec<String> = self
-            .members
-            .iter()
-            .map(|m| {
-                format!(
-                    "{}:{}:{}:{}:{}",
-                    m.id,
-                    m.role,
-                    m.reachable,
-                    m.is_leader,
-                    m.url.as_deref().unwrap_or("")
-                )
-            })
-            .collect();
-        format!(
-            "{:?}/{}/{:?}/{}",
-            self.leader_id,
-            self.term,
-            self.role,
-            members.join(",")
-        )
-    }
-}
-
-/// Everything needed to describe the cluster as this node sees it.
-#[derive(Clone)]
-pub struct ClusterInfo {
-    /// Shared with the transport, which may learn it from a peer.
-    pub cluster_id: std::sync::Arc<crate::transport::auth::ClusterId>,
-    pub raft: RaftHandle,
-    pub transport: Addr<Transport>,
-    pub applier: ApplierHandle,
-    pub advertise_url: String,
-    pub raft_addr: String,
-    /// The demo lab's page, when this node runs under `taskraft demo --lab`.
-    pub lab_url: Option<String>,
-}
-
-impl ClusterInfo {
-    pub async fn view(&self) -> Result<ClusterView, ApiError> {
-        cluster_view(self).await
-    }
-}
-
-async fn cluster_view(state: &ClusterInfo) -> Result<ClusterView, ApiError> {
-    let status = state.raft.cluster_status().await?;
-    let peers = state.transport.send(Peers).await.unwrap_or_default();
-    let applier = state.applier.status().await.ok();
-    let me = status.raft.node_id;
-    let members: Vec<MemberView> = status
-        .members
-        .iter()
-        .map(|m| {
-            let peer = peers.iter().find(|p| p.id == m.id);
-            let recorded = m.addr.as_ref();
-            MemberView {
-                id: m.id,
-                raft_addr: if m.id == me {
-                    Some(state.raft_addr.clone())
-                } else {
-                    peer.map(|p| p.raft_addr.clone())
-                        .or_else(|| recorded.map(|a| a.raft_addr.clone()))
-                },
-                // The log's record first: every member has one, whoever
-                // dialed whom. A peer's hello covers a member recorded by
-                // an older version, until its record lands.
-                url: if m.id == me {
-                    Some(state.advertise_url.clone())
-                } else {
-                    recorded
-                        .and_then(|a| a.url.clone())
-                        .or_else(|| peer.and_then(|p| p.url.clone()))
-                },
-                role: m.role.to_string(),
-                reachable: m.id == me || peer.is_some_and(|p| p.reachable),
-                match_index: m.match_index,
-                is_leader: m.id == status.raft.leader_id,
-            }
-        })
-        .collect();
-    let leader_id = (status.raft.leader_id != 0).then_some(status.raft.leader_id);
-    let leader_url = members
-        .iter()
-        .find(|m| Some(m.id) == leader_id)
-        .and_then(|m| m.url.clone());
-    Ok(ClusterView {
-        node_id: me,
-        cluster_id: state.cluster_id.current(),
-        removed: status.raft.removed,
-        url: state.advertise_url.clone(),
-        role: status.raft.role,
-        term: status.raft.term,
-        leader_id,
-        leader_url,
-        commit_index: status.commit_index,
-        applied_index: status.applied_index,
-        first_index: status.first_index,
-        last_index: status.last_index,
-        apply_error: applier.and_then(|a| a.failing),
-        members,
-        vote: status.vote,
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        commit: crate::metrics::BUILD_COMMIT.to_string(),
-        lab_url: state.lab_url.clone(),
-    })
 }
 
 const LOG_LIMIT_DEFAULT: usize = 32;
@@ -350,7 +186,7 @@ async fn own_url_recorded(cluster: &ClusterInfo) -> bool {
     };
     let me = status.raft.node_id;
     status.members.iter().find(|m| m.id == me).is_none_or(|m| {
-        m.role != "voter"
+        MemberRole::of(m) != MemberRole::Voter
             || m.addr.as_ref().and_then(|a| a.url.as_deref()) == Some(&cluster.advertise_url)
     })
 }

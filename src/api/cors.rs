@@ -21,9 +21,9 @@ use actix_web::http::{header, Method};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse, ResponseError};
 
-use super::cluster::ClusterInfo;
 use super::error::ApiError;
 use super::AppState;
+use crate::cluster::ClusterInfo;
 use crate::config::origin_of;
 
 /// How long the members' origins are remembered between two lookups.

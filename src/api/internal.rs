@@ -40,7 +40,7 @@ pub async fn catchup(
     state
         .peer_auth
         .check_only(&request.challenge(), &peer)
-        .map_err(|refusal| ApiError::PeerRefused(refusal.message))?;
+        .map_err(|refusal| ApiError::PeerRefused(refusal.to_string()))?;
     let request = request.into_inner();
     if request.upto < request.after_index {
         return Err(ApiError::BadRequest(

@@ -11,18 +11,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::cluster::ClusterInfo;
 use super::error::ApiError;
 use super::request;
 use super::AppState;
+use crate::cluster::{ClusterInfo, MemberRole};
+use crate::peer_http::call;
 use crate::raft::membership::{MemberAddr, MembershipChange, MembershipError};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MemberRole {
-    Learner,
-    Voter,
-}
 
 /// The body of `POST /api/cluster/members`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -126,7 +120,7 @@ pub async fn add(
     let is_learner = status
         .members
         .iter()
-        .any(|m| m.id == body.id && m.role == "learner");
+        .any(|m| m.id == body.id && MemberRole::of(m) == MemberRole::Learner);
     let change = change_for(&body, is_learner)?;
     apply(&state.cluster, change).await
 }
@@ -193,9 +187,6 @@ pub(super) async fn forward(
         .insert_header(("X-Taskraft-Forwarded-To", leader))
         .body(body))
 }
-
-/// One blocking HTTP call to a peer's API (see [`crate::peer_http`]).
-pub use crate::peer_http::call;
 
 #[cfg(test)]
 mod tests {

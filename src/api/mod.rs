@@ -30,9 +30,9 @@ use actix_web::{guard, web, HttpRequest, HttpResponse};
 use mysql_async::Pool;
 
 use self::error::ApiError;
+use crate::cluster::ClusterInfo;
 use crate::raft::RaftHandle;
 
-pub use cluster::{ClusterInfo, ClusterView};
 pub use cors::cors;
 pub use request::{BODY_TIMEOUT, MAX_BODY};
 

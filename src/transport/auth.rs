@@ -35,7 +35,18 @@ use super::codec::Hello;
 type HmacSha256 = Hmac<Sha256>;
 
 /// Writes an adopted cluster id to the node's durable identity.
-pub type PersistClusterId = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+pub type PersistClusterId = Box<dyn Fn(&str) -> Result<(), PersistError> + Send + Sync>;
+
+/// The adopted cluster id could not be stored (whatever stores it says why).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PersistError(Box<dyn std::error::Error + Send + Sync>);
+
+impl PersistError {
+    pub fn new(cause: impl std::error::Error + Send + Sync + 'static) -> PersistError {
+        PersistError(Box::new(cause))
+    }
+}
 
 /// This node's cluster id, shared by everything that names or checks it.
 pub struct ClusterId {
@@ -105,7 +116,7 @@ impl ClusterId {
 
     /// Takes the settled id `id` (already judged [`Judgement::Settles`] and
     /// authenticated): stored first, then used.
-    fn adopt(&self, id: &str) -> Result<(), String> {
+    fn adopt(&self, id: &str) -> Result<(), PersistError> {
         if !self.is_forming() {
             return Ok(());
         }
@@ -139,22 +150,47 @@ enum Judgement {
     Other,
 }
 
-/// Why a peer was refused; `reason` labels the metric.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refusal {
-    pub reason: &'static str,
-    pub message: String,
+/// Why a peer's hello was refused; [`Refusal::reason`] labels the metric.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error(
+        "node {node} wants to connect, but this node has no cluster_secret and accepts no peers"
+    )]
+    NoSecretHere { node: u64 },
+    #[error("node {node} named no cluster id")]
+    NoClusterId { node: u64 },
+    #[error("node {node} has not learned the cluster id yet; it will from this node's hello")]
+    PeerForming { node: u64 },
+    #[error("node {node} belongs to cluster {claimed:.80}, not {ours}")]
+    WrongCluster {
+        node: u64,
+        claimed: String,
+        ours: String,
+    },
+    #[error("node {node} sent no proof of the cluster secret")]
+    NoProof { node: u64 },
+    #[error("node {node} does not know the cluster secret")]
+    BadProof { node: u64 },
+    /// Authentic, and it settles our id, but the id could not be stored.
+    #[error("cannot store the cluster id {id}: {cause}")]
+    CannotStore {
+        id: String,
+        cause: Arc<PersistError>,
+    },
 }
 
 impl Refusal {
-    fn new(reason: &'static str, message: String) -> Refusal {
-        Refusal { reason, message }
-    }
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+    /// The metric's label and the log's `reason` field.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::NoSecretHere { .. } => "no_secret_here",
+            Refusal::NoClusterId { .. } => "no_cluster_id",
+            Refusal::PeerForming { .. } => "peer_forming",
+            Refusal::WrongCluster { .. } => "wrong_cluster",
+            Refusal::NoProof { .. } => "no_proof",
+            Refusal::BadProof { .. } => "bad_proof",
+            Refusal::CannotStore { .. } => "internal",
+        }
     }
 }
 
@@ -216,9 +252,12 @@ impl PeerAuth {
         let adopt = self.check(challenge, hello)?;
         if adopt {
             let id = hello.cluster_id.as_deref().unwrap_or_default();
-            self.cluster.adopt(id).map_err(|e| {
-                Refusal::new("internal", format!("cannot store the cluster id {id}: {e}"))
-            })?;
+            self.cluster
+                .adopt(id)
+                .map_err(|cause| Refusal::CannotStore {
+                    id: id.to_string(),
+                    cause: Arc::new(cause),
+                })?;
             tracing::info!(cluster_id = %id, peer = hello.node_id, "learned the cluster id from a peer");
         }
         Ok(())
@@ -233,45 +272,28 @@ impl PeerAuth {
     fn check(&self, challenge: &[u8], hello: &Hello) -> Result<bool, Refusal> {
         let node = hello.node_id;
         if self.secrets.is_empty() {
-            return Err(Refusal::new(
-                "no_secret_here",
-                format!(
-                    "node {node} wants to connect, but this node has no cluster_secret and \
-                     accepts no peers"
-                ),
-            ));
+            return Err(Refusal::NoSecretHere { node });
         }
         let claimed = hello.cluster_id.as_deref().unwrap_or("");
         if claimed.is_empty() {
-            return Err(Refusal::new(
-                "no_cluster_id",
-                format!("node {node} named no cluster id"),
-            ));
+            return Err(Refusal::NoClusterId { node });
         }
         let judgement = self.cluster.judge(claimed);
         if let Judgement::PeerForming = judgement {
-            return Err(Refusal::new(
-                "peer_forming",
-                format!(
-                    "node {node} has not learned the cluster id yet; it will from this node's hello"
-                ),
-            ));
+            return Err(Refusal::PeerForming { node });
         }
         if let Judgement::Other = judgement {
-            return Err(Refusal::new(
-                "wrong_cluster",
-                format!(
-                    "node {node} belongs to cluster {claimed:.80}, not {}",
-                    self.cluster_id()
-                ),
-            ));
+            return Err(Refusal::WrongCluster {
+                node,
+                claimed: claimed.to_string(),
+                ours: self.cluster_id(),
+            });
         }
-        let proof = hello.proof.as_deref().and_then(decode_hex).ok_or_else(|| {
-            Refusal::new(
-                "no_proof",
-                format!("node {node} sent no proof of the cluster secret"),
-            )
-        })?;
+        let proof = hello
+            .proof
+            .as_deref()
+            .and_then(decode_hex)
+            .ok_or(Refusal::NoProof { node })?;
         // Compare in constant time: hmac's verify does.
         let known = self.secrets.iter().any(|secret| {
             mac(secret, challenge, node, claimed)
@@ -279,10 +301,7 @@ impl PeerAuth {
                 .is_ok()
         });
         if !known {
-            return Err(Refusal::new(
-                "bad_proof",
-                format!("node {node} does not know the cluster secret"),
-            ));
+            return Err(Refusal::BadProof { node });
         }
         Ok(matches!(judgement, Judgement::Settles))
     }
@@ -325,7 +344,7 @@ mod tests {
     fn a_peer_that_knows_the_secret_is_let_in() {
         let me = auth("c1", Some("s3cret"));
         let challenge = challenge();
-        assert_eq!(me.verify(&challenge, &hello(&me, &challenge, 2)), Ok(()));
+        assert!(me.verify(&challenge, &hello(&me, &challenge, 2)).is_ok());
     }
 
     #[test]
@@ -334,11 +353,14 @@ mod tests {
         let challenge = challenge();
         let wrong = hello(&auth("c1", Some("guess")), &challenge, 2);
         assert_eq!(
-            me.verify(&challenge, &wrong).unwrap_err().reason,
+            me.verify(&challenge, &wrong).unwrap_err().reason(),
             "bad_proof"
         );
         let none = hello(&auth("c1", None), &challenge, 2);
-        assert_eq!(me.verify(&challenge, &none).unwrap_err().reason, "no_proof");
+        assert_eq!(
+            me.verify(&challenge, &none).unwrap_err().reason(),
+            "no_proof"
+        );
         let old = hello(&me, &super::challenge(), 2);
         assert!(
             me.verify(&challenge, &old).is_err(),
@@ -358,12 +380,12 @@ mod tests {
         let challenge = challenge();
         let stranger = hello(&auth("c2", Some("s3cret")), &challenge, 2);
         let refused = me.verify(&challenge, &stranger).unwrap_err();
-        assert_eq!(refused.reason, "wrong_cluster");
-        assert!(refused.message.contains("belongs to cluster c2"));
+        assert_eq!(refused.reason(), "wrong_cluster");
+        assert!(refused.to_string().contains("belongs to cluster c2"));
         let mut nameless = hello(&me, &challenge, 2);
         nameless.cluster_id = None;
         assert_eq!(
-            me.verify(&challenge, &nameless).unwrap_err().reason,
+            me.verify(&challenge, &nameless).unwrap_err().reason(),
             "no_cluster_id"
         );
     }
@@ -375,7 +397,7 @@ mod tests {
         let refused = me
             .verify(&challenge, &hello(&me, &challenge, 2))
             .unwrap_err();
-        assert_eq!(refused.reason, "no_secret_here");
+        assert_eq!(refused.reason(), "no_secret_here");
     }
 
     #[test]
@@ -387,18 +409,15 @@ mod tests {
         let old = auth("c1", Some("old-secret"));
         let new = auth("c1", Some("new-secret"));
         let challenge = challenge();
-        assert_eq!(
-            rotating.verify(&challenge, &hello(&old, &challenge, 2)),
-            Ok(())
-        );
-        assert_eq!(
-            rotating.verify(&challenge, &hello(&new, &challenge, 2)),
-            Ok(())
-        );
-        assert_eq!(
-            new.verify(&challenge, &hello(&rotating, &challenge, 3)),
-            Ok(())
-        );
+        assert!(rotating
+            .verify(&challenge, &hello(&old, &challenge, 2))
+            .is_ok(),);
+        assert!(rotating
+            .verify(&challenge, &hello(&new, &challenge, 2))
+            .is_ok(),);
+        assert!(new
+            .verify(&challenge, &hello(&rotating, &challenge, 3))
+            .is_ok(),);
         assert!(old
             .verify(&challenge, &hello(&rotating, &challenge, 3))
             .is_err());
@@ -422,10 +441,9 @@ mod tests {
         let challenge = challenge();
         // Another forming member: accepted, nothing learned.
         let peer_forming = auth("base", Some("secret"));
-        assert_eq!(
-            forming.verify(&challenge, &hello(&peer_forming, &challenge, 3)),
-            Ok(())
-        );
+        assert!(forming
+            .verify(&challenge, &hello(&peer_forming, &challenge, 3))
+            .is_ok(),);
         assert!(forming.cluster.is_forming());
         // Another base, or a settled id of another base: refused.
         for other in ["base2.00ff", "other.00ff", "base.", "base.xyz"] {
@@ -445,10 +463,9 @@ mod tests {
         assert!(forming.cluster.is_forming());
         // The lowest voter's settled id, authenticated: stored, then used.
         let settled = auth("base.0a1b2c3d", Some("secret"));
-        assert_eq!(
-            forming.verify(&challenge, &hello(&settled, &challenge, 1)),
-            Ok(())
-        );
+        assert!(forming
+            .verify(&challenge, &hello(&settled, &challenge, 1))
+            .is_ok(),);
         assert_eq!(forming.cluster_id(), "base.0a1b2c3d");
         assert_eq!(*stored.lock().unwrap(), vec!["base.0a1b2c3d".to_string()]);
         // Settled now: a forming peer is refused (it must adopt first).
@@ -456,7 +473,7 @@ mod tests {
             forming
                 .verify(&challenge, &hello(&peer_forming, &challenge, 3))
                 .unwrap_err()
-                .reason,
+                .reason(),
             "peer_forming"
         );
     }

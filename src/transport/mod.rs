@@ -7,8 +7,11 @@
 //! leave as one batch. When a peer is slow or gone the queue fills and
 //! messages are dropped: Raft resends what matters, and the node is told
 //! the peer is unreachable so raft-rs probes it instead of streaming to it.
-//! Only Raft frames cross this port; clients never reach it, and peers never
-//! need the client API.
+//! Only Raft frames cross this port; clients never reach it. Peers do use
+//! each other's HTTP API besides (joining, forwarding membership changes and
+//! leadership transfers to the leader, copying rows after a snapshot).
+//!
+//! The rest of the node reaches the actor through [`TransportHandle`].
 //!
 //! Each connection starts with a challenge from the accepting side and a
 //! hello from the dialing side ([`auth`]): peers of another cluster, or
@@ -40,7 +43,10 @@
 
 pub mod auth;
 pub mod codec;
+mod handle;
 mod peer;
+
+pub use handle::{TransportError, TransportHandle};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -93,7 +99,7 @@ pub struct Unreachable(pub u64);
 /// Connects the transport to the Raft node and starts accepting peers.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct AttachRaft(pub RaftInbox);
+struct AttachRaft(RaftInbox);
 
 /// Messages for peers, in the order raft-rs produced them.
 #[derive(Message)]
@@ -145,6 +151,7 @@ pub(crate) struct LinkState {
     url: Mutex<Option<String>>,
 }
 
+/// The actor: one writer task per peer, and the inbound listener.
 pub struct Transport {
     hello: Hello,
     initial_peers: HashMap<u64, String>,
@@ -158,7 +165,7 @@ pub struct Transport {
 impl Transport {
     /// A transport for node `hello.node_id` that will accept on `listener`
     /// once a Raft node is attached.
-    pub fn new(
+    fn new(
         hello: Hello,
         peers: HashMap<u64, String>,
         listener: TcpListener,
@@ -392,13 +399,10 @@ impl Inbound {
     async fn serve(&self, stream: TcpStream, remote: SocketAddr) {
         match self.serve_connection(stream, remote).await {
             Ok(()) => {}
-            Err(Closed::Refused(refusal)) => {
-                self.log_refusal(remote, refusal.reason, &refusal.message);
-            }
             Err(Closed::Codec(CodecError::Io(e))) => {
                 tracing::debug!(%remote, error = %e, "peer connection closed");
             }
-            Err(Closed::Codec(e)) => self.log_refusal(remote, e.reason(), &e.to_string()),
+            Err(closed) => self.log_refusal(remote, closed.reason(), &closed.to_string()),
         }
     }
 
@@ -427,25 +431,19 @@ impl Inbound {
             Ok(Ok(Some(Frame::Hello(hello)))) => hello,
             Ok(Ok(_)) => return Ok(()),
             Ok(Err(e)) => return Err(e.into()),
-            Err(_) => {
-                return Err(Closed::Refused(Refusal {
-                    reason: "hello_timeout",
-                    message: format!("no hello within {HELLO_TIMEOUT:?}"),
-                }))
-            }
+            Err(_) => return Err(Closed::HelloTimeout),
         };
         self.auth.verify(&challenge, &hello)?;
         if hello.node_id == self.node_id || hello.node_id == 0 {
-            return Err(Closed::Refused(Refusal {
-                reason: "bad_hello",
-                message: format!("a hello claiming node id {}", hello.node_id),
-            }));
+            return Err(Closed::BadHello {
+                node: hello.node_id,
+            });
         }
-        if let Err(e) = crate::config::check_http_url(&hello.url) {
-            return Err(Closed::Refused(Refusal {
-                reason: "bad_url",
-                message: format!("node {} advertises {e}", hello.node_id),
-            }));
+        if let Err(problem) = crate::config::check_http_url(&hello.url) {
+            return Err(Closed::BadUrl {
+                node: hello.node_id,
+                problem,
+            });
         }
         let from = hello.node_id;
         let wire = Wire::of(&hello);
@@ -468,12 +466,7 @@ impl Inbound {
                 Wire::V1 => next.await?,
                 Wire::V2 => match tokio::time::timeout(IDLE_TIMEOUT, next).await {
                     Ok(frame) => frame?,
-                    Err(_) => {
-                        return Err(Closed::Refused(Refusal {
-                            reason: "idle",
-                            message: format!("node {from} sent nothing for {IDLE_TIMEOUT:?}"),
-                        }))
-                    }
+                    Err(_) => return Err(Closed::Idle { node: from }),
                 },
             };
             match frame {
@@ -500,19 +493,35 @@ impl Inbound {
 }
 
 /// Why an inbound connection ended early.
+#[derive(Debug, thiserror::Error)]
 enum Closed {
-    Refused(Refusal),
-    Codec(CodecError),
+    #[error("{0}")]
+    Refused(#[from] Refusal),
+    #[error("{0}")]
+    Codec(#[from] CodecError),
+    #[error("no hello within {:?}", HELLO_TIMEOUT)]
+    HelloTimeout,
+    /// A hello naming this node, or node 0.
+    #[error("a hello claiming node id {node}")]
+    BadHello { node: u64 },
+    /// The URL a hello advertises is not one this node would show (the
+    /// config's check says why).
+    #[error("node {node} advertises {problem}")]
+    BadUrl { node: u64, problem: String },
+    #[error("node {node} sent nothing for {:?}", IDLE_TIMEOUT)]
+    Idle { node: u64 },
 }
 
-impl From<Refusal> for Closed {
-    fn from(refusal: Refusal) -> Closed {
-        Closed::Refused(refusal)
-    }
-}
-
-impl From<CodecError> for Closed {
-    fn from(e: CodecError) -> Closed {
-        Closed::Codec(e)
+impl Closed {
+    /// The metric's label and the log's `reason` field.
+    fn reason(&self) -> &'static str {
+        match self {
+            Closed::Refused(refusal) => refusal.reason(),
+            Closed::Codec(e) => e.reason(),
+            Closed::HelloTimeout => "hello_timeout",
+            Closed::BadHello { .. } => "bad_hello",
+            Closed::BadUrl { .. } => "bad_url",
+            Closed::Idle { .. } => "idle",
+        }
     }
 }

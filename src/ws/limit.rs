@@ -11,6 +11,8 @@
 //! [`MAX_MESSAGE`]. It also meters the bytes: past [`BURST`], the client
 //! gets [`RATE`] bytes a second, and the socket is simply not read until
 //! its budget allows, so the parser's buffer cannot outgrow what it decodes.
+//! Both are plain values ([`FrameWatch`], [`Meter`]) under the stream
+//! ([`FrameGuard`]), tested on their own.
 //!
 //! Kept beside the session instead of moving to `actix-ws`: it is the one
 //! thing `actix-web-actors` lacked for the session, and the crate list of
@@ -26,6 +28,7 @@ use std::time::Duration;
 use actix_web::error::PayloadError;
 use bytes::Bytes;
 use futures_util::Stream;
+use tokio::time::Instant;
 
 /// The largest frame a client may send: its protocol is `{"type":"ping"}`.
 pub const MAX_FRAME: u64 = 64 << 10;
@@ -60,37 +63,30 @@ enum Position {
     Payload { remaining: u64 },
 }
 
-/// The client's bytes, watched. `refused` tells the session why it ended.
-pub struct FrameGuard<S> {
-    inner: S,
+/// Follows the frame structure of a byte stream, one chunk at a time,
+/// holding at most one header: the first frame or message over the limits
+/// is refused at its header, before its payload.
+pub struct FrameWatch {
     position: Position,
     /// Payload bytes of the message under way (data frames, continuations).
     message: u64,
-    refused: Rc<Cell<Option<Refused>>>,
-    /// Bytes the client may still send now (may go below zero by a chunk).
-    budget: i64,
-    refilled: tokio::time::Instant,
-    wait: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
-impl<S> FrameGuard<S> {
-    pub fn new(inner: S, refused: Rc<Cell<Option<Refused>>>) -> FrameGuard<S> {
-        FrameGuard {
-            inner,
+impl Default for FrameWatch {
+    fn default() -> FrameWatch {
+        FrameWatch {
             position: Position::Header {
                 bytes: [0; 14],
                 have: 0,
             },
             message: 0,
-            refused,
-            budget: BURST,
-            refilled: tokio::time::Instant::now(),
-            wait: None,
         }
     }
+}
 
+impl FrameWatch {
     /// Follows `chunk` through the frame structure; the first violation.
-    fn inspect(&mut self, mut chunk: &[u8]) -> Result<(), Refused> {
+    pub fn inspect(&mut self, mut chunk: &[u8]) -> Result<(), Refused> {
         while !chunk.is_empty() {
             match &mut self.position {
                 Position::Payload { remaining } => {
@@ -145,13 +141,63 @@ impl<S> FrameGuard<S> {
         }
         Ok(())
     }
+}
 
-    fn refill(&mut self) {
-        let now = tokio::time::Instant::now();
+/// The byte meter: [`BURST`] bytes at once, then [`RATE`] a second. The
+/// caller says what time it is, so it can be driven without a clock.
+pub struct Meter {
+    /// Bytes the client may still send now (may go below zero by a chunk).
+    budget: i64,
+    refilled: Instant,
+}
+
+impl Meter {
+    /// A full burst, as of `now`.
+    pub fn new(now: Instant) -> Meter {
+        Meter {
+            budget: BURST,
+            refilled: now,
+        }
+    }
+
+    /// Adds what the time since the last refill earned, up to the burst.
+    pub fn refill(&mut self, now: Instant) {
         let earned = (now - self.refilled).as_secs_f64() * RATE as f64;
         if earned >= 1.0 {
             self.budget = (self.budget + earned as i64).min(BURST);
             self.refilled = now;
+        }
+    }
+
+    /// The client sent `bytes`.
+    pub fn spend(&mut self, bytes: usize) {
+        self.budget -= bytes as i64;
+    }
+
+    /// How long the socket must rest before it is read again; `None` while
+    /// the budget allows reading now.
+    pub fn wait(&self) -> Option<Duration> {
+        (self.budget <= 0).then(|| Duration::from_secs_f64((1 - self.budget) as f64 / RATE as f64))
+    }
+}
+
+/// The client's bytes, watched. `refused` tells the session why it ended.
+pub struct FrameGuard<S> {
+    inner: S,
+    watch: FrameWatch,
+    refused: Rc<Cell<Option<Refused>>>,
+    meter: Meter,
+    wait: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> FrameGuard<S> {
+    pub fn new(inner: S, refused: Rc<Cell<Option<Refused>>>) -> FrameGuard<S> {
+        FrameGuard {
+            inner,
+            watch: FrameWatch::default(),
+            refused,
+            meter: Meter::new(Instant::now()),
+            wait: None,
         }
     }
 }
@@ -197,21 +243,20 @@ where
             }
             this.wait = None;
         }
-        this.refill();
-        if this.budget <= 0 {
-            let needed = (1 - this.budget) as f64 / RATE as f64;
-            let mut wait = Box::pin(tokio::time::sleep(Duration::from_secs_f64(needed)));
+        this.meter.refill(Instant::now());
+        if let Some(needed) = this.meter.wait() {
+            let mut wait = Box::pin(tokio::time::sleep(needed));
             // Registers the waker; the sleep is at least a tick long.
             if wait.as_mut().poll(cx).is_pending() {
                 this.wait = Some(wait);
                 return Poll::Pending;
             }
-            this.refill();
+            this.meter.refill(Instant::now());
         }
         match Pin::new(&mut this.inner).poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
-                this.budget -= chunk.len() as i64;
-                match this.inspect(&chunk) {
+                this.meter.spend(chunk.len());
+                match this.watch.inspect(&chunk) {
                     Ok(()) => Poll::Ready(Some(Ok(chunk))),
                     Err(refused) => {
                         this.refused.set(Some(refused));
@@ -271,6 +316,73 @@ mod tests {
             }
             (passed, refused.get())
         })
+    }
+
+    #[test]
+    fn the_watch_refuses_an_oversized_frame_at_its_header_and_passes_the_rest() {
+        let mut watch = FrameWatch::default();
+        let mut ok = frame(true, 0x1, 15);
+        ok.extend(frame(true, 0x9, 0));
+        ok.extend(frame(true, 0x2, MAX_FRAME));
+        assert_eq!(watch.inspect(&ok), Ok(()));
+        let oversized = frame(true, 0x2, MAX_FRAME + 1);
+        // The header alone (2 + 8 length bytes + 4 mask bytes) is enough.
+        assert_eq!(watch.inspect(&oversized[..14]), Err(Refused::FrameTooLarge));
+    }
+
+    #[test]
+    fn the_watch_reads_a_header_that_arrives_one_byte_at_a_time() {
+        let mut watch = FrameWatch::default();
+        let oversized = frame(false, 0x1, MAX_FRAME + 1);
+        for byte in &oversized[..13] {
+            assert_eq!(watch.inspect(std::slice::from_ref(byte)), Ok(()));
+        }
+        assert_eq!(
+            watch.inspect(&oversized[13..14]),
+            Err(Refused::FrameTooLarge)
+        );
+    }
+
+    #[test]
+    fn the_watch_adds_up_continuations_but_not_the_control_frames_between_them() {
+        let mut watch = FrameWatch::default();
+        assert_eq!(watch.inspect(&frame(false, 0x1, MAX_MESSAGE - 10)), Ok(()));
+        assert_eq!(watch.inspect(&frame(true, 0x9, 100)), Ok(()), "a ping");
+        assert_eq!(watch.inspect(&frame(false, 0x0, 10)), Ok(()));
+        assert_eq!(
+            watch.inspect(&frame(true, 0x0, 1)),
+            Err(Refused::MessageTooLarge)
+        );
+    }
+
+    #[test]
+    fn the_meter_allows_a_burst_then_asks_for_a_rest_that_pays_for_the_overdraft() {
+        let start = Instant::now();
+        let mut meter = Meter::new(start);
+        assert_eq!(meter.wait(), None, "a full burst");
+        meter.spend(BURST as usize - 1);
+        assert_eq!(meter.wait(), None, "one byte left");
+        meter.spend(1 + RATE as usize);
+        assert_eq!(
+            meter.wait(),
+            Some(Duration::from_secs_f64(1.0 + 1.0 / RATE as f64))
+        );
+        meter.refill(start + Duration::from_secs(1));
+        assert_eq!(
+            meter.wait(),
+            Some(Duration::from_secs_f64(1.0 / RATE as f64))
+        );
+        meter.refill(start + Duration::from_secs(2));
+        assert_eq!(meter.wait(), None, "a second more pays it back");
+    }
+
+    #[test]
+    fn the_meter_never_saves_more_than_one_burst() {
+        let start = Instant::now();
+        let mut meter = Meter::new(start);
+        meter.refill(start + Duration::from_secs(3600));
+        meter.spend(BURST as usize);
+        assert!(meter.wait().is_some(), "an hour idle still buys one burst");
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The live feed: every committed event, pushed to browsers over WebSocket.
 //!
-//! - [`WsHub`](hub::WsHub) is fed by the applier after each MySQL COMMIT, so
-//!   it only ever sees committed events. It keeps the last few thousand in
-//!   memory, already serialized, and fans each batch out to the sessions.
+//! - The hub ([`hub`], reached through [`HubHandle`]) is fed by the applier
+//!   after each MySQL COMMIT, so it only ever sees committed events. It
+//!   keeps the last few thousand in memory, already serialized, and fans
+//!   each batch out to the sessions, paced ([`feed`]: the memory and the
+//!   pacing as a plain value, tested without actix).
 //! - One session actor per connection ([`session`], the only code that uses
 //!   the deprecated `actix-web-actors`, so it can be swapped for `actix-ws`
 //!   without touching the rest).
@@ -21,9 +23,15 @@
 //! node's last seq waits a few seconds for the node to get there, then is
 //! told `resync`.
 
-pub mod hub;
+pub mod error;
+pub mod feed;
+mod handle;
+mod hub;
 pub mod limit;
 pub mod session;
+
+pub use error::WsError;
+pub use handle::{HubError, HubHandle};
 
 use std::sync::Arc;
 
@@ -33,7 +41,7 @@ use serde::Serialize;
 use crate::task::Event;
 
 /// An event as the WebSocket sends it, serialized once for all sessions.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Frame {
     pub seq: u64,
     pub json: Arc<str>,
@@ -79,7 +87,7 @@ pub struct ClusterFrame(pub Arc<str>);
 /// A session asks to be fed events after `since`.
 #[derive(Message)]
 #[rtype(result = "Joined")]
-pub struct Join {
+struct Join {
     pub since: Option<u64>,
     pub session: SessionPort,
 }
@@ -98,9 +106,10 @@ pub struct Joined {
     pub backlog: Option<Arc<[Frame]>>,
 }
 
+/// A session ended.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Leave(pub u64);
+struct Leave(u64);
 
 /// The hub's view of a session: where to send what.
 #[derive(Clone)]

@@ -14,10 +14,8 @@ use actix_web_actors::ws::{self, CloseCode, CloseReason, WebsocketContext};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::hub::WsHub;
 use super::limit::{self, FrameGuard, Refused};
-use super::{ClusterFrame, Deliver, Frame, Join, Leave, Resync, SessionPort};
-use crate::api::error::ApiError;
+use super::{ClusterFrame, Deliver, Frame, HubHandle, Resync, SessionPort, WsError};
 use crate::metrics;
 
 /// Batches queued for a session before it counts as too slow: past this the
@@ -46,9 +44,9 @@ pub async fn route(
     req: HttpRequest,
     stream: web::Payload,
     query: web::Query<WsQuery>,
-    hub: web::Data<Addr<WsHub>>,
+    hub: web::Data<HubHandle>,
     node: web::Data<NodeId>,
-) -> Result<HttpResponse, actix_web::Error> {
+) -> Result<HttpResponse, WsError> {
     let refused = Rc::new(Cell::new(None));
     let session = WsSession {
         id: None,
@@ -63,7 +61,7 @@ pub async fn route(
     ws::WsResponseBuilder::new(session, &req, FrameGuard::new(stream, refused))
         .frame_size(limit::MAX_FRAME as usize)
         .start()
-        .map_err(|e| ApiError::BadRequest(format!("WebSocket upgrade: {e}")).into())
+        .map_err(WsError::Upgrade)
 }
 
 /// This node's id, for `hello`.
@@ -72,7 +70,7 @@ pub struct NodeId(pub u64);
 
 struct WsSession {
     id: Option<u64>,
-    hub: Addr<WsHub>,
+    hub: HubHandle,
     node_id: u64,
     since: Option<u64>,
     /// The last seq written to the client: events at or below are repeats.
@@ -144,10 +142,9 @@ impl Actor for WsSession {
         };
         // Nothing else is handled until the hub has answered: `hello` and
         // the backlog go out before any live event.
-        let join = self.hub.send(Join {
-            since: self.since,
-            session: port,
-        });
+        let hub = self.hub.clone();
+        let since = self.since;
+        let join = async move { hub.join(since, port).await };
         ctx.wait(join.into_actor(self).map(|joined, session, ctx| {
             let Ok(joined) = joined else {
                 ctx.stop();
@@ -183,7 +180,7 @@ impl Actor for WsSession {
     fn stopped(&mut self, _: &mut Self::Context) {
         metrics::WS_SESSIONS.dec();
         if let Some(id) = self.id {
-            self.hub.do_send(Leave(id));
+            self.hub.leave(id);
         }
     }
 }

@@ -1,0 +1,53 @@
+//! The typed front of the hub: what sessions and the server call.
+
+use actix::prelude::*;
+use mysql_async::Pool;
+
+use super::hub::WsHub;
+use super::{Join, Joined, Leave, SessionPort};
+use crate::applier::ApplierHandle;
+use crate::cluster::ClusterInfo;
+
+/// Why the hub could not answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HubError {
+    /// Its mailbox is closed: the node is shutting down.
+    #[error("the WebSocket hub has stopped")]
+    Stopped,
+}
+
+/// How sessions and the server reach the hub.
+#[derive(Clone)]
+pub struct HubHandle {
+    addr: Addr<WsHub>,
+}
+
+impl HubHandle {
+    /// Starts the hub: it subscribes to the applier's committed events,
+    /// fills its memory with the last `backlog` events of the table, and
+    /// follows the cluster's view to tell sessions when it changes.
+    pub fn start(
+        applier: ApplierHandle,
+        pool: Pool,
+        cluster: ClusterInfo,
+        backlog: usize,
+    ) -> HubHandle {
+        HubHandle {
+            addr: WsHub::new(applier, pool, cluster, backlog).start(),
+        }
+    }
+
+    /// Registers a session that has seen events up to `since` (`None`: it
+    /// starts from now) and returns what it missed.
+    pub async fn join(&self, since: Option<u64>, session: SessionPort) -> Result<Joined, HubError> {
+        self.addr
+            .send(Join { since, session })
+            .await
+            .map_err(|_| HubError::Stopped)
+    }
+
+    /// The session `id` has ended: stop feeding it.
+    pub fn leave(&self, id: u64) {
+        self.addr.do_send(Leave(id));
+    }
+}

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use actix::prelude::*;
 use mysql_async::Pool;
 use tokio::net::TcpListener;
 

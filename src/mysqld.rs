@@ -1,12 +1,45 @@
 //! A private MySQL or MariaDB server: its own data directory, socket and
-//! port, started from the server binaries installed on the machine. Used by
-//! `taskraft demo` and by the integration tests; stopped by PID.
+//! port, started from the server binaries installed on the machine, stopped
+//! by PID. The one launcher of the project: `taskraft demo` uses it, and so
+//! do the integration tests, the browser tests and the fault tests (through
+//! `tests/testbed`, which adds nothing to how a server starts).
+//!
+//! What the tests need besides the demo: a data directory copied from a
+//! [`template`] initialized once (a copy takes a fraction of the seconds
+//! `mariadb-install-db` takes), a [`CommandHook`] run on the server's
+//! command before it starts (the fault tests join a network namespace
+//! there), and SIGSTOP/SIGCONT ([`PrivateMysql::pause`]). Readiness is the
+//! server's handshake on its Unix socket, which is reachable from this
+//! process whatever network the server lives in. [`Process`], the child
+//! process signalled and stopped by PID, is the testbed's node process too.
 
 use std::io::Read;
-use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Something done to a child's [`Command`] before it is spawned (e.g.
+/// making it join a network namespace between fork and exec).
+#[derive(Clone)]
+pub struct CommandHook(pub Arc<dyn Fn(&mut Command) + Send + Sync>);
+
+impl CommandHook {
+    pub fn new(hook: impl Fn(&mut Command) + Send + Sync + 'static) -> CommandHook {
+        CommandHook(Arc::new(hook))
+    }
+
+    pub fn apply(&self, command: &mut Command) {
+        (self.0)(command)
+    }
+}
+
+impl std::fmt::Debug for CommandHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CommandHook")
+    }
+}
 
 /// Options for a private server.
 #[derive(Clone, Debug)]
@@ -19,7 +52,15 @@ pub struct ServerOptions {
     /// acknowledged only once it is fsynced in the Raft log of a majority,
     /// and a node replays its log from MySQL's applied index.
     pub flush_at_commit: u8,
+    pub max_connections: u32,
     pub extra_args: Vec<String>,
+    /// A data directory made by [`template`], copied into a new data
+    /// directory instead of initializing it.
+    pub template: Option<PathBuf>,
+    /// Run on the server's command before each start.
+    pub hook: Option<CommandHook>,
+    /// How long a start may take before it counts as failed.
+    pub ready_within: Duration,
 }
 
 impl ServerOptions {
@@ -28,13 +69,17 @@ impl ServerOptions {
             port,
             buffer_pool: "256M".into(),
             flush_at_commit: 1,
+            max_connections: 500,
             extra_args: Vec::new(),
+            template: None,
+            hook: None,
+            ready_within: Duration::from_secs(60),
         }
     }
 }
 
 pub struct PrivateMysql {
-    child: Option<Child>,
+    process: Process,
     pub port: u16,
     pub datadir: PathBuf,
     binary: PathBuf,
@@ -93,10 +138,13 @@ impl PrivateMysql {
             .canonicalize()
             .map_err(|e| format!("{}: {e}", datadir.display()))?;
         if !datadir.join("mysql").exists() {
-            initialize(&binary, mariadb, &datadir)?;
+            match &options.template {
+                Some(template) => copy_dir(template, &datadir)?,
+                None => initialize(&binary, mariadb, &datadir)?,
+            }
         }
         let mut server = PrivateMysql {
-            child: None,
+            process: Process::default(),
             port: options.port,
             datadir,
             binary,
@@ -106,7 +154,9 @@ impl PrivateMysql {
         Ok(server)
     }
 
-    fn spawn(&mut self) -> Result<(), String> {
+    /// Starts the server on its data directory and waits until it accepts
+    /// connections (after [`PrivateMysql::kill`] or [`PrivateMysql::stop`]).
+    pub fn spawn(&mut self) -> Result<(), String> {
         let d = &self.datadir;
         let mut command = Command::new(&self.binary);
         command
@@ -127,7 +177,10 @@ impl PrivateMysql {
             ))
             .arg("--skip-log-bin")
             .arg("--skip-name-resolve")
-            .arg("--max-connections=500")
+            .arg(format!(
+                "--max-connections={}",
+                self.options.max_connections
+            ))
             .arg("--character-set-server=utf8mb4")
             .args(&self.options.extra_args)
             .stdin(Stdio::null())
@@ -136,27 +189,38 @@ impl PrivateMysql {
         if running_as_root() {
             command.arg("--user=root");
         }
+        if let Some(hook) = &self.options.hook {
+            hook.apply(&mut command);
+        }
         let child = command
             .spawn()
             .map_err(|e| format!("starting {}: {e}", self.binary.display()))?;
-        self.child = Some(child);
-        self.wait_ready(Duration::from_secs(60))
+        self.process = Process::new(child);
+        self.wait_ready(self.options.ready_within)
     }
 
-    /// Waits for the server's handshake packet on the TCP port.
+    /// The server's Unix socket (in its data directory).
+    pub fn socket(&self) -> PathBuf {
+        self.datadir.join("mysqld.sock")
+    }
+
+    /// Waits for the server's handshake packet on its socket: the server
+    /// opens its TCP port and its socket before it accepts either.
     fn wait_ready(&mut self, within: Duration) -> Result<(), String> {
         let deadline = Instant::now() + within;
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let socket = self.socket();
         loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return Err(format!(
-                        "the MySQL server exited ({status}); see {}",
-                        self.datadir.join("error.log").display()
-                    ));
-                }
+            if !self.process.is_running() {
+                let status = self
+                    .process
+                    .take_exit()
+                    .map_or("?".to_string(), |s| s.to_string());
+                return Err(format!(
+                    "the MySQL server exited ({status}); see {}",
+                    self.datadir.join("error.log").display()
+                ));
             }
-            if let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            if let Ok(mut stream) = UnixStream::connect(&socket) {
                 let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
                 let mut header = [0u8; 5];
                 // A handshake starts with a 4-byte header and protocol version 10.
@@ -180,31 +244,38 @@ impl PrivateMysql {
     }
 
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.process.pid()
     }
 
-    /// Stops the server cleanly (SIGTERM), killing it after `within`.
+    /// Whether the server process is alive (running or stopped).
+    pub fn is_running(&mut self) -> bool {
+        self.process.is_running()
+    }
+
+    /// SIGSTOP: the server hangs, its connections stay open.
+    pub fn pause(&mut self) {
+        self.process.pause();
+    }
+
+    /// SIGCONT, after [`PrivateMysql::pause`].
+    pub fn resume(&mut self) {
+        self.process.resume();
+    }
+
+    /// Whether the server is stopped with SIGSTOP.
+    pub fn is_paused(&self) -> bool {
+        self.process.is_paused()
+    }
+
+    /// Stops the server cleanly (SIGTERM, after a SIGCONT in case it is
+    /// paused), killing it after `within`.
     pub fn stop(&mut self, within: Duration) {
-        if let Some(mut child) = self.child.take() {
-            signal(child.id(), libc::SIGTERM);
-            let deadline = Instant::now() + within;
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.terminate(within);
     }
 
     /// Kills the server at once (a crash, for fault tests).
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.kill();
     }
 
     /// Starts the server again on the same data directory and port.
@@ -218,6 +289,63 @@ impl Drop for PrivateMysql {
     fn drop(&mut self) {
         self.stop(Duration::from_secs(30));
     }
+}
+
+/// An initialized data directory under `root` to copy new servers from
+/// ([`ServerOptions::template`]): made once per server version, under a
+/// file lock (concurrent test processes wait for the first).
+pub fn template(root: &Path) -> Result<PathBuf, String> {
+    use std::os::fd::AsRawFd;
+    let (binary, mariadb) = find_server()?;
+    let version = Command::new(&binary)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    // FNV-1a of the version line: a new server version, a new template.
+    let hash = version.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    std::fs::create_dir_all(root).map_err(|e| format!("{}: {e}", root.display()))?;
+    let root = root
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", root.display()))?;
+    let dir = root.join(format!("mysql-template-{hash:016x}"));
+    let lock = std::fs::File::create(root.join(format!("mysql-template-{hash:016x}.lock")))
+        .map_err(|e| format!("the template's lock: {e}"))?;
+    // SAFETY: flock on a file we hold open; released when it closes.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(format!(
+            "locking the template: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    if dir.join("mysql").is_dir() {
+        return Ok(dir);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    initialize(&binary, mariadb, &dir)?;
+    Ok(dir)
+}
+
+/// Copies what is in `from` into the directory `to` (`cp -a`).
+fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
+    let output = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", from.display()))
+        .arg(to)
+        .output()
+        .map_err(|e| format!("cp: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "copying {} to {}: {}",
+            from.display(),
+            to.display(),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(())
 }
 
 fn initialize(binary: &Path, mariadb: bool, datadir: &Path) -> Result<(), String> {
@@ -266,6 +394,119 @@ fn initialize(binary: &Path, mariadb: bool, datadir: &Path) -> Result<(), String
         ));
     }
     Ok(())
+}
+
+/// A child process of ours, signalled and stopped by its PID: the server
+/// here, and the test harness's node processes.
+#[derive(Debug, Default)]
+pub struct Process {
+    child: Option<Child>,
+    /// How the last child ended, if it ended on its own.
+    exited: Option<ExitStatus>,
+    paused: bool,
+}
+
+impl Process {
+    pub fn new(child: Child) -> Process {
+        Process {
+            child: Some(child),
+            exited: None,
+            paused: false,
+        }
+    }
+
+    /// The PID while the process is ours (running, stopped or not reaped).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Whether it is alive (running or stopped); one that exited is reaped
+    /// and its status kept for [`Process::take_exit`].
+    pub fn is_running(&mut self) -> bool {
+        let Some(child) = self.child.as_mut() else {
+            return false;
+        };
+        match child.try_wait() {
+            Ok(None) => true,
+            result => {
+                self.exited = result.ok().flatten();
+                self.child = None;
+                self.paused = false;
+                false
+            }
+        }
+    }
+
+    /// How it exited on its own, once (not after a kill or a terminate).
+    pub fn take_exit(&mut self) -> Option<ExitStatus> {
+        self.exited.take()
+    }
+
+    /// Whether it is stopped with SIGSTOP.
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// SIGSTOP.
+    pub fn pause(&mut self) {
+        if let Some(pid) = self.pid() {
+            signal(pid, libc::SIGSTOP);
+            self.paused = true;
+        }
+    }
+
+    /// SIGCONT.
+    pub fn resume(&mut self) {
+        if let Some(pid) = self.pid() {
+            signal(pid, libc::SIGCONT);
+        }
+        self.paused = false;
+    }
+
+    /// SIGKILL (a stopped process too), and reaps it.
+    pub fn kill(&mut self) {
+        self.paused = false;
+        self.exited = None;
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM (after a SIGCONT, in case it is stopped) and waits for the
+    /// exit; SIGKILL after `within`, which returns `None`.
+    pub fn terminate(&mut self, within: Duration) -> Option<ExitStatus> {
+        self.paused = false;
+        self.exited = None;
+        let mut child = self.child.take()?;
+        signal(child.id(), libc::SIGCONT);
+        signal(child.id(), libc::SIGTERM);
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    /// Waits up to `within` for it to exit on its own; its status, or
+    /// `None` if it still runs (or was not running).
+    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if !self.is_running() {
+                return self.take_exit();
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 /// Sends `sig` to process `pid` (ours: a child we started).

@@ -1,469 +1,69 @@
-//! The integration-test harness: real `taskraft` processes over real TCP,
-//! with a real MariaDB/MySQL server that the harness starts privately (its
-//! own data directory and port) unless `TASKRAFT_TEST_MYSQL_URL` names one.
-//! Processes are stopped by PID; on a failing test the nodes' log tails are
-//! printed.
+//! The integration tests' side of the shared harness (`tests/testbed`):
+//! real `taskraft` processes over real TCP, with a real MariaDB/MySQL server
+//! that the harness starts privately (its own data directory and port)
+//! unless `TASKRAFT_TEST_MYSQL_URL` names one. Processes are stopped by PID;
+//! on a failing test the nodes' log tails are printed.
+//!
+//! [`Cluster`] and [`Node`] are the testbed's; [`Start`] starts one from
+//! this crate's `taskraft` build. The rest is the tests' client: HTTP
+//! calls, the WebSocket feed, writers and what they saw, metrics, RSS.
 
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use taskraft::mysqld::{self, PrivateMysql, ServerOptions};
+pub use testbed::Cluster;
+// Not every test binary uses these.
+#[allow(unused_imports)]
+pub use testbed::{tail, urlencode, Node};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_taskraft");
 
-pub struct Node {
-    pub id: u64,
-    pub http_port: u16,
-    pub raft_port: u16,
-    pub data_dir: PathBuf,
-    pub database: String,
-    pub log: PathBuf,
-    child: Option<Child>,
-    extra_env: Vec<(String, String)>,
-    /// Another build of the node to run (the failpoints one), if not [`BIN`].
-    binary: Option<PathBuf>,
-}
-
-impl Node {
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.http_port)
-    }
-
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        match self.child.as_mut() {
-            Some(child) => matches!(child.try_wait(), Ok(None)),
-            None => false,
-        }
-    }
-}
-
-pub struct Cluster {
-    pub dir: tempfile::TempDir,
-    mysql: Option<PrivateMysql>,
-    /// `mysql://user@host:port` (no database).
-    mysql_base: String,
-    pub nodes: Vec<Node>,
-    peers: String,
-}
-
-/// A free port block would be nicer; two quick binds are enough here.
-fn ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
-}
-
-impl Cluster {
+/// Starting a [`Cluster`] of this build's nodes (in scope with `common::*`).
+pub trait Start {
     /// Starts a MySQL server and `n` nodes, and waits until a leader serves.
-    pub fn start(n: usize) -> Cluster {
-        Cluster::start_with(n, &[])
+    fn start(n: usize) -> Cluster {
+        Self::start_with(n, &[])
     }
 
-    pub fn start_with(n: usize, env: &[(&str, &str)]) -> Cluster {
-        Cluster::start_with_mysql(n, env, &[])
+    /// Like [`Start::start`], every node with `env` too.
+    fn start_with(n: usize, env: &[(&str, &str)]) -> Cluster {
+        Self::start_with_mysql(n, env, &[])
     }
 
-    /// Like [`Cluster::start_with`], the private MySQL server started with
+    /// Like [`Start::start_with`], the private MySQL server started with
     /// `mysql_args` too (e.g. `--max-allowed-packet=4M`).
-    pub fn start_with_mysql(n: usize, env: &[(&str, &str)], mysql_args: &[&str]) -> Cluster {
-        Cluster::start_after(n, env, mysql_args, |_| {})
+    fn start_with_mysql(n: usize, env: &[(&str, &str)], mysql_args: &[&str]) -> Cluster {
+        Self::start_after(n, env, mysql_args, |_| {})
     }
 
-    /// Like [`Cluster::start_with_mysql`], running `setup` once MySQL is up
+    /// Like [`Start::start_with_mysql`], running `setup` once MySQL is up
     /// and before any node starts (to create accounts, set per-node env…).
-    pub fn start_after(
+    fn start_after(
+        n: usize,
+        env: &[(&str, &str)],
+        mysql_args: &[&str],
+        setup: impl FnOnce(&mut Cluster),
+    ) -> Cluster;
+}
+
+impl Start for Cluster {
+    fn start_after(
         n: usize,
         env: &[(&str, &str)],
         mysql_args: &[&str],
         setup: impl FnOnce(&mut Cluster),
     ) -> Cluster {
-        let dir = tempfile::Builder::new()
-            .prefix("taskraft-test-")
-            .tempdir()
-            .expect("a temp dir");
-        let unique = dir
-            .path()
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .replace(['-', '.'], "_");
-        let (mysql, mysql_base) = match std::env::var("TASKRAFT_TEST_MYSQL_URL") {
-            Ok(url) if !url.is_empty() => (None, url.trim_end_matches('/').to_string()),
-            _ => {
-                let mut options = ServerOptions::on_port(mysqld::free_port());
-                options.extra_args = mysql_args.iter().map(|a| a.to_string()).collect();
-                let server = PrivateMysql::start(&dir.path().join("mysql"), options)
-                    .expect("a private MySQL server starts");
-                let base = format!("mysql://root@127.0.0.1:{}", server.port);
-                (Some(server), base)
-            }
-        };
-        // Every cluster its own secret, as `taskraft demo` and the k8s
-        // secret give one: a cluster of more than one node needs it.
-        let secret = format!(
-            "{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        );
-        let mut env: Vec<(String, String)> = env
+        let mut options = testbed::Options::new(BIN);
+        options.env = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        if !env.iter().any(|(k, _)| k == "TASKRAFT_CLUSTER_SECRET") {
-            env.push(("TASKRAFT_CLUSTER_SECRET".into(), secret));
-        }
-        let ports = ports(2 * n);
-        let peers = (0..n)
-            .map(|i| format!("{}=127.0.0.1:{}", i + 1, ports[n + i]))
-            .collect::<Vec<_>>()
-            .join(",");
-        let nodes = (0..n)
-            .map(|i| Node {
-                id: i as u64 + 1,
-                http_port: ports[i],
-                raft_port: ports[n + i],
-                data_dir: dir.path().join(format!("n{}", i + 1)),
-                database: format!("{unique}_n{}", i + 1),
-                log: dir.path().join(format!("n{}.log", i + 1)),
-                child: None,
-                extra_env: env.clone(),
-                binary: None,
-            })
-            .collect();
-        let mut cluster = Cluster {
-            dir,
-            mysql,
-            mysql_base,
-            nodes,
-            peers,
-        };
-        setup(&mut cluster);
-        for id in 1..=n as u64 {
-            cluster.spawn(id);
-        }
-        for id in 1..=n as u64 {
-            cluster.wait_ready(id, Duration::from_secs(60));
-        }
-        cluster.leader(Duration::from_secs(30));
-        cluster
-    }
-
-    /// `mysql://root@host:port` of the server the nodes use (no database).
-    pub fn mysql_base(&self) -> &str {
-        &self.mysql_base
-    }
-
-    /// The `cluster_secret` the nodes share (the first of the list).
-    pub fn secret(&self) -> String {
-        self.nodes[0]
-            .extra_env
-            .iter()
-            .find(|(k, _)| k == "TASKRAFT_CLUSTER_SECRET")
-            .map(|(_, v)| v.split(',').next().unwrap_or_default().to_string())
-            .unwrap_or_default()
-    }
-
-    pub fn node(&self, id: u64) -> &Node {
-        &self.nodes[id as usize - 1]
-    }
-
-    pub fn url(&self, id: u64) -> String {
-        self.node(id).url()
-    }
-
-    pub fn urls(&self) -> Vec<String> {
-        self.nodes.iter().map(Node::url).collect()
-    }
-
-    pub fn mysql_url(&self, id: u64) -> String {
-        format!("{}/{}", self.mysql_base, self.node(id).database)
-    }
-
-    /// Adds node `n + 1`, which joins the running cluster through the
-    /// current members; waits until it answers `/readyz`.
-    pub fn add_joining_node(&mut self) -> u64 {
-        let id = self.nodes.len() as u64 + 1;
-        let ports = ports(2);
-        let join = self.urls().join(",");
-        let unique = self.nodes[0].database.trim_end_matches("_n1").to_string();
-        let mut extra_env = self.nodes[0].extra_env.clone();
-        extra_env.push(("TASKRAFT_JOIN".into(), join));
-        self.nodes.push(Node {
-            id,
-            http_port: ports[0],
-            raft_port: ports[1],
-            data_dir: self.dir.path().join(format!("n{id}")),
-            database: format!("{unique}_n{id}"),
-            log: self.dir.path().join(format!("n{id}.log")),
-            child: None,
-            extra_env,
-            binary: None,
-        });
-        self.spawn(id);
-        self.wait_ready(id, Duration::from_secs(60));
-        id
-    }
-
-    /// Waits until `/api/cluster` on node `on` shows the voters and learners given.
-    pub fn wait_membership(
-        &self,
-        on: u64,
-        voters: &[u64],
-        learners: &[u64],
-        within: Duration,
-    ) -> Value {
-        let deadline = Instant::now() + within;
-        loop {
-            let view = get(&format!("{}/api/cluster", self.url(on))).body;
-            let ids = |role: &str| -> Vec<u64> {
-                let mut ids: Vec<u64> = view["members"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|m| m["role"] == role)
-                    .filter_map(|m| m["id"].as_u64())
-                    .collect();
-                ids.sort();
-                ids
-            };
-            if ids("voter") == voters && ids("learner") == learners {
-                return view;
-            }
-            if Instant::now() > deadline {
-                panic!("node {on}: wanted voters {voters:?} learners {learners:?}, got {view}");
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    /// Waits for node `id`'s process to exit; returns its status.
-    pub fn wait_exit(&mut self, id: u64, within: Duration) -> Option<std::process::ExitStatus> {
-        let node = &mut self.nodes[id as usize - 1];
-        let child = node.child.as_mut()?;
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                node.child = None;
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-
-    /// Sets an environment variable for node `id`'s next start.
-    pub fn set_env(&mut self, id: u64, key: &str, value: &str) {
-        let env = &mut self.nodes[id as usize - 1].extra_env;
-        env.retain(|(k, _)| k != key);
-        env.push((key.to_string(), value.to_string()));
-    }
-
-    /// Runs node `id` from another build from its next start on.
-    pub fn set_binary(&mut self, id: u64, binary: &std::path::Path) {
-        self.nodes[id as usize - 1].binary = Some(binary.to_path_buf());
-    }
-
-    /// Starts node `id`'s process (on its existing data, if any).
-    pub fn spawn(&mut self, id: u64) {
-        let mysql_url = self.mysql_url(id);
-        let peers = self.peers.clone();
-        let node = &mut self.nodes[id as usize - 1];
-        let out = std::fs::File::options()
-            .create(true)
-            .append(true)
-            .open(&node.log)
-            .expect("a log file");
-        let err = out.try_clone().unwrap();
-        let binary = node.binary.clone().unwrap_or_else(|| PathBuf::from(BIN));
-        let child = Command::new(binary)
-            .arg("serve")
-            .env("TASKRAFT_NODE_ID", id.to_string())
-            .env(
-                "TASKRAFT_HTTP_ADDR",
-                format!("127.0.0.1:{}", node.http_port),
-            )
-            .env(
-                "TASKRAFT_RAFT_ADDR",
-                format!("127.0.0.1:{}", node.raft_port),
-            )
-            .env("TASKRAFT_PEERS", peers)
-            .env("TASKRAFT_MYSQL_URL", mysql_url)
-            .env("TASKRAFT_DATA_DIR", &node.data_dir)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .envs(node.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("the taskraft binary starts");
-        node.child = Some(child);
-    }
-
-    /// Waits until node `id` answers `/readyz` with 200.
-    pub fn wait_ready(&mut self, id: u64, within: Duration) {
-        let deadline = Instant::now() + within;
-        loop {
-            let node = &mut self.nodes[id as usize - 1];
-            if !node.is_running() {
-                panic!("node {id} is not running:\n{}", tail(&node.log, 30));
-            }
-            if get(&format!("{}/readyz", node.url())).status == 200 {
-                return;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "node {id} not ready after {within:?}:\n{}",
-                    tail(&node.log, 30)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// The leader's id, once every running node agrees on a running leader.
-    pub fn leader(&mut self, within: Duration) -> u64 {
-        let deadline = Instant::now() + within;
-        loop {
-            let mut seen = Vec::new();
-            let mut running = Vec::new();
-            for i in 0..self.nodes.len() {
-                if !self.nodes[i].is_running() {
-                    continue;
-                }
-                running.push(self.nodes[i].id);
-                let view = get(&format!("{}/api/cluster", self.nodes[i].url()));
-                seen.push(view.body["leader_id"].as_u64());
-            }
-            if let Some(Some(leader)) = seen.first() {
-                if running.contains(leader) && seen.iter().all(|s| *s == Some(*leader)) {
-                    return *leader;
-                }
-            }
-            if Instant::now() > deadline {
-                panic!("no agreed leader after {within:?}: {seen:?}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// `kill -9`.
-    pub fn kill(&mut self, id: u64) {
-        let node = &mut self.nodes[id as usize - 1];
-        if let Some(mut child) = node.child.take() {
-            child.kill().expect("kill -9 a node");
-            child.wait().ok();
-        }
-    }
-
-    /// SIGTERM, then wait for the exit; returns the exit status.
-    pub fn terminate(&mut self, id: u64, within: Duration) -> Option<std::process::ExitStatus> {
-        let node = &mut self.nodes[id as usize - 1];
-        let mut child = node.child.take()?;
-        mysqld::signal(child.id(), libc::SIGTERM);
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child.kill().ok();
-        child.wait().ok();
-        None
-    }
-
-    /// Starts a stopped node again on its data and waits until it is ready.
-    pub fn restart(&mut self, id: u64) {
-        self.spawn(id);
-        self.wait_ready(id, Duration::from_secs(60));
-    }
-
-    /// Waits until node `id` has applied everything the leader has committed.
-    pub fn wait_caught_up(&mut self, id: u64, within: Duration) {
-        let deadline = Instant::now() + within;
-        loop {
-            let leader = self.leader(within);
-            let commit =
-                get(&format!("{}/api/cluster", self.url(leader))).body["commit_index"].as_u64();
-            let applied =
-                get(&format!("{}/api/cluster", self.url(id))).body["applied_index"].as_u64();
-            if let (Some(commit), Some(applied)) = (commit, applied) {
-                if applied >= commit {
-                    return;
-                }
-            }
-            if Instant::now() > deadline {
-                panic!("node {id} did not catch up: applied {applied:?}, leader commit {commit:?}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Runs `taskraft rebuild --check` against node `id`'s database.
-    pub fn rebuild_check(&self, id: u64) -> Output {
-        Command::new(BIN)
-            .args(["rebuild", "--check"])
-            .env("TASKRAFT_NODE_ID", id.to_string())
-            .env("TASKRAFT_MYSQL_URL", self.mysql_url(id))
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("taskraft rebuild runs")
-    }
-
-    pub fn mysql(&mut self) -> Option<&mut PrivateMysql> {
-        self.mysql.as_mut()
-    }
-
-    pub fn log_tails(&self) -> String {
-        self.nodes
-            .iter()
-            .map(|n| {
-                format!(
-                    "---- node {} ({}) ----\n{}",
-                    n.id,
-                    n.log.display(),
-                    tail(&n.log, 40)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("{}", self.log_tails());
-        }
-        for node in &mut self.nodes {
-            if let Some(mut child) = node.child.take() {
-                child.kill().ok();
-                child.wait().ok();
-            }
-        }
-        if let Some(mut mysql) = self.mysql.take() {
-            mysql.stop(Duration::from_secs(30));
-        }
-        if std::env::var_os("TASKRAFT_TEST_KEEP").is_some() {
-            let kept =
-                std::mem::replace(&mut self.dir, tempfile::tempdir().expect("a temp dir")).keep();
-            eprintln!("kept the test directory: {}", kept.display());
-        }
+        options.mysql.extra_args = mysql_args.iter().map(|a| a.to_string()).collect();
+        options.template_root = Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")));
+        Cluster::launch_after(n, options, setup)
     }
 }
 
@@ -477,12 +77,6 @@ pub fn failpoints_binary() -> PathBuf {
         path.display()
     );
     path
-}
-
-pub fn tail(path: &std::path::Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// An HTTP response, whatever its status.
@@ -603,17 +197,6 @@ pub fn all_events(url: &str) -> Vec<Value> {
         since = batch.last().unwrap()["seq"].as_u64().unwrap();
         events.extend(batch);
     }
-}
-
-pub fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 /// What a group of writing clients saw.

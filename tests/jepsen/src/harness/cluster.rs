@@ -1,6 +1,8 @@
 //! The node processes: start, `kill -9`, SIGSTOP/SIGCONT, restart (armed
 //! with a crash point or not), what they say about the cluster, and what
-//! they hold once the run is over.
+//! they hold once the run is over. A node's process is the testbed's
+//! ([`testbed::Node`]), started in its namespace; what is added here is
+//! the crash points and their seeds, the namespaces, and the reads.
 //!
 //! Node *i* runs in its namespace with `TASKRAFT_PEERS` listing, for each
 //! peer *j*, the proxy of the link *i*→*j* — what *i* dials — and its own
@@ -8,91 +10,65 @@
 //! to `n<i>.log` across restarts, each start marked with a line of ours.
 //! Every process is ours and is stopped by PID, on drop too.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use testbed::{urlencode, NodeSpec};
 
 use super::client::{probe, probe_agent};
-use super::mysql::Mysql;
+use super::mysql::{self, Mysql};
 use super::os;
 use crate::events::{EventKind, EventRow};
 use crate::history::ListedTask;
 
-/// How to start one node.
-#[derive(Clone, Debug)]
-pub struct NodeSpec {
-    /// Raft id, 1-based.
-    pub id: usize,
+/// One node: its process (the testbed's) and its MariaDB.
+pub struct Node {
+    /// The process: how it starts, and while it runs, its PID.
+    pub process: testbed::Node,
     /// Its network namespace (none in loopback mode).
     pub ns: Option<String>,
-    /// `ip:port` of its HTTP listener.
-    pub http_addr: String,
-    /// `ip:port` of its Raft listener.
-    pub raft_addr: String,
-    /// Its `TASKRAFT_PEERS`: what it dials for each peer.
-    pub peers: String,
-    /// Its Raft log directory.
-    pub data_dir: PathBuf,
-    /// Where its output goes.
-    pub log: PathBuf,
-}
-
-/// One node: its process and its MariaDB.
-pub struct Node {
-    /// How it starts.
-    pub spec: NodeSpec,
     /// Its own database server.
     pub mysql: Mysql,
-    /// The running process, if any.
-    child: Option<Child>,
-    /// Stopped with SIGSTOP.
-    pub paused: bool,
     /// The crash points of the current process, if armed.
     pub armed: Option<String>,
-    /// Starts so far (for the crash seed).
-    starts: u64,
 }
 
 /// The cluster's processes.
 pub struct Cluster {
     /// Nodes by index 0..n (node id = index + 1).
     pub nodes: Vec<Node>,
-    /// The node binary.
+    /// The node binary (for `rebuild --check` too).
     binary: PathBuf,
-    /// Extra environment for every node start.
-    env: Vec<(String, String)>,
     /// The run's seed, for crash seeds.
     seed: u64,
 }
 
 impl Cluster {
-    /// Takes the nodes' specs and databases; starts no node yet.
-    pub fn new(
-        specs: Vec<NodeSpec>,
-        mysqls: Vec<Mysql>,
-        binary: PathBuf,
-        env: Vec<(String, String)>,
-        seed: u64,
-    ) -> Cluster {
+    /// Takes the nodes' specs (each started in its namespace, if any) and
+    /// databases; starts no node yet.
+    pub fn new(specs: Vec<(NodeSpec, Option<String>)>, mysqls: Vec<Mysql>, seed: u64) -> Cluster {
+        let binary = specs
+            .first()
+            .map(|(spec, _)| spec.binary.clone())
+            .unwrap_or_default();
         let nodes = specs
             .into_iter()
             .zip(mysqls)
-            .map(|(spec, mysql)| Node {
-                spec,
-                mysql,
-                child: None,
-                paused: false,
-                armed: None,
-                starts: 0,
+            .map(|((mut spec, ns), mysql)| {
+                spec.hook = mysql::in_namespace(ns.clone());
+                Node {
+                    process: testbed::Node::new(spec),
+                    ns,
+                    mysql,
+                    armed: None,
+                }
             })
             .collect();
         Cluster {
             nodes,
             binary,
-            env,
             seed,
         }
     }
@@ -108,7 +84,7 @@ impl Cluster {
 
     /// `http://ip:port` of node `id`.
     pub fn url(&self, id: usize) -> String {
-        format!("http://{}", self.nodes[id - 1].spec.http_addr)
+        self.nodes[id - 1].process.url()
     }
 
     /// Every node's URL, by id.
@@ -118,68 +94,28 @@ impl Cluster {
 
     /// Starts node `id` on its data, armed with `crash_points` if given.
     pub fn start(&mut self, id: usize, crash_points: Option<String>) -> Result<(), String> {
-        let binary = self.binary.clone();
-        let env = self.env.clone();
         let seed = self.seed;
         let node = self.node(id);
-        if node.child.is_some() {
+        if node.process.is_running() {
             return Ok(());
         }
-        node.starts += 1;
-        let mut log = std::fs::File::options()
-            .create(true)
-            .append(true)
-            .open(&node.spec.log)
-            .map_err(|e| format!("{}: {e}", node.spec.log.display()))?;
-        let _ = writeln!(
-            log,
-            "==== harness: start {} of node {id} at {} ms{} ====",
-            node.starts,
+        let start = node.process.starts() + 1;
+        let mut env = vec![(
+            "TASKRAFT_CRASH_SEED".to_string(),
+            (seed.wrapping_mul(31).wrapping_add(id as u64 * 1000 + start)).to_string(),
+        )];
+        if let Some(points) = &crash_points {
+            env.push(("TASKRAFT_CRASH_POINTS".to_string(), points.clone()));
+        }
+        let note = format!(
+            " at {} ms{}",
             os::now_ns() / 1_000_000,
             crash_points
                 .as_deref()
                 .map(|c| format!(", crash points {c}"))
                 .unwrap_or_default()
         );
-        let err = log.try_clone().map_err(|e| e.to_string())?;
-        let mut command = Command::new(&binary);
-        command
-            .arg("serve")
-            .env("TASKRAFT_NODE_ID", id.to_string())
-            .env("TASKRAFT_HTTP_ADDR", &node.spec.http_addr)
-            .env("TASKRAFT_RAFT_ADDR", &node.spec.raft_addr)
-            .env("TASKRAFT_PEERS", &node.spec.peers)
-            .env(
-                "TASKRAFT_ADVERTISE_URL",
-                format!("http://{}", node.spec.http_addr),
-            )
-            .env("TASKRAFT_MYSQL_URL", node.mysql.url())
-            .env("TASKRAFT_DATA_DIR", &node.spec.data_dir)
-            .env("TASKRAFT_HTTP_WORKERS", "2")
-            .env(
-                "TASKRAFT_CRASH_SEED",
-                (seed
-                    .wrapping_mul(31)
-                    .wrapping_add(id as u64 * 1000 + node.starts))
-                .to_string(),
-            )
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err);
-        if let Some(points) = &crash_points {
-            command.env("TASKRAFT_CRASH_POINTS", points);
-        }
-        os::enter_netns(&mut command, node.spec.ns.as_deref());
-        let child = command
-            .spawn()
-            .map_err(|e| format!("starting {}: {e}", binary.display()))?;
-        node.child = Some(child);
-        node.paused = false;
+        node.process.start(&env, &note)?;
         node.armed = crash_points;
         Ok(())
     }
@@ -187,43 +123,27 @@ impl Cluster {
     /// Whether node `id`'s process is alive (running or stopped); reaps it
     /// if it exited.
     pub fn is_running(&mut self, id: usize) -> bool {
-        let node = self.node(id);
-        match node.child.as_mut().map(Child::try_wait) {
-            Some(Ok(None)) => true,
-            Some(_) => {
-                node.child = None;
-                node.paused = false;
-                false
-            }
-            None => false,
-        }
+        self.node(id).process.is_running()
+    }
+
+    /// Whether node `id` is stopped with SIGSTOP.
+    pub fn is_paused(&self, id: usize) -> bool {
+        self.nodes[id - 1].process.is_paused()
     }
 
     /// `kill -9` node `id` (a stopped one too).
     pub fn kill(&mut self, id: usize) {
-        let node = self.node(id);
-        if let Some(mut child) = node.child.take() {
-            os::kill_child(&mut child);
-        }
-        node.paused = false;
+        self.node(id).process.kill();
     }
 
     /// SIGSTOP node `id`.
     pub fn pause(&mut self, id: usize) {
-        let node = self.node(id);
-        if let Some(child) = &node.child {
-            os::signal(child.id(), libc::SIGSTOP);
-            node.paused = true;
-        }
+        self.node(id).process.pause();
     }
 
     /// SIGCONT node `id`.
     pub fn resume(&mut self, id: usize) {
-        let node = self.node(id);
-        if let Some(child) = &node.child {
-            os::signal(child.id(), libc::SIGCONT);
-        }
-        node.paused = false;
+        self.node(id).process.resume();
     }
 
     /// `/api/cluster` of node `id`, if it answers quickly.
@@ -376,7 +296,8 @@ impl Cluster {
     /// ordinal, term, time, request id, then the payload text), so two
     /// nodes agree only if their rows are identical.
     pub fn event_table(&self, id: usize) -> Result<Vec<EventRow>, String> {
-        let text = self.nodes[id - 1].mysql.query(
+        let text = mysql::query(
+            &self.nodes[id - 1].mysql,
             "SELECT seq, event_id, task_id, kind, raft_index, ordinal, term, \
              DATE_FORMAT(occurred_at, '%Y-%m-%d %H:%i:%s.%f'), request_id, HEX(payload) \
              FROM task_events ORDER BY seq",
@@ -420,9 +341,9 @@ impl Cluster {
         command
             .args(["rebuild", "--check"])
             .env("TASKRAFT_NODE_ID", id.to_string())
-            .env("TASKRAFT_MYSQL_URL", node.mysql.url())
+            .env("TASKRAFT_MYSQL_URL", mysql::url(&node.mysql))
             .env("RUST_LOG", "warn");
-        os::enter_netns(&mut command, node.spec.ns.as_deref());
+        os::enter_netns(&mut command, node.ns.as_deref());
         let output = command
             .output()
             .map_err(|e| format!("taskraft rebuild: {e}"))?;
@@ -442,11 +363,15 @@ impl Cluster {
     pub fn log_alarms(&self) -> Vec<String> {
         let mut alarms = Vec::new();
         for node in &self.nodes {
-            let text = std::fs::read_to_string(&node.spec.log).unwrap_or_default();
+            let text = std::fs::read_to_string(&node.process.log).unwrap_or_default();
             for (n, line) in text.lines().enumerate() {
                 let lower = line.to_lowercase();
                 if lower.contains("panicked") || lower.contains("fatal") {
-                    alarms.push(format!("n{} log line {}: {line:.300}", node.spec.id, n + 1));
+                    alarms.push(format!(
+                        "n{} log line {}: {line:.300}",
+                        node.process.id,
+                        n + 1
+                    ));
                 }
             }
         }
@@ -457,7 +382,7 @@ impl Cluster {
     pub fn log_counts(&self, needles: &[&str]) -> Vec<usize> {
         let mut counts = vec![0; needles.len()];
         for node in &self.nodes {
-            let text = std::fs::read_to_string(&node.spec.log).unwrap_or_default();
+            let text = std::fs::read_to_string(&node.process.log).unwrap_or_default();
             for line in text.lines() {
                 for (count, needle) in counts.iter_mut().zip(needles) {
                     if line.contains(needle) {
@@ -470,21 +395,21 @@ impl Cluster {
     }
 
     /// Stops every node (SIGKILL: the run is over, the data is read) and
-    /// every MariaDB (cleanly).
+    /// every MariaDB (cleanly, all at once).
     pub fn shutdown(&mut self) {
         for id in self.ids() {
-            self.resume(id);
             self.kill(id);
         }
-        for node in &mut self.nodes {
-            node.mysql.resume();
-            node.mysql.stop(Duration::from_secs(20));
-        }
+        std::thread::scope(|scope| {
+            for node in &mut self.nodes {
+                scope.spawn(|| node.mysql.stop(Duration::from_secs(20)));
+            }
+        });
     }
 
     /// Where node `id` logs.
     pub fn log_path(&self, id: usize) -> &Path {
-        &self.nodes[id - 1].spec.log
+        &self.nodes[id - 1].process.log
     }
 }
 
@@ -502,17 +427,5 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
     bytes
         .chunks(2)
         .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
-        .collect()
-}
-
-/// Percent-encodes a query value.
-pub fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
         .collect()
 }

@@ -14,7 +14,10 @@
 //!    and partitions go through the proxy instead.
 //! 2. **Cluster.** A private MariaDB per node ([`mysql`]) and the node
 //!    processes ([`cluster`]): start, `kill -9`, SIGSTOP/SIGCONT, restart
-//!    (armed with a crash point, for the failpoints binary), logs.
+//!    (armed with a crash point, for the failpoints binary), logs. Both
+//!    are the shared harness's (`tests/testbed`: `taskraft::mysqld` and
+//!    `testbed::Node`), started inside the node's namespace; what this
+//!    crate adds is the namespaces, the crash points and the reads.
 //! 3. **Workloads** ([`workload`]) over every node, seeded: creates under
 //!    `Idempotency-Key` retried like a real client, conditional updates of
 //!    a few hot tasks (versioned registers), linearizable reads, the

@@ -1,5 +1,6 @@
-//! The operating-system pieces: signals to our own children, commands run
-//! inside a network namespace, the monotonic clock, and the Ctrl-C flag.
+//! The operating-system pieces: commands run inside a network namespace,
+//! the monotonic clock, and the Ctrl-C flag. (Signals to our own children
+//! are the shared harness's: `taskraft::mysqld::Process`.)
 //!
 //! A child joins its namespace with `setns(2)` between `fork` and `exec`,
 //! so its PID is the real server's (SIGSTOP reaches the server, not a
@@ -8,7 +9,7 @@
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -17,15 +18,6 @@ use std::time::{Duration, Instant};
 pub fn now_ns() -> u64 {
     static START: OnceLock<Instant> = OnceLock::new();
     START.get_or_init(Instant::now).elapsed().as_nanos() as u64
-}
-
-/// Sends `sig` to `pid`, a child this harness started. Errors (it already
-/// exited) are ignored: the caller reaps it.
-pub fn signal(pid: u32, sig: libc::c_int) {
-    // SAFETY: kill(2) on a PID of our own child with a valid signal number.
-    unsafe {
-        libc::kill(pid as libc::pid_t, sig);
-    }
 }
 
 /// Whether we run as root (namespaces and iptables need it).
@@ -106,25 +98,6 @@ pub fn run(command: &mut Command) -> Result<Output, String> {
 /// `ip ARGS...`, failing with its message.
 pub fn ip(args: &[&str]) -> Result<(), String> {
     run(Command::new("ip").args(args)).map(|_| ())
-}
-
-/// Waits for `child` to exit, up to `within`; kills it (SIGKILL) after.
-pub fn reap(child: &mut Child, within: Duration) {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// Kills (SIGKILL) and reaps `child`; a stopped child dies too.
-pub fn kill_child(child: &mut Child) {
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);

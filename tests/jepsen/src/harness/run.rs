@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::cluster::{Cluster, NodeSpec};
-use super::mysql::{self, Mysql};
+use super::cluster::Cluster;
+use super::mysql;
 use super::nemesis::{self, Control, Family, FaultRecord, Nemesis};
 use super::net::{self, Mode, Network};
 use super::os::{self, now_ns};
@@ -703,7 +703,11 @@ pub fn setup(
             vec![net::RAFT_PORT; n],
             vec![3306; n],
         ),
-        Mode::Loopback => (free_ports(n), free_ports(n), free_ports(n)),
+        Mode::Loopback => (
+            testbed::free_ports(n),
+            testbed::free_ports(n),
+            testbed::free_ports(n),
+        ),
     };
     let mut links = Vec::new();
     for j in 1..=n {
@@ -731,16 +735,23 @@ pub fn setup(
 
     // 2. MariaDB servers and nodes.
     let template = mysql::template(&config.out_root)?;
-    let mut mysqls = Vec::new();
-    for i in 1..=n {
-        let server = Mysql::start(
-            &template,
-            &dir.join(format!("n{i}/mysql")),
-            network.namespace(i),
-            mysql_ports[i - 1],
-        )?;
-        mysqls.push(server);
-    }
+    // All at once: each waits for its own server to answer.
+    let mysqls = std::thread::scope(|scope| {
+        let starting: Vec<_> = (1..=n)
+            .map(|i| {
+                let (template, datadir) = (&template, dir.join(format!("n{i}/mysql")));
+                let (ns, port) = (network.namespace(i), mysql_ports[i - 1]);
+                scope.spawn(move || mysql::start(template, &datadir, ns, port))
+            })
+            .collect();
+        starting
+            .into_iter()
+            .map(|t| {
+                t.join()
+                    .unwrap_or_else(|_| Err("a MariaDB start panicked".into()))
+            })
+            .collect::<Result<Vec<_>, String>>()
+    })?;
     log("MariaDB servers up".into());
     // One peer list for every node (taskraft's cluster id is derived from
     // it): the real Raft addresses in namespace mode (DNAT sends them to
@@ -758,17 +769,6 @@ pub fn setup(
         })
         .collect::<Vec<_>>()
         .join(",");
-    let specs: Vec<NodeSpec> = (1..=n)
-        .map(|i| NodeSpec {
-            id: i,
-            ns: network.namespace(i),
-            http_addr: format!("{}:{}", network.node_ip(i), http_ports[i - 1]),
-            raft_addr: format!("{}:{}", network.node_ip(i), raft_ports[i - 1]),
-            peers: peers.clone(),
-            data_dir: dir.join(format!("n{i}/raft")),
-            log: dir.join(format!("n{i}.log")),
-        })
-        .collect();
     // Compact often (etcd's Jepsen suite lowers --snapshot-count to 100), so
     // that nodes coming back from faults are sent snapshots and copy rows
     // from a peer: that path is checked like every other.
@@ -788,13 +788,36 @@ pub fn setup(
             "api_ignore_idempotency_key=1".to_string(),
         ));
     }
-    let cluster = Arc::new(Mutex::new(Cluster::new(
-        specs,
-        mysqls,
-        binary.to_path_buf(),
-        env,
-        config.seed,
-    )));
+    let specs = (1..=n)
+        .map(|i| {
+            let host = network.node_ip(i).to_string();
+            let spec = testbed::NodeSpec {
+                id: i as u64,
+                binary: binary.to_path_buf(),
+                host: host.clone(),
+                http_port: http_ports[i - 1],
+                raft_port: raft_ports[i - 1],
+                peers: peers.clone(),
+                mysql_url: mysql::url(&mysqls[i - 1]),
+                data_dir: dir.join(format!("n{i}/raft")),
+                log: dir.join(format!("n{i}.log")),
+                env: env
+                    .iter()
+                    .cloned()
+                    .chain([
+                        (
+                            "TASKRAFT_ADVERTISE_URL".to_string(),
+                            format!("http://{host}:{}", http_ports[i - 1]),
+                        ),
+                        ("TASKRAFT_HTTP_WORKERS".to_string(), "2".to_string()),
+                    ])
+                    .collect(),
+                hook: None,
+            };
+            (spec, network.namespace(i))
+        })
+        .collect();
+    let cluster = Arc::new(Mutex::new(Cluster::new(specs, mysqls, config.seed)));
     let urls = {
         let mut c = lock(&cluster);
         for id in c.ids() {
@@ -891,15 +914,4 @@ fn random_hex(bytes: usize) -> Result<String, String> {
         .and_then(|mut f| f.read_exact(&mut buf))
         .map_err(|e| format!("/dev/urandom: {e}"))?;
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<std::net::TcpListener> = (0..n)
-        .filter_map(|_| std::net::TcpListener::bind("127.0.0.1:0").ok())
-        .collect();
-    listeners
-        .iter()
-        .filter_map(|l| l.local_addr().ok())
-        .map(|a| a.port())
-        .collect()
 }

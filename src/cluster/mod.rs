@@ -18,7 +18,6 @@ mod view;
 
 use std::sync::Arc;
 
-
 use crate::applier::ApplierHandle;
 use crate::raft::{ConsensusError, RaftHandle};
 use crate::transport::auth::ClusterId;

@@ -53,11 +53,6 @@ impl Sql {
         self
     }
 
-    /// Bytes of the statement being written.
-    pub fn len(&self) -> usize {
-        self.text.len()
-    }
-
     /// Writes `items` as multi-row statements `head (row), (row)… tail`,
     /// each ended: a statement grows past `limit` bytes only when a single
     /// row does (`limit` 0 gives one statement per row).

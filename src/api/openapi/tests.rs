@@ -9,11 +9,10 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{query_text, serde_names, Doc};
-use crate::api::cluster::MemberView;
 use crate::api::error::ApiError;
-use crate::api::members::MemberRole;
 use crate::api::request::Consistency;
-use crate::api::{routes, ClusterView, ROUTES};
+use crate::api::{routes, ROUTES};
+use crate::cluster::{ClusterView, MemberRole, MemberView};
 use crate::raft::{ConsensusError, Role};
 use crate::task::{EventKind, FieldChange, Priority, Status, Task, TaskId};
 use crate::time::{Date, Timestamp};
@@ -350,7 +349,7 @@ fn cluster() -> ClusterView {
             id: 1,
             raft_addr: Some("127.0.0.1:9080".into()),
             url: Some("http://127.0.0.1:8080".into()),
-            role: "voter".into(),
+            role: MemberRole::Voter,
             reachable: true,
             match_index: Some(12),
             is_leader: true,

@@ -166,7 +166,7 @@ pub async fn join(
                         body,
                     }
                 }
-                Err(e) => last = Attempt::Unreachable(e),
+                Err(e) => last = Attempt::Unreachable(e.to_string()),
             }
         }
         if Instant::now() > deadline {

@@ -22,7 +22,8 @@
 //!   assembled from the actors' handles, for the api, the hub and joining.
 //! - [`join`]: bootstrap, join or rejoin: the calls a starting node makes;
 //!   promotion to voter and noticing its own removal.
-//! - [`peer_http`]: the HTTP calls nodes make to each other.
+//! - [`peer_http`]: the one blocking HTTP client a node calls peers with
+//!   (joining, forwarding to the leader, catch-up pages).
 //! - [`server`]: wires one node together (`taskraft serve`): start-up
 //!   decided as a value ([`server::start`]), then the actors, HTTP, drain.
 //! - [`connections`]: caps on concurrent connections per listener and per

@@ -1,26 +1,104 @@
-//! The node's HTTP calls to other members: joining, asking for promotion,
-//! reading a member's `/api/cluster`, relaying a membership change or a
-//! leadership transfer to the leader. Blocking (callers run it on
-//! `spawn_blocking`), with a connect and a total timeout.
+//! The node's one blocking HTTP client: how a node calls another node's
+//! HTTP API (joining, promotion, forwarding a membership change to the
+//! leader, copying committed rows during catch-up).
+//!
+//! Blocking (ureq) because these calls are rare and off the hot path; run
+//! them on `spawn_blocking`, never on an actor's thread. Every call has a
+//! connect timeout and an overall timeout, so none waits forever.
+//!
+//! Peer-only endpoints (`/internal/...`) are asked with the caller's node
+//! id, its cluster id and an HMAC proof over the request's challenge under
+//! the `cluster_secret` ([`PeerCredentials`]); the client API is asked with
+//! the client's own `Authorization`, when there is one.
 
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-/// One blocking HTTP call; any status is an answer, no answer is an error.
+use crate::transport::auth::PeerAuth;
+
+/// Timeouts for calls to a peer's client API (join, promotion, forwarding).
+pub const API_TIMEOUTS: Timeouts = Timeouts {
+    connect: Duration::from_secs(2),
+    total: Duration::from_secs(15),
+};
+
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// To open the connection.
+    pub connect: Duration,
+    /// For the whole call, answer included.
+    pub total: Duration,
+}
+
+/// Why a call got no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerHttpError {
+    /// No answer: refused, unreachable, timed out, or cut off.
+    #[error("{url}: {source}")]
+    Unreachable {
+        url: String,
+        source: Box<ureq::Transport>,
+    },
+    /// An answer, but not a success (only where one was required).
+    #[error("{url}: {status} {body}")]
+    Status {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    /// A success whose body could not be read as what was asked for.
+    #[error("{url}: unreadable answer: {source}")]
+    Unreadable { url: String, source: std::io::Error },
+}
+
+/// What proves to a peer that the caller is a member of its cluster.
+pub struct PeerCredentials<'a> {
+    pub node_id: u64,
+    pub auth: &'a PeerAuth,
+    /// The bytes the proof signs, which the peer derives from the request.
+    pub challenge: Vec<u8>,
+}
+
+impl PeerCredentials<'_> {
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut headers = vec![
+            ("x-taskraft-node", self.node_id.to_string()),
+            ("x-taskraft-cluster", self.auth.cluster_id()),
+        ];
+        if let Some(proof) = self.auth.prove(&self.challenge, self.node_id) {
+            headers.push(("x-taskraft-proof", proof));
+        }
+        headers
+    }
+}
+
+fn agent(timeouts: Timeouts) -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout_connect(timeouts.connect)
+        .timeout(timeouts.total)
+        .build()
+}
+
+fn unreachable(url: &str, e: ureq::Transport) -> PeerHttpError {
+    PeerHttpError::Unreachable {
+        url: url.to_string(),
+        source: Box::new(e),
+    }
+}
+
+/// One call to a peer's client API with [`API_TIMEOUTS`]; any status is an
+/// answer (returned with its body), no answer is an error.
 pub fn call(
     method: &str,
     url: &str,
-    auth: Option<&str>,
+    authorization: Option<&str>,
     body: Option<&Value>,
-) -> Result<(u16, String), String> {
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(2))
-        .timeout(Duration::from_secs(15))
-        .build();
-    let mut request = agent.request(method, url);
-    if let Some(auth) = auth {
-        request = request.set("Authorization", auth);
+) -> Result<(u16, String), PeerHttpError> {
+    let mut request = agent(API_TIMEOUTS).request(method, url);
+    if let Some(authorization) = authorization {
+        request = request.set("Authorization", authorization);
     }
     let result = match body {
         Some(body) => request.send_json(body),
@@ -31,6 +109,37 @@ pub fn call(
             let status = response.status();
             Ok((status, response.into_string().unwrap_or_default()))
         }
-        Err(ureq::Error::Transport(e)) => Err(format!("{url}: {e}")),
+        Err(ureq::Error::Transport(e)) => Err(unreachable(url, e)),
+    }
+}
+
+/// A GET of a peer-only endpoint, answered with JSON `T`; any status but
+/// success is an error.
+pub fn get_json<T: DeserializeOwned>(
+    url: &str,
+    query: &[(&str, String)],
+    credentials: &PeerCredentials<'_>,
+    timeouts: Timeouts,
+) -> Result<T, PeerHttpError> {
+    let mut request = agent(timeouts).get(url);
+    for (name, value) in query {
+        request = request.query(name, value);
+    }
+    for (name, value) in credentials.headers() {
+        request = request.set(name, &value);
+    }
+    match request.call() {
+        Ok(response) => response
+            .into_json::<T>()
+            .map_err(|source| PeerHttpError::Unreadable {
+                url: url.to_string(),
+                source,
+            }),
+        Err(ureq::Error::Status(status, response)) => Err(PeerHttpError::Status {
+            url: url.to_string(),
+            status,
+            body: response.into_string().unwrap_or_default(),
+        }),
+        Err(ureq::Error::Transport(e)) => Err(unreachable(url, e)),
     }
 }

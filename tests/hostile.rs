@@ -369,7 +369,7 @@ fn forged_hellos_are_refused_and_an_authentic_one_may_only_name_a_valid_url() {
     timeout_now.to = target;
     timeout_now.term = term;
     let mut forged_step = Vec::new();
-    codec::encode(&Frame::Raft(timeout_now), &mut forged_step, Wire::V1);
+    codec::encode(&Frame::Raft(timeout_now.into()), &mut forged_step, Wire::V1);
 
     // Without a cluster id; with another cluster's id (and the right
     // secret); with no proof; with a proof under another secret.

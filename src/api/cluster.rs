@@ -14,7 +14,6 @@ use super::request::{self, Consistency};
 use super::tasks::read_barrier;
 use super::AppState;
 
-use crate::applier::GetApplierStatus;
 use crate::cluster::{ClusterInfo, MemberRole};
 use crate::db::queries;
 
@@ -107,9 +106,9 @@ pub async fn transfer_leader(
     }
     match state.raft.transfer_leader(body.to).await? {
         Ok(()) => Ok(HttpResponse::Accepted().json(json!({ "transferring_to": body.to }))),
-        Err(message) => Err(ApiError::Conflict {
+        Err(refused) => Err(ApiError::Conflict {
             code: "cannot_transfer",
-            message,
+            message: refused.to_string(),
         }),
     }
 }
@@ -164,7 +163,7 @@ async fn readiness_problems(state: &AppState) -> Vec<String> {
         // Pages fail over only to members whose URL the others know.
         problems.push("this node's URL is not recorded in the membership yet".into());
     }
-    if let Ok(applier) = state.cluster.applier.send(GetApplierStatus).await {
+    if let Ok(applier) = state.cluster.applier.status().await {
         if let Some(error) = applier.failing {
             problems.push(format!("applier retrying: {error}"));
         }

@@ -180,7 +180,7 @@ pub(super) async fn forward(
         tokio::task::spawn_blocking(move || call(method, &url, auth.as_deref(), body.as_ref()))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let (status, body) = relayed.map_err(ApiError::Storage)?;
+    let (status, body) = relayed.map_err(|e| ApiError::Storage(e.to_string()))?;
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     Ok(HttpResponse::build(status)
         .content_type("application/json")

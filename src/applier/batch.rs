@@ -35,21 +35,10 @@ use crate::db::rows::{
 use crate::db::sql::{round_trips, Sql};
 use crate::db::{applied_state, column_tails, DbError};
 use crate::projection::ProjectionCache;
+use crate::raft::CommittedEntry;
 use crate::task::{
-    self, Board, Changes, ColumnTails, Command, Event, Outcome, Remembered, Slot, Task, TaskId,
+    self, Board, Changes, ColumnTails, Event, Outcome, Remembered, Slot, Task, TaskId,
 };
-
-/// A committed log entry, decoded for the state machine.
-#[derive(Clone, Debug)]
-pub struct BatchEntry {
-    pub index: u64,
-    pub term: u64,
-    /// `None` for entries that carry no command (a new leader's empty entry,
-    /// a membership change, or one that could not be decoded).
-    pub command: Option<Command>,
-    /// The node that took the request.
-    pub origin: Option<u64>,
-}
 
 /// What a committed batch did.
 #[derive(Debug, Default)]
@@ -97,7 +86,7 @@ pub async fn apply(
     conn: &mut Conn,
     state: &mut ApplyState,
     node_id: u64,
-    entries: &[BatchEntry],
+    entries: &[CommittedEntry],
     budget: usize,
 ) -> Result<BatchResult, DbError> {
     let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
@@ -159,7 +148,7 @@ pub async fn transaction(conn: &mut Conn, sql: Sql, budget: usize) -> Result<(),
 
 fn decide(
     mut board: Board,
-    entries: &[BatchEntry],
+    entries: &[CommittedEntry],
     node_id: u64,
 ) -> (Changes, Vec<(Uuid, task::Applied)>) {
     let mut outcomes = Vec::new();
@@ -180,7 +169,7 @@ fn decide(
 async fn load(
     conn: &mut Conn,
     state: &mut ApplyState,
-    entries: &[BatchEntry],
+    entries: &[CommittedEntry],
 ) -> Result<Board, DbError> {
     let mut board = Board::partial(state.last_seq, state.tails);
     let commands = entries.iter().filter_map(|e| e.command.as_ref());
@@ -223,8 +212,8 @@ async fn load(
     let mut fetch_keys = Vec::new();
     for key in keys {
         match state.key(&key) {
-            Ok(remembered) => board.load_key(key, remembered),
-            Err(()) => fetch_keys.push(key),
+            Lookup::Known(remembered) => board.load_key(key, remembered),
+            Lookup::Fetch => fetch_keys.push(key),
         }
     }
     if !fetch_keys.is_empty() {
@@ -389,7 +378,7 @@ mod tests {
     use crate::task::validate::{
         self, ASSIGNEE_MAX, DESCRIPTION_MAX, IDEMPOTENCY_KEY_MAX, LABELS_MAX, LABEL_MAX, TITLE_MAX,
     };
-    use crate::task::{Idempotency, NewTask, Op, Priority, Status, TaskPatch};
+    use crate::task::{Command, Idempotency, NewTask, Op, Priority, Status, TaskPatch};
     use crate::time::{Date, Timestamp};
 
     /// MariaDB's default `max_allowed_packet`.

@@ -25,10 +25,11 @@ use std::time::Duration;
 
 use mysql_async::{Conn, Pool};
 
-use super::batch::{self, BatchEntry, BatchResult};
+use super::batch::{self, BatchResult};
 use super::state::ApplyState;
 use crate::db::{self, DbError, ErrorClass};
 use crate::metrics;
+use crate::raft::CommittedEntry;
 
 /// Applies entries, in one transaction per call.
 pub trait Executor {
@@ -36,7 +37,7 @@ pub trait Executor {
     /// when a server refuses even one entry's statements packed together).
     fn apply(
         &mut self,
-        entries: &[BatchEntry],
+        entries: &[CommittedEntry],
         per_row: bool,
     ) -> impl Future<Output = Result<BatchResult, DbError>>;
 }
@@ -63,7 +64,7 @@ pub struct Progress {
 }
 
 /// Applies `entries` through `executor`, splitting on size errors.
-pub async fn apply_all<E: Executor>(executor: &mut E, entries: &[BatchEntry]) -> Progress {
+pub async fn apply_all<E: Executor>(executor: &mut E, entries: &[CommittedEntry]) -> Progress {
     let mut progress = Progress::default();
     let mut start = 0;
     let mut size = entries.len().max(1);
@@ -182,7 +183,7 @@ pub struct MysqlExecutor {
 impl MysqlExecutor {
     async fn try_apply(
         &mut self,
-        entries: &[BatchEntry],
+        entries: &[CommittedEntry],
         per_row: bool,
     ) -> Result<BatchResult, DbError> {
         if self.conn.is_none() {
@@ -215,7 +216,7 @@ impl MysqlExecutor {
 impl Executor for MysqlExecutor {
     async fn apply(
         &mut self,
-        entries: &[BatchEntry],
+        entries: &[CommittedEntry],
         per_row: bool,
     ) -> Result<BatchResult, DbError> {
         let result = self.try_apply(entries, per_row).await;

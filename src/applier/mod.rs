@@ -1,11 +1,12 @@
 //! The applier: committed log entries, in order, into MySQL.
 //!
 //! The Raft node tells the applier how far the log is committed
-//! ([`Committed`]); the applier reads the entries from the durable log store
-//! and applies them in batches, each batch one MySQL transaction
-//! ([`batch`]). After each COMMIT it reports the applied index and the
-//! outcomes of this node's requests back to the node ([`Applied`]), and
-//! hands the new events to whoever listens (the WebSocket hub).
+//! ([`Committed`]); the applier reads the entries, decoded, from the durable
+//! log ([`CommittedLog`]) and applies them in batches, each batch one MySQL
+//! transaction ([`batch`]), split or retried as [`drive`] decides. After
+//! each COMMIT it reports the applied index and the outcomes of this node's
+//! requests back to the node ([`Applied`]), and hands the new events to
+//! whoever listens (the WebSocket hub).
 //!
 //! A MySQL error rolls the batch back and the same batch is retried, with
 //! backoff, until it commits: an entry is never skipped, and a
@@ -16,33 +17,33 @@
 //! installed a snapshot, or restarted far behind), the applier copies the
 //! rows they produced from a peer's MySQL instead ([`catchup`]), page by
 //! page, up to the snapshot's index, then goes on from the log.
+//!
+//! The rest of the node reaches the applier through [`ApplierHandle`]
+//! (status, subscriptions), whose methods fail with [`ApplierError`].
 
 pub mod batch;
 pub mod catchup;
 pub mod drive;
+mod handle;
 mod state;
+
+pub use handle::{ApplierError, ApplierHandle};
 
 use std::time::Instant;
 
 use actix::prelude::*;
 use mysql_async::Pool;
-use raft::eraftpb::{Entry, EntryType};
-use tokio::sync::watch;
 
-use self::batch::{BatchEntry, BatchResult};
-use self::catchup::CatchupError;
+use self::batch::BatchResult;
+use self::catchup::Catchup;
+pub use self::catchup::CatchupSources;
 use self::drive::{Failure, MysqlExecutor, Retry};
 use self::state::ApplyState;
-use crate::db::catchup::PageRequest;
 use crate::db::ErrorClass;
 use crate::metrics;
 use crate::projection::ProjectionCache;
-use crate::raft::proposal::{decode_command, ProposalContext};
-use crate::raft::storage::LogError;
-use crate::raft::{Applied, LogStore, RaftStatus};
+use crate::raft::{Applied, Committed, CommittedLog, ReadError};
 use crate::task::Event;
-use crate::transport::auth::PeerAuth;
-use crate::transport::{PeerInfo, Peers};
 
 /// Entries per batch; MariaDB takes ~50k events/s at 64 per transaction and
 /// ~95k/s at 512.
@@ -51,57 +52,13 @@ const MAX_BATCH_ENTRIES: u64 = 512;
 /// bounded separately, by the bytes of SQL built ([`drive`]).
 const MAX_BATCH_BYTES: usize = 4 << 20;
 
-/// The log is committed up to this index.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Committed(pub u64);
-
 /// Where the applier sends its results, and where it finds peers to
 /// catch up from.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Attach {
+struct Attach {
     pub raft: Recipient<Applied>,
     pub sources: CatchupSources,
-}
-
-/// The peers a node can copy committed rows from, leader first.
-#[derive(Clone)]
-pub struct CatchupSources {
-    pub node_id: u64,
-    pub auth: PeerAuth,
-    pub transport: Recipient<Peers>,
-    pub status: watch::Receiver<RaftStatus>,
-}
-
-impl CatchupSources {
-    async fn urls(&self, log: &LogStore) -> Vec<String> {
-        let leader = self.status.borrow().leader_id;
-        let mut peers: Vec<PeerInfo> = self.transport.send(Peers).await.unwrap_or_default();
-        // The transport knows a peer's URL once it has said hello; the log
-        // knows those of members that joined.
-        for (id, addr) in log.members() {
-            if let Some(url) = addr.url {
-                if !peers.iter().any(|p| p.id == id && p.url.is_some()) {
-                    peers.push(PeerInfo {
-                        id,
-                        raft_addr: addr.raft_addr,
-                        url: Some(url),
-                        reachable: false,
-                    });
-                }
-            }
-        }
-        peers.retain(|p| p.id != self.node_id && p.url.is_some());
-        peers.sort_by_key(|p| (p.id != leader, !p.reachable, p.id));
-        let mut urls: Vec<String> = Vec::new();
-        for url in peers.into_iter().filter_map(|p| p.url) {
-            if !urls.contains(&url) {
-                urls.push(url);
-            }
-        }
-        urls
-    }
 }
 
 /// Events that MySQL has just committed, for live subscribers.
@@ -112,12 +69,12 @@ pub struct Published(pub std::sync::Arc<Vec<Event>>);
 /// Subscribes a recipient to every committed batch of events.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Subscribe(pub Recipient<Published>);
+struct Subscribe(Recipient<Published>);
 
 /// How far the applier has got, for `/readyz` and metrics.
 #[derive(Message)]
 #[rtype(result = "ApplierStatus")]
-pub struct GetApplierStatus;
+struct GetApplierStatus;
 
 #[derive(Clone, Debug, Default)]
 pub struct ApplierStatus {
@@ -135,7 +92,7 @@ pub struct ApplierStatus {
 pub struct Applier {
     node_id: u64,
     pool: Pool,
-    log: LogStore,
+    log: CommittedLog,
     /// What MySQL holds, known without asking; `None` until read, and again
     /// after any error (so it is read afresh, never trusted after a doubt).
     state: Option<ApplyState>,
@@ -145,14 +102,14 @@ pub struct Applier {
     committed_index: u64,
     busy: bool,
     raft: Option<Recipient<Applied>>,
-    sources: Option<CatchupSources>,
+    /// Set once attached: where MySQL copies rows from when the log was
+    /// compacted past what it applied.
+    catchup: Option<Catchup>,
     subscribers: Vec<Recipient<Published>>,
     retry: Retry,
     /// The server's `max_allowed_packet`, read on the applier's connection;
     /// `None` until read, and again after any error.
     max_allowed_packet: Option<usize>,
-    /// Install the next catch-up page one row per statement (after a size error).
-    catchup_per_row: bool,
 }
 
 impl Applier {
@@ -161,12 +118,12 @@ impl Applier {
     pub fn new(
         node_id: u64,
         pool: Pool,
-        log: LogStore,
+        log: CommittedLog,
         applied_index: u64,
         rows: ProjectionCache,
     ) -> Applier {
         // Whatever the log compacted away was committed.
-        let committed_index = applied_index.max(log.snapshot_metadata().index);
+        let committed_index = applied_index.max(log.snapshot().index);
         Applier {
             node_id,
             pool,
@@ -177,11 +134,10 @@ impl Applier {
             committed_index,
             busy: false,
             raft: None,
-            sources: None,
+            catchup: None,
             subscribers: Vec::new(),
             retry: Retry::default(),
             max_allowed_packet: None,
-            catchup_per_row: false,
         }
     }
 
@@ -190,7 +146,7 @@ impl Applier {
         if self.busy || self.raft.is_none() {
             return;
         }
-        if self.applied_index < self.log.snapshot_metadata().index {
+        if self.applied_index < self.log.snapshot().index {
             self.catch_up(ctx);
             return;
         }
@@ -206,14 +162,9 @@ impl Applier {
         let to = self
             .committed_index
             .min(state.applied_index + MAX_BATCH_ENTRIES);
-        let entries = match self.log.read_entries(from, to + 1, MAX_BATCH_BYTES) {
-            Ok(entries) if entries.first().map(|e| e.index) == Some(from) => entries,
-            Ok(_) => {
-                self.state = Some(state);
-                self.fail(ctx, format!("the log does not hold committed entry {from}"));
-                return;
-            }
-            Err(LogError::Compacted(_)) => {
+        let batch = match self.log.read(from, to, MAX_BATCH_BYTES) {
+            Ok(batch) => batch,
+            Err(ReadError::Compacted(_)) => {
                 // A snapshot replaced the log meanwhile.
                 self.catch_up(ctx);
                 return;
@@ -224,7 +175,6 @@ impl Applier {
                 return;
             }
         };
-        let batch: Vec<BatchEntry> = entries.iter().map(decode).collect();
         self.busy = true;
         let mut executor = MysqlExecutor {
             pool: self.pool.clone(),
@@ -324,100 +274,47 @@ impl Applier {
     /// changes MySQL behind them. Reads keep waiting for the applied index,
     /// which only moves when a page has committed.
     fn catch_up(&mut self, ctx: &mut Context<Self>) {
-        let Some(sources) = self.sources.clone() else {
+        let Some(catchup) = &self.catchup else {
             return;
         };
         self.busy = true;
         self.state = None;
         self.rows.clear();
-        let snapshot = self.log.snapshot_metadata();
-        let pool = self.pool.clone();
-        let log = self.log.clone();
-        let per_row = self.catchup_per_row;
-        let work = async move {
-            let mut conn = pool.get_conn().await?;
-            let budget = if per_row {
-                0
-            } else {
-                crate::db::round_trip_budget(crate::db::max_allowed_packet(&mut conn).await?)
-            };
-            let local = crate::db::applied_state(&mut conn).await?;
-            let request = PageRequest {
-                after_index: local.applied_index,
-                after_seq: local.last_seq,
-                upto: snapshot.index,
-            };
-            let mut errors = Vec::new();
-            for url in sources.urls(&log).await {
-                let (node_id, auth, source) = (sources.node_id, sources.auth.clone(), url.clone());
-                let fetched = tokio::task::spawn_blocking(move || {
-                    catchup::fetch(&source, request, node_id, &auth)
-                })
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|page| page);
-                match fetched {
-                    Ok(page) if page.upto > local.applied_index => {
-                        let term = page.upto_term.unwrap_or(snapshot.term);
-                        let events =
-                            catchup::install(&mut conn, local, request, term, &page, budget)
-                                .await?;
-                        return Ok((page.upto, events, url));
-                    }
-                    Ok(page) => errors.push(format!(
-                        "{url} has applied only up to entry {}",
-                        page.source_applied
-                    )),
-                    Err(e) => errors.push(e),
-                }
-            }
-            if errors.is_empty() {
-                errors.push("no peer is known yet".to_string());
-            }
-            Err(CatchupError::Peer(errors.join("; ")))
-        };
+        let work = catchup.copy_page(self.pool.clone(), self.log.clone());
         ctx.spawn(work.into_actor(self).map(|result, applier, ctx| {
             applier.busy = false;
             match result {
-                Ok((applied, events, url)) => {
+                Ok(page) => {
                     applier.retry.succeeded();
-                    applier.catchup_per_row = false;
+                    if let Some(catchup) = &mut applier.catchup {
+                        catchup.copied();
+                    }
                     tracing::info!(
-                        applied,
-                        events = events.len(),
-                        from = %url,
-                        snapshot = applier.log.snapshot_metadata().index,
+                        applied = page.applied,
+                        events = page.events.len(),
+                        from = %page.source,
+                        snapshot = applier.log.snapshot().index,
                         "copied a page of committed rows from a peer"
                     );
-                    applier.applied_index = applied;
-                    metrics::APPLIED_INDEX.set(applied as i64);
+                    applier.applied_index = page.applied;
+                    metrics::APPLIED_INDEX.set(page.applied as i64);
                     metrics::CATCHUP_PAGES.inc();
-                    metrics::EVENTS_APPLIED.inc_by(events.len() as u64);
-                    applier.report(applied, Vec::new());
-                    applier.publish(events);
+                    metrics::EVENTS_APPLIED.inc_by(page.events.len() as u64);
+                    applier.report(page.applied, Vec::new());
+                    applier.publish(page.events);
                     applier.next_batch(ctx);
                 }
                 Err(e) => {
-                    let class = match &e {
-                        CatchupError::Db(e) => e.class(),
-                        CatchupError::Mysql(e) => crate::db::classify(e),
-                        CatchupError::Peer(_) => ErrorClass::Transient,
+                    // A catch-up only starts once attached, so `catchup` is set.
+                    let failure = match &mut applier.catchup {
+                        Some(catchup) => catchup.failed(&e),
+                        None => catchup::failure(&e),
                     };
-                    if class == ErrorClass::Size {
-                        // The next page is installed one row per statement.
-                        applier.catchup_per_row = true;
-                    }
                     applier.max_allowed_packet = None;
                     metrics::MYSQL_ERRORS
-                        .with_label_values(&[class.as_str()])
+                        .with_label_values(&[failure.class.as_str()])
                         .inc();
-                    applier.failed(
-                        ctx,
-                        Failure {
-                            class,
-                            error: format!("catching up from a peer: {e}"),
-                        },
-                    )
+                    applier.failed(ctx, failure)
                 }
             }
         }));
@@ -488,30 +385,6 @@ impl From<String> for FailCause {
     }
 }
 
-/// Turns a log entry into what the state machine needs. An entry that does
-/// not decode is skipped the same way on every node, loudly.
-fn decode(entry: &Entry) -> BatchEntry {
-    let mut decoded = BatchEntry {
-        index: entry.index,
-        term: entry.term,
-        command: None,
-        origin: None,
-    };
-    if entry.get_entry_type() != EntryType::EntryNormal || entry.data.is_empty() {
-        return decoded;
-    }
-    match decode_command(&entry.data) {
-        Ok(command) => {
-            decoded.origin = ProposalContext::decode(&entry.context).map(|c| c.origin);
-            decoded.command = Some(command);
-        }
-        Err(e) => {
-            tracing::error!(index = entry.index, error = %e, "skipping an entry that is not a command")
-        }
-    }
-    decoded
-}
-
 impl Actor for Applier {
     type Context = Context<Self>;
 }
@@ -530,7 +403,7 @@ impl Handler<Attach> for Applier {
 
     fn handle(&mut self, Attach { raft, sources }: Attach, ctx: &mut Context<Self>) {
         self.raft = Some(raft);
-        self.sources = Some(sources);
+        self.catchup = Some(Catchup::new(sources));
         self.next_batch(ctx);
     }
 }
@@ -547,7 +420,7 @@ impl Handler<GetApplierStatus> for Applier {
     type Result = MessageResult<GetApplierStatus>;
 
     fn handle(&mut self, _: GetApplierStatus, _: &mut Context<Self>) -> Self::Result {
-        let snapshot = self.log.snapshot_metadata().index;
+        let snapshot = self.log.snapshot().index;
         MessageResult(ApplierStatus {
             applied_index: self.applied_index,
             committed_index: self.committed_index,

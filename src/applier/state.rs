@@ -19,10 +19,11 @@ use crate::task::{Changes, ColumnTails, Remembered, Slot, Task, TaskId};
 /// Outcomes of recently used idempotency keys kept in memory.
 const RECENT_KEYS: usize = 20_000;
 
-/// The answer for one task id: the slot, or "ask MySQL".
+/// The answer for one task id or idempotency key: what the state knows
+/// (`None`: it does not exist), or "ask MySQL".
 #[derive(Debug, PartialEq)]
-pub enum Lookup {
-    Known(Option<Slot>),
+pub enum Lookup<T> {
+    Known(Option<T>),
     Fetch,
 }
 
@@ -79,7 +80,7 @@ impl ApplyState {
         }
     }
 
-    pub fn task(&self, id: &TaskId) -> Lookup {
+    pub fn task(&self, id: &TaskId) -> Lookup<Slot> {
         match self.known.get(id) {
             None => Lookup::Known(None),
             Some(false) => Lookup::Known(Some(Slot::Deleted)),
@@ -91,14 +92,14 @@ impl ApplyState {
     }
 
     /// `Known(None)` for a key never used; `Fetch` when it may have been.
-    pub fn key(&self, key: &str) -> Result<Option<Remembered>, ()> {
+    pub fn key(&self, key: &str) -> Lookup<Remembered> {
         if let Some(remembered) = self.recent_keys.get(key) {
-            return Ok(Some(remembered.clone()));
+            return Lookup::Known(Some(remembered.clone()));
         }
         if self.keys.may_contain(key) {
-            Err(())
+            Lookup::Fetch
         } else {
-            Ok(None)
+            Lookup::Known(None)
         }
     }
 
@@ -286,15 +287,19 @@ mod tests {
             state.task(&TaskId(Uuid::from_u128(1))),
             Lookup::Known(Some(Slot::Deleted))
         );
-        assert_eq!(state.key("new-key"), Ok(Some(remembered)));
+        assert_eq!(state.key("new-key"), Lookup::Known(Some(remembered)));
     }
 
     #[test]
     fn keys_never_used_skip_the_database_and_others_are_looked_up() {
         let state = state();
-        assert_eq!(state.key("old-key"), Err(()), "it may exist: ask MySQL");
+        assert_eq!(
+            state.key("old-key"),
+            Lookup::Fetch,
+            "it may exist: ask MySQL"
+        );
         let fresh = (0..10_000)
-            .filter(|i| state.key(&format!("fresh-{i}")).is_err())
+            .filter(|i| state.key(&format!("fresh-{i}")) == Lookup::Fetch)
             .count();
         assert!(
             fresh < 20,

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use actix::Addr;
 
-use crate::applier::Applier;
+use crate::applier::ApplierHandle;
 use crate::raft::{ConsensusError, RaftHandle};
 use crate::transport::auth::ClusterId;
 use crate::transport::TransportHandle;
@@ -35,7 +35,7 @@ pub struct ClusterInfo {
     pub cluster_id: Arc<ClusterId>,
     pub raft: RaftHandle,
     pub transport: TransportHandle,
-    pub applier: Addr<Applier>,
+    pub applier: ApplierHandle,
     /// Where this node's HTTP API is reached, as the members know it.
     pub advertise_url: String,
     /// Where this node listens for peers.

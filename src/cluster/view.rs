@@ -4,7 +4,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::{ClusterInfo, MemberRole};
-use crate::applier::GetApplierStatus;
 use crate::raft::{ConsensusError, Role};
 
 /// One member as `/api/cluster` shows it.
@@ -95,7 +94,7 @@ impl ClusterView {
 pub(super) async fn assemble(cluster: &ClusterInfo) -> Result<ClusterView, ConsensusError> {
     let status = cluster.raft.cluster_status().await?;
     let peers = cluster.transport.peers().await.unwrap_or_default();
-    let applier = cluster.applier.send(GetApplierStatus).await.ok();
+    let applier = cluster.applier.status().await.ok();
     let me = status.raft.node_id;
     let members: Vec<MemberView> = status
         .members

@@ -74,10 +74,21 @@ pub struct EventRow {
     pub request_id: Uuid,
 }
 
+/// A row whose payload is not an event's.
+#[derive(Debug, thiserror::Error)]
+#[error("event {seq}: payload: {source}")]
+pub struct EventRowError {
+    pub seq: u64,
+    pub source: serde_json::Error,
+}
+
 impl EventRow {
-    pub fn event(&self) -> Result<Event, String> {
-        let payload: EventPayload = serde_json::from_str(&self.payload)
-            .map_err(|e| format!("event {}: payload: {e}", self.seq))?;
+    pub fn event(&self) -> Result<Event, EventRowError> {
+        let payload: EventPayload =
+            serde_json::from_str(&self.payload).map_err(|source| EventRowError {
+                seq: self.seq,
+                source,
+            })?;
         Ok(Event {
             seq: self.seq,
             raft_index: self.raft_index,

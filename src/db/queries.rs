@@ -69,15 +69,32 @@ impl fmt::Display for Cursor {
     }
 }
 
+/// A cursor that is not one this server wrote.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not a page cursor")]
+pub struct BadCursor;
+
 impl FromStr for Cursor {
-    type Err = ();
-    fn from_str(text: &str) -> Result<Cursor, ()> {
+    type Err = BadCursor;
+    fn from_str(text: &str) -> Result<Cursor, BadCursor> {
         let mut parts = text.splitn(3, '~');
-        let status = parts.next().ok_or(())?.parse()?;
-        let position: f64 = parts.next().ok_or(())?.parse().map_err(|_| ())?;
-        let id = parts.next().ok_or(())?.parse().map_err(|_| ())?;
+        let status = parts
+            .next()
+            .ok_or(BadCursor)?
+            .parse()
+            .map_err(|_| BadCursor)?;
+        let position: f64 = parts
+            .next()
+            .ok_or(BadCursor)?
+            .parse()
+            .map_err(|_| BadCursor)?;
+        let id = parts
+            .next()
+            .ok_or(BadCursor)?
+            .parse()
+            .map_err(|_| BadCursor)?;
         if !position.is_finite() {
-            return Err(());
+            return Err(BadCursor);
         }
         Ok(Cursor {
             status,

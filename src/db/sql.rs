@@ -203,10 +203,6 @@ impl Sql {
         self
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.text.is_empty() && self.done.is_empty()
-    }
-
     /// The statement being written.
     pub fn as_str(&self) -> &str {
         &self.text

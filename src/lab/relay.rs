@@ -224,11 +224,7 @@ mod tests {
         let mut stream = Vec::new();
         encode(&Frame::Hello(hello), &mut stream, Wire::V1);
         for i in 0..5u64 {
-            let message = raft::eraftpb::Message {
-                index: i,
-                entries: vec![raft::eraftpb::Entry::default(); i as usize].into(),
-                ..Default::default()
-            };
+            let message = crate::raft::PeerMessage::sample_append(2, 1, i as usize);
             encode(&Frame::Raft(message), &mut stream, Wire::V2);
             encode(&Frame::Ping, &mut stream, Wire::V2);
         }

@@ -27,9 +27,30 @@ pub enum ConsensusError {
     Timeout(Duration),
     /// Nothing was proposed.
     #[error("this node is applying committed entries too slowly to take more: {0}")]
-    Overloaded(String),
+    Overloaded(Overload),
     #[error("this node is shutting down")]
     ShuttingDown,
+}
+
+/// How far behind this node's MySQL is when it refuses a write.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Overload {
+    #[error("{entries} committed entries are waiting to be applied")]
+    Entries { entries: u64 },
+    #[error(
+        "{mib} MiB of committed entries are waiting to be applied to MySQL (limit {limit_mib} \
+         MiB); retry shortly"
+    )]
+    Bytes { mib: usize, limit_mib: usize },
+}
+
+/// Why a leadership transfer was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TransferRefused {
+    #[error("node {node} is not the leader (the leader is {leader})")]
+    NotLeader { node: u64, leader: u64 },
+    #[error("node {0} is not a voter")]
+    NotVoter(u64),
 }
 
 /// Propose a command; the reply comes when this node has applied it.
@@ -107,7 +128,7 @@ pub(super) struct ChangeMembership {
 }
 
 #[derive(Message)]
-#[rtype(result = "Result<(), String>")]
+#[rtype(result = "Result<(), TransferRefused>")]
 pub(super) struct TransferLeader(pub u64);
 
 /// Stop taking requests and hand leadership over; answered once handed over
@@ -273,7 +294,10 @@ impl RaftHandle {
         self.addr.do_send(MarkRemoved);
     }
 
-    pub async fn transfer_leader(&self, to: u64) -> Result<Result<(), String>, ConsensusError> {
+    pub async fn transfer_leader(
+        &self,
+        to: u64,
+    ) -> Result<Result<(), TransferRefused>, ConsensusError> {
         self.addr
             .send(TransferLeader(to))
             .await

@@ -14,23 +14,34 @@
 //!   index: a read after it sees every write acknowledged before it began.
 //!
 //! The log lives in [`LogStore`] (raft-engine, fsynced per Ready). Entries
-//! are applied by the applier, which reads them from the log store; the node
-//! only tells it the commit index and learns back the applied index.
+//! are applied by the applier: the node tells it the commit index
+//! ([`Committed`]) and learns back the applied index ([`Applied`]); the
+//! applier reads the entries through [`CommittedLog`], already decoded
+//! ([`CommittedEntry`]: index, term, origin node, command).
+//!
+//! This module is the only code that names raft-rs: the applier sees
+//! decoded entries, the transport sees [`PeerMessage`]s (their addressing
+//! and their bytes), and the rest sees the handle's types.
 //!
 //! The log is compacted once MySQL has durably applied enough of it; a
 //! follower that needs compacted entries is sent a snapshot (metadata only)
 //! and its applier copies the rows from a peer's MySQL.
 
+mod committed;
 mod handle;
 pub mod logger;
 pub mod membership;
+mod message;
 mod node;
 pub mod proposal;
 pub mod storage;
 mod waiters;
 
+pub use committed::{Committed, CommittedEntry, CommittedLog, ReadError, SnapshotPoint};
 pub use handle::{
-    Applied, ClusterStatus, ConsensusError, MemberStatus, RaftHandle, RaftStatus, Role,
+    Applied, ClusterStatus, ConsensusError, MemberStatus, Overload, RaftHandle, RaftStatus, Role,
+    TransferRefused,
 };
+pub use message::{MessageDecodeError, PeerMessage};
 pub use node::{Compaction, NodeConfig, RaftNode, TransportPorts};
-pub use storage::LogStore;
+pub use storage::{LogError, LogStore};

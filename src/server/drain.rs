@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use actix::Addr;
 use actix_web::dev::ServerHandle;
 
-use crate::applier::{Applier, GetApplierStatus};
+use crate::applier::ApplierHandle;
 use crate::raft::RaftHandle;
 
 /// How long a leader waits for a successor when told to stop.
@@ -38,10 +38,10 @@ pub fn stop_on_signal_or_removal(raft: RaftHandle, draining: Arc<AtomicBool>, ht
 
 /// Lets the applier finish what is committed, briefly: returns when it has
 /// caught up, is failing, has stopped, or after [`APPLY_DRAIN`].
-pub async fn finish_applying(applier: &Addr<Applier>) {
+pub async fn finish_applying(applier: &ApplierHandle) {
     let deadline = Instant::now() + APPLY_DRAIN;
     while Instant::now() < deadline {
-        match applier.send(GetApplierStatus).await {
+        match applier.status().await {
             Ok(status)
                 if status.applied_index < status.committed_index && status.failing.is_none() =>
             {

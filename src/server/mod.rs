@@ -42,11 +42,7 @@ pub enum ServeError {
     #[error("another taskraft node is using the database in {url}; each node needs its own")]
     DatabaseInUse { url: String },
     #[error("{0}")]
-    Log(#[from] crate::raft::storage::LogError),
-    /// The log cannot hold what MySQL says it applied (the Raft log store
-    /// says why, in words).
-    #[error("{0}")]
-    Recover(String),
+    Log(#[from] crate::raft::LogError),
     #[error("raft: {0}")]
     Raft(#[from] raft::Error),
     #[error("{0}")]
@@ -67,9 +63,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     std::fs::create_dir_all(&settings.data_dir)?;
     let store = LogStore::open(&settings.data_dir)?;
     let learner = start::begin(&store, &settings).await?;
-    store
-        .recover_commit(database.applied.applied_index)
-        .map_err(ServeError::Recover)?;
+    store.recover_commit(database.applied.applied_index)?;
     let conf = store.conf_state();
     start::require_secret(
         conf.voters.len() + conf.learners.len(),

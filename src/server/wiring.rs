@@ -10,7 +10,7 @@ use mysql_async::Pool;
 use tokio::net::TcpListener;
 
 use super::ServeError;
-use crate::applier::{Applier, Attach, CatchupSources};
+use crate::applier::{Applier, ApplierHandle, CatchupSources};
 use crate::cluster::ClusterInfo;
 use crate::config::Settings;
 use crate::db;
@@ -25,7 +25,7 @@ use crate::ws::HubHandle;
 /// The running actors, as the HTTP server and the watchers reach them.
 pub struct Node {
     pub raft: RaftHandle,
-    pub applier: Addr<Applier>,
+    pub applier: ApplierHandle,
     pub cluster: ClusterInfo,
     pub hub: HubHandle,
     /// What peers prove, on the Raft port and on `/internal/*`.
@@ -47,14 +47,13 @@ pub async fn start(
     let node_id = settings.node_id;
     let apply_pool = db::connect(&settings.mysql_url, 2).await?;
     let rows = ProjectionCache::default();
-    let applier = Applier::new(
+    let applier = ApplierHandle::start(Applier::new(
         node_id,
         apply_pool,
-        store.clone(),
+        crate::raft::CommittedLog::new(store.clone()),
         applied_index,
         rows.clone(),
-    )
-    .start();
+    ));
     // Peers: the members as the log recorded them (the initial voters, or
     // what this node was told when it joined).
     let peers: HashMap<u64, String> = store
@@ -95,18 +94,18 @@ pub async fn start(
         },
         store,
         ports,
-        applier.clone().recipient(),
+        applier.committed_recipient(),
     )?;
     transport.attach_raft(raft.inbox());
-    applier.do_send(Attach {
-        raft: raft.applied_recipient(),
-        sources: CatchupSources {
+    applier.attach(
+        raft.applied_recipient(),
+        CatchupSources {
             node_id,
             auth: auth.clone(),
             transport: transport.peers_recipient(),
             status: raft.watch(),
         },
-    });
+    );
     let cluster = ClusterInfo {
         cluster_id,
         raft: raft.clone(),

@@ -8,7 +8,7 @@
 //!            (one byte, 2), sent by the accepting side first (v1 framing)
 //! kind 1   = hello: JSON {"node_id", "url", "cluster_id", "proof", "wire"}, the
 //!            dialer's answer (v1 framing)
-//! kind 2   = raft: one raft-rs Message, protobuf-encoded
+//! kind 2   = raft: one Raft message ([`PeerMessage`], protobuf inside)
 //! kind 4   = ping: empty; a v2 dialer sends one on a link idle for a while
 //! ```
 //!
@@ -33,10 +33,10 @@
 
 use std::time::Duration;
 
-use protobuf::Message as _;
-use raft::eraftpb::Message;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::raft::{MessageDecodeError, PeerMessage};
 
 /// Larger than any batch of entries raft-rs sends (`max_size_per_msg`).
 pub const MAX_FRAME: usize = 64 << 20;
@@ -76,7 +76,7 @@ pub struct Hello {
 pub enum Frame {
     Challenge(Vec<u8>),
     Hello(Hello),
-    Raft(Message),
+    Raft(PeerMessage),
     Ping,
 }
 
@@ -136,7 +136,7 @@ pub enum CodecError {
     #[error("undecodable hello: {0}")]
     Hello(#[from] serde_json::Error),
     #[error("undecodable raft message: {0}")]
-    Raft(#[from] protobuf::ProtobufError),
+    Raft(#[from] MessageDecodeError),
 }
 
 impl CodecError {
@@ -174,10 +174,7 @@ pub fn encode(frame: &Frame, out: &mut Vec<u8>, wire: Wire) {
         Frame::Challenge(bytes) => out.extend_from_slice(bytes),
         // A struct of strings and integers always serializes.
         Frame::Hello(hello) => serde_json::to_writer(&mut *out, hello).expect("hello serializes"),
-        // Writing protobuf into a Vec cannot fail.
-        Frame::Raft(message) => message
-            .write_to_vec(out)
-            .expect("raft message encodes into a Vec"),
+        Frame::Raft(message) => message.encode_into(out),
         Frame::Ping => {}
     }
     let length = (out.len() - body + 1) as u32;
@@ -274,11 +271,7 @@ fn decode_body(kind: u8, body: &[u8]) -> Result<Frame, CodecError> {
     match kind {
         KIND_CHALLENGE => Ok(Frame::Challenge(body.to_vec())),
         KIND_HELLO => Ok(Frame::Hello(serde_json::from_slice(body)?)),
-        KIND_RAFT => {
-            let mut message = Message::default();
-            message.merge_from_bytes(body)?;
-            Ok(Frame::Raft(message))
-        }
+        KIND_RAFT => Ok(Frame::Raft(PeerMessage::decode(body)?)),
         KIND_PING => Ok(Frame::Ping),
         other => Err(CodecError::UnexpectedKind(other)),
     }

@@ -55,7 +55,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::prelude::*;
-use raft::eraftpb::Message;
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -63,6 +62,7 @@ use tokio::sync::mpsc;
 use self::auth::{PeerAuth, Refusal};
 use self::codec::{CodecError, Frame, Hello, Limits, Wire};
 use crate::connections::{Limiter, RefusalLog};
+use crate::raft::PeerMessage;
 
 /// Outbound batches queued per peer before messages are dropped.
 const QUEUE_DEPTH: usize = 256;
@@ -89,7 +89,7 @@ pub struct RaftInbox {
 /// A message from a peer, for the Raft node to step.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Step(pub Message);
+pub struct Step(pub PeerMessage);
 
 /// A peer could not be reached; raft-rs should probe it.
 #[derive(Message)]
@@ -104,7 +104,7 @@ struct AttachRaft(RaftInbox);
 /// Messages for peers, in the order raft-rs produced them.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct SendMessages(pub Vec<Message>);
+pub struct SendMessages(pub Vec<PeerMessage>);
 
 /// Adds or re-addresses a peer.
 #[derive(Message)]
@@ -140,7 +140,7 @@ struct PeerHello(Hello);
 
 struct Peer {
     addr: String,
-    queue: mpsc::Sender<Vec<Message>>,
+    queue: mpsc::Sender<Vec<PeerMessage>>,
     link: Arc<LinkState>,
 }
 
@@ -293,9 +293,9 @@ impl Handler<SendMessages> for Transport {
     type Result = ();
 
     fn handle(&mut self, SendMessages(messages): SendMessages, _: &mut Context<Self>) {
-        let mut by_peer: HashMap<u64, Vec<Message>> = HashMap::new();
+        let mut by_peer: HashMap<u64, Vec<PeerMessage>> = HashMap::new();
         for message in messages {
-            by_peer.entry(message.to).or_default().push(message);
+            by_peer.entry(message.to_id()).or_default().push(message);
         }
         for (to, batch) in by_peer {
             let delivered = match self.peers.get(&to) {
@@ -472,15 +472,15 @@ impl Inbound {
             match frame {
                 None => return Ok(()),
                 Some(Frame::Raft(message))
-                    if message.from == from && message.to == self.node_id =>
+                    if message.from_id() == from && message.to_id() == self.node_id =>
                 {
                     self.inbox.step.do_send(Step(message));
                 }
                 Some(Frame::Raft(message)) => {
                     tracing::warn!(
                         peer = from,
-                        to = message.to,
-                        from = message.from,
+                        to = message.to_id(),
+                        from = message.from_id(),
                         "dropping a misaddressed raft message"
                     );
                 }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::Recipient;
-use raft::eraftpb::Message;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -13,6 +12,7 @@ use tokio::sync::mpsc;
 use super::auth::PeerAuth;
 use super::codec::{self, Frame, Hello, Limits, Wire};
 use super::{LinkState, Unreachable, PING_INTERVAL};
+use crate::raft::PeerMessage;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// A write that takes longer means the peer stopped reading (paused, or its
@@ -31,7 +31,7 @@ pub(super) async fn run(
     addr: String,
     hello: Hello,
     auth: PeerAuth,
-    mut batches: mpsc::Receiver<Vec<Message>>,
+    mut batches: mpsc::Receiver<Vec<PeerMessage>>,
     link: Arc<LinkState>,
     unreachable: Recipient<Unreachable>,
 ) {
@@ -88,7 +88,7 @@ async fn write_batches(
     stream: TcpStream,
     hello: &Hello,
     auth: &PeerAuth,
-    batches: &mut mpsc::Receiver<Vec<Message>>,
+    batches: &mut mpsc::Receiver<Vec<PeerMessage>>,
 ) -> Ended {
     let (mut read, mut stream) = stream.into_split();
     // The accepting side speaks first: answer its challenge.

@@ -5,7 +5,7 @@ use mysql_async::Pool;
 
 use super::hub::WsHub;
 use super::{Join, Joined, Leave, SessionPort};
-use crate::applier::Applier;
+use crate::applier::ApplierHandle;
 use crate::cluster::ClusterInfo;
 
 /// Why the hub could not answer.
@@ -27,7 +27,7 @@ impl HubHandle {
     /// fills its memory with the last `backlog` events of the table, and
     /// follows the cluster's view to tell sessions when it changes.
     pub fn start(
-        applier: Addr<Applier>,
+        applier: ApplierHandle,
         pool: Pool,
         cluster: ClusterInfo,
         backlog: usize,

@@ -12,7 +12,7 @@ use mysql_async::Pool;
 
 use super::feed::{Feed, Published as Fed, Turn};
 use super::{ClusterFrame, Deliver, Frame, Join, Joined, Leave, Resync, SessionPort};
-use crate::applier::{Applier, Published, Subscribe};
+use crate::applier::{ApplierHandle, Published};
 use crate::cluster::ClusterInfo;
 use crate::db::queries;
 use crate::metrics;
@@ -27,7 +27,7 @@ pub(super) struct WsHub {
     feed: Feed,
     /// Events kept for sessions that join (the feed's capacity).
     backlog: usize,
-    applier: Addr<Applier>,
+    applier: ApplierHandle,
     pool: Pool,
     cluster: ClusterInfo,
     /// The last cluster frame and what it was made from, to send changes only.
@@ -37,7 +37,7 @@ pub(super) struct WsHub {
 impl WsHub {
     /// A hub keeping the last `backlog` events for sessions that join.
     pub(super) fn new(
-        applier: Addr<Applier>,
+        applier: ApplierHandle,
         pool: Pool,
         cluster: ClusterInfo,
         backlog: usize,
@@ -126,7 +126,7 @@ impl Actor for WsHub {
         let pool = self.pool.clone();
         let backlog = self.backlog as u64;
         let prefill = async move {
-            applier.send(Subscribe(recipient)).await.ok();
+            applier.subscribe(recipient).await.ok();
             let last = queries::last_seq(&pool).await.ok()?;
             let since = last.saturating_sub(backlog);
             let mut events = Vec::new();

@@ -2,10 +2,12 @@
 
 use uuid::Uuid;
 
+use super::install::{check, fold};
 use super::*;
 use crate::db::catchup::EventRow;
 use crate::db::rows::KeyRow;
-use crate::task::{EventPayload, Priority, Status, Task};
+use crate::db::AppliedState;
+use crate::task::{ColumnTails, EventKind, EventPayload, Priority, Status, Task, TaskId};
 use crate::time::Timestamp;
 
 fn task(id: TaskId, version: u64) -> Task {
@@ -114,4 +116,165 @@ fn a_page_with_a_gap_a_repeat_or_a_stray_entry_is_refused() {
     let mut garbled = row(5, 11);
     garbled.payload = "{".into();
     assert!(check(LOCAL, ASKED, &page(20, vec![garbled], Vec::new())).is_err());
+}
+
+fn updated(seq: u64, raft_index: u64, task_n: u128, status: Status, position: f64) -> Event {
+    let mut event = row(seq, raft_index).event().unwrap();
+    event.task_id = TaskId(Uuid::from_u128(task_n));
+    event.task.id = event.task_id;
+    event.kind = EventKind::TaskUpdated;
+    event.task.status = status;
+    event.task.position = position;
+    event
+}
+
+#[test]
+fn a_page_is_folded_with_the_domains_fold_into_upserts_deletes_and_tails() {
+    let created = row(5, 11).event().unwrap();
+    let mut deleted = row(6, 12).event().unwrap();
+    deleted.task_id = created.task_id;
+    deleted.kind = EventKind::TaskDeleted;
+    let moved = updated(7, 13, 9, Status::Done, 9000.0);
+    let before = ColumnTails([5000.0, 0.0, 100.0]);
+
+    let folded = fold(&[created.clone(), deleted, moved.clone()], 4, before).unwrap();
+
+    assert_eq!(
+        folded.upserts,
+        vec![moved.task],
+        "the task as its last event left it"
+    );
+    assert_eq!(
+        folded.deletes,
+        vec![created.task_id],
+        "created, then deleted"
+    );
+    assert_eq!(folded.tails.get(Status::Done), 9000.0, "the tail rose");
+    assert_eq!(
+        folded.tails.get(Status::Todo),
+        5000.0,
+        "a lower position leaves it"
+    );
+    assert!(
+        fold(&[updated(6, 11, 1, Status::Todo, 1.0)], 4, before).is_err(),
+        "the fold refuses an event that is not next"
+    );
+}
+
+#[test]
+fn peers_are_asked_leader_first_then_reachable_ones_never_this_node_or_twice() {
+    use crate::raft::membership::MemberAddr;
+    use crate::transport::PeerInfo;
+    let peer = |id: u64, url: Option<&str>, reachable| PeerInfo {
+        id,
+        raft_addr: format!("127.0.0.1:900{id}"),
+        url: url.map(str::to_string),
+        reachable,
+    };
+    let known = vec![
+        peer(1, Some("http://n1"), true),
+        peer(2, Some("http://n2"), false),
+        peer(3, Some("http://n3"), true),
+        peer(4, None, true),
+    ];
+    let members = [
+        (
+            4,
+            MemberAddr {
+                raft_addr: "127.0.0.1:9004".into(),
+                url: Some("http://n4".into()),
+            },
+        ),
+        (
+            5,
+            MemberAddr {
+                raft_addr: "127.0.0.1:9005".into(),
+                url: Some("http://n3".into()),
+            },
+        ),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(
+        peers::order(1, 2, known, &members),
+        vec!["http://n2", "http://n3", "http://n4"],
+        "node 1 asks the leader (2), then the reachable 3, then 4 known from the log; \
+         5 shares 3's URL"
+    );
+}
+
+fn size_error() -> CatchupError {
+    CatchupError::Db(crate::db::DbError::Mysql(mysql_async::Error::Server(
+        mysql_async::ServerError {
+            code: 1153,
+            message: "Got a packet bigger than 'max_allowed_packet' bytes".into(),
+            state: "08S01".into(),
+        },
+    )))
+}
+
+#[test]
+fn a_page_refused_for_its_size_is_retried_one_row_per_statement_until_one_commits() {
+    let mut pace = PagePace::default();
+    let mut retry = crate::applier::drive::Retry::default();
+
+    let failure = pace.failed(&size_error());
+    assert_eq!(failure.class, ErrorClass::Size);
+    assert!(pace.per_row, "the next page goes one row per statement");
+    retry.failed(failure);
+    assert!(
+        retry
+            .apply_error()
+            .is_some_and(|e| e.contains("catching up from a peer")),
+        "the node reports why it is not ready: {:?}",
+        retry.apply_error()
+    );
+
+    let no_peer = CatchupError::NoPage(PeerFailures::default());
+    let failure = pace.failed(&no_peer);
+    assert_eq!(failure.class, ErrorClass::Transient);
+    assert_eq!(
+        failure.error,
+        "catching up from a peer: no peer is known yet"
+    );
+    assert!(
+        pace.per_row,
+        "a peer's trouble does not undo what MySQL refused"
+    );
+
+    pace.copied();
+    assert!(retry.succeeded().is_some(), "the failure ends with a page");
+    assert_eq!(
+        pace,
+        PagePace::default(),
+        "packed again after a page commits"
+    );
+}
+
+#[test]
+fn a_peer_without_a_usable_page_is_transient_and_every_peer_asked_is_named() {
+    let behind = PeerFailure::Behind {
+        url: "http://n2".into(),
+        applied: 7,
+    };
+    let misfit = CatchupError::Misfit(PageMisfit::Gap { seq: 9, after: 7 });
+    let none = CatchupError::NoPage(PeerFailures(vec![
+        behind,
+        PeerFailure::Behind {
+            url: "http://n3".into(),
+            applied: 8,
+        },
+    ]));
+    assert_eq!(misfit.class(), ErrorClass::Transient);
+    assert_eq!(none.class(), ErrorClass::Transient);
+    assert_eq!(
+        none.to_string(),
+        "http://n2 has applied only up to entry 7; http://n3 has applied only up to entry 8"
+    );
+    let mut pace = PagePace::default();
+    pace.failed(&misfit);
+    assert!(
+        !pace.per_row,
+        "only a size error changes how pages are sent"
+    );
 }

@@ -5,13 +5,13 @@ use super::*;
 use crate::db::ErrorClass;
 
 /// Commits what `refuse` lets through; records every call.
-struct Fake<F: FnMut(usize, &[BatchEntry], bool) -> Option<u16>> {
+struct Fake<F: FnMut(usize, &[CommittedEntry], bool) -> Option<u16>> {
     refuse: F,
     calls: Vec<(u64, usize, bool)>,
     committed: Vec<u64>,
 }
 
-impl<F: FnMut(usize, &[BatchEntry], bool) -> Option<u16>> Fake<F> {
+impl<F: FnMut(usize, &[CommittedEntry], bool) -> Option<u16>> Fake<F> {
     fn new(refuse: F) -> Self {
         Fake {
             refuse,
@@ -29,10 +29,10 @@ fn server_error(code: u16) -> DbError {
     }))
 }
 
-impl<F: FnMut(usize, &[BatchEntry], bool) -> Option<u16>> Executor for Fake<F> {
+impl<F: FnMut(usize, &[CommittedEntry], bool) -> Option<u16>> Executor for Fake<F> {
     async fn apply(
         &mut self,
-        entries: &[BatchEntry],
+        entries: &[CommittedEntry],
         per_row: bool,
     ) -> Result<BatchResult, DbError> {
         let call = self.calls.len();
@@ -48,9 +48,9 @@ impl<F: FnMut(usize, &[BatchEntry], bool) -> Option<u16>> Executor for Fake<F> {
     }
 }
 
-fn entries(n: u64) -> Vec<BatchEntry> {
+fn entries(n: u64) -> Vec<CommittedEntry> {
     (1..=n)
-        .map(|index| BatchEntry {
+        .map(|index| CommittedEntry {
             index,
             term: 1,
             command: None,
@@ -62,7 +62,11 @@ fn entries(n: u64) -> Vec<BatchEntry> {
 /// The applier's loop: apply what is left, back off on a failure, retry
 /// from the first entry not committed. Returns the apply_error seen after
 /// each failed round.
-async fn run<E: Executor>(executor: &mut E, all: &[BatchEntry], retry: &mut Retry) -> Vec<String> {
+async fn run<E: Executor>(
+    executor: &mut E,
+    all: &[CommittedEntry],
+    retry: &mut Retry,
+) -> Vec<String> {
     let mut next = 0;
     let mut reported = Vec::new();
     for _ in 0..100 {
@@ -126,7 +130,8 @@ async fn a_batch_refused_for_its_size_is_split_down_to_what_fits() {
     let all = entries(10);
     let before = count(ErrorClass::Size);
     // The server takes at most 3 entries at once.
-    let mut fake = Fake::new(|_, entries: &[BatchEntry], _| (entries.len() > 3).then_some(1153));
+    let mut fake =
+        Fake::new(|_, entries: &[CommittedEntry], _| (entries.len() > 3).then_some(1153));
     let mut retry = Retry::default();
     let reported = run(&mut fake, &all, &mut retry).await;
     assert!(
@@ -144,7 +149,7 @@ async fn a_batch_refused_for_its_size_is_split_down_to_what_fits() {
     assert!(count(ErrorClass::Size) >= before + 2);
 
     // One entry that fits only one row per statement.
-    let mut fake = Fake::new(|_, entries: &[BatchEntry], per_row| {
+    let mut fake = Fake::new(|_, entries: &[CommittedEntry], per_row| {
         (entries.iter().any(|e| e.index == 4) && !per_row).then_some(1153)
     });
     let mut retry = Retry::default();
@@ -160,7 +165,7 @@ async fn any_other_error_makes_the_node_unready_with_its_cause_and_skips_nothing
     let before = count(ErrorClass::Other);
     // Entry 5 fails three times with a table missing, then the operator fixes it.
     let mut failures = 0;
-    let mut fake = Fake::new(move |_, entries: &[BatchEntry], _| {
+    let mut fake = Fake::new(move |_, entries: &[CommittedEntry], _| {
         if entries.iter().any(|e| e.index == 5) && failures < 3 {
             failures += 1;
             return Some(1146);
@@ -186,7 +191,7 @@ async fn any_other_error_makes_the_node_unready_with_its_cause_and_skips_nothing
 
     // A single entry that does not fit even one row per statement is
     // reported as a failure the operator must fix, not skipped.
-    let mut fake = Fake::new(|_, entries: &[BatchEntry], _| {
+    let mut fake = Fake::new(|_, entries: &[CommittedEntry], _| {
         entries.iter().any(|e| e.index == 7).then_some(1153)
     });
     let progress = apply_all(&mut fake, &all).await;

@@ -2,11 +2,13 @@
 //!
 //! When MySQL stalls, entries keep committing; each waits in the log for
 //! the applier, and every request behind it waits in memory for its
-//! answer. Past [`MAX_BACKLOG_BYTES`] (or [`super::MAX_APPLY_LAG`]
+//! answer. Past [`MAX_BACKLOG_BYTES`] (or [`super::decide::MAX_APPLY_LAG`]
 //! entries) the node answers new writes `503 overloaded` with a
 //! `Retry-After` instead of queueing them behind a backlog that only grows.
 
 use std::collections::VecDeque;
+
+use super::super::handle::Overload;
 
 /// Bytes of committed, unapplied entries beyond which new writes are refused.
 pub(crate) const MAX_BACKLOG_BYTES: usize = 64 << 20;
@@ -44,14 +46,10 @@ impl Backlog {
     }
 
     /// Why a new write is refused, if it is.
-    pub fn overloaded(&self) -> Option<String> {
-        (self.bytes > MAX_BACKLOG_BYTES).then(|| {
-            format!(
-                "{} MiB of committed entries are waiting to be applied to MySQL \
-                 (limit {} MiB); retry shortly",
-                self.bytes >> 20,
-                MAX_BACKLOG_BYTES >> 20
-            )
+    pub fn overloaded(&self) -> Option<Overload> {
+        (self.bytes > MAX_BACKLOG_BYTES).then_some(Overload::Bytes {
+            mib: self.bytes >> 20,
+            limit_mib: MAX_BACKLOG_BYTES >> 20,
         })
     }
 }

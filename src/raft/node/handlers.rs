@@ -4,14 +4,15 @@ use std::time::Instant;
 
 use actix::prelude::*;
 use raft::eraftpb::MessageType;
-use raft::{StateRole, INVALID_ID};
+use raft::StateRole;
 
 use super::super::handle::{
     Applied, ConsensusError, GetRecentLog, GetStatus, Propose, ReadBarrier, Shutdown,
-    TransferLeader,
+    TransferLeader, TransferRefused,
 };
+use super::super::message::PeerMessage;
 use super::super::proposal::{encode_command, ProposalContext};
-use super::{ProcessReady, RaftNode, MAX_APPLY_LAG};
+use super::{decide, ProcessReady, RaftNode};
 use crate::transport::{Step, Unreachable};
 
 impl Handler<ProcessReady> for RaftNode {
@@ -32,7 +33,7 @@ impl Handler<ProcessReady> for RaftNode {
 impl Handler<Step> for RaftNode {
     type Result = ();
 
-    fn handle(&mut self, Step(mut message): Step, ctx: &mut Context<Self>) {
+    fn handle(&mut self, Step(PeerMessage(mut message)): Step, ctx: &mut Context<Self>) {
         if message.get_msg_type() == MessageType::MsgHeartbeatResponse {
             self.heartbeat_answered(message.from);
         }
@@ -63,23 +64,8 @@ impl Handler<Propose> for RaftNode {
     type Result = ();
 
     fn handle(&mut self, Propose { command, reply }: Propose, ctx: &mut Context<Self>) {
-        if self.shutdown.is_some() {
-            let _ = reply.send(Err(ConsensusError::ShuttingDown));
-            return;
-        }
-        if self.raw.raft.leader_id == INVALID_ID {
-            let _ = reply.send(Err(ConsensusError::NoLeader));
-            return;
-        }
-        let lag = self.committed_index.saturating_sub(self.applied_index);
-        if lag > MAX_APPLY_LAG {
-            let _ = reply.send(Err(ConsensusError::Overloaded(format!(
-                "{lag} committed entries are waiting to be applied"
-            ))));
-            return;
-        }
-        if let Some(why) = self.backlog.overloaded() {
-            let _ = reply.send(Err(ConsensusError::Overloaded(why)));
+        if let Err(refused) = decide::admit_write(&self.facts()) {
+            let _ = reply.send(Err(refused));
             return;
         }
         let request_id = command.request_id;
@@ -111,12 +97,8 @@ impl Handler<ReadBarrier> for RaftNode {
     type Result = ();
 
     fn handle(&mut self, ReadBarrier { reply }: ReadBarrier, ctx: &mut Context<Self>) {
-        if self.shutdown.is_some() {
-            let _ = reply.send(Err(ConsensusError::ShuttingDown));
-            return;
-        }
-        if self.raw.raft.leader_id == INVALID_ID {
-            let _ = reply.send(Err(ConsensusError::NoLeader));
+        if let Err(refused) = decide::admit_read(&self.facts()) {
+            let _ = reply.send(Err(refused));
             return;
         }
         self.reads
@@ -167,7 +149,7 @@ impl Handler<GetStatus> for RaftNode {
 }
 
 impl Handler<TransferLeader> for RaftNode {
-    type Result = Result<(), String>;
+    type Result = Result<(), TransferRefused>;
 
     fn handle(
         &mut self,
@@ -175,15 +157,13 @@ impl Handler<TransferLeader> for RaftNode {
         ctx: &mut Context<Self>,
     ) -> Self::Result {
         let raft = &self.raw.raft;
-        if raft.state != StateRole::Leader {
-            return Err(format!(
-                "node {} is not the leader (the leader is {})",
-                self.id, raft.leader_id
-            ));
-        }
-        if !raft.prs().conf().voters().ids().contains(to) {
-            return Err(format!("node {to} is not a voter"));
-        }
+        decide::check_transfer(
+            self.id,
+            raft.state == StateRole::Leader,
+            raft.leader_id,
+            raft.prs().conf().voters().ids().contains(to),
+            to,
+        )?;
         if to != self.id {
             self.raw.transfer_leader(to);
             self.schedule_ready(ctx);
@@ -200,14 +180,10 @@ impl Handler<Shutdown> for RaftNode {
         if raft.state == StateRole::Leader {
             // Hand over to the most up-to-date other voter, so the cluster
             // does not wait an election timeout to notice we are gone.
-            let successor = raft
-                .prs()
-                .conf()
-                .voters()
-                .ids()
-                .iter()
-                .filter(|id| *id != self.id)
-                .max_by_key(|id| raft.prs().get(*id).map_or(0, |p| p.matched));
+            let successor =
+                decide::successor(self.id, raft.prs().conf().voters().ids().iter(), |id| {
+                    raft.prs().get(id).map_or(0, |p| p.matched)
+                });
             if let Some(successor) = successor {
                 tracing::info!(to = successor, "shutting down: handing leadership over");
                 self.raw.transfer_leader(successor);

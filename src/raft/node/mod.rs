@@ -1,4 +1,4 @@
-//! The Raft node actor: the only code that touches raft-rs.
+//! The Raft node actor, around raft-rs's `RawNode`.
 //!
 //! It owns the `RawNode`, ticks it, steps peer messages into it, proposes
 //! commands and ReadIndex rounds, and runs the Ready loop in the order the
@@ -6,6 +6,14 @@
 //! node tells the applier how far the log is committed, and the applier
 //! reads the entries from the durable log and answers with the applied index
 //! and the outcomes of the requests this node took.
+//!
+//! What it decides under time and failure (which requests it takes, how it
+//! notices a new leader, when a read round is asked again, whom it hands
+//! leadership to on shutdown) is in [`decide`], plain functions that
+//! `tests.rs` drives with explicit ticks; the actor gathers the facts from
+//! raft-rs and acts on the answers. Not driven deterministically yet: the
+//! Ready loop itself and membership changes, which the integration tests
+//! cover with real processes.
 
 use std::time::{Duration, Instant};
 
@@ -14,13 +22,14 @@ use raft::eraftpb::{Entry, EntryType, Message, MessageType};
 use raft::{GetEntriesContext, RawNode, ReadOnlyOption, StateRole, INVALID_ID};
 use tokio::sync::{oneshot, watch};
 
+use super::committed::Committed;
 use super::handle::{
     ClusterStatus, ConsensusError, LogEntryView, MemberStatus, RaftHandle, RaftStatus, RecentLog,
 };
 use super::membership::{MemberAddr, MembershipError};
+use super::message::PeerMessage;
 use super::storage::LogStore;
 use super::waiters::{PendingWrites, ReadQueue};
-use crate::applier::Committed;
 use crate::metrics;
 use crate::transport::{RemovePeer, SendMessages, SetPeer};
 
@@ -30,10 +39,6 @@ pub struct TransportPorts {
     pub set_peer: Recipient<SetPeer>,
     pub remove_peer: Recipient<RemovePeer>,
 }
-
-/// Committed-but-unapplied entries beyond which this node refuses new writes:
-/// its MySQL is behind, and queueing more would only lengthen the wait.
-pub(super) const MAX_APPLY_LAG: u64 = 50_000;
 
 /// What a node needs to start.
 pub struct NodeConfig {
@@ -83,7 +88,7 @@ pub struct RaftNode {
     /// The commit index last told to the applier.
     committed_index: u64,
     /// (term, leader) as last seen, to notice changes.
-    leadership: (u64, u64),
+    leadership: decide::Leadership,
     status_tx: watch::Sender<RaftStatus>,
     ready_scheduled: bool,
     shutdown: Option<(oneshot::Sender<()>, Instant)>,
@@ -160,7 +165,10 @@ impl RaftNode {
             id: config.id,
             own: config.own,
             url_asked: None,
-            leadership: (raw.raft.term, raw.raft.leader_id),
+            leadership: decide::Leadership {
+                term: raw.raft.term,
+                leader: raw.raft.leader_id,
+            },
             raw,
             store,
             transport,
@@ -276,7 +284,9 @@ impl RaftNode {
                 _ => {}
             }
         }
-        self.transport.send.do_send(SendMessages(messages));
+        self.transport.send.do_send(SendMessages(
+            messages.into_iter().map(PeerMessage).collect(),
+        ));
     }
 
     fn heartbeat_answered(&mut self, peer: u64) {
@@ -313,15 +323,31 @@ impl RaftNode {
         }
     }
 
+    /// What a request arriving now is judged by.
+    fn facts(&self) -> decide::Facts {
+        decide::Facts {
+            shutting_down: self.shutdown.is_some(),
+            leader_known: self.raw.raft.leader_id != INVALID_ID,
+            committed: self.committed_index,
+            applied: self.applied_index,
+            backlog: self.backlog.overloaded(),
+        }
+    }
+
     /// Notices a new term or leader: answers what can no longer be answered
     /// and publishes the new status.
     fn observe_leadership(&mut self) {
-        let now = (self.raw.raft.term, self.raw.raft.leader_id);
-        if now != self.leadership {
-            let new_leader = now.1 != INVALID_ID && now.1 != self.leadership.1;
-            self.leadership = now;
-            metrics::RAFT_TERM.set(now.0 as i64);
-            metrics::set_leader(now.1, self.raw.raft.state == StateRole::Leader, new_leader);
+        let now = decide::Leadership {
+            term: self.raw.raft.term,
+            leader: self.raw.raft.leader_id,
+        };
+        if let Some(change) = self.leadership.observe(now) {
+            metrics::RAFT_TERM.set(now.term as i64);
+            metrics::set_leader(
+                now.leader,
+                self.raw.raft.state == StateRole::Leader,
+                change.new_leader,
+            );
             let raft = &self.raw.raft;
             let commit = raft.raft_log.committed;
             self.pending_writes.fail_uncommitted(|index, term| {
@@ -375,7 +401,7 @@ impl RaftNode {
         self.reads.expire(now, self.request_timeout);
         // A round unanswered for two election timeouts went to a leader that
         // dropped it; ask again rather than wait for the deadline.
-        let retry_after = self.tick * (2 * self.raw.raft.election_timeout() as u32);
+        let retry_after = decide::read_retry_after(self.tick, self.raw.raft.election_timeout());
         if let Some(sent_before) = now.checked_sub(retry_after) {
             self.reads.retry_unanswered(sent_before);
         }
@@ -400,9 +426,9 @@ impl RaftNode {
     }
 
     fn check_shutdown(&mut self, now: Instant) {
-        let handed_over = self.raw.raft.state != StateRole::Leader;
+        let is_leader = self.raw.raft.state == StateRole::Leader;
         if let Some((_, until)) = &self.shutdown {
-            if handed_over || now >= *until {
+            if decide::shutdown_done(is_leader, now, *until) {
                 if let Some((reply, _)) = self.shutdown.take() {
                     let _ = reply.send(());
                 }
@@ -522,6 +548,9 @@ impl Actor for RaftNode {
 }
 
 mod backlog;
+mod decide;
 mod handlers;
 mod membership;
 mod snapshot;
+#[cfg(test)]
+mod tests;

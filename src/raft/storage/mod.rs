@@ -9,8 +9,9 @@
 //!
 //! The store is shared: the Raft node writes it and reads it through
 //! raft-rs's [`Storage`] trait, and the applier reads committed entries from
-//! it by index, so committed-but-unapplied entries wait on disk, not in
-//! memory, while MySQL is slow or down.
+//! it by index (through `CommittedLog`, which decodes them), so
+//! committed-but-unapplied entries wait on disk, not in memory, while MySQL
+//! is slow or down.
 //!
 //! Beside the Raft state it keeps the node's identity (node id and cluster
 //! id, written on first start) and the members' addresses, updated with each
@@ -78,6 +79,13 @@ pub enum LogError {
     /// to must come from a snapshot (a peer's database).
     #[error("log entry {0} was compacted away")]
     Compacted(u64),
+    /// MySQL applied entries this log never held: the data_dir was lost or
+    /// belongs to another node.
+    #[error(
+        "MySQL has applied up to log index {applied} but the Raft log in this data_dir ends at \
+         {last}: the data_dir was lost or belongs to another node; refusing to start"
+    )]
+    BehindMysql { applied: u64, last: u64 },
 }
 
 /// The raft-rs `Storage` of this node, backed by raft-engine.
@@ -396,13 +404,10 @@ impl LogStore {
     /// to it (raft-rs refuses an applied index above the commit index). An
     /// applied index beyond the log's end means the log was lost or belongs
     /// to another node: starting would corrupt the cluster, so it is refused.
-    pub fn recover_commit(&self, applied: u64) -> Result<(), String> {
+    pub fn recover_commit(&self, applied: u64) -> Result<(), LogError> {
         let last = self.last_index_now();
         if applied > last {
-            return Err(format!(
-                "MySQL has applied up to log index {applied} but the Raft log in this data_dir \
-                 ends at {last}: the data_dir was lost or belongs to another node; refusing to start"
-            ));
+            return Err(LogError::BehindMysql { applied, last });
         }
         self.set_commit(applied);
         Ok(())

@@ -1,27 +1,9 @@
 use std::time::Duration;
 
-use raft::eraftpb::{Entry, MessageType};
-
 use super::*;
 
-fn append(from: u64, to: u64, entries: usize) -> Message {
-    let mut m = Message::default();
-    m.set_msg_type(MessageType::MsgAppend);
-    m.from = from;
-    m.to = to;
-    m.term = 7;
-    m.commit = 41;
-    m.entries = (0..entries)
-        .map(|i| Entry {
-            index: 42 + i as u64,
-            term: 7,
-            data: vec![b'x'; 200].into(),
-            context: vec![1, 2, 3].into(),
-            ..Entry::default()
-        })
-        .collect::<Vec<_>>()
-        .into();
-    m
+fn append(from: u64, to: u64, entries: usize) -> PeerMessage {
+    PeerMessage::sample_append(from, to, entries)
 }
 
 const ANY: &[u8] = &[KIND_HELLO, KIND_RAFT, KIND_CHALLENGE, KIND_PING];

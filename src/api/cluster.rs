@@ -138,6 +138,7 @@ pub struct ClusterInfo {
     pub transport: Addr<Transport>,
     pub applier: Addr<Applier>,
     pub advertise_url: String,
+    /// This node's Raft address as peers dial it (`raft_advertise_addr`).
     pub raft_addr: String,
     /// The demo lab's page, when this node runs under `taskraft demo --lab`.
     pub lab_url: Option<String>,

@@ -29,14 +29,18 @@ function portFree(port) {
   });
 }
 
-/** A base port whose nodes' HTTP ports (base+i) and Raft ports (base+1000+i) are free. */
+/** A base port whose nodes' HTTP ports (base+i) and Raft ports (base+1000+i) are free (and the lab's). */
 async function freeBase(nodes, lab = false) {
   for (let attempt = 0; attempt < 200; attempt++) {
     const base = 20000 + Math.floor(Math.random() * 700) * 10;
     const ports = [];
     for (let i = 0; i < nodes; i++) ports.push(base + i, base + 1000 + i);
-    // `--lab` serves its page on base + 90.
-    if (lab) ports.push(base + 90);
+    // `--lab` serves its page on base + 90 and a relay per node on
+    // base + 2000 + i, and a node the lab adds takes the next ports.
+    if (lab) {
+      ports.push(base + 90, base + nodes, base + 1000 + nodes);
+      for (let i = 0; i <= nodes; i++) ports.push(base + 2000 + i);
+    }
     let ok = true;
     for (const p of ports) {
       if (!(await portFree(p))) {

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::lab::{self, Lab, LabNode};
+use crate::lab::{self, Lab};
 use crate::mysqld::{self, PrivateMysql, ServerOptions};
 
 pub struct DemoOptions {
@@ -71,12 +71,10 @@ pub fn run(options: DemoOptions) -> Result<(), String> {
     let workers = std::env::var("TASKRAFT_HTTP_WORKERS")
         .unwrap_or_else(|_| (cores / options.nodes).max(1).to_string());
     let ids = 1..=options.nodes as u64;
-    let raft_port = |i: u64| options.http_port + 1000 + i as u16 - 1;
-    let http_port = |i: u64| options.http_port + i as u16 - 1;
-    let raft_addr = |i: u64| format!("127.0.0.1:{}", raft_port(i));
 
-    // The lab: its port first (the nodes are told it), then one relay per
-    // directed link; node i dials peer j through the relay of i→j.
+    // The lab: its port first (the nodes are told it), then a relay in
+    // front of every node's Raft port; each node knows every member (itself
+    // included) by its relay's address.
     let lab_listener = if options.lab {
         let listener = std::net::TcpListener::bind(("127.0.0.1", options.http_port + 90))
             .or_else(|_| std::net::TcpListener::bind("127.0.0.1:0"))
@@ -92,77 +90,53 @@ pub fn run(options: DemoOptions) -> Result<(), String> {
         )),
         None => None,
     };
-    let mut links = Vec::new();
-    let mut peers_of = std::collections::HashMap::new();
+    let template = lab::NodeTemplate {
+        dir: options.dir.clone(),
+        mysql_base,
+        secret,
+        http_workers: workers,
+        lab_url: lab_url.clone(),
+        http_base: options.http_port,
+    };
+    let lab = std::sync::Arc::new(Lab::new(exe.clone(), template));
+    let port = |what: &str, p: Option<u16>| p.ok_or(format!("--http-port is too high for {what}"));
+    let raft_addr = |i: u64| -> Result<std::net::SocketAddr, String> {
+        Ok(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            port("the Raft ports", lab.template().raft_port(i))?,
+        )))
+    };
+    let mut peers = Vec::new();
     for i in ids.clone() {
-        let mut peers = Vec::new();
-        for j in ids.clone() {
-            if i == j || !options.lab {
-                peers.push(format!("{j}={}", raft_addr(j)));
-                continue;
-            }
-            let link = std::sync::Arc::new(lab::relay::Link::new(i, j));
-            let target = raft_addr(j)
-                .parse()
-                .map_err(|e| format!("relay target: {e}"))?;
-            let relay = lab::relay::start(link.clone(), target)
-                .map_err(|e| format!("starting the relay {i}→{j}: {e}"))?;
-            links.push(link);
-            peers.push(format!("{j}={relay}"));
-        }
-        peers_of.insert(i, peers.join(","));
-    }
-
-    let mut nodes = Vec::new();
-    for i in ids {
-        let mut env = vec![
-            ("TASKRAFT_NODE_ID".to_string(), i.to_string()),
-            (
-                "TASKRAFT_HTTP_ADDR".into(),
-                format!("127.0.0.1:{}", http_port(i)),
-            ),
-            ("TASKRAFT_RAFT_ADDR".into(), raft_addr(i)),
-            ("TASKRAFT_PEERS".into(), peers_of[&i].clone()),
-            (
-                "TASKRAFT_MYSQL_URL".into(),
-                with_database(&mysql_base, &format!("taskraft_demo_n{i}"))?,
-            ),
-            (
-                "TASKRAFT_DATA_DIR".into(),
-                options.dir.join(format!("n{i}")).display().to_string(),
-            ),
-            ("TASKRAFT_HTTP_WORKERS".into(), workers.clone()),
-            ("TASKRAFT_CLUSTER_SECRET".into(), secret.clone()),
-        ];
-        if let Some(lab_url) = &lab_url {
-            // The lab page writes and reads cards on the nodes directly.
-            env.push(("TASKRAFT_CORS_ORIGINS".into(), lab_url.clone()));
-            env.push(("TASKRAFT_LAB_URL".into(), format!("{lab_url}/lab")));
-            // Compact early, so that the tour's follower that falls behind
-            // is brought back by a snapshot after a few dozen writes.
-            env.push(("TASKRAFT_SNAPSHOT_COUNT".into(), "40".into()));
-            env.push(("TASKRAFT_SNAPSHOT_CATCHUP_ENTRIES".into(), "10".into()));
-        }
-        let mut node = LabNode {
-            id: i,
-            url: format!("http://127.0.0.1:{}", http_port(i)),
-            log: options.dir.join(format!("n{i}.log")),
-            env,
-            child: None,
-            paused: false,
-            reported: false,
-            view: None,
+        let dial = if options.lab {
+            lab.add_relay(i, raft_addr(i)?)?
+        } else {
+            raft_addr(i)?
         };
-        node.spawn(&exe)?;
-        nodes.push(node);
+        peers.push(format!("{i}={dial}"));
     }
-    let lab = std::sync::Arc::new(Lab::new(exe, nodes, links));
+    let peers = peers.join(",");
+
+    for i in ids {
+        let http = port("the HTTP ports", lab.template().http_port(i))?;
+        let mut node = lab.template().node(
+            i,
+            http,
+            raft_addr(i)?,
+            vec![("TASKRAFT_PEERS".into(), peers.clone())],
+        )?;
+        node.spawn(&exe)?;
+        lab.nodes().push(node);
+    }
 
     let result = wait_ready(&lab, Duration::from_secs(60)).and_then(|()| {
         if let (Some(listener), Some(lab_url)) = (lab_listener, &lab_url) {
             lab::start_polling(lab.clone());
             lab::serve(lab.clone(), listener).map_err(|e| format!("serving the lab: {e}"))?;
-            lab.record("fault", "the lab started: every peer link runs through a relay".into());
+            lab.record(
+                "fault",
+                "the lab started: every peer link runs through a relay".into(),
+            );
             let _ = lab_url;
         }
         let nodes = lab.nodes();
@@ -253,7 +227,7 @@ fn cluster_secret(dir: &Path) -> Result<String, String> {
     Ok(secret)
 }
 
-fn with_database(url: &str, database: &str) -> Result<String, String> {
+pub(crate) fn with_database(url: &str, database: &str) -> Result<String, String> {
     let (scheme, rest) = url
         .split_once("://")
         .ok_or("TASKRAFT_MYSQL_URL is not a mysql:// URL")?;

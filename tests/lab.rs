@@ -1,5 +1,6 @@
 //! The lab of `taskraft demo --lab`, through its API, on real processes:
-//! it exists there and nowhere else, and its faults are real ones.
+//! it exists there and nowhere else, and its faults are real ones; a node
+//! it adds joins as a voter behind relays of its own, and goes when removed.
 
 mod common;
 
@@ -20,6 +21,8 @@ fn a_node_started_by_serve_has_no_lab_routes() {
         ("POST", "/lab/isolate/1"),
         ("POST", "/lab/nodes/1/kill"),
         ("POST", "/lab/links"),
+        ("POST", "/lab/nodes"),
+        ("DELETE", "/lab/nodes/1"),
     ] {
         let response = send(method, &format!("{url}{path}"), &[], Some(&json!({})));
         assert_eq!(response.status, 404, "{method} {path}: {:?}", response.body);
@@ -32,6 +35,8 @@ fn a_node_started_by_serve_has_no_lab_routes() {
 struct Demo {
     child: Child,
     lab: String,
+    /// `--http-port`: node i's Raft port is `base + 1000 + i - 1`.
+    base: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -50,19 +55,15 @@ impl Drop for Demo {
     }
 }
 
-/// A base port whose block (HTTP, Raft at +1000, the lab at +90) is free.
+/// A base port whose block (HTTP, Raft at +1000, the relays at +2000, for
+/// four nodes; the lab at +90) is free.
 fn free_base() -> u16 {
     for _ in 0..200 {
         let base = 20000 + (uuid::Uuid::new_v4().as_u128() % 20000) as u16;
-        let ports = [
-            base,
-            base + 1,
-            base + 2,
-            base + 90,
-            base + 1000,
-            base + 1001,
-            base + 1002,
-        ];
+        let mut ports = vec![base + 90];
+        for i in 0..4 {
+            ports.extend([base + i, base + 1000 + i, base + 2000 + i]);
+        }
         if ports
             .iter()
             .all(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
@@ -75,9 +76,10 @@ fn free_base() -> u16 {
 
 fn start_demo() -> Demo {
     let dir = tempfile::tempdir().expect("a temp dir");
+    let base = free_base();
     let mut child = Command::new(BIN)
         .args(["demo", "--lab", "--fresh", "--nodes", "3", "--http-port"])
-        .arg(free_base().to_string())
+        .arg(base.to_string())
         .arg("--dir")
         .arg(dir.path().join("demo"))
         .env_remove("TASKRAFT_MYSQL_URL")
@@ -100,6 +102,7 @@ fn start_demo() -> Demo {
     assert!(lab.ends_with("/lab"), "{lab}");
     Demo {
         child,
+        base,
         lab: lab.trim_end_matches("/lab").to_string(),
         _dir: dir,
     }
@@ -294,4 +297,344 @@ fn url_of(demo: &Demo, id: u64) -> String {
         .unwrap()
         .trim_start_matches("http://")
         .to_string()
+}
+
+/// A lab call that may take a while (a removal waits for the cluster).
+fn lab_call(demo: &Demo, method: &str, path: &str) -> (u16, Value) {
+    let answer = ureq::request(method, &format!("{}{path}", demo.lab))
+        .timeout(Duration::from_secs(90))
+        .call();
+    let response = match answer {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {path}: {e}"),
+    };
+    let status = response.status();
+    (status, response.into_json().unwrap_or(Value::Null))
+}
+
+fn node_of(state: &Value, id: u64) -> Option<Value> {
+    state["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == id)
+        .cloned()
+}
+
+fn link_of(state: &Value, from: u64, to: u64) -> Value {
+    state["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["from"] == from && l["to"] == to)
+        .cloned()
+        .unwrap_or_else(|| panic!("no link {from} → {to}: {state}"))
+}
+
+fn messages(state: &Value, from: u64, to: u64) -> u64 {
+    link_of(state, from, to)["messages"].as_u64().unwrap()
+}
+
+/// Writes a card through whichever node takes it (retrying 503/504 while
+/// the cluster settles), the same card each time (an idempotency key).
+fn write_card(demo: &Demo, title: &str) -> String {
+    let key = uuid::Uuid::new_v4().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = lab_state(demo);
+        for node in state["nodes"].as_array().unwrap() {
+            if node["answering"] != true {
+                continue;
+            }
+            let url = node["url"].as_str().unwrap();
+            let created = send(
+                "POST",
+                &format!("{url}/api/tasks"),
+                &[("Idempotency-Key", key.as_str())],
+                Some(&json!({ "title": title })),
+            );
+            if [200, 201].contains(&created.status) {
+                return created.body["id"].as_str().unwrap().to_string();
+            }
+        }
+        assert!(Instant::now() < deadline, "no node took {title:?}: {state}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Waits until the links `stopped` carry nothing more while `flowing`
+/// carries at least `more` messages, twice over (the first round lets
+/// what was in flight at the cut land).
+fn assert_links_stopped(demo: &Demo, stopped: &[(u64, u64)], flowing: (u64, u64)) {
+    let mut before: Option<Vec<u64>> = None;
+    for _round in 0..2 {
+        let start = messages(&lab_state(demo), flowing.0, flowing.1);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let state = loop {
+            let state = lab_state(demo);
+            if messages(&state, flowing.0, flowing.1) >= start + 20 {
+                break state;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no traffic on {flowing:?}: {state}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let now: Vec<u64> = stopped
+            .iter()
+            .map(|(f, t)| messages(&state, *f, *t))
+            .collect();
+        for (from, to) in stopped {
+            assert_eq!(link_of(&state, *from, *to)["state"], "cut", "{state}");
+        }
+        if let Some(before) = &before {
+            assert_eq!(
+                before, &now,
+                "a cut link carries nothing while {flowing:?} carries on: {stopped:?}"
+            );
+        }
+        before = Some(now);
+    }
+}
+
+/// Every running node has applied the same index and holds the same rows.
+fn wait_converged(demo: &Demo, ids: &[u64]) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let state = lab_state(demo);
+        let applied: Vec<Option<u64>> = ids
+            .iter()
+            .map(|id| node_of(&state, *id).and_then(|n| n["applied_index"].as_u64()))
+            .collect();
+        let commits: Vec<Option<u64>> = ids
+            .iter()
+            .map(|id| node_of(&state, *id).and_then(|n| n["commit_index"].as_u64()))
+            .collect();
+        let same = applied.iter().all(|a| a.is_some() && *a == applied[0])
+            && commits.iter().all(|c| *c == applied[0]);
+        if same {
+            let rows: Vec<Vec<String>> = ids
+                .iter()
+                .map(|id| {
+                    let url = node_of(&state, *id).unwrap()["url"]
+                        .as_str()
+                        .unwrap()
+                        .to_string();
+                    let mut rows: Vec<String> = all_tasks(&url, "local")
+                        .iter()
+                        .map(|t| format!("{}:{}:{}", t["id"], t["title"], t["version"]))
+                        .collect();
+                    rows.sort();
+                    rows
+                })
+                .collect();
+            if rows.iter().all(|r| *r == rows[0]) && !rows[0].is_empty() {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nodes {ids:?} did not converge: applied {applied:?}, commit {commits:?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn the_lab_adds_a_node_that_joins_behind_relays_and_removes_it() {
+    let demo = start_demo();
+    wait_leader(&demo, None);
+    for i in 0..5 {
+        write_card(&demo, &format!("before the new node {i}"));
+    }
+    assert_eq!(lab_call(&demo, "DELETE", "/lab/nodes/9").0, 404);
+
+    // Add: a fourth process, joining through the leader as a learner and
+    // promoting itself once caught up.
+    let (status, added) = lab_call(&demo, "POST", "/lab/nodes");
+    assert_eq!(status, 202, "{added}");
+    let id = added["id"].as_u64().unwrap();
+    assert_eq!(id, 4, "the next unused id: {added}");
+    let state = lab_state(&demo);
+    assert_eq!(state["nodes"].as_array().unwrap().len(), 4, "{state}");
+    assert_eq!(
+        state["links"].as_array().unwrap().len(),
+        12,
+        "a link each way with each node: {state}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let state = lab_state(&demo);
+        let node = node_of(&state, id).unwrap();
+        if node["member"] == "voter" && node["answering"] == true {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {id} never became a voter: {state}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let url = added["url"].as_str().unwrap().to_string();
+    let view = get(&format!("{url}/api/cluster")).body;
+    let voters = view["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "voter")
+        .count();
+    assert_eq!(voters, 4, "{view}");
+    // Every node knows every member by the same address, its relay's, not
+    // its Raft port: node 4's peer traffic runs through the lab too.
+    let addresses = |url: &str| -> Vec<(u64, String)> {
+        get(&format!("{url}/api/cluster")).body["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["id"].as_u64().unwrap(),
+                    m["raft_addr"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let known = addresses(&url);
+    assert_eq!(known.len(), 4, "{known:?}");
+    for n in 1..=3 {
+        assert_eq!(addresses(&format!("http://{}", url_of(&demo, n))), known);
+    }
+    for (member, addr) in &known {
+        let raft_port = demo.base + 1000 + *member as u16 - 1;
+        assert!(
+            !addr.ends_with(&format!(":{raft_port}")),
+            "node {member} is known by its Raft port, around the relay: {known:?}"
+        );
+    }
+    wait_event(&demo, "node 4 added");
+    wait_event(&demo, "node 4 joined the membership as a learner");
+    wait_event(&demo, "node 4 is now a voter");
+
+    // It replicates: same applied index, same rows.
+    for i in 0..5 {
+        write_card(&demo, &format!("with the new node {i}"));
+    }
+    wait_converged(&demo, &[1, 2, 3, 4]);
+    let leader = wait_leader(&demo, None);
+    // The link to cut: the leader's to node 4 (or node 1's, if node 4 leads);
+    // the one to watch carry on: the leader's to another node.
+    let peer = if leader == id { 1 } else { leader };
+    let flowing = if leader == id {
+        (id, 2)
+    } else {
+        (leader, (1..=3).find(|n| *n != leader).unwrap())
+    };
+    for (from, to) in [(peer, id), (id, peer)] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while messages(&lab_state(&demo), from, to) == 0 {
+            assert!(Instant::now() < deadline, "nothing on {from} → {to}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    // Its links cut like the others: peer ↔ 4 carries nothing more while
+    // the leader's link to another node carries on; a card written
+    // meanwhile reaches node 4 once healed.
+    let cut = post(
+        &demo,
+        "/lab/links",
+        Some(json!({"from": peer, "to": id, "state": "cut", "both": true})),
+    );
+    assert_eq!(cut.status, 202, "{:?}", cut.body);
+    assert_links_stopped(&demo, &[(peer, id), (id, peer)], flowing);
+    let during = write_card(&demo, "while a link of node 4 is cut");
+    let healed = post(
+        &demo,
+        "/lab/links",
+        Some(json!({"from": peer, "to": id, "state": "ok", "both": true})),
+    );
+    assert_eq!(healed.status, 202);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get(&format!("{url}/api/tasks/{during}")).status != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "node 4 never got the card written during the cut"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Isolate works on it too: all six of its links.
+    assert_eq!(post(&demo, &format!("/lab/isolate/{id}"), None).status, 202);
+    let state = lab_state(&demo);
+    let mine: Vec<(u64, u64)> = (1..=3).flat_map(|n| [(n, id), (id, n)]).collect();
+    for (from, to) in &mine {
+        assert_eq!(link_of(&state, *from, *to)["state"], "cut", "{state}");
+    }
+    let leader = wait_leader(&demo, Some(id));
+    let other = (1..=3).find(|n| *n != leader).unwrap();
+    assert_links_stopped(&demo, &mine, (leader, other));
+    assert_eq!(post(&demo, "/lab/heal", None).status, 202);
+    wait_converged(&demo, &[1, 2, 3, 4]);
+
+    // Remove it while it leads: leadership is handed away first.
+    let handed = post(&demo, "/lab/leader", Some(json!({ "to": id })));
+    assert_eq!(handed.status, 202, "{:?}", handed.body);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while wait_leader(&demo, None) != id {
+        assert!(Instant::now() < deadline, "node {id} never led");
+        let again = post(&demo, "/lab/leader", Some(json!({ "to": id })));
+        assert!([202, 409].contains(&again.status), "{:?}", again.body);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (status, removed) = lab_call(&demo, "DELETE", &format!("/lab/nodes/{id}"));
+    assert_eq!(status, 200, "{removed}");
+    let state = lab_state(&demo);
+    assert_eq!(state["nodes"].as_array().unwrap().len(), 3, "{state}");
+    assert_eq!(state["links"].as_array().unwrap().len(), 6, "{state}");
+    assert!(node_of(&state, id).is_none());
+    assert_eq!(
+        get(&format!("{url}/healthz")).status,
+        0,
+        "the removed node's process is stopped"
+    );
+    let leader = wait_leader(&demo, Some(id));
+    let view = get(&format!("http://{}/api/cluster", url_of(&demo, leader))).body;
+    let members: Vec<(u64, String)> = view["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_u64().unwrap(),
+                m["role"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        members,
+        (1..=3)
+            .map(|n| (n, "voter".to_string()))
+            .collect::<Vec<_>>(),
+        "back to three voters"
+    );
+    write_card(&demo, "after node 4 left");
+    wait_converged(&demo, &[1, 2, 3]);
+    wait_event(&demo, "node 4 left the membership");
+    wait_event(&demo, "node 4 removed from the cluster and stopped");
+}
+
+/// Waits for the lab's timeline to show `text` (what the nodes report is
+/// polled, so it lands a moment after the change).
+fn wait_event(demo: &Demo, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let events = lab_state(demo)["events"].to_string();
+        if events.contains(text) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no {text:?} in {events}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -36,7 +36,7 @@ pub struct ClusterInfo {
     pub applier: ApplierHandle,
     /// Where this node's HTTP API is reached, as the members know it.
     pub advertise_url: String,
-    /// Where this node listens for peers.
+    /// This node's Raft address as peers dial it (`raft_advertise_addr`).
     pub raft_addr: String,
     /// The demo lab's page, when this node runs under `taskraft demo --lab`.
     pub lab_url: Option<String>,

@@ -1,32 +1,63 @@
 //! The Raft lab of `taskraft demo --lab`: the demo supervisor, which owns
-//! the node processes, puts a relay on every peer link ([`relay`]) and
+//! the node processes, puts a relay in front of every node's Raft port
+//! ([`relay`]; it tells the directed links apart by the dialer's hello) and
 //! serves, on its own port, a page and an API to break things on purpose:
 //! kill / restart / pause / resume a node, cut or heal a link (one
 //! direction or both), isolate a node, heal everything, hand leadership
-//! over. `taskraft serve` has none of this: the routes exist only here.
+//! over, add a node and remove one. `taskraft serve` has none of this: the
+//! routes exist only here.
+//!
+//! Every member's Raft address, as the cluster records it, is its relay's:
+//! the first nodes are started with `peers` naming the relays (their own
+//! included, so that is the address they announce), and a node the lab adds
+//! gets a relay before it starts and announces it (`raft_advertise_addr`)
+//! when it joins. Snapshots and joins copy one node's membership to another;
+//! since every node knows every member by the same relay address, no peer
+//! traffic ever goes around the lab.
+//!
+//! Adding a node (`POST /lab/nodes`): the supervisor picks the next unused
+//! id and ports, starts the relay and the links to and from every node,
+//! then starts `taskraft serve` with `join` naming the running nodes (the
+//! leader first). The node joins as the membership API has it: it asks to
+//! be added as a learner, is sent the log, and asks the leader to promote
+//! it to voter once it has caught up. Removing one (`DELETE
+//! /lab/nodes/{id}`): leadership is handed away first if it leads (a
+//! leader cannot remove itself), then any other running node is asked
+//! `DELETE /api/cluster/members/{id}` (followers forward it to the leader);
+//! once the cluster has applied it, the process is stopped and its relay
+//! and links go.
 //!
 //! What the page shows comes from the nodes: `/lab/state` merges each
 //! node's own `/api/cluster` (polled here every 300 ms) with what only the
 //! supervisor knows (process state, link state, messages per link), and a
-//! timeline of what changed; `/lab/nodes/{id}/log` is the node's own
-//! `/api/cluster/log`.
+//! timeline of what changed (faults caused here; leaders, terms and
+//! membership changes the nodes reported); `/lab/nodes/{id}/log` is the
+//! node's own `/api/cluster/log`.
 //!
-//! Not here: adding and removing nodes from the page (use the node API,
-//! `POST /api/cluster/members`), slowing links (the jepsen harness does).
+//! Not here: slowing links (the jepsen harness does).
 
 pub mod relay;
 mod server;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use actix_web::http::StatusCode;
 use serde::Serialize;
 use serde_json::{json, Value};
 
 pub use server::serve;
+
+/// At most this many nodes at once (each is a process with its own
+/// database on this machine).
+pub const MAX_NODES: usize = 9;
+
+/// A refusal: the status and the message the API answers with.
+pub type Refusal = (StatusCode, String);
 
 /// One node as the supervisor runs it.
 pub struct LabNode {
@@ -76,10 +107,123 @@ impl LabNode {
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
+
+    /// Stops the process: SIGTERM (so a leader hands over), SIGKILL after
+    /// `grace`.
+    pub fn stop(&mut self, grace: Duration) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        // A paused node must run to handle its SIGTERM.
+        crate::mysqld::signal(child.id(), libc::SIGCONT);
+        crate::mysqld::signal(child.id(), libc::SIGTERM);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// What every node of the demo shares, to start one: the first ones and
+/// those the lab adds later.
+pub struct NodeTemplate {
+    /// The demo's directory: `n<id>/` (data) and `n<id>.log` go there.
+    pub dir: PathBuf,
+    /// The MySQL server's URL; each node gets database `taskraft_demo_n<id>`.
+    pub mysql_base: String,
+    pub secret: String,
+    pub http_workers: String,
+    /// The lab's own URL (`http://127.0.0.1:PORT`), under `--lab`.
+    pub lab_url: Option<String>,
+    /// Node i serves HTTP on `http_base + i - 1`, Raft 1000 above, and its
+    /// relay listens 2000 above (any free port when taken).
+    pub http_base: u16,
+}
+
+impl NodeTemplate {
+    fn port(&self, offset: u16, id: u64) -> Option<u16> {
+        let id = u16::try_from(id).ok()?;
+        self.http_base
+            .checked_add(offset)?
+            .checked_add(id)?
+            .checked_sub(1)
+    }
+
+    pub fn http_port(&self, id: u64) -> Option<u16> {
+        self.port(0, id)
+    }
+
+    pub fn raft_port(&self, id: u64) -> Option<u16> {
+        self.port(1000, id)
+    }
+
+    pub fn relay_port(&self, id: u64) -> Option<u16> {
+        self.port(2000, id)
+    }
+
+    /// Node `id`, not started: HTTP on `http_port`, Raft on `raft_addr`,
+    /// with `extra` settings (`peers`, or `join` and `raft_advertise_addr`).
+    pub fn node(
+        &self,
+        id: u64,
+        http_port: u16,
+        raft_addr: SocketAddr,
+        extra: Vec<(String, String)>,
+    ) -> Result<LabNode, String> {
+        let mut env = vec![
+            ("TASKRAFT_NODE_ID".to_string(), id.to_string()),
+            (
+                "TASKRAFT_HTTP_ADDR".into(),
+                format!("127.0.0.1:{http_port}"),
+            ),
+            ("TASKRAFT_RAFT_ADDR".into(), raft_addr.to_string()),
+            (
+                "TASKRAFT_MYSQL_URL".into(),
+                crate::demo::with_database(&self.mysql_base, &format!("taskraft_demo_n{id}"))?,
+            ),
+            (
+                "TASKRAFT_DATA_DIR".into(),
+                self.dir.join(format!("n{id}")).display().to_string(),
+            ),
+            ("TASKRAFT_HTTP_WORKERS".into(), self.http_workers.clone()),
+            ("TASKRAFT_CLUSTER_SECRET".into(), self.secret.clone()),
+        ];
+        env.extend(extra);
+        if let Some(lab_url) = &self.lab_url {
+            // The lab page writes and reads cards on the nodes directly.
+            env.push(("TASKRAFT_CORS_ORIGINS".into(), lab_url.clone()));
+            env.push(("TASKRAFT_LAB_URL".into(), format!("{lab_url}/lab")));
+            // Compact early, so that the tour's follower that falls behind
+            // is brought back by a snapshot after a few dozen writes.
+            env.push(("TASKRAFT_SNAPSHOT_COUNT".into(), "40".into()));
+            env.push(("TASKRAFT_SNAPSHOT_CATCHUP_ENTRIES".into(), "10".into()));
+        }
+        Ok(LabNode {
+            id,
+            url: format!("http://127.0.0.1:{http_port}"),
+            log: self.dir.join(format!("n{id}.log")),
+            env,
+            child: None,
+            paused: false,
+            reported: false,
+            view: None,
+        })
+    }
+}
+
+/// `port` if it is free on 127.0.0.1 now, else one that is.
+fn free_or_any(port: Option<u16>) -> u16 {
+    port.filter(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .unwrap_or_else(crate::mysqld::free_port)
 }
 
 /// Something the timeline shows: a fault the lab caused, or a change the
-/// nodes reported (a new leader, a new term).
+/// nodes reported (a new leader, a new term, a membership change).
 #[derive(Clone, Debug, Serialize)]
 pub struct LabEvent {
     /// Milliseconds since the Unix epoch.
@@ -92,11 +236,17 @@ pub struct LabEvent {
 /// Everything the lab owns.
 pub struct Lab {
     pub exe: PathBuf,
+    template: NodeTemplate,
     pub nodes: Mutex<Vec<LabNode>>,
-    pub links: Vec<Arc<relay::Link>>,
+    links: relay::Links,
+    relays: Mutex<BTreeMap<u64, relay::Relay>>,
     events: Mutex<VecDeque<LabEvent>>,
     /// (leader, term) last seen, to notice elections.
     leadership: Mutex<(Option<u64>, u64)>,
+    /// Member id → `voter` / `learner`, as the leader last reported it.
+    membership: Mutex<Option<BTreeMap<u64, String>>>,
+    /// Held while a node is added or removed: one change at a time.
+    changing: Mutex<()>,
 }
 
 const EVENTS_KEPT: usize = 200;
@@ -108,24 +258,114 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves plain data behind.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A node's `/api/cluster`, if it answers in time.
+fn fetch_view(url: &str) -> Option<Value> {
+    ureq::get(&format!("{url}/api/cluster"))
+        .timeout(Duration::from_millis(800))
+        .call()
+        .ok()?
+        .into_json::<Value>()
+        .ok()
+}
+
+/// Among `views`: the leader the first view of the newest term names, that
+/// term, and the view of the node that leads in it (with its membership).
+fn newest_leader<'a>(
+    views: impl IntoIterator<Item = &'a Value>,
+) -> (Option<u64>, u64, Option<&'a Value>) {
+    let mut newest: Option<(Option<u64>, u64, Option<&Value>)> = None;
+    for v in views {
+        let term = v["term"].as_u64().unwrap_or(0);
+        match &mut newest {
+            Some((_, t, _)) if term < *t => continue,
+            Some((_, t, _)) if term == *t => {}
+            _ => newest = Some((v["leader_id"].as_u64(), term, None)),
+        }
+        if v["role"] == "leader" {
+            if let Some(n) = &mut newest {
+                n.2 = Some(v);
+            }
+        }
+    }
+    newest.unwrap_or((None, 0, None))
+}
+
 impl Lab {
-    pub fn new(exe: PathBuf, nodes: Vec<LabNode>, links: Vec<Arc<relay::Link>>) -> Lab {
+    pub fn new(exe: PathBuf, template: NodeTemplate) -> Lab {
         Lab {
             exe,
-            nodes: Mutex::new(nodes),
-            links,
+            template,
+            nodes: Mutex::new(Vec::new()),
+            links: relay::Links::default(),
+            relays: Mutex::new(BTreeMap::new()),
             events: Mutex::new(VecDeque::new()),
             leadership: Mutex::new((None, 0)),
+            membership: Mutex::new(None),
+            changing: Mutex::new(()),
         }
     }
 
-    pub fn nodes(&self) -> std::sync::MutexGuard<'_, Vec<LabNode>> {
-        // A panic while holding the lock leaves plain data behind.
-        self.nodes.lock().unwrap_or_else(|e| e.into_inner())
+    pub fn nodes(&self) -> MutexGuard<'_, Vec<LabNode>> {
+        lock(&self.nodes)
+    }
+
+    pub fn template(&self) -> &NodeTemplate {
+        &self.template
+    }
+
+    /// Every directed link, in (from, to) order.
+    pub fn links(&self) -> Vec<Arc<relay::Link>> {
+        lock(&self.links).values().cloned().collect()
+    }
+
+    /// Starts the relay in front of node `id`'s Raft port and the links
+    /// between it and every node that has one; returns the address the
+    /// cluster is to know `id` by.
+    pub fn add_relay(&self, id: u64, raft_addr: SocketAddr) -> Result<SocketAddr, String> {
+        let mut relays = lock(&self.relays);
+        {
+            let mut links = lock(&self.links);
+            for other in relays.keys().copied().filter(|o| *o != id) {
+                for (from, to) in [(id, other), (other, id)] {
+                    links
+                        .entry((from, to))
+                        .or_insert_with(|| Arc::new(relay::Link::new(from, to)));
+                }
+            }
+        }
+        let relay = relay::Relay::start(
+            id,
+            self.template.relay_port(id).unwrap_or(0),
+            raft_addr,
+            self.links.clone(),
+        )
+        .map_err(|e| format!("starting the relay of node {id}: {e}"))?;
+        let addr = relay.addr;
+        relays.insert(id, relay);
+        Ok(addr)
+    }
+
+    /// Stops node `id`'s relay and drops its links (closing what they carry).
+    fn drop_relay(&self, id: u64) {
+        if let Some(relay) = lock(&self.relays).remove(&id) {
+            relay.stop();
+        }
+        lock(&self.links).retain(|(from, to), link| {
+            let keep = *from != id && *to != id;
+            if !keep {
+                link.set_cut(true);
+            }
+            keep
+        });
     }
 
     pub fn record(&self, kind: &'static str, text: String) {
-        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        let mut events = lock(&self.events);
         events.push_back(LabEvent {
             at: now_ms(),
             kind,
@@ -136,7 +376,8 @@ impl Lab {
         }
     }
 
-    /// Asks every running node for its view; notes new leaders and terms.
+    /// Asks every running node for its view; notes new leaders, terms and
+    /// membership changes.
     pub fn poll_nodes(&self) {
         let targets: Vec<(u64, String, bool)> = {
             let mut nodes = self.nodes();
@@ -149,40 +390,32 @@ impl Lab {
             let handles: Vec<_> = targets
                 .iter()
                 .map(|(id, url, running)| {
-                    scope.spawn(move || {
-                        let view = running
-                            .then(|| {
-                                ureq::get(&format!("{url}/api/cluster"))
-                                    .timeout(Duration::from_millis(800))
-                                    .call()
-                                    .ok()?
-                                    .into_json::<Value>()
-                                    .ok()
-                            })
-                            .flatten();
-                        (*id, view)
-                    })
+                    scope.spawn(move || (*id, running.then(|| fetch_view(url)).flatten()))
                 })
                 .collect();
             handles.into_iter().filter_map(|h| h.join().ok()).collect()
         });
-        let mut newest: Option<(u64, Option<u64>)> = None;
+        let (leader, term, leader_view) =
+            newest_leader(views.iter().filter_map(|(_, v)| v.as_ref()));
+        let any = views.iter().any(|(_, v)| v.is_some());
+        let members: Option<BTreeMap<u64, String>> = leader_view.map(|v| {
+            v["members"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| Some((m["id"].as_u64()?, m["role"].as_str()?.to_string())))
+                .collect()
+        });
         {
             let mut nodes = self.nodes();
-            for (id, view) in views {
-                if let Some(node) = nodes.iter_mut().find(|n| n.id == id) {
-                    if let Some(v) = &view {
-                        let term = v["term"].as_u64().unwrap_or(0);
-                        if newest.is_none_or(|(t, _)| term > t) {
-                            newest = Some((term, v["leader_id"].as_u64()));
-                        }
-                    }
-                    node.view = view;
+            for (id, view) in &views {
+                if let Some(node) = nodes.iter_mut().find(|n| n.id == *id) {
+                    node.view = view.clone();
                 }
             }
         }
-        if let Some((term, leader)) = newest {
-            let mut seen = self.leadership.lock().unwrap_or_else(|e| e.into_inner());
+        if any {
+            let mut seen = lock(&self.leadership);
             if seen.0 != leader || seen.1 != term {
                 let text = match leader {
                     Some(id) => format!("node {id} leads in term {term}"),
@@ -193,10 +426,28 @@ impl Lab {
                 self.record("raft", text);
             }
         }
+        if let Some(now) = members {
+            let mut known = lock(&self.membership);
+            let changes = known
+                .as_ref()
+                .map(|before| membership_changes(before, &now));
+            *known = Some(now);
+            drop(known);
+            for text in changes.into_iter().flatten() {
+                self.record("raft", text);
+            }
+        }
+    }
+
+    /// Node `id`'s role in the membership (`voter`, `learner`), as the
+    /// leader last reported it; `None` if it is not (or not yet) a member.
+    fn member_role(&self, id: u64) -> Option<String> {
+        lock(&self.membership).as_ref()?.get(&id).cloned()
     }
 
     /// What `GET /lab/state` answers.
     pub fn state(&self) -> Value {
+        let membership = lock(&self.membership).clone();
         let nodes: Vec<Value> = self
             .nodes()
             .iter_mut()
@@ -222,11 +473,12 @@ impl Lab {
                     "last_index": field("last_index"),
                     "first_index": field("first_index"),
                     "answering": view.is_some(),
+                    "member": membership.as_ref().and_then(|m| m.get(&n.id)),
                 })
             })
             .collect();
         let links: Vec<Value> = self
-            .links
+            .links()
             .iter()
             .map(|l| {
                 json!({
@@ -237,15 +489,25 @@ impl Lab {
                 })
             })
             .collect();
-        let events: Vec<LabEvent> = self
-            .events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .cloned()
-            .collect();
+        let events: Vec<LabEvent> = lock(&self.events).iter().cloned().collect();
         json!({ "nodes": nodes, "links": links, "events": events })
     }
+}
+
+/// The timeline's lines for a membership that went from `before` to `now`.
+fn membership_changes(before: &BTreeMap<u64, String>, now: &BTreeMap<u64, String>) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (id, role) in now {
+        match before.get(id) {
+            None => lines.push(format!("node {id} joined the membership as a {role}")),
+            Some(old) if old != role => lines.push(format!("node {id} is now a {role}")),
+            Some(_) => {}
+        }
+    }
+    for id in before.keys().filter(|id| !now.contains_key(id)) {
+        lines.push(format!("node {id} left the membership"));
+    }
+    lines
 }
 
 /// Polls the nodes until the process exits.
@@ -260,8 +522,7 @@ pub fn start_polling(lab: Arc<Lab>) {
 
 impl Lab {
     /// kill / restart / pause / resume one node.
-    pub fn act(&self, id: u64, action: &str) -> Result<(), (actix_web::http::StatusCode, String)> {
-        use actix_web::http::StatusCode;
+    pub fn act(&self, id: u64, action: &str) -> Result<(), Refusal> {
         let conflict = |m: String| (StatusCode::CONFLICT, m);
         let mut nodes = self.nodes();
         let node = nodes
@@ -319,5 +580,208 @@ impl Lab {
             }
         }
         Ok(())
+    }
+
+    fn one_change_at_a_time(&self) -> Result<MutexGuard<'_, ()>, Refusal> {
+        match self.changing.try_lock() {
+            Ok(guard) => Ok(guard),
+            Err(std::sync::TryLockError::Poisoned(e)) => Ok(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => Err((
+                StatusCode::CONFLICT,
+                "a node is being added or removed: one at a time".into(),
+            )),
+        }
+    }
+
+    /// `POST /lab/nodes`: starts a new node behind a relay of its own and
+    /// lets it join the cluster (as a learner, then a voter once caught
+    /// up: the node does that itself). Answers once the process runs.
+    pub fn add_node(&self) -> Result<Value, Refusal> {
+        let _one = self.one_change_at_a_time()?;
+        let conflict = |m: String| (StatusCode::CONFLICT, m);
+        let (id, through) = {
+            let mut nodes = self.nodes();
+            if nodes.len() >= MAX_NODES {
+                return Err(conflict(format!(
+                    "the lab runs at most {MAX_NODES} nodes; remove one first"
+                )));
+            }
+            // An id no node has had: not a member's, not one whose data
+            // directory a run of this demo left behind.
+            let members = lock(&self.membership).clone().unwrap_or_default();
+            let mut id = nodes
+                .iter()
+                .map(|n| n.id)
+                .chain(members.keys().copied())
+                .max()
+                .unwrap_or(0)
+                + 1;
+            while self.template.dir.join(format!("n{id}")).exists() {
+                id += 1;
+            }
+            // Ask the running nodes to admit it, the leader first.
+            let mut through: Vec<(bool, u64, String)> = nodes
+                .iter_mut()
+                .filter_map(|n| (n.state() == "running" && n.view.is_some()).then_some(&*n))
+                .map(|n| {
+                    let leads = n.view.as_ref().is_some_and(|v| v["role"] == "leader");
+                    (!leads, n.id, n.url.clone())
+                })
+                .collect();
+            through.sort();
+            if through.is_empty() {
+                return Err(conflict(
+                    "no running node answers: a new node has no one to join through".into(),
+                ));
+            }
+            (id, through)
+        };
+        let http_port = free_or_any(self.template.http_port(id));
+        let raft_port = free_or_any(self.template.raft_port(id));
+        let raft_addr = SocketAddr::from(([127, 0, 0, 1], raft_port));
+        let internal = |e: String| (StatusCode::INTERNAL_SERVER_ERROR, e);
+        let relay = self.add_relay(id, raft_addr).map_err(internal)?;
+        let join: Vec<&str> = through.iter().map(|(_, _, url)| url.as_str()).collect();
+        let started = self
+            .template
+            .node(
+                id,
+                http_port,
+                raft_addr,
+                vec![
+                    ("TASKRAFT_JOIN".into(), join.join(",")),
+                    ("TASKRAFT_RAFT_ADVERTISE_ADDR".into(), relay.to_string()),
+                ],
+            )
+            .and_then(|mut node| node.spawn(&self.exe).map(|()| node));
+        let node = match started {
+            Ok(node) => node,
+            Err(e) => {
+                self.drop_relay(id);
+                return Err(internal(e));
+            }
+        };
+        let answer = json!({ "id": id, "url": node.url, "pid": node.pid() });
+        println!("\n  node {id}  board  {}/", node.url);
+        println!("  node {id} pid {}", node.pid().unwrap_or(0));
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        self.nodes().push(node);
+        self.record(
+            "fault",
+            format!(
+                "node {id} added: started, joining through node {} as a learner (a voter once it has caught up)",
+                through[0].1
+            ),
+        );
+        Ok(answer)
+    }
+
+    /// `DELETE /lab/nodes/{id}`: removes node `id` from the cluster (after
+    /// handing leadership away, if it leads), then stops it and drops its
+    /// relay and links. Answers once the cluster has applied the removal.
+    pub fn remove_node(&self, id: u64) -> Result<Value, Refusal> {
+        let _one = self.one_change_at_a_time()?;
+        let conflict = |m: String| (StatusCode::CONFLICT, m);
+        let (own_url, others) = {
+            let mut nodes = self.nodes();
+            if !nodes.iter().any(|n| n.id == id) {
+                return Err((StatusCode::NOT_FOUND, format!("no node {id} in this lab")));
+            }
+            if nodes.len() <= 1 {
+                return Err(conflict("the lab keeps at least one node".into()));
+            }
+            let own = nodes.iter().find(|n| n.id == id).map(|n| n.url.clone());
+            let others: Vec<(u64, String)> = nodes
+                .iter_mut()
+                .filter_map(|n| (n.id != id && n.state() == "running").then_some(&*n))
+                .map(|n| (n.id, n.url.clone()))
+                .collect();
+            (own.unwrap_or_default(), others)
+        };
+        if others.is_empty() {
+            return Err(conflict(format!(
+                "no other node runs: none can take node {id} out of the cluster"
+            )));
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = String::from("no node answered");
+        let mut handed = false;
+        'removing: loop {
+            let views: Vec<Value> = std::iter::once(own_url.as_str())
+                .chain(others.iter().map(|(_, url)| url.as_str()))
+                .filter_map(fetch_view)
+                .collect();
+            let (leader, _, _) = newest_leader(&views);
+            if leader == Some(id) {
+                // A leader cannot remove itself: hand over to a voter first.
+                let to = others
+                    .iter()
+                    .map(|(o, _)| *o)
+                    .find(|o| self.member_role(*o).as_deref() == Some("voter"))
+                    .or_else(|| others.first().map(|(o, _)| *o));
+                match to {
+                    Some(to) => {
+                        if !handed {
+                            handed = true;
+                            self.record(
+                                "fault",
+                                format!("node {id} leads: leadership handed to node {to} before it is removed"),
+                            );
+                        }
+                        let _ = ureq::post(&format!("{own_url}/api/cluster/leader"))
+                            .timeout(Duration::from_secs(3))
+                            .send_json(json!({ "to": to }));
+                    }
+                    None => last = format!("node {id} leads and no other voter runs"),
+                }
+            } else {
+                // Any other node takes it (the leader first); a follower
+                // forwards it to the leader, which answers once applied.
+                let mut ordered = others.clone();
+                ordered.sort_by_key(|(o, _)| Some(*o) != leader);
+                for (_, url) in &ordered {
+                    match ureq::delete(&format!("{url}/api/cluster/members/{id}"))
+                        .timeout(Duration::from_secs(10))
+                        .call()
+                    {
+                        // Removed; or not a member (a node that never
+                        // finished joining): either way it is out.
+                        Ok(_) | Err(ureq::Error::Status(404, _)) => break 'removing,
+                        Err(ureq::Error::Status(status, r)) => {
+                            let body = r.into_string().unwrap_or_default();
+                            if status == 409 && body.contains("last_voter") {
+                                return Err(conflict(format!(
+                                    "node {id} is the cluster's last voter"
+                                )));
+                            }
+                            last = format!("{status} {body}");
+                        }
+                        Err(e) => last = e.to_string(),
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                return Err((
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("node {id} could not be removed within 30 s: {last}"),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let node = {
+            let mut nodes = self.nodes();
+            let at = nodes.iter().position(|n| n.id == id);
+            at.map(|at| nodes.remove(at))
+        };
+        if let Some(mut node) = node {
+            node.stop(Duration::from_secs(10));
+        }
+        self.drop_relay(id);
+        self.record(
+            "fault",
+            format!("node {id} removed from the cluster and stopped"),
+        );
+        Ok(json!({ "removed": id }))
     }
 }

@@ -54,6 +54,8 @@ pub fn serve(lab: Arc<Lab>, listener: TcpListener) -> std::io::Result<()> {
                 .route("/lab", web::get().to(page))
                 .route("/lab/", web::get().to(page))
                 .route("/lab/state", web::get().to(state))
+                .route("/lab/nodes", web::post().to(add_node))
+                .route("/lab/nodes/{id}", web::delete().to(remove_node))
                 .route("/lab/nodes/{id}/log", web::get().to(node_log))
                 .route("/lab/nodes/{id}/{action}", web::post().to(node_action))
                 .route("/lab/links", web::post().to(set_link))
@@ -174,6 +176,34 @@ async fn node_action(lab: web::Data<Arc<Lab>>, path: web::Path<(u64, String)>) -
     }
 }
 
+/// `POST /lab/nodes`: a new node, joining the cluster (see [`Lab::add_node`]).
+async fn add_node(lab: web::Data<Arc<Lab>>) -> HttpResponse {
+    let lab = lab.get_ref().clone();
+    match web::block(move || lab.add_node()).await {
+        Ok(Ok(node)) => HttpResponse::Accepted().json(node),
+        Ok(Err((status, message))) => error(status, "refused", message),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()),
+    }
+}
+
+/// `DELETE /lab/nodes/{id}`: out of the cluster, then stopped (see
+/// [`Lab::remove_node`]).
+async fn remove_node(lab: web::Data<Arc<Lab>>, id: web::Path<u64>) -> HttpResponse {
+    let id = id.into_inner();
+    if let Some(response) = known(&lab, id) {
+        return response;
+    }
+    let lab = lab.get_ref().clone();
+    match web::block(move || lab.remove_node(id)).await {
+        Ok(Ok(removed)) => HttpResponse::Ok().json(removed),
+        Ok(Err((status, message))) if status == StatusCode::NOT_FOUND => {
+            error(status, "not_found", message)
+        }
+        Ok(Err((status, message))) => error(status, "refused", message),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()),
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LinkBody {
@@ -195,7 +225,7 @@ async fn set_link(lab: web::Data<Arc<Lab>>, body: web::Json<LinkBody>) -> HttpRe
     let body = body.into_inner();
     let cut = body.state == LinkState::Cut;
     let mut changed = 0;
-    for link in &lab.links {
+    for link in lab.links() {
         let forward = link.from == body.from && link.to == body.to;
         let back = body.both && link.from == body.to && link.to == body.from;
         if forward || back {
@@ -228,7 +258,7 @@ async fn isolate(lab: web::Data<Arc<Lab>>, id: web::Path<u64>) -> HttpResponse {
     if let Some(response) = known(&lab, id) {
         return response;
     }
-    for link in lab.links.iter().filter(|l| l.from == id || l.to == id) {
+    for link in lab.links().iter().filter(|l| l.from == id || l.to == id) {
         link.set_cut(true);
     }
     lab.record(
@@ -239,7 +269,7 @@ async fn isolate(lab: web::Data<Arc<Lab>>, id: web::Path<u64>) -> HttpResponse {
 }
 
 async fn heal(lab: web::Data<Arc<Lab>>) -> HttpResponse {
-    for link in &lab.links {
+    for link in lab.links() {
         link.set_cut(false);
     }
     lab.record("fault", "every link healed".into());

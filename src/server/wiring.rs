@@ -111,7 +111,9 @@ pub async fn start(
         transport,
         applier: applier.clone(),
         advertise_url: settings.advertise_url.clone(),
-        raft_addr: settings.raft_addr.to_string(),
+        // How peers dial this node (what `/api/cluster` lists and a joining
+        // node records), not the address it binds (`0.0.0.0:…` in a pod).
+        raft_addr: settings.raft_advertise_addr.clone(),
         lab_url: settings.lab_url.clone(),
     };
     let hub = HubHandle::start(

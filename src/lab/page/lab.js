@@ -1,9 +1,12 @@
 // The lab page of `taskraft demo --lab`. Everything it shows comes from the
 // nodes (their /api/cluster and /api/cluster/log, gathered by the lab's
 // /lab/state and /lab/nodes/{id}/log) and from the supervisor (process and
-// link state, messages per link, the timeline). The guided tour acts
-// through the same API and writes real cards to the real nodes, then
-// checks, node by node, that each card it wrote is there once.
+// link state, messages per link, the timeline). Nodes come and go
+// (POST /lab/nodes, DELETE /lab/nodes/{id}): the cards, links and log
+// strips follow /lab/state. The page is redrawn several times a second,
+// and keeps the keyboard focus on the same control across redraws. The
+// guided tour acts through the same API and writes real cards to the real
+// nodes, then checks, node by node, that each card it wrote is there once.
 
 const STATE_EVERY_MS = 400;
 const LOGS_EVERY_MS = 1000;
@@ -16,6 +19,8 @@ const logs = new Map();
 const lastCounts = new Map();
 const rates = new Map();
 let busy = false;
+/** Set while this page adds or removes a node (one at a time). */
+let changing = null;
 
 const $ = (id) => document.getElementById(id);
 
@@ -58,6 +63,25 @@ async function act(label, method, path, body) {
   }
 }
 
+/**
+ * Redraws `box` with `render()`, keeping the keyboard focus on the control
+ * with the same `data-key` (or, if that one is now disabled or gone, on
+ * the nearest enabled control of the same card or row, else `fallback`).
+ */
+function keepingFocus(box, render, fallback) {
+  const active = document.activeElement;
+  const key = box.contains(active) ? active?.dataset?.key : null;
+  const group = key ? active.closest('[data-group]')?.dataset.group : null;
+  render();
+  if (!key) return;
+  let target = box.querySelector(`[data-key="${CSS.escape(key)}"]`);
+  if (!target || target.disabled) {
+    const same = group ? box.querySelector(`[data-group="${CSS.escape(group)}"]`) : null;
+    target = same ? [...same.querySelectorAll('button')].find((b) => !b.disabled) : null;
+  }
+  (target ?? fallback)?.focus();
+}
+
 /** Whether every link to and from node `id` is cut. */
 function cutOff(id) {
   const mine = state.links.filter((l) => l.from === id || l.to === id);
@@ -79,22 +103,30 @@ function roleText(node) {
   return (node.role ?? '?').replace('_', '-');
 }
 
+function memberText(node) {
+  if (node.member) return node.member;
+  return node.state === 'running' ? 'not yet (joining)' : '–';
+}
+
 function renderNodes() {
   const box = $('lab-nodes');
-  box.replaceChildren(
+  const render = () => box.replaceChildren(
     ...state.nodes.map((n) => {
       const isolated = cutOff(n.id);
       const role = roleText(n);
       const card = h('section', {
         class: `lab-node is-${n.state === 'running' && n.answering ? n.role : n.state}${isolated ? ' cut-off' : ''}`,
         'data-node': n.id,
+        'data-group': `node-${n.id}`,
         'data-role': n.answering && n.state === 'running' ? n.role : n.state,
         'data-state': n.state,
+        'data-member': n.member ?? '',
         'data-cut-off': isolated ? 'true' : 'false',
         'aria-labelledby': `node-${n.id}-title`,
       });
       const title = h('h3', { id: `node-${n.id}-title` }, `Node ${n.id} `, h('span', { class: 'lab-role', text: role }));
       const facts = h('dl', { class: 'lab-facts' },
+        h('dt', { text: 'Member' }), h('dd', { text: memberText(n) }),
         h('dt', { text: 'Term' }), h('dd', { text: n.term ?? '–' }),
         h('dt', { text: 'Voted for' }), h('dd', { text: n.vote ? `node ${n.vote}` : '–' }),
         h('dt', { text: 'Commit' }), h('dd', { text: n.commit_index ?? '–' }),
@@ -102,27 +134,32 @@ function renderNodes() {
         h('dt', { text: 'Process' }), h('dd', { text: n.pid ? `pid ${n.pid}, ${n.state}` : n.state }),
       );
       const note = isolated ? h('p', { class: 'lab-cut', text: 'Cut off: every link to and from this node is cut.' }) : null;
-      const button = (text, onclick, disabled) => h('button', { type: 'button', class: 'button subtle', text, onclick, disabled, 'data-action': text.toLowerCase() });
+      const button = (text, action, onclick, disabled) => h('button', {
+        type: 'button', class: 'button subtle', text, onclick, disabled,
+        'data-action': action, 'data-key': `node-${n.id}-${action}`,
+      });
       const running = n.state === 'running';
       const actions = h('div', { class: 'lab-actions' },
-        button('Kill', () => act(`node ${n.id} killed`, 'POST', `/lab/nodes/${n.id}/kill`), n.state === 'killed'),
-        button('Restart', () => act(`node ${n.id} restarted`, 'POST', `/lab/nodes/${n.id}/restart`), false),
+        button('Kill', 'kill', () => act(`node ${n.id} killed`, 'POST', `/lab/nodes/${n.id}/kill`), n.state === 'killed'),
+        button('Restart', 'restart', () => act(`node ${n.id} restarted`, 'POST', `/lab/nodes/${n.id}/restart`), false),
         n.state === 'paused'
-          ? button('Resume', () => act(`node ${n.id} resumed`, 'POST', `/lab/nodes/${n.id}/resume`), false)
-          : button('Pause', () => act(`node ${n.id} paused`, 'POST', `/lab/nodes/${n.id}/pause`), !running),
-        button('Isolate', () => act(`node ${n.id} isolated`, 'POST', `/lab/isolate/${n.id}`), isolated),
-        button('Make leader', () => act(`leadership handed to node ${n.id}`, 'POST', '/lab/leader', { to: n.id }), !running || n.role === 'leader'),
+          ? button('Resume', 'resume', () => act(`node ${n.id} resumed`, 'POST', `/lab/nodes/${n.id}/resume`), false)
+          : button('Pause', 'pause', () => act(`node ${n.id} paused`, 'POST', `/lab/nodes/${n.id}/pause`), !running),
+        button('Isolate', 'isolate', () => act(`node ${n.id} isolated`, 'POST', `/lab/isolate/${n.id}`), isolated),
+        button('Make leader', 'make leader', () => act(`leadership handed to node ${n.id}`, 'POST', '/lab/leader', { to: n.id }), !running || n.role === 'leader'),
+        button('Remove', 'remove', () => removeNode(n.id), changing !== null || state.nodes.length <= 1),
       );
       card.append(title, facts, note ?? '', actions);
       return card;
     }),
   );
+  keepingFocus(box, render, $('add-node'));
 }
 
 function renderLinks() {
   const t = Date.now();
   const body = $('lab-links');
-  body.replaceChildren(
+  const render = () => body.replaceChildren(
     ...state.links.map((l) => {
       const key = `${l.from}-${l.to}`;
       const before = lastCounts.get(key);
@@ -131,26 +168,34 @@ function renderLinks() {
         lastCounts.set(key, [t, l.messages]);
       } else if (!before) lastCounts.set(key, [t, l.messages]);
       const cut = l.state === 'cut';
-      return h('tr', { 'data-link': key, 'data-state': l.state },
+      return h('tr', { 'data-link': key, 'data-group': `link-${key}`, 'data-state': l.state },
         h('th', { scope: 'row', text: `${l.from} → ${l.to}` }),
         h('td', { class: cut ? 'link-cut' : 'link-ok', text: cut ? 'cut' : 'ok' }),
         h('td', { class: 'num', text: l.messages }),
         h('td', { class: 'num', text: (rates.get(key) ?? 0).toFixed(0) }),
         h('td', {},
           h('button', {
-            type: 'button', class: 'button subtle',
+            type: 'button', class: 'button subtle', 'data-key': `link-${key}-both`,
             text: cut ? `Heal ${l.from} ↔ ${l.to}` : `Cut ${l.from} ↔ ${l.to}`,
             onclick: () => act(`link ${l.from} ↔ ${l.to} ${cut ? 'healed' : 'cut'}`, 'POST', '/lab/links', { from: l.from, to: l.to, state: cut ? 'ok' : 'cut', both: true }),
           }),
           ' ',
           h('button', {
-            type: 'button', class: 'button subtle',
+            type: 'button', class: 'button subtle', 'data-key': `link-${key}-one`,
             text: cut ? `Heal ${l.from} → ${l.to} only` : `Cut ${l.from} → ${l.to} only`,
             onclick: () => act(`link ${l.from} → ${l.to} ${cut ? 'healed' : 'cut'}`, 'POST', '/lab/links', { from: l.from, to: l.to, state: cut ? 'ok' : 'cut', both: false }),
           })),
       );
     }),
   );
+  keepingFocus(body, render, $('heal'));
+  const live = new Set(state.links.map((l) => `${l.from}-${l.to}`));
+  for (const key of lastCounts.keys()) {
+    if (!live.has(key)) {
+      lastCounts.delete(key);
+      rates.delete(key);
+    }
+  }
 }
 
 function renderEvents() {
@@ -202,10 +247,16 @@ function renderLogs() {
 
 function renderSummary() {
   const leader = leaderOf();
-  $('lab-summary').textContent = leader
-    ? `Node ${leader.id} leads in term ${leader.term}.`
-    : 'No leader right now: an election is under way, or no majority can talk.';
   const main = $('lab');
+  const voters = state.nodes.filter((n) => n.member === 'voter').length;
+  const learners = state.nodes.filter((n) => n.member === 'learner').length;
+  const members = `${state.nodes.length} node${state.nodes.length === 1 ? '' : 's'}: ${voters} voter${voters === 1 ? '' : 's'}${learners ? `, ${learners} learner${learners === 1 ? '' : 's'}` : ''}.`;
+  $('lab-summary').textContent = leader
+    ? `Node ${leader.id} leads in term ${leader.term}. ${members}`
+    : `No leader right now: an election is under way, or no majority can talk. ${members}`;
+  $('add-node').disabled = changing !== null;
+  main.dataset.nodes = String(state.nodes.length);
+  main.dataset.voters = String(voters);
   main.dataset.leader = leader ? String(leader.id) : '';
   main.dataset.ready = 'true';
   const first = state.nodes.find((n) => n.state === 'running');
@@ -226,9 +277,13 @@ async function refreshState() {
   renderNodes();
   renderLinks();
   renderEvents();
+  const main = $('lab');
+  main.dataset.renders = String(Number(main.dataset.renders ?? 0) + 1);
 }
 
 async function refreshLogs() {
+  const present = new Set(state.nodes.map((n) => n.id));
+  for (const id of logs.keys()) if (!present.has(id)) logs.delete(id);
   await Promise.all(
     state.nodes.map(async (n) => {
       if (n.state !== 'running') {
@@ -244,6 +299,41 @@ async function refreshLogs() {
     }),
   );
   renderLogs();
+}
+
+// --- Adding and removing nodes ------------------------------------------
+
+/** Runs one membership change from this page; the buttons wait for it. */
+async function membership(label, work) {
+  if (changing !== null) return;
+  changing = label;
+  $('lab').dataset.changing = label;
+  renderSummary();
+  renderNodes();
+  say(`${label}…`);
+  try {
+    say(await work());
+  } catch (e) {
+    say(`${label}: refused (${e.message})`);
+  } finally {
+    changing = null;
+    $('lab').dataset.changing = '';
+    await refreshState();
+  }
+}
+
+function addNode() {
+  return membership('Adding a node', async () => {
+    const added = await api('POST', '/lab/nodes');
+    return `Node ${added.id} started: it joins as a learner and becomes a voter once it has caught up.`;
+  });
+}
+
+function removeNode(id) {
+  return membership(`Removing node ${id}`, async () => {
+    await api('DELETE', `/lab/nodes/${id}`);
+    return `Node ${id} was removed from the cluster and stopped.`;
+  });
 }
 
 // --- The guided tour ------------------------------------------------------
@@ -442,6 +532,7 @@ async function tour(name) {
 
 for (const b of document.querySelectorAll('[data-tour]')) b.addEventListener('click', () => tour(b.dataset.tour));
 $('heal').addEventListener('click', () => act('every link healed', 'POST', '/lab/heal'));
+$('add-node').addEventListener('click', addNode);
 
 refreshState().then(refreshLogs);
 setInterval(() => { if (!busy) refreshState(); }, STATE_EVERY_MS);

@@ -151,12 +151,18 @@ function portFree(port) {
   });
 }
 
-/** A base port whose nodes' HTTP ports (base+i), Raft ports (base+1000+i) and lab port (base+90) are free. */
-async function freeBase(nodes) {
+/** A base port whose nodes' HTTP ports (base+i) and Raft ports (base+1000+i) are free (and the lab's). */
+async function freeBase(nodes, lab = false) {
   for (let attempt = 0; attempt < 200; attempt++) {
     const base = 20000 + Math.floor(Math.random() * 700) * 10;
     const ports = [base + 90];
     for (let i = 0; i < nodes; i++) ports.push(base + i, base + 1000 + i);
+    // The lab serves its page on base + 90; `--lab` adds a relay per node on
+    // base + 2000 + i, and a node the lab adds takes the next ports.
+    if (lab) {
+      ports.push(base + nodes, base + 1000 + nodes);
+      for (let i = 0; i <= nodes; i++) ports.push(base + 2000 + i);
+    }
     let ok = true;
     for (const p of ports) {
       if (!(await portFree(p))) {
@@ -171,7 +177,7 @@ async function freeBase(nodes) {
 
 async function startDemo(nodes) {
   const dir = await mkdtemp(join(tmpdir(), 'taskraft-board-'));
-  const base = await freeBase(nodes);
+  const base = await freeBase(nodes, true);
   const args = ['demo', '--lab', '--fresh', '--dir', dir, '--http-port', String(base), '--nodes', String(nodes)];
   const child = spawn(BIN, args, {
     env: process.env,

@@ -227,15 +227,6 @@ fn cluster_secret(dir: &Path) -> Result<String, String> {
     Ok(secret)
 }
 
-pub(crate) fn with_database(url: &str, database: &str) -> Result<String, String> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or("TASKRAFT_MYSQL_URL is not a mysql:// URL")?;
-    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
-    let options = rest.find('?').map(|at| &rest[at..]).unwrap_or("");
-    Ok(format!("{scheme}://{authority}/{database}{options}"))
-}
-
 fn wait_ready(lab: &Lab, within: Duration) -> Result<(), String> {
     let deadline = Instant::now() + within;
     let targets: Vec<(u64, String, PathBuf)> = lab
@@ -322,21 +313,4 @@ fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn each_node_gets_its_own_database_on_the_same_server() {
-        assert_eq!(
-            with_database("mysql://root@db:3306/x?prefer_socket=false", "n1").unwrap(),
-            "mysql://root@db:3306/n1?prefer_socket=false"
-        );
-        assert_eq!(
-            with_database("mysql://u:p@127.0.0.1:3307", "n2").unwrap(),
-            "mysql://u:p@127.0.0.1:3307/n2"
-        );
-    }
 }

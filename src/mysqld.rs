@@ -524,3 +524,31 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .unwrap_or(0)
 }
+
+/// `url` with its database replaced by `database` (each demo node gets its
+/// own database on the same server).
+pub fn with_database(url: &str, database: &str) -> Result<String, String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or("TASKRAFT_MYSQL_URL is not a mysql:// URL")?;
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    let options = rest.find('?').map(|at| &rest[at..]).unwrap_or("");
+    Ok(format!("{scheme}://{authority}/{database}{options}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_node_gets_its_own_database_on_the_same_server() {
+        assert_eq!(
+            with_database("mysql://root@db:3306/x?prefer_socket=false", "n1").unwrap(),
+            "mysql://root@db:3306/n1?prefer_socket=false"
+        );
+        assert_eq!(
+            with_database("mysql://u:p@127.0.0.1:3307", "n2").unwrap(),
+            "mysql://u:p@127.0.0.1:3307/n2"
+        );
+    }
+}

@@ -184,7 +184,7 @@ impl NodeTemplate {
             ("TASKRAFT_RAFT_ADDR".into(), raft_addr.to_string()),
             (
                 "TASKRAFT_MYSQL_URL".into(),
-                crate::demo::with_database(&self.mysql_base, &format!("taskraft_demo_n{id}"))?,
+                crate::mysqld::with_database(&self.mysql_base, &format!("taskraft_demo_n{id}"))?,
             ),
             (
                 "TASKRAFT_DATA_DIR".into(),

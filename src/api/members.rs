@@ -73,7 +73,8 @@ fn change_for(body: &MemberRequest, is_learner: bool) -> Result<MembershipChange
                     )
                 })?;
             if let Some(url) = &body.url {
-                crate::config::check_http_url(url).map_err(|e| ApiError::invalid("url", e))?;
+                crate::config::check_http_url(url)
+                    .map_err(|e| ApiError::invalid("url", e.to_string()))?;
             }
             if raft_addr.len() > 300 {
                 return Err(ApiError::invalid("raft_addr", "is longer than 300 bytes"));

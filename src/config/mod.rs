@@ -364,7 +364,7 @@ impl Layers {
             (None, Some(sts)) => sts.advertise_url.clone(),
             (None, None) => format!("http://{http_addr}"),
         };
-        check_http_url(&advertise_url).map_err(|e| error("advertise_url", e))?;
+        check_http_url(&advertise_url).map_err(|e| error("advertise_url", e.to_string()))?;
         let raft_advertise_addr = match (self.optional_string("raft_advertise_addr")?, &statefulset)
         {
             (Some(addr), _) => addr,
@@ -543,7 +543,7 @@ fn parse_join(text: &str) -> Result<Vec<String>, ConfigError> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|url| {
-            check_http_url(url).map_err(|e| error("join", e))?;
+            check_http_url(url).map_err(|e| error("join", e.to_string()))?;
             Ok(url.trim_end_matches('/').to_string())
         })
         .collect()
@@ -602,15 +602,20 @@ fn parse_origins(text: &str) -> Result<Vec<String>, ConfigError> {
         .collect()
 }
 
+/// Why a member URL is refused, in words for the operator or the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadUrl(String);
+
 /// Checks a member URL (an `advertise_url`, a peer's, one in a request):
 /// http or https, a host, printable ASCII without spaces or quotes, at
 /// most [`MAX_URL_LEN`] bytes.
-pub fn check_http_url(url: &str) -> Result<(), String> {
+pub fn check_http_url(url: &str) -> Result<(), BadUrl> {
     if url.len() > MAX_URL_LEN {
-        return Err(format!(
+        return Err(BadUrl(format!(
             "a URL of {} bytes (at most {MAX_URL_LEN})",
             url.len()
-        ));
+        )));
     }
     let printable = url
         .bytes()
@@ -621,10 +626,10 @@ pub fn check_http_url(url: &str) -> Result<(), String> {
         .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or(""));
     match authority {
         Some(host) if printable && !host.is_empty() && !host.starts_with(':') => Ok(()),
-        _ => Err(format!(
+        _ => Err(BadUrl(format!(
             "`{}` is not an http(s) URL",
             url.chars().take(80).collect::<String>()
-        )),
+        ))),
     }
 }
 

@@ -46,8 +46,11 @@ async fn fold_events(conn: &mut impl Queryable) -> Result<Replayed, DbError> {
         if failure.is_some() {
             return;
         }
-        let pushed =
-            event_from_row(row).and_then(|event| replayed.push(&event).map_err(DbError::Corrupt));
+        let pushed = event_from_row(row).and_then(|event| {
+            replayed
+                .push(&event)
+                .map_err(|e| DbError::Corrupt(e.to_string()))
+        });
         if let Err(e) = pushed {
             failure = Some(e);
         }

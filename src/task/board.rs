@@ -497,6 +497,14 @@ fn diff(old: &Task, new: &Task) -> BTreeMap<String, FieldChange> {
 
 /// The state a sequence of events leads to: the live tasks, the column
 /// tails and the last seq. Rebuilding the projection is this fold.
+/// An event that is not the next in seq order.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("event seq {seq} follows seq {last}: the event table has a gap or is out of order")]
+pub struct OutOfOrder {
+    pub seq: u64,
+    pub last: u64,
+}
+
 #[derive(Debug, Default, PartialEq)]
 pub struct Replayed {
     pub tasks: BTreeMap<TaskId, Task>,
@@ -506,12 +514,12 @@ pub struct Replayed {
 
 impl Replayed {
     /// Folds in the next event; refuses one that is not next in seq order.
-    pub fn push(&mut self, event: &Event) -> Result<(), String> {
+    pub fn push(&mut self, event: &Event) -> Result<(), OutOfOrder> {
         if event.seq != self.last_seq + 1 {
-            return Err(format!(
-                "event seq {} follows seq {}: the event table has a gap or is out of order",
-                event.seq, self.last_seq
-            ));
+            return Err(OutOfOrder {
+                seq: event.seq,
+                last: self.last_seq,
+            });
         }
         self.last_seq = event.seq;
         match event.kind {

@@ -68,8 +68,8 @@ impl fmt::Display for EventKind {
 }
 
 impl FromStr for EventKind {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
+    type Err = super::UnknownName;
+    fn from_str(s: &str) -> Result<Self, super::UnknownName> {
         [
             EventKind::TaskCreated,
             EventKind::TaskUpdated,
@@ -77,7 +77,7 @@ impl FromStr for EventKind {
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
-        .ok_or(())
+        .ok_or_else(|| super::UnknownName(s.to_string()))
     }
 }
 
@@ -147,10 +147,15 @@ impl From<EventPayload> for StoredPayload {
     }
 }
 
-impl TryFrom<StoredPayload> for EventPayload {
-    type Error = String;
+/// A stored change of a field the task does not have.
+#[derive(Debug, thiserror::Error)]
+#[error("change of unknown field {0:?}")]
+pub struct UnknownField(String);
 
-    fn try_from(stored: StoredPayload) -> Result<EventPayload, String> {
+impl TryFrom<StoredPayload> for EventPayload {
+    type Error = UnknownField;
+
+    fn try_from(stored: StoredPayload) -> Result<EventPayload, UnknownField> {
         let after = task_fields(&stored.task);
         let changes = stored
             .changes
@@ -161,7 +166,7 @@ impl TryFrom<StoredPayload> for EventPayload {
                     None => after
                         .get(&field)
                         .cloned()
-                        .ok_or_else(|| format!("change of unknown field {field:?}"))?,
+                        .ok_or_else(|| UnknownField(field.clone()))?,
                 };
                 Ok((
                     field,
@@ -171,7 +176,7 @@ impl TryFrom<StoredPayload> for EventPayload {
                     },
                 ))
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<_, UnknownField>>()?;
         Ok(EventPayload {
             task: stored.task,
             changes,

@@ -31,7 +31,8 @@ mod payload_tests;
 mod tests;
 
 pub use board::{
-    replay, Applied, Board, Changes, ColumnTails, Outcome, Rejection, Remembered, Replayed, Slot,
+    replay, Applied, Board, Changes, ColumnTails, OutOfOrder, Outcome, Rejection, Remembered,
+    Replayed, Slot,
 };
 pub use command::{Command, Idempotency, NewTask, Op, TaskPatch};
 pub use event::{Event, EventKind, EventPayload, FieldChange};
@@ -95,10 +96,19 @@ impl Status {
     }
 }
 
+/// A name that is none of an enum's values (a status, a priority, an
+/// event kind).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown name {0:?}")]
+pub struct UnknownName(pub String);
+
 impl FromStr for Status {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        Status::ALL.into_iter().find(|v| v.as_str() == s).ok_or(())
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        Status::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| UnknownName(s.to_string()))
     }
 }
 
@@ -130,12 +140,12 @@ impl Priority {
 }
 
 impl FromStr for Priority {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
         Priority::ALL
             .into_iter()
             .find(|v| v.as_str() == s)
-            .ok_or(())
+            .ok_or_else(|| UnknownName(s.to_string()))
     }
 }
 

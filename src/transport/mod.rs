@@ -507,7 +507,10 @@ enum Closed {
     /// The URL a hello advertises is not one this node would show (the
     /// config's check says why).
     #[error("node {node} advertises {problem}")]
-    BadUrl { node: u64, problem: String },
+    BadUrl {
+        node: u64,
+        problem: crate::config::BadUrl,
+    },
     #[error("node {node} sent nothing for {:?}", IDLE_TIMEOUT)]
     Idle { node: u64 },
 }

@@ -114,6 +114,22 @@ fn lab_state(demo: &Demo) -> Value {
     state.body
 }
 
+/// The lab's state once it has heard from every node.
+fn wait_all_answering(demo: &Demo) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = lab_state(demo);
+        if state["nodes"]
+            .as_array()
+            .is_some_and(|nodes| nodes.iter().all(|n| n["answering"] == true))
+        {
+            return state;
+        }
+        assert!(Instant::now() < deadline, "not every node answers: {state}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The leader the running nodes agree on, once they do.
 fn wait_leader(demo: &Demo, not: Option<u64>) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -151,7 +167,9 @@ fn post(demo: &Demo, path: &str, body: Option<Value>) -> Response {
 #[test]
 fn the_lab_isolates_heals_kills_and_restarts_real_nodes() {
     let demo = start_demo();
-    let state = lab_state(&demo);
+    // The demo prints its lab URL once the nodes are ready; the lab's own
+    // poll of their `/api/cluster` (every 300 ms) may not have run yet.
+    let state = wait_all_answering(&demo);
     assert_eq!(state["nodes"].as_array().unwrap().len(), 3, "{state}");
     assert_eq!(state["links"].as_array().unwrap().len(), 6, "{state}");
     for node in state["nodes"].as_array().unwrap() {

@@ -107,6 +107,12 @@ test('isolate the leader from the page: a new leader, cards on the majority, hea
       },
       { timeout: 30000, what: 'the rejoined node has the leader\'s log tail' },
     );
+    // Its log tail matches, but until it has heard from the leader in this
+    // term it answers reads 503 `no_leader` (retryable): wait for that.
+    await eventually(
+      async () => (await api.call(env.cluster.url(old), 'GET', '/api/cluster')).body?.leader_id != null,
+      { timeout: 15000, what: 'the rejoined node knows the leader' },
+    );
     for (const task of created) {
       const res = await api.call(env.cluster.url(old), 'GET', `/api/tasks/${task.id}`);
       const view = await api.call(env.cluster.url(old), 'GET', '/api/cluster');

@@ -13,11 +13,15 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::projection::ProjectionCache;
-use crate::task::{Changes, ColumnTails, Remembered, Slot, Task, TaskId};
+use crate::projection::{self, ProjectionCache};
+use crate::task::{Changes, ColumnTails, Outcome, Remembered, Slot, Task, TaskId};
 
-/// Outcomes of recently used idempotency keys kept in memory.
+/// Outcomes of recently used idempotency keys kept in memory: at most
+/// this many, and at most this many bytes (an outcome holds the whole task,
+/// description included, so a count alone let 20,000 keys of large tasks
+/// hold hundreds of megabytes). Older ones are read from MySQL.
 const RECENT_KEYS: usize = 20_000;
+const RECENT_KEY_BYTES: usize = 8 << 20;
 
 /// The answer for one task id or idempotency key: what the state knows
 /// (`None`: it does not exist), or "ask MySQL".
@@ -39,6 +43,20 @@ pub struct ApplyState {
     keys: Bloom,
     recent_keys: HashMap<String, Remembered>,
     recent_order: VecDeque<String>,
+    /// About how much memory `recent_keys` holds.
+    recent_bytes: usize,
+}
+
+/// About how much memory one remembered key takes.
+fn remembered_size(key: &str, remembered: &Remembered) -> usize {
+    let task = match &remembered.outcome {
+        Outcome::Created { task, .. }
+        | Outcome::Updated { task, .. }
+        | Outcome::Unchanged { task, .. }
+        | Outcome::Deleted { task, .. } => projection::size_of(task),
+        Outcome::Rejected { .. } => 256,
+    };
+    2 * key.len() + remembered.fingerprint.len() + task
 }
 
 impl ApplyState {
@@ -77,6 +95,7 @@ impl ApplyState {
             keys: bloom,
             recent_keys: HashMap::new(),
             recent_order: VecDeque::new(),
+            recent_bytes: 0,
         }
     }
 
@@ -111,18 +130,25 @@ impl ApplyState {
 
     fn remember_key(&mut self, key: &str, remembered: &Remembered) {
         self.keys.insert(key);
-        if self
-            .recent_keys
-            .insert(key.to_string(), remembered.clone())
-            .is_none()
-        {
-            self.recent_order.push_back(key.to_string());
+        self.recent_bytes += remembered_size(key, remembered);
+        match self.recent_keys.insert(key.to_string(), remembered.clone()) {
+            Some(old) => self.recent_bytes -= remembered_size(key, &old),
+            None => self.recent_order.push_back(key.to_string()),
         }
-        while self.recent_order.len() > RECENT_KEYS {
-            if let Some(old) = self.recent_order.pop_front() {
-                self.recent_keys.remove(&old);
+        while self.recent_order.len() > RECENT_KEYS || self.recent_bytes > RECENT_KEY_BYTES {
+            let Some(old) = self.recent_order.pop_front() else {
+                break;
+            };
+            if let Some(forgotten) = self.recent_keys.remove(&old) {
+                self.recent_bytes -= remembered_size(&old, &forgotten);
             }
         }
+    }
+
+    /// Bytes the remembered outcomes hold (tests).
+    #[cfg(test)]
+    fn recent_key_bytes(&self) -> usize {
+        self.recent_bytes
     }
 
     /// Records a batch that MySQL has committed.
@@ -305,6 +331,45 @@ mod tests {
             fresh < 20,
             "{fresh} false positives in 10,000 with one key stored"
         );
+    }
+
+    #[test]
+    fn remembered_outcomes_of_large_tasks_are_capped_by_bytes() {
+        // A regression: the cap was 20,000 keys whatever their size, and
+        // each outcome holds the whole task, so 1,000 creates with 19 kB
+        // descriptions grew a node by over 100 MiB (tests/ws.rs).
+        let mut state = state();
+        let mut big = task(3);
+        big.description = "x".repeat(80_000);
+        for i in 0..1_000 {
+            let remembered = Remembered {
+                fingerprint: "f".into(),
+                outcome: Outcome::Created {
+                    task: big.clone(),
+                    seq: i,
+                },
+                raft_index: i,
+            };
+            let changes = Changes {
+                keys: vec![(format!("key-{i}"), remembered)],
+                last_seq: i,
+                ..Changes::default()
+            };
+            state.committed(&changes, i, 1);
+        }
+        assert!(
+            state.recent_key_bytes() <= RECENT_KEY_BYTES,
+            "{} bytes remembered",
+            state.recent_key_bytes()
+        );
+        assert!(matches!(state.key("key-999"), Lookup::Known(Some(_))));
+        assert_eq!(state.key("key-0"), Lookup::Fetch, "forgotten: ask MySQL");
+        let held: usize = state
+            .recent_keys
+            .iter()
+            .map(|(k, r)| remembered_size(k, r))
+            .sum();
+        assert_eq!(held, state.recent_key_bytes(), "bytes are counted exactly");
     }
 
     #[test]

@@ -96,9 +96,23 @@ pub fn call(
     authorization: Option<&str>,
     body: Option<&Value>,
 ) -> Result<(u16, String), PeerHttpError> {
+    let headers: Vec<(String, String)> = authorization
+        .map(|a| ("Authorization".to_string(), a.to_string()))
+        .into_iter()
+        .collect();
+    call_with(method, url, &headers, body)
+}
+
+/// [`call`] with any headers (credentials a peer proves, or relays).
+pub fn call_with(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: Option<&Value>,
+) -> Result<(u16, String), PeerHttpError> {
     let mut request = agent(API_TIMEOUTS).request(method, url);
-    if let Some(authorization) = authorization {
-        request = request.set("Authorization", authorization);
+    for (name, value) in headers {
+        request = request.set(name, value);
     }
     let result = match body {
         Some(body) => request.send_json(body),

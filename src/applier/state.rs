@@ -13,6 +13,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use std::sync::Arc;
+
+use crate::accounts::{Accounts, AccountsCache};
 use crate::projection::{self, ProjectionCache};
 use crate::task::{Changes, ColumnTails, Outcome, Remembered, Slot, Task, TaskId};
 
@@ -45,6 +48,9 @@ pub struct ApplyState {
     recent_order: VecDeque<String>,
     /// About how much memory `recent_keys` holds.
     recent_bytes: usize,
+    /// Every account, as committed; published to the api through `cache`.
+    accounts: Arc<Accounts>,
+    cache: AccountsCache,
 }
 
 /// About how much memory one remembered key takes.
@@ -96,7 +102,28 @@ impl ApplyState {
             recent_keys: HashMap::new(),
             recent_order: VecDeque::new(),
             recent_bytes: 0,
+            accounts: Arc::default(),
+            cache: AccountsCache::default(),
         }
+    }
+
+    /// Takes the accounts read from MySQL along with the rest, and
+    /// publishes them to the api through `cache`.
+    pub fn with_accounts(mut self, accounts: Accounts, cache: AccountsCache) -> ApplyState {
+        self.accounts = Arc::new(accounts);
+        cache.set(Some(self.accounts.clone()));
+        self.cache = cache;
+        self
+    }
+
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
+    }
+
+    /// Records accounts that MySQL has committed, for the api too.
+    pub fn accounts_committed(&mut self, accounts: Accounts) {
+        self.accounts = Arc::new(accounts);
+        self.cache.set(Some(self.accounts.clone()));
     }
 
     pub fn task(&self, id: &TaskId) -> Lookup<Slot> {

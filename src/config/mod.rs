@@ -34,6 +34,8 @@ const KEYS: &[&str] = &[
     "tick_ms",
     "join",
     "api_token",
+    "auth",
+    "bootstrap_admin",
     "cluster_secret",
     "request_timeout_ms",
     "log_format",
@@ -102,8 +104,15 @@ pub struct Settings {
     /// StatefulSet): used to notice that a cluster already exists before
     /// bootstrapping on an empty volume.
     pub peer_urls: Vec<String>,
-    /// When set, `/api` writes need `Authorization: Bearer <token>`.
+    /// An admin-level service token (`Authorization: Bearer <token>`);
+    /// with `auth = "off"`, what `/api` writes need.
     pub api_token: Option<String>,
+    /// `auth = "on"` (the default): every route but health, readiness,
+    /// the board's files and logging in needs a session or a token.
+    pub auth: bool,
+    /// `name:password`: the first admin, created while the cluster has no
+    /// users.
+    pub bootstrap_admin: Option<(String, String)>,
     /// Peers must prove they know the first; any is accepted (rotation).
     /// Empty: this node accepts no peer (a cluster of one).
     pub cluster_secrets: Vec<String>,
@@ -442,6 +451,20 @@ impl Layers {
             .transpose()?
             .unwrap_or_default();
         let max_connections = self.number("max_connections", 8_192usize, 16..=1_000_000)?;
+        let auth = match self.optional_string("auth")?.as_deref() {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => {
+                return Err(error(
+                    "auth",
+                    format!("`{other}` is neither `on` nor `off`"),
+                ))
+            }
+        };
+        let bootstrap_admin = self
+            .optional_string("bootstrap_admin")?
+            .map(|text| parse_bootstrap_admin(&text))
+            .transpose()?;
         let log_format = match self.get::<String>("log_format")?.as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -469,6 +492,8 @@ impl Layers {
             peer_urls,
             initial_cluster_token,
             api_token: self.optional_string("api_token")?,
+            auth,
+            bootstrap_admin,
             cluster_secrets,
             cors_origins,
             max_connections,
@@ -503,6 +528,21 @@ fn strip_key_suffix(message: &str) -> String {
         Some(at) => message[..at].to_string(),
         None => message.to_string(),
     }
+}
+
+/// Parses `name:password` (the password may contain `:`).
+pub fn parse_bootstrap_admin(text: &str) -> Result<(String, String), ConfigError> {
+    let (name, password) = text.split_once(':').ok_or_else(|| {
+        error(
+            "bootstrap_admin",
+            "must be NAME:PASSWORD (the first admin, created while the cluster has no users)",
+        )
+    })?;
+    let name = crate::accounts::validate::username(name)
+        .map_err(|e| error("bootstrap_admin", format!("the name {}", e.message)))?;
+    crate::accounts::validate::password(password)
+        .map_err(|e| error("bootstrap_admin", format!("the password {}", e.message)))?;
+    Ok((name, password.to_string()))
 }
 
 /// Parses `1=host:port,2=host:port`.

@@ -45,7 +45,10 @@ pub fn start(
         static_dir: settings.static_dir.clone(),
         rows: node.rows.clone(),
         cors: CorsPolicy::new(settings.cors_origins.clone(), &settings.advertise_url),
+        auth: settings.auth,
+        accounts: node.accounts.clone(),
     });
+    let throttle = web::Data::new(api::auth::LoginThrottle::default());
     let limiter = Limiter::new(
         "http",
         settings.max_connections,
@@ -56,6 +59,8 @@ pub fn start(
             .app_data(state.clone())
             .app_data(hub.clone())
             .app_data(node_id.clone())
+            .app_data(throttle.clone())
+            .wrap(middleware::from_fn(api::auth::guard))
             .wrap(middleware::from_fn(api::cors))
             .wrap(middleware::from_fn(api::observe))
             .wrap(api::security_headers())

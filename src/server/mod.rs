@@ -98,10 +98,28 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     if learner {
         actix::spawn(join::promote_when_caught_up(
             node.cluster.clone(),
-            settings.api_token.clone(),
+            join::PeerCaller::new(&settings),
         ));
     }
-    actix::spawn(join::watch_for_removal(node.cluster.clone(), store));
+    actix::spawn(join::watch_for_removal(
+        node.cluster.clone(),
+        store,
+        join::PeerCaller::new(&settings),
+    ));
+    if !settings.auth {
+        tracing::warn!(
+            "auth = \"off\": anyone who reaches this node can read and change every task and \
+             the cluster; use it only for local experiments"
+        );
+    }
+    if let (true, Some((name, password))) = (settings.auth, settings.bootstrap_admin.clone()) {
+        actix::spawn(crate::api::auth::bootstrap_admin(
+            node.raft.clone(),
+            node.accounts.clone(),
+            name,
+            password,
+        ));
+    }
     drain::stop_on_signal_or_removal(node.raft.clone(), draining, server.handle());
     server.await?;
 

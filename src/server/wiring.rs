@@ -31,6 +31,8 @@ pub struct Node {
     pub auth: PeerAuth,
     /// Committed rows the applier keeps in memory for reads by id.
     pub rows: ProjectionCache,
+    /// Every account, as committed: what credentials are checked against.
+    pub accounts: crate::accounts::AccountsCache,
 }
 
 /// Starts the actors over `store` (which MySQL has applied up to
@@ -46,12 +48,14 @@ pub async fn start(
     let node_id = settings.node_id;
     let apply_pool = db::connect(&settings.mysql_url, 2).await?;
     let rows = ProjectionCache::default();
+    let accounts = crate::accounts::AccountsCache::default();
     let applier = ApplierHandle::start(Applier::new(
         node_id,
         apply_pool,
         crate::raft::CommittedLog::new(store.clone()),
         applied_index,
         rows.clone(),
+        accounts.clone(),
     ));
     // Peers: the members as the log recorded them (the initial voters, or
     // what this node was told when it joined).
@@ -129,5 +133,6 @@ pub async fn start(
         hub,
         auth,
         rows,
+        accounts,
     })
 }

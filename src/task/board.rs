@@ -87,6 +87,10 @@ pub enum Outcome {
     Rejected {
         rejection: Rejection,
     },
+    /// What an account command came to (`crate::accounts`).
+    Account {
+        account: crate::accounts::AccountOutcome,
+    },
 }
 
 impl Outcome {
@@ -97,7 +101,7 @@ impl Outcome {
             | Outcome::Updated { seq, .. }
             | Outcome::Unchanged { seq, .. }
             | Outcome::Deleted { seq, .. } => Some(*seq),
-            Outcome::Rejected { .. } => None,
+            Outcome::Rejected { .. } | Outcome::Account { .. } => None,
         }
     }
 }
@@ -337,6 +341,7 @@ impl Board {
                 Ok(task) => Decision::Record(EventKind::TaskDeleted, task.clone(), BTreeMap::new()),
                 Err(rejection) => Decision::Reject(rejection),
             },
+            _ => unreachable!("account commands are applied by Accounts::apply"),
         }
     }
 
@@ -434,6 +439,7 @@ impl Board {
             changes,
             at: command.at,
             request_id: command.request_id,
+            actor: command.actor.clone(),
         });
         match kind {
             EventKind::TaskCreated => Outcome::Created { task, seq },

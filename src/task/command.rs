@@ -5,6 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
 use super::{Priority, Status, TaskId};
+use crate::accounts::{Actor, NewSession, NewToken, NewUser, UserUpdate};
 use crate::time::{Date, Timestamp};
 
 /// One client request, as it travels through the Raft log.
@@ -17,6 +18,10 @@ pub struct Command {
     pub idempotency: Option<Idempotency>,
     /// When the api accepted the request: the task's `created_at`/`updated_at`.
     pub at: Timestamp,
+    /// Who asked: stamped by the api from the request's credentials.
+    /// Commands written before accounts existed decode as `system`.
+    #[serde(default, skip_serializing_if = "Actor::is_system")]
+    pub actor: Actor,
     pub op: Op,
 }
 
@@ -46,14 +51,34 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expected_version: Option<u64>,
     },
+    // Accounts (see `crate::accounts`): decided by `Accounts::apply`, never
+    // by the board.
+    UserCreate(NewUser),
+    /// Creates the first admin, only while the cluster has no users.
+    BootstrapAdmin(NewUser),
+    UserUpdate(UserUpdate),
+    SessionCreate(NewSession),
+    SessionEnd {
+        hash: String,
+    },
+    TokenCreate(NewToken),
+    TokenRevoke {
+        id: Uuid,
+    },
 }
 
 impl Op {
-    pub fn task_id(&self) -> TaskId {
+    /// The task a task command is about; `None` for an account command.
+    pub fn task_id(&self) -> Option<TaskId> {
         match self {
-            Op::Create(new) => new.id,
-            Op::Update { id, .. } | Op::Delete { id, .. } => *id,
+            Op::Create(new) => Some(new.id),
+            Op::Update { id, .. } | Op::Delete { id, .. } => Some(*id),
+            _ => None,
         }
+    }
+
+    pub fn is_account(&self) -> bool {
+        self.task_id().is_none()
     }
 }
 

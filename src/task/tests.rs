@@ -18,6 +18,7 @@ fn command(n: u128, op: Op) -> Command {
         request_id: Uuid::from_u128(1_000_000 + n),
         idempotency: None,
         at: Timestamp(1_700_000_000_000 + n as i64),
+        actor: Default::default(),
         op,
     }
 }
@@ -505,6 +506,7 @@ fn arb_commands() -> impl Strategy<Value = Vec<Command>> {
                     fingerprint: format!("fp-{f}"),
                 }),
                 at: Timestamp(1_000 * i as i64),
+                actor: Default::default(),
                 op,
             })
             .collect()
@@ -526,7 +528,7 @@ impl Store {
     fn apply_batch(&mut self, first_index: u64, batch: &[Command]) -> (Vec<Outcome>, Vec<Event>) {
         let mut board = Board::partial(self.last_seq, self.tails);
         for command in batch {
-            let id = command.op.task_id();
+            let id = command.op.task_id().expect("a task command");
             board.load_task(id, self.slots.get(&id).cloned());
             if let Some(idem) = &command.idempotency {
                 board.load_key(idem.key.clone(), self.keys.get(&idem.key).cloned());

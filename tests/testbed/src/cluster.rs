@@ -46,6 +46,24 @@ impl Options {
             prefix: "taskraft-test-".into(),
         }
     }
+
+    /// Nodes run with `auth = "on"`: the first admin is `admin` with
+    /// `admin_password`, and `api_token` (the admin-level service token)
+    /// is what the harness itself reads `/api/cluster` with.
+    pub fn with_auth(mut self, admin_password: &str, api_token: &str) -> Options {
+        for (k, v) in [
+            ("TASKRAFT_AUTH", "on".to_string()),
+            (
+                "TASKRAFT_BOOTSTRAP_ADMIN",
+                format!("admin:{admin_password}"),
+            ),
+            ("TASKRAFT_API_TOKEN", api_token.to_string()),
+        ] {
+            self.env.retain(|(key, _)| key != k);
+            self.env.push((k.to_string(), v));
+        }
+        self
+    }
 }
 
 pub struct Cluster {
@@ -271,7 +289,7 @@ impl Cluster {
                     continue;
                 }
                 running.push(node.id);
-                let view = view(&node.url());
+                let view = view(&node.url(), &node.spec);
                 seen.push(view["leader_id"].as_u64());
             }
             if let Some(Some(leader)) = seen.first() {
@@ -296,7 +314,7 @@ impl Cluster {
     ) -> Value {
         let deadline = Instant::now() + within;
         loop {
-            let view = view(&self.url(on));
+            let view = view(&self.url(on), &self.node(on).spec);
             let ids = |role: &str| -> Vec<u64> {
                 let mut ids: Vec<u64> = view["members"]
                     .as_array()
@@ -323,8 +341,8 @@ impl Cluster {
         let deadline = Instant::now() + within;
         loop {
             let leader = self.leader(within);
-            let commit = view(&self.url(leader))["commit_index"].as_u64();
-            let applied = view(&self.url(id))["applied_index"].as_u64();
+            let commit = view(&self.url(leader), &self.node(leader).spec)["commit_index"].as_u64();
+            let applied = view(&self.url(id), &self.node(id).spec)["applied_index"].as_u64();
             if let (Some(commit), Some(applied)) = (commit, applied) {
                 if applied >= commit {
                     return;
@@ -365,9 +383,15 @@ impl Cluster {
     }
 }
 
-/// `/api/cluster` of the node at `url` (`null` if it did not answer).
-fn view(url: &str) -> Value {
-    crate::get(&format!("{url}/api/cluster"), Duration::from_secs(15)).1
+/// `/api/cluster` of the node at `url` (`null` if it did not answer),
+/// with the node's `api_token` if it has one (needed with auth on).
+fn view(url: &str, spec: &NodeSpec) -> Value {
+    crate::get_with(
+        &format!("{url}/api/cluster"),
+        Duration::from_secs(15),
+        spec.api_token().as_deref(),
+    )
+    .1
 }
 
 impl Drop for Cluster {

@@ -80,11 +80,20 @@ pub fn template_root() -> std::path::PathBuf {
 /// `GET url` with `timeout`: the status (0 when there was no HTTP answer)
 /// and the body, JSON if it parses.
 pub fn get(url: &str, timeout: Duration) -> (u16, Value) {
+    get_with(url, timeout, None)
+}
+
+/// [`get`] with `Authorization: Bearer <token>` when a token is given.
+pub fn get_with(url: &str, timeout: Duration, token: Option<&str>) -> (u16, Value) {
     let agent = ureq::AgentBuilder::new()
         .timeout_connect(timeout.min(Duration::from_secs(1)))
         .timeout(timeout)
         .build();
-    let response = match agent.get(url).call() {
+    let mut request = agent.get(url);
+    if let Some(token) = token {
+        request = request.set("Authorization", &format!("Bearer {token}"));
+    }
+    let response = match request.call() {
         Ok(response) => response,
         Err(ureq::Error::Status(_, response)) => response,
         Err(ureq::Error::Transport(_)) => return (0, Value::Null),

@@ -51,6 +51,15 @@ impl NodeSpec {
         format!("http://{}", self.http_addr())
     }
 
+    /// Its `TASKRAFT_API_TOKEN`, if set (the admin-level service token).
+    pub fn api_token(&self) -> Option<String> {
+        self.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "TASKRAFT_API_TOKEN")
+            .map(|(_, v)| v.clone())
+    }
+
     /// Sets `key` (replacing an earlier value) for the next start.
     pub fn set_env(&mut self, key: &str, value: &str) {
         self.env.retain(|(k, _)| k != key);
@@ -126,6 +135,9 @@ impl Node {
             .env("TASKRAFT_PEERS", &spec.peers)
             .env("TASKRAFT_MYSQL_URL", &spec.mysql_url)
             .env("TASKRAFT_DATA_DIR", &spec.data_dir)
+            // Tests run without accounts unless they ask for them
+            // (`Options::with_auth`), as they did before accounts existed.
+            .env("TASKRAFT_AUTH", "off")
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),

@@ -412,7 +412,12 @@ pub async fn session(
     };
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({ "user": user, "csrf": csrf })))
+        .json(json!({
+            "user": user,
+            "csrf": csrf,
+            // The board shows no sign-in and every action when accounts are off.
+            "auth": if state.auth { "on" } else { "off" },
+        })))
 }
 
 /// `DELETE /api/session`: logs out, on every node.

@@ -60,7 +60,7 @@ fn remembered_size(key: &str, remembered: &Remembered) -> usize {
         | Outcome::Updated { task, .. }
         | Outcome::Unchanged { task, .. }
         | Outcome::Deleted { task, .. } => projection::size_of(task),
-        Outcome::Rejected { .. } => 256,
+        Outcome::Rejected { .. } | Outcome::Account { .. } => 512,
     };
     2 * key.len() + remembered.fingerprint.len() + task
 }

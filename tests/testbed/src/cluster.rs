@@ -58,6 +58,8 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
     /// The build `rebuild --check` runs (nodes may run another).
     binary: PathBuf,
+    /// The CA of [`Cluster::enable_tls`], once called.
+    tls: Option<crate::certs::Ca>,
 }
 
 impl Cluster {
@@ -142,6 +144,7 @@ impl Cluster {
             unique,
             nodes,
             binary: options.binary,
+            tls: None,
         }
     }
 
@@ -151,7 +154,8 @@ impl Cluster {
     /// for HTTP and for mutual TLS between peers. The CA is written to
     /// [`Cluster::tls_dir`]`/ca.crt` and trusted by this process's clients;
     /// node `id`'s files are `n<id>.crt` and `n<id>.key` beside it.
-    pub fn enable_tls(&mut self) -> crate::certs::Ca {
+    /// Nodes added later ([`Cluster::add_joining_node`]) get theirs too.
+    pub fn enable_tls(&mut self) {
         let dir = self.tls_dir();
         std::fs::create_dir_all(&dir).expect("a TLS directory");
         let ca = crate::certs::Ca::new("taskraft test cluster CA");
@@ -160,7 +164,12 @@ impl Cluster {
         for id in 1..=self.nodes.len() as u64 {
             self.tls_files_for(id, &ca, id);
         }
-        ca
+        self.tls = Some(ca);
+    }
+
+    /// The CA of [`Cluster::enable_tls`].
+    pub fn tls_ca(&self) -> Option<&crate::certs::Ca> {
+        self.tls.as_ref()
     }
 
     /// Issues node `id` a certificate (serial `serial`) from `ca`, writes it
@@ -304,6 +313,10 @@ impl Cluster {
         spec.log = self.dir.path().join(format!("n{id}.log"));
         spec.env.push(("TASKRAFT_JOIN".into(), join));
         self.nodes.push(Node::new(spec));
+        if let Some(ca) = self.tls.take() {
+            self.tls_files_for(id, &ca, id);
+            self.tls = Some(ca);
+        }
         self.spawn(id);
         self.wait_ready(id, Duration::from_secs(60));
         id

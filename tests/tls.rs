@@ -370,6 +370,10 @@ fn cluster_secret_rotates_across_a_rolling_restart_without_unavailability() {
     }
     stop.store(true, Ordering::Relaxed);
     let (acked, longest, failures) = writer.join().unwrap();
+    eprintln!(
+        "rotation: {} writes acknowledged, the longest took {longest:?}",
+        acked.len()
+    );
     assert!(failures.is_empty(), "{failures:?}");
     assert!(acked.len() > 20, "the writer kept writing: {}", acked.len());
     // A restart of the leader costs an election; nothing more.

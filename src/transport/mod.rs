@@ -216,9 +216,11 @@ impl Transport {
         actix::spawn(peer::run(
             id,
             addr,
-            self.hello.clone(),
-            self.auth.clone(),
-            self.tls.clone(),
+            peer::Dialer {
+                hello: self.hello.clone(),
+                auth: self.auth.clone(),
+                tls: self.tls.clone(),
+            },
             batches,
             link,
             ctx.address().recipient(),

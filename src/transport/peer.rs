@@ -26,17 +26,24 @@ const HEALTHY_FOR: Duration = Duration::from_secs(1);
 /// A challenge is 33 bytes; an acceptor sending more is not one of us.
 const MAX_CHALLENGE_FRAME: usize = 1 << 10;
 
+/// What this node presents when it dials: its hello, the secret that
+/// proves it, and (with peer TLS) its certificate.
+pub(super) struct Dialer {
+    pub hello: Hello,
+    pub auth: PeerAuth,
+    pub tls: Option<PeerTls>,
+}
+
 /// Runs until the transport drops the queue (the peer was removed).
 pub(super) async fn run(
     id: u64,
     addr: String,
-    hello: Hello,
-    auth: PeerAuth,
-    tls: Option<PeerTls>,
+    dialer: Dialer,
     mut batches: mpsc::Receiver<Vec<PeerMessage>>,
     link: Arc<LinkState>,
     unreachable: Recipient<Unreachable>,
 ) {
+    let Dialer { hello, auth, tls } = dialer;
     let mut backoff = BACKOFF_MIN;
     loop {
         let connected = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr)).await;

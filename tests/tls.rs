@@ -132,7 +132,13 @@ fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
 /// the Raft port are refused, and certificates are replaced in place.
 #[test]
 fn a_tls_cluster_serves_refuses_strangers_and_takes_new_certificates_without_a_restart() {
-    let mut cluster = Cluster::start_after(3, &[], &[], |c| c.enable_tls());
+    // A short log, so that a joining node catches up from a snapshot and
+    // copies rows from a peer over https (`/internal/catchup`).
+    let short_log = [
+        ("TASKRAFT_SNAPSHOT_COUNT", "10"),
+        ("TASKRAFT_SNAPSHOT_CATCHUP_ENTRIES", "2"),
+    ];
+    let mut cluster = Cluster::start_after(3, &short_log, &[], |c| c.enable_tls());
     let ca_pem = cluster.tls_ca().unwrap().pem();
     let urls = cluster.urls();
     for url in &urls {
@@ -162,12 +168,32 @@ fn a_tls_cluster_serves_refuses_strangers_and_takes_new_certificates_without_a_r
     let plain = urls[0].replace("https://", "http://");
     assert_eq!(get(&format!("{plain}/readyz")).status, 0);
 
+    for i in 0..30 {
+        let r = create_titled(&urls[i % 3], &format!("before the join {i}"));
+        assert_eq!(r.status, 201, "{:?}", r.body);
+    }
+    wait_until(
+        "every node compacted its log",
+        Duration::from_secs(30),
+        || {
+            urls.iter().all(|url| {
+                get(&format!("{url}/api/cluster")).body["first_index"]
+                    .as_u64()
+                    .unwrap_or(0)
+                    > 10
+            })
+        },
+    );
     // A fourth node joins over https (the node's own client, trusting the
-    // cluster CA) and catches up over mutual TLS.
+    // cluster CA), gets a snapshot over mutual TLS and copies the rows over
+    // https.
     let four = cluster.add_joining_node();
     cluster.wait_caught_up(four, Duration::from_secs(60));
-    let tasks = all_tasks(&cluster.url(four), "local");
-    assert!(tasks.len() >= 3, "{tasks:?}");
+    let url4 = cluster.url(four);
+    assert!(metric(&url4, "taskraft_raft_snapshots_installed_total") >= 1.0);
+    assert!(metric(&url4, "taskraft_catchup_pages_total") >= 1.0);
+    let tasks = all_tasks(&url4, "local");
+    assert_eq!(tasks.len(), 33, "every task on the new node");
 
     // `taskraft status` over https, trusting the CA given to it.
     let status = std::process::Command::new(BIN)

@@ -56,5 +56,6 @@ pub mod server;
 pub mod status;
 pub mod task;
 pub mod time;
+pub mod tls;
 pub mod transport;
 pub mod ws;

@@ -42,16 +42,16 @@ pub fn run(url: &str, watch: Option<Duration>) -> Result<Health, String> {
 }
 
 fn look(url: &str) -> Result<(String, Health), String> {
-    let response = ureq::get(&format!("{url}/api/cluster"))
+    let agent = crate::peer_http::agent_builder()
         .timeout(Duration::from_secs(5))
+        .build();
+    let response = agent
+        .get(&format!("{url}/api/cluster"))
         .call()
         .map_err(|e| format!("{url}: {e}"))?;
     let view: Value = response.into_json().map_err(|e| format!("{url}: {e}"))?;
     // 503 carries the reasons in its body: ureq reports it as an error.
-    let ready: Value = match ureq::get(&format!("{url}/readyz"))
-        .timeout(Duration::from_secs(5))
-        .call()
-    {
+    let ready: Value = match agent.get(&format!("{url}/readyz")).call() {
         Ok(r) => r.into_json().unwrap_or(Value::Null),
         Err(ureq::Error::Status(_, r)) => r.into_json().unwrap_or(Value::Null),
         Err(e) => return Err(format!("{url}/readyz: {e}")),

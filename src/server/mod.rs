@@ -59,6 +59,9 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     crate::metrics::init();
     tracing::info!(node = node_id, version = env!("CARGO_PKG_VERSION"), commit = crate::metrics::BUILD_COMMIT, mysql = %redact(&settings.mysql_url), data_dir = %settings.data_dir.display(), "starting");
 
+    // Other nodes' https is trusted through the cluster CA.
+    crate::peer_http::set_trust(settings.peer_tls.as_ref().map(|files| files.ca.clone()))
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     let database = Database::open(&settings).await?;
     std::fs::create_dir_all(&settings.data_dir)?;
     let store = LogStore::open(&settings.data_dir)?;

@@ -72,7 +72,13 @@ pub async fn start(
         wire: None,
     };
     let auth = PeerAuth::new(cluster_id.clone(), settings.cluster_secrets.clone());
-    let transport = TransportHandle::start(hello, peers, raft_listener, auth.clone());
+    let tls = settings
+        .peer_tls
+        .clone()
+        .map(crate::tls::PeerTls::new)
+        .transpose()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    let transport = TransportHandle::start(hello, peers, raft_listener, auth.clone(), tls);
     let ports = TransportPorts {
         send: transport.send_recipient(),
         set_peer: transport.set_peer_recipient(),

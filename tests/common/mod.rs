@@ -102,7 +102,7 @@ impl Response {
 }
 
 fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
+    testbed::agent_builder()
         .timeout_connect(Duration::from_secs(1))
         .timeout(Duration::from_secs(15))
         .build()

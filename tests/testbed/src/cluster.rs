@@ -76,6 +76,8 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
     /// The build `rebuild --check` runs (nodes may run another).
     binary: PathBuf,
+    /// The CA of [`Cluster::enable_tls`], once called.
+    tls: Option<crate::certs::Ca>,
 }
 
 impl Cluster {
@@ -160,7 +162,63 @@ impl Cluster {
             unique,
             nodes,
             binary: options.binary,
+            tls: None,
         }
+    }
+
+    /// Turns on TLS for every node's next start (call before they start, as
+    /// in [`Cluster::launch_after`]'s `setup`): a CA is made, and for each
+    /// node a certificate naming `node-<id>`, 127.0.0.1 and localhost, used
+    /// for HTTP and for mutual TLS between peers. The CA is written to
+    /// [`Cluster::tls_dir`]`/ca.crt` and trusted by this process's clients;
+    /// node `id`'s files are `n<id>.crt` and `n<id>.key` beside it.
+    /// Nodes added later ([`Cluster::add_joining_node`]) get theirs too.
+    pub fn enable_tls(&mut self) {
+        let dir = self.tls_dir();
+        std::fs::create_dir_all(&dir).expect("a TLS directory");
+        let ca = crate::certs::Ca::new("taskraft test cluster CA");
+        ca.write(&dir.join("ca.crt"));
+        crate::trust_ca(&dir.join("ca.crt"));
+        for id in 1..=self.nodes.len() as u64 {
+            self.tls_files_for(id, &ca, id);
+        }
+        self.tls = Some(ca);
+    }
+
+    /// The CA of [`Cluster::enable_tls`].
+    pub fn tls_ca(&self) -> Option<&crate::certs::Ca> {
+        self.tls.as_ref()
+    }
+
+    /// Issues node `id` a certificate (serial `serial`) from `ca`, writes it
+    /// to its files and points its environment at them.
+    pub fn tls_files_for(&mut self, id: u64, ca: &crate::certs::Ca, serial: u64) {
+        let dir = self.tls_dir();
+        let (cert, key) = (
+            dir.join(format!("n{id}.crt")),
+            dir.join(format!("n{id}.key")),
+        );
+        ca.leaf(
+            &[&format!("node-{id}"), "127.0.0.1", "localhost"],
+            serial,
+            2099,
+        )
+        .write(&cert, &key);
+        let ca_file = dir.join("ca.crt");
+        for (k, v) in [
+            ("TASKRAFT_TLS_CERT_FILE", &cert),
+            ("TASKRAFT_TLS_KEY_FILE", &key),
+            ("TASKRAFT_PEER_TLS_CA_FILE", &ca_file),
+            ("TASKRAFT_PEER_TLS_CERT_FILE", &cert),
+            ("TASKRAFT_PEER_TLS_KEY_FILE", &key),
+        ] {
+            self.set_env(id, k, &v.to_string_lossy());
+        }
+    }
+
+    /// Where [`Cluster::enable_tls`] keeps its files.
+    pub fn tls_dir(&self) -> PathBuf {
+        self.dir.path().join("tls")
     }
 
     /// `mysql://root@host:port` of the server the nodes use (no database).
@@ -273,6 +331,10 @@ impl Cluster {
         spec.log = self.dir.path().join(format!("n{id}.log"));
         spec.env.push(("TASKRAFT_JOIN".into(), join));
         self.nodes.push(Node::new(spec));
+        if let Some(ca) = self.tls.take() {
+            self.tls_files_for(id, &ca, id);
+            self.tls = Some(ca);
+        }
         self.spawn(id);
         self.wait_ready(id, Duration::from_secs(60));
         id

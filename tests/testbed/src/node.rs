@@ -46,9 +46,15 @@ impl NodeSpec {
         format!("{}:{}", self.host, self.raft_port)
     }
 
-    /// `http://host:port`.
+    /// `http://host:port`, or `https://` when it serves TLS
+    /// (`TASKRAFT_TLS_CERT_FILE` in its environment).
     pub fn url(&self) -> String {
-        format!("http://{}", self.http_addr())
+        let tls = self.env.iter().any(|(k, _)| k == "TASKRAFT_TLS_CERT_FILE");
+        format!(
+            "{}://{}",
+            if tls { "https" } else { "http" },
+            self.http_addr()
+        )
     }
 
     /// Its `TASKRAFT_API_TOKEN`, if set (the admin-level service token).

@@ -16,7 +16,15 @@ const ADMIN_PASSWORD: &str = "admin-password-1";
 const SERVICE_TOKEN: &str = "service-token-for-the-harness-0123456789";
 
 fn start() -> Cluster {
+    start_with(&[])
+}
+
+fn start_with(env: &[(&str, &str)]) -> Cluster {
     let mut options = testbed::Options::new(BIN);
+    options.env = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     options.template_root = Some(std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")));
     let options = options.with_auth(ADMIN_PASSWORD, SERVICE_TOKEN);
     Cluster::launch(3, options)
@@ -107,7 +115,9 @@ fn create_user(url: &str, admin: &Who, username: &str, role: &str) -> String {
         admin,
         "POST",
         &format!("{url}/api/users"),
-        Some(&json!({ "username": username, "password": format!("{username}-password"), "role": role })),
+        Some(
+            &json!({ "username": username, "password": format!("{username}-password"), "role": role }),
+        ),
     );
     assert_eq!(response.status, 201, "{response:?}");
     assert_eq!(response.body["role"], role);
@@ -318,7 +328,11 @@ fn sessions_follow_the_user_across_nodes_and_end_everywhere() {
         let me = call(&alice, "GET", &format!("{url}/api/session"), None);
         assert_eq!(me.status, 200, "{me:?}");
         assert_eq!(me.body["user"]["username"], "alice");
-        assert_eq!(me.body["csrf"], json!(alice.csrf), "the same CSRF token on every node");
+        assert_eq!(
+            me.body["csrf"],
+            json!(alice.csrf),
+            "the same CSRF token on every node"
+        );
     }
 
     // A cross-site write: the browser sends the cookie, but the page
@@ -334,7 +348,11 @@ fn sessions_follow_the_user_across_nodes_and_end_everywhere() {
             &format!("{url2}/api/tasks"),
             Some(&json!({ "title": "forged" })),
         );
-        assert_eq!((r.status, r.error_code()), (403, Some("csrf_failed")), "{r:?}");
+        assert_eq!(
+            (r.status, r.error_code()),
+            (403, Some("csrf_failed")),
+            "{r:?}"
+        );
     }
     let created = call(
         &alice,
@@ -345,7 +363,12 @@ fn sessions_follow_the_user_across_nodes_and_end_everywhere() {
     assert_eq!(created.status, 201, "{created:?}");
     let id = created.body["id"].as_str().unwrap();
     // The history names her.
-    let history = call(&alice, "GET", &format!("{url3}/api/tasks/{id}/events"), None);
+    let history = call(
+        &alice,
+        "GET",
+        &format!("{url3}/api/tasks/{id}/events"),
+        None,
+    );
     assert_eq!(
         history.body["events"][0]["actor"],
         json!({ "id": alice_id, "name": "alice" }),
@@ -370,11 +393,17 @@ fn sessions_follow_the_user_across_nodes_and_end_everywhere() {
     let listed = call(&alice, "GET", &format!("{url2}/api/tokens"), None);
     assert_eq!(listed.body["tokens"].as_array().unwrap().len(), 1);
     assert!(
-        !listed.body.to_string().contains(token.bearer.as_deref().unwrap()),
+        !listed
+            .body
+            .to_string()
+            .contains(token.bearer.as_deref().unwrap()),
         "the secret is never shown again"
     );
     for url in [&url1, &url2, &url3] {
-        assert_eq!(call(&token, "GET", &format!("{url}/api/tasks"), None).status, 200);
+        assert_eq!(
+            call(&token, "GET", &format!("{url}/api/tasks"), None).status,
+            200
+        );
     }
     let r = call(
         &alice,
@@ -396,9 +425,9 @@ fn sessions_follow_the_user_across_nodes_and_end_everywhere() {
     assert_eq!(r.status, 204, "{r:?}");
     assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
     let took = within_a_second("logout on every node", || {
-        [&url1, &url2, &url3].iter().all(|url| {
-            call(&alice, "GET", &format!("{url}/api/session"), None).status == 401
-        })
+        [&url1, &url2, &url3]
+            .iter()
+            .all(|url| call(&alice, "GET", &format!("{url}/api/session"), None).status == 401)
     });
     eprintln!("logout effective everywhere after {took:?}");
     assert_eq!(
@@ -445,13 +474,15 @@ fn sessions_follow_the_user_across_nodes_and_end_everywhere() {
     );
     assert_eq!(r.status, 200, "{r:?}");
     let took = within_a_second("a disabled user refused on every node", || {
-        [&url1, &url2, &url3].iter().all(|url| {
-            call(&second, "GET", &format!("{url}/api/session"), None).status == 401
-        })
+        [&url1, &url2, &url3]
+            .iter()
+            .all(|url| call(&second, "GET", &format!("{url}/api/session"), None).status == 401)
     });
     eprintln!("disabled user refused everywhere after {took:?}");
     assert_eq!(
-        login(&url3, "alice", "alice-password").unwrap_err().error_code(),
+        login(&url3, "alice", "alice-password")
+            .unwrap_err()
+            .error_code(),
         Some("invalid_credentials")
     );
 
@@ -485,7 +516,11 @@ fn sessions_follow_the_user_across_nodes_and_end_everywhere() {
         &format!("{url1}/api/users/{admin_id}"),
         Some(&json!({ "role": "member" })),
     );
-    assert_eq!((r.status, r.error_code()), (409, Some("last_admin")), "{r:?}");
+    assert_eq!(
+        (r.status, r.error_code()),
+        (409, Some("last_admin")),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -535,13 +570,20 @@ fn logins_are_throttled_and_bad_input_is_refused_with_json() {
         &admin,
         "POST",
         &format!("{url}/api/users"),
-        Some(&json!({ "username": "emile", "display_name": "Émile 😀", "password": "long-enough", "role": "member" })),
+        Some(
+            &json!({ "username": "emile", "display_name": "Émile 😀", "password": "long-enough", "role": "member" }),
+        ),
     );
     assert_eq!(r.status, 201, "{r:?}");
     assert_eq!(r.body["display_name"], "Émile 😀");
     let r = call(&admin, "GET", &format!("{url}/api/users/nope"), None);
     assert!(r.status == 404 || r.status == 405, "{r:?}");
-    let r = call(&admin, "DELETE", &format!("{url}/api/tokens/not-a-uuid"), None);
+    let r = call(
+        &admin,
+        "DELETE",
+        &format!("{url}/api/tokens/not-a-uuid"),
+        None,
+    );
     assert_eq!(r.status, 400, "{r:?}");
     let r = call(
         &admin,
@@ -562,7 +604,11 @@ fn logins_are_throttled_and_bad_input_is_refused_with_json() {
         );
     }
     let r = login(&url, "carol", "carol-password").unwrap_err();
-    assert_eq!((r.status, r.error_code()), (429, Some("throttled")), "{r:?}");
+    assert_eq!(
+        (r.status, r.error_code()),
+        (429, Some("throttled")),
+        "{r:?}"
+    );
     let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=300).contains(&wait), "Retry-After: {wait}");
     // Another name from the same address is not locked out (yet).
@@ -580,4 +626,130 @@ fn create_user_status(url: &str, admin: &Who, username: &str) -> (u16, Option<St
         Some(&json!({ "username": username, "password": "long-enough", "role": "viewer" })),
     );
     (r.status, r.error_code().map(str::to_string))
+}
+
+/// `/api/cluster` of `url`, read with the harness's service token.
+fn view(url: &str) -> Value {
+    send(
+        "GET",
+        &format!("{url}/api/cluster"),
+        &[("Authorization", &format!("Bearer {SERVICE_TOKEN}"))],
+        None,
+    )
+    .body
+}
+
+fn wait_compacted_past(url: &str, index: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while view(url)["first_index"].as_u64().unwrap_or(0) <= index + 1 {
+        assert!(
+            Instant::now() < deadline,
+            "{url} did not compact past {index}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A node joining with auth on proves the cluster secret (not a user) to
+/// be added and promoted; a node that installs a snapshot gets the
+/// accounts with it, and sees later changes to them.
+#[test]
+fn joining_and_snapshot_catch_up_carry_the_accounts() {
+    let mut cluster = start_with(&[
+        ("TASKRAFT_SNAPSHOT_COUNT", "40"),
+        ("TASKRAFT_SNAPSHOT_CATCHUP_ENTRIES", "10"),
+    ]);
+    let leader = cluster.leader(Duration::from_secs(20));
+    let url = cluster.url(leader);
+    let admin = admin_session(&cluster);
+    create_user(&url, &admin, "early", "member");
+    let (early, early_token) = token_of(&url, "early");
+    let accounts_made = view(&url)["applied_index"].as_u64().unwrap();
+    let churn = |label: &str| {
+        for i in 0..60 {
+            let r = call(
+                &early,
+                "POST",
+                &format!("{url}/api/tasks"),
+                Some(&json!({ "title": format!("{label} {i}") })),
+            );
+            assert_eq!(r.status, 201, "{r:?}");
+        }
+    };
+    churn("before");
+    wait_compacted_past(&url, accounts_made);
+
+    // Node 4 joins: the log is compacted, so it installs a snapshot and
+    // copies the rows, accounts included, from a peer.
+    let id = cluster.add_joining_node();
+    cluster.wait_membership(leader, &[1, 2, 3, 4], &[], Duration::from_secs(60));
+    cluster.wait_caught_up(id, Duration::from_secs(60));
+    let url4 = cluster.url(id);
+    assert!(
+        login(&url4, "early", "early-password").is_ok(),
+        "a user made before the snapshot logs in on the joined node"
+    );
+    assert_eq!(
+        call(&early, "GET", &format!("{url4}/api/tasks"), None).status,
+        200
+    );
+    let log = std::fs::read_to_string(&cluster.node(id).log).unwrap();
+    assert!(
+        log.contains("copied a page of committed rows"),
+        "node {id} caught up from the log only"
+    );
+
+    // Node 3 (or 2) misses a user, a revocation and a snapshot.
+    let behind = if leader == 3 { 2 } else { 3 };
+    cluster.kill(behind);
+    create_user(&url, &admin, "late", "viewer");
+    let r = call(
+        &early,
+        "DELETE",
+        &format!("{url}/api/tokens/{early_token}"),
+        None,
+    );
+    assert_eq!(r.status, 204, "{r:?}");
+    let applied = view(&url)["applied_index"].as_u64().unwrap();
+    let (late, _) = token_of(&url, "late");
+    for i in 0..60 {
+        let r = call(
+            &admin,
+            "POST",
+            &format!("{url}/api/tasks"),
+            Some(&json!({ "title": format!("after {i}") })),
+        );
+        assert_eq!(r.status, 201, "{r:?}");
+    }
+    wait_compacted_past(&url, applied);
+    cluster.restart(behind);
+    cluster.wait_caught_up(behind, Duration::from_secs(60));
+    let url_behind = cluster.url(behind);
+    assert_eq!(
+        call(&late, "GET", &format!("{url_behind}/api/tasks"), None).status,
+        200
+    );
+    assert_eq!(
+        call(&early, "GET", &format!("{url_behind}/api/tasks"), None).status,
+        401,
+        "the token revoked while the node was down"
+    );
+    // The history on the caught-up node still names who did what.
+    let tasks = call(
+        &late,
+        "GET",
+        &format!("{url_behind}/api/tasks?limit=1"),
+        None,
+    );
+    let id = tasks.body["tasks"][0]["id"].as_str().unwrap();
+    let history = call(
+        &late,
+        "GET",
+        &format!("{url_behind}/api/tasks/{id}/events"),
+        None,
+    );
+    assert!(
+        history.body["events"][0]["actor"]["name"].is_string(),
+        "{history:?}"
+    );
 }

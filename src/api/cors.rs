@@ -140,8 +140,11 @@ pub async fn cors(
                 ))
                 .insert_header((
                     header::ACCESS_CONTROL_ALLOW_HEADERS,
-                    "Content-Type, If-Match, Idempotency-Key, Authorization",
+                    "Content-Type, If-Match, Idempotency-Key, Authorization, X-Taskraft-CSRF",
                 ))
+                // The session cookie goes along to the other members (the
+                // board's failover) and to `cors_origins`, never elsewhere.
+                .insert_header((header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true"))
                 .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
                 .finish()
         } else {
@@ -160,6 +163,10 @@ pub async fn cors(
         if let Ok(value) = header::HeaderValue::from_str(&origin) {
             headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
         }
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            header::HeaderValue::from_static("true"),
+        );
         headers.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
             header::HeaderValue::from_static(

@@ -423,9 +423,10 @@ pub async fn logout(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     if let Via::Session { hash, .. } = principal(&req).via {
-        match propose(&state, &req, Op::SessionEnd { hash }).await? {
-            AccountOutcome::Rejected { rejection } => return Err(rejection.into()),
-            _ => {}
+        if let AccountOutcome::Rejected { rejection } =
+            propose(&state, &req, Op::SessionEnd { hash }).await?
+        {
+            return Err(rejection.into());
         }
     }
     Ok(HttpResponse::NoContent()

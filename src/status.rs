@@ -45,10 +45,16 @@ fn look(url: &str) -> Result<(String, Health), String> {
     let agent = crate::peer_http::agent_builder()
         .timeout(Duration::from_secs(5))
         .build();
-    let response = agent
-        .get(&format!("{url}/api/cluster"))
-        .call()
-        .map_err(|e| format!("{url}: {e}"))?;
+    // With auth on, `/api/cluster` needs a token: a personal one in
+    // TASKRAFT_TOKEN, or the service token in TASKRAFT_API_TOKEN.
+    let mut request = agent.get(&format!("{url}/api/cluster"));
+    if let Some(token) = ["TASKRAFT_TOKEN", "TASKRAFT_API_TOKEN"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|t| !t.is_empty()))
+    {
+        request = request.set("Authorization", &format!("Bearer {token}"));
+    }
+    let response = request.call().map_err(|e| format!("{url}: {e}"))?;
     let view: Value = response.into_json().map_err(|e| format!("{url}: {e}"))?;
     // 503 carries the reasons in its body: ureq reports it as an error.
     let ready: Value = match agent.get(&format!("{url}/readyz")).call() {

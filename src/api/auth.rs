@@ -77,6 +77,31 @@ fn identify(
             .ok_or(ApiError::Consensus(crate::raft::ConsensusError::NoLeader))
     };
     let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    // Peers first: a joining node may also send the api_token, but what it
+    // may do is bounded by being a peer (itself only).
+    if access.admits_peers() {
+        if let (Some(node), Some(time), Some(proof)) = (
+            header("x-taskraft-node"),
+            header("x-taskraft-peer-time"),
+            header("x-taskraft-peer-proof"),
+        ) {
+            let node_id: u64 = node.parse().map_err(|_| ApiError::Unauthenticated)?;
+            let time: i64 = time.parse().map_err(|_| ApiError::Unauthenticated)?;
+            let good = state.peer_auth.check_request(
+                node_id,
+                req.method().as_str(),
+                req.path(),
+                time,
+                proof,
+                now.0 / 1000,
+            );
+            return if good {
+                Ok(Some(Principal::peer(node_id)))
+            } else {
+                Err(ApiError::Unauthenticated)
+            };
+        }
+    }
     if let Some(auth) = header(header::AUTHORIZATION.as_str()) {
         let presented = auth.strip_prefix("Bearer ").unwrap_or("").trim();
         let accounts = accounts()?;
@@ -106,29 +131,6 @@ fn identify(
         if let Some(token) = token {
             let accounts = accounts()?;
             return bearer(state, &token, now, &accounts).map(Some);
-        }
-    }
-    if access.admits_peers() {
-        if let (Some(node), Some(time), Some(proof)) = (
-            header("x-taskraft-node"),
-            header("x-taskraft-peer-time"),
-            header("x-taskraft-peer-proof"),
-        ) {
-            let node_id: u64 = node.parse().map_err(|_| ApiError::Unauthenticated)?;
-            let time: i64 = time.parse().map_err(|_| ApiError::Unauthenticated)?;
-            let good = state.peer_auth.check_request(
-                node_id,
-                req.method().as_str(),
-                req.path(),
-                time,
-                proof,
-                now.0 / 1000,
-            );
-            return if good {
-                Ok(Some(Principal::peer(node_id)))
-            } else {
-                Err(ApiError::Unauthenticated)
-            };
         }
     }
     Ok(None)
@@ -426,9 +428,10 @@ pub async fn logout(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     if let Via::Session { hash, .. } = principal(&req).via {
-        match propose(&state, &req, Op::SessionEnd { hash }).await? {
-            AccountOutcome::Rejected { rejection } => return Err(rejection.into()),
-            _ => {}
+        if let AccountOutcome::Rejected { rejection } =
+            propose(&state, &req, Op::SessionEnd { hash }).await?
+        {
+            return Err(rejection.into());
         }
     }
     Ok(HttpResponse::NoContent()

@@ -143,6 +143,9 @@ pub async fn cors(
                     header::ACCESS_CONTROL_ALLOW_HEADERS,
                     "Content-Type, If-Match, Idempotency-Key, Authorization, X-Taskraft-CSRF",
                 ))
+                // The session cookie goes along to the other members (the
+                // board's failover) and to `cors_origins`, never elsewhere.
+                .insert_header((header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true"))
                 .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
                 .finish()
         } else {
@@ -163,6 +166,10 @@ pub async fn cors(
         }
         // Allowed origins are named one by one (never `*`), so a page of
         // another member may send the session cookie when it fails over.
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            header::HeaderValue::from_static("true"),
+        );
         headers.insert(
             header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
             header::HeaderValue::from_static("true"),

@@ -679,6 +679,12 @@ pub fn parse_bootstrap_admin(text: &str) -> Result<(String, String), ConfigError
         .map_err(|e| error("bootstrap_admin", format!("the name {}", e.message)))?;
     crate::accounts::validate::password(password)
         .map_err(|e| error("bootstrap_admin", format!("the password {}", e.message)))?;
+    if password.contains("CHANGEME") {
+        return Err(error(
+            "bootstrap_admin",
+            "the password is a placeholder: choose one (scripts/k8s-secrets makes one)",
+        ));
+    }
     Ok((name, password.to_string()))
 }
 

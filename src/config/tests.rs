@@ -535,3 +535,32 @@ fn under_tls_a_statefulset_derives_https_urls() {
         assert!(url.starts_with("https://"), "{url}");
     }
 }
+
+#[test]
+fn auth_is_on_by_default_and_the_bootstrap_admin_is_a_real_name_and_password() {
+    let s = load(&[]).unwrap();
+    assert!(s.auth, "serve runs with accounts unless told otherwise");
+    assert_eq!(s.bootstrap_admin, None);
+    assert!(!load(&[("TASKRAFT_AUTH", "off")]).unwrap().auth);
+    let err = load(&[("TASKRAFT_AUTH", "maybe")]).unwrap_err();
+    assert_eq!(err.key, "auth");
+    let s = load(&[("TASKRAFT_BOOTSTRAP_ADMIN", "Root:pass:with:colons")]).unwrap();
+    assert_eq!(
+        s.bootstrap_admin,
+        Some(("root".to_string(), "pass:with:colons".to_string()))
+    );
+    for bad in [
+        "no-colon",
+        "root:short",
+        "bad name:long-enough",
+        ":long-enough",
+        "admin:CHANGEME-admin-password-placeholder",
+    ] {
+        let err = load(&[("TASKRAFT_BOOTSTRAP_ADMIN", bad)]).unwrap_err();
+        assert_eq!(err.key, "bootstrap_admin", "{bad}");
+        assert!(
+            !err.to_string().contains("long-enough"),
+            "the password is not echoed: {err}"
+        );
+    }
+}

@@ -189,8 +189,18 @@ function render(t, results) {
     (w !== undefined ? ` ${w.toFixed(1)} writes/s, ${series.reads.at(-1)[1].toFixed(1)} reads/s.` : '');
 }
 
+/** With accounts on, the nodes answer only the signed in: send them to the board first. */
+async function signedIn() {
+  const res = await fetch('/api/session', { cache: 'no-store', credentials: 'include' }).catch(() => null);
+  if (res?.status !== 401) return true;
+  const summary = document.getElementById('charts-summary');
+  summary.replaceChildren('Sign in on the ', Object.assign(document.createElement('a'), { href: '/', textContent: 'board' }), ' to see the charts.');
+  return false;
+}
+
 async function start() {
   members.set(location.origin, { id: null, url: location.origin });
+  if (!(await signedIn())) return;
   await poll();
   setInterval(poll, EVERY_MS);
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as api from './lib/api.mjs';
 import { axeViolations } from './lib/axe.mjs';
-import { card, openBoard } from './lib/browser.mjs';
+import { card, openBoard, signIn } from './lib/browser.mjs';
 import { ARTIFACTS, eventually, setUp, tearDown } from './lib/harness.mjs';
 
 let env;
@@ -25,6 +25,11 @@ after(async () => {
 
 async function openLab(browser, url, colorScheme = 'light') {
   const context = await browser.newContext({ viewport: { width: 1440, height: 1000 }, colorScheme });
+  // Signed in on the board first: the exercises write cards as the user.
+  const board = await context.newPage();
+  await board.goto(env.cluster.nodes[0].url);
+  await signIn(board, env.cluster.admin);
+  await board.close();
   const page = await context.newPage();
   page.problems = [];
   page.on('pageerror', (err) => page.problems.push(`pageerror: ${err.message}`));
@@ -243,6 +248,11 @@ test('the Cluster page charts what the nodes report and passes axe', async () =>
   await page.context().close();
   const context = await env.browser.newContext({ viewport: { width: 1440, height: 1000 } });
   const charts = await context.newPage();
+  // Not signed in, the page says where to sign in.
+  await charts.goto(`${url}/cluster`);
+  await charts.waitForFunction(() => /Sign in on the board/.test(document.getElementById('charts-summary').textContent));
+  await charts.goto(url);
+  await signIn(charts, env.cluster.admin);
   const problems = [];
   charts.on('pageerror', (err) => problems.push(err.message));
   try {

@@ -357,6 +357,28 @@ function step(text) {
   return li;
 }
 
+/**
+ * The board's session, for the exercises' writes and reads: with accounts on
+ * the nodes take the cookie the board set (every node accepts it) and, on a
+ * write, its CSRF token. `null` with accounts off.
+ */
+let csrf = null;
+async function session(nodes) {
+  for (const node of nodes()) {
+    try {
+      const res = await fetch(`${node.url}/api/session`, { credentials: 'include', signal: AbortSignal.timeout(4000) });
+      if (res.status === 401) throw new Error('sign in on the board first (any node): the exercise writes cards as you');
+      if (res.ok) {
+        csrf = (await res.json()).csrf ?? null;
+        return;
+      }
+    } catch (err) {
+      if (err.message.startsWith('sign in')) throw err;
+      // Not answered: ask another node.
+    }
+  }
+}
+
 /** Writes one card through any of `nodes` (retrying, same id and key), returns its id. */
 async function writeCard(tag, n, nodes) {
   const id = crypto.randomUUID();
@@ -368,7 +390,12 @@ async function writeCard(tag, n, nodes) {
       try {
         const response = await fetch(`${node.url}/api/tasks`, {
           method: 'POST',
-          headers: { 'Content-Type': 'application/json', 'Idempotency-Key': `lab-${id}` },
+          credentials: 'include',
+          headers: {
+            'Content-Type': 'application/json',
+            'Idempotency-Key': `lab-${id}`,
+            ...(csrf ? { 'X-Taskraft-CSRF': csrf } : {}),
+          },
           body: JSON.stringify({ id, title: `lab ${tag} card ${n}`, labels: ['lab'] }),
           signal: AbortSignal.timeout(8000),
         });
@@ -387,7 +414,10 @@ async function checkCards(tag, ids) {
   const nodes = state.nodes.filter((n) => n.state === 'running');
   const problems = [];
   for (const node of nodes) {
-    const response = await fetch(`${node.url}/api/tasks?q=${encodeURIComponent(tag)}&limit=1000`, { signal: AbortSignal.timeout(8000) });
+    const response = await fetch(`${node.url}/api/tasks?q=${encodeURIComponent(tag)}&limit=1000`, {
+      credentials: 'include',
+      signal: AbortSignal.timeout(8000),
+    });
     if (!response.ok) {
       problems.push(`node ${node.id} answered ${response.status}`);
       continue;
@@ -428,6 +458,7 @@ const running = () => state.nodes.filter((n) => n.state === 'running' && n.answe
 async function writeSome(tag, from, count, targets) {
   const ids = [];
   const s = step(`Writing ${count} cards…`);
+  await session(targets);
   for (let i = 0; i < count; i += 1) ids.push(await writeCard(tag, from + i, targets));
   s.textContent = `Wrote ${count} cards (each answered only once committed).`;
   return ids;

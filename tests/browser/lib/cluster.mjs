@@ -8,7 +8,7 @@
 // feature of the demo), its URLs parsed from its output, stopped with SIGINT.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -257,6 +257,11 @@ async function startDemo(nodes) {
       await sleep(100);
     }
     cluster.nodes = [...urls.keys()].sort((a, b) => a - b).map((id) => ({ id, url: urls.get(id), pid: pids.get(id) }));
+    // The demo prints the first admin's login and keeps the service token
+    // it gives the nodes (and the lab) in its directory.
+    const login = /^\s*login\s+user (\S+)\s+password (\S+)$/m.exec(output);
+    if (login) cluster.admin = { username: login[1], password: login[2] };
+    serviceToken = (await readFile(join(dir, 'api-token'), 'utf8').catch(() => '')).trim() || null;
   } catch (err) {
     await cluster.stop();
     throw err;

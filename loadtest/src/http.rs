@@ -41,7 +41,9 @@ fn authorization() -> Option<&'static HeaderValue> {
     static VALUE: std::sync::OnceLock<Option<HeaderValue>> = std::sync::OnceLock::new();
     VALUE
         .get_or_init(|| {
-            let token = std::env::var("TASKRAFT_TOKEN").ok().filter(|t| !t.is_empty())?;
+            let token = std::env::var("TASKRAFT_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty())?;
             HeaderValue::from_str(&format!("Bearer {token}")).ok()
         })
         .as_ref()

@@ -245,8 +245,8 @@ fn ws_url(base: &str, since: Option<u64>) -> String {
         .trim_start_matches("ws://")
         .trim_end_matches('/');
     match since {
-        Some(since) => format!("ws://{host}/ws?since={since}"),
-        None => format!("ws://{host}/ws"),
+        Some(since) => format!("ws://{host}/ws?since={since}{}", token_param("&")),
+        None => format!("ws://{host}/ws{}", token_param("?")),
     }
 }
 
@@ -867,5 +867,13 @@ mod tests {
         assert_eq!((st.sockets[1].gaps, st.sockets[1].skipped), (1, 1));
         assert_eq!(st.delivery.len(), 2);
         assert_eq!(st.per_event[&11].0, 2);
+    }
+}
+
+/// `?token=` (after `sep`) with `$TASKRAFT_TOKEN`, for nodes with auth on.
+fn token_param(sep: &str) -> String {
+    match std::env::var("TASKRAFT_TOKEN") {
+        Ok(token) if !token.is_empty() => format!("{sep}token={token}"),
+        _ => String::new(),
     }
 }

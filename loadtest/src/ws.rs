@@ -807,6 +807,14 @@ fn summarize(args: &WsArgs, st: State, t: Timing, notes: Vec<String>) -> WsOutco
     }
 }
 
+/// `?token=` (after `sep`) with `$TASKRAFT_TOKEN`, for nodes with auth on.
+fn token_param(sep: &str) -> String {
+    match std::env::var("TASKRAFT_TOKEN") {
+        Ok(token) if !token.is_empty() => format!("{sep}token={token}"),
+        _ => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -867,13 +875,5 @@ mod tests {
         assert_eq!((st.sockets[1].gaps, st.sockets[1].skipped), (1, 1));
         assert_eq!(st.delivery.len(), 2);
         assert_eq!(st.per_event[&11].0, 2);
-    }
-}
-
-/// `?token=` (after `sep`) with `$TASKRAFT_TOKEN`, for nodes with auth on.
-fn token_param(sep: &str) -> String {
-    match std::env::var("TASKRAFT_TOKEN") {
-        Ok(token) if !token.is_empty() => format!("{sep}token={token}"),
-        _ => String::new(),
     }
 }

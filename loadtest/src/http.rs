@@ -35,6 +35,20 @@ impl Reply {
 /// closed-loop client stuck on a dead node would never end the run.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// `Authorization: Bearer $TASKRAFT_TOKEN` for every request, when set
+/// (a node with `auth = "on"` needs a personal token or its `api_token`).
+fn authorization() -> Option<&'static HeaderValue> {
+    static VALUE: std::sync::OnceLock<Option<HeaderValue>> = std::sync::OnceLock::new();
+    VALUE
+        .get_or_init(|| {
+            let token = std::env::var("TASKRAFT_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty())?;
+            HeaderValue::from_str(&format!("Bearer {token}")).ok()
+        })
+        .as_ref()
+}
+
 pub struct Conn {
     /// `host:port`.
     authority: String,
@@ -134,6 +148,9 @@ impl Conn {
             if let Ok(value) = HeaderValue::from_str(value) {
                 request_headers.insert(HeaderName::from_static(name), value);
             }
+        }
+        if let Some(value) = authorization() {
+            request_headers.insert(hyper::header::AUTHORIZATION, value.clone());
         }
         let Ok(request) = request.body(Full::new(body.unwrap_or_default())) else {
             return Reply::failed();

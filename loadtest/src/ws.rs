@@ -245,8 +245,8 @@ fn ws_url(base: &str, since: Option<u64>) -> String {
         .trim_start_matches("ws://")
         .trim_end_matches('/');
     match since {
-        Some(since) => format!("ws://{host}/ws?since={since}"),
-        None => format!("ws://{host}/ws"),
+        Some(since) => format!("ws://{host}/ws?since={since}{}", token_param("&")),
+        None => format!("ws://{host}/ws{}", token_param("?")),
     }
 }
 
@@ -804,6 +804,14 @@ fn summarize(args: &WsArgs, st: State, t: Timing, notes: Vec<String>) -> WsOutco
         report: out,
         json,
         incomplete,
+    }
+}
+
+/// `?token=` (after `sep`) with `$TASKRAFT_TOKEN`, for nodes with auth on.
+fn token_param(sep: &str) -> String {
+    match std::env::var("TASKRAFT_TOKEN") {
+        Ok(token) if !token.is_empty() => format!("{sep}token={token}"),
+        _ => String::new(),
     }
 }
 

@@ -200,7 +200,8 @@ async function startDemo(nodes) {
   const base = await freeBase(nodes, true);
   const args = ['demo', '--lab', '--fresh', '--dir', dir, '--http-port', String(base), '--nodes', String(nodes)];
   const child = spawn(BIN, args, {
-    env: process.env,
+    // The board has no login page yet: its demo runs without accounts.
+    env: { ...process.env, TASKRAFT_AUTH: process.env.TASKRAFT_AUTH ?? 'off' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

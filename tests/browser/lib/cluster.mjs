@@ -200,8 +200,7 @@ async function startDemo(nodes) {
   const base = await freeBase(nodes, true);
   const args = ['demo', '--lab', '--fresh', '--dir', dir, '--http-port', String(base), '--nodes', String(nodes)];
   const child = spawn(BIN, args, {
-    // The board has no login page yet: its demo runs without accounts.
-    env: { ...process.env, TASKRAFT_AUTH: process.env.TASKRAFT_AUTH ?? 'off' },
+    env: process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -83,9 +83,7 @@ fn start_demo() -> Demo {
         .arg("--dir")
         .arg(dir.path().join("demo"))
         .env_remove("TASKRAFT_MYSQL_URL")
-        // The lab's own calls carry the demo's api_token either way; this
-        // test reads and writes the nodes directly, as before accounts.
-        .env("TASKRAFT_AUTH", "off")
+        .env_remove("TASKRAFT_AUTH")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -103,6 +101,11 @@ fn start_demo() -> Demo {
         .recv_timeout(Duration::from_secs(120))
         .expect("the demo prints `lab  URL` once the cluster is ready");
     assert!(lab.ends_with("/lab"), "{lab}");
+    // Accounts are on: this test reads and writes the nodes with the
+    // service token the demo gives them (and keeps in its directory).
+    let token =
+        std::fs::read_to_string(dir.path().join("demo/api-token")).expect("the demo's api-token");
+    use_token(token.trim());
     Demo {
         child,
         base,

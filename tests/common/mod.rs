@@ -139,12 +139,24 @@ fn finish(result: Result<ureq::Response, ureq::Error>) -> Response {
     }
 }
 
+/// A bearer token every request of this test process carries unless it
+/// sets its own `Authorization` (for clusters with accounts on, such as
+/// `taskraft demo`'s: its service token).
+static DEFAULT_TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+pub fn use_token(token: &str) {
+    let _ = DEFAULT_TOKEN.set(token.to_string());
+}
+
 pub fn get(url: &str) -> Response {
-    finish(agent().get(url).call())
+    send("GET", url, &[], None)
 }
 
 pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&Value>) -> Response {
     let mut request = agent().request(method, url);
+    if let Some(token) = DEFAULT_TOKEN.get() {
+        request = request.set("Authorization", &format!("Bearer {token}"));
+    }
     for (name, value) in headers {
         request = request.set(name, value);
     }

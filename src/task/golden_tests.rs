@@ -1,0 +1,353 @@
+//! Golden fixtures: commands as the Raft log holds them, events as the
+//! WebSocket and the `task_events.payload` column hold them, and outcomes
+//! as `idempotency_keys.outcome` holds them, each written once by this
+//! version into `tests/fixtures/log/`. They must decode, for ever, to the
+//! values below: a log entry or a row written today is read by every later
+//! version (an upgraded node replays its log and reads its tables).
+//!
+//! Files are never rewritten. A format change adds fixtures; it never edits
+//! one. `TASKRAFT_BLESS_FIXTURES=1` writes the fixtures that are missing
+//! (a new kind's), from the encoders of the build that runs it.
+//!
+//! Every [`Op`] kind must have fixtures: [`every_kind_has_a_fixture`]
+//! matches on it exhaustively, so a new kind does not compile until it is
+//! listed there.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::*;
+use crate::raft::proposal::{decode_command, encode_command};
+use crate::time::{Date, Timestamp};
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/log")
+}
+
+/// The fixture `name`'s bytes; with `TASKRAFT_BLESS_FIXTURES=1`, a missing
+/// one is first written as `fresh` encodes it.
+fn fixture(name: &str, fresh: impl FnOnce() -> Vec<u8>) -> Vec<u8> {
+    let path = dir().join(name);
+    if !path.exists() && std::env::var_os("TASKRAFT_BLESS_FIXTURES").is_some() {
+        std::fs::create_dir_all(dir()).expect("fixture dir");
+        std::fs::write(&path, fresh()).expect("fixture written");
+    }
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "fixture {} is missing ({e}); golden fixtures are never deleted \
+             (TASKRAFT_BLESS_FIXTURES=1 writes a new kind's)",
+            path.display()
+        )
+    })
+}
+
+fn id(n: u128) -> TaskId {
+    TaskId(Uuid::from_u128(n))
+}
+
+fn at(n: i64) -> Timestamp {
+    Timestamp(1_767_225_600_000 + n)
+}
+
+fn key(name: &str) -> Option<Idempotency> {
+    Some(Idempotency {
+        key: name.to_string(),
+        fingerprint: format!("{:064x}", name.len()),
+    })
+}
+
+/// The fixtures of commands: (file name, the command it decodes to).
+fn commands() -> Vec<(&'static str, Command)> {
+    let command = |n: u128, idempotency, op| Command {
+        request_id: Uuid::from_u128(0x1000 + n),
+        idempotency,
+        at: at(n as i64),
+        op,
+    };
+    vec![
+        (
+            "command_create_minimal.json",
+            command(
+                1,
+                None,
+                Op::Create(NewTask {
+                    id: id(1),
+                    title: "Write the runbook".into(),
+                    description: String::new(),
+                    status: Status::Todo,
+                    position: None,
+                    priority: Priority::Medium,
+                    assignee: None,
+                    labels: vec![],
+                    due_date: None,
+                }),
+            ),
+        ),
+        (
+            "command_create_full_with_key.json",
+            command(
+                2,
+                key("create-2"),
+                Op::Create(NewTask {
+                    id: id(2),
+                    title: "Ünïcode \"quoted\" 😀".into(),
+                    description: "# Markdown\n\n- line\\two".into(),
+                    status: Status::InProgress,
+                    position: Some(1536.25),
+                    priority: Priority::Urgent,
+                    assignee: Some("ada".into()),
+                    labels: vec!["ops".into(), "backend".into()],
+                    due_date: Date::new(2026, 2, 28),
+                }),
+            ),
+        ),
+        (
+            "command_update_title.json",
+            command(
+                3,
+                None,
+                Op::Update {
+                    id: id(1),
+                    expected_version: None,
+                    patch: TaskPatch {
+                        title: Some("Write the upgrade runbook".into()),
+                        ..TaskPatch::default()
+                    },
+                },
+            ),
+        ),
+        (
+            "command_update_every_field_expected_version_with_key.json",
+            command(
+                4,
+                key("update-4"),
+                Op::Update {
+                    id: id(2),
+                    expected_version: Some(3),
+                    patch: TaskPatch {
+                        title: Some("t".into()),
+                        description: Some("d".into()),
+                        status: Some(Status::Done),
+                        position: Some(-0.5),
+                        priority: Some(Priority::Low),
+                        assignee: Some(Some("grace".into())),
+                        labels: Some(vec!["x".into()]),
+                        due_date: Some(Date::new(2030, 12, 31)),
+                    },
+                },
+            ),
+        ),
+        (
+            "command_update_clears.json",
+            command(
+                5,
+                None,
+                Op::Update {
+                    id: id(2),
+                    expected_version: None,
+                    patch: TaskPatch {
+                        assignee: Some(None),
+                        labels: Some(vec![]),
+                        due_date: Some(None),
+                        ..TaskPatch::default()
+                    },
+                },
+            ),
+        ),
+        (
+            "command_delete.json",
+            command(
+                6,
+                None,
+                Op::Delete {
+                    id: id(1),
+                    expected_version: None,
+                },
+            ),
+        ),
+        (
+            "command_delete_expected_version_with_key.json",
+            command(
+                7,
+                key("delete-7"),
+                Op::Delete {
+                    id: id(2),
+                    expected_version: Some(5),
+                },
+            ),
+        ),
+    ]
+}
+
+fn task(version: u64) -> Task {
+    Task {
+        id: id(2),
+        title: "Ünïcode \"quoted\" 😀".into(),
+        description: "# Markdown".into(),
+        status: Status::InProgress,
+        position: 1536.25,
+        priority: Priority::Urgent,
+        assignee: Some("ada".into()),
+        labels: vec!["backend".into(), "ops".into()],
+        due_date: Date::new(2026, 2, 28),
+        version,
+        created_at: at(2),
+        updated_at: at(version as i64),
+    }
+}
+
+/// The fixtures of events: (file name, the event it decodes to).
+fn events() -> Vec<(&'static str, Event)> {
+    let event = |seq: u64, kind, task: Task, changes| Event {
+        seq,
+        raft_index: 10 + seq,
+        ordinal: 0,
+        term: 2,
+        event_id: Uuid::from_u128(0x2000 + u128::from(seq)),
+        kind,
+        task_id: task.id,
+        at: task.updated_at,
+        task,
+        changes,
+        request_id: Uuid::from_u128(0x2000 + u128::from(seq)),
+    };
+    let mut changes = BTreeMap::new();
+    changes.insert(
+        "assignee".to_string(),
+        FieldChange {
+            from: json!(null),
+            to: json!("ada"),
+        },
+    );
+    changes.insert(
+        "position".to_string(),
+        FieldChange {
+            from: json!(1024.0),
+            to: json!(1536.25),
+        },
+    );
+    vec![
+        (
+            "event_task_created.json",
+            event(1, EventKind::TaskCreated, task(1), BTreeMap::new()),
+        ),
+        (
+            "event_task_updated.json",
+            event(2, EventKind::TaskUpdated, task(2), changes),
+        ),
+        (
+            "event_task_deleted.json",
+            event(3, EventKind::TaskDeleted, task(2), BTreeMap::new()),
+        ),
+    ]
+}
+
+/// The fixtures of stored outcomes: (file name, the outcome).
+fn outcomes() -> Vec<(&'static str, Outcome)> {
+    vec![
+        (
+            "outcome_created.json",
+            Outcome::Created {
+                task: task(1),
+                seq: 1,
+            },
+        ),
+        (
+            "outcome_unchanged.json",
+            Outcome::Unchanged {
+                task: task(2),
+                seq: 2,
+            },
+        ),
+        (
+            "outcome_rejected_version_mismatch.json",
+            Outcome::Rejected {
+                rejection: Rejection::VersionMismatch {
+                    expected: 1,
+                    current: Box::new(task(2)),
+                },
+            },
+        ),
+        (
+            "outcome_rejected_key_reused.json",
+            Outcome::Rejected {
+                rejection: Rejection::KeyReused {
+                    key: "create-2".into(),
+                },
+            },
+        ),
+    ]
+}
+
+#[test]
+fn every_kind_has_a_fixture() {
+    let listed: Vec<Command> = commands().into_iter().map(|(_, c)| c).collect();
+    // A new kind fails to compile here until its fixtures are listed above.
+    let kinds = |op: &Op| match op {
+        Op::Create(_) => "create",
+        Op::Update { .. } => "update",
+        Op::Delete { .. } => "delete",
+    };
+    for kind in ["create", "update", "delete"] {
+        assert!(
+            listed.iter().any(|c| kinds(&c.op) == kind),
+            "no fixture of {kind}"
+        );
+        for keyed in [false, true] {
+            assert!(
+                listed
+                    .iter()
+                    .any(|c| kinds(&c.op) == kind && c.idempotency.is_some() == keyed),
+                "no fixture of {kind} with idempotency {keyed}"
+            );
+        }
+    }
+}
+
+#[test]
+fn commands_of_the_log_decode_for_ever() {
+    for (name, expected) in commands() {
+        let bytes = fixture(name, || encode_command(&expected));
+        let decoded =
+            decode_command(&bytes).unwrap_or_else(|e| panic!("{name} no longer decodes: {e}"));
+        assert_eq!(decoded, expected, "{name}");
+    }
+}
+
+#[test]
+fn events_on_the_wire_and_stored_payloads_decode_for_ever() {
+    for (name, expected) in events() {
+        let bytes = fixture(name, || serde_json::to_vec(&expected).unwrap());
+        let decoded: Event = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{name} no longer decodes: {e}"));
+        assert_eq!(decoded, expected, "{name}");
+
+        let stored = name.replace("event_", "payload_");
+        let bytes = fixture(&stored, || {
+            crate::db::rows::event_payload(&expected).into_bytes()
+        });
+        let decoded: EventPayload = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{stored} no longer decodes: {e}"));
+        assert_eq!(
+            decoded,
+            EventPayload {
+                task: expected.task.clone(),
+                changes: expected.changes.clone(),
+            },
+            "{stored}"
+        );
+    }
+}
+
+#[test]
+fn remembered_outcomes_decode_for_ever() {
+    for (name, expected) in outcomes() {
+        let bytes = fixture(name, || serde_json::to_vec(&expected).unwrap());
+        let decoded: Outcome = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{name} no longer decodes: {e}"));
+        assert_eq!(decoded, expected, "{name}");
+    }
+}

@@ -54,4 +54,5 @@ pub mod status;
 pub mod task;
 pub mod time;
 pub mod transport;
+pub mod version;
 pub mod ws;

@@ -101,7 +101,11 @@ pub fn render(view: &Value) -> String {
         text(&view["cluster_version"]),
     );
     if let Some(error) = view["apply_error"].as_str() {
-        out.push_str(&format!("applier retrying after: {error}\n"));
+        if error.starts_with("applier stopped") {
+            out.push_str(&format!("{error}\n"));
+        } else {
+            out.push_str(&format!("applier retrying after: {error}\n"));
+        }
     }
     out.push_str(&format!(
         "\n{:<4} {:<8} {:<7} {:<22} {:<28} {:<10} {}\n",

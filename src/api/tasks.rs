@@ -135,6 +135,12 @@ pub async fn create(
         due_date: draft.due_date,
     };
     validate::new_task(&mut new)?;
+    // Fault tests only (the `failpoints` build): propose the create as a
+    // kind release builds cannot decode (see `crate::version`).
+    #[cfg(feature = "failpoints")]
+    if crate::crash::switch("api_propose_future_kind") {
+        return propose(&state, &req, Op::FutureCreate(new), Some(&body)).await;
+    }
     propose(&state, &req, Op::Create(new), Some(&body)).await
 }
 

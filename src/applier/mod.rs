@@ -26,6 +26,7 @@ pub mod catchup;
 pub mod drive;
 mod handle;
 mod state;
+pub mod stop;
 
 pub use handle::{ApplierError, ApplierHandle};
 
@@ -87,6 +88,10 @@ pub struct ApplierStatus {
     pub error_class: Option<&'static str>,
     /// The snapshot index MySQL is copying rows up to from a peer.
     pub catching_up_to: Option<u64>,
+    /// Set when the applier stopped before an entry this version cannot
+    /// decode ([`stop`]): why. The node is not ready until it runs a
+    /// version that can.
+    pub stopped: Option<String>,
 }
 
 pub struct Applier {
@@ -110,6 +115,9 @@ pub struct Applier {
     /// The server's `max_allowed_packet`, read on the applier's connection;
     /// `None` until read, and again after any error.
     max_allowed_packet: Option<usize>,
+    /// The entry this version cannot decode, once met: nothing more is
+    /// applied by this process.
+    stopped: Option<stop::Stopped>,
 }
 
 impl Applier {
@@ -138,12 +146,13 @@ impl Applier {
             subscribers: Vec::new(),
             retry: Retry::default(),
             max_allowed_packet: None,
+            stopped: None,
         }
     }
 
     /// Starts the next batch unless one is running or nothing is committed.
     fn next_batch(&mut self, ctx: &mut Context<Self>) {
-        if self.busy || self.raft.is_none() {
+        if self.busy || self.raft.is_none() || self.stopped.is_some() {
             return;
         }
         if self.applied_index < self.log.snapshot().index {
@@ -175,6 +184,23 @@ impl Applier {
                 return;
             }
         };
+        // Never past an entry this version cannot decode: what comes before
+        // it is applied, then the applier stops at it (see [`stop`]).
+        let (batch, stopped) = stop::until_undecodable(batch);
+        if batch.is_empty() {
+            self.state = Some(state);
+            if let Some(stopped) = stopped {
+                tracing::error!(
+                    index = stopped.index,
+                    term = stopped.term,
+                    error = %stopped.error,
+                    "applier {stopped}; this node is unready, and still votes and replicates"
+                );
+                metrics::APPLY_ERRORS.inc();
+                self.stopped = Some(stopped);
+            }
+            return;
+        }
         self.busy = true;
         let mut executor = MysqlExecutor {
             pool: self.pool.clone(),
@@ -427,6 +453,7 @@ impl Handler<GetApplierStatus> for Applier {
             failing: self.retry.apply_error(),
             error_class: self.retry.failure().map(|f| f.class.as_str()),
             catching_up_to: (self.applied_index < snapshot).then_some(snapshot),
+            stopped: self.stopped.as_ref().map(|s| format!("applier {s}")),
         })
     }
 }

@@ -66,9 +66,12 @@ pub async fn start(
         cluster_id: None,
         proof: None,
         wire: None,
+        version: Some(crate::version::announced()),
     };
+    let versions = crate::version::PeerVersions::default();
     let auth = PeerAuth::new(cluster_id.clone(), settings.cluster_secrets.clone());
-    let transport = TransportHandle::start(hello, peers, raft_listener, auth.clone());
+    let transport =
+        TransportHandle::start(hello, peers, raft_listener, auth.clone(), versions.clone());
     let ports = TransportPorts {
         send: transport.send_recipient(),
         set_peer: transport.set_peer_recipient(),
@@ -90,6 +93,7 @@ pub async fn start(
                 snapshot_count: settings.snapshot_count,
                 catchup_entries: settings.snapshot_catchup_entries,
             },
+            versions,
         },
         store,
         ports,

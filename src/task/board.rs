@@ -302,6 +302,14 @@ impl Board {
 
     fn decide(&self, command: &Command) -> Decision {
         match &command.op {
+            #[cfg(feature = "failpoints")]
+            Op::FutureCreate(new) => {
+                if self.slot(&new.id).is_some() {
+                    return Decision::Reject(Rejection::IdTaken { id: new.id });
+                }
+                let task = self.new_task(new, command);
+                Decision::Record(EventKind::TaskCreated, task, BTreeMap::new())
+            }
             Op::Create(new) => {
                 if self.slot(&new.id).is_some() {
                     return Decision::Reject(Rejection::IdTaken { id: new.id });

@@ -46,12 +46,19 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expected_version: Option<u64>,
     },
+    /// Test builds only (`failpoints`): a kind a release build does not
+    /// know, as a future version's new kind would be. It creates a task
+    /// like `create`. Gated at `crate::version::FUTURE`.
+    #[cfg(feature = "failpoints")]
+    FutureCreate(NewTask),
 }
 
 impl Op {
     pub fn task_id(&self) -> TaskId {
         match self {
             Op::Create(new) => new.id,
+            #[cfg(feature = "failpoints")]
+            Op::FutureCreate(new) => new.id,
             Op::Update { id, .. } | Op::Delete { id, .. } => *id,
         }
     }

@@ -33,9 +33,10 @@ impl TransportHandle {
         peers: HashMap<u64, String>,
         listener: TcpListener,
         auth: PeerAuth,
+        versions: crate::version::PeerVersions,
     ) -> TransportHandle {
         TransportHandle {
-            addr: Transport::new(hello, peers, listener, auth).start(),
+            addr: Transport::new(hello, peers, listener, auth, versions).start(),
         }
     }
 

@@ -160,6 +160,8 @@ pub struct Transport {
     inbox: Option<RaftInbox>,
     listener: Option<TcpListener>,
     auth: PeerAuth,
+    /// The versions peers announce in their hellos.
+    versions: crate::version::PeerVersions,
 }
 
 impl Transport {
@@ -170,6 +172,7 @@ impl Transport {
         peers: HashMap<u64, String>,
         listener: TcpListener,
         auth: PeerAuth,
+        versions: crate::version::PeerVersions,
     ) -> Transport {
         Transport {
             hello,
@@ -178,6 +181,7 @@ impl Transport {
             inbox: None,
             listener: Some(listener),
             auth,
+            versions,
         }
     }
 
@@ -349,6 +353,7 @@ impl Handler<PeerHello> for Transport {
     type Result = ();
     fn handle(&mut self, PeerHello(hello): PeerHello, _: &mut Context<Self>) {
         // Only an authenticated hello gets here, and its URL was checked.
+        self.versions.heard(hello.node_id, hello.version.as_deref());
         if let Some(peer) = self.peers.get(&hello.node_id) {
             if let Ok(mut url) = peer.link.url.lock() {
                 *url = Some(hello.url);

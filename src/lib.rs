@@ -49,6 +49,7 @@ pub mod mysqld;
 pub mod peer_http;
 pub mod projection;
 pub mod raft;
+pub mod retention;
 pub mod server;
 pub mod status;
 pub mod task;

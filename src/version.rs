@@ -115,6 +115,7 @@ pub fn introduced(op: &Op) -> (&'static str, Version) {
         Op::Create(_) => ("create", BASELINE),
         Op::Update { .. } => ("update", BASELINE),
         Op::Delete { .. } => ("delete", BASELINE),
+        Op::ExpireKeys { .. } => ("expire_keys", Version::new(0, 2, 0)),
         // A kind only the test build knows, as a future version's would be.
         #[cfg(feature = "failpoints")]
         Op::FutureCreate(_) => ("future_create", FUTURE),

@@ -2,9 +2,9 @@
 //! 1 and 2 run a "newer" build (the failpoints binary claiming version
 //! 99.0.0 with `TASKRAFT_TEST_VERSION`, and knowing a command kind,
 //! `future_create`, that release builds cannot decode) and node 3 the
-//! normal build (0.1.0).
+//! normal build (`CARGO_PKG_VERSION`).
 //!
-//! - The cluster version is the lowest voter's (0.1.0), and the node taking
+//! - The cluster version is the lowest voter's (node 3's), and the node taking
 //!   a request refuses the new kind with 503 `cluster_version_too_old`.
 //! - Past the gate (a failpoint), the entry commits: the new nodes apply
 //!   it, the old node's applier stops before it — not ready, with the cause
@@ -22,6 +22,7 @@ use common::*;
 use serde_json::{json, Value};
 
 const NEW_VERSION: &str = "99.0.0";
+const OLD_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 fn view(url: &str) -> Value {
     get(&format!("{url}/api/cluster")).body
@@ -85,11 +86,11 @@ fn an_old_node_stops_at_a_kind_it_cannot_decode_and_the_gate_holds_until_every_v
     for id in 1..=3 {
         let v = wait_view(
             &cluster.url(id),
-            "cluster version 0.1.0",
+            "cluster version is the old node's",
             Duration::from_secs(20),
-            |v| v["cluster_version"] == "0.1.0",
+            |v| v["cluster_version"] == OLD_VERSION,
         );
-        let expected = if id == 3 { "0.1.0" } else { NEW_VERSION };
+        let expected = if id == 3 { OLD_VERSION } else { NEW_VERSION };
         assert_eq!(v["version"], expected, "node {id}");
         assert!(!v["commit"].as_str().unwrap_or("").is_empty());
     }
@@ -103,7 +104,7 @@ fn an_old_node_stops_at_a_kind_it_cannot_decode_and_the_gate_holds_until_every_v
     let refused = create_titled(&leader, "future, refused");
     assert_eq!(refused.status, 503, "{:?}", refused.body);
     assert_eq!(refused.error_code(), Some("cluster_version_too_old"));
-    assert_eq!(refused.body["error"]["cluster_version"], "0.1.0");
+    assert_eq!(refused.body["error"]["cluster_version"], OLD_VERSION);
     assert_eq!(refused.body["error"]["kind"], "future_create");
     assert_eq!(refused.body["error"]["outcome_unknown"], false);
     assert!(refused.header("retry-after").is_some());

@@ -90,6 +90,12 @@ fn respond(outcome: Outcome, replayed: bool) -> Result<HttpResponse, ApiError> {
         }
         Outcome::Deleted { .. } => (StatusCode::NO_CONTENT, None),
         Outcome::Rejected { rejection } => return Err(rejection.into()),
+        // Only the leader proposes expiries, never through the api.
+        Outcome::KeysExpired { .. } => {
+            return Err(ApiError::Internal(
+                "a key expiry is not a task request".into(),
+            ))
+        }
     };
     let mut response = HttpResponse::build(status);
     if let Some(seq) = seq {

@@ -228,7 +228,11 @@ impl Applier {
                     }
                     match progress.failure {
                         None => {
-                            applier.state = Some(executor.state);
+                            // After an expiry that left the Bloom filter
+                            // full of expired keys, it is read afresh.
+                            if !executor.state.stale() {
+                                applier.state = Some(executor.state);
+                            }
                             applier.next_batch(ctx);
                         }
                         // The state may no longer match MySQL: read it again.

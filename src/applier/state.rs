@@ -18,6 +18,11 @@ use crate::task::{Changes, ColumnTails, Remembered, Slot, Task, TaskId};
 
 /// Outcomes of recently used idempotency keys kept in memory.
 const RECENT_KEYS: usize = 20_000;
+/// Keys added to the Bloom filter after which an expiry has the state read
+/// afresh, rebuilding the filter from the keys still in MySQL: expired keys
+/// cannot be taken out of it, and a filter never rebuilt would fill up
+/// (false positives cost a SELECT each, never a wrong answer).
+const BLOOM_REBUILD_AFTER: usize = 200_000;
 
 /// The answer for one task id or idempotency key: what the state knows
 /// (`None`: it does not exist), or "ask MySQL".
@@ -39,6 +44,8 @@ pub struct ApplyState {
     keys: Bloom,
     recent_keys: HashMap<String, Remembered>,
     recent_order: VecDeque<String>,
+    /// Set when an expiry found the Bloom filter worth rebuilding.
+    stale: bool,
 }
 
 impl ApplyState {
@@ -77,6 +84,7 @@ impl ApplyState {
             keys: bloom,
             recent_keys: HashMap::new(),
             recent_order: VecDeque::new(),
+            stale: false,
         }
     }
 
@@ -135,6 +143,9 @@ impl ApplyState {
             self.known.insert(*id, false);
             self.rows.remove(id);
         }
+        if let Some(before) = changes.expired_before {
+            self.expire_keys(before);
+        }
         for (key, remembered) in &changes.keys {
             self.remember_key(key, remembered);
         }
@@ -144,6 +155,24 @@ impl ApplyState {
         self.last_seq = changes.last_seq;
         self.applied_index = applied_index;
         self.applied_term = applied_term;
+    }
+
+    /// Forgets the remembered keys first used before `before`, as MySQL
+    /// just deleted them.
+    fn expire_keys(&mut self, before: crate::time::Timestamp) {
+        self.recent_keys
+            .retain(|_, remembered| remembered.at >= before);
+        let recent = &self.recent_keys;
+        self.recent_order.retain(|key| recent.contains_key(key));
+        if self.keys.inserted > BLOOM_REBUILD_AFTER {
+            self.stale = true;
+        }
+    }
+
+    /// Whether the state should be read afresh (after an expiry, to
+    /// rebuild the Bloom filter without the expired keys).
+    pub fn stale(&self) -> bool {
+        self.stale
     }
 
     pub fn known_tasks(&self) -> usize {
@@ -156,6 +185,8 @@ impl ApplyState {
 /// positives under 1 % up to about 800,000 keys.
 struct Bloom {
     bits: Vec<u64>,
+    /// Keys inserted since it was built.
+    inserted: usize,
 }
 
 const BLOOM_BITS: u64 = 1 << 23;
@@ -165,6 +196,7 @@ impl Bloom {
     fn new() -> Bloom {
         Bloom {
             bits: vec![0; (BLOOM_BITS / 64) as usize],
+            inserted: 0,
         }
     }
 
@@ -184,6 +216,7 @@ impl Bloom {
     }
 
     fn insert(&mut self, key: &str) {
+        self.inserted += 1;
         for bit in Bloom::positions(key) {
             self.bits[(bit / 64) as usize] |= 1 << (bit % 64);
         }
@@ -264,6 +297,7 @@ mod tests {
                 seq: 6,
             },
             raft_index: 11,
+            at: Timestamp(100),
         };
         let changes = Changes {
             events: vec![],
@@ -272,6 +306,7 @@ mod tests {
             keys: vec![("new-key".into(), remembered.clone())],
             tails: Some(ColumnTails([2048.0, 0.0, 0.0])),
             last_seq: 7,
+            expired_before: None,
         };
         state.committed(&changes, 12, 3);
         assert_eq!(
@@ -288,6 +323,44 @@ mod tests {
             Lookup::Known(Some(Slot::Deleted))
         );
         assert_eq!(state.key("new-key"), Lookup::Known(Some(remembered)));
+    }
+
+    #[test]
+    fn an_expiry_forgets_the_remembered_keys_before_its_cutoff() {
+        let mut state = state();
+        let remembered = |at: i64| Remembered {
+            fingerprint: "f".into(),
+            outcome: Outcome::Rejected {
+                rejection: crate::task::Rejection::NotFound {
+                    id: TaskId(Uuid::from_u128(9)),
+                },
+            },
+            raft_index: 11,
+            at: Timestamp(at),
+        };
+        let changes = Changes {
+            keys: vec![
+                ("old".into(), remembered(10)),
+                ("new".into(), remembered(20)),
+            ],
+            last_seq: 5,
+            ..Changes::default()
+        };
+        state.committed(&changes, 11, 2);
+        let expiry = Changes {
+            last_seq: 5,
+            expired_before: Some(Timestamp(15)),
+            ..Changes::default()
+        };
+        state.committed(&expiry, 12, 2);
+        assert_eq!(
+            state.key("old"),
+            Lookup::Fetch,
+            "no longer known in memory: MySQL says (it was deleted)"
+        );
+        assert_eq!(state.key("new"), Lookup::Known(Some(remembered(20))));
+        assert_eq!(state.recent_order.len(), 1);
+        assert!(!state.stale(), "a small filter is kept");
     }
 
     #[test]

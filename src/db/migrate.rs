@@ -35,6 +35,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "V3__assignee_binary.sql",
         sql: include_str!("../../sql/V3__assignee_binary.sql"),
     },
+    Migration {
+        version: 4,
+        name: "V4__key_retention.sql",
+        sql: include_str!("../../sql/V4__key_retention.sql"),
+    },
 ];
 
 const LOCK_TIMEOUT_SECS: u32 = 60;

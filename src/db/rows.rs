@@ -53,7 +53,7 @@ pub const EVENT: Table = Table {
 
 pub const KEY: Table = Table {
     name: "idempotency_keys",
-    columns: "idem_key, fingerprint, raft_index, outcome",
+    columns: "idem_key, fingerprint, raft_index, outcome, created_at",
 };
 
 pub const LABEL: Table = Table {
@@ -370,6 +370,9 @@ pub struct KeyRow {
     pub fingerprint: String,
     pub raft_index: u64,
     pub outcome: String,
+    /// When the key was first used (its command's stamp): it expires
+    /// `idempotency_retention` later.
+    pub created_at: Timestamp,
 }
 
 impl KeyRow {
@@ -381,6 +384,7 @@ impl KeyRow {
             fingerprint: KEY.get(row, "fingerprint")?,
             raft_index: KEY.get(row, "raft_index")?,
             outcome: KEY.get(row, "outcome")?,
+            created_at: timestamp_from(KEY.get(row, "created_at")?, "created_at")?,
         })
     }
 
@@ -394,6 +398,8 @@ impl KeyRow {
             .uint(self.raft_index)
             .push(", ")
             .text(&self.outcome)
+            .push(", ")
+            .timestamp(self.created_at)
             .push(")");
     }
 
@@ -403,6 +409,7 @@ impl KeyRow {
             self.fingerprint.clone().into(),
             self.raft_index.into(),
             self.outcome.clone().into(),
+            timestamp_value(self.created_at),
         ]
     }
 }
@@ -461,6 +468,7 @@ mod tests {
             fingerprint: "f".into(),
             raft_index: 1,
             outcome: "{}".into(),
+            created_at: Timestamp(0),
         };
         assert_eq!(key.values().len(), KEY.count());
         for name in ["id", "title", "labels", "updated_at"] {

@@ -51,15 +51,23 @@ pub enum Op {
     /// like `create`. Gated at `crate::version::FUTURE`.
     #[cfg(feature = "failpoints")]
     FutureCreate(NewTask),
+    /// Proposed by the leader every so often: idempotency keys first used
+    /// before `before` (now − `idempotency_retention` on the leader's
+    /// clock) are forgotten on every node as it applies this entry.
+    ExpireKeys {
+        before: Timestamp,
+    },
 }
 
 impl Op {
-    pub fn task_id(&self) -> TaskId {
+    /// The task the command is about; `None` for one about no task.
+    pub fn task_id(&self) -> Option<TaskId> {
         match self {
-            Op::Create(new) => new.id,
+            Op::Create(new) => Some(new.id),
             #[cfg(feature = "failpoints")]
-            Op::FutureCreate(new) => new.id,
-            Op::Update { id, .. } | Op::Delete { id, .. } => *id,
+            Op::FutureCreate(new) => Some(new.id),
+            Op::Update { id, .. } | Op::Delete { id, .. } => Some(*id),
+            Op::ExpireKeys { .. } => None,
         }
     }
 }

@@ -169,6 +169,16 @@ fn commands() -> Vec<(&'static str, Command)> {
             ),
         ),
         (
+            "command_expire_keys.json",
+            command(
+                8,
+                None,
+                Op::ExpireKeys {
+                    before: Timestamp(1_766_620_800_000),
+                },
+            ),
+        ),
+        (
             "command_delete_expected_version_with_key.json",
             command(
                 7,
@@ -272,6 +282,12 @@ fn outcomes() -> Vec<(&'static str, Outcome)> {
             },
         ),
         (
+            "outcome_keys_expired.json",
+            Outcome::KeysExpired {
+                before: Timestamp(1_766_620_800_000),
+            },
+        ),
+        (
             "outcome_rejected_key_reused.json",
             Outcome::Rejected {
                 rejection: Rejection::KeyReused {
@@ -286,20 +302,28 @@ fn outcomes() -> Vec<(&'static str, Outcome)> {
 fn every_kind_has_a_fixture() {
     let listed: Vec<Command> = commands().into_iter().map(|(_, c)| c).collect();
     // A new kind fails to compile here until its fixtures are listed above.
+    // (kind, whether clients send it with an idempotency key)
     let kinds = |op: &Op| match op {
-        Op::Create(_) => "create",
-        Op::Update { .. } => "update",
-        Op::Delete { .. } => "delete",
+        Op::Create(_) => ("create", true),
+        Op::Update { .. } => ("update", true),
+        Op::Delete { .. } => ("delete", true),
+        Op::ExpireKeys { .. } => ("expire_keys", false),
         // Test builds only: never in a log a release build writes.
         #[cfg(feature = "failpoints")]
-        Op::FutureCreate(_) => "delete",
+        Op::FutureCreate(_) => ("delete", true),
     };
-    for kind in ["create", "update", "delete"] {
+    let kinds = |op: &Op| kinds(op).0;
+    for (kind, keyed_too) in [
+        ("create", true),
+        ("update", true),
+        ("delete", true),
+        ("expire_keys", false),
+    ] {
         assert!(
             listed.iter().any(|c| kinds(&c.op) == kind),
             "no fixture of {kind}"
         );
-        for keyed in [false, true] {
+        for keyed in [false, keyed_too] {
             assert!(
                 listed
                     .iter()

@@ -1,0 +1,138 @@
+//! Idempotency-key retention on real processes: three nodes with
+//! `idempotency_retention = 2s`. The leader proposes expiries in the log;
+//! every node's MySQL drops the same keys at the same log index, and a
+//! retry after its key expired is a new request that creates a new task.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use mysql_async::prelude::*;
+use serde_json::{json, Value};
+
+/// One node's keys as its MySQL holds them, read with its applied index
+/// in one consistent snapshot: (applied index, [(key, raft index)]).
+fn keys_of(url: &str) -> (u64, Vec<(String, u64)>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let mut conn = mysql_async::Conn::from_url(url)
+            .await
+            .expect("the node's database answers");
+        conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+            .await
+            .unwrap();
+        let applied: Option<u64> = conn
+            .query_first("SELECT applied_index FROM raft_applied WHERE id = 1")
+            .await
+            .unwrap();
+        let keys: Vec<(String, u64)> = conn
+            .query("SELECT idem_key, raft_index FROM idempotency_keys ORDER BY idem_key")
+            .await
+            .unwrap();
+        conn.query_drop("COMMIT").await.unwrap();
+        conn.disconnect().await.unwrap();
+        (applied.unwrap_or(0), keys)
+    })
+}
+
+fn keyed_create(url: &str, key: &str, title: &str) -> Response {
+    send(
+        "POST",
+        &format!("{url}/api/tasks"),
+        &[("Idempotency-Key", key)],
+        Some(&json!({ "title": title })),
+    )
+}
+
+#[test]
+fn keys_expire_on_every_node_alike_and_a_retry_after_expiry_creates_a_new_task() {
+    let mut cluster = Cluster::start_with(3, &[("TASKRAFT_IDEMPOTENCY_RETENTION", "2s")]);
+    let leader = cluster.leader(Duration::from_secs(20));
+    let url = cluster.url(leader);
+
+    let first = keyed_create(&url, "retained-1", "once");
+    assert_eq!(first.status, 201, "{:?}", first.body);
+    let first_id = first.body["id"].as_str().unwrap().to_string();
+    let used_at = Instant::now();
+    // Within the retention a retry gets the first outcome back.
+    let retry = keyed_create(&url, "retained-1", "once");
+    assert_eq!(retry.status, 201, "{:?}", retry.body);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry.body["id"], first_id.as_str());
+
+    // Every node's MySQL drops it, through the log.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for id in 1..=3 {
+        cluster.wait_caught_up(id, Duration::from_secs(20));
+        loop {
+            let (_, keys) = keys_of(&cluster.mysql_url(id));
+            if !keys.iter().any(|(k, _)| k == "retained-1") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {id} still holds the key: {keys:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    assert!(
+        used_at.elapsed() >= Duration::from_secs(2),
+        "not before the retention"
+    );
+
+    // A retry after expiry is a new request: a new task.
+    let late = keyed_create(&url, "retained-1", "once");
+    assert_eq!(late.status, 201, "{:?}", late.body);
+    assert_eq!(late.header("idempotent-replayed"), None);
+    let late_id = late.body["id"].as_str().unwrap().to_string();
+    assert_ne!(late_id, first_id);
+    for id in [&first_id, &late_id] {
+        let found = get(&format!("{url}/api/tasks/{id}"));
+        assert_eq!(found.status, 200, "{id}: {:?}", found.body);
+    }
+
+    // Keys used over several expiry rounds: at any one applied index,
+    // every node holds exactly the same keys.
+    for i in 0..30 {
+        let created = keyed_create(&url, &format!("round-{i}"), &format!("round {i}"));
+        assert_eq!(created.status, 201, "{:?}", created.body);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut compared = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while compared < 3 {
+        let seen: Vec<(u64, Vec<(String, u64)>)> =
+            (1..=3).map(|id| keys_of(&cluster.mysql_url(id))).collect();
+        if seen.iter().all(|(index, _)| *index == seen[0].0) {
+            for (id, (_, keys)) in seen.iter().enumerate() {
+                assert_eq!(keys, &seen[0].1, "node {} at index {}", id + 1, seen[0].0);
+            }
+            compared += 1;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the nodes were never at the same index: {:?}",
+            seen.iter().map(|(i, _)| i).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // And in the end every round's key expired everywhere.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left: Vec<usize> = (1..=3)
+            .map(|id| keys_of(&cluster.mysql_url(id)).1.len())
+            .collect();
+        if left.iter().all(|n| *n == 0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "keys left per node: {left:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let view: Value = get(&format!("{url}/api/cluster")).body;
+    assert_eq!(view["cluster_version"], env!("CARGO_PKG_VERSION"));
+}

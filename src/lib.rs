@@ -28,6 +28,10 @@
 //!   decided as a value ([`server::start`]), then the actors, HTTP, drain.
 //! - [`connections`]: caps on concurrent connections per listener and per
 //!   client address, and a refusal log that cannot be flooded.
+//! - [`version`]: this build's version, the cluster version (the lowest
+//!   voter's) and the table that gates each command kind on it.
+//! - [`retention`]: the leader's periodic expiry of idempotency keys,
+//!   decided in the log.
 //! - [`lab`]: `taskraft demo --lab`'s relays, page and fault controls.
 //! - [`config`], [`demo`], [`status`], [`mysqld`], [`metrics`], [`time`]:
 //!   the rest of the command line and its support.

@@ -18,6 +18,10 @@
 //! rows they produced from a peer's MySQL instead ([`catchup`]), page by
 //! page, up to the snapshot's index, then goes on from the log.
 //!
+//! An entry this version cannot decode (a command kind a newer version
+//! added) is never skipped either: the applier applies what comes before
+//! it and stops there, reporting why ([`stop`]).
+//!
 //! The rest of the node reaches the applier through [`ApplierHandle`]
 //! (status, subscriptions), whose methods fail with [`ApplierError`].
 

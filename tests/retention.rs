@@ -136,3 +136,81 @@ fn keys_expire_on_every_node_alike_and_a_retry_after_expiry_creates_a_new_task()
     let view: Value = get(&format!("{url}/api/cluster")).body;
     assert_eq!(view["cluster_version"], env!("CARGO_PKG_VERSION"));
 }
+
+/// Runs `statement` on the database at `url`.
+fn execute(url: &str, statement: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let mut conn = mysql_async::Conn::from_url(url)
+            .await
+            .expect("the node's database answers");
+        conn.query_drop(statement)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+        conn.disconnect().await.expect("disconnects");
+    });
+}
+
+fn created_at(url: &str) -> Vec<(String, String)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let mut conn = mysql_async::Conn::from_url(url).await.unwrap();
+        let rows: Vec<(String, String)> = conn
+            .query(
+                "SELECT idem_key, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%f') \
+                 FROM idempotency_keys ORDER BY idem_key",
+            )
+            .await
+            .unwrap();
+        conn.disconnect().await.unwrap();
+        rows
+    })
+}
+
+#[test]
+fn keys_stored_before_the_retention_migration_get_the_time_of_their_entry() {
+    let mut cluster = Cluster::start(1);
+    let url = cluster.url(1);
+    let created = keyed_create(&url, "before-v4-create", "old");
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    // A rejection is remembered too, and makes no event of its own.
+    let missing = send(
+        "DELETE",
+        &format!("{url}/api/tasks/00000000-0000-4000-8000-000000000001"),
+        &[("Idempotency-Key", "before-v4-rejected")],
+        None,
+    );
+    assert_eq!(missing.status, 404, "{:?}", missing.body);
+    let event_at = created.body["created_at"].as_str().unwrap().to_string();
+    cluster
+        .terminate(1, Duration::from_secs(30))
+        .expect("node 1 stops");
+
+    // The schema as version 3 left it: no created_at.
+    let db = cluster.mysql_url(1);
+    execute(&db, "ALTER TABLE idempotency_keys DROP INDEX idempotency_keys_created_at, DROP COLUMN created_at");
+    execute(&db, "DELETE FROM schema_migrations WHERE version = 4");
+
+    // Migrated at start-up: each key gets the time of the last event at or
+    // before its entry, the same on every node.
+    cluster.restart(1);
+    let expected = event_at.trim_end_matches('Z').to_string();
+    let rows = created_at(&db);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for (key, at) in &rows {
+        assert!(
+            at.starts_with(&expected),
+            "{key}: created_at {at}, the create's event was at {expected}"
+        );
+    }
+    // And the key is still honoured (the default retention is 7 days).
+    let retry = keyed_create(&url, "before-v4-create", "old");
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry.body["id"], created.body["id"]);
+}

@@ -4,7 +4,7 @@
 //! leader checks again what followers forward, in case their view of the
 //! voters' versions lagged its own.
 
-use raft::eraftpb::{EntryType, Message};
+use raft::eraftpb::{Entry, EntryType, Message};
 use raft::StateRole;
 
 use super::RaftNode;
@@ -47,26 +47,74 @@ impl RaftNode {
             return;
         }
         let from = message.from;
-        let entries = message.take_entries().into_iter().filter(|entry| {
-            if entry.get_entry_type() != EntryType::EntryNormal || entry.data.is_empty() {
-                return true;
-            }
-            let Ok(command) = decode_command(&entry.data) else {
-                tracing::warn!(
-                    peer = from,
-                    "dropped a forwarded entry this version cannot decode"
-                );
-                return false;
-            };
-            match version::admit(&command.op, cluster_version) {
+        let kept: Vec<Entry> = message
+            .take_entries()
+            .into_iter()
+            .filter(|entry| match forwarded_allowed(entry, cluster_version) {
                 Ok(()) => true,
-                Err(too_old) => {
-                    tracing::warn!(peer = from, %too_old, "dropped a forwarded command");
+                Err(why) => {
+                    tracing::warn!(peer = from, %why, "dropped a forwarded command");
                     false
                 }
-            }
-        });
-        let kept: Vec<_> = entries.collect();
+            })
+            .collect();
         message.set_entries(kept.into());
+    }
+}
+
+/// Whether a leader may append `entry`, forwarded by a follower, at
+/// `cluster_version`: any entry that is not a command, and a command whose
+/// kind every voter can decode; not one this version cannot decode itself.
+fn forwarded_allowed(entry: &Entry, cluster_version: Version) -> Result<(), String> {
+    if entry.get_entry_type() != EntryType::EntryNormal || entry.data.is_empty() {
+        return Ok(());
+    }
+    let command =
+        decode_command(&entry.data).map_err(|e| format!("this version cannot decode it: {e}"))?;
+    version::admit(&command.op, cluster_version).map_err(|too_old| too_old.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::proposal::encode_command;
+    use crate::task::{Op, TaskId};
+    use crate::time::Timestamp;
+
+    fn entry(op: Op) -> Entry {
+        let command = Command {
+            request_id: uuid::Uuid::from_u128(1),
+            idempotency: None,
+            at: Timestamp(0),
+            op,
+        };
+        Entry {
+            data: encode_command(&command).into(),
+            ..Entry::default()
+        }
+    }
+
+    #[test]
+    fn a_leader_keeps_what_every_voter_decodes_and_drops_the_rest() {
+        let delete = entry(Op::Delete {
+            id: TaskId(uuid::Uuid::from_u128(2)),
+            expected_version: None,
+        });
+        let expire = entry(Op::ExpireKeys {
+            before: Timestamp(0),
+        });
+        assert_eq!(forwarded_allowed(&delete, version::BASELINE), Ok(()));
+        let refused = forwarded_allowed(&expire, version::BASELINE).unwrap_err();
+        assert!(refused.contains("expire_keys"), "{refused}");
+        assert_eq!(forwarded_allowed(&expire, Version::new(0, 2, 0)), Ok(()));
+        let future = Entry {
+            data: br#"{"request_id":"00000000-0000-0000-0000-000000000001","at":"2026-01-01T00:00:00Z","op":{"type":"create_board"}}"#.to_vec().into(),
+            ..Entry::default()
+        };
+        assert!(forwarded_allowed(&future, Version::new(9, 0, 0)).is_err());
+        assert_eq!(
+            forwarded_allowed(&Entry::default(), version::BASELINE),
+            Ok(())
+        );
     }
 }

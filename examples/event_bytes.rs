@@ -167,6 +167,7 @@ impl Tally {
         let after = serde_json::to_string(&EventPayload {
             task: event.task.clone(),
             changes: event.changes.clone(),
+            actor: event.actor.clone(),
         })
         .expect("serializes");
         let decoded: EventPayload = serde_json::from_str(&after).expect("decodes");
@@ -259,6 +260,7 @@ fn main() {
             request_id: Uuid::from_u128(u128::from(n)),
             idempotency: None,
             at: Timestamp(1_800_000_000_000 + n as i64),
+            actor: Default::default(),
             op,
         };
         board.apply(n, 1, &command);

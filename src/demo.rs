@@ -9,6 +9,12 @@
 //! else one made at the first run and kept in `<dir>/cluster-secret`.
 //! With `--lab`, every peer link runs through a relay and the lab's page
 //! and API are served on a port of their own (see [`crate::lab`]).
+//!
+//! Accounts are on: the first admin is `admin` with a random password made
+//! at the first run and kept in `<dir>/admin-password` (printed with the
+//! board's URLs), and the nodes share an admin-level service `api_token`
+//! (`<dir>/api-token`) that the lab drives membership with.
+//! `TASKRAFT_AUTH=off taskraft demo` runs them without accounts.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -90,10 +96,24 @@ pub fn run(options: DemoOptions) -> Result<(), String> {
         )),
         None => None,
     };
+    let auth = std::env::var("TASKRAFT_AUTH").map_or(true, |v| v != "off");
+    // 18 random characters from an alphabet without look-alikes.
+    let admin_password = kept_secret(&options.dir, "admin-password", || {
+        let alphabet = b"abcdefghijkmnpqrstuvwxyzACDEFGHJKLMNPQRTUVWXY346789";
+        let mut bytes = [0u8; 18];
+        getrandom::fill(&mut bytes).expect("the OS random source is available");
+        bytes
+            .iter()
+            .map(|b| alphabet[*b as usize % alphabet.len()] as char)
+            .collect()
+    })?;
+    let api_token = kept_secret(&options.dir, "api-token", crate::accounts::random_secret)?;
     let template = lab::NodeTemplate {
         dir: options.dir.clone(),
         mysql_base,
         secret,
+        api_token,
+        bootstrap_admin: auth.then(|| format!("admin:{admin_password}")),
         http_workers: workers,
         lab_url: lab_url.clone(),
         http_base: options.http_port,
@@ -143,6 +163,12 @@ pub fn run(options: DemoOptions) -> Result<(), String> {
         println!("\ntaskraft is running: {} nodes, one Raft cluster.\n", nodes.len());
         for node in nodes.iter() {
             println!("  node {}  board  {}/", node.id, node.url);
+        }
+        if auth {
+            println!("\n  login    user admin  password {admin_password}");
+            println!("           (kept in {}/admin-password)", options.dir.display());
+        } else {
+            println!("\n  auth is off (TASKRAFT_AUTH=off): no login");
         }
         println!("\n  cluster  {}/api/cluster", nodes[0].url);
         println!("  charts   {}/cluster", nodes[0].url);
@@ -198,23 +224,30 @@ pub fn run(options: DemoOptions) -> Result<(), String> {
     result
 }
 
-/// `url` with its database replaced by `database`, options kept.
 /// The demo's cluster secret: read from `<dir>/cluster-secret`, or made
 /// (256 random bits) and written there, readable by this user only.
 fn cluster_secret(dir: &Path) -> Result<String, String> {
+    kept_secret(dir, "cluster-secret", || {
+        format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        )
+    })
+}
+
+/// A secret kept in `<dir>/<name>`: read, or made by `make` and written
+/// there, readable by this user only.
+fn kept_secret(dir: &Path, name: &str, make: impl FnOnce() -> String) -> Result<String, String> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let path = dir.join("cluster-secret");
+    let path = dir.join(name);
     if let Ok(secret) = std::fs::read_to_string(&path) {
         if !secret.trim().is_empty() {
             return Ok(secret.trim().to_string());
         }
     }
-    let secret = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
+    let secret = make();
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)

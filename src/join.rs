@@ -13,7 +13,59 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::cluster::{ClusterInfo, ClusterView, MemberRole};
-use crate::peer_http::call;
+use crate::peer_http::call_with;
+use crate::transport::auth::{ClusterId, PeerAuth};
+
+/// How this node proves itself to another node's api (with `auth = "on"`,
+/// `/api/cluster` and `POST /api/cluster/members` need it): headers
+/// signed with the cluster secret ([`PeerAuth::sign_request`]), and the
+/// `api_token` service token too when one is configured.
+#[derive(Clone, Debug)]
+pub struct PeerCaller {
+    node_id: u64,
+    auth: PeerAuth,
+    api_token: Option<String>,
+}
+
+impl PeerCaller {
+    pub fn new(settings: &crate::config::Settings) -> PeerCaller {
+        PeerCaller {
+            node_id: settings.node_id,
+            // Signed requests name no cluster id (a joining node has none).
+            auth: PeerAuth::new(ClusterId::fixed(""), settings.cluster_secrets.clone()),
+            api_token: settings.api_token.clone(),
+        }
+    }
+
+    fn headers(&self, method: &str, path: &str) -> Vec<(String, String)> {
+        let mut headers: Vec<(String, String)> = self
+            .auth
+            .sign_request(self.node_id, method, path)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect();
+        if let Some(token) = &self.api_token {
+            headers.push(("Authorization".into(), format!("Bearer {token}")));
+        }
+        headers
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        url: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(u16, String), crate::peer_http::PeerHttpError> {
+        call_with(
+            method,
+            &format!("{url}{path}"),
+            &self.headers(method, path),
+            body,
+        )
+    }
+}
 use crate::raft::membership::{Identity, MemberAddr, Members};
 
 /// How long a node keeps asking to join before giving up (and exiting, so
@@ -86,18 +138,23 @@ impl std::fmt::Display for Attempt {
     }
 }
 
-fn get_view(url: &str) -> Option<ClusterView> {
-    let (status, body) = call("GET", &format!("{url}/api/cluster"), None, None).ok()?;
+fn get_view(caller: &PeerCaller, url: &str) -> Option<ClusterView> {
+    let (status, body) = caller.call("GET", url, "/api/cluster", None).ok()?;
     (status == 200).then(|| serde_json::from_str(&body).ok())?
 }
 
 /// Asks the other initial members whether a cluster already runs.
-pub async fn existing_cluster(peer_urls: Vec<String>, own_url: String, node_id: u64) -> Existing {
+pub async fn existing_cluster(
+    peer_urls: Vec<String>,
+    own_url: String,
+    node_id: u64,
+    caller: PeerCaller,
+) -> Existing {
     let views = tokio::task::spawn_blocking(move || {
         peer_urls
             .iter()
             .filter(|url| **url != own_url)
-            .filter_map(|url| get_view(url))
+            .filter_map(|url| get_view(&caller, url))
             .collect::<Vec<_>>()
     })
     .await
@@ -122,7 +179,7 @@ pub async fn join(
     urls: Vec<String>,
     node_id: u64,
     addr: MemberAddr,
-    api_token: Option<String>,
+    caller: PeerCaller,
 ) -> Result<(Identity, Members), JoinError> {
     let deadline = Instant::now() + JOIN_FOR;
     let mut delay = Duration::from_millis(200);
@@ -130,10 +187,9 @@ pub async fn join(
     loop {
         for url in &urls {
             let body = json!({ "id": node_id, "raft_addr": addr.raft_addr, "url": addr.url, "role": MemberRole::Learner });
-            let target = format!("{url}/api/cluster/members");
-            let auth = api_token.as_ref().map(|t| format!("Bearer {t}"));
+            let (caller, target) = (caller.clone(), url.clone());
             let answer = tokio::task::spawn_blocking(move || {
-                call("POST", &target, auth.as_deref(), Some(&body))
+                caller.call("POST", &target, "/api/cluster/members", Some(&body))
             })
             .await?;
             match answer {
@@ -199,7 +255,11 @@ fn joined(node_id: u64, view: ClusterView) -> (Identity, Members) {
 /// removes, so the member may never apply its own removal; instead, a node
 /// that has had no leader for a while asks the other members, and if one
 /// that has a leader no longer lists it, it was removed: it stops.
-pub async fn watch_for_removal(cluster: ClusterInfo, store: crate::raft::LogStore) {
+pub async fn watch_for_removal(
+    cluster: ClusterInfo,
+    store: crate::raft::LogStore,
+    caller: PeerCaller,
+) {
     let node_id = cluster.raft.status().node_id;
     let mut leaderless = 0;
     loop {
@@ -222,8 +282,11 @@ pub async fn watch_for_removal(cluster: ClusterInfo, store: crate::raft::LogStor
             .filter(|(id, _)| *id != node_id)
             .filter_map(|(_, addr)| addr.url)
             .collect();
+        let caller = caller.clone();
         let views = tokio::task::spawn_blocking(move || {
-            urls.iter().filter_map(|u| get_view(u)).collect::<Vec<_>>()
+            urls.iter()
+                .filter_map(|u| get_view(&caller, u))
+                .collect::<Vec<_>>()
         })
         .await
         .unwrap_or_default();
@@ -243,7 +306,7 @@ pub async fn watch_for_removal(cluster: ClusterInfo, store: crate::raft::LogStor
 
 /// Promotes this node from learner to voter once it has caught up with the
 /// leader's commit index. Runs until it is a voter (or removed).
-pub async fn promote_when_caught_up(cluster: ClusterInfo, api_token: Option<String>) {
+pub async fn promote_when_caught_up(cluster: ClusterInfo, caller: PeerCaller) {
     let node_id = cluster.raft.status().node_id;
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -271,10 +334,9 @@ pub async fn promote_when_caught_up(cluster: ClusterInfo, api_token: Option<Stri
             continue;
         }
         let body = json!({ "id": node_id, "role": MemberRole::Voter });
-        let auth = api_token.as_ref().map(|t| format!("Bearer {t}"));
-        let target = format!("{leader}/api/cluster/members");
+        let caller = caller.clone();
         let answer = tokio::task::spawn_blocking(move || {
-            call("POST", &target, auth.as_deref(), Some(&body))
+            caller.call("POST", &leader, "/api/cluster/members", Some(&body))
         })
         .await;
         match answer {

@@ -8,6 +8,8 @@
 //! # Layout
 //!
 //! - [`task`]: the pure state machine (commands, events, decisions). No I/O.
+//! - [`accounts`]: users, roles, sessions and tokens as replicated state,
+//!   and who may do what. No I/O.
 //! - [`raft`]: the Raft node actor, its durable log and the typed handle the
 //!   rest of the code uses to propose commands and wait for reads.
 //! - [`transport`]: the peer transport actor, one TCP connection per peer,
@@ -38,6 +40,7 @@
 //!
 //! How a write flows and how a read flows: see the README.
 
+pub mod accounts;
 pub mod api;
 pub mod applier;
 pub mod cluster;
@@ -58,6 +61,7 @@ pub mod server;
 pub mod status;
 pub mod task;
 pub mod time;
+pub mod tls;
 pub mod transport;
 pub mod version;
 pub mod ws;

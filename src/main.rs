@@ -68,6 +68,10 @@ enum Cmd {
         /// Refresh every SECONDS (default 2) until interrupted.
         #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "2")]
         watch: Option<f64>,
+        /// A CA (PEM) to trust for https besides the public roots
+        /// (default: TASKRAFT_PEER_TLS_CA_FILE, the cluster CA, if set).
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -148,7 +152,17 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 Ok(ExitCode::from(1))
             }
         }
-        Cmd::Status { url, watch } => {
+        Cmd::Status {
+            url,
+            watch,
+            ca_file,
+        } => {
+            let ca_file = ca_file.or_else(|| {
+                std::env::var_os("TASKRAFT_PEER_TLS_CA_FILE")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            });
+            taskraft::peer_http::set_trust(ca_file).map_err(|e| e.to_string())?;
             let url = match url.or_else(|| std::env::var("TASKRAFT_URL").ok()) {
                 Some(url) => url,
                 None => settings(None)?.advertise_url,

@@ -10,7 +10,13 @@
 //! id, its cluster id and an HMAC proof over the request's challenge under
 //! the `cluster_secret` ([`PeerCredentials`]); the client API is asked with
 //! the client's own `Authorization`, when there is one.
+//!
+//! https: the public roots are trusted, and the CA given to [`set_trust`]
+//! (the node passes `peer_tls_ca_file`; `taskraft status --ca-file`),
+//! re-read when it changes.
 
+use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -74,8 +80,27 @@ impl PeerCredentials<'_> {
     }
 }
 
+static TRUST: OnceLock<crate::tls::ClientTrust> = OnceLock::new();
+
+/// Trusts `ca` (PEM) for https besides the public roots, from now on.
+/// Set once per process; a second call is refused.
+pub fn set_trust(ca: Option<PathBuf>) -> Result<(), crate::tls::TlsError> {
+    let trust = crate::tls::ClientTrust::new(ca)?;
+    TRUST
+        .set(trust)
+        .map_err(|_| crate::tls::TlsError("the HTTP client's trust is already set".into()))
+}
+
+/// A client for other nodes (and `taskraft status`): http, or https
+/// trusting what [`set_trust`] said.
+pub fn agent_builder() -> ureq::AgentBuilder {
+    let trust = TRUST
+        .get_or_init(|| crate::tls::ClientTrust::new(None).expect("the public roots need no file"));
+    ureq::AgentBuilder::new().tls_config(trust.config())
+}
+
 fn agent(timeouts: Timeouts) -> ureq::Agent {
-    ureq::AgentBuilder::new()
+    agent_builder()
         .timeout_connect(timeouts.connect)
         .timeout(timeouts.total)
         .build()
@@ -96,9 +121,23 @@ pub fn call(
     authorization: Option<&str>,
     body: Option<&Value>,
 ) -> Result<(u16, String), PeerHttpError> {
+    let headers: Vec<(String, String)> = authorization
+        .map(|a| ("Authorization".to_string(), a.to_string()))
+        .into_iter()
+        .collect();
+    call_with(method, url, &headers, body)
+}
+
+/// [`call`] with any headers (credentials a peer proves, or relays).
+pub fn call_with(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: Option<&Value>,
+) -> Result<(u16, String), PeerHttpError> {
     let mut request = agent(API_TIMEOUTS).request(method, url);
-    if let Some(authorization) = authorization {
-        request = request.set("Authorization", authorization);
+    for (name, value) in headers {
+        request = request.set(name, value);
     }
     let result = match body {
         Some(body) => request.send_json(body),

@@ -39,8 +39,8 @@ struct Inner {
     bytes: usize,
 }
 
-/// About how much memory a cached row takes.
-fn size_of(task: &Task) -> usize {
+/// About how much memory a task held in memory takes.
+pub fn size_of(task: &Task) -> usize {
     256 + task.title.len()
         + task.description.len()
         + task.assignee.as_ref().map_or(0, String::len)

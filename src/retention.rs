@@ -34,6 +34,7 @@ pub fn expiry(now: Timestamp, retention: Duration) -> Command {
         request_id: Uuid::new_v4(),
         idempotency: None,
         at: now,
+        actor: crate::accounts::Actor::system(),
         op: Op::ExpireKeys {
             before: Timestamp(now.millis() - retention.as_millis() as i64),
         },

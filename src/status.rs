@@ -42,16 +42,22 @@ pub fn run(url: &str, watch: Option<Duration>) -> Result<Health, String> {
 }
 
 fn look(url: &str) -> Result<(String, Health), String> {
-    let response = ureq::get(&format!("{url}/api/cluster"))
+    let agent = crate::peer_http::agent_builder()
         .timeout(Duration::from_secs(5))
-        .call()
-        .map_err(|e| format!("{url}: {e}"))?;
+        .build();
+    // With auth on, `/api/cluster` needs a token: a personal one in
+    // TASKRAFT_TOKEN, or the service token in TASKRAFT_API_TOKEN.
+    let mut request = agent.get(&format!("{url}/api/cluster"));
+    if let Some(token) = ["TASKRAFT_TOKEN", "TASKRAFT_API_TOKEN"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|t| !t.is_empty()))
+    {
+        request = request.set("Authorization", &format!("Bearer {token}"));
+    }
+    let response = request.call().map_err(|e| format!("{url}: {e}"))?;
     let view: Value = response.into_json().map_err(|e| format!("{url}: {e}"))?;
     // 503 carries the reasons in its body: ureq reports it as an error.
-    let ready: Value = match ureq::get(&format!("{url}/readyz"))
-        .timeout(Duration::from_secs(5))
-        .call()
-    {
+    let ready: Value = match agent.get(&format!("{url}/readyz")).call() {
         Ok(r) => r.into_json().unwrap_or(Value::Null),
         Err(ureq::Error::Status(_, r)) => r.into_json().unwrap_or(Value::Null),
         Err(e) => return Err(format!("{url}/readyz: {e}")),

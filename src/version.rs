@@ -116,6 +116,14 @@ pub fn introduced(op: &Op) -> (&'static str, Version) {
         Op::Update { .. } => ("update", BASELINE),
         Op::Delete { .. } => ("delete", BASELINE),
         Op::ExpireKeys { .. } => ("expire_keys", Version::new(0, 2, 0)),
+        // Accounts (`crate::accounts`).
+        Op::UserCreate(_) => ("user_create", Version::new(0, 2, 0)),
+        Op::BootstrapAdmin(_) => ("bootstrap_admin", Version::new(0, 2, 0)),
+        Op::UserUpdate(_) => ("user_update", Version::new(0, 2, 0)),
+        Op::SessionCreate(_) => ("session_create", Version::new(0, 2, 0)),
+        Op::SessionEnd { .. } => ("session_end", Version::new(0, 2, 0)),
+        Op::TokenCreate(_) => ("token_create", Version::new(0, 2, 0)),
+        Op::TokenRevoke { .. } => ("token_revoke", Version::new(0, 2, 0)),
         // A kind only the test build knows, as a future version's would be.
         #[cfg(feature = "failpoints")]
         Op::FutureCreate(_) => ("future_create", FUTURE),
@@ -255,6 +263,27 @@ mod tests {
             cluster_version: BASELINE,
         };
         assert!(err.to_string().contains("0.2.0") && err.to_string().contains("0.1.0"));
+    }
+
+    #[test]
+    fn account_kinds_wait_for_every_voter_at_0_2_0() {
+        // A 0.1.0 node cannot decode them: its applier would stop.
+        let user = uuid::Uuid::from_u128(7);
+        let ops = [
+            Op::SessionEnd { hash: "h".into() },
+            Op::TokenRevoke { id: user },
+            Op::UserUpdate(crate::accounts::UserUpdate {
+                id: user,
+                ..Default::default()
+            }),
+        ];
+        for op in ops {
+            let (kind, needs) = introduced(&op);
+            assert_eq!(needs, Version::new(0, 2, 0), "{kind}");
+            let refused = admit(&op, BASELINE).unwrap_err();
+            assert_eq!(refused.kind, kind);
+            assert_eq!(admit(&op, Version::new(0, 2, 0)), Ok(()));
+        }
     }
 
     #[cfg(feature = "failpoints")]

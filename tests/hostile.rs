@@ -765,6 +765,14 @@ fn pages_of_other_origins_may_not_drive_the_cluster() {
         );
         assert_eq!(ok.status, 204, "{origin}");
         assert_eq!(ok.header("Access-Control-Allow-Origin"), Some(origin));
+        // The board fails over with its session cookie and CSRF header.
+        assert_eq!(ok.header("Access-Control-Allow-Credentials"), Some("true"));
+        assert!(
+            ok.header("Access-Control-Allow-Headers")
+                .is_some_and(|h| h.contains("X-Taskraft-CSRF")),
+            "{:?}",
+            ok.header("Access-Control-Allow-Headers")
+        );
     }
     let created = send(
         "POST",
@@ -776,5 +784,9 @@ fn pages_of_other_origins_may_not_drive_the_cluster() {
     assert_eq!(
         created.header("Access-Control-Allow-Origin"),
         Some(member.as_str())
+    );
+    assert_eq!(
+        created.header("Access-Control-Allow-Credentials"),
+        Some("true")
     );
 }

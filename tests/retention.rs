@@ -178,13 +178,13 @@ fn created_at(url: &str) -> Vec<(String, String)> {
 fn keys_stored_before_the_retention_migration_get_the_time_of_their_entry() {
     let mut cluster = Cluster::start(1);
     let url = cluster.url(1);
-    let created = keyed_create(&url, "before-v4-create", "old");
+    let created = keyed_create(&url, "before-v5-create", "old");
     assert_eq!(created.status, 201, "{:?}", created.body);
     // A rejection is remembered too, and makes no event of its own.
     let missing = send(
         "DELETE",
         &format!("{url}/api/tasks/00000000-0000-4000-8000-000000000001"),
-        &[("Idempotency-Key", "before-v4-rejected")],
+        &[("Idempotency-Key", "before-v5-rejected")],
         None,
     );
     assert_eq!(missing.status, 404, "{:?}", missing.body);
@@ -193,10 +193,10 @@ fn keys_stored_before_the_retention_migration_get_the_time_of_their_entry() {
         .terminate(1, Duration::from_secs(30))
         .expect("node 1 stops");
 
-    // The schema as version 3 left it: no created_at.
+    // The schema as version 4 (accounts) left it: no created_at.
     let db = cluster.mysql_url(1);
     execute(&db, "ALTER TABLE idempotency_keys DROP INDEX idempotency_keys_created_at, DROP COLUMN created_at");
-    execute(&db, "DELETE FROM schema_migrations WHERE version = 4");
+    execute(&db, "DELETE FROM schema_migrations WHERE version = 5");
 
     // Migrated at start-up: each key gets the time of the last event at or
     // before its entry, the same on every node.
@@ -211,7 +211,7 @@ fn keys_stored_before_the_retention_migration_get_the_time_of_their_entry() {
         );
     }
     // And the key is still honoured (the default retention is 7 days).
-    let retry = keyed_create(&url, "before-v4-create", "old");
+    let retry = keyed_create(&url, "before-v5-create", "old");
     assert_eq!(retry.header("idempotent-replayed"), Some("true"));
     assert_eq!(retry.body["id"], created.body["id"]);
 }

@@ -230,6 +230,39 @@ def main():
             vols.append("volume %s: ConfigMap %s not rendered" % (v["name"], v["configMap"]["name"]))
     c.check("volumes", vols)
 
+    # Mutual TLS between peers: each peer_tls_* file is a key of a rendered
+    # Secret, mounted read-only into the taskraft container only.
+    peer_tls = []
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    node_env = {e["name"]: e.get("value") for e in node.get("env", [])}
+    for var, key in (("TASKRAFT_PEER_TLS_CA_FILE", "ca.crt"),
+                     ("TASKRAFT_PEER_TLS_CERT_FILE", "tls.crt"),
+                     ("TASKRAFT_PEER_TLS_KEY_FILE", "tls.key")):
+        path = node_env.get(var)
+        if not path:
+            peer_tls.append("%s is not set on the taskraft container" % var)
+            continue
+        mounts = [m for m in node.get("volumeMounts", [])
+                  if path.startswith(m["mountPath"].rstrip("/") + "/")]
+        if not mounts:
+            peer_tls.append("%s %s is on no volume mount" % (var, path))
+            continue
+        m = mounts[0]
+        v = volumes.get(m["name"], {})
+        secret = secrets.get(v.get("secret", {}).get("secretName"))
+        if secret is None:
+            peer_tls.append("%s: volume %s is not a rendered Secret" % (var, m["name"]))
+            continue
+        if m.get("readOnly") is not True:
+            peer_tls.append("%s: mount %s is not readOnly" % (var, m["name"]))
+        name = path[len(m["mountPath"].rstrip("/")) + 1:]
+        if name != key or key not in secret.get("data", {}):
+            peer_tls.append("%s: %s is not key %s of Secret %s" % (var, name, key, secret["metadata"]["name"]))
+        for x in [mysql] + list(inits.values()):
+            if x is not node and any(mm["name"] == m["name"] for mm in x.get("volumeMounts", [])):
+                peer_tls.append("%s also mounts the peer TLS Secret" % x["name"])
+    c.check("peer TLS files from a Secret", sorted(set(peer_tls)))
+
     env, env_problems = env_of(node, configmaps, secrets)
     menv, m_problems = env_of(mysql, configmaps, secrets)
     c.check("environment references", env_problems + m_problems)

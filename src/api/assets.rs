@@ -50,6 +50,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/history.js", "text/javascript; charset=utf-8"),
     asset!("js/markdown.js", "text/javascript; charset=utf-8"),
     asset!("js/store.js", "text/javascript; charset=utf-8"),
+    asset!("js/session.js", "text/javascript; charset=utf-8"),
     asset!("js/toast.js", "text/javascript; charset=utf-8"),
     asset!("js/util.js", "text/javascript; charset=utf-8"),
 ];

@@ -89,7 +89,6 @@ pub async fn transfer_leader(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    request::authorize(state.api_token.as_deref(), &req)?;
     let json = request::json_body(&req, payload).await?;
     let body: TransferBody = request::from_json(json.clone())?;
     let status = state.raft.status();

@@ -134,14 +134,18 @@ pub async fn cors(
             HttpResponse::NoContent()
                 .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.as_str()))
                 .insert_header((header::VARY, "Origin"))
+                .insert_header((header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true"))
                 .insert_header((
                     header::ACCESS_CONTROL_ALLOW_METHODS,
                     "GET, POST, PATCH, DELETE, OPTIONS",
                 ))
                 .insert_header((
                     header::ACCESS_CONTROL_ALLOW_HEADERS,
-                    "Content-Type, If-Match, Idempotency-Key, Authorization",
+                    "Content-Type, If-Match, Idempotency-Key, Authorization, X-Taskraft-CSRF",
                 ))
+                // The session cookie goes along to the other members (the
+                // board's failover) and to `cors_origins`, never elsewhere.
+                .insert_header((header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true"))
                 .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
                 .finish()
         } else {
@@ -160,6 +164,16 @@ pub async fn cors(
         if let Ok(value) = header::HeaderValue::from_str(&origin) {
             headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
         }
+        // Allowed origins are named one by one (never `*`), so a page of
+        // another member may send the session cookie when it fails over.
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            header::HeaderValue::from_static("true"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            header::HeaderValue::from_static("true"),
+        );
         headers.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
             header::HeaderValue::from_static(

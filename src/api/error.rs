@@ -21,6 +21,20 @@ pub enum ApiError {
     BadRequest(String),
     #[error("a valid bearer token is required for writes")]
     Unauthorized,
+    /// `auth = "on"`: no valid session or token.
+    #[error("sign in first: a session cookie or a bearer token is required")]
+    Unauthenticated,
+    /// Valid credentials whose role does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The session cookie on a write without its `X-Taskraft-CSRF` header.
+    #[error("a write with the session cookie needs the X-Taskraft-CSRF header of the session")]
+    CsrfFailed,
+    #[error("wrong user name or password")]
+    InvalidCredentials,
+    /// Too many failed logins lately; retry after this long.
+    #[error("too many failed logins: try again in {} s", .0.as_secs())]
+    Throttled(std::time::Duration),
     /// A request on a peers-only endpoint that is not from a peer.
     #[error("{0}")]
     PeerRefused(String),
@@ -67,6 +81,11 @@ impl ApiError {
             ApiError::Invalid(_) => "validation_failed",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::Unauthenticated => "unauthenticated",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::CsrfFailed => "csrf_failed",
+            ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::Throttled(_) => "throttled",
             ApiError::PeerRefused(_) => "peer_refused",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict { code, .. } | ApiError::Unprocessable { code, .. } => code,
@@ -164,7 +183,11 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Invalid(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::Unauthenticated | ApiError::InvalidCredentials => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::Forbidden(_) | ApiError::CsrfFailed => StatusCode::FORBIDDEN,
+            ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PeerRefused(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -198,6 +221,9 @@ impl ResponseError for ApiError {
             StatusCode::REQUEST_TIMEOUT | StatusCode::PAYLOAD_TOO_LARGE
         ) {
             response.force_close();
+        }
+        if let ApiError::Throttled(wait) = self {
+            response.insert_header((header::RETRY_AFTER, wait.as_secs().max(1).to_string()));
         }
         if status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));

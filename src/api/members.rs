@@ -15,7 +15,7 @@ use super::error::ApiError;
 use super::request;
 use super::AppState;
 use crate::cluster::{ClusterInfo, MemberRole};
-use crate::peer_http::call;
+use crate::peer_http::call_with;
 use crate::raft::membership::{MemberAddr, MembershipChange, MembershipError};
 
 /// The body of `POST /api/cluster/members`.
@@ -104,9 +104,18 @@ pub async fn add(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    request::authorize(state.api_token.as_deref(), &req)?;
     let json = request::json_body(&req, payload).await?;
     let body: MemberRequest = request::from_json(json.clone())?;
+    // A peer (proving the cluster secret, not an admin) may only add or
+    // promote itself.
+    if let crate::accounts::Via::Peer { node_id } = super::auth::principal(&req).via {
+        if node_id != body.id {
+            return Err(ApiError::Forbidden(format!(
+                "node {node_id} may add or promote only itself, not node {}",
+                body.id
+            )));
+        }
+    }
     let status = state.cluster.raft.cluster_status().await?;
     if status.raft.leader_id != status.raft.node_id {
         return forward(
@@ -131,7 +140,6 @@ pub async fn remove(
     req: HttpRequest,
     path: web::Path<u64>,
 ) -> Result<HttpResponse, ApiError> {
-    request::authorize(state.api_token.as_deref(), &req)?;
     let id = path.into_inner();
     let status = state.cluster.raft.cluster_status().await?;
     if status.raft.leader_id != status.raft.node_id {
@@ -172,13 +180,24 @@ pub(super) async fn forward(
         return Err(ApiError::Consensus(crate::raft::ConsensusError::NoLeader));
     };
     let url = format!("{leader}{path}");
-    let auth = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    // The caller's credentials, whichever they are: a bearer token, the
+    // session cookie with its CSRF header, or a peer's signed headers.
+    let headers: Vec<(String, String)> = [
+        "authorization",
+        "cookie",
+        crate::accounts::access::CSRF_HEADER,
+        "x-taskraft-node",
+        "x-taskraft-peer-time",
+        "x-taskraft-peer-proof",
+    ]
+    .into_iter()
+    .filter_map(|name| {
+        let value = req.headers().get(name)?.to_str().ok()?;
+        Some((name.to_string(), value.to_string()))
+    })
+    .collect();
     let relayed =
-        tokio::task::spawn_blocking(move || call(method, &url, auth.as_deref(), body.as_ref()))
+        tokio::task::spawn_blocking(move || call_with(method, &url, &headers, body.as_ref()))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?;
     let (status, body) = relayed.map_err(|e| ApiError::Storage(e.to_string()))?;

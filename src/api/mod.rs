@@ -8,6 +8,7 @@
 //! hand-kept `openapi.json` is tested against it (`openapi/`).
 
 mod assets;
+pub mod auth;
 mod cluster;
 pub mod cors;
 pub mod error;
@@ -30,6 +31,7 @@ use actix_web::{guard, web, HttpRequest, HttpResponse};
 use mysql_async::Pool;
 
 use self::error::ApiError;
+pub use crate::accounts::Access;
 use crate::cluster::ClusterInfo;
 use crate::raft::RaftHandle;
 
@@ -53,6 +55,10 @@ pub struct AppState {
     pub rows: crate::projection::ProjectionCache,
     /// Which browser pages may use this node.
     pub cors: cors::CorsPolicy,
+    /// `auth = "on"`: routes need a session or a token ([`auth::guard`]).
+    pub auth: bool,
+    /// Every account, as this node has applied them.
+    pub accounts: crate::accounts::AccountsCache,
 }
 
 /// One route: a method on a path and the handler that serves it.
@@ -63,6 +69,8 @@ struct Route {
     /// The handler as an actix route (each handler is its own type, so each
     /// row builds its own).
     to: fn() -> actix_web::Route,
+    /// Who may use it, with `auth = "on"` ([`auth::guard`]).
+    access: Access,
     /// What the handler reads from a request, for the OpenAPI tests.
     #[cfg(test)]
     shape: fn() -> openapi::Shape,
@@ -72,11 +80,12 @@ struct Route {
 /// JSON body (handlers read bodies themselves, so their signature does not
 /// say which).
 macro_rules! route {
-    ($method:ident $path:literal => $handler:path $(, body: $body:ty)?) => {
+    ($access:ident $method:ident $path:literal => $handler:path $(, body: $body:ty)?) => {
         Route {
             method: Method::$method,
             path: $path,
             to: || web::to($handler),
+            access: Access::$access,
             #[cfg(test)]
             shape: || openapi::Shape::of(&$handler)$(.body::<$body>())?,
         }
@@ -89,25 +98,43 @@ macro_rules! route {
 /// served). The board's files are not routes: [`fallback`] serves them.
 #[rustfmt::skip]
 static ROUTES: &[Route] = &[
-    route!(GET    "/api/tasks"                => tasks::list),
-    route!(POST   "/api/tasks"                => tasks::create, body: tasks::CreateBody),
-    route!(GET    "/api/tasks/{id}"           => tasks::get),
-    route!(PATCH  "/api/tasks/{id}"           => tasks::update, body: crate::task::TaskPatch),
-    route!(DELETE "/api/tasks/{id}"           => tasks::delete),
-    route!(GET    "/api/tasks/{id}/events"    => tasks::history),
-    route!(GET    "/api/events"               => cluster::events),
-    route!(GET    "/api/cluster"              => cluster::cluster),
-    route!(GET    "/api/cluster/log"          => cluster::recent_log),
-    route!(POST   "/api/cluster/members"      => members::add, body: members::MemberRequest),
-    route!(DELETE "/api/cluster/members/{id}" => members::remove),
-    route!(POST   "/api/cluster/leader"       => cluster::transfer_leader, body: cluster::TransferBody),
-    route!(GET    "/internal/catchup"         => internal::catchup),
-    route!(GET    "/ws"                       => crate::ws::session::route),
-    route!(GET    "/healthz"                  => cluster::healthz),
-    route!(GET    "/readyz"                   => cluster::readyz),
-    route!(GET    "/metrics"                  => cluster::metrics),
-    route!(GET    "/openapi.json"             => cluster::openapi),
+    route!(SignedIn       GET    "/api/tasks"                => tasks::list),
+    route!(Member         POST   "/api/tasks"                => tasks::create, body: tasks::CreateBody),
+    route!(SignedIn       GET    "/api/tasks/{id}"           => tasks::get),
+    route!(Member         PATCH  "/api/tasks/{id}"           => tasks::update, body: crate::task::TaskPatch),
+    route!(Member         DELETE "/api/tasks/{id}"           => tasks::delete),
+    route!(SignedIn       GET    "/api/tasks/{id}/events"    => tasks::history),
+    route!(SignedIn       GET    "/api/events"               => cluster::events),
+    route!(Open           POST   "/api/session"              => auth::login, body: auth::LoginBody),
+    route!(SignedIn       GET    "/api/session"              => auth::session),
+    route!(SignedIn       DELETE "/api/session"              => auth::logout),
+    route!(SignedIn       GET    "/api/users"                => auth::users),
+    route!(Admin          POST   "/api/users"                => auth::create_user, body: auth::NewUserBody),
+    route!(SignedIn       PATCH  "/api/users/{id}"           => auth::update_user, body: auth::UserPatchBody),
+    route!(SignedIn       POST   "/api/tokens"               => auth::create_token, body: auth::NewTokenBody),
+    route!(SignedIn       GET    "/api/tokens"               => auth::tokens),
+    route!(SignedIn       DELETE "/api/tokens/{id}"          => auth::revoke_token),
+    route!(SignedInOrPeer GET    "/api/cluster"              => cluster::cluster),
+    route!(SignedIn       GET    "/api/cluster/log"          => cluster::recent_log),
+    route!(AdminOrPeer    POST   "/api/cluster/members"      => members::add, body: members::MemberRequest),
+    route!(Admin          DELETE "/api/cluster/members/{id}" => members::remove),
+    route!(Admin          POST   "/api/cluster/leader"       => cluster::transfer_leader, body: cluster::TransferBody),
+    route!(Internal       GET    "/internal/catchup"         => internal::catchup),
+    route!(SignedIn       GET    "/ws"                       => crate::ws::session::route),
+    route!(Open           GET    "/healthz"                  => cluster::healthz),
+    route!(Open           GET    "/readyz"                   => cluster::readyz),
+    route!(SignedIn       GET    "/metrics"                  => cluster::metrics),
+    route!(Open           GET    "/openapi.json"             => cluster::openapi),
 ];
+
+/// Every route's method, path and access, for the tests that hold the
+/// access matrix to the route list (`tests/auth.rs`).
+pub fn route_table() -> Vec<(&'static str, &'static str, Access)> {
+    ROUTES
+        .iter()
+        .map(|r| (r.method.as_str(), r.path, r.access))
+        .collect()
+}
 
 /// Whether another method on a route's path is a 405 error. The API's
 /// paths say so; at the root (`/ws`, `/healthz`, ...) the request goes on to

@@ -228,32 +228,6 @@ pub fn idempotency(
     }))
 }
 
-/// With an `api_token` configured, writes need `Authorization: Bearer …`.
-pub fn authorize(token: Option<&str>, req: &HttpRequest) -> Result<(), ApiError> {
-    let Some(expected) = token else {
-        return Ok(());
-    };
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized)
-    }
-}
-
-/// Compares without an early exit, so timing does not reveal a prefix.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// `?consistency=`: linearizable (ReadIndex first, the default) or local.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -307,19 +281,6 @@ mod tests {
         };
         assert_eq!(req(r#"{"a":1,"b":2}"#), req(r#"{"b":2,"a":1}"#));
         assert_ne!(req(r#"{"a":1}"#), req(r#"{"a":2}"#));
-    }
-
-    #[test]
-    fn tokens_are_compared_exactly() {
-        let with = |auth: &str| {
-            TestRequest::default()
-                .insert_header(("Authorization", auth))
-                .to_http_request()
-        };
-        assert!(authorize(Some("s3cret"), &with("Bearer s3cret")).is_ok());
-        assert!(authorize(Some("s3cret"), &with("Bearer s3cre")).is_err());
-        assert!(authorize(Some("s3cret"), &with("s3cret")).is_err());
-        assert!(authorize(None, &with("")).is_ok());
     }
 
     #[test]

@@ -28,6 +28,7 @@ use mysql_async::{Conn, Row, Value};
 use uuid::Uuid;
 
 use super::state::{ApplyState, Lookup};
+use crate::accounts::{AccountChanges, Accounts, AccountsCache};
 use crate::db::rows::{
     event_payload, task_from_row, write_event, write_label, write_task, EventRecord, KeyRow,
     EVENT_COLUMNS, KEY_COLUMNS, LABEL_COLUMNS, TASK_COLUMNS, TASK_UPSERT,
@@ -51,7 +52,11 @@ pub struct BatchResult {
 
 /// Reads the applier's state from MySQL: where it stands, and every id and
 /// key in use.
-pub async fn load_state(conn: &mut Conn, rows: ProjectionCache) -> Result<ApplyState, DbError> {
+pub async fn load_state(
+    conn: &mut Conn,
+    rows: ProjectionCache,
+    accounts: AccountsCache,
+) -> Result<ApplyState, DbError> {
     let applied = applied_state(conn).await?;
     let tails = column_tails(conn).await?;
     let parse = |id: String| {
@@ -65,6 +70,7 @@ pub async fn load_state(conn: &mut Conn, rows: ProjectionCache) -> Result<ApplyS
         .await?;
     let used = used.into_iter().map(parse).collect::<Result<Vec<_>, _>>()?;
     let keys: Vec<String> = conn.query("SELECT idem_key FROM idempotency_keys").await?;
+    let account_rows = crate::db::accounts::load(conn).await?;
     // Ids with history and no row were deleted; `new` lets live ids win.
     Ok(ApplyState::new(
         applied.applied_index,
@@ -75,7 +81,8 @@ pub async fn load_state(conn: &mut Conn, rows: ProjectionCache) -> Result<ApplyS
         used,
         keys,
         rows,
-    ))
+    )
+    .with_accounts(account_rows.into_accounts(), accounts))
 }
 
 /// Applies `entries` (consecutive, starting right after `state`'s applied
@@ -102,7 +109,7 @@ pub async fn apply(
     );
 
     let board = load(conn, state, entries).await?;
-    let (changes, outcomes) = decide(board, entries, node_id);
+    let (changes, outcomes, accounts) = decide(board, state.accounts(), entries, node_id);
 
     let mut sql = Sql::new();
     // Fails (NULL into a NOT NULL column, in strict mode) unless MySQL is
@@ -120,11 +127,18 @@ pub async fn apply(
         .push(" WHERE id = 1")
         .end();
     writes(&mut sql, budget, &changes);
+    if let Some((accounts, account_changes)) = &accounts {
+        let rows = crate::db::accounts::changed_rows(accounts, account_changes);
+        crate::db::accounts::write_rows(&mut sql, budget, &rows);
+    }
     sql.push("COMMIT");
     crate::crash::point("apply_before_commit");
     transaction(conn, sql, budget).await?;
     crate::crash::point("apply_after_commit");
     state.committed(&changes, last.index, last.term);
+    if let Some((accounts, _)) = accounts {
+        state.accounts_committed(accounts);
+    }
     Ok(BatchResult {
         applied_index: last.index,
         outcomes,
@@ -146,22 +160,44 @@ pub async fn transaction(conn: &mut Conn, sql: Sql, budget: usize) -> Result<(),
     Ok(())
 }
 
+/// Task commands go to the board, account commands to a copy of the
+/// accounts, made at the batch's first account command (`None`: the batch
+/// has none).
+#[allow(clippy::type_complexity)]
 fn decide(
     mut board: Board,
+    committed: &Accounts,
     entries: &[CommittedEntry],
     node_id: u64,
-) -> (Changes, Vec<(Uuid, task::Applied)>) {
+) -> (
+    Changes,
+    Vec<(Uuid, task::Applied)>,
+    Option<(Accounts, AccountChanges)>,
+) {
     let mut outcomes = Vec::new();
+    let mut accounts: Option<(Accounts, AccountChanges)> = None;
     for entry in entries {
         let Some(command) = &entry.command else {
             continue;
         };
-        let applied = board.apply(entry.index, entry.term, command);
+        let applied = if command.op.is_account() {
+            let (accounts, changes) =
+                accounts.get_or_insert_with(|| (committed.clone(), AccountChanges::default()));
+            let account = accounts
+                .apply(entry.index, command, changes)
+                .expect("an account command is decided by the accounts");
+            task::Applied {
+                outcome: Outcome::Account { account },
+                replayed: false,
+            }
+        } else {
+            board.apply(entry.index, entry.term, command)
+        };
         if entry.origin == Some(node_id) {
             outcomes.push((command.request_id, applied));
         }
     }
-    (board.take_changes(), outcomes)
+    (board.take_changes(), outcomes, accounts)
 }
 
 /// A board holding what the batch's commands refer to: from `state`, and
@@ -410,6 +446,7 @@ mod tests {
                 fingerprint: "f".repeat(64),
             }),
             at: Timestamp(1_795_774_512_345),
+            actor: Default::default(),
             op,
         }
     }

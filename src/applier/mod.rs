@@ -107,6 +107,8 @@ pub struct Applier {
     state: Option<ApplyState>,
     /// Committed rows, shared with the api's reads.
     rows: ProjectionCache,
+    /// Committed accounts, shared with the api's credential checks.
+    accounts: crate::accounts::AccountsCache,
     applied_index: u64,
     committed_index: u64,
     busy: bool,
@@ -133,6 +135,7 @@ impl Applier {
         log: CommittedLog,
         applied_index: u64,
         rows: ProjectionCache,
+        accounts: crate::accounts::AccountsCache,
     ) -> Applier {
         // Whatever the log compacted away was committed.
         let committed_index = applied_index.max(log.snapshot().index);
@@ -142,6 +145,7 @@ impl Applier {
             log,
             state: None,
             rows,
+            accounts,
             applied_index,
             committed_index,
             busy: false,
@@ -251,9 +255,10 @@ impl Applier {
         self.busy = true;
         let pool = self.pool.clone();
         let rows = self.rows.clone();
+        let accounts = self.accounts.clone();
         let work = async move {
             let mut conn = pool.get_conn().await?;
-            batch::load_state(&mut conn, rows).await
+            batch::load_state(&mut conn, rows, accounts).await
         };
         ctx.spawn(work.into_actor(self).map(|result, applier, ctx| {
             applier.busy = false;

@@ -12,12 +12,18 @@
 //! never drift from what MySQL committed.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
-use crate::projection::ProjectionCache;
-use crate::task::{Changes, ColumnTails, Remembered, Slot, Task, TaskId};
+use crate::accounts::{Accounts, AccountsCache};
+use crate::projection::{self, ProjectionCache};
+use crate::task::{Changes, ColumnTails, Outcome, Remembered, Slot, Task, TaskId};
 
-/// Outcomes of recently used idempotency keys kept in memory.
+/// Outcomes of recently used idempotency keys kept in memory: at most
+/// this many, and at most this many bytes (an outcome holds the whole task,
+/// description included, so a count alone let 20,000 keys of large tasks
+/// hold hundreds of megabytes). Older ones are read from MySQL.
 const RECENT_KEYS: usize = 20_000;
+const RECENT_KEY_BYTES: usize = 8 << 20;
 /// Keys added to the Bloom filter after which an expiry has the state read
 /// afresh, rebuilding the filter from the keys still in MySQL: expired keys
 /// cannot be taken out of it, and a filter never rebuilt would fill up
@@ -46,6 +52,23 @@ pub struct ApplyState {
     recent_order: VecDeque<String>,
     /// Set when an expiry found the Bloom filter worth rebuilding.
     stale: bool,
+    /// About how much memory `recent_keys` holds.
+    recent_bytes: usize,
+    /// Every account, as committed; published to the api through `cache`.
+    accounts: Arc<Accounts>,
+    cache: AccountsCache,
+}
+
+/// About how much memory one remembered key takes.
+fn remembered_size(key: &str, remembered: &Remembered) -> usize {
+    let task = match &remembered.outcome {
+        Outcome::Created { task, .. }
+        | Outcome::Updated { task, .. }
+        | Outcome::Unchanged { task, .. }
+        | Outcome::Deleted { task, .. } => projection::size_of(task),
+        Outcome::Rejected { .. } | Outcome::Account { .. } | Outcome::KeysExpired { .. } => 512,
+    };
+    2 * key.len() + remembered.fingerprint.len() + task
 }
 
 impl ApplyState {
@@ -85,7 +108,29 @@ impl ApplyState {
             recent_keys: HashMap::new(),
             recent_order: VecDeque::new(),
             stale: false,
+            recent_bytes: 0,
+            accounts: Arc::default(),
+            cache: AccountsCache::default(),
         }
+    }
+
+    /// Takes the accounts read from MySQL along with the rest, and
+    /// publishes them to the api through `cache`.
+    pub fn with_accounts(mut self, accounts: Accounts, cache: AccountsCache) -> ApplyState {
+        self.accounts = Arc::new(accounts);
+        cache.set(Some(self.accounts.clone()));
+        self.cache = cache;
+        self
+    }
+
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
+    }
+
+    /// Records accounts that MySQL has committed, for the api too.
+    pub fn accounts_committed(&mut self, accounts: Accounts) {
+        self.accounts = Arc::new(accounts);
+        self.cache.set(Some(self.accounts.clone()));
     }
 
     pub fn task(&self, id: &TaskId) -> Lookup<Slot> {
@@ -119,18 +164,25 @@ impl ApplyState {
 
     fn remember_key(&mut self, key: &str, remembered: &Remembered) {
         self.keys.insert(key);
-        if self
-            .recent_keys
-            .insert(key.to_string(), remembered.clone())
-            .is_none()
-        {
-            self.recent_order.push_back(key.to_string());
+        self.recent_bytes += remembered_size(key, remembered);
+        match self.recent_keys.insert(key.to_string(), remembered.clone()) {
+            Some(old) => self.recent_bytes -= remembered_size(key, &old),
+            None => self.recent_order.push_back(key.to_string()),
         }
-        while self.recent_order.len() > RECENT_KEYS {
-            if let Some(old) = self.recent_order.pop_front() {
-                self.recent_keys.remove(&old);
+        while self.recent_order.len() > RECENT_KEYS || self.recent_bytes > RECENT_KEY_BYTES {
+            let Some(old) = self.recent_order.pop_front() else {
+                break;
+            };
+            if let Some(forgotten) = self.recent_keys.remove(&old) {
+                self.recent_bytes -= remembered_size(&old, &forgotten);
             }
         }
+    }
+
+    /// Bytes the remembered outcomes hold (tests).
+    #[cfg(test)]
+    fn recent_key_bytes(&self) -> usize {
+        self.recent_bytes
     }
 
     /// Records a batch that MySQL has committed.
@@ -160,8 +212,15 @@ impl ApplyState {
     /// Forgets the remembered keys first used before `before`, as MySQL
     /// just deleted them.
     fn expire_keys(&mut self, before: crate::time::Timestamp) {
-        self.recent_keys
-            .retain(|_, remembered| remembered.at >= before);
+        let mut freed = 0;
+        self.recent_keys.retain(|key, remembered| {
+            let keep = remembered.at >= before;
+            if !keep {
+                freed += remembered_size(key, remembered);
+            }
+            keep
+        });
+        self.recent_bytes -= freed;
         let recent = &self.recent_keys;
         self.recent_order.retain(|key| recent.contains_key(key));
         if self.keys.inserted > BLOOM_REBUILD_AFTER {
@@ -378,6 +437,116 @@ mod tests {
             fresh < 20,
             "{fresh} false positives in 10,000 with one key stored"
         );
+    }
+
+    #[test]
+    fn remembered_outcomes_of_large_tasks_are_capped_by_bytes() {
+        // A regression: the cap was 20,000 keys whatever their size, and
+        // each outcome holds the whole task, so 1,000 creates with 19 kB
+        // descriptions grew a node by over 100 MiB (tests/ws.rs).
+        let mut state = state();
+        let mut big = task(3);
+        big.description = "x".repeat(80_000);
+        for i in 0..1_000 {
+            let remembered = Remembered {
+                fingerprint: "f".into(),
+                outcome: Outcome::Created {
+                    task: big.clone(),
+                    seq: i,
+                },
+                raft_index: i,
+                at: Timestamp(i as i64),
+            };
+            let changes = Changes {
+                keys: vec![(format!("key-{i}"), remembered)],
+                last_seq: i,
+                ..Changes::default()
+            };
+            state.committed(&changes, i, 1);
+        }
+        assert!(
+            state.recent_key_bytes() <= RECENT_KEY_BYTES,
+            "{} bytes remembered",
+            state.recent_key_bytes()
+        );
+        assert!(matches!(state.key("key-999"), Lookup::Known(Some(_))));
+        assert_eq!(state.key("key-0"), Lookup::Fetch, "forgotten: ask MySQL");
+        let held: usize = state
+            .recent_keys
+            .iter()
+            .map(|(k, r)| remembered_size(k, r))
+            .sum();
+        assert_eq!(held, state.recent_key_bytes(), "bytes are counted exactly");
+    }
+
+    /// The bytes remembered, counted afresh.
+    fn held_bytes(state: &ApplyState) -> usize {
+        state
+            .recent_keys
+            .iter()
+            .map(|(k, r)| remembered_size(k, r))
+            .sum()
+    }
+
+    #[test]
+    fn an_expiry_gives_back_the_bytes_of_the_keys_it_forgets() {
+        // Merging retention with the byte cap: an expiry that dropped keys
+        // but not their bytes would leave the cap believing memory full, and
+        // every later key would be forgotten at once.
+        let mut state = state();
+        let mut big = task(3);
+        big.description = "x".repeat(80_000);
+        let remembered = |i: u64| Remembered {
+            fingerprint: "f".into(),
+            outcome: Outcome::Created {
+                task: big.clone(),
+                seq: i,
+            },
+            raft_index: i,
+            at: Timestamp(i as i64),
+        };
+        for i in 0..60 {
+            let changes = Changes {
+                keys: vec![(format!("key-{i}"), remembered(i))],
+                last_seq: i,
+                ..Changes::default()
+            };
+            state.committed(&changes, i, 1);
+        }
+        let before = state.recent_key_bytes();
+        assert!(before > 0);
+        assert_eq!(held_bytes(&state), before);
+
+        // Keys first used at 0..30 expire, 30..60 stay.
+        let expiry = Changes {
+            last_seq: 60,
+            expired_before: Some(Timestamp(30)),
+            ..Changes::default()
+        };
+        state.committed(&expiry, 60, 1);
+        assert_eq!(state.recent_keys.len(), 30);
+        assert_eq!(held_bytes(&state), state.recent_key_bytes());
+        assert!(state.recent_key_bytes() < before);
+
+        // Every remaining key expires: nothing is held, nothing counted.
+        let all = Changes {
+            last_seq: 60,
+            expired_before: Some(Timestamp(1_000)),
+            ..Changes::default()
+        };
+        state.committed(&all, 61, 1);
+        assert_eq!(state.recent_key_bytes(), 0);
+        assert!(state.recent_order.is_empty());
+
+        // And the freed room is used again: a new key is held in memory.
+        let changes = Changes {
+            keys: vec![("fresh".into(), remembered(2_000))],
+            last_seq: 61,
+            ..Changes::default()
+        };
+        state.committed(&changes, 62, 1);
+        assert!(matches!(state.key("fresh"), Lookup::Known(Some(_))));
+        assert_eq!(held_bytes(&state), state.recent_key_bytes());
     }
 
     #[test]

@@ -34,6 +34,8 @@ const KEYS: &[&str] = &[
     "tick_ms",
     "join",
     "api_token",
+    "auth",
+    "bootstrap_admin",
     "cluster_secret",
     "request_timeout_ms",
     "log_format",
@@ -52,6 +54,11 @@ const KEYS: &[&str] = &[
     "max_connections",
     "max_connections_per_address",
     "idempotency_retention",
+    "tls_cert_file",
+    "tls_key_file",
+    "peer_tls_ca_file",
+    "peer_tls_cert_file",
+    "peer_tls_key_file",
 ];
 
 /// `idempotency_retention` unless configured: 7 days.
@@ -132,8 +139,15 @@ pub struct Settings {
     /// StatefulSet): used to notice that a cluster already exists before
     /// bootstrapping on an empty volume.
     pub peer_urls: Vec<String>,
-    /// When set, `/api` writes need `Authorization: Bearer <token>`.
+    /// An admin-level service token (`Authorization: Bearer <token>`);
+    /// with `auth = "off"`, what `/api` writes need.
     pub api_token: Option<String>,
+    /// `auth = "on"` (the default): every route but health, readiness,
+    /// the board's files and logging in needs a session or a token.
+    pub auth: bool,
+    /// `name:password`: the first admin, created while the cluster has no
+    /// users.
+    pub bootstrap_admin: Option<(String, String)>,
     /// Peers must prove they know the first; any is accepted (rotation).
     /// Empty: this node accepts no peer (a cluster of one).
     pub cluster_secrets: Vec<String>,
@@ -167,6 +181,19 @@ pub struct Settings {
     /// Applied entries kept after a compaction, for followers a little
     /// behind: they catch up from the log instead of from a snapshot.
     pub snapshot_catchup_entries: u64,
+    /// HTTP and the WebSocket over TLS: `tls_cert_file` (PEM chain, leaf
+    /// first) and `tls_key_file`, reloaded when they change.
+    pub tls: Option<HttpTlsFiles>,
+    /// Mutual TLS between peers on the Raft port (`peer_tls_*`); the CA
+    /// is also trusted by the node's own HTTP client.
+    pub peer_tls: Option<crate::tls::PeerTlsFiles>,
+}
+
+/// `tls_cert_file` and `tls_key_file`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpTlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -388,14 +415,29 @@ impl Layers {
             (None, Some(sts)) => sts.peers.clone(),
             (None, None) => BTreeMap::from([(node_id, raft_addr.to_string())]),
         };
+        let tls_on = self.optional_string("tls_cert_file")?.is_some();
         let join = match (&statefulset, join.is_empty()) {
-            (Some(sts), true) if !sts.initial => sts.peer_urls.clone(),
+            (Some(sts), true) if !sts.initial => sts
+                .peer_urls
+                .iter()
+                .map(|url| match tls_on {
+                    true => url.replacen("http://", "https://", 1),
+                    false => url.clone(),
+                })
+                .collect(),
             _ => join,
+        };
+        let tls = self.http_tls()?;
+        let peer_tls = self.peer_tls()?;
+        // Under TLS the derived URLs are https.
+        let scheme = |url: &str| match &tls {
+            Some(_) => url.replacen("http://", "https://", 1),
+            None => url.to_string(),
         };
         let advertise_url = match (self.optional_string("advertise_url")?, &statefulset) {
             (Some(url), _) => url.trim_end_matches('/').to_string(),
-            (None, Some(sts)) => sts.advertise_url.clone(),
-            (None, None) => format!("http://{http_addr}"),
+            (None, Some(sts)) => scheme(&sts.advertise_url),
+            (None, None) => scheme(&format!("http://{http_addr}")),
         };
         check_http_url(&advertise_url).map_err(|e| error("advertise_url", e.to_string()))?;
         let raft_advertise_addr = match (self.optional_string("raft_advertise_addr")?, &statefulset)
@@ -421,18 +463,24 @@ impl Layers {
             };
         let peer_urls = statefulset
             .as_ref()
-            .map(|sts| sts.peer_urls.clone())
+            .map(|sts| sts.peer_urls.iter().map(|url| scheme(url)).collect())
             .unwrap_or_default();
         let mysql_url = self
             .optional_string("mysql_url")?
             .unwrap_or_else(|| format!("mysql://root@127.0.0.1:3306/taskraft_n{node_id}"));
         check_mysql_url(&mysql_url)?;
+        refuse_placeholder_password("mysql_url", &mysql_url)?;
         let mysql_migrate_url = self.optional_string("mysql_migrate_url")?;
         if let Some(url) = &mysql_migrate_url {
             check_mysql_url(url).map_err(|e| ConfigError {
                 key: "mysql_migrate_url".into(),
                 ..e
             })?;
+            refuse_placeholder_password("mysql_migrate_url", url)?;
+        }
+        let api_token = self.optional_string("api_token")?;
+        if let Some(token) = &api_token {
+            refuse_placeholder("api_token", token)?;
         }
         let data_dir = self
             .optional_string("data_dir")?
@@ -475,6 +523,20 @@ impl Layers {
             .transpose()?
             .unwrap_or_default();
         let max_connections = self.number("max_connections", 8_192usize, 16..=1_000_000)?;
+        let auth = match self.optional_string("auth")?.as_deref() {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => {
+                return Err(error(
+                    "auth",
+                    format!("`{other}` is neither `on` nor `off`"),
+                ))
+            }
+        };
+        let bootstrap_admin = self
+            .optional_string("bootstrap_admin")?
+            .map(|text| parse_bootstrap_admin(&text))
+            .transpose()?;
         let log_format = match self.get::<String>("log_format")?.as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -501,7 +563,9 @@ impl Layers {
             join,
             peer_urls,
             initial_cluster_token,
-            api_token: self.optional_string("api_token")?,
+            api_token,
+            auth,
+            bootstrap_admin,
             cluster_secrets,
             cors_origins,
             max_connections,
@@ -531,7 +595,105 @@ impl Layers {
                     .map_err(|problem| error("idempotency_retention", problem))?,
                 None => DEFAULT_RETENTION,
             },
+            tls,
+            peer_tls,
         })
+    }
+
+    /// `tls_cert_file` and `tls_key_file`: both or neither, and they load.
+    fn http_tls(&self) -> Result<Option<HttpTlsFiles>, ConfigError> {
+        let cert = self.optional_string("tls_cert_file")?;
+        let key = self.optional_string("tls_key_file")?;
+        let (cert, key) = match (cert, key) {
+            (None, None) => return Ok(None),
+            (Some(cert), Some(key)) => (PathBuf::from(cert), PathBuf::from(key)),
+            (Some(_), None) => return Err(error("tls_key_file", "is required with tls_cert_file")),
+            (None, Some(_)) => return Err(error("tls_cert_file", "is required with tls_key_file")),
+        };
+        crate::tls::load_certified_key(&cert, &key)
+            .map_err(|e| error("tls_cert_file", e.to_string()))?;
+        Ok(Some(HttpTlsFiles { cert, key }))
+    }
+
+    /// The three `peer_tls_*` keys: all or none, and they load.
+    fn peer_tls(&self) -> Result<Option<crate::tls::PeerTlsFiles>, ConfigError> {
+        const KEYS: [&str; 3] = [
+            "peer_tls_ca_file",
+            "peer_tls_cert_file",
+            "peer_tls_key_file",
+        ];
+        let mut values = Vec::new();
+        for key in KEYS {
+            values.push(self.optional_string(key)?);
+        }
+        if values.iter().all(Option::is_none) {
+            return Ok(None);
+        }
+        if let Some(at) = values.iter().position(Option::is_none) {
+            return Err(error(
+                KEYS[at],
+                "is required with the other peer_tls_* keys (all three or none)",
+            ));
+        }
+        let [ca, cert, key] =
+            [0, 1, 2].map(|i| PathBuf::from(values[i].clone().unwrap_or_default()));
+        crate::tls::load_roots(&ca).map_err(|e| error("peer_tls_ca_file", e.to_string()))?;
+        crate::tls::load_certified_key(&cert, &key)
+            .map_err(|e| error("peer_tls_cert_file", e.to_string()))?;
+        let files = crate::tls::PeerTlsFiles { ca, cert, key };
+        crate::tls::PeerTls::new(files.clone())
+            .map_err(|e| error("peer_tls_cert_file", e.to_string()))?;
+        Ok(Some(files))
+    }
+}
+
+/// Whether `value` is a placeholder left from an example rather than a
+/// secret: it starts with `CHANGEME` (any case, any separator: what
+/// `k8s/secret.env` ships), `REPLACEME` or `TODO`, says `placeholder`, is
+/// written `<like this>`, or is one of the words people type as a stand-in.
+pub fn is_placeholder(value: &str) -> bool {
+    let lower = value.trim().to_ascii_lowercase();
+    let squeezed: String = lower
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    const STARTS: [&str; 4] = ["changeme", "replaceme", "todo", "fixme"];
+    const WORDS: [&str; 9] = [
+        "secret", "password", "passwd", "token", "example", "xxx", "xxxx", "test", "default",
+    ];
+    STARTS.iter().any(|p| squeezed.starts_with(p))
+        || lower.contains("placeholder")
+        || (lower.starts_with('<') && lower.ends_with('>'))
+        || (lower.starts_with("${") && lower.ends_with('}'))
+        || WORDS.contains(&squeezed.as_str())
+        || (!squeezed.is_empty() && squeezed.bytes().all(|b| b == b'x'))
+}
+
+/// Refuses a placeholder as the value of `key`.
+pub(crate) fn refuse_placeholder(key: &str, value: &str) -> Result<(), ConfigError> {
+    if is_placeholder(value) {
+        return Err(error(
+            key,
+            "is still a placeholder (like the examples' CHANGEME…); set a real value",
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a MySQL URL whose password is a placeholder.
+fn refuse_placeholder_password(key: &str, url: &str) -> Result<(), ConfigError> {
+    let password = mysql_async::Opts::from_url(url)
+        .ok()
+        .and_then(|opts| opts.pass().map(str::to_string));
+    match password {
+        Some(password) if is_placeholder(&password) => Err(error(
+            key,
+            format!(
+                "`{}` has a placeholder password (like the examples' CHANGEME…); set a real one",
+                redact(url)
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -541,6 +703,27 @@ fn strip_key_suffix(message: &str) -> String {
         Some(at) => message[..at].to_string(),
         None => message.to_string(),
     }
+}
+
+/// Parses `name:password` (the password may contain `:`).
+pub fn parse_bootstrap_admin(text: &str) -> Result<(String, String), ConfigError> {
+    let (name, password) = text.split_once(':').ok_or_else(|| {
+        error(
+            "bootstrap_admin",
+            "must be NAME:PASSWORD (the first admin, created while the cluster has no users)",
+        )
+    })?;
+    let name = crate::accounts::validate::username(name)
+        .map_err(|e| error("bootstrap_admin", format!("the name {}", e.message)))?;
+    crate::accounts::validate::password(password)
+        .map_err(|e| error("bootstrap_admin", format!("the password {}", e.message)))?;
+    if password.contains("CHANGEME") {
+        return Err(error(
+            "bootstrap_admin",
+            "the password is a placeholder: choose one (scripts/k8s-secrets makes one)",
+        ));
+    }
+    Ok((name, password.to_string()))
 }
 
 /// Parses `1=host:port,2=host:port`.
@@ -596,7 +779,7 @@ fn parse_secrets(text: &str) -> Result<Vec<String>, ConfigError> {
         .map(str::to_string)
         .collect();
     for secret in &secrets {
-        if secret.contains("CHANGEME") {
+        if is_placeholder(secret) {
             return Err(error(
                 "cluster_secret",
                 format!("is still the placeholder from the example; {MAKE_A_SECRET}"),

@@ -369,3 +369,223 @@ fn member_urls_are_http_short_and_plain() {
         "max_connections_per_address"
     );
 }
+
+#[test]
+fn placeholders_are_refused_naming_their_key() {
+    for placeholder in [
+        "CHANGEME-cluster-secret-placeholder",
+        "changeme0mysql0password0placeholder",
+        "ChangeMe_please_0123456789",
+        "change-me-0123456789abcdef",
+        "REPLACE_ME_0123456789abcdef",
+        "<your-secret-here-0123456789>",
+        "${CLUSTER_SECRET_0123456789}",
+        "xxxxxxxxxxxxxxxxxxxx",
+        "password",
+        "secret",
+    ] {
+        assert!(is_placeholder(placeholder), "{placeholder}");
+    }
+    for real in [
+        "3f1c0d5e9a7b2c4d6e8f0a1b2c3d4e5f",
+        "the-token-of-this-test",
+        "pw",
+        "q8Z0kU2mXc7RrT1v",
+    ] {
+        assert!(!is_placeholder(real), "{real}");
+    }
+
+    let peers = ("TASKRAFT_PEERS", "1=a:1,2=b:2,3=c:3");
+    let raft = ("TASKRAFT_RAFT_ADDR", "127.0.0.1:9081");
+    let err = load(&[
+        peers,
+        raft,
+        ("TASKRAFT_CLUSTER_SECRET", "ChangeMe-0123456789abcdef"),
+    ])
+    .unwrap_err();
+    assert_eq!(err.key, "cluster_secret");
+    let err = load(&[
+        peers,
+        raft,
+        (
+            "TASKRAFT_CLUSTER_SECRET",
+            "0123456789abcdef0123, CHANGEME-the-new-one",
+        ),
+    ])
+    .unwrap_err();
+    assert_eq!(err.key, "cluster_secret", "any secret of the list");
+    let err = load(&[("TASKRAFT_API_TOKEN", "CHANGEME-api-token-placeholder")]).unwrap_err();
+    assert_eq!(err.key, "api_token");
+    assert!(err.to_string().contains("TASKRAFT_API_TOKEN"), "{err}");
+    let err = load(&[(
+        "TASKRAFT_MYSQL_URL",
+        "mysql://taskraft:CHANGEME0mysql0password0placeholder@127.0.0.1:3306/taskraft",
+    )])
+    .unwrap_err();
+    assert_eq!(err.key, "mysql_url");
+    assert!(!err.message.contains("CHANGEME0mysql"), "redacted: {err}");
+    let err = load(&[(
+        "TASKRAFT_MYSQL_MIGRATE_URL",
+        "mysql://m:changeme@127.0.0.1:3306/taskraft",
+    )])
+    .unwrap_err();
+    assert_eq!(err.key, "mysql_migrate_url");
+    assert!(load(&[("TASKRAFT_MYSQL_URL", "mysql://u:pw@127.0.0.1:3306/t")]).is_ok());
+}
+
+/// A CA and a leaf for `names`, written to `dir`: (ca, cert, key).
+fn tls_files(dir: &Path, names: &[&str]) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let paths = (
+        dir.join("ca.crt"),
+        dir.join("node.crt"),
+        dir.join("node.key"),
+    );
+    std::fs::write(&paths.0, ca.pem()).unwrap();
+    std::fs::write(&paths.1, leaf.pem()).unwrap();
+    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+    paths
+}
+
+#[test]
+fn tls_keys_come_in_sets_that_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_files(dir.path(), &["node-1", "127.0.0.1"]);
+    let (ca, cert, key) = (
+        ca.to_str().unwrap(),
+        cert.to_str().unwrap(),
+        key.to_str().unwrap(),
+    );
+    let plain = load(&[]).unwrap();
+    assert_eq!((plain.tls.clone(), plain.peer_tls.clone()), (None, None));
+
+    let s = load(&[
+        ("TASKRAFT_TLS_CERT_FILE", cert),
+        ("TASKRAFT_TLS_KEY_FILE", key),
+    ])
+    .unwrap();
+    assert_eq!(
+        s.tls,
+        Some(HttpTlsFiles {
+            cert: cert.into(),
+            key: key.into()
+        })
+    );
+    assert_eq!(
+        s.advertise_url, "https://127.0.0.1:8081",
+        "https by default"
+    );
+    assert_eq!(
+        load(&[("TASKRAFT_TLS_CERT_FILE", cert)]).unwrap_err().key,
+        "tls_key_file"
+    );
+    assert_eq!(
+        load(&[("TASKRAFT_TLS_KEY_FILE", key)]).unwrap_err().key,
+        "tls_cert_file"
+    );
+    let err = load(&[
+        ("TASKRAFT_TLS_CERT_FILE", ca),
+        ("TASKRAFT_TLS_KEY_FILE", key),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        err.key, "tls_cert_file",
+        "a key that is not the certificate's: {err}"
+    );
+
+    let peer = [
+        ("TASKRAFT_PEER_TLS_CA_FILE", ca),
+        ("TASKRAFT_PEER_TLS_CERT_FILE", cert),
+        ("TASKRAFT_PEER_TLS_KEY_FILE", key),
+    ];
+    let s = load(&peer).unwrap();
+    assert_eq!(
+        s.peer_tls,
+        Some(crate::tls::PeerTlsFiles {
+            ca: ca.into(),
+            cert: cert.into(),
+            key: key.into()
+        })
+    );
+    assert_eq!(s.advertise_url, "http://127.0.0.1:8081", "peer TLS alone");
+    for missing in 0..3 {
+        let mut partial = peer.to_vec();
+        let (gone, _) = partial.remove(missing);
+        let err = load(&partial).unwrap_err();
+        assert_eq!(
+            format!("TASKRAFT_{}", err.key.to_uppercase()),
+            gone,
+            "{err}"
+        );
+    }
+    let nowhere = dir.path().join("nowhere.crt");
+    let err = load(&[
+        ("TASKRAFT_PEER_TLS_CA_FILE", nowhere.to_str().unwrap()),
+        peer[1],
+        peer[2],
+    ])
+    .unwrap_err();
+    assert_eq!(err.key, "peer_tls_ca_file");
+    assert!(err.message.contains("nowhere.crt"), "{err}");
+}
+
+#[test]
+fn under_tls_a_statefulset_derives_https_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, cert, key) = tls_files(dir.path(), &["localhost"]);
+    let s = load(&[
+        ("TASKRAFT_POD_NAME", "taskraft-3"),
+        ("TASKRAFT_PEER_SERVICE", "taskraft-peers"),
+        ("TASKRAFT_INITIAL_CLUSTER_SIZE", "3"),
+        ("TASKRAFT_CLUSTER_SECRET", "0123456789abcdef0123"),
+        ("TASKRAFT_TLS_CERT_FILE", cert.to_str().unwrap()),
+        ("TASKRAFT_TLS_KEY_FILE", key.to_str().unwrap()),
+    ])
+    .unwrap();
+    assert!(
+        s.advertise_url.starts_with("https://taskraft-3."),
+        "{}",
+        s.advertise_url
+    );
+    assert!(!s.join.is_empty());
+    for url in s.join.iter().chain(&s.peer_urls) {
+        assert!(url.starts_with("https://"), "{url}");
+    }
+}
+
+#[test]
+fn auth_is_on_by_default_and_the_bootstrap_admin_is_a_real_name_and_password() {
+    let s = load(&[]).unwrap();
+    assert!(s.auth, "serve runs with accounts unless told otherwise");
+    assert_eq!(s.bootstrap_admin, None);
+    assert!(!load(&[("TASKRAFT_AUTH", "off")]).unwrap().auth);
+    let err = load(&[("TASKRAFT_AUTH", "maybe")]).unwrap_err();
+    assert_eq!(err.key, "auth");
+    let s = load(&[("TASKRAFT_BOOTSTRAP_ADMIN", "Root:pass:with:colons")]).unwrap();
+    assert_eq!(
+        s.bootstrap_admin,
+        Some(("root".to_string(), "pass:with:colons".to_string()))
+    );
+    for bad in [
+        "no-colon",
+        "root:short",
+        "bad name:long-enough",
+        ":long-enough",
+        "admin:CHANGEME-admin-password-placeholder",
+    ] {
+        let err = load(&[("TASKRAFT_BOOTSTRAP_ADMIN", bad)]).unwrap_err();
+        assert_eq!(err.key, "bootstrap_admin", "{bad}");
+        assert!(
+            !err.to_string().contains("long-enough"),
+            "the password is not echoed: {err}"
+        );
+    }
+}

@@ -57,6 +57,13 @@ pub struct Page {
     pub upto_term: Option<u64>,
     pub events: Vec<EventRow>,
     pub keys: Vec<KeyRow>,
+    /// On the page that reaches the requested `upto` only: every account
+    /// row as the source holds it (at its applied index, at or past
+    /// `upto`). Account rows are state, not history: the asking node
+    /// replaces its tables with them, and re-applies the account entries
+    /// between (they are idempotent, see `crate::accounts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<super::accounts::AccountRows>,
 }
 
 /// A `task_events` row, its payload exactly as stored.
@@ -101,6 +108,7 @@ impl EventRow {
             changes: payload.changes,
             at: self.at,
             request_id: self.request_id,
+            actor: payload.actor,
         })
     }
 }
@@ -166,6 +174,7 @@ pub async fn read_page(
             upto_term: None,
             events: Vec::new(),
             keys: Vec::new(),
+            accounts: None,
         });
     }
     // Sizes first: a page is cut by bytes before a byte of it is read.
@@ -230,12 +239,18 @@ pub async fn read_page(
         .into_iter()
         .map(KeyRow::from_row)
         .collect::<Result<Vec<_>, _>>()?;
+    let accounts = if upto == request.upto {
+        Some(super::accounts::load(conn).await?)
+    } else {
+        None
+    };
     Ok(Page {
         source_applied: source.applied_index,
         upto,
         upto_term,
         events,
         keys,
+        accounts,
     })
 }
 

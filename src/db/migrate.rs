@@ -37,8 +37,13 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 4,
-        name: "V4__key_retention.sql",
-        sql: include_str!("../../sql/V4__key_retention.sql"),
+        name: "V4__accounts.sql",
+        sql: include_str!("../../sql/V4__accounts.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "V5__key_retention.sql",
+        sql: include_str!("../../sql/V5__key_retention.sql"),
     },
 ];
 

@@ -8,6 +8,7 @@
 //! - [`rebuild`] folds the event table into the projection, or checks it;
 //! - [`catchup`] reads a page of committed rows for a peer catching up.
 
+pub mod accounts;
 pub mod catchup;
 pub mod migrate;
 pub mod queries;

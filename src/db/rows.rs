@@ -241,6 +241,7 @@ pub fn event_payload(event: &Event) -> String {
     let payload = EventPayload {
         task: event.task.clone(),
         changes: event.changes.clone(),
+        actor: event.actor.clone(),
     };
     // An event holds only serializable values.
     serde_json::to_string(&payload).expect("event payload serializes")
@@ -360,6 +361,7 @@ pub fn event_from_row(row: Row) -> Result<Event, DbError> {
         changes: payload.changes,
         at: record.at,
         request_id: record.request_id,
+        actor: payload.actor,
     })
 }
 

@@ -137,6 +137,12 @@ pub struct NodeTemplate {
     /// The MySQL server's URL; each node gets database `taskraft_demo_n<id>`.
     pub mysql_base: String,
     pub secret: String,
+    /// The nodes' `api_token`: the lab drives membership and leadership
+    /// with it (an admin-level service token).
+    pub api_token: String,
+    /// `name:password` of the first admin (`bootstrap_admin`); `None`
+    /// runs the nodes with `auth = "off"`.
+    pub bootstrap_admin: Option<String>,
     pub http_workers: String,
     /// The lab's own URL (`http://127.0.0.1:PORT`), under `--lab`.
     pub lab_url: Option<String>,
@@ -192,7 +198,15 @@ impl NodeTemplate {
             ),
             ("TASKRAFT_HTTP_WORKERS".into(), self.http_workers.clone()),
             ("TASKRAFT_CLUSTER_SECRET".into(), self.secret.clone()),
+            ("TASKRAFT_API_TOKEN".into(), self.api_token.clone()),
         ];
+        match &self.bootstrap_admin {
+            Some(admin) => {
+                env.push(("TASKRAFT_AUTH".into(), "on".into()));
+                env.push(("TASKRAFT_BOOTSTRAP_ADMIN".into(), admin.clone()));
+            }
+            None => env.push(("TASKRAFT_AUTH".into(), "off".into())),
+        }
         env.extend(extra);
         if let Some(lab_url) = &self.lab_url {
             // The lab page writes and reads cards on the nodes directly.
@@ -264,8 +278,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// A node's `/api/cluster`, if it answers in time.
-fn fetch_view(url: &str) -> Option<Value> {
+fn fetch_view(url: &str, token: &str) -> Option<Value> {
     ureq::get(&format!("{url}/api/cluster"))
+        .set("Authorization", &format!("Bearer {token}"))
         .timeout(Duration::from_millis(800))
         .call()
         .ok()?
@@ -296,6 +311,11 @@ fn newest_leader<'a>(
 }
 
 impl Lab {
+    /// The `Authorization` header the lab calls the nodes with.
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.template().api_token)
+    }
+
     pub fn new(exe: PathBuf, template: NodeTemplate) -> Lab {
         Lab {
             exe,
@@ -386,11 +406,12 @@ impl Lab {
                 .map(|n| (n.id, n.url.clone(), n.state() == "running"))
                 .collect()
         };
+        let token = self.template().api_token.as_str();
         let views: Vec<(u64, Option<Value>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = targets
                 .iter()
                 .map(|(id, url, running)| {
-                    scope.spawn(move || (*id, running.then(|| fetch_view(url)).flatten()))
+                    scope.spawn(move || (*id, running.then(|| fetch_view(url, token)).flatten()))
                 })
                 .collect();
             handles.into_iter().filter_map(|h| h.join().ok()).collect()
@@ -710,7 +731,7 @@ impl Lab {
         'removing: loop {
             let views: Vec<Value> = std::iter::once(own_url.as_str())
                 .chain(others.iter().map(|(_, url)| url.as_str()))
-                .filter_map(fetch_view)
+                .filter_map(|url| fetch_view(url, &self.template().api_token))
                 .collect();
             let (leader, _, _) = newest_leader(&views);
             if leader == Some(id) {
@@ -730,6 +751,7 @@ impl Lab {
                             );
                         }
                         let _ = ureq::post(&format!("{own_url}/api/cluster/leader"))
+                            .set("Authorization", &self.bearer())
                             .timeout(Duration::from_secs(3))
                             .send_json(json!({ "to": to }));
                     }
@@ -742,6 +764,7 @@ impl Lab {
                 ordered.sort_by_key(|(o, _)| Some(*o) != leader);
                 for (_, url) in &ordered {
                     match ureq::delete(&format!("{url}/api/cluster/members/{id}"))
+                        .set("Authorization", &self.bearer())
                         .timeout(Duration::from_secs(10))
                         .call()
                     {

@@ -142,8 +142,10 @@ async fn node_log(lab: web::Data<Arc<Lab>>, id: web::Path<u64>) -> HttpResponse 
         .find(|n| n.id == id)
         .map(|n| n.url.clone())
         .unwrap_or_default();
+    let bearer = lab.bearer();
     let answer = web::block(move || {
         ureq::get(&format!("{url}/api/cluster/log?limit=40"))
+            .set("Authorization", &bearer)
             .timeout(Duration::from_millis(800))
             .call()
             .ok()
@@ -293,10 +295,12 @@ async fn transfer_leader(lab: web::Data<Arc<Lab>>, body: web::Json<LeaderBody>) 
         .filter_map(|n| (n.state() == "running").then_some(n))
         .map(|n| n.url.clone())
         .collect();
+    let bearer = lab.bearer();
     let answer = web::block(move || {
         // Any running node forwards it to the leader.
         for url in urls {
             match ureq::post(&format!("{url}/api/cluster/leader"))
+                .set("Authorization", &bearer)
                 .timeout(Duration::from_secs(3))
                 .send_json(json!({ "to": to }))
             {

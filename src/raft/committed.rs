@@ -139,6 +139,7 @@ mod tests {
             request_id: uuid::Uuid::from_u128(0xbeef),
             idempotency: None,
             at: crate::time::Timestamp(1_700_000_000_000),
+            actor: Default::default(),
             op: crate::task::Op::Delete {
                 id: crate::task::TaskId(uuid::Uuid::from_u128(1)),
                 expected_version: None,

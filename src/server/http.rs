@@ -45,17 +45,28 @@ pub fn start(
         static_dir: settings.static_dir.clone(),
         rows: node.rows.clone(),
         cors: CorsPolicy::new(settings.cors_origins.clone(), &settings.advertise_url),
+        auth: settings.auth,
+        accounts: node.accounts.clone(),
     });
+    let throttle = web::Data::new(api::auth::LoginThrottle::default());
     let limiter = Limiter::new(
         "http",
         settings.max_connections,
         settings.max_connections_per_address,
     );
-    Ok(HttpServer::new(move || {
+    let tls = settings
+        .tls
+        .as_ref()
+        .map(|files| crate::tls::http_server_config(&files.cert, &files.key))
+        .transpose()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(hub.clone())
             .app_data(node_id.clone())
+            .app_data(throttle.clone())
+            .wrap(middleware::from_fn(api::auth::guard))
             .wrap(middleware::from_fn(api::cors))
             .wrap(middleware::from_fn(api::observe))
             .wrap(api::security_headers())
@@ -73,13 +84,24 @@ pub fn start(
     .on_connect(move |connection, extensions| {
         if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
             admit(&limiter, tcp, extensions);
+        } else if let Some(tls) = connection.downcast_ref::<TlsStream>() {
+            // Under TLS this runs after the handshake (bounded by actix's
+            // TLS handshake timeout, 3 s).
+            admit(&limiter, tls.get_ref().0, extensions);
         }
     })
     .disable_signals()
-    .shutdown_timeout(HTTP_DRAIN_SECS)
-    .listen(listener)?
-    .run())
+    .shutdown_timeout(HTTP_DRAIN_SECS);
+    let server = match tls {
+        // New handshakes pick up a replaced certificate (crate::tls).
+        Some(config) => server.listen_rustls_0_23(listener, config)?,
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
 }
+
+/// What an HTTPS connection is, as `on_connect` sees it.
+type TlsStream = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
 
 /// Runs as each HTTP connection is accepted: over a cap, it is shut down
 /// before a byte is read (and counted); otherwise its permit lives in the

@@ -59,6 +59,9 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     crate::metrics::init();
     tracing::info!(node = node_id, version = env!("CARGO_PKG_VERSION"), commit = crate::metrics::BUILD_COMMIT, mysql = %redact(&settings.mysql_url), data_dir = %settings.data_dir.display(), "starting");
 
+    // Other nodes' https is trusted through the cluster CA.
+    crate::peer_http::set_trust(settings.peer_tls.as_ref().map(|files| files.ca.clone()))
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     let database = Database::open(&settings).await?;
     std::fs::create_dir_all(&settings.data_dir)?;
     let store = LogStore::open(&settings.data_dir)?;
@@ -102,10 +105,28 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     if learner {
         actix::spawn(join::promote_when_caught_up(
             node.cluster.clone(),
-            settings.api_token.clone(),
+            join::PeerCaller::new(&settings),
         ));
     }
-    actix::spawn(join::watch_for_removal(node.cluster.clone(), store));
+    actix::spawn(join::watch_for_removal(
+        node.cluster.clone(),
+        store,
+        join::PeerCaller::new(&settings),
+    ));
+    if !settings.auth {
+        tracing::warn!(
+            "auth = \"off\": anyone who reaches this node can read and change every task and \
+             the cluster; use it only for local experiments"
+        );
+    }
+    if let (true, Some((name, password))) = (settings.auth, settings.bootstrap_admin.clone()) {
+        actix::spawn(crate::api::auth::bootstrap_admin(
+            node.raft.clone(),
+            node.accounts.clone(),
+            name,
+            password,
+        ));
+    }
     drain::stop_on_signal_or_removal(node.raft.clone(), draining, server.handle());
     server.await?;
 

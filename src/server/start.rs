@@ -215,6 +215,7 @@ pub async fn begin(store: &LogStore, settings: &Settings) -> Result<bool, ServeE
             settings.peer_urls.clone(),
             settings.advertise_url.clone(),
             node_id,
+            join::PeerCaller::new(settings),
         )
         .await
     } else {
@@ -229,7 +230,7 @@ pub async fn begin(store: &LogStore, settings: &Settings) -> Result<bool, ServeE
         Start::Resume => {}
         Start::Rejoin(urls) => {
             tracing::info!("this node was removed earlier: asking to be added again");
-            join::join(urls.clone(), node_id, own, settings.api_token.clone()).await?;
+            join::join(urls.clone(), node_id, own, join::PeerCaller::new(settings)).await?;
             store.clear_removed()?;
         }
         Start::Bootstrap => {
@@ -239,7 +240,7 @@ pub async fn begin(store: &LogStore, settings: &Settings) -> Result<bool, ServeE
         Start::Join(urls) => {
             tracing::info!(through = ?urls, "fresh data_dir: joining the running cluster");
             let (identity, members) =
-                join::join(urls.clone(), node_id, own, settings.api_token.clone()).await?;
+                join::join(urls.clone(), node_id, own, join::PeerCaller::new(settings)).await?;
             store.set_identity(&identity, &members)?;
         }
     }

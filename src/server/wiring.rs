@@ -31,6 +31,8 @@ pub struct Node {
     pub auth: PeerAuth,
     /// Committed rows the applier keeps in memory for reads by id.
     pub rows: ProjectionCache,
+    /// Every account, as committed: what credentials are checked against.
+    pub accounts: crate::accounts::AccountsCache,
 }
 
 /// Starts the actors over `store` (which MySQL has applied up to
@@ -46,12 +48,14 @@ pub async fn start(
     let node_id = settings.node_id;
     let apply_pool = db::connect(&settings.mysql_url, 2).await?;
     let rows = ProjectionCache::default();
+    let accounts = crate::accounts::AccountsCache::default();
     let applier = ApplierHandle::start(Applier::new(
         node_id,
         apply_pool,
         crate::raft::CommittedLog::new(store.clone()),
         applied_index,
         rows.clone(),
+        accounts.clone(),
     ));
     // Peers: the members as the log recorded them (the initial voters, or
     // what this node was told when it joined).
@@ -70,8 +74,20 @@ pub async fn start(
     };
     let versions = crate::version::PeerVersions::default();
     let auth = PeerAuth::new(cluster_id.clone(), settings.cluster_secrets.clone());
-    let transport =
-        TransportHandle::start(hello, peers, raft_listener, auth.clone(), versions.clone());
+    let tls = settings
+        .peer_tls
+        .clone()
+        .map(crate::tls::PeerTls::new)
+        .transpose()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    let transport = TransportHandle::start(
+        hello,
+        peers,
+        raft_listener,
+        auth.clone(),
+        tls,
+        versions.clone(),
+    );
     let ports = TransportPorts {
         send: transport.send_recipient(),
         set_peer: transport.set_peer_recipient(),
@@ -133,5 +149,6 @@ pub async fn start(
         hub,
         auth,
         rows,
+        accounts,
     })
 }

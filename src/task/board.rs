@@ -92,6 +92,10 @@ pub enum Outcome {
     KeysExpired {
         before: Timestamp,
     },
+    /// What an account command came to (`crate::accounts`).
+    Account {
+        account: crate::accounts::AccountOutcome,
+    },
 }
 
 impl Outcome {
@@ -102,7 +106,9 @@ impl Outcome {
             | Outcome::Updated { seq, .. }
             | Outcome::Unchanged { seq, .. }
             | Outcome::Deleted { seq, .. } => Some(*seq),
-            Outcome::Rejected { .. } | Outcome::KeysExpired { .. } => None,
+            Outcome::Rejected { .. } | Outcome::KeysExpired { .. } | Outcome::Account { .. } => {
+                None
+            }
         }
     }
 }
@@ -384,6 +390,7 @@ impl Board {
                 Ok(task) => Decision::Record(EventKind::TaskDeleted, task.clone(), BTreeMap::new()),
                 Err(rejection) => Decision::Reject(rejection),
             },
+            _ => unreachable!("account commands are applied by Accounts::apply"),
         }
     }
 
@@ -481,6 +488,7 @@ impl Board {
             changes,
             at: command.at,
             request_id: command.request_id,
+            actor: command.actor.clone(),
         });
         match kind {
             EventKind::TaskCreated => Outcome::Created { task, seq },

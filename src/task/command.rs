@@ -5,6 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
 use super::{Priority, Status, TaskId};
+use crate::accounts::{Actor, NewSession, NewToken, NewUser, UserUpdate};
 use crate::time::{Date, Timestamp};
 
 /// One client request, as it travels through the Raft log.
@@ -17,6 +18,10 @@ pub struct Command {
     pub idempotency: Option<Idempotency>,
     /// When the api accepted the request: the task's `created_at`/`updated_at`.
     pub at: Timestamp,
+    /// Who asked: stamped by the api from the request's credentials.
+    /// Commands written before accounts existed decode as `system`.
+    #[serde(default, skip_serializing_if = "Actor::is_system")]
+    pub actor: Actor,
     pub op: Op,
 }
 
@@ -57,6 +62,20 @@ pub enum Op {
     ExpireKeys {
         before: Timestamp,
     },
+    // Accounts (see `crate::accounts`): decided by `Accounts::apply`, never
+    // by the board.
+    UserCreate(NewUser),
+    /// Creates the first admin, only while the cluster has no users.
+    BootstrapAdmin(NewUser),
+    UserUpdate(UserUpdate),
+    SessionCreate(NewSession),
+    SessionEnd {
+        hash: String,
+    },
+    TokenCreate(NewToken),
+    TokenRevoke {
+        id: Uuid,
+    },
 }
 
 impl Op {
@@ -67,7 +86,31 @@ impl Op {
             #[cfg(feature = "failpoints")]
             Op::FutureCreate(new) => Some(new.id),
             Op::Update { id, .. } | Op::Delete { id, .. } => Some(*id),
-            Op::ExpireKeys { .. } => None,
+            Op::ExpireKeys { .. }
+            | Op::UserCreate(_)
+            | Op::BootstrapAdmin(_)
+            | Op::UserUpdate(_)
+            | Op::SessionCreate(_)
+            | Op::SessionEnd { .. }
+            | Op::TokenCreate(_)
+            | Op::TokenRevoke { .. } => None,
+        }
+    }
+
+    /// Whether `Accounts::apply` decides the command (not the board, and
+    /// not the applier's key expiry).
+    pub fn is_account(&self) -> bool {
+        match self {
+            Op::UserCreate(_)
+            | Op::BootstrapAdmin(_)
+            | Op::UserUpdate(_)
+            | Op::SessionCreate(_)
+            | Op::SessionEnd { .. }
+            | Op::TokenCreate(_)
+            | Op::TokenRevoke { .. } => true,
+            Op::Create(_) | Op::Update { .. } | Op::Delete { .. } | Op::ExpireKeys { .. } => false,
+            #[cfg(feature = "failpoints")]
+            Op::FutureCreate(_) => false,
         }
     }
 }

@@ -35,6 +35,10 @@ pub struct Event {
     /// When the change was requested (the command's stamp).
     pub at: Timestamp,
     pub request_id: Uuid,
+    /// Who asked for the change; `system` for events written before
+    /// accounts existed.
+    #[serde(default)]
+    pub actor: crate::accounts::Actor,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -97,6 +101,7 @@ impl FromStr for EventKind {
 pub struct EventPayload {
     pub task: Task,
     pub changes: BTreeMap<String, FieldChange>,
+    pub actor: crate::accounts::Actor,
 }
 
 /// [`EventPayload`] as the `payload` column holds it.
@@ -105,6 +110,9 @@ struct StoredPayload {
     task: Task,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     changes: BTreeMap<String, StoredChange>,
+    /// Absent for `system` (and in rows written before accounts existed).
+    #[serde(default, skip_serializing_if = "crate::accounts::Actor::is_system")]
+    actor: crate::accounts::Actor,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -143,6 +151,7 @@ impl From<EventPayload> for StoredPayload {
         StoredPayload {
             task: payload.task,
             changes,
+            actor: payload.actor,
         }
     }
 }
@@ -180,6 +189,7 @@ impl TryFrom<StoredPayload> for EventPayload {
         Ok(EventPayload {
             task: stored.task,
             changes,
+            actor: stored.actor,
         })
     }
 }

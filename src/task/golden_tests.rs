@@ -20,6 +20,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::*;
+use crate::accounts::{Actor, NewSession, NewToken, NewUser, Role, UserUpdate};
 use crate::raft::proposal::{decode_command, encode_command};
 use crate::time::{Date, Timestamp};
 
@@ -59,13 +60,27 @@ fn key(name: &str) -> Option<Idempotency> {
     })
 }
 
+/// A user, as commands and events written since accounts name one.
+fn ada() -> Actor {
+    Actor {
+        id: Uuid::from_u128(0x3000).to_string(),
+        name: "ada".into(),
+    }
+}
+
 /// The fixtures of commands: (file name, the command it decodes to).
+/// Those written before accounts carry no actor and decode as `system`.
 fn commands() -> Vec<(&'static str, Command)> {
     let command = |n: u128, idempotency, op| Command {
         request_id: Uuid::from_u128(0x1000 + n),
         idempotency,
         at: at(n as i64),
+        actor: Actor::system(),
         op,
+    };
+    let by = |actor: Actor, n: u128, idempotency, op| Command {
+        actor,
+        ..command(n, idempotency, op)
     };
     vec![
         (
@@ -189,6 +204,148 @@ fn commands() -> Vec<(&'static str, Command)> {
                 },
             ),
         ),
+        // Since accounts (0.2.0): a task command names who asked.
+        (
+            "command_create_by_user_with_key.json",
+            by(
+                ada(),
+                9,
+                key("create-9"),
+                Op::Create(NewTask {
+                    id: id(9),
+                    title: "Rotate the cluster secret".into(),
+                    description: String::new(),
+                    status: Status::Todo,
+                    position: None,
+                    priority: Priority::High,
+                    assignee: None,
+                    labels: vec![],
+                    due_date: None,
+                }),
+            ),
+        ),
+        (
+            "command_bootstrap_admin.json",
+            command(
+                10,
+                None,
+                Op::BootstrapAdmin(NewUser {
+                    id: Uuid::from_u128(0x3000),
+                    username: "ada".into(),
+                    display_name: "ada".into(),
+                    role: Role::Admin,
+                    password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+                }),
+            ),
+        ),
+        (
+            "command_user_create.json",
+            by(
+                ada(),
+                11,
+                None,
+                Op::UserCreate(NewUser {
+                    id: Uuid::from_u128(0x3001),
+                    username: "grace".into(),
+                    display_name: "Grace Hopper".into(),
+                    role: Role::Member,
+                    password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$Z3JhY2U".into(),
+                }),
+            ),
+        ),
+        (
+            "command_user_update_every_field.json",
+            by(
+                ada(),
+                12,
+                None,
+                Op::UserUpdate(UserUpdate {
+                    id: Uuid::from_u128(0x3001),
+                    role: Some(Role::Viewer),
+                    disabled: Some(true),
+                    display_name: Some("G. Hopper".into()),
+                    password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$bmV3".into()),
+                }),
+            ),
+        ),
+        (
+            "command_user_update_role.json",
+            by(
+                ada(),
+                13,
+                None,
+                Op::UserUpdate(UserUpdate {
+                    id: Uuid::from_u128(0x3001),
+                    role: Some(Role::Admin),
+                    ..UserUpdate::default()
+                }),
+            ),
+        ),
+        (
+            "command_session_create.json",
+            by(
+                ada(),
+                14,
+                None,
+                Op::SessionCreate(NewSession {
+                    hash: format!("{:064x}", 14),
+                    user_id: Uuid::from_u128(0x3000),
+                    expires_at: at(86_400_000),
+                }),
+            ),
+        ),
+        (
+            "command_session_end.json",
+            by(
+                ada(),
+                15,
+                None,
+                Op::SessionEnd {
+                    hash: format!("{:064x}", 14),
+                },
+            ),
+        ),
+        (
+            "command_token_create.json",
+            by(
+                ada(),
+                16,
+                None,
+                Op::TokenCreate(NewToken {
+                    id: Uuid::from_u128(0x4000),
+                    hash: format!("{:064x}", 16),
+                    user_id: Uuid::from_u128(0x3000),
+                    name: "ci".into(),
+                    expires_at: Some(at(30 * 86_400_000)),
+                }),
+            ),
+        ),
+        (
+            "command_token_create_no_expiry.json",
+            by(
+                ada(),
+                17,
+                None,
+                Op::TokenCreate(NewToken {
+                    id: Uuid::from_u128(0x4001),
+                    hash: format!("{:064x}", 17),
+                    user_id: Uuid::from_u128(0x3001),
+                    name: "laptop".into(),
+                    expires_at: None,
+                }),
+            ),
+        ),
+        (
+            "command_token_revoke.json",
+            by(
+                ada(),
+                18,
+                None,
+                Op::TokenRevoke {
+                    id: Uuid::from_u128(0x4000),
+                },
+            ),
+        ),
     ]
 }
 
@@ -209,7 +366,8 @@ fn task(version: u64) -> Task {
     }
 }
 
-/// The fixtures of events: (file name, the event it decodes to).
+/// The fixtures of events: (file name, the event it decodes to). Those
+/// written before accounts carry no actor and decode as `system`.
 fn events() -> Vec<(&'static str, Event)> {
     let event = |seq: u64, kind, task: Task, changes| Event {
         seq,
@@ -223,6 +381,7 @@ fn events() -> Vec<(&'static str, Event)> {
         task,
         changes,
         request_id: Uuid::from_u128(0x2000 + u128::from(seq)),
+        actor: Actor::system(),
     };
     let mut changes = BTreeMap::new();
     changes.insert(
@@ -251,6 +410,14 @@ fn events() -> Vec<(&'static str, Event)> {
         (
             "event_task_deleted.json",
             event(3, EventKind::TaskDeleted, task(2), BTreeMap::new()),
+        ),
+        // Since accounts (0.2.0): who asked.
+        (
+            "event_task_created_by_user.json",
+            Event {
+                actor: ada(),
+                ..event(4, EventKind::TaskCreated, task(1), BTreeMap::new())
+            },
         ),
     ]
 }
@@ -308,6 +475,13 @@ fn every_kind_has_a_fixture() {
         Op::Update { .. } => ("update", true),
         Op::Delete { .. } => ("delete", true),
         Op::ExpireKeys { .. } => ("expire_keys", false),
+        Op::UserCreate(_) => ("user_create", false),
+        Op::BootstrapAdmin(_) => ("bootstrap_admin", false),
+        Op::UserUpdate(_) => ("user_update", false),
+        Op::SessionCreate(_) => ("session_create", false),
+        Op::SessionEnd { .. } => ("session_end", false),
+        Op::TokenCreate(_) => ("token_create", false),
+        Op::TokenRevoke { .. } => ("token_revoke", false),
         // Test builds only: never in a log a release build writes.
         #[cfg(feature = "failpoints")]
         Op::FutureCreate(_) => ("delete", true),
@@ -318,6 +492,13 @@ fn every_kind_has_a_fixture() {
         ("update", true),
         ("delete", true),
         ("expire_keys", false),
+        ("user_create", false),
+        ("bootstrap_admin", false),
+        ("user_update", false),
+        ("session_create", false),
+        ("session_end", false),
+        ("token_create", false),
+        ("token_revoke", false),
     ] {
         assert!(
             listed.iter().any(|c| kinds(&c.op) == kind),
@@ -332,6 +513,41 @@ fn every_kind_has_a_fixture() {
             );
         }
     }
+}
+
+#[test]
+fn fixtures_name_each_kind_as_the_version_table_does() {
+    // The kind `introduced` gates is the `type` the log holds.
+    for (name, command) in commands() {
+        let encoded: serde_json::Value = serde_json::to_value(&command).unwrap();
+        assert_eq!(
+            encoded["op"]["type"],
+            json!(crate::version::introduced(&command.op).0),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn fixtures_from_before_accounts_have_no_actor_and_read_as_system() {
+    for name in [
+        "command_create_minimal.json",
+        "command_create_full_with_key.json",
+        "command_update_title.json",
+        "command_delete_expected_version_with_key.json",
+        "command_expire_keys.json",
+        "event_task_created.json",
+        "payload_task_updated.json",
+    ] {
+        let bytes = fixture(name, || unreachable!("{name} was written before accounts"));
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(
+            !text.contains("actor"),
+            "{name} was written before accounts"
+        );
+    }
+    // ...and each decodes to its value, whose actor is `system`
+    // (`commands_of_the_log_decode_for_ever` and the events' test).
 }
 
 #[test]
@@ -363,6 +579,7 @@ fn events_on_the_wire_and_stored_payloads_decode_for_ever() {
             EventPayload {
                 task: expected.task.clone(),
                 changes: expected.changes.clone(),
+                actor: expected.actor.clone(),
             },
             "{stored}"
         );

@@ -15,6 +15,7 @@ fn command(n: u128, op: Op) -> Command {
         request_id: Uuid::from_u128(1_000 + n),
         idempotency: None,
         at: Timestamp(1_800_000_000_000 + n as i64),
+        actor: Default::default(),
         op,
     }
 }
@@ -37,6 +38,7 @@ fn stored(event: &Event) -> String {
     serde_json::to_string(&EventPayload {
         task: event.task.clone(),
         changes: event.changes.clone(),
+        actor: event.actor.clone(),
     })
     .unwrap()
 }
@@ -195,6 +197,7 @@ fn rows_of_the_first_format_decode_and_fold_as_they_did() {
             changes: payload.changes.clone(),
             at: payload.task.updated_at,
             request_id: Uuid::from_u128(i as u128),
+            actor: payload.actor.clone(),
         })
         .collect();
     let folded = replay(&events);

@@ -18,6 +18,7 @@ fn command(n: u128, op: Op) -> Command {
         request_id: Uuid::from_u128(1_000_000 + n),
         idempotency: None,
         at: Timestamp(1_700_000_000_000 + n as i64),
+        actor: Default::default(),
         op,
     }
 }
@@ -581,6 +582,7 @@ fn arb_commands() -> impl Strategy<Value = Vec<Command>> {
                     fingerprint: format!("fp-{f}"),
                 }),
                 at: Timestamp(1_000 * i as i64),
+                actor: Default::default(),
                 op,
             })
             .collect()

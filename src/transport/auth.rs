@@ -307,6 +307,67 @@ impl PeerAuth {
     }
 }
 
+/// How long a peer's signed HTTP request stays good: the proof signs the
+/// time, so a recorded request cannot be replayed later than this.
+pub const PEER_REQUEST_WINDOW_SECS: i64 = 60;
+
+/// The bytes a peer's HTTP request to another node's api signs: method,
+/// path and the time (Unix seconds).
+pub fn peer_request_challenge(method: &str, path: &str, time: i64) -> Vec<u8> {
+    format!("peer-http:{method}:{path}:{time}").into_bytes()
+}
+
+impl PeerAuth {
+    /// Headers proving this node (`node_id`) knows the cluster secret, for
+    /// a request to a peer's api (joining, promoting itself, reading
+    /// `/api/cluster`) with `auth = "on"`. Bound to the method, the path
+    /// and the time; not to a cluster id, which a joining node does not
+    /// know yet. `None` without a secret.
+    pub fn sign_request(
+        &self,
+        node_id: u64,
+        method: &str,
+        path: &str,
+    ) -> Option<Vec<(&'static str, String)>> {
+        let secret = self.secrets.first()?;
+        let time = crate::time::Timestamp::now().0 / 1000;
+        let challenge = peer_request_challenge(method, path, time);
+        let tag = mac(secret, &challenge, node_id, "").finalize().into_bytes();
+        Some(vec![
+            ("x-taskraft-node", node_id.to_string()),
+            ("x-taskraft-peer-time", time.to_string()),
+            (
+                "x-taskraft-peer-proof",
+                tag.iter().map(|b| format!("{b:02x}")).collect(),
+            ),
+        ])
+    }
+
+    /// Checks what [`PeerAuth::sign_request`] made, at `now` (Unix seconds).
+    pub fn check_request(
+        &self,
+        node_id: u64,
+        method: &str,
+        path: &str,
+        time: i64,
+        proof: &str,
+        now: i64,
+    ) -> bool {
+        if (now - time).abs() > PEER_REQUEST_WINDOW_SECS {
+            return false;
+        }
+        let Some(proof) = decode_hex(proof) else {
+            return false;
+        };
+        let challenge = peer_request_challenge(method, path, time);
+        self.secrets.iter().any(|secret| {
+            mac(secret, &challenge, node_id, "")
+                .verify_slice(&proof)
+                .is_ok()
+        })
+    }
+}
+
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) || text.len() > 256 {
         return None;
@@ -322,6 +383,34 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+
+    #[test]
+    fn a_signed_peer_request_is_bound_to_its_secret_method_path_node_and_time() {
+        let ours = PeerAuth::new(ClusterId::fixed("c"), vec!["s".repeat(16), "old".repeat(6)]);
+        let rotated = PeerAuth::new(ClusterId::fixed("x"), vec!["old".repeat(6)]);
+        let stranger = PeerAuth::new(ClusterId::fixed("c"), vec!["t".repeat(16)]);
+        let headers = |auth: &PeerAuth| {
+            auth.sign_request(4, "POST", "/api/cluster/members")
+                .unwrap()
+        };
+        let parts = |h: Vec<(&str, String)>| (h[1].1.parse::<i64>().unwrap(), h[2].1.clone());
+        let (time, proof) = parts(headers(&ours));
+        assert!(ours.check_request(4, "POST", "/api/cluster/members", time, &proof, time));
+        assert!(ours.check_request(4, "POST", "/api/cluster/members", time, &proof, time + 60));
+        assert!(!ours.check_request(4, "POST", "/api/cluster/members", time, &proof, time + 61));
+        assert!(!ours.check_request(5, "POST", "/api/cluster/members", time, &proof, time));
+        assert!(!ours.check_request(4, "GET", "/api/cluster/members", time, &proof, time));
+        assert!(!ours.check_request(4, "POST", "/api/cluster", time, &proof, time));
+        assert!(!ours.check_request(4, "POST", "/api/cluster/members", time + 1, &proof, time));
+        let (time, proof) = parts(headers(&stranger));
+        assert!(!ours.check_request(4, "POST", "/api/cluster/members", time, &proof, time));
+        // A node still proving with the old secret is accepted during rotation.
+        let (time, proof) = parts(headers(&rotated));
+        assert!(ours.check_request(4, "POST", "/api/cluster/members", time, &proof, time));
+        assert!(PeerAuth::new(ClusterId::fixed("c"), vec![])
+            .sign_request(1, "GET", "/")
+            .is_none());
+    }
 
     fn hello(auth: &PeerAuth, challenge: &[u8], node_id: u64) -> Hello {
         Hello {

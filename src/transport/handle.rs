@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use super::auth::PeerAuth;
 use super::codec::Hello;
 use super::{AttachRaft, PeerInfo, Peers, RaftInbox, RemovePeer, SendMessages, SetPeer, Transport};
+use crate::tls::PeerTls;
 
 /// Why the transport could not answer.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -26,6 +27,7 @@ pub struct TransportHandle {
 
 impl TransportHandle {
     /// Starts the transport for node `hello.node_id`, dialing `peers`. It
+    /// With `tls`, every link is mutual TLS under the hello. It
     /// accepts on `listener` once [`TransportHandle::attach_raft`] says where
     /// inbound messages go.
     pub fn start(
@@ -33,10 +35,11 @@ impl TransportHandle {
         peers: HashMap<u64, String>,
         listener: TcpListener,
         auth: PeerAuth,
+        tls: Option<PeerTls>,
         versions: crate::version::PeerVersions,
     ) -> TransportHandle {
         TransportHandle {
-            addr: Transport::new(hello, peers, listener, auth, versions).start(),
+            addr: Transport::new(hello, peers, listener, auth, tls, versions).start(),
         }
     }
 

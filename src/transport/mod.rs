@@ -35,6 +35,14 @@
 //! reconnected before the next message is lost in it. Refusals are logged
 //! at most once per reason and address every ten seconds.
 //!
+//! With `peer_tls_*` set, every connection is mutual TLS first
+//! ([`crate::tls`]): the dialer must present a certificate from the cluster
+//! CA (else the handshake fails: `no_client_cert`, `bad_cert`,
+//! `tls_handshake`), and once its hello is verified the certificate must
+//! name the node the hello proved (`node-<id>`, else `cert_name`). The
+//! dialer checks the acceptor's certificate for the name of the node it
+//! dials. The challenge and hello run inside the TLS stream, unchanged.
+//!
 //! What a hello may change: the URL shown for its (authenticated) sender,
 //! if that URL is a valid http(s) URL of at most
 //! [`crate::config::MAX_URL_LEN`] bytes. Nothing else.
@@ -55,7 +63,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::prelude::*;
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
@@ -63,6 +71,7 @@ use self::auth::{PeerAuth, Refusal};
 use self::codec::{CodecError, Frame, Hello, Limits, Wire};
 use crate::connections::{Limiter, RefusalLog};
 use crate::raft::PeerMessage;
+use crate::tls::PeerTls;
 
 /// Outbound batches queued per peer before messages are dropped.
 const QUEUE_DEPTH: usize = 256;
@@ -162,6 +171,8 @@ pub struct Transport {
     auth: PeerAuth,
     /// The versions peers announce in their hellos.
     versions: crate::version::PeerVersions,
+    /// Mutual TLS under the hello, when configured.
+    tls: Option<PeerTls>,
 }
 
 impl Transport {
@@ -172,6 +183,7 @@ impl Transport {
         peers: HashMap<u64, String>,
         listener: TcpListener,
         auth: PeerAuth,
+        tls: Option<PeerTls>,
         versions: crate::version::PeerVersions,
     ) -> Transport {
         Transport {
@@ -181,6 +193,7 @@ impl Transport {
             inbox: None,
             listener: Some(listener),
             auth,
+            tls,
             versions,
         }
     }
@@ -207,8 +220,11 @@ impl Transport {
         actix::spawn(peer::run(
             id,
             addr,
-            self.hello.clone(),
-            self.auth.clone(),
+            peer::Dialer {
+                hello: self.hello.clone(),
+                auth: self.auth.clone(),
+                tls: self.tls.clone(),
+            },
             batches,
             link,
             ctx.address().recipient(),
@@ -245,6 +261,7 @@ impl Handler<AttachRaft> for Transport {
             inbox,
             transport: ctx.address(),
             auth: self.auth.clone(),
+            tls: self.tls.clone(),
             refusals: Arc::new(RefusalLog::default()),
         };
         let limiter = Limiter::new("raft", MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS);
@@ -369,6 +386,7 @@ struct Inbound {
     inbox: RaftInbox,
     transport: Addr<Transport>,
     auth: PeerAuth,
+    tls: Option<PeerTls>,
     refusals: Arc<RefusalLog>,
 }
 
@@ -391,7 +409,8 @@ impl Inbound {
         };
         match reason {
             "no_secret_here" | "no_cluster_id" | "wrong_cluster" | "no_proof" | "bad_proof"
-            | "bad_url" | "bad_hello" => {
+            | "bad_url" | "bad_hello" | "no_client_cert" | "bad_cert" | "cert_name"
+            | "tls_handshake" => {
                 tracing::error!(%remote, reason, suppressed, "refused a peer connection: {message}")
             }
             "peer_forming" => {
@@ -402,7 +421,36 @@ impl Inbound {
     }
 
     async fn serve(&self, stream: TcpStream, remote: SocketAddr) {
-        match self.serve_connection(stream, remote).await {
+        let served = match &self.tls {
+            None => self.serve_connection(stream, remote, None).await,
+            Some(tls) => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(tls.configs().server.clone());
+                match tokio::time::timeout(HELLO_TIMEOUT, acceptor.accept(stream)).await {
+                    Err(_) => Err(Closed::HelloTimeout),
+                    Ok(Err(e)) => Err(Closed::Tls {
+                        reason: crate::tls::handshake_reason(&e),
+                        error: e,
+                    }),
+                    Ok(Ok(stream)) => {
+                        let cert = stream
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|certs| certs.first())
+                            .map(|cert| cert.clone().into_owned());
+                        // The verifier requires one; none would be a bug.
+                        match cert {
+                            Some(cert) => self.serve_connection(stream, remote, Some(cert)).await,
+                            None => Err(Closed::Tls {
+                                reason: "no_client_cert",
+                                error: std::io::Error::other("no client certificate"),
+                            }),
+                        }
+                    }
+                }
+            }
+        };
+        match served {
             Ok(()) => {}
             Err(Closed::Codec(CodecError::Io(e))) => {
                 tracing::debug!(%remote, error = %e, "peer connection closed");
@@ -413,12 +461,23 @@ impl Inbound {
 
     /// Challenges one connection, checks its hello, then steps its Raft
     /// messages until it ends.
-    async fn serve_connection(&self, stream: TcpStream, remote: SocketAddr) -> Result<(), Closed> {
-        let (read, mut write) = stream.into_split();
+    /// Under TLS, `cert` is the dialer's certificate, which must name the
+    /// node its hello proves.
+    async fn serve_connection<S>(
+        &self,
+        stream: S,
+        remote: SocketAddr,
+        cert: Option<rustls_pki_types::CertificateDer<'static>>,
+    ) -> Result<(), Closed>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let (read, mut write) = tokio::io::split(stream);
         let challenge = auth::challenge();
         let mut out = Vec::new();
         codec::encode(&Frame::Challenge(challenge.clone()), &mut out, Wire::V1);
         write.write_all(&out).await.map_err(CodecError::from)?;
+        write.flush().await.map_err(CodecError::from)?;
         let mut reader = BufReader::with_capacity(16 << 10, read);
         let mut buf = Vec::new();
         let pre_auth = Limits {
@@ -443,6 +502,13 @@ impl Inbound {
             return Err(Closed::BadHello {
                 node: hello.node_id,
             });
+        }
+        if let Some(cert) = &cert {
+            if !crate::tls::cert_names_node(cert, hello.node_id) {
+                return Err(Closed::CertName {
+                    node: hello.node_id,
+                });
+            }
         }
         if let Err(problem) = crate::config::check_http_url(&hello.url) {
             return Err(Closed::BadUrl {
@@ -518,6 +584,16 @@ enum Closed {
     },
     #[error("node {node} sent nothing for {:?}", IDLE_TIMEOUT)]
     Idle { node: u64 },
+    /// The TLS handshake failed (`reason` says how, for the metric).
+    #[error("TLS handshake: {error}")]
+    Tls {
+        reason: &'static str,
+        error: std::io::Error,
+    },
+    /// A certificate from the cluster CA that does not name the node the
+    /// hello proved.
+    #[error("node {node}'s certificate does not name it (DNS name node-{node})")]
+    CertName { node: u64 },
 }
 
 impl Closed {
@@ -530,6 +606,8 @@ impl Closed {
             Closed::BadHello { .. } => "bad_hello",
             Closed::BadUrl { .. } => "bad_url",
             Closed::Idle { .. } => "idle",
+            Closed::Tls { reason, .. } => reason,
+            Closed::CertName { .. } => "cert_name",
         }
     }
 }

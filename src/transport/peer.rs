@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::Recipient;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -13,6 +13,7 @@ use super::auth::PeerAuth;
 use super::codec::{self, Frame, Hello, Limits, Wire};
 use super::{LinkState, Unreachable, PING_INTERVAL};
 use crate::raft::PeerMessage;
+use crate::tls::PeerTls;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// A write that takes longer means the peer stopped reading (paused, or its
@@ -25,16 +26,24 @@ const HEALTHY_FOR: Duration = Duration::from_secs(1);
 /// A challenge is 33 bytes; an acceptor sending more is not one of us.
 const MAX_CHALLENGE_FRAME: usize = 1 << 10;
 
+/// What this node presents when it dials: its hello, the secret that
+/// proves it, and (with peer TLS) its certificate.
+pub(super) struct Dialer {
+    pub hello: Hello,
+    pub auth: PeerAuth,
+    pub tls: Option<PeerTls>,
+}
+
 /// Runs until the transport drops the queue (the peer was removed).
 pub(super) async fn run(
     id: u64,
     addr: String,
-    hello: Hello,
-    auth: PeerAuth,
+    dialer: Dialer,
     mut batches: mpsc::Receiver<Vec<PeerMessage>>,
     link: Arc<LinkState>,
     unreachable: Recipient<Unreachable>,
 ) {
+    let Dialer { hello, auth, tls } = dialer;
     let mut backoff = BACKOFF_MIN;
     loop {
         let connected = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr)).await;
@@ -43,7 +52,13 @@ pub(super) async fn run(
             let since = Instant::now();
             link.connected.store(true, Ordering::Relaxed);
             tracing::debug!(peer = id, %addr, "connected to peer");
-            let ended = write_batches(stream, &hello, &auth, &mut batches).await;
+            let ended = match &tls {
+                None => write_batches(stream, &hello, &auth, &mut batches).await,
+                Some(tls) => match handshake(tls, id, stream).await {
+                    Ok(stream) => write_batches(stream, &hello, &auth, &mut batches).await,
+                    Err(e) => Ended::Failed(e),
+                },
+            };
             link.connected.store(false, Ordering::Relaxed);
             // A link refused at its hello would otherwise be redialed in a
             // tight loop; one that carried messages for a while is redialed
@@ -84,13 +99,35 @@ fn failed(kind: std::io::ErrorKind, message: &str) -> Ended {
     Ended::Failed(std::io::Error::new(kind, message.to_string()))
 }
 
-async fn write_batches(
+/// Mutual TLS with node `id`: its certificate must come from the cluster
+/// CA and name it (`node-<id>`); ours goes the other way.
+async fn handshake(
+    tls: &PeerTls,
+    id: u64,
     stream: TcpStream,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let name = rustls_pki_types::ServerName::try_from(crate::tls::node_name(id))
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let connector = tokio_rustls::TlsConnector::from(tls.configs().client.clone());
+    match tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, stream)).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "TLS handshake timed out",
+        )),
+    }
+}
+
+async fn write_batches<S>(
+    stream: S,
     hello: &Hello,
     auth: &PeerAuth,
     batches: &mut mpsc::Receiver<Vec<PeerMessage>>,
-) -> Ended {
-    let (mut read, mut stream) = stream.into_split();
+) -> Ended
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut read, mut stream) = tokio::io::split(stream);
     // The accepting side speaks first: answer its challenge.
     let mut buf = Vec::with_capacity(64 << 10);
     let limits = Limits {
@@ -132,7 +169,11 @@ async fn write_batches(
     let mut last_write = Instant::now();
     loop {
         if !buf.is_empty() {
-            match tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&buf)).await {
+            let write = async {
+                stream.write_all(&buf).await?;
+                stream.flush().await
+            };
+            match tokio::time::timeout(WRITE_TIMEOUT, write).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return Ended::Failed(e),
                 Err(_) => {

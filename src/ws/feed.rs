@@ -20,6 +20,9 @@ use super::Frame;
 
 /// Deliveries per second this node may make across all its sessions.
 pub const DELIVERIES_PER_SECOND: u32 = 13_000;
+/// Bytes of frames kept for sessions that join, whatever `ws_backlog`
+/// says: 10,000 events of 20 kB descriptions would otherwise hold 200 MB.
+pub const MAX_KEPT_BYTES: usize = 32 << 20;
 /// However many sessions, no frame waits longer than this for its turn.
 pub const MAX_DELIVERY_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -34,9 +37,11 @@ pub struct Feed {
     /// The last seq committed and published.
     last_seq: u64,
     /// The most recent frames, contiguous, ending at `last_seq`: at most
-    /// `capacity` of them. A client further behind reloads (`resync`).
+    /// `capacity` of them, and at most [`MAX_KEPT_BYTES`] of JSON. A
+    /// client further behind reloads (`resync`).
     recent: VecDeque<Frame>,
     capacity: usize,
+    recent_bytes: usize,
     /// Frames committed but not delivered yet.
     pending: Vec<Frame>,
     last_delivery: Instant,
@@ -76,6 +81,7 @@ impl Feed {
             last_seq: 0,
             recent: VecDeque::with_capacity(capacity.min(100_000)),
             capacity,
+            recent_bytes: 0,
             pending: Vec::new(),
             last_delivery: now,
             turn_scheduled: false,
@@ -121,6 +127,7 @@ impl Feed {
                 got: first.seq,
             };
             self.recent.clear();
+            self.recent_bytes = 0;
             self.pending.clear();
             gap
         };
@@ -171,11 +178,16 @@ impl Feed {
     }
 
     fn remember(&mut self, frame: Frame) {
-        if self.recent.len() >= self.capacity {
-            self.recent.pop_front();
-        }
         self.last_seq = frame.seq;
+        self.recent_bytes += frame.json.len();
         self.recent.push_back(frame);
+        while self.recent.len() > self.capacity
+            || (self.recent_bytes > MAX_KEPT_BYTES && self.recent.len() > 1)
+        {
+            if let Some(old) = self.recent.pop_front() {
+                self.recent_bytes -= old.json.len();
+            }
+        }
     }
 }
 
@@ -227,6 +239,27 @@ mod tests {
         assert_eq!(feed.kept(), 4, "memory keeps the last four");
         assert_eq!(seqs(&feed.frames_after(6).unwrap()), [7, 8, 9, 10]);
         assert_eq!(feed.frames_after(5), None, "seq 6 is forgotten");
+    }
+
+    #[test]
+    fn large_frames_are_kept_up_to_a_byte_budget_not_the_frame_count() {
+        // A regression: only the count was capped, so 10,000 frames of
+        // 20 kB descriptions held 200 MB for sessions that might resume.
+        let (mut feed, _) = feed(10_000);
+        let big = "x".repeat(100_000);
+        let frames: Vec<Frame> = (1..=1_000)
+            .map(|seq| Frame {
+                seq,
+                json: format!("{{\"seq\":{seq},\"d\":\"{big}\"}}").into(),
+            })
+            .collect();
+        feed.publish(frames);
+        let kept: usize = feed.recent.iter().map(|f| f.json.len()).sum();
+        assert!(kept <= MAX_KEPT_BYTES, "{kept} bytes kept");
+        assert_eq!(kept, feed.recent_bytes, "bytes are counted exactly");
+        assert!(feed.kept() > 300, "as many as fit: {}", feed.kept());
+        assert_eq!(feed.frames_after(0), None, "the first ones are forgotten");
+        assert_eq!(feed.frames_after(999).map(|f| seqs(&f)), Some(vec![1_000]));
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub const RESYNC_CLOSE_CODE: u16 = 4000;
 #[serde(deny_unknown_fields)]
 pub struct WsQuery {
     since: Option<u64>,
+    /// A personal token, for clients that cannot set a header; checked by
+    /// the api's auth middleware before this route runs.
+    #[serde(default, rename = "token")]
+    _token: Option<String>,
 }
 
 /// `GET /ws?since=SEQ`: upgrades to a session.

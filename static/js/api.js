@@ -8,6 +8,12 @@
 // abandoned there and sent again to the new one at once. A write keeps its
 // Idempotency-Key across retries, so it takes effect once however many nodes
 // it was sent to.
+//
+// Signed in, every request carries the session cookie (every node accepts it,
+// so failover keeps the user signed in) and every write the session's CSRF
+// token. A 401 `unauthenticated` (signed out elsewhere, or the session ended)
+// asks `onUnauthenticated` to sign in again, then sends the request again: an
+// edit in progress is not lost.
 
 import { sleep } from './util.js';
 
@@ -28,6 +34,10 @@ export class Api extends EventTarget {
     this.attempts = new Set();
     /** The last answer that made a request wait: {node, status, code, at}, or null. */
     this.trouble = null;
+    /** The session's CSRF token, sent with every write (null: none). */
+    this.csrf = null;
+    /** Called on a 401: resolves once signed in again (then the request is resent). */
+    this.onUnauthenticated = null;
   }
 
   /**
@@ -52,13 +62,14 @@ export class Api extends EventTarget {
    * answer that is not 502/503/504 or the deadline passes. Resolves to
    * {status, ok, body, seq, etag, node}; rejects only when no node answered.
    */
-  async request(method, path, { body, ifMatch, idempotencyKey, deadlineMs = 30000, signal } = {}) {
+  async request(method, path, { body, ifMatch, idempotencyKey, deadlineMs = 30000, signal, noSignIn = false } = {}) {
     const write = method !== 'GET';
     const deadline = Date.now() + deadlineMs;
     const headers = { Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     if (ifMatch != null) headers['If-Match'] = `"${ifMatch}"`;
     if (idempotencyKey) headers['Idempotency-Key'] = idempotencyKey;
+    let signIns = 0;
     let busy = 0; // 503s in a row from the same node
     let attempt = 0;
     for (;;) {
@@ -70,6 +81,7 @@ export class Api extends EventTarget {
       const onAbort = () => tried.ctl.abort(signal.reason);
       signal?.addEventListener('abort', onAbort, { once: true });
       this.attempts.add(tried);
+      if (write && this.csrf) headers['X-Taskraft-CSRF'] = this.csrf;
       try {
         res = await fetchWithTimeout(`${node}${path}`, {
           method,
@@ -107,6 +119,12 @@ export class Api extends EventTarget {
         continue;
       }
       if (this.trouble?.node === node) this.trouble = null;
+      if (res.status === 401 && !noSignIn && this.onUnauthenticated && signIns < 3) {
+        // Signed out (elsewhere, or the session ended): sign in, send again.
+        signIns++;
+        await this.onUnauthenticated();
+        continue;
+      }
       return toResult(res, node);
     }
   }
@@ -180,7 +198,8 @@ export async function fetchWithTimeout(url, { timeout, signal, ...init }) {
   const onAbort = () => ctl.abort(signal.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    return await fetch(url, { ...init, signal: ctl.signal, cache: 'no-store', credentials: 'omit' });
+    // `include`: the session cookie goes to every member (they all accept it).
+    return await fetch(url, { ...init, signal: ctl.signal, cache: 'no-store', credentials: 'include' });
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);

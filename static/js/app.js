@@ -16,6 +16,7 @@ import { TaskDialog } from './dialog.js';
 import { Feed } from './feed.js';
 import { Filters } from './filters.js';
 import { Health } from './health.js';
+import { Session } from './session.js';
 import { Store } from './store.js';
 import { Toasts } from './toast.js';
 import { h, isTyping, sleep } from './util.js';
@@ -29,6 +30,7 @@ const store = new Store();
 const toasts = new Toasts(document.getElementById('toasts'));
 const filters = new Filters(document.getElementById('filters'));
 const panel = new ClusterPanel(api, document.getElementById('cluster'));
+const session = new Session(api, document.getElementById('login-dialog'));
 
 let announceTimer = null;
 function announce(text) {
@@ -148,6 +150,23 @@ api.addEventListener('switch', (e) => {
   panel.render();
 });
 
+// ------------------------------------------------------------------ who is signed in
+
+/** What the role may not do is not shown (the server refuses it anyway). */
+function showSession() {
+  session.renderWho(document.getElementById('who'));
+  const canWrite = session.can('write');
+  board.canWrite = canWrite;
+  document.body.dataset.canWrite = String(canWrite);
+  document.body.dataset.role = session.open ? 'open' : (session.user?.role ?? 'none');
+  for (const field of document.querySelectorAll('#task-form input, #task-form textarea')) {
+    field.readOnly = !canWrite;
+  }
+  for (const field of document.querySelectorAll('#task-form select')) field.disabled = !canWrite;
+  board.render();
+}
+session.addEventListener('change', () => showSession());
+
 // ------------------------------------------------------------------ keyboard
 
 const help = document.getElementById('help-dialog');
@@ -163,6 +182,7 @@ document.addEventListener('keydown', (e) => {
   if (isTyping(e.target) || dialog.isOpen || help.open || board.moving) return;
   switch (e.key) {
     case 'n':
+      if (!board.canWrite) break;
       e.preventDefault();
       board.openAdd('todo');
       break;
@@ -208,7 +228,7 @@ try {
 
 /** Under `taskraft demo --lab`, the node names the lab's page: link to it. */
 function showLabLink() {
-  fetch('/api/cluster', { cache: 'no-store' })
+  fetch('/api/cluster', { cache: 'no-store', credentials: 'include' })
     .then((r) => (r.ok ? r.json() : null))
     .then((view) => {
       if (typeof view?.lab_url === 'string' && /^https?:\/\//.test(view.lab_url)) {
@@ -222,6 +242,8 @@ function showLabLink() {
 
 async function boot() {
   showConnection();
+  // Signed in first: with accounts on, nothing else may be read before.
+  await session.start();
   showLabLink();
   await panel.start();
   showConnection();

@@ -41,6 +41,8 @@ export class Board {
     this.toasts = toasts;
     this.announce = announce;
     this.openTask = openTask;
+    /** False for a viewer: cards cannot be added, moved or deleted. */
+    this.canWrite = true;
     this.writes = new WriteQueue(store);
     this.moves = new Moves(this);
     this.deletes = new PendingDeletes(this);
@@ -79,11 +81,13 @@ export class Board {
 
   /** Open the "Add a card" form of column `status` (the `n` shortcut). */
   openAdd(status) {
+    if (!this.canWrite) return;
     this.columns.openAdd(status);
   }
 
   /** Hide the card and delete it once its undo time is over. */
   requestDelete(id) {
+    if (!this.canWrite) return;
     this.deletes.request(id);
   }
 

@@ -21,13 +21,13 @@ const leaders = [];
 let samples = 0;
 
 async function fetchJson(url) {
-  const response = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS), cache: 'no-store' });
+  const response = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS), cache: 'no-store', credentials: 'include' });
   if (!response.ok && response.status !== 503) throw new Error(`${response.status}`);
   return response.json();
 }
 
 async function fetchText(url) {
-  const response = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS), cache: 'no-store' });
+  const response = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS), cache: 'no-store', credentials: 'include' });
   if (!response.ok) throw new Error(`${response.status}`);
   return response.text();
 }

@@ -51,6 +51,8 @@ export function historyItem(ev) {
       body.append(h('li', null, `within ${STATUS_NAME[ev.task?.status] ?? 'its column'}`));
     }
   }
+  const actor = ev.actor?.name;
+  if (typeof actor === 'string' && actor) head.append(h('span', { class: 'actor' }, `by ${actor} `));
   head.append(when, h('span', { class: 'muted' }, ` · #${ev.seq}`));
   return h('li', { class: `history-item kind-${ev.kind}`, dataset: { seq: ev.seq } }, head, body.childElementCount ? body : null);
 }

@@ -1,12 +1,16 @@
-// A page of another origin, open in the same browser as a user's board,
-// tries to drive the cluster: move leadership, remove a member, write, read,
-// open the live feed. With the defaults none of it works (no wildcard CORS;
-// writes from a foreign origin are refused before any handler runs), while
-// a board served by one member still reaches the others (failover).
+// A page of another origin, open in the same browser as a user's board (the
+// user signed in, so the browser holds the session cookie), tries to drive
+// the cluster with that cookie: move leadership, remove a member, write,
+// read, open the live feed. With the defaults none of it works (no wildcard
+// CORS; writes from a foreign origin are refused before any handler runs;
+// a cookie write without the session's CSRF header is refused), while a
+// board served by one member still reaches the others with its session
+// (failover).
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, test } from 'node:test';
 import * as api from './lib/api.mjs';
+import { signIn } from './lib/browser.mjs';
 import { setUp, tearDown } from './lib/harness.mjs';
 
 let env;
@@ -36,6 +40,10 @@ test('a page of another origin cannot move leadership, remove a member, write or
   const other = [1, 2, 3].find((id) => id !== before.leader_id);
 
   const context = await browser.newContext();
+  // The user is signed in on node 1 in this browser.
+  const board = await context.newPage();
+  await board.goto(`${n1.url}/`);
+  await signIn(board, cluster.admin);
   const page = await context.newPage();
   const origin = `http://127.0.0.1:${evil.address().port}`;
   await page.goto(`${origin}/`);
@@ -50,6 +58,7 @@ test('a page of another origin cannot move leadership, remove a member, write or
         }
       };
       const json = { 'content-type': 'application/json' };
+      const fetch = (url, init = {}) => window.fetch(url, { credentials: 'include', ...init });
       const results = [
         await attempt('leader', () =>
           fetch(`${node}/api/cluster/leader`, { method: 'POST', headers: json, body: JSON.stringify({ to: other }) }),
@@ -108,15 +117,22 @@ test("a member's board still reaches the other members (failover needs it)", asy
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(`${n1.url}/`);
+  await signIn(page, cluster.admin);
+  // Signed in on node 1; node 2 takes the same session (and its CSRF token).
   const seen = await page.evaluate(async (node) => {
-    const res = await fetch(`${node}/api/cluster`);
-    const created = await fetch(`${node}/api/tasks`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ title: 'from node 1\u2019s board, through node 2' }),
-    });
-    return [res.status, (await res.json()).node_id, created.status];
+    const session = await (await fetch('/api/session')).json();
+    const res = await fetch(`${node}/api/cluster`, { credentials: 'include' });
+    const write = (headers) =>
+      fetch(`${node}/api/tasks`, {
+        method: 'POST',
+        credentials: 'include',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ title: 'from node 1\u2019s board, through node 2' }),
+      });
+    const withoutCsrf = await write({});
+    const created = await write({ 'x-taskraft-csrf': session.csrf });
+    return [res.status, (await res.json()).node_id, withoutCsrf.status, created.status];
   }, n2.url);
-  assert.deepEqual(seen, [200, 2, 201]);
+  assert.deepEqual(seen, [200, 2, 403, 201]);
   await context.close();
 });

@@ -102,7 +102,7 @@ impl Response {
 }
 
 fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
+    testbed::agent_builder()
         .timeout_connect(Duration::from_secs(1))
         .timeout(Duration::from_secs(15))
         .build()
@@ -211,6 +211,36 @@ pub struct WriteLog {
     pub errors: Vec<String>,
 }
 
+/// How a careful client creates a task: under `key` as its
+/// Idempotency-Key, starting at `urls[first]` and moving to the next node
+/// after a 503, a 504 or no answer, for at most `patience`. Elections under
+/// load answer 503 (`no_leader`, `leader_changed`): retrying with the same
+/// key is how a client gets exactly one task anyway. Returns the last answer.
+pub fn create_with_retries(
+    urls: &[String],
+    first: usize,
+    key: &str,
+    body: &Value,
+    patience: Duration,
+) -> Response {
+    let give_up = Instant::now() + patience;
+    let mut attempt = 0;
+    loop {
+        let url = &urls[(first + attempt) % urls.len()];
+        let r = send(
+            "POST",
+            &format!("{url}/api/tasks"),
+            &[("Idempotency-Key", key)],
+            Some(body),
+        );
+        if !matches!(r.status, 0 | 503 | 504) || Instant::now() >= give_up {
+            return r;
+        }
+        attempt += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Starts `clients` threads that create tasks until `stop` is set, each
 /// create under its own Idempotency-Key, retried on 503/504/no answer
 /// (moving to the next node) the way a careful client would.
@@ -230,35 +260,15 @@ pub fn start_writers(
                 while !stop.load(Ordering::Relaxed) {
                     let title = format!("writer {c} task {i}");
                     let key = format!("w{c}-{i}");
-                    let give_up = Instant::now() + Duration::from_secs(30);
-                    let mut attempt = 0;
-                    loop {
-                        let url = &urls[(c + attempt) % urls.len()];
-                        let r = send(
-                            "POST",
-                            &format!("{url}/api/tasks"),
-                            &[("Idempotency-Key", &key)],
-                            Some(&json!({ "title": title })),
-                        );
-                        match r.status {
-                            201 => {
-                                let id = r.body["id"].as_str().unwrap_or_default().to_string();
-                                log.acked.push((title.clone(), id));
-                                break;
-                            }
-                            0 | 503 | 504 if Instant::now() < give_up => {
-                                attempt += 1;
-                                std::thread::sleep(Duration::from_millis(50));
-                            }
-                            0 | 503 | 504 => {
-                                log.unknown.push(title.clone());
-                                break;
-                            }
-                            other => {
-                                log.errors.push(format!("{title}: {other} {}", r.body));
-                                break;
-                            }
+                    let body = json!({ "title": title });
+                    let r = create_with_retries(&urls, c, &key, &body, Duration::from_secs(30));
+                    match r.status {
+                        201 => {
+                            let id = r.body["id"].as_str().unwrap_or_default().to_string();
+                            log.acked.push((title.clone(), id));
                         }
+                        0 | 503 | 504 => log.unknown.push(title.clone()),
+                        other => log.errors.push(format!("{title}: {other} {}", r.body)),
                     }
                     i += 1;
                 }

@@ -308,6 +308,16 @@ fn task() -> Task {
     }
 }
 
+fn user() -> crate::accounts::UserView {
+    crate::accounts::UserView {
+        id: Uuid::from_u128(4),
+        username: "alice".into(),
+        display_name: "Alice 😀".into(),
+        role: crate::accounts::Role::Member,
+        disabled: false,
+    }
+}
+
 fn event() -> crate::task::Event {
     crate::task::Event {
         seq: 7,
@@ -327,6 +337,10 @@ fn event() -> crate::task::Event {
         )]),
         at: Timestamp(1_764_700_060_000),
         request_id: Uuid::from_u128(3),
+        actor: crate::accounts::Actor {
+            id: Uuid::from_u128(4).to_string(),
+            name: "alice".into(),
+        },
     }
 }
 
@@ -398,12 +412,22 @@ fn every_kind_of_error() -> Vec<ApiError> {
         ApiError::WriteTimeout(ConsensusError::Timeout(Duration::from_secs(5))),
         ApiError::Storage("MySQL is down".into()),
         ApiError::Internal("corrupt row".into()),
+        ApiError::Unauthenticated,
+        ApiError::Forbidden("needs the admin role".into()),
+        ApiError::CsrfFailed,
+        ApiError::InvalidCredentials,
+        ApiError::Throttled(Duration::from_secs(30)),
     ];
     for error in &errors {
         match error {
             ApiError::Invalid(_)
             | ApiError::BadRequest(_)
             | ApiError::Unauthorized
+            | ApiError::Unauthenticated
+            | ApiError::Forbidden(_)
+            | ApiError::CsrfFailed
+            | ApiError::InvalidCredentials
+            | ApiError::Throttled(_)
             | ApiError::PeerRefused(_)
             | ApiError::NotFound(_)
             | ApiError::Conflict { .. }
@@ -453,6 +477,12 @@ fn tasks_events_and_the_cluster_view_serialize_as_documented() {
         ("Task", serde_json::to_value(bare)),
         ("Event", serde_json::to_value(event())),
         ("Cluster", serde_json::to_value(cluster())),
+        ("User", serde_json::to_value(user())),
+        (
+            "Session",
+            Ok(json!({ "user": user(), "csrf": "c".repeat(64) })),
+        ),
+        ("Session", Ok(json!({ "user": user(), "csrf": null }))),
     ] {
         assert_conforms(&doc, schema, &value.expect("serializes"));
     }
@@ -539,6 +569,10 @@ fn every_enum_lists_the_variants_serde_knows() {
             serde_names::<Role>(),
         ),
         (
+            "/components/schemas/Role",
+            serde_names::<crate::accounts::Role>(),
+        ),
+        (
             "/components/schemas/MemberRequest/properties/role",
             serde_names::<MemberRole>(),
         ),
@@ -575,6 +609,16 @@ fn every_named_schema_is_held_to_a_type() {
         "TaskPatch",     // request_bodies_... (PATCH /api/tasks/{id})
         "MemberRequest", // request_bodies_... (POST /api/cluster/members)
         "RecentLog",     // not held: private to raft (see the module doc)
+        "Actor",         // ..._serialize_as_documented (in Event)
+        "Role",          // every_enum_lists_the_variants_serde_knows
+        "User",          // ..._serialize_as_documented
+        "Session",       // ..._serialize_as_documented
+        "Login",         // request_bodies_... (POST /api/session)
+        "NewUser",       // request_bodies_... (POST /api/users)
+        "UserPatch",     // request_bodies_... (PATCH /api/users/{id})
+        "NewToken",      // request_bodies_... (POST /api/tokens)
+        "CreatedToken",  // not held: built as JSON in api::auth
+        "TokenInfo",     // not held: built as JSON in api::auth
     ];
     let named = doc.0["components"]["schemas"]
         .as_object()

@@ -79,6 +79,9 @@ pub async fn install(
     insert_events(&mut sql, budget, &rows);
     write_tasks(&mut sql, budget, &folded.upserts, &folded.deletes);
     insert_keys(&mut sql, budget, &page.keys);
+    if let Some(accounts) = &page.accounts {
+        crate::db::accounts::replace_all(&mut sql, budget, accounts);
+    }
     if folded.tails != board_tails {
         write_tails(&mut sql, folded.tails);
     }

@@ -32,6 +32,7 @@ fn row(seq: u64, raft_index: u64) -> EventRow {
     let payload = EventPayload {
         task: task(id, 1),
         changes: Default::default(),
+        actor: Default::default(),
     };
     EventRow {
         seq,
@@ -76,6 +77,7 @@ fn page(upto: u64, events: Vec<EventRow>, keys: Vec<KeyRow>) -> Page {
         upto_term: Some(2),
         events,
         keys,
+        accounts: None,
     }
 }
 

@@ -86,6 +86,7 @@ mod tests {
             request_id: uuid::Uuid::from_u128(1),
             idempotency: None,
             at: Timestamp(0),
+            actor: crate::accounts::Actor::system(),
             op,
         };
         Entry {

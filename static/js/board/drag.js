@@ -42,7 +42,7 @@ export class PointerDrag {
     const root = this.board.root;
     root.addEventListener('pointerdown', (e) => {
       const card = e.target.closest('.card');
-      if (!card || e.button !== 0 || this.drag || this.board.moving) return;
+      if (!card || e.button !== 0 || this.drag || this.board.moving || !this.board.canWrite) return;
       if (e.target.closest('button, a, input, textarea, select')) return;
       this.press = {
         card,

@@ -26,6 +26,7 @@ export class KeyboardMove {
   }
 
   start(id) {
+    if (!this.board.canWrite) return;
     const board = this.board;
     const task = board.store.get(id);
     if (!task || board.moves.overlay.get(id)?.seq === null) {

@@ -120,7 +120,9 @@ export class PendingDeletes {
       fetch(`${board.api.current}/api/tasks/${encodeURIComponent(id)}`, {
         method: 'DELETE',
         keepalive: true,
+        credentials: 'include',
         headers: {
+          ...(board.api.csrf ? { 'X-Taskraft-CSRF': board.api.csrf } : {}),
           'If-Match': `"${Math.max(entry.task.version, board.writes.ownVersion(id))}"`,
           'Idempotency-Key': entry.key,
         },

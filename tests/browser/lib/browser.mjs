@@ -24,10 +24,16 @@ export function launch() {
  * up. The page records its console errors, uncaught errors and any native
  * dialog (alert/confirm/prompt), which no test expects.
  */
+/** Who pages sign in as unless told otherwise (set by the harness). */
+let defaultLogin = null;
+export function setDefaultLogin(login) {
+  defaultLogin = login;
+}
+
 export async function openBoard(
   browser,
   url,
-  { query = '', viewport = { width: 1440, height: 900 }, colorScheme = 'light', phone = false } = {},
+  { query = '', viewport = { width: 1440, height: 900 }, colorScheme = 'light', phone = false, login = defaultLogin ?? undefined } = {},
 ) {
   // A phone: touch, a coarse pointer and its viewport.
   const device = phone ? { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true } : { viewport };
@@ -44,8 +50,25 @@ export async function openBoard(
     await dialog.dismiss().catch(() => {});
   });
   await page.goto(`${url.replace(/\/$/, '')}/${query}`);
+  // `login: null`: the test signs in itself (the page waits in the dialog).
+  if (login === null) return page;
+  if (login) {
+    await signIn(page, login);
+    // Asking who is signed in before anyone is answers 401, which Chrome
+    // logs as an error: expected, and not what the tests look for.
+    page.problems = page.problems.filter((p) => !p.includes('status of 401'));
+  }
   await page.waitForSelector('#app[data-live="true"]', { timeout: 20000 });
   return page;
+}
+
+/** Signs in through the board's dialog, once it asks. */
+export async function signIn(page, { username, password }) {
+  await page.waitForSelector('#login-dialog[open]', { timeout: 20000 });
+  await page.fill('#login-username', username);
+  await page.fill('#login-password', password);
+  await page.click('#login-dialog button[type=submit]');
+  await page.waitForSelector('#login-dialog', { state: 'hidden', timeout: 20000 });
 }
 
 /** Wait until the page has applied every event up to `seq`. */

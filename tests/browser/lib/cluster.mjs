@@ -7,6 +7,7 @@
 // `--lab` clusters are `taskraft demo --lab --fresh` itself (the lab is a
 // feature of the demo), its URLs parsed from its output, stopped with SIGINT.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -73,8 +74,25 @@ export async function startCluster({ nodes = 3, lab = false } = {}) {
   return lab ? startDemo(nodes) : startTestbed(nodes);
 }
 
+/**
+ * The nodes run with accounts on, as `serve` does by default. What these
+ * tests do from Node (seeding, checking the truth) they do as the cluster's
+ * admin-level service token: every `fetch` to a node carries it unless the
+ * test sets its own `Authorization` (or asks for none with `authorization:
+ * 'none'`). The pages sign in as the first admin (`cluster.admin`).
+ */
+let serviceToken = null;
+const plainFetch = globalThis.fetch;
+globalThis.fetch = (url, init = {}) => {
+  const headers = new Headers(init.headers ?? {});
+  if (headers.get('authorization') === 'none') headers.delete('authorization');
+  else if (serviceToken && !headers.has('authorization')) headers.set('authorization', `Bearer ${serviceToken}`);
+  return plainFetch(url, { ...init, headers });
+};
+
 async function startTestbed(nodes) {
-  const child = spawn(TESTBED, ['--nodes', String(nodes), '--bin', BIN], {
+  const password = `pw-${randomBytes(12).toString('hex')}`;
+  const child = spawn(TESTBED, ['--nodes', String(nodes), '--bin', BIN, '--auth', password], {
     env: process.env,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -136,6 +154,8 @@ async function startTestbed(nodes) {
     const ready = await next('the cluster');
     cluster.dir = ready.dir;
     cluster.nodes = ready.nodes;
+    cluster.admin = ready.admin;
+    serviceToken = ready.api_token;
   } catch (err) {
     await cluster.stop();
     throw err;

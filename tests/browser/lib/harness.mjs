@@ -2,7 +2,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launch } from './browser.mjs';
+import { launch, setDefaultLogin } from './browser.mjs';
 import { startCluster } from './cluster.mjs';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -11,6 +11,7 @@ export const ARTIFACTS = join(REPO, 'test-artifacts');
 export async function setUp(options = {}) {
   await mkdir(ARTIFACTS, { recursive: true });
   const cluster = await startCluster(options);
+  setDefaultLogin(cluster.admin ?? null);
   let browser;
   try {
     browser = await launch();

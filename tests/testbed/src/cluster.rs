@@ -46,6 +46,24 @@ impl Options {
             prefix: "taskraft-test-".into(),
         }
     }
+
+    /// Nodes run with `auth = "on"`: the first admin is `admin` with
+    /// `admin_password`, and `api_token` (the admin-level service token)
+    /// is what the harness itself reads `/api/cluster` with.
+    pub fn with_auth(mut self, admin_password: &str, api_token: &str) -> Options {
+        for (k, v) in [
+            ("TASKRAFT_AUTH", "on".to_string()),
+            (
+                "TASKRAFT_BOOTSTRAP_ADMIN",
+                format!("admin:{admin_password}"),
+            ),
+            ("TASKRAFT_API_TOKEN", api_token.to_string()),
+        ] {
+            self.env.retain(|(key, _)| key != k);
+            self.env.push((k.to_string(), v));
+        }
+        self
+    }
 }
 
 pub struct Cluster {
@@ -58,6 +76,8 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
     /// The build `rebuild --check` runs (nodes may run another).
     binary: PathBuf,
+    /// The CA of [`Cluster::enable_tls`], once called.
+    tls: Option<crate::certs::Ca>,
 }
 
 impl Cluster {
@@ -142,7 +162,63 @@ impl Cluster {
             unique,
             nodes,
             binary: options.binary,
+            tls: None,
         }
+    }
+
+    /// Turns on TLS for every node's next start (call before they start, as
+    /// in [`Cluster::launch_after`]'s `setup`): a CA is made, and for each
+    /// node a certificate naming `node-<id>`, 127.0.0.1 and localhost, used
+    /// for HTTP and for mutual TLS between peers. The CA is written to
+    /// [`Cluster::tls_dir`]`/ca.crt` and trusted by this process's clients;
+    /// node `id`'s files are `n<id>.crt` and `n<id>.key` beside it.
+    /// Nodes added later ([`Cluster::add_joining_node`]) get theirs too.
+    pub fn enable_tls(&mut self) {
+        let dir = self.tls_dir();
+        std::fs::create_dir_all(&dir).expect("a TLS directory");
+        let ca = crate::certs::Ca::new("taskraft test cluster CA");
+        ca.write(&dir.join("ca.crt"));
+        crate::trust_ca(&dir.join("ca.crt"));
+        for id in 1..=self.nodes.len() as u64 {
+            self.tls_files_for(id, &ca, id);
+        }
+        self.tls = Some(ca);
+    }
+
+    /// The CA of [`Cluster::enable_tls`].
+    pub fn tls_ca(&self) -> Option<&crate::certs::Ca> {
+        self.tls.as_ref()
+    }
+
+    /// Issues node `id` a certificate (serial `serial`) from `ca`, writes it
+    /// to its files and points its environment at them.
+    pub fn tls_files_for(&mut self, id: u64, ca: &crate::certs::Ca, serial: u64) {
+        let dir = self.tls_dir();
+        let (cert, key) = (
+            dir.join(format!("n{id}.crt")),
+            dir.join(format!("n{id}.key")),
+        );
+        ca.leaf(
+            &[&format!("node-{id}"), "127.0.0.1", "localhost"],
+            serial,
+            2099,
+        )
+        .write(&cert, &key);
+        let ca_file = dir.join("ca.crt");
+        for (k, v) in [
+            ("TASKRAFT_TLS_CERT_FILE", &cert),
+            ("TASKRAFT_TLS_KEY_FILE", &key),
+            ("TASKRAFT_PEER_TLS_CA_FILE", &ca_file),
+            ("TASKRAFT_PEER_TLS_CERT_FILE", &cert),
+            ("TASKRAFT_PEER_TLS_KEY_FILE", &key),
+        ] {
+            self.set_env(id, k, &v.to_string_lossy());
+        }
+    }
+
+    /// Where [`Cluster::enable_tls`] keeps its files.
+    pub fn tls_dir(&self) -> PathBuf {
+        self.dir.path().join("tls")
     }
 
     /// `mysql://root@host:port` of the server the nodes use (no database).
@@ -255,6 +331,10 @@ impl Cluster {
         spec.log = self.dir.path().join(format!("n{id}.log"));
         spec.env.push(("TASKRAFT_JOIN".into(), join));
         self.nodes.push(Node::new(spec));
+        if let Some(ca) = self.tls.take() {
+            self.tls_files_for(id, &ca, id);
+            self.tls = Some(ca);
+        }
         self.spawn(id);
         self.wait_ready(id, Duration::from_secs(60));
         id
@@ -271,7 +351,7 @@ impl Cluster {
                     continue;
                 }
                 running.push(node.id);
-                let view = view(&node.url());
+                let view = view(&node.url(), &node.spec);
                 seen.push(view["leader_id"].as_u64());
             }
             if let Some(Some(leader)) = seen.first() {
@@ -296,7 +376,7 @@ impl Cluster {
     ) -> Value {
         let deadline = Instant::now() + within;
         loop {
-            let view = view(&self.url(on));
+            let view = view(&self.url(on), &self.node(on).spec);
             let ids = |role: &str| -> Vec<u64> {
                 let mut ids: Vec<u64> = view["members"]
                     .as_array()
@@ -323,8 +403,8 @@ impl Cluster {
         let deadline = Instant::now() + within;
         loop {
             let leader = self.leader(within);
-            let commit = view(&self.url(leader))["commit_index"].as_u64();
-            let applied = view(&self.url(id))["applied_index"].as_u64();
+            let commit = view(&self.url(leader), &self.node(leader).spec)["commit_index"].as_u64();
+            let applied = view(&self.url(id), &self.node(id).spec)["applied_index"].as_u64();
             if let (Some(commit), Some(applied)) = (commit, applied) {
                 if applied >= commit {
                     return;
@@ -365,9 +445,15 @@ impl Cluster {
     }
 }
 
-/// `/api/cluster` of the node at `url` (`null` if it did not answer).
-fn view(url: &str) -> Value {
-    crate::get(&format!("{url}/api/cluster"), Duration::from_secs(15)).1
+/// `/api/cluster` of the node at `url` (`null` if it did not answer),
+/// with the node's `api_token` if it has one (needed with auth on).
+fn view(url: &str, spec: &NodeSpec) -> Value {
+    crate::get_with(
+        &format!("{url}/api/cluster"),
+        Duration::from_secs(15),
+        spec.api_token().as_deref(),
+    )
+    .1
 }
 
 impl Drop for Cluster {

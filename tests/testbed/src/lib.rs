@@ -11,10 +11,14 @@
 //! - The MariaDB server itself is `taskraft::mysqld` (re-exported as
 //!   [`mysqld`]), the launcher `taskraft demo` uses too.
 //!
+//! - [`certs`]: a CA and certificates, for clusters with TLS
+//!   ([`Cluster::enable_tls`]).
+//!
 //! Every process is ours and is stopped by PID, on drop too. The fault
 //! tests build on [`node`] and [`mysqld`] with layers of their own
 //! (network namespaces, relays, crash points).
 
+pub mod certs;
 pub mod cluster;
 pub mod node;
 
@@ -77,14 +81,46 @@ pub fn template_root() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("taskraft-testbed-{uid}"))
 }
 
+type Trust = std::sync::Arc<taskraft::tls::ClientTrust>;
+static TRUST: std::sync::Mutex<Option<Trust>> = std::sync::Mutex::new(None);
+
+/// Makes this process's clients ([`agent_builder`], [`get`]) trust the CA
+/// in `ca` (PEM) for https, besides the public roots.
+pub fn trust_ca(ca: &Path) {
+    let trust =
+        taskraft::tls::ClientTrust::new(Some(ca.to_path_buf())).expect("the trusted CA loads");
+    *TRUST.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::sync::Arc::new(trust));
+}
+
+/// A client for the nodes: http, or https trusting [`trust_ca`]'s CA.
+pub fn agent_builder() -> ureq::AgentBuilder {
+    let trust = TRUST.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let config = match trust {
+        Some(trust) => trust.config(),
+        None => taskraft::tls::ClientTrust::new(None)
+            .expect("the public roots need no file")
+            .config(),
+    };
+    ureq::AgentBuilder::new().tls_config(config)
+}
+
 /// `GET url` with `timeout`: the status (0 when there was no HTTP answer)
 /// and the body, JSON if it parses.
 pub fn get(url: &str, timeout: Duration) -> (u16, Value) {
-    let agent = ureq::AgentBuilder::new()
+    get_with(url, timeout, None)
+}
+
+/// [`get`] with `Authorization: Bearer <token>` when a token is given.
+pub fn get_with(url: &str, timeout: Duration, token: Option<&str>) -> (u16, Value) {
+    let agent = agent_builder()
         .timeout_connect(timeout.min(Duration::from_secs(1)))
         .timeout(timeout)
         .build();
-    let response = match agent.get(url).call() {
+    let mut request = agent.get(url);
+    if let Some(token) = token {
+        request = request.set("Authorization", &format!("Bearer {token}"));
+    }
+    let response = match request.call() {
         Ok(response) => response,
         Err(ureq::Error::Status(_, response)) => response,
         Err(ureq::Error::Transport(_)) => return (0, Value::Null),

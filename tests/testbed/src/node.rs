@@ -46,9 +46,24 @@ impl NodeSpec {
         format!("{}:{}", self.host, self.raft_port)
     }
 
-    /// `http://host:port`.
+    /// `http://host:port`, or `https://` when it serves TLS
+    /// (`TASKRAFT_TLS_CERT_FILE` in its environment).
     pub fn url(&self) -> String {
-        format!("http://{}", self.http_addr())
+        let tls = self.env.iter().any(|(k, _)| k == "TASKRAFT_TLS_CERT_FILE");
+        format!(
+            "{}://{}",
+            if tls { "https" } else { "http" },
+            self.http_addr()
+        )
+    }
+
+    /// Its `TASKRAFT_API_TOKEN`, if set (the admin-level service token).
+    pub fn api_token(&self) -> Option<String> {
+        self.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "TASKRAFT_API_TOKEN")
+            .map(|(_, v)| v.clone())
     }
 
     /// Sets `key` (replacing an earlier value) for the next start.
@@ -126,6 +141,9 @@ impl Node {
             .env("TASKRAFT_PEERS", &spec.peers)
             .env("TASKRAFT_MYSQL_URL", &spec.mysql_url)
             .env("TASKRAFT_DATA_DIR", &spec.data_dir)
+            // Tests run without accounts unless they ask for them
+            // (`Options::with_auth`), as they did before accounts existed.
+            .env("TASKRAFT_AUTH", "off")
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),

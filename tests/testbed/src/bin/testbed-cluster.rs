@@ -2,8 +2,13 @@
 //! test runners that are not Rust (the browser tests' `lib/cluster.mjs`).
 //!
 //! ```text
-//! testbed-cluster [--nodes N] [--bin PATH] [--env KEY=VALUE]...
+//! testbed-cluster [--nodes N] [--bin PATH] [--auth PASSWORD] [--env KEY=VALUE]...
 //! ```
+//!
+//! Nodes run with `auth = "off"` unless `--auth PASSWORD` is given: then
+//! with accounts on, the first admin `admin` with that password, and the
+//! ready line also carries `"admin": {"username", "password"}` and
+//! `"api_token"` (an admin-level service token).
 //!
 //! Starts a private MariaDB and N nodes of `PATH` (default: `TASKRAFT_BIN`,
 //! else the `taskraft` beside this binary) with the settings `taskraft
@@ -58,6 +63,7 @@ fn run() -> Result<(), String> {
     let mut nodes = 3usize;
     let mut binary = std::env::var_os("TASKRAFT_BIN").map(PathBuf::from);
     let mut env = Vec::new();
+    let mut auth: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
@@ -66,6 +72,7 @@ fn run() -> Result<(), String> {
                 nodes = value()?.parse().map_err(|e| format!("--nodes: {e}"))?;
             }
             "--bin" => binary = Some(PathBuf::from(value()?)),
+            "--auth" => auth = Some(value()?),
             "--env" => {
                 let pair = value()?;
                 let (k, v) = pair
@@ -98,6 +105,10 @@ fn run() -> Result<(), String> {
         "TASKRAFT_HTTP_WORKERS".into(),
         (cores / nodes).max(1).to_string(),
     ));
+    let api_token = testbed::new_secret();
+    if let Some(password) = &auth {
+        options = options.with_auth(password, &api_token);
+    }
     options.env.extend(env);
     options.mysql.buffer_pool = "512M".into();
     options.mysql.flush_at_commit = 2;
@@ -109,7 +120,7 @@ fn run() -> Result<(), String> {
         }
     });
 
-    let ready = json!({
+    let mut ready = json!({
         "ready": true,
         "dir": cluster.dir.path(),
         "nodes": cluster
@@ -118,6 +129,10 @@ fn run() -> Result<(), String> {
             .map(|n| json!({ "id": n.id, "url": n.url(), "pid": n.pid() }))
             .collect::<Vec<_>>(),
     });
+    if let Some(password) = &auth {
+        ready["admin"] = json!({ "username": "admin", "password": password });
+        ready["api_token"] = json!(api_token);
+    }
     say(&ready);
 
     for line in std::io::stdin().lock().lines() {

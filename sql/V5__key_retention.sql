@@ -1,4 +1,4 @@
--- taskraft schema, version 4: when each idempotency key was first used.
+-- taskraft schema, version 5: when each idempotency key was first used.
 --
 -- Keys expire after `idempotency_retention`: the leader proposes a cutoff
 -- in the log, and every node deletes the keys first used before it

@@ -2,9 +2,9 @@
 #
 # The taskraft node image.
 #
-#   docker build -t taskraft:0.1.0 .
+#   docker build -t taskraft:0.2.0 --build-arg TASKRAFT_COMMIT=$(git rev-parse --short=12 HEAD) .
 #   docker run --rm -p 8080:8080 \
-#     -e TASKRAFT_MYSQL_URL=mysql://user:password@host:3306/taskraft taskraft:0.1.0
+#     -e TASKRAFT_MYSQL_URL=mysql://user:password@host:3306/taskraft taskraft:0.2.0
 #
 # Stage 1 builds the release binary with the official Rust image; stage 2 is
 # Debian slim with the binary, the board's files, the SQL migrations and the
@@ -17,6 +17,10 @@ ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
 
 FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS build
+# The commit the image is built from, for /api/cluster and
+# taskraft_build_info (the context has no .git); "unknown" if not given.
+ARG TASKRAFT_COMMIT=
+ENV TASKRAFT_COMMIT=${TASKRAFT_COMMIT}
 WORKDIR /src
 COPY . .
 # Registry and target directory are cache mounts: a rebuild after a source

@@ -18,10 +18,13 @@ fn main() {
     let commit = match std::env::var("TASKRAFT_COMMIT") {
         Ok(commit) if !commit.trim().is_empty() => commit.trim().to_string(),
         _ => {
-            // Rebuild the stamp when HEAD moves (a worktree has its own HEAD).
+            // Rebuild the stamp when HEAD moves (a worktree has its own HEAD):
+            // HEAD itself, the branch it names, and packed-refs, where the
+            // branch lives once `git gc` packed it (no loose file then).
             for path in [
                 Some("HEAD".to_string()),
                 git(&["symbolic-ref", "-q", "HEAD"]),
+                Some("packed-refs".to_string()),
             ]
             .into_iter()
             .flatten()

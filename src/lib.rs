@@ -30,6 +30,10 @@
 //!   decided as a value ([`server::start`]), then the actors, HTTP, drain.
 //! - [`connections`]: caps on concurrent connections per listener and per
 //!   client address, and a refusal log that cannot be flooded.
+//! - [`version`]: this build's version, the cluster version (the lowest
+//!   voter's) and the table that gates each command kind on it.
+//! - [`retention`]: the leader's periodic expiry of idempotency keys,
+//!   decided in the log.
 //! - [`lab`]: `taskraft demo --lab`'s relays, page and fault controls.
 //! - [`config`], [`demo`], [`status`], [`mysqld`], [`metrics`], [`time`]:
 //!   the rest of the command line and its support.
@@ -52,10 +56,12 @@ pub mod mysqld;
 pub mod peer_http;
 pub mod projection;
 pub mod raft;
+pub mod retention;
 pub mod server;
 pub mod status;
 pub mod task;
 pub mod time;
 pub mod tls;
 pub mod transport;
+pub mod version;
 pub mod ws;

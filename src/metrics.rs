@@ -369,7 +369,7 @@ pub const BUILD_COMMIT: &str = env!("TASKRAFT_BUILD_COMMIT");
 /// happens (an alert on `has_leader == 0` needs the 0 to be exported).
 pub fn init() {
     BUILD_INFO
-        .with_label_values(&[env!("CARGO_PKG_VERSION"), BUILD_COMMIT])
+        .with_label_values(&[&crate::version::announced(), BUILD_COMMIT])
         .set(1);
     LazyLock::force(&HAS_LEADER);
     LazyLock::force(&READY);

@@ -93,7 +93,7 @@ fn text(value: &Value) -> String {
 
 pub fn render(view: &Value) -> String {
     let mut out = format!(
-        "node {} ({}) is {} in term {}; leader: {}\ncommit index {}, applied index {}, last index {}\n",
+        "node {} ({}) is {} in term {}; leader: {}\ncommit index {}, applied index {}, last index {}\nversion {} (commit {}), cluster version {}\n",
         text(&view["node_id"]),
         text(&view["url"]),
         text(&view["role"]),
@@ -102,9 +102,16 @@ pub fn render(view: &Value) -> String {
         text(&view["commit_index"]),
         text(&view["applied_index"]),
         text(&view["last_index"]),
+        text(&view["version"]),
+        text(&view["commit"]),
+        text(&view["cluster_version"]),
     );
     if let Some(error) = view["apply_error"].as_str() {
-        out.push_str(&format!("applier retrying after: {error}\n"));
+        if error.starts_with("applier stopped") {
+            out.push_str(&format!("{error}\n"));
+        } else {
+            out.push_str(&format!("applier retrying after: {error}\n"));
+        }
     }
     out.push_str(&format!(
         "\n{:<4} {:<8} {:<7} {:<22} {:<28} {:<10} {}\n",
@@ -142,6 +149,7 @@ mod tests {
         let view = serde_json::json!({
             "node_id": 2, "url": "http://127.0.0.1:8082", "role": "follower", "term": 3,
             "leader_id": 1, "commit_index": 10, "applied_index": 9, "last_index": 10, "apply_error": null,
+            "version": "0.1.0", "commit": "0123456789ab", "cluster_version": "0.1.0",
             "members": [
                 {"id": 1, "role": "voter", "is_leader": true, "raft_addr": "127.0.0.1:9081", "url": "http://127.0.0.1:8081", "reachable": true, "match_index": null},
                 {"id": 2, "role": "voter", "is_leader": false, "raft_addr": "127.0.0.1:9082", "url": "http://127.0.0.1:8082", "reachable": true, "match_index": null}
@@ -150,6 +158,10 @@ mod tests {
         let table = render(&view);
         assert!(
             table.starts_with("node 2 (http://127.0.0.1:8082) is follower in term 3; leader: 1"),
+            "{table}"
+        );
+        assert!(
+            table.contains("version 0.1.0 (commit 0123456789ab), cluster version 0.1.0"),
             "{table}"
         );
         assert_eq!(table.lines().filter(|l| l.contains("voter")).count(), 2);

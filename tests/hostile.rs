@@ -383,6 +383,7 @@ fn forged_hellos_are_refused_and_an_authentic_one_may_only_name_a_valid_url() {
                 cluster_id: None,
                 proof: Some(prove(&secret, c, leader, "")),
                 wire: None,
+                version: None,
             }),
         ),
         (
@@ -393,6 +394,7 @@ fn forged_hellos_are_refused_and_an_authentic_one_may_only_name_a_valid_url() {
                 cluster_id: Some(OTHER_CLUSTER.into()),
                 proof: Some(prove(&secret, c, leader, OTHER_CLUSTER)),
                 wire: None,
+                version: None,
             }),
         ),
         (
@@ -403,6 +405,7 @@ fn forged_hellos_are_refused_and_an_authentic_one_may_only_name_a_valid_url() {
                 cluster_id: Some(cluster_id.clone()),
                 proof: None,
                 wire: None,
+                version: None,
             }),
         ),
         (
@@ -413,6 +416,7 @@ fn forged_hellos_are_refused_and_an_authentic_one_may_only_name_a_valid_url() {
                 cluster_id: Some(cluster_id.clone()),
                 proof: Some(prove("a guess at the secret", c, leader, &cluster_id)),
                 wire: None,
+                version: None,
             }),
         ),
     ];
@@ -434,6 +438,7 @@ fn forged_hellos_are_refused_and_an_authentic_one_may_only_name_a_valid_url() {
         cluster_id: Some(cluster_id.clone()),
         proof: Some(prove(&secret, &challenge, leader, &cluster_id)),
         wire: None,
+        version: None,
     }));
     assert!(
         drain(&mut stream, Duration::from_secs(2)).1,
@@ -447,6 +452,7 @@ fn forged_hellos_are_refused_and_an_authentic_one_may_only_name_a_valid_url() {
             cluster_id: Some(cluster_id.clone()),
             proof: Some(prove(&secret, &challenge, leader, &cluster_id)),
             wire: None,
+            version: None,
         }))
         .unwrap();
     assert!(
@@ -462,6 +468,7 @@ fn forged_hellos_are_refused_and_an_authentic_one_may_only_name_a_valid_url() {
             cluster_id: Some(cluster_id.clone()),
             proof: Some(prove(&secret, &challenge, leader, &cluster_id)),
             wire: None,
+            version: None,
         }))
         .unwrap();
     assert!(

@@ -208,12 +208,14 @@ fn every_column_round_trips_through_both_writers() {
                     fingerprint: "0123456789abcdef".into(),
                     raft_index: u64::MAX - i as u64,
                     outcome: format!("{{\"x\":\"{}\"}}{text}", text.escape_default()),
+                    created_at: taskraft::time::Timestamp(1_795_774_512_345),
                 },
                 KeyRow {
                     key: format!("b{i}-\\\\''"),
                     fingerprint: "fedcba9876543210".into(),
                     raft_index: i as u64,
                     outcome: text.to_string(),
+                    created_at: taskraft::time::Timestamp(i as i64),
                 },
             ];
             let mut sql = Sql::new();

@@ -297,7 +297,7 @@ impl Accounts {
     }
 
     /// Applies an account command taken from log entry `index`; `None` for
-    /// a task command (not ours). Records what changed in `changes`.
+    /// a task command or a key expiry (not ours). Records what changed in `changes`.
     pub fn apply(
         &mut self,
         index: u64,
@@ -441,7 +441,9 @@ impl Accounts {
                 }
                 Some(O::Done)
             }
-            Op::Create(_) | Op::Update { .. } | Op::Delete { .. } => None,
+            Op::Create(_) | Op::Update { .. } | Op::Delete { .. } | Op::ExpireKeys { .. } => None,
+            #[cfg(feature = "failpoints")]
+            Op::FutureCreate(_) => None,
         }
     }
 }

@@ -166,6 +166,9 @@ async fn readiness_problems(state: &AppState) -> Vec<String> {
         if let Some(error) = applier.failing {
             problems.push(format!("applier retrying: {error}"));
         }
+        if let Some(stopped) = applier.stopped {
+            problems.push(stopped);
+        }
         if let Some(snapshot) = applier.catching_up_to {
             problems.push(format!(
                 "copying committed rows from a peer: applied {} of the snapshot's {snapshot}",

@@ -100,6 +100,7 @@ impl ApiError {
             ApiError::Consensus(ConsensusError::Timeout(_)) => "not_confirmed",
             ApiError::Consensus(ConsensusError::Overloaded(_)) => "overloaded",
             ApiError::Consensus(ConsensusError::ShuttingDown) => "shutting_down",
+            ApiError::Consensus(ConsensusError::ClusterTooOld(_)) => "cluster_version_too_old",
             ApiError::WriteTimeout(_) => "timeout",
             ApiError::Storage(_) => "storage_unavailable",
             ApiError::Internal(_) => "internal",
@@ -126,8 +127,17 @@ impl ApiError {
                     ConsensusError::NoLeader
                         | ConsensusError::Overloaded(_)
                         | ConsensusError::ShuttingDown
+                        | ConsensusError::ClusterTooOld(_)
                 );
                 details.insert("outcome_unknown".into(), json!(unknown));
+                if let ConsensusError::ClusterTooOld(too_old) = e {
+                    details.insert("kind".into(), json!(too_old.kind));
+                    details.insert("needs_version".into(), json!(too_old.needs.to_string()));
+                    details.insert(
+                        "cluster_version".into(),
+                        json!(too_old.cluster_version.to_string()),
+                    );
+                }
             }
             _ => {}
         }

@@ -36,6 +36,7 @@ pub async fn catchup(
         cluster_id: header("x-taskraft-cluster"),
         proof: header("x-taskraft-proof"),
         wire: None,
+        version: None,
     };
     state
         .peer_auth

@@ -91,6 +91,12 @@ fn respond(outcome: Outcome, replayed: bool) -> Result<HttpResponse, ApiError> {
         }
         Outcome::Deleted { .. } => (StatusCode::NO_CONTENT, None),
         Outcome::Rejected { rejection } => return Err(rejection.into()),
+        // Only the leader proposes expiries, never through the api.
+        Outcome::KeysExpired { .. } => {
+            return Err(ApiError::Internal(
+                "a key expiry is not a task request".into(),
+            ))
+        }
         Outcome::Account { .. } => {
             return Err(ApiError::Internal(
                 "a task command came to an account outcome".into(),
@@ -139,6 +145,12 @@ pub async fn create(
         due_date: draft.due_date,
     };
     validate::new_task(&mut new)?;
+    // Fault tests only (the `failpoints` build): propose the create as a
+    // kind release builds cannot decode (see `crate::version`).
+    #[cfg(feature = "failpoints")]
+    if crate::crash::switch("api_propose_future_kind") {
+        return propose(&state, &req, Op::FutureCreate(new), Some(&body)).await;
+    }
     propose(&state, &req, Op::Create(new), Some(&body)).await
 }
 

@@ -269,6 +269,7 @@ async fn load(
                 fingerprint,
                 raft_index,
                 outcome,
+                created_at,
             } = KeyRow::from_row(row)?;
             let outcome: Outcome = serde_json::from_str(&outcome)
                 .map_err(|e| DbError::Corrupt(format!("idempotency_keys.outcome: {e}")))?;
@@ -278,6 +279,7 @@ async fn load(
                     fingerprint,
                     outcome,
                     raft_index,
+                    at: created_at,
                 },
             );
         }
@@ -320,8 +322,17 @@ fn writes(sql: &mut Sql, limit: usize, changes: &Changes) {
             raft_index: remembered.raft_index,
             // Outcomes hold only serializable values.
             outcome: serde_json::to_string(&remembered.outcome).expect("outcome serializes"),
+            created_at: remembered.at,
         })
         .collect();
+    // Expired keys go first: `keys` holds only those used after the last
+    // cutoff of the batch, or at or after it (see `Board::expire_keys`).
+    if let Some(before) = changes.expired_before {
+        sql.end()
+            .push("DELETE FROM idempotency_keys WHERE created_at < ")
+            .timestamp(before)
+            .end();
+    }
     insert_keys(sql, limit, &keys);
     if let Some(tails) = changes.tails {
         write_tails(sql, tails);

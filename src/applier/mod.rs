@@ -18,6 +18,10 @@
 //! rows they produced from a peer's MySQL instead ([`catchup`]), page by
 //! page, up to the snapshot's index, then goes on from the log.
 //!
+//! An entry this version cannot decode (a command kind a newer version
+//! added) is never skipped either: the applier applies what comes before
+//! it and stops there, reporting why ([`stop`]).
+//!
 //! The rest of the node reaches the applier through [`ApplierHandle`]
 //! (status, subscriptions), whose methods fail with [`ApplierError`].
 
@@ -26,6 +30,7 @@ pub mod catchup;
 pub mod drive;
 mod handle;
 mod state;
+pub mod stop;
 
 pub use handle::{ApplierError, ApplierHandle};
 
@@ -87,6 +92,10 @@ pub struct ApplierStatus {
     pub error_class: Option<&'static str>,
     /// The snapshot index MySQL is copying rows up to from a peer.
     pub catching_up_to: Option<u64>,
+    /// Set when the applier stopped before an entry this version cannot
+    /// decode ([`stop`]): why. The node is not ready until it runs a
+    /// version that can.
+    pub stopped: Option<String>,
 }
 
 pub struct Applier {
@@ -112,6 +121,9 @@ pub struct Applier {
     /// The server's `max_allowed_packet`, read on the applier's connection;
     /// `None` until read, and again after any error.
     max_allowed_packet: Option<usize>,
+    /// The entry this version cannot decode, once met: nothing more is
+    /// applied by this process.
+    stopped: Option<stop::Stopped>,
 }
 
 impl Applier {
@@ -142,12 +154,13 @@ impl Applier {
             subscribers: Vec::new(),
             retry: Retry::default(),
             max_allowed_packet: None,
+            stopped: None,
         }
     }
 
     /// Starts the next batch unless one is running or nothing is committed.
     fn next_batch(&mut self, ctx: &mut Context<Self>) {
-        if self.busy || self.raft.is_none() {
+        if self.busy || self.raft.is_none() || self.stopped.is_some() {
             return;
         }
         if self.applied_index < self.log.snapshot().index {
@@ -179,6 +192,23 @@ impl Applier {
                 return;
             }
         };
+        // Never past an entry this version cannot decode: what comes before
+        // it is applied, then the applier stops at it (see [`stop`]).
+        let (batch, stopped) = stop::until_undecodable(batch);
+        if batch.is_empty() {
+            self.state = Some(state);
+            if let Some(stopped) = stopped {
+                tracing::error!(
+                    index = stopped.index,
+                    term = stopped.term,
+                    error = %stopped.error,
+                    "applier {stopped}; this node is unready, and still votes and replicates"
+                );
+                metrics::APPLY_ERRORS.inc();
+                self.stopped = Some(stopped);
+            }
+            return;
+        }
         self.busy = true;
         let mut executor = MysqlExecutor {
             pool: self.pool.clone(),
@@ -206,7 +236,11 @@ impl Applier {
                     }
                     match progress.failure {
                         None => {
-                            applier.state = Some(executor.state);
+                            // After an expiry that left the Bloom filter
+                            // full of expired keys, it is read afresh.
+                            if !executor.state.stale() {
+                                applier.state = Some(executor.state);
+                            }
                             applier.next_batch(ctx);
                         }
                         // The state may no longer match MySQL: read it again.
@@ -432,6 +466,7 @@ impl Handler<GetApplierStatus> for Applier {
             failing: self.retry.apply_error(),
             error_class: self.retry.failure().map(|f| f.class.as_str()),
             catching_up_to: (self.applied_index < snapshot).then_some(snapshot),
+            stopped: self.stopped.as_ref().map(|s| format!("applier {s}")),
         })
     }
 }

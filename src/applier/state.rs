@@ -12,7 +12,6 @@
 //! never drift from what MySQL committed.
 
 use std::collections::{HashMap, VecDeque};
-
 use std::sync::Arc;
 
 use crate::accounts::{Accounts, AccountsCache};
@@ -25,6 +24,11 @@ use crate::task::{Changes, ColumnTails, Outcome, Remembered, Slot, Task, TaskId}
 /// hold hundreds of megabytes). Older ones are read from MySQL.
 const RECENT_KEYS: usize = 20_000;
 const RECENT_KEY_BYTES: usize = 8 << 20;
+/// Keys added to the Bloom filter after which an expiry has the state read
+/// afresh, rebuilding the filter from the keys still in MySQL: expired keys
+/// cannot be taken out of it, and a filter never rebuilt would fill up
+/// (false positives cost a SELECT each, never a wrong answer).
+const BLOOM_REBUILD_AFTER: usize = 200_000;
 
 /// The answer for one task id or idempotency key: what the state knows
 /// (`None`: it does not exist), or "ask MySQL".
@@ -46,6 +50,8 @@ pub struct ApplyState {
     keys: Bloom,
     recent_keys: HashMap<String, Remembered>,
     recent_order: VecDeque<String>,
+    /// Set when an expiry found the Bloom filter worth rebuilding.
+    stale: bool,
     /// About how much memory `recent_keys` holds.
     recent_bytes: usize,
     /// Every account, as committed; published to the api through `cache`.
@@ -60,7 +66,7 @@ fn remembered_size(key: &str, remembered: &Remembered) -> usize {
         | Outcome::Updated { task, .. }
         | Outcome::Unchanged { task, .. }
         | Outcome::Deleted { task, .. } => projection::size_of(task),
-        Outcome::Rejected { .. } | Outcome::Account { .. } => 512,
+        Outcome::Rejected { .. } | Outcome::Account { .. } | Outcome::KeysExpired { .. } => 512,
     };
     2 * key.len() + remembered.fingerprint.len() + task
 }
@@ -101,6 +107,7 @@ impl ApplyState {
             keys: bloom,
             recent_keys: HashMap::new(),
             recent_order: VecDeque::new(),
+            stale: false,
             recent_bytes: 0,
             accounts: Arc::default(),
             cache: AccountsCache::default(),
@@ -188,6 +195,9 @@ impl ApplyState {
             self.known.insert(*id, false);
             self.rows.remove(id);
         }
+        if let Some(before) = changes.expired_before {
+            self.expire_keys(before);
+        }
         for (key, remembered) in &changes.keys {
             self.remember_key(key, remembered);
         }
@@ -197,6 +207,31 @@ impl ApplyState {
         self.last_seq = changes.last_seq;
         self.applied_index = applied_index;
         self.applied_term = applied_term;
+    }
+
+    /// Forgets the remembered keys first used before `before`, as MySQL
+    /// just deleted them.
+    fn expire_keys(&mut self, before: crate::time::Timestamp) {
+        let mut freed = 0;
+        self.recent_keys.retain(|key, remembered| {
+            let keep = remembered.at >= before;
+            if !keep {
+                freed += remembered_size(key, remembered);
+            }
+            keep
+        });
+        self.recent_bytes -= freed;
+        let recent = &self.recent_keys;
+        self.recent_order.retain(|key| recent.contains_key(key));
+        if self.keys.inserted > BLOOM_REBUILD_AFTER {
+            self.stale = true;
+        }
+    }
+
+    /// Whether the state should be read afresh (after an expiry, to
+    /// rebuild the Bloom filter without the expired keys).
+    pub fn stale(&self) -> bool {
+        self.stale
     }
 
     pub fn known_tasks(&self) -> usize {
@@ -209,6 +244,8 @@ impl ApplyState {
 /// positives under 1 % up to about 800,000 keys.
 struct Bloom {
     bits: Vec<u64>,
+    /// Keys inserted since it was built.
+    inserted: usize,
 }
 
 const BLOOM_BITS: u64 = 1 << 23;
@@ -218,6 +255,7 @@ impl Bloom {
     fn new() -> Bloom {
         Bloom {
             bits: vec![0; (BLOOM_BITS / 64) as usize],
+            inserted: 0,
         }
     }
 
@@ -237,6 +275,7 @@ impl Bloom {
     }
 
     fn insert(&mut self, key: &str) {
+        self.inserted += 1;
         for bit in Bloom::positions(key) {
             self.bits[(bit / 64) as usize] |= 1 << (bit % 64);
         }
@@ -317,6 +356,7 @@ mod tests {
                 seq: 6,
             },
             raft_index: 11,
+            at: Timestamp(100),
         };
         let changes = Changes {
             events: vec![],
@@ -325,6 +365,7 @@ mod tests {
             keys: vec![("new-key".into(), remembered.clone())],
             tails: Some(ColumnTails([2048.0, 0.0, 0.0])),
             last_seq: 7,
+            expired_before: None,
         };
         state.committed(&changes, 12, 3);
         assert_eq!(
@@ -341,6 +382,44 @@ mod tests {
             Lookup::Known(Some(Slot::Deleted))
         );
         assert_eq!(state.key("new-key"), Lookup::Known(Some(remembered)));
+    }
+
+    #[test]
+    fn an_expiry_forgets_the_remembered_keys_before_its_cutoff() {
+        let mut state = state();
+        let remembered = |at: i64| Remembered {
+            fingerprint: "f".into(),
+            outcome: Outcome::Rejected {
+                rejection: crate::task::Rejection::NotFound {
+                    id: TaskId(Uuid::from_u128(9)),
+                },
+            },
+            raft_index: 11,
+            at: Timestamp(at),
+        };
+        let changes = Changes {
+            keys: vec![
+                ("old".into(), remembered(10)),
+                ("new".into(), remembered(20)),
+            ],
+            last_seq: 5,
+            ..Changes::default()
+        };
+        state.committed(&changes, 11, 2);
+        let expiry = Changes {
+            last_seq: 5,
+            expired_before: Some(Timestamp(15)),
+            ..Changes::default()
+        };
+        state.committed(&expiry, 12, 2);
+        assert_eq!(
+            state.key("old"),
+            Lookup::Fetch,
+            "no longer known in memory: MySQL says (it was deleted)"
+        );
+        assert_eq!(state.key("new"), Lookup::Known(Some(remembered(20))));
+        assert_eq!(state.recent_order.len(), 1);
+        assert!(!state.stale(), "a small filter is kept");
     }
 
     #[test]
@@ -376,6 +455,7 @@ mod tests {
                     seq: i,
                 },
                 raft_index: i,
+                at: Timestamp(i as i64),
             };
             let changes = Changes {
                 keys: vec![(format!("key-{i}"), remembered)],
@@ -397,6 +477,76 @@ mod tests {
             .map(|(k, r)| remembered_size(k, r))
             .sum();
         assert_eq!(held, state.recent_key_bytes(), "bytes are counted exactly");
+    }
+
+    /// The bytes remembered, counted afresh.
+    fn held_bytes(state: &ApplyState) -> usize {
+        state
+            .recent_keys
+            .iter()
+            .map(|(k, r)| remembered_size(k, r))
+            .sum()
+    }
+
+    #[test]
+    fn an_expiry_gives_back_the_bytes_of_the_keys_it_forgets() {
+        // Merging retention with the byte cap: an expiry that dropped keys
+        // but not their bytes would leave the cap believing memory full, and
+        // every later key would be forgotten at once.
+        let mut state = state();
+        let mut big = task(3);
+        big.description = "x".repeat(80_000);
+        let remembered = |i: u64| Remembered {
+            fingerprint: "f".into(),
+            outcome: Outcome::Created {
+                task: big.clone(),
+                seq: i,
+            },
+            raft_index: i,
+            at: Timestamp(i as i64),
+        };
+        for i in 0..60 {
+            let changes = Changes {
+                keys: vec![(format!("key-{i}"), remembered(i))],
+                last_seq: i,
+                ..Changes::default()
+            };
+            state.committed(&changes, i, 1);
+        }
+        let before = state.recent_key_bytes();
+        assert!(before > 0);
+        assert_eq!(held_bytes(&state), before);
+
+        // Keys first used at 0..30 expire, 30..60 stay.
+        let expiry = Changes {
+            last_seq: 60,
+            expired_before: Some(Timestamp(30)),
+            ..Changes::default()
+        };
+        state.committed(&expiry, 60, 1);
+        assert_eq!(state.recent_keys.len(), 30);
+        assert_eq!(held_bytes(&state), state.recent_key_bytes());
+        assert!(state.recent_key_bytes() < before);
+
+        // Every remaining key expires: nothing is held, nothing counted.
+        let all = Changes {
+            last_seq: 60,
+            expired_before: Some(Timestamp(1_000)),
+            ..Changes::default()
+        };
+        state.committed(&all, 61, 1);
+        assert_eq!(state.recent_key_bytes(), 0);
+        assert!(state.recent_order.is_empty());
+
+        // And the freed room is used again: a new key is held in memory.
+        let changes = Changes {
+            keys: vec![("fresh".into(), remembered(2_000))],
+            last_seq: 61,
+            ..Changes::default()
+        };
+        state.committed(&changes, 62, 1);
+        assert!(matches!(state.key("fresh"), Lookup::Known(Some(_))));
+        assert_eq!(held_bytes(&state), state.recent_key_bytes());
     }
 
     #[test]

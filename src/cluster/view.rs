@@ -39,7 +39,8 @@ pub struct ClusterView {
     #[serde(default)]
     pub first_index: u64,
     pub last_index: u64,
-    /// The applier's last error, while it retries a batch.
+    /// The applier's last error, while it retries a batch, or why it
+    /// stopped (an entry this version cannot decode).
     pub apply_error: Option<String>,
     pub members: Vec<MemberView>,
     /// Whom this node voted for in its current term (0: nobody).
@@ -50,6 +51,10 @@ pub struct ClusterView {
     pub version: String,
     #[serde(default)]
     pub commit: String,
+    /// The lowest version among the voters, as this node knows them: the
+    /// command kinds it may propose (see `crate::version`).
+    #[serde(default)]
+    pub cluster_version: String,
     /// `taskraft demo --lab`'s page, when the node runs under it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lab_url: Option<String>,
@@ -145,10 +150,13 @@ pub(super) async fn assemble(cluster: &ClusterInfo) -> Result<ClusterView, Conse
         applied_index: status.applied_index,
         first_index: status.first_index,
         last_index: status.last_index,
-        apply_error: applier.and_then(|a| a.failing),
+        // A stopped applier (an entry this version cannot decode) is the
+        // error that lasts: it shows until the node is upgraded.
+        apply_error: applier.and_then(|a| a.stopped.or(a.failing)),
         members,
         vote: status.vote,
-        version: env!("CARGO_PKG_VERSION").to_string(),
+        version: crate::version::announced(),
+        cluster_version: status.cluster_version.to_string(),
         commit: crate::metrics::BUILD_COMMIT.to_string(),
         lab_url: cluster.lab_url.clone(),
     })

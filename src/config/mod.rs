@@ -53,12 +53,42 @@ const KEYS: &[&str] = &[
     "cors_origins",
     "max_connections",
     "max_connections_per_address",
+    "idempotency_retention",
     "tls_cert_file",
     "tls_key_file",
     "peer_tls_ca_file",
     "peer_tls_cert_file",
     "peer_tls_key_file",
 ];
+
+/// `idempotency_retention` unless configured: 7 days.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Parses a retention such as `7d`, `12h`, `30m`, `45s` or `500ms`: a
+/// positive whole number and one unit, at least 1 s and at most 10 years.
+pub fn parse_retention(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let shape = || format!("{text:?} is not a duration like 7d, 12h, 30m, 45s or 500ms");
+    let n: u64 = number.parse().map_err(|_| shape())?;
+    let millis_per = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(shape()),
+    };
+    let millis = n.checked_mul(millis_per).ok_or_else(shape)?;
+    let duration = Duration::from_millis(millis);
+    if duration < Duration::from_secs(1) || duration > Duration::from_secs(10 * 365 * 86_400) {
+        return Err(format!("{text:?} must be from 1s to 3650d"));
+    }
+    Ok(duration)
+}
 
 /// The longest URL a node accepts as a member's address (its own
 /// `advertise_url`, a peer's hello, a membership request).
@@ -142,6 +172,9 @@ pub struct Settings {
     pub lab_url: Option<String>,
     /// HTTP worker threads (default: one per CPU).
     pub http_workers: usize,
+    /// How long an idempotency key is honoured after its first use
+    /// (default 7 days); the leader expires older ones through the log.
+    pub idempotency_retention: Duration,
     /// Applied entries beyond `snapshot_catchup_entries` that the Raft log
     /// may hold before it is compacted (etcd's `--snapshot-count`).
     pub snapshot_count: u64,
@@ -557,6 +590,11 @@ impl Layers {
                 5_000u64,
                 0..=1_000_000_000,
             )?,
+            idempotency_retention: match self.optional_string("idempotency_retention")? {
+                Some(text) => parse_retention(&text)
+                    .map_err(|problem| error("idempotency_retention", problem))?,
+                None => DEFAULT_RETENTION,
+            },
             tls,
             peer_tls,
         })

@@ -23,6 +23,31 @@ fn defaults_make_a_single_node_cluster() {
     assert_eq!(s.data_dir, PathBuf::from("./data/n1"));
     assert_eq!(s.request_timeout, Duration::from_secs(5));
     assert_eq!(s.initial_cluster_token, "taskraft");
+    assert_eq!(s.idempotency_retention, Duration::from_secs(7 * 86_400));
+}
+
+#[test]
+fn the_key_retention_takes_a_number_and_a_unit() {
+    for (text, expected) in [
+        ("7d", Duration::from_secs(7 * 86_400)),
+        ("12h", Duration::from_secs(12 * 3_600)),
+        ("30m", Duration::from_secs(30 * 60)),
+        ("2s", Duration::from_secs(2)),
+        ("1500ms", Duration::from_millis(1_500)),
+    ] {
+        let s = load(&[("TASKRAFT_IDEMPOTENCY_RETENTION", text)]).unwrap();
+        assert_eq!(s.idempotency_retention, expected, "{text}");
+    }
+    for bad in [
+        "7", "d", "7 days", "-1d", "1.5h", "500ms", "0s", "99999d", "7w",
+    ] {
+        let err = load(&[("TASKRAFT_IDEMPOTENCY_RETENTION", bad)]).unwrap_err();
+        assert_eq!(err.key, "idempotency_retention", "{bad}");
+        assert!(
+            err.to_string().contains("`idempotency_retention`"),
+            "the message names the key: {err}"
+        );
+    }
 }
 
 #[test]

@@ -40,6 +40,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "V4__accounts.sql",
         sql: include_str!("../../sql/V4__accounts.sql"),
     },
+    Migration {
+        version: 5,
+        name: "V5__key_retention.sql",
+        sql: include_str!("../../sql/V5__key_retention.sql"),
+    },
 ];
 
 const LOCK_TIMEOUT_SECS: u32 = 60;

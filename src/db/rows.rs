@@ -53,7 +53,7 @@ pub const EVENT: Table = Table {
 
 pub const KEY: Table = Table {
     name: "idempotency_keys",
-    columns: "idem_key, fingerprint, raft_index, outcome",
+    columns: "idem_key, fingerprint, raft_index, outcome, created_at",
 };
 
 pub const LABEL: Table = Table {
@@ -372,6 +372,9 @@ pub struct KeyRow {
     pub fingerprint: String,
     pub raft_index: u64,
     pub outcome: String,
+    /// When the key was first used (its command's stamp): it expires
+    /// `idempotency_retention` later.
+    pub created_at: Timestamp,
 }
 
 impl KeyRow {
@@ -383,6 +386,7 @@ impl KeyRow {
             fingerprint: KEY.get(row, "fingerprint")?,
             raft_index: KEY.get(row, "raft_index")?,
             outcome: KEY.get(row, "outcome")?,
+            created_at: timestamp_from(KEY.get(row, "created_at")?, "created_at")?,
         })
     }
 
@@ -396,6 +400,8 @@ impl KeyRow {
             .uint(self.raft_index)
             .push(", ")
             .text(&self.outcome)
+            .push(", ")
+            .timestamp(self.created_at)
             .push(")");
     }
 
@@ -405,6 +411,7 @@ impl KeyRow {
             self.fingerprint.clone().into(),
             self.raft_index.into(),
             self.outcome.clone().into(),
+            timestamp_value(self.created_at),
         ]
     }
 }
@@ -463,6 +470,7 @@ mod tests {
             fingerprint: "f".into(),
             raft_index: 1,
             outcome: "{}".into(),
+            created_at: Timestamp(0),
         };
         assert_eq!(key.values().len(), KEY.count());
         for name in ["id", "title", "labels", "updated_at"] {

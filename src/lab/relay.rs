@@ -338,6 +338,7 @@ mod tests {
             cluster_id: None,
             proof: None,
             wire: Some(WIRE_V2),
+            version: None,
         };
         let mut stream = Vec::new();
         encode(&Frame::Hello(hello), &mut stream, Wire::V1);

@@ -27,8 +27,12 @@ pub struct CommittedEntry {
     pub index: u64,
     pub term: u64,
     /// `None` for entries that carry no command (a new leader's empty entry,
-    /// a membership change, or one that could not be decoded).
+    /// a membership change), and for one this version cannot decode.
     pub command: Option<Command>,
+    /// Set when the entry holds a command this version cannot decode (a
+    /// kind a newer version added): why. The applier stops before it; it
+    /// is never skipped (see `crate::applier::stop`).
+    pub undecodable: Option<String>,
     /// The node that took the request: only it answers the client (the
     /// request id is the command's).
     pub origin: Option<u64>,
@@ -103,12 +107,13 @@ impl CommittedLog {
 }
 
 /// Turns a log entry into what the state machine needs. An entry that does
-/// not decode is skipped the same way on every node, loudly.
+/// not decode comes with the reason, for the applier to stop at.
 fn decode(entry: &Entry) -> CommittedEntry {
     let mut decoded = CommittedEntry {
         index: entry.index,
         term: entry.term,
         command: None,
+        undecodable: None,
         origin: None,
     };
     if entry.get_entry_type() != EntryType::EntryNormal || entry.data.is_empty() {
@@ -119,9 +124,7 @@ fn decode(entry: &Entry) -> CommittedEntry {
             decoded.origin = ProposalContext::decode(&entry.context).map(|c| c.origin);
             decoded.command = Some(command);
         }
-        Err(e) => {
-            tracing::error!(index = entry.index, error = %e, "skipping an entry that is not a command")
-        }
+        Err(e) => decoded.undecodable = Some(e.to_string()),
     }
     decoded
 }
@@ -160,6 +163,7 @@ mod tests {
                 index: 7,
                 term: 2,
                 command: Some(command),
+                undecodable: None,
                 origin: Some(3),
             }
         );
@@ -174,16 +178,37 @@ mod tests {
             data: b"not json".to_vec().into(),
             ..Entry::default()
         };
-        for (entry, index, term) in [(leader_noop, 8, 3), (garbage, 9, 3)] {
-            assert_eq!(
-                decode(&entry),
-                CommittedEntry {
-                    index,
-                    term,
-                    command: None,
-                    origin: None,
-                }
-            );
-        }
+        assert_eq!(
+            decode(&leader_noop),
+            CommittedEntry {
+                index: 8,
+                term: 3,
+                command: None,
+                undecodable: None,
+                origin: None,
+            }
+        );
+        let garbage = decode(&garbage);
+        assert_eq!((garbage.index, garbage.command), (9, None));
+        assert!(
+            garbage.undecodable.is_some(),
+            "an entry that is not a command is flagged, not passed off as empty"
+        );
+        // A kind a newer version added: the applier must stop at it.
+        let future = Entry {
+            index: 10,
+            term: 3,
+            data: br#"{"request_id":"00000000-0000-0000-0000-00000000beef","at":"2026-01-01T00:00:00Z","op":{"type":"create_board","name":"x"}}"#.to_vec().into(),
+            ..Entry::default()
+        };
+        let future = decode(&future);
+        assert_eq!(future.command, None);
+        assert!(
+            future
+                .undecodable
+                .as_deref()
+                .is_some_and(|e| e.contains("create_board")),
+            "{future:?}"
+        );
     }
 }

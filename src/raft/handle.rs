@@ -30,6 +30,10 @@ pub enum ConsensusError {
     Overloaded(Overload),
     #[error("this node is shutting down")]
     ShuttingDown,
+    /// Nothing was proposed: a voter runs a version that could not apply
+    /// this kind of command (see [`crate::version`]).
+    #[error("{0}")]
+    ClusterTooOld(crate::version::TooOld),
 }
 
 /// How far behind this node's MySQL is when it refuses a write.
@@ -186,6 +190,9 @@ pub struct ClusterStatus {
     pub first_index: u64,
     pub last_index: u64,
     pub members: Vec<MemberStatus>,
+    /// The lowest version among the voters, as this node knows them.
+    #[serde(serialize_with = "crate::version::serialize_display")]
+    pub cluster_version: crate::version::Version,
 }
 
 #[derive(Clone, Debug, Serialize)]

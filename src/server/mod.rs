@@ -97,6 +97,10 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         http_listener,
     )?;
     tracing::info!(node = node_id, http = %settings.http_addr, raft = %settings.raft_addr, url = %settings.advertise_url, "serving");
+    actix::spawn(crate::retention::run(
+        node.raft.clone(),
+        settings.idempotency_retention,
+    ));
 
     if learner {
         actix::spawn(join::promote_when_caught_up(

@@ -70,7 +70,9 @@ pub async fn start(
         cluster_id: None,
         proof: None,
         wire: None,
+        version: Some(crate::version::announced()),
     };
+    let versions = crate::version::PeerVersions::default();
     let auth = PeerAuth::new(cluster_id.clone(), settings.cluster_secrets.clone());
     let tls = settings
         .peer_tls
@@ -78,7 +80,14 @@ pub async fn start(
         .map(crate::tls::PeerTls::new)
         .transpose()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
-    let transport = TransportHandle::start(hello, peers, raft_listener, auth.clone(), tls);
+    let transport = TransportHandle::start(
+        hello,
+        peers,
+        raft_listener,
+        auth.clone(),
+        tls,
+        versions.clone(),
+    );
     let ports = TransportPorts {
         send: transport.send_recipient(),
         set_peer: transport.set_peer_recipient(),
@@ -100,6 +109,7 @@ pub async fn start(
                 snapshot_count: settings.snapshot_count,
                 catchup_entries: settings.snapshot_catchup_entries,
             },
+            versions,
         },
         store,
         ports,

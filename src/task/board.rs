@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::event::{event_id, FieldChange};
 use super::{Command, Event, EventKind, NewTask, Op, Status, Task, TaskId, TaskPatch};
+use crate::time::Timestamp;
 
 /// Gap left between a column's last card and a card added at its end.
 const POSITION_STEP: f64 = 1024.0;
@@ -87,6 +88,10 @@ pub enum Outcome {
     Rejected {
         rejection: Rejection,
     },
+    /// The leader's idempotency-key expiry was applied.
+    KeysExpired {
+        before: Timestamp,
+    },
     /// What an account command came to (`crate::accounts`).
     Account {
         account: crate::accounts::AccountOutcome,
@@ -101,7 +106,9 @@ impl Outcome {
             | Outcome::Updated { seq, .. }
             | Outcome::Unchanged { seq, .. }
             | Outcome::Deleted { seq, .. } => Some(*seq),
-            Outcome::Rejected { .. } | Outcome::Account { .. } => None,
+            Outcome::Rejected { .. } | Outcome::KeysExpired { .. } | Outcome::Account { .. } => {
+                None
+            }
         }
     }
 }
@@ -121,6 +128,10 @@ pub struct Remembered {
     pub outcome: Outcome,
     /// The log entry that first used the key.
     pub raft_index: u64,
+    /// When it was first used (its command's stamp): it expires
+    /// `idempotency_retention` later, when a cutoff past it is applied.
+    #[serde(default)]
+    pub at: Timestamp,
 }
 
 /// What [`Board::apply`] returns for one command.
@@ -141,6 +152,10 @@ pub struct Changes {
     /// Present when a tail moved.
     pub tails: Option<ColumnTails>,
     pub last_seq: u64,
+    /// The highest idempotency-key cutoff applied: keys first used before
+    /// it are deleted, before `keys` are written (those already exclude
+    /// the keys a later cutoff in the same run expired).
+    pub expired_before: Option<Timestamp>,
 }
 
 /// The tasks, idempotency keys and column tails that commands are decided
@@ -255,6 +270,9 @@ impl Board {
     /// Applies one committed command, taken from log entry `raft_index` of
     /// `term`. The same board and command give the same result on every node.
     pub fn apply(&mut self, raft_index: u64, term: u64, command: &Command) -> Applied {
+        if let Op::ExpireKeys { before } = &command.op {
+            return self.expire_keys(*before);
+        }
         if let Some(idem) = &command.idempotency {
             if let Some(first) = self.remembered(&idem.key) {
                 // A retry gets the first outcome back; anything else under the
@@ -294,6 +312,7 @@ impl Board {
                 fingerprint: idem.fingerprint.clone(),
                 outcome: outcome.clone(),
                 raft_index,
+                at: command.at,
             };
             self.keys.insert(idem.key.clone(), remembered.clone());
             self.pending.keys.push((idem.key.clone(), remembered));
@@ -304,8 +323,38 @@ impl Board {
         }
     }
 
+    /// The idempotency keys this board remembers (tests).
+    #[cfg(test)]
+    pub fn remembered_keys(&self) -> BTreeMap<String, Remembered> {
+        self.keys.clone().into_iter().collect()
+    }
+
+    /// Forgets every idempotency key first used before `before`: a retry
+    /// under one of them afterwards is a new request.
+    fn expire_keys(&mut self, before: Timestamp) -> Applied {
+        self.keys.retain(|_, remembered| remembered.at >= before);
+        self.pending
+            .keys
+            .retain(|(_, remembered)| remembered.at >= before);
+        self.pending.expired_before = self.pending.expired_before.max(Some(before));
+        Applied {
+            outcome: Outcome::KeysExpired { before },
+            replayed: false,
+        }
+    }
+
     fn decide(&self, command: &Command) -> Decision {
         match &command.op {
+            // Applied by `expire_keys`, never decided.
+            Op::ExpireKeys { .. } => unreachable!("expiry is not a task command"),
+            #[cfg(feature = "failpoints")]
+            Op::FutureCreate(new) => {
+                if self.slot(&new.id).is_some() {
+                    return Decision::Reject(Rejection::IdTaken { id: new.id });
+                }
+                let task = self.new_task(new, command);
+                Decision::Record(EventKind::TaskCreated, task, BTreeMap::new())
+            }
             Op::Create(new) => {
                 if self.slot(&new.id).is_some() {
                     return Decision::Reject(Rejection::IdTaken { id: new.id });

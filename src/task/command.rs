@@ -51,6 +51,17 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expected_version: Option<u64>,
     },
+    /// Test builds only (`failpoints`): a kind a release build does not
+    /// know, as a future version's new kind would be. It creates a task
+    /// like `create`. Gated at `crate::version::FUTURE`.
+    #[cfg(feature = "failpoints")]
+    FutureCreate(NewTask),
+    /// Proposed by the leader every so often: idempotency keys first used
+    /// before `before` (now − `idempotency_retention` on the leader's
+    /// clock) are forgotten on every node as it applies this entry.
+    ExpireKeys {
+        before: Timestamp,
+    },
     // Accounts (see `crate::accounts`): decided by `Accounts::apply`, never
     // by the board.
     UserCreate(NewUser),
@@ -68,17 +79,39 @@ pub enum Op {
 }
 
 impl Op {
-    /// The task a task command is about; `None` for an account command.
+    /// The task the command is about; `None` for one about no task.
     pub fn task_id(&self) -> Option<TaskId> {
         match self {
             Op::Create(new) => Some(new.id),
+            #[cfg(feature = "failpoints")]
+            Op::FutureCreate(new) => Some(new.id),
             Op::Update { id, .. } | Op::Delete { id, .. } => Some(*id),
-            _ => None,
+            Op::ExpireKeys { .. }
+            | Op::UserCreate(_)
+            | Op::BootstrapAdmin(_)
+            | Op::UserUpdate(_)
+            | Op::SessionCreate(_)
+            | Op::SessionEnd { .. }
+            | Op::TokenCreate(_)
+            | Op::TokenRevoke { .. } => None,
         }
     }
 
+    /// Whether `Accounts::apply` decides the command (not the board, and
+    /// not the applier's key expiry).
     pub fn is_account(&self) -> bool {
-        self.task_id().is_none()
+        match self {
+            Op::UserCreate(_)
+            | Op::BootstrapAdmin(_)
+            | Op::UserUpdate(_)
+            | Op::SessionCreate(_)
+            | Op::SessionEnd { .. }
+            | Op::TokenCreate(_)
+            | Op::TokenRevoke { .. } => true,
+            Op::Create(_) | Op::Update { .. } | Op::Delete { .. } | Op::ExpireKeys { .. } => false,
+            #[cfg(feature = "failpoints")]
+            Op::FutureCreate(_) => false,
+        }
     }
 }
 

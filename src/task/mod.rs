@@ -26,6 +26,8 @@ mod event;
 pub mod validate;
 
 #[cfg(test)]
+mod golden_tests;
+#[cfg(test)]
 mod payload_tests;
 #[cfg(test)]
 mod tests;

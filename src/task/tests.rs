@@ -371,6 +371,79 @@ fn a_retry_under_the_same_key_returns_the_first_outcome_and_writes_nothing() {
     );
 }
 
+fn expire(n: u128, before: i64) -> Command {
+    command(
+        n,
+        Op::ExpireKeys {
+            before: Timestamp(before),
+        },
+    )
+}
+
+/// A create of task `n` under key `key`, stamped at `at`.
+fn keyed_create(n: u128, key: &str, at: i64) -> Command {
+    Command {
+        idempotency: Some(Idempotency {
+            key: key.into(),
+            fingerprint: "f".into(),
+        }),
+        at: Timestamp(at),
+        ..create(n, "a", Status::Todo)
+    }
+}
+
+#[test]
+fn an_expired_key_is_forgotten_and_its_retry_creates_a_new_task() {
+    let mut board = Board::new();
+    board.apply(1, 1, &keyed_create(1, "old", 1_000));
+    board.apply(2, 1, &keyed_create(2, "young", 5_000));
+    board.take_changes();
+
+    let expired = board.apply(3, 1, &expire(3, 5_000));
+    assert_eq!(
+        expired.outcome,
+        Outcome::KeysExpired {
+            before: Timestamp(5_000)
+        }
+    );
+    let changes = board.take_changes();
+    assert_eq!(changes.expired_before, Some(Timestamp(5_000)));
+    assert!(changes.events.is_empty() && changes.keys.is_empty());
+    assert_eq!(
+        board.remembered_keys().keys().collect::<Vec<_>>(),
+        ["young"],
+        "a key used at the cutoff or later stays"
+    );
+
+    // The retry of the expired key is a new request: a new task.
+    let retry = board.apply(4, 1, &keyed_create(4, "old", 9_000));
+    assert!(!retry.replayed);
+    assert!(matches!(&retry.outcome, Outcome::Created { task, .. } if task.id == id(4)));
+    assert!(board.task(&id(1)).is_some() && board.task(&id(4)).is_some());
+    // The young key still replays.
+    let again = board.apply(5, 1, &keyed_create(5, "young", 9_000));
+    assert!(again.replayed);
+}
+
+#[test]
+fn keys_of_the_same_run_before_a_cutoff_are_never_written_and_later_ones_are() {
+    let mut board = Board::new();
+    board.apply(1, 1, &keyed_create(1, "a", 1_000));
+    board.apply(2, 1, &expire(2, 2_000));
+    // Stamped before the cutoff (another node's clock), used after it.
+    board.apply(3, 1, &keyed_create(3, "b", 1_500));
+    board.apply(4, 1, &expire(4, 1_200));
+    let changes = board.take_changes();
+    assert_eq!(
+        changes.expired_before,
+        Some(Timestamp(2_000)),
+        "the highest cutoff"
+    );
+    let written: Vec<&str> = changes.keys.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(written, ["b"], "`a` expired in the run, `b` came after");
+    assert_eq!(board.remembered_keys().keys().collect::<Vec<_>>(), ["b"]);
+}
+
 #[test]
 fn a_rejection_is_remembered_under_its_key_too() {
     let mut board = Board::new();
@@ -491,6 +564,9 @@ fn arb_op() -> impl Strategy<Value = Op> {
         4 => (0..IDS, version.clone(), arb_patch())
             .prop_map(|(n, expected_version, patch)| Op::Update { id: id(n), expected_version, patch }),
         1 => (0..IDS, version).prop_map(|(n, expected_version)| Op::Delete { id: id(n), expected_version }),
+        // Commands are stamped 1,000 ms apart: a cutoff anywhere in the run
+        // (before or after the keys of the same batch).
+        1 => (0i64..60).prop_map(|t| Op::ExpireKeys { before: Timestamp(t * 1_000 + 500) }),
     ]
 }
 
@@ -528,8 +604,9 @@ impl Store {
     fn apply_batch(&mut self, first_index: u64, batch: &[Command]) -> (Vec<Outcome>, Vec<Event>) {
         let mut board = Board::partial(self.last_seq, self.tails);
         for command in batch {
-            let id = command.op.task_id().expect("a task command");
-            board.load_task(id, self.slots.get(&id).cloned());
+            if let Some(id) = command.op.task_id() {
+                board.load_task(id, self.slots.get(&id).cloned());
+            }
             if let Some(idem) = &command.idempotency {
                 board.load_key(idem.key.clone(), self.keys.get(&idem.key).cloned());
             }
@@ -545,6 +622,10 @@ impl Store {
         }
         for id in &changes.deletes {
             self.slots.insert(*id, Slot::Deleted);
+        }
+        // As the applier writes them: the expired keys deleted, then the new.
+        if let Some(before) = changes.expired_before {
+            self.keys.retain(|_, r| r.at >= before);
         }
         self.keys.extend(changes.keys.iter().cloned());
         if let Some(tails) = changes.tails {
@@ -600,6 +681,8 @@ proptest! {
             Slot::Deleted => None,
         }).collect();
         prop_assert_eq!(live, whole.tasks());
+        let keys: BTreeMap<String, Remembered> = store.keys.clone().into_iter().collect();
+        prop_assert_eq!(keys, whole.remembered_keys());
     }
 
     #[test]

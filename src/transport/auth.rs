@@ -419,6 +419,7 @@ mod tests {
             cluster_id: Some(auth.cluster_id()),
             proof: auth.prove(challenge, node_id),
             wire: None,
+            version: None,
         }
     }
 

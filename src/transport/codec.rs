@@ -70,6 +70,10 @@ pub struct Hello {
     /// The framing the sender uses after this hello (absent: v1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wire: Option<u8>,
+    /// The sender's version (absent: a build from before versions were
+    /// announced), for the cluster version (`crate::version`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -36,9 +36,10 @@ impl TransportHandle {
         listener: TcpListener,
         auth: PeerAuth,
         tls: Option<PeerTls>,
+        versions: crate::version::PeerVersions,
     ) -> TransportHandle {
         TransportHandle {
-            addr: Transport::new(hello, peers, listener, auth, tls).start(),
+            addr: Transport::new(hello, peers, listener, auth, tls, versions).start(),
         }
     }
 

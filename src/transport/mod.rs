@@ -169,6 +169,8 @@ pub struct Transport {
     inbox: Option<RaftInbox>,
     listener: Option<TcpListener>,
     auth: PeerAuth,
+    /// The versions peers announce in their hellos.
+    versions: crate::version::PeerVersions,
     /// Mutual TLS under the hello, when configured.
     tls: Option<PeerTls>,
 }
@@ -182,6 +184,7 @@ impl Transport {
         listener: TcpListener,
         auth: PeerAuth,
         tls: Option<PeerTls>,
+        versions: crate::version::PeerVersions,
     ) -> Transport {
         Transport {
             hello,
@@ -191,6 +194,7 @@ impl Transport {
             listener: Some(listener),
             auth,
             tls,
+            versions,
         }
     }
 
@@ -366,6 +370,7 @@ impl Handler<PeerHello> for Transport {
     type Result = ();
     fn handle(&mut self, PeerHello(hello): PeerHello, _: &mut Context<Self>) {
         // Only an authenticated hello gets here, and its URL was checked.
+        self.versions.heard(hello.node_id, hello.version.as_deref());
         if let Some(peer) = self.peers.get(&hello.node_id) {
             if let Ok(mut url) = peer.link.url.lock() {
                 *url = Some(hello.url);

@@ -371,6 +371,7 @@ fn cluster() -> ClusterView {
         vote: 1,
         version: "0.1.0".into(),
         commit: "unknown".into(),
+        cluster_version: "0.1.0".into(),
         lab_url: Some("http://127.0.0.1:8000".into()),
     }
 }
@@ -403,6 +404,11 @@ fn every_kind_of_error() -> Vec<ApiError> {
         ApiError::MethodNotAllowed("PUT is not allowed".into()),
         ApiError::Consensus(ConsensusError::NoLeader),
         ApiError::Consensus(ConsensusError::LeaderChanged),
+        ApiError::Consensus(ConsensusError::ClusterTooOld(crate::version::TooOld {
+            kind: "create_board",
+            needs: crate::version::Version::new(0, 2, 0),
+            cluster_version: crate::version::BASELINE,
+        })),
         ApiError::WriteTimeout(ConsensusError::Timeout(Duration::from_secs(5))),
         ApiError::Storage("MySQL is down".into()),
         ApiError::Internal("corrupt row".into()),

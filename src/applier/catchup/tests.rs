@@ -54,6 +54,7 @@ fn key(raft_index: u64) -> KeyRow {
         fingerprint: "0123456789abcdef".into(),
         raft_index,
         outcome: "{}".into(),
+        created_at: Timestamp(1_795_774_512_345),
     }
 }
 

@@ -54,6 +54,7 @@ fn entries(n: u64) -> Vec<CommittedEntry> {
             index,
             term: 1,
             command: None,
+            undecodable: None,
             origin: None,
         })
         .collect()

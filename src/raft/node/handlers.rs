@@ -39,6 +39,7 @@ impl Handler<Step> for RaftNode {
         }
         if message.get_msg_type() == MessageType::MsgPropose {
             self.take_forwarded_conf_changes(&mut message);
+            self.drop_forwarded_too_new(&mut message);
             if message.get_entries().is_empty() {
                 self.schedule_ready(ctx);
                 return;
@@ -66,6 +67,10 @@ impl Handler<Propose> for RaftNode {
     fn handle(&mut self, Propose { command, reply }: Propose, ctx: &mut Context<Self>) {
         if let Err(refused) = decide::admit_write(&self.facts()) {
             let _ = reply.send(Err(refused));
+            return;
+        }
+        if let Err(too_old) = self.admit_kind(&command) {
+            let _ = reply.send(Err(ConsensusError::ClusterTooOld(too_old)));
             return;
         }
         let request_id = command.request_id;

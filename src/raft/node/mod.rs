@@ -54,6 +54,8 @@ pub struct NodeConfig {
     pub applied: u64,
     pub request_timeout: Duration,
     pub compaction: Compaction,
+    /// The versions peers announced (the transport records them).
+    pub versions: crate::version::PeerVersions,
 }
 
 /// When the log is compacted (etcd's `--snapshot-count` and its catch-up
@@ -108,6 +110,8 @@ pub struct RaftNode {
     /// The oldest unanswered heartbeat to each peer (within the last
     /// second), for the round-trip histogram.
     heartbeats_sent: std::collections::HashMap<u64, Instant>,
+    /// The versions peers announced, for the cluster version ([`gate`]).
+    versions: crate::version::PeerVersions,
 }
 
 pub(super) struct PendingChange {
@@ -189,6 +193,7 @@ impl RaftNode {
             snapshots_sent: Vec::new(),
             backlog: backlog::Backlog::default(),
             heartbeats_sent: std::collections::HashMap::new(),
+            versions: config.versions,
         };
         let addr = RaftNode::start_in_arbiter(&arbiter.handle(), move |_| node);
         Ok(RaftHandle::new(addr, status_rx, request_timeout))
@@ -504,6 +509,7 @@ impl RaftNode {
             first_index: self.store.first_index_now(),
             last_index: raft.raft_log.last_index(),
             members,
+            cluster_version: self.cluster_version(),
         }
     }
 }
@@ -549,6 +555,7 @@ impl Actor for RaftNode {
 
 mod backlog;
 mod decide;
+mod gate;
 mod handlers;
 mod membership;
 mod snapshot;

@@ -42,6 +42,7 @@ fn sample() -> Vec<Frame> {
             cluster_id: Some("c1".into()),
             proof: Some("00ff".into()),
             wire: Some(WIRE_V2),
+            version: None,
         }),
         Frame::Raft(append(2, 1, 3)),
         Frame::Ping,

@@ -1,0 +1,91 @@
+//! Idempotency-key retention, decided in the log.
+//!
+//! Every [`interval`] the leader proposes `expire_keys` with a cutoff, now
+//! (on its clock) minus `idempotency_retention`. Every node applies that
+//! entry in log order and deletes the keys first used before the cutoff
+//! (`Board::expire_keys`, then `DELETE … WHERE created_at < cutoff` in the
+//! same transaction), so every node drops the same keys at the same point
+//! of the log, whatever its own clock says. A retry under an expired key
+//! is a new request: it creates a new task.
+//!
+//! Keys live at least the retention, and at most about one [`interval`]
+//! more. A follower proposes nothing; a leader that cannot yet tell every
+//! voter runs a version that knows `expire_keys` proposes nothing either
+//! (the cluster-version gate, [`crate::version`]), and tries again next
+//! interval.
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::raft::{ConsensusError, RaftHandle};
+use crate::task::{Command, Op};
+use crate::time::Timestamp;
+
+/// How often the leader proposes an expiry: a tenth of the retention,
+/// from 1 s to 10 min (144 small entries a day at the default 7 days).
+pub fn interval(retention: Duration) -> Duration {
+    (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(600))
+}
+
+/// The expiry a leader proposes at `now`.
+pub fn expiry(now: Timestamp, retention: Duration) -> Command {
+    Command {
+        request_id: Uuid::new_v4(),
+        idempotency: None,
+        at: now,
+        actor: crate::accounts::Actor::system(),
+        op: Op::ExpireKeys {
+            before: Timestamp(now.millis() - retention.as_millis() as i64),
+        },
+    }
+}
+
+/// Runs for the node's life: proposes an expiry every interval while this
+/// node leads.
+pub async fn run(raft: RaftHandle, retention: Duration) {
+    let mut ticks = tokio::time::interval(interval(retention));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let status = raft.status();
+        if status.removed || status.leader_id != status.node_id {
+            continue;
+        }
+        match raft.propose(expiry(Timestamp::now(), retention)).await {
+            Ok(_) => tracing::debug!("idempotency keys expired"),
+            Err(ConsensusError::ClusterTooOld(e)) => {
+                tracing::info!(%e, "idempotency keys not expired yet")
+            }
+            Err(e) => tracing::warn!(error = %e, "could not expire idempotency keys"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_interval_is_a_tenth_of_the_retention_within_bounds() {
+        assert_eq!(
+            interval(Duration::from_secs(7 * 86_400)),
+            Duration::from_secs(600)
+        );
+        assert_eq!(interval(Duration::from_secs(100)), Duration::from_secs(10));
+        assert_eq!(interval(Duration::from_secs(2)), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn the_cutoff_is_the_retention_before_now() {
+        let command = expiry(Timestamp(10_000_000), Duration::from_secs(60));
+        assert_eq!(
+            command.op,
+            Op::ExpireKeys {
+                before: Timestamp(10_000_000 - 60_000)
+            }
+        );
+        assert_eq!(command.idempotency, None);
+    }
+}

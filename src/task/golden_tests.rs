@@ -1,0 +1,597 @@
+//! Golden fixtures: commands as the Raft log holds them, events as the
+//! WebSocket and the `task_events.payload` column hold them, and outcomes
+//! as `idempotency_keys.outcome` holds them, each written once by this
+//! version into `tests/fixtures/log/`. They must decode, for ever, to the
+//! values below: a log entry or a row written today is read by every later
+//! version (an upgraded node replays its log and reads its tables).
+//!
+//! Files are never rewritten. A format change adds fixtures; it never edits
+//! one. `TASKRAFT_BLESS_FIXTURES=1` writes the fixtures that are missing
+//! (a new kind's), from the encoders of the build that runs it.
+//!
+//! Every [`Op`] kind must have fixtures: [`every_kind_has_a_fixture`]
+//! matches on it exhaustively, so a new kind does not compile until it is
+//! listed there.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::*;
+use crate::accounts::{Actor, NewSession, NewToken, NewUser, Role, UserUpdate};
+use crate::raft::proposal::{decode_command, encode_command};
+use crate::time::{Date, Timestamp};
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/log")
+}
+
+/// The fixture `name`'s bytes; with `TASKRAFT_BLESS_FIXTURES=1`, a missing
+/// one is first written as `fresh` encodes it.
+fn fixture(name: &str, fresh: impl FnOnce() -> Vec<u8>) -> Vec<u8> {
+    let path = dir().join(name);
+    if !path.exists() && std::env::var_os("TASKRAFT_BLESS_FIXTURES").is_some() {
+        std::fs::create_dir_all(dir()).expect("fixture dir");
+        std::fs::write(&path, fresh()).expect("fixture written");
+    }
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "fixture {} is missing ({e}); golden fixtures are never deleted \
+             (TASKRAFT_BLESS_FIXTURES=1 writes a new kind's)",
+            path.display()
+        )
+    })
+}
+
+fn id(n: u128) -> TaskId {
+    TaskId(Uuid::from_u128(n))
+}
+
+fn at(n: i64) -> Timestamp {
+    Timestamp(1_767_225_600_000 + n)
+}
+
+fn key(name: &str) -> Option<Idempotency> {
+    Some(Idempotency {
+        key: name.to_string(),
+        fingerprint: format!("{:064x}", name.len()),
+    })
+}
+
+/// A user, as commands and events written since accounts name one.
+fn ada() -> Actor {
+    Actor {
+        id: Uuid::from_u128(0x3000).to_string(),
+        name: "ada".into(),
+    }
+}
+
+/// The fixtures of commands: (file name, the command it decodes to).
+/// Those written before accounts carry no actor and decode as `system`.
+fn commands() -> Vec<(&'static str, Command)> {
+    let command = |n: u128, idempotency, op| Command {
+        request_id: Uuid::from_u128(0x1000 + n),
+        idempotency,
+        at: at(n as i64),
+        actor: Actor::system(),
+        op,
+    };
+    let by = |actor: Actor, n: u128, idempotency, op| Command {
+        actor,
+        ..command(n, idempotency, op)
+    };
+    vec![
+        (
+            "command_create_minimal.json",
+            command(
+                1,
+                None,
+                Op::Create(NewTask {
+                    id: id(1),
+                    title: "Write the runbook".into(),
+                    description: String::new(),
+                    status: Status::Todo,
+                    position: None,
+                    priority: Priority::Medium,
+                    assignee: None,
+                    labels: vec![],
+                    due_date: None,
+                }),
+            ),
+        ),
+        (
+            "command_create_full_with_key.json",
+            command(
+                2,
+                key("create-2"),
+                Op::Create(NewTask {
+                    id: id(2),
+                    title: "Ünïcode \"quoted\" 😀".into(),
+                    description: "# Markdown\n\n- line\\two".into(),
+                    status: Status::InProgress,
+                    position: Some(1536.25),
+                    priority: Priority::Urgent,
+                    assignee: Some("ada".into()),
+                    labels: vec!["ops".into(), "backend".into()],
+                    due_date: Date::new(2026, 2, 28),
+                }),
+            ),
+        ),
+        (
+            "command_update_title.json",
+            command(
+                3,
+                None,
+                Op::Update {
+                    id: id(1),
+                    expected_version: None,
+                    patch: TaskPatch {
+                        title: Some("Write the upgrade runbook".into()),
+                        ..TaskPatch::default()
+                    },
+                },
+            ),
+        ),
+        (
+            "command_update_every_field_expected_version_with_key.json",
+            command(
+                4,
+                key("update-4"),
+                Op::Update {
+                    id: id(2),
+                    expected_version: Some(3),
+                    patch: TaskPatch {
+                        title: Some("t".into()),
+                        description: Some("d".into()),
+                        status: Some(Status::Done),
+                        position: Some(-0.5),
+                        priority: Some(Priority::Low),
+                        assignee: Some(Some("grace".into())),
+                        labels: Some(vec!["x".into()]),
+                        due_date: Some(Date::new(2030, 12, 31)),
+                    },
+                },
+            ),
+        ),
+        (
+            "command_update_clears.json",
+            command(
+                5,
+                None,
+                Op::Update {
+                    id: id(2),
+                    expected_version: None,
+                    patch: TaskPatch {
+                        assignee: Some(None),
+                        labels: Some(vec![]),
+                        due_date: Some(None),
+                        ..TaskPatch::default()
+                    },
+                },
+            ),
+        ),
+        (
+            "command_delete.json",
+            command(
+                6,
+                None,
+                Op::Delete {
+                    id: id(1),
+                    expected_version: None,
+                },
+            ),
+        ),
+        (
+            "command_expire_keys.json",
+            command(
+                8,
+                None,
+                Op::ExpireKeys {
+                    before: Timestamp(1_766_620_800_000),
+                },
+            ),
+        ),
+        (
+            "command_delete_expected_version_with_key.json",
+            command(
+                7,
+                key("delete-7"),
+                Op::Delete {
+                    id: id(2),
+                    expected_version: Some(5),
+                },
+            ),
+        ),
+        // Since accounts (0.2.0): a task command names who asked.
+        (
+            "command_create_by_user_with_key.json",
+            by(
+                ada(),
+                9,
+                key("create-9"),
+                Op::Create(NewTask {
+                    id: id(9),
+                    title: "Rotate the cluster secret".into(),
+                    description: String::new(),
+                    status: Status::Todo,
+                    position: None,
+                    priority: Priority::High,
+                    assignee: None,
+                    labels: vec![],
+                    due_date: None,
+                }),
+            ),
+        ),
+        (
+            "command_bootstrap_admin.json",
+            command(
+                10,
+                None,
+                Op::BootstrapAdmin(NewUser {
+                    id: Uuid::from_u128(0x3000),
+                    username: "ada".into(),
+                    display_name: "ada".into(),
+                    role: Role::Admin,
+                    password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+                }),
+            ),
+        ),
+        (
+            "command_user_create.json",
+            by(
+                ada(),
+                11,
+                None,
+                Op::UserCreate(NewUser {
+                    id: Uuid::from_u128(0x3001),
+                    username: "grace".into(),
+                    display_name: "Grace Hopper".into(),
+                    role: Role::Member,
+                    password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$Z3JhY2U".into(),
+                }),
+            ),
+        ),
+        (
+            "command_user_update_every_field.json",
+            by(
+                ada(),
+                12,
+                None,
+                Op::UserUpdate(UserUpdate {
+                    id: Uuid::from_u128(0x3001),
+                    role: Some(Role::Viewer),
+                    disabled: Some(true),
+                    display_name: Some("G. Hopper".into()),
+                    password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$bmV3".into()),
+                }),
+            ),
+        ),
+        (
+            "command_user_update_role.json",
+            by(
+                ada(),
+                13,
+                None,
+                Op::UserUpdate(UserUpdate {
+                    id: Uuid::from_u128(0x3001),
+                    role: Some(Role::Admin),
+                    ..UserUpdate::default()
+                }),
+            ),
+        ),
+        (
+            "command_session_create.json",
+            by(
+                ada(),
+                14,
+                None,
+                Op::SessionCreate(NewSession {
+                    hash: format!("{:064x}", 14),
+                    user_id: Uuid::from_u128(0x3000),
+                    expires_at: at(86_400_000),
+                }),
+            ),
+        ),
+        (
+            "command_session_end.json",
+            by(
+                ada(),
+                15,
+                None,
+                Op::SessionEnd {
+                    hash: format!("{:064x}", 14),
+                },
+            ),
+        ),
+        (
+            "command_token_create.json",
+            by(
+                ada(),
+                16,
+                None,
+                Op::TokenCreate(NewToken {
+                    id: Uuid::from_u128(0x4000),
+                    hash: format!("{:064x}", 16),
+                    user_id: Uuid::from_u128(0x3000),
+                    name: "ci".into(),
+                    expires_at: Some(at(30 * 86_400_000)),
+                }),
+            ),
+        ),
+        (
+            "command_token_create_no_expiry.json",
+            by(
+                ada(),
+                17,
+                None,
+                Op::TokenCreate(NewToken {
+                    id: Uuid::from_u128(0x4001),
+                    hash: format!("{:064x}", 17),
+                    user_id: Uuid::from_u128(0x3001),
+                    name: "laptop".into(),
+                    expires_at: None,
+                }),
+            ),
+        ),
+        (
+            "command_token_revoke.json",
+            by(
+                ada(),
+                18,
+                None,
+                Op::TokenRevoke {
+                    id: Uuid::from_u128(0x4000),
+                },
+            ),
+        ),
+    ]
+}
+
+fn task(version: u64) -> Task {
+    Task {
+        id: id(2),
+        title: "Ünïcode \"quoted\" 😀".into(),
+        description: "# Markdown".into(),
+        status: Status::InProgress,
+        position: 1536.25,
+        priority: Priority::Urgent,
+        assignee: Some("ada".into()),
+        labels: vec!["backend".into(), "ops".into()],
+        due_date: Date::new(2026, 2, 28),
+        version,
+        created_at: at(2),
+        updated_at: at(version as i64),
+    }
+}
+
+/// The fixtures of events: (file name, the event it decodes to). Those
+/// written before accounts carry no actor and decode as `system`.
+fn events() -> Vec<(&'static str, Event)> {
+    let event = |seq: u64, kind, task: Task, changes| Event {
+        seq,
+        raft_index: 10 + seq,
+        ordinal: 0,
+        term: 2,
+        event_id: Uuid::from_u128(0x2000 + u128::from(seq)),
+        kind,
+        task_id: task.id,
+        at: task.updated_at,
+        task,
+        changes,
+        request_id: Uuid::from_u128(0x2000 + u128::from(seq)),
+        actor: Actor::system(),
+    };
+    let mut changes = BTreeMap::new();
+    changes.insert(
+        "assignee".to_string(),
+        FieldChange {
+            from: json!(null),
+            to: json!("ada"),
+        },
+    );
+    changes.insert(
+        "position".to_string(),
+        FieldChange {
+            from: json!(1024.0),
+            to: json!(1536.25),
+        },
+    );
+    vec![
+        (
+            "event_task_created.json",
+            event(1, EventKind::TaskCreated, task(1), BTreeMap::new()),
+        ),
+        (
+            "event_task_updated.json",
+            event(2, EventKind::TaskUpdated, task(2), changes),
+        ),
+        (
+            "event_task_deleted.json",
+            event(3, EventKind::TaskDeleted, task(2), BTreeMap::new()),
+        ),
+        // Since accounts (0.2.0): who asked.
+        (
+            "event_task_created_by_user.json",
+            Event {
+                actor: ada(),
+                ..event(4, EventKind::TaskCreated, task(1), BTreeMap::new())
+            },
+        ),
+    ]
+}
+
+/// The fixtures of stored outcomes: (file name, the outcome).
+fn outcomes() -> Vec<(&'static str, Outcome)> {
+    vec![
+        (
+            "outcome_created.json",
+            Outcome::Created {
+                task: task(1),
+                seq: 1,
+            },
+        ),
+        (
+            "outcome_unchanged.json",
+            Outcome::Unchanged {
+                task: task(2),
+                seq: 2,
+            },
+        ),
+        (
+            "outcome_rejected_version_mismatch.json",
+            Outcome::Rejected {
+                rejection: Rejection::VersionMismatch {
+                    expected: 1,
+                    current: Box::new(task(2)),
+                },
+            },
+        ),
+        (
+            "outcome_keys_expired.json",
+            Outcome::KeysExpired {
+                before: Timestamp(1_766_620_800_000),
+            },
+        ),
+        (
+            "outcome_rejected_key_reused.json",
+            Outcome::Rejected {
+                rejection: Rejection::KeyReused {
+                    key: "create-2".into(),
+                },
+            },
+        ),
+    ]
+}
+
+#[test]
+fn every_kind_has_a_fixture() {
+    let listed: Vec<Command> = commands().into_iter().map(|(_, c)| c).collect();
+    // A new kind fails to compile here until its fixtures are listed above.
+    // (kind, whether clients send it with an idempotency key)
+    let kinds = |op: &Op| match op {
+        Op::Create(_) => ("create", true),
+        Op::Update { .. } => ("update", true),
+        Op::Delete { .. } => ("delete", true),
+        Op::ExpireKeys { .. } => ("expire_keys", false),
+        Op::UserCreate(_) => ("user_create", false),
+        Op::BootstrapAdmin(_) => ("bootstrap_admin", false),
+        Op::UserUpdate(_) => ("user_update", false),
+        Op::SessionCreate(_) => ("session_create", false),
+        Op::SessionEnd { .. } => ("session_end", false),
+        Op::TokenCreate(_) => ("token_create", false),
+        Op::TokenRevoke { .. } => ("token_revoke", false),
+        // Test builds only: never in a log a release build writes.
+        #[cfg(feature = "failpoints")]
+        Op::FutureCreate(_) => ("delete", true),
+    };
+    let kinds = |op: &Op| kinds(op).0;
+    for (kind, keyed_too) in [
+        ("create", true),
+        ("update", true),
+        ("delete", true),
+        ("expire_keys", false),
+        ("user_create", false),
+        ("bootstrap_admin", false),
+        ("user_update", false),
+        ("session_create", false),
+        ("session_end", false),
+        ("token_create", false),
+        ("token_revoke", false),
+    ] {
+        assert!(
+            listed.iter().any(|c| kinds(&c.op) == kind),
+            "no fixture of {kind}"
+        );
+        for keyed in [false, keyed_too] {
+            assert!(
+                listed
+                    .iter()
+                    .any(|c| kinds(&c.op) == kind && c.idempotency.is_some() == keyed),
+                "no fixture of {kind} with idempotency {keyed}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fixtures_name_each_kind_as_the_version_table_does() {
+    // The kind `introduced` gates is the `type` the log holds.
+    for (name, command) in commands() {
+        let encoded: serde_json::Value = serde_json::to_value(&command).unwrap();
+        assert_eq!(
+            encoded["op"]["type"],
+            json!(crate::version::introduced(&command.op).0),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn fixtures_from_before_accounts_have_no_actor_and_read_as_system() {
+    for name in [
+        "command_create_minimal.json",
+        "command_create_full_with_key.json",
+        "command_update_title.json",
+        "command_delete_expected_version_with_key.json",
+        "command_expire_keys.json",
+        "event_task_created.json",
+        "payload_task_updated.json",
+    ] {
+        let bytes = fixture(name, || unreachable!("{name} was written before accounts"));
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(
+            !text.contains("actor"),
+            "{name} was written before accounts"
+        );
+    }
+    // ...and each decodes to its value, whose actor is `system`
+    // (`commands_of_the_log_decode_for_ever` and the events' test).
+}
+
+#[test]
+fn commands_of_the_log_decode_for_ever() {
+    for (name, expected) in commands() {
+        let bytes = fixture(name, || encode_command(&expected));
+        let decoded =
+            decode_command(&bytes).unwrap_or_else(|e| panic!("{name} no longer decodes: {e}"));
+        assert_eq!(decoded, expected, "{name}");
+    }
+}
+
+#[test]
+fn events_on_the_wire_and_stored_payloads_decode_for_ever() {
+    for (name, expected) in events() {
+        let bytes = fixture(name, || serde_json::to_vec(&expected).unwrap());
+        let decoded: Event = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{name} no longer decodes: {e}"));
+        assert_eq!(decoded, expected, "{name}");
+
+        let stored = name.replace("event_", "payload_");
+        let bytes = fixture(&stored, || {
+            crate::db::rows::event_payload(&expected).into_bytes()
+        });
+        let decoded: EventPayload = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{stored} no longer decodes: {e}"));
+        assert_eq!(
+            decoded,
+            EventPayload {
+                task: expected.task.clone(),
+                changes: expected.changes.clone(),
+                actor: expected.actor.clone(),
+            },
+            "{stored}"
+        );
+    }
+}
+
+#[test]
+fn remembered_outcomes_decode_for_ever() {
+    for (name, expected) in outcomes() {
+        let bytes = fixture(name, || serde_json::to_vec(&expected).unwrap());
+        let decoded: Outcome = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{name} no longer decodes: {e}"));
+        assert_eq!(decoded, expected, "{name}");
+    }
+}

@@ -340,12 +340,16 @@ impl Cluster {
         id
     }
 
-    /// The leader's id, once every running node agrees on a running leader.
+    /// The leader's id, once every running node agrees on a running leader
+    /// and has heard every other's version (until then a node counts a
+    /// voter it has not heard as the oldest version, and refuses commands
+    /// newer than that: a login right after start-up would get 503).
     pub fn leader(&mut self, within: Duration) -> u64 {
         let deadline = Instant::now() + within;
         loop {
             let mut seen = Vec::new();
             let mut running = Vec::new();
+            let mut versions = Vec::new();
             for node in &mut self.nodes {
                 if !node.is_running() {
                     continue;
@@ -353,9 +357,13 @@ impl Cluster {
                 running.push(node.id);
                 let view = view(&node.url(), &node.spec);
                 seen.push(view["leader_id"].as_u64());
+                versions.push((view["version"].clone(), view["cluster_version"].clone()));
             }
             if let Some(Some(leader)) = seen.first() {
-                if running.contains(leader) && seen.iter().all(|s| *s == Some(*leader)) {
+                if running.contains(leader)
+                    && seen.iter().all(|s| *s == Some(*leader))
+                    && versions_known(&versions)
+                {
                     return *leader;
                 }
             }
@@ -474,4 +482,22 @@ impl Drop for Cluster {
             }
         }
     }
+}
+
+/// Every node's `cluster_version` is the lowest `version` of the nodes
+/// (each `(version, cluster_version)` as `/api/cluster` shows them); true
+/// for builds that show neither.
+fn versions_known(views: &[(Value, Value)]) -> bool {
+    let parse = |v: &Value| -> Option<Vec<u64>> {
+        v.as_str()?
+            .split('.')
+            .map(|part| part.parse().ok())
+            .collect()
+    };
+    let Some(lowest) = views.iter().filter_map(|(v, _)| parse(v)).min() else {
+        return true;
+    };
+    views
+        .iter()
+        .all(|(v, cluster)| parse(v).is_none() || parse(cluster).as_ref() == Some(&lowest))
 }

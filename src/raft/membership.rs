@@ -92,6 +92,17 @@ pub struct Identity {
     /// been shown the random part (absent in data written before: settled).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub forming: bool,
+    /// For a node that joined with an empty log: the commit index of the
+    /// leader that admitted it. The log it replays may remove this id at or
+    /// before that index: that was an earlier member under the same id
+    /// (whose data was lost, or a cluster recovered without it), not this
+    /// node, which must not stop on it. 0: none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub admitted_at: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Identity {
@@ -106,12 +117,14 @@ impl Identity {
                 node_id,
                 cluster_id: format!("{base}.{}", &random[..16]),
                 forming: false,
+                admitted_at: 0,
             }
         } else {
             Identity {
                 node_id,
                 cluster_id: base,
                 forming: true,
+                admitted_at: 0,
             }
         }
     }
@@ -124,7 +137,14 @@ impl Identity {
             node_id,
             cluster_id,
             forming,
+            admitted_at: 0,
         }
+    }
+
+    /// Whether a committed removal of this node at log index `index` is
+    /// this node's own (see [`Identity::admitted_at`]).
+    pub fn removes_me(&self, index: u64) -> bool {
+        index > self.admitted_at
     }
 
     /// The base of the id of a cluster bootstrapped with `voters` under
@@ -306,6 +326,24 @@ mod tests {
         );
         assert!(!Identity::joined(4, first.cluster_id.clone()).forming);
         assert!(Identity::joined(4, base).forming);
+    }
+
+    #[test]
+    fn a_node_admitted_at_an_index_ignores_removals_of_its_id_up_to_it() {
+        let mut identity = Identity::joined(2, "c.r".into());
+        assert!(
+            identity.removes_me(1),
+            "an initial member's removal is its own"
+        );
+        identity.admitted_at = 40;
+        assert!(
+            !identity.removes_me(12),
+            "an earlier member with the same id"
+        );
+        assert!(!identity.removes_me(40));
+        assert!(identity.removes_me(41));
+        let stored = serde_json::to_string(&identity).unwrap();
+        assert_eq!(serde_json::from_str::<Identity>(&stored).unwrap(), identity);
     }
 
     #[test]

@@ -162,6 +162,7 @@ impl LogStore {
             node_id,
             cluster_id: format!("{base}.{}", &random[..16]),
             forming: false,
+            admitted_at: identity.admitted_at,
         };
         let own = members
             .get(&node_id)

@@ -135,6 +135,7 @@ fn a_joining_nodes_identity_and_members_survive_a_reopen() {
         node_id: 4,
         cluster_id: "c".into(),
         forming: false,
+        admitted_at: 7,
     };
     let members = Members::from([(
         1,

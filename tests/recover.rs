@@ -127,6 +127,11 @@ fn the_survivor_of_a_lost_majority_is_recovered_and_new_members_join_it() {
         cluster_id.split('.').next(),
         "the same cluster, recovered"
     );
+    // The recovery is on record: when, what it dropped, the old id.
+    let recovery = &alone["recovery"];
+    assert_eq!(recovery["previous_voters"], serde_json::json!([1, 2, 3]));
+    assert_eq!(recovery["previous_cluster_id"], cluster_id.as_str());
+    assert_eq!(recovery["node_id"], survivor);
     let mut want = acked.clone();
     want.sort();
     assert_eq!(titles(&cluster.url(survivor)), want);

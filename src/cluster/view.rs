@@ -53,6 +53,10 @@ pub struct ClusterView {
     /// `taskraft demo --lab`'s page, when the node runs under it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lab_url: Option<String>,
+    /// When this node's log went through `recover --force-new-cluster`:
+    /// when, which members were dropped, from which log index on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<crate::raft::storage::Recovery>,
 }
 
 impl ClusterView {
@@ -151,5 +155,6 @@ pub(super) async fn assemble(cluster: &ClusterInfo) -> Result<ClusterView, Conse
         version: env!("CARGO_PKG_VERSION").to_string(),
         commit: crate::metrics::BUILD_COMMIT.to_string(),
         lab_url: cluster.lab_url.clone(),
+        recovery: cluster.recovery.clone(),
     })
 }

@@ -372,6 +372,7 @@ fn cluster() -> ClusterView {
         version: "0.1.0".into(),
         commit: "unknown".into(),
         lab_url: Some("http://127.0.0.1:8000".into()),
+        recovery: None,
     }
 }
 

@@ -248,7 +248,10 @@ fn joined(node_id: u64, view: ClusterView) -> (Identity, Members) {
             ))
         })
         .collect();
-    (Identity::joined(node_id, view.cluster_id), members)
+    let mut identity = Identity::joined(node_id, view.cluster_id);
+    // The leader answers once it applied this node's admission.
+    identity.admitted_at = view.commit_index;
+    (identity, members)
 }
 
 /// Watches for this node's removal. The leader stops sending to a member it

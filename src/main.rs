@@ -60,6 +60,16 @@ enum Cmd {
         #[arg(long)]
         check: bool,
     },
+    /// Make this stopped, surviving node the only voter of its cluster,
+    /// keeping its data (after losing a majority for good). Run with the
+    /// settings it serves with; then start it, and let new nodes join it.
+    Recover {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Required: says you mean it (the other members are dropped).
+        #[arg(long)]
+        force_new_cluster: bool,
+    },
     /// Print the cluster as seen from a node.
     Status {
         /// The node's URL (default: TASKRAFT_URL, else the configured advertise_url).
@@ -151,6 +161,38 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 }
                 Ok(ExitCode::from(1))
             }
+        }
+        Cmd::Recover {
+            config,
+            force_new_cluster,
+        } => {
+            if !force_new_cluster {
+                return Err("recover drops every other member of the cluster: \
+                            say so with --force-new-cluster"
+                    .into());
+            }
+            let settings = settings(config.as_ref())?;
+            init_logging(settings.log_format);
+            let recovery = block_on(taskraft::server::recover::force_new_cluster(&settings))
+                .map_err(|e| e.to_string())?;
+            println!(
+                "node {} is now the only voter of cluster {} (was {}; removed {:?}); \
+                 log kept up to {}, committed through {} in term {}. Start it with `serve`, \
+                 then let new nodes join it with empty data.",
+                recovery.node_id,
+                recovery.cluster_id,
+                recovery.previous_cluster_id,
+                recovery
+                    .previous_voters
+                    .iter()
+                    .chain(&recovery.previous_learners)
+                    .filter(|id| **id != recovery.node_id)
+                    .collect::<Vec<_>>(),
+                recovery.previous_last_index,
+                recovery.commit,
+                recovery.term
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Status {
             url,

@@ -40,6 +40,8 @@ pub struct ClusterInfo {
     pub raft_addr: String,
     /// The demo lab's page, when this node runs under `taskraft demo --lab`.
     pub lab_url: Option<String>,
+    /// The last `recover --force-new-cluster` this node's log went through.
+    pub recovery: Option<crate::raft::storage::Recovery>,
 }
 
 impl ClusterInfo {

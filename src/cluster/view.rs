@@ -58,6 +58,10 @@ pub struct ClusterView {
     /// `taskraft demo --lab`'s page, when the node runs under it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lab_url: Option<String>,
+    /// When this node's log went through `recover --force-new-cluster`:
+    /// when, which members were dropped, from which log index on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<crate::raft::storage::Recovery>,
 }
 
 impl ClusterView {
@@ -159,5 +163,6 @@ pub(super) async fn assemble(cluster: &ClusterInfo) -> Result<ClusterView, Conse
         cluster_version: status.cluster_version.to_string(),
         commit: crate::metrics::BUILD_COMMIT.to_string(),
         lab_url: cluster.lab_url.clone(),
+        recovery: cluster.recovery.clone(),
     })
 }

@@ -13,7 +13,7 @@
 //! silent replacement of a second pending change never happens because the
 //! leader refuses it first.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -92,6 +92,17 @@ pub struct Identity {
     /// been shown the random part (absent in data written before: settled).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub forming: bool,
+    /// For a node that joined with an empty log: the commit index of the
+    /// leader that admitted it. The log it replays may remove this id at or
+    /// before that index: that was an earlier member under the same id
+    /// (whose data was lost, or a cluster recovered without it), not this
+    /// node, which must not stop on it. 0: none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub admitted_at: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Identity {
@@ -106,12 +117,14 @@ impl Identity {
                 node_id,
                 cluster_id: format!("{base}.{}", &random[..16]),
                 forming: false,
+                admitted_at: 0,
             }
         } else {
             Identity {
                 node_id,
                 cluster_id: base,
                 forming: true,
+                admitted_at: 0,
             }
         }
     }
@@ -124,7 +137,14 @@ impl Identity {
             node_id,
             cluster_id,
             forming,
+            admitted_at: 0,
         }
+    }
+
+    /// Whether a committed removal of this node at log index `index` is
+    /// this node's own (see [`Identity::admitted_at`]).
+    pub fn removes_me(&self, index: u64) -> bool {
+        index > self.admitted_at
     }
 
     /// The base of the id of a cluster bootstrapped with `voters` under
@@ -152,9 +172,126 @@ impl Identity {
     }
 }
 
+/// One single-step membership change, as raft-rs applies it outside joint
+/// consensus (the only way taskraft changes membership).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfStep {
+    AddVoter(u64),
+    AddLearner(u64),
+    Remove(u64),
+}
+
+/// Who votes and who only learns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Roles {
+    pub voters: BTreeSet<u64>,
+    pub learners: BTreeSet<u64>,
+}
+
+impl Roles {
+    /// The membership after `step`, with raft-rs's rules: adding a voter
+    /// promotes a learner, adding a learner demotes a voter, removing an id
+    /// that is no member changes nothing.
+    pub fn apply(&mut self, step: ConfStep) {
+        match step {
+            ConfStep::AddVoter(id) => {
+                self.learners.remove(&id);
+                self.voters.insert(id);
+            }
+            ConfStep::AddLearner(id) => {
+                self.voters.remove(&id);
+                self.learners.insert(id);
+            }
+            ConfStep::Remove(id) => {
+                self.voters.remove(&id);
+                self.learners.remove(&id);
+            }
+        }
+    }
+}
+
+/// The changes `recover --force-new-cluster` appends to the log of node
+/// `node_id`, whose log ends with the membership `at_end`: this node made
+/// a voter if it is not one, then every other member removed, one at a
+/// time. Each is a single-step change that raft-rs applies outside joint
+/// consensus, so any node that replays the log (a node joining later,
+/// from the start or from a snapshot) reaches the same membership as the
+/// recovered node, which records it directly: this node, alone, a voter.
+pub fn steps_to_sole_voter(node_id: u64, at_end: &Roles) -> Vec<ConfStep> {
+    let mut steps = Vec::new();
+    if !at_end.voters.contains(&node_id) {
+        steps.push(ConfStep::AddVoter(node_id));
+    }
+    steps.extend(
+        at_end
+            .voters
+            .iter()
+            .chain(&at_end.learners)
+            .filter(|id| **id != node_id)
+            .map(|id| ConfStep::Remove(*id)),
+    );
+    steps
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn roles(voters: &[u64], learners: &[u64]) -> Roles {
+        Roles {
+            voters: voters.iter().copied().collect(),
+            learners: learners.iter().copied().collect(),
+        }
+    }
+
+    fn replay(mut start: Roles, steps: &[ConfStep]) -> Roles {
+        for step in steps {
+            start.apply(*step);
+        }
+        start
+    }
+
+    #[test]
+    fn recovery_removes_every_other_member_one_at_a_time_and_leaves_this_node_alone() {
+        let at_end = roles(&[1, 2, 3], &[4]);
+        let steps = steps_to_sole_voter(2, &at_end);
+        assert_eq!(
+            steps,
+            vec![
+                ConfStep::Remove(1),
+                ConfStep::Remove(3),
+                ConfStep::Remove(4)
+            ]
+        );
+        assert_eq!(replay(at_end, &steps), roles(&[2], &[]));
+        // Each step changes at most one voter: raft-rs applies it simply.
+        let mut now = roles(&[1, 2, 3], &[4]);
+        for step in &steps {
+            let before = now.voters.clone();
+            now.apply(*step);
+            assert!(before.symmetric_difference(&now.voters).count() <= 1);
+            assert!(!now.voters.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_node_the_log_made_a_learner_or_removed_is_made_a_voter_first() {
+        // The tail of its log demoted it: it becomes a voter again before
+        // the others go, so the voters are never empty.
+        let demoted = roles(&[1, 3], &[2]);
+        let steps = steps_to_sole_voter(2, &demoted);
+        assert_eq!(steps[0], ConfStep::AddVoter(2));
+        assert_eq!(replay(demoted, &steps), roles(&[2], &[]));
+        let removed = roles(&[1], &[]);
+        let steps = steps_to_sole_voter(2, &removed);
+        assert_eq!(steps, vec![ConfStep::AddVoter(2), ConfStep::Remove(1)]);
+        assert_eq!(replay(removed, &steps), roles(&[2], &[]));
+    }
+
+    #[test]
+    fn a_node_already_alone_needs_no_change() {
+        assert_eq!(steps_to_sole_voter(1, &roles(&[1], &[])), vec![]);
+    }
 
     #[test]
     fn every_initial_member_computes_the_same_cluster_id_however_it_spells_addresses() {
@@ -189,6 +326,24 @@ mod tests {
         );
         assert!(!Identity::joined(4, first.cluster_id.clone()).forming);
         assert!(Identity::joined(4, base).forming);
+    }
+
+    #[test]
+    fn a_node_admitted_at_an_index_ignores_removals_of_its_id_up_to_it() {
+        let mut identity = Identity::joined(2, "c.r".into());
+        assert!(
+            identity.removes_me(1),
+            "an initial member's removal is its own"
+        );
+        identity.admitted_at = 40;
+        assert!(
+            !identity.removes_me(12),
+            "an earlier member with the same id"
+        );
+        assert!(!identity.removes_me(40));
+        assert!(identity.removes_me(41));
+        let stored = serde_json::to_string(&identity).unwrap();
+        assert_eq!(serde_json::from_str::<Identity>(&stored).unwrap(), identity);
     }
 
     #[test]

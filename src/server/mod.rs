@@ -18,6 +18,7 @@
 mod drain;
 mod http;
 mod mysql;
+pub mod recover;
 pub mod start;
 mod wiring;
 
@@ -74,6 +75,9 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         !settings.cluster_secrets.is_empty(),
     )?;
     let cluster_id = start::cluster_id(&store)?;
+    if let Some(recovery) = store.recovery()? {
+        tracing::warn!(at = %recovery.at, previous_voters = ?recovery.previous_voters, previous_cluster_id = %recovery.previous_cluster_id, from_index = recovery.previous_last_index + 1, "this node's cluster was recovered with `recover --force-new-cluster`");
+    }
     tracing::info!(cluster_id = %cluster_id.current(), forming = cluster_id.is_forming(), "cluster identity");
 
     let raft_listener = tokio::net::TcpListener::bind(settings.raft_addr).await?;

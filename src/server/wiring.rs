@@ -46,6 +46,7 @@ pub async fn start(
     pool: &Pool,
 ) -> Result<Node, ServeError> {
     let node_id = settings.node_id;
+    let recovery = store.recovery()?;
     let apply_pool = db::connect(&settings.mysql_url, 2).await?;
     let rows = ProjectionCache::default();
     let accounts = crate::accounts::AccountsCache::default();
@@ -135,6 +136,7 @@ pub async fn start(
         // node records), not the address it binds (`0.0.0.0:…` in a pod).
         raft_addr: settings.raft_advertise_addr.clone(),
         lab_url: settings.lab_url.clone(),
+        recovery,
     };
     let hub = HubHandle::start(
         applier.clone(),

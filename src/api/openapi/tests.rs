@@ -373,6 +373,7 @@ fn cluster() -> ClusterView {
         commit: "unknown".into(),
         cluster_version: "0.1.0".into(),
         lab_url: Some("http://127.0.0.1:8000".into()),
+        recovery: None,
     }
 }
 

@@ -97,7 +97,16 @@ impl RaftNode {
                 }
                 ConfChangeType::RemoveNode => {
                     members.remove(&id);
-                    if id == self.id {
+                    let mine = self
+                        .store
+                        .identity()
+                        .is_none_or(|identity| identity.removes_me(entry.index));
+                    if id == self.id && !mine {
+                        tracing::info!(
+                            index = entry.index,
+                            "replayed the removal of an earlier member with this node's id"
+                        );
+                    } else if id == self.id {
                         self.removed = true;
                     } else {
                         self.transport.remove_peer.do_send(RemovePeer(id));

@@ -38,10 +38,12 @@ use raft::eraftpb::{
 use raft::{GetEntriesContext, RaftState, Storage, StorageError};
 use raft_engine::{Config as EngineConfig, Engine, LogBatch, MessageExt, ReadableSize};
 
+pub use self::recover::{RecoverError, Recovery};
 pub use self::snapshot::SnapshotData;
 use self::tail::TailCache;
 use super::membership::{Identity, MemberAddr, Members};
 
+mod recover;
 mod snapshot;
 mod tail;
 

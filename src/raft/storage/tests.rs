@@ -135,6 +135,7 @@ fn a_joining_nodes_identity_and_members_survive_a_reopen() {
         node_id: 4,
         cluster_id: "c".into(),
         forming: false,
+        admitted_at: 7,
     };
     let members = Members::from([(
         1,
@@ -499,4 +500,130 @@ fn a_snapshot_names_what_mysql_applied_unless_the_membership_changed_since() {
     );
     let data: SnapshotData = serde_json::from_slice(&snapshot.data).unwrap();
     assert_eq!(data.members[&4], member("d:4"));
+}
+
+/// A conf change entry as the leader writes one.
+fn conf_entry(index: u64, term: u64, id: u64, change_type: ConfChangeType) -> Entry {
+    let mut cc = raft::eraftpb::ConfChangeV2::default();
+    cc.set_changes(vec![raft_proto::new_conf_change_single(id, change_type)].into());
+    let mut entry = Entry {
+        index,
+        term,
+        data: cc.write_to_bytes().unwrap().into(),
+        ..Entry::default()
+    };
+    entry.set_entry_type(EntryType::EntryConfChangeV2);
+    entry
+}
+
+#[test]
+fn recovery_keeps_every_entry_commits_them_and_leaves_this_node_the_only_voter() {
+    let dir = tempfile::tempdir().unwrap();
+    let voters = std::collections::BTreeMap::from([
+        (1, "a:1".to_string()),
+        (2, "b:2".to_string()),
+        (3, "c:3".to_string()),
+    ]);
+    let before_id;
+    {
+        let store = LogStore::open(dir.path()).unwrap();
+        store.bootstrap(2, &voters, "t").unwrap();
+        store.adopt_cluster_id("base.0123456789abcdef").unwrap();
+        before_id = store.identity().unwrap().cluster_id;
+        // Committed through 5; 6..=8 (a learner added, more commands) were
+        // never known committed here.
+        store
+            .persist(
+                &[
+                    entry(4, 2),
+                    entry(5, 2),
+                    conf_entry(6, 3, 4, ConfChangeType::AddLearnerNode),
+                    entry(7, 3),
+                    entry(8, 3),
+                ],
+                Some(&hard_state(3, 1, 5)),
+                true,
+            )
+            .unwrap();
+        let own = member("b:2");
+        let wrong = store.force_new_cluster(3, own.clone(), "now".into());
+        assert!(matches!(
+            wrong,
+            Err(RecoverError::OtherNode {
+                owner: 2,
+                node_id: 3
+            })
+        ));
+        let recovery = store.force_new_cluster(2, own, "now".into()).unwrap();
+        assert_eq!(recovery.previous_voters, vec![1, 2, 3]);
+        assert_eq!(
+            recovery.previous_learners,
+            vec![4],
+            "the tail's learner too"
+        );
+        assert_eq!(
+            (recovery.previous_commit, recovery.previous_last_index),
+            (5, 8)
+        );
+        assert_eq!(
+            (recovery.appended, recovery.commit, recovery.term),
+            (3, 11, 4)
+        );
+    }
+    let store = LogStore::open(dir.path()).unwrap();
+    // Every entry kept, the removals after them, all committed.
+    let kept = store.read_entries(1, 12, usize::MAX).unwrap();
+    assert_eq!(kept.len(), 11);
+    assert_eq!(kept[6].data, entry(7, 3).data);
+    let removed: Vec<u64> = kept[8..]
+        .iter()
+        .map(|e| {
+            assert_eq!(e.term, 4);
+            let cc: raft::eraftpb::ConfChangeV2 = decode(&e.data).unwrap();
+            assert_eq!(cc.get_changes().len(), 1, "single-step changes");
+            assert_eq!(
+                cc.get_changes()[0].get_change_type(),
+                ConfChangeType::RemoveNode
+            );
+            cc.get_changes()[0].node_id
+        })
+        .collect();
+    assert_eq!(removed, vec![1, 3, 4]);
+    let state = store.initial_state().unwrap();
+    assert_eq!(state.hard_state, hard_state(4, 2, 11));
+    assert_eq!(state.conf_state.voters, vec![2]);
+    assert!(state.conf_state.learners.is_empty());
+    assert_eq!(store.conf_index(), 11, "the replayed changes are skipped");
+    assert_eq!(store.members().keys().copied().collect::<Vec<_>>(), vec![2]);
+    let identity = store.identity().unwrap();
+    assert_eq!(identity.node_id, 2);
+    assert!(identity.cluster_id.starts_with("base."));
+    assert_ne!(
+        identity.cluster_id, before_id,
+        "a lost member's old id is refused"
+    );
+    assert_eq!(
+        store.recovery().unwrap().unwrap().cluster_id,
+        identity.cluster_id
+    );
+}
+
+#[test]
+fn recovery_refuses_a_fresh_log_and_a_removed_node_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path()).unwrap();
+    assert!(matches!(
+        store.force_new_cluster(1, member("a:1"), "now".into()),
+        Err(RecoverError::Fresh)
+    ));
+    assert!(store.is_fresh());
+    let voters = std::collections::BTreeMap::from([(1, "a:1".to_string())]);
+    store.bootstrap(1, &voters, "t").unwrap();
+    store.mark_removed().unwrap();
+    assert!(matches!(
+        store.force_new_cluster(1, member("a:1"), "now".into()),
+        Err(RecoverError::Removed { node_id: 1 })
+    ));
+    assert_eq!(store.last_index_now(), 1);
+    assert!(store.recovery().unwrap().is_none());
 }

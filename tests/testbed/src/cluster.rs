@@ -425,6 +425,18 @@ impl Cluster {
         }
     }
 
+    /// Runs `taskraft <args>` with node `id`'s settings (as `serve` has
+    /// them), to its end.
+    pub fn run_as(&self, id: u64, args: &[&str]) -> Output {
+        let node = self.node(id);
+        let mut command = node.spec.command(args[0]);
+        command.args(&args[1..]).env("RUST_LOG", "warn");
+        if let Some(hook) = &node.spec.hook {
+            hook.apply(&mut command);
+        }
+        command.output().expect("taskraft runs")
+    }
+
     /// Runs `taskraft rebuild --check` against node `id`'s database.
     pub fn rebuild_check(&self, id: u64) -> Output {
         Command::new(&self.binary)

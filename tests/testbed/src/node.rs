@@ -132,23 +132,8 @@ impl Node {
             self.starts, spec.id
         );
         let err = log.try_clone().map_err(|e| e.to_string())?;
-        let mut command = Command::new(&spec.binary);
+        let mut command = spec.command("serve");
         command
-            .arg("serve")
-            .env("TASKRAFT_NODE_ID", spec.id.to_string())
-            .env("TASKRAFT_HTTP_ADDR", spec.http_addr())
-            .env("TASKRAFT_RAFT_ADDR", spec.raft_addr())
-            .env("TASKRAFT_PEERS", &spec.peers)
-            .env("TASKRAFT_MYSQL_URL", &spec.mysql_url)
-            .env("TASKRAFT_DATA_DIR", &spec.data_dir)
-            // Tests run without accounts unless they ask for them
-            // (`Options::with_auth`), as they did before accounts existed.
-            .env("TASKRAFT_AUTH", "off")
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .envs(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log)
@@ -162,7 +147,34 @@ impl Node {
         self.process = Process::new(child);
         Ok(())
     }
+}
 
+impl NodeSpec {
+    /// `taskraft <subcommand>` with this node's settings, as `serve` gets them.
+    pub fn command(&self, subcommand: &str) -> Command {
+        let spec = self;
+        let mut command = Command::new(&spec.binary);
+        command
+            .arg(subcommand)
+            .env("TASKRAFT_NODE_ID", spec.id.to_string())
+            .env("TASKRAFT_HTTP_ADDR", spec.http_addr())
+            .env("TASKRAFT_RAFT_ADDR", spec.raft_addr())
+            .env("TASKRAFT_PEERS", &spec.peers)
+            .env("TASKRAFT_MYSQL_URL", &spec.mysql_url)
+            .env("TASKRAFT_DATA_DIR", &spec.data_dir)
+            // Tests run without accounts unless they ask for them
+            // (`Options::with_auth`), as they did before accounts existed.
+            .env("TASKRAFT_AUTH", "off")
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        command
+    }
+}
+
+impl Node {
     /// Whether its process is alive (running or stopped); one that exited
     /// is reaped, and [`Node::wait_exit`] still reports how.
     pub fn is_running(&mut self) -> bool {

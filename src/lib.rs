@@ -39,6 +39,7 @@
 pub mod accounts;
 pub mod api;
 pub mod applier;
+pub mod backup;
 pub mod cluster;
 pub mod config;
 pub mod connections;

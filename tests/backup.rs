@@ -274,3 +274,82 @@ fn only_an_admin_may_take_a_backup() {
     );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+/// A few thousand events: the node streams them page by page, so its
+/// memory grows by much less than the backup holds.
+#[test]
+fn a_backup_does_not_grow_the_node_with_its_size() {
+    let cluster = start();
+    let urls = cluster.urls();
+    let description = "x".repeat(8000);
+    let threads: Vec<_> = (0..4)
+        .map(|c| {
+            let url = urls[0].clone();
+            let description = description.clone();
+            std::thread::spawn(move || {
+                let (name, value) = bearer();
+                for i in 0..750 {
+                    let r = send(
+                        "POST",
+                        &format!("{url}/api/tasks"),
+                        &[(name, &value)],
+                        Some(
+                            &json!({ "title": format!("big {c} {i}"), "description": description }),
+                        ),
+                    );
+                    assert_eq!(r.status, 201, "{:?}", r.body);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("big.backup");
+    let pid = cluster.node(1).pid().expect("node 1 runs");
+    // Once, to warm whatever a first backup allocates for good (pools,
+    // buffers), then measured.
+    let warm = taskraft(&[
+        "backup",
+        "--url",
+        &urls[0],
+        "--token",
+        TOKEN,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(warm.status.success(), "{}", text(&warm));
+    std::fs::remove_file(&out).unwrap();
+    let before = rss_mib(pid);
+    let peak = PeakRss::watch(pid);
+    let taken = taskraft(&[
+        "backup",
+        "--url",
+        &urls[0],
+        "--token",
+        TOKEN,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let peak = peak.peak();
+    assert!(taken.status.success(), "{}", text(&taken));
+    let mut plain = 0u64;
+    let summary = taskraft::backup::verify(std::fs::File::open(&out).unwrap(), |_, row| {
+        plain += row.len() as u64 + 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(summary.header.last_seq, 3000);
+    let plain_mib = plain >> 20;
+    let compressed = std::fs::metadata(&out).unwrap().len();
+    eprintln!(
+        "3000 events: {plain_mib} MiB of rows, {compressed} bytes compressed; \
+         node 1 RSS {before} MiB before, {peak} MiB at most during the backup"
+    );
+    assert!(plain_mib >= 20, "the backup holds {plain_mib} MiB");
+    assert!(
+        peak.saturating_sub(before) < plain_mib / 3,
+        "node 1 grew from {before} to {peak} MiB for a backup of {plain_mib} MiB"
+    );
+}

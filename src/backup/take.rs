@@ -18,8 +18,26 @@ use crate::db::rows::{KeyRow, EVENT_COLUMNS, KEY_COLUMNS};
 use crate::db::{applied_state, DbError};
 use crate::time::Timestamp;
 
-/// Rows read per query.
+/// Rows read per query at most.
 pub const PAGE_ROWS: u64 = 500;
+/// Bytes of event payload per query at most (one larger event still makes
+/// a page of its own).
+pub const PAGE_BYTES: u64 = 512 << 10;
+
+/// The last seq of the next page, given `(seq, payload bytes)` of the
+/// events after the last page: as many as fit in `max_bytes`, at least one.
+fn page_end(sizes: &[(u64, u64)], max_bytes: u64) -> Option<u64> {
+    let mut bytes = 0;
+    let mut end = None;
+    for &(seq, size) in sizes {
+        bytes += size;
+        if end.is_some() && bytes > max_bytes {
+            break;
+        }
+        end = Some(seq);
+    }
+    end
+}
 
 /// Who is taking the backup, from the Raft side.
 pub struct Source {
@@ -111,11 +129,23 @@ async fn produce(
         "SELECT {EVENT_COLUMNS} FROM task_events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
     );
     loop {
-        let rows: Vec<Row> = tx
-            .exec(&select_events, (after, header.last_seq, PAGE_ROWS))
+        // Sizes first: a page stops at PAGE_BYTES of payload (always at
+        // least one event), so large events make short pages.
+        let sizes: Vec<(u64, u64)> = tx
+            .exec(
+                "SELECT seq, LENGTH(payload) FROM task_events WHERE seq > ? AND seq <= ? \
+                 ORDER BY seq LIMIT ?",
+                (after, header.last_seq, PAGE_ROWS),
+            )
             .await
             .map_err(db)?;
-        let done = (rows.len() as u64) < PAGE_ROWS;
+        let Some(upto) = page_end(&sizes, PAGE_BYTES) else {
+            break;
+        };
+        let rows: Vec<Row> = tx
+            .exec(&select_events, (after, upto, PAGE_ROWS))
+            .await
+            .map_err(db)?;
         for row in rows {
             let event = event_row(row).map_err(|e| e.to_string())?;
             after = event.seq;
@@ -123,9 +153,6 @@ async fn produce(
         }
         if !flush(&mut writer, &chunks).await {
             return Ok(());
-        }
-        if done {
-            break;
         }
     }
     writer.end_part().map_err(io)?;
@@ -186,4 +213,22 @@ async fn produce(
         let _ = chunks.send(Ok(Bytes::from(rest))).await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_end;
+
+    #[test]
+    fn pages_stop_at_their_byte_budget_and_hold_at_least_one_event() {
+        assert_eq!(page_end(&[], 100), None);
+        assert_eq!(page_end(&[(1, 40), (2, 40), (3, 40)], 100), Some(2));
+        assert_eq!(page_end(&[(1, 40), (2, 60), (3, 1)], 100), Some(2));
+        assert_eq!(
+            page_end(&[(7, 500), (8, 1)], 100),
+            Some(7),
+            "one large event"
+        );
+        assert_eq!(page_end(&[(1, 1), (2, 1)], 100), Some(2));
+    }
 }

@@ -43,6 +43,7 @@
 pub mod accounts;
 pub mod api;
 pub mod applier;
+pub mod backup;
 pub mod cluster;
 pub mod config;
 pub mod connections;

@@ -83,6 +83,38 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         ca_file: Option<PathBuf>,
     },
+    /// Take a consistent online backup from a node (admin), or check one
+    /// (`taskraft backup verify FILE`).
+    #[command(args_conflicts_with_subcommands = true)]
+    Backup {
+        #[command(subcommand)]
+        verify: Option<BackupCmd>,
+        /// The node's URL.
+        #[arg(long)]
+        url: Option<String>,
+        /// An admin's API token (default: TASKRAFT_TOKEN).
+        #[arg(long)]
+        token: Option<String>,
+        /// Where to write the backup (written to FILE.partial, then renamed).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// A CA (PEM) to trust for https besides the public roots
+        /// (default: TASKRAFT_PEER_TLS_CA_FILE, the cluster CA, if set).
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BackupCmd {
+    /// Check a backup file without restoring it; exit non-zero on any fault.
+    Verify { file: PathBuf },
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 fn init_logging(format: LogFormat) {
@@ -199,11 +231,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             watch,
             ca_file,
         } => {
-            let ca_file = ca_file.or_else(|| {
-                std::env::var_os("TASKRAFT_PEER_TLS_CA_FILE")
-                    .filter(|v| !v.is_empty())
-                    .map(PathBuf::from)
-            });
+            let ca_file = ca_file.or_else(|| env_path("TASKRAFT_PEER_TLS_CA_FILE"));
             taskraft::peer_http::set_trust(ca_file).map_err(|e| e.to_string())?;
             let url = match url.or_else(|| std::env::var("TASKRAFT_URL").ok()) {
                 Some(url) => url,
@@ -221,6 +249,44 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 taskraft::status::Health::Serving => Ok(ExitCode::SUCCESS),
                 taskraft::status::Health::NotServing => Ok(ExitCode::from(1)),
             }
+        }
+        Cmd::Backup {
+            verify: Some(BackupCmd::Verify { file }),
+            ..
+        } => match taskraft::backup::client::verify_file(&file) {
+            Ok(summary) => {
+                print!("{}", taskraft::backup::client::describe(&summary));
+                println!("OK");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("taskraft: backup refused: {e}");
+                Ok(ExitCode::from(1))
+            }
+        },
+        Cmd::Backup {
+            verify: None,
+            url,
+            token,
+            out,
+            ca_file,
+        } => {
+            let (Some(url), Some(out)) = (url, out) else {
+                return Err(
+                    "backup needs --url URL and --out FILE (or: backup verify FILE)".into(),
+                );
+            };
+            let ca_file = ca_file.or_else(|| env_path("TASKRAFT_PEER_TLS_CA_FILE"));
+            taskraft::peer_http::set_trust(ca_file).map_err(|e| e.to_string())?;
+            let token = token.or_else(|| {
+                std::env::var("TASKRAFT_TOKEN")
+                    .ok()
+                    .filter(|t| !t.is_empty())
+            });
+            let summary = taskraft::backup::client::download(&url, token.as_deref(), &out)?;
+            print!("{}", taskraft::backup::client::describe(&summary));
+            println!("written to {}", out.display());
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

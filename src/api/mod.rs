@@ -9,6 +9,7 @@
 
 mod assets;
 pub mod auth;
+mod backup;
 mod cluster;
 pub mod cors;
 pub mod error;
@@ -119,6 +120,7 @@ static ROUTES: &[Route] = &[
     route!(AdminOrPeer    POST   "/api/cluster/members"      => members::add, body: members::MemberRequest),
     route!(Admin          DELETE "/api/cluster/members/{id}" => members::remove),
     route!(Admin          POST   "/api/cluster/leader"       => cluster::transfer_leader, body: cluster::TransferBody),
+    route!(Admin          GET    "/api/admin/backup"         => backup::backup),
     route!(Internal       GET    "/internal/catchup"         => internal::catchup),
     route!(SignedIn       GET    "/ws"                       => crate::ws::session::route),
     route!(Open           GET    "/healthz"                  => cluster::healthz),

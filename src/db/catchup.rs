@@ -255,7 +255,7 @@ pub async fn read_page(
 }
 
 /// A `task_events` row, selected as [`EVENT_COLUMNS`], payload untouched.
-fn event_row(row: Row) -> Result<EventRow, DbError> {
+pub fn event_row(row: Row) -> Result<EventRow, DbError> {
     let (record, payload) = event_columns_from_row(row)?;
     Ok(EventRow {
         seq: record.seq,

@@ -73,18 +73,10 @@ fn writers(urls: Vec<String>, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHan
         .collect()
 }
 
-fn db<T>(work: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(work)
-}
-
 /// `task_events` rows `1..=upto` of a node's database, each encoded as a
 /// backup encodes it, and the keys of entries up to `index`.
 fn rows_of(mysql_url: &str, upto: u64, index: u64) -> (Vec<Vec<u8>>, u64) {
-    db(async {
+    block_on(async {
         let pool = taskraft::db::connect(mysql_url, 1).await.unwrap();
         let mut conn = pool.get_conn().await.unwrap();
         let rows: Vec<mysql_async::Row> = conn
@@ -115,7 +107,7 @@ fn rows_of(mysql_url: &str, upto: u64, index: u64) -> (Vec<Vec<u8>>, u64) {
 }
 
 fn applied_seq(mysql_url: &str) -> u64 {
-    db(async {
+    block_on(async {
         let pool = taskraft::db::connect(mysql_url, 1).await.unwrap();
         let mut conn = pool.get_conn().await.unwrap();
         let state = taskraft::db::applied_state(&mut conn).await.unwrap();

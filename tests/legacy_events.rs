@@ -15,11 +15,7 @@ use serde_json::{json, Value};
 
 /// Runs `statement` with `params` on the database at `url`.
 fn execute(url: &str, statement: &str, params: Vec<mysql_async::Value>) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(async {
+    block_on(async {
         let mut conn = mysql_async::Conn::from_url(url)
             .await
             .expect("the node's database answers");

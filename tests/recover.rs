@@ -16,11 +16,7 @@ use serde_json::Value;
 fn drop_database(cluster: &Cluster, id: u64) {
     let url = cluster.mysql_url(id);
     let (base, name) = url.rsplit_once('/').expect("a database in the url");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(async {
+    block_on(async {
         let mut conn = mysql_async::Conn::from_url(base)
             .await
             .expect("the MySQL server answers");

@@ -14,11 +14,7 @@ use serde_json::{json, Value};
 /// One node's keys as its MySQL holds them, read with its applied index
 /// in one consistent snapshot: (applied index, [(key, raft index)]).
 fn keys_of(url: &str) -> (u64, Vec<(String, u64)>) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(async {
+    block_on(async {
         let mut conn = mysql_async::Conn::from_url(url)
             .await
             .expect("the node's database answers");
@@ -140,11 +136,7 @@ fn keys_expire_on_every_node_alike_and_a_retry_after_expiry_creates_a_new_task()
 
 /// Runs `statement` on the database at `url`.
 fn execute(url: &str, statement: &str) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(async {
+    block_on(async {
         let mut conn = mysql_async::Conn::from_url(url)
             .await
             .expect("the node's database answers");
@@ -156,11 +148,7 @@ fn execute(url: &str, statement: &str) {
 }
 
 fn created_at(url: &str) -> Vec<(String, String)> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(async {
+    block_on(async {
         let mut conn = mysql_async::Conn::from_url(url).await.unwrap();
         let rows: Vec<(String, String)> = conn
             .query(

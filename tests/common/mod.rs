@@ -148,6 +148,15 @@ pub fn use_token(token: &str) {
     let _ = DEFAULT_TOKEN.set(token.to_string());
 }
 
+/// Runs `work` (a few MySQL queries of a test) to completion here.
+pub fn block_on<T>(work: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(work)
+}
+
 pub fn get(url: &str) -> Response {
     send("GET", url, &[], None)
 }

@@ -173,7 +173,20 @@ pub async fn guard(
     };
     let access = access_of(&req);
     let verdict = if state.auth {
-        check(&req, &state, access)
+        match check(&req, &state, access) {
+            // A credential this node does not know may have been committed
+            // a moment ago through another node (a login there, then the
+            // page fails over here): catch up with the log once (ReadIndex)
+            // and decide again, so a session works on every node as soon
+            // as its login is answered.
+            Err(ApiError::Unauthenticated) if presents_credential(&req) => {
+                match state.raft.read_barrier().await {
+                    Ok(()) => check(&req, &state, access),
+                    Err(_) => Err(ApiError::Unauthenticated),
+                }
+            }
+            verdict => verdict,
+        }
     } else {
         legacy(&req, &state, access)
     };
@@ -190,6 +203,18 @@ pub async fn guard(
             Ok(ServiceResponse::new(req, response).map_into_right_body())
         }
     }
+}
+
+/// Whether the request carries a session cookie or a token at all.
+fn presents_credential(req: &ServiceRequest) -> bool {
+    req.headers().contains_key(header::AUTHORIZATION)
+        || req
+            .headers()
+            .get(header::COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(access::session_cookie)
+            .is_some()
+        || req.query_string().contains("token=")
 }
 
 fn check(req: &ServiceRequest, state: &AppState, access: Access) -> Result<Principal, ApiError> {

@@ -237,3 +237,17 @@ impl ResponseError for ApiError {
         response.json(json!({ "error": error }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::ResponseError;
+
+    use super::*;
+
+    #[test]
+    fn a_write_lost_to_a_leader_change_is_a_503_the_client_may_retry() {
+        let error = ApiError::from(ConsensusError::LeaderChanged);
+        assert_eq!(error.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(error.code(), "leader_changed");
+    }
+}

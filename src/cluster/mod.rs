@@ -41,7 +41,7 @@ pub struct ClusterInfo {
     /// The demo lab's page, when this node runs under `taskraft demo --lab`.
     pub lab_url: Option<String>,
     /// The last `recover --force-new-cluster` this node's log went through.
-    pub recovery: Option<crate::raft::storage::Recovery>,
+    pub recovery: Option<crate::raft::Recovery>,
 }
 
 impl ClusterInfo {

@@ -61,7 +61,7 @@ pub struct ClusterView {
     /// When this node's log went through `recover --force-new-cluster`:
     /// when, which members were dropped, from which log index on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recovery: Option<crate::raft::storage::Recovery>,
+    pub recovery: Option<crate::raft::Recovery>,
 }
 
 impl ClusterView {

@@ -66,13 +66,13 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Parses a retention such as `7d`, `12h`, `30m`, `45s` or `500ms`: a
 /// positive whole number and one unit, at least 1 s and at most 10 years.
-pub fn parse_retention(text: &str) -> Result<Duration, String> {
+pub fn parse_retention(text: &str) -> Result<Duration, BadRetention> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let shape = || format!("{text:?} is not a duration like 7d, 12h, 30m, 45s or 500ms");
+    let shape = || BadRetention::Shape(text.to_string());
     let n: u64 = number.parse().map_err(|_| shape())?;
     let millis_per = match unit {
         "ms" => 1,
@@ -85,9 +85,18 @@ pub fn parse_retention(text: &str) -> Result<Duration, String> {
     let millis = n.checked_mul(millis_per).ok_or_else(shape)?;
     let duration = Duration::from_millis(millis);
     if duration < Duration::from_secs(1) || duration > Duration::from_secs(10 * 365 * 86_400) {
-        return Err(format!("{text:?} must be from 1s to 3650d"));
+        return Err(BadRetention::OutOfRange(text.to_string()));
     }
     Ok(duration)
+}
+
+/// Why a retention does not parse (the text as given).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadRetention {
+    #[error("{0:?} is not a duration like 7d, 12h, 30m, 45s or 500ms")]
+    Shape(String),
+    #[error("{0:?} must be from 1s to 3650d")]
+    OutOfRange(String),
 }
 
 /// The longest URL a node accepts as a member's address (its own
@@ -592,7 +601,7 @@ impl Layers {
             )?,
             idempotency_retention: match self.optional_string("idempotency_retention")? {
                 Some(text) => parse_retention(&text)
-                    .map_err(|problem| error("idempotency_retention", problem))?,
+                    .map_err(|problem| error("idempotency_retention", problem.to_string()))?,
                 None => DEFAULT_RETENTION,
             },
             tls,

@@ -334,8 +334,8 @@ impl RaftHandle {
     }
 
     /// Where the transport delivers peer messages and link failures.
-    pub fn inbox(&self) -> crate::transport::RaftInbox {
-        crate::transport::RaftInbox {
+    pub fn inbox(&self) -> crate::raft::RaftInbox {
+        crate::raft::RaftInbox {
             step: self.addr.clone().recipient(),
             unreachable: self.addr.clone().recipient(),
         }

@@ -33,6 +33,7 @@ pub mod logger;
 pub mod membership;
 mod message;
 mod node;
+mod ports;
 pub mod proposal;
 pub mod storage;
 mod waiters;
@@ -44,4 +45,5 @@ pub use handle::{
 };
 pub use message::{MessageDecodeError, PeerMessage};
 pub use node::{Compaction, NodeConfig, RaftNode, TransportPorts};
-pub use storage::{LogError, LogStore};
+pub use ports::{RaftInbox, RemovePeer, SendMessages, SetPeer, Step, Unreachable};
+pub use storage::{LogError, LogStore, RecoverError, Recovery};

@@ -14,8 +14,8 @@ use mysql_async::{Conn, Opts};
 use crate::config::{redact, Settings};
 use crate::db::{self, rebuild::NodeLock};
 use crate::raft::membership::MemberAddr;
-use crate::raft::storage::{RecoverError, Recovery};
 use crate::raft::{LogError, LogStore};
+use crate::raft::{RecoverError, Recovery};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecoverCmdError {

@@ -122,7 +122,7 @@ pub async fn start(
         CatchupSources {
             node_id,
             auth: auth.clone(),
-            transport: transport.peers_recipient(),
+            transport: transport.clone(),
             status: raft.watch(),
         },
     );

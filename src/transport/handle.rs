@@ -70,10 +70,4 @@ impl TransportHandle {
     pub fn remove_peer_recipient(&self) -> Recipient<RemovePeer> {
         self.addr.clone().recipient()
     }
-
-    /// Where the applier's catch-up asks for the peers' URLs (until it
-    /// holds a handle of its own kind).
-    pub fn peers_recipient(&self) -> Recipient<Peers> {
-        self.addr.clone().recipient()
-    }
 }

@@ -71,6 +71,7 @@ use self::auth::{PeerAuth, Refusal};
 use self::codec::{CodecError, Frame, Hello, Limits, Wire};
 use crate::connections::{Limiter, RefusalLog};
 use crate::raft::PeerMessage;
+pub use crate::raft::{RaftInbox, RemovePeer, SendMessages, SetPeer, Step, Unreachable};
 use crate::tls::PeerTls;
 
 /// Outbound batches queued per peer before messages are dropped.
@@ -88,44 +89,10 @@ pub const PING_INTERVAL: Duration = Duration::from_secs(5);
 /// A v2 link with no frame (not even a ping) for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Where inbound messages and link failures go: the Raft node.
-#[derive(Clone)]
-pub struct RaftInbox {
-    pub step: Recipient<Step>,
-    pub unreachable: Recipient<Unreachable>,
-}
-
-/// A message from a peer, for the Raft node to step.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Step(pub PeerMessage);
-
-/// A peer could not be reached; raft-rs should probe it.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Unreachable(pub u64);
-
 /// Connects the transport to the Raft node and starts accepting peers.
 #[derive(Message)]
 #[rtype(result = "()")]
 struct AttachRaft(RaftInbox);
-
-/// Messages for peers, in the order raft-rs produced them.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SendMessages(pub Vec<PeerMessage>);
-
-/// Adds or re-addresses a peer.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SetPeer {
-    pub id: u64,
-    pub addr: String,
-}
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RemovePeer(pub u64);
 
 /// What the transport knows about each peer.
 #[derive(Message)]

@@ -1,13 +1,12 @@
 //! Which peers a node copies committed rows from, in the order it asks
 //! them: the leader first, then peers whose link is up, then the rest.
 
-use actix::Recipient;
 use tokio::sync::watch;
 
 use crate::raft::membership::Members;
 use crate::raft::{CommittedLog, RaftStatus};
 use crate::transport::auth::PeerAuth;
-use crate::transport::{PeerInfo, Peers};
+use crate::transport::{PeerInfo, TransportHandle};
 
 /// The peers a node can copy committed rows from, and what it proves to
 /// them that it is a member.
@@ -15,7 +14,7 @@ use crate::transport::{PeerInfo, Peers};
 pub struct CatchupSources {
     pub node_id: u64,
     pub auth: PeerAuth,
-    pub transport: Recipient<Peers>,
+    pub transport: TransportHandle,
     pub status: watch::Receiver<RaftStatus>,
 }
 
@@ -24,7 +23,7 @@ impl CatchupSources {
     pub(super) async fn urls(&self, log: &CommittedLog) -> Vec<String> {
         let leader = self.status.borrow().leader_id;
         // No answer: the node is stopping; the members the log recorded remain.
-        let known = self.transport.send(Peers).await.unwrap_or_default();
+        let known = self.transport.peers().await.unwrap_or_default();
         order(self.node_id, leader, known, &log.members())
     }
 }

@@ -65,13 +65,22 @@ impl RaftNode {
 /// Whether a leader may append `entry`, forwarded by a follower, at
 /// `cluster_version`: any entry that is not a command, and a command whose
 /// kind every voter can decode; not one this version cannot decode itself.
-fn forwarded_allowed(entry: &Entry, cluster_version: Version) -> Result<(), String> {
+fn forwarded_allowed(entry: &Entry, cluster_version: Version) -> Result<(), Dropped> {
     if entry.get_entry_type() != EntryType::EntryNormal || entry.data.is_empty() {
         return Ok(());
     }
-    let command =
-        decode_command(&entry.data).map_err(|e| format!("this version cannot decode it: {e}"))?;
-    version::admit(&command.op, cluster_version).map_err(|too_old| too_old.to_string())
+    let command = decode_command(&entry.data).map_err(Dropped::Undecodable)?;
+    Ok(version::admit(&command.op, cluster_version)?)
+}
+
+/// Why a leader drops a command a follower forwarded.
+#[derive(Debug, thiserror::Error)]
+enum Dropped {
+    /// Newer than this build.
+    #[error("this version cannot decode it: {0}")]
+    Undecodable(serde_json::Error),
+    #[error(transparent)]
+    TooOld(#[from] TooOld),
 }
 
 #[cfg(test)]
@@ -104,18 +113,21 @@ mod tests {
         let expire = entry(Op::ExpireKeys {
             before: Timestamp(0),
         });
-        assert_eq!(forwarded_allowed(&delete, version::BASELINE), Ok(()));
+        assert!(forwarded_allowed(&delete, version::BASELINE).is_ok());
         let refused = forwarded_allowed(&expire, version::BASELINE).unwrap_err();
-        assert!(refused.contains("expire_keys"), "{refused}");
-        assert_eq!(forwarded_allowed(&expire, Version::new(0, 2, 0)), Ok(()));
+        assert!(
+            matches!(&refused, Dropped::TooOld(too_old) if too_old.kind == "expire_keys"),
+            "{refused}"
+        );
+        assert!(forwarded_allowed(&expire, Version::new(0, 2, 0)).is_ok());
         let future = Entry {
             data: br#"{"request_id":"00000000-0000-0000-0000-000000000001","at":"2026-01-01T00:00:00Z","op":{"type":"create_board"}}"#.to_vec().into(),
             ..Entry::default()
         };
-        assert!(forwarded_allowed(&future, Version::new(9, 0, 0)).is_err());
-        assert_eq!(
-            forwarded_allowed(&Entry::default(), version::BASELINE),
-            Ok(())
-        );
+        assert!(matches!(
+            forwarded_allowed(&future, Version::new(9, 0, 0)),
+            Err(Dropped::Undecodable(_))
+        ));
+        assert!(forwarded_allowed(&Entry::default(), version::BASELINE).is_ok());
     }
 }

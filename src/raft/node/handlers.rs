@@ -13,7 +13,7 @@ use super::super::handle::{
 use super::super::message::PeerMessage;
 use super::super::proposal::{encode_command, ProposalContext};
 use super::{decide, ProcessReady, RaftNode};
-use crate::transport::{Step, Unreachable};
+use crate::raft::{Step, Unreachable};
 
 impl Handler<ProcessReady> for RaftNode {
     type Result = ();

@@ -22,7 +22,7 @@ use super::super::handle::{ChangeMembership, ConsensusError, MarkRemoved};
 use super::super::membership::{MemberAddr, MembershipChange, MembershipError};
 use super::super::storage::decode;
 use super::{fatal, PendingChange, RaftNode};
-use crate::transport::{RemovePeer, SetPeer};
+use crate::raft::{RemovePeer, SetPeer};
 
 impl RaftNode {
     /// Applies a committed membership change to raft-rs, records the new

@@ -31,7 +31,7 @@ use super::message::PeerMessage;
 use super::storage::LogStore;
 use super::waiters::{PendingWrites, ReadQueue};
 use crate::metrics;
-use crate::transport::{RemovePeer, SendMessages, SetPeer};
+use crate::raft::{RemovePeer, SendMessages, SetPeer};
 
 /// How the node reaches the transport: messages out, and peers to dial.
 pub struct TransportPorts {

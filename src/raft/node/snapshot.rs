@@ -16,7 +16,7 @@ use raft::SnapshotStatus;
 
 use super::{fatal, RaftNode};
 use crate::metrics;
-use crate::transport::{RemovePeer, SetPeer};
+use crate::raft::{RemovePeer, SetPeer};
 
 /// How often the log is considered for compaction. MySQL's applied index
 /// seen at one check is durable by the next (InnoDB flushes its log every

@@ -49,7 +49,9 @@ pub mod config;
 pub mod connections;
 pub mod crash;
 pub mod db;
+
 pub mod demo;
+pub mod invalid;
 pub mod join;
 pub mod lab;
 pub mod metrics;

@@ -23,8 +23,8 @@ pub mod validate;
 
 pub use access::{Access, Principal, Via};
 pub use state::{
-    AccountChanges, AccountOutcome, AccountRejection, Accounts, AccountsCache, NewSession,
-    NewToken, NewUser, Session, Token, User, UserUpdate, UserView,
+    AccountChanges, AccountOp, AccountOutcome, AccountRejection, Accounts, AccountsCache,
+    NewSession, NewToken, NewUser, Session, Token, User, UserUpdate, UserView,
 };
 
 use std::fmt;
@@ -61,12 +61,12 @@ impl fmt::Display for Role {
 }
 
 impl FromStr for Role {
-    type Err = crate::task::UnknownName;
+    type Err = crate::invalid::UnknownName;
     fn from_str(s: &str) -> Result<Role, Self::Err> {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| crate::task::UnknownName(s.to_string()))
+            .ok_or_else(|| crate::invalid::UnknownName(s.to_string()))
     }
 }
 

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{Actor, Role};
-use crate::task::{Command, Op};
 use crate::time::Timestamp;
 
 /// A user as stored and replicated. `password_hash` never leaves the node
@@ -296,21 +295,21 @@ impl Accounts {
             .count()
     }
 
-    /// Applies an account command taken from log entry `index`; `None` for
-    /// a task command or a key expiry (not ours). Records what changed in `changes`.
+    /// Applies an account command taken from log entry `index`, proposed
+    /// at `at`. Records what changed in `changes`.
     pub fn apply(
         &mut self,
         index: u64,
-        command: &Command,
+        at: Timestamp,
+        op: AccountOp<'_>,
         changes: &mut AccountChanges,
-    ) -> Option<AccountOutcome> {
+    ) -> AccountOutcome {
         use AccountOutcome as O;
         use AccountRejection as R;
-        let reject = |rejection| Some(O::Rejected { rejection });
-        let at = command.at;
-        match &command.op {
-            Op::UserCreate(new) | Op::BootstrapAdmin(new) => {
-                if matches!(command.op, Op::BootstrapAdmin(_)) && self.has_users() {
+        let reject = |rejection| O::Rejected { rejection };
+        match op {
+            AccountOp::UserCreate(new) | AccountOp::BootstrapAdmin(new) => {
+                if matches!(op, AccountOp::BootstrapAdmin(_)) && self.has_users() {
                     return reject(R::HasUsers);
                 }
                 if self.users.contains_key(&new.id) {
@@ -337,9 +336,9 @@ impl Accounts {
                 let view = user.view();
                 self.put_user(user);
                 changes.users.insert(new.id);
-                Some(O::User { user: view })
+                O::User { user: view }
             }
-            Op::UserUpdate(update) => {
+            AccountOp::UserUpdate(update) => {
                 let Some(current) = self.users.get(&update.id) else {
                     return reject(R::UserNotFound { id: update.id });
                 };
@@ -368,9 +367,9 @@ impl Accounts {
                 }
                 let view = user.view();
                 self.put_user(user);
-                Some(O::User { user: view })
+                O::User { user: view }
             }
-            Op::SessionCreate(new) => {
+            AccountOp::SessionCreate(new) => {
                 if self.sessions.contains_key(&new.hash) {
                     return reject(R::IdTaken {
                         id: "session".into(),
@@ -395,19 +394,19 @@ impl Accounts {
                     },
                 );
                 changes.sessions.insert(new.hash.clone());
-                Some(O::Session { user: view })
+                O::Session { user: view }
             }
-            Op::SessionEnd { hash } => {
+            AccountOp::SessionEnd { hash } => {
                 let Some(session) = self.sessions.get_mut(hash) else {
                     return reject(R::SessionNotFound);
                 };
                 if !session.ended {
                     session.ended = true;
-                    changes.sessions.insert(hash.clone());
+                    changes.sessions.insert(hash.to_string());
                 }
-                Some(O::Done)
+                O::Done
             }
-            Op::TokenCreate(new) => {
+            AccountOp::TokenCreate(new) => {
                 if self.tokens.contains_key(&new.id) || self.token_by_hash.contains_key(&new.hash) {
                     return reject(R::IdTaken {
                         id: new.id.to_string(),
@@ -426,26 +425,41 @@ impl Accounts {
                     revoked: false,
                 });
                 changes.tokens.insert(new.id);
-                Some(O::Token {
+                O::Token {
                     id: new.id,
                     name: new.name.clone(),
-                })
+                }
             }
-            Op::TokenRevoke { id } => {
-                let Some(token) = self.tokens.get_mut(id) else {
-                    return reject(R::TokenNotFound { id: *id });
+            AccountOp::TokenRevoke { id } => {
+                let Some(token) = self.tokens.get_mut(&id) else {
+                    return reject(R::TokenNotFound { id });
                 };
                 if !token.revoked {
                     token.revoked = true;
-                    changes.tokens.insert(*id);
+                    changes.tokens.insert(id);
                 }
-                Some(O::Done)
+                O::Done
             }
-            Op::Create(_) | Op::Update { .. } | Op::Delete { .. } | Op::ExpireKeys { .. } => None,
-            #[cfg(feature = "failpoints")]
-            Op::FutureCreate(_) => None,
         }
     }
+}
+
+/// An account command as the log carries it: the account variants of
+/// `task::Op` (which hands them over with `Op::account`), borrowed.
+#[derive(Clone, Copy, Debug)]
+pub enum AccountOp<'a> {
+    UserCreate(&'a NewUser),
+    /// Creates the first admin, only while the cluster has no users.
+    BootstrapAdmin(&'a NewUser),
+    UserUpdate(&'a UserUpdate),
+    SessionCreate(&'a NewSession),
+    SessionEnd {
+        hash: &'a str,
+    },
+    TokenCreate(&'a NewToken),
+    TokenRevoke {
+        id: Uuid,
+    },
 }
 
 /// The accounts every node holds in memory, shared by the applier (the

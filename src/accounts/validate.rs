@@ -1,6 +1,6 @@
 //! Shape rules for account input, checked by the api before proposing.
 
-use crate::task::validate::Invalid;
+use crate::invalid::Invalid;
 
 pub const USERNAME_MAX: usize = 64;
 pub const DISPLAY_NAME_MAX: usize = 100;

@@ -180,12 +180,10 @@ fn decide(
         let Some(command) = &entry.command else {
             continue;
         };
-        let applied = if command.op.is_account() {
+        let applied = if let Some(op) = command.op.account() {
             let (accounts, changes) =
                 accounts.get_or_insert_with(|| (committed.clone(), AccountChanges::default()));
-            let account = accounts
-                .apply(entry.index, command, changes)
-                .expect("an account command is decided by the accounts");
+            let account = accounts.apply(entry.index, command.at, op, changes);
             task::Applied {
                 outcome: Outcome::Account { account },
                 replayed: false,

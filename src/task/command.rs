@@ -5,7 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
 use super::{Priority, Status, TaskId};
-use crate::accounts::{Actor, NewSession, NewToken, NewUser, UserUpdate};
+use crate::accounts::{AccountOp, Actor, NewSession, NewToken, NewUser, UserUpdate};
 use crate::time::{Date, Timestamp};
 
 /// One client request, as it travels through the Raft log.
@@ -97,21 +97,23 @@ impl Op {
         }
     }
 
-    /// Whether `Accounts::apply` decides the command (not the board, and
-    /// not the applier's key expiry).
-    pub fn is_account(&self) -> bool {
-        match self {
-            Op::UserCreate(_)
-            | Op::BootstrapAdmin(_)
-            | Op::UserUpdate(_)
-            | Op::SessionCreate(_)
-            | Op::SessionEnd { .. }
-            | Op::TokenCreate(_)
-            | Op::TokenRevoke { .. } => true,
-            Op::Create(_) | Op::Update { .. } | Op::Delete { .. } | Op::ExpireKeys { .. } => false,
+    /// The account command this is, for `Accounts::apply` (not the
+    /// board's, and not the applier's key expiry); `None` for any other.
+    pub fn account(&self) -> Option<AccountOp<'_>> {
+        Some(match self {
+            Op::UserCreate(new) => AccountOp::UserCreate(new),
+            Op::BootstrapAdmin(new) => AccountOp::BootstrapAdmin(new),
+            Op::UserUpdate(update) => AccountOp::UserUpdate(update),
+            Op::SessionCreate(new) => AccountOp::SessionCreate(new),
+            Op::SessionEnd { hash } => AccountOp::SessionEnd { hash },
+            Op::TokenCreate(new) => AccountOp::TokenCreate(new),
+            Op::TokenRevoke { id } => AccountOp::TokenRevoke { id: *id },
+            Op::Create(_) | Op::Update { .. } | Op::Delete { .. } | Op::ExpireKeys { .. } => {
+                return None
+            }
             #[cfg(feature = "failpoints")]
-            Op::FutureCreate(_) => false,
-        }
+            Op::FutureCreate(_) => return None,
+        })
     }
 }
 

@@ -98,11 +98,7 @@ impl Status {
     }
 }
 
-/// A name that is none of an enum's values (a status, a priority, an
-/// event kind).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown name {0:?}")]
-pub struct UnknownName(pub String);
+pub use crate::invalid::UnknownName;
 
 impl FromStr for Status {
     type Err = UnknownName;

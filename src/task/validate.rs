@@ -2,9 +2,8 @@
 //! proposed. A value that passes here can always be stored; whether the
 //! command makes sense against the current state is decided at apply.
 
-use std::fmt;
-
 use super::{NewTask, TaskPatch};
+pub use crate::invalid::Invalid;
 
 pub const TITLE_MAX: usize = 200;
 pub const DESCRIPTION_MAX: usize = 20_000;
@@ -14,28 +13,6 @@ pub const LABEL_MAX: usize = 40;
 pub const IDEMPOTENCY_KEY_MAX: usize = 200;
 /// Positions beyond this lose the precision fractional ordering needs.
 pub const POSITION_LIMIT: f64 = 1e15;
-
-/// A field that breaks a shape rule, and the rule.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Invalid {
-    pub field: String,
-    pub message: String,
-}
-
-impl Invalid {
-    fn new(field: &str, message: impl Into<String>) -> Invalid {
-        Invalid {
-            field: field.to_string(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for Invalid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
-    }
-}
 
 /// Trims and checks a new task in place.
 pub fn new_task(task: &mut NewTask) -> Result<(), Invalid> {

@@ -21,7 +21,10 @@
 //!
 //! This module is the only code that names raft-rs: the applier sees
 //! decoded entries, the transport sees [`PeerMessage`]s (their addressing
-//! and their bytes), and the rest sees the handle's types.
+//! and their bytes), and the rest sees the handle's types. The node's ports
+//! to the transport (what it sends: [`SendMessages`], [`SetPeer`],
+//! [`RemovePeer`]; what it takes: [`Step`], [`Unreachable`]) are defined
+//! here, so the transport depends on this module and not the reverse.
 //!
 //! The log is compacted once MySQL has durably applied enough of it; a
 //! follower that needs compacted entries is sent a snapshot (metadata only)

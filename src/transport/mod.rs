@@ -11,7 +11,9 @@
 //! each other's HTTP API besides (joining, forwarding membership changes and
 //! leadership transfers to the leader, copying rows after a snapshot).
 //!
-//! The rest of the node reaches the actor through [`TransportHandle`].
+//! The rest of the node reaches the actor through [`TransportHandle`]; the
+//! messages it exchanges with the Raft node are the Raft node's own ports
+//! (`crate::raft::{SendMessages, SetPeer, RemovePeer, Step, Unreachable}`).
 //!
 //! Each connection starts with a challenge from the accepting side and a
 //! hello from the dialing side ([`auth`]): peers of another cluster, or

@@ -94,14 +94,19 @@ pub fn trust_ca(ca: &Path) {
 
 /// A client for the nodes: http, or https trusting [`trust_ca`]'s CA.
 pub fn agent_builder() -> ureq::AgentBuilder {
+    ureq::AgentBuilder::new().tls_config(agent_tls_config())
+}
+
+/// The TLS client settings of [`agent_builder`], for clients of other
+/// kinds (a WebSocket over TLS).
+pub fn agent_tls_config() -> std::sync::Arc<rustls::ClientConfig> {
     let trust = TRUST.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let config = match trust {
+    match trust {
         Some(trust) => trust.config(),
         None => taskraft::tls::ClientTrust::new(None)
             .expect("the public roots need no file")
             .config(),
-    };
-    ureq::AgentBuilder::new().tls_config(config)
+    }
 }
 
 /// `GET url` with `timeout`: the status (0 when there was no HTTP answer)

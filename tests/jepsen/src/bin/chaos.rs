@@ -10,7 +10,9 @@
 //! ```
 //!
 //! Options: `--nodes 3|5`, `--network auto|namespaces|loopback`,
-//! `--keep-data`, `--writers N`, `--readers N`, `--think-ms N`.
+//! `--keep-data`, `--writers N`, `--readers N`, `--think-ms N`, `--plain`
+//! (without accounts and TLS; by default the nodes run with both, as
+//! `serve` does in production).
 //! Prints the report and its path; exits 0 only if every run passed.
 
 use std::time::Duration;
@@ -86,8 +88,8 @@ fn configs(args: &[String]) -> Result<Vec<RunConfig>, String> {
                 i += 1;
                 continue;
             }
-            "--keep-data" => {
-                tweaks.push(("keep-data".into(), String::new()));
+            "--keep-data" | "--plain" => {
+                tweaks.push((args[i].trim_start_matches("--").to_string(), String::new()));
                 i += 1;
                 continue;
             }
@@ -95,7 +97,7 @@ fn configs(args: &[String]) -> Result<Vec<RunConfig>, String> {
                 tweaks.push((args[i].trim_start_matches("--").to_string(), value()?));
             }
             "-h" | "--help" => {
-                println!("chaos [--nemesis all|none|kill,pause,partition,link,crash,databases] [--duration 30m] [--seed N] [--nodes 3|5] [--network auto|namespaces|loopback] [--keep-data] [--writers N] [--readers N] [--think-ms N] | --ci [NAME...]");
+                println!("chaos [--nemesis all|none|kill,pause,partition,link,crash,databases] [--duration 30m] [--seed N] [--nodes 3|5] [--network auto|namespaces|loopback] [--keep-data] [--plain] [--writers N] [--readers N] [--think-ms N] | --ci [NAME...]\n  (nodes run with accounts, HTTPS and peer mutual TLS unless --plain)");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
@@ -120,6 +122,7 @@ fn configs(args: &[String]) -> Result<Vec<RunConfig>, String> {
             };
             match key.as_str() {
                 "keep-data" => config.keep_data = true,
+                "plain" => config.secure = false,
                 "nodes" => config.nodes = number()? as usize,
                 "writers" => config.workload.writers = number()? as usize,
                 "readers" => config.workload.readers = number()? as usize,
@@ -150,6 +153,7 @@ fn isolations(args: &[String], at: usize) -> i32 {
         let mut mode = Cut::Relay(LinkMode::Drop);
         let mut nodes = 3usize;
         let mut keep = false;
+        let mut plain = false;
         let mut hold_ms = None;
         let mut payload = None;
         let mut writers = None;
@@ -195,6 +199,7 @@ fn isolations(args: &[String], at: usize) -> i32 {
                     i += 1;
                 }
                 "--keep-data" => keep = true,
+                "--plain" => plain = true,
                 other => return Err(format!("unknown argument {other:?} with --isolations")),
             }
             i += 1;
@@ -202,6 +207,7 @@ fn isolations(args: &[String], at: usize) -> i32 {
         let mut run = RunConfig::new("isolations", seed, Duration::from_secs(0), vec![]);
         run.nodes = nodes;
         run.keep_data = keep;
+        run.secure = !plain;
         let mut config = IsolationConfig::new(run);
         config.count = count;
         config.mode = mode;

@@ -32,31 +32,60 @@ pub struct Answer {
     pub error: Option<String>,
 }
 
+/// The admin service token every request of this run carries (`None`:
+/// the nodes run without accounts). Set by the run's setup.
+static TOKEN: Mutex<Option<String>> = Mutex::new(None);
+
+/// Every client of this process sends `token` from now on.
+pub fn use_token(token: Option<String>) {
+    *TOKEN.lock().unwrap_or_else(|e| e.into_inner()) = token;
+}
+
+/// The token requests carry, if the nodes run with accounts.
+pub fn token() -> Option<String> {
+    TOKEN.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// An agent with these timeouts: https trusting the run's CA (the
+/// testbed's [`testbed::trust_ca`]), and the run's token on every request.
+pub fn agent_with(connect: Duration, timeout: Duration) -> ureq::Agent {
+    testbed::agent_builder()
+        .timeout_connect(connect)
+        .timeout(timeout)
+        .middleware(with_token)
+        .build()
+}
+
+/// Adds the run's token to a request (ureq's middleware signature: its
+/// large error type is not ours to change).
+#[allow(clippy::result_large_err)]
+fn with_token(
+    request: ureq::Request,
+    next: ureq::MiddlewareNext,
+) -> Result<ureq::Response, ureq::Error> {
+    let request = match token() {
+        Some(token) => request.set("Authorization", &format!("Bearer {token}")),
+        None => request,
+    };
+    next.handle(request)
+}
+
 /// A blocking HTTP client with the harness's timeouts: a write may wait
 /// for consensus up to the node's 5 s deadline, so 8 s before giving up.
 pub fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_millis(1000))
-        .timeout(Duration::from_secs(8))
-        .build()
+    agent_with(Duration::from_millis(1000), Duration::from_secs(8))
 }
 
 /// An agent for reads, which a client may give up on sooner than on a
 /// write: a read stuck on a paused node is abandoned after 3 s (recorded as
 /// unknown, harmless to the checkers) and the next one goes elsewhere.
 pub fn read_agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_millis(1000))
-        .timeout(Duration::from_secs(3))
-        .build()
+    agent_with(Duration::from_millis(1000), Duration::from_secs(3))
 }
 
 /// A quick agent for probes (cluster views, readiness).
 pub fn probe_agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_millis(500))
-        .timeout(Duration::from_millis(1500))
-        .build()
+    agent_with(Duration::from_millis(500), Duration::from_millis(1500))
 }
 
 /// One request; never panics, whatever the node does.

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::client::{agent, call, probe};
+use super::client::{agent, agent_with, call, probe};
 use super::os::{self, now_ns};
 use super::proxy::LinkMode;
 use super::rng::Rng;
@@ -312,10 +312,7 @@ fn isolate(
         let url = urls[node - 1].clone();
         let (done, first_write) = (done.clone(), first_write.clone());
         threads.push(std::thread::spawn(move || {
-            let agent = ureq::AgentBuilder::new()
-                .timeout_connect(Duration::from_millis(500))
-                .timeout(Duration::from_secs(3))
-                .build();
+            let agent = agent_with(Duration::from_millis(500), Duration::from_secs(3));
             let mut attempt = 0;
             while !done.load(Ordering::SeqCst) && now_ns() - cut < GIVE_UP.as_nanos() as u64 {
                 let answer = call(

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::client;
 use super::cluster::Cluster;
 use super::mysql;
 use super::nemesis::{self, Control, Family, FaultRecord, Nemesis};
@@ -99,6 +100,11 @@ pub struct RunConfig {
     pub quiet_ms: (u64, u64),
     /// Keep the data directories even after a pass.
     pub keep_data: bool,
+    /// The nodes run as `serve` does by default in production: accounts on
+    /// (the clients use the admin service token), HTTPS and wss for the
+    /// clients, mutual TLS between peers. `false` (`chaos --plain`): plain
+    /// HTTP and TCP, no accounts.
+    pub secure: bool,
 }
 
 impl RunConfig {
@@ -127,6 +133,7 @@ impl RunConfig {
             floors: Floors::default(),
             quiet_ms: (2_000, 5_000),
             keep_data: false,
+            secure: true,
         }
     }
 }
@@ -509,6 +516,14 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, String> {
     line(&mut head, format!("network: {}", network.describe()));
     line(
         &mut head,
+        match config.secure {
+            true => "nodes as serve runs them: accounts on (admin token), https and wss, peer mutual TLS",
+            false => "nodes plain (--plain): no accounts, http, plain peer TCP",
+        }
+        .to_string(),
+    );
+    line(
+        &mut head,
         format!(
             "nemesis: {}",
             match config.control {
@@ -782,6 +797,32 @@ pub fn setup(
             "10".to_string(),
         ),
     ];
+    // Accounts and TLS, as `serve` runs by default: one CA per run, a
+    // certificate per node naming `node-<id>` (for its peers) and its
+    // address (for the clients), and the admin service token.
+    let tls_dir = dir.join("tls");
+    let scheme = if config.secure {
+        std::fs::create_dir_all(&tls_dir).map_err(|e| format!("{}: {e}", tls_dir.display()))?;
+        let ca = testbed::certs::Ca::new("taskraft fault-test CA");
+        ca.write(&tls_dir.join("ca.crt"));
+        testbed::trust_ca(&tls_dir.join("ca.crt"));
+        for i in 1..=n {
+            let host = network.node_ip(i).to_string();
+            ca.leaf(&[&format!("node-{i}"), &host], i as u64, 2099)
+                .write(
+                    &tls_dir.join(format!("n{i}.crt")),
+                    &tls_dir.join(format!("n{i}.key")),
+                );
+        }
+        let token = random_hex(32)?;
+        client::use_token(Some(token.clone()));
+        env.push(("TASKRAFT_AUTH".to_string(), "on".to_string()));
+        env.push(("TASKRAFT_API_TOKEN".to_string(), token));
+        "https"
+    } else {
+        client::use_token(None);
+        "http"
+    };
     if config.control == Some(Control::Duplicates) {
         env.push((
             "TASKRAFT_CRASH_POINTS".to_string(),
@@ -807,10 +848,11 @@ pub fn setup(
                     .chain([
                         (
                             "TASKRAFT_ADVERTISE_URL".to_string(),
-                            format!("http://{host}:{}", http_ports[i - 1]),
+                            format!("{scheme}://{host}:{}", http_ports[i - 1]),
                         ),
                         ("TASKRAFT_HTTP_WORKERS".to_string(), "2".to_string()),
                     ])
+                    .chain(tls_env(config.secure, &tls_dir, i))
                     .collect(),
                 hook: None,
             };
@@ -907,6 +949,26 @@ fn write(path: &Path, bytes: &[u8]) {
 }
 
 /// `bytes` random bytes from the kernel, in hex.
+/// A node's TLS settings under `secure`: its certificate for HTTPS and
+/// for its peers, and the CA it requires of them.
+fn tls_env(secure: bool, dir: &Path, id: usize) -> Vec<(String, String)> {
+    if !secure {
+        return Vec::new();
+    }
+    let path = |name: String| dir.join(name).to_string_lossy().into_owned();
+    let (cert, key) = (path(format!("n{id}.crt")), path(format!("n{id}.key")));
+    [
+        ("TASKRAFT_TLS_CERT_FILE", cert.clone()),
+        ("TASKRAFT_TLS_KEY_FILE", key.clone()),
+        ("TASKRAFT_PEER_TLS_CA_FILE", path("ca.crt".into())),
+        ("TASKRAFT_PEER_TLS_CERT_FILE", cert),
+        ("TASKRAFT_PEER_TLS_KEY_FILE", key),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
 fn random_hex(bytes: usize) -> Result<String, String> {
     use std::io::Read;
     let mut buf = vec![0u8; bytes];

@@ -11,11 +11,15 @@
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use super::client::probe;
+use super::client::{probe, token};
 use super::os;
 use super::rng::Rng;
 use crate::events::{Event, EventKind};
 use crate::stream::{Connection, Subscriber};
+
+/// A byte stream a WebSocket runs on: TCP, or TLS over TCP.
+trait ReadWrite: std::io::Read + std::io::Write {}
+impl<T: std::io::Read + std::io::Write> ReadWrite for T {}
 
 /// A subscriber's life until `stop` says so.
 pub fn follow(name: String, urls: Vec<String>, seed: u64, stop: &dyn Fn() -> bool) -> Subscriber {
@@ -68,18 +72,35 @@ fn connect_once(
     lifetime: Duration,
     stop: &dyn Fn() -> bool,
 ) -> Option<Connection> {
-    let authority = base.trim_start_matches("http://");
+    let (tls, authority) = match base.strip_prefix("https://") {
+        Some(authority) => (true, authority),
+        None => (false, base.trim_start_matches("http://")),
+    };
     let addr: std::net::SocketAddr = authority.parse().ok()?;
-    let stream = TcpStream::connect_timeout(&addr, Duration::from_millis(800)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_millis(1500)))
+    let tcp = TcpStream::connect_timeout(&addr, Duration::from_millis(800)).ok()?;
+    tcp.set_read_timeout(Some(Duration::from_millis(1500)))
         .ok()?;
-    let query = since.map(|s| format!("?since={s}")).unwrap_or_default();
+    // The same socket, to shorten the read timeout once the handshakes are over.
+    let control = tcp.try_clone().ok()?;
+    let stream: Box<dyn ReadWrite> = if tls {
+        let name = rustls::pki_types::ServerName::from(addr.ip());
+        let connection = rustls::ClientConnection::new(testbed::agent_tls_config(), name).ok()?;
+        Box::new(rustls::StreamOwned::new(connection, tcp))
+    } else {
+        Box::new(tcp)
+    };
+    let mut query: Vec<String> = since.map(|s| format!("since={s}")).into_iter().collect();
+    if let Some(token) = token() {
+        query.push(format!("token={}", testbed::urlencode(&token)));
+    }
+    let query = match query.is_empty() {
+        true => String::new(),
+        false => format!("?{}", query.join("&")),
+    };
+    let scheme = if tls { "wss" } else { "ws" };
     let (mut socket, _) =
-        tungstenite::client(format!("ws://{authority}/ws{query}"), stream).ok()?;
-    let _ = socket
-        .get_ref()
-        .set_read_timeout(Some(Duration::from_millis(250)));
+        tungstenite::client(format!("{scheme}://{authority}/ws{query}"), stream).ok()?;
+    let _ = control.set_read_timeout(Some(Duration::from_millis(250)));
     let mut conn = Connection {
         node: format!("n{node}"),
         since,

@@ -10,9 +10,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::*;
-use hmac::{Hmac, Mac};
 use serde_json::json;
-use sha2::Sha256;
 use taskraft::transport::codec::{self, Frame, Hello, Wire};
 
 /// Growth of a node's RSS an attack may cause (MiB): the attacks below
@@ -268,18 +266,6 @@ fn raft_connect(raft: &str) -> Option<(TcpStream, Vec<u8>)> {
     Some((stream, challenge))
 }
 
-fn prove(secret: &str, challenge: &[u8], node_id: u64, cluster_id: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(challenge);
-    mac.update(&node_id.to_be_bytes());
-    mac.update(cluster_id.as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 #[test]
 fn the_raft_port_allocates_nothing_before_a_hello_and_caps_connections() {
     let cluster = Cluster::start(3);
@@ -381,7 +367,7 @@ fn forged_hellos_are_refused_and_an_authentic_one_may_only_name_a_valid_url() {
                 node_id: leader,
                 url: "http://127.0.0.1:9/evil".into(),
                 cluster_id: None,
-                proof: Some(prove(&secret, c, leader, "")),
+                proof: Some(peer_proof(&secret, c, leader, "")),
                 wire: None,
                 version: None,
             }),
@@ -392,7 +378,7 @@ fn forged_hellos_are_refused_and_an_authentic_one_may_only_name_a_valid_url() {
                 node_id: leader,
                 url: "http://127.0.0.1:9/evil".into(),
                 cluster_id: Some(OTHER_CLUSTER.into()),
-                proof: Some(prove(&secret, c, leader, OTHER_CLUSTER)),
+                proof: Some(peer_proof(&secret, c, leader, OTHER_CLUSTER)),
                 wire: None,
                 version: None,
             }),
@@ -414,7 +400,7 @@ fn forged_hellos_are_refused_and_an_authentic_one_may_only_name_a_valid_url() {
                 node_id: leader,
                 url: "http://127.0.0.1:9/evil".into(),
                 cluster_id: Some(cluster_id.clone()),
-                proof: Some(prove("a guess at the secret", c, leader, &cluster_id)),
+                proof: Some(peer_proof("a guess at the secret", c, leader, &cluster_id)),
                 wire: None,
                 version: None,
             }),
@@ -436,7 +422,7 @@ fn forged_hellos_are_refused_and_an_authentic_one_may_only_name_a_valid_url() {
         node_id: leader,
         url: long,
         cluster_id: Some(cluster_id.clone()),
-        proof: Some(prove(&secret, &challenge, leader, &cluster_id)),
+        proof: Some(peer_proof(&secret, &challenge, leader, &cluster_id)),
         wire: None,
         version: None,
     }));
@@ -450,7 +436,7 @@ fn forged_hellos_are_refused_and_an_authentic_one_may_only_name_a_valid_url() {
             node_id: leader,
             url: "javascript:alert(1)".into(),
             cluster_id: Some(cluster_id.clone()),
-            proof: Some(prove(&secret, &challenge, leader, &cluster_id)),
+            proof: Some(peer_proof(&secret, &challenge, leader, &cluster_id)),
             wire: None,
             version: None,
         }))
@@ -466,7 +452,7 @@ fn forged_hellos_are_refused_and_an_authentic_one_may_only_name_a_valid_url() {
             node_id: leader,
             url: cluster.url(leader),
             cluster_id: Some(cluster_id.clone()),
-            proof: Some(prove(&secret, &challenge, leader, &cluster_id)),
+            proof: Some(peer_proof(&secret, &challenge, leader, &cluster_id)),
             wire: None,
             version: None,
         }))

@@ -425,3 +425,79 @@ fn cluster_secret_rotates_across_a_rolling_restart_without_unavailability() {
         || refused(&urls[0], "bad_proof") + refused(&urls[1], "bad_proof") > 0.0,
     );
 }
+
+/// A peer link that silently lost bytes and then carried them again (a
+/// relay that blackholed it, then healed) leaves the acceptor's TLS layer
+/// inside a record whose rest never came. It must close the connection
+/// within the stall timeout, so the dialer reconnects, rather than wait for
+/// the record's 16 KiB on a quiet link (votes, pings) while the peer's
+/// messages are lost. Found by the fault tests run under TLS: an election
+/// took 11 s after a leader isolation.
+#[test]
+fn a_peer_stream_that_lost_bytes_under_tls_is_closed_within_the_stall_timeout() {
+    let cluster = Cluster::start_after(3, &[], &[], |c| c.enable_tls());
+    let ca = cluster.tls_ca().unwrap();
+    let ca_pem = ca.pem();
+    let raft1 = format!("127.0.0.1:{}", cluster.node(1).raft_port);
+    let view = get(&format!("{}/api/cluster", cluster.url(1))).body;
+    let cluster_id = view["cluster_id"].as_str().unwrap().to_string();
+    let peer = ca.leaf(&["node-2"], 99, 2099);
+
+    // Node 2 as far as node 1 can tell: its certificate, a proven hello.
+    let mut tls = dial(&raft1, "node-1", client(&ca_pem, Some(&peer))).expect("a handshake");
+    let mut head = [0u8; 5];
+    tls.read_exact(&mut head).expect("the challenge's header");
+    let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    let mut challenge = vec![0u8; len - 1];
+    tls.read_exact(&mut challenge).expect("the challenge");
+    let secret = cluster.secret();
+    let mut hello = Vec::new();
+    taskraft::transport::codec::encode(
+        &taskraft::transport::codec::Frame::Hello(taskraft::transport::codec::Hello {
+            node_id: 2,
+            url: cluster.url(2),
+            cluster_id: Some(cluster_id.clone()),
+            proof: Some(peer_proof(&secret, &challenge, 2, &cluster_id)),
+            wire: challenge.get(32).copied(),
+            version: None,
+        }),
+        &mut hello,
+        taskraft::transport::codec::Wire::V1,
+    );
+    tls.write_all(&hello).unwrap();
+    tls.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    // Then, under TLS, the start of an application-data record announcing
+    // 16 KiB, and a trickle of bytes that never completes it.
+    let raw = &mut tls.sock;
+    raw.set_read_timeout(Some(Duration::from_millis(250)))
+        .unwrap();
+    raw.write_all(&[0x17, 0x03, 0x03, 0x40, 0x00, 1, 2, 3])
+        .unwrap();
+    let started = Instant::now();
+    let closed_after = loop {
+        if started.elapsed() > Duration::from_secs(10) {
+            break None;
+        }
+        let mut byte = [0u8; 64];
+        let closed = match raw.read(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        };
+        if closed || raw.write_all(&[0u8; 16]).is_err() {
+            break Some(started.elapsed());
+        }
+    };
+    let closed_after = closed_after.expect("node 1 still holds the broken link after 10 s");
+    assert!(
+        closed_after < Duration::from_secs(5),
+        "closed only after {closed_after:?}"
+    );
+    // Positive control: the cluster still works (its real links are whole).
+    assert_eq!(create_titled(&cluster.url(1), "after").status, 201);
+}

@@ -55,6 +55,7 @@ pub mod auth;
 pub mod codec;
 mod handle;
 mod peer;
+mod watch;
 
 pub use handle::{TransportError, TransportHandle};
 
@@ -391,9 +392,11 @@ impl Inbound {
 
     async fn serve(&self, stream: TcpStream, remote: SocketAddr) {
         let served = match &self.tls {
-            None => self.serve_connection(stream, remote, None).await,
+            None => self.serve_connection(stream, remote, None, None).await,
             Some(tls) => {
                 let acceptor = tokio_rustls::TlsAcceptor::from(tls.configs().server.clone());
+                let undecoded = watch::Undecoded::default();
+                let stream = watch::Raw::new(stream, undecoded.clone());
                 match tokio::time::timeout(HELLO_TIMEOUT, acceptor.accept(stream)).await {
                     Err(_) => Err(Closed::HelloTimeout),
                     Ok(Err(e)) => Err(Closed::Tls {
@@ -408,8 +411,12 @@ impl Inbound {
                             .and_then(|certs| certs.first())
                             .map(|cert| cert.clone().into_owned());
                         // The verifier requires one; none would be a bug.
+                        let stream = watch::Plain::new(stream, undecoded.clone());
                         match cert {
-                            Some(cert) => self.serve_connection(stream, remote, Some(cert)).await,
+                            Some(cert) => {
+                                self.serve_connection(stream, remote, Some(cert), Some(undecoded))
+                                    .await
+                            }
                             None => Err(Closed::Tls {
                                 reason: "no_client_cert",
                                 error: std::io::Error::other("no client certificate"),
@@ -431,12 +438,14 @@ impl Inbound {
     /// Challenges one connection, checks its hello, then steps its Raft
     /// messages until it ends.
     /// Under TLS, `cert` is the dialer's certificate, which must name the
-    /// node its hello proves.
+    /// node its hello proves, and `undecoded` tells whether the bytes
+    /// arriving still decrypt (see [`watch`]).
     async fn serve_connection<S>(
         &self,
         stream: S,
         remote: SocketAddr,
         cert: Option<rustls_pki_types::CertificateDer<'static>>,
+        undecoded: Option<watch::Undecoded>,
     ) -> Result<(), Closed>
     where
         S: AsyncRead + AsyncWrite + Unpin,
@@ -500,14 +509,23 @@ impl Inbound {
         };
         loop {
             let next = codec::read_frame(&mut reader, &mut buf, &limits);
-            let frame = match wire {
-                // The previous version neither pings nor watches for a
-                // close: an idle link of one is left open.
-                Wire::V1 => next.await?,
-                Wire::V2 => match tokio::time::timeout(IDLE_TIMEOUT, next).await {
-                    Ok(frame) => frame?,
-                    Err(_) => return Err(Closed::Idle { node: from }),
-                },
+            tokio::pin!(next);
+            // The previous version neither pings nor watches for a close:
+            // an idle link of one is left open.
+            let idle_at = (wire == Wire::V2).then(|| tokio::time::Instant::now() + IDLE_TIMEOUT);
+            let frame = loop {
+                let check = tokio::time::sleep(STALL_TIMEOUT / 4);
+                tokio::select! {
+                    frame = &mut next => break frame?,
+                    _ = check => {
+                        if undecoded.as_ref().is_some_and(|u| u.stuck_for(STALL_TIMEOUT)) {
+                            return Err(CodecError::Stalled(STALL_TIMEOUT).into());
+                        }
+                        if idle_at.is_some_and(|at| tokio::time::Instant::now() >= at) {
+                            return Err(Closed::Idle { node: from });
+                        }
+                    }
+                }
             };
             match frame {
                 None => return Ok(()),

@@ -521,3 +521,20 @@ pub fn seqs(events: &[Value]) -> Vec<u64> {
         .map(|e| e["seq"].as_u64().expect("an event has a seq"))
         .collect()
 }
+
+/// What a peer's hello proves (`transport::auth`): HMAC-SHA256 under the
+/// cluster `secret` of the acceptor's challenge, the node id and the
+/// cluster id, hex. Written out here so the tests check the node's side
+/// against an independent reading of the protocol.
+pub fn peer_proof(secret: &str, challenge: &[u8], node_id: u64, cluster_id: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(challenge);
+    mac.update(&node_id.to_be_bytes());
+    mac.update(cluster_id.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

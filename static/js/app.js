@@ -98,12 +98,37 @@ store.addEventListener('change', (e) => {
   panel.setPage({ seq: store.lastSeq });
 });
 
+/** The cluster's users who can be given a card ([{username, display_name}]), when accounts are on. */
+let users = [];
+
+let usersAt = 0;
+
+/** Learns the users (any signed-in role may list them); none with accounts off. */
+async function loadUsers() {
+  usersAt = Date.now();
+  if (session.open || !session.user) {
+    users = [];
+  } else {
+    const res = await api.request('GET', '/api/users', { noSignIn: true }).catch(() => null);
+    if (res?.status !== 200 || !Array.isArray(res.body?.users)) return;
+    users = res.body.users.filter((u) => u && !u.disabled && typeof u.username === 'string');
+  }
+  refreshChoices();
+}
+
 let choicesTimer = null;
 function refreshChoices() {
   clearTimeout(choicesTimer);
   choicesTimer = setTimeout(() => {
     const { people, labels } = filters.updateChoices(store.tasks.values());
-    document.getElementById('people').replaceChildren(...people.map((p) => h('option', { value: p })));
+    // The assignee field offers the users first (by name, showing their display
+    // name), then anyone else already named on a card (free text stays allowed).
+    const known = new Set(users.map((u) => u.username));
+    const options = [
+      ...users.map((u) => h('option', { value: u.username, label: u.display_name || u.username })),
+      ...people.filter((p) => !known.has(p)).map((p) => h('option', { value: p })),
+    ];
+    document.getElementById('people').replaceChildren(...options);
     document.getElementById('label-names').replaceChildren(...labels.map((l) => h('option', { value: l })));
   }, 100);
 }
@@ -165,7 +190,14 @@ function showSession() {
   for (const field of document.querySelectorAll('#task-form select')) field.disabled = !canWrite;
   board.render();
 }
-session.addEventListener('change', () => showSession());
+session.addEventListener('change', () => {
+  showSession();
+  loadUsers();
+});
+// Someone added since? Asked again when the assignee field is entered, at most every 10 s.
+document.getElementById('task-assignee').addEventListener('focus', () => {
+  if (Date.now() - usersAt > 10000) loadUsers();
+});
 
 // ------------------------------------------------------------------ keyboard
 

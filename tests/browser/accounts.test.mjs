@@ -93,3 +93,30 @@ test('a session that ends while a card is edited: sign in again, the edit is sav
     await page.context().close();
   }
 });
+
+test('the assignee field offers the users by name, and a card is given to one', async () => {
+  const created = await api.call(url1, 'POST', '/api/users', {
+    body: { username: 'bob', display_name: 'Bob Builder', password: 'bob-builds-things-1', role: 'member' },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const task = await api.create(url1, { title: 'Give me to Bob' });
+  const page = await openBoard(env.browser, url2);
+  try {
+    await page.click(`.card[data-task-id="${task.id}"]`);
+    await page.locator('#task-dialog').waitFor();
+    await page.focus('#task-assignee');
+    const bob = page.locator('#people option[value="bob"]');
+    await eventually(async () => (await bob.count()) === 1, { what: 'bob offered' });
+    assert.equal(await bob.getAttribute('label'), 'Bob Builder');
+    assert.equal(await page.locator('#people option[value="admin"]').count(), 1, 'the admin too');
+    await page.fill('#task-assignee', 'bob');
+    await page.click('#task-save');
+    await page.locator('#task-dialog').waitFor({ state: 'hidden' });
+    await eventually(
+      async () => (await api.get(url1, task.id)).body?.assignee === 'bob',
+      { what: 'the card assigned to bob' },
+    );
+  } finally {
+    await page.context().close();
+  }
+});

@@ -296,19 +296,42 @@ fn the_lab_isolates_heals_kills_and_restarts_real_nodes() {
         409,
         "a killed node cannot be killed again"
     );
+    // A killed node's log: the lab says it does not answer (a 5xx here
+    // is what the Lab page's browser logged as an error during the tour).
+    let log = get(&format!("{}/lab/nodes/{follower}/log", demo.lab));
+    assert_eq!(log.status, 200, "{:?}", log.body);
+    assert_eq!(log.body["answering"], false, "{:?}", log.body);
     assert_eq!(
         post(&demo, &format!("/lab/nodes/{follower}/restart"), None).status,
         202
     );
+    // From the restart on, through the moments before the node listens
+    // and while it catches up, the lab answers its log without a 5xx.
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut silent = 0;
     loop {
+        let log = get(&format!("{}/lab/nodes/{follower}/log", demo.lab));
+        assert_eq!(
+            log.status, 200,
+            "the log of a restarting node: {:?}",
+            log.body
+        );
+        if log.body["answering"] == false {
+            silent += 1;
+        } else {
+            assert!(log.body["entries"].is_array(), "{:?}", log.body);
+        }
         let n = node(&lab_state(&demo), follower);
         if n["state"] == "running" && n["answering"] == true && n["role"] == "follower" {
             break;
         }
         assert!(Instant::now() < deadline, "{n}");
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(20));
     }
+    assert!(
+        silent > 0,
+        "asked right after the restart, the node did not answer yet at least once"
+    );
 }
 
 fn url_of(demo: &Demo, id: u64) -> String {

@@ -121,6 +121,7 @@ function renderNodes() {
         'data-role': n.answering && n.state === 'running' ? n.role : n.state,
         'data-state': n.state,
         'data-member': n.member ?? '',
+        'data-commit': n.commit_index ?? '',
         'data-cut-off': isolated ? 'true' : 'false',
         'aria-labelledby': `node-${n.id}-title`,
       });

@@ -177,6 +177,17 @@ pub async fn guard(
             .map(ServiceResponse::map_into_left_body);
     };
     let access = access_of(&req);
+    if state.auth
+        && state.accounts.get().is_none()
+        && presents_credential(&req)
+        && !presents_service_token(&req, &state)
+    {
+        // Started a moment ago (or catching up from a peer): the accounts
+        // are on their way. Waiting for them beats a 503 to a signed-in
+        // page that has just failed over here; past the wait, 503
+        // `no_leader` (retryable) as before.
+        state.accounts.loaded(ACCOUNTS_WAIT).await;
+    }
     let verdict = if state.auth {
         match check(&req, &state, access) {
             // A credential this node does not know may have been committed
@@ -208,6 +219,22 @@ pub async fn guard(
             Ok(ServiceResponse::new(req, response).map_into_right_body())
         }
     }
+}
+
+/// How long a request with credentials waits for a starting node's
+/// accounts.
+const ACCOUNTS_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether the request's bearer token is the configured `api_token` (which
+/// needs no accounts, see [`bearer`]).
+fn presents_service_token(req: &ServiceRequest, state: &AppState) -> bool {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    matches!((presented, &state.api_token), (Some(p), Some(t)) if access::constant_time_eq(p.as_bytes(), t.as_bytes()))
 }
 
 /// Whether the request carries a session cookie or a token at all.

@@ -25,7 +25,9 @@
 //! leader cannot remove itself), then any other running node is asked
 //! `DELETE /api/cluster/members/{id}` (followers forward it to the leader);
 //! once the cluster has applied it, the process is stopped and its relay
-//! and links go.
+//! and links go. Either is refused (409) before anything is asked of the
+//! cluster when it could not survive it ([`Health`]): one change at a
+//! time, a majority of the voters up now and after.
 //!
 //! What the page shows comes from the nodes: `/lab/state` merges each
 //! node's own `/api/cluster` (polled here every 300 ms) with what only the

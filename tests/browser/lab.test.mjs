@@ -34,7 +34,8 @@ async function openLab(browser, url, colorScheme = 'light') {
   page.problems = [];
   page.on('pageerror', (err) => page.problems.push(`pageerror: ${err.message}`));
   page.on('console', (msg) => {
-    if (msg.type() === 'error') page.problems.push(`console: ${msg.text()}`);
+    // With the request's URL: a failed fetch says only its status.
+    if (msg.type() === 'error') page.problems.push(`console: ${msg.text()} (${msg.location()?.url ?? '?'})`);
   });
   await page.goto(url);
   await page.waitForSelector('#lab[data-ready="true"]');

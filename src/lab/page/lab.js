@@ -58,6 +58,9 @@ async function act(label, method, path, body) {
     await api(method, path, body);
     say(label);
     await refreshState();
+    // The strips follow at once (a killed node's empties, a restarted
+    // node's comes back once it answers), not at the next tick.
+    await refreshLogs();
   } catch (e) {
     say(`${label}: refused (${e.message})`);
   }

@@ -296,19 +296,42 @@ fn the_lab_isolates_heals_kills_and_restarts_real_nodes() {
         409,
         "a killed node cannot be killed again"
     );
+    // A killed node's log: the lab says it does not answer (a 5xx here
+    // is what the Lab page's browser logged as an error during the tour).
+    let log = get(&format!("{}/lab/nodes/{follower}/log", demo.lab));
+    assert_eq!(log.status, 200, "{:?}", log.body);
+    assert_eq!(log.body["answering"], false, "{:?}", log.body);
     assert_eq!(
         post(&demo, &format!("/lab/nodes/{follower}/restart"), None).status,
         202
     );
+    // From the restart on, through the moments before the node listens
+    // and while it catches up, the lab answers its log without a 5xx.
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut silent = 0;
     loop {
+        let log = get(&format!("{}/lab/nodes/{follower}/log", demo.lab));
+        assert_eq!(
+            log.status, 200,
+            "the log of a restarting node: {:?}",
+            log.body
+        );
+        if log.body["answering"] == false {
+            silent += 1;
+        } else {
+            assert!(log.body["entries"].is_array(), "{:?}", log.body);
+        }
         let n = node(&lab_state(&demo), follower);
         if n["state"] == "running" && n["answering"] == true && n["role"] == "follower" {
             break;
         }
         assert!(Instant::now() < deadline, "{n}");
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(20));
     }
+    assert!(
+        silent > 0,
+        "asked right after the restart, the node did not answer yet at least once"
+    );
 }
 
 fn url_of(demo: &Demo, id: u64) -> String {
@@ -481,6 +504,21 @@ fn the_lab_adds_a_node_that_joins_behind_relays_and_removes_it() {
     assert_eq!(status, 202, "{added}");
     let id = added["id"].as_u64().unwrap();
     assert_eq!(id, 4, "the next unused id: {added}");
+    // One membership change at a time: node 4 is not a voter yet (its
+    // process has only just started), so no other node comes or goes.
+    let refused = |answer: (u16, Value), why: &str| {
+        assert_eq!(answer.0, 409, "{}", answer.1);
+        let message = answer.1["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(why), "{}", answer.1);
+    };
+    refused(
+        lab_call(&demo, "POST", "/lab/nodes"),
+        "node 4 is not a voter yet",
+    );
+    refused(
+        lab_call(&demo, "DELETE", "/lab/nodes/1"),
+        "node 4 is not a voter yet",
+    );
     let state = lab_state(&demo);
     assert_eq!(state["nodes"].as_array().unwrap().len(), 4, "{state}");
     assert_eq!(
@@ -647,6 +685,21 @@ fn the_lab_adds_a_node_that_joins_behind_relays_and_removes_it() {
     wait_converged(&demo, &[1, 2, 3]);
     wait_event(&demo, "node 4 left the membership");
     wait_event(&demo, "node 4 removed from the cluster and stopped");
+
+    // A removal that would leave the voters without a majority up is
+    // refused before anything is asked of the cluster: with one of three
+    // killed, removing a running one would leave one of two.
+    let down = (1..=3).find(|n| *n != leader).unwrap();
+    assert_eq!(
+        post(&demo, &format!("/lab/nodes/{down}/kill"), None).status,
+        202
+    );
+    refused(
+        lab_call(&demo, "DELETE", &format!("/lab/nodes/{leader}")),
+        "not a majority",
+    );
+    let view = get(&format!("http://{}/api/cluster", url_of(&demo, leader))).body;
+    assert_eq!(view["members"].as_array().unwrap().len(), 3, "{view}");
 }
 
 /// Waits for the lab's timeline to show `text` (what the nodes report is

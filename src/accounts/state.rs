@@ -1,7 +1,7 @@
 //! The accounts state machine: [`Accounts::apply`] over account commands.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -465,25 +465,78 @@ pub enum AccountOp<'a> {
 /// The accounts every node holds in memory, shared by the applier (the
 /// only writer, right after its MySQL COMMIT) and the api (every request's
 /// credentials are checked here). `None` until the applier has read them
-/// from MySQL at start-up, and again while a catch-up replaces the tables.
-#[derive(Clone, Default)]
+/// from MySQL at start-up, which it does once the node has caught up (a
+/// restarted node that needs a snapshot copies a peer's rows first): the
+/// api serves from the start, and a request with credentials waits for
+/// them ([`AccountsCache::loaded`]).
+#[derive(Clone)]
 pub struct AccountsCache {
-    inner: Arc<RwLock<Option<Arc<Accounts>>>>,
+    inner: Arc<tokio::sync::watch::Sender<Option<Arc<Accounts>>>>,
+}
+
+impl Default for AccountsCache {
+    fn default() -> Self {
+        AccountsCache {
+            inner: Arc::new(tokio::sync::watch::Sender::new(None)),
+        }
+    }
 }
 
 impl AccountsCache {
     pub fn get(&self) -> Option<Arc<Accounts>> {
-        // Writers never panic while holding the lock.
-        self.inner.read().expect("accounts lock").clone()
+        self.inner.borrow().clone()
     }
 
     pub fn set(&self, accounts: Option<Arc<Accounts>>) {
-        *self.inner.write().expect("accounts lock") = accounts;
+        self.inner.send_replace(accounts);
+    }
+
+    /// The accounts, once loaded, waiting for them up to `within`.
+    pub async fn loaded(&self, within: std::time::Duration) -> Option<Arc<Accounts>> {
+        let mut seen = self.inner.subscribe();
+        let loaded = match tokio::time::timeout(within, seen.wait_for(Option::is_some)).await {
+            Ok(Ok(accounts)) => accounts.clone(),
+            _ => None,
+        };
+        loaded
     }
 }
 
 impl std::fmt::Debug for AccountsCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("AccountsCache")
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_request_waits_for_the_accounts_a_starting_node_loads() {
+        let cache = AccountsCache::default();
+        assert!(cache.get().is_none());
+        // Not loaded within the wait: nothing (the api answers 503).
+        assert!(cache.loaded(Duration::from_millis(50)).await.is_none());
+        let applier = cache.clone();
+        let load = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            applier.set(Some(Arc::new(Accounts::default())));
+        });
+        let started = std::time::Instant::now();
+        let loaded = cache.loaded(Duration::from_secs(10)).await;
+        assert!(
+            loaded.is_some(),
+            "the accounts, once the applier has loaded them"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        load.await.unwrap();
+        // Loaded already: at once.
+        assert!(cache.loaded(Duration::ZERO).await.is_some());
     }
 }

@@ -104,8 +104,7 @@ fn identify(
     }
     if let Some(auth) = header(header::AUTHORIZATION.as_str()) {
         let presented = auth.strip_prefix("Bearer ").unwrap_or("").trim();
-        let accounts = accounts()?;
-        return bearer(state, presented, now, &accounts).map(Some);
+        return bearer(state.api_token.as_deref(), presented, now, accounts).map(Some);
     }
     if let Some(secret) = header(header::COOKIE.as_str()).and_then(access::session_cookie) {
         let hash = accounts::secret_hash(secret);
@@ -129,24 +128,30 @@ fn identify(
                 .ok()
                 .and_then(|q| q.get("token").cloned());
         if let Some(token) = token {
-            let accounts = accounts()?;
-            return bearer(state, &token, now, &accounts).map(Some);
+            return bearer(state.api_token.as_deref(), &token, now, accounts).map(Some);
         }
     }
     Ok(None)
 }
 
+/// Who a bearer token is: the configured service `api_token`, known from
+/// the settings alone, or a personal token, looked up in the accounts. Only
+/// the latter waits for them: a node that has not loaded its accounts yet
+/// (starting, or catching up from a peer's database) answers the service
+/// token (the lab's and operators' scripts', the preStop hook's) at once,
+/// and a personal token 503 `no_leader` (retryable).
 fn bearer(
-    state: &AppState,
+    api_token: Option<&str>,
     presented: &str,
     now: Timestamp,
-    accounts: &accounts::Accounts,
+    accounts: impl FnOnce() -> Result<std::sync::Arc<accounts::Accounts>, ApiError>,
 ) -> Result<Principal, ApiError> {
-    if let Some(service) = &state.api_token {
+    if let Some(service) = api_token {
         if access::constant_time_eq(presented.as_bytes(), service.as_bytes()) {
             return Ok(Principal::service());
         }
     }
+    let accounts = accounts()?;
     let (token, user) = accounts
         .token_user(&accounts::secret_hash(presented), now)
         .ok_or(ApiError::Unauthenticated)?;
@@ -172,6 +177,17 @@ pub async fn guard(
             .map(ServiceResponse::map_into_left_body);
     };
     let access = access_of(&req);
+    if state.auth
+        && state.accounts.get().is_none()
+        && presents_credential(&req)
+        && !presents_service_token(&req, &state)
+    {
+        // Started a moment ago (or catching up from a peer): the accounts
+        // are on their way. Waiting for them beats a 503 to a signed-in
+        // page that has just failed over here; past the wait, 503
+        // `no_leader` (retryable) as before.
+        state.accounts.loaded(ACCOUNTS_WAIT).await;
+    }
     let verdict = if state.auth {
         match check(&req, &state, access) {
             // A credential this node does not know may have been committed
@@ -203,6 +219,22 @@ pub async fn guard(
             Ok(ServiceResponse::new(req, response).map_into_right_body())
         }
     }
+}
+
+/// How long a request with credentials waits for a starting node's
+/// accounts.
+const ACCOUNTS_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether the request's bearer token is the configured `api_token` (which
+/// needs no accounts, see [`bearer`]).
+fn presents_service_token(req: &ServiceRequest, state: &AppState) -> bool {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    matches!((presented, &state.api_token), (Some(p), Some(t)) if access::constant_time_eq(p.as_bytes(), t.as_bytes()))
 }
 
 /// Whether the request carries a session cookie or a token at all.
@@ -757,5 +789,56 @@ pub async fn bootstrap_admin(
             // No leader yet, or not this node's turn: try again.
             Err(e) => tracing::debug!(error = %e, "bootstrap admin not proposed yet"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn not_loaded() -> Result<std::sync::Arc<accounts::Accounts>, ApiError> {
+        Err(ApiError::Consensus(crate::raft::ConsensusError::NoLeader))
+    }
+
+    #[test]
+    fn the_service_token_is_known_before_the_accounts_are_loaded() {
+        let principal = bearer(
+            Some("the-service-token"),
+            "the-service-token",
+            Timestamp::now(),
+            not_loaded,
+        )
+        .expect("the service token needs no accounts");
+        assert_eq!(principal.via, Via::Service);
+        // Any other token may be a user's: retry once they are loaded.
+        for presented in ["another-token", "the-service-toke", ""] {
+            match bearer(
+                Some("the-service-token"),
+                presented,
+                Timestamp::now(),
+                not_loaded,
+            ) {
+                Err(ApiError::Consensus(crate::raft::ConsensusError::NoLeader)) => {}
+                other => panic!("{presented:?}: {:?}", other.map(|p| p.via)),
+            }
+        }
+        assert!(matches!(
+            bearer(None, "the-service-token", Timestamp::now(), not_loaded),
+            Err(ApiError::Consensus(_))
+        ));
+    }
+
+    #[test]
+    fn a_personal_token_is_looked_up_in_the_accounts() {
+        let loaded = || Ok(std::sync::Arc::new(accounts::Accounts::default()));
+        assert!(matches!(
+            bearer(
+                Some("the-service-token"),
+                "unknown",
+                Timestamp::now(),
+                loaded
+            ),
+            Err(ApiError::Unauthenticated)
+        ));
     }
 }

@@ -25,7 +25,9 @@
 //! leader cannot remove itself), then any other running node is asked
 //! `DELETE /api/cluster/members/{id}` (followers forward it to the leader);
 //! once the cluster has applied it, the process is stopped and its relay
-//! and links go.
+//! and links go. Either is refused (409) before anything is asked of the
+//! cluster when it could not survive it ([`Health`]): one change at a
+//! time, a majority of the voters up now and after.
 //!
 //! What the page shows comes from the nodes: `/lab/state` merges each
 //! node's own `/api/cluster` (polled here every 300 ms) with what only the
@@ -39,7 +41,7 @@
 pub mod relay;
 mod server;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -466,6 +468,37 @@ impl Lab {
         lock(&self.membership).as_ref()?.get(&id).cloned()
     }
 
+    /// The membership as the lab sees it now, to decide a change on
+    /// (`None` until a leader has reported it).
+    pub fn health(&self) -> Option<Health> {
+        let membership = lock(&self.membership).clone()?;
+        let links = self.links();
+        let cut_off = |id: u64| {
+            let mine: Vec<_> = links
+                .iter()
+                .filter(|l| l.from == id || l.to == id)
+                .collect();
+            !mine.is_empty() && mine.iter().all(|l| l.is_cut())
+        };
+        let mut health = Health {
+            voters: membership
+                .iter()
+                .filter(|(_, role)| role.as_str() == "voter")
+                .map(|(id, _)| *id)
+                .collect(),
+            ..Health::default()
+        };
+        for n in self.nodes().iter_mut() {
+            if n.state() == "running" && n.view.is_some() && !cut_off(n.id) {
+                health.up.insert(n.id);
+            }
+            if !health.voters.contains(&n.id) {
+                health.joining.insert(n.id);
+            }
+        }
+        Some(health)
+    }
+
     /// What `GET /lab/state` answers.
     pub fn state(&self) -> Value {
         let membership = lock(&self.membership).clone();
@@ -529,6 +562,77 @@ fn membership_changes(before: &BTreeMap<u64, String>, now: &BTreeMap<u64, String
         lines.push(format!("node {id} left the membership"));
     }
     lines
+}
+
+/// What a membership change from the lab is decided on: the voters (as
+/// the leader last reported them), the voters that are up (running, heard
+/// from at the last poll, not cut off from every peer) and the lab's nodes
+/// that are not voters yet (added, still joining or a learner).
+#[derive(Debug, Default)]
+pub struct Health {
+    pub voters: BTreeSet<u64>,
+    pub up: BTreeSet<u64>,
+    pub joining: BTreeSet<u64>,
+}
+
+impl Health {
+    fn majority_up(voters: &BTreeSet<u64>, up: &BTreeSet<u64>) -> bool {
+        voters.intersection(up).count() * 2 > voters.len()
+    }
+
+    /// Why adding a node now is refused, if it is: one change at a time
+    /// (a node the lab added is not a voter yet), and the cluster must be
+    /// able to commit the new learner and its promotion.
+    pub fn refuse_add(&self) -> Option<String> {
+        if let Some(id) = self.joining.iter().next() {
+            return Some(format!(
+                "node {id} is not a voter yet (still joining): one membership change at a time; wait for it, or remove it"
+            ));
+        }
+        if !Self::majority_up(&self.voters, &self.up) {
+            return Some(format!(
+                "only {} of the {} voters are up: without a majority the cluster cannot admit a new node; restart, resume or heal first",
+                self.voters.intersection(&self.up).count(),
+                self.voters.len()
+            ));
+        }
+        None
+    }
+
+    /// Why removing node `id` now is refused, if it is: one change at a
+    /// time, never the last voter, and never a change the cluster could
+    /// not commit (no majority up now) or that would leave it without one
+    /// (the voters that stay must have a majority up).
+    pub fn refuse_remove(&self, id: u64) -> Option<String> {
+        if let Some(other) = self.joining.iter().find(|j| **j != id) {
+            return Some(format!(
+                "node {other} is not a voter yet (still joining): one membership change at a time; wait for it, or remove it first"
+            ));
+        }
+        let up_now = self.voters.intersection(&self.up).count();
+        if !Self::majority_up(&self.voters, &self.up) {
+            return Some(format!(
+                "only {up_now} of the {} voters are up: without a majority the cluster cannot commit the removal; restart, resume or heal first",
+                self.voters.len()
+            ));
+        }
+        if !self.voters.contains(&id) {
+            return None;
+        }
+        if self.voters.len() == 1 {
+            return Some(format!("node {id} is the cluster's last voter"));
+        }
+        let mut after = self.voters.clone();
+        after.remove(&id);
+        if !Self::majority_up(&after, &self.up) {
+            return Some(format!(
+                "without node {id}, only {} of the {} voters left would be up, not a majority: the cluster could commit nothing; restart, resume or heal another node first",
+                after.intersection(&self.up).count(),
+                after.len()
+            ));
+        }
+        None
+    }
 }
 
 /// Polls the nodes until the process exits.
@@ -620,6 +724,12 @@ impl Lab {
     pub fn add_node(&self) -> Result<Value, Refusal> {
         let _one = self.one_change_at_a_time()?;
         let conflict = |m: String| (StatusCode::CONFLICT, m);
+        let health = self.health().ok_or_else(|| {
+            conflict("no leader has reported the membership yet: wait for one".into())
+        })?;
+        if let Some(why) = health.refuse_add() {
+            return Err(conflict(why));
+        }
         let (id, through) = {
             let mut nodes = self.nodes();
             if nodes.len() >= MAX_NODES {
@@ -705,13 +815,21 @@ impl Lab {
         let _one = self.one_change_at_a_time()?;
         let conflict = |m: String| (StatusCode::CONFLICT, m);
         let (own_url, others) = {
-            let mut nodes = self.nodes();
+            let nodes = self.nodes();
             if !nodes.iter().any(|n| n.id == id) {
                 return Err((StatusCode::NOT_FOUND, format!("no node {id} in this lab")));
             }
             if nodes.len() <= 1 {
                 return Err(conflict("the lab keeps at least one node".into()));
             }
+            drop(nodes);
+            let health = self.health().ok_or_else(|| {
+                conflict("no leader has reported the membership yet: wait for one".into())
+            })?;
+            if let Some(why) = health.refuse_remove(id) {
+                return Err(conflict(why));
+            }
+            let mut nodes = self.nodes();
             let own = nodes.iter().find(|n| n.id == id).map(|n| n.url.clone());
             let others: Vec<(u64, String)> = nodes
                 .iter_mut()
@@ -806,5 +924,75 @@ impl Lab {
             format!("node {id} removed from the cluster and stopped"),
         );
         Ok(json!({ "removed": id }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn health(voters: &[u64], up: &[u64], joining: &[u64]) -> Health {
+        Health {
+            voters: voters.iter().copied().collect(),
+            up: up.iter().copied().collect(),
+            joining: joining.iter().copied().collect(),
+        }
+    }
+
+    #[test]
+    fn a_node_is_added_to_a_cluster_with_a_majority_up_and_nothing_joining() {
+        assert_eq!(health(&[1, 2, 3], &[1, 2, 3], &[]).refuse_add(), None);
+        assert_eq!(health(&[1, 2, 3], &[1, 2], &[]).refuse_add(), None);
+        let no_majority = health(&[1, 2, 3], &[1], &[]).refuse_add().unwrap();
+        assert!(
+            no_majority.contains("only 1 of the 3 voters are up"),
+            "{no_majority}"
+        );
+        let joining = health(&[1, 2, 3], &[1, 2, 3, 4], &[4])
+            .refuse_add()
+            .unwrap();
+        assert!(joining.contains("node 4 is not a voter yet"), "{joining}");
+        // Four voters, two up: not a majority.
+        assert!(health(&[1, 2, 3, 4], &[1, 2], &[]).refuse_add().is_some());
+    }
+
+    #[test]
+    fn a_removal_never_leaves_the_cluster_without_a_majority_up() {
+        // Healthy: any voter may go, down to the last one.
+        assert_eq!(
+            health(&[1, 2, 3, 4], &[1, 2, 3, 4], &[]).refuse_remove(4),
+            None
+        );
+        assert_eq!(health(&[1, 2, 3], &[1, 2, 3], &[]).refuse_remove(1), None);
+        assert_eq!(health(&[1, 2], &[1, 2], &[]).refuse_remove(2), None);
+        let last = health(&[1], &[1], &[]).refuse_remove(1).unwrap();
+        assert!(last.contains("last voter"), "{last}");
+        // 3 voters, node 3 down: removing it leaves 2 of 2 up, fine;
+        // removing a running one leaves 1 of 2 up, which commits nothing.
+        assert_eq!(health(&[1, 2, 3], &[1, 2], &[]).refuse_remove(3), None);
+        let breaks = health(&[1, 2, 3], &[1, 2], &[]).refuse_remove(2).unwrap();
+        assert!(
+            breaks.contains("only 1 of the 2 voters left would be up"),
+            "{breaks}"
+        );
+        // 4 voters, one down: removing a running one leaves 2 of 3 up.
+        assert_eq!(
+            health(&[1, 2, 3, 4], &[1, 2, 3], &[]).refuse_remove(1),
+            None
+        );
+        // No majority now: nothing can be committed, not even a removal.
+        let none = health(&[1, 2, 3], &[1], &[]).refuse_remove(3).unwrap();
+        assert!(none.contains("cannot commit the removal"), "{none}");
+    }
+
+    #[test]
+    fn one_change_at_a_time_but_a_joining_node_may_be_removed() {
+        let h = health(&[1, 2, 3], &[1, 2, 3, 4], &[4]);
+        assert_eq!(h.refuse_remove(4), None, "the way out of a join");
+        let busy = h.refuse_remove(3).unwrap();
+        assert!(busy.contains("node 4 is not a voter yet"), "{busy}");
+        // A learner is not a voter: removing it needs a majority now only.
+        assert_eq!(health(&[1, 2, 3], &[1, 2], &[4]).refuse_remove(4), None);
+        assert!(health(&[1, 2, 3], &[1], &[4]).refuse_remove(4).is_some());
     }
 }

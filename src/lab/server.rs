@@ -156,11 +156,11 @@ async fn node_log(lab: web::Data<Arc<Lab>>, id: web::Path<u64>) -> HttpResponse 
     .flatten();
     match answer {
         Some(log) => HttpResponse::Ok().json(log),
-        None => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "node_not_answering",
-            format!("node {id} does not answer"),
-        ),
+        // A node that does not answer (killed a moment ago, restarting,
+        // paused, catching up) is what the lab is for, not a failure of
+        // the lab: it says so, as `/lab/state` does, instead of a 503 that
+        // the page's browser logs as an error.
+        None => HttpResponse::Ok().json(json!({ "node": id, "answering": false })),
     }
 }
 

@@ -34,7 +34,8 @@ async function openLab(browser, url, colorScheme = 'light') {
   page.problems = [];
   page.on('pageerror', (err) => page.problems.push(`pageerror: ${err.message}`));
   page.on('console', (msg) => {
-    if (msg.type() === 'error') page.problems.push(`console: ${msg.text()}`);
+    // With the request's URL: a failed fetch says only its status.
+    if (msg.type() === 'error') page.problems.push(`console: ${msg.text()} (${msg.location()?.url ?? '?'})`);
   });
   await page.goto(url);
   await page.waitForSelector('#lab[data-ready="true"]');
@@ -149,6 +150,25 @@ test('kill and restart a node from the page', async () => {
   }
 });
 
+/**
+ * Every card in `ids` is on each node of `urls` exactly once, and no other
+ * card titled with `tag` is (read through each node, retried while it
+ * catches up).
+ */
+async function everyCardOnce(urls, tag, ids) {
+  for (const url of urls) {
+    await eventually(
+      async () => {
+        const { tasks } = await api.list(url).catch(() => ({ tasks: null }));
+        if (!tasks) return false;
+        const mine = tasks.filter((t) => t.title.startsWith(tag)).map((t) => t.id);
+        return mine.length === ids.length && ids.every((id) => mine.filter((m) => m === id).length === 1);
+      },
+      { timeout: 30000, interval: 500, what: `each of the ${ids.length} "${tag}" cards once on ${url}` },
+    );
+  }
+}
+
 /** The keyboard focus's control on the lab page (its data-key), after `n` more redraws. */
 async function focusAfterRedraws(page, n) {
   const at = Number(await page.getAttribute('#lab', 'data-renders'));
@@ -160,6 +180,9 @@ test('add a node from the page, cut its links, isolate it, and remove it again, 
   const page = await openLab(env.browser, env.cluster.labUrl);
   try {
     await eventually(() => leaderShown(page), { timeout: 20000, what: 'a leader' });
+    const tag = `membership ${Date.now().toString(36)}`;
+    const written = [];
+    for (let i = 0; i < 3; i++) written.push((await createRetrying(env.cluster.nodes[i].url, { title: `${tag} before ${i}` })).id);
     // Add: the button, from the keyboard.
     await page.focus('#add-node');
     await page.keyboard.press('Enter');
@@ -182,6 +205,22 @@ test('add a node from the page, cut its links, isolate it, and remove it again, 
       },
       { timeout: 30000, what: 'the new node has the leader\'s log tail' },
     );
+    // And the same commit index, as the page shows it.
+    await eventually(
+      async () => {
+        const commits = await page.evaluate(() =>
+          Object.fromEntries([...document.querySelectorAll('.lab-node')].map((n) => [n.dataset.node, n.dataset.commit])),
+        );
+        return commits[id] !== '' && commits[id] === commits[leader];
+      },
+      { timeout: 30000, what: 'the new node shows the leader\'s commit index' },
+    );
+    // Four nodes on the page, still no accessibility violations.
+    assert.deepEqual(await axeViolations(page), [], 'axe, with a fourth node');
+    // It serves the cards written before it came, once each.
+    const labState = async () => (await fetch(`${env.cluster.labUrl}/state`)).json();
+    const newUrl = (await labState()).nodes.find((n) => n.id === id).url;
+    await everyCardOnce([newUrl], tag, written);
     // Its link to the leader (to node 1, if it leads) carries messages, and
     // is cut and healed like any other.
     const peer = leader === id ? 1 : leader;
@@ -197,7 +236,7 @@ test('add a node from the page, cut its links, isolate it, and remove it again, 
     await page.click(`.lab-node[data-node="${id}"] button[data-action="isolate"]`);
     await page.waitForSelector(`.lab-node[data-node="${id}"][data-cut-off="true"]`);
     assert.equal(await page.locator(`#lab-links tr[data-state="cut"]`).count(), 6);
-    await createRetrying(env.cluster.nodes[0].url, { title: 'while node 4 is cut off' });
+    written.push((await createRetrying(env.cluster.nodes[0].url, { title: `${tag} while node 4 is cut off` })).id);
     await page.click('#heal');
     await page.waitForSelector(`.lab-node[data-node="${id}"][data-cut-off="false"][data-role="follower"]`, { timeout: 60000 });
 
@@ -211,12 +250,15 @@ test('add a node from the page, cut its links, isolate it, and remove it again, 
     await page.waitForFunction(() => /removed from the cluster and stopped/.test(document.getElementById('lab-message').textContent));
     await page.waitForFunction(() => document.getElementById('lab').dataset.voters === '3');
     // Back to three voters, and the cluster still takes writes.
-    const after = await createRetrying(env.cluster.nodes[0].url, { title: 'after node 4 left' });
+    const after = await createRetrying(env.cluster.nodes[0].url, { title: `${tag} after node 4 left` });
+    written.push(after.id);
     for (const node of env.cluster.nodes) {
       await eventually(async () => (await api.call(node.url, 'GET', `/api/tasks/${after.id}`)).status === 200, { timeout: 20000, what: `the card on node ${node.id}` });
       const view = await api.call(node.url, 'GET', '/api/cluster');
       assert.deepEqual(view.body.members.map((m) => [m.id, m.role]), [[1, 'voter'], [2, 'voter'], [3, 'voter']]);
     }
+    // Every card written during the exercise is on each remaining node, once.
+    await everyCardOnce(env.cluster.nodes.map((n) => n.url), tag, written);
     for (const line of [`node ${id} added`, `node ${id} is now a voter`, `node ${id} left the membership`, `node ${id} removed from the cluster and stopped`]) {
       await page.waitForFunction((text) => document.getElementById('lab-events').textContent.includes(text), line);
     }

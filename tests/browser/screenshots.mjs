@@ -4,8 +4,10 @@
 //   cargo build --bin taskraft && (cd tests/browser && npm ci && node screenshots.mjs)
 //
 // docs/cluster.png: the Cluster page after SCREENSHOT_LOAD_SECONDS (default
-// 90) of light load (a card created every 300 ms and the board listed every
-// 200 ms, round the nodes), so its charts have a minute and more of history.
+// 240) of light load round the nodes (a card created every 300 ms, every
+// 120 ms in the middle third, and the board listed every 200 ms), with
+// leadership handed to another node half-way (through the lab), so its
+// charts have minutes of history: a busier stretch, and a new term.
 // docs/lab.png: the Lab page with a fourth node added from the page, the
 // link between it and the leader cut, and cards written meanwhile, so its
 // log strip falls behind the others'.
@@ -13,9 +15,10 @@
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as api from './lib/api.mjs';
+import { signIn } from './lib/browser.mjs';
 import { ARTIFACTS, REPO, eventually, setUp, tearDown } from './lib/harness.mjs';
 
-const LOAD_SECONDS = Number(process.env.SCREENSHOT_LOAD_SECONDS ?? 90);
+const LOAD_SECONDS = Number(process.env.SCREENSHOT_LOAD_SECONDS ?? 240);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function shoot(page, name) {
@@ -40,17 +43,28 @@ try {
   const nodes = env.cluster.nodes;
   const context = await env.browser.newContext({ viewport: { width: 1440, height: 1000 } });
 
-  // The Cluster page, sampling while a light load runs.
+  // The Cluster page (signed in on the board: accounts are on), sampling
+  // while a light load runs.
   const charts = await context.newPage();
+  await charts.goto(nodes[0].url);
+  if (env.cluster.admin) await signIn(charts, env.cluster.admin);
   await charts.goto(`${nodes[0].url}/cluster`);
-  const until = Date.now() + LOAD_SECONDS * 1000;
+  const start = Date.now();
+  const until = start + LOAD_SECONDS * 1000;
   let n = 0;
   const writes = (async () => {
     while (Date.now() < until) {
       n += 1;
       await api.call(nodes[n % nodes.length].url, 'POST', '/api/tasks', { body: { title: `charted ${n}` } }).catch(() => {});
-      await sleep(300);
+      const third = Math.floor((3 * (Date.now() - start)) / (until - start));
+      await sleep(third === 1 ? 120 : 300);
     }
+  })();
+  const handover = (async () => {
+    await sleep((LOAD_SECONDS * 1000) / 2);
+    const state = await (await fetch(`${env.cluster.labUrl}/state`)).json();
+    const next = state.nodes.find((node) => node.role === 'follower');
+    if (next) await fetch(`${env.cluster.labUrl}/leader`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to: next.id }) });
   })();
   const reads = (async () => {
     let i = 0;
@@ -60,7 +74,7 @@ try {
       await sleep(200);
     }
   })();
-  await Promise.all([writes, reads]);
+  await Promise.all([writes, reads, handover]);
   await charts.waitForFunction(() => Number(document.getElementById('charts').dataset.samples) >= 20, null, { timeout: 60000 });
   await shoot(charts, 'cluster.png');
 

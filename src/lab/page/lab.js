@@ -58,6 +58,9 @@ async function act(label, method, path, body) {
     await api(method, path, body);
     say(label);
     await refreshState();
+    // The strips follow at once (a killed node's empties, a restarted
+    // node's comes back once it answers), not at the next tick.
+    await refreshLogs();
   } catch (e) {
     say(`${label}: refused (${e.message})`);
   }
@@ -121,6 +124,7 @@ function renderNodes() {
         'data-role': n.answering && n.state === 'running' ? n.role : n.state,
         'data-state': n.state,
         'data-member': n.member ?? '',
+        'data-commit': n.commit_index ?? '',
         'data-cut-off': isolated ? 'true' : 'false',
         'aria-labelledby': `node-${n.id}-title`,
       });
@@ -290,11 +294,18 @@ async function refreshLogs() {
         logs.delete(n.id);
         return;
       }
+      let log = null;
       try {
-        logs.set(n.id, await api('GET', `/lab/nodes/${n.id}/log`));
+        log = await api('GET', `/lab/nodes/${n.id}/log`);
       } catch {
+        // The lab itself did not answer: keep what is shown.
+        return;
+      }
+      if (log.answering === false) {
         // A paused or cut-off node keeps its last strip; a silent one has none.
         if (!n.answering) logs.delete(n.id);
+      } else {
+        logs.set(n.id, log);
       }
     }),
   );
@@ -384,7 +395,10 @@ async function writeCard(tag, n, nodes) {
   const id = crypto.randomUUID();
   const deadline = Date.now() + 60000;
   for (let attempt = 0; ; attempt += 1) {
-    const candidates = nodes();
+    // The leader first: a follower that has not heard from a new leader
+    // yet answers 503 `no_leader`, which the browser logs as an error.
+    const leader = leaderOf();
+    const candidates = nodes().sort((a, b) => (b.id === leader?.id) - (a.id === leader?.id));
     const node = candidates[attempt % Math.max(1, candidates.length)];
     if (node) {
       try {
@@ -406,6 +420,7 @@ async function writeCard(tag, n, nodes) {
     }
     if (Date.now() > deadline) throw new Error(`card ${n} could not be written`);
     await sleep(250);
+    await refreshState();
   }
 }
 
@@ -435,6 +450,11 @@ async function checkCards(tag, ids) {
 
 async function finish(tag, ids) {
   const s = step(`Checking every node has each of the ${ids.length} cards, once…`);
+  // Each node is read once it knows the leader: until then it answers
+  // reads 503 `no_leader` (retryable, but the browser logs it as an error).
+  await waitFor('every node knows the leader', () =>
+    state.nodes.filter((n) => n.state === 'running').every((n) => n.answering && n.leader_id != null),
+  30000).catch(() => {});
   let result;
   const deadline = Date.now() + 30000;
   for (;;) {
@@ -468,7 +488,7 @@ async function caughtUp(id) {
   return waitFor(`node ${id} catches up`, () => {
     const node = state.nodes.find((n) => n.id === id);
     const leader = leaderOf();
-    return node?.answering && leader && node.applied_index >= leader.commit_index && node.role === 'follower';
+    return node?.answering && leader && node.applied_index >= leader.commit_index && node.role === 'follower' && node.leader_id === leader.id;
   });
 }
 

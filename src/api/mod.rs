@@ -181,6 +181,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.default_service(web::to(fallback));
 }
 
+/// The routes of the `metrics_addr` listener: metrics, liveness and
+/// readiness, open (no auth middleware runs there); anything else 404.
+pub fn metrics_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(cluster::metrics))
+        .route("/healthz", web::get().to(cluster::healthz))
+        .route("/readyz", web::get().to(cluster::readyz))
+        .default_service(web::to(not_found));
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "no such resource on the metrics listener: {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
 /// Headers every response carries: a strict CSP (no inline script, no
 /// third-party origins except other nodes for failover, and http(s) images,
 /// which descriptions may show), no sniffing.

@@ -59,6 +59,7 @@ const KEYS: &[&str] = &[
     "peer_tls_ca_file",
     "peer_tls_cert_file",
     "peer_tls_key_file",
+    "metrics_addr",
 ];
 
 /// `idempotency_retention` unless configured: 7 days.
@@ -187,6 +188,10 @@ pub struct Settings {
     /// Mutual TLS between peers on the Raft port (`peer_tls_*`); the CA
     /// is also trusted by the node's own HTTP client.
     pub peer_tls: Option<crate::tls::PeerTlsFiles>,
+    /// A second, plain-HTTP listener serving only `/metrics`, `/healthz`
+    /// and `/readyz`, without credentials: for Prometheus in the pod
+    /// network, while the main listener's `/metrics` needs a token.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// `tls_cert_file` and `tls_key_file`.
@@ -429,6 +434,25 @@ impl Layers {
         };
         let tls = self.http_tls()?;
         let peer_tls = self.peer_tls()?;
+        let metrics_addr = self
+            .optional_string("metrics_addr")?
+            .map(|text| {
+                text.trim().parse::<SocketAddr>().map_err(|_| {
+                    error(
+                        "metrics_addr",
+                        format!("`{text}` is not an address like 0.0.0.0:9090"),
+                    )
+                })
+            })
+            .transpose()?;
+        if let Some(addr) = metrics_addr {
+            if addr.port() != 0 && (addr == http_addr || addr == raft_addr) {
+                return Err(error(
+                    "metrics_addr",
+                    format!("{addr} is already http_addr or raft_addr; give it a port of its own"),
+                ));
+            }
+        }
         // Under TLS the derived URLs are https.
         let scheme = |url: &str| match &tls {
             Some(_) => url.replacen("http://", "https://", 1),
@@ -597,6 +621,7 @@ impl Layers {
             },
             tls,
             peer_tls,
+            metrics_addr,
         })
     }
 

@@ -589,3 +589,17 @@ fn auth_is_on_by_default_and_the_bootstrap_admin_is_a_real_name_and_password() {
         );
     }
 }
+
+#[test]
+fn metrics_addr_is_an_address_of_its_own() {
+    assert_eq!(load(&[]).unwrap().metrics_addr, None);
+    let s = load(&[("TASKRAFT_METRICS_ADDR", "0.0.0.0:9090")]).unwrap();
+    assert_eq!(s.metrics_addr, Some("0.0.0.0:9090".parse().unwrap()));
+    for bad in ["9090", "localhost:9090", "127.0.0.1:8081", "127.0.0.1:9081"] {
+        assert_eq!(
+            load(&[("TASKRAFT_METRICS_ADDR", bad)]).unwrap_err().key,
+            "metrics_addr",
+            "{bad}"
+        );
+    }
+}

@@ -5,8 +5,11 @@
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use common::accounts::*;
 use common::*;
+use serde_json::Value;
 
 #[test]
 fn the_metrics_listener_serves_metrics_without_credentials_and_nothing_else() {
@@ -63,4 +66,140 @@ fn the_metrics_listener_serves_metrics_without_credentials_and_nothing_else() {
     }
     let log = std::fs::read_to_string(&cluster.node(1).log).unwrap();
     assert!(log.contains("serving /metrics, /healthz and /readyz without credentials"));
+}
+
+/// Reads `feed` until it closes (within `within`); the close code and
+/// reason, and whether a `signed_out` frame came first.
+fn wait_closed(feed: &mut Feed, within: Duration) -> (Option<u16>, String, Option<Value>) {
+    feed.set_timeout(Duration::from_millis(200));
+    let started = Instant::now();
+    let mut signed_out = None;
+    loop {
+        match feed.next() {
+            FeedItem::Closed(code) => {
+                return (
+                    code,
+                    feed.close_reason.clone().unwrap_or_default(),
+                    signed_out,
+                )
+            }
+            FeedItem::Message(m) if m["type"] == "signed_out" => signed_out = Some(m),
+            FeedItem::Message(_) | FeedItem::TimedOut => {}
+        }
+        assert!(
+            started.elapsed() < within,
+            "the socket is still open after {within:?}"
+        );
+    }
+}
+
+/// A socket is open and greeted.
+fn open_feed(url: &str, query: &str, who: &Who) -> Feed {
+    let mut feed = Feed::connect_as(url, query, &who.headers()).expect("the socket opens");
+    assert_eq!(feed.expect()["type"], "hello");
+    feed
+}
+
+#[test]
+fn a_socket_closes_on_every_node_when_its_credential_ends() {
+    let cluster = start_auth(3, &[], |_| {});
+    let (url1, url2, url3) = (cluster.url(1), cluster.url(2), cluster.url(3));
+    let admin = admin_session(&cluster);
+    let alice_id = create_user(&url1, &admin, "alice", "member");
+    create_user(&url1, &admin, "bob", "member");
+
+    // No credentials: no socket at all.
+    let refused = Feed::connect_as(&url2, "", &[]).err().expect("refused");
+    assert!(refused.contains("401"), "{refused}");
+
+    // Logout on node 1 closes the socket opened with that session on
+    // node 2 (and only that one: another session of hers stays open).
+    let alice = login(&url1, "alice", "alice-password").unwrap();
+    let other = login(&url3, "alice", "alice-password").unwrap();
+    let mut on_node2 = open_feed(&url2, "", &alice);
+    let mut other_feed = open_feed(&url3, "", &other);
+    let started = Instant::now();
+    let r = call(&alice, "DELETE", &format!("{url1}/api/session"), None);
+    assert_eq!(r.status, 204, "{r:?}");
+    let (code, reason, frame) = wait_closed(&mut on_node2, Duration::from_secs(2));
+    eprintln!(
+        "logout on node 1 closed the socket on node 2 after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(code, Some(4001));
+    assert_eq!(reason, "signed out: the session was logged out");
+    assert_eq!(frame.unwrap()["reason"], "logged_out");
+    // The other session's socket is still fed.
+    let created = call(
+        &other,
+        "POST",
+        &format!("{url3}/api/tasks"),
+        Some(&serde_json::json!({ "title": "still live" })),
+    );
+    assert_eq!(created.status, 201, "{created:?}");
+    let events = other_feed.events(1);
+    assert_eq!(events[0]["task"]["title"], "still live");
+
+    // A token's socket (?token=) on node 3 closes when it is revoked on node 1.
+    let made = call(
+        &other,
+        "POST",
+        &format!("{url1}/api/tokens"),
+        Some(&serde_json::json!({ "name": "feed reader" })),
+    );
+    assert_eq!(made.status, 201, "{made:?}");
+    let token = made.body["token"].as_str().unwrap().to_string();
+    let mut by_token = open_feed(&url3, &format!("?token={token}"), &Who::default());
+    let r = call(
+        &other,
+        "DELETE",
+        &format!("{url1}/api/tokens/{}", made.body["id"].as_str().unwrap()),
+        None,
+    );
+    assert_eq!(r.status, 204, "{r:?}");
+    let (code, reason, _) = wait_closed(&mut by_token, Duration::from_secs(2));
+    assert_eq!(
+        (code, reason.as_str()),
+        (Some(4001), "signed out: the token was revoked")
+    );
+
+    // Disabling her on node 2 closes her remaining socket on node 3.
+    let r = call(
+        &admin,
+        "PATCH",
+        &format!("{url2}/api/users/{alice_id}"),
+        Some(&serde_json::json!({ "disabled": true })),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let (code, reason, _) = wait_closed(&mut other_feed, Duration::from_secs(2));
+    assert_eq!(
+        (code, reason.as_str()),
+        (Some(4001), "signed out: the user was disabled")
+    );
+
+    // Bob's password change (on node 3) closes his socket on node 1.
+    let bob = login(&url1, "bob", "bob-password").unwrap();
+    let mut bobs = open_feed(&url1, "", &bob);
+    let r = call(
+        &bob,
+        "PATCH",
+        &format!("{url3}/api/users/{}", bob.user_id.clone().unwrap()),
+        Some(
+            &serde_json::json!({ "password": "bob-new-password", "current_password": "bob-password" }),
+        ),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let (code, reason, _) = wait_closed(&mut bobs, Duration::from_secs(2));
+    assert_eq!(
+        (code, reason.as_str()),
+        (Some(4001), "signed out: the password changed")
+    );
+
+    // The service token's socket is not an account's: it stays.
+    let mut service_feed = open_feed(&url2, "", &service());
+    service_feed.set_timeout(Duration::from_millis(500));
+    assert!(matches!(
+        service_feed.next(),
+        FeedItem::TimedOut | FeedItem::Message(_)
+    ));
 }

@@ -111,6 +111,46 @@ impl Principal {
     }
 }
 
+/// Why a credential that was good no longer is: what a WebSocket opened
+/// with it is told as it is closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The session was logged out (or is gone from the accounts).
+    LoggedOut,
+    /// The session or token reached its expiry.
+    Expired,
+    /// The token was revoked (or is gone).
+    Revoked,
+    /// The user was disabled.
+    Disabled,
+    /// The user's password changed after the session was made.
+    PasswordChanged,
+}
+
+impl Ended {
+    /// A short machine-readable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ended::LoggedOut => "logged_out",
+            Ended::Expired => "expired",
+            Ended::Revoked => "revoked",
+            Ended::Disabled => "disabled",
+            Ended::PasswordChanged => "password_changed",
+        }
+    }
+
+    /// What a person is told (a WebSocket close reason: at most 123 bytes).
+    pub fn reason(self) -> &'static str {
+        match self {
+            Ended::LoggedOut => "signed out: the session was logged out",
+            Ended::Expired => "signed out: the credential expired",
+            Ended::Revoked => "signed out: the token was revoked",
+            Ended::Disabled => "signed out: the user was disabled",
+            Ended::PasswordChanged => "signed out: the password changed",
+        }
+    }
+}
+
 /// Why a request is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Denial {

@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::access::{Ended, Via};
 use super::{Actor, Role};
 use crate::task::{Command, Op};
 use crate::time::Timestamp;
@@ -289,6 +290,48 @@ impl Accounts {
         valid.then_some((token, user))
     }
 
+    /// Whether a credential a request was admitted with (a WebSocket's,
+    /// held open) is still good at `now`, and if not, why. Credentials
+    /// that are not accounts (the service token, peers, `auth = "off"`)
+    /// do not end here.
+    pub fn credential(&self, via: &Via, now: Timestamp) -> Result<(), Ended> {
+        let user_of = |id: &Uuid| {
+            let user = self.users.get(id).ok_or(Ended::Disabled)?;
+            if user.disabled {
+                return Err(Ended::Disabled);
+            }
+            Ok(user)
+        };
+        match via {
+            Via::Session { hash, .. } => {
+                let session = self.sessions.get(hash).ok_or(Ended::LoggedOut)?;
+                if session.ended {
+                    return Err(Ended::LoggedOut);
+                }
+                let user = user_of(&session.user_id)?;
+                if session.created_index <= user.sessions_after {
+                    return Err(Ended::PasswordChanged);
+                }
+                if session.expires_at <= now {
+                    return Err(Ended::Expired);
+                }
+                Ok(())
+            }
+            Via::Token { id } => {
+                let token = self.tokens.get(id).ok_or(Ended::Revoked)?;
+                if token.revoked {
+                    return Err(Ended::Revoked);
+                }
+                user_of(&token.user_id)?;
+                if token.expires_at.is_some_and(|at| at <= now) {
+                    return Err(Ended::Expired);
+                }
+                Ok(())
+            }
+            Via::Service | Via::Peer { .. } | Via::Open => Ok(()),
+        }
+    }
+
     fn enabled_admins(&self) -> usize {
         self.users
             .values()
@@ -452,9 +495,21 @@ impl Accounts {
 /// only writer, right after its MySQL COMMIT) and the api (every request's
 /// credentials are checked here). `None` until the applier has read them
 /// from MySQL at start-up, and again while a catch-up replaces the tables.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct AccountsCache {
     inner: Arc<RwLock<Option<Arc<Accounts>>>>,
+    /// Bumped on every [`AccountsCache::set`]: what open WebSockets watch
+    /// to learn that their credential may have ended.
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Default for AccountsCache {
+    fn default() -> AccountsCache {
+        AccountsCache {
+            inner: Arc::default(),
+            changes: Arc::new(tokio::sync::watch::Sender::new(0)),
+        }
+    }
 }
 
 impl AccountsCache {
@@ -465,6 +520,13 @@ impl AccountsCache {
 
     pub fn set(&self, accounts: Option<Arc<Accounts>>) {
         *self.inner.write().expect("accounts lock") = accounts;
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Wakes whenever the accounts were replaced (after each applied batch
+    /// with an account command, and at start-up and catch-up).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 }
 

@@ -309,3 +309,114 @@ fn passwords_hash_with_argon2id_and_verify() {
     assert_ne!(csrf_token("a"), csrf_token("b"));
     assert_eq!(secret_hash("a").len(), 64);
 }
+
+#[test]
+fn a_held_credential_ends_with_a_reason_for_each_way_it_can_end() {
+    use super::access::Ended;
+    let mut a = Accounts::default();
+    let alice = Uuid::from_u128(3);
+    let session = |hash: &str| {
+        Op::SessionCreate(NewSession {
+            hash: hash.into(),
+            user_id: alice,
+            expires_at: Timestamp(10_000),
+        })
+    };
+    let token = |n: u128, expires_at| {
+        Op::TokenCreate(NewToken {
+            id: Uuid::from_u128(n),
+            hash: format!("t{n}"),
+            user_id: alice,
+            name: "script".into(),
+            expires_at,
+        })
+    };
+    run(
+        &mut a,
+        1,
+        vec![
+            Op::UserCreate(new_user(1, "root", Role::Admin)),
+            Op::UserCreate(new_user(3, "alice", Role::Member)),
+            session("s1"),
+            session("s2"),
+            token(10, None),
+            token(11, Some(Timestamp(5_000))),
+        ],
+    );
+    let via_session = |hash: &str| Via::Session {
+        hash: hash.into(),
+        csrf: String::new(),
+    };
+    let via_token = |n: u128| Via::Token {
+        id: Uuid::from_u128(n),
+    };
+    let now = Timestamp(2_000);
+    assert_eq!(a.credential(&via_session("s1"), now), Ok(()));
+    assert_eq!(a.credential(&via_token(10), now), Ok(()));
+    assert_eq!(
+        a.credential(&via_session("s1"), Timestamp(10_000)),
+        Err(Ended::Expired)
+    );
+    assert_eq!(
+        a.credential(&via_token(11), Timestamp(5_000)),
+        Err(Ended::Expired)
+    );
+    assert_eq!(
+        a.credential(&via_session("gone"), now),
+        Err(Ended::LoggedOut)
+    );
+    assert_eq!(a.credential(&via_token(99), now), Err(Ended::Revoked));
+    for via in [Via::Service, Via::Peer { node_id: 2 }, Via::Open] {
+        assert_eq!(a.credential(&via, Timestamp(i64::MAX)), Ok(()));
+    }
+
+    run(
+        &mut a,
+        7,
+        vec![
+            Op::SessionEnd { hash: "s1".into() },
+            Op::TokenRevoke {
+                id: Uuid::from_u128(10),
+            },
+        ],
+    );
+    assert_eq!(a.credential(&via_session("s1"), now), Err(Ended::LoggedOut));
+    assert_eq!(a.credential(&via_token(10), now), Err(Ended::Revoked));
+    assert_eq!(a.credential(&via_session("s2"), now), Ok(()));
+
+    run(
+        &mut a,
+        9,
+        vec![Op::UserUpdate(UserUpdate {
+            id: alice,
+            password_hash: Some("new".into()),
+            ..Default::default()
+        })],
+    );
+    assert_eq!(
+        a.credential(&via_session("s2"), now),
+        Err(Ended::PasswordChanged)
+    );
+    run(&mut a, 10, vec![session("s3")]);
+    assert_eq!(a.credential(&via_session("s3"), now), Ok(()));
+    run(
+        &mut a,
+        11,
+        vec![Op::UserUpdate(UserUpdate {
+            id: alice,
+            disabled: Some(true),
+            ..Default::default()
+        })],
+    );
+    assert_eq!(a.credential(&via_session("s3"), now), Err(Ended::Disabled));
+    assert_eq!(a.credential(&via_token(11), now), Err(Ended::Disabled));
+    for ended in [
+        Ended::LoggedOut,
+        Ended::Expired,
+        Ended::Revoked,
+        Ended::Disabled,
+        Ended::PasswordChanged,
+    ] {
+        assert!(ended.reason().len() <= 123, "a close reason fits a frame");
+    }
+}

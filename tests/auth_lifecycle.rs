@@ -203,3 +203,78 @@ fn a_socket_closes_on_every_node_when_its_credential_ends() {
         FeedItem::TimedOut | FeedItem::Message(_)
     ));
 }
+
+/// One node's sessions as its MySQL holds them: (hash, ended), by hash.
+fn sessions_of(mysql_url: &str) -> Vec<(String, bool)> {
+    use mysql_async::prelude::*;
+    block_on(async {
+        let mut conn = mysql_async::Conn::from_url(mysql_url)
+            .await
+            .expect("the node's database answers");
+        let rows: Vec<(String, bool)> = conn
+            .query("SELECT hash, ended FROM sessions ORDER BY hash")
+            .await
+            .unwrap();
+        conn.disconnect().await.unwrap();
+        rows
+    })
+}
+
+#[test]
+fn ended_sessions_are_pruned_from_every_node_through_the_log() {
+    // A 2 s retention: the leader's housekeeping runs every second.
+    let cluster = start_auth(3, &[("TASKRAFT_IDEMPOTENCY_RETENTION", "2s")], |_| {});
+    let (url1, url2, url3) = (cluster.url(1), cluster.url(2), cluster.url(3));
+    let admin = admin_session(&cluster);
+    create_user(&url1, &admin, "alice", "member");
+    let sessions: Vec<Who> = [&url1, &url2, &url3, &url1]
+        .iter()
+        .map(|url| login(url, "alice", "alice-password").unwrap())
+        .collect();
+    for (who, url) in sessions[..3].iter().zip([&url2, &url3, &url1]) {
+        let r = call(who, "DELETE", &format!("{url}/api/session"), None);
+        assert_eq!(r.status, 204, "{r:?}");
+    }
+    // The three ended sessions leave every node's table; the admin's and
+    // alice's last one stay, and are the same rows on every node.
+    let took = within(
+        "ended sessions pruned on every node",
+        Duration::from_secs(15),
+        || {
+            let tables: Vec<Vec<(String, bool)>> = (1..=3)
+                .map(|id| sessions_of(&cluster.mysql_url(id)))
+                .collect();
+            tables
+                .iter()
+                .all(|t| t.len() == 2 && t.iter().all(|(_, ended)| !ended))
+                && tables.windows(2).all(|w| w[0] == w[1])
+        },
+    );
+    eprintln!("pruned everywhere after {took:?}");
+    // The live ones still work, on every node; the ended ones do not.
+    for url in [&url1, &url2, &url3] {
+        let me = call(&sessions[3], "GET", &format!("{url}/api/session"), None);
+        assert_eq!(me.status, 200, "{me:?}");
+        assert_eq!(
+            call(&admin, "GET", &format!("{url}/api/session"), None).status,
+            200
+        );
+        for ended in &sessions[..3] {
+            assert_eq!(
+                call(ended, "GET", &format!("{url}/api/session"), None).status,
+                401
+            );
+        }
+    }
+    // The pruning is a log entry decided by the leader: a node restarted
+    // from its log and MySQL holds the same rows.
+    let mut cluster = cluster;
+    let before = sessions_of(&cluster.mysql_url(2));
+    cluster.kill(2);
+    cluster.restart(2);
+    assert_eq!(sessions_of(&cluster.mysql_url(2)), before);
+    assert_eq!(
+        call(&sessions[3], "GET", &format!("{url2}/api/session"), None).status,
+        200
+    );
+}

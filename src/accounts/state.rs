@@ -67,8 +67,9 @@ pub struct Session {
     pub created_index: u64,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
-    /// Logged out. Kept (not deleted), so that re-applying the entry that
-    /// created it cannot bring it back.
+    /// Logged out. Kept until the next `prune_sessions` entry removes it:
+    /// a node re-applying the entry that created it (after copying a
+    /// peer's tables in a catch-up) re-applies that prune too.
     pub ended: bool,
 }
 
@@ -128,11 +129,24 @@ pub struct NewToken {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "account", rename_all = "snake_case")]
 pub enum AccountOutcome {
-    User { user: UserView },
-    Session { user: UserView },
-    Token { id: Uuid, name: String },
+    User {
+        user: UserView,
+    },
+    Session {
+        user: UserView,
+    },
+    Token {
+        id: Uuid,
+        name: String,
+    },
+    /// `prune_sessions`: how many sessions were removed.
+    Pruned {
+        sessions: u64,
+    },
     Done,
-    Rejected { rejection: AccountRejection },
+    Rejected {
+        rejection: AccountRejection,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,11 +181,16 @@ pub struct AccountChanges {
     pub users: BTreeSet<Uuid>,
     pub sessions: BTreeSet<String>,
     pub tokens: BTreeSet<Uuid>,
+    /// Sessions pruned: their rows are deleted.
+    pub removed_sessions: BTreeSet<String>,
 }
 
 impl AccountChanges {
     pub fn is_empty(&self) -> bool {
-        self.users.is_empty() && self.sessions.is_empty() && self.tokens.is_empty()
+        self.users.is_empty()
+            && self.sessions.is_empty()
+            && self.tokens.is_empty()
+            && self.removed_sessions.is_empty()
     }
 }
 
@@ -332,6 +351,28 @@ impl Accounts {
         }
     }
 
+    /// The sessions `prune_sessions` with this cutoff removes: those that
+    /// can never be good again (logged out, made before their user's
+    /// password change, expiring at or before `before`). A disabled user's
+    /// sessions are kept: enabling the user again restores them.
+    pub fn prunable_sessions(&self, before: Timestamp) -> Vec<&str> {
+        let mut hashes: Vec<&str> = self
+            .sessions
+            .values()
+            .filter(|s| {
+                s.ended
+                    || s.expires_at <= before
+                    || self
+                        .users
+                        .get(&s.user_id)
+                        .is_none_or(|u| s.created_index <= u.sessions_after)
+            })
+            .map(|s| s.hash.as_str())
+            .collect();
+        hashes.sort_unstable();
+        hashes
+    }
+
     fn enabled_admins(&self) -> usize {
         self.users
             .values()
@@ -483,6 +524,21 @@ impl Accounts {
                     changes.tokens.insert(*id);
                 }
                 Some(O::Done)
+            }
+            Op::PruneSessions { before } => {
+                let pruned: Vec<String> = self
+                    .prunable_sessions(*before)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect();
+                for hash in &pruned {
+                    self.sessions.remove(hash);
+                    changes.sessions.remove(hash);
+                    changes.removed_sessions.insert(hash.clone());
+                }
+                Some(O::Pruned {
+                    sessions: pruned.len() as u64,
+                })
             }
             Op::Create(_) | Op::Update { .. } | Op::Delete { .. } | Op::ExpireKeys { .. } => None,
             #[cfg(feature = "failpoints")]

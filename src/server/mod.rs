@@ -114,6 +114,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     actix::spawn(crate::retention::run(
         node.raft.clone(),
         settings.idempotency_retention,
+        node.accounts.clone(),
     ));
 
     if learner {

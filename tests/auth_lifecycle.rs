@@ -278,3 +278,201 @@ fn ended_sessions_are_pruned_from_every_node_through_the_log() {
         200
     );
 }
+
+/// A request sent from the local address `from` (any of 127.0.0.0/8):
+/// the status and the JSON body.
+fn raw_from(
+    from: &str,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let authority = url.trim_start_matches("http://");
+    let (authority, path) = authority.split_at(authority.find('/').unwrap_or(authority.len()));
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let local: std::net::SocketAddr = format!("{from}:0").parse().unwrap();
+    socket
+        .bind(&local.into())
+        .expect("bind the client's address");
+    let addr: std::net::SocketAddr = authority.parse().unwrap();
+    socket.connect(&addr.into()).expect("connect to the node");
+    let mut stream: std::net::TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let body = body.unwrap_or("");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !body.is_empty() {
+        request.push_str("Content-Type: application/json\r\n");
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+#[test]
+fn a_trusted_proxy_names_the_user_and_anyone_else_is_ignored() {
+    let cluster = start_auth(
+        3,
+        &[
+            ("TASKRAFT_AUTH_PROXY_HEADER", "X-Forwarded-User"),
+            ("TASKRAFT_AUTH_PROXY_TRUSTED", "127.0.0.1/32, 10.0.0.0/8"),
+        ],
+        |_| {},
+    );
+    let (url1, url2, url3) = (cluster.url(1), cluster.url(2), cluster.url(3));
+    let admin = admin_session(&cluster);
+    let pat_id = create_user(&url1, &admin, "pat", "member");
+    create_user(&url1, &admin, "vic", "viewer");
+    let as_proxy = |name: &str| vec![("X-Forwarded-User", name.to_string())];
+    let proxied =
+        |name: &str, method: &str, url: &str, body: Option<&Value>, csrf: Option<&str>| {
+            let mut headers = as_proxy(name);
+            if let Some(csrf) = csrf {
+                headers.push(("X-Taskraft-CSRF", csrf.to_string()));
+            }
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            send(method, url, &headers, body)
+        };
+
+    // From the trusted address (127.0.0.1), on every node: the named user.
+    let me = proxied("Pat", "GET", &format!("{url2}/api/session"), None, None);
+    assert_eq!(me.status, 200, "{me:?}");
+    assert_eq!(me.body["user"]["username"], "pat");
+    let csrf = me.body["csrf"].as_str().expect("a CSRF token").to_string();
+    let again = proxied("pat", "GET", &format!("{url3}/api/session"), None, None);
+    assert_eq!(
+        again.body["csrf"].as_str(),
+        Some(csrf.as_str()),
+        "the same on every node"
+    );
+    // A write needs the CSRF token, as with the cookie (the proxy adds its
+    // header to a cross-site request too).
+    let task = serde_json::json!({ "title": "through the proxy" });
+    let r = proxied(
+        "pat",
+        "POST",
+        &format!("{url1}/api/tasks"),
+        Some(&task),
+        None,
+    );
+    assert_eq!(
+        (r.status, r.error_code()),
+        (403, Some("csrf_failed")),
+        "{r:?}"
+    );
+    let r = proxied(
+        "pat",
+        "POST",
+        &format!("{url1}/api/tasks"),
+        Some(&task),
+        Some(&csrf),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    let id = r.body["id"].as_str().unwrap();
+    let history = call(
+        &admin,
+        "GET",
+        &format!("{url3}/api/tasks/{id}/events"),
+        None,
+    );
+    assert_eq!(
+        history.body["events"][0]["actor"],
+        serde_json::json!({ "id": pat_id, "name": "pat" })
+    );
+    // The role still comes from the accounts.
+    let vic = proxied("vic", "GET", &format!("{url1}/api/session"), None, None);
+    let vic_csrf = vic.body["csrf"].as_str().unwrap().to_string();
+    let r = proxied(
+        "vic",
+        "POST",
+        &format!("{url1}/api/tasks"),
+        Some(&task),
+        Some(&vic_csrf),
+    );
+    assert_eq!(
+        (r.status, r.error_code()),
+        (403, Some("forbidden")),
+        "{r:?}"
+    );
+    // A name that is no user: refused (users are not made on sight).
+    let r = proxied("nobody", "GET", &format!("{url1}/api/tasks"), None, None);
+    assert_eq!(
+        (r.status, r.error_code()),
+        (401, Some("unauthenticated")),
+        "{r:?}"
+    );
+
+    // From an address not trusted (127.0.0.2): the header is ignored.
+    for url in [&url1, &url2, &url3] {
+        for path in ["/api/session", "/api/tasks"] {
+            let (status, body) = raw_from(
+                "127.0.0.2",
+                "GET",
+                &format!("{url}{path}"),
+                &[("X-Forwarded-User", "pat")],
+                None,
+            );
+            assert_eq!(status, 401, "{url}{path} from 127.0.0.2: {body}");
+            assert_eq!(body["error"]["code"], "unauthenticated");
+        }
+        let (status, _) = raw_from(
+            "127.0.0.2",
+            "POST",
+            &format!("{url}/api/tasks"),
+            &[("X-Forwarded-User", "admin"), ("X-Taskraft-CSRF", &csrf)],
+            Some(r#"{"title":"forged"}"#),
+        );
+        assert_eq!(status, 401, "a write from an untrusted address");
+        // The same raw client from the trusted address is believed (the
+        // refusal above is the address's, not the client's).
+        let (status, body) = raw_from(
+            "127.0.0.1",
+            "GET",
+            &format!("{url}/api/session"),
+            &[("X-Forwarded-User", "pat")],
+            None,
+        );
+        assert_eq!(
+            (status, &body["user"]["username"]),
+            (200, &Value::from("pat"))
+        );
+    }
+
+    // A socket opened through the proxy closes when the user is disabled.
+    let mut feed = Feed::connect_as(&url2, "", &as_proxy("pat")).expect("the socket opens");
+    assert_eq!(feed.expect()["type"], "hello");
+    let r = call(
+        &admin,
+        "PATCH",
+        &format!("{url1}/api/users/{pat_id}"),
+        Some(&serde_json::json!({ "disabled": true })),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let (code, reason, _) = wait_closed(&mut feed, Duration::from_secs(2));
+    assert_eq!(
+        (code, reason.as_str()),
+        (Some(4001), "signed out: the user was disabled")
+    );
+    let r = proxied("pat", "GET", &format!("{url2}/api/session"), None, None);
+    assert_eq!(r.status, 401, "a disabled user is refused: {r:?}");
+}

@@ -59,6 +59,10 @@ pub enum Via {
     Session { hash: String, csrf: String },
     /// A personal token (`Authorization: Bearer`, or `?token=` on `/ws`).
     Token { id: Uuid },
+    /// `auth_proxy_header` from a trusted proxy, naming user `user_id`;
+    /// unsafe methods need `csrf` in [`CSRF_HEADER`], as with the cookie
+    /// (the proxy adds the header to a cross-site request as well).
+    Proxy { user_id: Uuid, csrf: String },
     /// The configured `api_token`: an admin-level service token.
     Service,
     /// Another node of the cluster, by the cluster secret.
@@ -191,7 +195,9 @@ pub fn decide(
                 Err(Denial::Forbidden)
             }
         }
-        Via::Session { csrf: expected, .. } if is_unsafe(method) => {
+        Via::Session { csrf: expected, .. } | Via::Proxy { csrf: expected, .. }
+            if is_unsafe(method) =>
+        {
             let given = csrf.unwrap_or("");
             if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
                 return Err(Denial::CsrfFailed);

@@ -347,6 +347,7 @@ impl Accounts {
                 }
                 Ok(())
             }
+            Via::Proxy { user_id, .. } => user_of(user_id).map(|_| ()),
             Via::Service | Via::Peer { .. } | Via::Open => Ok(()),
         }
     }

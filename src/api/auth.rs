@@ -2,10 +2,12 @@
 //! request passes), logging in and out (`/api/session`), users
 //! (`/api/users`) and personal tokens (`/api/tokens`).
 //!
-//! With `auth = "on"` a request's credentials are, in order: a bearer
-//! token (the `api_token` service token, or a personal token), the session
-//! cookie, `?token=` on `/ws`, or, on the few routes peers use, a proof of
-//! the cluster secret. They are checked against the accounts every node
+//! With `auth = "on"` a request's credentials are, in order: on the few
+//! routes peers use, a proof of the cluster secret; the user a trusted
+//! proxy names (`auth_proxy_header`, believed only from
+//! `auth_proxy_trusted` addresses); a bearer token (the `api_token`
+//! service token, or a personal token); the session cookie; `?token=` on
+//! `/ws`. They are checked against the accounts every node
 //! holds in memory (no MySQL round trip); the route's [`Access`] decides.
 //! Account changes are proposed through the Raft log like task changes,
 //! with passwords hashed (Argon2id) and secrets drawn here, before
@@ -102,6 +104,28 @@ fn identify(
             };
         }
     }
+    if let Some(proxy) = &state.auth_proxy {
+        let peer = req.peer_addr().map(|a| a.ip());
+        if let Some(name) = proxy.vouched(peer, header(proxy.header.as_str())) {
+            // The proxy has authenticated the person; the accounts say
+            // whether that user exists, is enabled, and what they may do.
+            let accounts = accounts()?;
+            let user = validate::username(name)
+                .ok()
+                .and_then(|name| accounts.user_by_name(&name))
+                .filter(|u| !u.disabled)
+                .ok_or(ApiError::Unauthenticated)?;
+            return Ok(Some(Principal {
+                actor: user.actor(),
+                user_id: Some(user.id),
+                role: user.role,
+                via: Via::Proxy {
+                    user_id: user.id,
+                    csrf: accounts::proxy::csrf_token(&user.password_hash),
+                },
+            }));
+        }
+    }
     if let Some(auth) = header(header::AUTHORIZATION.as_str()) {
         let presented = auth.strip_prefix("Bearer ").unwrap_or("").trim();
         let accounts = accounts()?;
@@ -179,7 +203,7 @@ pub async fn guard(
             // page fails over here): catch up with the log once (ReadIndex)
             // and decide again, so a session works on every node as soon
             // as its login is answered.
-            Err(ApiError::Unauthenticated) if presents_credential(&req) => {
+            Err(ApiError::Unauthenticated) if presents_credential(&req, &state) => {
                 match state.raft.read_barrier().await {
                     Ok(()) => check(&req, &state, access),
                     Err(_) => Err(ApiError::Unauthenticated),
@@ -205,9 +229,14 @@ pub async fn guard(
     }
 }
 
-/// Whether the request carries a session cookie or a token at all.
-fn presents_credential(req: &ServiceRequest) -> bool {
-    req.headers().contains_key(header::AUTHORIZATION)
+/// Whether the request carries a session cookie, a token or a proxy's
+/// header at all.
+fn presents_credential(req: &ServiceRequest, state: &AppState) -> bool {
+    state
+        .auth_proxy
+        .as_ref()
+        .is_some_and(|proxy| req.headers().contains_key(proxy.header.as_str()))
+        || req.headers().contains_key(header::AUTHORIZATION)
         || req
             .headers()
             .get(header::COOKIE)
@@ -423,7 +452,7 @@ pub async fn session(
         .user_id
         .and_then(|id| state.accounts.get()?.user(&id).map(|u| u.view()));
     let csrf = match &principal.via {
-        Via::Session { csrf, .. } => Some(csrf.clone()),
+        Via::Session { csrf, .. } | Via::Proxy { csrf, .. } => Some(csrf.clone()),
         _ => None,
     };
     let user = match user {

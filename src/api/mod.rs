@@ -60,6 +60,8 @@ pub struct AppState {
     pub auth: bool,
     /// Every account, as this node has applied them.
     pub accounts: crate::accounts::AccountsCache,
+    /// `auth_proxy_header` from `auth_proxy_trusted` addresses, if set.
+    pub auth_proxy: Option<crate::accounts::proxy::ProxyAuth>,
 }
 
 /// One route: a method on a path and the handler that serves it.

@@ -60,6 +60,8 @@ const KEYS: &[&str] = &[
     "peer_tls_cert_file",
     "peer_tls_key_file",
     "metrics_addr",
+    "auth_proxy_header",
+    "auth_proxy_trusted",
 ];
 
 /// `idempotency_retention` unless configured: 7 days.
@@ -192,6 +194,9 @@ pub struct Settings {
     /// and `/readyz`, without credentials: for Prometheus in the pod
     /// network, while the main listener's `/metrics` needs a token.
     pub metrics_addr: Option<SocketAddr>,
+    /// `auth_proxy_header` and `auth_proxy_trusted`: a reverse proxy at a
+    /// trusted address names the signed-in user in a header.
+    pub auth_proxy: Option<crate::accounts::proxy::ProxyAuth>,
 }
 
 /// `tls_cert_file` and `tls_key_file`.
@@ -557,6 +562,7 @@ impl Layers {
                 ))
             }
         };
+        let auth_proxy = self.auth_proxy()?;
         let bootstrap_admin = self
             .optional_string("bootstrap_admin")?
             .map(|text| parse_bootstrap_admin(&text))
@@ -622,7 +628,54 @@ impl Layers {
             tls,
             peer_tls,
             metrics_addr,
+            auth_proxy,
         })
+    }
+
+    /// `auth_proxy_header` with `auth_proxy_trusted` (both or neither).
+    fn auth_proxy(&self) -> Result<Option<crate::accounts::proxy::ProxyAuth>, ConfigError> {
+        let header = self.optional_string("auth_proxy_header")?;
+        let trusted = self.optional_string("auth_proxy_trusted")?;
+        let (header, trusted) = match (header, trusted) {
+            (None, None) => return Ok(None),
+            (Some(header), Some(trusted)) => (header, trusted),
+            (Some(_), None) => {
+                return Err(error(
+                    "auth_proxy_trusted",
+                    "is required with auth_proxy_header: the addresses of the proxies whose \
+                     header is believed",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(error(
+                    "auth_proxy_header",
+                    "is required with auth_proxy_trusted",
+                ))
+            }
+        };
+        let header = header.trim().to_ascii_lowercase();
+        let ours = ["authorization", "cookie", "host"].contains(&header.as_str())
+            || header.starts_with("x-taskraft-");
+        if actix_web::http::header::HeaderName::from_bytes(header.as_bytes()).is_err() || ours {
+            return Err(error(
+                "auth_proxy_header",
+                format!(
+                    "`{header}` is not a header name the proxy may set (e.g. X-Forwarded-User)"
+                ),
+            ));
+        }
+        let trusted = trusted
+            .split(',')
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| {
+                t.parse()
+                    .map_err(|e: String| error("auth_proxy_trusted", e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if trusted.is_empty() {
+            return Err(error("auth_proxy_trusted", "names no address"));
+        }
+        Ok(Some(crate::accounts::proxy::ProxyAuth { header, trusted }))
     }
 
     /// `tls_cert_file` and `tls_key_file`: both or neither, and they load.

@@ -603,3 +603,49 @@ fn metrics_addr_is_an_address_of_its_own() {
         );
     }
 }
+
+#[test]
+fn the_proxy_header_comes_with_the_addresses_it_is_believed_from() {
+    assert_eq!(load(&[]).unwrap().auth_proxy, None);
+    let s = load(&[
+        ("TASKRAFT_AUTH_PROXY_HEADER", "X-Forwarded-User"),
+        ("TASKRAFT_AUTH_PROXY_TRUSTED", "10.0.0.0/8, 127.0.0.1"),
+    ])
+    .unwrap();
+    let proxy = s.auth_proxy.unwrap();
+    assert_eq!(proxy.header, "x-forwarded-user");
+    assert_eq!(proxy.trusted.len(), 2);
+    for (pairs, key) in [
+        (
+            vec![("TASKRAFT_AUTH_PROXY_HEADER", "X-Forwarded-User")],
+            "auth_proxy_trusted",
+        ),
+        (
+            vec![("TASKRAFT_AUTH_PROXY_TRUSTED", "10.0.0.0/8")],
+            "auth_proxy_header",
+        ),
+        (
+            vec![
+                ("TASKRAFT_AUTH_PROXY_HEADER", "X-Forwarded-User"),
+                ("TASKRAFT_AUTH_PROXY_TRUSTED", "10.0.0.0/33"),
+            ],
+            "auth_proxy_trusted",
+        ),
+        (
+            vec![
+                ("TASKRAFT_AUTH_PROXY_HEADER", "Authorization"),
+                ("TASKRAFT_AUTH_PROXY_TRUSTED", "10.0.0.1"),
+            ],
+            "auth_proxy_header",
+        ),
+        (
+            vec![
+                ("TASKRAFT_AUTH_PROXY_HEADER", "bad header"),
+                ("TASKRAFT_AUTH_PROXY_TRUSTED", "10.0.0.1"),
+            ],
+            "auth_proxy_header",
+        ),
+    ] {
+        assert_eq!(load(&pairs).unwrap_err().key, key, "{pairs:?}");
+    }
+}

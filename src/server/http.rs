@@ -106,6 +106,7 @@ pub fn app_state(
         cors: CorsPolicy::new(settings.cors_origins.clone(), &settings.advertise_url),
         auth: settings.auth,
         accounts: node.accounts.clone(),
+        auth_proxy: settings.auth_proxy.clone(),
     })
 }
 

@@ -195,6 +195,31 @@ fn a_socket_closes_on_every_node_when_its_credential_ends() {
         (Some(4001), "signed out: the password changed")
     );
 
+    // A token that expires: its socket closes within a heartbeat (4 s)
+    // of the expiry, with nobody doing anything.
+    create_user(&url1, &admin, "carol", "viewer");
+    let carol = login(&url2, "carol", "carol-password").unwrap();
+    let expires = taskraft::time::Timestamp(taskraft::time::Timestamp::now().0 + 2_000);
+    let made = call(
+        &carol,
+        "POST",
+        &format!("{url2}/api/tokens"),
+        Some(&serde_json::json!({ "name": "short", "expires_at": expires.to_string() })),
+    );
+    assert_eq!(made.status, 201, "{made:?}");
+    let token = made.body["token"].as_str().unwrap().to_string();
+    let mut expiring = open_feed(&url1, &format!("?token={token}"), &Who::default());
+    let (code, reason, frame) = wait_closed(&mut expiring, Duration::from_secs(8));
+    assert_eq!(
+        (code, reason.as_str()),
+        (Some(4001), "signed out: the credential expired")
+    );
+    assert_eq!(frame.unwrap()["reason"], "expired");
+    assert!(
+        taskraft::time::Timestamp::now() >= expires,
+        "closed only once expired"
+    );
+
     // The service token's socket is not an account's: it stays.
     let mut service_feed = open_feed(&url2, "", &service());
     service_feed.set_timeout(Duration::from_millis(500));

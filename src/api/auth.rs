@@ -306,18 +306,27 @@ fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
 
 /// Whether the request came over TLS (the `Secure` cookie flag). TLS is
 /// not served yet; this is where it will say so.
-fn over_tls(req: &HttpRequest) -> bool {
+pub(super) fn over_tls(req: &HttpRequest) -> bool {
     req.connection_info().scheme() == "https"
 }
 
 /// Proposes an account command stamped with the request's actor; the
 /// outcome once this node has applied it.
 async fn propose(state: &AppState, req: &HttpRequest, op: Op) -> Result<AccountOutcome, ApiError> {
+    propose_as(state, principal(req).actor, op).await
+}
+
+/// [`propose`] with the given actor.
+pub(super) async fn propose_as(
+    state: &AppState,
+    actor: accounts::Actor,
+    op: Op,
+) -> Result<AccountOutcome, ApiError> {
     let command = Command {
         request_id: Uuid::new_v4(),
         idempotency: None,
         at: Timestamp::now(),
-        actor: principal(req).actor,
+        actor,
         op,
     };
     match state.raft.propose(command).await {
@@ -359,7 +368,7 @@ impl From<AccountRejection> for ApiError {
     }
 }
 
-fn outcome_user(outcome: AccountOutcome) -> Result<accounts::UserView, ApiError> {
+pub(super) fn outcome_user(outcome: AccountOutcome) -> Result<accounts::UserView, ApiError> {
     match outcome {
         AccountOutcome::User { user } | AccountOutcome::Session { user } => Ok(user),
         AccountOutcome::Rejected { rejection } => Err(rejection.into()),
@@ -368,7 +377,7 @@ fn outcome_user(outcome: AccountOutcome) -> Result<accounts::UserView, ApiError>
 }
 
 /// Argon2 off the HTTP worker.
-async fn hash(password: String) -> Result<String, ApiError> {
+pub(super) async fn hash(password: String) -> Result<String, ApiError> {
     web::block(move || accounts::hash_password(&password))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))
@@ -425,14 +434,7 @@ pub async fn login(
         return Err(ApiError::InvalidCredentials);
     };
     throttle.0.lock().expect("throttle lock").succeeded(&name);
-    let secret = accounts::random_secret();
-    let expires_at = Timestamp(Timestamp::now().0 + SESSION_TTL.as_millis() as i64);
-    let op = Op::SessionCreate(NewSession {
-        hash: accounts::secret_hash(&secret),
-        user_id: user.id,
-        expires_at,
-    });
-    let user = outcome_user(propose(&state, &req, op).await?)?;
+    let (secret, user) = new_session(&state, user.actor(), user.id).await?;
     Ok(HttpResponse::Ok()
         .insert_header((
             header::SET_COOKIE,
@@ -440,6 +442,24 @@ pub async fn login(
         ))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(json!({ "user": user, "csrf": accounts::csrf_token(&secret) })))
+}
+
+/// Starts a session for user `user_id` through the log; its secret (for
+/// the cookie) and the user.
+pub(super) async fn new_session(
+    state: &AppState,
+    actor: accounts::Actor,
+    user_id: Uuid,
+) -> Result<(String, accounts::UserView), ApiError> {
+    let secret = accounts::random_secret();
+    let expires_at = Timestamp(Timestamp::now().0 + SESSION_TTL.as_millis() as i64);
+    let op = Op::SessionCreate(NewSession {
+        hash: accounts::secret_hash(&secret),
+        user_id,
+        expires_at,
+    });
+    let user = outcome_user(propose_as(state, actor, op).await?)?;
+    Ok((secret, user))
 }
 
 /// `GET /api/session`: who is signed in.

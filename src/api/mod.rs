@@ -15,6 +15,7 @@ pub mod cors;
 pub mod error;
 mod internal;
 pub mod members;
+pub mod oidc;
 #[cfg(test)]
 mod openapi;
 mod request;
@@ -62,6 +63,8 @@ pub struct AppState {
     pub accounts: crate::accounts::AccountsCache,
     /// `auth_proxy_header` from `auth_proxy_trusted` addresses, if set.
     pub auth_proxy: Option<crate::accounts::proxy::ProxyAuth>,
+    /// OpenID Connect sign-on, if configured.
+    pub oidc: Option<Arc<oidc::Oidc>>,
 }
 
 /// One route: a method on a path and the handler that serves it.
@@ -109,6 +112,8 @@ static ROUTES: &[Route] = &[
     route!(SignedIn       GET    "/api/tasks/{id}/events"    => tasks::history),
     route!(SignedIn       GET    "/api/events"               => cluster::events),
     route!(Open           POST   "/api/session"              => auth::login, body: auth::LoginBody),
+    route!(Open           GET    "/auth/oidc/login"          => oidc::login),
+    route!(Open           GET    "/auth/oidc/callback"       => oidc::callback),
     route!(SignedIn       GET    "/api/session"              => auth::session),
     route!(SignedIn       DELETE "/api/session"              => auth::logout),
     route!(SignedIn       GET    "/api/users"                => auth::users),

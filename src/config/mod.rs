@@ -62,6 +62,11 @@ const KEYS: &[&str] = &[
     "metrics_addr",
     "auth_proxy_header",
     "auth_proxy_trusted",
+    "oidc_issuer",
+    "oidc_client_id",
+    "oidc_client_secret",
+    "oidc_redirect_url",
+    "oidc_default_role",
 ];
 
 /// `idempotency_retention` unless configured: 7 days.
@@ -197,6 +202,24 @@ pub struct Settings {
     /// `auth_proxy_header` and `auth_proxy_trusted`: a reverse proxy at a
     /// trusted address names the signed-in user in a header.
     pub auth_proxy: Option<crate::accounts::proxy::ProxyAuth>,
+    /// OpenID Connect sign-on (`oidc_*`), if configured.
+    pub oidc: Option<OidcSettings>,
+}
+
+/// `oidc_issuer`, `oidc_client_id`, `oidc_client_secret`,
+/// `oidc_redirect_url` and `oidc_default_role`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OidcSettings {
+    /// The provider's issuer URL; its discovery document is
+    /// `<issuer>/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// This node's `/auth/oidc/callback` as the provider redirects to it
+    /// (registered with the provider).
+    pub redirect_url: String,
+    /// The role of a user created at their first sign-in.
+    pub default_role: crate::accounts::Role,
 }
 
 /// `tls_cert_file` and `tls_key_file`.
@@ -563,6 +586,7 @@ impl Layers {
             }
         };
         let auth_proxy = self.auth_proxy()?;
+        let oidc = self.oidc()?;
         let bootstrap_admin = self
             .optional_string("bootstrap_admin")?
             .map(|text| parse_bootstrap_admin(&text))
@@ -629,7 +653,70 @@ impl Layers {
             peer_tls,
             metrics_addr,
             auth_proxy,
+            oidc,
         })
+    }
+
+    /// The `oidc_*` keys: issuer, client id, secret and redirect URL all
+    /// or none; the default role `viewer` unless set.
+    fn oidc(&self) -> Result<Option<OidcSettings>, ConfigError> {
+        let keys = [
+            "oidc_issuer",
+            "oidc_client_id",
+            "oidc_client_secret",
+            "oidc_redirect_url",
+        ];
+        let values = keys
+            .iter()
+            .map(|k| self.optional_string(k))
+            .collect::<Result<Vec<_>, _>>()?;
+        let role = self.optional_string("oidc_default_role")?;
+        if values.iter().all(Option::is_none) {
+            if role.is_some() {
+                return Err(error("oidc_issuer", "is required with oidc_default_role"));
+            }
+            return Ok(None);
+        }
+        if let Some(i) = values.iter().position(Option::is_none) {
+            return Err(error(
+                keys[i],
+                "is required with the other oidc_* keys (issuer, client id, secret, redirect URL)",
+            ));
+        }
+        let [issuer, client_id, client_secret, redirect_url] =
+            <[Option<String>; 4]>::try_from(values)
+                .expect("four keys")
+                .map(Option::unwrap);
+        let issuer = issuer.trim_end_matches('/').to_string();
+        for (key, url) in [
+            ("oidc_issuer", &issuer),
+            ("oidc_redirect_url", &redirect_url),
+        ] {
+            check_http_url(url).map_err(|e| error(key, e.to_string()))?;
+        }
+        if !redirect_url.ends_with("/auth/oidc/callback") {
+            return Err(error(
+                "oidc_redirect_url",
+                "must be this node's (or its ingress's) /auth/oidc/callback",
+            ));
+        }
+        refuse_placeholder("oidc_client_secret", &client_secret)?;
+        let default_role = match role {
+            None => crate::accounts::Role::Viewer,
+            Some(text) => text.trim().parse().map_err(|_| {
+                error(
+                    "oidc_default_role",
+                    format!("`{text}` is not viewer, member or admin"),
+                )
+            })?,
+        };
+        Ok(Some(OidcSettings {
+            issuer,
+            client_id,
+            client_secret,
+            redirect_url,
+            default_role,
+        }))
     }
 
     /// `auth_proxy_header` with `auth_proxy_trusted` (both or neither).

@@ -649,3 +649,56 @@ fn the_proxy_header_comes_with_the_addresses_it_is_believed_from() {
         assert_eq!(load(&pairs).unwrap_err().key, key, "{pairs:?}");
     }
 }
+
+#[test]
+fn openid_connect_needs_all_four_keys_and_a_real_secret() {
+    let all = [
+        ("TASKRAFT_OIDC_ISSUER", "https://id.example.com/"),
+        ("TASKRAFT_OIDC_CLIENT_ID", "taskraft"),
+        ("TASKRAFT_OIDC_CLIENT_SECRET", "a-real-client-secret-123"),
+        (
+            "TASKRAFT_OIDC_REDIRECT_URL",
+            "https://board.example.com/auth/oidc/callback",
+        ),
+    ];
+    assert_eq!(load(&[]).unwrap().oidc, None);
+    let oidc = load(&all).unwrap().oidc.unwrap();
+    assert_eq!(oidc.issuer, "https://id.example.com");
+    assert_eq!(oidc.default_role, crate::accounts::Role::Viewer);
+    let mut with_role = all.to_vec();
+    with_role.push(("TASKRAFT_OIDC_DEFAULT_ROLE", "member"));
+    assert_eq!(
+        load(&with_role).unwrap().oidc.unwrap().default_role,
+        crate::accounts::Role::Member
+    );
+    for (i, (key, _)) in all.iter().enumerate() {
+        let mut missing = all.to_vec();
+        missing.remove(i);
+        let expected = key.trim_start_matches("TASKRAFT_").to_lowercase();
+        assert_eq!(load(&missing).unwrap_err().key, expected);
+    }
+    for (key, bad) in [
+        ("TASKRAFT_OIDC_CLIENT_SECRET", "CHANGEME-client-secret"),
+        ("TASKRAFT_OIDC_DEFAULT_ROLE", "god"),
+        (
+            "TASKRAFT_OIDC_REDIRECT_URL",
+            "https://board.example.com/elsewhere",
+        ),
+        ("TASKRAFT_OIDC_ISSUER", "ftp://id.example.com"),
+    ] {
+        let mut pairs = all.to_vec();
+        pairs.retain(|(k, _)| *k != key);
+        pairs.push((key, bad));
+        assert_eq!(
+            load(&pairs).unwrap_err().key,
+            key.trim_start_matches("TASKRAFT_").to_lowercase(),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        load(&[("TASKRAFT_OIDC_DEFAULT_ROLE", "member")])
+            .unwrap_err()
+            .key,
+        "oidc_issuer"
+    );
+}

@@ -107,6 +107,10 @@ pub fn app_state(
         auth: settings.auth,
         accounts: node.accounts.clone(),
         auth_proxy: settings.auth_proxy.clone(),
+        oidc: settings
+            .oidc
+            .clone()
+            .map(|oidc| Arc::new(api::oidc::Oidc::new(oidc, &settings.cluster_secrets))),
     })
 }
 

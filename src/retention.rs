@@ -1,4 +1,5 @@
-//! Idempotency-key retention, decided in the log.
+//! Retention, decided in the log: idempotency keys expire, and sessions
+//! that can never be good again are pruned.
 //!
 //! Every [`interval`] the leader proposes `expire_keys` with a cutoff, now
 //! (on its clock) minus `idempotency_retention`. Every node applies that
@@ -13,11 +14,19 @@
 //! voter runs a version that knows `expire_keys` proposes nothing either
 //! (the cluster-version gate, [`crate::version`]), and tries again next
 //! interval.
+//!
+//! At the same interval the leader proposes `prune_sessions` (cutoff: its
+//! now) when its accounts hold a session that is logged out, older than
+//! its user's last password change, or expired: every node removes those
+//! from memory and from its `sessions` table at that entry, so neither
+//! grows with every login ever made. Nothing is proposed while there is
+//! nothing to prune.
 
 use std::time::Duration;
 
 use uuid::Uuid;
 
+use crate::accounts::AccountsCache;
 use crate::raft::{ConsensusError, RaftHandle};
 use crate::task::{Command, Op};
 use crate::time::Timestamp;
@@ -41,9 +50,24 @@ pub fn expiry(now: Timestamp, retention: Duration) -> Command {
     }
 }
 
-/// Runs for the node's life: proposes an expiry every interval while this
-/// node leads.
-pub async fn run(raft: RaftHandle, retention: Duration) {
+/// The session pruning a leader proposes at `now`, if its accounts hold
+/// something to prune.
+pub fn session_pruning(accounts: &crate::accounts::Accounts, now: Timestamp) -> Option<Command> {
+    if accounts.prunable_sessions(now).is_empty() {
+        return None;
+    }
+    Some(Command {
+        request_id: Uuid::new_v4(),
+        idempotency: None,
+        at: now,
+        actor: crate::accounts::Actor::system(),
+        op: Op::PruneSessions { before: now },
+    })
+}
+
+/// Runs for the node's life: proposes an expiry, and a session pruning
+/// when there is something to prune, every interval while this node leads.
+pub async fn run(raft: RaftHandle, retention: Duration, accounts: AccountsCache) {
     let mut ticks = tokio::time::interval(interval(retention));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
@@ -60,6 +84,18 @@ pub async fn run(raft: RaftHandle, retention: Duration) {
             }
             Err(e) => tracing::warn!(error = %e, "could not expire idempotency keys"),
         }
+        let pruning = accounts
+            .get()
+            .and_then(|accounts| session_pruning(&accounts, Timestamp::now()));
+        if let Some(command) = pruning {
+            match raft.propose(command).await {
+                Ok(applied) => tracing::debug!(outcome = ?applied.outcome, "sessions pruned"),
+                Err(ConsensusError::ClusterTooOld(e)) => {
+                    tracing::info!(%e, "sessions not pruned yet")
+                }
+                Err(e) => tracing::warn!(error = %e, "could not prune sessions"),
+            }
+        }
     }
 }
 
@@ -75,6 +111,51 @@ mod tests {
         );
         assert_eq!(interval(Duration::from_secs(100)), Duration::from_secs(10));
         assert_eq!(interval(Duration::from_secs(2)), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_leader_proposes_a_pruning_only_when_there_is_a_session_to_prune() {
+        use crate::accounts::{AccountChanges, Accounts, NewSession, NewUser, Role};
+        let mut accounts = Accounts::default();
+        let mut changes = AccountChanges::default();
+        let mut apply = |index, op| {
+            let command = Command {
+                request_id: Uuid::new_v4(),
+                idempotency: None,
+                at: Timestamp(1_000),
+                actor: crate::accounts::Actor::system(),
+                op,
+            };
+            let op = command.op.account().expect("an account command");
+            accounts.apply(index, command.at, op, &mut changes);
+        };
+        apply(
+            1,
+            Op::UserCreate(NewUser {
+                id: Uuid::from_u128(1),
+                username: "root".into(),
+                display_name: "root".into(),
+                role: Role::Admin,
+                password_hash: "h".into(),
+            }),
+        );
+        apply(
+            2,
+            Op::SessionCreate(NewSession {
+                hash: "s".into(),
+                user_id: Uuid::from_u128(1),
+                expires_at: Timestamp(5_000),
+            }),
+        );
+        assert_eq!(session_pruning(&accounts, Timestamp(4_999)), None);
+        let command = session_pruning(&accounts, Timestamp(5_000)).expect("one expired");
+        assert_eq!(
+            command.op,
+            Op::PruneSessions {
+                before: Timestamp(5_000)
+            }
+        );
+        assert!(command.actor.is_system());
     }
 
     #[test]

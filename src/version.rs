@@ -124,6 +124,7 @@ pub fn introduced(op: &Op) -> (&'static str, Version) {
         Op::SessionEnd { .. } => ("session_end", Version::new(0, 2, 0)),
         Op::TokenCreate(_) => ("token_create", Version::new(0, 2, 0)),
         Op::TokenRevoke { .. } => ("token_revoke", Version::new(0, 2, 0)),
+        Op::PruneSessions { .. } => ("prune_sessions", Version::new(0, 2, 0)),
         // A kind only the test build knows, as a future version's would be.
         #[cfg(feature = "failpoints")]
         Op::FutureCreate(_) => ("future_create", FUTURE),

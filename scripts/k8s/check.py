@@ -281,6 +281,15 @@ def main():
             contract.append("TASKRAFT_HTTP_ADDR port differs from container port http")
         if port_of(env["TASKRAFT_RAFT_ADDR"]) != named_ports.get("raft"):
             contract.append("TASKRAFT_RAFT_ADDR port differs from container port raft")
+        # Prometheus scrapes the open metrics listener: with accounts on,
+        # the http port's /metrics answers 401.
+        if "TASKRAFT_METRICS_ADDR" not in env:
+            contract.append("TASKRAFT_METRICS_ADDR is not set (the http port's /metrics needs a token)")
+        elif port_of(env["TASKRAFT_METRICS_ADDR"]) != named_ports.get("metrics"):
+            contract.append("TASKRAFT_METRICS_ADDR port differs from container port metrics")
+        annotations = spec["template"]["metadata"].get("annotations", {})
+        if annotations.get("prometheus.io/port") != str(named_ports.get("metrics")):
+            contract.append("the prometheus.io/port annotation is not the metrics port")
         claims = {v["metadata"]["name"] for v in spec.get("volumeClaimTemplates", [])}
         if not any(m["name"] in claims and env["TASKRAFT_DATA_DIR"].startswith(m["mountPath"].rstrip("/") + "/")
                    for m in node.get("volumeMounts", [])):

@@ -59,6 +59,10 @@ pub enum Via {
     Session { hash: String, csrf: String },
     /// A personal token (`Authorization: Bearer`, or `?token=` on `/ws`).
     Token { id: Uuid },
+    /// `auth_proxy_header` from a trusted proxy, naming user `user_id`;
+    /// unsafe methods need `csrf` in [`CSRF_HEADER`], as with the cookie
+    /// (the proxy adds the header to a cross-site request as well).
+    Proxy { user_id: Uuid, csrf: String },
     /// The configured `api_token`: an admin-level service token.
     Service,
     /// Another node of the cluster, by the cluster secret.
@@ -111,6 +115,46 @@ impl Principal {
     }
 }
 
+/// Why a credential that was good no longer is: what a WebSocket opened
+/// with it is told as it is closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The session was logged out (or is gone from the accounts).
+    LoggedOut,
+    /// The session or token reached its expiry.
+    Expired,
+    /// The token was revoked (or is gone).
+    Revoked,
+    /// The user was disabled.
+    Disabled,
+    /// The user's password changed after the session was made.
+    PasswordChanged,
+}
+
+impl Ended {
+    /// A short machine-readable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ended::LoggedOut => "logged_out",
+            Ended::Expired => "expired",
+            Ended::Revoked => "revoked",
+            Ended::Disabled => "disabled",
+            Ended::PasswordChanged => "password_changed",
+        }
+    }
+
+    /// What a person is told (a WebSocket close reason: at most 123 bytes).
+    pub fn reason(self) -> &'static str {
+        match self {
+            Ended::LoggedOut => "signed out: the session was logged out",
+            Ended::Expired => "signed out: the credential expired",
+            Ended::Revoked => "signed out: the token was revoked",
+            Ended::Disabled => "signed out: the user was disabled",
+            Ended::PasswordChanged => "signed out: the password changed",
+        }
+    }
+}
+
 /// Why a request is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Denial {
@@ -151,7 +195,9 @@ pub fn decide(
                 Err(Denial::Forbidden)
             }
         }
-        Via::Session { csrf: expected, .. } if is_unsafe(method) => {
+        Via::Session { csrf: expected, .. } | Via::Proxy { csrf: expected, .. }
+            if is_unsafe(method) =>
+        {
             let given = csrf.unwrap_or("");
             if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
                 return Err(Denial::CsrfFailed);

@@ -16,6 +16,7 @@
 //! so checking a request's credentials needs no MySQL round trip.
 
 pub mod access;
+pub mod proxy;
 mod state;
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::access::{Ended, Via};
 use super::{Actor, Role};
 use crate::time::Timestamp;
 
@@ -65,8 +66,9 @@ pub struct Session {
     pub created_index: u64,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
-    /// Logged out. Kept (not deleted), so that re-applying the entry that
-    /// created it cannot bring it back.
+    /// Logged out. Kept until the next `prune_sessions` entry removes it:
+    /// a node re-applying the entry that created it (after copying a
+    /// peer's tables in a catch-up) re-applies that prune too.
     pub ended: bool,
 }
 
@@ -126,11 +128,24 @@ pub struct NewToken {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "account", rename_all = "snake_case")]
 pub enum AccountOutcome {
-    User { user: UserView },
-    Session { user: UserView },
-    Token { id: Uuid, name: String },
+    User {
+        user: UserView,
+    },
+    Session {
+        user: UserView,
+    },
+    Token {
+        id: Uuid,
+        name: String,
+    },
+    /// `prune_sessions`: how many sessions were removed.
+    Pruned {
+        sessions: u64,
+    },
     Done,
-    Rejected { rejection: AccountRejection },
+    Rejected {
+        rejection: AccountRejection,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,11 +180,16 @@ pub struct AccountChanges {
     pub users: BTreeSet<Uuid>,
     pub sessions: BTreeSet<String>,
     pub tokens: BTreeSet<Uuid>,
+    /// Sessions pruned: their rows are deleted.
+    pub removed_sessions: BTreeSet<String>,
 }
 
 impl AccountChanges {
     pub fn is_empty(&self) -> bool {
-        self.users.is_empty() && self.sessions.is_empty() && self.tokens.is_empty()
+        self.users.is_empty()
+            && self.sessions.is_empty()
+            && self.tokens.is_empty()
+            && self.removed_sessions.is_empty()
     }
 }
 
@@ -286,6 +306,71 @@ impl Accounts {
         let user = self.users.get(&token.user_id)?;
         let valid = !token.revoked && token.expires_at.is_none_or(|e| e > now) && !user.disabled;
         valid.then_some((token, user))
+    }
+
+    /// Whether a credential a request was admitted with (a WebSocket's,
+    /// held open) is still good at `now`, and if not, why. Credentials
+    /// that are not accounts (the service token, peers, `auth = "off"`)
+    /// do not end here.
+    pub fn credential(&self, via: &Via, now: Timestamp) -> Result<(), Ended> {
+        let user_of = |id: &Uuid| {
+            let user = self.users.get(id).ok_or(Ended::Disabled)?;
+            if user.disabled {
+                return Err(Ended::Disabled);
+            }
+            Ok(user)
+        };
+        match via {
+            Via::Session { hash, .. } => {
+                let session = self.sessions.get(hash).ok_or(Ended::LoggedOut)?;
+                if session.ended {
+                    return Err(Ended::LoggedOut);
+                }
+                let user = user_of(&session.user_id)?;
+                if session.created_index <= user.sessions_after {
+                    return Err(Ended::PasswordChanged);
+                }
+                if session.expires_at <= now {
+                    return Err(Ended::Expired);
+                }
+                Ok(())
+            }
+            Via::Token { id } => {
+                let token = self.tokens.get(id).ok_or(Ended::Revoked)?;
+                if token.revoked {
+                    return Err(Ended::Revoked);
+                }
+                user_of(&token.user_id)?;
+                if token.expires_at.is_some_and(|at| at <= now) {
+                    return Err(Ended::Expired);
+                }
+                Ok(())
+            }
+            Via::Proxy { user_id, .. } => user_of(user_id).map(|_| ()),
+            Via::Service | Via::Peer { .. } | Via::Open => Ok(()),
+        }
+    }
+
+    /// The sessions `prune_sessions` with this cutoff removes: those that
+    /// can never be good again (logged out, made before their user's
+    /// password change, expiring at or before `before`). A disabled user's
+    /// sessions are kept: enabling the user again restores them.
+    pub fn prunable_sessions(&self, before: Timestamp) -> Vec<&str> {
+        let mut hashes: Vec<&str> = self
+            .sessions
+            .values()
+            .filter(|s| {
+                s.ended
+                    || s.expires_at <= before
+                    || self
+                        .users
+                        .get(&s.user_id)
+                        .is_none_or(|u| s.created_index <= u.sessions_after)
+            })
+            .map(|s| s.hash.as_str())
+            .collect();
+        hashes.sort_unstable();
+        hashes
     }
 
     fn enabled_admins(&self) -> usize {
@@ -440,6 +525,21 @@ impl Accounts {
                 }
                 O::Done
             }
+            AccountOp::PruneSessions { before } => {
+                let pruned: Vec<String> = self
+                    .prunable_sessions(before)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect();
+                for hash in &pruned {
+                    self.sessions.remove(hash);
+                    changes.sessions.remove(hash);
+                    changes.removed_sessions.insert(hash.clone());
+                }
+                O::Pruned {
+                    sessions: pruned.len() as u64,
+                }
+            }
         }
     }
 }
@@ -460,24 +560,33 @@ pub enum AccountOp<'a> {
     TokenRevoke {
         id: Uuid,
     },
+    /// Drops the sessions that ended before `before` (the leader's clock).
+    PruneSessions {
+        before: Timestamp,
+    },
 }
 
 /// The accounts every node holds in memory, shared by the applier (the
 /// only writer, right after its MySQL COMMIT) and the api (every request's
 /// credentials are checked here). `None` until the applier has read them
 /// from MySQL at start-up, which it does once the node has caught up (a
-/// restarted node that needs a snapshot copies a peer's rows first): the
-/// api serves from the start, and a request with credentials waits for
-/// them ([`AccountsCache::loaded`]).
+/// restarted node that needs a snapshot copies a peer's rows first), and
+/// again while a catch-up replaces the tables: the api serves from the
+/// start, and a request with credentials waits for them
+/// ([`AccountsCache::loaded`]).
 #[derive(Clone)]
 pub struct AccountsCache {
     inner: Arc<tokio::sync::watch::Sender<Option<Arc<Accounts>>>>,
+    /// Bumped on every [`AccountsCache::set`]: what open WebSockets watch
+    /// to learn that their credential may have ended.
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Default for AccountsCache {
     fn default() -> Self {
         AccountsCache {
             inner: Arc::new(tokio::sync::watch::Sender::new(None)),
+            changes: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
     }
 }
@@ -489,6 +598,7 @@ impl AccountsCache {
 
     pub fn set(&self, accounts: Option<Arc<Accounts>>) {
         self.inner.send_replace(accounts);
+        self.changes.send_modify(|n| *n += 1);
     }
 
     /// The accounts, once loaded, waiting for them up to `within`.
@@ -499,6 +609,12 @@ impl AccountsCache {
             _ => None,
         };
         loaded
+    }
+
+    /// Wakes whenever the accounts were replaced (after each applied batch
+    /// with an account command, and at start-up and catch-up).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 }
 

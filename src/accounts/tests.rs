@@ -1,3 +1,5 @@
+use std::collections::BTreeSet;
+
 use uuid::Uuid;
 
 use super::*;
@@ -307,4 +309,219 @@ fn passwords_hash_with_argon2id_and_verify() {
     assert_ne!(random_secret(), random_secret());
     assert_ne!(csrf_token("a"), csrf_token("b"));
     assert_eq!(secret_hash("a").len(), 64);
+}
+
+#[test]
+fn a_held_credential_ends_with_a_reason_for_each_way_it_can_end() {
+    use super::access::Ended;
+    let mut a = Accounts::default();
+    let alice = Uuid::from_u128(3);
+    let session = |hash: &str| {
+        Op::SessionCreate(NewSession {
+            hash: hash.into(),
+            user_id: alice,
+            expires_at: Timestamp(10_000),
+        })
+    };
+    let token = |n: u128, expires_at| {
+        Op::TokenCreate(NewToken {
+            id: Uuid::from_u128(n),
+            hash: format!("t{n}"),
+            user_id: alice,
+            name: "script".into(),
+            expires_at,
+        })
+    };
+    run(
+        &mut a,
+        1,
+        vec![
+            Op::UserCreate(new_user(1, "root", Role::Admin)),
+            Op::UserCreate(new_user(3, "alice", Role::Member)),
+            session("s1"),
+            session("s2"),
+            token(10, None),
+            token(11, Some(Timestamp(5_000))),
+        ],
+    );
+    let via_session = |hash: &str| Via::Session {
+        hash: hash.into(),
+        csrf: String::new(),
+    };
+    let via_token = |n: u128| Via::Token {
+        id: Uuid::from_u128(n),
+    };
+    let now = Timestamp(2_000);
+    assert_eq!(a.credential(&via_session("s1"), now), Ok(()));
+    assert_eq!(a.credential(&via_token(10), now), Ok(()));
+    assert_eq!(
+        a.credential(&via_session("s1"), Timestamp(10_000)),
+        Err(Ended::Expired)
+    );
+    assert_eq!(
+        a.credential(&via_token(11), Timestamp(5_000)),
+        Err(Ended::Expired)
+    );
+    assert_eq!(
+        a.credential(&via_session("gone"), now),
+        Err(Ended::LoggedOut)
+    );
+    assert_eq!(a.credential(&via_token(99), now), Err(Ended::Revoked));
+    for via in [Via::Service, Via::Peer { node_id: 2 }, Via::Open] {
+        assert_eq!(a.credential(&via, Timestamp(i64::MAX)), Ok(()));
+    }
+
+    run(
+        &mut a,
+        7,
+        vec![
+            Op::SessionEnd { hash: "s1".into() },
+            Op::TokenRevoke {
+                id: Uuid::from_u128(10),
+            },
+        ],
+    );
+    assert_eq!(a.credential(&via_session("s1"), now), Err(Ended::LoggedOut));
+    assert_eq!(a.credential(&via_token(10), now), Err(Ended::Revoked));
+    assert_eq!(a.credential(&via_session("s2"), now), Ok(()));
+
+    run(
+        &mut a,
+        9,
+        vec![Op::UserUpdate(UserUpdate {
+            id: alice,
+            password_hash: Some("new".into()),
+            ..Default::default()
+        })],
+    );
+    assert_eq!(
+        a.credential(&via_session("s2"), now),
+        Err(Ended::PasswordChanged)
+    );
+    run(&mut a, 10, vec![session("s3")]);
+    assert_eq!(a.credential(&via_session("s3"), now), Ok(()));
+    run(
+        &mut a,
+        11,
+        vec![Op::UserUpdate(UserUpdate {
+            id: alice,
+            disabled: Some(true),
+            ..Default::default()
+        })],
+    );
+    assert_eq!(a.credential(&via_session("s3"), now), Err(Ended::Disabled));
+    assert_eq!(a.credential(&via_token(11), now), Err(Ended::Disabled));
+    for ended in [
+        Ended::LoggedOut,
+        Ended::Expired,
+        Ended::Revoked,
+        Ended::Disabled,
+        Ended::PasswordChanged,
+    ] {
+        assert!(ended.reason().len() <= 123, "a close reason fits a frame");
+    }
+}
+
+#[test]
+fn pruning_removes_exactly_the_sessions_that_can_never_be_good_again() {
+    let mut a = Accounts::default();
+    let alice = Uuid::from_u128(3);
+    let bob = Uuid::from_u128(4);
+    let session = |hash: &str, user_id, expires_at| {
+        Op::SessionCreate(NewSession {
+            hash: hash.into(),
+            user_id,
+            expires_at: Timestamp(expires_at),
+        })
+    };
+    run(
+        &mut a,
+        1,
+        vec![
+            Op::UserCreate(new_user(1, "root", Role::Admin)),
+            Op::UserCreate(new_user(3, "alice", Role::Member)),
+            Op::UserCreate(new_user(4, "bob", Role::Member)),
+            session("logged-out", alice, 50_000),
+            session("expired", alice, 3_000),
+            session("before-password", bob, 50_000),
+            session("live", alice, 50_000),
+            session("disabled-user", bob, 50_000),
+        ],
+    );
+    run(
+        &mut a,
+        9,
+        vec![
+            Op::SessionEnd {
+                hash: "logged-out".into(),
+            },
+            Op::UserUpdate(UserUpdate {
+                id: bob,
+                password_hash: Some("new".into()),
+                ..Default::default()
+            }),
+        ],
+    );
+    // After the password change: bob's new session, then bob disabled
+    // (enabling him again restores it, so it stays).
+    run(
+        &mut a,
+        11,
+        vec![
+            session("after-password", bob, 50_000),
+            Op::UserUpdate(UserUpdate {
+                id: bob,
+                disabled: Some(true),
+                ..Default::default()
+            }),
+        ],
+    );
+    let before = Timestamp(3_000);
+    let mut gone = a.prunable_sessions(before);
+    gone.sort_unstable();
+    assert_eq!(
+        gone,
+        vec!["before-password", "disabled-user", "expired", "logged-out"],
+        "`disabled-user` was made before bob's password change"
+    );
+    let mut changes = AccountChanges::default();
+    let outcome = a.apply(
+        13,
+        before,
+        AccountOp::PruneSessions { before },
+        &mut changes,
+    );
+    assert_eq!(outcome, AccountOutcome::Pruned { sessions: 4 });
+    assert_eq!(changes.removed_sessions.len(), 4);
+    let left: BTreeSet<&str> = a.all_sessions().map(|s| s.hash.as_str()).collect();
+    assert_eq!(left, BTreeSet::from(["after-password", "live"]));
+    assert!(a.prunable_sessions(before).is_empty());
+    // Nothing left to prune: a second pruning removes nothing.
+    let again = run(&mut a, 14, vec![Op::PruneSessions { before }]);
+    assert_eq!(again, vec![AccountOutcome::Pruned { sessions: 0 }]);
+}
+
+#[test]
+fn replaying_a_pruned_session_with_the_log_after_it_prunes_it_again() {
+    // A node that copied a peer's tables (which no longer hold a pruned
+    // session) replays the entries from its snapshot on: the session's
+    // creation brings it back, and the pruning after it removes it again.
+    let entries = vec![
+        Op::UserCreate(new_user(1, "root", Role::Admin)),
+        Op::SessionCreate(NewSession {
+            hash: "s".into(),
+            user_id: Uuid::from_u128(1),
+            expires_at: Timestamp(50_000),
+        }),
+        Op::SessionEnd { hash: "s".into() },
+        Op::PruneSessions {
+            before: Timestamp(1_000),
+        },
+    ];
+    let mut peer = Accounts::default();
+    run(&mut peer, 1, entries.clone());
+    assert!(peer.session("s").is_none());
+    let mut copied = peer.clone();
+    run(&mut copied, 2, entries[1..].to_vec());
+    assert_eq!(copied, peer);
 }

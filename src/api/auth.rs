@@ -2,10 +2,12 @@
 //! request passes), logging in and out (`/api/session`), users
 //! (`/api/users`) and personal tokens (`/api/tokens`).
 //!
-//! With `auth = "on"` a request's credentials are, in order: a bearer
-//! token (the `api_token` service token, or a personal token), the session
-//! cookie, `?token=` on `/ws`, or, on the few routes peers use, a proof of
-//! the cluster secret. They are checked against the accounts every node
+//! With `auth = "on"` a request's credentials are, in order: on the few
+//! routes peers use, a proof of the cluster secret; the user a trusted
+//! proxy names (`auth_proxy_header`, believed only from
+//! `auth_proxy_trusted` addresses); a bearer token (the `api_token`
+//! service token, or a personal token); the session cookie; `?token=` on
+//! `/ws`. They are checked against the accounts every node
 //! holds in memory (no MySQL round trip); the route's [`Access`] decides.
 //! Account changes are proposed through the Raft log like task changes,
 //! with passwords hashed (Argon2id) and secrets drawn here, before
@@ -102,6 +104,28 @@ fn identify(
             };
         }
     }
+    if let Some(proxy) = &state.auth_proxy {
+        let peer = req.peer_addr().map(|a| a.ip());
+        if let Some(name) = proxy.vouched(peer, header(proxy.header.as_str())) {
+            // The proxy has authenticated the person; the accounts say
+            // whether that user exists, is enabled, and what they may do.
+            let accounts = accounts()?;
+            let user = validate::username(name)
+                .ok()
+                .and_then(|name| accounts.user_by_name(&name))
+                .filter(|u| !u.disabled)
+                .ok_or(ApiError::Unauthenticated)?;
+            return Ok(Some(Principal {
+                actor: user.actor(),
+                user_id: Some(user.id),
+                role: user.role,
+                via: Via::Proxy {
+                    user_id: user.id,
+                    csrf: accounts::proxy::csrf_token(&user.password_hash),
+                },
+            }));
+        }
+    }
     if let Some(auth) = header(header::AUTHORIZATION.as_str()) {
         let presented = auth.strip_prefix("Bearer ").unwrap_or("").trim();
         return bearer(state.api_token.as_deref(), presented, now, accounts).map(Some);
@@ -179,7 +203,7 @@ pub async fn guard(
     let access = access_of(&req);
     if state.auth
         && state.accounts.get().is_none()
-        && presents_credential(&req)
+        && presents_credential(&req, &state)
         && !presents_service_token(&req, &state)
     {
         // Started a moment ago (or catching up from a peer): the accounts
@@ -195,7 +219,7 @@ pub async fn guard(
             // page fails over here): catch up with the log once (ReadIndex)
             // and decide again, so a session works on every node as soon
             // as its login is answered.
-            Err(ApiError::Unauthenticated) if presents_credential(&req) => {
+            Err(ApiError::Unauthenticated) if presents_credential(&req, &state) => {
                 match state.raft.read_barrier().await {
                     Ok(()) => check(&req, &state, access),
                     Err(_) => Err(ApiError::Unauthenticated),
@@ -237,9 +261,14 @@ fn presents_service_token(req: &ServiceRequest, state: &AppState) -> bool {
     matches!((presented, &state.api_token), (Some(p), Some(t)) if access::constant_time_eq(p.as_bytes(), t.as_bytes()))
 }
 
-/// Whether the request carries a session cookie or a token at all.
-fn presents_credential(req: &ServiceRequest) -> bool {
-    req.headers().contains_key(header::AUTHORIZATION)
+/// Whether the request carries a session cookie, a token or a proxy's
+/// header at all.
+fn presents_credential(req: &ServiceRequest, state: &AppState) -> bool {
+    state
+        .auth_proxy
+        .as_ref()
+        .is_some_and(|proxy| req.headers().contains_key(proxy.header.as_str()))
+        || req.headers().contains_key(header::AUTHORIZATION)
         || req
             .headers()
             .get(header::COOKIE)
@@ -309,18 +338,27 @@ fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
 
 /// Whether the request came over TLS (the `Secure` cookie flag). TLS is
 /// not served yet; this is where it will say so.
-fn over_tls(req: &HttpRequest) -> bool {
+pub(super) fn over_tls(req: &HttpRequest) -> bool {
     req.connection_info().scheme() == "https"
 }
 
 /// Proposes an account command stamped with the request's actor; the
 /// outcome once this node has applied it.
 async fn propose(state: &AppState, req: &HttpRequest, op: Op) -> Result<AccountOutcome, ApiError> {
+    propose_as(state, principal(req).actor, op).await
+}
+
+/// [`propose`] with the given actor.
+pub(super) async fn propose_as(
+    state: &AppState,
+    actor: accounts::Actor,
+    op: Op,
+) -> Result<AccountOutcome, ApiError> {
     let command = Command {
         request_id: Uuid::new_v4(),
         idempotency: None,
         at: Timestamp::now(),
-        actor: principal(req).actor,
+        actor,
         op,
     };
     match state.raft.propose(command).await {
@@ -362,7 +400,7 @@ impl From<AccountRejection> for ApiError {
     }
 }
 
-fn outcome_user(outcome: AccountOutcome) -> Result<accounts::UserView, ApiError> {
+pub(super) fn outcome_user(outcome: AccountOutcome) -> Result<accounts::UserView, ApiError> {
     match outcome {
         AccountOutcome::User { user } | AccountOutcome::Session { user } => Ok(user),
         AccountOutcome::Rejected { rejection } => Err(rejection.into()),
@@ -371,7 +409,7 @@ fn outcome_user(outcome: AccountOutcome) -> Result<accounts::UserView, ApiError>
 }
 
 /// Argon2 off the HTTP worker.
-async fn hash(password: String) -> Result<String, ApiError> {
+pub(super) async fn hash(password: String) -> Result<String, ApiError> {
     web::block(move || accounts::hash_password(&password))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))
@@ -428,14 +466,7 @@ pub async fn login(
         return Err(ApiError::InvalidCredentials);
     };
     throttle.0.lock().expect("throttle lock").succeeded(&name);
-    let secret = accounts::random_secret();
-    let expires_at = Timestamp(Timestamp::now().0 + SESSION_TTL.as_millis() as i64);
-    let op = Op::SessionCreate(NewSession {
-        hash: accounts::secret_hash(&secret),
-        user_id: user.id,
-        expires_at,
-    });
-    let user = outcome_user(propose(&state, &req, op).await?)?;
+    let (secret, user) = new_session(&state, user.actor(), user.id).await?;
     Ok(HttpResponse::Ok()
         .insert_header((
             header::SET_COOKIE,
@@ -443,6 +474,24 @@ pub async fn login(
         ))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(json!({ "user": user, "csrf": accounts::csrf_token(&secret) })))
+}
+
+/// Starts a session for user `user_id` through the log; its secret (for
+/// the cookie) and the user.
+pub(super) async fn new_session(
+    state: &AppState,
+    actor: accounts::Actor,
+    user_id: Uuid,
+) -> Result<(String, accounts::UserView), ApiError> {
+    let secret = accounts::random_secret();
+    let expires_at = Timestamp(Timestamp::now().0 + SESSION_TTL.as_millis() as i64);
+    let op = Op::SessionCreate(NewSession {
+        hash: accounts::secret_hash(&secret),
+        user_id,
+        expires_at,
+    });
+    let user = outcome_user(propose_as(state, actor, op).await?)?;
+    Ok((secret, user))
 }
 
 /// `GET /api/session`: who is signed in.
@@ -455,7 +504,7 @@ pub async fn session(
         .user_id
         .and_then(|id| state.accounts.get()?.user(&id).map(|u| u.view()));
     let csrf = match &principal.via {
-        Via::Session { csrf, .. } => Some(csrf.clone()),
+        Via::Session { csrf, .. } | Via::Proxy { csrf, .. } => Some(csrf.clone()),
         _ => None,
     };
     let user = match user {

@@ -64,6 +64,10 @@ pub enum ApiError {
     WriteTimeout(ConsensusError),
     #[error("storage unavailable: {0}")]
     Storage(String),
+    /// An upstream this node relies on (the OpenID provider) failed or
+    /// answered something unusable.
+    #[error("{0}")]
+    BadGateway(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -103,6 +107,7 @@ impl ApiError {
             ApiError::Consensus(ConsensusError::ClusterTooOld(_)) => "cluster_version_too_old",
             ApiError::WriteTimeout(_) => "timeout",
             ApiError::Storage(_) => "storage_unavailable",
+            ApiError::BadGateway(_) => "bad_gateway",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -200,6 +205,7 @@ impl ResponseError for ApiError {
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Consensus(_) | ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::WriteTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -15,6 +15,7 @@ pub mod cors;
 pub mod error;
 mod internal;
 pub mod members;
+pub mod oidc;
 #[cfg(test)]
 mod openapi;
 mod request;
@@ -60,6 +61,10 @@ pub struct AppState {
     pub auth: bool,
     /// Every account, as this node has applied them.
     pub accounts: crate::accounts::AccountsCache,
+    /// `auth_proxy_header` from `auth_proxy_trusted` addresses, if set.
+    pub auth_proxy: Option<crate::accounts::proxy::ProxyAuth>,
+    /// OpenID Connect sign-on, if configured.
+    pub oidc: Option<Arc<oidc::Oidc>>,
 }
 
 /// One route: a method on a path and the handler that serves it.
@@ -107,6 +112,8 @@ static ROUTES: &[Route] = &[
     route!(SignedIn       GET    "/api/tasks/{id}/events"    => tasks::history),
     route!(SignedIn       GET    "/api/events"               => cluster::events),
     route!(Open           POST   "/api/session"              => auth::login, body: auth::LoginBody),
+    route!(Open           GET    "/auth/oidc/login"          => oidc::login),
+    route!(Open           GET    "/auth/oidc/callback"       => oidc::callback),
     route!(SignedIn       GET    "/api/session"              => auth::session),
     route!(SignedIn       DELETE "/api/session"              => auth::logout),
     route!(SignedIn       GET    "/api/users"                => auth::users),
@@ -179,6 +186,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         cfg.service(resource);
     }
     cfg.default_service(web::to(fallback));
+}
+
+/// The routes of the `metrics_addr` listener: metrics, liveness and
+/// readiness, open (no auth middleware runs there); anything else 404.
+pub fn metrics_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(cluster::metrics))
+        .route("/healthz", web::get().to(cluster::healthz))
+        .route("/readyz", web::get().to(cluster::readyz))
+        .default_service(web::to(not_found));
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "no such resource on the metrics listener: {} {}",
+        req.method(),
+        req.path()
+    )))
 }
 
 /// Headers every response carries: a strict CSP (no inline script, no

@@ -130,6 +130,7 @@ pub async fn apply(
     if let Some((accounts, account_changes)) = &accounts {
         let rows = crate::db::accounts::changed_rows(accounts, account_changes);
         crate::db::accounts::write_rows(&mut sql, budget, &rows);
+        crate::db::accounts::delete_removed(&mut sql, account_changes);
     }
     sql.push("COMMIT");
     crate::crash::point("apply_before_commit");

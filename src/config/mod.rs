@@ -59,6 +59,14 @@ const KEYS: &[&str] = &[
     "peer_tls_ca_file",
     "peer_tls_cert_file",
     "peer_tls_key_file",
+    "metrics_addr",
+    "auth_proxy_header",
+    "auth_proxy_trusted",
+    "oidc_issuer",
+    "oidc_client_id",
+    "oidc_client_secret",
+    "oidc_redirect_url",
+    "oidc_default_role",
 ];
 
 /// `idempotency_retention` unless configured: 7 days.
@@ -196,6 +204,31 @@ pub struct Settings {
     /// Mutual TLS between peers on the Raft port (`peer_tls_*`); the CA
     /// is also trusted by the node's own HTTP client.
     pub peer_tls: Option<crate::tls::PeerTlsFiles>,
+    /// A second, plain-HTTP listener serving only `/metrics`, `/healthz`
+    /// and `/readyz`, without credentials: for Prometheus in the pod
+    /// network, while the main listener's `/metrics` needs a token.
+    pub metrics_addr: Option<SocketAddr>,
+    /// `auth_proxy_header` and `auth_proxy_trusted`: a reverse proxy at a
+    /// trusted address names the signed-in user in a header.
+    pub auth_proxy: Option<crate::accounts::proxy::ProxyAuth>,
+    /// OpenID Connect sign-on (`oidc_*`), if configured.
+    pub oidc: Option<OidcSettings>,
+}
+
+/// `oidc_issuer`, `oidc_client_id`, `oidc_client_secret`,
+/// `oidc_redirect_url` and `oidc_default_role`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OidcSettings {
+    /// The provider's issuer URL; its discovery document is
+    /// `<issuer>/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// This node's `/auth/oidc/callback` as the provider redirects to it
+    /// (registered with the provider).
+    pub redirect_url: String,
+    /// The role of a user created at their first sign-in.
+    pub default_role: crate::accounts::Role,
 }
 
 /// `tls_cert_file` and `tls_key_file`.
@@ -438,6 +471,25 @@ impl Layers {
         };
         let tls = self.http_tls()?;
         let peer_tls = self.peer_tls()?;
+        let metrics_addr = self
+            .optional_string("metrics_addr")?
+            .map(|text| {
+                text.trim().parse::<SocketAddr>().map_err(|_| {
+                    error(
+                        "metrics_addr",
+                        format!("`{text}` is not an address like 0.0.0.0:9090"),
+                    )
+                })
+            })
+            .transpose()?;
+        if let Some(addr) = metrics_addr {
+            if addr.port() != 0 && (addr == http_addr || addr == raft_addr) {
+                return Err(error(
+                    "metrics_addr",
+                    format!("{addr} is already http_addr or raft_addr; give it a port of its own"),
+                ));
+            }
+        }
         // Under TLS the derived URLs are https.
         let scheme = |url: &str| match &tls {
             Some(_) => url.replacen("http://", "https://", 1),
@@ -542,6 +594,8 @@ impl Layers {
                 ))
             }
         };
+        let auth_proxy = self.auth_proxy()?;
+        let oidc = self.oidc()?;
         let bootstrap_admin = self
             .optional_string("bootstrap_admin")?
             .map(|text| parse_bootstrap_admin(&text))
@@ -606,7 +660,118 @@ impl Layers {
             },
             tls,
             peer_tls,
+            metrics_addr,
+            auth_proxy,
+            oidc,
         })
+    }
+
+    /// The `oidc_*` keys: issuer, client id, secret and redirect URL all
+    /// or none; the default role `viewer` unless set.
+    fn oidc(&self) -> Result<Option<OidcSettings>, ConfigError> {
+        let keys = [
+            "oidc_issuer",
+            "oidc_client_id",
+            "oidc_client_secret",
+            "oidc_redirect_url",
+        ];
+        let values = keys
+            .iter()
+            .map(|k| self.optional_string(k))
+            .collect::<Result<Vec<_>, _>>()?;
+        let role = self.optional_string("oidc_default_role")?;
+        if values.iter().all(Option::is_none) {
+            if role.is_some() {
+                return Err(error("oidc_issuer", "is required with oidc_default_role"));
+            }
+            return Ok(None);
+        }
+        if let Some(i) = values.iter().position(Option::is_none) {
+            return Err(error(
+                keys[i],
+                "is required with the other oidc_* keys (issuer, client id, secret, redirect URL)",
+            ));
+        }
+        let [issuer, client_id, client_secret, redirect_url] =
+            <[Option<String>; 4]>::try_from(values)
+                .expect("four keys")
+                .map(Option::unwrap);
+        let issuer = issuer.trim_end_matches('/').to_string();
+        for (key, url) in [
+            ("oidc_issuer", &issuer),
+            ("oidc_redirect_url", &redirect_url),
+        ] {
+            check_http_url(url).map_err(|e| error(key, e.to_string()))?;
+        }
+        if !redirect_url.ends_with("/auth/oidc/callback") {
+            return Err(error(
+                "oidc_redirect_url",
+                "must be this node's (or its ingress's) /auth/oidc/callback",
+            ));
+        }
+        refuse_placeholder("oidc_client_secret", &client_secret)?;
+        let default_role = match role {
+            None => crate::accounts::Role::Viewer,
+            Some(text) => text.trim().parse().map_err(|_| {
+                error(
+                    "oidc_default_role",
+                    format!("`{text}` is not viewer, member or admin"),
+                )
+            })?,
+        };
+        Ok(Some(OidcSettings {
+            issuer,
+            client_id,
+            client_secret,
+            redirect_url,
+            default_role,
+        }))
+    }
+
+    /// `auth_proxy_header` with `auth_proxy_trusted` (both or neither).
+    fn auth_proxy(&self) -> Result<Option<crate::accounts::proxy::ProxyAuth>, ConfigError> {
+        let header = self.optional_string("auth_proxy_header")?;
+        let trusted = self.optional_string("auth_proxy_trusted")?;
+        let (header, trusted) = match (header, trusted) {
+            (None, None) => return Ok(None),
+            (Some(header), Some(trusted)) => (header, trusted),
+            (Some(_), None) => {
+                return Err(error(
+                    "auth_proxy_trusted",
+                    "is required with auth_proxy_header: the addresses of the proxies whose \
+                     header is believed",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(error(
+                    "auth_proxy_header",
+                    "is required with auth_proxy_trusted",
+                ))
+            }
+        };
+        let header = header.trim().to_ascii_lowercase();
+        let ours = ["authorization", "cookie", "host"].contains(&header.as_str())
+            || header.starts_with("x-taskraft-");
+        if actix_web::http::header::HeaderName::from_bytes(header.as_bytes()).is_err() || ours {
+            return Err(error(
+                "auth_proxy_header",
+                format!(
+                    "`{header}` is not a header name the proxy may set (e.g. X-Forwarded-User)"
+                ),
+            ));
+        }
+        let trusted = trusted
+            .split(',')
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| {
+                t.parse()
+                    .map_err(|e: String| error("auth_proxy_trusted", e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if trusted.is_empty() {
+            return Err(error("auth_proxy_trusted", "names no address"));
+        }
+        Ok(Some(crate::accounts::proxy::ProxyAuth { header, trusted }))
     }
 
     /// `tls_cert_file` and `tls_key_file`: both or neither, and they load.

@@ -589,3 +589,116 @@ fn auth_is_on_by_default_and_the_bootstrap_admin_is_a_real_name_and_password() {
         );
     }
 }
+
+#[test]
+fn metrics_addr_is_an_address_of_its_own() {
+    assert_eq!(load(&[]).unwrap().metrics_addr, None);
+    let s = load(&[("TASKRAFT_METRICS_ADDR", "0.0.0.0:9090")]).unwrap();
+    assert_eq!(s.metrics_addr, Some("0.0.0.0:9090".parse().unwrap()));
+    for bad in ["9090", "localhost:9090", "127.0.0.1:8081", "127.0.0.1:9081"] {
+        assert_eq!(
+            load(&[("TASKRAFT_METRICS_ADDR", bad)]).unwrap_err().key,
+            "metrics_addr",
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn the_proxy_header_comes_with_the_addresses_it_is_believed_from() {
+    assert_eq!(load(&[]).unwrap().auth_proxy, None);
+    let s = load(&[
+        ("TASKRAFT_AUTH_PROXY_HEADER", "X-Forwarded-User"),
+        ("TASKRAFT_AUTH_PROXY_TRUSTED", "10.0.0.0/8, 127.0.0.1"),
+    ])
+    .unwrap();
+    let proxy = s.auth_proxy.unwrap();
+    assert_eq!(proxy.header, "x-forwarded-user");
+    assert_eq!(proxy.trusted.len(), 2);
+    for (pairs, key) in [
+        (
+            vec![("TASKRAFT_AUTH_PROXY_HEADER", "X-Forwarded-User")],
+            "auth_proxy_trusted",
+        ),
+        (
+            vec![("TASKRAFT_AUTH_PROXY_TRUSTED", "10.0.0.0/8")],
+            "auth_proxy_header",
+        ),
+        (
+            vec![
+                ("TASKRAFT_AUTH_PROXY_HEADER", "X-Forwarded-User"),
+                ("TASKRAFT_AUTH_PROXY_TRUSTED", "10.0.0.0/33"),
+            ],
+            "auth_proxy_trusted",
+        ),
+        (
+            vec![
+                ("TASKRAFT_AUTH_PROXY_HEADER", "Authorization"),
+                ("TASKRAFT_AUTH_PROXY_TRUSTED", "10.0.0.1"),
+            ],
+            "auth_proxy_header",
+        ),
+        (
+            vec![
+                ("TASKRAFT_AUTH_PROXY_HEADER", "bad header"),
+                ("TASKRAFT_AUTH_PROXY_TRUSTED", "10.0.0.1"),
+            ],
+            "auth_proxy_header",
+        ),
+    ] {
+        assert_eq!(load(&pairs).unwrap_err().key, key, "{pairs:?}");
+    }
+}
+
+#[test]
+fn openid_connect_needs_all_four_keys_and_a_real_secret() {
+    let all = [
+        ("TASKRAFT_OIDC_ISSUER", "https://id.example.com/"),
+        ("TASKRAFT_OIDC_CLIENT_ID", "taskraft"),
+        ("TASKRAFT_OIDC_CLIENT_SECRET", "a-real-client-secret-123"),
+        (
+            "TASKRAFT_OIDC_REDIRECT_URL",
+            "https://board.example.com/auth/oidc/callback",
+        ),
+    ];
+    assert_eq!(load(&[]).unwrap().oidc, None);
+    let oidc = load(&all).unwrap().oidc.unwrap();
+    assert_eq!(oidc.issuer, "https://id.example.com");
+    assert_eq!(oidc.default_role, crate::accounts::Role::Viewer);
+    let mut with_role = all.to_vec();
+    with_role.push(("TASKRAFT_OIDC_DEFAULT_ROLE", "member"));
+    assert_eq!(
+        load(&with_role).unwrap().oidc.unwrap().default_role,
+        crate::accounts::Role::Member
+    );
+    for (i, (key, _)) in all.iter().enumerate() {
+        let mut missing = all.to_vec();
+        missing.remove(i);
+        let expected = key.trim_start_matches("TASKRAFT_").to_lowercase();
+        assert_eq!(load(&missing).unwrap_err().key, expected);
+    }
+    for (key, bad) in [
+        ("TASKRAFT_OIDC_CLIENT_SECRET", "CHANGEME-client-secret"),
+        ("TASKRAFT_OIDC_DEFAULT_ROLE", "god"),
+        (
+            "TASKRAFT_OIDC_REDIRECT_URL",
+            "https://board.example.com/elsewhere",
+        ),
+        ("TASKRAFT_OIDC_ISSUER", "ftp://id.example.com"),
+    ] {
+        let mut pairs = all.to_vec();
+        pairs.retain(|(k, _)| *k != key);
+        pairs.push((key, bad));
+        assert_eq!(
+            load(&pairs).unwrap_err().key,
+            key.trim_start_matches("TASKRAFT_").to_lowercase(),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        load(&[("TASKRAFT_OIDC_DEFAULT_ROLE", "member")])
+            .unwrap_err()
+            .key,
+        "oidc_issuer"
+    );
+}

@@ -203,6 +203,24 @@ pub fn write_rows(sql: &mut Sql, limit: usize, rows: &AccountRows) {
     );
 }
 
+/// Sessions deleted per statement.
+const DELETE_CHUNK: usize = 500;
+
+/// Statements deleting the sessions `changes` pruned.
+pub fn delete_removed(sql: &mut Sql, changes: &AccountChanges) {
+    let hashes: Vec<&String> = changes.removed_sessions.iter().collect();
+    for chunk in hashes.chunks(DELETE_CHUNK) {
+        sql.push("DELETE FROM sessions WHERE hash IN (");
+        for (i, hash) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.ascii(hash);
+        }
+        sql.push(")").end();
+    }
+}
+
 /// The rows `changes` names, as `accounts` now holds them.
 pub fn changed_rows(accounts: &Accounts, changes: &AccountChanges) -> AccountRows {
     AccountRows {

@@ -24,30 +24,15 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// reading, or vanished) before the kernel drops the connection.
 const UNACKED_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Starts serving on `listener`. `draining` is set when the node begins
-/// to stop, and `/readyz` fails from then on.
+/// Starts serving the api, the board and the WebSocket on `listener`.
 pub fn start(
     settings: &Settings,
     node: &Node,
-    pool: &Pool,
-    draining: Arc<AtomicBool>,
+    state: web::Data<AppState>,
     listener: std::net::TcpListener,
 ) -> std::io::Result<Server> {
     let hub = web::Data::new(node.hub.clone());
     let node_id = web::Data::new(NodeId(settings.node_id));
-    let state = web::Data::new(AppState {
-        raft: node.raft.clone(),
-        pool: pool.clone(),
-        cluster: node.cluster.clone(),
-        api_token: settings.api_token.clone(),
-        draining,
-        peer_auth: node.auth.clone(),
-        static_dir: settings.static_dir.clone(),
-        rows: node.rows.clone(),
-        cors: CorsPolicy::new(settings.cors_origins.clone(), &settings.advertise_url),
-        auth: settings.auth,
-        accounts: node.accounts.clone(),
-    });
     let throttle = web::Data::new(api::auth::LoginThrottle::default());
     let limiter = Limiter::new(
         "http",
@@ -97,6 +82,70 @@ pub fn start(
         Some(config) => server.listen_rustls_0_23(listener, config)?,
         None => server.listen(listener)?,
     };
+    Ok(server.run())
+}
+
+/// What every handler reaches, shared by the main listener and the
+/// metrics listener. `draining` is set when the node begins to stop, and
+/// `/readyz` fails from then on.
+pub fn app_state(
+    settings: &Settings,
+    node: &Node,
+    pool: &Pool,
+    draining: Arc<AtomicBool>,
+) -> web::Data<AppState> {
+    web::Data::new(AppState {
+        raft: node.raft.clone(),
+        pool: pool.clone(),
+        cluster: node.cluster.clone(),
+        api_token: settings.api_token.clone(),
+        draining,
+        peer_auth: node.auth.clone(),
+        static_dir: settings.static_dir.clone(),
+        rows: node.rows.clone(),
+        cors: CorsPolicy::new(settings.cors_origins.clone(), &settings.advertise_url),
+        auth: settings.auth,
+        accounts: node.accounts.clone(),
+        auth_proxy: settings.auth_proxy.clone(),
+        oidc: settings
+            .oidc
+            .clone()
+            .map(|oidc| Arc::new(api::oidc::Oidc::new(oidc, &settings.cluster_secrets))),
+    })
+}
+
+/// Connections the metrics listener takes at once: a few scrapers.
+const METRICS_CONNECTIONS: usize = 64;
+
+/// Starts the `metrics_addr` listener: `/metrics`, `/healthz` and
+/// `/readyz` only, in plain HTTP and without credentials (what Prometheus
+/// in the pod network scrapes); anything else is a JSON 404. It carries
+/// nothing a client could change, and no task, user or session data.
+pub fn start_metrics(
+    state: web::Data<AppState>,
+    listener: std::net::TcpListener,
+) -> std::io::Result<Server> {
+    let limiter = Limiter::new("metrics", METRICS_CONNECTIONS, METRICS_CONNECTIONS);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(middleware::from_fn(api::observe))
+            .wrap(api::security_headers())
+            .configure(api::metrics_routes)
+    })
+    .workers(1)
+    .client_request_timeout(HEADER_TIMEOUT)
+    .keep_alive(IDLE_TIMEOUT)
+    .client_disconnect_timeout(Duration::from_secs(1))
+    .max_connections(METRICS_CONNECTIONS)
+    .on_connect(move |connection, extensions| {
+        if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            admit(&limiter, tcp, extensions);
+        }
+    })
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)?;
     Ok(server.run())
 }
 

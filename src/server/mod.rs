@@ -82,6 +82,10 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
 
     let raft_listener = tokio::net::TcpListener::bind(settings.raft_addr).await?;
     let http_listener = std::net::TcpListener::bind(settings.http_addr)?;
+    let metrics_listener = settings
+        .metrics_addr
+        .map(std::net::TcpListener::bind)
+        .transpose()?;
 
     let node = wiring::start(
         &settings,
@@ -93,17 +97,24 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     )
     .await?;
     let draining = Arc::new(AtomicBool::new(false));
-    let server = http::start(
-        &settings,
-        &node,
-        &database.pool,
-        draining.clone(),
-        http_listener,
-    )?;
+    let state = http::app_state(&settings, &node, &database.pool, draining.clone());
+    let server = http::start(&settings, &node, state.clone(), http_listener)?;
     tracing::info!(node = node_id, http = %settings.http_addr, raft = %settings.raft_addr, url = %settings.advertise_url, "serving");
+    let metrics_server = match metrics_listener {
+        Some(listener) => {
+            let addr = listener.local_addr()?;
+            let metrics_server = http::start_metrics(state, listener)?;
+            tracing::info!(metrics = %addr, "serving /metrics, /healthz and /readyz without credentials");
+            let handle = metrics_server.handle();
+            actix::spawn(metrics_server);
+            Some(handle)
+        }
+        None => None,
+    };
     actix::spawn(crate::retention::run(
         node.raft.clone(),
         settings.idempotency_retention,
+        node.accounts.clone(),
     ));
 
     if learner {
@@ -133,6 +144,9 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     }
     drain::stop_on_signal_or_removal(node.raft.clone(), draining, server.handle());
     server.await?;
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.stop(false).await;
+    }
 
     drain::finish_applying(&node.applier).await;
     database.close().await;

@@ -143,6 +143,7 @@ pub async fn start(
         pool.clone(),
         cluster.clone(),
         settings.ws_backlog,
+        accounts.clone(),
     );
     Ok(Node {
         raft,

@@ -76,6 +76,14 @@ pub enum Op {
     TokenRevoke {
         id: Uuid,
     },
+    /// Proposed by the leader every so often: the sessions that can never
+    /// be good again — logged out, made before a password change, or
+    /// expiring at or before `before` (the leader's clock) — are removed
+    /// from every node's accounts and `sessions` table as it applies this
+    /// entry.
+    PruneSessions {
+        before: Timestamp,
+    },
 }
 
 impl Op {
@@ -93,7 +101,8 @@ impl Op {
             | Op::SessionCreate(_)
             | Op::SessionEnd { .. }
             | Op::TokenCreate(_)
-            | Op::TokenRevoke { .. } => None,
+            | Op::TokenRevoke { .. }
+            | Op::PruneSessions { .. } => None,
         }
     }
 
@@ -108,6 +117,7 @@ impl Op {
             Op::SessionEnd { hash } => AccountOp::SessionEnd { hash },
             Op::TokenCreate(new) => AccountOp::TokenCreate(new),
             Op::TokenRevoke { id } => AccountOp::TokenRevoke { id: *id },
+            Op::PruneSessions { before } => AccountOp::PruneSessions { before: *before },
             Op::Create(_) | Op::Update { .. } | Op::Delete { .. } | Op::ExpireKeys { .. } => {
                 return None
             }

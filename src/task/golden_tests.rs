@@ -346,6 +346,17 @@ fn commands() -> Vec<(&'static str, Command)> {
                 },
             ),
         ),
+        (
+            "command_prune_sessions.json",
+            by(
+                Actor::system(),
+                19,
+                None,
+                Op::PruneSessions {
+                    before: at(7 * 86_400_000),
+                },
+            ),
+        ),
     ]
 }
 
@@ -482,6 +493,7 @@ fn every_kind_has_a_fixture() {
         Op::SessionEnd { .. } => ("session_end", false),
         Op::TokenCreate(_) => ("token_create", false),
         Op::TokenRevoke { .. } => ("token_revoke", false),
+        Op::PruneSessions { .. } => ("prune_sessions", false),
         // Test builds only: never in a log a release build writes.
         #[cfg(feature = "failpoints")]
         Op::FutureCreate(_) => ("delete", true),
@@ -499,6 +511,7 @@ fn every_kind_has_a_fixture() {
         ("session_end", false),
         ("token_create", false),
         ("token_revoke", false),
+        ("prune_sessions", false),
     ] {
         assert!(
             listed.iter().any(|c| kinds(&c.op) == kind),

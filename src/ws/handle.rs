@@ -20,20 +20,25 @@ pub enum HubError {
 #[derive(Clone)]
 pub struct HubHandle {
     addr: Addr<WsHub>,
+    /// What sessions check their credentials against.
+    accounts: crate::accounts::AccountsCache,
 }
 
 impl HubHandle {
     /// Starts the hub: it subscribes to the applier's committed events,
     /// fills its memory with the last `backlog` events of the table, and
-    /// follows the cluster's view to tell sessions when it changes.
+    /// follows the cluster's view and the accounts to tell sessions when
+    /// they change.
     pub fn start(
         applier: ApplierHandle,
         pool: Pool,
         cluster: ClusterInfo,
         backlog: usize,
+        accounts: crate::accounts::AccountsCache,
     ) -> HubHandle {
         HubHandle {
-            addr: WsHub::new(applier, pool, cluster, backlog).start(),
+            addr: WsHub::new(applier, pool, cluster, backlog, accounts.clone()).start(),
+            accounts,
         }
     }
 
@@ -44,6 +49,11 @@ impl HubHandle {
             .send(Join { since, session })
             .await
             .map_err(|_| HubError::Stopped)
+    }
+
+    /// The accounts, as this node has applied them.
+    pub fn accounts(&self) -> &crate::accounts::AccountsCache {
+        &self.accounts
     }
 
     /// The session `id` has ended: stop feeding it.

@@ -11,7 +11,7 @@ use actix::prelude::*;
 use mysql_async::Pool;
 
 use super::feed::{Feed, Published as Fed, Turn};
-use super::{ClusterFrame, Deliver, Frame, Join, Joined, Leave, Resync, SessionPort};
+use super::{ClusterFrame, Deliver, Frame, Join, Joined, Leave, Recheck, Resync, SessionPort};
 use crate::applier::{ApplierHandle, Published};
 use crate::cluster::ClusterInfo;
 use crate::db::queries;
@@ -32,6 +32,8 @@ pub(super) struct WsHub {
     cluster: ClusterInfo,
     /// The last cluster frame and what it was made from, to send changes only.
     cluster_frame: Option<(String, Arc<str>)>,
+    /// Watched so that sessions recheck their credentials when it changes.
+    accounts: crate::accounts::AccountsCache,
 }
 
 impl WsHub {
@@ -41,6 +43,7 @@ impl WsHub {
         pool: Pool,
         cluster: ClusterInfo,
         backlog: usize,
+        accounts: crate::accounts::AccountsCache,
     ) -> WsHub {
         WsHub {
             sessions: HashMap::new(),
@@ -51,6 +54,7 @@ impl WsHub {
             pool,
             cluster,
             cluster_frame: None,
+            accounts,
         }
     }
 
@@ -158,6 +162,29 @@ impl Actor for WsHub {
                 me.do_send(RefreshCluster);
             }
         });
+        let mut accounts = self.accounts.subscribe();
+        let me = ctx.address();
+        actix::spawn(async move {
+            while accounts.changed().await.is_ok() && me.connected() {
+                me.do_send(AccountsChanged);
+            }
+        });
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct AccountsChanged;
+
+impl Handler<AccountsChanged> for WsHub {
+    type Result = ();
+    fn handle(&mut self, _: AccountsChanged, _: &mut Context<Self>) {
+        // Not `broadcast`: a session with a full mailbox is resynced by
+        // the event fan-out, not for missing a recheck (its heartbeat
+        // checks again within seconds).
+        for port in self.sessions.values() {
+            let _ = port.recheck.try_send(Recheck);
+        }
     }
 }
 

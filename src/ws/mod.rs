@@ -21,7 +21,12 @@
 //! client sends is bounded at each frame's header ([`limit`]): 64 KiB per
 //! frame and per message, metered past a burst. A `since` beyond this
 //! node's last seq waits a few seconds for the node to get there, then is
-//! told `resync`.
+//! told `resync`. A session opened with a session cookie or a personal
+//! token is closed (code 4001, the reason in words) as soon as this node
+//! applies the entry that ended it — a logout, a revocation, the user
+//! disabled, a password change — or when it expires: the hub tells every
+//! session when the accounts change, and each checks its own credential
+//! (and again at each heartbeat, for expiry).
 
 pub mod error;
 pub mod feed;
@@ -79,6 +84,12 @@ pub struct Deliver(pub Arc<[Frame]>);
 #[rtype(result = "()")]
 pub struct Resync;
 
+/// The accounts changed: a session checks that its credential is still
+/// good (logout, a revoked token, a disabled user end it).
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Recheck;
+
 /// The cluster changed (leader, roles, reachability): pre-serialized.
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
@@ -117,4 +128,5 @@ pub struct SessionPort {
     pub deliver: Recipient<Deliver>,
     pub resync: Recipient<Resync>,
     pub cluster: Recipient<ClusterFrame>,
+    pub recheck: Recipient<Recheck>,
 }

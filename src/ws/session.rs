@@ -15,8 +15,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::limit::{self, FrameGuard, Refused};
-use super::{ClusterFrame, Deliver, Frame, HubHandle, Resync, SessionPort, WsError};
+use super::{ClusterFrame, Deliver, Frame, HubHandle, Recheck, Resync, SessionPort, WsError};
+use crate::accounts::{AccountsCache, Principal, Via};
 use crate::metrics;
+use crate::time::Timestamp;
 
 /// Batches queued for a session before it counts as too slow: past this the
 /// hub stops feeding it and it is told to resync.
@@ -32,6 +34,9 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 const AHEAD_GRACE: Duration = Duration::from_secs(3);
 /// The close code that means "reload and reconnect with a new `since`".
 pub const RESYNC_CLOSE_CODE: u16 = 4000;
+/// The close code that means "the credential this socket was opened with
+/// has ended: sign in again" (the reason says how it ended).
+pub const SIGNED_OUT_CLOSE_CODE: u16 = 4001;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,6 +57,14 @@ pub async fn route(
     node: web::Data<NodeId>,
 ) -> Result<HttpResponse, WsError> {
     let refused = Rc::new(Cell::new(None));
+    // What the auth middleware admitted the request with; with
+    // `auth = "off"` there is none and nothing ends.
+    let credential = {
+        use actix_web::HttpMessage;
+        req.extensions()
+            .get::<Principal>()
+            .map_or(Via::Open, |p| p.via.clone())
+    };
     let session = WsSession {
         id: None,
         hub: hub.get_ref().clone(),
@@ -61,6 +74,8 @@ pub async fn route(
         last_heard: Instant::now(),
         waiting_for: None,
         refused: refused.clone(),
+        credential,
+        accounts: hub.accounts().clone(),
     };
     ws::WsResponseBuilder::new(session, &req, FrameGuard::new(stream, refused))
         .frame_size(limit::MAX_FRAME as usize)
@@ -84,6 +99,10 @@ struct WsSession {
     waiting_for: Option<u64>,
     /// Why the frame guard ended the client's stream, if it did.
     refused: Rc<Cell<Option<Refused>>>,
+    /// The session cookie or token the socket was opened with.
+    credential: Via,
+    /// What the credential is checked against when the accounts change.
+    accounts: AccountsCache,
 }
 
 impl WsSession {
@@ -115,6 +134,26 @@ impl WsSession {
         }
     }
 
+    /// Closes the socket if its credential has ended (logged out, revoked,
+    /// disabled, password changed, expired); whether it did.
+    fn close_if_signed_out(&mut self, ctx: &mut WebsocketContext<Self>) -> bool {
+        // Accounts not loaded (start-up, a catch-up replacing them): no
+        // verdict yet; the next change or heartbeat decides.
+        let Some(accounts) = self.accounts.get() else {
+            return false;
+        };
+        let Err(ended) = accounts.credential(&self.credential, Timestamp::now()) else {
+            return false;
+        };
+        ctx.text(json!({ "type": "signed_out", "reason": ended.as_str() }).to_string());
+        ctx.close(Some(CloseReason {
+            code: CloseCode::Other(SIGNED_OUT_CLOSE_CODE),
+            description: Some(ended.reason().into()),
+        }));
+        ctx.stop();
+        true
+    }
+
     fn resync(&mut self, ctx: &mut WebsocketContext<Self>) {
         ctx.text(json!({ "type": "resync" }).to_string());
         ctx.close(Some(CloseReason {
@@ -134,7 +173,7 @@ impl Actor for WsSession {
         ctx.run_interval(HEARTBEAT, |session, ctx| {
             if session.last_heard.elapsed() > CLIENT_TIMEOUT {
                 ctx.stop();
-            } else {
+            } else if !session.close_if_signed_out(ctx) {
                 ctx.ping(b"");
             }
         });
@@ -142,7 +181,8 @@ impl Actor for WsSession {
         let port = SessionPort {
             deliver: me.clone().recipient(),
             resync: me.clone().recipient(),
-            cluster: me.recipient(),
+            cluster: me.clone().recipient(),
+            recheck: me.recipient(),
         };
         // Nothing else is handled until the hub has answered: `hello` and
         // the backlog go out before any live event.
@@ -178,6 +218,9 @@ impl Actor for WsSession {
                 Some(frames) => session.send_frames(&frames, ctx),
                 None => session.resync(ctx),
             }
+            // An account change applied between the auth check and the
+            // join reached no recheck of this session.
+            session.close_if_signed_out(ctx);
         }));
     }
 
@@ -200,6 +243,13 @@ impl Handler<Resync> for WsSession {
     type Result = ();
     fn handle(&mut self, _: Resync, ctx: &mut Self::Context) {
         self.resync(ctx);
+    }
+}
+
+impl Handler<Recheck> for WsSession {
+    type Result = ();
+    fn handle(&mut self, _: Recheck, ctx: &mut Self::Context) {
+        self.close_if_signed_out(ctx);
     }
 }
 

@@ -82,7 +82,11 @@ async function loadAll() {
   store.reset([...tasks.values()], seq);
 }
 
-const feed = new Feed(api, store, { reload: loadAll });
+const feed = new Feed(api, store, {
+  reload: loadAll,
+  // The node closed the live feed: this sign-in ended (here or elsewhere).
+  onSignedOut: (reason) => session.signedOutElsewhere(reason),
+});
 const health = new Health(api, feed);
 
 // ------------------------------------------------------------------ reactions

@@ -11,9 +11,16 @@
 // twice a second; a ping unanswered for STALL_MS makes the feed say "stall"
 // (and "unstall" when anything arrives again), which lets the page say so and
 // move to another node within about two seconds.
+//
+// A socket whose credential ended (logged out here or on another node, the
+// user disabled, the token revoked, the session expired) is closed by the
+// node with code 4001 and the reason in words: the feed asks `onSignedOut`
+// (the sign-in dialog) and reconnects once it resolves.
 
 import { probe } from './api.js';
 
+/** The node closed the socket because its credential ended. */
+const SIGNED_OUT_CLOSE_CODE = 4001;
 /** A visible page pings a socket that has been quiet this long. */
 const PING_IDLE_MS = 500;
 /** A hidden page pings less: it has nothing to show. */
@@ -24,11 +31,13 @@ const CHECK_EVERY_MS = 200;
 const SILENCE_LIMIT_MS = 25000;
 
 export class Feed extends EventTarget {
-  constructor(api, store, { reload }) {
+  constructor(api, store, { reload, onSignedOut }) {
     super();
     this.api = api;
     this.store = store;
     this.reload = reload;
+    /** (reason) => Promise resolved once signed in again. */
+    this.onSignedOut = onSignedOut;
     this.ws = null;
     this.node = null;
     this.state = 'connecting';
@@ -113,6 +122,10 @@ export class Feed extends EventTarget {
         this.resync();
         return;
       }
+      if (ev.code === SIGNED_OUT_CLOSE_CODE) {
+        this.signedOut(ev.reason);
+        return;
+      }
       this.scheduleReconnect(node, greeted);
     };
   }
@@ -140,6 +153,15 @@ export class Feed extends EventTarget {
       this.resyncing = false;
     }
     this.connect();
+  }
+
+  async signedOut(reason) {
+    this.setState('reconnecting');
+    try {
+      await this.onSignedOut?.(reason || 'signed out');
+    } finally {
+      this.connect();
+    }
   }
 
   async scheduleReconnect(node, wasGreeted) {

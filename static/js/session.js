@@ -117,6 +117,12 @@ export class Session extends EventTarget {
     await this.ask('Signed out.');
   }
 
+  /** The node says the sign-in ended (logout on another tab or node, disabled, revoked, expired). */
+  signedOutElsewhere(reason) {
+    const why = String(reason ?? '').replace(/^signed out: /, '');
+    return this.ask(`Signed out${why ? ` (${why})` : ''}. Sign in again to go on.`);
+  }
+
   signedIn(body) {
     this.user = body?.user ?? null;
     this.api.csrf = typeof body?.csrf === 'string' ? body.csrf : null;

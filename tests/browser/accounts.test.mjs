@@ -1,6 +1,8 @@
 // Accounts in the board: signing in, who is signed in, what a viewer is not
 // offered, actors in a card's history, and a session that ends while a card
-// is being edited (the edit is kept, and saved after signing in again).
+// is being edited (the edit is kept, and saved after signing in again), and
+// a logout on another node, which closes the live feed (code 4001): the
+// board asks to sign in at once.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import * as api from './lib/api.mjs';
@@ -74,11 +76,12 @@ test('a session that ends while a card is edited: sign in again, the edit is sav
       return (await fetch('/api/session', { method: 'DELETE', headers: { 'x-taskraft-csrf': csrf } })).status;
     });
     assert.equal(ended, 204);
-    await page.click('#task-save');
+    // The node closes the live feed: the board asks at once, over the card.
     await page.waitForSelector('#login-dialog[open]');
-    assert.match(await page.textContent('#login-error'), /session has ended/);
+    assert.match(await page.textContent('#login-error'), /Signed out \(the session was logged out\)/);
     assert.equal(await page.inputValue('#task-title'), 'Edited, then signed in again', 'the edit is still there');
     await signIn(page, env.cluster.admin);
+    await page.click('#task-save');
     await page.locator('#task-dialog').waitFor({ state: 'hidden' });
     await eventually(async () => (await api.get(url2, task.id)).body?.title === 'Edited, then signed in again', {
       what: 'the edit saved',
@@ -116,6 +119,36 @@ test('the assignee field offers the users by name, and a card is given to one', 
       async () => (await api.get(url1, task.id)).body?.assignee === 'bob',
       { what: 'the card assigned to bob' },
     );
+  } finally {
+    await page.context().close();
+  }
+});
+
+test('a logout on another node closes the live feed and the board asks to sign in', async () => {
+  const page = await openBoard(env.browser, url1);
+  try {
+    // The page's own session, logged out through node 2 (as another tab on
+    // another node would): the cookie is HttpOnly, so the test reads it
+    // from the browser.
+    const cookies = await page.context().cookies();
+    const session = cookies.find((c) => c.name === 'taskraft_session');
+    assert.ok(session, JSON.stringify(cookies.map((c) => c.name)));
+    const cookie = `taskraft_session=${session.value}`;
+    // (`authorization: 'none'`: without the harness's service token.)
+    const headers = { cookie, authorization: 'none' };
+    const who = await fetch(`${url2}/api/session`, { headers });
+    assert.equal(who.status, 200);
+    const { csrf, user } = await who.json();
+    assert.equal(user.username, env.cluster.admin.username);
+    const out = await fetch(`${url2}/api/session`, { method: 'DELETE', headers: { ...headers, 'x-taskraft-csrf': csrf } });
+    assert.equal(out.status, 204);
+    await page.waitForSelector('#login-dialog[open]', { timeout: 5000 });
+    assert.match(await page.textContent('#login-error'), /Signed out \(the session was logged out\)/);
+    // Signed in again, the feed is live again and carries new events.
+    await signIn(page, env.cluster.admin);
+    await page.waitForSelector('#app[data-live="true"]', { timeout: 10000 });
+    const task = await api.create(url2, { title: 'After signing in again' });
+    await page.locator(`.card[data-task-id="${task.id}"]`).waitFor({ timeout: 10000 });
   } finally {
     await page.context().close();
   }

@@ -10,6 +10,8 @@
 
 #![allow(dead_code)]
 
+pub mod accounts;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -343,13 +345,16 @@ pub fn assert_writes_present_once(url: &str, log: &WriteLog) {
 /// A blocking WebSocket client for the `/ws` feed.
 pub struct Feed {
     socket: tungstenite::WebSocket<std::net::TcpStream>,
+    /// The reason of the server's close frame, once it came.
+    pub close_reason: Option<String>,
 }
 
 /// What reading the feed gave.
 #[derive(Debug)]
 pub enum FeedItem {
     Message(Value),
-    /// The server closed the connection, with this close code.
+    /// The server closed the connection, with this close code (the
+    /// reason is kept in [`Feed::close_reason`]).
     Closed(Option<u16>),
     TimedOut,
 }
@@ -362,6 +367,23 @@ impl Feed {
 
     /// Like [`Feed::connect`], with a small receive buffer for slow-reader tests.
     pub fn connect_with_buffer(base: &str, since: Option<u64>, recv_buffer: Option<usize>) -> Feed {
+        let query = since.map(|s| format!("?since={s}")).unwrap_or_default();
+        Feed::open(base, &query, &[], recv_buffer).expect("websocket handshake")
+    }
+
+    /// Connects to `/ws{query}` of `base` sending `headers` (a session
+    /// cookie…); the handshake's error (a 401…) as text.
+    pub fn connect_as(base: &str, query: &str, headers: &[(&str, String)]) -> Result<Feed, String> {
+        Feed::open(base, query, headers, None)
+    }
+
+    fn open(
+        base: &str,
+        query: &str,
+        headers: &[(&str, String)],
+        recv_buffer: Option<usize>,
+    ) -> Result<Feed, String> {
+        use tungstenite::client::IntoClientRequest;
         let authority = base.trim_start_matches("http://");
         let addr: std::net::SocketAddr = authority.parse().expect("host:port");
         let socket =
@@ -374,10 +396,20 @@ impl Feed {
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
-        let query = since.map(|s| format!("?since={s}")).unwrap_or_default();
-        let (socket, _) = tungstenite::client(format!("ws://{authority}/ws{query}"), stream)
-            .expect("websocket handshake");
-        Feed { socket }
+        let mut request = format!("ws://{authority}/ws{query}")
+            .into_client_request()
+            .map_err(|e| e.to_string())?;
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        let (socket, _) = tungstenite::client(request, stream).map_err(|e| e.to_string())?;
+        Ok(Feed {
+            socket,
+            close_reason: None,
+        })
     }
 
     pub fn set_timeout(&mut self, timeout: Duration) {
@@ -397,7 +429,8 @@ impl Feed {
                     )
                 }
                 Ok(tungstenite::Message::Close(frame)) => {
-                    return FeedItem::Closed(frame.map(|f| u16::from(f.code)))
+                    self.close_reason = frame.as_ref().map(|f| f.reason.to_string());
+                    return FeedItem::Closed(frame.map(|f| u16::from(f.code)));
                 }
                 Ok(_) => continue,
                 Err(tungstenite::Error::Io(e))

@@ -412,6 +412,7 @@ fn every_kind_of_error() -> Vec<ApiError> {
         })),
         ApiError::WriteTimeout(ConsensusError::Timeout(Duration::from_secs(5))),
         ApiError::Storage("MySQL is down".into()),
+        ApiError::BadGateway("OpenID provider: unreachable".into()),
         ApiError::Internal("corrupt row".into()),
         ApiError::Unauthenticated,
         ApiError::Forbidden("needs the admin role".into()),
@@ -442,6 +443,7 @@ fn every_kind_of_error() -> Vec<ApiError> {
             | ApiError::Consensus(_)
             | ApiError::WriteTimeout(_)
             | ApiError::Storage(_)
+            | ApiError::BadGateway(_)
             | ApiError::Internal(_) => {}
         }
     }

@@ -262,6 +262,28 @@ fn openid_connect_signs_in_against_a_real_provider_and_creates_the_user_once() {
     let (status, _, body) = sign_in(&url1, "olivia", &mut disabled);
     assert_eq!(status, 401, "{body:.300}");
 
+    // Someone at the provider who calls themselves `admin` is a new member
+    // whose name says it is not the local admin, never the local admin.
+    let mut impostor = Jar::default();
+    let (status, _, body) = sign_in(&url2, "admin", &mut impostor);
+    assert_eq!(status, 303, "{body:.300}");
+    let me = call(
+        &session_cookie(&impostor, &url1),
+        "GET",
+        &format!("{url1}/api/session"),
+        None,
+    );
+    assert_eq!(me.status, 200, "{me:?}");
+    let name = me.body["user"]["username"].as_str().unwrap_or_default();
+    assert!(
+        name.starts_with("admin.") && name.len() == "admin.".len() + 6,
+        "{me:?}"
+    );
+    assert_eq!(me.body["user"]["role"], "member", "{me:?}");
+    let local_admin = call(&admin, "GET", &format!("{url1}/api/session"), None);
+    assert_ne!(me.body["user"]["id"], local_admin.body["user"]["id"]);
+    assert_eq!(local_admin.body["user"]["username"], "admin");
+
     // A callback this browser did not start, or with another state: refused.
     let mut stranger = Jar::default();
     let (status, _, body) = step(

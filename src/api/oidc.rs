@@ -7,9 +7,12 @@
 //! cookie, exchanges the code (with the verifier and the client secret) at
 //! the provider's token endpoint, verifies the ID token (its signature
 //! with the provider's published keys, issuer, audience, expiry, nonce),
-//! and signs the person in: the user named by `preferred_username` (else
-//! `sub`), created at their first sign-in with `oidc_default_role`, must be
-//! enabled. Then it is an ordinary session, through the log, with its
+//! and signs the person in as the user whose id derives from the issuer
+//! and the subject (`sub`): never by name, since a provider's user may pick
+//! their `preferred_username` and must not reach a local account of that
+//! name. At their first sign-in the user is created with that id,
+//! `oidc_default_role` and their `preferred_username` (with a piece of the
+//! id after it when the name is taken); they must be enabled. Then it is an ordinary session, through the log, with its
 //! cookie. The provider's discovery document and keys are read when first
 //! needed (and the keys again for a key id not seen yet).
 //!
@@ -306,22 +309,22 @@ pub async fn callback(
     .map_err(|e| ApiError::Internal(e.to_string()))??;
 
     let claims = verify_id_token(oidc, &discovered, &answer.id_token, &nonce).await?;
-    let wanted = claims.preferred_username.as_deref().unwrap_or(&claims.sub);
-    let username = validate::username(wanted).map_err(|_| {
-        ApiError::Forbidden(format!(
-            "the provider's user name `{wanted:.64}` is not one taskraft accepts (a-z 0-9 . _ -)"
-        ))
-    })?;
-    let user_id = match user_named(&state, &username)? {
-        Some(user) if user.disabled => return Err(ApiError::InvalidCredentials),
-        Some(user) => user.id,
-        None => provision(&state, oidc, &username, claims.name.as_deref()).await?,
+    // The person is the provider's subject, never a name: a user name at the
+    // provider may be chosen by its user (`preferred_username` is not unique
+    // by the standard), and must not open a local account of that name.
+    let user_id = subject_user_id(&oidc.settings.issuer, &claims.sub);
+    let user = match user_with_id(&state, user_id)? {
+        Some(user) => user,
+        None => provision(&state, oidc, user_id, &claims).await?,
     };
+    if user.disabled {
+        return Err(ApiError::InvalidCredentials);
+    }
     let actor = Actor {
-        id: user_id.to_string(),
-        name: username,
+        id: user.id.to_string(),
+        name: user.username.clone(),
     };
-    let (secret, _) = auth::new_session(&state, actor, user_id).await?;
+    let (secret, _) = auth::new_session(&state, actor, user.id).await?;
     let secure = auth::over_tls(&req);
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/"))
@@ -377,47 +380,100 @@ async fn verify_id_token(
     Ok(data.claims)
 }
 
-fn user_named(state: &AppState, username: &str) -> Result<Option<accounts::User>, ApiError> {
+/// The id of the user a provider's subject signs in as: derived from the
+/// issuer and the subject, so that only that subject ever reaches it (a
+/// local user's id is random and can never be it).
+pub fn subject_user_id(issuer: &str, subject: &str) -> Uuid {
+    let digest = Sha256::digest(format!("taskraft-oidc\n{issuer}\n{subject}"));
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
+fn user_with_id(state: &AppState, id: Uuid) -> Result<Option<accounts::User>, ApiError> {
     let accounts = state
         .accounts
         .get()
         .ok_or(ApiError::Consensus(crate::raft::ConsensusError::NoLeader))?;
-    Ok(accounts.user_by_name(username).cloned())
+    Ok(accounts.user(&id).cloned())
 }
 
-/// Creates the user at their first sign-in, with `oidc_default_role` and
-/// a password nobody knows (an admin may set one later).
+/// The user name a new user from the provider gets: their
+/// `preferred_username` (else the subject) if taskraft accepts it and it is
+/// free, else that name with a piece of their id (`alice.1f2e3d`).
+fn free_username(state: &AppState, id: Uuid, claims: &IdClaims) -> Result<String, ApiError> {
+    let wanted = claims.preferred_username.as_deref().unwrap_or(&claims.sub);
+    let base = validate::username(wanted)
+        .or_else(|_| validate::username(&format!("oidc.{}", &id.simple().to_string()[..12])))
+        .map_err(|_| ApiError::Internal("a derived user name was refused".into()))?;
+    let accounts = state
+        .accounts
+        .get()
+        .ok_or(ApiError::Consensus(crate::raft::ConsensusError::NoLeader))?;
+    if accounts.user_by_name(&base).is_none() {
+        return Ok(base);
+    }
+    let suffix = &id.simple().to_string()[..6];
+    let keep = base.len().min(validate::USERNAME_MAX - suffix.len() - 1);
+    validate::username(&format!("{}.{suffix}", &base[..keep]))
+        .map_err(|_| ApiError::Internal("a derived user name was refused".into()))
+}
+
+/// Creates the user at their first sign-in, with the id their subject
+/// gives, `oidc_default_role` and a password nobody knows (an admin may set
+/// one later).
 async fn provision(
     state: &AppState,
     oidc: &Oidc,
-    username: &str,
-    name: Option<&str>,
-) -> Result<Uuid, ApiError> {
-    let display_name = name
+    id: Uuid,
+    claims: &IdClaims,
+) -> Result<accounts::User, ApiError> {
+    let username = free_username(state, id, claims)?;
+    let display_name = claims
+        .name
+        .as_deref()
         .and_then(|n| validate::label("display_name", n, validate::DISPLAY_NAME_MAX).ok())
-        .unwrap_or_else(|| username.to_string());
+        .unwrap_or_else(|| username.clone());
     let op = Op::UserCreate(NewUser {
-        id: Uuid::now_v7(),
-        username: username.to_string(),
+        id,
+        username,
         display_name,
         role: oidc.settings.default_role,
         password_hash: auth::hash(accounts::random_secret()).await?,
     });
-    match auth::propose_as(state, Actor::system(), op).await? {
+    let outcome = auth::propose_as(state, Actor::system(), op).await?;
+    match outcome {
         accounts::AccountOutcome::User { user } => {
             tracing::info!(user = %user.username, role = %user.role, "created a user at their first OpenID Connect sign-in");
-            Ok(user.id)
         }
         // Made meanwhile by another sign-in of theirs.
         accounts::AccountOutcome::Rejected {
-            rejection: accounts::AccountRejection::UsernameTaken { .. },
-        } => match user_named(state, username)? {
-            Some(user) if !user.disabled => Ok(user.id),
-            _ => Err(ApiError::InvalidCredentials),
-        },
-        other => Err(auth::outcome_user(other).map_or_else(
-            |e| e,
-            |_| ApiError::Internal("a user creation came to another outcome".into()),
-        )),
+            rejection: accounts::AccountRejection::IdTaken { .. },
+        } => {}
+        other => {
+            return Err(auth::outcome_user(other).map_or_else(
+                |e| e,
+                |_| ApiError::Internal("a user creation came to another outcome".into()),
+            ))
+        }
+    }
+    user_with_id(state, id)?.ok_or_else(|| ApiError::Internal("the new user is not there".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subject_has_one_id_per_issuer_and_it_never_collides_with_a_name() {
+        let alice = subject_user_id("https://id.example", "248289761001");
+        assert_eq!(alice, subject_user_id("https://id.example", "248289761001"));
+        assert_ne!(
+            alice,
+            subject_user_id("https://other.example", "248289761001")
+        );
+        assert_ne!(alice, subject_user_id("https://id.example", "248289761002"));
+        // Not a v7 (what local users get): the two kinds never meet.
+        assert_ne!(alice.get_version_num(), 7);
     }
 }

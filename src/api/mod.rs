@@ -112,6 +112,7 @@ static ROUTES: &[Route] = &[
     route!(SignedIn       GET    "/api/tasks/{id}/events"    => tasks::history),
     route!(SignedIn       GET    "/api/events"               => cluster::events),
     route!(Open           POST   "/api/session"              => auth::login, body: auth::LoginBody),
+    route!(Open           GET    "/auth/oidc"                => oidc::offered),
     route!(Open           GET    "/auth/oidc/login"          => oidc::login),
     route!(Open           GET    "/auth/oidc/callback"       => oidc::callback),
     route!(SignedIn       GET    "/api/session"              => auth::session),

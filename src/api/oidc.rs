@@ -178,6 +178,18 @@ fn flow_cookie(value: &str, max_age: Duration, secure: bool) -> String {
 }
 
 /// `GET /auth/oidc/login`: off to the provider.
+/// `GET /auth/oidc`: whether this node offers OpenID Connect sign-in (so
+/// the board's sign-in dialog can show its button), and where it starts.
+pub async fn offered(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({
+            "enabled": state.oidc.is_some(),
+            "login": "/auth/oidc/login",
+        }))
+}
+
+/// `GET /auth/oidc/login`: to the provider.
 pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let oidc = configured(&state)?;
     let discovered = oidc.discovered().await?;

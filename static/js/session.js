@@ -68,7 +68,19 @@ export class Session extends EventTarget {
     this.showError(reason, 'info');
     if (!this.dialog.open) this.dialog.showModal();
     this.form.elements.username.focus();
+    this.offerSingleSignOn();
     return this.asking;
+  }
+
+  /** Shows "Sign in with single sign-on" when the node offers OpenID Connect. */
+  async offerSingleSignOn() {
+    const link = this.dialog.querySelector('#login-sso');
+    if (!link) return;
+    const res = await this.api.request('GET', '/auth/oidc', { deadlineMs: 10000, noSignIn: true }).catch(() => null);
+    if (res?.status === 200 && res.body?.enabled === true && typeof res.body.login === 'string') {
+      link.href = new URL(res.body.login, this.api.current).href;
+      link.hidden = false;
+    }
   }
 
   async submit() {

@@ -1,7 +1,7 @@
 // A real OpenID provider for tests/auth_oidc.rs: the `oidc-provider`
 // package (node-oidc-provider), on loopback, with its development
 // login and consent pages (any user name, any password).
-//   node provider.mjs <port> <client_id> <client_secret> <redirect_uri>
+//   node provider.mjs <port> <client_id> <client_secret> <redirect_uri>[,<redirect_uri>...]
 // prints {"issuer": "..."} once it listens.
 import Provider from 'oidc-provider';
 
@@ -12,7 +12,7 @@ const provider = new Provider(issuer, {
     {
       client_id: clientId,
       client_secret: clientSecret,
-      redirect_uris: [redirectUri],
+      redirect_uris: redirectUri.split(','),
       grant_types: ['authorization_code'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',

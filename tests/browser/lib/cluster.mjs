@@ -15,7 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const BIN = process.env.TASKRAFT_BIN ?? join(REPO, 'target/debug/taskraft');
 export const TESTBED = process.env.TASKRAFT_TESTBED ?? join(REPO, 'target/debug/testbed-cluster');
 
@@ -70,8 +70,9 @@ function signals(cluster) {
   };
 }
 
-export async function startCluster({ nodes = 3, lab = false } = {}) {
-  return lab ? startDemo(nodes) : startTestbed(nodes);
+/** `env`: more `KEY=VALUE` settings for every node (`{url}`: the node's own URL). */
+export async function startCluster({ nodes = 3, lab = false, env = [] } = {}) {
+  return lab ? startDemo(nodes) : startTestbed(nodes, env);
 }
 
 /**
@@ -90,9 +91,10 @@ globalThis.fetch = (url, init = {}) => {
   return plainFetch(url, { ...init, headers });
 };
 
-async function startTestbed(nodes) {
+async function startTestbed(nodes, env = []) {
   const password = `pw-${randomBytes(12).toString('hex')}`;
-  const child = spawn(TESTBED, ['--nodes', String(nodes), '--bin', BIN, '--auth', password], {
+  const extra = env.flatMap((pair) => ['--env', pair]);
+  const child = spawn(TESTBED, ['--nodes', String(nodes), '--bin', BIN, '--auth', password, ...extra], {
     env: process.env,
     stdio: ['pipe', 'pipe', 'pipe'],
   });

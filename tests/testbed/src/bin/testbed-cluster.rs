@@ -5,6 +5,9 @@
 //! testbed-cluster [--nodes N] [--bin PATH] [--auth PASSWORD] [--env KEY=VALUE]...
 //! ```
 //!
+//! In an `--env` value, `{url}` stands for each node's own URL (e.g.
+//! `TASKRAFT_OIDC_REDIRECT_URL={url}/auth/oidc/callback`).
+//!
 //! Nodes run with `auth = "off"` unless `--auth PASSWORD` is given: then
 //! with accounts on, the first admin `admin` with that password, and the
 //! ready line also carries `"admin": {"username", "password"}` and
@@ -109,7 +112,10 @@ fn run() -> Result<(), String> {
     if let Some(password) = &auth {
         options = options.with_auth(password, &api_token);
     }
-    options.env.extend(env);
+    // Values naming the node's own URL are set per node below.
+    let (per_node, shared): (Vec<_>, Vec<_>) =
+        env.into_iter().partition(|(_, v)| v.contains("{url}"));
+    options.env.extend(shared);
     options.mysql.buffer_pool = "512M".into();
     options.mysql.flush_at_commit = 2;
     options.mysql.hook = Some(die_with_parent());
@@ -117,6 +123,10 @@ fn run() -> Result<(), String> {
     let mut cluster = Cluster::launch_after(nodes, options, |cluster| {
         for node in &mut cluster.nodes {
             node.spec.hook = Some(hook.clone());
+            let url = node.spec.url();
+            for (k, v) in &per_node {
+                node.spec.set_env(k, &v.replace("{url}", &url));
+            }
         }
     });
 

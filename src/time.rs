@@ -328,6 +328,10 @@ mod tests {
         ] {
             assert_eq!(Timestamp::parse_rfc3339(text), Some(utc), "{text}");
         }
+        for ms in (1_795_000_000_000i64..1_795_000_000_000 + 86_400_000).step_by(997) {
+            let t = Timestamp(ms);
+            assert_eq!(Timestamp::parse_rfc3339(&t.to_string()), Some(t), "{t}");
+        }
         for bad in [
             "",
             "yesterday",

@@ -16,6 +16,7 @@ import { TaskDialog } from './dialog.js';
 import { Feed } from './feed.js';
 import { Filters } from './filters.js';
 import { Health } from './health.js';
+import { PastBoard } from './past.js';
 import { Session } from './session.js';
 import { Store } from './store.js';
 import { Toasts } from './toast.js';
@@ -167,6 +168,19 @@ function showSession() {
 }
 session.addEventListener('change', () => showSession());
 
+// ------------------------------------------------------------------ the board on a past date
+
+const boardEl = document.getElementById('board');
+const past = new PastBoard({
+  api,
+  onShown: (shown) => {
+    // The live board (and everything that writes) is out of reach meanwhile.
+    boardEl.hidden = shown;
+    document.getElementById('column-nav').hidden = shown;
+    document.body.dataset.past = String(shown);
+  },
+});
+
 // ------------------------------------------------------------------ keyboard
 
 const help = document.getElementById('help-dialog');
@@ -179,7 +193,7 @@ document.addEventListener('keydown', (e) => {
     return;
   }
   if (e.ctrlKey || e.metaKey || e.altKey) return;
-  if (isTyping(e.target) || dialog.isOpen || help.open || board.moving) return;
+  if (isTyping(e.target) || dialog.isOpen || help.open || board.moving || past.open) return;
   switch (e.key) {
     case 'n':
       if (!board.canWrite) break;

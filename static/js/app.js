@@ -212,6 +212,10 @@ document.addEventListener('keydown', (e) => {
       e.preventDefault();
       board.focusFirst();
       break;
+    case 'd':
+      e.preventDefault();
+      past.openView();
+      break;
     default:
       break;
   }

@@ -4,8 +4,9 @@
 // It is a view of its own, shown instead of the live board: three lists of
 // plain cards with no buttons, no drag, no keyboard moves and no "Add a
 // card", so nothing in it can write. The live board keeps running behind
-// it (its feed still applies events), and "Back to the live board" (or
-// Escape) returns to it with focus on the date field.
+// it (its feed still applies events). The `d` shortcut (or "Board on a
+// date…" in the keyboard help) opens the view with focus on its date field;
+// "Back to the live board" (or Escape) returns, focus on the board.
 
 import { h } from './util.js';
 
@@ -20,6 +21,7 @@ export class PastBoard {
   constructor({ api, onShown }) {
     this.api = api;
     this.onShown = onShown;
+    this.opener = document.getElementById('past-open');
     this.form = document.getElementById('past-form');
     this.input = document.getElementById('past-time');
     this.view = document.getElementById('past');
@@ -29,6 +31,10 @@ export class PastBoard {
     this.form.addEventListener('submit', (e) => {
       e.preventDefault();
       this.show(this.input.value);
+    });
+    this.opener.addEventListener('click', () => {
+      this.opener.closest('dialog')?.close();
+      this.openView();
     });
     document.getElementById('past-back').addEventListener('click', () => this.close());
     this.view.addEventListener('keydown', (e) => {
@@ -43,6 +49,20 @@ export class PastBoard {
     return !this.view.hidden;
   }
 
+  /** Shows the view, empty, with focus on its date field. */
+  openView() {
+    this.reveal();
+    this.title.textContent = 'This board on a past date';
+    this.columns.replaceChildren();
+    this.status.textContent = 'Pick a date and time, then Show.';
+    this.input.focus();
+  }
+
+  reveal() {
+    this.view.hidden = false;
+    this.onShown(true);
+  }
+
   /** `value`: a datetime-local value, read in the browser's time zone. */
   async show(value) {
     const when = value ? new Date(value) : null;
@@ -53,8 +73,7 @@ export class PastBoard {
     }
     this.input.setCustomValidity('');
     const asOf = when.toISOString();
-    this.view.hidden = false;
-    this.onShown(true);
+    this.reveal();
     this.title.textContent = `This board on ${when.toLocaleString()}`;
     this.columns.replaceChildren();
     this.status.textContent = 'Loading…';
@@ -84,6 +103,6 @@ export class PastBoard {
     this.view.hidden = true;
     this.columns.replaceChildren();
     this.onShown(false);
-    this.input.focus();
+    document.getElementById('board').focus();
   }
 }

@@ -36,6 +36,10 @@ describe('the board on a past date', () => {
         const pad = (n) => String(n).padStart(2, '0');
         return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
       }, then);
+      // The d shortcut opens the view, focus on its date field.
+      await page.locator('#board').focus();
+      await page.keyboard.press('d');
+      await eventually(() => page.evaluate(() => document.activeElement?.id === 'past-time'), { what: 'focus on the date' });
       await page.locator('#past-time').fill(local);
       await page.locator('#past-time').press('Enter');
 
@@ -48,8 +52,10 @@ describe('the board on a past date', () => {
       assert.deepEqual(await todo.locator('.past-card-title').allTextContents(), ['Written before']);
       assert.equal(await past.locator('.past-column[data-status="done"] .past-card').count(), 0, 'not yet moved');
       assert.equal(await past.getByText('Written after').count(), 0, 'not yet written');
-      // Read-only: the only control is the way back; shortcuts do nothing.
-      assert.deepEqual(await past.locator('button, input, select, textarea, [contenteditable], [draggable="true"]').allTextContents(), ['Back to the live board']);
+      // Read-only: nothing on the cards can be pressed, typed or dragged; shortcuts do nothing.
+      const controls = 'button, input, select, textarea, a, [tabindex], [contenteditable], [draggable="true"]';
+      assert.equal(await page.locator('#past-columns').locator(controls).count(), 0, 'no control on the cards');
+      await page.locator('#past-title').focus();
       await page.keyboard.press('n');
       assert.equal(await page.locator('#board').isHidden(), true, 'n opened nothing');
       assert.equal(await past.isVisible(), true);
@@ -57,8 +63,22 @@ describe('the board on a past date', () => {
       await page.keyboard.press('Escape');
       await eventually(() => past.isHidden(), { what: 'the live board back' });
       assert.equal(await page.locator('#board').isHidden(), false);
-      assert.equal(await page.evaluate(() => document.activeElement?.id), 'past-time', 'focus back on the date');
+      assert.equal(await page.evaluate(() => document.activeElement?.id), 'board', 'focus back on the board');
       assert.equal(await card(page, early.id).isVisible(), true);
+      assert.deepEqual(page.problems, [], 'no errors in the page');
+    } finally {
+      await page.context().close();
+    }
+  });
+
+  test('the keyboard help offers it too', async () => {
+    const page = await openBoard(env.browser, url);
+    try {
+      await page.keyboard.press('?');
+      await page.locator('#past-open').click();
+      await eventually(() => page.evaluate(() => document.activeElement?.id === 'past-time'), { what: 'focus on the date' });
+      assert.equal(await page.locator('#help-dialog').evaluate((d) => d.open), false, 'the help closed');
+      assert.equal(await page.locator('#board').isHidden(), true);
       assert.deepEqual(page.problems, [], 'no errors in the page');
     } finally {
       await page.context().close();

@@ -70,6 +70,22 @@ enum Cmd {
         #[arg(long)]
         force_new_cluster: bool,
     },
+    /// Prepare this fresh node (empty data_dir, empty database) from a
+    /// backup, as the first member of a new cluster; then start it with
+    /// `serve`, and let new nodes join it.
+    Restore {
+        /// The backup file (it is verified whole before anything is written).
+        #[arg(long = "in", value_name = "FILE")]
+        input: PathBuf,
+        /// Keep the events 1..=N only (point-in-time restore).
+        #[arg(long, value_name = "N", conflicts_with = "until")]
+        until_seq: Option<u64>,
+        /// Keep the events up to the first one after TIME (RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Print the cluster as seen from a node.
     Status {
         /// The node's URL (default: TASKRAFT_URL, else the configured advertise_url).
@@ -223,6 +239,48 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 recovery.previous_last_index,
                 recovery.commit,
                 recovery.term
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Restore {
+            input,
+            until_seq,
+            until,
+            config,
+        } => {
+            use taskraft::backup::restore::Until;
+            let until = match (until_seq, until) {
+                (Some(seq), _) => Some(Until::Seq(seq)),
+                (None, Some(time)) => Some(Until::Time(
+                    taskraft::time::Timestamp::parse_rfc3339(&time).ok_or_else(|| {
+                        format!("--until {time:?} is not an RFC 3339 time (2026-11-24T10:00:00Z)")
+                    })?,
+                )),
+                (None, None) => None,
+            };
+            let settings = settings(config.as_ref())?;
+            init_logging(settings.log_format);
+            let restored = block_on(taskraft::backup::restore::restore(&settings, &input, until))
+                .map_err(|e| e.to_string())?;
+            let header = &restored.header;
+            println!(
+                "restored {} of {} events (last at {}), {} idempotency keys ({} dropped by the \
+                 cut), {} users, from cluster {} at log index {}",
+                restored.last_seq,
+                header.last_seq,
+                restored
+                    .last_event_at
+                    .map_or("-".to_string(), |at| at.to_string()),
+                restored.keys_kept,
+                restored.keys_dropped,
+                restored.users,
+                header.cluster_id,
+                header.applied_index
+            );
+            println!(
+                "node {} is the first member of the new cluster {}. Start it with `serve`, then \
+                 let new nodes join it with empty data.",
+                restored.node_id, restored.cluster_id
             );
             Ok(ExitCode::SUCCESS)
         }

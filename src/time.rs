@@ -85,6 +85,46 @@ impl Timestamp {
 }
 
 impl Timestamp {
+    /// Parses any RFC 3339 date-time a person or a client may give
+    /// (`2026-11-24T10:00:00Z`, `2026-11-24T11:00:00.5+01:00`, a lower-case
+    /// `t` or `z`), to the millisecond (finer digits are dropped).
+    pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
+        let text = text.trim();
+        if text.len() < 20 || !text.is_ascii() {
+            return None;
+        }
+        let (date, rest) = text.split_at(10);
+        let rest = rest.strip_prefix(['T', 't'])?;
+        let (clock, offset_minutes) = if let Some(clock) = rest.strip_suffix(['Z', 'z']) {
+            (clock, 0i64)
+        } else {
+            let (clock, offset) = rest.split_at(rest.len().checked_sub(6)?);
+            let sign = match offset.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let (h, m) = offset[1..].split_once(':')?;
+            if h.len() != 2 || m.len() != 2 {
+                return None;
+            }
+            let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            (clock, sign * (h * 60 + m))
+        };
+        let (hms, frac) = clock.split_once('.').unwrap_or((clock, "0"));
+        if hms.len() != 8 || frac.is_empty() || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let millis = &format!("{frac:0<3}")[..3];
+        let utc = Timestamp::parse(&format!("{date}T{hms}.{millis}Z"))?;
+        Some(Timestamp(utc.0 - offset_minutes * 60_000))
+    }
+}
+
+impl Timestamp {
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, digit by digit, for years 0 to 9999:
     /// every event and every response carries timestamps, and `write!` is
     /// several times slower at this.
@@ -275,6 +315,38 @@ mod tests {
         );
         assert_eq!(Timestamp::parse("2026-11-24 10:00:00"), None);
         assert_eq!(Timestamp::parse("2026-11-24T24:00:00Z"), None);
+    }
+
+    #[test]
+    fn any_rfc3339_time_parses_to_its_instant() {
+        let utc = Timestamp::parse("2026-11-24T10:00:00.500Z").unwrap();
+        for text in [
+            "2026-11-24T10:00:00.500Z",
+            "2026-11-24t10:00:00.5z",
+            "2026-11-24T11:00:00.500+01:00",
+            "2026-11-24T07:30:00.500123-02:30",
+        ] {
+            assert_eq!(Timestamp::parse_rfc3339(text), Some(utc), "{text}");
+        }
+        for ms in (1_795_000_000_000i64..1_795_000_000_000 + 86_400_000).step_by(997) {
+            let t = Timestamp(ms);
+            assert_eq!(Timestamp::parse_rfc3339(&t.to_string()), Some(t), "{t}");
+        }
+        for bad in [
+            "",
+            "yesterday",
+            "2026-11-24",
+            "2026-11-24 10:00:00Z",
+            "2026-11-24T10:00:00",
+            "2026-11-24T10:00:00+0100",
+            "2026-11-24T10:00:00.Z",
+            "2026-11-24T25:00:00Z",
+            "2026-02-30T10:00:00Z",
+            "2026-11-24T10:00:00+24:00",
+            "2026-11-24T10:00:00.5é",
+        ] {
+            assert_eq!(Timestamp::parse_rfc3339(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -62,6 +62,18 @@ def main():
     selector = sts["spec"]["selector"]["matchLabels"]
     check(not all(pod["metadata"]["labels"].get(k) == v for k, v in selector.items()),
           "no StatefulSet or Service selects it")
+    restore = module.recover_pod(sts, "taskraft-0", ["--in", "/backups/b.backup", "--until-seq", "9"])
+    rspec = restore["spec"]
+    rclaims = {v["name"]: v.get("persistentVolumeClaim", {}) for v in rspec["volumes"]}
+    check(rclaims.get("raft", {}).get("claimName") == "raft-taskraft-0", "restore: the pod's own raft claim")
+    check(rclaims.get("backups") == {"claimName": "taskraft-backups", "readOnly": True},
+          "restore: the backups' claim, read-only")
+    rtaskraft = [c for c in rspec["containers"] if c["name"] == "taskraft"][0]
+    check(rtaskraft["args"] == ["restore", "--in", "/backups/b.backup", "--until-seq", "9"], "runs restore")
+    check({"mountPath": "/backups", "name": "backups", "readOnly": True} in rtaskraft["volumeMounts"],
+          "restore: the backups mounted at /backups")
+    check(taskraft["args"] == ["recover", "--force-new-cluster"] and "backups" not in claims,
+          "recover mounts no backups")
     try:
         module.recover_pod(sts, "other-0")
         check(False, "refuses a pod of another set")

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::request::{self, Consistency};
 use super::AppState;
+use crate::db::as_of;
 use crate::db::queries::{self, Cursor, TaskFilter};
 use crate::task::{
     validate, Command, NewTask, Op, Outcome, Priority, Status, Task, TaskId, TaskPatch,
@@ -220,6 +221,9 @@ pub struct ListQuery {
     q: Option<String>,
     limit: Option<usize>,
     cursor: Option<String>,
+    /// The tasks as they were at this time (RFC 3339): read-only, folded
+    /// from the event table (`db::as_of`).
+    as_of: Option<String>,
     #[serde(default)]
     consistency: Consistency,
 }
@@ -229,6 +233,9 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
+    if let Some(time) = &query.as_of {
+        return list_as_of(&state, &query, time).await;
+    }
     let limit = query.limit.unwrap_or(LIST_LIMIT_DEFAULT);
     if !(1..=LIST_LIMIT_MAX).contains(&limit) {
         return Err(ApiError::invalid(
@@ -262,6 +269,54 @@ pub async fn list(
             "tasks": page.tasks,
             "next_cursor": page.next.map(|c| c.to_string()),
             "last_seq": page.last_seq,
+        })))
+}
+
+/// `?as_of=TIME`: the whole board at TIME, in one answer (its size is
+/// bounded by the events the fold may read, `db::as_of::MAX_EVENTS`).
+async fn list_as_of(
+    state: &AppState,
+    query: &ListQuery,
+    time: &str,
+) -> Result<HttpResponse, ApiError> {
+    let time = Timestamp::parse_rfc3339(time).ok_or_else(|| {
+        ApiError::invalid(
+            "as_of",
+            "is not an RFC 3339 time (e.g. 2026-11-24T10:00:00Z or 2026-11-24T11:00:00+01:00)",
+        )
+    })?;
+    let others = [
+        ("status", query.status.is_some()),
+        ("assignee", query.assignee.is_some()),
+        ("label", query.label.is_some()),
+        ("priority", query.priority.is_some()),
+        ("q", query.q.is_some()),
+        ("limit", query.limit.is_some()),
+        ("cursor", query.cursor.is_some()),
+    ];
+    if let Some((name, _)) = others.iter().find(|(_, given)| *given) {
+        return Err(ApiError::invalid(
+            name,
+            "cannot be combined with as_of, which answers the whole board at that time",
+        ));
+    }
+    read_barrier(state, query.consistency).await?;
+    let board = as_of::tasks_as_of(&state.pool, time)
+        .await
+        .map_err(|e| match e {
+            as_of::AsOfError::TooFar { .. } => ApiError::Unprocessable {
+                code: "as_of_too_far",
+                message: e.to_string(),
+            },
+            as_of::AsOfError::Db(e) => e.into(),
+        })?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("X-Taskraft-Seq", board.last_seq.to_string()))
+        .json(json!({
+            "tasks": board.tasks,
+            "next_cursor": null,
+            "last_seq": board.last_seq,
+            "as_of": time,
         })))
 }
 

@@ -339,7 +339,7 @@ fn writes(sql: &mut Sql, limit: usize, changes: &Changes) {
 }
 
 /// Multi-row INSERTs of events, each with its payload text as stored.
-pub(super) fn insert_events(sql: &mut Sql, limit: usize, events: &[EventRecord<'_>]) {
+pub(crate) fn insert_events(sql: &mut Sql, limit: usize, events: &[EventRecord<'_>]) {
     sql.rows(
         limit,
         &["INSERT INTO task_events (", EVENT_COLUMNS, ") VALUES "],
@@ -350,7 +350,7 @@ pub(super) fn insert_events(sql: &mut Sql, limit: usize, events: &[EventRecord<'
 }
 
 /// Upserts `upserts` (with their labels) and deletes `deletes`.
-pub(super) fn write_tasks(sql: &mut Sql, limit: usize, upserts: &[Task], deletes: &[TaskId]) {
+pub(crate) fn write_tasks(sql: &mut Sql, limit: usize, upserts: &[Task], deletes: &[TaskId]) {
     // Labels of updated and deleted tasks are replaced; a created task has none yet.
     let touched: Vec<String> = upserts
         .iter()
@@ -396,7 +396,7 @@ pub(super) fn write_tasks(sql: &mut Sql, limit: usize, upserts: &[Task], deletes
     );
 }
 
-pub(super) fn insert_keys(sql: &mut Sql, limit: usize, keys: &[KeyRow]) {
+pub(crate) fn insert_keys(sql: &mut Sql, limit: usize, keys: &[KeyRow]) {
     sql.rows(
         limit,
         &["INSERT INTO idempotency_keys (", KEY_COLUMNS, ") VALUES "],
@@ -406,7 +406,7 @@ pub(super) fn insert_keys(sql: &mut Sql, limit: usize, keys: &[KeyRow]) {
     );
 }
 
-pub(super) fn write_tails(sql: &mut Sql, tails: ColumnTails) {
+pub(crate) fn write_tails(sql: &mut Sql, tails: ColumnTails) {
     sql.end()
         .push("UPDATE board_columns SET tail_position = CASE status WHEN 'todo' THEN ")
         .double(tails.0[0])

@@ -1,6 +1,6 @@
 //! Online backup: the file format ([`Writer`], [`verify`]), taking one from
-//! the node's database ([`take`]) and the `taskraft backup` client
-//! ([`client`]).
+//! the node's database ([`take`]), the `taskraft backup` client
+//! ([`client`]) and `taskraft restore` ([`restore`]).
 //!
 //! A backup is one gzip stream of UTF-8 lines, each a JSON value:
 //!
@@ -20,6 +20,7 @@
 //! checksums cover those newlines too.
 
 pub mod client;
+pub mod restore;
 pub mod take;
 
 use std::io::{self, BufRead, BufReader, Read, Write};

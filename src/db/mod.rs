@@ -5,10 +5,12 @@
 //! - [`migrate`] applies the `sql/` migrations, in order, once each;
 //! - [`rows`] converts between rows and domain values;
 //! - [`queries`] holds the reads the api serves (the applier owns the writes);
+//! - [`as_of`] folds the events up to a time: the board as it was then;
 //! - [`rebuild`] folds the event table into the projection, or checks it;
 //! - [`catchup`] reads a page of committed rows for a peer catching up.
 
 pub mod accounts;
+pub mod as_of;
 pub mod catchup;
 pub mod migrate;
 pub mod queries;

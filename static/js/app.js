@@ -16,6 +16,7 @@ import { TaskDialog } from './dialog.js';
 import { Feed } from './feed.js';
 import { Filters } from './filters.js';
 import { Health } from './health.js';
+import { PastBoard } from './past.js';
 import { Session } from './session.js';
 import { Store } from './store.js';
 import { Toasts } from './toast.js';
@@ -203,6 +204,19 @@ document.getElementById('task-assignee').addEventListener('focus', () => {
   if (Date.now() - usersAt > 10000) loadUsers();
 });
 
+// ------------------------------------------------------------------ the board on a past date
+
+const boardEl = document.getElementById('board');
+const past = new PastBoard({
+  api,
+  onShown: (shown) => {
+    // The live board (and everything that writes) is out of reach meanwhile.
+    boardEl.hidden = shown;
+    document.getElementById('column-nav').hidden = shown;
+    document.body.dataset.past = String(shown);
+  },
+});
+
 // ------------------------------------------------------------------ keyboard
 
 const help = document.getElementById('help-dialog');
@@ -215,7 +229,7 @@ document.addEventListener('keydown', (e) => {
     return;
   }
   if (e.ctrlKey || e.metaKey || e.altKey) return;
-  if (isTyping(e.target) || dialog.isOpen || help.open || board.moving) return;
+  if (isTyping(e.target) || dialog.isOpen || help.open || board.moving || past.open) return;
   switch (e.key) {
     case 'n':
       if (!board.canWrite) break;
@@ -233,6 +247,10 @@ document.addEventListener('keydown', (e) => {
     case 'b':
       e.preventDefault();
       board.focusFirst();
+      break;
+    case 'd':
+      e.preventDefault();
+      past.openView();
       break;
     default:
       break;

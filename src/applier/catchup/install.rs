@@ -95,13 +95,13 @@ pub async fn install(
 /// last event left it, and the column tails after them. The domain's fold
 /// ([`Replayed`]) from the tasks' absence: a touched task it does not end
 /// with was deleted.
-pub(super) struct Folded {
+pub(crate) struct Folded {
     pub upserts: Vec<Task>,
     pub deletes: Vec<TaskId>,
     pub tails: ColumnTails,
 }
 
-pub(super) fn fold(
+pub(crate) fn fold(
     events: &[Event],
     last_seq: u64,
     tails: ColumnTails,

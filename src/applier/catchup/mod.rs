@@ -42,6 +42,7 @@ use std::time::Duration;
 
 use mysql_async::Pool;
 
+pub(crate) use self::install::fold;
 pub use self::install::PageMisfit;
 pub use self::peers::CatchupSources;
 use super::drive::Failure;

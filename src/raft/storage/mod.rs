@@ -44,6 +44,7 @@ use self::tail::TailCache;
 use super::membership::{Identity, MemberAddr, Members};
 
 mod recover;
+mod restore;
 mod snapshot;
 mod tail;
 

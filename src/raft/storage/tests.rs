@@ -627,3 +627,56 @@ fn recovery_refuses_a_fresh_log_and_a_removed_node_and_writes_nothing() {
     assert_eq!(store.last_index_now(), 1);
     assert!(store.recovery().unwrap().is_none());
 }
+
+#[test]
+fn a_restored_log_starts_after_a_snapshot_at_the_backups_index_with_one_voter() {
+    let dir = tempfile::tempdir().unwrap();
+    let identity = Identity {
+        node_id: 1,
+        cluster_id: "base.0123456789abcdef".into(),
+        forming: false,
+        admitted_at: 0,
+    };
+    let own = MemberAddr {
+        raft_addr: "a:1".into(),
+        url: Some("http://a".into()),
+    };
+    {
+        let store = LogStore::open(dir.path()).unwrap();
+        store
+            .restore_as_first_member(&identity, own.clone(), 500, 7)
+            .unwrap();
+        assert!(
+            store
+                .restore_as_first_member(&identity, own.clone(), 500, 7)
+                .is_err(),
+            "a restored log is not fresh any more"
+        );
+    }
+    let store = LogStore::open(dir.path()).unwrap();
+    assert_eq!(store.identity(), Some(identity));
+    assert_eq!(store.first_index().unwrap(), 501);
+    assert_eq!(store.last_index().unwrap(), 500);
+    assert_eq!(store.term(500).unwrap(), 7);
+    assert_eq!(store.conf_state().voters, vec![1]);
+    assert_eq!(store.conf_index(), 500);
+    assert_eq!(store.members(), Members::from([(1, own.clone())]));
+    let hard_state = store.hard_state();
+    assert_eq!(
+        (hard_state.term, hard_state.commit, hard_state.vote),
+        (7, 500, 0)
+    );
+    // MySQL applied 500: the restored rows are all there is.
+    store.recover_commit(500).unwrap();
+    assert!(matches!(
+        store.recover_commit(501),
+        Err(LogError::BehindMysql { .. })
+    ));
+    // A joiner is sent a snapshot naming index 500 and this member.
+    store.set_applied(500);
+    let snapshot = store.snapshot(0, 2).unwrap();
+    assert_eq!(snapshot.get_metadata().index, 500);
+    assert_eq!(snapshot.get_metadata().term, 7);
+    let data: SnapshotData = serde_json::from_slice(&snapshot.data).unwrap();
+    assert_eq!(data.members, Members::from([(1, own)]));
+}

@@ -83,6 +83,8 @@ describe('accessibility (axe-core)', () => {
           // then deleted (the toast with its Undo).
           const first = page.locator('#board .card[tabindex="0"]').first();
           await first.focus();
+          // The key goes where the focus is: on the card, not on the page.
+          await page.waitForFunction(() => document.activeElement?.matches('#board .card'), null, { timeout: 5000 });
           await page.keyboard.press('m');
           await page.locator('#move-help').waitFor();
           assertNoViolations(await axeViolations(page), `a keyboard move (${where})`);

@@ -59,26 +59,14 @@ pub async fn load_state(
 ) -> Result<ApplyState, DbError> {
     let applied = applied_state(conn).await?;
     let tails = column_tails(conn).await?;
-    let parse = |id: String| {
-        id.parse::<TaskId>()
-            .map_err(|_| DbError::Corrupt(format!("task id `{id}`")))
-    };
-    let live: Vec<String> = conn.query("SELECT id FROM tasks").await?;
-    let live = live.into_iter().map(parse).collect::<Result<Vec<_>, _>>()?;
-    let used: Vec<String> = conn
-        .query("SELECT DISTINCT task_id FROM task_events")
-        .await?;
-    let used = used.into_iter().map(parse).collect::<Result<Vec<_>, _>>()?;
-    let keys: Vec<String> = conn.query("SELECT idem_key FROM idempotency_keys").await?;
+    let (ids, keys) = super::state::load_filters(conn).await?;
     let account_rows = crate::db::accounts::load(conn).await?;
-    // Ids with history and no row were deleted; `new` lets live ids win.
     Ok(ApplyState::new(
         applied.applied_index,
         applied.applied_term,
         applied.last_seq,
         tails,
-        live,
-        used,
+        ids,
         keys,
         rows,
     )
@@ -235,12 +223,22 @@ async fn load(
             let task = task_from_row(row)?;
             found.insert(task.id, task);
         }
+        // No row: deleted if it has events, else never used.
+        let gone: Vec<TaskId> = fetch
+            .iter()
+            .filter(|id| !found.contains_key(id))
+            .copied()
+            .collect();
+        let deleted = super::state::with_events(conn, &gone).await?;
         for id in fetch {
-            let task = found.remove(&id).ok_or_else(|| {
-                DbError::Corrupt(format!("task {id} should be live but has no row"))
-            })?;
-            state.cache_task(&task);
-            board.load_task(id, Some(Slot::Live(task)));
+            match found.remove(&id) {
+                Some(task) => {
+                    state.cache_task(&task);
+                    board.load_task(id, Some(Slot::Live(task)));
+                }
+                None if deleted.contains(&id) => board.load_task(id, Some(Slot::Deleted)),
+                None => board.load_task(id, None),
+            }
         }
     }
 

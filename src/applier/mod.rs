@@ -276,7 +276,7 @@ impl Applier {
                     }
                     tracing::debug!(
                         applied = state.applied_index,
-                        tasks = state.known_tasks(),
+                        filter_bytes = state.filter_bytes(),
                         "applier state loaded"
                     );
                     applier.state = Some(state);

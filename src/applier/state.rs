@@ -2,17 +2,29 @@
 //!
 //! The applier is the only writer of its database (a running node holds a
 //! MySQL named lock on it), so after each COMMIT it can record in memory
-//! what it wrote: the applied index, the last seq, the column tails, every
-//! task id ever used and whether it is live or deleted, the rows of
-//! recently touched tasks (in the [`ProjectionCache`] the api reads too),
-//! and which idempotency keys exist (a Bloom filter, plus the outcomes of
-//! recent ones). Most batches are then decided without a single SELECT.
+//! what it wrote: the applied index, the last seq, the column tails, which
+//! task ids were ever used and which idempotency keys exist (a [`Filter`]
+//! each: "certainly not" or "perhaps"), the rows of recently touched tasks
+//! (in the [`ProjectionCache`] the api reads too) and the outcomes of
+//! recent keys. Most batches are then decided without a single SELECT: a
+//! fresh id or key is certainly new, and a recent task's row is at hand.
 //! Anything it does not hold is read from MySQL. After any error the whole
 //! state, and the row cache with it, is dropped and read again, so it can
 //! never drift from what MySQL committed.
+//!
+//! Nothing here grows by more than the filters' bits as history grows
+//! (about 1.5 bytes per id or key): the rows and the outcomes are bounded
+//! caches, and whether an id is live or deleted is not held at all (a
+//! task neither cached nor certainly new is read from MySQL).
+
+mod filter;
+mod load;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+
+pub use self::filter::{hash_id, hash_key, Filter};
+pub use self::load::{load_filters, with_events};
 
 use crate::accounts::{Accounts, AccountsCache};
 use crate::projection::{self, ProjectionCache};
@@ -24,14 +36,16 @@ use crate::task::{Changes, ColumnTails, Outcome, Remembered, Slot, Task, TaskId}
 /// hold hundreds of megabytes). Older ones are read from MySQL.
 const RECENT_KEYS: usize = 20_000;
 const RECENT_KEY_BYTES: usize = 8 << 20;
-/// Keys added to the Bloom filter after which an expiry has the state read
+/// Keys added to the key filter after which an expiry has the state read
 /// afresh, rebuilding the filter from the keys still in MySQL: expired keys
-/// cannot be taken out of it, and a filter never rebuilt would fill up
+/// cannot be taken out of it, so without a rebuild it would only grow
 /// (false positives cost a SELECT each, never a wrong answer).
-const BLOOM_REBUILD_AFTER: usize = 200_000;
+const KEY_REBUILD_AFTER: usize = 200_000;
 
 /// The answer for one task id or idempotency key: what the state knows
-/// (`None`: it does not exist), or "ask MySQL".
+/// (`None`: it does not exist), or "ask MySQL". For a task, "ask" means
+/// its row if it is live, else whether it has events (deleted) or not
+/// (never used).
 #[derive(Debug, PartialEq)]
 pub enum Lookup<T> {
     Known(Option<T>),
@@ -43,14 +57,17 @@ pub struct ApplyState {
     pub applied_term: u64,
     pub last_seq: u64,
     pub tails: ColumnTails,
-    /// Every id ever used: true while live, false once deleted.
-    known: HashMap<TaskId, bool>,
+    /// Every id ever used (live or deleted).
+    ids: Filter,
     /// Rows of recently touched tasks, shared with the api's reads.
     rows: ProjectionCache,
-    keys: Bloom,
+    /// Every idempotency key MySQL holds (and some expired ones).
+    keys: Filter,
+    /// Keys inserted into `keys` since it was built from MySQL.
+    keys_added: usize,
     recent_keys: HashMap<String, Remembered>,
     recent_order: VecDeque<String>,
-    /// Set when an expiry found the Bloom filter worth rebuilding.
+    /// Set when an expiry found the key filter worth rebuilding.
     stale: bool,
     /// About how much memory `recent_keys` holds.
     recent_bytes: usize,
@@ -72,39 +89,28 @@ fn remembered_size(key: &str, remembered: &Remembered) -> usize {
 }
 
 impl ApplyState {
-    /// A state read from MySQL: `used` lists every id ever used and `live`
-    /// those still live. `rows` is emptied.
-    #[allow(clippy::too_many_arguments)]
+    /// A state read from MySQL: `ids` holds every task id ever used
+    /// ([`hash_id`]), `keys` every idempotency key ([`hash_key`]). `rows` is
+    /// emptied.
     pub fn new(
         applied_index: u64,
         applied_term: u64,
         last_seq: u64,
         tails: ColumnTails,
-        live: impl IntoIterator<Item = TaskId>,
-        used: impl IntoIterator<Item = TaskId>,
-        keys: impl IntoIterator<Item = String>,
+        ids: Filter,
+        keys: Filter,
         rows: ProjectionCache,
     ) -> ApplyState {
-        let mut known = HashMap::new();
-        for id in used {
-            known.insert(id, false);
-        }
-        for id in live {
-            known.insert(id, true);
-        }
         rows.clear();
-        let mut bloom = Bloom::new();
-        for key in keys {
-            bloom.insert(&key);
-        }
         ApplyState {
             applied_index,
             applied_term,
             last_seq,
             tails,
-            known,
+            ids,
             rows,
-            keys: bloom,
+            keys,
+            keys_added: 0,
             recent_keys: HashMap::new(),
             recent_order: VecDeque::new(),
             stale: false,
@@ -133,14 +139,17 @@ impl ApplyState {
         self.cache.set(Some(self.accounts.clone()));
     }
 
+    /// The cache holds only live rows as committed (a delete removes its
+    /// row), so a row found there is the answer; an id the filter has
+    /// never seen was never used.
     pub fn task(&self, id: &TaskId) -> Lookup<Slot> {
-        match self.known.get(id) {
-            None => Lookup::Known(None),
-            Some(false) => Lookup::Known(Some(Slot::Deleted)),
-            Some(true) => match self.rows.get(id) {
-                Some(task) => Lookup::Known(Some(Slot::Live((*task).clone()))),
-                None => Lookup::Fetch,
-            },
+        if let Some(task) = self.rows.get(id) {
+            return Lookup::Known(Some(Slot::Live((*task).clone())));
+        }
+        if self.ids.may_contain(hash_id(id)) {
+            Lookup::Fetch
+        } else {
+            Lookup::Known(None)
         }
     }
 
@@ -149,7 +158,7 @@ impl ApplyState {
         if let Some(remembered) = self.recent_keys.get(key) {
             return Lookup::Known(Some(remembered.clone()));
         }
-        if self.keys.may_contain(key) {
+        if self.keys.may_contain(hash_key(key)) {
             Lookup::Fetch
         } else {
             Lookup::Known(None)
@@ -163,7 +172,8 @@ impl ApplyState {
     }
 
     fn remember_key(&mut self, key: &str, remembered: &Remembered) {
-        self.keys.insert(key);
+        self.keys.insert(hash_key(key));
+        self.keys_added += 1;
         self.recent_bytes += remembered_size(key, remembered);
         match self.recent_keys.insert(key.to_string(), remembered.clone()) {
             Some(old) => self.recent_bytes -= remembered_size(key, &old),
@@ -188,11 +198,11 @@ impl ApplyState {
     /// Records a batch that MySQL has committed.
     pub fn committed(&mut self, changes: &Changes, applied_index: u64, applied_term: u64) {
         for task in &changes.upserts {
-            self.known.insert(task.id, true);
+            // Repeats (updates) only take bits that are set already.
+            self.ids.insert(hash_id(&task.id));
             self.rows.put(task.clone());
         }
         for id in &changes.deletes {
-            self.known.insert(*id, false);
             self.rows.remove(id);
         }
         if let Some(before) = changes.expired_before {
@@ -223,66 +233,20 @@ impl ApplyState {
         self.recent_bytes -= freed;
         let recent = &self.recent_keys;
         self.recent_order.retain(|key| recent.contains_key(key));
-        if self.keys.inserted > BLOOM_REBUILD_AFTER {
+        if self.keys_added > KEY_REBUILD_AFTER {
             self.stale = true;
         }
     }
 
     /// Whether the state should be read afresh (after an expiry, to
-    /// rebuild the Bloom filter without the expired keys).
+    /// rebuild the key filter without the expired keys).
     pub fn stale(&self) -> bool {
         self.stale
     }
 
-    pub fn known_tasks(&self) -> usize {
-        self.known.len()
-    }
-}
-
-/// A Bloom filter over idempotency keys: "certainly never used" saves a
-/// SELECT for every fresh key. 2^23 bits (1 MiB) and 5 hashes keep false
-/// positives under 1 % up to about 800,000 keys.
-struct Bloom {
-    bits: Vec<u64>,
-    /// Keys inserted since it was built.
-    inserted: usize,
-}
-
-const BLOOM_BITS: u64 = 1 << 23;
-const BLOOM_HASHES: u64 = 5;
-
-impl Bloom {
-    fn new() -> Bloom {
-        Bloom {
-            bits: vec![0; (BLOOM_BITS / 64) as usize],
-            inserted: 0,
-        }
-    }
-
-    /// Two independent 64-bit hashes (FNV-1a with different seeds), combined
-    /// by double hashing into `BLOOM_HASHES` bit positions.
-    fn positions(key: &str) -> impl Iterator<Item = u64> {
-        let hash = |seed: u64| {
-            let mut h = seed;
-            for byte in key.bytes() {
-                h ^= u64::from(byte);
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
-            }
-            h ^ (h >> 29)
-        };
-        let (a, b) = (hash(0xcbf2_9ce4_8422_2325), hash(0x8422_2325_cbf2_9ce4) | 1);
-        (0..BLOOM_HASHES).map(move |i| a.wrapping_add(i.wrapping_mul(b)) % BLOOM_BITS)
-    }
-
-    fn insert(&mut self, key: &str) {
-        self.inserted += 1;
-        for bit in Bloom::positions(key) {
-            self.bits[(bit / 64) as usize] |= 1 << (bit % 64);
-        }
-    }
-
-    fn may_contain(&self, key: &str) -> bool {
-        Bloom::positions(key).all(|bit| self.bits[(bit / 64) as usize] & (1 << (bit % 64)) != 0)
+    /// Bytes the id and key filters take (for the log).
+    pub fn filter_bytes(&self) -> usize {
+        self.ids.bytes() + self.keys.bytes()
     }
 }
 
@@ -311,18 +275,32 @@ mod tests {
         }
     }
 
+    /// Ids 1 (live) and 2 (deleted) were used, and the key `old-key`.
     fn state() -> ApplyState {
-        let live = [TaskId(Uuid::from_u128(1))];
-        let used = [TaskId(Uuid::from_u128(1)), TaskId(Uuid::from_u128(2))];
+        let used = [
+            hash_id(&TaskId(Uuid::from_u128(1))),
+            hash_id(&TaskId(Uuid::from_u128(2))),
+        ];
         ApplyState::new(
             10,
             2,
             5,
             ColumnTails::default(),
-            live,
-            used,
-            ["old-key".to_string()],
+            Filter::of(&used),
+            Filter::of(&[hash_key("old-key")]),
             ProjectionCache::default(),
+        )
+    }
+
+    fn empty(rows: ProjectionCache) -> ApplyState {
+        ApplyState::new(
+            0,
+            0,
+            0,
+            ColumnTails::default(),
+            Filter::of(&[]),
+            Filter::of(&[]),
+            rows,
         )
     }
 
@@ -332,7 +310,8 @@ mod tests {
         assert_eq!(state.task(&TaskId(Uuid::from_u128(9))), Lookup::Known(None));
         assert_eq!(
             state.task(&TaskId(Uuid::from_u128(2))),
-            Lookup::Known(Some(Slot::Deleted))
+            Lookup::Fetch,
+            "used: MySQL says whether live or deleted"
         );
         assert_eq!(
             state.task(&TaskId(Uuid::from_u128(1))),
@@ -379,7 +358,8 @@ mod tests {
         );
         assert_eq!(
             state.task(&TaskId(Uuid::from_u128(1))),
-            Lookup::Known(Some(Slot::Deleted))
+            Lookup::Fetch,
+            "deleted: its row is gone, MySQL says it was deleted"
         );
         assert_eq!(state.key("new-key"), Lookup::Known(Some(remembered)));
     }
@@ -552,7 +532,7 @@ mod tests {
     #[test]
     fn committed_rows_are_shared_with_readers_and_a_reload_clears_them() {
         let rows = ProjectionCache::default();
-        let mut state = ApplyState::new(0, 0, 0, ColumnTails::default(), [], [], [], rows.clone());
+        let mut state = empty(rows.clone());
         let changes = Changes {
             upserts: vec![task(7)],
             last_seq: 1,
@@ -568,11 +548,64 @@ mod tests {
             1,
             1,
             ColumnTails::default(),
-            [TaskId(Uuid::from_u128(7))],
-            [],
-            [],
+            Filter::of(&[hash_id(&TaskId(Uuid::from_u128(7)))]),
+            Filter::of(&[]),
             rows.clone(),
         );
         assert!(rows.is_empty(), "a state read afresh starts with no rows");
+    }
+
+    #[test]
+    fn a_deleted_task_is_never_taken_for_live_or_for_new() {
+        let mut state = empty(ProjectionCache::default());
+        let id = TaskId(Uuid::from_u128(7));
+        let created = Changes {
+            upserts: vec![task(7)],
+            last_seq: 1,
+            ..Changes::default()
+        };
+        state.committed(&created, 1, 1);
+        assert_eq!(state.task(&id), Lookup::Known(Some(Slot::Live(task(7)))));
+        let deleted = Changes {
+            deletes: vec![id],
+            last_seq: 2,
+            ..Changes::default()
+        };
+        state.committed(&deleted, 2, 1);
+        assert_eq!(
+            state.task(&id),
+            Lookup::Fetch,
+            "its id was used: MySQL says it is deleted (a create with it is refused)"
+        );
+    }
+
+    #[test]
+    fn ids_created_beyond_the_room_the_filter_was_built_with_are_still_known() {
+        // The filter was sized for an empty table; 300,000 creates later
+        // every one of them is still "perhaps" (never taken for new), and
+        // fresh ids still mostly skip MySQL.
+        let mut state = empty(ProjectionCache::default());
+        for chunk in 0..30u128 {
+            let changes = Changes {
+                upserts: (0..10_000).map(|i| task(chunk * 10_000 + i)).collect(),
+                last_seq: chunk as u64,
+                ..Changes::default()
+            };
+            state.committed(&changes, chunk as u64 + 1, 1);
+        }
+        assert!((0..300_000u128)
+            .all(|n| state.task(&TaskId(Uuid::from_u128(n))) != Lookup::Known(None)));
+        let fresh = (0..100_000u128)
+            .filter(|n| state.task(&TaskId(Uuid::from_u128(1 << 64 | n))) == Lookup::Fetch)
+            .count();
+        assert!(
+            fresh < 1_000,
+            "{fresh} of 100,000 fresh ids would pay a SELECT"
+        );
+        assert!(
+            state.filter_bytes() < 4 << 20,
+            "{} bytes",
+            state.filter_bytes()
+        );
     }
 }

@@ -332,6 +332,8 @@ impl Applier {
                         applied = page.applied,
                         events = page.events.len(),
                         from = %page.source,
+                        fetch_ms = page.fetch.as_millis() as u64,
+                        install_ms = page.install.as_millis() as u64,
                         snapshot = applier.log.snapshot().index,
                         "copied a page of committed rows from a peer"
                     );

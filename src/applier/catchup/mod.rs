@@ -126,6 +126,10 @@ pub struct CopiedPage {
     pub events: Vec<Event>,
     /// The peer it came from.
     pub source: String,
+    /// Time spent asking the peer for it (its SELECTs, the transfer and
+    /// the JSON), and installing it here (check, fold, MySQL).
+    pub fetch: Duration,
+    pub install: Duration,
 }
 
 /// Catch-up between pages: where to copy from, and how to send the next
@@ -202,6 +206,7 @@ impl Catchup {
             };
             let mut failures = PeerFailures::default();
             for url in sources.urls(&log).await {
+                let asked = std::time::Instant::now();
                 let (node_id, auth, source) = (sources.node_id, sources.auth.clone(), url.clone());
                 let fetched = tokio::task::spawn_blocking(move || {
                     let credentials = PeerCredentials {
@@ -214,6 +219,8 @@ impl Catchup {
                 .await;
                 match fetched {
                     Ok(Ok(page)) if page.upto > local.applied_index => {
+                        let fetch = asked.elapsed();
+                        let installing = std::time::Instant::now();
                         let term = page.upto_term.unwrap_or(snapshot.term);
                         let events =
                             install::install(&mut conn, local, request, term, &page, budget)
@@ -222,6 +229,8 @@ impl Catchup {
                             applied: page.upto,
                             events,
                             source: url,
+                            fetch,
+                            install: installing.elapsed(),
                         });
                     }
                     Ok(Ok(page)) => failures.0.push(PeerFailure::Behind {

@@ -11,6 +11,7 @@
 //! every word, each as a word or the start of one, in the title or the
 //! description.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -18,7 +19,7 @@ use mysql_async::prelude::*;
 use mysql_async::{Pool, TxOpts, Value};
 
 use super::queries::BadCursor;
-use super::rows::{task_from_row, TASK, TASK_COLUMNS};
+use super::rows::{task_from_row, TASK_COLUMNS};
 use super::sql::Sql;
 use super::DbError;
 use crate::task::{Task, TaskId};
@@ -134,8 +135,13 @@ pub struct SearchPage {
     pub last_seq: u64,
 }
 
-/// The ranked search statement: tasks matching every word, most relevant
-/// first (InnoDB's relevance, then id), after `after`.
+/// The ranked search statement: the ids and scores of the tasks matching
+/// every word, most relevant first (InnoDB's relevance, then id), after
+/// `after`. Only (id, score) is sorted: a sort or derived table holding the
+/// rows' text would go to an on-disk temporary table (MEDIUMTEXT), and
+/// MariaDB 10.11.19 crashed freeing one under concurrent searches (a
+/// segfault in `ha_maria::drop_table`, seen on 730,000 tasks). The page's
+/// rows are read by id afterwards ([`rows_statement`]).
 pub fn search_statement(
     words: &Words,
     after: Option<&RankCursor>,
@@ -144,16 +150,14 @@ pub fn search_statement(
     let query = words.boolean();
     let mut sql = Sql::new();
     let mut params: Vec<Value> = Vec::new();
-    sql.push("SELECT ")
-        .push(TASK_COLUMNS)
-        .push(", score FROM (SELECT ")
-        .push(TASK_COLUMNS)
-        .push(", MATCH (title, description) AGAINST (? IN BOOLEAN MODE) AS score FROM tasks")
-        .push(" WHERE MATCH (title, description) AGAINST (? IN BOOLEAN MODE)) AS hits");
+    sql.push(
+        "SELECT id, MATCH (title, description) AGAINST (? IN BOOLEAN MODE) AS score FROM tasks \
+         WHERE MATCH (title, description) AGAINST (? IN BOOLEAN MODE)",
+    );
     params.push(query.clone().into());
     params.push(query.into());
     if let Some(cursor) = after {
-        sql.push(" WHERE score < ? OR (score = ? AND id > ?)");
+        sql.push(" HAVING score < ? OR (score = ? AND id > ?)");
         params.extend([
             cursor.score.into(),
             cursor.score.into(),
@@ -163,6 +167,20 @@ pub fn search_statement(
     sql.push(" ORDER BY score DESC, id LIMIT ?");
     params.push((limit as u64).into());
     (sql.into_string(), params)
+}
+
+/// The tasks with these ids (at most 101: a page and one), by primary key.
+pub fn rows_statement(ids: &[String]) -> (String, Vec<Value>) {
+    let mut sql = Sql::new();
+    sql.push("SELECT ")
+        .push(TASK_COLUMNS)
+        .push(" FROM tasks WHERE id IN (")
+        .marks(ids.len())
+        .push(")");
+    (
+        sql.into_string(),
+        ids.iter().map(|id| id.clone().into()).collect(),
+    )
 }
 
 /// A ranked page of the tasks matching `words`, read in one consistent
@@ -180,13 +198,30 @@ pub async fn search(
         .with_consistent_snapshot(true)
         .with_readonly(Some(true));
     let mut tx = conn.start_transaction(snapshot).await?;
-    let rows: Vec<mysql_async::Row> = tx.exec(sql, params).await?;
+    let ranked: Vec<(String, f64)> = tx.exec(sql, params).await?;
+    let mut rows: Vec<mysql_async::Row> = Vec::new();
+    if !ranked.is_empty() {
+        let ids: Vec<String> = ranked.iter().map(|(id, _)| id.clone()).collect();
+        let (sql, params) = rows_statement(&ids);
+        rows = tx.exec(sql, params).await?;
+    }
     let last_seq = super::applied_state(&mut tx).await?.last_seq;
     tx.commit().await?;
-    let mut hits = Vec::with_capacity(rows.len());
-    for mut row in rows {
-        let score: f64 = super::rows::column(&mut row, TASK.count(), "score")?;
-        hits.push((task_from_row(row)?, score));
+    let mut tasks: HashMap<TaskId, Task> = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let task = task_from_row(row)?;
+        tasks.insert(task.id, task);
+    }
+    let mut hits = Vec::with_capacity(ranked.len());
+    for (id, score) in ranked {
+        let id: TaskId = id
+            .parse()
+            .map_err(|_| DbError::Corrupt(format!("tasks.id `{id}`")))?;
+        // Both reads are in one snapshot: every ranked id has its row.
+        let task = tasks
+            .remove(&id)
+            .ok_or_else(|| DbError::Corrupt(format!("ranked task {id} has no row")))?;
+        hits.push((task, score));
     }
     let next = if hits.len() > limit {
         hits.truncate(limit);

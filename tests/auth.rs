@@ -8,120 +8,17 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::accounts::*;
 use common::*;
 use serde_json::{json, Value};
 use taskraft::api::{route_table, Access};
 
-const ADMIN_PASSWORD: &str = "admin-password-1";
-const SERVICE_TOKEN: &str = "service-token-for-the-harness-0123456789";
-
-fn start() -> Cluster {
-    start_with(&[])
-}
-
-fn start_with(env: &[(&str, &str)]) -> Cluster {
-    let mut options = testbed::Options::new(BIN);
-    options.env = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    options.template_root = Some(std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")));
-    let options = options.with_auth(ADMIN_PASSWORD, SERVICE_TOKEN);
-    Cluster::launch(3, options)
-}
-
-/// Credentials to send: a bearer token, or a session cookie with its CSRF
-/// token (sent only when `csrf` is set).
-#[derive(Clone, Debug, Default)]
-struct Who {
-    bearer: Option<String>,
-    cookie: Option<String>,
-    csrf: Option<String>,
-    user_id: Option<String>,
-}
-
-impl Who {
-    fn headers(&self) -> Vec<(&'static str, String)> {
-        let mut headers = Vec::new();
-        if let Some(token) = &self.bearer {
-            headers.push(("Authorization", format!("Bearer {token}")));
-        }
-        if let Some(cookie) = &self.cookie {
-            headers.push(("Cookie", cookie.clone()));
-        }
-        if let Some(csrf) = &self.csrf {
-            headers.push(("X-Taskraft-CSRF", csrf.clone()));
-        }
-        headers
+/// `who` without its CSRF token (what a cross-site page can send).
+fn without_csrf(who: &Who) -> Who {
+    Who {
+        csrf: None,
+        ..who.clone()
     }
-
-    fn without_csrf(&self) -> Who {
-        Who {
-            csrf: None,
-            ..self.clone()
-        }
-    }
-}
-
-fn call(who: &Who, method: &str, url: &str, body: Option<&Value>) -> Response {
-    let headers = who.headers();
-    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    send(method, url, &headers, body)
-}
-
-/// Logs in on `url`; the session as [`Who`] (with its CSRF token).
-fn login(url: &str, username: &str, password: &str) -> Result<Who, Response> {
-    let response = send(
-        "POST",
-        &format!("{url}/api/session"),
-        &[],
-        Some(&json!({ "username": username, "password": password })),
-    );
-    if response.status != 200 {
-        return Err(response);
-    }
-    let set_cookie = response.header("set-cookie").expect("a session cookie");
-    for part in ["HttpOnly", "SameSite=Strict", "Path=/"] {
-        assert!(set_cookie.contains(part), "{set_cookie}");
-    }
-    assert!(!set_cookie.contains("Secure"), "plain HTTP: not Secure");
-    let cookie = set_cookie.split(';').next().unwrap().to_string();
-    assert!(cookie.starts_with("taskraft_session="), "{cookie}");
-    Ok(Who {
-        bearer: None,
-        cookie: Some(cookie),
-        csrf: Some(response.body["csrf"].as_str().expect("csrf").to_string()),
-        user_id: response.body["user"]["id"].as_str().map(str::to_string),
-    })
-}
-
-fn admin_session(cluster: &Cluster) -> Who {
-    // The bootstrap admin is proposed once a leader is known.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        match login(&cluster.url(1), "admin", ADMIN_PASSWORD) {
-            Ok(who) => return who,
-            Err(response) if Instant::now() > deadline => {
-                panic!("the bootstrap admin cannot log in: {response:?}")
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
-}
-
-/// Creates a user (as `admin`) and returns its id.
-fn create_user(url: &str, admin: &Who, username: &str, role: &str) -> String {
-    let response = call(
-        admin,
-        "POST",
-        &format!("{url}/api/users"),
-        Some(
-            &json!({ "username": username, "password": format!("{username}-password"), "role": role }),
-        ),
-    );
-    assert_eq!(response.status, 201, "{response:?}");
-    assert_eq!(response.body["role"], role);
-    response.body["id"].as_str().unwrap().to_string()
 }
 
 /// A personal token for `username` (logging in as them).
@@ -151,21 +48,6 @@ fn token_of(url: &str, username: &str) -> (Who, String) {
     )
 }
 
-/// Waits up to a second for `check` to hold.
-fn within_a_second(what: &str, mut check: impl FnMut() -> bool) -> Duration {
-    let started = Instant::now();
-    loop {
-        if check() {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "{what}: not within a second"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// The callers of the matrix, least to most privileged.
 const CALLERS: [&str; 6] = ["none", "revoked", "disabled", "viewer", "member", "admin"];
 
@@ -192,12 +74,37 @@ fn rank(caller: &str) -> u8 {
 
 #[test]
 fn every_route_answers_every_kind_of_caller_as_the_matrix_says() {
-    let cluster = start();
+    let cluster = start_auth(3, &[], |_| {});
     let url1 = cluster.url(1);
     let admin_session = admin_session(&cluster);
     for (name, role) in [("vera", "viewer"), ("mike", "member"), ("dora", "member")] {
-        create_user(&url1, &admin_session, name, role);
+        let id = create_user(&url1, &admin_session, name, role);
+        let users = call(&admin_session, "GET", &format!("{url1}/api/users"), None);
+        let made = users.body["users"]
+            .as_array()
+            .and_then(|users| users.iter().find(|u| u["id"] == id.as_str()))
+            .unwrap_or_else(|| panic!("{name} listed: {users:?}"));
+        assert_eq!(made["role"], role, "{made}");
     }
+    // The session cookie over plain HTTP: HttpOnly, SameSite=Strict,
+    // Path=/, not Secure; and a CSRF token beside it.
+    let r = send(
+        "POST",
+        &format!("{url1}/api/session"),
+        &[],
+        Some(&json!({ "username": "vera", "password": "vera-password" })),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let set_cookie = r.header("set-cookie").expect("a session cookie");
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set_cookie.contains(part), "{set_cookie}");
+    }
+    assert!(!set_cookie.contains("Secure"), "plain HTTP: not Secure");
+    assert!(set_cookie.starts_with("taskraft_session="), "{set_cookie}");
+    assert!(
+        r.body["csrf"].as_str().is_some_and(|c| !c.is_empty()),
+        "{r:?}"
+    );
     let (viewer, _) = token_of(&url1, "vera");
     let (member, _) = token_of(&url1, "mike");
     let (revoked, revoked_id) = token_of(&url1, "mike");
@@ -317,7 +224,7 @@ fn every_route_answers_every_kind_of_caller_as_the_matrix_says() {
 
 #[test]
 fn sessions_follow_the_user_across_nodes_and_end_everywhere() {
-    let cluster = start();
+    let cluster = start_auth(3, &[], |_| {});
     let (url1, url2, url3) = (cluster.url(1), cluster.url(2), cluster.url(3));
     let admin = admin_session(&cluster);
     let alice_id = create_user(&url1, &admin, "alice", "member");
@@ -340,7 +247,7 @@ fn sessions_follow_the_user_across_nodes_and_end_everywhere() {
     for bad in [None, Some("0".repeat(64))] {
         let forged = Who {
             csrf: bad,
-            ..alice.without_csrf()
+            ..without_csrf(&alice)
         };
         let r = call(
             &forged,
@@ -412,11 +319,15 @@ fn sessions_follow_the_user_across_nodes_and_end_everywhere() {
         None,
     );
     assert_eq!(r.status, 204, "{r:?}");
-    let took = within_a_second("a revoked token refused on every node", || {
-        [&url1, &url2, &url3]
-            .iter()
-            .all(|url| call(&token, "GET", &format!("{url}/api/tasks"), None).status == 401)
-    });
+    let took = within(
+        "a revoked token refused on every node",
+        Duration::from_secs(1),
+        || {
+            [&url1, &url2, &url3]
+                .iter()
+                .all(|url| call(&token, "GET", &format!("{url}/api/tasks"), None).status == 401)
+        },
+    );
     eprintln!("revoked token refused everywhere after {took:?}");
 
     // Logout on node 3 ends the session on nodes 1 and 2.
@@ -424,7 +335,7 @@ fn sessions_follow_the_user_across_nodes_and_end_everywhere() {
     let r = call(&alice, "DELETE", &format!("{url3}/api/session"), None);
     assert_eq!(r.status, 204, "{r:?}");
     assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
-    let took = within_a_second("logout on every node", || {
+    let took = within("logout on every node", Duration::from_secs(1), || {
         [&url1, &url2, &url3]
             .iter()
             .all(|url| call(&alice, "GET", &format!("{url}/api/session"), None).status == 401)
@@ -444,7 +355,7 @@ fn sessions_follow_the_user_across_nodes_and_end_everywhere() {
         Some(&json!({ "role": "viewer" })),
     );
     assert_eq!(r.status, 200, "{r:?}");
-    within_a_second("a viewer cannot write", || {
+    within("a viewer cannot write", Duration::from_secs(1), || {
         [&url1, &url2, &url3].iter().all(|url| {
             call(
                 &second,
@@ -473,11 +384,15 @@ fn sessions_follow_the_user_across_nodes_and_end_everywhere() {
         Some(&json!({ "disabled": true })),
     );
     assert_eq!(r.status, 200, "{r:?}");
-    let took = within_a_second("a disabled user refused on every node", || {
-        [&url1, &url2, &url3]
-            .iter()
-            .all(|url| call(&second, "GET", &format!("{url}/api/session"), None).status == 401)
-    });
+    let took = within(
+        "a disabled user refused on every node",
+        Duration::from_secs(1),
+        || {
+            [&url1, &url2, &url3]
+                .iter()
+                .all(|url| call(&second, "GET", &format!("{url}/api/session"), None).status == 401)
+        },
+    );
     eprintln!("disabled user refused everywhere after {took:?}");
     assert_eq!(
         login(&url3, "alice", "alice-password")
@@ -503,9 +418,11 @@ fn sessions_follow_the_user_across_nodes_and_end_everywhere() {
         Some(&json!({ "password": "new-password-2", "current_password": "bob-password" })),
     );
     assert_eq!(r.status, 200, "{r:?}");
-    within_a_second("old sessions end with the password", || {
-        call(&bob, "GET", &format!("{url3}/api/session"), None).status == 401
-    });
+    within(
+        "old sessions end with the password",
+        Duration::from_secs(1),
+        || call(&bob, "GET", &format!("{url3}/api/session"), None).status == 401,
+    );
     assert!(login(&url3, "bob", "new-password-2").is_ok());
 
     // The last admin stays an admin.
@@ -525,7 +442,7 @@ fn sessions_follow_the_user_across_nodes_and_end_everywhere() {
 
 #[test]
 fn logins_are_throttled_and_bad_input_is_refused_with_json() {
-    let cluster = start();
+    let cluster = start_auth(3, &[], |_| {});
     let url = cluster.url(2);
     let admin = admin_session(&cluster);
     create_user(&url, &admin, "carol", "viewer");
@@ -655,10 +572,14 @@ fn wait_compacted_past(url: &str, index: u64) {
 /// accounts with it, and sees later changes to them.
 #[test]
 fn joining_and_snapshot_catch_up_carry_the_accounts() {
-    let mut cluster = start_with(&[
-        ("TASKRAFT_SNAPSHOT_COUNT", "40"),
-        ("TASKRAFT_SNAPSHOT_CATCHUP_ENTRIES", "10"),
-    ]);
+    let mut cluster = start_auth(
+        3,
+        &[
+            ("TASKRAFT_SNAPSHOT_COUNT", "40"),
+            ("TASKRAFT_SNAPSHOT_CATCHUP_ENTRIES", "10"),
+        ],
+        |_| {},
+    );
     let leader = cluster.leader(Duration::from_secs(20));
     let url = cluster.url(leader);
     let admin = admin_session(&cluster);

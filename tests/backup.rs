@@ -73,26 +73,12 @@ fn writers(urls: Vec<String>, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHan
         .collect()
 }
 
-/// `task_events` rows `1..=upto` of a node's database, each encoded as a
-/// backup encodes it, and the keys of entries up to `index`.
+/// `task_events` rows `1..=upto` of a node's database (as
+/// [`event_rows`]), and the keys of entries up to `index`.
 fn rows_of(mysql_url: &str, upto: u64, index: u64) -> (Vec<Vec<u8>>, u64) {
-    block_on(async {
-        let pool = taskraft::db::connect(mysql_url, 1).await.unwrap();
-        let mut conn = pool.get_conn().await.unwrap();
-        let rows: Vec<mysql_async::Row> = conn
-            .exec(
-                format!(
-                    "SELECT {} FROM task_events WHERE seq <= ? ORDER BY seq",
-                    taskraft::db::rows::EVENT_COLUMNS
-                ),
-                (upto,),
-            )
-            .await
-            .unwrap();
-        let events = rows
-            .into_iter()
-            .map(|row| serde_json::to_vec(&taskraft::db::catchup::event_row(row).unwrap()).unwrap())
-            .collect();
+    let events = event_rows(mysql_url, upto);
+    let keys = block_on(async {
+        let mut conn = mysql_async::Conn::from_url(mysql_url).await.unwrap();
         let keys: Option<u64> = conn
             .exec_first(
                 "SELECT COUNT(*) FROM idempotency_keys WHERE raft_index <= ?",
@@ -100,10 +86,10 @@ fn rows_of(mysql_url: &str, upto: u64, index: u64) -> (Vec<Vec<u8>>, u64) {
             )
             .await
             .unwrap();
-        drop(conn);
-        pool.disconnect().await.unwrap();
-        (events, keys.unwrap())
-    })
+        conn.disconnect().await.unwrap();
+        keys.unwrap()
+    });
+    (events, keys)
 }
 
 fn applied_seq(mysql_url: &str) -> u64 {

@@ -571,7 +571,7 @@ fn hostile_text_and_fractional_positions_are_stored_exactly() {
     assert_eq!(
         found.body["tasks"].as_array().unwrap().len(),
         1,
-        "LIKE wildcards are literal: {:?}",
+        "% and _ are no wildcards, the word `like` matches one title: {:?}",
         found.body
     );
     let by_label = get(&format!(

@@ -118,7 +118,7 @@ fn every_column_round_trips_through_both_writers() {
             sql.push("INSERT INTO task_labels (")
                 .push(LABEL.columns)
                 .push(") VALUES ");
-            rows::write_label(&mut sql, &literal.id.to_string(), &label);
+            rows::write_label(&mut sql, &literal, &label);
             conn.query_drop(sql.into_string()).await.unwrap();
             let mut sql = Sql::new();
             sql.push("INSERT INTO task_labels (")
@@ -127,19 +127,26 @@ fn every_column_round_trips_through_both_writers() {
             placeholders(&mut sql, &LABEL, 1);
             conn.exec_drop(
                 sql.into_string(),
-                rows::label_values(&bound.id.to_string(), &label),
+                rows::label_values(&bound, &label),
             )
             .await
             .unwrap();
-            for id in [literal.id, bound.id] {
-                let read: Vec<String> = conn
+            for task in [&literal, &bound] {
+                // The label and the task's copied columns (V7).
+                let read: Vec<(String, String, f64, String, Option<String>)> = conn
                     .exec(
-                        "SELECT label FROM task_labels WHERE task_id = ?",
-                        (id.to_string(),),
+                        "SELECT label, status, position, priority, assignee FROM task_labels WHERE task_id = ?",
+                        (task.id.to_string(),),
                     )
                     .await
                     .unwrap();
-                assert_eq!(read, vec![label.clone()]);
+                assert_eq!(read.len(), 1);
+                let (read_label, status, position, priority, assignee) = &read[0];
+                assert_eq!(read_label, &label);
+                assert_eq!(status, task.status.as_str());
+                assert_eq!(position.to_bits(), task.position.to_bits());
+                assert_eq!(priority, task.priority.as_str());
+                assert_eq!(assignee, &task.assignee);
             }
 
             // task_events, both ways, payload byte for byte.

@@ -86,27 +86,6 @@ fn data_dir_is_empty(cluster: &Cluster, id: u64) -> bool {
     std::fs::read_dir(&cluster.node(id).data_dir).map_or(true, |mut d| d.next().is_none())
 }
 
-/// A node's `task_events` rows `1..=upto`, encoded as a backup encodes them.
-fn event_rows(mysql_url: &str, upto: u64) -> Vec<Vec<u8>> {
-    block_on(async {
-        let mut conn = mysql_async::Conn::from_url(mysql_url).await.unwrap();
-        let rows: Vec<mysql_async::Row> = conn
-            .exec(
-                format!(
-                    "SELECT {} FROM task_events WHERE seq <= ? ORDER BY seq",
-                    taskraft::db::rows::EVENT_COLUMNS
-                ),
-                (upto,),
-            )
-            .await
-            .unwrap();
-        conn.disconnect().await.unwrap();
-        rows.into_iter()
-            .map(|row| serde_json::to_vec(&taskraft::db::catchup::event_row(row).unwrap()).unwrap())
-            .collect()
-    })
-}
-
 /// The backup's header and its event rows, as lines and as events.
 fn read_backup(file: &Path) -> (taskraft::backup::Header, Vec<Vec<u8>>, Vec<Event>) {
     let mut lines = Vec::new();

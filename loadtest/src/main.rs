@@ -18,9 +18,13 @@
 //!   succeeded, for the test suite.
 //! - `loadtest preload`: creates N tasks and writes their ids to a file (for
 //!   wrk's get.lua, or to fill a cluster before measuring memory).
+//! - `loadtest seed`: creates N realistic tasks (labels, assignees, words to
+//!   search for) over many connections, for the read benchmarks (see
+//!   `seed.rs`, and `--path` to read with filters drawn from its vocabulary).
 
 mod http;
 mod report;
+mod seed;
 mod sys;
 mod workload;
 mod ws;
@@ -71,6 +75,10 @@ enum Command {
     /// Creates tasks (ids to a file, one per line): for wrk's get.lua, or to
     /// fill a cluster before reading its memory.
     Preload(PreloadArgs),
+    /// Creates N realistic tasks (statuses, priorities, labels, assignees,
+    /// titles and descriptions with words to search for), quickly, over many
+    /// connections.
+    Seed(seed::SeedArgs),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -129,6 +137,12 @@ struct Args {
     label: String,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// `list`: GET this path instead of `/api/tasks?limit=50`; `{status}`,
+    /// `{priority}`, `{label}`, `{assignee}`, `{noun}` and `{word}` are drawn
+    /// for each request from `loadtest seed`'s vocabulary, e.g.
+    /// `/api/tasks?status={status}&label={label}&limit=50`.
+    #[arg(long)]
+    path: Option<String>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -200,6 +214,7 @@ fn main() {
         Some(Command::Ws(args)) => local.block_on(&runtime, ws_main(&args)),
         Some(Command::Smoke(args)) => local.block_on(&runtime, smoke_main(&args)),
         Some(Command::Preload(args)) => local.block_on(&runtime, preload_main(&args)),
+        Some(Command::Seed(args)) => local.block_on(&runtime, seed_main(&args)),
     };
     std::process::exit(code);
 }
@@ -286,6 +301,7 @@ async fn smoke_main(smoke: &SmokeArgs) -> i32 {
         json: smoke.json.clone(),
         label: "smoke".into(),
         seed: 1,
+        path: None,
     };
     // Bounded whatever the cluster does: the preload (10 creates) and the
     // run, each request at most 5 s.
@@ -353,6 +369,7 @@ async fn preload_main(p: &PreloadArgs) -> i32 {
         json: None,
         label: "preload".into(),
         seed: 1,
+        path: None,
     };
     let pool = Pool::default();
     let shape = Rc::new(Shape {
@@ -361,6 +378,7 @@ async fn preload_main(p: &PreloadArgs) -> i32 {
         idempotency: false,
         run_tag: uuid::Uuid::new_v4().simple().to_string()[..8].to_string(),
         etcd_keys: p.count as u64,
+        path: None,
     });
     let started = Instant::now();
     if p.etcd {
@@ -407,6 +425,27 @@ async fn preload_main(p: &PreloadArgs) -> i32 {
     0
 }
 
+async fn seed_main(args: &seed::SeedArgs) -> i32 {
+    if args.urls.is_empty() {
+        eprintln!("loadtest seed: --url is required");
+        return 2;
+    }
+    match seed::run(args).await {
+        Ok((created, secs)) => {
+            println!(
+                "seed: created {created} tasks in {secs:.1}s ({:.0}/s) over {} connection(s)",
+                created as f64 / secs.max(1e-9),
+                args.connections
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("loadtest seed: {e}");
+            1
+        }
+    }
+}
+
 /// What a run reports besides its statistics.
 struct RunInfo {
     run_tag: String,
@@ -432,6 +471,7 @@ async fn run(args: &Args) -> Result<(report::Report, RunInfo), String> {
         idempotency: args.idempotency,
         run_tag: uuid::Uuid::new_v4().simple().to_string()[..8].to_string(),
         etcd_keys: args.keys.max(1) as u64,
+        path: args.path.clone(),
     });
 
     if args.mix.needs_pool() {

@@ -173,6 +173,8 @@ pub struct Shape {
     pub run_tag: String,
     /// etcd-range reads keys read/000000 .. read/<etcd_keys - 1>.
     pub etcd_keys: u64,
+    /// `list`: the path to GET, a template (`seed::fill`).
+    pub path: Option<String>,
 }
 
 fn filler(len: usize) -> String {
@@ -255,6 +257,10 @@ pub async fn run(
             }
         },
         Op::List => {
+            if let Some(template) = &shape.path {
+                let path = crate::seed::fill(template, rng);
+                return conn.request(Method::GET, &path, &[], None).await;
+            }
             let sep = if query.is_empty() { "?" } else { "&" };
             conn.request(
                 Method::GET,

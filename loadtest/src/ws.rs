@@ -483,6 +483,7 @@ pub async fn run(args: &WsArgs) -> Result<WsOutcome, String> {
         idempotency: false,
         run_tag: uuid::Uuid::new_v4().simple().to_string()[..8].to_string(),
         etcd_keys: 1,
+        path: None,
     });
     let pool = Pool::default();
     let start = Instant::now();

@@ -110,6 +110,7 @@ static ROUTES: &[Route] = &[
     route!(Member         PATCH  "/api/tasks/{id}"           => tasks::update, body: crate::task::TaskPatch),
     route!(Member         DELETE "/api/tasks/{id}"           => tasks::delete),
     route!(SignedIn       GET    "/api/tasks/{id}/events"    => tasks::history),
+    route!(SignedIn       GET    "/api/search"               => tasks::search),
     route!(SignedIn       GET    "/api/events"               => cluster::events),
     route!(Open           POST   "/api/session"              => auth::login, body: auth::LoginBody),
     route!(Open           GET    "/auth/oidc"                => oidc::offered),

@@ -15,6 +15,7 @@ use super::request::{self, Consistency};
 use super::AppState;
 use crate::db::as_of;
 use crate::db::queries::{self, Cursor, TaskFilter};
+use crate::db::search::{self, RankCursor, Words};
 use crate::task::{
     validate, Command, NewTask, Op, Outcome, Priority, Status, Task, TaskId, TaskPatch,
 };
@@ -22,6 +23,8 @@ use crate::time::{Date, Timestamp};
 
 const LIST_LIMIT_DEFAULT: usize = 100;
 const LIST_LIMIT_MAX: usize = 1000;
+const SEARCH_LIMIT_DEFAULT: usize = 20;
+const SEARCH_LIMIT_MAX: usize = 100;
 
 /// The body of `POST /api/tasks`.
 #[derive(Debug, Deserialize)]
@@ -252,12 +255,13 @@ pub async fn list(
         })
         .transpose()?;
     let nonempty = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let text = nonempty(query.q).map(|q| words(&q)).transpose()?;
     let filter = TaskFilter {
         status: query.status,
         assignee: nonempty(query.assignee),
         label: nonempty(query.label),
         priority: query.priority,
-        text: nonempty(query.q),
+        text,
         after,
         limit,
     };
@@ -267,6 +271,77 @@ pub async fn list(
         .insert_header(("X-Taskraft-Seq", page.last_seq.to_string()))
         .json(json!({
             "tasks": page.tasks,
+            "next_cursor": page.next.map(|c| c.to_string()),
+            "last_seq": page.last_seq,
+        })))
+}
+
+/// The searchable words of `q`, or a 400 saying why there are none.
+fn words(q: &str) -> Result<Words, ApiError> {
+    Words::parse(q).map_err(|e| ApiError::invalid("q", e.to_string()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    q: Option<String>,
+    /// Boards do not exist yet: refused, rather than ignored, so that a
+    /// client never takes an answer over every task for one board's.
+    board: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+    #[serde(default)]
+    consistency: Consistency,
+}
+
+/// `GET /api/search?q=`: the tasks with every word of `q` in their title
+/// or description, most relevant first (`db::search`), paged by cursor.
+pub async fn search(
+    state: web::Data<AppState>,
+    query: web::Query<SearchQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    if query.board.is_some() {
+        return Err(ApiError::invalid(
+            "board",
+            "boards do not exist yet on this server: search covers every task; leave board out",
+        ));
+    }
+    let q = query.q.as_deref().map(str::trim).unwrap_or("");
+    if q.is_empty() {
+        return Err(ApiError::invalid(
+            "q",
+            "is required: the words to search for",
+        ));
+    }
+    let words = words(q)?;
+    let limit = query.limit.unwrap_or(SEARCH_LIMIT_DEFAULT);
+    if !(1..=SEARCH_LIMIT_MAX).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("must be 1 to {SEARCH_LIMIT_MAX}"),
+        ));
+    }
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<RankCursor>()
+                .map_err(|_| ApiError::invalid("cursor", "is not a cursor this server issued"))
+        })
+        .transpose()?;
+    read_barrier(&state, query.consistency).await?;
+    let page = search::search(&state.pool, &words, after.as_ref(), limit).await?;
+    let results: Vec<Value> = page
+        .hits
+        .iter()
+        .map(|(task, score)| json!({ "task": task, "score": score }))
+        .collect();
+    Ok(HttpResponse::Ok()
+        .insert_header(("X-Taskraft-Seq", page.last_seq.to_string()))
+        .json(json!({
+            "results": results,
+            "words": words.as_slice(),
             "next_cursor": page.next.map(|c| c.to_string()),
             "last_seq": page.last_seq,
         })))

@@ -381,16 +381,19 @@ pub(crate) fn write_tasks(sql: &mut Sql, limit: usize, upserts: &[Task], deletes
         upserts,
         write_task,
     );
-    let labels: Vec<(String, &String)> = upserts
+    // Each label row carries its task's status, position, priority and
+    // assignee (the label filter's index, V7); an updated task's rows were
+    // deleted above, so they are rewritten with the task.
+    let labels: Vec<(&Task, &String)> = upserts
         .iter()
-        .flat_map(|t| t.labels.iter().map(move |l| (t.id.to_string(), l)))
+        .flat_map(|t| t.labels.iter().map(move |l| (t, l)))
         .collect();
     sql.rows(
         limit,
         &["INSERT INTO task_labels (", LABEL_COLUMNS, ") VALUES "],
         "",
         &labels,
-        |s, (id, label)| write_label(s, id, label),
+        |s, (task, label)| write_label(s, task, label),
     );
 }
 

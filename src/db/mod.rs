@@ -5,6 +5,7 @@
 //! - [`migrate`] applies the `sql/` migrations, in order, once each;
 //! - [`rows`] converts between rows and domain values;
 //! - [`queries`] holds the reads the api serves (the applier owns the writes);
+//! - [`search`] is the full-text search (its words, ranked pages);
 //! - [`as_of`] folds the events up to a time: the board as it was then;
 //! - [`rebuild`] folds the event table into the projection, or checks it;
 //! - [`catchup`] reads a page of committed rows for a peer catching up.
@@ -16,6 +17,7 @@ pub mod migrate;
 pub mod queries;
 pub mod rebuild;
 pub mod rows;
+pub mod search;
 pub mod sql;
 
 use std::time::Duration;

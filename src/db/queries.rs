@@ -9,6 +9,7 @@ use mysql_async::prelude::*;
 use mysql_async::{Pool, TxOpts, Value};
 
 use super::rows::{event_from_row, task_from_row, EVENT_COLUMNS, TASK_COLUMNS};
+use super::search::Words;
 use super::sql::Sql;
 use super::DbError;
 use crate::task::{Event, Priority, Status, Task, TaskId};
@@ -38,8 +39,9 @@ pub struct TaskFilter {
     pub assignee: Option<String>,
     pub label: Option<String>,
     pub priority: Option<Priority>,
-    /// Matched anywhere in title or description, case-insensitively.
-    pub text: Option<String>,
+    /// Tasks whose title or description has every one of these words (as
+    /// a word or the start of one), through the FULLTEXT index.
+    pub text: Option<Words>,
     pub after: Option<Cursor>,
     pub limit: usize,
 }
@@ -114,63 +116,150 @@ pub struct TaskPage {
     pub last_seq: u64,
 }
 
-/// A page of tasks in board order, read in one consistent snapshot with the
-/// last seq it reflects.
-pub async fn tasks(pool: &Pool, filter: &TaskFilter) -> Result<TaskPage, DbError> {
+/// One statement of a list read: SQL text and its parameters.
+#[derive(Clone, Debug)]
+pub struct Statement {
+    pub sql: String,
+    pub params: Vec<Value>,
+}
+
+/// The statement that reads up to `limit` tasks of one column (`status`)
+/// in board order, after `after` (a position and id in that column), under
+/// `filter`'s other filters.
+///
+/// Each shape reads one index in board order from the cursor on, so a page
+/// costs about its own size whatever the table holds, not a scan from the
+/// start (no OFFSET, and no ENUM range, which MariaDB would scan from the
+/// first column):
+/// - label (with any others): `task_labels_assignee`, `_priority` or
+///   `_board`, each (label, [assignee | priority,] status, position,
+///   task_id), joined to `tasks` by primary key;
+/// - assignee (with or without priority): `tasks_assignee_board`;
+/// - priority: `tasks_priority_board`; none: `tasks_board`.
+///
+/// With `text`, the FULLTEXT index finds the matching tasks first (the
+/// others filter them, and they are sorted): its cost grows with how many
+/// tasks match the words, not with the table.
+pub fn column_statement(
+    filter: &TaskFilter,
+    status: Status,
+    after: Option<(f64, TaskId)>,
+    limit: usize,
+) -> Statement {
     let mut sql = Sql::new();
-    sql.push("SELECT ")
-        .push(TASK_COLUMNS)
-        .push(" FROM tasks t WHERE 1 = 1");
     let mut params: Vec<Value> = Vec::new();
-    if let Some(status) = filter.status {
-        sql.push(" AND t.status = ?");
-        params.push(status.as_str().into());
-    }
+    let by_label = filter.label.is_some() && filter.text.is_none();
+    // By label, `task_labels` holds the board order and the filter columns.
+    let id_column = if by_label {
+        sql.push("SELECT ")
+            .push(TASK_COLUMNS_T)
+            .push(" FROM task_labels l FORCE INDEX (");
+        sql.push(if filter.assignee.is_some() {
+            "task_labels_assignee"
+        } else if filter.priority.is_some() {
+            "task_labels_priority"
+        } else {
+            "task_labels_board"
+        });
+        sql.push(") STRAIGHT_JOIN tasks t ON t.id = l.task_id WHERE l.label = ?");
+        params.push(filter.label.clone().into());
+        "l.task_id"
+    } else if filter.text.is_some() {
+        sql.push("SELECT ")
+            .push(TASK_COLUMNS_T)
+            .push(" FROM tasks t WHERE MATCH (t.title, t.description) AGAINST (? IN BOOLEAN MODE)");
+        params.push(filter.text.as_ref().map(Words::boolean).into());
+        if filter.label.is_some() {
+            sql.push(
+                " AND EXISTS (SELECT 1 FROM task_labels l WHERE l.task_id = t.id AND l.label = ?)",
+            );
+            params.push(filter.label.clone().into());
+        }
+        "t.id"
+    } else {
+        sql.push("SELECT ")
+            .push(TASK_COLUMNS_T)
+            .push(" FROM tasks t FORCE INDEX (");
+        sql.push(if filter.assignee.is_some() {
+            "tasks_assignee_board"
+        } else if filter.priority.is_some() {
+            "tasks_priority_board"
+        } else {
+            "tasks_board"
+        });
+        sql.push(") WHERE 1 = 1");
+        "t.id"
+    };
+    let column = |sql: &mut Sql, name: &'static str| {
+        sql.push(if by_label { "l." } else { "t." }).push(name);
+    };
     if let Some(assignee) = &filter.assignee {
-        sql.push(" AND t.assignee = ?");
+        sql.push(" AND ");
+        column(&mut sql, "assignee");
+        sql.push(" = ?");
         params.push(assignee.clone().into());
     }
     if let Some(priority) = filter.priority {
-        sql.push(" AND t.priority = ?");
+        sql.push(" AND ");
+        column(&mut sql, "priority");
+        sql.push(" = ?");
         params.push(priority.as_str().into());
     }
-    if let Some(label) = &filter.label {
-        sql.push(
-            " AND EXISTS (SELECT 1 FROM task_labels l WHERE l.task_id = t.id AND l.label = ?)",
-        );
-        params.push(label.clone().into());
+    sql.push(" AND ");
+    column(&mut sql, "status");
+    sql.push(" = ?");
+    params.push(status.as_str().into());
+    if let Some((position, id)) = after {
+        sql.push(" AND (");
+        column(&mut sql, "position");
+        sql.push(" > ? OR (");
+        column(&mut sql, "position");
+        sql.push(" = ? AND ").push(id_column).push(" > ?))");
+        params.extend([position.into(), position.into(), id.to_string().into()]);
     }
-    if let Some(text) = &filter.text {
-        sql.push(" AND (t.title LIKE ? OR t.description LIKE ?)");
-        let pattern = format!("%{}%", escape_like(text));
-        params.push(pattern.clone().into());
-        params.push(pattern.into());
+    sql.push(" ORDER BY ");
+    column(&mut sql, "position");
+    sql.push(", ").push(id_column).push(" LIMIT ?");
+    params.push((limit as u64).into());
+    Statement {
+        sql: sql.into_string(),
+        params,
     }
-    if let Some(cursor) = &filter.after {
-        // An ENUM compared with a number compares its 1-based index, which
-        // is board order; the (status, position, id) index serves this.
-        sql.push(
-            " AND (t.status > ? OR (t.status = ? AND (t.position > ? OR (t.position = ? AND t.id > ?))))",
-        );
-        let rank = cursor.status.rank() as u64 + 1;
-        params.extend([
-            rank.into(),
-            rank.into(),
-            cursor.position.into(),
-            cursor.position.into(),
-            cursor.id.to_string().into(),
-        ]);
-    }
-    sql.push(" ORDER BY t.status, t.position, t.id LIMIT ?");
-    params.push((filter.limit as u64 + 1).into());
+}
 
+/// [`TASK_COLUMNS`] of `tasks t`.
+const TASK_COLUMNS_T: &str = "t.id, t.title, t.description, t.status, t.position, t.priority, \
+     t.assignee, t.labels, t.due_date, t.version, t.created_at, t.updated_at";
+
+/// A page of tasks in board order, read in one consistent snapshot with the
+/// last seq it reflects: a column at a time (one indexed statement each,
+/// see [`column_statement`]), from the cursor's column on.
+pub async fn tasks(pool: &Pool, filter: &TaskFilter) -> Result<TaskPage, DbError> {
     let mut conn = pool.get_conn().await?;
     let mut snapshot = TxOpts::default();
     snapshot
         .with_consistent_snapshot(true)
         .with_readonly(Some(true));
     let mut tx = conn.start_transaction(snapshot).await?;
-    let rows: Vec<mysql_async::Row> = tx.exec(sql.into_string(), params).await?;
+    let mut rows: Vec<mysql_async::Row> = Vec::new();
+    for status in Status::ALL {
+        if filter.status.is_some_and(|s| s != status) {
+            continue;
+        }
+        let after = match &filter.after {
+            Some(cursor) if cursor.status.rank() > status.rank() => continue,
+            Some(cursor) if cursor.status == status => Some((cursor.position, cursor.id)),
+            _ => None,
+        };
+        // One more than the page: whether there is a next page.
+        let wanted = filter.limit + 1 - rows.len();
+        let statement = column_statement(filter, status, after, wanted);
+        let mut more: Vec<mysql_async::Row> = tx.exec(statement.sql, statement.params).await?;
+        rows.append(&mut more);
+        if rows.len() > filter.limit {
+            break;
+        }
+    }
     let last_seq = super::applied_state(&mut tx).await?.last_seq;
     tx.commit().await?;
     let mut tasks = rows
@@ -188,18 +277,6 @@ pub async fn tasks(pool: &Pool, filter: &TaskFilter) -> Result<TaskPage, DbError
         next,
         last_seq,
     })
-}
-
-/// `%` and `_` in user text match themselves.
-fn escape_like(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// One task's history, oldest first.
@@ -258,10 +335,5 @@ mod tests {
         ] {
             assert!(bad.parse::<Cursor>().is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn like_wildcards_in_search_text_are_literal() {
-        assert_eq!(escape_like("50%_off\\"), "50\\%\\_off\\\\");
     }
 }

@@ -32,6 +32,9 @@ const MAX_REPORTED: usize = 20;
 struct Stored {
     tasks: BTreeMap<TaskId, Task>,
     labels: BTreeMap<TaskId, Vec<String>>,
+    /// Label rows whose copy of their task's status, position, priority or
+    /// assignee differs from the task's row (up to [`MAX_REPORTED`]).
+    stale_labels: Vec<(String, String)>,
     tails: ColumnTails,
     last_seq: u64,
 }
@@ -81,11 +84,21 @@ async fn stored(conn: &mut impl Queryable) -> Result<Stored, DbError> {
             .map_err(|_| DbError::Corrupt(format!("task_labels.task_id `{id}`")))?;
         labels.entry(id).or_default().push(label);
     }
+    let stale_labels: Vec<(String, String)> = conn
+        .exec(
+            "SELECT l.task_id, l.label FROM task_labels l JOIN tasks t ON t.id = l.task_id \
+             WHERE NOT (l.status = t.status AND l.position = t.position \
+               AND l.priority = t.priority AND l.assignee <=> t.assignee) \
+             ORDER BY l.task_id, l.label LIMIT ?",
+            (MAX_REPORTED as u64,),
+        )
+        .await?;
     let tails = super::column_tails(conn).await?;
     let last_seq = super::applied_state(conn).await?.last_seq;
     Ok(Stored {
         tasks,
         labels,
+        stale_labels,
         tails,
         last_seq,
     })
@@ -129,6 +142,11 @@ fn compare(replayed: &Replayed, stored: &Stored) -> Vec<String> {
                 "task_labels has rows for task {id}, which does not exist"
             ));
         }
+    }
+    for (id, label) in &stored.stale_labels {
+        note(format!(
+            "task {id}: the task_labels row of `{label}` has another status, position, priority or assignee than the task"
+        ));
     }
     if replayed.tails != stored.tails {
         note(format!(
@@ -194,10 +212,9 @@ async fn replace_projection(conn: &mut Conn) -> Result<(), DbError> {
         let labels: Vec<mysql_async::Value> = chunk
             .iter()
             .flat_map(|t| {
-                let id = t.id.to_string();
                 t.labels
                     .iter()
-                    .flat_map(move |l| label_values(&id, l))
+                    .flat_map(|l| label_values(t, l))
                     .collect::<Vec<_>>()
             })
             .collect();

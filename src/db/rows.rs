@@ -56,9 +56,11 @@ pub const KEY: Table = Table {
     columns: "idem_key, fingerprint, raft_index, outcome, created_at",
 };
 
+/// A task's label, with a copy of the task's board order and the filter
+/// columns (V7), so that a label filter reads one index in board order.
 pub const LABEL: Table = Table {
     name: "task_labels",
-    columns: "task_id, label",
+    columns: "task_id, label, status, position, priority, assignee",
 };
 
 pub const TASK_COLUMNS: &str = TASK.columns;
@@ -218,17 +220,33 @@ pub fn task_values(task: &Task) -> Vec<Value> {
     ]
 }
 
-/// A `task_labels` row as a `(…)` literal.
-pub fn write_label(sql: &mut Sql, task_id: &str, label: &str) {
+/// A `task_labels` row of `task` as a `(…)` literal, in [`LABEL_COLUMNS`] order.
+pub fn write_label(sql: &mut Sql, task: &Task, label: &str) {
     sql.push("(")
-        .ascii(task_id)
+        .ascii(&task.id.to_string())
         .push(", ")
         .text(label)
+        .push(", ")
+        .ascii(task.status.as_str())
+        .push(", ")
+        .double(task.position)
+        .push(", ")
+        .ascii(task.priority.as_str())
+        .push(", ")
+        .optional_text(task.assignee.as_deref())
         .push(")");
 }
 
-pub fn label_values(task_id: &str, label: &str) -> Vec<Value> {
-    vec![task_id.into(), label.into()]
+/// The values of a `task_labels` row of `task`, in [`LABEL_COLUMNS`] order.
+pub fn label_values(task: &Task, label: &str) -> Vec<Value> {
+    vec![
+        task.id.to_string().into(),
+        label.into(),
+        task.status.as_str().into(),
+        task.position.into(),
+        task.priority.as_str().into(),
+        task.assignee.clone().into(),
+    ]
 }
 
 pub fn labels_json(labels: &[String]) -> String {
@@ -444,7 +462,10 @@ mod tests {
     fn placeholders_repeat_a_row_shape() {
         let mut sql = Sql::new();
         placeholders(&mut sql, &LABEL, 3);
-        assert_eq!(sql.as_str(), "(?, ?), (?, ?), (?, ?)");
+        assert_eq!(
+            sql.as_str(),
+            "(?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?)"
+        );
     }
 
     #[test]
@@ -464,7 +485,10 @@ mod tests {
             updated_at: Timestamp(0),
         };
         assert_eq!(task_values(&task).len(), TASK.count());
-        assert_eq!(label_values("a", "b").len(), LABEL.count());
+        assert_eq!(label_values(&task, "b").len(), LABEL.count());
+        let mut literal = Sql::new();
+        write_label(&mut literal, &task, "b");
+        assert_eq!(literal.as_str().matches(", ").count() + 1, LABEL.count());
         let key = KeyRow {
             key: "k".into(),
             fingerprint: "f".into(),

@@ -159,6 +159,29 @@ pub fn block_on<T>(work: impl std::future::Future<Output = T>) -> T {
         .block_on(work)
 }
 
+/// A node's `task_events` rows `1..=upto` (read from its database at
+/// `mysql_url`), each encoded as a backup encodes it.
+pub fn event_rows(mysql_url: &str, upto: u64) -> Vec<Vec<u8>> {
+    use mysql_async::prelude::Queryable;
+    block_on(async {
+        let mut conn = mysql_async::Conn::from_url(mysql_url).await.unwrap();
+        let rows: Vec<mysql_async::Row> = conn
+            .exec(
+                format!(
+                    "SELECT {} FROM task_events WHERE seq <= ? ORDER BY seq",
+                    taskraft::db::rows::EVENT_COLUMNS
+                ),
+                (upto,),
+            )
+            .await
+            .unwrap();
+        conn.disconnect().await.unwrap();
+        rows.into_iter()
+            .map(|row| serde_json::to_vec(&taskraft::db::catchup::event_row(row).unwrap()).unwrap())
+            .collect()
+    })
+}
+
 pub fn get(url: &str) -> Response {
     send("GET", url, &[], None)
 }

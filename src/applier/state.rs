@@ -17,6 +17,7 @@ use std::sync::Arc;
 use crate::accounts::{Accounts, AccountsCache};
 use crate::projection::{self, ProjectionCache};
 use crate::task::{Changes, ColumnTails, Outcome, Remembered, Slot, Task, TaskId};
+use crate::version::{Version, BASELINE};
 
 /// Outcomes of recently used idempotency keys kept in memory: at most
 /// this many, and at most this many bytes (an outcome holds the whole task,
@@ -57,6 +58,8 @@ pub struct ApplyState {
     /// Every account, as committed; published to the api through `cache`.
     accounts: Arc<Accounts>,
     cache: AccountsCache,
+    /// The cluster version as the log decided it (`set_cluster_version`).
+    pub cluster_version: Version,
 }
 
 /// About how much memory one remembered key takes.
@@ -66,7 +69,10 @@ fn remembered_size(key: &str, remembered: &Remembered) -> usize {
         | Outcome::Updated { task, .. }
         | Outcome::Unchanged { task, .. }
         | Outcome::Deleted { task, .. } => projection::size_of(task),
-        Outcome::Rejected { .. } | Outcome::Account { .. } | Outcome::KeysExpired { .. } => 512,
+        Outcome::Rejected { .. }
+        | Outcome::Account { .. }
+        | Outcome::KeysExpired { .. }
+        | Outcome::Recorded { .. } => 512,
     };
     2 * key.len() + remembered.fingerprint.len() + task
 }
@@ -111,6 +117,7 @@ impl ApplyState {
             recent_bytes: 0,
             accounts: Arc::default(),
             cache: AccountsCache::default(),
+            cluster_version: BASELINE,
         }
     }
 

@@ -45,6 +45,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "V5__key_retention.sql",
         sql: include_str!("../../sql/V5__key_retention.sql"),
     },
+    Migration {
+        version: 6,
+        name: "V6__audit_events.sql",
+        sql: include_str!("../../sql/V6__audit_events.sql"),
+    },
 ];
 
 const LOCK_TIMEOUT_SECS: u32 = 60;

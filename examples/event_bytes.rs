@@ -160,16 +160,11 @@ struct Tally {
 impl Tally {
     fn add(&mut self, event: &Event) {
         let before = serde_json::to_string(&FirstFormat {
-            task: &event.task,
+            task: event.task.as_ref().expect("a task event"),
             changes: &event.changes,
         })
         .expect("serializes");
-        let after = serde_json::to_string(&EventPayload {
-            task: event.task.clone(),
-            changes: event.changes.clone(),
-            actor: event.actor.clone(),
-        })
-        .expect("serializes");
+        let after = serde_json::to_string(&EventPayload::of(event)).expect("serializes");
         let decoded: EventPayload = serde_json::from_str(&after).expect("decodes");
         assert_eq!(decoded.changes, event.changes, "seq {}", event.seq);
         assert_eq!(decoded.task, event.task, "seq {}", event.seq);

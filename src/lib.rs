@@ -43,6 +43,7 @@
 pub mod accounts;
 pub mod api;
 pub mod applier;
+pub mod audit;
 pub mod backup;
 pub mod cluster;
 pub mod config;
@@ -66,5 +67,6 @@ pub mod task;
 pub mod time;
 pub mod tls;
 pub mod transport;
+pub mod upgrade;
 pub mod version;
 pub mod ws;

@@ -55,6 +55,13 @@ impl Version {
     }
 }
 
+/// A version not known is taken as [`BASELINE`], the oldest.
+impl Default for Version {
+    fn default() -> Version {
+        BASELINE
+    }
+}
+
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
@@ -125,11 +132,19 @@ pub fn introduced(op: &Op) -> (&'static str, Version) {
         Op::TokenCreate(_) => ("token_create", Version::new(0, 2, 0)),
         Op::TokenRevoke { .. } => ("token_revoke", Version::new(0, 2, 0)),
         Op::PruneSessions { .. } => ("prune_sessions", Version::new(0, 2, 0)),
+        // The cluster version, decided in the log, and what it switches on.
+        Op::SetClusterVersion { .. } => ("set_cluster_version", AUDIT_EVENTS),
+        Op::RecordRecovery(_) => ("record_recovery", AUDIT_EVENTS),
         // A kind only the test build knows, as a future version's would be.
         #[cfg(feature = "failpoints")]
         Op::FutureCreate(_) => ("future_create", FUTURE),
     }
 }
+
+/// From this cluster version on (as the log decides it, with a
+/// `set_cluster_version` entry), user changes, membership changes and
+/// recoveries write events, in the same seq as task events.
+pub const AUDIT_EVENTS: Version = Version::new(0, 3, 0);
 
 /// The version the test-only kind `future_create` claims to need.
 #[cfg(feature = "failpoints")]

@@ -160,7 +160,7 @@ fn every_column_round_trips_through_both_writers() {
                     ordinal: u32::MAX - k as u32,
                     term: 7,
                     event_id: uuid::Uuid::from_u128(10_000 + seq as u128),
-                    task_id: literal.id,
+                    task_id: Some(literal.id),
                     kind: [EventKind::TaskCreated, EventKind::TaskDeleted][k as usize],
                     payload: &payload,
                     at: Timestamp(1_795_774_512_345 + seq as i64),

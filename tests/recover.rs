@@ -137,6 +137,36 @@ fn the_survivor_of_a_lost_majority_is_recovered_and_new_members_join_it() {
     assert_eq!(r.status, 201, "{:?}", r.body);
     want.push("written alone".into());
 
+    // The recovery is an event too, written once however often the
+    // recovered node starts (it proposes the record at each start).
+    let recoveries = |cluster: &Cluster| -> Vec<Value> {
+        all_events(&cluster.url(survivor))
+            .into_iter()
+            .filter(|e| e["kind"] == "cluster_recovered")
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while recoveries(&cluster).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no cluster_recovered event"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    cluster.restart(survivor);
+    cluster.leader(Duration::from_secs(30));
+    let r = create_titled(&cluster.url(survivor), "after a second start");
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    want.push("after a second start".into());
+    std::thread::sleep(Duration::from_secs(2));
+    let recorded = recoveries(&cluster);
+    assert_eq!(recorded.len(), 1, "{recorded:#?}");
+    let event = &recorded[0]["recovery"];
+    assert_eq!(event["cluster_id"], new_id);
+    assert_eq!(event["previous_cluster_id"], cluster_id.as_str());
+    assert_eq!(event["previous_voters"], serde_json::json!([1, 2, 3]));
+    assert_eq!(recorded[0]["actor"]["id"], "system");
+
     // The lost members come back under their ids with empty data, and join.
     for lost in [leader, other] {
         cluster.set_env(lost, "TASKRAFT_JOIN", &cluster.url(survivor));

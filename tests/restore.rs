@@ -315,8 +315,29 @@ fn a_backup_under_writes_is_restored_as_a_new_three_node_cluster() {
         );
         assert_eq!(r.status, 201, "node {id}: {:?}", r.body);
     }
-    let seqs = seqs(&all_events(&cluster.url(1)));
-    assert_eq!(seqs, (1..=header.last_seq + 3).collect::<Vec<_>>());
+    // After the restored events: the two members joining (each added,
+    // then promoted) and the three writes, in one dense seq.
+    let events = all_events(&cluster.url(1));
+    let seqs = seqs(&events);
+    let kinds: Vec<&str> = events[header.last_seq as usize..]
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=header.last_seq + 4 + 3).collect::<Vec<_>>(),
+        "after the backup: {kinds:?}"
+    );
+    let count = |kind: &str| kinds.iter().filter(|k| **k == kind).count();
+    assert_eq!(
+        (
+            count("cluster_member_added"),
+            count("cluster_member_promoted"),
+            count("task_created")
+        ),
+        (2, 2, 3),
+        "{kinds:?}"
+    );
 }
 
 #[test]
@@ -380,12 +401,14 @@ fn a_point_in_time_restore_and_as_of_answer_the_fold_of_the_events_up_to_it() {
         .find(|e| e.kind == taskraft::task::EventKind::TaskCreated)
         .unwrap()
         .task_id
+        .expect("a task event names its task")
         .to_string();
     let cut_task = after_middle
         .iter()
         .find(|e| e.kind == taskraft::task::EventKind::TaskCreated)
         .expect("a create after the middle")
         .task_id
+        .expect("a task event names its task")
         .to_string();
     let (kept_key, kept_body, _) = created.iter().find(|(_, _, id)| *id == kept_task).unwrap();
     let r = post(&url, kept_key, kept_body);

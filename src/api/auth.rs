@@ -797,6 +797,7 @@ pub async fn revoke_token(
 /// and all but the first are refused as `has_users`).
 pub async fn bootstrap_admin(
     raft: crate::raft::RaftHandle,
+    applier: crate::applier::ApplierHandle,
     accounts: accounts::AccountsCache,
     name: String,
     password: String,
@@ -811,6 +812,11 @@ pub async fn bootstrap_admin(
             None => continue,
             Some(a) if a.has_users() => return,
             Some(_) => {}
+        }
+        // A new cluster's first user is created under the version it runs
+        // (so its creation is an event, as every later user's is).
+        if !crate::upgrade::settled(&raft, &applier).await {
+            continue;
         }
         let command = Command {
             request_id: Uuid::new_v4(),

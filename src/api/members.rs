@@ -132,7 +132,7 @@ pub async fn add(
         .iter()
         .any(|m| m.id == body.id && MemberRole::of(m) == MemberRole::Learner);
     let change = change_for(&body, is_learner)?;
-    apply(&state.cluster, change).await
+    apply(&state.cluster, change, super::auth::principal(&req).actor).await
 }
 
 pub async fn remove(
@@ -152,11 +152,16 @@ pub async fn remove(
         )
         .await;
     }
-    apply(&state.cluster, MembershipChange::Remove { id }).await
+    let actor = super::auth::principal(&req).actor;
+    apply(&state.cluster, MembershipChange::Remove { id }, actor).await
 }
 
-async fn apply(cluster: &ClusterInfo, change: MembershipChange) -> Result<HttpResponse, ApiError> {
-    match cluster.raft.change_membership(change).await {
+async fn apply(
+    cluster: &ClusterInfo,
+    change: MembershipChange,
+    actor: crate::accounts::Actor,
+) -> Result<HttpResponse, ApiError> {
+    match cluster.raft.change_membership(change, actor).await {
         Ok(_) => Ok(HttpResponse::Accepted().json(cluster.view().await?)),
         // Leadership moved between our check and the proposal: the client
         // retries, and lands on (or is forwarded to) the new leader.

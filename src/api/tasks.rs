@@ -101,9 +101,9 @@ fn respond(outcome: Outcome, replayed: bool) -> Result<HttpResponse, ApiError> {
                 "a key expiry is not a task request".into(),
             ))
         }
-        Outcome::Account { .. } => {
+        Outcome::Account { .. } | Outcome::Recorded { .. } => {
             return Err(ApiError::Internal(
-                "a task command came to an account outcome".into(),
+                "a task command came to another command's outcome".into(),
             ))
         }
     };

@@ -27,6 +27,7 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, Row, Value};
 use uuid::Uuid;
 
+use super::audit;
 use super::state::{ApplyState, Lookup};
 use crate::accounts::{AccountChanges, Accounts, AccountsCache};
 use crate::db::rows::{
@@ -38,8 +39,9 @@ use crate::db::{applied_state, column_tails, DbError};
 use crate::projection::ProjectionCache;
 use crate::raft::CommittedEntry;
 use crate::task::{
-    self, Board, Changes, ColumnTails, Event, Outcome, Remembered, Slot, Task, TaskId,
+    self, Board, Changes, ColumnTails, Event, Op, Outcome, Remembered, Slot, Task, TaskId,
 };
+use crate::version::{self, Version};
 
 /// What a committed batch did.
 #[derive(Debug, Default)]
@@ -61,7 +63,8 @@ pub async fn load_state(
     let tails = column_tails(conn).await?;
     let (ids, keys) = super::state::load_filters(conn).await?;
     let account_rows = crate::db::accounts::load(conn).await?;
-    Ok(ApplyState::new(
+    let cluster_version = crate::db::cluster_version(conn).await?;
+    let mut state = ApplyState::new(
         applied.applied_index,
         applied.applied_term,
         applied.last_seq,
@@ -70,7 +73,9 @@ pub async fn load_state(
         keys,
         rows,
     )
-    .with_accounts(account_rows.into_accounts(), accounts))
+    .with_accounts(account_rows.into_accounts(), accounts);
+    state.cluster_version = cluster_version;
+    Ok(state)
 }
 
 /// Applies `entries` (consecutive, starting right after `state`'s applied
@@ -97,7 +102,13 @@ pub async fn apply(
     );
 
     let board = load(conn, state, entries).await?;
-    let (changes, outcomes, accounts) = decide(board, state.accounts(), entries, node_id);
+    let recorded = recorded_recoveries(conn, entries).await?;
+    let Decided {
+        changes,
+        outcomes,
+        accounts,
+        versions,
+    } = decide(board, state, &recorded, entries, node_id);
 
     let mut sql = Sql::new();
     // Fails (NULL into a NOT NULL column, in strict mode) unless MySQL is
@@ -115,6 +126,15 @@ pub async fn apply(
         .push(" WHERE id = 1")
         .end();
     writes(&mut sql, budget, &changes);
+    for (index, version) in &versions {
+        sql.end()
+            .push("INSERT INTO cluster_versions (raft_index, version) VALUES (")
+            .uint(*index)
+            .push(", ")
+            .ascii(&version.to_string())
+            .push(")")
+            .end();
+    }
     if let Some((accounts, account_changes)) = &accounts {
         let rows = crate::db::accounts::changed_rows(accounts, account_changes);
         crate::db::accounts::write_rows(&mut sql, budget, &rows);
@@ -125,6 +145,9 @@ pub async fn apply(
     transaction(conn, sql, budget).await?;
     crate::crash::point("apply_after_commit");
     state.committed(&changes, last.index, last.term);
+    if let Some((_, version)) = versions.last() {
+        state.cluster_version = *version;
+    }
     if let Some((accounts, _)) = accounts {
         state.accounts_committed(accounts);
     }
@@ -149,42 +172,129 @@ pub async fn transaction(conn: &mut Conn, sql: Sql, budget: usize) -> Result<(),
     Ok(())
 }
 
+/// What a batch's entries come to, before MySQL is told.
+struct Decided {
+    changes: Changes,
+    /// Outcomes of the commands this node took, by request id.
+    outcomes: Vec<(Uuid, task::Applied)>,
+    /// A copy of the accounts, made at the batch's first account command,
+    /// and what changed (`None`: the batch has none).
+    accounts: Option<(Accounts, AccountChanges)>,
+    /// The cluster versions the batch's `set_cluster_version` entries set.
+    versions: Vec<(u64, Version)>,
+}
+
 /// Task commands go to the board, account commands to a copy of the
-/// accounts, made at the batch's first account command (`None`: the batch
-/// has none).
-#[allow(clippy::type_complexity)]
+/// accounts. From cluster version [`version::AUDIT_EVENTS`] on (as the log
+/// decides it, entry by entry), user changes, noted membership changes and
+/// recoveries also make events, numbered by the board with the rest.
 fn decide(
     mut board: Board,
-    committed: &Accounts,
+    state: &ApplyState,
+    recorded: &BTreeSet<Uuid>,
     entries: &[CommittedEntry],
     node_id: u64,
-) -> (
-    Changes,
-    Vec<(Uuid, task::Applied)>,
-    Option<(Accounts, AccountChanges)>,
-) {
+) -> Decided {
     let mut outcomes = Vec::new();
     let mut accounts: Option<(Accounts, AccountChanges)> = None;
+    let mut versions: Vec<(u64, Version)> = Vec::new();
+    let mut recoveries = recorded.clone();
     for entry in entries {
+        let cluster_version = versions.last().map_or(state.cluster_version, |(_, v)| *v);
+        let audit = cluster_version >= version::AUDIT_EVENTS;
+        if let (Some(change), true) = (&entry.membership, audit) {
+            board.record_event(audit::member_event(entry, change));
+        }
         let Some(command) = &entry.command else {
             continue;
         };
         let applied = if let Some(op) = command.op.account() {
-            let (accounts, changes) =
-                accounts.get_or_insert_with(|| (committed.clone(), AccountChanges::default()));
+            let (accounts, changes) = accounts
+                .get_or_insert_with(|| (state.accounts().clone(), AccountChanges::default()));
+            let before = audit::user_before(accounts, &op);
             let account = accounts.apply(entry.index, command.at, op, changes);
+            if audit {
+                if let Some(event) = audit::user_event(entry, command, before, &account) {
+                    board.record_event(event);
+                }
+            }
             task::Applied {
                 outcome: Outcome::Account { account },
                 replayed: false,
             }
         } else {
-            board.apply(entry.index, entry.term, command)
+            match &command.op {
+                Op::SetClusterVersion { version } => {
+                    // A version this build cannot parse never passes the
+                    // gate; never lower the version.
+                    match version.parse::<Version>() {
+                        Ok(version) if version > cluster_version => {
+                            versions.push((entry.index, version));
+                        }
+                        _ => {}
+                    }
+                    task::Applied {
+                        outcome: Outcome::Recorded { seq: None },
+                        replayed: false,
+                    }
+                }
+                Op::RecordRecovery(record) => {
+                    let event_id = audit::recovery_event_id(record);
+                    let seq = (audit && recoveries.insert(event_id))
+                        .then(|| board.record_event(audit::recovery_event(entry, command, record)));
+                    task::Applied {
+                        outcome: Outcome::Recorded { seq },
+                        replayed: false,
+                    }
+                }
+                _ => board.apply(entry.index, entry.term, command),
+            }
         };
         if entry.origin == Some(node_id) {
             outcomes.push((command.request_id, applied));
         }
     }
-    (board.take_changes(), outcomes, accounts)
+    Decided {
+        changes: board.take_changes(),
+        outcomes,
+        accounts,
+        versions,
+    }
+}
+
+/// The recoveries the batch records that MySQL already holds an event of:
+/// a recovered node proposes its record again after each restart, and
+/// only the first makes an event.
+async fn recorded_recoveries(
+    conn: &mut Conn,
+    entries: &[CommittedEntry],
+) -> Result<BTreeSet<Uuid>, DbError> {
+    let ids: Vec<Value> = entries
+        .iter()
+        .filter_map(|e| match e.command.as_ref().map(|c| &c.op) {
+            Some(Op::RecordRecovery(record)) => {
+                Some(audit::recovery_event_id(record).to_string().into())
+            }
+            _ => None,
+        })
+        .collect();
+    if ids.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let values = padded(ids);
+    let mut select = Sql::new();
+    select
+        .push("SELECT event_id FROM task_events WHERE event_id IN (")
+        .marks(values.len())
+        .push(")");
+    let found: Vec<String> = conn.exec(select.into_string(), values).await?;
+    found
+        .into_iter()
+        .map(|id| {
+            id.parse()
+                .map_err(|_| DbError::Corrupt(format!("task_events.event_id `{id}`")))
+        })
+        .collect()
 }
 
 /// A board holding what the batch's commands refer to: from `state`, and

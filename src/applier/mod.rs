@@ -25,6 +25,7 @@
 //! The rest of the node reaches the applier through [`ApplierHandle`]
 //! (status, subscriptions), whose methods fail with [`ApplierError`].
 
+mod audit;
 pub mod batch;
 pub mod catchup;
 pub mod drive;
@@ -96,6 +97,9 @@ pub struct ApplierStatus {
     /// decode ([`stop`]): why. The node is not ready until it runs a
     /// version that can.
     pub stopped: Option<String>,
+    /// The cluster version as the log decided it, up to what MySQL applied
+    /// (`crate::version::BASELINE` before any `set_cluster_version`).
+    pub cluster_version: crate::version::Version,
 }
 
 pub struct Applier {
@@ -124,6 +128,9 @@ pub struct Applier {
     /// The entry this version cannot decode, once met: nothing more is
     /// applied by this process.
     stopped: Option<stop::Stopped>,
+    /// The cluster version as the log decided it, as of the last state read
+    /// or batch committed.
+    cluster_version: crate::version::Version,
 }
 
 impl Applier {
@@ -155,6 +162,7 @@ impl Applier {
             retry: Retry::default(),
             max_allowed_packet: None,
             stopped: None,
+            cluster_version: crate::version::BASELINE,
         }
     }
 
@@ -227,6 +235,7 @@ impl Applier {
                 .map(move |(executor, progress), applier, ctx| {
                     applier.busy = false;
                     applier.max_allowed_packet = executor.max_allowed_packet;
+                    applier.cluster_version = executor.state.cluster_version;
                     let mut from = from;
                     for done in progress.done {
                         metrics::APPLY_SECONDS.observe(started.elapsed().as_secs_f64());
@@ -279,6 +288,7 @@ impl Applier {
                         filter_bytes = state.filter_bytes(),
                         "applier state loaded"
                     );
+                    applier.cluster_version = state.cluster_version;
                     applier.state = Some(state);
                     applier.next_batch(ctx);
                 }
@@ -469,6 +479,7 @@ impl Handler<GetApplierStatus> for Applier {
             error_class: self.retry.failure().map(|f| f.class.as_str()),
             catching_up_to: (self.applied_index < snapshot).then_some(snapshot),
             stopped: self.stopped.as_ref().map(|s| format!("applier {s}")),
+            cluster_version: self.cluster_version,
         })
     }
 }

@@ -29,6 +29,7 @@ pub use self::load::{load_filters, with_events};
 use crate::accounts::{Accounts, AccountsCache};
 use crate::projection::{self, ProjectionCache};
 use crate::task::{Changes, ColumnTails, Outcome, Remembered, Slot, Task, TaskId};
+use crate::version::{Version, BASELINE};
 
 /// Outcomes of recently used idempotency keys kept in memory: at most
 /// this many, and at most this many bytes (an outcome holds the whole task,
@@ -74,6 +75,8 @@ pub struct ApplyState {
     /// Every account, as committed; published to the api through `cache`.
     accounts: Arc<Accounts>,
     cache: AccountsCache,
+    /// The cluster version as the log decided it (`set_cluster_version`).
+    pub cluster_version: Version,
 }
 
 /// About how much memory one remembered key takes.
@@ -83,7 +86,10 @@ fn remembered_size(key: &str, remembered: &Remembered) -> usize {
         | Outcome::Updated { task, .. }
         | Outcome::Unchanged { task, .. }
         | Outcome::Deleted { task, .. } => projection::size_of(task),
-        Outcome::Rejected { .. } | Outcome::Account { .. } | Outcome::KeysExpired { .. } => 512,
+        Outcome::Rejected { .. }
+        | Outcome::Account { .. }
+        | Outcome::KeysExpired { .. }
+        | Outcome::Recorded { .. } => 512,
     };
     2 * key.len() + remembered.fingerprint.len() + task
 }
@@ -117,6 +123,7 @@ impl ApplyState {
             recent_bytes: 0,
             accounts: Arc::default(),
             cache: AccountsCache::default(),
+            cluster_version: BASELINE,
         }
     }
 

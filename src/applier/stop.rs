@@ -62,6 +62,7 @@ mod tests {
             command: None,
             undecodable: undecodable.map(str::to_string),
             origin: None,
+            membership: None,
         }
     }
 

@@ -10,7 +10,8 @@
 //!     events, a page per transaction: INSERT them byte for byte, and the
 //!       tasks they leave (the domain's fold, as a catch-up page does)
 //!     idempotency keys still in force; the accounts
-//!     raft_applied = the backup's applied index and term
+//!     raft_applied = the backup's applied index and term; the cluster
+//!       version at that index = this build's (the new cluster's first)
 //!   the Raft log: a snapshot at that index, this node its only voter,
 //!     a new cluster id (`LogStore::restore_as_first_member`)
 //! ```
@@ -454,6 +455,14 @@ fn applied(sql: &mut Sql, header: &Header, from: u64, to: u64) {
         .push(", ")
         .uint(to)
         .push(", NULL) WHERE id = 1")
+        .end();
+    // The new cluster runs this build from its first entry on (what it
+    // writes for each entry is this version's; see `crate::upgrade`).
+    sql.push("INSERT INTO cluster_versions (raft_index, version) VALUES (")
+        .uint(header.applied_index)
+        .push(", ")
+        .ascii(&crate::version::this_version().to_string())
+        .push(") ON DUPLICATE KEY UPDATE version = VALUES(version)")
         .end();
 }
 

@@ -29,7 +29,7 @@ fn event(seq: u64) -> EventRow {
         ordinal: 0,
         term: 3,
         event_id: Uuid::from_u128(seq as u128),
-        task_id: TaskId(Uuid::from_u128(1000 + seq as u128)),
+        task_id: Some(TaskId(Uuid::from_u128(1000 + seq as u128))),
         kind: EventKind::TaskCreated,
         payload: format!("{{\"task\":{{\"title\":\"t{seq} é\"}},\"changes\":{{}}}}"),
         at: Timestamp(1_700_000_000_000 + seq as i64),

@@ -134,8 +134,11 @@ mod tests {
             term: 1,
             event_id: uuid::Uuid::from_u128(u128::from(seq) + 1000),
             kind,
-            task_id: id,
-            task: Task {
+            task_id: Some(id),
+            user: None,
+            member: None,
+            recovery: None,
+            task: Some(Task {
                 id,
                 title: format!("task {task} at {seq}"),
                 description: String::new(),
@@ -148,7 +151,7 @@ mod tests {
                 version: seq,
                 created_at: Timestamp(at),
                 updated_at: Timestamp(at),
-            },
+            }),
             changes: Default::default(),
             at: Timestamp(at),
             request_id: uuid::Uuid::from_u128(u128::from(seq)),

@@ -64,6 +64,10 @@ pub struct Page {
     /// between (they are idempotent, see `crate::accounts`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accounts: Option<super::accounts::AccountRows>,
+    /// The `cluster_versions` rows of the page's entries: the asking node
+    /// applies what follows as the log's cluster version says.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cluster_versions: Vec<(u64, String)>,
 }
 
 /// A `task_events` row, its payload exactly as stored.
@@ -74,7 +78,8 @@ pub struct EventRow {
     pub ordinal: u32,
     pub term: u64,
     pub event_id: Uuid,
-    pub task_id: TaskId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<TaskId>,
     pub kind: EventKind,
     pub payload: String,
     pub at: Timestamp,
@@ -105,6 +110,9 @@ impl EventRow {
             kind: self.kind,
             task_id: self.task_id,
             task: payload.task,
+            user: payload.user,
+            member: payload.member,
+            recovery: payload.recovery,
             changes: payload.changes,
             at: self.at,
             request_id: self.request_id,
@@ -175,6 +183,7 @@ pub async fn read_page(
             events: Vec::new(),
             keys: Vec::new(),
             accounts: None,
+            cluster_versions: Vec::new(),
         });
     }
     // Sizes first: a page is cut by bytes before a byte of it is read.
@@ -244,6 +253,13 @@ pub async fn read_page(
     } else {
         None
     };
+    let cluster_versions: Vec<(u64, String)> = conn
+        .exec(
+            "SELECT raft_index, version FROM cluster_versions \
+             WHERE raft_index > ? AND raft_index <= ? ORDER BY raft_index",
+            (request.after_index, upto),
+        )
+        .await?;
     Ok(Page {
         source_applied: source.applied_index,
         upto,
@@ -251,6 +267,7 @@ pub async fn read_page(
         events,
         keys,
         accounts,
+        cluster_versions,
     })
 }
 

@@ -50,6 +50,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../sql/V5__key_retention.sql"),
     },
     Migration {
+        version: 6,
+        name: "V6__audit_events.sql",
+        sql: include_str!("../../sql/V6__audit_events.sql"),
+    },
+    Migration {
         version: 7,
         name: "V7__search.sql",
         sql: include_str!("../../sql/V7__search.sql"),

@@ -130,6 +130,22 @@ pub async fn applied_state(conn: &mut impl Queryable) -> Result<AppliedState, Db
     })
 }
 
+/// The cluster version the last applied `set_cluster_version` entry set
+/// ([`crate::version::BASELINE`] before any).
+pub async fn cluster_version(
+    conn: &mut impl Queryable,
+) -> Result<crate::version::Version, DbError> {
+    let version: Option<String> = conn
+        .query_first("SELECT version FROM cluster_versions ORDER BY raft_index DESC LIMIT 1")
+        .await?;
+    match version {
+        None => Ok(crate::version::BASELINE),
+        Some(text) => text
+            .parse()
+            .map_err(|_| DbError::Corrupt(format!("cluster_versions.version `{text}`"))),
+    }
+}
+
 /// Where new cards go in each column, as `board_columns` holds it.
 pub async fn column_tails(conn: &mut impl Queryable) -> Result<ColumnTails, DbError> {
     let rows: Vec<(String, f64)> = conn

@@ -256,11 +256,7 @@ pub fn labels_json(labels: &[String]) -> String {
 
 /// The payload text of an event, as stored.
 pub fn event_payload(event: &Event) -> String {
-    let payload = EventPayload {
-        task: event.task.clone(),
-        changes: event.changes.clone(),
-        actor: event.actor.clone(),
-    };
+    let payload = EventPayload::of(event);
     // An event holds only serializable values.
     serde_json::to_string(&payload).expect("event payload serializes")
 }
@@ -273,7 +269,8 @@ pub struct EventRecord<'a> {
     pub ordinal: u32,
     pub term: u64,
     pub event_id: uuid::Uuid,
-    pub task_id: TaskId,
+    /// `None` for an event that is not about a task.
+    pub task_id: Option<TaskId>,
     pub kind: EventKind,
     pub payload: &'a str,
     pub at: Timestamp,
@@ -309,9 +306,12 @@ pub fn write_event(sql: &mut Sql, event: &EventRecord<'_>) {
         .uint(event.term)
         .push(", ")
         .ascii(&event.event_id.to_string())
-        .push(", ")
-        .ascii(&event.task_id.to_string())
-        .push(", ")
+        .push(", ");
+    match event.task_id {
+        Some(id) => sql.ascii(&id.to_string()),
+        None => sql.push("NULL"),
+    };
+    sql.push(", ")
         .ascii(event.kind.as_str())
         .push(", ")
         .text(event.payload)
@@ -330,7 +330,9 @@ pub fn event_values(event: &EventRecord<'_>) -> Vec<Value> {
         event.ordinal.into(),
         event.term.into(),
         event.event_id.to_string().into(),
-        event.task_id.to_string().into(),
+        event
+            .task_id
+            .map_or(Value::NULL, |id| id.to_string().into()),
         event.kind.as_str().into(),
         event.payload.into(),
         timestamp_value(event.at),
@@ -343,7 +345,7 @@ pub fn event_values(event: &EventRecord<'_>) -> Vec<Value> {
 pub fn event_columns_from_row(mut row: Row) -> Result<(EventRecord<'static>, String), DbError> {
     let row = &mut row;
     let event_id: String = EVENT.get(row, "event_id")?;
-    let task_id: String = EVENT.get(row, "task_id")?;
+    let task_id: Option<String> = EVENT.get(row, "task_id")?;
     let kind: String = EVENT.get(row, "kind")?;
     let request_id: String = EVENT.get(row, "request_id")?;
     let payload: String = EVENT.get(row, "payload")?;
@@ -353,7 +355,7 @@ pub fn event_columns_from_row(mut row: Row) -> Result<(EventRecord<'static>, Str
         ordinal: EVENT.get(row, "ordinal")?,
         term: EVENT.get(row, "term")?,
         event_id: parsed(&event_id, "event_id")?,
-        task_id: parsed(&task_id, "task_id")?,
+        task_id: task_id.map(|id| parsed(&id, "task_id")).transpose()?,
         kind: parsed::<EventKind>(&kind, "kind")?,
         payload: "",
         at: timestamp_from(EVENT.get(row, "occurred_at")?, "occurred_at")?,
@@ -376,6 +378,9 @@ pub fn event_from_row(row: Row) -> Result<Event, DbError> {
         kind: record.kind,
         task_id: record.task_id,
         task: payload.task,
+        user: payload.user,
+        member: payload.member,
+        recovery: payload.recovery,
         changes: payload.changes,
         at: record.at,
         request_id: record.request_id,

@@ -9,11 +9,14 @@
 //! memory, while MySQL is slow or down.
 
 use actix::prelude::*;
-use raft::eraftpb::{Entry, EntryType};
+use raft::eraftpb::{ConfChange, ConfChangeV2, Entry, EntryType};
+use raft_proto::ConfChangeI;
 
-use super::membership::Members;
+use super::membership::{change_note, MemberAddr, Members};
 use super::proposal::{decode_command, ProposalContext};
+use super::storage::decode as decode_entry;
 use super::storage::{LogError, LogStore};
+use crate::audit::{MemberEvent, MemberRecord};
 use crate::task::Command;
 
 /// The log is committed up to this index (the node tells the applier).
@@ -36,6 +39,9 @@ pub struct CommittedEntry {
     /// The node that took the request: only it answers the client (the
     /// request id is the command's).
     pub origin: Option<u64>,
+    /// A membership change the leader noted for an event (not a member's
+    /// URL record, nor a change proposed before notes existed).
+    pub membership: Option<MemberEvent>,
 }
 
 /// Index and term of the last entry the log's snapshot replaced ((0, 0) if
@@ -106,6 +112,31 @@ impl CommittedLog {
     }
 }
 
+/// The event a membership change entry makes, if the leader noted one. A
+/// change that does not decode makes none (the Raft node logs it and does
+/// not apply it either).
+fn membership_event(entry: &Entry) -> Option<MemberEvent> {
+    let change = if entry.get_entry_type() == EntryType::EntryConfChangeV2 {
+        decode_entry::<ConfChangeV2>(&entry.data).ok()?
+    } else {
+        decode_entry::<ConfChange>(&entry.data).ok()?.into_v2()
+    };
+    let note = change_note(&change.context)?;
+    let [single] = change.changes.as_slice() else {
+        return None;
+    };
+    let addr: Option<MemberAddr> = serde_json::from_slice(&change.context).ok();
+    Some(MemberEvent {
+        member: MemberRecord {
+            id: single.node_id,
+            change: note.change,
+            raft_addr: addr.as_ref().map(|a| a.raft_addr.clone()),
+            url: addr.and_then(|a| a.url),
+        },
+        note,
+    })
+}
+
 /// Turns a log entry into what the state machine needs. An entry that does
 /// not decode comes with the reason, for the applier to stop at.
 fn decode(entry: &Entry) -> CommittedEntry {
@@ -115,8 +146,13 @@ fn decode(entry: &Entry) -> CommittedEntry {
         command: None,
         undecodable: None,
         origin: None,
+        membership: None,
     };
-    if entry.get_entry_type() != EntryType::EntryNormal || entry.data.is_empty() {
+    if entry.get_entry_type() != EntryType::EntryNormal {
+        decoded.membership = membership_event(entry);
+        return decoded;
+    }
+    if entry.data.is_empty() {
         return decoded;
     }
     match decode_command(&entry.data) {
@@ -165,6 +201,7 @@ mod tests {
                 command: Some(command),
                 undecodable: None,
                 origin: Some(3),
+                membership: None,
             }
         );
         let leader_noop = Entry {
@@ -186,6 +223,7 @@ mod tests {
                 command: None,
                 undecodable: None,
                 origin: None,
+                membership: None,
             }
         );
         let garbage = decode(&garbage);

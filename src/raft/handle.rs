@@ -128,6 +128,8 @@ pub(super) struct MarkRemoved;
 #[rtype(result = "()")]
 pub(super) struct ChangeMembership {
     pub change: MembershipChange,
+    /// Who asked: the change's event names them.
+    pub actor: crate::accounts::Actor,
     pub reply: oneshot::Sender<Result<ClusterStatus, MembershipError>>,
 }
 
@@ -283,10 +285,15 @@ impl RaftHandle {
     pub async fn change_membership(
         &self,
         change: MembershipChange,
+        actor: crate::accounts::Actor,
     ) -> Result<ClusterStatus, MembershipError> {
         let (reply, answer) = oneshot::channel();
         self.addr
-            .send(ChangeMembership { change, reply })
+            .send(ChangeMembership {
+                change,
+                actor,
+                reply,
+            })
             .await
             .map_err(|_| ConsensusError::ShuttingDown)?;
         match tokio::time::timeout(self.request_timeout + Duration::from_secs(1), answer).await {

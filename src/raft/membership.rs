@@ -17,6 +17,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::audit::ChangeNote;
+
 /// Where a member listens.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberAddr {
@@ -28,6 +30,32 @@ pub struct MemberAddr {
 }
 
 pub type Members = BTreeMap<u64, MemberAddr>;
+
+/// The context of a membership change the leader proposes: the member's
+/// addresses (when the change names them; a node of an older version reads
+/// only these) and the [`ChangeNote`] every node turns into an event.
+pub fn change_context(addr: Option<&MemberAddr>, note: Option<&ChangeNote>) -> Vec<u8> {
+    let mut context = match addr.map(serde_json::to_value) {
+        Some(Ok(serde_json::Value::Object(fields))) => fields,
+        _ => serde_json::Map::new(),
+    };
+    if let Some(Ok(note)) = note.map(serde_json::to_value) {
+        context.insert("audit".into(), note);
+    }
+    if context.is_empty() {
+        return Vec::new();
+    }
+    serde_json::to_vec(&context).unwrap_or_default()
+}
+
+/// The [`ChangeNote`] in a membership change's context, if it has one.
+pub fn change_note(context: &[u8]) -> Option<ChangeNote> {
+    #[derive(Deserialize)]
+    struct Noted {
+        audit: Option<ChangeNote>,
+    }
+    serde_json::from_slice::<Noted>(context).ok()?.audit
+}
 
 /// One change to ask the leader for.
 #[derive(Clone, Debug, PartialEq, Eq)]

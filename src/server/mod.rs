@@ -75,7 +75,8 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         !settings.cluster_secrets.is_empty(),
     )?;
     let cluster_id = start::cluster_id(&store)?;
-    if let Some(recovery) = store.recovery()? {
+    let recovery = store.recovery()?;
+    if let Some(recovery) = &recovery {
         tracing::warn!(at = %recovery.at, previous_voters = ?recovery.previous_voters, previous_cluster_id = %recovery.previous_cluster_id, from_index = recovery.previous_last_index + 1, "this node's cluster was recovered with `recover --force-new-cluster`");
     }
     tracing::info!(cluster_id = %cluster_id.current(), forming = cluster_id.is_forming(), "cluster identity");
@@ -111,6 +112,11 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         }
         None => None,
     };
+    actix::spawn(crate::upgrade::run(
+        node.raft.clone(),
+        node.applier.clone(),
+        recovery.map(|r| r.record()),
+    ));
     actix::spawn(crate::retention::run(
         node.raft.clone(),
         settings.idempotency_retention,
@@ -137,6 +143,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     if let (true, Some((name, password))) = (settings.auth, settings.bootstrap_admin.clone()) {
         actix::spawn(crate::api::auth::bootstrap_admin(
             node.raft.clone(),
+            node.applier.clone(),
             node.accounts.clone(),
             name,
             password,

@@ -96,6 +96,12 @@ pub enum Outcome {
     Account {
         account: crate::accounts::AccountOutcome,
     },
+    /// A cluster entry (`set_cluster_version`, `record_recovery`) was
+    /// applied; `seq` is the event it wrote, if it wrote one.
+    Recorded {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    },
 }
 
 impl Outcome {
@@ -106,6 +112,7 @@ impl Outcome {
             | Outcome::Updated { seq, .. }
             | Outcome::Unchanged { seq, .. }
             | Outcome::Deleted { seq, .. } => Some(*seq),
+            Outcome::Recorded { seq } => *seq,
             Outcome::Rejected { .. } | Outcome::KeysExpired { .. } | Outcome::Account { .. } => {
                 None
             }
@@ -483,8 +490,11 @@ impl Board {
             term,
             event_id: event_id(command.request_id, 0),
             kind,
-            task_id: id,
-            task: task.clone(),
+            task_id: Some(id),
+            task: Some(task.clone()),
+            user: None,
+            member: None,
+            recovery: None,
             changes,
             at: command.at,
             request_id: command.request_id,
@@ -494,7 +504,19 @@ impl Board {
             EventKind::TaskCreated => Outcome::Created { task, seq },
             EventKind::TaskUpdated => Outcome::Updated { task, seq },
             EventKind::TaskDeleted => Outcome::Deleted { task, seq },
+            other => unreachable!("a task command never records a `{other}` event"),
         }
+    }
+
+    /// Numbers an event that is not about a task (a user's, a member's, a
+    /// recovery's: the applier makes those) and queues it for writing.
+    /// Returns its seq.
+    pub fn record_event(&mut self, mut event: Event) -> u64 {
+        debug_assert!(!event.kind.is_task(), "task events come from commands");
+        self.last_seq += 1;
+        event.seq = self.last_seq;
+        self.pending.events.push(event);
+        self.last_seq
     }
 
     /// Hands over what changed since the last call.
@@ -577,14 +599,19 @@ impl Replayed {
             });
         }
         self.last_seq = event.seq;
+        // Events that are not about a task take a seq and change no task.
+        let (Some(id), Some(task)) = (event.task_id, &event.task) else {
+            return Ok(());
+        };
         match event.kind {
             EventKind::TaskCreated | EventKind::TaskUpdated => {
-                self.tails.raise(event.task.status, event.task.position);
-                self.tasks.insert(event.task_id, event.task.clone());
+                self.tails.raise(task.status, task.position);
+                self.tasks.insert(id, task.clone());
             }
             EventKind::TaskDeleted => {
-                self.tasks.remove(&event.task_id);
+                self.tasks.remove(&id);
             }
+            _ => {}
         }
         Ok(())
     }

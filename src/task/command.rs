@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::{Priority, Status, TaskId};
 use crate::accounts::{AccountOp, Actor, NewSession, NewToken, NewUser, UserUpdate};
+use crate::audit::RecoveryRecord;
 use crate::time::{Date, Timestamp};
 
 /// One client request, as it travels through the Raft log.
@@ -84,6 +85,18 @@ pub enum Op {
     PruneSessions {
         before: Timestamp,
     },
+    /// Proposed by a leader once every voter runs at least `version`: from
+    /// this entry on, every node applies entries as that version does
+    /// (from 0.3.0: user, membership and recovery changes write events).
+    /// Behaviour that changes what applying writes switches at an entry,
+    /// never by each node's own reckoning, so no two nodes differ.
+    SetClusterVersion {
+        version: String,
+    },
+    /// Proposed by a node `recover --force-new-cluster` made the only
+    /// voter, once it leads: the event that records the recovery, written
+    /// once however often it is proposed.
+    RecordRecovery(RecoveryRecord),
 }
 
 impl Op {
@@ -102,7 +115,9 @@ impl Op {
             | Op::SessionEnd { .. }
             | Op::TokenCreate(_)
             | Op::TokenRevoke { .. }
-            | Op::PruneSessions { .. } => None,
+            | Op::PruneSessions { .. }
+            | Op::SetClusterVersion { .. }
+            | Op::RecordRecovery(_) => None,
         }
     }
 
@@ -118,9 +133,12 @@ impl Op {
             Op::TokenCreate(new) => AccountOp::TokenCreate(new),
             Op::TokenRevoke { id } => AccountOp::TokenRevoke { id: *id },
             Op::PruneSessions { before } => AccountOp::PruneSessions { before: *before },
-            Op::Create(_) | Op::Update { .. } | Op::Delete { .. } | Op::ExpireKeys { .. } => {
-                return None
-            }
+            Op::Create(_)
+            | Op::Update { .. }
+            | Op::Delete { .. }
+            | Op::ExpireKeys { .. }
+            | Op::SetClusterVersion { .. }
+            | Op::RecordRecovery(_) => return None,
             #[cfg(feature = "failpoints")]
             Op::FutureCreate(_) => return None,
         })

@@ -1,4 +1,6 @@
-//! Events: what happened to a task, in the order the cluster agreed on.
+//! Events: what happened, in the order the cluster agreed on. Most are
+//! about a task; user changes, membership changes and recoveries are
+//! events too, in the same seq (see [`EventKind::is_task`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,6 +11,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{Task, TaskId};
+use crate::accounts::UserView;
+use crate::audit::{MemberRecord, RecoveryRecord};
 use crate::time::Timestamp;
 
 /// One row of the append-only `task_events` table, and one `event` message on
@@ -26,10 +30,23 @@ pub struct Event {
     /// Globally unique; derived from the request id and the ordinal.
     pub event_id: Uuid,
     pub kind: EventKind,
-    pub task_id: TaskId,
-    /// The task after the change; for `task_deleted`, as it was when deleted.
-    pub task: Task,
-    /// For `task_updated`: each changed field with its old and new value.
+    /// For a task event: the task, and the task after the change (for
+    /// `task_deleted`, as it was when deleted). `None` for the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<TaskId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<Task>,
+    /// For `user_*`: the user after the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserView>,
+    /// For `cluster_member_*`: the member and what changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<MemberRecord>,
+    /// For `cluster_recovered`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<RecoveryRecord>,
+    /// For `task_updated` and `user_updated`: each changed field with its
+    /// old and new value.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub changes: BTreeMap<String, FieldChange>,
     /// When the change was requested (the command's stamp).
@@ -53,15 +70,48 @@ pub enum EventKind {
     TaskCreated,
     TaskUpdated,
     TaskDeleted,
+    UserCreated,
+    UserUpdated,
+    ClusterMemberAdded,
+    ClusterMemberPromoted,
+    ClusterMemberRemoved,
+    ClusterRecovered,
 }
 
 impl EventKind {
+    pub const ALL: [EventKind; 9] = [
+        EventKind::TaskCreated,
+        EventKind::TaskUpdated,
+        EventKind::TaskDeleted,
+        EventKind::UserCreated,
+        EventKind::UserUpdated,
+        EventKind::ClusterMemberAdded,
+        EventKind::ClusterMemberPromoted,
+        EventKind::ClusterMemberRemoved,
+        EventKind::ClusterRecovered,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::TaskCreated => "task_created",
             EventKind::TaskUpdated => "task_updated",
             EventKind::TaskDeleted => "task_deleted",
+            EventKind::UserCreated => "user_created",
+            EventKind::UserUpdated => "user_updated",
+            EventKind::ClusterMemberAdded => "cluster_member_added",
+            EventKind::ClusterMemberPromoted => "cluster_member_promoted",
+            EventKind::ClusterMemberRemoved => "cluster_member_removed",
+            EventKind::ClusterRecovered => "cluster_recovered",
         }
+    }
+
+    /// Whether events of this kind are about a task (and carry one): only
+    /// those change the board.
+    pub fn is_task(self) -> bool {
+        matches!(
+            self,
+            EventKind::TaskCreated | EventKind::TaskUpdated | EventKind::TaskDeleted
+        )
     }
 }
 
@@ -74,14 +124,10 @@ impl fmt::Display for EventKind {
 impl FromStr for EventKind {
     type Err = super::UnknownName;
     fn from_str(s: &str) -> Result<Self, super::UnknownName> {
-        [
-            EventKind::TaskCreated,
-            EventKind::TaskUpdated,
-            EventKind::TaskDeleted,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
-        .ok_or_else(|| super::UnknownName(s.to_string()))
+        EventKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| super::UnknownName(s.to_string()))
     }
 }
 
@@ -99,15 +145,40 @@ impl FromStr for EventKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(into = "StoredPayload", try_from = "StoredPayload")]
 pub struct EventPayload {
-    pub task: Task,
+    pub task: Option<Task>,
+    pub user: Option<UserView>,
+    pub member: Option<MemberRecord>,
+    pub recovery: Option<RecoveryRecord>,
     pub changes: BTreeMap<String, FieldChange>,
     pub actor: crate::accounts::Actor,
 }
 
-/// [`EventPayload`] as the `payload` column holds it.
+impl EventPayload {
+    /// The part of `event` its payload column holds.
+    pub fn of(event: &Event) -> EventPayload {
+        EventPayload {
+            task: event.task.clone(),
+            user: event.user.clone(),
+            member: event.member.clone(),
+            recovery: event.recovery.clone(),
+            changes: event.changes.clone(),
+            actor: event.actor.clone(),
+        }
+    }
+}
+
+/// [`EventPayload`] as the `payload` column holds it: `task` for a task
+/// event, else `user`, `member` or `recovery`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct StoredPayload {
-    task: Task,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    task: Option<Task>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user: Option<UserView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    member: Option<MemberRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    recovery: Option<RecoveryRecord>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     changes: BTreeMap<String, StoredChange>,
     /// Absent for `system` (and in rows written before accounts existed).
@@ -130,7 +201,7 @@ struct StoredChange {
 
 impl From<EventPayload> for StoredPayload {
     fn from(payload: EventPayload) -> StoredPayload {
-        let after = task_fields(&payload.task);
+        let after = task_fields(payload.task.as_ref());
         let changes = payload
             .changes
             .into_iter()
@@ -150,6 +221,9 @@ impl From<EventPayload> for StoredPayload {
             .collect();
         StoredPayload {
             task: payload.task,
+            user: payload.user,
+            member: payload.member,
+            recovery: payload.recovery,
             changes,
             actor: payload.actor,
         }
@@ -165,7 +239,7 @@ impl TryFrom<StoredPayload> for EventPayload {
     type Error = UnknownField;
 
     fn try_from(stored: StoredPayload) -> Result<EventPayload, UnknownField> {
-        let after = task_fields(&stored.task);
+        let after = task_fields(stored.task.as_ref());
         let changes = stored
             .changes
             .into_iter()
@@ -188,14 +262,21 @@ impl TryFrom<StoredPayload> for EventPayload {
             .collect::<Result<_, UnknownField>>()?;
         Ok(EventPayload {
             task: stored.task,
+            user: stored.user,
+            member: stored.member,
+            recovery: stored.recovery,
             changes,
             actor: stored.actor,
         })
     }
 }
 
-/// A task's fields as JSON values, named as `changes` names them.
-fn task_fields(task: &Task) -> serde_json::Map<String, Value> {
+/// A task's fields as JSON values, named as `changes` names them (none
+/// for an event that is not about a task: its changes keep both sides).
+fn task_fields(task: Option<&Task>) -> serde_json::Map<String, Value> {
+    let Some(task) = task else {
+        return serde_json::Map::new();
+    };
     match serde_json::to_value(task) {
         Ok(Value::Object(fields)) => fields,
         // A task is a struct of plain values: always an object.

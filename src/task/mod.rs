@@ -37,7 +37,7 @@ pub use board::{
     Replayed, Slot,
 };
 pub use command::{Command, Idempotency, NewTask, Op, TaskPatch};
-pub use event::{Event, EventKind, EventPayload, FieldChange};
+pub use event::{event_id, Event, EventKind, EventPayload, FieldChange};
 
 use std::fmt;
 use std::str::FromStr;

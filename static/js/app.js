@@ -96,7 +96,8 @@ store.addEventListener('change', (e) => {
   app.dataset.seq = String(store.lastSeq);
   board.settle();
   board.render();
-  const ids = e.detail.events.filter((ev) => ev.kind !== 'task_deleted').map((ev) => ev.task_id);
+  // Events of users and members carry no task.
+  const ids = e.detail.events.filter((ev) => ev.task && ev.kind !== 'task_deleted').map((ev) => ev.task_id);
   if (ids.length) board.flash(ids);
   for (const ev of e.detail.events) dialog.onTaskEvent(ev);
   refreshChoices();

@@ -318,6 +318,42 @@ fn user() -> crate::accounts::UserView {
     }
 }
 
+/// A membership event, with every optional field of its member.
+fn member_event() -> crate::task::Event {
+    crate::task::Event {
+        kind: EventKind::ClusterMemberAdded,
+        task_id: None,
+        task: None,
+        changes: BTreeMap::new(),
+        member: Some(crate::audit::MemberRecord {
+            id: 4,
+            change: crate::audit::MemberChange::Added,
+            raft_addr: Some("127.0.0.1:7004".into()),
+            url: Some("http://127.0.0.1:8004".into()),
+        }),
+        ..event()
+    }
+}
+
+fn recovery_event() -> crate::task::Event {
+    crate::task::Event {
+        kind: EventKind::ClusterRecovered,
+        task_id: None,
+        task: None,
+        changes: BTreeMap::new(),
+        recovery: Some(crate::audit::RecoveryRecord {
+            node_id: 1,
+            previous_cluster_id: "a".into(),
+            cluster_id: "a-r1".into(),
+            previous_voters: vec![1, 2, 3],
+            previous_learners: vec![],
+            previous_last_index: 10,
+            recovered_at: Timestamp(1_764_700_060_000),
+        }),
+        ..event()
+    }
+}
+
 fn event() -> crate::task::Event {
     crate::task::Event {
         seq: 7,
@@ -326,8 +362,11 @@ fn event() -> crate::task::Event {
         term: 3,
         event_id: Uuid::from_u128(2),
         kind: EventKind::TaskUpdated,
-        task_id: task().id,
-        task: task(),
+        task_id: Some(task().id),
+        task: Some(task()),
+        user: None,
+        member: None,
+        recovery: None,
         changes: BTreeMap::from([(
             "title".to_string(),
             FieldChange {
@@ -479,6 +518,8 @@ fn tasks_events_and_the_cluster_view_serialize_as_documented() {
         ("Task", serde_json::to_value(task())),
         ("Task", serde_json::to_value(bare)),
         ("Event", serde_json::to_value(event())),
+        ("Event", serde_json::to_value(member_event())),
+        ("Event", serde_json::to_value(recovery_event())),
         ("Cluster", serde_json::to_value(cluster())),
         ("User", serde_json::to_value(user())),
         (
@@ -506,6 +547,16 @@ fn tasks_events_and_the_cluster_view_serialize_as_documented() {
             serde_names::<ClusterView>(),
         ),
         ("Cluster.members", members, serde_names::<MemberView>()),
+        (
+            "MemberChange",
+            doc.schema("MemberChange"),
+            serde_names::<crate::audit::MemberRecord>(),
+        ),
+        (
+            "Recovery",
+            doc.schema("Recovery"),
+            serde_names::<crate::audit::RecoveryRecord>(),
+        ),
     ] {
         let documented: Vec<&str> = doc.properties(schema).map(|(k, _)| k.as_str()).collect();
         assert_eq!(sorted(documented), sorted(fields), "{at}: properties");
@@ -622,6 +673,8 @@ fn every_named_schema_is_held_to_a_type() {
         "NewToken",      // request_bodies_... (POST /api/tokens)
         "CreatedToken",  // not held: built as JSON in api::auth
         "TokenInfo",     // not held: built as JSON in api::auth
+        "MemberChange",  // ..._serialize_as_documented (in Event)
+        "Recovery",      // ..._serialize_as_documented (in Event)
     ];
     let named = doc.0["components"]["schemas"]
         .as_object()

@@ -37,6 +37,11 @@ pub enum PageMisfit {
         "the peer's page does not fit: idempotency key from entry {index} is outside the page"
     )]
     KeyOutside { index: u64 },
+    #[error(
+        "the peer's page does not fit: the cluster version of entry {index} is outside the page \
+         or not a version"
+    )]
+    VersionOutside { index: u64 },
     #[error("the peer's page: {0}")]
     Event(#[from] EventRowError),
 }
@@ -82,6 +87,19 @@ pub async fn install(
     if let Some(accounts) = &page.accounts {
         crate::db::accounts::replace_all(&mut sql, budget, accounts);
     }
+    for (index, version) in &page.cluster_versions {
+        let outside = *index <= local.applied_index || *index > page.upto;
+        if outside || version.parse::<crate::version::Version>().is_err() {
+            return Err(PageMisfit::VersionOutside { index: *index }.into());
+        }
+        sql.end()
+            .push("INSERT INTO cluster_versions (raft_index, version) VALUES (")
+            .uint(*index)
+            .push(", ")
+            .ascii(version)
+            .push(")")
+            .end();
+    }
     if folded.tails != board_tails {
         write_tails(&mut sql, folded.tails);
     }
@@ -121,7 +139,7 @@ pub(crate) fn fold(
                 after,
             });
         }
-        touched.insert(event.task_id);
+        touched.extend(event.task_id);
     }
     let deletes = touched
         .into_iter()

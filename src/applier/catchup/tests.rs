@@ -30,7 +30,10 @@ fn task(id: TaskId, version: u64) -> Task {
 fn row(seq: u64, raft_index: u64) -> EventRow {
     let id = TaskId(Uuid::from_u128(u128::from(seq)));
     let payload = EventPayload {
-        task: task(id, 1),
+        task: Some(task(id, 1)),
+        user: None,
+        member: None,
+        recovery: None,
         changes: Default::default(),
         actor: Default::default(),
     };
@@ -40,7 +43,7 @@ fn row(seq: u64, raft_index: u64) -> EventRow {
         ordinal: 0,
         term: 2,
         event_id: Uuid::from_u128(1000 + u128::from(seq)),
-        task_id: id,
+        task_id: Some(id),
         kind: EventKind::TaskCreated,
         payload: serde_json::to_string(&payload).unwrap(),
         at: Timestamp(1_795_774_512_345),
@@ -78,6 +81,7 @@ fn page(upto: u64, events: Vec<EventRow>, keys: Vec<KeyRow>) -> Page {
         events,
         keys,
         accounts: None,
+        cluster_versions: Vec::new(),
     }
 }
 
@@ -93,7 +97,11 @@ fn a_page_that_continues_where_mysql_is_is_accepted() {
         events.iter().map(|e| e.seq).collect::<Vec<_>>(),
         vec![5, 6, 7]
     );
-    assert_eq!(events[0].task.title, "task v1", "the payload is read");
+    assert_eq!(
+        events[0].task.as_ref().unwrap().title,
+        "task v1",
+        "the payload is read"
+    );
     check(LOCAL, ASKED, &page(13, Vec::new(), Vec::new()))
         .expect("entries without events are progress too");
 }
@@ -123,11 +131,13 @@ fn a_page_with_a_gap_a_repeat_or_a_stray_entry_is_refused() {
 
 fn updated(seq: u64, raft_index: u64, task_n: u128, status: Status, position: f64) -> Event {
     let mut event = row(seq, raft_index).event().unwrap();
-    event.task_id = TaskId(Uuid::from_u128(task_n));
-    event.task.id = event.task_id;
+    let id = TaskId(Uuid::from_u128(task_n));
+    event.task_id = Some(id);
     event.kind = EventKind::TaskUpdated;
-    event.task.status = status;
-    event.task.position = position;
+    let task = event.task.as_mut().unwrap();
+    task.id = id;
+    task.status = status;
+    task.position = position;
     event
 }
 
@@ -144,12 +154,12 @@ fn a_page_is_folded_with_the_domains_fold_into_upserts_deletes_and_tails() {
 
     assert_eq!(
         folded.upserts,
-        vec![moved.task],
+        vec![moved.task.unwrap()],
         "the task as its last event left it"
     );
     assert_eq!(
         folded.deletes,
-        vec![created.task_id],
+        vec![created.task_id.unwrap()],
         "created, then deleted"
     );
     assert_eq!(folded.tails.get(Status::Done), 9000.0, "the tail rose");

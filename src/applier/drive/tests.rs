@@ -56,6 +56,7 @@ fn entries(n: u64) -> Vec<CommittedEntry> {
             command: None,
             undecodable: None,
             origin: None,
+            membership: None,
         })
         .collect()
 }

@@ -16,10 +16,11 @@ use crate::task::TaskId;
 /// hashes kept until the filters are sized and filled, so a node with
 /// millions of them reads them with a few tens of MB, given back at once.
 pub async fn load_filters(conn: &mut Conn) -> Result<(Filter, Filter), DbError> {
-    // The index (task_id, seq) answers this alone, one row per task.
+    // The index (task_id, seq) answers this alone, one row per task; events
+    // about no task (a user's, a member's) have none.
     let (ids, bad) = conn
         .query_fold(
-            "SELECT DISTINCT task_id FROM task_events",
+            "SELECT DISTINCT task_id FROM task_events WHERE task_id IS NOT NULL",
             (Vec::new(), None),
             |(mut hashes, mut bad): (Vec<u64>, Option<String>), id: String| {
                 match id.parse::<TaskId>() {

@@ -19,9 +19,10 @@ use raft::{StateRole, INVALID_ID};
 use raft_proto::ConfChangeI;
 
 use super::super::handle::{ChangeMembership, ConsensusError, MarkRemoved};
-use super::super::membership::{MemberAddr, MembershipChange, MembershipError};
+use super::super::membership::{change_context, MemberAddr, MembershipChange, MembershipError};
 use super::super::storage::decode;
 use super::{fatal, PendingChange, RaftNode};
+use crate::audit::{ChangeNote, MemberChange};
 use crate::raft::{RemovePeer, SetPeer};
 
 impl RaftNode {
@@ -372,7 +373,11 @@ impl Handler<ChangeMembership> for RaftNode {
 
     fn handle(
         &mut self,
-        ChangeMembership { change, reply }: ChangeMembership,
+        ChangeMembership {
+            change,
+            actor,
+            reply,
+        }: ChangeMembership,
         ctx: &mut Context<Self>,
     ) {
         if self.shutdown.is_some() {
@@ -390,12 +395,21 @@ impl Handler<ChangeMembership> for RaftNode {
                 return;
             }
         };
-        let context = match &change {
-            MembershipChange::AddLearner { addr, .. } => {
-                serde_json::to_vec(addr).unwrap_or_default()
-            }
-            MembershipChange::Promote { .. } | MembershipChange::Remove { .. } => Vec::new(),
+        let note = ChangeNote {
+            event_id: uuid::Uuid::new_v4(),
+            change: match &change {
+                MembershipChange::AddLearner { .. } => MemberChange::Added,
+                MembershipChange::Promote { .. } => MemberChange::Promoted,
+                MembershipChange::Remove { .. } => MemberChange::Removed,
+            },
+            actor,
+            at: crate::time::Timestamp::now(),
         };
+        let addr = match &change {
+            MembershipChange::AddLearner { addr, .. } => Some(addr),
+            MembershipChange::Promote { .. } | MembershipChange::Remove { .. } => None,
+        };
+        let context = change_context(addr, Some(&note));
         let mut cc = ConfChangeV2::default();
         cc.set_changes(vec![single].into());
         cc.context = context.into();

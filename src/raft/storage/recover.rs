@@ -64,6 +64,22 @@ pub struct Recovery {
     pub term: u64,
 }
 
+impl Recovery {
+    /// What the recovery's event says.
+    pub fn record(&self) -> crate::audit::RecoveryRecord {
+        crate::audit::RecoveryRecord {
+            node_id: self.node_id,
+            previous_cluster_id: self.previous_cluster_id.clone(),
+            cluster_id: self.cluster_id.clone(),
+            previous_voters: self.previous_voters.clone(),
+            previous_learners: self.previous_learners.clone(),
+            previous_last_index: self.previous_last_index,
+            recovered_at: crate::time::Timestamp::parse_rfc3339(&self.at)
+                .unwrap_or(crate::time::Timestamp(0)),
+        }
+    }
+}
+
 /// Why a log cannot be recovered.
 #[derive(Debug, thiserror::Error)]
 pub enum RecoverError {

@@ -6,7 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// `task_created`, `task_updated` or `task_deleted`, as the server names them.
+/// `task_created`, `task_updated` or `task_deleted`, as the server names
+/// them, or any other kind (`user_*`, `cluster_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
@@ -16,6 +17,9 @@ pub enum EventKind {
     TaskUpdated,
     /// A delete.
     TaskDeleted,
+    /// An event about no task (a user's, a cluster member's, a recovery):
+    /// it takes a seq like the others and has no task id.
+    Other,
 }
 
 impl EventKind {
@@ -25,6 +29,7 @@ impl EventKind {
             EventKind::TaskCreated => "task_created",
             EventKind::TaskUpdated => "task_updated",
             EventKind::TaskDeleted => "task_deleted",
+            EventKind::Other => "other",
         }
     }
 }
@@ -36,7 +41,7 @@ pub struct Event {
     pub seq: u64,
     /// Globally unique UUID string.
     pub event_id: String,
-    /// The task it changed.
+    /// The task it changed ("" for an event about no task).
     pub task_id: String,
     /// What happened to it.
     pub kind: EventKind,

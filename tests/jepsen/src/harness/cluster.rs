@@ -315,6 +315,9 @@ impl Cluster {
                     "task_created" => EventKind::TaskCreated,
                     "task_updated" => EventKind::TaskUpdated,
                     "task_deleted" => EventKind::TaskDeleted,
+                    other if other.starts_with("user_") || other.starts_with("cluster_") => {
+                        EventKind::Other
+                    }
                     other => return Err(format!("node {id}: event kind {other:?}")),
                 };
                 let mut payload =
@@ -325,7 +328,12 @@ impl Cluster {
                         .parse()
                         .map_err(|e| format!("node {id}: seq {:?}: {e}", f[0]))?,
                     event_id: f[1].to_string(),
-                    task_id: f[2].to_string(),
+                    // The mysql client prints NULL for an event about no task.
+                    task_id: if f[2] == "NULL" {
+                        String::new()
+                    } else {
+                        f[2].to_string()
+                    },
                     kind,
                     payload,
                 })

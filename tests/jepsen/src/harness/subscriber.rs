@@ -151,12 +151,13 @@ fn event(frame: &serde_json::Value) -> Option<Event> {
         "task_created" => EventKind::TaskCreated,
         "task_updated" => EventKind::TaskUpdated,
         "task_deleted" => EventKind::TaskDeleted,
-        _ => return None,
+        // A user's, a member's, a recovery's: in the seq, about no task.
+        _ => EventKind::Other,
     };
     Some(Event {
         seq: frame["seq"].as_u64()?,
         event_id: frame["event_id"].as_str()?.to_string(),
-        task_id: frame["task_id"].as_str()?.to_string(),
+        task_id: frame["task_id"].as_str().unwrap_or_default().to_string(),
         kind,
     })
 }

@@ -50,10 +50,18 @@ fn command(op: Op) -> Command {
 /// (or cannot yet be recorded): what the bootstrap admin waits for, so a
 /// new cluster's first user is created under the version it runs.
 pub async fn settled(raft: &RaftHandle, applier: &ApplierHandle) -> bool {
-    let (Ok(cluster), Ok(applied)) = (raft.cluster_status().await, applier.status().await) else {
-        return false;
-    };
-    !lags(applied.cluster_version, cluster.cluster_version)
+    versions(raft, applier)
+        .await
+        .is_some_and(|(applied, voters)| !lags(applied, voters))
+}
+
+/// The cluster version the log holds (as far as MySQL applied it), and the
+/// lowest version among the voters (their hellos); `None` while either
+/// cannot be asked.
+async fn versions(raft: &RaftHandle, applier: &ApplierHandle) -> Option<(Version, Version)> {
+    let cluster = raft.cluster_status().await.ok()?;
+    let applied = applier.status().await.ok()?;
+    Some((applied.cluster_version, cluster.cluster_version))
 }
 
 /// Runs for the node's life.
@@ -67,12 +75,11 @@ pub async fn run(raft: RaftHandle, applier: ApplierHandle, recovery: Option<Reco
         if status.removed || status.leader_id != status.node_id {
             continue;
         }
-        let (Ok(cluster), Ok(applied)) = (raft.cluster_status().await, applier.status().await)
-        else {
+        let Some((applied, voters)) = versions(&raft, &applier).await else {
             continue;
         };
-        if lags(applied.cluster_version, cluster.cluster_version) {
-            let version = cluster.cluster_version.to_string();
+        if lags(applied, voters) {
+            let version = voters.to_string();
             match raft
                 .propose(command(Op::SetClusterVersion {
                     version: version.clone(),
@@ -87,7 +94,7 @@ pub async fn run(raft: RaftHandle, applier: ApplierHandle, recovery: Option<Reco
             }
             continue;
         }
-        if applied.cluster_version < AUDIT_EVENTS {
+        if applied < AUDIT_EVENTS {
             continue;
         }
         if let Some(record) = recovery.clone() {

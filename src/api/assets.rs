@@ -62,9 +62,10 @@ pub fn serve(path: &str, dir: Option<&std::path::Path>) -> Option<HttpResponse> 
         "" => "index.html",
         "cluster" => "cluster.html",
         // A board's own address: the page, which reads the id from it.
-        board if board
-            .strip_prefix("b/")
-            .is_some_and(|id| uuid::Uuid::parse_str(id).is_ok()) =>
+        board
+            if board
+                .strip_prefix("b/")
+                .is_some_and(|id| uuid::Uuid::parse_str(id).is_ok()) =>
         {
             "index.html"
         }

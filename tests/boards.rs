@@ -328,8 +328,12 @@ fn boards_columns_members_and_cards_through_every_node() {
     assert_eq!(ids(&archived), [second_id.as_str()]);
     assert_eq!(archived["total"], 1);
 
-    // A column holding a card (archived too) is not deleted without
-    // move_to; with it, its cards move first.
+    // A column holding cards (archived too) is not deleted without
+    // move_to; with it, its cards move first, each its own command (a
+    // regression: under the request's Idempotency-Key they all got the
+    // first move's answer, and the column stayed).
+    let third = ok(&card("third"), 201);
+    let third_id = third["id"].as_str().unwrap().to_string();
     let r = call(
         &ana,
         "DELETE",
@@ -338,13 +342,28 @@ fn boards_columns_members_and_cards_through_every_node() {
     );
     assert_eq!(r.status, 409, "{r:?}");
     assert_eq!(r.error_code(), Some("column_not_empty"));
-    let r = call(
-        &ana,
-        "DELETE",
-        &format!("{url2}/api/columns/{review_id}?move_to={done}"),
-        None,
-    );
+    let delete = || {
+        with_header(&ana, "Idempotency-Key", "delete-review".into(), |h| {
+            send(
+                "DELETE",
+                &format!("{url2}/api/columns/{review_id}?move_to={done}"),
+                h,
+                None,
+            )
+        })
+    };
+    let r = delete();
     assert_eq!(r.status, 204, "{r:?}");
+    let r = delete();
+    assert_eq!(r.status, 204, "a retry gets the first answer: {r:?}");
+    let board_now = ok(
+        &call(&ana, "GET", &format!("{url2}/api/boards/{board_id}"), None),
+        200,
+    );
+    assert!(
+        !board_now.to_string().contains(&review_id),
+        "the column is gone: {board_now:#}"
+    );
     ok(
         &call(
             &ana,
@@ -358,7 +377,7 @@ fn boards_columns_members_and_cards_through_every_node() {
         &page(&ana, &url1, &board_id, &format!("column={done}")),
         200,
     );
-    assert_eq!(ids(&done_page), [second_id.as_str()]);
+    assert_eq!(ids(&done_page), [third_id.as_str(), second_id.as_str()]);
     assert_eq!(done_page["tasks"][0]["status"], "done");
     let r = page(&ana, &url1, &board_id, &format!("column={review_id}"));
     assert_eq!(r.status, 404, "the column is gone: {r:?}");
@@ -458,4 +477,151 @@ fn all_tasks_as(who: &Who, url: &str) -> Vec<String> {
     let r = call(who, "GET", &format!("{url}/api/tasks?limit=1000"), None);
     assert_eq!(r.status, 200, "{r:?}");
     ids(&r.body)
+}
+
+/// Small enough that a few hundred writes compact the log.
+const COMPACT_OFTEN: &[(&str, &str)] = &[
+    ("TASKRAFT_SNAPSHOT_COUNT", "40"),
+    ("TASKRAFT_SNAPSHOT_CATCHUP_ENTRIES", "10"),
+];
+
+/// Every board with its columns and their counts, as node `url` answers.
+fn boards_of(url: &str) -> Value {
+    get(&format!(
+        "{url}/api/boards?archived=true&consistency=linearizable"
+    ))
+    .body
+}
+
+#[test]
+fn a_node_behind_the_compacted_log_catches_up_boards_columns_and_their_cards() {
+    let mut cluster = Cluster::start_with(3, COMPACT_OFTEN);
+    let leader = cluster.leader(Duration::from_secs(20));
+    let behind = if leader == 3 { 2 } else { 3 };
+    let url = cluster.url(leader);
+    cluster.wait_caught_up(behind, Duration::from_secs(20));
+    let applied_before = get(&format!("{}/api/cluster", cluster.url(behind))).body["applied_index"]
+        .as_u64()
+        .unwrap();
+    cluster.kill(behind);
+
+    // While it is down: a board, columns added, renamed, reordered and
+    // one deleted, cards in them, moved, archived; enough to compact.
+    let board = send(
+        "POST",
+        &format!("{url}/api/boards"),
+        &[],
+        Some(&json!({ "name": "Ops" })),
+    );
+    assert_eq!(board.status, 201, "{board:?}");
+    let board_id = board.body["id"].as_str().unwrap().to_string();
+    let add = |name: &str, wip: u32| {
+        let r = send(
+            "POST",
+            &format!("{url}/api/boards/{board_id}/columns"),
+            &[],
+            Some(&json!({ "name": name, "wip_limit": wip })),
+        );
+        assert_eq!(r.status, 201, "{r:?}");
+        r.body["id"].as_str().unwrap().to_string()
+    };
+    let triage = add("Triage", 5);
+    let blocked = add("Blocked", 2);
+    let gone = add("Gone soon", 1);
+    let r = send(
+        "PATCH",
+        &format!("{url}/api/columns/{blocked}"),
+        &[],
+        Some(&json!({ "name": "Blocked ⛔", "position": 10.0, "color": "#ff0000" })),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = send("DELETE", &format!("{url}/api/columns/{gone}"), &[], None);
+    assert_eq!(r.status, 204, "{r:?}");
+    for i in 0..60 {
+        let column = if i % 2 == 0 { &triage } else { &blocked };
+        let r = send(
+            "POST",
+            &format!("{url}/api/tasks"),
+            &[],
+            Some(&json!({ "title": format!("card {i}"), "column_id": column })),
+        );
+        assert_eq!(r.status, 201, "{r:?}");
+        let id = r.body["id"].as_str().unwrap().to_string();
+        if i % 3 == 0 {
+            let r = send(
+                "PATCH",
+                &format!("{url}/api/tasks/{id}"),
+                &[],
+                Some(&json!({ "archived": true })),
+            );
+            assert_eq!(r.status, 200, "{r:?}");
+        }
+        if i % 7 == 0 {
+            let r = send(
+                "PATCH",
+                &format!("{url}/api/tasks/{id}"),
+                &[],
+                Some(&json!({ "status": "done" })),
+            );
+            assert_eq!(r.status, 200, "{r:?}");
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while get(&format!("{url}/api/cluster")).body["first_index"]
+        .as_u64()
+        .unwrap_or(0)
+        <= applied_before + 1
+    {
+        assert!(std::time::Instant::now() < deadline, "no compaction");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    cluster.restart(behind);
+    cluster.wait_caught_up(behind, Duration::from_secs(60));
+    let expected = boards_of(&url);
+    for id in 1..=3 {
+        assert_eq!(boards_of(&cluster.url(id)), expected, "node {id}'s boards");
+        let check = cluster.rebuild_check(id);
+        assert!(
+            check.status.success(),
+            "node {id}: {}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+    }
+    let triage_cards = expected["boards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == board_id.as_str())
+        .and_then(|b| b["columns"].as_array())
+        .and_then(|cs| cs.iter().find(|c| c["id"] == triage.as_str()))
+        .map(|c| c["cards"].clone())
+        .unwrap();
+    assert!(triage_cards.as_u64().unwrap() > 0, "{expected:#}");
+
+    // The caught-up node takes a card at the end of a column as every
+    // other node would place it.
+    let r = send(
+        "POST",
+        &format!("{}/api/tasks", cluster.url(behind)),
+        &[],
+        Some(&json!({ "title": "after", "column_id": triage })),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    let page = |u: &str| {
+        get(&format!(
+            "{u}/api/boards/{board_id}/tasks?column={triage}&limit=500"
+        ))
+        .body
+    };
+    let leader_page = page(&url);
+    let last = leader_page["tasks"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["title"], "after", "at the end: {leader_page:#}");
+    for id in 1..=3 {
+        assert_eq!(
+            page(&cluster.url(id))["tasks"],
+            leader_page["tasks"],
+            "node {id}"
+        );
+    }
 }

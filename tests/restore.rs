@@ -438,3 +438,74 @@ fn a_point_in_time_restore_and_as_of_answer_the_fold_of_the_events_up_to_it() {
     let check = cluster.rebuild_check(1);
     assert!(check.status.success(), "{}", text(&check));
 }
+
+/// An event history 0.3.0 wrote (before boards), with the tasks its node
+/// served: `tests/fixtures/v0.3.0/`, recorded by running that version.
+fn recorded_v030() -> (PathBuf, Vec<Value>) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v0.3.0");
+    let tasks: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(dir.join("tasks.json")).unwrap()).unwrap();
+    (dir.join("taskraft.backup"), tasks)
+}
+
+#[test]
+fn events_recorded_by_0_3_0_replay_to_the_tasks_it_served_on_the_default_board() {
+    let (file, served) = recorded_v030();
+    assert!(served.len() > 10, "the recording holds tasks");
+    let (header, _, events) = read_backup(&file);
+    assert_eq!(header.taskraft_version, "0.3.0", "{header:?}");
+    // The fold of this version gives what 0.3.0 served, byte for byte.
+    assert_eq!(fold(&events), by_id(served.clone()));
+
+    // And a node restored from it serves the same, on the default board.
+    let mut cluster = start(1);
+    wipe(&mut cluster, 1);
+    let restored = restore(&cluster, 1, &file, &[]);
+    assert!(restored.status.success(), "{}", text(&restored));
+    cluster.restart(1);
+    cluster.leader(Duration::from_secs(30));
+    let url = cluster.url(1);
+    assert_eq!(
+        by_id(all_tasks(&url, "linearizable")),
+        by_id(served.clone())
+    );
+    let check = cluster.rebuild_check(1);
+    assert!(check.status.success(), "{}", text(&check));
+    let boards = get(&format!("{url}/api/boards")).body;
+    let columns = boards["boards"][0]["columns"].as_array().unwrap().clone();
+    for column in &columns {
+        let key = column["key"].as_str().unwrap();
+        let n = served.iter().filter(|t| t["status"] == key).count();
+        assert_eq!(column["cards"], n as u64, "column {key}: {boards:#}");
+        let page = get(&format!(
+            "{url}/api/boards/00000000-0000-0000-0000-000000000001/tasks?column={}&limit=500",
+            column["id"].as_str().unwrap()
+        ));
+        assert_eq!(page.status, 200, "{page:?}");
+        assert_eq!(page.body["total"], n as u64);
+    }
+
+    // An old card moves to a new board like any other.
+    let board = send(
+        "POST",
+        &format!("{url}/api/boards"),
+        &[],
+        Some(&json!({ "name": "New" })),
+    );
+    assert_eq!(board.status, 201, "{board:?}");
+    let id = served[0]["id"].as_str().unwrap();
+    let moved = send(
+        "PATCH",
+        &format!("{url}/api/tasks/{id}"),
+        &[],
+        Some(&json!({ "board_id": board.body["id"] })),
+    );
+    assert_eq!(moved.status, 200, "{moved:?}");
+    assert_eq!(moved.body["board_id"], board.body["id"]);
+    assert_eq!(
+        moved.body["status"], served[0]["status"],
+        "the column of its key"
+    );
+    let check = cluster.rebuild_check(1);
+    assert!(check.status.success(), "{}", text(&check));
+}

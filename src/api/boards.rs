@@ -40,6 +40,22 @@ pub fn role_on(
         .ok_or_else(|| ApiError::NotFound(format!("no board {board}")))
 }
 
+/// What `check` finds in the catalog: this node's, or, when `check`
+/// refuses with it, the catalog after a ReadIndex round. This node may lag
+/// the write that made the board, the column or the membership a request
+/// names (it was taken by another node): a refusal is only ever given
+/// from a catalog as fresh as a linearizable read.
+pub async fn checked<T>(
+    state: &AppState,
+    check: impl Fn(&Catalog) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    if let Ok(found) = check(&state.rows.catalog()) {
+        return Ok(found);
+    }
+    state.raft.read_barrier().await?;
+    check(&state.rows.catalog())
+}
+
 /// 403 unless `role` may change the board's cards and columns.
 pub fn editor(role: BoardRole) -> Result<(), ApiError> {
     if role.can_edit() {
@@ -153,17 +169,29 @@ fn position(p: Option<f64>) -> Result<Option<f64>, ApiError> {
     }
 }
 
-/// Proposes `op` as the caller, and gives back its outcome (a rejection
-/// as its error).
+/// Proposes `op` as the caller, under the request's idempotency key, and
+/// gives back its outcome (a rejection as its error).
 async fn propose(
     state: &AppState,
     req: &HttpRequest,
     op: Op,
     body: Option<&Value>,
 ) -> Result<Outcome, ApiError> {
+    let idempotency = request::idempotency(req, body)?;
+    propose_keyed(state, req, op, idempotency).await
+}
+
+/// Proposes `op` as the caller under `idempotency` (`None`: one of several
+/// commands a request makes, which must not share its key).
+async fn propose_keyed(
+    state: &AppState,
+    req: &HttpRequest,
+    op: Op,
+    idempotency: Option<crate::task::Idempotency>,
+) -> Result<Outcome, ApiError> {
     let command = Command {
         request_id: Uuid::new_v4(),
-        idempotency: request::idempotency(req, body)?,
+        idempotency,
         at: Timestamp::now(),
         actor: super::auth::principal(req).actor,
         op,
@@ -315,7 +343,7 @@ pub async fn update(
     let body = request::json_body(&req, payload).await?;
     let patch: BoardPatchBody = request::from_json(body.clone())?;
     let principal = super::auth::principal(&req);
-    board_admin(role_on(&state.rows.catalog(), &principal, &id)?)?;
+    checked(&state, |c| board_admin(role_on(c, &principal, &id)?)).await?;
     let op = Op::BoardUpdate {
         id,
         name: patch.name.map(|n| name("name", &n, NAME_MAX)).transpose()?,
@@ -373,7 +401,7 @@ async fn set_member(
 ) -> Result<HttpResponse, ApiError> {
     let id = board_id(board)?;
     let principal = super::auth::principal(req);
-    board_admin(role_on(&state.rows.catalog(), &principal, &id)?)?;
+    checked(state, |c| board_admin(role_on(c, &principal, &id)?)).await?;
     if id.is_default() {
         return Err(ApiError::Conflict {
             code: "default_board",
@@ -431,11 +459,8 @@ pub async fn create_column(
     let board = board_id(&path)?;
     let body = request::json_body(&req, payload).await?;
     let draft: NewColumnBody = request::from_json(body.clone())?;
-    editor(role_on(
-        &state.rows.catalog(),
-        &super::auth::principal(&req),
-        &board,
-    )?)?;
+    let principal = super::auth::principal(&req);
+    checked(&state, |c| editor(role_on(c, &principal, &board)?)).await?;
     let new = NewColumn {
         id: ColumnId(Uuid::now_v7()),
         board_id: board,
@@ -465,17 +490,20 @@ fn column_response(
 }
 
 /// The column `id`, if the caller may change its board.
-fn editable_column(state: &AppState, req: &HttpRequest, id: ColumnId) -> Result<Column, ApiError> {
-    let catalog = state.rows.catalog();
-    let column = catalog
-        .column(&id)
-        .ok_or_else(|| ApiError::NotFound(format!("no column {id}")))?;
-    editor(role_on(
-        &catalog,
-        &super::auth::principal(req),
-        &column.board_id,
-    )?)?;
-    Ok(column.clone())
+async fn editable_column(
+    state: &AppState,
+    req: &HttpRequest,
+    id: ColumnId,
+) -> Result<Column, ApiError> {
+    let principal = super::auth::principal(req);
+    checked(state, |catalog| {
+        let column = catalog
+            .column(&id)
+            .ok_or_else(|| ApiError::NotFound(format!("no column {id}")))?;
+        editor(role_on(catalog, &principal, &column.board_id)?)?;
+        Ok(column.clone())
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -500,7 +528,7 @@ pub async fn update_column(
     let id = column_id(&path)?;
     let body = request::json_body(&req, payload).await?;
     let draft: ColumnPatchBody = request::from_json(body.clone())?;
-    editable_column(&state, &req, id)?;
+    editable_column(&state, &req, id).await?;
     let patch = ColumnPatch {
         name: draft
             .name
@@ -536,13 +564,13 @@ pub async fn delete_column(
     query: web::Query<DeleteColumnQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = column_id(&path)?;
-    let column = editable_column(&state, &req, id)?;
+    let column = editable_column(&state, &req, id).await?;
     if let Some(target) = &query.move_to {
         let target = column_id(target)?;
         if target == id {
             return Err(ApiError::invalid("move_to", "must be another column"));
         }
-        editable_column(&state, &req, target)?;
+        editable_column(&state, &req, target).await?;
         for _ in 0..MOVE_ROUNDS {
             let mut moved = 0;
             for archived in [false, true] {
@@ -588,7 +616,8 @@ async fn move_card(
         expected_version: None,
         patch,
     };
-    match propose(state, req, op, None).await {
+    // Not under the request's key: that answers the delete itself.
+    match propose_keyed(state, req, op, None).await {
         Ok(_) | Err(ApiError::NotFound(_)) => Ok(()),
         Err(e) => Err(e),
     }

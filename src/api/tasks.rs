@@ -172,16 +172,19 @@ pub async fn create(
         column_id: draft.column_id,
     };
     validate::new_task(&mut new)?;
-    let catalog = state.rows.catalog();
-    let board = match (new.column_id, new.board_id) {
-        (Some(column), _) => catalog
-            .column(&column)
-            .map(|c| c.board_id)
-            .ok_or_else(|| ApiError::NotFound(format!("no column {column}")))?,
-        (None, Some(board)) => board,
-        (None, None) => crate::task::DEFAULT_BOARD,
-    };
-    boards::editor(boards::role_on(&catalog, &auth::principal(&req), &board)?)?;
+    let principal = auth::principal(&req);
+    boards::checked(&state, |catalog| {
+        let board = match (new.column_id, new.board_id) {
+            (Some(column), _) => catalog
+                .column(&column)
+                .map(|c| c.board_id)
+                .ok_or_else(|| ApiError::NotFound(format!("no column {column}")))?,
+            (None, Some(board)) => board,
+            (None, None) => crate::task::DEFAULT_BOARD,
+        };
+        boards::editor(boards::role_on(catalog, &principal, &board)?)
+    })
+    .await?;
     // Fault tests only (the `failpoints` build): propose the create as a
     // kind release builds cannot decode (see `crate::version`).
     #[cfg(feature = "failpoints")]
@@ -202,15 +205,19 @@ pub async fn update(
     let mut patch: TaskPatch = request::from_json(body.clone())?;
     validate::patch(&mut patch)?;
     let principal = auth::principal(&req);
-    let current = visible_task(&state, &principal, id).await?;
-    let catalog = state.rows.catalog();
-    boards::editor(boards::role_on(&catalog, &principal, &current.board_id)?)?;
-    let target = match (patch.column_id, patch.board_id) {
-        (Some(column), _) => catalog.column(&column).map(|c| c.board_id),
-        (None, board) => board,
-    };
-    if let Some(target) = target.filter(|b| *b != current.board_id) {
-        boards::editor(boards::role_on(&catalog, &principal, &target)?)?;
+    if let Some(current) = committed_task(&state, id).await? {
+        boards::checked(&state, |catalog| {
+            boards::editor(boards::role_on(catalog, &principal, &current.board_id)?)?;
+            let target = match (patch.column_id, patch.board_id) {
+                (Some(column), _) => catalog.column(&column).map(|c| c.board_id),
+                (None, board) => board,
+            };
+            match target.filter(|b| *b != current.board_id) {
+                Some(target) => boards::editor(boards::role_on(catalog, &principal, &target)?),
+                None => Ok(()),
+            }
+        })
+        .await?;
     }
     let op = Op::Update {
         id,
@@ -227,12 +234,11 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let id = task_id(&path)?;
     let principal = auth::principal(&req);
-    if let Ok(current) = visible_task(&state, &principal, id).await {
-        boards::editor(boards::role_on(
-            &state.rows.catalog(),
-            &principal,
-            &current.board_id,
-        )?)?;
+    if let Some(current) = committed_task(&state, id).await? {
+        boards::checked(&state, |catalog| {
+            boards::editor(boards::role_on(catalog, &principal, &current.board_id)?)
+        })
+        .await?;
     }
     let op = Op::Delete {
         id,
@@ -260,8 +266,19 @@ pub async fn get(
     Ok(HttpResponse::Ok().insert_header(etag(&task)).json(task))
 }
 
+/// The task `id` as this node has committed it, if it has. A write does
+/// not wait for a ReadIndex round to look: a task this node does not hold
+/// yet is left to the state machine, which answers 404 if it is not there
+/// when the write is applied.
+async fn committed_task(state: &AppState, id: TaskId) -> Result<Option<Task>, ApiError> {
+    Ok(match state.rows.get(&id) {
+        Some(task) => Some((*task).clone()),
+        None => queries::task(&state.pool, id).await?,
+    })
+}
+
 /// The task `id` as committed, if it is on a board `principal` is on
-/// (else 404, as if it did not exist).
+/// (else 404, as if it did not exist). Call after the read's barrier.
 async fn visible_task(
     state: &AppState,
     principal: &crate::accounts::Principal,
@@ -269,12 +286,9 @@ async fn visible_task(
 ) -> Result<Task, ApiError> {
     // After a barrier the applier has committed, and cached, at least
     // everything acknowledged before this read began.
-    let task = match state.rows.get(&id) {
-        Some(task) => (*task).clone(),
-        None => queries::task(&state.pool, id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("no task with id {id}")))?,
-    };
+    let task = committed_task(state, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no task with id {id}")))?;
     let catalog = state.rows.catalog();
     if catalog
         .role(&task.board_id, &principal.actor.id, principal.role)
@@ -382,7 +396,10 @@ pub async fn search(
         })
         .transpose()?;
     if let Some(board) = &board {
-        boards::role_on(&state.rows.catalog(), &principal, board)?;
+        boards::checked(&state, |catalog| {
+            boards::role_on(catalog, &principal, board)
+        })
+        .await?;
     }
     let q = query.q.as_deref().map(str::trim).unwrap_or("");
     if q.is_empty() {
@@ -471,10 +488,16 @@ async fn list_as_of(
             },
             as_of::AsOfError::Db(e) => e.into(),
         })?;
+    // The list's board: the default board's cards, not archived.
+    let tasks: Vec<&Task> = board
+        .tasks
+        .iter()
+        .filter(|t| t.board_id.is_default() && !t.archived)
+        .collect();
     Ok(HttpResponse::Ok()
         .insert_header(("X-Taskraft-Seq", board.last_seq.to_string()))
         .json(json!({
-            "tasks": board.tasks,
+            "tasks": tasks,
             "next_cursor": null,
             "last_seq": board.last_seq,
             "as_of": time,

@@ -585,7 +585,9 @@ impl Catalog {
                     self.dirty.columns.insert(id);
                     done.push(Cataloged::Column(column));
                 }
-                if actor != "system" {
+                // A user (their id is a UUID), not the system, the service
+                // token or an anonymous caller with accounts off.
+                if Uuid::parse_str(actor).is_ok() {
                     self.members
                         .entry(new.id)
                         .or_default()

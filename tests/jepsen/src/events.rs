@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 /// `task_created`, `task_updated` or `task_deleted`, as the server names
-/// them, or any other kind (`user_*`, `cluster_*`).
+/// them, or any other kind (`user_*`, `cluster_*`, `board_*`, `column_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {

@@ -315,7 +315,11 @@ impl Cluster {
                     "task_created" => EventKind::TaskCreated,
                     "task_updated" => EventKind::TaskUpdated,
                     "task_deleted" => EventKind::TaskDeleted,
-                    other if other.starts_with("user_") || other.starts_with("cluster_") => {
+                    other
+                        if ["user_", "cluster_", "board_", "column_"]
+                            .iter()
+                            .any(|p| other.starts_with(p)) =>
+                    {
                         EventKind::Other
                     }
                     other => return Err(format!("node {id}: event kind {other:?}")),

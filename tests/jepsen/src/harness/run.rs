@@ -227,6 +227,8 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, String> {
         workers.push(std::thread::spawn(move || w.mover()));
         let w = workload.clone();
         workers.push(std::thread::spawn(move || w.lister()));
+        let w = workload.clone();
+        workers.push(std::thread::spawn(move || w.reorderer()));
     }
     let subscribers_stop = Arc::new(AtomicBool::new(false));
     let subscribers: Vec<_> = (0..config.subscribers)

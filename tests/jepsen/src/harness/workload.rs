@@ -14,6 +14,10 @@
 //!   them (one page, filtered by the generation's label) — every list must
 //!   show N cards. Each *generation* of N tasks has its own history; once
 //!   a generation's tasks reach the per-task cap, the mover makes a new one.
+//!   A reorderer moves the board's columns themselves (their position,
+//!   now and then their WIP limit): column changes are log entries and
+//!   events too, so they go through the same faults, and the convergence
+//!   and `rebuild --check` checks cover the board's columns they leave.
 //!
 //! Every task's operations are capped (`ops_per_task`, 200 as in etcd's
 //! Jepsen suite): a hot task that reaches it is replaced by a new one.
@@ -567,6 +571,46 @@ impl Workload {
             );
             generation.ops.fetch_add(1, Ordering::SeqCst);
             self.think(&mut rng);
+        }
+    }
+
+    /// The column reorderer: moves one of the default board's three
+    /// columns to a random place (and now and then sets or clears its WIP
+    /// limit), keyed, on a random node; answers are not judged (the
+    /// events they leave are).
+    pub fn reorderer(&self) {
+        const COLUMNS: [&str; 3] = [
+            "00000000-0000-0000-0000-000000000010",
+            "00000000-0000-0000-0000-000000000011",
+            "00000000-0000-0000-0000-000000000012",
+        ];
+        let mut rng = Rng::derive(self.seed, 500);
+        let agent = agent();
+        let mut n = 0u64;
+        while !self.stopped() {
+            n += 1;
+            let column = COLUMNS[rng.below(3) as usize];
+            let mut body = json!({ "position": 1 + rng.below(4096) });
+            if rng.chance(20) {
+                body["wip_limit"] = if rng.chance(50) {
+                    json!(1 + rng.below(20))
+                } else {
+                    json!(null)
+                };
+            }
+            let key = format!("r-{n}-{}", rng.next_u64());
+            let node = rng.below(self.urls.len() as u64) as usize;
+            let _ = super::client::call(
+                &agent,
+                "PATCH",
+                &format!("{}/api/columns/{column}", self.urls[node]),
+                &[("Idempotency-Key", key)],
+                Some(&body),
+            );
+            // Column changes are rarer than card moves.
+            for _ in 0..5 {
+                self.think(&mut rng);
+            }
         }
     }
 

@@ -62,6 +62,7 @@ export class Boards extends EventTarget {
    * Throws BoardNotFound when the board is not (or no longer) mine.
    */
   async open(id, { history: how = 'replace' } = {}) {
+    if (!id) throw new Error('no board to show (GET /api/boards listed none)');
     const res = await this.api.request('GET', `/api/boards/${encodeURIComponent(id)}`);
     if (res.status === 404) throw new BoardNotFound(`board ${id} is not one of yours`);
     if (!res.ok) throw new Error(`loading the board: ${errorMessage(res)}`);

@@ -22,6 +22,8 @@ export class ColumnDrag {
     root.addEventListener('pointerdown', (e) => {
       const head = e.target.closest('.column-head');
       if (!head || e.button !== 0 || !this.board.canEditColumns || this.drag) return;
+      // On touch a swipe scrolls the row of columns; the menu moves a column there.
+      if (e.pointerType === 'touch') return;
       if (e.target.closest('button, a, input, select, textarea')) return;
       const section = head.closest('.column');
       this.press = { section, id: section.dataset.columnId, x: e.clientX, y: e.clientY, pointerId: e.pointerId };

@@ -58,6 +58,9 @@ fn template_payload() -> String {
         version: 1,
         created_at: Timestamp(1_795_000_000_000),
         updated_at: Timestamp(1_795_000_000_000),
+        archived: false,
+        board_id: taskraft::task::DEFAULT_BOARD,
+        column_id: None,
     };
     let event = Event {
         seq: 1,
@@ -75,6 +78,9 @@ fn template_payload() -> String {
         at: Timestamp(1_795_000_000_000),
         request_id: uuid::Uuid::nil(),
         actor: Default::default(),
+        board: None,
+        board_member: None,
+        column: None,
     };
     event_payload(&event)
 }

@@ -215,6 +215,8 @@ fn main() {
                 },
                 labels: labels(&mut rng, size),
                 due_date: None,
+                board_id: None,
+                column_id: None,
             });
             live.push(id);
             (format!("create, {size:?}"), op)

@@ -10,11 +10,17 @@
 //!
 //! The applier also decides commands against these rows. When its state is
 //! in doubt (after any error), it clears the cache along with it.
+//!
+//! Beside the rows it holds the catalog (boards, columns, members and the
+//! cards per column) as last committed, whole: the api and the WebSocket
+//! sessions decide who sees which board with it. The applier replaces it
+//! after each COMMIT, before it reports the applied index, so a read after
+//! the ReadIndex barrier sees the catalog as of that write.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 
-use crate::task::{Task, TaskId};
+use crate::task::{Catalog, Task, TaskId};
 
 /// Rows kept; beyond this the oldest cached are dropped first.
 const CAPACITY: usize = 50_000;
@@ -24,6 +30,7 @@ const CAPACITY_BYTES: usize = 64 << 20;
 #[derive(Clone, Default)]
 pub struct ProjectionCache {
     inner: Arc<RwLock<Inner>>,
+    catalog: Arc<RwLock<Arc<Catalog>>>,
 }
 
 #[derive(Default)]
@@ -72,6 +79,20 @@ impl Inner {
 }
 
 impl ProjectionCache {
+    /// The catalog as last committed (the default board alone until the
+    /// applier has loaded it).
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Publishes the catalog as MySQL now holds it (applier only).
+    pub fn set_catalog(&self, catalog: Arc<Catalog>) {
+        *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = catalog;
+    }
+
     pub fn get(&self, id: &TaskId) -> Option<Arc<Task>> {
         // Writers never panic while holding the lock; a poisoned one still
         // holds consistent rows.
@@ -153,6 +174,9 @@ mod tests {
             version,
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
+            archived: false,
+            board_id: crate::task::DEFAULT_BOARD,
+            column_id: None,
         }
     }
 

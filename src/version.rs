@@ -119,6 +119,10 @@ pub fn this_version() -> Version {
 /// first ships it.
 pub fn introduced(op: &Op) -> (&'static str, Version) {
     match op {
+        // A task placed on a board, moved between columns or boards, or
+        // archived: an older node would decode it without its placement.
+        Op::Create(_) if op.places() => ("create", BOARDS),
+        Op::Update { .. } if op.places() => ("update", BOARDS),
         Op::Create(_) => ("create", BASELINE),
         Op::Update { .. } => ("update", BASELINE),
         Op::Delete { .. } => ("delete", BASELINE),
@@ -135,6 +139,13 @@ pub fn introduced(op: &Op) -> (&'static str, Version) {
         // The cluster version, decided in the log, and what it switches on.
         Op::SetClusterVersion { .. } => ("set_cluster_version", AUDIT_EVENTS),
         Op::RecordRecovery(_) => ("record_recovery", AUDIT_EVENTS),
+        // Boards (`crate::task::catalog`).
+        Op::BoardCreate(_) => ("board_create", BOARDS),
+        Op::BoardUpdate { .. } => ("board_update", BOARDS),
+        Op::BoardMemberSet { .. } => ("board_member_set", BOARDS),
+        Op::ColumnCreate(_) => ("column_create", BOARDS),
+        Op::ColumnUpdate { .. } => ("column_update", BOARDS),
+        Op::ColumnDelete { .. } => ("column_delete", BOARDS),
         // A kind only the test build knows, as a future version's would be.
         #[cfg(feature = "failpoints")]
         Op::FutureCreate(_) => ("future_create", FUTURE),
@@ -145,6 +156,9 @@ pub fn introduced(op: &Op) -> (&'static str, Version) {
 /// `set_cluster_version` entry), user changes, membership changes and
 /// recoveries write events, in the same seq as task events.
 pub const AUDIT_EVENTS: Version = Version::new(0, 3, 0);
+
+/// Boards, columns, board members and archived cards.
+pub const BOARDS: Version = Version::new(0, 4, 0);
 
 /// The version the test-only kind `future_create` claims to need.
 #[cfg(feature = "failpoints")]

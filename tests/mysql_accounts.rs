@@ -63,6 +63,9 @@ fn task(i: usize, text: &str) -> Task {
         version: u64::MAX - i as u64,
         created_at: Timestamp(1_795_774_512_345),
         updated_at: Timestamp(1_795_774_512_999 + i as i64),
+        archived: false,
+        board_id: taskraft::task::DEFAULT_BOARD,
+        column_id: None,
     }
 }
 

@@ -32,6 +32,7 @@ pub struct FeedQuery {
 
 pub async fn events(
     state: web::Data<AppState>,
+    req: HttpRequest,
     query: web::Query<FeedQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(FEED_LIMIT_DEFAULT);
@@ -45,6 +46,23 @@ pub async fn events(
     let events = queries::events_since(&state.pool, query.since, limit).await?;
     // Read after the events: at least as high as the last of them.
     let last_seq = queries::last_seq(&state.pool).await?;
+    // An event of a board the caller is not on: its seq alone, so the
+    // feed stays dense and tells nothing of the board.
+    let principal = super::auth::principal(&req);
+    let catalog = state.rows.catalog();
+    let events: Vec<serde_json::Value> = events
+        .iter()
+        .map(|event| match event.board_id() {
+            Some(board)
+                if catalog
+                    .role(&board, &principal.actor.id, principal.role)
+                    .is_none() =>
+            {
+                json!({ "seq": event.seq, "kind": "hidden" })
+            }
+            _ => json!(event),
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(json!({ "events": events, "last_seq": last_seq })))
 }
 

@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 use crate::db::DbError;
 use crate::raft::ConsensusError;
 use crate::task::validate::Invalid;
+use crate::task::CatalogRejection;
 use crate::task::{Rejection, Task};
 
 /// Seconds a client should wait before retrying a 503.
@@ -180,7 +181,32 @@ impl From<Rejection> for ApiError {
                 code: "idempotency_key_reused",
                 message: format!("Idempotency-Key `{key}` was first used for a different request"),
             },
+            Rejection::Catalog { refused } => refused.into(),
         }
+    }
+}
+
+impl From<CatalogRejection> for ApiError {
+    fn from(refused: CatalogRejection) -> Self {
+        let message = refused.to_string();
+        let code = match refused {
+            CatalogRejection::BoardNotFound { .. } | CatalogRejection::ColumnNotFound { .. } => {
+                return ApiError::NotFound(message)
+            }
+            CatalogRejection::ColumnElsewhere { .. } => {
+                return ApiError::Unprocessable {
+                    code: "column_elsewhere",
+                    message,
+                }
+            }
+            CatalogRejection::BoardArchived { .. } => "board_archived",
+            CatalogRejection::IdTaken { .. } => "id_taken",
+            CatalogRejection::ColumnNotEmpty { .. } => "column_not_empty",
+            CatalogRejection::LastColumn { .. } => "last_column",
+            CatalogRejection::FixedColumn { .. } => "fixed_column",
+            CatalogRejection::DefaultBoard => "default_board",
+        };
+        ApiError::Conflict { code, message }
     }
 }
 

@@ -10,6 +10,7 @@
 mod assets;
 pub mod auth;
 mod backup;
+mod boards;
 mod cluster;
 pub mod cors;
 pub mod error;
@@ -108,9 +109,19 @@ static ROUTES: &[Route] = &[
     route!(Member         POST   "/api/tasks"                => tasks::create, body: tasks::CreateBody),
     route!(SignedIn       GET    "/api/tasks/{id}"           => tasks::get),
     route!(Member         PATCH  "/api/tasks/{id}"           => tasks::update, body: crate::task::TaskPatch),
-    route!(Member         DELETE "/api/tasks/{id}"           => tasks::delete),
+    route!(Admin          DELETE "/api/tasks/{id}"           => tasks::delete),
     route!(SignedIn       GET    "/api/tasks/{id}/events"    => tasks::history),
     route!(SignedIn       GET    "/api/search"               => tasks::search),
+    route!(SignedIn       GET    "/api/boards"               => boards::list),
+    route!(Member         POST   "/api/boards"               => boards::create, body: boards::NewBoardBody),
+    route!(SignedIn       GET    "/api/boards/{id}"          => boards::get),
+    route!(Member         PATCH  "/api/boards/{id}"          => boards::update, body: boards::BoardPatchBody),
+    route!(Member         PUT    "/api/boards/{id}/members/{user_id}" => boards::put_member, body: boards::MemberBody),
+    route!(Member         DELETE "/api/boards/{id}/members/{user_id}" => boards::delete_member),
+    route!(Member         POST   "/api/boards/{id}/columns"  => boards::create_column, body: boards::NewColumnBody),
+    route!(SignedIn       GET    "/api/boards/{id}/tasks"    => boards::tasks),
+    route!(Member         PATCH  "/api/columns/{id}"         => boards::update_column, body: boards::ColumnPatchBody),
+    route!(Member         DELETE "/api/columns/{id}"         => boards::delete_column),
     route!(SignedIn       GET    "/api/events"               => cluster::events),
     route!(Open           POST   "/api/session"              => auth::login, body: auth::LoginBody),
     route!(Open           GET    "/auth/oidc"                => oidc::offered),

@@ -12,12 +12,13 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use super::request::{self, Consistency};
-use super::AppState;
+use super::{auth, boards, AppState};
 use crate::db::as_of;
 use crate::db::queries::{self, Cursor, TaskFilter};
 use crate::db::search::{self, RankCursor, Words};
 use crate::task::{
-    validate, Command, NewTask, Op, Outcome, Priority, Status, Task, TaskId, TaskPatch,
+    validate, BoardId, ColumnId, Command, NewTask, Op, Outcome, Priority, Status, Task, TaskId,
+    TaskPatch,
 };
 use crate::time::{Date, Timestamp};
 
@@ -41,6 +42,8 @@ pub(super) struct CreateBody {
     #[serde(default)]
     labels: Vec<String>,
     due_date: Option<Date>,
+    board_id: Option<BoardId>,
+    column_id: Option<ColumnId>,
 }
 
 fn task_id(path: &str) -> Result<TaskId, ApiError> {
@@ -79,14 +82,14 @@ async fn propose(
         Err(_) => "failed",
     });
     match applied {
-        Ok(applied) => respond(applied.outcome, applied.replayed),
+        Ok(applied) => respond(state, applied.outcome, applied.replayed),
         Err(e @ crate::raft::ConsensusError::Timeout(_)) => Err(ApiError::WriteTimeout(e)),
         Err(e) => Err(e.into()),
     }
 }
 
 /// The HTTP form of an outcome.
-fn respond(outcome: Outcome, replayed: bool) -> Result<HttpResponse, ApiError> {
+fn respond(state: &AppState, outcome: Outcome, replayed: bool) -> Result<HttpResponse, ApiError> {
     let seq = outcome.seq();
     let (status, task) = match outcome {
         Outcome::Created { task, .. } => (StatusCode::CREATED, Some(task)),
@@ -101,7 +104,11 @@ fn respond(outcome: Outcome, replayed: bool) -> Result<HttpResponse, ApiError> {
                 "a key expiry is not a task request".into(),
             ))
         }
-        Outcome::Account { .. } | Outcome::Recorded { .. } => {
+        Outcome::Account { .. }
+        | Outcome::Recorded { .. }
+        | Outcome::Board { .. }
+        | Outcome::Column { .. }
+        | Outcome::Member { .. } => {
             return Err(ApiError::Internal(
                 "a task command came to another command's outcome".into(),
             ))
@@ -120,7 +127,21 @@ fn respond(outcome: Outcome, replayed: bool) -> Result<HttpResponse, ApiError> {
                 response.insert_header((header::LOCATION, format!("/api/tasks/{}", task.id)));
             }
             response.insert_header(etag(&task));
-            Ok(response.json(task))
+            // Over its column's WIP limit: accepted, and reported.
+            let catalog = state.rows.catalog();
+            let column = task.column();
+            let cards = catalog.counts(&column).live;
+            let limit = catalog.column(&column).and_then(|c| c.wip_limit);
+            match limit {
+                Some(limit) if !task.archived && cards > u64::from(limit) => {
+                    let mut body = serde_json::to_value(&task)
+                        .map_err(|e| ApiError::Internal(e.to_string()))?;
+                    body["wip_breach"] =
+                        json!({ "column_id": column, "cards": cards, "limit": limit });
+                    Ok(response.json(body))
+                }
+                _ => Ok(response.json(task)),
+            }
         }
         None => Ok(response.finish()),
     }
@@ -147,8 +168,20 @@ pub async fn create(
         assignee: draft.assignee,
         labels: draft.labels,
         due_date: draft.due_date,
+        board_id: draft.board_id,
+        column_id: draft.column_id,
     };
     validate::new_task(&mut new)?;
+    let catalog = state.rows.catalog();
+    let board = match (new.column_id, new.board_id) {
+        (Some(column), _) => catalog
+            .column(&column)
+            .map(|c| c.board_id)
+            .ok_or_else(|| ApiError::NotFound(format!("no column {column}")))?,
+        (None, Some(board)) => board,
+        (None, None) => crate::task::DEFAULT_BOARD,
+    };
+    boards::editor(boards::role_on(&catalog, &auth::principal(&req), &board)?)?;
     // Fault tests only (the `failpoints` build): propose the create as a
     // kind release builds cannot decode (see `crate::version`).
     #[cfg(feature = "failpoints")]
@@ -168,6 +201,17 @@ pub async fn update(
     let body = request::json_body(&req, payload).await?;
     let mut patch: TaskPatch = request::from_json(body.clone())?;
     validate::patch(&mut patch)?;
+    let principal = auth::principal(&req);
+    let current = visible_task(&state, &principal, id).await?;
+    let catalog = state.rows.catalog();
+    boards::editor(boards::role_on(&catalog, &principal, &current.board_id)?)?;
+    let target = match (patch.column_id, patch.board_id) {
+        (Some(column), _) => catalog.column(&column).map(|c| c.board_id),
+        (None, board) => board,
+    };
+    if let Some(target) = target.filter(|b| *b != current.board_id) {
+        boards::editor(boards::role_on(&catalog, &principal, &target)?)?;
+    }
     let op = Op::Update {
         id,
         expected_version: request::if_match(&req)?,
@@ -182,6 +226,14 @@ pub async fn delete(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = task_id(&path)?;
+    let principal = auth::principal(&req);
+    if let Ok(current) = visible_task(&state, &principal, id).await {
+        boards::editor(boards::role_on(
+            &state.rows.catalog(),
+            &principal,
+            &current.board_id,
+        )?)?;
+    }
     let op = Op::Delete {
         id,
         expected_version: request::if_match(&req)?,
@@ -198,20 +250,39 @@ pub struct ReadQuery {
 
 pub async fn get(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<ReadQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = task_id(&path)?;
     read_barrier(&state, query.consistency).await?;
-    // After the barrier the applier has committed, and cached, at least
+    let task = visible_task(&state, &auth::principal(&req), id).await?;
+    Ok(HttpResponse::Ok().insert_header(etag(&task)).json(task))
+}
+
+/// The task `id` as committed, if it is on a board `principal` is on
+/// (else 404, as if it did not exist).
+async fn visible_task(
+    state: &AppState,
+    principal: &crate::accounts::Principal,
+    id: TaskId,
+) -> Result<Task, ApiError> {
+    // After a barrier the applier has committed, and cached, at least
     // everything acknowledged before this read began.
-    if let Some(task) = state.rows.get(&id) {
-        return Ok(HttpResponse::Ok().insert_header(etag(&task)).json(&*task));
+    let task = match state.rows.get(&id) {
+        Some(task) => (*task).clone(),
+        None => queries::task(&state.pool, id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no task with id {id}")))?,
+    };
+    let catalog = state.rows.catalog();
+    if catalog
+        .role(&task.board_id, &principal.actor.id, principal.role)
+        .is_none()
+    {
+        return Err(ApiError::NotFound(format!("no task with id {id}")));
     }
-    match queries::task(&state.pool, id).await? {
-        Some(task) => Ok(HttpResponse::Ok().insert_header(etag(&task)).json(task)),
-        None => Err(ApiError::NotFound(format!("no task with id {id}"))),
-    }
+    Ok(task)
 }
 
 #[derive(Debug, Deserialize)]
@@ -285,8 +356,7 @@ fn words(q: &str) -> Result<Words, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
     q: Option<String>,
-    /// Boards do not exist yet: refused, rather than ignored, so that a
-    /// client never takes an answer over every task for one board's.
+    /// Only this board's cards (else every board the caller is on).
     board: Option<String>,
     limit: Option<usize>,
     cursor: Option<String>,
@@ -298,14 +368,21 @@ pub struct SearchQuery {
 /// or description, most relevant first (`db::search`), paged by cursor.
 pub async fn search(
     state: web::Data<AppState>,
+    req: HttpRequest,
     query: web::Query<SearchQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    if query.board.is_some() {
-        return Err(ApiError::invalid(
-            "board",
-            "boards do not exist yet on this server: search covers every task; leave board out",
-        ));
+    let principal = auth::principal(&req);
+    let board = query
+        .board
+        .as_deref()
+        .map(|b| {
+            b.parse::<BoardId>()
+                .map_err(|_| ApiError::invalid("board", format!("`{b}` is not a board id")))
+        })
+        .transpose()?;
+    if let Some(board) = &board {
+        boards::role_on(&state.rows.catalog(), &principal, board)?;
     }
     let q = query.q.as_deref().map(str::trim).unwrap_or("");
     if q.is_empty() {
@@ -332,9 +409,18 @@ pub async fn search(
         .transpose()?;
     read_barrier(&state, query.consistency).await?;
     let page = search::search(&state.pool, &words, after.as_ref(), limit).await?;
+    // Ranked over every card; cards of boards the caller is not on (or,
+    // with `board`, of other boards) are left out of the page.
+    let catalog = state.rows.catalog();
     let results: Vec<Value> = page
         .hits
         .iter()
+        .filter(|(task, _)| board.is_none_or(|b| task.board_id == b))
+        .filter(|(task, _)| {
+            catalog
+                .role(&task.board_id, &principal.actor.id, principal.role)
+                .is_some()
+        })
         .map(|(task, score)| json!({ "task": task, "score": score }))
         .collect();
     Ok(HttpResponse::Ok()
@@ -397,13 +483,27 @@ async fn list_as_of(
 
 pub async fn history(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<ReadQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = task_id(&path)?;
     read_barrier(&state, query.consistency).await?;
     let events = queries::task_events(&state.pool, id).await?;
-    if events.is_empty() {
+    // The card's history is its board's: it is where the card is now (or
+    // was when deleted).
+    let principal = auth::principal(&req);
+    let hidden = events
+        .last()
+        .and_then(|e| e.board_id())
+        .is_some_and(|board| {
+            state
+                .rows
+                .catalog()
+                .role(&board, &principal.actor.id, principal.role)
+                .is_none()
+        });
+    if events.is_empty() || hidden {
         return Err(ApiError::NotFound(format!(
             "no task with id {id} ever existed"
         )));

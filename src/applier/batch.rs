@@ -64,6 +64,7 @@ pub async fn load_state(
     let (ids, keys) = super::state::load_filters(conn).await?;
     let account_rows = crate::db::accounts::load(conn).await?;
     let cluster_version = crate::db::cluster_version(conn).await?;
+    let catalog = crate::db::catalog::load(conn).await?;
     let mut state = ApplyState::new(
         applied.applied_index,
         applied.applied_term,
@@ -73,7 +74,8 @@ pub async fn load_state(
         keys,
         rows,
     )
-    .with_accounts(account_rows.into_accounts(), accounts);
+    .with_accounts(account_rows.into_accounts(), accounts)
+    .with_catalog(catalog);
     state.cluster_version = cluster_version;
     Ok(state)
 }
@@ -304,7 +306,8 @@ async fn load(
     state: &mut ApplyState,
     entries: &[CommittedEntry],
 ) -> Result<Board, DbError> {
-    let mut board = Board::partial(state.last_seq, state.tails);
+    let mut board =
+        Board::partial(state.last_seq, state.tails).with_catalog(state.catalog().clone());
     let commands = entries.iter().filter_map(|e| e.command.as_ref());
     let ids: BTreeSet<TaskId> = commands.clone().filter_map(|c| c.op.task_id()).collect();
     let keys: BTreeSet<String> = commands
@@ -443,6 +446,9 @@ fn writes(sql: &mut Sql, limit: usize, changes: &Changes) {
     insert_keys(sql, limit, &keys);
     if let Some(tails) = changes.tails {
         write_tails(sql, tails);
+    }
+    if let Some((catalog, dirty)) = &changes.catalog {
+        crate::db::catalog::write(sql, catalog, dirty);
     }
 }
 
@@ -615,6 +621,8 @@ mod tests {
                 assignee: Some(text(visible, ASSIGNEE_MAX, 'a')),
                 labels: labels('a'),
                 due_date: Date::parse("2026-12-31"),
+                board_id: None,
+                column_id: None,
             };
             validate::new_task(&mut new).expect("the create is valid");
             let key = "\\".repeat(IDEMPOTENCY_KEY_MAX);
@@ -629,6 +637,9 @@ mod tests {
                 assignee: Some(Some(text(visible, ASSIGNEE_MAX, 'b'))),
                 labels: Some(labels('b')),
                 due_date: Some(Date::parse("2027-01-01")),
+                archived: None,
+                board_id: None,
+                column_id: None,
             };
             validate::patch(&mut patch).expect("the patch is valid");
             let update = command(

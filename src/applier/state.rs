@@ -28,7 +28,7 @@ pub use self::load::{load_filters, with_events};
 
 use crate::accounts::{Accounts, AccountsCache};
 use crate::projection::{self, ProjectionCache};
-use crate::task::{Changes, ColumnTails, Outcome, Remembered, Slot, Task, TaskId};
+use crate::task::{Catalog, Changes, ColumnTails, Outcome, Remembered, Slot, Task, TaskId};
 use crate::version::{Version, BASELINE};
 
 /// Outcomes of recently used idempotency keys kept in memory: at most
@@ -77,6 +77,9 @@ pub struct ApplyState {
     cache: AccountsCache,
     /// The cluster version as the log decided it (`set_cluster_version`).
     pub cluster_version: Version,
+    /// Boards, columns, members and cards per column, as committed;
+    /// published to the api through `rows`.
+    catalog: Arc<Catalog>,
 }
 
 /// About how much memory one remembered key takes.
@@ -89,7 +92,10 @@ fn remembered_size(key: &str, remembered: &Remembered) -> usize {
         Outcome::Rejected { .. }
         | Outcome::Account { .. }
         | Outcome::KeysExpired { .. }
-        | Outcome::Recorded { .. } => 512,
+        | Outcome::Recorded { .. }
+        | Outcome::Board { .. }
+        | Outcome::Column { .. }
+        | Outcome::Member { .. } => 512,
     };
     2 * key.len() + remembered.fingerprint.len() + task
 }
@@ -124,7 +130,19 @@ impl ApplyState {
             accounts: Arc::default(),
             cache: AccountsCache::default(),
             cluster_version: BASELINE,
+            catalog: Arc::default(),
         }
+    }
+
+    /// Takes the catalog read from MySQL, and publishes it to the api.
+    pub fn with_catalog(mut self, catalog: Catalog) -> ApplyState {
+        self.catalog = Arc::new(catalog);
+        self.rows.set_catalog(self.catalog.clone());
+        self
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     /// Takes the accounts read from MySQL along with the rest, and
@@ -221,6 +239,10 @@ impl ApplyState {
         if let Some(tails) = changes.tails {
             self.tails = tails;
         }
+        if let Some((catalog, _)) = &changes.catalog {
+            self.catalog = Arc::new(catalog.clone());
+            self.rows.set_catalog(self.catalog.clone());
+        }
         self.last_seq = changes.last_seq;
         self.applied_index = applied_index;
         self.applied_term = applied_term;
@@ -279,6 +301,9 @@ mod tests {
             version: 1,
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
+            archived: false,
+            board_id: crate::task::DEFAULT_BOARD,
+            column_id: None,
         }
     }
 
@@ -352,6 +377,7 @@ mod tests {
             tails: Some(ColumnTails([2048.0, 0.0, 0.0])),
             last_seq: 7,
             expired_before: None,
+            catalog: Default::default(),
         };
         state.committed(&changes, 12, 3);
         assert_eq!(

@@ -361,6 +361,7 @@ async fn fill(
 
     let budget = round_trip_budget(max_allowed_packet(conn).await?);
     let mut tails = column_tails(conn).await?;
+    let mut catalog = crate::db::catalog::load_rows(conn, false).await?;
     let mut last_seq = 0u64;
     let mut written = Ok(());
     while let Some(batch) = pages_rx.recv().await {
@@ -379,7 +380,7 @@ async fn fill(
                         break;
                     }
                 };
-                let folded = match fold(&events, last_seq, tails) {
+                let folded = match fold(&events, last_seq, tails, catalog.clone()) {
                     Ok(folded) => folded,
                     Err(e) => {
                         written = Err(RestoreError::Rows(e.to_string()));
@@ -398,6 +399,8 @@ async fn fill(
                 if folded.tails != tails {
                     write_tails(&mut sql, folded.tails);
                 }
+                let (folded_catalog, dirty) = folded.catalog;
+                crate::db::catalog::write(&mut sql, &folded_catalog, &dirty);
                 sql.push("COMMIT");
                 if let Err(e) = transaction(conn, sql, budget).await {
                     written = Err(e.into());
@@ -405,6 +408,7 @@ async fn fill(
                 }
                 last_seq = page_seq;
                 tails = folded.tails;
+                catalog = folded_catalog;
             }
             Batch::Keys(keys) => {
                 insert_keys(&mut sql, budget, &keys);

@@ -59,6 +59,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "V7__search.sql",
         sql: include_str!("../../sql/V7__search.sql"),
     },
+    Migration {
+        version: 8,
+        name: "V8__boards.sql",
+        sql: include_str!("../../sql/V8__boards.sql"),
+    },
 ];
 
 const LOCK_TIMEOUT_SECS: u32 = 60;

@@ -12,6 +12,7 @@
 
 pub mod accounts;
 pub mod as_of;
+pub mod catalog;
 pub mod catchup;
 pub mod migrate;
 pub mod queries;

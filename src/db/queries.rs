@@ -12,7 +12,7 @@ use super::rows::{event_from_row, task_from_row, EVENT_COLUMNS, TASK_COLUMNS};
 use super::search::Words;
 use super::sql::Sql;
 use super::DbError;
-use crate::task::{Event, Priority, Status, Task, TaskId};
+use crate::task::{BoardId, ColumnId, Event, Priority, Status, Task, TaskId};
 
 /// `SELECT columns rest`, from static text only.
 pub fn select(columns: &'static str, rest: &'static str) -> String {
@@ -209,6 +209,9 @@ pub fn column_statement(
     column(&mut sql, "status");
     sql.push(" = ?");
     params.push(status.as_str().into());
+    // The list is the default board's cards on the board (`/api/boards/…`
+    // pages the others): a filter on the row the index led to.
+    sql.push(" AND t.board_id = '00000000-0000-0000-0000-000000000001' AND t.archived = 0");
     if let Some((position, id)) = after {
         sql.push(" AND (");
         column(&mut sql, "position");
@@ -229,7 +232,58 @@ pub fn column_statement(
 
 /// [`TASK_COLUMNS`] of `tasks t`.
 const TASK_COLUMNS_T: &str = "t.id, t.title, t.description, t.status, t.position, t.priority, \
-     t.assignee, t.labels, t.due_date, t.version, t.created_at, t.updated_at";
+     t.assignee, t.labels, t.due_date, t.version, t.created_at, t.updated_at, t.board_id, \
+     t.column_id, t.archived";
+
+/// A page of one board column's cards (or, `column` `None`, of the
+/// board's archived cards), in position order after `after`: one read of
+/// `tasks_column` (or `tasks_board_archive`) from the cursor on.
+pub async fn column_page(
+    pool: &Pool,
+    board: BoardId,
+    column: Option<ColumnId>,
+    archived: bool,
+    after: Option<(f64, TaskId)>,
+    limit: usize,
+) -> Result<(Vec<Task>, bool, u64), DbError> {
+    let mut sql = Sql::new();
+    let mut params: Vec<Value> = Vec::new();
+    sql.push("SELECT ").push(TASK_COLUMNS_T);
+    match column {
+        Some(column) => {
+            sql.push(" FROM tasks t FORCE INDEX (tasks_column) WHERE t.column_id = ?");
+            params.push(column.to_string().into());
+        }
+        None => {
+            sql.push(" FROM tasks t FORCE INDEX (tasks_board_archive) WHERE t.board_id = ?");
+            params.push(board.to_string().into());
+        }
+    }
+    sql.push(" AND t.archived = ?");
+    params.push(u64::from(archived).into());
+    if let Some((position, id)) = after {
+        sql.push(" AND (t.position > ? OR (t.position = ? AND t.id > ?))");
+        params.extend([position.into(), position.into(), id.to_string().into()]);
+    }
+    sql.push(" ORDER BY t.position, t.id LIMIT ?");
+    params.push((limit as u64 + 1).into());
+    let mut conn = pool.get_conn().await?;
+    let mut snapshot = TxOpts::default();
+    snapshot
+        .with_consistent_snapshot(true)
+        .with_readonly(Some(true));
+    let mut tx = conn.start_transaction(snapshot).await?;
+    let rows: Vec<mysql_async::Row> = tx.exec(sql.into_string(), params).await?;
+    let last_seq = super::applied_state(&mut tx).await?.last_seq;
+    tx.commit().await?;
+    let mut tasks = rows
+        .into_iter()
+        .map(task_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let more = tasks.len() > limit;
+    tasks.truncate(limit);
+    Ok((tasks, more, last_seq))
+}
 
 /// A page of tasks in board order, read in one consistent snapshot with the
 /// last seq it reflects: a column at a time (one indexed statement each,

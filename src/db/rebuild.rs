@@ -37,6 +37,7 @@ struct Stored {
     stale_labels: Vec<(String, String)>,
     tails: ColumnTails,
     last_seq: u64,
+    catalog: crate::task::Catalog,
 }
 
 async fn fold_events(conn: &mut impl Queryable) -> Result<Replayed, DbError> {
@@ -95,12 +96,14 @@ async fn stored(conn: &mut impl Queryable) -> Result<Stored, DbError> {
         .await?;
     let tails = super::column_tails(conn).await?;
     let last_seq = super::applied_state(conn).await?.last_seq;
+    let catalog = super::catalog::load_rows(conn, false).await?;
     Ok(Stored {
         tasks,
         labels,
         stale_labels,
         tails,
         last_seq,
+        catalog,
     })
 }
 
@@ -152,6 +155,12 @@ fn compare(replayed: &Replayed, stored: &Stored) -> Vec<String> {
         note(format!(
             "column tails: events give {:?}, board_columns has {:?}",
             replayed.tails.0, stored.tails.0
+        ));
+    }
+    let (events, rows) = (replayed.catalog.rows(), stored.catalog.rows());
+    if events != rows {
+        note(format!(
+            "boards, columns or members: events give {events:?}, the tables hold {rows:?}"
         ));
     }
     if replayed.last_seq != stored.last_seq {
@@ -234,6 +243,11 @@ async fn replace_projection(conn: &mut Conn) -> Result<(), DbError> {
             (replayed.tails.get(status), status.as_str()),
         )
         .await?;
+    }
+    let mut catalog = Sql::new();
+    super::catalog::replace_all(&mut catalog, &replayed.catalog);
+    for statement in catalog.into_statements() {
+        tx.query_drop(statement).await?;
     }
     tx.exec_drop(
         "UPDATE raft_applied SET last_seq = ? WHERE id = 1",

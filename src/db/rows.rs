@@ -9,7 +9,7 @@ use mysql_async::{Row, Value};
 
 use super::sql::Sql;
 use super::DbError;
-use crate::task::{Event, EventKind, EventPayload, Task, TaskId};
+use crate::task::{BoardId, ColumnId, Event, EventKind, EventPayload, Task, TaskId};
 use crate::time::{Date, Timestamp};
 
 /// A table's column list, written once.
@@ -42,7 +42,7 @@ impl Table {
 pub const TASK: Table = Table {
     name: "tasks",
     columns: "id, title, description, status, position, priority, assignee, \
-              labels, due_date, version, created_at, updated_at",
+              labels, due_date, version, created_at, updated_at, board_id, column_id, archived",
 };
 
 pub const EVENT: Table = Table {
@@ -149,11 +149,19 @@ pub fn task_from_row(mut row: Row) -> Result<Task, DbError> {
     let status: String = TASK.get(row, "status")?;
     let priority: String = TASK.get(row, "priority")?;
     let labels: String = TASK.get(row, "labels")?;
+    let board: String = TASK.get(row, "board_id")?;
+    let column: String = TASK.get(row, "column_id")?;
+    let column: ColumnId = parsed(&column, "column_id")?;
+    let status: crate::task::Status = parsed(&status, "status")?;
     Ok(Task {
+        board_id: parsed::<BoardId>(&board, "board_id")?,
+        // A fixed column is implied by the status (`task::catalog`).
+        column_id: (column != crate::task::catalog::fixed_column(status)).then_some(column),
+        archived: TASK.get(row, "archived")?,
         id: parsed::<TaskId>(&id, "id")?,
         title: TASK.get(row, "title")?,
         description: TASK.get(row, "description")?,
-        status: parsed(&status, "status")?,
+        status,
         position: TASK.get(row, "position")?,
         priority: parsed(&priority, "priority")?,
         assignee: TASK.get(row, "assignee")?,
@@ -192,6 +200,12 @@ pub fn write_task(sql: &mut Sql, task: &Task) {
         .timestamp(task.created_at)
         .push(", ")
         .timestamp(task.updated_at)
+        .push(", ")
+        .ascii(&task.board_id.to_string())
+        .push(", ")
+        .ascii(&task.column().to_string())
+        .push(", ")
+        .uint(u64::from(task.archived))
         .push(")");
 }
 
@@ -200,7 +214,8 @@ pub const TASK_UPSERT: &str = " ON DUPLICATE KEY UPDATE title = VALUES(title), \
      description = VALUES(description), status = VALUES(status), position = VALUES(position), \
      priority = VALUES(priority), assignee = VALUES(assignee), labels = VALUES(labels), \
      due_date = VALUES(due_date), version = VALUES(version), created_at = VALUES(created_at), \
-     updated_at = VALUES(updated_at)";
+     updated_at = VALUES(updated_at), board_id = VALUES(board_id), column_id = VALUES(column_id), \
+     archived = VALUES(archived)";
 
 /// The values of a `tasks` row, in [`TASK_COLUMNS`] order.
 pub fn task_values(task: &Task) -> Vec<Value> {
@@ -217,6 +232,9 @@ pub fn task_values(task: &Task) -> Vec<Value> {
         task.version.into(),
         timestamp_value(task.created_at),
         timestamp_value(task.updated_at),
+        task.board_id.to_string().into(),
+        task.column().to_string().into(),
+        u64::from(task.archived).into(),
     ]
 }
 
@@ -381,6 +399,9 @@ pub fn event_from_row(row: Row) -> Result<Event, DbError> {
         user: payload.user,
         member: payload.member,
         recovery: payload.recovery,
+        board: payload.board,
+        column: payload.column,
+        board_member: payload.board_member,
         changes: payload.changes,
         at: record.at,
         request_id: record.request_id,
@@ -488,6 +509,9 @@ mod tests {
             version: 1,
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
+            archived: false,
+            board_id: crate::task::DEFAULT_BOARD,
+            column_id: None,
         };
         assert_eq!(task_values(&task).len(), TASK.count());
         assert_eq!(label_values(&task, "b").len(), LABEL.count());

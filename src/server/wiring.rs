@@ -144,6 +144,7 @@ pub async fn start(
         cluster.clone(),
         settings.ws_backlog,
         accounts.clone(),
+        rows.clone(),
     );
     Ok(Node {
         raft,

@@ -5,8 +5,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::catalog::{Catalog, CatalogDirty, CatalogRejection, Cataloged, Place};
 use super::event::{event_id, FieldChange};
-use super::{Command, Event, EventKind, NewTask, Op, Status, Task, TaskId, TaskPatch};
+use super::{
+    BoardMember, BoardRecord, Column, Command, Event, EventKind, NewTask, Op, Status, Task, TaskId,
+    TaskPatch,
+};
 use crate::time::Timestamp;
 
 /// Gap left between a column's last card and a card added at its end.
@@ -60,6 +64,8 @@ pub enum Rejection {
     IdTaken { id: TaskId },
     /// The idempotency key was first used for a different request.
     KeyReused { key: String },
+    /// A board or column named does not exist, or refuses the change.
+    Catalog { refused: CatalogRejection },
 }
 
 /// The result of a command, returned to the client that sent it and, under
@@ -102,6 +108,24 @@ pub enum Outcome {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         seq: Option<u64>,
     },
+    /// A board was created or changed (`seq`: the last event, when the
+    /// command changed nothing).
+    Board {
+        board: BoardRecord,
+        seq: u64,
+    },
+    /// A column was created, changed or (`deleted`) deleted.
+    Column {
+        column: Column,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        deleted: bool,
+        seq: u64,
+    },
+    /// A board member was added, changed or removed.
+    Member {
+        member: BoardMember,
+        seq: u64,
+    },
 }
 
 impl Outcome {
@@ -111,7 +135,10 @@ impl Outcome {
             Outcome::Created { seq, .. }
             | Outcome::Updated { seq, .. }
             | Outcome::Unchanged { seq, .. }
-            | Outcome::Deleted { seq, .. } => Some(*seq),
+            | Outcome::Deleted { seq, .. }
+            | Outcome::Board { seq, .. }
+            | Outcome::Column { seq, .. }
+            | Outcome::Member { seq, .. } => Some(*seq),
             Outcome::Recorded { seq } => *seq,
             Outcome::Rejected { .. } | Outcome::KeysExpired { .. } | Outcome::Account { .. } => {
                 None
@@ -163,6 +190,9 @@ pub struct Changes {
     /// it are deleted, before `keys` are written (those already exclude
     /// the keys a later cutoff in the same run expired).
     pub expired_before: Option<Timestamp>,
+    /// The catalog after the run, when a board, column, member or a
+    /// column's tail changed, with the rows that did.
+    pub catalog: Option<(Catalog, CatalogDirty)>,
 }
 
 /// The tasks, idempotency keys and column tails that commands are decided
@@ -183,6 +213,11 @@ pub struct Board {
     pending: Changes,
     dirty: BTreeSet<TaskId>,
     tails_dirty: bool,
+    /// Set when a command changed the catalog or a column's cards.
+    catalog_touched: bool,
+    /// Boards, columns and members, complete (it is small); the cards per
+    /// column are counted as commands move them.
+    catalog: Catalog,
 }
 
 impl Board {
@@ -211,7 +246,19 @@ impl Board {
             pending: Changes::default(),
             dirty: BTreeSet::new(),
             tails_dirty: false,
+            catalog_touched: false,
+            catalog: Catalog::default(),
         }
+    }
+
+    /// The board with this catalog (the applier's, as committed).
+    pub fn with_catalog(mut self, catalog: Catalog) -> Board {
+        self.catalog = catalog;
+        self
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     /// Records what the store knows of `id`: `None` means it never existed.
@@ -303,15 +350,10 @@ impl Board {
             }
         }
 
-        let outcome = match self.decide(command) {
-            Decision::Record(kind, task, changes) => {
-                self.record(raft_index, term, command, kind, task, changes)
-            }
-            Decision::Unchanged(task) => Outcome::Unchanged {
-                task,
-                seq: self.last_seq,
-            },
-            Decision::Reject(rejection) => Outcome::Rejected { rejection },
+        let outcome = if let Some(op) = command.op.catalog() {
+            self.catalog_command(raft_index, term, command, op)
+        } else {
+            self.task_command(raft_index, term, command)
         };
 
         if let Some(idem) = &command.idempotency {
@@ -328,6 +370,125 @@ impl Board {
             outcome,
             replayed: false,
         }
+    }
+
+    fn task_command(&mut self, raft_index: u64, term: u64, command: &Command) -> Outcome {
+        match self.decide(command) {
+            Decision::Record(kind, task, changes) => {
+                self.record(raft_index, term, command, kind, task, changes)
+            }
+            Decision::Unchanged(task) => Outcome::Unchanged {
+                task,
+                seq: self.last_seq,
+            },
+            Decision::Reject(rejection) => Outcome::Rejected { rejection },
+        }
+    }
+
+    /// A board, column or member command: decided by the catalog, recorded
+    /// as an event carrying the record after the change.
+    fn catalog_command(
+        &mut self,
+        raft_index: u64,
+        term: u64,
+        command: &Command,
+        op: super::catalog::CatalogOp<'_>,
+    ) -> Outcome {
+        let before = self.catalog.clone();
+        let cataloged = match self.catalog.apply(&op, &command.actor.id) {
+            Ok(cataloged) => cataloged,
+            Err(refused) => {
+                return Outcome::Rejected {
+                    rejection: Rejection::Catalog { refused },
+                }
+            }
+        };
+        if cataloged.is_empty() {
+            // Nothing changed: the record as it is, no event.
+            return unchanged_outcome(&before, &op, self.last_seq);
+        }
+        self.catalog_touched = true;
+        let mut outcome = None;
+        for (ordinal, cataloged) in cataloged.into_iter().enumerate() {
+            self.last_seq += 1;
+            let seq = self.last_seq;
+            let mut event = Event {
+                seq,
+                raft_index,
+                ordinal: ordinal as u32,
+                term,
+                event_id: event_id(command.request_id, ordinal as u32),
+                kind: EventKind::BoardCreated,
+                task_id: None,
+                task: None,
+                user: None,
+                member: None,
+                recovery: None,
+                board: None,
+                column: None,
+                board_member: None,
+                changes: BTreeMap::new(),
+                at: command.at,
+                request_id: command.request_id,
+                actor: command.actor.clone(),
+            };
+            let this = match &cataloged {
+                Cataloged::Board(board) => {
+                    event.kind = match before.board(&board.id) {
+                        None => EventKind::BoardCreated,
+                        Some(old) => {
+                            event.changes = record_diff(old, board);
+                            EventKind::BoardUpdated
+                        }
+                    };
+                    event.board = Some(board.clone());
+                    Outcome::Board {
+                        board: board.clone(),
+                        seq,
+                    }
+                }
+                Cataloged::Column(column) => {
+                    event.kind = match before.column(&column.id) {
+                        None => EventKind::ColumnCreated,
+                        Some(old) => {
+                            event.changes = record_diff(old, column);
+                            EventKind::ColumnUpdated
+                        }
+                    };
+                    event.column = Some(column.clone());
+                    Outcome::Column {
+                        column: column.clone(),
+                        deleted: false,
+                        seq,
+                    }
+                }
+                Cataloged::ColumnDeleted(column) => {
+                    event.kind = EventKind::ColumnDeleted;
+                    event.column = Some(column.clone());
+                    Outcome::Column {
+                        column: column.clone(),
+                        deleted: true,
+                        seq,
+                    }
+                }
+                Cataloged::Member(member) => {
+                    event.kind = EventKind::BoardMemberChanged;
+                    event.board_member = Some(member.clone());
+                    Outcome::Member {
+                        member: member.clone(),
+                        seq,
+                    }
+                }
+            };
+            self.pending.events.push(event);
+            // A new board answers with the board (its first event), with
+            // the seq of the command's last event.
+            outcome = Some(match (outcome, this) {
+                (Some(Outcome::Board { board, .. }), _) => Outcome::Board { board, seq },
+                (_, this) => this,
+            });
+        }
+        outcome.expect("at least one event")
     }
 
     /// The idempotency keys this board remembers (tests).
@@ -366,7 +527,17 @@ impl Board {
                 if self.slot(&new.id).is_some() {
                     return Decision::Reject(Rejection::IdTaken { id: new.id });
                 }
-                let task = self.new_task(new, command);
+                let place = match self.catalog.place(
+                    new.board_id,
+                    new.column_id,
+                    Some(new.status.as_str()),
+                    Some(new.status),
+                    None,
+                ) {
+                    Ok(place) => place,
+                    Err(refused) => return Decision::Reject(Rejection::Catalog { refused }),
+                };
+                let task = self.placed_task(new, command, place);
                 Decision::Record(EventKind::TaskCreated, task, BTreeMap::new())
             }
             Op::Update {
@@ -378,7 +549,10 @@ impl Board {
                     Ok(task) => task,
                     Err(rejection) => return Decision::Reject(rejection),
                 };
-                let updated = self.patched(current, patch);
+                let updated = match self.patched(current, patch) {
+                    Ok(updated) => updated,
+                    Err(refused) => return Decision::Reject(Rejection::Catalog { refused }),
+                };
                 let changes = diff(current, &updated);
                 if changes.is_empty() {
                     return Decision::Unchanged(current.clone());
@@ -415,13 +589,35 @@ impl Board {
         }
     }
 
+    /// A task as `new` asks, on the default board's column of its status.
+    #[cfg(feature = "failpoints")]
     fn new_task(&self, new: &NewTask, command: &Command) -> Task {
+        let place = Place {
+            board_id: super::DEFAULT_BOARD,
+            column_id: super::catalog::fixed_column(new.status),
+            status: new.status,
+        };
+        self.placed_task(new, command, place)
+    }
+
+    /// The position after the last card ever put in `place`'s column.
+    fn end_of(&self, place: &Place) -> f64 {
+        match place.stored_column() {
+            None => self.tails.next(place.status),
+            Some(column) => self.catalog.next_position(&column),
+        }
+    }
+
+    fn placed_task(&self, new: &NewTask, command: &Command, place: Place) -> Task {
         Task {
             id: new.id,
             title: new.title.clone(),
             description: new.description.clone(),
-            status: new.status,
-            position: new.position.unwrap_or_else(|| self.tails.next(new.status)),
+            status: place.status,
+            board_id: place.board_id,
+            column_id: place.stored_column(),
+            archived: false,
+            position: new.position.unwrap_or_else(|| self.end_of(&place)),
             priority: new.priority,
             assignee: new.assignee.clone(),
             labels: normalized(&new.labels),
@@ -432,21 +628,48 @@ impl Board {
         }
     }
 
-    fn patched(&self, current: &Task, patch: &TaskPatch) -> Task {
-        let status = patch.status.unwrap_or(current.status);
+    fn patched(&self, current: &Task, patch: &TaskPatch) -> Result<Task, CatalogRejection> {
+        let here = Place {
+            board_id: current.board_id,
+            column_id: current.column(),
+            status: current.status,
+        };
+        let stays = patch.board_id.is_none()
+            && patch.column_id.is_none()
+            && patch.status.is_none_or(|s| s == current.status);
+        let place = if stays {
+            here
+        } else {
+            // A status names the column of that key on the card's board;
+            // a board alone, the column with the key the card's has.
+            let key = match patch.status {
+                Some(status) => Some(status.as_str().to_string()),
+                None => self.catalog.column(&here.column_id).map(|c| c.key.clone()),
+            };
+            self.catalog.place(
+                patch.board_id,
+                patch.column_id,
+                key.as_deref(),
+                Some(patch.status.unwrap_or(current.status)),
+                Some(current.board_id),
+            )?
+        };
         // A card moved to another column without a position goes to its end.
         let position = match patch.position {
             Some(position) => position,
-            None if status != current.status => self.tails.next(status),
+            None if place.column_id != here.column_id => self.end_of(&place),
             None => current.position,
         };
-        Task {
+        Ok(Task {
+            status: place.status,
+            board_id: place.board_id,
+            column_id: place.stored_column(),
+            archived: patch.archived.unwrap_or(current.archived),
             title: patch.title.clone().unwrap_or_else(|| current.title.clone()),
             description: patch
                 .description
                 .clone()
                 .unwrap_or_else(|| current.description.clone()),
-            status,
             position,
             priority: patch.priority.unwrap_or(current.priority),
             assignee: patch
@@ -460,7 +683,7 @@ impl Board {
                 .unwrap_or_else(|| current.labels.clone()),
             due_date: patch.due_date.unwrap_or(current.due_date),
             ..current.clone()
-        }
+        })
     }
 
     /// Numbers the event, updates the state and queues both for writing.
@@ -476,10 +699,21 @@ impl Board {
         self.last_seq += 1;
         let seq = self.last_seq;
         let id = task.id;
+        self.catalog_touched = true;
+        let before = match self.tasks.get(&id) {
+            Some(Slot::Live(old)) => Some((old.column(), old.archived)),
+            _ => None,
+        };
         if kind == EventKind::TaskDeleted {
             self.tasks.insert(id, Slot::Deleted);
+            self.catalog.moved(before, None);
         } else {
-            self.tails_dirty |= self.tails.raise(task.status, task.position);
+            match task.column_id {
+                None => self.tails_dirty |= self.tails.raise(task.status, task.position),
+                Some(column) => self.catalog.raise(column, task.position),
+            }
+            self.catalog
+                .moved(before, Some((task.column(), task.archived)));
             self.tasks.insert(id, Slot::Live(task.clone()));
         }
         self.dirty.insert(id);
@@ -495,6 +729,9 @@ impl Board {
             user: None,
             member: None,
             recovery: None,
+            board: None,
+            column: None,
+            board_member: None,
             changes,
             at: command.at,
             request_id: command.request_id,
@@ -532,6 +769,11 @@ impl Board {
         if std::mem::take(&mut self.tails_dirty) {
             changes.tails = Some(self.tails);
         }
+        // Counts change with every card; the rows only with the catalog.
+        if std::mem::take(&mut self.catalog_touched) {
+            let dirty = self.catalog.take_dirty();
+            changes.catalog = Some((self.catalog.clone(), dirty));
+        }
         changes.last_seq = self.last_seq;
         changes
     }
@@ -543,6 +785,64 @@ impl Default for Board {
     }
 }
 
+/// What a catalog command that changed nothing answers: the record as it is.
+fn unchanged_outcome(catalog: &Catalog, op: &super::catalog::CatalogOp<'_>, seq: u64) -> Outcome {
+    use super::catalog::CatalogOp;
+    match *op {
+        CatalogOp::BoardCreate(new) => Outcome::Board {
+            board: catalog.board(&new.id).cloned().expect("refused unless new"),
+            seq,
+        },
+        CatalogOp::BoardUpdate { id, .. } => Outcome::Board {
+            board: catalog.board(id).cloned().expect("refused unless there"),
+            seq,
+        },
+        CatalogOp::ColumnCreate(new) => Outcome::Column {
+            column: catalog
+                .column(&new.id)
+                .cloned()
+                .expect("refused unless new"),
+            deleted: false,
+            seq,
+        },
+        CatalogOp::ColumnUpdate { id, .. } | CatalogOp::ColumnDelete { id } => Outcome::Column {
+            column: catalog.column(id).cloned().expect("refused unless there"),
+            deleted: false,
+            seq,
+        },
+        CatalogOp::MemberSet {
+            board_id,
+            user_id,
+            role,
+        } => Outcome::Member {
+            member: BoardMember {
+                board_id: *board_id,
+                user_id: user_id.to_string(),
+                role: *role,
+            },
+            seq,
+        },
+    }
+}
+
+/// The fields of two versions of a record (a board, a column) that differ.
+fn record_diff<T: Serialize>(old: &T, new: &T) -> BTreeMap<String, FieldChange> {
+    let (Ok(Value::Object(old)), Ok(Value::Object(new))) =
+        (serde_json::to_value(old), serde_json::to_value(new))
+    else {
+        return BTreeMap::new();
+    };
+    let names: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let from = old.get(name).cloned().unwrap_or(Value::Null);
+            let to = new.get(name).cloned().unwrap_or(Value::Null);
+            (from != to).then(|| (name.clone(), FieldChange { from, to }))
+        })
+        .collect()
+}
+
 /// Labels sorted and without duplicates: a label set has one spelling.
 fn normalized(labels: &[String]) -> Vec<String> {
     let set: BTreeSet<&String> = labels.iter().collect();
@@ -551,7 +851,7 @@ fn normalized(labels: &[String]) -> Vec<String> {
 
 /// The user-visible fields that differ, old and new value each.
 fn diff(old: &Task, new: &Task) -> BTreeMap<String, FieldChange> {
-    let fields: [(&str, Value, Value); 8] = [
+    let fields: [(&str, Value, Value); 11] = [
         ("title", json!(old.title), json!(new.title)),
         (
             "description",
@@ -564,6 +864,9 @@ fn diff(old: &Task, new: &Task) -> BTreeMap<String, FieldChange> {
         ("assignee", json!(old.assignee), json!(new.assignee)),
         ("labels", json!(old.labels), json!(new.labels)),
         ("due_date", json!(old.due_date), json!(new.due_date)),
+        ("board_id", json!(old.board_id), json!(new.board_id)),
+        ("column_id", json!(old.column_id), json!(new.column_id)),
+        ("archived", json!(old.archived), json!(new.archived)),
     ];
     fields
         .into_iter()
@@ -587,6 +890,8 @@ pub struct Replayed {
     pub tasks: BTreeMap<TaskId, Task>,
     pub tails: ColumnTails,
     pub last_seq: u64,
+    /// Boards, columns, members, cards per column and column tails.
+    pub catalog: Catalog,
 }
 
 impl Replayed {
@@ -599,16 +904,28 @@ impl Replayed {
             });
         }
         self.last_seq = event.seq;
+        if let Some(cataloged) = event.cataloged() {
+            self.catalog.fold(&cataloged);
+        }
         // Events that are not about a task take a seq and change no task.
         let (Some(id), Some(task)) = (event.task_id, &event.task) else {
             return Ok(());
         };
+        let before = self.tasks.get(&id).map(|old| (old.column(), old.archived));
         match event.kind {
             EventKind::TaskCreated | EventKind::TaskUpdated => {
-                self.tails.raise(task.status, task.position);
+                match task.column_id {
+                    None => {
+                        self.tails.raise(task.status, task.position);
+                    }
+                    Some(column) => self.catalog.raise(column, task.position),
+                }
+                self.catalog
+                    .moved(before, Some((task.column(), task.archived)));
                 self.tasks.insert(id, task.clone());
             }
             EventKind::TaskDeleted => {
+                self.catalog.moved(before, None);
                 self.tasks.remove(&id);
             }
             _ => {}

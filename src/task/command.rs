@@ -4,7 +4,8 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
-use super::{Priority, Status, TaskId};
+use super::catalog::{BoardRole, CatalogOp};
+use super::{BoardId, ColumnId, ColumnPatch, NewBoard, NewColumn, Priority, Status, TaskId};
 use crate::accounts::{AccountOp, Actor, NewSession, NewToken, NewUser, UserUpdate};
 use crate::audit::RecoveryRecord;
 use crate::time::{Date, Timestamp};
@@ -97,6 +98,31 @@ pub enum Op {
     /// voter, once it leads: the event that records the recovery, written
     /// once however often it is proposed.
     RecordRecovery(RecoveryRecord),
+    // Boards (`super::catalog`): decided by the catalog.
+    BoardCreate(NewBoard),
+    BoardUpdate {
+        id: BoardId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        archived: Option<bool>,
+    },
+    /// Adds, changes (`role`) or removes (`role` null) a board member.
+    BoardMemberSet {
+        board_id: BoardId,
+        user_id: String,
+        role: Option<BoardRole>,
+    },
+    ColumnCreate(NewColumn),
+    ColumnUpdate {
+        id: ColumnId,
+        patch: ColumnPatch,
+    },
+    /// Deletes an empty column (its cards, archived ones included, are
+    /// moved first, one update each).
+    ColumnDelete {
+        id: ColumnId,
+    },
 }
 
 impl Op {
@@ -117,7 +143,46 @@ impl Op {
             | Op::TokenRevoke { .. }
             | Op::PruneSessions { .. }
             | Op::SetClusterVersion { .. }
-            | Op::RecordRecovery(_) => None,
+            | Op::RecordRecovery(_)
+            | Op::BoardCreate(_)
+            | Op::BoardUpdate { .. }
+            | Op::BoardMemberSet { .. }
+            | Op::ColumnCreate(_)
+            | Op::ColumnUpdate { .. }
+            | Op::ColumnDelete { .. } => None,
+        }
+    }
+
+    /// The catalog command this is; `None` for any other.
+    pub fn catalog(&self) -> Option<CatalogOp<'_>> {
+        Some(match self {
+            Op::BoardCreate(new) => CatalogOp::BoardCreate(new),
+            Op::BoardUpdate { id, name, archived } => CatalogOp::BoardUpdate { id, name, archived },
+            Op::BoardMemberSet {
+                board_id,
+                user_id,
+                role,
+            } => CatalogOp::MemberSet {
+                board_id,
+                user_id,
+                role,
+            },
+            Op::ColumnCreate(new) => CatalogOp::ColumnCreate(new),
+            Op::ColumnUpdate { id, patch } => CatalogOp::ColumnUpdate { id, patch },
+            Op::ColumnDelete { id } => CatalogOp::ColumnDelete { id },
+            _ => return None,
+        })
+    }
+
+    /// Whether a task command uses boards (a board, a column, archiving),
+    /// which a node older than boards would decode without them.
+    pub fn places(&self) -> bool {
+        match self {
+            Op::Create(new) => new.board_id.is_some() || new.column_id.is_some(),
+            Op::Update { patch, .. } => {
+                patch.board_id.is_some() || patch.column_id.is_some() || patch.archived.is_some()
+            }
+            _ => false,
         }
     }
 
@@ -138,7 +203,13 @@ impl Op {
             | Op::Delete { .. }
             | Op::ExpireKeys { .. }
             | Op::SetClusterVersion { .. }
-            | Op::RecordRecovery(_) => return None,
+            | Op::RecordRecovery(_)
+            | Op::BoardCreate(_)
+            | Op::BoardUpdate { .. }
+            | Op::BoardMemberSet { .. }
+            | Op::ColumnCreate(_)
+            | Op::ColumnUpdate { .. }
+            | Op::ColumnDelete { .. } => return None,
             #[cfg(feature = "failpoints")]
             Op::FutureCreate(_) => return None,
         })
@@ -161,6 +232,12 @@ pub struct NewTask {
     pub labels: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_date: Option<Date>,
+    /// Left out: the default board (or `column_id`'s board).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub board_id: Option<BoardId>,
+    /// Left out: the board's column whose key is `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column_id: Option<ColumnId>,
 }
 
 /// The fields an update changes; `None` leaves a field as it is. For the
@@ -192,6 +269,15 @@ pub struct TaskPatch {
         deserialize_with = "present"
     )]
     pub due_date: Option<Option<Date>>,
+    /// Moves the card to another board (to the column with the same key,
+    /// else its first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub board_id: Option<BoardId>,
+    /// Moves the card to this column (of its board or another).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column_id: Option<ColumnId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archived: Option<bool>,
 }
 
 impl TaskPatch {

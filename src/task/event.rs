@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::catalog::{BoardId, BoardMember, BoardRecord, Cataloged, Column};
 use super::{Task, TaskId};
 use crate::accounts::UserView;
 use crate::audit::{MemberRecord, RecoveryRecord};
@@ -45,8 +46,18 @@ pub struct Event {
     /// For `cluster_recovered`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<RecoveryRecord>,
-    /// For `task_updated` and `user_updated`: each changed field with its
-    /// old and new value.
+    /// For `board_created` and `board_updated`: the board after the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub board: Option<BoardRecord>,
+    /// For `column_*`: the column after the change (as it was, deleted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<Column>,
+    /// For `board_member_changed`: the member and the new role (null:
+    /// removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub board_member: Option<BoardMember>,
+    /// For `task_updated`, `user_updated`, `board_updated` and
+    /// `column_updated`: each changed field with its old and new value.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub changes: BTreeMap<String, FieldChange>,
     /// When the change was requested (the command's stamp).
@@ -76,10 +87,46 @@ pub enum EventKind {
     ClusterMemberPromoted,
     ClusterMemberRemoved,
     ClusterRecovered,
+    BoardCreated,
+    BoardUpdated,
+    BoardMemberChanged,
+    ColumnCreated,
+    ColumnUpdated,
+    ColumnDeleted,
+}
+
+impl Event {
+    /// The catalog change a board, column or member event records.
+    pub fn cataloged(&self) -> Option<Cataloged> {
+        match self.kind {
+            EventKind::BoardCreated | EventKind::BoardUpdated => {
+                self.board.clone().map(Cataloged::Board)
+            }
+            EventKind::ColumnCreated | EventKind::ColumnUpdated => {
+                self.column.clone().map(Cataloged::Column)
+            }
+            EventKind::ColumnDeleted => self.column.clone().map(Cataloged::ColumnDeleted),
+            EventKind::BoardMemberChanged => self.board_member.clone().map(Cataloged::Member),
+            _ => None,
+        }
+    }
+
+    /// The board the event is about, if any: only that board's members
+    /// may see it.
+    pub fn board_id(&self) -> Option<BoardId> {
+        if let Some(task) = &self.task {
+            return Some(task.board_id);
+        }
+        self.board
+            .as_ref()
+            .map(|b| b.id)
+            .or_else(|| self.column.as_ref().map(|c| c.board_id))
+            .or_else(|| self.board_member.as_ref().map(|m| m.board_id))
+    }
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::TaskCreated,
         EventKind::TaskUpdated,
         EventKind::TaskDeleted,
@@ -89,6 +136,12 @@ impl EventKind {
         EventKind::ClusterMemberPromoted,
         EventKind::ClusterMemberRemoved,
         EventKind::ClusterRecovered,
+        EventKind::BoardCreated,
+        EventKind::BoardUpdated,
+        EventKind::BoardMemberChanged,
+        EventKind::ColumnCreated,
+        EventKind::ColumnUpdated,
+        EventKind::ColumnDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -102,6 +155,12 @@ impl EventKind {
             EventKind::ClusterMemberPromoted => "cluster_member_promoted",
             EventKind::ClusterMemberRemoved => "cluster_member_removed",
             EventKind::ClusterRecovered => "cluster_recovered",
+            EventKind::BoardCreated => "board_created",
+            EventKind::BoardUpdated => "board_updated",
+            EventKind::BoardMemberChanged => "board_member_changed",
+            EventKind::ColumnCreated => "column_created",
+            EventKind::ColumnUpdated => "column_updated",
+            EventKind::ColumnDeleted => "column_deleted",
         }
     }
 
@@ -149,6 +208,9 @@ pub struct EventPayload {
     pub user: Option<UserView>,
     pub member: Option<MemberRecord>,
     pub recovery: Option<RecoveryRecord>,
+    pub board: Option<BoardRecord>,
+    pub column: Option<Column>,
+    pub board_member: Option<BoardMember>,
     pub changes: BTreeMap<String, FieldChange>,
     pub actor: crate::accounts::Actor,
 }
@@ -161,6 +223,9 @@ impl EventPayload {
             user: event.user.clone(),
             member: event.member.clone(),
             recovery: event.recovery.clone(),
+            board: event.board.clone(),
+            column: event.column.clone(),
+            board_member: event.board_member.clone(),
             changes: event.changes.clone(),
             actor: event.actor.clone(),
         }
@@ -179,6 +244,12 @@ struct StoredPayload {
     member: Option<MemberRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     recovery: Option<RecoveryRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    board: Option<BoardRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    column: Option<Column>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    board_member: Option<BoardMember>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     changes: BTreeMap<String, StoredChange>,
     /// Absent for `system` (and in rows written before accounts existed).
@@ -224,6 +295,9 @@ impl From<EventPayload> for StoredPayload {
             user: payload.user,
             member: payload.member,
             recovery: payload.recovery,
+            board: payload.board,
+            column: payload.column,
+            board_member: payload.board_member,
             changes,
             actor: payload.actor,
         }
@@ -265,6 +339,9 @@ impl TryFrom<StoredPayload> for EventPayload {
             user: stored.user,
             member: stored.member,
             recovery: stored.recovery,
+            board: stored.board,
+            column: stored.column,
+            board_member: stored.board_member,
             changes,
             actor: stored.actor,
         })

@@ -98,6 +98,8 @@ fn commands() -> Vec<(&'static str, Command)> {
                     assignee: None,
                     labels: vec![],
                     due_date: None,
+                    board_id: None,
+                    column_id: None,
                 }),
             ),
         ),
@@ -116,6 +118,8 @@ fn commands() -> Vec<(&'static str, Command)> {
                     assignee: Some("ada".into()),
                     labels: vec!["ops".into(), "backend".into()],
                     due_date: Date::new(2026, 2, 28),
+                    board_id: None,
+                    column_id: None,
                 }),
             ),
         ),
@@ -151,6 +155,9 @@ fn commands() -> Vec<(&'static str, Command)> {
                         assignee: Some(Some("grace".into())),
                         labels: Some(vec!["x".into()]),
                         due_date: Some(Date::new(2030, 12, 31)),
+                        archived: None,
+                        board_id: None,
+                        column_id: None,
                     },
                 },
             ),
@@ -221,6 +228,8 @@ fn commands() -> Vec<(&'static str, Command)> {
                     assignee: None,
                     labels: vec![],
                     due_date: None,
+                    board_id: None,
+                    column_id: None,
                 }),
             ),
         ),
@@ -373,6 +382,132 @@ fn commands() -> Vec<(&'static str, Command)> {
             "command_record_recovery.json",
             by(Actor::system(), 21, None, Op::RecordRecovery(recovery())),
         ),
+        (
+            "command_board_create.json",
+            by(
+                ada(),
+                30,
+                None,
+                Op::BoardCreate(NewBoard {
+                    id: BoardId(Uuid::from_u128(0x4000)),
+                    name: "Launch \"Q3\" 🚀".into(),
+                    columns: [
+                        ColumnId(Uuid::from_u128(0x4001)),
+                        ColumnId(Uuid::from_u128(0x4002)),
+                        ColumnId(Uuid::from_u128(0x4003)),
+                    ],
+                }),
+            ),
+        ),
+        (
+            "command_board_update.json",
+            by(
+                ada(),
+                31,
+                None,
+                Op::BoardUpdate {
+                    id: BoardId(Uuid::from_u128(0x4000)),
+                    name: Some("Launch".into()),
+                    archived: Some(true),
+                },
+            ),
+        ),
+        (
+            "command_board_member_set.json",
+            by(
+                ada(),
+                32,
+                None,
+                Op::BoardMemberSet {
+                    board_id: BoardId(Uuid::from_u128(0x4000)),
+                    user_id: Uuid::from_u128(0x3001).to_string(),
+                    role: Some(BoardRole::Viewer),
+                },
+            ),
+        ),
+        (
+            "command_column_create.json",
+            by(
+                ada(),
+                33,
+                None,
+                Op::ColumnCreate(NewColumn {
+                    id: ColumnId(Uuid::from_u128(0x4004)),
+                    board_id: BoardId(Uuid::from_u128(0x4000)),
+                    name: "Review".into(),
+                    position: Some(2560.0),
+                    wip_limit: Some(3),
+                    color: Some("#aa3300".into()),
+                    category: Some(Status::InProgress),
+                }),
+            ),
+        ),
+        (
+            "command_column_update.json",
+            by(
+                ada(),
+                34,
+                None,
+                Op::ColumnUpdate {
+                    id: ColumnId(Uuid::from_u128(0x4004)),
+                    patch: ColumnPatch {
+                        name: Some("Code review".into()),
+                        wip_limit: Some(None),
+                        ..ColumnPatch::default()
+                    },
+                },
+            ),
+        ),
+        (
+            "command_column_delete.json",
+            by(
+                ada(),
+                35,
+                None,
+                Op::ColumnDelete {
+                    id: ColumnId(Uuid::from_u128(0x4004)),
+                },
+            ),
+        ),
+        (
+            "command_create_on_board.json",
+            by(
+                ada(),
+                36,
+                key("create-on-board"),
+                Op::Create(NewTask {
+                    id: id(40),
+                    title: "Placed".into(),
+                    description: String::new(),
+                    status: Status::Todo,
+                    position: None,
+                    priority: Priority::Medium,
+                    assignee: None,
+                    labels: vec![],
+                    due_date: None,
+                    board_id: Some(BoardId(Uuid::from_u128(0x4000))),
+                    column_id: Some(ColumnId(Uuid::from_u128(0x4004))),
+                }),
+            ),
+        ),
+        (
+            "command_update_move_archive.json",
+            by(
+                ada(),
+                37,
+                None,
+                Op::Update {
+                    id: id(40),
+                    expected_version: Some(1),
+                    patch: TaskPatch {
+                        board_id: Some(DEFAULT_BOARD),
+                        column_id: Some(ColumnId(Uuid::from_u128(0x4001))),
+                        archived: Some(true),
+                        ..TaskPatch::default()
+                    },
+                },
+            ),
+        ),
     ]
 }
 
@@ -402,6 +537,9 @@ fn task(version: u64) -> Task {
         version,
         created_at: at(2),
         updated_at: at(version as i64),
+        archived: false,
+        board_id: crate::task::DEFAULT_BOARD,
+        column_id: None,
     }
 }
 
@@ -421,6 +559,9 @@ fn events() -> Vec<(&'static str, Event)> {
         user: None,
         member: None,
         recovery: None,
+        board: None,
+        column: None,
+        board_member: None,
         changes,
         request_id: Uuid::from_u128(0x2000 + u128::from(seq)),
         actor: Actor::system(),
@@ -512,7 +653,94 @@ fn events() -> Vec<(&'static str, Event)> {
             e.actor = Actor::system();
             e
         }),
+        ("event_board_created.json", {
+            let mut e = other(10, EventKind::BoardCreated);
+            e.board = Some(board());
+            e
+        }),
+        ("event_board_updated.json", {
+            let mut e = other(11, EventKind::BoardUpdated);
+            e.board = Some(BoardRecord {
+                archived: true,
+                ..board()
+            });
+            e.changes.insert(
+                "archived".into(),
+                FieldChange {
+                    from: json!(false),
+                    to: json!(true),
+                },
+            );
+            e
+        }),
+        ("event_board_member_changed.json", {
+            let mut e = other(12, EventKind::BoardMemberChanged);
+            e.board_member = Some(BoardMember {
+                board_id: board().id,
+                user_id: Uuid::from_u128(0x3001).to_string(),
+                role: None,
+            });
+            e
+        }),
+        ("event_column_created.json", {
+            let mut e = other(13, EventKind::ColumnCreated);
+            e.column = Some(column());
+            e
+        }),
+        ("event_column_updated.json", {
+            let mut e = other(14, EventKind::ColumnUpdated);
+            e.column = Some(Column {
+                wip_limit: None,
+                ..column()
+            });
+            e.changes.insert(
+                "wip_limit".into(),
+                FieldChange {
+                    from: json!(3),
+                    to: json!(null),
+                },
+            );
+            e
+        }),
+        ("event_column_deleted.json", {
+            let mut e = other(15, EventKind::ColumnDeleted);
+            e.column = Some(column());
+            e
+        }),
+        ("event_task_created_on_board.json", {
+            let mut e = other(16, EventKind::TaskCreated);
+            let t = Task {
+                board_id: board().id,
+                column_id: Some(column().id),
+                archived: true,
+                ..task(3)
+            };
+            e.task_id = Some(t.id);
+            e.task = Some(t);
+            e
+        }),
     ]
+}
+
+fn board() -> BoardRecord {
+    BoardRecord {
+        id: BoardId(Uuid::from_u128(0x4000)),
+        name: "Launch \"Q3\" 🚀".into(),
+        archived: false,
+    }
+}
+
+fn column() -> Column {
+    Column {
+        id: ColumnId(Uuid::from_u128(0x4004)),
+        board_id: board().id,
+        name: "Review".into(),
+        key: "review".into(),
+        category: Status::InProgress,
+        position: 2560.0,
+        wip_limit: Some(3),
+        color: Some("#aa3300".into()),
+    }
 }
 
 /// An event that is not about a task, by ada, without its subject.
@@ -529,6 +757,9 @@ fn other(seq: u64, kind: EventKind) -> Event {
         user: None,
         member: None,
         recovery: None,
+        board: None,
+        column: None,
+        board_member: None,
         changes: BTreeMap::new(),
         at: at(seq as i64),
         request_id: Uuid::from_u128(0x2000 + u128::from(seq)),
@@ -580,6 +811,43 @@ fn outcomes() -> Vec<(&'static str, Outcome)> {
         ),
         ("outcome_recorded.json", Outcome::Recorded { seq: Some(42) }),
         (
+            "outcome_board.json",
+            Outcome::Board {
+                board: board(),
+                seq: 43,
+            },
+        ),
+        (
+            "outcome_column_deleted.json",
+            Outcome::Column {
+                column: column(),
+                deleted: true,
+                seq: 44,
+            },
+        ),
+        (
+            "outcome_member.json",
+            Outcome::Member {
+                member: BoardMember {
+                    board_id: board().id,
+                    user_id: "u".into(),
+                    role: Some(BoardRole::Admin),
+                },
+                seq: 45,
+            },
+        ),
+        (
+            "outcome_rejected_column_not_empty.json",
+            Outcome::Rejected {
+                rejection: Rejection::Catalog {
+                    refused: CatalogRejection::ColumnNotEmpty {
+                        id: column().id,
+                        cards: 2,
+                    },
+                },
+            },
+        ),
+        (
             "outcome_rejected_key_reused.json",
             Outcome::Rejected {
                 rejection: Rejection::KeyReused {
@@ -610,6 +878,12 @@ fn every_kind_has_a_fixture() {
         Op::PruneSessions { .. } => ("prune_sessions", false),
         Op::SetClusterVersion { .. } => ("set_cluster_version", false),
         Op::RecordRecovery(_) => ("record_recovery", false),
+        Op::BoardCreate(_) => ("board_create", false),
+        Op::BoardUpdate { .. } => ("board_update", false),
+        Op::BoardMemberSet { .. } => ("board_member_set", false),
+        Op::ColumnCreate(_) => ("column_create", false),
+        Op::ColumnUpdate { .. } => ("column_update", false),
+        Op::ColumnDelete { .. } => ("column_delete", false),
         // Test builds only: never in a log a release build writes.
         #[cfg(feature = "failpoints")]
         Op::FutureCreate(_) => ("delete", true),
@@ -630,6 +904,12 @@ fn every_kind_has_a_fixture() {
         ("prune_sessions", false),
         ("set_cluster_version", false),
         ("record_recovery", false),
+        ("board_create", false),
+        ("board_update", false),
+        ("board_member_set", false),
+        ("column_create", false),
+        ("column_update", false),
+        ("column_delete", false),
     ] {
         assert!(
             listed.iter().any(|c| kinds(&c.op) == kind),

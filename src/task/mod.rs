@@ -21,6 +21,7 @@
 //! the api, persistence (the applier), and ordering (Raft).
 
 mod board;
+pub mod catalog;
 mod command;
 mod event;
 pub mod validate;
@@ -36,6 +37,11 @@ pub use board::{
     replay, Applied, Board, Changes, ColumnTails, OutOfOrder, Outcome, Rejection, Remembered,
     Replayed, Slot,
 };
+pub use catalog::{
+    BoardId, BoardMember, BoardRecord, BoardRole, Catalog, CatalogRejection, Cataloged, Column,
+    ColumnId, ColumnPatch, NewBoard, NewColumn, DEFAULT_BOARD,
+};
+pub(crate) use command::present;
 pub use command::{Command, Idempotency, NewTask, Op, TaskPatch};
 pub use event::{event_id, Event, EventKind, EventPayload, FieldChange};
 
@@ -168,4 +174,21 @@ pub struct Task {
     pub version: u64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The board; left out (in events too) for the default board, so a
+    /// task that never left it serializes as before boards existed.
+    #[serde(default, skip_serializing_if = "BoardId::is_default_ref")]
+    pub board_id: BoardId,
+    /// The column, when it is not the default board's column of `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column_id: Option<ColumnId>,
+    /// Archived cards leave their column, and stay searchable and restorable.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub archived: bool,
+}
+
+impl Task {
+    /// The column the task is in.
+    pub fn column(&self) -> ColumnId {
+        Catalog::column_of(self.column_id, self.status)
+    }
 }

@@ -31,6 +31,8 @@ fn new_task(id: TaskId, description: &str) -> Op {
         assignee: None,
         labels: vec![],
         due_date: None,
+        board_id: None,
+        column_id: None,
     })
 }
 
@@ -192,6 +194,9 @@ fn rows_of_the_first_format_decode_and_fold_as_they_did() {
             user: None,
             member: None,
             recovery: None,
+            board: None,
+            column: None,
+            board_member: None,
             changes: payload.changes.clone(),
             at: payload.task.as_ref().unwrap().updated_at,
             request_id: Uuid::from_u128(i as u128),

@@ -36,6 +36,8 @@ fn create(n: u128, title: &str, status: Status) -> Command {
             assignee: None,
             labels: vec![],
             due_date: None,
+            board_id: None,
+            column_id: None,
         }),
     )
 }
@@ -559,6 +561,8 @@ fn arb_op() -> impl Strategy<Value = Op> {
                 assignee: None,
                 labels: vec!["b".into(), "a".into(), "b".into()],
                 due_date: None,
+    board_id: None,
+    column_id: None,
             })
         }),
         4 => (0..IDS, version.clone(), arb_patch())

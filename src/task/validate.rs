@@ -163,6 +163,8 @@ mod tests {
             assignee: None,
             labels: vec![],
             due_date: None,
+            board_id: None,
+            column_id: None,
         }
     }
 

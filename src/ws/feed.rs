@@ -199,6 +199,7 @@ mod tests {
         Frame {
             seq,
             json: format!("{{\"seq\":{seq}}}").into(),
+            board: None,
         }
     }
 
@@ -251,6 +252,7 @@ mod tests {
             .map(|seq| Frame {
                 seq,
                 json: format!("{{\"seq\":{seq},\"d\":\"{big}\"}}").into(),
+                board: None,
             })
             .collect();
         feed.publish(frames);

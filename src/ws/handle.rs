@@ -22,6 +22,8 @@ pub struct HubHandle {
     addr: Addr<WsHub>,
     /// What sessions check their credentials against.
     accounts: crate::accounts::AccountsCache,
+    /// The catalog, as committed: who may see which board's events.
+    rows: crate::projection::ProjectionCache,
 }
 
 impl HubHandle {
@@ -35,11 +37,18 @@ impl HubHandle {
         cluster: ClusterInfo,
         backlog: usize,
         accounts: crate::accounts::AccountsCache,
+        rows: crate::projection::ProjectionCache,
     ) -> HubHandle {
         HubHandle {
             addr: WsHub::new(applier, pool, cluster, backlog, accounts.clone()).start(),
             accounts,
+            rows,
         }
+    }
+
+    /// The committed rows and catalog (who sees which board).
+    pub fn rows(&self) -> &crate::projection::ProjectionCache {
+        &self.rows
     }
 
     /// Registers a session that has seen events up to `since` (`None`: it

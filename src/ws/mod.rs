@@ -42,6 +42,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use serde::Serialize;
+use serde_json::json;
 
 use crate::task::Event;
 
@@ -50,6 +51,9 @@ use crate::task::Event;
 pub struct Frame {
     pub seq: u64,
     pub json: Arc<str>,
+    /// The board the event is about: a session whose user is not on it
+    /// gets only the seq ([`Frame::hidden`]).
+    pub board: Option<crate::task::BoardId>,
 }
 
 impl Frame {
@@ -70,7 +74,14 @@ impl Frame {
         Frame {
             seq: event.seq,
             json: json.into(),
+            board: event.board_id(),
         }
+    }
+
+    /// What a session not on the event's board gets instead: the seq
+    /// alone, so its feed stays dense and tells nothing of the board.
+    pub fn hidden(seq: u64) -> String {
+        json!({ "type": "event", "seq": seq, "kind": "hidden" }).to_string()
     }
 }
 

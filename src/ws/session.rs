@@ -59,12 +59,11 @@ pub async fn route(
     let refused = Rc::new(Cell::new(None));
     // What the auth middleware admitted the request with; with
     // `auth = "off"` there is none and nothing ends.
-    let credential = {
+    let principal = {
         use actix_web::HttpMessage;
-        req.extensions()
-            .get::<Principal>()
-            .map_or(Via::Open, |p| p.via.clone())
+        req.extensions().get::<Principal>().cloned()
     };
+    let credential = principal.as_ref().map_or(Via::Open, |p| p.via.clone());
     let session = WsSession {
         id: None,
         hub: hub.get_ref().clone(),
@@ -76,6 +75,8 @@ pub async fn route(
         refused: refused.clone(),
         credential,
         accounts: hub.accounts().clone(),
+        principal,
+        rows: hub.rows().clone(),
     };
     ws::WsResponseBuilder::new(session, &req, FrameGuard::new(stream, refused))
         .frame_size(limit::MAX_FRAME as usize)
@@ -103,10 +104,15 @@ struct WsSession {
     credential: Via,
     /// What the credential is checked against when the accounts change.
     accounts: AccountsCache,
+    /// Who the socket is for (`None`: `auth = "off"`, everything).
+    principal: Option<Principal>,
+    /// The catalog: which boards' events this session may see.
+    rows: crate::projection::ProjectionCache,
 }
 
 impl WsSession {
     fn send_frames(&mut self, frames: &[Frame], ctx: &mut WebsocketContext<Self>) {
+        let catalog = self.rows.catalog();
         for frame in frames {
             if frame.seq <= self.sent_seq {
                 continue;
@@ -122,7 +128,15 @@ impl WsSession {
                 self.resync(ctx);
                 return;
             }
-            ctx.text(&*frame.json);
+            let visible = match (&self.principal, frame.board) {
+                (Some(who), Some(board)) => catalog.role(&board, &who.actor.id, who.role).is_some(),
+                _ => true,
+            };
+            if visible {
+                ctx.text(&*frame.json);
+            } else {
+                ctx.text(Frame::hidden(frame.seq));
+            }
             self.sent_seq = frame.seq;
             metrics::WS_EVENTS_SENT.inc();
         }

@@ -305,6 +305,9 @@ fn task() -> Task {
         version: 2,
         created_at: Timestamp(1_764_700_000_000),
         updated_at: Timestamp(1_764_700_060_000),
+        archived: false,
+        board_id: crate::task::DEFAULT_BOARD,
+        column_id: None,
     }
 }
 
@@ -367,6 +370,9 @@ fn event() -> crate::task::Event {
         user: None,
         member: None,
         recovery: None,
+        board: None,
+        column: None,
+        board_member: None,
         changes: BTreeMap::from([(
             "title".to_string(),
             FieldChange {
@@ -653,28 +659,38 @@ fn every_enum_lists_the_variants_serde_knows() {
 fn every_named_schema_is_held_to_a_type() {
     let doc = Doc::load();
     let held = [
-        "Status",        // every_enum_lists_the_variants_serde_knows
-        "Priority",      // every_enum_lists_the_variants_serde_knows
-        "Task",          // ..._serialize_as_documented
-        "Event",         // ..._serialize_as_documented
-        "Cluster",       // ..._serialize_as_documented
-        "Error",         // every_error_body_is_the_documented_error
-        "NewTask",       // request_bodies_... (POST /api/tasks)
-        "TaskPatch",     // request_bodies_... (PATCH /api/tasks/{id})
-        "MemberRequest", // request_bodies_... (POST /api/cluster/members)
-        "RecentLog",     // not held: private to raft (see the module doc)
-        "Actor",         // ..._serialize_as_documented (in Event)
-        "Role",          // every_enum_lists_the_variants_serde_knows
-        "User",          // ..._serialize_as_documented
-        "Session",       // ..._serialize_as_documented
-        "Login",         // request_bodies_... (POST /api/session)
-        "NewUser",       // request_bodies_... (POST /api/users)
-        "UserPatch",     // request_bodies_... (PATCH /api/users/{id})
-        "NewToken",      // request_bodies_... (POST /api/tokens)
-        "CreatedToken",  // not held: built as JSON in api::auth
-        "TokenInfo",     // not held: built as JSON in api::auth
-        "MemberChange",  // ..._serialize_as_documented (in Event)
-        "Recovery",      // ..._serialize_as_documented (in Event)
+        "Status",          // every_enum_lists_the_variants_serde_knows
+        "Priority",        // every_enum_lists_the_variants_serde_knows
+        "Task",            // ..._serialize_as_documented
+        "Event",           // ..._serialize_as_documented
+        "Cluster",         // ..._serialize_as_documented
+        "Error",           // every_error_body_is_the_documented_error
+        "NewTask",         // request_bodies_... (POST /api/tasks)
+        "TaskPatch",       // request_bodies_... (PATCH /api/tasks/{id})
+        "MemberRequest",   // request_bodies_... (POST /api/cluster/members)
+        "RecentLog",       // not held: private to raft (see the module doc)
+        "Actor",           // ..._serialize_as_documented (in Event)
+        "Role",            // every_enum_lists_the_variants_serde_knows
+        "User",            // ..._serialize_as_documented
+        "Session",         // ..._serialize_as_documented
+        "Login",           // request_bodies_... (POST /api/session)
+        "NewUser",         // request_bodies_... (POST /api/users)
+        "UserPatch",       // request_bodies_... (PATCH /api/users/{id})
+        "NewToken",        // request_bodies_... (POST /api/tokens)
+        "CreatedToken",    // not held: built as JSON in api::auth
+        "TokenInfo",       // not held: built as JSON in api::auth
+        "MemberChange",    // ..._serialize_as_documented (in Event)
+        "Recovery",        // ..._serialize_as_documented (in Event)
+        "BoardRole",       // every_enum_lists_the_variants_serde_knows
+        "BoardRecord",     // ..._serialize_as_documented (in Event)
+        "Column",          // ..._serialize_as_documented (in Event)
+        "BoardMember",     // ..._serialize_as_documented (in Event)
+        "Board",           // not held: built as JSON in api::boards
+        "NewBoard",        // request_bodies_... (POST /api/boards)
+        "BoardPatch",      // request_bodies_... (PATCH /api/boards/{id})
+        "BoardMemberRole", // request_bodies_... (PUT …/members/{user_id})
+        "NewColumn",       // request_bodies_... (POST /api/boards/{id}/columns)
+        "ColumnPatch",     // request_bodies_... (PATCH /api/columns/{id})
     ];
     let named = doc.0["components"]["schemas"]
         .as_object()

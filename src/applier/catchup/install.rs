@@ -11,7 +11,8 @@ use crate::db::catchup::{EventRowError, Page, PageRequest};
 use crate::db::rows::EventRecord;
 use crate::db::sql::Sql;
 use crate::db::{column_tails, AppliedState};
-use crate::task::{ColumnTails, Event, Replayed, Task, TaskId};
+use crate::task::catalog::CatalogDirty;
+use crate::task::{Catalog, ColumnTails, Event, Replayed, Task, TaskId};
 
 /// Why a peer's page cannot be installed here.
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +59,8 @@ pub async fn install(
 ) -> Result<Vec<Event>, CatchupError> {
     let events = check(local, request, page)?;
     let board_tails = column_tails(conn).await?;
-    let folded = fold(&events, local.last_seq, board_tails)?;
+    let catalog = crate::db::catalog::load_rows(conn, false).await?;
+    let folded = fold(&events, local.last_seq, board_tails, catalog)?;
     let last_seq = page.events.last().map_or(local.last_seq, |e| e.seq);
 
     let mut sql = Sql::new();
@@ -103,6 +105,8 @@ pub async fn install(
     if folded.tails != board_tails {
         write_tails(&mut sql, folded.tails);
     }
+    let (catalog, dirty) = &folded.catalog;
+    crate::db::catalog::write(&mut sql, catalog, dirty);
     sql.push("COMMIT");
     transaction(conn, sql, budget).await?;
     crate::crash::point("catchup_after_page");
@@ -117,17 +121,21 @@ pub(crate) struct Folded {
     pub upserts: Vec<Task>,
     pub deletes: Vec<TaskId>,
     pub tails: ColumnTails,
+    /// The catalog after the page, with the rows it changed.
+    pub catalog: (Catalog, CatalogDirty),
 }
 
 pub(crate) fn fold(
     events: &[Event],
     last_seq: u64,
     tails: ColumnTails,
+    catalog: Catalog,
 ) -> Result<Folded, PageMisfit> {
     let mut replayed = Replayed {
         tasks: Default::default(),
         tails,
         last_seq,
+        catalog,
     };
     let mut touched = BTreeSet::new();
     for event in events {
@@ -145,10 +153,12 @@ pub(crate) fn fold(
         .into_iter()
         .filter(|id| !replayed.tasks.contains_key(id))
         .collect();
+    let dirty = replayed.catalog.take_dirty();
     Ok(Folded {
         upserts: replayed.tasks.into_values().collect(),
         deletes,
         tails: replayed.tails,
+        catalog: (replayed.catalog, dirty),
     })
 }
 

@@ -24,6 +24,9 @@ fn task(id: TaskId, version: u64) -> Task {
         version,
         created_at: Timestamp(1_795_774_512_345),
         updated_at: Timestamp(1_795_774_512_345),
+        archived: false,
+        board_id: crate::task::DEFAULT_BOARD,
+        column_id: None,
     }
 }
 
@@ -34,6 +37,9 @@ fn row(seq: u64, raft_index: u64) -> EventRow {
         user: None,
         member: None,
         recovery: None,
+        board: None,
+        column: None,
+        board_member: None,
         changes: Default::default(),
         actor: Default::default(),
     };
@@ -150,7 +156,13 @@ fn a_page_is_folded_with_the_domains_fold_into_upserts_deletes_and_tails() {
     let moved = updated(7, 13, 9, Status::Done, 9000.0);
     let before = ColumnTails([5000.0, 0.0, 100.0]);
 
-    let folded = fold(&[created.clone(), deleted, moved.clone()], 4, before).unwrap();
+    let folded = fold(
+        &[created.clone(), deleted, moved.clone()],
+        4,
+        before,
+        Default::default(),
+    )
+    .unwrap();
 
     assert_eq!(
         folded.upserts,
@@ -169,7 +181,13 @@ fn a_page_is_folded_with_the_domains_fold_into_upserts_deletes_and_tails() {
         "a lower position leaves it"
     );
     assert!(
-        fold(&[updated(6, 11, 1, Status::Todo, 1.0)], 4, before).is_err(),
+        fold(
+            &[updated(6, 11, 1, Status::Todo, 1.0)],
+            4,
+            before,
+            Default::default()
+        )
+        .is_err(),
         "the fold refuses an event that is not next"
     );
 }

@@ -1,0 +1,461 @@
+//! Boards, columns and board membership on three real nodes with accounts
+//! on: the lifecycle of a board and its columns through every node, who
+//! sees what (a non-member gets 404, not 403, for a board's cards, events
+//! and socket frames), WIP limits reported but not enforced, cards moved
+//! between boards under `If-Match`, archive and restore, a column emptied
+//! into another before it goes; and every node's catalog the same.
+
+mod common;
+
+use std::time::Duration;
+
+use common::accounts::*;
+use common::*;
+use serde_json::{json, Value};
+
+fn ok(response: &Response, status: u16) -> Value {
+    assert_eq!(response.status, status, "{response:?}");
+    response.body.clone()
+}
+
+/// The `key` column of a board answer.
+fn column<'a>(board: &'a Value, key: &str) -> &'a Value {
+    board["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key"] == key)
+        .unwrap_or_else(|| panic!("no column {key} in {board:#}"))
+}
+
+fn page(who: &Who, url: &str, board: &str, query: &str) -> Response {
+    call(
+        who,
+        "GET",
+        &format!("{url}/api/boards/{board}/tasks?{query}"),
+        None,
+    )
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn boards_columns_members_and_cards_through_every_node() {
+    let mut cluster = start_auth(3, &[], |_| {});
+    cluster.leader(Duration::from_secs(30));
+    let admin = admin_session(&cluster);
+    let (url1, url2, url3) = (cluster.url(1), cluster.url(2), cluster.url(3));
+    create_user(&url1, &admin, "ana", "member");
+    create_user(&url1, &admin, "bo", "member");
+    create_user(&url1, &admin, "vic", "member");
+    let ana = login(&url2, "ana", "ana-password").unwrap();
+    let bo = login(&url3, "bo", "bo-password").unwrap();
+    let vic = login(&url1, "vic", "vic-password").unwrap();
+
+    // The default board is everyone's, with the three status columns.
+    let boards = ok(&call(&ana, "GET", &format!("{url2}/api/boards"), None), 200);
+    let default = &boards["boards"][0];
+    assert_eq!(default["default"], true, "{boards:#}");
+    assert_eq!(default["role"], "member");
+    let keys: Vec<&str> = default["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["todo", "in_progress", "done"]);
+
+    // Ana makes a board (she is its admin), with a name full of quotes.
+    let name = "Launch \"Q3\" \\ 🚀";
+    let board = ok(
+        &call(
+            &ana,
+            "POST",
+            &format!("{url2}/api/boards"),
+            Some(&json!({ "name": name })),
+        ),
+        201,
+    );
+    let board_id = board["id"].as_str().unwrap().to_string();
+    assert_eq!(board["name"], name);
+    assert_eq!(board["role"], "admin");
+    let todo = column(&board, "todo")["id"].as_str().unwrap().to_string();
+    let done = column(&board, "done")["id"].as_str().unwrap().to_string();
+
+    // Bo is not on it: 404 everywhere, as if it did not exist.
+    for path in [
+        format!("/api/boards/{board_id}"),
+        format!("/api/boards/{board_id}/tasks?column={todo}"),
+    ] {
+        let r = call(&bo, "GET", &format!("{url3}{path}"), None);
+        assert_eq!(r.status, 404, "{path}: {r:?}");
+    }
+    let mine = ok(&call(&bo, "GET", &format!("{url3}/api/boards"), None), 200);
+    assert_eq!(mine["boards"].as_array().unwrap().len(), 1, "{mine:#}");
+    let r = call(
+        &bo,
+        "POST",
+        &format!("{url3}/api/boards/{board_id}/columns"),
+        Some(&json!({ "name": "Sneaky" })),
+    );
+    assert_eq!(r.status, 404, "{r:?}");
+
+    // A column with a WIP limit, added through node 1 by ana.
+    let review = ok(
+        &call(
+            &ana,
+            "POST",
+            &format!("{url1}/api/boards/{board_id}/columns"),
+            Some(&json!({ "name": "Review", "wip_limit": 1, "color": "#AA3300" })),
+        ),
+        201,
+    );
+    let review_id = review["id"].as_str().unwrap().to_string();
+    assert_eq!(review["key"], "review");
+    assert_eq!(review["color"], "#aa3300");
+    // It went to the end; move it between todo and done.
+    let moved = ok(
+        &call(
+            &ana,
+            "PATCH",
+            &format!("{url3}/api/columns/{review_id}"),
+            Some(&json!({ "position": 2500.0 })),
+        ),
+        200,
+    );
+    assert_eq!(moved["position"], 2500.0);
+    let board_now = ok(
+        &call(&ana, "GET", &format!("{url2}/api/boards/{board_id}"), None),
+        200,
+    );
+    let order: Vec<&str> = board_now["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["todo", "in_progress", "review", "done"]);
+
+    // Cards in the review column: the second goes over the limit, is
+    // accepted, and the breach is reported.
+    let card = |title: &str| {
+        call(
+            &ana,
+            "POST",
+            &format!("{url1}/api/tasks"),
+            Some(&json!({ "title": title, "column_id": review_id })),
+        )
+    };
+    let first = ok(&card("first"), 201);
+    assert_eq!(first["board_id"], board_id.as_str());
+    assert_eq!(first["column_id"], review_id.as_str());
+    assert_eq!(first["status"], "in_progress", "the column's category");
+    assert!(first.get("wip_breach").is_none(), "{first:#}");
+    let second = ok(&card("second"), 201);
+    assert_eq!(
+        second["wip_breach"],
+        json!({ "column_id": review_id, "cards": 2, "limit": 1 })
+    );
+    let p = ok(
+        &page(&ana, &url3, &board_id, &format!("column={review_id}")),
+        200,
+    );
+    assert_eq!(p["total"], 2);
+    assert_eq!(
+        ids(&p),
+        [
+            first["id"].as_str().unwrap(),
+            second["id"].as_str().unwrap()
+        ]
+    );
+    // Paged: one at a time, with a cursor.
+    let p1 = ok(
+        &page(
+            &ana,
+            &url3,
+            &board_id,
+            &format!("column={review_id}&limit=1"),
+        ),
+        200,
+    );
+    let cursor = p1["next_cursor"].as_str().unwrap().to_string();
+    let p2 = ok(
+        &page(
+            &ana,
+            &url3,
+            &board_id,
+            &format!("column={review_id}&limit=1&cursor={cursor}"),
+        ),
+        200,
+    );
+    assert_eq!(ids(&p2), [second["id"].as_str().unwrap()]);
+    assert!(p2["next_cursor"].is_null());
+
+    // The default board's list does not show another board's cards, and
+    // bo cannot read or change them.
+    let first_id = first["id"].as_str().unwrap().to_string();
+    let listed = all_tasks_as(&ana, &url2);
+    assert!(
+        !listed.contains(&first_id),
+        "GET /api/tasks is the default board's"
+    );
+    let r = call(&bo, "GET", &format!("{url3}/api/tasks/{first_id}"), None);
+    assert_eq!(r.status, 404, "{r:?}");
+    let r = call(
+        &bo,
+        "PATCH",
+        &format!("{url3}/api/tasks/{first_id}"),
+        Some(&json!({ "title": "mine now" })),
+    );
+    assert_eq!(r.status, 404, "{r:?}");
+    let r = call(
+        &bo,
+        "GET",
+        &format!("{url3}/api/tasks/{first_id}/events"),
+        None,
+    );
+    assert_eq!(r.status, 404, "{r:?}");
+
+    // Bo's socket on node 3 gets the seq of ana's board's events, never
+    // their content; once he is a viewer, he gets them.
+    let last_seq = call(
+        &bo,
+        "GET",
+        &format!("{url3}/api/events?since=0&limit=1"),
+        None,
+    )
+    .body["last_seq"]
+        .as_u64()
+        .unwrap();
+    let mut feed = Feed::connect_as(&url3, &format!("?since={last_seq}"), &bo.headers()).unwrap();
+    feed.set_timeout(Duration::from_secs(10));
+    let hello = feed.expect();
+    assert_eq!(hello["type"], "hello", "{hello}");
+    ok(
+        &call(
+            &ana,
+            "PATCH",
+            &format!("{url1}/api/tasks/{first_id}"),
+            Some(&json!({ "title": "secret plan" })),
+        ),
+        200,
+    );
+    let frame = next_event(&mut feed);
+    assert_eq!(frame["kind"], "hidden", "{frame}");
+    assert!(!frame.to_string().contains("secret"), "{frame}");
+    let bo_id = bo.user_id.clone().unwrap();
+    ok(
+        &call(
+            &ana,
+            "PUT",
+            &format!("{url2}/api/boards/{board_id}/members/{bo_id}"),
+            Some(&json!({ "role": "viewer" })),
+        ),
+        200,
+    );
+    let frame = next_event(&mut feed);
+    assert_eq!(frame["kind"], "board_member_changed", "{frame}");
+    assert_eq!(frame["board_member"]["role"], "viewer");
+    // A viewer reads, and cannot change.
+    let r = call(&bo, "GET", &format!("{url3}/api/tasks/{first_id}"), None);
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = call(
+        &bo,
+        "PATCH",
+        &format!("{url3}/api/tasks/{first_id}"),
+        Some(&json!({ "title": "mine now" })),
+    );
+    assert_eq!(r.status, 403, "{r:?}");
+    let r = call(
+        &bo,
+        "POST",
+        &format!("{url3}/api/boards/{board_id}/columns"),
+        Some(&json!({ "name": "Sneaky" })),
+    );
+    assert_eq!(r.status, 403, "{r:?}");
+
+    // A move to the default board under If-Match: a stale version is 412,
+    // the current one moves it to the column with the same key, else the
+    // first (review has no twin there: to do).
+    let current = call(&ana, "GET", &format!("{url1}/api/tasks/{first_id}"), None);
+    let version = current.body["version"].as_u64().unwrap();
+    let to_default = json!({ "board_id": "00000000-0000-0000-0000-000000000001" });
+    let patch_at = |v: u64| {
+        with_header(&ana, "If-Match", format!("\"{v}\""), |h| {
+            send(
+                "PATCH",
+                &format!("{url2}/api/tasks/{first_id}"),
+                h,
+                Some(&to_default),
+            )
+        })
+    };
+    let stale = patch_at(version - 1);
+    assert_eq!(stale.status, 412, "{stale:?}");
+    let moved = patch_at(version);
+    assert_eq!(moved.status, 200, "{moved:?}");
+    assert!(
+        moved.body.get("board_id").is_none(),
+        "the default board: {moved:?}"
+    );
+    assert_eq!(moved.body["status"], "in_progress");
+    assert!(all_tasks_as(&bo, &url3).contains(&first_id));
+
+    // Archive and restore: the card leaves its column and comes back.
+    let second_id = second["id"].as_str().unwrap().to_string();
+    ok(
+        &call(
+            &ana,
+            "PATCH",
+            &format!("{url3}/api/tasks/{second_id}"),
+            Some(&json!({ "archived": true })),
+        ),
+        200,
+    );
+    let live = ok(
+        &page(&ana, &url1, &board_id, &format!("column={review_id}")),
+        200,
+    );
+    assert_eq!(live["total"], 0, "{live:#}");
+    let archived = ok(&page(&ana, &url1, &board_id, "archived=true"), 200);
+    assert_eq!(ids(&archived), [second_id.as_str()]);
+    assert_eq!(archived["total"], 1);
+
+    // A column holding a card (archived too) is not deleted without
+    // move_to; with it, its cards move first.
+    let r = call(
+        &ana,
+        "DELETE",
+        &format!("{url2}/api/columns/{review_id}"),
+        None,
+    );
+    assert_eq!(r.status, 409, "{r:?}");
+    assert_eq!(r.error_code(), Some("column_not_empty"));
+    let r = call(
+        &ana,
+        "DELETE",
+        &format!("{url2}/api/columns/{review_id}?move_to={done}"),
+        None,
+    );
+    assert_eq!(r.status, 204, "{r:?}");
+    ok(
+        &call(
+            &ana,
+            "PATCH",
+            &format!("{url3}/api/tasks/{second_id}"),
+            Some(&json!({ "archived": false })),
+        ),
+        200,
+    );
+    let done_page = ok(
+        &page(&ana, &url1, &board_id, &format!("column={done}")),
+        200,
+    );
+    assert_eq!(ids(&done_page), [second_id.as_str()]);
+    assert_eq!(done_page["tasks"][0]["status"], "done");
+    let r = page(&ana, &url1, &board_id, &format!("column={review_id}"));
+    assert_eq!(r.status, 404, "the column is gone: {r:?}");
+
+    // Archive the board: gone from lists, back with ?archived=true; no
+    // new card lands on it.
+    ok(
+        &call(
+            &ana,
+            "PATCH",
+            &format!("{url1}/api/boards/{board_id}"),
+            Some(&json!({ "archived": true })),
+        ),
+        200,
+    );
+    let listed = ok(&call(&ana, "GET", &format!("{url1}/api/boards"), None), 200);
+    assert!(!listed.to_string().contains(&board_id));
+    let listed = ok(
+        &call(
+            &ana,
+            "GET",
+            &format!("{url1}/api/boards?archived=true"),
+            None,
+        ),
+        200,
+    );
+    assert!(listed.to_string().contains(&board_id));
+    let r = call(
+        &ana,
+        "POST",
+        &format!("{url1}/api/tasks"),
+        Some(&json!({ "title": "late", "board_id": board_id })),
+    );
+    assert_eq!(r.status, 409, "{r:?}");
+    assert_eq!(r.error_code(), Some("board_archived"));
+
+    // Vic, never on the board, is refused as if it did not exist; the
+    // default board cannot be archived.
+    let r = call(&vic, "GET", &format!("{url1}/api/boards/{board_id}"), None);
+    assert_eq!(r.status, 404, "{r:?}");
+    let r = call(
+        &admin,
+        "PATCH",
+        &format!("{url1}/api/boards/00000000-0000-0000-0000-000000000001"),
+        Some(&json!({ "archived": true })),
+    );
+    assert_eq!(r.status, 409, "{r:?}");
+
+    // Every node holds the same catalog and the same board pages, and a
+    // rebuild of the projection from the events agrees with it.
+    let views: Vec<Value> = [&url1, &url2, &url3]
+        .iter()
+        .map(|u| {
+            ok(
+                &call(&admin, "GET", &format!("{u}/api/boards/{board_id}"), None),
+                200,
+            )
+        })
+        .collect();
+    assert!(views.iter().all(|v| *v == views[0]), "{views:#?}");
+    drop(feed);
+    for id in 1..=3 {
+        let check = cluster.rebuild_check(id);
+        assert!(
+            check.status.success(),
+            "rebuild --check on node {id}: {}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+    }
+}
+
+/// The next `event` frame (not `cluster` or `hello`).
+fn next_event(feed: &mut Feed) -> Value {
+    loop {
+        let frame = feed.expect();
+        if frame["type"] == "event" {
+            return frame;
+        }
+    }
+}
+
+/// `who`'s credentials and one more header, for `send`.
+fn with_header(
+    who: &Who,
+    name: &'static str,
+    value: String,
+    f: impl FnOnce(&[(&str, &str)]) -> Response,
+) -> Response {
+    let mut headers = who.headers();
+    headers.push((name, value));
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    f(&headers)
+}
+
+/// Every task GET /api/tasks lists for `who`.
+fn all_tasks_as(who: &Who, url: &str) -> Vec<String> {
+    let r = call(who, "GET", &format!("{url}/api/tasks?limit=1000"), None);
+    assert_eq!(r.status, 200, "{r:?}");
+    ids(&r.body)
+}

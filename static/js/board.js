@@ -85,6 +85,7 @@ export class Board {
     const seq = this.store.lastSeq;
     this.moves.settle(seq);
     this.removals.settle(seq);
+    this.editor.settle(seq);
     if (this.moving && !this.store.get(this.moving.id)) this.keyMove.forget();
   }
 

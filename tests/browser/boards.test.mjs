@@ -137,6 +137,58 @@ describe('boards and columns', () => {
     }
   });
 
+  test('column moves made faster than their events arrive land where they were shown', async () => {
+    const b = await newBoard('Quick moves');
+    const quick = await api.call(url1, 'POST', `/api/boards/${b.id}/columns`, { body: { name: 'Last' } });
+    assert.equal(quick.status, 201);
+    const page = await openBoard(env.browser, url1, { query: `?board=${b.id}` });
+    // The page's events are held back and let through one at a time.
+    const held = [];
+    let holding = false;
+    await page.routeWebSocket(/\/ws\?since=/, (ws) => {
+      const server = ws.connectToServer();
+      server.onMessage((msg) => {
+        if (holding && JSON.parse(msg).type === 'event') held.push(() => ws.send(msg));
+        else ws.send(msg);
+      });
+    });
+    try {
+      // The routed socket only applies to new connections: load the page again.
+      await page.goto(`${url1}/?board=${b.id}`);
+      await page.waitForSelector('#app[data-live="true"]');
+      await columnNamed(page, 'Last').waitFor();
+      holding = true;
+      const answered = () => page.waitForResponse((r) => r.request().method() === 'PATCH' && r.url().includes('/api/columns/'));
+      await columnNamed(page, 'Last').locator('.column-menu-open').focus();
+      for (let i = 0; i < 2; i++) {
+        const res = answered();
+        await page.keyboard.press('Alt+ArrowLeft');
+        assert.equal((await res).status(), 200);
+      }
+      assert.deepEqual(await shownColumns(page), ['To do', 'Last', 'In progress', 'Done']);
+      // The event of the first move arrives (it says where that move put the
+      // column), then the third move is made: from where the page shows it.
+      await eventually(() => held.length === 2, { what: 'two events held' });
+      held.shift()();
+      await page.waitForTimeout(200);
+      assert.deepEqual(await shownColumns(page), ['To do', 'Last', 'In progress', 'Done'], 'an older event does not undo a newer move');
+      const res = answered();
+      await page.keyboard.press('Alt+ArrowLeft');
+      await res;
+      assert.deepEqual(await shownColumns(page), ['Last', 'To do', 'In progress', 'Done']);
+      holding = false;
+      for (const send of held.splice(0)) send();
+      await eventually(async () => (await columnNames(b.id)).join() === 'Last,To do,In progress,Done', {
+        what: 'Last first on the server',
+      });
+      await page.waitForTimeout(300);
+      assert.deepEqual(await shownColumns(page), ['Last', 'To do', 'In progress', 'Done']);
+      assertClean(page);
+    } finally {
+      await page.context().close();
+    }
+  });
+
   test('a WIP limit: set in the column dialog, exceeded, said in red and in words', async () => {
     const b = await newBoard('WIP board');
     const doing = b.columns.find((c) => c.key === 'in_progress');

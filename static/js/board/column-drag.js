@@ -9,7 +9,7 @@
 const DRAG_DISTANCE = 5;
 
 export class ColumnDrag {
-  /** `board` supplies: root, store, columns (get), editor (place), canEditColumns, announce(text) and render(). */
+  /** `board` supplies: root, editor (place), canEditColumns, announce(text) and render(). */
   constructor(board) {
     this.board = board;
     this.press = null;
@@ -99,11 +99,10 @@ export class ColumnDrag {
     this.end();
     if (order.join() === d.before.join()) return; // dropped where it was
     const at = order.indexOf(d.id);
-    const store = this.board.store;
-    this.board.editor.place(d.id, store.column(order[at - 1]) ?? null, store.column(order[at + 1]) ?? null);
+    this.board.editor.place(d.id, order[at - 1] ?? null, order[at + 1] ?? null);
   }
 
-  /** The row back as the store has it (a drop has set the new place first). */
+  /** The row back as the page has it (a drop then shows the new place). */
   end() {
     const d = this.drag;
     if (!d) return;

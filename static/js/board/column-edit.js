@@ -5,10 +5,13 @@
 // Alt+→ anywhere in its header, or the menu).
 //
 // A column moved (here or by column-drag.js) shows at its new place at
-// once: its position is set in the store to the midpoint of its new
-// neighbours' and PATCHed; the event of the change brings the same value,
-// and a refused move puts the old one back. Everything else waits for the
-// server's answer and shows through the column's events.
+// once, as card moves do (moves.js): its new position, the midpoint of its
+// new neighbours' as shown, is an overlay over the store until the store
+// has applied the event of that move (or the move is refused and the
+// column goes back). So an event of an earlier move arriving meanwhile
+// never puts the column back where an earlier press left it, and the next
+// press starts from where the column is shown. Everything else waits for
+// the server's answer and shows through the column's events.
 
 import { errorMessage } from '../api.js';
 import { positionBetween } from '../store.js';
@@ -50,7 +53,25 @@ export class ColumnEditor {
     this.moveSelect = $('column-move-to');
     this.deleteError = $('column-delete-error');
     this.deleting = null;
+    /** column id → {position, token, seq}: this page's column moves not yet in the store */
+    this.pending = new Map();
     this.bind();
+  }
+
+  /** The board's columns in the order this page shows them: the store's, with its own moves on top. */
+  shown() {
+    const columns = this.board.store.board?.columns ?? [];
+    if (this.pending.size === 0) return columns;
+    return columns
+      .map((c) => (this.pending.has(c.id) ? { ...c, position: this.pending.get(c.id).position } : c))
+      .sort((a, b) => a.position - b.position || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** The store reached `seq`: drop the moves it now shows (and those of columns gone). */
+  settle(seq) {
+    for (const [id, move] of this.pending) {
+      if ((move.seq != null && seq >= move.seq) || !this.board.store.column(id)) this.pending.delete(id);
+    }
   }
 
   bind() {
@@ -358,7 +379,7 @@ export class ColumnEditor {
 
   /** Column `id` one place left (-1) or right (+1). */
   moveBy(id, delta) {
-    const columns = this.board.store.board.columns;
+    const columns = this.shown();
     const at = columns.findIndex((c) => c.id === id);
     const to = at + delta;
     if (at < 0 || to < 0 || to >= columns.length) {
@@ -366,36 +387,42 @@ export class ColumnEditor {
       return;
     }
     const others = columns.filter((c) => c.id !== id);
-    this.place(id, others[to - 1] ?? null, others[to] ?? null);
+    this.place(id, others[to - 1]?.id ?? null, others[to]?.id ?? null);
   }
 
-  /** Put column `id` between columns `prev` and `next` (either may be null), and save it. */
-  place(id, prev, next) {
+  /** Put column `id` between the columns `prevId` and `nextId` as shown (either may be null), and save it. */
+  place(id, prevId, nextId) {
     const board = this.board;
     const column = board.store.column(id);
     if (!column) return Promise.resolve();
-    const from = column.position;
-    const position = positionBetween(prev, next);
-    column.position = position;
-    board.store.board.columns.sort((a, b) => a.position - b.position);
+    const shown = this.shown();
+    const position = positionBetween(shown.find((c) => c.id === prevId), shown.find((c) => c.id === nextId));
+    const token = uuid();
+    this.pending.set(id, { position, token, seq: null });
     board.render();
     const ids = board.columns.ids();
     board.announce(`Moved column ${column.name} to place ${ids.indexOf(id) + 1} of ${ids.length}.`);
     return board.api
       .request('PATCH', `/api/columns/${encodeURIComponent(id)}`, { body: { position }, idempotencyKey: uuid() })
       .then(
-        (res) => (res.ok ? null : errorMessage(res)),
+        (res) => (res.ok ? res : errorMessage(res)),
         (err) => err.message,
       )
-      .then((failed) => {
-        if (failed === null) return;
-        // Refused: back where it was, unless someone moved it since.
-        if (column.position === position) {
-          column.position = from;
-          board.store.board.columns.sort((a, b) => a.position - b.position);
+      .then((res) => {
+        const move = this.pending.get(id);
+        if (typeof res !== 'string') {
+          // Shown until the store has applied this move's event.
+          if (move?.token === token) move.seq = res.seq ?? board.store.lastSeq;
+          board.settle();
+          board.render();
+          return;
+        }
+        // Refused: back where the store has it, unless a newer move replaced this one.
+        if (move?.token === token) {
+          this.pending.delete(id);
           board.render();
         }
-        board.toasts.show(`Could not move column ${column.name}: ${failed}`, { kind: 'error' });
+        board.toasts.show(`Could not move column ${column.name}: ${res}`, { kind: 'error' });
       });
   }
 }

@@ -48,15 +48,15 @@ export class Columns {
     return this.byId.values();
   }
 
-  /** The column ids in board order. */
+  /** The column ids in the order the page shows them. */
   ids() {
-    return (this.board.store.board?.columns ?? []).map((c) => c.id);
+    return this.board.editor.shown().map((c) => c.id);
   }
 
   /** One element per column of the board, in its order; the ones gone are removed. */
   sync() {
     const board = this.board;
-    const columns = board.store.board?.columns ?? [];
+    const columns = board.editor.shown();
     const focused = document.activeElement;
     const alive = new Set();
     let cursor = board.root.firstElementChild;

@@ -61,6 +61,14 @@ pub fn serve(path: &str, dir: Option<&std::path::Path>) -> Option<HttpResponse> 
     let name = match path.trim_start_matches('/') {
         "" => "index.html",
         "cluster" => "cluster.html",
+        // A board's own address: the page, which reads the id from it.
+        board
+            if board
+                .strip_prefix("b/")
+                .is_some_and(|id| uuid::Uuid::parse_str(id).is_ok()) =>
+        {
+            "index.html"
+        }
         other => other,
     };
     let asset = ASSETS.iter().find(|a| a.path == name);
@@ -155,5 +163,14 @@ mod tests {
         assert!(serve("/js/app.js", Some(dir)).is_some());
         assert!(serve("/../Cargo.toml", Some(dir)).is_none());
         assert!(serve("/.hidden", Some(dir)).is_none());
+    }
+
+    #[test]
+    fn a_board_address_is_the_board_page_and_nothing_else_under_b_is() {
+        assert!(serve("/b/01a243d4-1d9a-7020-90d2-81c89109699e", None).is_some());
+        assert!(serve("/b/not-a-board", None).is_none());
+        assert!(serve("/b/", None).is_none());
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/static"));
+        assert!(serve("/b/01a243d4-1d9a-7020-90d2-81c89109699e", Some(dir)).is_some());
     }
 }

@@ -310,6 +310,16 @@ const past = new PastBoard({
   },
 });
 
+/** The board on a past date reads GET /api/tasks?as_of, which answers the default board only. */
+function openPast() {
+  if (store.board && !store.board.default) {
+    toasts.show('The board on a past date is shown for the default board only, so far.');
+    return;
+  }
+  archived.close();
+  past.openView();
+}
+
 // ------------------------------------------------------------------ the archived cards
 
 const archived = new ArchivedView({
@@ -362,7 +372,7 @@ document.addEventListener('keydown', (e) => {
       break;
     case 'd':
       e.preventDefault();
-      past.openView();
+      openPast();
       break;
     default:
       break;

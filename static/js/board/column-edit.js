@@ -124,6 +124,10 @@ export class ColumnEditor {
     const at = ids.indexOf(id);
     this.menu.querySelector('[data-action="left"]').hidden = at <= 0;
     this.menu.querySelector('[data-action="right"]').hidden = at < 0 || at >= ids.length - 1;
+    // A board keeps at least one column, and the default board its three status columns.
+    const column = this.board.store.column(id);
+    const kept = ids.length <= 1 || (this.board.store.board.default && ['todo', 'in_progress', 'done'].includes(column?.key));
+    this.menu.querySelector('[data-action="delete"]').hidden = kept;
     this.menu.setAttribute('aria-label', `Column ${this.board.store.column(id)?.name ?? ''}`);
     this.menuFor = id;
     this.menuButton = button;

@@ -277,6 +277,7 @@ function showRole() {
     field.readOnly = !canWrite;
   }
   for (const field of document.querySelectorAll('#task-form select')) field.disabled = !canWrite;
+  switcher.render();
   board.render();
 }
 

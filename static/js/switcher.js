@@ -1,6 +1,8 @@
-// The header's board switcher: a select of my boards (the one on screen
+// The header's board controls: a select of my boards (the one on screen
 // chosen), whose last choice, "New board…", opens a dialog that creates
-// one (POST /api/boards) and opens it.
+// one (POST /api/boards) and opens it; and, for the board's admins, "Board
+// settings" to rename or archive it (PATCH /api/boards/{id}; the default
+// board cannot be archived).
 
 import { errorMessage } from './api.js';
 import { h, uuid } from './util.js';
@@ -34,6 +36,16 @@ export class BoardSwitcher extends EventTarget {
     });
     document.getElementById('board-cancel').addEventListener('click', () => this.dialog.close());
     this.dialog.addEventListener('close', () => this.select.focus());
+    this.settings = document.getElementById('board-settings');
+    this.settingsForm = document.getElementById('board-settings-form');
+    this.settingsOpen = document.getElementById('board-settings-open');
+    this.settingsOpen.addEventListener('click', () => this.openSettings());
+    this.settingsForm.addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.saveSettings();
+    });
+    document.getElementById('board-settings-cancel').addEventListener('click', () => this.settings.close());
+    this.settings.addEventListener('close', () => this.settingsOpen.focus());
   }
 
   /** The select lists my boards, the one on screen chosen (also while it is archived). */
@@ -50,6 +62,60 @@ export class BoardSwitcher extends EventTarget {
     if (current) this.select.value = current;
     // The name of the board on screen, when the select itself is not read.
     document.title = shown ? `${shown.name} · taskraft board` : 'taskraft board';
+    this.settingsOpen.hidden = !this.canAdmin();
+  }
+
+  /** May I rename or archive the board on screen? (Its admins; the server decides.) */
+  canAdmin() {
+    return this.boards.store.board?.role === 'admin';
+  }
+
+  openSettings() {
+    const board = this.boards.store.board;
+    if (!board) return;
+    document.getElementById('board-rename').value = board.name;
+    document.getElementById('board-archive').checked = board.archived;
+    document.getElementById('board-archive-field').hidden = board.default;
+    document.getElementById('board-settings-error').hidden = true;
+    this.settings.showModal();
+    document.getElementById('board-rename').focus();
+  }
+
+  async saveSettings() {
+    const board = this.boards.store.board;
+    const error = document.getElementById('board-settings-error');
+    const name = document.getElementById('board-rename').value.trim();
+    const archived = document.getElementById('board-archive').checked;
+    if (!name) {
+      error.textContent = 'A board needs a name.';
+      error.hidden = false;
+      return;
+    }
+    const changes = {};
+    if (name !== board.name) changes.name = name;
+    if (!board.default && archived !== board.archived) changes.archived = archived;
+    if (Object.keys(changes).length === 0) {
+      this.settings.close();
+      return;
+    }
+    let res;
+    try {
+      res = await this.api.request('PATCH', `/api/boards/${encodeURIComponent(board.id)}`, {
+        body: changes,
+        idempotencyKey: uuid(),
+      });
+    } catch (err) {
+      error.textContent = `Not saved: ${err.message}`;
+      error.hidden = false;
+      return;
+    }
+    if (!res.ok) {
+      error.textContent = `Not saved: ${errorMessage(res)}`;
+      error.hidden = false;
+      return;
+    }
+    this.settings.close();
+    this.announce(`Saved the board ${name}${changes.archived ? ', archived' : ''}.`);
   }
 
   openNew() {

@@ -366,6 +366,38 @@ describe('boards and columns', () => {
     }
   });
 
+  test('board settings: its admin renames and archives it, another page sees both live', async () => {
+    const b = await newBoard('Old name');
+    const ida = await makeUser('ida');
+    await setMember(b.id, ida, 'member');
+    const admin = await openBoard(env.browser, url1, { query: `?board=${b.id}` });
+    const member = await openBoard(env.browser, url2, { query: `?board=${defaultId}`, login: ida });
+    try {
+      assert.equal(await member.locator('#board-settings-open').isVisible(), false, 'not for a member of the default board');
+      await member.locator('#board-select option', { hasText: 'Old name' }).waitFor({ state: 'attached' });
+      await admin.click('#board-settings-open');
+      await admin.locator('#board-settings').waitFor();
+      await admin.fill('#board-rename', 'New name');
+      await admin.click('#board-settings button[type=submit]');
+      await admin.locator('#board-settings').waitFor({ state: 'hidden' });
+      await member.locator('#board-select option', { hasText: 'New name' }).waitFor({ state: 'attached', timeout: 3000 });
+      await admin.waitForFunction(() => document.title.startsWith('New name'));
+      assert.equal((await board(url1, b.id)).name, 'New name');
+
+      await admin.click('#board-settings-open');
+      await admin.check('#board-archive');
+      await admin.click('#board-settings button[type=submit]');
+      await member.locator('#board-select option', { hasText: 'New name' }).waitFor({ state: 'detached', timeout: 3000 });
+      await admin.locator('#board-select option', { hasText: 'New name (archived)' }).waitFor({ state: 'attached' });
+      assert.equal((await board(url1, b.id)).archived, true);
+      assertClean(admin);
+      assertClean(member);
+    } finally {
+      await admin.context().close();
+      await member.context().close();
+    }
+  });
+
   test('a column with cards is deleted only once its cards have somewhere to go', async () => {
     const b = await newBoard('Tidy board');
     const [todo, doing] = b.columns;

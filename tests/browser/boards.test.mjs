@@ -424,6 +424,49 @@ describe('boards and columns', () => {
     }
   });
 
+  test('opening a board reads one page per column; the rest comes as the column scrolls', async () => {
+    const b = await newBoard('Long history');
+    const todo = b.columns[0];
+    const made = await Promise.all(
+      Array.from({ length: 120 }, (_, i) => api.create(url1, { title: `Old card ${i}`, board_id: b.id, column_id: todo.id })),
+    );
+    const lastSeq = Math.max(...made.map((t) => t.seq));
+    const page = await openBoard(env.browser, url1, { query: `?board=${defaultId}` });
+    const reads = [];
+    page.on('request', (req) => {
+      if (req.method() === 'GET' && /\/api\/(tasks|boards\/[^/]+\/tasks)\?/.test(req.url())) reads.push(new URL(req.url()));
+    });
+    try {
+      await page.selectOption('#board-select', { label: 'Long history' });
+      await page.waitForFunction((id) => document.getElementById('app').dataset.board === id, b.id);
+      await waitForSeq(page, lastSeq);
+      const column = columnNamed(page, 'To do');
+      assert.equal(await column.locator('.count').textContent(), '120', 'the count is the server total');
+      assert.equal(await column.locator('.card').count(), 50, 'one page drawn');
+      assert.equal(reads.length, 3, `one read per column: ${reads.map(String).join(' ')}`);
+      for (const url of reads) {
+        assert.equal(url.pathname, `/api/boards/${b.id}/tasks`);
+        assert.equal(url.searchParams.get('limit'), '50');
+      }
+      // Scrolled to its end, the column loads on, a page at a time, to the last card.
+      await eventually(
+        async () => {
+          await column.locator('.cards').evaluate((el) => {
+            el.scrollTop = el.scrollHeight;
+          });
+          return (await column.locator('.card').count()) === 120;
+        },
+        { what: 'every card loaded by scrolling' },
+      );
+      assert.equal(reads.length, 5, 'two more pages of To do');
+      const titles = await column.locator('.card-title').allTextContents();
+      assert.deepEqual(new Set(titles).size, 120, 'no card twice');
+      assertClean(page);
+    } finally {
+      await page.context().close();
+    }
+  });
+
   test('a viewer of a board is offered nothing that changes it', async () => {
     const b = await newBoard('Look, do not touch');
     const task = await api.create(url1, { title: 'Only to read', board_id: b.id, column_id: b.columns[0].id });

@@ -1,16 +1,22 @@
-// The board page: wires the store, the live feed, the board, the dialog, the
-// filters and the cluster panel together.
+// The board page: wires the boards, the store, the live feed, the board, the
+// dialog, the filters and the cluster panel together.
 //
-// Start-up: learn the members (GET /api/cluster), load the list (which says
-// which event seq it reflects), then follow /ws?since=<that seq>. From then on
-// the board changes only by applying the server's events in seq order.
+// Start-up: learn the members (GET /api/cluster), list my boards, load the
+// board the URL names (its record and the first page of each column, which
+// say which event seq they reflect), then follow /ws?since=<that seq>. From
+// then on the board changes only by applying the server's events in seq
+// order. Switching boards loads the other one the same way and follows the
+// feed again from its seq.
 //
 // Test hooks: #app carries data-seq (last applied event), data-node-url (the
-// node in use) and data-live; cards carry data-task-id, data-status and
-// data-version.
+// node in use), data-live and data-board (the board on screen); columns
+// carry data-column-id, data-key and data-over; cards carry data-task-id,
+// data-column-id, data-status and data-version.
 
 import { Api } from './api.js';
+import { ArchivedView } from './archived.js';
 import { Board } from './board.js';
+import { BoardNotFound, Boards, boardInUrl } from './boards.js';
 import { ClusterPanel } from './cluster.js';
 import { TaskDialog } from './dialog.js';
 import { Feed } from './feed.js';
@@ -19,6 +25,7 @@ import { Health } from './health.js';
 import { PastBoard } from './past.js';
 import { Session } from './session.js';
 import { Store } from './store.js';
+import { BoardSwitcher } from './switcher.js';
 import { Toasts } from './toast.js';
 import { h, isTyping, sleep } from './util.js';
 
@@ -32,6 +39,7 @@ const toasts = new Toasts(document.getElementById('toasts'));
 const filters = new Filters(document.getElementById('filters'));
 const panel = new ClusterPanel(api, document.getElementById('cluster'));
 const session = new Session(api, document.getElementById('login-dialog'));
+const boards = new Boards(api, store);
 
 let announceTimer = null;
 function announce(text) {
@@ -53,38 +61,26 @@ const board = new Board({
   toasts,
   announce,
   openTask: (id) => dialog.open(id),
+  loadMore: (columnId) =>
+    boards.more(columnId).catch((err) => toasts.show(`More cards could not be loaded: ${err.message}`, { kind: 'error' })),
 });
+
+const switcher = new BoardSwitcher({ api, boards, announce });
+switcher.addEventListener('switch', (e) => switchTo(e.detail.id, 'push'));
 
 const dialog = new TaskDialog({
   dialog: document.getElementById('task-dialog'),
   store,
   api,
   board,
+  boards,
   toasts,
   announce,
   waitReason: () => health.waitReason(),
 });
 
-/** Load every task (keyset pages) and the seq the list reflects. */
-async function loadAll() {
-  const tasks = new Map();
-  let seq = null;
-  let cursor = null;
-  do {
-    const path = `/api/tasks?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
-    const res = await api.request('GET', path);
-    if (!res.ok) throw new Error(`loading the board: ${res.body?.error?.message ?? res.status}`);
-    // Later pages may be newer than the first; replaying the events after the
-    // first page's seq brings every task to the same point.
-    if (seq === null) seq = res.body.last_seq;
-    for (const t of res.body.tasks) tasks.set(t.id, t);
-    cursor = res.body.next_cursor;
-  } while (cursor);
-  store.reset([...tasks.values()], seq);
-}
-
 const feed = new Feed(api, store, {
-  reload: loadAll,
+  reload: () => boards.reload(),
   // The node closed the live feed: this sign-in ended (here or elsewhere).
   onSignedOut: (reason) => session.signedOutElsewhere(reason),
 });
@@ -94,15 +90,96 @@ const health = new Health(api, feed);
 
 store.addEventListener('change', (e) => {
   app.dataset.seq = String(store.lastSeq);
+  app.dataset.board = store.board?.id ?? '';
+  if (e.detail.reset) showRole();
   board.settle();
   board.render();
   // Events of users and members carry no task.
   const ids = e.detail.events.filter((ev) => ev.task && ev.kind !== 'task_deleted').map((ev) => ev.task_id);
   if (ids.length) board.flash(ids);
   for (const ev of e.detail.events) dialog.onTaskEvent(ev);
+  if (e.detail.events.some((ev) => ev.kind?.startsWith('board_'))) refreshBoardList();
+  if (e.detail.reset || e.detail.events.some((ev) => ev.kind?.startsWith('board_') || ev.kind?.startsWith('column_'))) {
+    switcher.render();
+    dialog.refreshColumns();
+  }
+  if (store.reloadNeeded) reloadSoon();
+  else if (store.boardStale) refreshRecordSoon();
   refreshChoices();
   panel.setPage({ seq: store.lastSeq });
 });
+
+// ------------------------------------------------------------------ boards
+
+let feedStarted = false;
+let switching = Promise.resolve();
+
+/**
+ * Show board `id` (`how`: 'push' for a switch Back returns from, 'replace'
+ * when the URL already asks for it). A board that is not mine opens the
+ * default one instead, and says so.
+ */
+function switchTo(id, how) {
+  switching = switching.catch(() => {}).then(async () => {
+    if (id === store.board?.id && how !== 'reload') return;
+    past.close();
+    archived.close();
+    try {
+      await boards.open(id, { history: how === 'push' ? 'push' : 'replace' });
+    } catch (err) {
+      if (!(err instanceof BoardNotFound) || !boards.defaultId || id === boards.defaultId) {
+        toasts.show(`Could not open the board: ${err.message}`, { kind: 'error' });
+        switcher.render();
+        return;
+      }
+      toasts.show('That board is not one of yours (or no longer exists): here is the default board.', { kind: 'error' });
+      await boards.open(boards.defaultId, { history: 'replace' });
+    }
+    announce(`Board ${store.board.name}.`);
+    // The feed follows from the seq this board was loaded at.
+    if (feedStarted) feed.restart('board switched');
+  });
+  return switching;
+}
+
+window.addEventListener('popstate', () => {
+  const id = boardInUrl();
+  if (id && id !== store.board?.id) switchTo(id, 'replace');
+});
+
+let listTimer = null;
+/** My boards again (one was created, renamed, archived, or I was added to one). */
+function refreshBoardList() {
+  clearTimeout(listTimer);
+  listTimer = setTimeout(() => {
+    boards
+      .loadList()
+      .then(() => switcher.render())
+      .catch(() => {});
+  }, 150);
+}
+
+let reloadTimer = null;
+/** A column went with its cards: where they went is in the board, not in events. */
+function reloadSoon() {
+  clearTimeout(reloadTimer);
+  reloadTimer = setTimeout(() => switchTo(store.board.id, 'reload'), 100);
+}
+
+let recordTimer = null;
+/** The members changed: my role may have. */
+function refreshRecordSoon() {
+  clearTimeout(recordTimer);
+  recordTimer = setTimeout(() => {
+    boards
+      .refreshRecord()
+      .then(() => showRole())
+      .catch(() => {
+        // No longer a member: off to the default board.
+        if (boards.defaultId) switchTo(boards.defaultId, 'replace');
+      });
+  }, 100);
+}
 
 /** The cluster's users who can be given a card ([{username, display_name}]), when accounts are on. */
 let users = [];
@@ -183,18 +260,31 @@ api.addEventListener('switch', (e) => {
 
 // ------------------------------------------------------------------ who is signed in
 
-/** What the role may not do is not shown (the server refuses it anyway). */
-function showSession() {
-  session.renderWho(document.getElementById('who'));
-  const canWrite = session.can('write');
+/**
+ * What my role on the board on screen may not do is not shown (the server
+ * refuses it anyway). On the default board that role is my site role.
+ */
+function showRole() {
+  const role = session.open ? 'admin' : store.board?.role ?? session.user?.role ?? 'viewer';
+  const canWrite = session.open || (session.can('read') && (role === 'admin' || role === 'member'));
   board.canWrite = canWrite;
+  board.canEditColumns = canWrite;
+  board.canDelete = session.open || role === 'admin';
   document.body.dataset.canWrite = String(canWrite);
-  document.body.dataset.role = session.open ? 'open' : (session.user?.role ?? 'none');
+  document.body.dataset.canDelete = String(board.canDelete);
+  document.body.dataset.boardRole = role;
   for (const field of document.querySelectorAll('#task-form input, #task-form textarea')) {
     field.readOnly = !canWrite;
   }
   for (const field of document.querySelectorAll('#task-form select')) field.disabled = !canWrite;
+  switcher.render();
   board.render();
+}
+
+function showSession() {
+  session.renderWho(document.getElementById('who'));
+  document.body.dataset.role = session.open ? 'open' : (session.user?.role ?? 'none');
+  showRole();
 }
 session.addEventListener('change', () => {
   showSession();
@@ -208,14 +298,45 @@ document.getElementById('task-assignee').addEventListener('focus', () => {
 // ------------------------------------------------------------------ the board on a past date
 
 const boardEl = document.getElementById('board');
+/** The live board (and everything that writes) is out of reach while another view is shown. */
+function hideBoard(shown) {
+  boardEl.hidden = shown;
+  document.getElementById('column-nav').hidden = shown;
+}
 const past = new PastBoard({
   api,
   onShown: (shown) => {
-    // The live board (and everything that writes) is out of reach meanwhile.
-    boardEl.hidden = shown;
-    document.getElementById('column-nav').hidden = shown;
+    hideBoard(shown);
     document.body.dataset.past = String(shown);
   },
+});
+
+/** The board on a past date reads GET /api/tasks?as_of, which answers the default board only. */
+function openPast() {
+  if (store.board && !store.board.default) {
+    toasts.show('The board on a past date is shown for the default board only, so far.');
+    return;
+  }
+  archived.close();
+  past.openView();
+}
+
+// ------------------------------------------------------------------ the archived cards
+
+const archived = new ArchivedView({
+  api,
+  announce,
+  onShown: (shown) => {
+    hideBoard(shown);
+    document.body.dataset.archived = String(shown);
+  },
+  board: () => store.board,
+  canWrite: () => board.canWrite,
+  columnName: (task) => store.column(store.columnOf({ ...task, archived: false }))?.name ?? null,
+});
+document.getElementById('archived-open').addEventListener('click', () => {
+  if (past.open) past.close();
+  archived.openView();
 });
 
 // ------------------------------------------------------------------ keyboard
@@ -230,12 +351,13 @@ document.addEventListener('keydown', (e) => {
     return;
   }
   if (e.ctrlKey || e.metaKey || e.altKey) return;
-  if (isTyping(e.target) || dialog.isOpen || help.open || board.moving || past.open) return;
+  if (isTyping(e.target) || dialog.isOpen || help.open || board.moving || past.open || archived.open) return;
+  if (document.querySelector('dialog[open]')) return;
   switch (e.key) {
     case 'n':
       if (!board.canWrite) break;
       e.preventDefault();
-      board.openAdd('todo');
+      board.openAdd();
       break;
     case '/':
       e.preventDefault();
@@ -251,7 +373,7 @@ document.addEventListener('keydown', (e) => {
       break;
     case 'd':
       e.preventDefault();
-      past.openView();
+      openPast();
       break;
     default:
       break;
@@ -304,15 +426,18 @@ async function boot() {
   showConnection();
   for (let attempt = 1; ; attempt++) {
     try {
-      await loadAll();
-      break;
+      await boards.loadList();
+      await switchTo(boards.wanted(), 'replace');
+      if (store.loaded) break;
     } catch (err) {
       conn.textContent = `Cannot load the board: ${err.message}`;
-      await sleep(Math.min(5000, 500 * attempt));
     }
+    await sleep(Math.min(5000, 500 * attempt));
   }
+  switcher.render();
   board.render();
   refreshChoices();
+  feedStarted = true;
   feed.start();
   // Relative times ("3 min ago") and due-date states age.
   setInterval(() => board.render(), 60000);

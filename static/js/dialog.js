@@ -9,6 +9,11 @@
 // Ticking a task-list box in the description saves at once, the same way
 // (If-Match), unless other edits are waiting for Save: then it joins them.
 //
+// The card moves to another column with the Column field, to another board
+// with "Move to board…" (PATCH board_id, If-Match: it lands in the column
+// with the same key there, else the first); Archive takes it off the board
+// with undo (Delete too, for board admins).
+//
 // A save that waits says why (the page's node not answering, no majority).
 // On a touch screen the dialog opens to read, not to type: nothing takes the
 // focus that would raise the keyboard.
@@ -16,11 +21,10 @@
 import { errorMessage } from './api.js';
 import { FIELD_NAME, historyItem, show } from './history.js';
 import { renderMarkdown, toggleTaskItem } from './markdown.js';
+import { placeFields } from './place.js';
 import {
   PRIORITIES,
   PRIORITY_NAME,
-  STATUSES,
-  STATUS_NAME,
   formatTime,
   h,
   parseLabels,
@@ -28,12 +32,12 @@ import {
   uuid,
 } from './util.js';
 
-const FIELDS = ['title', 'status', 'priority', 'assignee', 'due_date', 'labels', 'description'];
+const FIELDS = ['title', 'column_id', 'priority', 'assignee', 'due_date', 'labels', 'description'];
 /** A save slower than this says that it waits, and why. */
 const WAITING_AFTER_MS = 600;
 
 export class TaskDialog {
-  constructor({ dialog, store, api, board, toasts, announce, waitReason }) {
+  constructor({ dialog, store, api, board, boards, toasts, announce, waitReason }) {
     this.dialog = dialog;
     this.waitReason = waitReason;
     this.waitingTimer = null;
@@ -41,6 +45,7 @@ export class TaskDialog {
     this.store = store;
     this.api = api;
     this.board = board;
+    this.boards = boards;
     this.toasts = toasts;
     this.announce = announce;
     this.id = null;
@@ -75,9 +80,13 @@ export class TaskDialog {
       discard: $('#task-discard'),
       save: $('#task-save'),
       del: $('#task-delete'),
+      archive: $('#task-archive'),
+      moveOpen: $('#task-move-open'),
+      moveRow: $('#task-move'),
+      moveBoard: $('#task-board'),
+      moveGo: $('#task-move-go'),
       history: $('#history-list'),
     };
-    this.el.status.replaceChildren(...STATUSES.map((s) => h('option', { value: s.id }, s.name)));
     this.el.priority.replaceChildren(...PRIORITIES.map((p) => h('option', { value: p }, PRIORITY_NAME[p])));
 
     this.el.form.addEventListener('submit', (e) => {
@@ -124,6 +133,13 @@ export class TaskDialog {
       this.close();
       this.board.requestDelete(id);
     });
+    this.el.archive.addEventListener('click', () => {
+      const id = this.id;
+      this.close();
+      this.board.requestArchive(id);
+    });
+    this.el.moveOpen.addEventListener('click', () => this.offerBoards());
+    this.el.moveGo.addEventListener('click', () => this.moveToBoard());
     this.el.tabPreview.addEventListener('click', () => this.showTab('preview'));
     this.el.tabWrite.addEventListener('click', () => {
       this.showTab('write');
@@ -171,6 +187,8 @@ export class TaskDialog {
     this.fill(task);
     this.showTab(task.description ? 'preview' : 'write');
     this.el.history.replaceChildren(h('li', { class: 'muted' }, 'Loading…'));
+    this.el.moveRow.hidden = true;
+    this.el.moveOpen.setAttribute('aria-expanded', 'false');
     this.dialog.dataset.taskId = id;
     // To read on a touch screen (no keyboard raised); to type with a mouse.
     const touch = matchMedia('(pointer: coarse)').matches;
@@ -184,10 +202,34 @@ export class TaskDialog {
     this.loadHistory();
   }
 
-  fill(task) {
+  /** The task with its column named (`column_id`), whether the server left it out or not. */
+  resolve(task) {
+    return { ...task, column_id: this.store.columnOf(task) };
+  }
+
+  /** The Column field lists the board's columns (they change with its events). */
+  refreshColumns() {
+    const columns = this.store.board?.columns ?? [];
+    const value = this.el.status.value;
+    this.el.status.replaceChildren(...columns.map((c) => h('option', { value: c.id }, c.name)));
+    if (columns.some((c) => c.id === value)) this.el.status.value = value;
+  }
+
+  columnName(id) {
+    return this.store.column(id)?.name ?? 'another column';
+  }
+
+  /** A field's value as read in the conflict table. */
+  showField(field, value) {
+    return field === 'column_id' ? this.columnName(value) : show(field, value);
+  }
+
+  fill(raw) {
+    const task = this.resolve(raw);
     this.base = task;
+    this.refreshColumns();
     this.el.title.value = task.title;
-    this.el.status.value = task.status;
+    this.el.status.value = task.column_id ?? '';
     this.el.priority.value = task.priority;
     this.el.assignee.value = task.assignee ?? '';
     this.el.due.value = task.due_date ?? '';
@@ -212,7 +254,7 @@ export class TaskDialog {
   renderMeta() {
     const t = this.base;
     this.el.meta.replaceChildren(
-      `${STATUS_NAME[t.status]} · version ${t.version} · created `,
+      `${this.columnName(t.column_id)} · version ${t.version} · created `,
       h('time', { datetime: t.created_at, title: formatTime(t.created_at) }, relativeTime(t.created_at)),
       ' · updated ',
       h('time', { datetime: t.updated_at, title: formatTime(t.updated_at) }, relativeTime(t.updated_at)),
@@ -243,7 +285,7 @@ export class TaskDialog {
   values() {
     return {
       title: this.el.title.value.trim(),
-      status: this.el.status.value,
+      column_id: this.el.status.value || null,
       priority: this.el.priority.value,
       assignee: this.el.assignee.value.trim() || null,
       due_date: this.el.due.value || null,
@@ -264,7 +306,9 @@ export class TaskDialog {
 
   setBusy(busy) {
     this.saving = busy;
-    for (const b of [this.el.save, this.el.del, this.el.conflictMine, this.el.conflictTheirs]) b.disabled = busy;
+    for (const b of [this.el.save, this.el.del, this.el.archive, this.el.moveGo, this.el.conflictMine, this.el.conflictTheirs]) {
+      b.disabled = busy;
+    }
   }
 
   async save() {
@@ -317,7 +361,7 @@ export class TaskDialog {
     try {
       res = await this.board.enqueue(id, () =>
         this.api.request('PATCH', `/api/tasks/${encodeURIComponent(id)}`, {
-          body: changes,
+          body: this.body(changes),
           ifMatch: version,
           idempotencyKey: uuid(),
         }),
@@ -360,6 +404,15 @@ export class TaskDialog {
     else this.showError(`Not saved: ${errorMessage(res)}`);
   }
 
+  /** The PATCH body for `changes`: a new column named as place.js writes it. */
+  body(changes) {
+    const out = { ...changes };
+    const column = 'column_id' in out && this.store.column(out.column_id);
+    delete out.column_id;
+    if (column) Object.assign(out, placeFields(column, this.store.board));
+    return out;
+  }
+
   /** After a moment, a save that waits says so, and why. */
   startWaiting() {
     this.stopWaiting();
@@ -381,7 +434,8 @@ export class TaskDialog {
     this.el.saving.hidden = false;
   }
 
-  showConflict(current) {
+  showConflict(raw) {
+    const current = this.resolve(raw);
     const mine = this.changes();
     const theirs = this.changesBetween(this.base, current);
     this.conflict = { current, mine };
@@ -394,8 +448,8 @@ export class TaskDialog {
           'tr',
           { class: overlap ? 'overlap' : null, dataset: { field: f } },
           h('th', { scope: 'row' }, FIELD_NAME[f], overlap ? h('span', { class: 'badge' }, 'both changed') : null),
-          h('td', { class: f in theirs ? 'changed' : null }, show(f, current[f])),
-          h('td', { class: f in mine ? 'changed' : null }, f in mine ? show(f, mine[f]) : '(unchanged)'),
+          h('td', { class: f in theirs ? 'changed' : null }, this.showField(f, current[f])),
+          h('td', { class: f in mine ? 'changed' : null }, f in mine ? this.showField(f, mine[f]) : '(unchanged)'),
         ),
       );
     }
@@ -444,7 +498,7 @@ export class TaskDialog {
 
   setValues(v) {
     this.el.title.value = v.title;
-    this.el.status.value = v.status;
+    this.el.status.value = v.column_id ?? '';
     this.el.priority.value = v.priority;
     this.el.assignee.value = v.assignee ?? '';
     this.el.due.value = v.due_date ?? '';
@@ -463,6 +517,16 @@ export class TaskDialog {
     }
     const task = event.task;
     if (!task || task.version <= this.base.version) return;
+    if (!this.store.isHere(task) || task.archived === true) {
+      // Taken off this board (another board, or archived): nothing to save here.
+      this.deleted = true;
+      this.el.notice.replaceChildren(
+        task.archived === true ? 'This card was archived.' : 'This card was moved to another board.',
+      );
+      this.el.notice.hidden = false;
+      this.el.save.disabled = true;
+      return;
+    }
     if (this.conflict || this.saving) return;
     if (Object.keys(this.changes()).length === 0) {
       // Nothing typed yet: just show the new version.
@@ -485,12 +549,74 @@ export class TaskDialog {
     this.conflict = null;
     this.el.save.disabled = true;
     this.el.del.disabled = true;
+    this.el.archive.disabled = true;
+    this.el.moveGo.disabled = true;
+  }
+
+  // ---------------------------------------------------------------- moving to another board
+
+  /** "Move to board…": the boards it may go to (mine, where I may write), chosen with a select. */
+  offerBoards() {
+    const shown = this.el.moveRow.hidden;
+    this.el.moveRow.hidden = !shown;
+    this.el.moveOpen.setAttribute('aria-expanded', String(shown));
+    if (!shown) return;
+    const here = this.store.board?.id;
+    const others = this.boards.list.filter((b) => b.id !== here && !b.archived && b.role !== 'viewer');
+    this.el.moveBoard.replaceChildren(...others.map((b) => h('option', { value: b.id }, b.name)));
+    this.el.moveGo.disabled = others.length === 0;
+    if (others.length === 0) this.el.moveBoard.append(h('option', { value: '' }, 'No other board'));
+    this.el.moveBoard.focus();
+  }
+
+  async moveToBoard() {
+    const id = this.id;
+    const to = this.boards.list.find((b) => b.id === this.el.moveBoard.value);
+    if (!id || !to || this.saving) return;
+    if (Object.keys(this.changes()).length > 0) {
+      this.showError('Save or discard your changes first, then move the card.');
+      return;
+    }
+    this.setBusy(true);
+    let res;
+    try {
+      res = await this.board.enqueue(id, () =>
+        this.api.request('PATCH', `/api/tasks/${encodeURIComponent(id)}`, {
+          body: { board_id: to.id },
+          ifMatch: Math.max(this.base.version, this.board.writes.ownVersion(id)),
+          idempotencyKey: uuid(),
+        }),
+      );
+    } catch (err) {
+      this.setBusy(false);
+      this.showError(`Not moved — no node answered (${err.message}). Try again.`);
+      return;
+    }
+    if (this.id !== id) return;
+    this.setBusy(false);
+    if (res.ok) {
+      this.board.noteVersion(res.body);
+      this.board.reportBreach(res.body);
+      this.announce(`Moved “${res.body.title}” to the board ${to.name}.`);
+      this.toasts.show(`Moved “${res.body.title}” to ${to.name}.`);
+      this.close();
+      return;
+    }
+    if (res.status === 404) {
+      this.showDeleted();
+      return;
+    }
+    this.showError(
+      res.status === 412
+        ? 'Someone else changed this card meanwhile; it was not moved. Look at it again, then move it.'
+        : `Not moved: ${errorMessage(res)}`,
+    );
   }
 
   fieldError(field, message) {
     const input = {
       title: this.el.title,
-      status: this.el.status,
+      column_id: this.el.status,
       priority: this.el.priority,
       assignee: this.el.assignee,
       due_date: this.el.due,

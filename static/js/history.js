@@ -12,6 +12,9 @@ export const FIELD_NAME = {
   labels: 'Labels',
   description: 'Description',
   position: 'Position',
+  column_id: 'Column',
+  board_id: 'Board',
+  archived: 'Archived',
 };
 
 export function historyItem(ev) {

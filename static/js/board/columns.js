@@ -1,141 +1,241 @@
-// The board's frame: one column per status, with its heading and count, its
-// list (filled by render.js) and its "Add a card" form; and, for a phone,
-// where the board shows one column at a time, a bar of buttons that jump to
-// a column and mark the one in view.
+// The board's frame: one column per column of the board on screen, in its
+// order, each with its heading, its count (against its WIP limit, if it has
+// one), its menu, its list (filled by render.js) and its "Add a card" form;
+// after them "Add a column"; and, for a phone, where the board shows one
+// column at a time, a bar of buttons that jump to a column and mark the one
+// in view.
+//
+// The columns come from the store (`store.board.columns`) and change with
+// it: `sync` keeps one element per column across renders, so the focus and
+// a half-typed card survive a column added or renamed elsewhere.
+//
+// A column holds the cards loaded so far; scrolling near its end asks for
+// the next page.
 
 import { errorMessage } from '../api.js';
-import { STATUSES, h, icon, uuid } from '../util.js';
+import { placeFields } from '../place.js';
+import { h, icon, uuid } from '../util.js';
+
+/** This close to the end of a column's list, its next page is asked for. */
+const MORE_WITHIN_PX = 200;
 
 export class Columns {
   /**
    * `board` supplies: root, store, api, filters, toasts, announce, writes,
-   * view (revealId) and render(). `nav` holds the phone's column bar.
+   * view (revealId), editor (openMenu, openAdd), loadMore(columnId),
+   * canWrite, canEditColumns and render(). `nav` holds the phone's column bar.
    */
   constructor(board, nav) {
     this.board = board;
     this.nav = nav;
-    /** status → {column, list, countShown, countSaid, form, input, opener, error, name, jump} */
-    this.byStatus = new Map();
-    this.build();
-    this.markShown(STATUSES[0].id);
+    /** column id → {column, list, title, countShown, countSaid, wipOver, form, input, opener, error, jump, menu, name} */
+    this.byId = new Map();
+    this.shown = null;
+    this.adder = h(
+      'div',
+      { class: 'column-adder' },
+      h('button', { type: 'button', class: 'button subtle add-column' }, icon('plus'), 'Add a column'),
+    );
+    this.adder.firstChild.addEventListener('click', () => this.board.editor.openAdd());
     board.root.addEventListener('scroll', () => this.onBoardScroll(), { passive: true });
   }
 
-  get(status) {
-    return this.byStatus.get(status);
+  get(id) {
+    return this.byId.get(id);
   }
 
   values() {
-    return this.byStatus.values();
+    return this.byId.values();
   }
 
-  build() {
-    for (const { id, name } of STATUSES) {
-      const headingId = `col-${id}-title`;
-      const list = h('ol', {
-        class: 'cards',
-        role: 'list',
-        'aria-labelledby': headingId,
-        dataset: { status: id },
-      });
-      // The count as seen ("3/12"), and as heard with the column's name
-      // ("To do, 3 of 12 cards shown"), which also names its list.
-      const countShown = h('span', { class: 'count', 'aria-hidden': 'true' }, '0');
-      const countSaid = h('span', { class: 'visually-hidden' }, ', 0 cards');
-      const input = h('input', {
-        type: 'text',
-        name: 'title',
-        class: 'add-title',
-        maxlength: '200',
-        autocomplete: 'off',
-        placeholder: 'Title of the card…',
-        'aria-label': `Title of a new card in ${name}`,
-      });
-      const error = h('p', { class: 'add-error', role: 'alert', hidden: true });
-      const form = h(
-        'form',
-        { class: 'add-form', hidden: true, dataset: { status: id } },
-        input,
-        error,
-        h(
-          'div',
-          { class: 'add-actions' },
-          h('button', { type: 'submit', class: 'button primary' }, 'Add card'),
-          h(
-            'button',
-            { type: 'button', class: 'icon-button add-cancel', 'aria-label': 'Close the new card form' },
-            icon('close'),
-          ),
-        ),
-      );
-      const opener = h(
-        'button',
-        { type: 'button', class: 'add-open', 'aria-label': `Add a card to ${name}` },
-        icon('plus'),
-        'Add a card',
-      );
-      const column = h(
-        'section',
-        { class: `column column-${id}`, dataset: { status: id }, 'aria-labelledby': headingId },
-        h('header', { class: 'column-head' }, h('h2', { id: headingId }, name, countSaid), countShown),
-        list,
-        h('div', { class: 'add' }, opener, form),
-      );
-      // On a phone the board shows one column at a time: these jump to one.
-      const jump = h(
-        'button',
-        { type: 'button', class: 'column-jump', dataset: { status: id } },
-        h('span', { class: 'jump-name' }, name),
-        ' ',
-        h('span', { class: 'jump-count' }, '0'),
-      );
-      jump.addEventListener('click', () => this.showColumn(id));
-      this.nav?.append(jump);
-      this.byStatus.set(id, { column, list, countShown, countSaid, form, input, opener, error, name, jump });
-      opener.addEventListener('click', () => this.openAdd(id));
-      form.addEventListener('submit', (e) => {
-        e.preventDefault();
-        this.create(id);
-      });
-      form.querySelector('.add-cancel').addEventListener('click', () => this.closeAdd(id));
-      input.addEventListener('keydown', (e) => {
-        if (e.key === 'Escape') {
-          e.stopPropagation();
-          this.closeAdd(id);
-        }
-      });
-      this.board.root.append(column);
+  /** The column ids in the order the page shows them. */
+  ids() {
+    return this.board.editor.shown().map((c) => c.id);
+  }
+
+  /** One element per column of the board, in its order; the ones gone are removed. */
+  sync() {
+    const board = this.board;
+    const columns = board.editor.shown();
+    const focused = document.activeElement;
+    const alive = new Set();
+    let cursor = board.root.firstElementChild;
+    let jumpCursor = this.nav?.firstElementChild ?? null;
+    for (const column of columns) {
+      alive.add(column.id);
+      const col = this.byId.get(column.id) ?? this.build(column);
+      this.update(col, column);
+      if (col.column === cursor) cursor = cursor.nextElementSibling;
+      else board.root.insertBefore(col.column, cursor);
+      if (this.nav) {
+        if (col.jump === jumpCursor) jumpCursor = jumpCursor.nextElementSibling;
+        else this.nav.insertBefore(col.jump, jumpCursor);
+      }
+    }
+    for (const [id, col] of this.byId) {
+      if (alive.has(id)) continue;
+      col.column.remove();
+      col.jump.remove();
+      this.byId.delete(id);
+    }
+    board.root.append(this.adder);
+    this.adder.hidden = !board.canEditColumns;
+    if (!this.shown || !this.byId.has(this.shown)) this.markShown(columns[0]?.id ?? null);
+    // Moving an element in the DOM takes the focus away: give it back.
+    if (focused && focused !== document.activeElement && focused.isConnected && document.activeElement === document.body) {
+      focused.focus({ preventScroll: true });
     }
   }
 
-  /** After a render: how many cards the column holds, and shows under the filters. */
-  showCount(status, shown, all, filtered) {
-    const col = this.byStatus.get(status);
-    const text = filtered ? `${shown}/${all}` : String(all);
-    const said = filtered ? `, ${shown} of ${all} cards shown` : `, ${all} card${all === 1 ? '' : 's'}`;
+  build(column) {
+    const id = column.id;
+    const headingId = `col-${domId(column.key ?? id)}-title`;
+    const list = h('ol', { class: 'cards', role: 'list', 'aria-labelledby': headingId });
+    // The count as seen ("3", "3/12", "6 / 5"), and as heard with the
+    // column's name ("To do, 3 of 12 cards shown"), which also names its list.
+    const countShown = h('span', { class: 'count', 'aria-hidden': 'true' }, '0');
+    const countSaid = h('span', { class: 'visually-hidden' }, ', 0 cards');
+    // Over the WIP limit is said in words too, not only in red.
+    const wipOver = h('span', { class: 'wip-over', hidden: true }, 'Over limit');
+    const name = h('span', { class: 'column-name' });
+    const dot = h('span', { class: 'column-dot', 'aria-hidden': 'true' });
+    const menu = h(
+      'button',
+      { type: 'button', class: 'icon-button column-menu-open', 'aria-haspopup': 'menu', 'aria-expanded': 'false' },
+      h('span', { 'aria-hidden': 'true' }, '⋯'),
+    );
+    const input = h('input', {
+      type: 'text',
+      name: 'title',
+      class: 'add-title',
+      maxlength: '200',
+      autocomplete: 'off',
+      placeholder: 'Title of the card…',
+    });
+    const error = h('p', { class: 'add-error', role: 'alert', hidden: true });
+    const form = h(
+      'form',
+      { class: 'add-form', hidden: true },
+      input,
+      error,
+      h(
+        'div',
+        { class: 'add-actions' },
+        h('button', { type: 'submit', class: 'button primary' }, 'Add card'),
+        h(
+          'button',
+          { type: 'button', class: 'icon-button add-cancel', 'aria-label': 'Close the new card form' },
+          icon('close'),
+        ),
+      ),
+    );
+    const opener = h('button', { type: 'button', class: 'add-open' }, icon('plus'), 'Add a card');
+    const title = h('h2', { id: headingId }, dot, name, countSaid);
+    const head = h('header', { class: 'column-head' }, title, h('span', { class: 'column-tools' }, wipOver, countShown, menu));
+    const section = h('section', { class: 'column', 'aria-labelledby': headingId }, head, list, h('div', { class: 'add' }, opener, form));
+    // On a phone the board shows one column at a time: these jump to one.
+    const jump = h(
+      'button',
+      { type: 'button', class: 'column-jump' },
+      h('span', { class: 'jump-name' }),
+      ' ',
+      h('span', { class: 'jump-count' }, '0'),
+    );
+    const col = { column: section, head, list, title, name, dot, countShown, countSaid, wipOver, form, input, opener, error, jump, menu };
+    jump.addEventListener('click', () => this.showColumn(id));
+    opener.addEventListener('click', () => this.openAdd(id));
+    menu.addEventListener('click', () => this.board.editor.openMenu(id, menu));
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.create(id);
+    });
+    form.querySelector('.add-cancel').addEventListener('click', () => this.closeAdd(id));
+    input.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') {
+        e.stopPropagation();
+        this.closeAdd(id);
+      }
+    });
+    list.addEventListener('scroll', () => this.maybeMore(id), { passive: true });
+    this.byId.set(id, col);
+    return col;
+  }
+
+  /** What a column shows of its record: name, colour, category, controls. */
+  update(col, column) {
+    const name = column.name;
+    if (col.name.textContent !== name) col.name.textContent = name;
+    col.jump.querySelector('.jump-name').textContent = name;
+    const section = col.column;
+    section.className = `column column-${column.category ?? 'todo'}`;
+    Object.assign(section.dataset, {
+      columnId: column.id,
+      key: column.key ?? '',
+      // The key, as the default board's three columns were always named.
+      status: column.key ?? column.id,
+      category: column.category ?? '',
+    });
+    col.list.dataset.columnId = column.id;
+    col.list.dataset.status = column.key ?? column.id;
+    col.jump.dataset.columnId = column.id;
+    if (column.color) col.dot.style.background = column.color;
+    else col.dot.style.removeProperty('background');
+    col.menu.setAttribute('aria-label', `Column menu: ${name}`);
+    col.menu.hidden = !this.board.canEditColumns;
+    col.input.setAttribute('aria-label', `Title of a new card in ${name}`);
+    col.opener.setAttribute('aria-label', `Add a card to ${name}`);
+    col.head.classList.toggle('can-drag', this.board.canEditColumns);
+  }
+
+  /** After a render: how many cards the column holds, shows under the filters, and its limit. */
+  showCount(id, shown, filtered) {
+    const col = this.byId.get(id);
+    const column = this.board.store.column(id);
+    const all = this.board.store.window(id)?.total ?? 0;
+    const limit = column?.wip_limit ?? null;
+    const over = limit != null && all > limit;
+    let text = filtered ? `${shown}/${all}` : String(all);
+    if (limit != null) text = filtered ? `${shown}/${all} (limit ${limit})` : `${all} / ${limit}`;
+    let said = filtered ? `, ${shown} of ${all} cards shown` : `, ${all} card${all === 1 ? '' : 's'}`;
+    if (limit != null) said += `, limit ${limit}${over ? ', over the limit' : ''}`;
     if (col.countShown.textContent !== text) col.countShown.textContent = text;
     if (col.countSaid.textContent !== said) col.countSaid.textContent = said;
+    col.countShown.classList.toggle('over', over);
+    col.wipOver.hidden = !over;
+    col.column.dataset.over = String(over);
     col.jump.querySelector('.jump-count').textContent = text;
     col.list.classList.toggle('empty', shown === 0);
+    col.list.classList.toggle('has-more', !(this.board.store.window(id)?.complete ?? true));
+    this.maybeMore(id);
+  }
+
+  /** Near the end of a column's list (or the list not filling it): its next page. */
+  maybeMore(id) {
+    const col = this.byId.get(id);
+    const win = this.board.store.window(id);
+    if (!col || !win || win.complete) return;
+    const { list } = col;
+    if (list.scrollHeight - list.scrollTop - list.clientHeight < MORE_WITHIN_PX) this.board.loadMore(id);
   }
 
   // ---------------------------------------------------------------- the phone's column bar
 
-  /** Bring column `status` into view where the board shows one at a time. */
-  showColumn(status) {
+  /** Bring column `id` into view where the board scrolls sideways. */
+  showColumn(id) {
     const root = this.board.root;
-    const { column } = this.byStatus.get(status);
+    const col = this.byId.get(id);
+    if (!col) return;
     if (root.scrollWidth > root.clientWidth) {
-      const left = root.scrollLeft + column.getBoundingClientRect().left - root.getBoundingClientRect().left;
+      const left = root.scrollLeft + col.column.getBoundingClientRect().left - root.getBoundingClientRect().left;
       root.scrollTo({ left, behavior: 'smooth' });
     }
-    this.markShown(status);
+    this.markShown(id);
   }
 
   onBoardScroll() {
     const left = this.board.root.getBoundingClientRect().left;
     let nearest = null;
-    for (const [id, { column }] of this.byStatus) {
+    for (const [id, { column }] of this.byId) {
       const off = Math.abs(column.getBoundingClientRect().left - left);
       if (!nearest || off < nearest[1]) nearest = [id, off];
     }
@@ -143,25 +243,28 @@ export class Columns {
   }
 
   /** Which column the phone's column bar marks as shown. */
-  markShown(status) {
-    for (const [id, col] of this.byStatus) {
-      if (id === status) col.jump.setAttribute('aria-current', 'true');
+  markShown(shownId) {
+    this.shown = shownId;
+    for (const [id, col] of this.byId) {
+      if (id === shownId) col.jump.setAttribute('aria-current', 'true');
       else col.jump.removeAttribute('aria-current');
     }
   }
 
   // ---------------------------------------------------------------- adding a card
 
-  openAdd(status = 'todo') {
-    const col = this.byStatus.get(status);
+  openAdd(id = this.ids()[0]) {
+    const col = this.byId.get(id);
+    if (!col) return;
     col.opener.hidden = true;
     col.form.hidden = false;
-    this.showColumn(status);
+    this.showColumn(id);
     col.input.focus({ preventScroll: true });
   }
 
-  closeAdd(status) {
-    const col = this.byStatus.get(status);
+  closeAdd(id) {
+    const col = this.byId.get(id);
+    if (!col) return;
     col.form.hidden = true;
     col.opener.hidden = false;
     col.error.hidden = true;
@@ -169,9 +272,9 @@ export class Columns {
     col.opener.focus();
   }
 
-  async create(status) {
+  async create(id) {
     const board = this.board;
-    const col = this.byStatus.get(status);
+    const col = this.byId.get(id);
     const title = col.input.value.trim();
     col.error.hidden = true;
     if (!title) {
@@ -183,17 +286,23 @@ export class Columns {
     const button = col.form.querySelector('button[type=submit]');
     button.disabled = true;
     col.input.value = '';
-    const key = uuid();
+    const name = board.store.column(id)?.name ?? 'the column';
     try {
       const res = await board.api.request('POST', '/api/tasks', {
-        body: { title, status },
-        idempotencyKey: key,
+        body: { title, ...placeFields(board.store.column(id), board.store.board) },
+        idempotencyKey: uuid(),
       });
       if (res.ok) {
         board.writes.noteVersion(res.body);
         board.view.revealId = res.body.id;
         if (board.store.get(res.body.id)) board.render();
-        board.announce(`Added “${title}” to ${col.name}.`);
+        // Added after the cards loaded so far: load on to it, so it is seen.
+        for (let win = board.store.window(id); win && !win.complete && !board.store.get(res.body.id); ) {
+          await board.loadMore(id);
+          if (board.store.window(id) !== win) break;
+        }
+        board.announce(`Added “${title}” to ${name}.`);
+        board.reportBreach(res.body);
         if (!board.filters.matches(res.body)) {
           board.toasts.show(`Added “${title}”: the current filter hides it.`);
         }
@@ -211,4 +320,9 @@ export class Columns {
       if (!col.form.hidden) col.input.focus();
     }
   }
+}
+
+/** A column key made safe for an element id (keys are the server's; ids must not clash). */
+function domId(text) {
+  return String(text).replace(/[^A-Za-z0-9_-]/g, '_');
 }

@@ -161,7 +161,7 @@ export class PointerDrag {
     d.ghost.style.transform = `translate(${x - d.dx}px, ${y - d.dy}px) rotate(2deg)`;
     const under = document.elementFromPoint(x, y);
     const column = under?.closest?.('.column');
-    if (column) {
+    if (column?.dataset.columnId) {
       const list = column.querySelector('.cards');
       const cards = [...list.children].filter((el) => el.classList.contains('card') && el !== d.card);
       const before = cards.find((el) => {
@@ -190,14 +190,14 @@ export class PointerDrag {
   drop() {
     const d = this.drag;
     const list = d.placeholder.parentElement;
-    const status = list?.dataset.status;
+    const columnId = list?.dataset.columnId;
     const isCard = (el) => el && el.classList.contains('card') && el !== d.card;
     let prev = d.placeholder.previousElementSibling;
     while (prev && !isCard(prev)) prev = prev.previousElementSibling;
     let next = d.placeholder.nextElementSibling;
     while (next && !isCard(next)) next = next.nextElementSibling;
     this.end(true);
-    if (status) this.board.moves.move(d.id, status, prev?.dataset.taskId ?? null, next?.dataset.taskId ?? null);
+    if (columnId) this.board.moves.move(d.id, columnId, prev?.dataset.taskId ?? null, next?.dataset.taskId ?? null);
   }
 
   /** Put the page back as it was; `dropped` says whether a move follows. */

@@ -4,8 +4,6 @@
 // Esc puts it back, and so does the focus leaving it. While a card is picked
 // up, the keys to press are shown on screen and every step is announced.
 
-import { STATUSES, STATUS_NAME } from '../util.js';
-
 export class KeyboardMove {
   /**
    * `board` supplies: store, moves (overlay, shown, positionFor, commit),
@@ -15,7 +13,7 @@ export class KeyboardMove {
   constructor(board, moveHelp) {
     this.board = board;
     this.moveHelp = moveHelp;
-    /** The card picked up: {id, base, startStatus, startPosition}, or null. */
+    /** The card picked up: {id, base, startColumn, startPosition}, or null. */
     this.moving = null;
     document.addEventListener('focusin', (e) => {
       // Focus went elsewhere while a card was being moved: cancel the move.
@@ -34,9 +32,10 @@ export class KeyboardMove {
       return;
     }
     const shown = board.moves.shown(task);
-    this.moving = { id, base: task, startStatus: shown.status, startPosition: shown.position };
+    const columnId = board.store.columnOf(shown);
+    this.moving = { id, base: task, startColumn: columnId, startPosition: shown.position };
     board.moves.overlay.set(id, {
-      status: shown.status,
+      columnId,
       position: shown.position,
       token: 'preview',
       seq: null,
@@ -70,30 +69,30 @@ export class KeyboardMove {
     const mv = this.moving;
     if (mv.id !== id) return;
     const ov = board.moves.overlay.get(mv.id);
-    const status = ov.status;
-    const order = STATUSES.map((s) => s.id);
-    const ids = keys.visibleIds(status);
+    const current = ov.columnId;
+    const order = board.columns.ids();
+    const ids = keys.visibleIds(current);
     const at = ids.indexOf(mv.id);
     const others = ids.filter((x) => x !== mv.id);
     let target = null;
     switch (e.key) {
       case 'ArrowUp':
       case 'k':
-        if (at > 0) target = { status, index: at - 1 };
+        if (at > 0) target = { column: current, index: at - 1 };
         break;
       case 'ArrowDown':
       case 'j':
-        if (at < ids.length - 1) target = { status, index: at + 1 };
+        if (at < ids.length - 1) target = { column: current, index: at + 1 };
         break;
       case 'ArrowLeft':
       case 'h':
       case 'ArrowRight':
       case 'l': {
         const delta = e.key === 'ArrowLeft' || e.key === 'h' ? -1 : 1;
-        const c = order.indexOf(status) + delta;
+        const c = order.indexOf(current) + delta;
         if (c >= 0 && c < order.length) {
           const len = keys.visibleIds(order[c]).length;
-          target = { status: order[c], index: Math.min(Math.max(at, 0), len) };
+          target = { column: order[c], index: Math.min(Math.max(at, 0), len) };
         }
         break;
       }
@@ -116,15 +115,16 @@ export class KeyboardMove {
     }
     e.preventDefault();
     if (!target) return;
-    const list = target.status === status ? others : keys.visibleIds(target.status);
+    const list = target.column === current ? others : keys.visibleIds(target.column);
     const prevId = list[target.index - 1] ?? null;
     const nextId = list[target.index] ?? null;
-    ov.status = target.status;
-    ov.position = board.moves.positionFor(mv.id, target.status, prevId, nextId);
+    ov.columnId = target.column;
+    ov.position = board.moves.positionFor(mv.id, target.column, prevId, nextId);
     board.render();
     keys.focusCard(mv.id);
-    const now = keys.visibleIds(target.status);
-    board.announce(`${STATUS_NAME[target.status]}, position ${now.indexOf(mv.id) + 1} of ${now.length}.`);
+    const now = keys.visibleIds(target.column);
+    const name = board.store.column(target.column)?.name ?? 'Column';
+    board.announce(`${name}, position ${now.indexOf(mv.id) + 1} of ${now.length}.`);
   }
 
   /** Drop the card where it is shown: one write, or none if it is back where it started. */
@@ -135,13 +135,13 @@ export class KeyboardMove {
     this.hideHelp();
     const ov = board.moves.overlay.get(mv.id);
     board.moves.overlay.delete(mv.id);
-    if (!ov || (ov.status === mv.startStatus && ov.position === mv.startPosition)) {
+    if (!ov || (ov.columnId === mv.startColumn && ov.position === mv.startPosition)) {
       board.render();
       board.keys.focusCard(mv.id);
       board.announce('Move cancelled: the card is where it was.');
       return;
     }
-    board.moves.commit(mv.id, ov.status, ov.position, mv.base);
+    board.moves.commit(mv.id, ov.columnId, ov.position, mv.base);
     board.keys.focusCard(mv.id);
   }
 

@@ -4,21 +4,23 @@
 // has tabindex 0, every other card -1, and the arrow keys (or h j k l, Home,
 // End) go from card to card, taking the Tab stop along. So Tab goes column,
 // "Add a card", next column, …, and the toast's Undo right after the board.
-// On a card, Enter (or Space, e) opens it, Delete deletes it (undo.js) and
-// m picks it up to move it (keyboard-move.js).
-
-import { STATUSES } from '../util.js';
+// On a card, Enter (or Space, e) opens it, Delete archives it and
+// Shift+Delete deletes it (both with undo, undo.js), and m picks it up to
+// move it (keyboard-move.js).
 
 export class KeyboardNav {
-  /** `board` supplies: root, columns, cards (id → element), keyMove (start), openTask(id), requestDelete(id). */
+  /**
+   * `board` supplies: root, columns, cards (id → element), keyMove (start),
+   * openTask(id), requestArchive(id), requestDelete(id).
+   */
   constructor(board) {
     this.board = board;
-    /** status → the id of the column's Tab stop. */
+    /** column id → the id of the column's Tab stop. */
     this.stops = new Map();
     board.root.addEventListener('focusin', (e) => {
       const card = e.target.closest?.('.card');
-      if (card?.dataset.taskId && card.dataset.status) {
-        this.stops.set(card.dataset.status, card.dataset.taskId);
+      if (card?.dataset.taskId && card.dataset.columnId) {
+        this.stops.set(card.dataset.columnId, card.dataset.taskId);
         this.updateTabStops();
       }
     });
@@ -52,7 +54,7 @@ export class KeyboardNav {
       case 'Home':
       case 'End': {
         e.preventDefault();
-        const ids = this.visibleIds(card.dataset.status);
+        const ids = this.visibleIds(card.dataset.columnId);
         this.focusCard(e.key === 'Home' ? ids[0] : ids.at(-1));
         break;
       }
@@ -68,7 +70,8 @@ export class KeyboardNav {
         break;
       case 'Delete':
         e.preventDefault();
-        board.requestDelete(id);
+        if (e.shiftKey) board.requestDelete(id);
+        else board.requestArchive(id);
         break;
       default:
         break;
@@ -77,12 +80,12 @@ export class KeyboardNav {
 
   /** After a render: exactly one card per column takes part in Tab. */
   updateTabStops() {
-    for (const { id: status } of STATUSES) {
-      const ids = this.visibleIds(status);
-      let stop = this.stops.get(status);
+    for (const columnId of this.board.columns.ids()) {
+      const ids = this.visibleIds(columnId);
+      let stop = this.stops.get(columnId);
       if (!ids.includes(stop)) stop = ids[0];
-      if (stop) this.stops.set(status, stop);
-      else this.stops.delete(status);
+      if (stop) this.stops.set(columnId, stop);
+      else this.stops.delete(columnId);
       for (const id of ids) {
         const el = this.board.cards.get(id);
         const want = id === stop ? '0' : '-1';
@@ -91,9 +94,11 @@ export class KeyboardNav {
     }
   }
 
-  /** The ids of the cards column `status` shows, top to bottom. */
-  visibleIds(status) {
-    return [...this.board.columns.get(status).list.children]
+  /** The ids of the cards column `columnId` shows, top to bottom. */
+  visibleIds(columnId) {
+    const col = this.board.columns.get(columnId);
+    if (!col) return [];
+    return [...col.list.children]
       .filter((el) => el.classList.contains('card'))
       .map((el) => el.dataset.taskId);
   }
@@ -103,14 +108,14 @@ export class KeyboardNav {
   }
 
   focusSibling(card, delta) {
-    const ids = this.visibleIds(card.dataset.status);
+    const ids = this.visibleIds(card.dataset.columnId);
     this.focusCard(ids[ids.indexOf(card.dataset.taskId) + delta]);
   }
 
   focusColumn(card, delta) {
-    const order = STATUSES.map((s) => s.id);
-    let c = order.indexOf(card.dataset.status);
-    const at = this.visibleIds(card.dataset.status).indexOf(card.dataset.taskId);
+    const order = this.board.columns.ids();
+    let c = order.indexOf(card.dataset.columnId);
+    const at = this.visibleIds(card.dataset.columnId).indexOf(card.dataset.taskId);
     for (c += delta; c >= 0 && c < order.length; c += delta) {
       const ids = this.visibleIds(order[c]);
       if (ids.length) {
@@ -122,7 +127,7 @@ export class KeyboardNav {
 
   /** Focus the first card on the board (the `b` shortcut). */
   focusFirst() {
-    for (const { id } of STATUSES) {
+    for (const id of this.board.columns.ids()) {
       const ids = this.visibleIds(id);
       if (ids.length) {
         this.focusCard(ids[0]);

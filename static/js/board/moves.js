@@ -10,35 +10,40 @@
 //
 // Where a card lands is said by its visible neighbours (the filters may hide
 // others); positionFor turns them into a position between the real ones.
+// A move names the column (`column_id`), on any board.
 
 import { errorMessage } from '../api.js';
+import { placeFields } from '../place.js';
 import { boardOrder, positionBetween } from '../store.js';
-import { STATUS_NAME, uuid } from '../util.js';
+import { uuid } from '../util.js';
 
 export class Moves {
   /**
-   * `board` supplies: store, api, toasts, announce, writes, deletes (has),
-   * columns, render() and settle().
+   * `board` supplies: store, api, toasts, announce, writes, removals (has),
+   * columns, reportBreach(body), render() and settle().
    */
   constructor(board) {
     this.board = board;
-    /** id → {status, position, token, seq, preview} */
+    /** id → {columnId, position, token, seq, preview} */
     this.overlay = new Map();
   }
 
   /** The task as this page shows it: the committed one, moved by an overlay. */
   shown(task) {
     const ov = this.overlay.get(task.id);
-    return ov ? { ...task, status: ov.status, position: ov.position } : task;
+    if (!ov) return task;
+    const category = this.board.store.column(ov.columnId)?.category ?? task.status;
+    return { ...task, column_id: ov.columnId, status: category, position: ov.position };
   }
 
   /** Visible neighbours → the position between the real neighbours. */
-  positionFor(id, status, prevId, nextId) {
+  positionFor(id, columnId, prevId, nextId) {
+    const store = this.board.store;
     const column = [];
-    for (const t of this.board.store.tasks.values()) {
-      if (t.id === id || this.board.deletes.has(t.id)) continue;
+    for (const t of store.tasks.values()) {
+      if (t.id === id || this.board.removals.has(t.id)) continue;
       const s = this.shown(t);
-      if (s.status === status) column.push(s);
+      if (store.columnOf(s) === columnId) column.push(s);
     }
     column.sort(boardOrder);
     let prev;
@@ -57,21 +62,22 @@ export class Moves {
     return positionBetween(prev, next);
   }
 
-  /** Move a card next to the visible neighbours prevId / nextId of column `status` and save it. */
-  move(id, status, prevId, nextId) {
-    const task = this.board.store.get(id);
+  /** Move a card next to the visible neighbours prevId / nextId of column `columnId` and save it. */
+  move(id, columnId, prevId, nextId) {
+    const store = this.board.store;
+    const task = store.get(id);
     if (!task) return;
     const from = this.shown(task);
-    const position = this.positionFor(id, status, prevId, nextId);
-    if (from.status === status && this.sameSlot(id, status, prevId, nextId)) {
+    const position = this.positionFor(id, columnId, prevId, nextId);
+    if (store.columnOf(from) === columnId && this.sameSlot(id, columnId, prevId, nextId)) {
       return; // dropped where it was
     }
-    this.commit(id, status, position, task);
+    this.commit(id, columnId, position, task);
   }
 
   /** Is (prevId, nextId) where the card already is? */
-  sameSlot(id, status, prevId, nextId) {
-    const list = [...this.board.columns.get(status).list.children]
+  sameSlot(id, columnId, prevId, nextId) {
+    const list = [...this.board.columns.get(columnId).list.children]
       .filter((el) => el.classList.contains('card'))
       .map((el) => el.dataset.taskId);
     const at = list.indexOf(id);
@@ -79,20 +85,23 @@ export class Moves {
     return (list[at - 1] ?? null) === (prevId ?? null) && (list[at + 1] ?? null) === (nextId ?? null);
   }
 
-  /** Show the card at (status, position) and save it; `base` is the committed task the move started from. */
-  commit(id, status, position, base) {
+  /** Show the card at (columnId, position) and save it; `base` is the committed task the move started from. */
+  commit(id, columnId, position, base) {
     const board = this.board;
+    const store = board.store;
+    const column = store.column(columnId);
+    if (!column) return Promise.resolve();
     const token = uuid();
-    this.overlay.set(id, { status, position, token, seq: null, preview: false });
+    this.overlay.set(id, { columnId, position, token, seq: null, preview: false });
     board.render();
-    board.announce(`Moved “${base.title}” to ${STATUS_NAME[status]}.`);
+    board.announce(`Moved “${base.title}” to ${column.name}.`);
     return board.writes.enqueue(id, async () => {
       let version = board.writes.versionOf(id);
       for (let attempt = 0; attempt < 3; attempt++) {
         let res;
         try {
           res = await board.api.request('PATCH', `/api/tasks/${encodeURIComponent(id)}`, {
-            body: { status, position },
+            body: { ...placeFields(column, store.board), position },
             ifMatch: version,
             idempotencyKey: uuid(),
           });
@@ -103,6 +112,7 @@ export class Moves {
         }
         if (res.ok) {
           board.writes.noteVersion(res.body);
+          board.reportBreach(res.body);
           const ov = this.overlay.get(id);
           if (ov?.token === token) {
             ov.seq = res.seq ?? board.store.lastSeq;
@@ -115,7 +125,7 @@ export class Moves {
           const current = res.body?.error?.current;
           // Someone else changed the card meanwhile. If they did not move it,
           // our move still means what the person meant: apply it on top.
-          if (current && current.status === base.status && current.position === base.position) {
+          if (current && store.columnOf(current) === store.columnOf(base) && current.position === base.position) {
             version = current.version;
             continue;
           }

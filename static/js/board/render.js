@@ -1,19 +1,20 @@
-// Drawing the cards: every committed task (the store) as this page shows it
-// — moved by its move overlay, left out while its deletion waits for undo —
-// that the filters let through, in board order, in its column. A card's
+// Drawing the cards: every loaded task (the store) as this page shows it
+// — moved by its move overlay, left out while its archiving or deletion
+// waits for undo — that the filters let through, in board order, in its
+// column. A card's
 // element is kept across renders and redrawn only when what it shows
 // changed, so a render after every event is cheap, and the focus stays on
 // the card it was on.
 
 import { boardOrder } from '../store.js';
-import { STATUSES, PRIORITY_NAME, dueState, formatDay, h, hashOf, icon, initials } from '../util.js';
+import { PRIORITY_NAME, dueState, formatDay, h, hashOf, icon, initials } from '../util.js';
 
 const FLASH_MS = 1600;
 
 export class CardsView {
   /**
    * `board` supplies: store, filters, columns, moves (shown, overlay),
-   * deletes (has), drag, moving and keys (updateTabStops).
+   * removals (has), drag, moving and keys (updateTabStops).
    */
   constructor(board) {
     this.board = board;
@@ -34,24 +35,24 @@ export class CardsView {
       return;
     }
     this.dirty = false;
+    board.columns.sync();
     const focused = document.activeElement?.closest?.('.card')?.dataset.taskId ?? null;
-    const byStatus = new Map(STATUSES.map((s) => [s.id, { all: 0, shown: [] }]));
+    const byColumn = new Map(board.columns.ids().map((id) => [id, []]));
     for (const committed of board.store.tasks.values()) {
-      if (board.deletes.has(committed.id)) continue;
+      if (board.removals.has(committed.id)) continue;
       const task = board.moves.shown(committed);
-      const col = byStatus.get(task.status);
-      if (!col) continue;
-      col.all++;
-      if (board.filters.matches(task)) col.shown.push(task);
+      const shown = byColumn.get(board.store.columnOf(task));
+      if (shown && board.filters.matches(task)) shown.push(task);
     }
     const alive = new Set();
-    for (const [status, { all, shown }] of byStatus) {
+    for (const [columnId, shown] of byColumn) {
       shown.sort(boardOrder);
-      const { list } = board.columns.get(status);
+      const { list } = board.columns.get(columnId);
+      const category = board.store.column(columnId)?.category ?? '';
       let cursor = list.firstElementChild;
       for (const task of shown) {
         alive.add(task.id);
-        const el = this.card(task);
+        const el = this.card(task, columnId, category);
         if (el === cursor) {
           cursor = cursor.nextElementSibling;
         } else {
@@ -63,7 +64,7 @@ export class CardsView {
         cursor.remove();
         cursor = next;
       }
-      board.columns.showCount(status, shown.length, all, board.filters.active());
+      board.columns.showCount(columnId, shown.length, board.filters.active());
     }
     for (const id of this.cards.keys()) {
       if (!alive.has(id)) this.cards.delete(id);
@@ -80,14 +81,14 @@ export class CardsView {
     }
   }
 
-  /** The card element for `task`, reused across renders, redrawn when it changed. */
-  card(task) {
+  /** The card element for `task` in column `columnId`, reused across renders, redrawn when it changed. */
+  card(task, columnId, category) {
     const board = this.board;
     let el = this.cards.get(task.id);
     const ov = board.moves.overlay.get(task.id);
     const sig = JSON.stringify([
       task.version,
-      task.status,
+      columnId,
       task.title,
       task.priority,
       task.assignee,
@@ -110,7 +111,9 @@ export class CardsView {
     }
     if (el.dataset.sig === sig) return el;
     el.dataset.sig = sig;
-    el.dataset.status = task.status;
+    el.dataset.columnId = columnId;
+    // The column's category: what `status` the task has there.
+    el.dataset.status = category;
     el.dataset.version = String(task.version);
     el.dataset.priority = task.priority;
     el.classList.toggle('pending', Boolean(ov && !ov.preview));

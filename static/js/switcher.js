@@ -1,0 +1,157 @@
+// The header's board controls: a select of my boards (the one on screen
+// chosen), whose last choice, "New board…", opens a dialog that creates
+// one (POST /api/boards) and opens it; and, for the board's admins, "Board
+// settings" to rename or archive it (PATCH /api/boards/{id}; the default
+// board cannot be archived).
+
+import { errorMessage } from './api.js';
+import { h, uuid } from './util.js';
+
+const NEW = '\u0000new';
+
+export class BoardSwitcher extends EventTarget {
+  /** Dispatches 'switch' ({detail: {id}}) when a board is chosen or created. */
+  constructor({ api, boards, announce }) {
+    super();
+    this.api = api;
+    this.boards = boards;
+    this.announce = announce;
+    this.select = document.getElementById('board-select');
+    this.dialog = document.getElementById('board-dialog');
+    this.form = document.getElementById('board-form');
+    this.name = document.getElementById('board-name');
+    this.error = document.getElementById('board-error');
+    this.select.addEventListener('change', () => {
+      const id = this.select.value;
+      if (id === NEW) {
+        this.render();
+        this.openNew();
+        return;
+      }
+      if (id && id !== this.boards.currentId) this.dispatchEvent(new CustomEvent('switch', { detail: { id } }));
+    });
+    this.form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.create();
+    });
+    document.getElementById('board-cancel').addEventListener('click', () => this.dialog.close());
+    this.dialog.addEventListener('close', () => this.select.focus());
+    this.settings = document.getElementById('board-settings');
+    this.settingsForm = document.getElementById('board-settings-form');
+    this.settingsOpen = document.getElementById('board-settings-open');
+    this.settingsOpen.addEventListener('click', () => this.openSettings());
+    this.settingsForm.addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.saveSettings();
+    });
+    document.getElementById('board-settings-cancel').addEventListener('click', () => this.settings.close());
+    this.settings.addEventListener('close', () => this.settingsOpen.focus());
+  }
+
+  /** The select lists my boards, the one on screen chosen (also while it is archived). */
+  render() {
+    const current = this.boards.currentId;
+    const list = [...this.boards.list];
+    const shown = this.boards.store.board;
+    if (shown && !list.some((b) => b.id === shown.id)) list.push(shown);
+    const options = list.map((b) =>
+      h('option', { value: b.id }, b.archived ? `${b.name} (archived)` : b.name),
+    );
+    options.push(h('option', { value: NEW }, 'New board…'));
+    this.select.replaceChildren(...options);
+    if (current) this.select.value = current;
+    // The name of the board on screen, when the select itself is not read.
+    document.title = shown ? `${shown.name} · taskraft board` : 'taskraft board';
+    this.settingsOpen.hidden = !this.canAdmin();
+  }
+
+  /** May I rename or archive the board on screen? (Its admins; the server decides.) */
+  canAdmin() {
+    return this.boards.store.board?.role === 'admin';
+  }
+
+  openSettings() {
+    const board = this.boards.store.board;
+    if (!board) return;
+    document.getElementById('board-rename').value = board.name;
+    document.getElementById('board-archive').checked = board.archived;
+    document.getElementById('board-archive-field').hidden = board.default;
+    document.getElementById('board-settings-error').hidden = true;
+    this.settings.showModal();
+    document.getElementById('board-rename').focus();
+  }
+
+  async saveSettings() {
+    const board = this.boards.store.board;
+    const error = document.getElementById('board-settings-error');
+    const name = document.getElementById('board-rename').value.trim();
+    const archived = document.getElementById('board-archive').checked;
+    if (!name) {
+      error.textContent = 'A board needs a name.';
+      error.hidden = false;
+      return;
+    }
+    const changes = {};
+    if (name !== board.name) changes.name = name;
+    if (!board.default && archived !== board.archived) changes.archived = archived;
+    if (Object.keys(changes).length === 0) {
+      this.settings.close();
+      return;
+    }
+    let res;
+    try {
+      res = await this.api.request('PATCH', `/api/boards/${encodeURIComponent(board.id)}`, {
+        body: changes,
+        idempotencyKey: uuid(),
+      });
+    } catch (err) {
+      error.textContent = `Not saved: ${err.message}`;
+      error.hidden = false;
+      return;
+    }
+    if (!res.ok) {
+      error.textContent = `Not saved: ${errorMessage(res)}`;
+      error.hidden = false;
+      return;
+    }
+    this.settings.close();
+    this.announce(`Saved the board ${name}${changes.archived ? ', archived' : ''}.`);
+  }
+
+  openNew() {
+    this.name.value = '';
+    this.error.hidden = true;
+    this.dialog.showModal();
+    this.name.focus();
+  }
+
+  async create() {
+    const name = this.name.value.trim();
+    if (!name) {
+      this.error.textContent = 'A board needs a name.';
+      this.error.hidden = false;
+      this.name.focus();
+      return;
+    }
+    const button = this.form.querySelector('button[type=submit]');
+    button.disabled = true;
+    let res;
+    try {
+      res = await this.api.request('POST', '/api/boards', { body: { name }, idempotencyKey: uuid() });
+    } catch (err) {
+      this.error.textContent = `Not created: ${err.message}`;
+      this.error.hidden = false;
+      return;
+    } finally {
+      button.disabled = false;
+    }
+    if (!res.ok) {
+      this.error.textContent = `Not created: ${errorMessage(res)}`;
+      this.error.hidden = false;
+      return;
+    }
+    this.dialog.close();
+    this.announce(`Created the board ${name}.`);
+    this.dispatchEvent(new CustomEvent('switch', { detail: { id: String(res.body.id) } }));
+  }
+}

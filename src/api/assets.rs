@@ -31,7 +31,13 @@ const ASSETS: &[Asset] = &[
     asset!("js/app.js", "text/javascript; charset=utf-8"),
     asset!("js/api.js", "text/javascript; charset=utf-8"),
     asset!("js/board.js", "text/javascript; charset=utf-8"),
+    asset!("js/boards.js", "text/javascript; charset=utf-8"),
+    asset!("js/archived.js", "text/javascript; charset=utf-8"),
+    asset!("js/place.js", "text/javascript; charset=utf-8"),
+    asset!("js/switcher.js", "text/javascript; charset=utf-8"),
     asset!("js/board/columns.js", "text/javascript; charset=utf-8"),
+    asset!("js/board/column-drag.js", "text/javascript; charset=utf-8"),
+    asset!("js/board/column-edit.js", "text/javascript; charset=utf-8"),
     asset!("js/board/drag.js", "text/javascript; charset=utf-8"),
     asset!(
         "js/board/keyboard-move.js",

@@ -564,7 +564,18 @@ pub async fn delete_column(
     query: web::Query<DeleteColumnQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = column_id(&path)?;
-    let column = editable_column(&state, &req, id).await?;
+    let column = match editable_column(&state, &req, id).await {
+        Ok(column) => column,
+        // A retry of a delete that went through: the state machine gives
+        // the first answer under its key (and 404 under a new one).
+        Err(ApiError::NotFound(_)) if req.headers().contains_key("Idempotency-Key") => {
+            let outcome = propose(&state, &req, Op::ColumnDelete { id }, None).await?;
+            return Ok(HttpResponse::NoContent()
+                .insert_header(seq_header(&outcome))
+                .finish());
+        }
+        Err(e) => return Err(e),
+    };
     if let Some(target) = &query.move_to {
         let target = column_id(target)?;
         if target == id {

@@ -223,12 +223,100 @@ pub struct SeedArgs {
     /// Progress on stderr this often.
     #[arg(long, default_value = "10s", value_parser = crate::parse_duration)]
     pub every: Duration,
+    /// Boards to create first (0: every task on the default board). The
+    /// tasks are spread over them, each in its board's column of its
+    /// status; the first board gets `--big-live` and `--big-archived`.
+    #[arg(long, default_value_t = 0)]
+    pub boards: u64,
+    /// Live cards of the first board (with `--boards`).
+    #[arg(long, default_value_t = 0)]
+    pub big_live: u64,
+    /// Archived cards of the first board (with `--boards`): each created,
+    /// then archived (two writes).
+    #[arg(long, default_value_t = 0)]
+    pub big_archived: u64,
+    /// Write the boards made (id, name, column ids by key) here as JSON.
+    #[arg(long)]
+    pub boards_out: Option<std::path::PathBuf>,
+}
+
+/// A board the seed made: its id and its columns' ids by key.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SeededBoard {
+    pub id: String,
+    pub columns: std::collections::BTreeMap<String, String>,
+}
+
+/// Creates `n` boards through `url`.
+async fn make_boards(url: &str, n: u64) -> Result<Vec<SeededBoard>, String> {
+    let mut conn = Conn::new(url).with_timeout(Duration::from_secs(30));
+    let mut boards = Vec::new();
+    for k in 0..n {
+        let body = Bytes::from(json!({ "name": format!("Team {k}") }).to_string());
+        let reply = conn
+            .request(Method::POST, "/api/boards", &[], Some(body))
+            .await;
+        if reply.status != 201 {
+            return Err(format!(
+                "{url}: POST /api/boards answered {}: {}",
+                reply.status,
+                String::from_utf8_lossy(&reply.body)
+            ));
+        }
+        let board: Value = serde_json::from_slice(&reply.body).map_err(|e| e.to_string())?;
+        let columns = board["columns"]
+            .as_array()
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| {
+                        (
+                            c["key"].as_str().unwrap_or_default().to_string(),
+                            c["id"].as_str().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        boards.push(SeededBoard {
+            id: board["id"].as_str().unwrap_or_default().to_string(),
+            columns,
+        });
+    }
+    Ok(boards)
+}
+
+/// Where the `g`-th task goes: a column of a seeded board (`None`: the
+/// default board), and whether it is archived.
+fn placement<'a>(
+    args: &SeedArgs,
+    boards: &'a [SeededBoard],
+    g: u64,
+    status: &str,
+) -> (Option<&'a String>, bool) {
+    if boards.is_empty() {
+        return (None, false);
+    }
+    let (board, archived) = if g < args.big_live {
+        (&boards[0], false)
+    } else if g < args.big_live + args.big_archived {
+        (&boards[0], true)
+    } else if boards.len() == 1 {
+        (&boards[0], false)
+    } else {
+        (&boards[1 + (g as usize % (boards.len() - 1))], false)
+    };
+    (board.columns.get(status), archived)
 }
 
 /// Creates `count` tasks over `connections` connections; a failed create
 /// is retried (up to 5 times, with a pause), so the count is exact.
 pub async fn run(args: &SeedArgs) -> Result<(u64, f64), String> {
     let started = Instant::now();
+    let boards = Rc::new(make_boards(&args.urls[0], args.boards).await?);
+    if let Some(path) = &args.boards_out {
+        let text = serde_json::to_string_pretty(&*boards).map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     let done = Rc::new(Cell::new(0u64));
     let clients = args.connections.max(1) as u64;
     let mut tasks = Vec::new();
@@ -236,18 +324,49 @@ pub async fn run(args: &SeedArgs) -> Result<(u64, f64), String> {
         let count = args.count / clients + u64::from(client < args.count % clients);
         let url = args.urls[(client as usize) % args.urls.len()].clone();
         let done = done.clone();
+        let boards = boards.clone();
+        let args = args.clone();
         let seed = args.seed.wrapping_mul(1_000_003).wrapping_add(client + 1);
         tasks.push(tokio::task::spawn_local(async move {
             let mut conn = Conn::new(&url).with_timeout(Duration::from_secs(30));
             let mut rng = Rng::new(seed);
-            for _ in 0..count {
-                let body = Bytes::from(task(&mut rng).to_string());
+            for k in 0..count {
+                let mut value = task(&mut rng);
+                // The g-th task overall: client c makes g = c, c + C, c + 2C, …
+                let g = client + k * clients;
+                let status = value["status"].as_str().unwrap_or("todo").to_string();
+                let (column, archive) = placement(&args, &boards, g, &status);
+                if let Some(column) = column {
+                    value["column_id"] = json!(column);
+                }
+                let body = Bytes::from(value.to_string());
                 let mut tries = 0;
                 loop {
                     let reply = conn
                         .request(Method::POST, "/api/tasks", &[], Some(body.clone()))
                         .await;
                     if reply.status == 201 {
+                        if archive {
+                            let id = serde_json::from_slice::<Value>(&reply.body)
+                                .ok()
+                                .and_then(|t| t["id"].as_str().map(str::to_string))
+                                .unwrap_or_default();
+                            let patch = Bytes::from_static(br#"{"archived":true}"#);
+                            let archived = conn
+                                .request(
+                                    Method::PATCH,
+                                    &format!("/api/tasks/{id}"),
+                                    &[],
+                                    Some(patch),
+                                )
+                                .await;
+                            if archived.status != 200 {
+                                return Err(format!(
+                                    "{url}: archiving {id} answered {}",
+                                    archived.status
+                                ));
+                            }
+                        }
                         break;
                     }
                     tries += 1;

@@ -64,6 +64,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "V8__boards.sql",
         sql: include_str!("../../sql/V8__boards.sql"),
     },
+    Migration {
+        version: 9,
+        name: "V9__board_list_index.sql",
+        sql: include_str!("../../sql/V9__board_list_index.sql"),
+    },
 ];
 
 const LOCK_TIMEOUT_SECS: u32 = 60;

@@ -135,7 +135,14 @@ pub struct Statement {
 ///   `_board`, each (label, [assignee | priority,] status, position,
 ///   task_id), joined to `tasks` by primary key;
 /// - assignee (with or without priority): `tasks_assignee_board`;
-/// - priority: `tasks_priority_board`; none: `tasks_board`.
+/// - priority: `tasks_priority_board`; none: `tasks_board_list` (V9:
+///   board, archived, status, position, id).
+///
+/// The list is the default board's cards that are not archived: with no
+/// filter the index starts with both; with a filter, the rows the filter's
+/// index leads to are checked for them one by one (a filtered page on a
+/// cluster whose cards are mostly on other boards reads more rows than it
+/// returns).
 ///
 /// With `text`, the FULLTEXT index finds the matching tasks first (the
 /// others filter them, and they are sorted): its cost grows with how many
@@ -185,7 +192,7 @@ pub fn column_statement(
         } else if filter.priority.is_some() {
             "tasks_priority_board"
         } else {
-            "tasks_board"
+            "tasks_board_list"
         });
         sql.push(") WHERE 1 = 1");
         "t.id"

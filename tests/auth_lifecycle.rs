@@ -198,7 +198,18 @@ fn a_socket_closes_on_every_node_when_its_credential_ends() {
     // A token that expires: its socket closes within a heartbeat (4 s)
     // of the expiry, with nobody doing anything.
     create_user(&url1, &admin, "carol", "viewer");
-    let carol = login(&url2, "carol", "carol-password").unwrap();
+    // Node 2 may not have applied her creation yet (it answered on node 1):
+    // a 401 until it has.
+    let mut carol = None;
+    within(
+        "carol can sign in on node 2",
+        Duration::from_secs(5),
+        || {
+            carol = login(&url2, "carol", "carol-password").ok();
+            carol.is_some()
+        },
+    );
+    let carol = carol.unwrap();
     let expires = taskraft::time::Timestamp(taskraft::time::Timestamp::now().0 + 2_000);
     let made = call(
         &carol,

@@ -15,6 +15,7 @@ use mysql_async::prelude::*;
 use serde_json::{json, Value};
 use taskraft::db::queries::{column_statement, Statement, TaskFilter};
 use taskraft::db::search::{rows_statement, search_statement, RankCursor, Words};
+use taskraft::task::catalog::fixed_column;
 use taskraft::task::{Priority, Status, TaskId};
 
 const ASSIGNEES: [Option<&str>; 4] = [Some("alice"), Some("bob"), Some("O'Brien"), None];
@@ -30,9 +31,13 @@ const WORDS: [&str; 8] = [
     "cache",
 ];
 
+const DEFAULT_BOARD: &str = "00000000-0000-0000-0000-000000000001";
+
 /// `n` tasks with every status, assignee, priority and label mix, and
-/// titles and descriptions of words from [`WORDS`].
-fn seed(url: &str, n: usize) -> Vec<Value> {
+/// titles and descriptions of words from [`WORDS`]; on the default board,
+/// or, given `columns`, on their board, in turn (the column's category is
+/// the status).
+fn seed(url: &str, n: usize, columns: &[String]) -> Vec<Value> {
     (0..n)
         .map(|i| {
             let labels: Vec<&str> = LABELS
@@ -61,6 +66,10 @@ fn seed(url: &str, n: usize) -> Vec<Value> {
                 // Ties on position: the id orders them.
                 body["position"] = json!(1000.0);
             }
+            if !columns.is_empty() {
+                body.as_object_mut().unwrap().remove("status");
+                body["column_id"] = json!(columns[i % columns.len()]);
+            }
             let r = create(url, body);
             assert_eq!(r.status, 201, "{r:?}");
             r.body
@@ -76,14 +85,23 @@ fn text_words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// What a filter should answer, by looking at every task.
+/// Whether `task` is on the default board and not archived: the list's.
+fn listed(task: &Value) -> bool {
+    task["board_id"].as_str().unwrap_or(DEFAULT_BOARD) == DEFAULT_BOARD && task["archived"] != true
+}
+
+/// What a filter of the list should answer, by looking at every task.
 fn expected(all: &[Value], filter: &[(&str, String)]) -> Vec<String> {
+    matching(all.iter().filter(|t| listed(t)), filter)
+}
+
+/// The ids of `tasks` that pass `filter`, in board order.
+fn matching<'a>(tasks: impl Iterator<Item = &'a Value>, filter: &[(&str, String)]) -> Vec<String> {
     let rank = |s: &str| Status::ALL.iter().position(|x| x.as_str() == s).unwrap();
-    let mut hits: Vec<&Value> = all
-        .iter()
+    let mut hits: Vec<&Value> = tasks
         .filter(|t| {
             filter.iter().all(|(k, v)| match *k {
-                "status" | "priority" => t[*k] == v.as_str(),
+                "status" | "priority" | "column_id" => t[*k] == v.as_str(),
                 "assignee" => t["assignee"].as_str() == Some(v),
                 "label" => t["labels"]
                     .as_array()
@@ -124,10 +142,15 @@ fn expected(all: &[Value], filter: &[(&str, String)]) -> Vec<String> {
 
 /// Every page of `/api/tasks?query`, `limit` at a time: the ids in order.
 fn paged(url: &str, query: &str, limit: usize) -> Vec<String> {
+    paged_at(&format!("{url}/api/tasks?limit={limit}{query}"), limit)
+}
+
+/// Every page from `first` (a list or a board's column), `limit` at a time.
+fn paged_at(first: &str, limit: usize) -> Vec<String> {
     let mut ids = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..1000 {
-        let mut q = format!("{url}/api/tasks?limit={limit}{query}");
+        let mut q = first.to_string();
         if let Some(c) = &cursor {
             q.push_str(&format!("&cursor={}", urlencode(c)));
         }
@@ -141,7 +164,7 @@ fn paged(url: &str, query: &str, limit: usize) -> Vec<String> {
             None => return ids,
         }
     }
-    panic!("{query}: more than 1000 pages");
+    panic!("{first}: more than 1000 pages");
 }
 
 /// Every subset of the list's filters (status, assignee, label, priority,
@@ -203,11 +226,72 @@ fn field(row: &mysql_async::Row, name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Checks `statement`'s plan: every table read through an index, in index
+/// order without text; without text or a filter left to check row by row,
+/// a page of 8 reads at most 8 rows, wherever its cursor is.
+fn read_through_an_index(mysql: &str, filter: &TaskFilter, statement: &Statement, what: &str) {
+    let plan = explain(mysql, "EXPLAIN", statement);
+    assert!(!plan.is_empty());
+    for row in &plan {
+        let table = field(row, "table");
+        let kind = field(row, "type");
+        let key = field(row, "key");
+        let extra = field(row, "Extra");
+        let described = format!(
+            "{what}: {table} {kind} key={key} {extra}\n{}",
+            statement.sql
+        );
+        assert!(
+            ["const", "eq_ref", "ref", "range", "fulltext"].contains(&kind.as_str()),
+            "a full scan: {described}"
+        );
+        assert!(!key.is_empty(), "no index: {described}");
+        if filter.text.is_none() {
+            assert!(
+                !extra.contains("filesort"),
+                "not in index order: {described}"
+            );
+        } else if table == "t" {
+            assert_eq!(key, "tasks_text", "{described}");
+        }
+    }
+    let residual = filter.assignee.is_some() && filter.priority.is_some();
+    if filter.text.is_none() && !residual {
+        let analyzed = explain(mysql, "ANALYZE", statement);
+        let read: f64 = field(&analyzed[0], "r_rows")
+            .parse()
+            .unwrap_or_else(|e| panic!("r_rows of {:?}: {e}", analyzed[0]));
+        assert!(
+            read <= 8.0,
+            "{what}: read {read} rows for a page of 8\n{}",
+            statement.sql
+        );
+    }
+}
+
 #[test]
 fn every_filter_combination_reads_an_index_and_answers_what_filtering_every_task_would() {
     let cluster = Cluster::start(3);
     let url = cluster.url(1);
-    let mut all = seed(&url, 180);
+    let mut all = seed(&url, 180, &[]);
+    // Another board's cards, with the same labels, assignees and words:
+    // the list never shows them, and a filtered page of the list does not
+    // read them either (the filter indexes start with the column).
+    let board = send(
+        "POST",
+        &format!("{url}/api/boards"),
+        &[],
+        Some(&json!({ "name": "Elsewhere" })),
+    );
+    assert_eq!(board.status, 201, "{board:?}");
+    let board_id = board.body["id"].as_str().unwrap().to_string();
+    let columns: Vec<String> = board.body["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    let mut others = seed(&url, 150, &columns);
 
     // Moves and edits: the label rows follow their task (status, position,
     // priority, assignee are copied into task_labels).
@@ -220,6 +304,14 @@ fn every_filter_combination_reads_an_index_and_answers_what_filtering_every_task
             "assignee": ASSIGNEES[(i + 1) % 4],
             "labels": ["ops"],
         });
+        let r = send("PATCH", &format!("{url}/api/tasks/{id}"), &[], Some(&patch));
+        assert_eq!(r.status, 200, "{r:?}");
+        *task = r.body;
+    }
+    // Archived cards leave the list and the column pages (label rows too).
+    for task in all.iter_mut().chain(others.iter_mut()).step_by(11) {
+        let id = task["id"].as_str().unwrap().to_string();
+        let patch = json!({ "archived": true });
         let r = send("PATCH", &format!("{url}/api/tasks/{id}"), &[], Some(&patch));
         assert_eq!(r.status, 200, "{r:?}");
         *task = r.body;
@@ -253,52 +345,68 @@ fn every_filter_combination_reads_an_index_and_answers_what_filtering_every_task
         });
         for status in Status::ALL {
             for after in [None, mid] {
-                let statement = column_statement(&filter, status, after, 8);
-                let plan = explain(&mysql, "EXPLAIN", &statement);
-                assert!(!plan.is_empty());
-                for row in &plan {
-                    let table = field(row, "table");
-                    let kind = field(row, "type");
-                    let key = field(row, "key");
-                    let extra = field(row, "Extra");
-                    let described = format!(
-                        "?{query} ({status:?}, cursor {}): {table} {kind} key={key} {extra}\n{}",
-                        after.is_some(),
-                        statement.sql
-                    );
-                    assert!(
-                        ["const", "eq_ref", "ref", "range", "fulltext"].contains(&kind.as_str()),
-                        "a full scan: {described}"
-                    );
-                    assert!(!key.is_empty(), "no index: {described}");
-                    if filter.text.is_none() {
-                        assert!(
-                            !extra.contains("filesort"),
-                            "not in index order: {described}"
-                        );
-                    } else if table == "t" {
-                        assert_eq!(key, "tasks_text", "{described}");
-                    }
-                }
-                // Without text or a filter left to check row by row, a page
-                // reads about its own size, wherever the cursor is.
-                let residual = filter.assignee.is_some() && filter.priority.is_some();
-                if filter.text.is_none() && !residual {
-                    let analyzed = explain(&mysql, "ANALYZE", &statement);
-                    let read: f64 = field(&analyzed[0], "r_rows")
-                        .parse()
-                        .unwrap_or_else(|e| panic!("r_rows of {:?}: {e}", analyzed[0]));
-                    assert!(
-                        read <= 8.0,
-                        "?{query} ({status:?}, cursor {}): read {read} rows for a page of 8\n{}",
-                        after.is_some(),
-                        statement.sql
-                    );
-                }
+                let statement = column_statement(&filter, &[fixed_column(status)], false, after, 8);
+                let what = format!("?{query} ({status:?}, cursor {})", after.is_some());
+                read_through_an_index(&mysql, &filter, &statement, &what);
             }
         }
     }
     assert!(nonempty >= 20, "the seed exercises the filters: {nonempty}");
+
+    // A column of another board, under every filter: the same answers as
+    // looking at its cards, through the same indexes.
+    let mut nonempty = 0;
+    for combo in combos
+        .iter()
+        .filter(|c| c.iter().all(|(k, _)| *k != "status"))
+    {
+        let query: String = combo
+            .iter()
+            .map(|(k, v)| format!("&{k}={}", urlencode(v)))
+            .collect();
+        let filter = to_filter(combo, 7);
+        for column in &columns {
+            let on_column = others
+                .iter()
+                .filter(|t| t["column_id"] == column.as_str() && t["archived"] != true);
+            let want = matching(on_column, combo);
+            nonempty += usize::from(!want.is_empty());
+            let first = format!("{url}/api/boards/{board_id}/tasks?column={column}&limit=7{query}");
+            assert_eq!(paged_at(&first, 7), want, "{first}");
+            let column: taskraft::task::ColumnId = column.parse().unwrap();
+            let mid = want.get(want.len() / 2).map(|id| {
+                let t = others.iter().find(|t| t["id"] == id.as_str()).unwrap();
+                (
+                    t["position"].as_f64().unwrap(),
+                    id.parse::<TaskId>().unwrap(),
+                )
+            });
+            for after in [None, mid] {
+                let statement = column_statement(&filter, &[column], false, after, 8);
+                let what = format!(
+                    "board ?{query} (column {column}, cursor {})",
+                    after.is_some()
+                );
+                read_through_an_index(&mysql, &filter, &statement, &what);
+            }
+        }
+    }
+    assert!(
+        nonempty >= 20,
+        "the seed exercises the board's filters: {nonempty}"
+    );
+    // Filters take one column: on the archived cards of the whole board, a
+    // 400 that says so.
+    let r = get(&format!(
+        "{url}/api/boards/{board_id}/tasks?archived=true&label=ops"
+    ));
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.body["error"]["field"], "column", "{r:?}");
+    let r = get(&format!(
+        "{url}/api/boards/{board_id}/tasks?column={}&q=%2B%2B",
+        columns[0]
+    ));
+    assert_eq!(r.status, 400, "a q with no word: {r:?}");
 
     // The ranked search: the FULLTEXT index, never a scan.
     let words = Words::parse("deploy pipeline").unwrap();

@@ -17,10 +17,10 @@ use super::request::{self, Consistency};
 use super::tasks::read_barrier;
 use super::AppState;
 use crate::accounts::Principal;
-use crate::db::queries;
+use crate::db::queries::{self, TaskFilter};
 use crate::task::{
     BoardId, BoardRecord, BoardRole, Catalog, Column, ColumnId, ColumnPatch, Command, NewBoard,
-    NewColumn, Op, Outcome, Status, TaskId, TaskPatch,
+    NewColumn, Op, Outcome, Priority, Status, TaskId, TaskPatch,
 };
 use crate::time::Timestamp;
 
@@ -590,6 +590,7 @@ pub async fn delete_column(
                     column.board_id,
                     Some(id),
                     archived,
+                    &TaskFilter::default(),
                     None,
                     MOVE_PAGE,
                 )
@@ -642,13 +643,20 @@ pub struct TasksQuery {
     cursor: Option<String>,
     #[serde(default)]
     archived: bool,
+    assignee: Option<String>,
+    label: Option<String>,
+    priority: Option<Priority>,
+    q: Option<String>,
     #[serde(default)]
     consistency: Consistency,
 }
 
 /// `GET /api/boards/{id}/tasks?column=`: one column's cards in order (or,
 /// with `archived=true`, the board's archived cards, or one column's), a
-/// page at a time, with the count of all of them.
+/// page at a time, with the count of all of them (`total`: the column's,
+/// whatever the filters). A column's page takes the list's filters
+/// (`assignee`, `label`, `priority`, `q`), each read through an index
+/// (`queries::column_statement`).
 pub async fn tasks(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -670,6 +678,30 @@ pub async fn tasks(
             "is required (the board is read a column at a time), except with archived=true",
         ));
     }
+    let nonempty = |s: &Option<String>| {
+        s.as_ref()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let filter = TaskFilter {
+        assignee: nonempty(&query.assignee),
+        label: nonempty(&query.label),
+        priority: query.priority,
+        text: nonempty(&query.q)
+            .map(|q| super::tasks::words(&q))
+            .transpose()?,
+        ..TaskFilter::default()
+    };
+    let filtered = filter.assignee.is_some()
+        || filter.label.is_some()
+        || filter.priority.is_some()
+        || filter.text.is_some();
+    if filtered && column.is_none() {
+        return Err(ApiError::invalid(
+            "column",
+            "is required with assignee, label, priority or q (filters apply to one column's cards)",
+        ));
+    }
     let after = query
         .cursor
         .as_deref()
@@ -688,8 +720,16 @@ pub async fn tasks(
             )));
         }
     }
-    let (tasks, more, last_seq) =
-        queries::column_page(&state.pool, board, column, query.archived, after, limit).await?;
+    let (tasks, more, last_seq) = queries::column_page(
+        &state.pool,
+        board,
+        column,
+        query.archived,
+        &filter,
+        after,
+        limit,
+    )
+    .await?;
     let counted = |c: &ColumnId| {
         let counts = catalog.counts(c);
         if query.archived {

@@ -18,7 +18,7 @@ use crate::db::queries::{self, Cursor, TaskFilter};
 use crate::db::search::{self, RankCursor, Words};
 use crate::task::{
     validate, BoardId, ColumnId, Command, NewTask, Op, Outcome, Priority, Status, Task, TaskId,
-    TaskPatch,
+    TaskPatch, DEFAULT_BOARD,
 };
 use crate::time::{Date, Timestamp};
 
@@ -351,7 +351,16 @@ pub async fn list(
         limit,
     };
     read_barrier(&state, query.consistency).await?;
-    let page = queries::tasks(&state.pool, &filter).await?;
+    let catalog = state.rows.catalog();
+    let page = queries::tasks(&state.pool, &filter, |status| {
+        catalog
+            .columns_of(&DEFAULT_BOARD)
+            .into_iter()
+            .filter(|c| c.category == status)
+            .map(|c| c.id)
+            .collect()
+    })
+    .await?;
     Ok(HttpResponse::Ok()
         .insert_header(("X-Taskraft-Seq", page.last_seq.to_string()))
         .json(json!({
@@ -362,7 +371,7 @@ pub async fn list(
 }
 
 /// The searchable words of `q`, or a 400 saying why there are none.
-fn words(q: &str) -> Result<Words, ApiError> {
+pub(super) fn words(q: &str) -> Result<Words, ApiError> {
     Words::parse(q).map_err(|e| ApiError::invalid("q", e.to_string()))
 }
 

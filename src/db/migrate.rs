@@ -69,6 +69,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "V9__board_list_index.sql",
         sql: include_str!("../../sql/V9__board_list_index.sql"),
     },
+    Migration {
+        version: 10,
+        name: "V10__board_filters.sql",
+        sql: include_str!("../../sql/V10__board_filters.sql"),
+    },
 ];
 
 const LOCK_TIMEOUT_SECS: u32 = 60;

@@ -123,54 +123,95 @@ pub struct Statement {
     pub params: Vec<Value>,
 }
 
-/// The statement that reads up to `limit` tasks of one column (`status`)
-/// in board order, after `after` (a position and id in that column), under
-/// `filter`'s other filters.
+/// The statement that reads up to `limit` cards of `columns` (live, or
+/// `archived`) in board order, after `after` (a position and id), under
+/// `filter`'s assignee, label, priority and text (its status, cursor and
+/// limit are the caller's business: the status chose the columns).
 ///
-/// Each shape reads one index in board order from the cursor on, so a page
-/// costs about its own size whatever the table holds, not a scan from the
-/// start (no OFFSET, and no ENUM range, which MariaDB would scan from the
-/// first column):
-/// - label (with any others): `task_labels_assignee`, `_priority` or
-///   `_board`, each (label, [assignee | priority,] status, position,
-///   task_id), joined to `tasks` by primary key;
-/// - assignee (with or without priority): `tasks_assignee_board`;
-/// - priority: `tasks_priority_board`; none: `tasks_board_list` (V9:
-///   board, archived, status, position, id).
+/// Each shape reads one index in column order from the cursor on, so a
+/// page costs about its own size whatever the table holds, other boards
+/// included (no OFFSET, and no ENUM range, which MariaDB would scan from
+/// the first value):
+/// - label (with any others): `task_labels_column_assignee`,
+///   `_column_priority` or `_column`, each (label, column, archived,
+///   [assignee | priority,] position, task_id), joined to `tasks` by
+///   primary key;
+/// - assignee (with or without priority): `tasks_column_assignee`;
+/// - priority: `tasks_column_priority`; none: `tasks_column` (column,
+///   archived, position, id).
 ///
-/// The list is the default board's cards that are not archived: with no
-/// filter the index starts with both; with a filter, the rows the filter's
-/// index leads to are checked for them one by one (a filtered page on a
-/// cluster whose cards are mostly on other boards reads more rows than it
-/// returns).
+/// With assignee and priority both, the rows of the assignee are checked
+/// for the priority one by one (about four read for one returned).
+///
+/// Several columns (the default board's list, when it has more than one
+/// column of a status) are one such read each, `UNION ALL`, merged by
+/// position: at most `limit` rows from each.
 ///
 /// With `text`, the FULLTEXT index finds the matching tasks first (the
 /// others filter them, and they are sorted): its cost grows with how many
 /// tasks match the words, not with the table.
 pub fn column_statement(
     filter: &TaskFilter,
-    status: Status,
+    columns: &[ColumnId],
+    archived: bool,
     after: Option<(f64, TaskId)>,
     limit: usize,
 ) -> Statement {
     let mut sql = Sql::new();
     let mut params: Vec<Value> = Vec::new();
+    if filter.text.is_some() || columns.len() <= 1 {
+        one_read(
+            &mut sql,
+            &mut params,
+            filter,
+            columns,
+            archived,
+            after,
+            limit,
+        );
+    } else {
+        for (i, column) in columns.iter().enumerate() {
+            sql.push(if i == 0 { "(" } else { " UNION ALL (" });
+            let one = std::slice::from_ref(column);
+            one_read(&mut sql, &mut params, filter, one, archived, after, limit);
+            sql.push(")");
+        }
+        sql.push(" ORDER BY position, id LIMIT ?");
+        params.push((limit as u64).into());
+    }
+    Statement {
+        sql: sql.into_string(),
+        params,
+    }
+}
+
+/// One read of [`column_statement`]: of one column, or with text of all
+/// `columns` at once (an empty list reads nothing).
+fn one_read(
+    sql: &mut Sql,
+    params: &mut Vec<Value>,
+    filter: &TaskFilter,
+    columns: &[ColumnId],
+    archived: bool,
+    after: Option<(f64, TaskId)>,
+    limit: usize,
+) {
     let by_label = filter.label.is_some() && filter.text.is_none();
-    // By label, `task_labels` holds the board order and the filter columns.
-    let id_column = if by_label {
+    // By label, `task_labels` holds the column order and the filter columns.
+    let (table, id_column) = if by_label {
         sql.push("SELECT ")
             .push(TASK_COLUMNS_T)
             .push(" FROM task_labels l FORCE INDEX (");
         sql.push(if filter.assignee.is_some() {
-            "task_labels_assignee"
+            "task_labels_column_assignee"
         } else if filter.priority.is_some() {
-            "task_labels_priority"
+            "task_labels_column_priority"
         } else {
-            "task_labels_board"
+            "task_labels_column"
         });
         sql.push(") STRAIGHT_JOIN tasks t ON t.id = l.task_id WHERE l.label = ?");
         params.push(filter.label.clone().into());
-        "l.task_id"
+        ("l.", "l.task_id")
     } else if filter.text.is_some() {
         sql.push("SELECT ")
             .push(TASK_COLUMNS_T)
@@ -182,59 +223,59 @@ pub fn column_statement(
             );
             params.push(filter.label.clone().into());
         }
-        "t.id"
+        ("t.", "t.id")
     } else {
         sql.push("SELECT ")
             .push(TASK_COLUMNS_T)
             .push(" FROM tasks t FORCE INDEX (");
         sql.push(if filter.assignee.is_some() {
-            "tasks_assignee_board"
+            "tasks_column_assignee"
         } else if filter.priority.is_some() {
-            "tasks_priority_board"
+            "tasks_column_priority"
         } else {
-            "tasks_board_list"
+            "tasks_column"
         });
         sql.push(") WHERE 1 = 1");
-        "t.id"
+        ("t.", "t.id")
     };
-    let column = |sql: &mut Sql, name: &'static str| {
-        sql.push(if by_label { "l." } else { "t." }).push(name);
-    };
+    match columns {
+        [one] => {
+            sql.push(" AND ").push(table).push("column_id = ?");
+            params.push(one.to_string().into());
+        }
+        [] => {
+            sql.push(" AND 1 = 0");
+        }
+        many => {
+            sql.push(" AND ")
+                .push(table)
+                .push("column_id IN (")
+                .marks(many.len())
+                .push(")");
+            params.extend(many.iter().map(|c| c.to_string().into()));
+        }
+    }
+    sql.push(" AND ").push(table).push("archived = ?");
+    params.push(u64::from(archived).into());
     if let Some(assignee) = &filter.assignee {
-        sql.push(" AND ");
-        column(&mut sql, "assignee");
-        sql.push(" = ?");
+        sql.push(" AND ").push(table).push("assignee = ?");
         params.push(assignee.clone().into());
     }
     if let Some(priority) = filter.priority {
-        sql.push(" AND ");
-        column(&mut sql, "priority");
-        sql.push(" = ?");
+        sql.push(" AND ").push(table).push("priority = ?");
         params.push(priority.as_str().into());
     }
-    sql.push(" AND ");
-    column(&mut sql, "status");
-    sql.push(" = ?");
-    params.push(status.as_str().into());
-    // The list is the default board's cards on the board (`/api/boards/…`
-    // pages the others): a filter on the row the index led to.
-    sql.push(" AND t.board_id = '00000000-0000-0000-0000-000000000001' AND t.archived = 0");
     if let Some((position, id)) = after {
-        sql.push(" AND (");
-        column(&mut sql, "position");
-        sql.push(" > ? OR (");
-        column(&mut sql, "position");
-        sql.push(" = ? AND ").push(id_column).push(" > ?))");
+        sql.push(" AND (").push(table).push("position > ? OR (");
+        sql.push(table)
+            .push("position = ? AND ")
+            .push(id_column)
+            .push(" > ?))");
         params.extend([position.into(), position.into(), id.to_string().into()]);
     }
-    sql.push(" ORDER BY ");
-    column(&mut sql, "position");
-    sql.push(", ").push(id_column).push(" LIMIT ?");
+    sql.push(" ORDER BY ").push(table).push("position, ");
+    sql.push(id_column).push(" LIMIT ?");
     params.push((limit as u64).into());
-    Statement {
-        sql: sql.into_string(),
-        params,
-    }
 }
 
 /// [`TASK_COLUMNS`] of `tasks t`.
@@ -242,45 +283,47 @@ const TASK_COLUMNS_T: &str = "t.id, t.title, t.description, t.status, t.position
      t.assignee, t.labels, t.due_date, t.version, t.created_at, t.updated_at, t.board_id, \
      t.column_id, t.archived";
 
-/// A page of one board column's cards (or, `column` `None`, of the
-/// board's archived cards), in position order after `after`: one read of
-/// `tasks_column` (or `tasks_board_archive`) from the cursor on.
+/// A page of one board column's cards under `filter` ([`column_statement`]),
+/// or, `column` `None`, of the board's archived cards (unfiltered: one read
+/// of `tasks_board_archive`), in position order after `after`.
 pub async fn column_page(
     pool: &Pool,
     board: BoardId,
     column: Option<ColumnId>,
     archived: bool,
+    filter: &TaskFilter,
     after: Option<(f64, TaskId)>,
     limit: usize,
 ) -> Result<(Vec<Task>, bool, u64), DbError> {
-    let mut sql = Sql::new();
-    let mut params: Vec<Value> = Vec::new();
-    sql.push("SELECT ").push(TASK_COLUMNS_T);
-    match column {
+    let (sql, params) = match column {
         Some(column) => {
-            sql.push(" FROM tasks t FORCE INDEX (tasks_column) WHERE t.column_id = ?");
-            params.push(column.to_string().into());
+            let statement = column_statement(filter, &[column], archived, after, limit + 1);
+            (statement.sql, statement.params)
         }
         None => {
-            sql.push(" FROM tasks t FORCE INDEX (tasks_board_archive) WHERE t.board_id = ?");
+            let mut sql = Sql::new();
+            let mut params: Vec<Value> = Vec::new();
+            sql.push("SELECT ").push(TASK_COLUMNS_T).push(
+                " FROM tasks t FORCE INDEX (tasks_board_archive) WHERE t.board_id = ? AND t.archived = ?",
+            );
             params.push(board.to_string().into());
+            params.push(u64::from(archived).into());
+            if let Some((position, id)) = after {
+                sql.push(" AND (t.position > ? OR (t.position = ? AND t.id > ?))");
+                params.extend([position.into(), position.into(), id.to_string().into()]);
+            }
+            sql.push(" ORDER BY t.position, t.id LIMIT ?");
+            params.push((limit as u64 + 1).into());
+            (sql.into_string(), params)
         }
-    }
-    sql.push(" AND t.archived = ?");
-    params.push(u64::from(archived).into());
-    if let Some((position, id)) = after {
-        sql.push(" AND (t.position > ? OR (t.position = ? AND t.id > ?))");
-        params.extend([position.into(), position.into(), id.to_string().into()]);
-    }
-    sql.push(" ORDER BY t.position, t.id LIMIT ?");
-    params.push((limit as u64 + 1).into());
+    };
     let mut conn = pool.get_conn().await?;
     let mut snapshot = TxOpts::default();
     snapshot
         .with_consistent_snapshot(true)
         .with_readonly(Some(true));
     let mut tx = conn.start_transaction(snapshot).await?;
-    let rows: Vec<mysql_async::Row> = tx.exec(sql.into_string(), params).await?;
+    let rows: Vec<mysql_async::Row> = tx.exec(sql, params).await?;
     let last_seq = super::applied_state(&mut tx).await?.last_seq;
     tx.commit().await?;
     let mut tasks = rows
@@ -293,9 +336,14 @@ pub async fn column_page(
 }
 
 /// A page of tasks in board order, read in one consistent snapshot with the
-/// last seq it reflects: a column at a time (one indexed statement each,
-/// see [`column_statement`]), from the cursor's column on.
-pub async fn tasks(pool: &Pool, filter: &TaskFilter) -> Result<TaskPage, DbError> {
+/// last seq it reflects: a status at a time (one indexed statement each,
+/// see [`column_statement`], of `columns(status)`: the default board's
+/// columns of that status), from the cursor's status on.
+pub async fn tasks(
+    pool: &Pool,
+    filter: &TaskFilter,
+    columns: impl Fn(Status) -> Vec<ColumnId>,
+) -> Result<TaskPage, DbError> {
     let mut conn = pool.get_conn().await?;
     let mut snapshot = TxOpts::default();
     snapshot
@@ -314,7 +362,7 @@ pub async fn tasks(pool: &Pool, filter: &TaskFilter) -> Result<TaskPage, DbError
         };
         // One more than the page: whether there is a next page.
         let wanted = filter.limit + 1 - rows.len();
-        let statement = column_statement(filter, status, after, wanted);
+        let statement = column_statement(filter, &columns(status), false, after, wanted);
         let mut more: Vec<mysql_async::Row> = tx.exec(statement.sql, statement.params).await?;
         rows.append(&mut more);
         if rows.len() > filter.limit {

@@ -89,7 +89,8 @@ async fn stored(conn: &mut impl Queryable) -> Result<Stored, DbError> {
         .exec(
             "SELECT l.task_id, l.label FROM task_labels l JOIN tasks t ON t.id = l.task_id \
              WHERE NOT (l.status = t.status AND l.position = t.position \
-               AND l.priority = t.priority AND l.assignee <=> t.assignee) \
+               AND l.priority = t.priority AND l.assignee <=> t.assignee \
+               AND l.column_id = t.column_id AND l.archived = t.archived) \
              ORDER BY l.task_id, l.label LIMIT ?",
             (MAX_REPORTED as u64,),
         )
@@ -148,7 +149,7 @@ fn compare(replayed: &Replayed, stored: &Stored) -> Vec<String> {
     }
     for (id, label) in &stored.stale_labels {
         note(format!(
-            "task {id}: the task_labels row of `{label}` has another status, position, priority or assignee than the task"
+            "task {id}: the task_labels row of `{label}` has another status, position, priority, assignee, column or archived flag than the task"
         ));
     }
     if replayed.tails != stored.tails {

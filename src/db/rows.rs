@@ -56,11 +56,11 @@ pub const KEY: Table = Table {
     columns: "idem_key, fingerprint, raft_index, outcome, created_at",
 };
 
-/// A task's label, with a copy of the task's board order and the filter
-/// columns (V7), so that a label filter reads one index in board order.
+/// A task's label, with a copy of the task's place and the filter columns
+/// (V7, V10), so that a label filter reads one index in column order.
 pub const LABEL: Table = Table {
     name: "task_labels",
-    columns: "task_id, label, status, position, priority, assignee",
+    columns: "task_id, label, status, position, priority, assignee, column_id, archived",
 };
 
 pub const TASK_COLUMNS: &str = TASK.columns;
@@ -252,7 +252,9 @@ pub fn write_label(sql: &mut Sql, task: &Task, label: &str) {
         .ascii(task.priority.as_str())
         .push(", ")
         .optional_text(task.assignee.as_deref())
-        .push(")");
+        .push(", ")
+        .ascii(&task.column().to_string())
+        .push(if task.archived { ", 1)" } else { ", 0)" });
 }
 
 /// The values of a `task_labels` row of `task`, in [`LABEL_COLUMNS`] order.
@@ -264,6 +266,8 @@ pub fn label_values(task: &Task, label: &str) -> Vec<Value> {
         task.position.into(),
         task.priority.as_str().into(),
         task.assignee.clone().into(),
+        task.column().to_string().into(),
+        u64::from(task.archived).into(),
     ]
 }
 
@@ -490,7 +494,7 @@ mod tests {
         placeholders(&mut sql, &LABEL, 3);
         assert_eq!(
             sql.as_str(),
-            "(?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?)"
+            "(?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?)"
         );
     }
 

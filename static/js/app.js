@@ -216,7 +216,17 @@ function refreshChoices() {
   }, 100);
 }
 
-filters.addEventListener('change', () => board.render());
+// The columns' pages are the server's, filtered: new filters load the board
+// again (the page filters what is loaded at once, and live cards after).
+boards.filterValues = () => filters.values;
+let loadedFilters = JSON.stringify(filters.values);
+filters.addEventListener('change', () => {
+  board.render();
+  const wanted = JSON.stringify(filters.values);
+  if (wanted === loadedFilters || !store.board) return;
+  loadedFilters = wanted;
+  boards.reload().catch((err) => toasts.show(`Could not filter the board: ${err.message}`, { kind: 'error' }));
+});
 
 /** The header says what the page can honestly say about its connection. */
 function showConnection() {

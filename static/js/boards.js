@@ -7,6 +7,11 @@
 // page of each column (`GET /api/boards/{id}/tasks?column=…&limit=50`).
 // More of a column is asked for as it is scrolled (`more`).
 //
+// With filters on (assignee, label, priority, q), each column's pages are
+// the server's filtered pages (`filterValues`): a filter finds the matching
+// cards of a column of any size, not only among those already loaded. A q
+// the server has no word to search for (`ab`, `the`) is left to the page.
+//
 // Each answer says which event it reflects (X-Taskraft-Seq). The store
 // starts at the oldest of them: replaying the events after it brings every
 // column to the same point (a page already counted an event does not count
@@ -29,6 +34,8 @@ export class Boards extends EventTarget {
     this.list = [];
     /** column id → the promise of a page being loaded */
     this.loading = new Map();
+    /** The filters the columns' pages are asked with: { assignee, label, priority, q }. */
+    this.filterValues = () => ({});
   }
 
   get defaultId() {
@@ -63,6 +70,8 @@ export class Boards extends EventTarget {
    */
   async open(id, { history: how = 'replace' } = {}) {
     if (!id) throw new Error('no board to show (GET /api/boards listed none)');
+    // Only the latest open lands (filters typed fast open the board again and again).
+    const opening = (this.opening = (this.opening ?? 0) + 1);
     const res = await this.api.request('GET', `/api/boards/${encodeURIComponent(id)}`);
     if (res.status === 404) throw new BoardNotFound(`board ${id} is not one of yours`);
     if (!res.ok) throw new Error(`loading the board: ${errorMessage(res)}`);
@@ -73,6 +82,7 @@ export class Boards extends EventTarget {
         pages.set(column.id, await this.page(board.id, column.id, null));
       }),
     );
+    if (opening !== this.opening) return;
     const seqs = [res.seq, ...[...pages.values()].map((p) => p.seq)].filter((s) => s != null);
     const seq = seqs.length ? Math.min(...seqs) : this.store.lastSeq;
     this.loading.clear();
@@ -91,7 +101,15 @@ export class Boards extends EventTarget {
   async page(boardId, columnId, cursor) {
     const query = new URLSearchParams({ column: columnId, limit: String(PAGE_SIZE) });
     if (cursor) query.set('cursor', cursor);
-    const res = await this.api.request('GET', `/api/boards/${encodeURIComponent(boardId)}/tasks?${query}`);
+    for (const [key, value] of Object.entries(this.filterValues())) {
+      if (value) query.set(key, value);
+    }
+    const path = `/api/boards/${encodeURIComponent(boardId)}/tasks?`;
+    let res = await this.api.request('GET', `${path}${query}`);
+    if (res.status === 400 && res.body?.error?.field === 'q') {
+      query.delete('q');
+      res = await this.api.request('GET', `${path}${query}`);
+    }
     if (!res.ok) throw new Error(`loading a column: ${errorMessage(res)}`);
     return {
       tasks: Array.isArray(res.body?.tasks) ? res.body.tasks : [],

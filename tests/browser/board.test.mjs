@@ -762,8 +762,48 @@ describe('the board', () => {
       assert.deepEqual(await cardIds(page), [made[0].id]);
       await page.click('#filter-clear');
       await page.waitForFunction(() => location.search === '');
-      assert.equal((await cardIds(page)).length, (await api.list(url1)).tasks.length, 'every card again');
+      // The board is loaded again, unfiltered.
+      const every = (await api.list(url1)).tasks.length;
+      await eventually(async () => (await cardIds(page)).length === every, { what: 'every card again' });
       assertClean(page);
+    } finally {
+      await page.context().close();
+    }
+  });
+
+  test('a filter finds the cards of a column beyond its first page (the server filters)', async () => {
+    // 60 cards at the end of To do: the last of them is past the first
+    // page of 50 the board loads, and only it has the label.
+    const tag = `deep${Date.now() % 100000}`;
+    const made = [];
+    for (let i = 0; i < 60; i += 10) {
+      made.push(
+        ...(await Promise.all(
+          Array.from({ length: 10 }, (_, k) =>
+            api.create(url2, { title: `Filler ${i + k}`, ...(i + k === 59 ? { labels: [tag], title: 'The needle' } : {}) }),
+          ),
+        )),
+      );
+    }
+    const needle = made.find((t) => t.title === 'The needle');
+    const page = await openBoard(env.browser, url1);
+    try {
+      await waitForSeq(page, Math.max(...made.map((t) => t.seq)));
+      assert.equal(await card(page, needle.id).count(), 0, 'not loaded before filtering');
+      await page.goto(`${url1}/?label=${tag}`);
+      await card(page, needle.id).waitFor();
+      assert.deepEqual(await cardIds(page), [needle.id]);
+      // And typed into the filter bar, with words the server searches for.
+      await page.click('#filter-clear');
+      await page.waitForFunction(() => location.search === '');
+      await page.fill('#filter-q', 'needle');
+      await card(page, needle.id).waitFor();
+      assert.deepEqual(await cardIds(page), [needle.id]);
+      // A q the server has no word for (too short) is left to the page: no error.
+      await page.fill('#filter-q', 'ne');
+      await page.waitForFunction(() => new URL(location.href).searchParams.get('q') === 'ne');
+      await page.waitForSelector('#app[data-live="true"]');
+      assertClean(page, { allowStatus: [400] });
     } finally {
       await page.context().close();
     }

@@ -43,6 +43,7 @@
 pub mod accounts;
 pub mod api;
 pub mod applier;
+pub mod archiver;
 pub mod audit;
 pub mod backup;
 pub mod cluster;

@@ -10,6 +10,25 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// Test builds only (`failpoints`): `TASKRAFT_TEST_CLOCK_OFFSET_MS` shifts
+/// this node's [`Timestamp::now`], so a test can make cards that are days
+/// old (auto-archive) without waiting days.
+#[cfg(feature = "failpoints")]
+fn test_clock_offset() -> i64 {
+    static OFFSET: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *OFFSET.get_or_init(|| {
+        std::env::var("TASKRAFT_TEST_CLOCK_OFFSET_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    })
+}
+
+#[cfg(not(feature = "failpoints"))]
+fn test_clock_offset() -> i64 {
+    0
+}
+
 /// An instant, in milliseconds since 1970-01-01T00:00:00Z.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Timestamp(pub i64);
@@ -20,7 +39,7 @@ impl Timestamp {
         let since = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        Timestamp(since.as_millis() as i64)
+        Timestamp(since.as_millis() as i64 + test_clock_offset())
     }
 
     pub fn millis(self) -> i64 {

@@ -625,3 +625,147 @@ fn a_node_behind_the_compacted_log_catches_up_boards_columns_and_their_cards() {
         );
     }
 }
+
+/// Three days, in milliseconds.
+const THREE_DAYS_MS: &str = "-259200000";
+
+#[test]
+fn a_column_archives_cards_left_unchanged_for_its_days_through_the_log() {
+    // The node's clock is three days behind while the cards are made (a
+    // test build's offset), then right: the cards are three days old.
+    let failpoints = failpoints_binary();
+    let mut cluster = Cluster::start_after(
+        1,
+        &[("TASKRAFT_AUTO_ARCHIVE_INTERVAL", "1s")],
+        &[],
+        |cluster| {
+            cluster.set_binary(1, &failpoints);
+            cluster.set_env(1, "TASKRAFT_TEST_CLOCK_OFFSET_MS", THREE_DAYS_MS);
+        },
+    );
+    let url = cluster.url(1);
+    let board = send(
+        "POST",
+        &format!("{url}/api/boards"),
+        &[],
+        Some(&json!({ "name": "Ops" })),
+    );
+    assert_eq!(board.status, 201, "{board:?}");
+    let board_id = board.body["id"].as_str().unwrap().to_string();
+    let done = column(&board.body, "done")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let doing = column(&board.body, "in_progress")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let make = |column: &str, title: &str| -> Value {
+        let r = create(&url, json!({ "title": title, "column_id": column }));
+        assert_eq!(r.status, 201, "{r:?}");
+        r.body
+    };
+    let old_done: Vec<Value> = (0..3)
+        .map(|i| make(&done, &format!("old done {i}")))
+        .collect();
+    let old_doing: Vec<Value> = (0..2)
+        .map(|i| make(&doing, &format!("old doing {i}")))
+        .collect();
+
+    cluster.terminate(1, Duration::from_secs(20));
+    cluster.set_env(1, "TASKRAFT_TEST_CLOCK_OFFSET_MS", "0");
+    cluster.spawn(1);
+    cluster.wait_ready(1, Duration::from_secs(60));
+    let fresh = make(&done, "fresh done");
+
+    // Days out of range are a 400 naming the field.
+    for bad in [json!(0), json!(3651), json!("x"), json!(-1)] {
+        let r = send(
+            "PATCH",
+            &format!("{url}/api/columns/{done}"),
+            &[],
+            Some(&json!({ "archive_after_days": bad })),
+        );
+        assert_eq!(r.status, 400, "{bad}: {r:?}");
+    }
+    // Done archives after 2 days (the old cards are due), In progress
+    // after 4 (none is).
+    for (column, days) in [(&done, 2), (&doing, 4)] {
+        let r = send(
+            "PATCH",
+            &format!("{url}/api/columns/{column}"),
+            &[],
+            Some(&json!({ "archive_after_days": days })),
+        );
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.body["archive_after_days"], days);
+    }
+    let archived = || {
+        let r = get(&format!(
+            "{url}/api/boards/{board_id}/tasks?column={done}&archived=true&consistency=linearizable"
+        ));
+        assert_eq!(r.status, 200, "{r:?}");
+        let mut got = ids(&r.body);
+        got.sort();
+        got
+    };
+    let mut want: Vec<String> = old_done
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    want.sort();
+    within(
+        "the old cards of Done are archived",
+        Duration::from_secs(30),
+        || archived() == want,
+    );
+    let live = ids(&get(&format!("{url}/api/boards/{board_id}/tasks?column={done}")).body);
+    assert_eq!(
+        live,
+        [fresh["id"].as_str().unwrap()],
+        "the fresh card stays"
+    );
+    let doing_live = ids(&get(&format!("{url}/api/boards/{board_id}/tasks?column={doing}")).body);
+    assert_eq!(doing_live.len(), old_doing.len(), "not yet 4 days old");
+
+    // Each archive is an event of the log, by auto-archive, conditional on
+    // the version read: the card's history says so.
+    let id = want[0].as_str();
+    let history = get(&format!("{url}/api/tasks/{id}/events"));
+    assert_eq!(history.status, 200, "{history:?}");
+    let last = history.body["events"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["actor"]["name"], "auto-archive", "{last:#}");
+    assert_eq!(last["changes"]["archived"]["to"], true, "{last:#}");
+
+    // Restored, a card is changed now: not due again.
+    let r = send(
+        "PATCH",
+        &format!("{url}/api/tasks/{id}"),
+        &[],
+        Some(&json!({ "archived": false })),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(archived().len(), 2, "the restored card stays on the board");
+
+    // Auto-archive off: null clears it.
+    let r = send(
+        "PATCH",
+        &format!("{url}/api/columns/{done}"),
+        &[],
+        Some(&json!({ "archive_after_days": null })),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["archive_after_days"], Value::Null);
+    let check = cluster.rebuild_check(1);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}

@@ -106,6 +106,7 @@ pub fn column_view(catalog: &Catalog, column: &Column) -> Value {
         "position": column.position,
         "wip_limit": column.wip_limit,
         "color": column.color,
+        "archive_after_days": column.archive_after_days,
         "cards": counts.live,
         "archived_cards": counts.archived,
     })
@@ -156,6 +157,17 @@ fn color(text: Option<String>) -> Result<Option<String>, ApiError> {
 fn wip_limit(n: Option<u32>) -> Result<Option<u32>, ApiError> {
     match n {
         Some(0) | Some(10_001..) => Err(ApiError::invalid("wip_limit", "must be 1 to 10000")),
+        other => Ok(other),
+    }
+}
+
+/// Auto-archive after 1 to 3650 days (ten years) without a change.
+fn archive_after_days(n: Option<u32>) -> Result<Option<u32>, ApiError> {
+    match n {
+        Some(0) | Some(3_651..) => Err(ApiError::invalid(
+            "archive_after_days",
+            "must be 1 to 3650 (days a card stays unchanged before it is archived), or null",
+        )),
         other => Ok(other),
     }
 }
@@ -447,6 +459,7 @@ pub(super) struct NewColumnBody {
     wip_limit: Option<u32>,
     color: Option<String>,
     category: Option<Status>,
+    archive_after_days: Option<u32>,
 }
 
 /// `POST /api/boards/{id}/columns` (board members).
@@ -469,6 +482,7 @@ pub async fn create_column(
         wip_limit: wip_limit(draft.wip_limit)?,
         color: color(draft.color)?,
         category: draft.category,
+        archive_after_days: archive_after_days(draft.archive_after_days)?,
     };
     let outcome = propose(&state, &req, Op::ColumnCreate(new), Some(&body)).await?;
     column_response(&state, StatusCode::CREATED, &outcome)
@@ -516,9 +530,12 @@ pub(super) struct ColumnPatchBody {
     #[serde(default, deserialize_with = "crate::task::present")]
     color: Option<Option<String>>,
     category: Option<Status>,
+    #[serde(default, deserialize_with = "crate::task::present")]
+    archive_after_days: Option<Option<u32>>,
 }
 
-/// `PATCH /api/columns/{id}`: rename, move, limit, colour (board members).
+/// `PATCH /api/columns/{id}`: rename, move, limit, colour, auto-archive
+/// (board members).
 pub async fn update_column(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -538,6 +555,10 @@ pub async fn update_column(
         wip_limit: draft.wip_limit.map(wip_limit).transpose()?,
         color: draft.color.map(color).transpose()?,
         category: draft.category,
+        archive_after_days: draft
+            .archive_after_days
+            .map(archive_after_days)
+            .transpose()?,
     };
     let outcome = propose(&state, &req, Op::ColumnUpdate { id, patch }, Some(&body)).await?;
     column_response(&state, StatusCode::OK, &outcome)

@@ -54,6 +54,7 @@ const KEYS: &[&str] = &[
     "max_connections",
     "max_connections_per_address",
     "idempotency_retention",
+    "auto_archive_interval",
     "tls_cert_file",
     "tls_key_file",
     "peer_tls_ca_file",
@@ -192,6 +193,9 @@ pub struct Settings {
     /// How long an idempotency key is honoured after its first use
     /// (default 7 days); the leader expires older ones through the log.
     pub idempotency_retention: Duration,
+    /// How often the leader archives the cards of auto-archiving columns
+    /// that are due (`crate::archiver`; default 10 min).
+    pub auto_archive_interval: Duration,
     /// Applied entries beyond `snapshot_catchup_entries` that the Raft log
     /// may hold before it is compacted (etcd's `--snapshot-count`).
     pub snapshot_count: u64,
@@ -657,6 +661,11 @@ impl Layers {
                 Some(text) => parse_retention(&text)
                     .map_err(|problem| error("idempotency_retention", problem.to_string()))?,
                 None => DEFAULT_RETENTION,
+            },
+            auto_archive_interval: match self.optional_string("auto_archive_interval")? {
+                Some(text) => parse_retention(&text)
+                    .map_err(|problem| error("auto_archive_interval", problem.to_string()))?,
+                None => crate::archiver::DEFAULT_INTERVAL,
             },
             tls,
             peer_tls,

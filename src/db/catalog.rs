@@ -21,6 +21,7 @@ type ColumnRow = (
     Option<u32>,
     Option<String>,
     f64,
+    Option<u32>,
 );
 
 /// The catalog as MySQL holds it, with the cards of each column counted.
@@ -47,13 +48,13 @@ pub async fn load_rows(conn: &mut impl Queryable, count: bool) -> Result<Catalog
     let columns: Vec<ColumnRow> = conn
         .query(
             "SELECT id, board_id, name, col_key, category, position, wip_limit, color, \
-             tail_position FROM kanban_columns",
+             tail_position, archive_after_days FROM kanban_columns",
         )
         .await?;
     let columns = columns
         .into_iter()
         .map(
-            |(id, board, name, key, category, position, wip_limit, color, tail)| {
+            |(id, board, name, key, category, position, wip_limit, color, tail, archive)| {
                 Ok((
                     Column {
                         id: parsed(&id, "kanban_columns.id")?,
@@ -64,6 +65,7 @@ pub async fn load_rows(conn: &mut impl Queryable, count: bool) -> Result<Catalog
                         position,
                         wip_limit,
                         color,
+                        archive_after_days: archive,
                     },
                     tail,
                 ))
@@ -161,7 +163,7 @@ fn write_column(sql: &mut Sql, column: &Column, tail: f64) {
     sql.end()
         .push(
             "REPLACE INTO kanban_columns (id, board_id, name, col_key, category, position, \
-             wip_limit, color, tail_position) VALUES (",
+             wip_limit, color, tail_position, archive_after_days) VALUES (",
         )
         .ascii(&column.id.to_string())
         .push(", ")
@@ -187,8 +189,12 @@ fn write_column(sql: &mut Sql, column: &Column, tail: f64) {
         } else {
             tail
         })
-        .push(")")
-        .end();
+        .push(", ");
+    match column.archive_after_days {
+        Some(n) => sql.uint(u64::from(n)),
+        None => sql.push("NULL"),
+    };
+    sql.push(")").end();
 }
 
 fn delete(sql: &mut Sql, head: &'static str, id: &str) {

@@ -122,6 +122,12 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         settings.idempotency_retention,
         node.accounts.clone(),
     ));
+    actix::spawn(crate::archiver::run(
+        node.raft.clone(),
+        database.pool.clone(),
+        node.rows.clone(),
+        settings.auto_archive_interval,
+    ));
 
     if learner {
         actix::spawn(join::promote_when_caught_up(

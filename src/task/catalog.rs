@@ -159,6 +159,10 @@ pub struct Column {
     /// `#rrggbb`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub color: Option<String>,
+    /// Cards unchanged this many days are archived by the leader's sweep
+    /// (`crate::archiver`), each through the log like a user's archive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive_after_days: Option<u32>,
 }
 
 /// A user's place on a board: `role` `None` is a removal.
@@ -191,6 +195,8 @@ pub struct NewColumn {
     pub color: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<Status>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive_after_days: Option<u32>,
 }
 
 /// What a column change changes; `None` keeps a field, `Some(None)` clears
@@ -216,6 +222,12 @@ pub struct ColumnPatch {
     pub color: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<Status>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::command::present"
+    )]
+    pub archive_after_days: Option<Option<u32>>,
 }
 
 /// Cards in a column: on the board, and archived.
@@ -342,6 +354,7 @@ impl Default for Catalog {
                     position: (status.rank() as f64 + 1.0) * COLUMN_STEP,
                     wip_limit: None,
                     color: None,
+                    archive_after_days: None,
                 },
             );
         }
@@ -580,6 +593,7 @@ impl Catalog {
                         position: (status.rank() as f64 + 1.0) * COLUMN_STEP,
                         wip_limit: None,
                         color: None,
+                        archive_after_days: None,
                     };
                     self.columns.insert(id, column.clone());
                     self.dirty.columns.insert(id);
@@ -666,6 +680,7 @@ impl Catalog {
                     position,
                     wip_limit: new.wip_limit,
                     color: new.color.clone(),
+                    archive_after_days: new.archive_after_days,
                 };
                 self.columns.insert(new.id, column.clone());
                 self.dirty.columns.insert(new.id);
@@ -692,6 +707,9 @@ impl Catalog {
                     wip_limit: patch.wip_limit.unwrap_or(column.wip_limit),
                     color: patch.color.clone().unwrap_or_else(|| column.color.clone()),
                     category: patch.category.unwrap_or(column.category),
+                    archive_after_days: patch
+                        .archive_after_days
+                        .unwrap_or(column.archive_after_days),
                     ..column.clone()
                 };
                 if &updated == column {

@@ -439,6 +439,7 @@ fn commands() -> Vec<(&'static str, Command)> {
                     wip_limit: Some(3),
                     color: Some("#aa3300".into()),
                     category: Some(Status::InProgress),
+                    archive_after_days: None,
                 }),
             ),
         ),
@@ -453,6 +454,21 @@ fn commands() -> Vec<(&'static str, Command)> {
                     patch: ColumnPatch {
                         name: Some("Code review".into()),
                         wip_limit: Some(None),
+                        ..ColumnPatch::default()
+                    },
+                },
+            ),
+        ),
+        (
+            "command_column_update_auto_archive.json",
+            by(
+                ada(),
+                36,
+                None,
+                Op::ColumnUpdate {
+                    id: ColumnId(Uuid::from_u128(0x4004)),
+                    patch: ColumnPatch {
+                        archive_after_days: Some(Some(30)),
                         ..ColumnPatch::default()
                     },
                 },
@@ -702,6 +718,21 @@ fn events() -> Vec<(&'static str, Event)> {
             );
             e
         }),
+        ("event_column_updated_auto_archive.json", {
+            let mut e = other(17, EventKind::ColumnUpdated);
+            e.column = Some(Column {
+                archive_after_days: Some(30),
+                ..column()
+            });
+            e.changes.insert(
+                "archive_after_days".into(),
+                FieldChange {
+                    from: json!(null),
+                    to: json!(30),
+                },
+            );
+            e
+        }),
         ("event_column_deleted.json", {
             let mut e = other(15, EventKind::ColumnDeleted);
             e.column = Some(column());
@@ -740,6 +771,7 @@ fn column() -> Column {
         position: 2560.0,
         wip_limit: Some(3),
         color: Some("#aa3300".into()),
+        archive_after_days: None,
     }
 }
 

@@ -201,11 +201,17 @@ describe('boards and columns', () => {
       await page.locator('#column-dialog').waitFor();
       await page.fill('#column-wip', '1');
       await page.selectOption('#column-color', { label: 'Purple' });
+      // Auto-archive: days out of range are said in words, 30 is saved.
+      await page.fill('#column-archive', '0');
+      await page.click('#column-save');
+      await page.locator('#column-error', { hasText: '1 to 3650' }).waitFor();
+      await page.fill('#column-archive', '30');
       await page.click('#column-save');
       await page.locator('#column-dialog').waitFor({ state: 'hidden' });
       await eventually(async () => (await board(url1, b.id)).columns.find((c) => c.id === doing.id).wip_limit === 1, {
         what: 'the limit saved',
       });
+      assert.equal((await board(url1, b.id)).columns.find((c) => c.id === doing.id).archive_after_days, 30);
       await page.waitForFunction(
         (id) => document.querySelector(`.column[data-column-id="${id}"] .count`)?.textContent === '0 / 1',
         doing.id,

@@ -43,6 +43,7 @@ export class ColumnEditor {
     this.nameInput = $('column-name');
     this.colorSelect = $('column-color');
     this.wipInput = $('column-wip');
+    this.archiveInput = $('column-archive');
     this.error = $('column-error');
     /** The column the dialog edits, or null: it adds one. */
     this.editing = null;
@@ -219,7 +220,7 @@ export class ColumnEditor {
     this.editing = null;
     this.returnTo = null;
     this.heading.textContent = 'Add a column';
-    this.fill({ name: '', color: null, wip_limit: null });
+    this.fill({ name: '', color: null, wip_limit: null, archive_after_days: null });
     this.form.querySelector('#column-save').textContent = 'Add column';
     this.dialog.showModal();
     this.nameInput.focus();
@@ -250,6 +251,7 @@ export class ColumnEditor {
     this.colorSelect.replaceChildren(...options);
     this.colorSelect.value = color.toLowerCase();
     this.wipInput.value = column.wip_limit ?? '';
+    this.archiveInput.value = column.archive_after_days ?? '';
   }
 
   async save() {
@@ -267,6 +269,15 @@ export class ColumnEditor {
       this.wipInput.focus();
       return;
     }
+    const archiveText = this.archiveInput.value.trim();
+    const archive = archiveText === '' ? null : Number(archiveText);
+    if (archive !== null && !(Number.isInteger(archive) && archive >= 1 && archive <= 3650)) {
+      this.showError(this.error, 'Archive after a whole number of days, 1 to 3650 (empty: never).');
+      this.archiveInput.setAttribute('aria-invalid', 'true');
+      this.archiveInput.focus();
+      return;
+    }
+    this.archiveInput.removeAttribute('aria-invalid');
     const color = this.colorSelect.value || null;
     const board = this.board;
     const editing = this.editing;
@@ -279,6 +290,7 @@ export class ColumnEditor {
         if (name !== editing.name) changes.name = name;
         if (color !== (editing.color ?? null)) changes.color = color;
         if (wip !== (editing.wip_limit ?? null)) changes.wip_limit = wip;
+        if (archive !== (editing.archive_after_days ?? null)) changes.archive_after_days = archive;
         if (Object.keys(changes).length === 0) {
           this.dialog.close();
           return;
@@ -291,6 +303,7 @@ export class ColumnEditor {
         const body = { name };
         if (color) body.color = color;
         if (wip !== null) body.wip_limit = wip;
+        if (archive !== null) body.archive_after_days = archive;
         res = await board.api.request('POST', `/api/boards/${encodeURIComponent(board.store.board.id)}/columns`, {
           body,
           idempotencyKey: uuid(),

@@ -19,10 +19,9 @@ use super::AppState;
 use crate::accounts::Principal;
 use crate::db::queries::{self, TaskFilter};
 use crate::task::{
-    BoardId, BoardRecord, BoardRole, Catalog, Column, ColumnId, ColumnPatch, Command, NewBoard,
-    NewColumn, Op, Outcome, Priority, Status, TaskId, TaskPatch,
+    BoardId, BoardRecord, BoardRole, Catalog, Column, ColumnId, ColumnPatch, NewBoard, NewColumn,
+    Op, Outcome, Priority, Status, TaskId, TaskPatch,
 };
-use crate::time::Timestamp;
 
 const PAGE_DEFAULT: usize = 50;
 const PAGE_MAX: usize = 500;
@@ -201,26 +200,12 @@ async fn propose_keyed(
     op: Op,
     idempotency: Option<crate::task::Idempotency>,
 ) -> Result<Outcome, ApiError> {
-    let command = Command {
-        request_id: Uuid::new_v4(),
-        idempotency,
-        at: Timestamp::now(),
-        actor: super::auth::principal(req).actor,
-        op,
-    };
-    let applied = state.raft.propose(command).await;
-    crate::metrics::proposal(match &applied {
-        Ok(a) if matches!(a.outcome, Outcome::Rejected { .. }) => "rejected",
-        Ok(_) => "ok",
-        Err(_) => "failed",
-    });
-    match applied {
-        Ok(applied) => match applied.outcome {
-            Outcome::Rejected { rejection } => Err(rejection.into()),
-            outcome => Ok(outcome),
-        },
-        Err(e @ crate::raft::ConsensusError::Timeout(_)) => Err(ApiError::WriteTimeout(e)),
-        Err(e) => Err(e.into()),
+    match super::tasks::submit(state, req, op, idempotency)
+        .await?
+        .outcome
+    {
+        Outcome::Rejected { rejection } => Err(rejection.into()),
+        outcome => Ok(outcome),
     }
 }
 

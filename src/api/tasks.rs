@@ -68,9 +68,23 @@ async fn propose(
     op: Op,
     body: Option<&Value>,
 ) -> Result<HttpResponse, ApiError> {
+    let applied = submit(state, req, op, request::idempotency(req, body)?).await?;
+    respond(state, applied.outcome, applied.replayed)
+}
+
+/// Proposes `op` as the request's caller, now, under `idempotency`, and
+/// waits until this node applied it: every write of the api goes through
+/// here (counted in `taskraft_proposals_total`). A refusal of the log is
+/// still an `Ok` outcome (`Outcome::Rejected`); not knowing is an error.
+pub(super) async fn submit(
+    state: &AppState,
+    req: &HttpRequest,
+    op: Op,
+    idempotency: Option<crate::task::Idempotency>,
+) -> Result<crate::task::Applied, ApiError> {
     let command = Command {
         request_id: Uuid::new_v4(),
-        idempotency: request::idempotency(req, body)?,
+        idempotency,
         at: Timestamp::now(),
         actor: super::auth::principal(req).actor,
         op,
@@ -82,7 +96,7 @@ async fn propose(
         Err(_) => "failed",
     });
     match applied {
-        Ok(applied) => respond(state, applied.outcome, applied.replayed),
+        Ok(applied) => Ok(applied),
         Err(e @ crate::raft::ConsensusError::Timeout(_)) => Err(ApiError::WriteTimeout(e)),
         Err(e) => Err(e.into()),
     }

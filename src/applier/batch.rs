@@ -106,7 +106,7 @@ pub async fn apply(
     let board = load(conn, state, entries).await?;
     let recorded = recorded_recoveries(conn, entries).await?;
     let Decided {
-        changes,
+        mut changes,
         outcomes,
         accounts,
         versions,
@@ -146,7 +146,12 @@ pub async fn apply(
     crate::crash::point("apply_before_commit");
     transaction(conn, sql, budget).await?;
     crate::crash::point("apply_after_commit");
+    // The batch's catalog moves to the state (no second copy).
+    let catalog = changes.catalog.take();
     state.committed(&changes, last.index, last.term);
+    if let Some((catalog, _)) = catalog {
+        state.catalog_committed(catalog);
+    }
     if let Some((_, version)) = versions.last() {
         state.cluster_version = *version;
     }

@@ -141,6 +141,12 @@ impl ApplyState {
         self
     }
 
+    /// The catalog a committed batch left, published to the api.
+    pub fn catalog_committed(&mut self, catalog: Catalog) {
+        self.catalog = Arc::new(catalog);
+        self.rows.set_catalog(self.catalog.clone());
+    }
+
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
     }
@@ -238,10 +244,6 @@ impl ApplyState {
         }
         if let Some(tails) = changes.tails {
             self.tails = tails;
-        }
-        if let Some((catalog, _)) = &changes.catalog {
-            self.catalog = Arc::new(catalog.clone());
-            self.rows.set_catalog(self.catalog.clone());
         }
         self.last_seq = changes.last_seq;
         self.applied_index = applied_index;

@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 use super::catalog::{Catalog, CatalogDirty, CatalogRejection, Cataloged, Place};
 use super::event::{event_id, FieldChange};
 use super::{
-    BoardMember, BoardRecord, Column, Command, Event, EventKind, NewTask, Op, Status, Task, TaskId,
-    TaskPatch,
+    BoardMember, BoardRecord, Column, ColumnId, Command, Event, EventKind, NewTask, Op, Status,
+    Task, TaskId, TaskPatch,
 };
 use crate::time::Timestamp;
 
@@ -706,14 +706,9 @@ impl Board {
         };
         if kind == EventKind::TaskDeleted {
             self.tasks.insert(id, Slot::Deleted);
-            self.catalog.moved(before, None);
+            placed(&mut self.tails, &mut self.catalog, before, None);
         } else {
-            match task.column_id {
-                None => self.tails_dirty |= self.tails.raise(task.status, task.position),
-                Some(column) => self.catalog.raise(column, task.position),
-            }
-            self.catalog
-                .moved(before, Some((task.column(), task.archived)));
+            self.tails_dirty |= placed(&mut self.tails, &mut self.catalog, before, Some(&task));
             self.tasks.insert(id, Slot::Live(task.clone()));
         }
         self.dirty.insert(id);
@@ -875,8 +870,6 @@ fn diff(old: &Task, new: &Task) -> BTreeMap<String, FieldChange> {
         .collect()
 }
 
-/// The state a sequence of events leads to: the live tasks, the column
-/// tails and the last seq. Rebuilding the projection is this fold.
 /// An event that is not the next in seq order.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error("event seq {seq} follows seq {last}: the event table has a gap or is out of order")]
@@ -885,6 +878,8 @@ pub struct OutOfOrder {
     pub last: u64,
 }
 
+/// The state a sequence of events leads to: the live tasks, the column
+/// tails and the last seq. Rebuilding the projection is this fold.
 #[derive(Debug, Default, PartialEq)]
 pub struct Replayed {
     pub tasks: BTreeMap<TaskId, Task>,
@@ -914,24 +909,44 @@ impl Replayed {
         let before = self.tasks.get(&id).map(|old| (old.column(), old.archived));
         match event.kind {
             EventKind::TaskCreated | EventKind::TaskUpdated => {
-                match task.column_id {
-                    None => {
-                        self.tails.raise(task.status, task.position);
-                    }
-                    Some(column) => self.catalog.raise(column, task.position),
-                }
-                self.catalog
-                    .moved(before, Some((task.column(), task.archived)));
+                placed(&mut self.tails, &mut self.catalog, before, Some(task));
                 self.tasks.insert(id, task.clone());
             }
             EventKind::TaskDeleted => {
-                self.catalog.moved(before, None);
+                placed(&mut self.tails, &mut self.catalog, before, None);
                 self.tasks.remove(&id);
             }
             _ => {}
         }
         Ok(())
     }
+}
+
+/// A card was at `before` (column, archived) and is now `after` (`None`:
+/// deleted): its column's tail rises to its position (a default-board
+/// status column's in `tails`, another's in the catalog), and the cards
+/// per column follow it. Whether `tails` changed. The board applying
+/// commands and the fold of events both place cards through here, so the
+/// two never count differently.
+fn placed(
+    tails: &mut ColumnTails,
+    catalog: &mut Catalog,
+    before: Option<(ColumnId, bool)>,
+    after: Option<&Task>,
+) -> bool {
+    let Some(task) = after else {
+        catalog.moved(before, None);
+        return false;
+    };
+    let raised = match task.column_id {
+        None => tails.raise(task.status, task.position),
+        Some(column) => {
+            catalog.raise(column, task.position);
+            false
+        }
+    };
+    catalog.moved(before, Some((task.column(), task.archived)));
+    raised
 }
 
 /// The state `events` (dense, in seq order) lead to.

@@ -190,9 +190,10 @@ impl From<CatalogRejection> for ApiError {
     fn from(refused: CatalogRejection) -> Self {
         let message = refused.to_string();
         let code = match refused {
-            CatalogRejection::BoardNotFound { .. } | CatalogRejection::ColumnNotFound { .. } => {
-                return ApiError::NotFound(message)
-            }
+            CatalogRejection::BoardNotFound { .. }
+            | CatalogRejection::ColumnNotFound { .. }
+            | CatalogRejection::NotOnBoard { .. } => return ApiError::NotFound(message),
+            CatalogRejection::ReadOnly { .. } => return ApiError::Forbidden(message),
             CatalogRejection::ColumnElsewhere { .. } => {
                 return ApiError::Unprocessable {
                     code: "column_elsewhere",

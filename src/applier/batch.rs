@@ -254,7 +254,20 @@ fn decide(
                         replayed: false,
                     }
                 }
-                _ => board.apply(entry.index, entry.term, command),
+                _ => {
+                    // A user's card commands are checked against their board
+                    // role at this entry (from 0.4.0, as the log decides it).
+                    let site = (cluster_version >= version::BOARDS)
+                        .then(|| command.actor.id.parse::<Uuid>().ok())
+                        .flatten()
+                        .and_then(|id| {
+                            let accounts = accounts
+                                .as_ref()
+                                .map_or_else(|| state.accounts(), |(a, _)| a);
+                            accounts.user(&id).map(|user| user.role)
+                        });
+                    board.apply_as(entry.index, entry.term, command, site)
+                }
             }
         };
         if entry.origin == Some(node_id) {

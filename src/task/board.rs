@@ -11,6 +11,7 @@ use super::{
     BoardMember, BoardRecord, Column, ColumnId, Command, Event, EventKind, NewTask, Op, Status,
     Task, TaskId, TaskPatch,
 };
+use crate::accounts::Role;
 use crate::time::Timestamp;
 
 /// Gap left between a column's last card and a card added at its end.
@@ -218,6 +219,9 @@ pub struct Board {
     /// Boards, columns and members, complete (it is small); the cards per
     /// column are counted as commands move them.
     catalog: Catalog,
+    /// While [`Board::apply_as`] applies a user's command: their site role,
+    /// so the board role they have at that entry is checked.
+    acting: Option<Role>,
 }
 
 impl Board {
@@ -248,6 +252,7 @@ impl Board {
             tails_dirty: false,
             catalog_touched: false,
             catalog: Catalog::default(),
+            acting: None,
         }
     }
 
@@ -323,6 +328,38 @@ impl Board {
 
     /// Applies one committed command, taken from log entry `raft_index` of
     /// `term`. The same board and command give the same result on every node.
+    /// [`Board::apply`] of a user's command (`site`: their site role at
+    /// this entry): a card is created, changed, moved or deleted only on
+    /// boards where the user, at this point of the log, may edit (else
+    /// `not_on_board` or `read_only`). The api checks the same before it
+    /// proposes; this closes the gaps the api cannot: a membership removed
+    /// between its check and the entry, and a card this node had not yet
+    /// applied when the api looked.
+    pub fn apply_as(
+        &mut self,
+        raft_index: u64,
+        term: u64,
+        command: &Command,
+        site: Option<Role>,
+    ) -> Applied {
+        self.acting = site;
+        let applied = self.apply(raft_index, term, command);
+        self.acting = None;
+        applied
+    }
+
+    /// Whether the acting user (if any) may edit the cards of `board`.
+    fn may_edit(&self, actor: &str, board: &super::BoardId) -> Result<(), CatalogRejection> {
+        let Some(site) = self.acting else {
+            return Ok(());
+        };
+        match self.catalog.role(board, actor, site) {
+            None => Err(CatalogRejection::NotOnBoard { id: *board }),
+            Some(role) if !role.can_edit() => Err(CatalogRejection::ReadOnly { id: *board }),
+            Some(_) => Ok(()),
+        }
+    }
+
     pub fn apply(&mut self, raft_index: u64, term: u64, command: &Command) -> Applied {
         if let Op::ExpireKeys { before } = &command.op {
             return self.expire_keys(*before);
@@ -537,6 +574,9 @@ impl Board {
                     Ok(place) => place,
                     Err(refused) => return Decision::Reject(Rejection::Catalog { refused }),
                 };
+                if let Err(refused) = self.may_edit(&command.actor.id, &place.board_id) {
+                    return Decision::Reject(Rejection::Catalog { refused });
+                }
                 let task = self.placed_task(new, command, place);
                 Decision::Record(EventKind::TaskCreated, task, BTreeMap::new())
             }
@@ -553,6 +593,11 @@ impl Board {
                     Ok(updated) => updated,
                     Err(refused) => return Decision::Reject(Rejection::Catalog { refused }),
                 };
+                for board in [&current.board_id, &updated.board_id] {
+                    if let Err(refused) = self.may_edit(&command.actor.id, board) {
+                        return Decision::Reject(Rejection::Catalog { refused });
+                    }
+                }
                 let changes = diff(current, &updated);
                 if changes.is_empty() {
                     return Decision::Unchanged(current.clone());
@@ -568,7 +613,12 @@ impl Board {
                 id,
                 expected_version,
             } => match self.live(id, *expected_version) {
-                Ok(task) => Decision::Record(EventKind::TaskDeleted, task.clone(), BTreeMap::new()),
+                Ok(task) => match self.may_edit(&command.actor.id, &task.board_id) {
+                    Ok(()) => {
+                        Decision::Record(EventKind::TaskDeleted, task.clone(), BTreeMap::new())
+                    }
+                    Err(refused) => Decision::Reject(Rejection::Catalog { refused }),
+                },
                 Err(rejection) => Decision::Reject(rejection),
             },
             _ => unreachable!("account commands are applied by Accounts::apply"),

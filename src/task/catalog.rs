@@ -283,6 +283,12 @@ pub enum CatalogRejection {
     ColumnElsewhere { column: ColumnId, board: BoardId },
     #[error("the default board cannot be archived")]
     DefaultBoard,
+    /// The acting user is not on the board (said as if it did not exist).
+    #[error("no board {id}")]
+    NotOnBoard { id: BoardId },
+    /// The acting user only views the board.
+    #[error("a viewer of board {id} cannot change it")]
+    ReadOnly { id: BoardId },
 }
 
 /// What a catalog command changed, for the event.

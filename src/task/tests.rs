@@ -701,3 +701,150 @@ proptest! {
         }
     }
 }
+
+/// `command` by the user `user` (their id, a UUID).
+fn by(user: u128, mut command: Command) -> Command {
+    command.actor = crate::accounts::Actor {
+        id: Uuid::from_u128(user).to_string(),
+        name: format!("user {user}"),
+    };
+    command
+}
+
+#[test]
+fn a_users_card_commands_are_checked_against_their_board_role_at_that_entry() {
+    use crate::accounts::Role;
+
+    let (ana, bo, cy) = (0xa, 0xb, 0xc);
+    let board_id = BoardId(Uuid::from_u128(0xb0));
+    let columns = [0xc0, 0xc1, 0xc2].map(|n| ColumnId(Uuid::from_u128(n)));
+    let mut board = Board::new();
+    let mut index = 0;
+    let mut run = |board: &mut Board, command: Command, site: Option<Role>| {
+        index += 1;
+        board.apply_as(index, 1, &command, site).outcome
+    };
+    // Ana makes a board (its admin); Bo is a member, Cy a viewer.
+    let made = run(
+        &mut board,
+        by(
+            ana,
+            command(
+                1,
+                Op::BoardCreate(NewBoard {
+                    id: board_id,
+                    name: "Ops".into(),
+                    columns,
+                }),
+            ),
+        ),
+        Some(Role::Member),
+    );
+    assert!(matches!(made, Outcome::Board { .. }), "{made:?}");
+    for (n, user, role) in [(2, bo, BoardRole::Member), (3, cy, BoardRole::Viewer)] {
+        let set = command(
+            n,
+            Op::BoardMemberSet {
+                board_id,
+                user_id: Uuid::from_u128(user).to_string(),
+                role: Some(role),
+            },
+        );
+        run(&mut board, by(ana, set), Some(Role::Member));
+    }
+    let on_board = |n: u128| {
+        let mut c = create(n, "card", Status::Todo);
+        if let Op::Create(new) = &mut c.op {
+            new.board_id = Some(board_id);
+        }
+        c
+    };
+    let refused = |outcome: &Outcome| match rejection(outcome) {
+        Rejection::Catalog { refused } => refused.clone(),
+        other => panic!("expected a board refusal, got {other:?}"),
+    };
+
+    // A member creates; a viewer is read-only; someone not on it is told
+    // there is no such board; a site admin may; the system is not checked.
+    assert!(matches!(
+        run(&mut board, by(bo, on_board(10)), Some(Role::Member)),
+        Outcome::Created { .. }
+    ));
+    assert_eq!(
+        refused(&run(&mut board, by(cy, on_board(11)), Some(Role::Member))),
+        CatalogRejection::ReadOnly { id: board_id }
+    );
+    let stranger = 0xd;
+    assert_eq!(
+        refused(&run(
+            &mut board,
+            by(stranger, on_board(12)),
+            Some(Role::Member)
+        )),
+        CatalogRejection::NotOnBoard { id: board_id }
+    );
+    assert!(matches!(
+        run(&mut board, by(stranger, on_board(13)), Some(Role::Admin)),
+        Outcome::Created { .. }
+    ));
+    assert!(matches!(
+        run(&mut board, on_board(14), None),
+        Outcome::Created { .. }
+    ));
+    // A default-board card moved onto the board by someone not on it: the
+    // target board is checked too.
+    run(&mut board, create(15, "default", Status::Todo), None);
+    let onto = TaskPatch {
+        board_id: Some(board_id),
+        ..TaskPatch::default()
+    };
+    assert_eq!(
+        refused(&run(
+            &mut board,
+            by(stranger, update(16, 15, None, onto)),
+            Some(Role::Member)
+        )),
+        CatalogRejection::NotOnBoard { id: board_id }
+    );
+
+    // Bo is taken off the board: his next change, proposed before he
+    // knew, is refused at its entry, and so is his delete.
+    let off = command(
+        17,
+        Op::BoardMemberSet {
+            board_id,
+            user_id: Uuid::from_u128(bo).to_string(),
+            role: None,
+        },
+    );
+    run(&mut board, by(ana, off), Some(Role::Member));
+    let rename = TaskPatch {
+        title: Some("renamed".into()),
+        ..TaskPatch::default()
+    };
+    assert_eq!(
+        refused(&run(
+            &mut board,
+            by(bo, update(18, 10, None, rename)),
+            Some(Role::Member)
+        )),
+        CatalogRejection::NotOnBoard { id: board_id }
+    );
+    assert_eq!(
+        refused(&run(
+            &mut board,
+            by(bo, delete(19, 10, None)),
+            Some(Role::Member)
+        )),
+        CatalogRejection::NotOnBoard { id: board_id }
+    );
+    // Ana still may.
+    assert!(matches!(
+        run(
+            &mut board,
+            by(ana, delete(20, 10, None)),
+            Some(Role::Member)
+        ),
+        Outcome::Deleted { .. }
+    ));
+}

@@ -33,6 +33,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/board.js", "text/javascript; charset=utf-8"),
     asset!("js/boards.js", "text/javascript; charset=utf-8"),
     asset!("js/archived.js", "text/javascript; charset=utf-8"),
+    asset!("js/search.js", "text/javascript; charset=utf-8"),
     asset!("js/place.js", "text/javascript; charset=utf-8"),
     asset!("js/switcher.js", "text/javascript; charset=utf-8"),
     asset!("js/board/columns.js", "text/javascript; charset=utf-8"),

@@ -15,6 +15,7 @@
 
 import { Api } from './api.js';
 import { ArchivedView } from './archived.js';
+import { SearchView, findInUrl } from './search.js';
 import { Board } from './board.js';
 import { BoardNotFound, Boards, boardInUrl } from './boards.js';
 import { ClusterPanel } from './cluster.js';
@@ -124,6 +125,7 @@ function switchTo(id, how) {
     if (id === store.board?.id && how !== 'reload') return;
     past.close();
     archived.close();
+    searchAll.close({ keepFocus: true });
     try {
       await boards.open(id, { history: how === 'push' ? 'push' : 'replace' });
     } catch (err) {
@@ -220,12 +222,13 @@ function refreshChoices() {
 // again (the page filters what is loaded at once, and live cards after).
 boards.filterValues = () => filters.values;
 let loadedFilters = JSON.stringify(filters.values);
+let filtering = Promise.resolve();
 filters.addEventListener('change', () => {
   board.render();
   const wanted = JSON.stringify(filters.values);
   if (wanted === loadedFilters || !store.board) return;
   loadedFilters = wanted;
-  boards.reload().catch((err) => toasts.show(`Could not filter the board: ${err.message}`, { kind: 'error' }));
+  filtering = boards.reload().catch((err) => toasts.show(`Could not filter the board: ${err.message}`, { kind: 'error' }));
 });
 
 /** The header says what the page can honestly say about its connection. */
@@ -349,6 +352,47 @@ document.getElementById('archived-open').addEventListener('click', () => {
   archived.openView();
 });
 
+// ------------------------------------------------------------------ search all boards
+
+/** The default board's status columns (a card on one stores no column id). */
+const FIXED_COLUMNS = {
+  todo: '00000000-0000-0000-0000-000000000010',
+  in_progress: '00000000-0000-0000-0000-000000000011',
+  done: '00000000-0000-0000-0000-000000000012',
+};
+
+const searchAll = new SearchView({
+  api,
+  announce,
+  onShown: (shown) => {
+    hideBoard(shown);
+    document.body.dataset.searching = String(shown);
+  },
+  boardName: (id) => boards.list.find((b) => b.id === (id || boards.defaultId))?.name ?? null,
+  columnName: (task) => {
+    const board = boards.list.find((b) => b.id === String(task.board_id ?? boards.defaultId));
+    const id = task.column_id != null ? String(task.column_id) : FIXED_COLUMNS[task.status];
+    return board?.columns?.find((c) => String(c.id) === id)?.name ?? null;
+  },
+  // A hit opens on its board, the board filtered by the words (so the card
+  // is among those loaded, wherever it is in its column), and the card.
+  openCard: async (boardId, taskId) => {
+    const task = searchAll.lastHits.get(taskId);
+    filters.showOnly(searchAll.words);
+    await Promise.all([switchTo(boardId || boards.defaultId, 'push'), filtering]);
+    if (task?.archived) {
+      toasts.show(`“${task.title}” is archived: it is under Archived cards.`);
+      return;
+    }
+    if (store.get(taskId)) dialog.open(taskId);
+  },
+});
+document.getElementById('search-all-open').addEventListener('click', () => {
+  past.close();
+  archived.close();
+  searchAll.openView(filters.values.q);
+});
+
 // ------------------------------------------------------------------ keyboard
 
 const help = document.getElementById('help-dialog');
@@ -361,7 +405,7 @@ document.addEventListener('keydown', (e) => {
     return;
   }
   if (e.ctrlKey || e.metaKey || e.altKey) return;
-  if (isTyping(e.target) || dialog.isOpen || help.open || board.moving || past.open || archived.open) return;
+  if (isTyping(e.target) || dialog.isOpen || help.open || board.moving || past.open || archived.open || searchAll.open) return;
   if (document.querySelector('dialog[open]')) return;
   switch (e.key) {
     case 'n':
@@ -447,6 +491,7 @@ async function boot() {
   switcher.render();
   board.render();
   refreshChoices();
+  if (findInUrl()) searchAll.openView(findInUrl());
   feedStarted = true;
   feed.start();
   // Relative times ("3 min ago") and due-date states age.

@@ -121,6 +121,13 @@ export class Filters extends EventTarget {
     this.clear.hidden = !this.active();
   }
 
+  /** Only these words (a hit of "Search all boards" shown on its board). */
+  showOnly(words) {
+    this.values = { q: words, assignee: '', label: '', priority: '' };
+    this.writeInputs();
+    this.commit();
+  }
+
   focusSearch() {
     this.q.focus();
     this.q.select();

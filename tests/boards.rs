@@ -462,6 +462,21 @@ fn boards_columns_members_and_cards_through_every_node() {
         bo_id.as_str(),
         "{removed}"
     );
+    // So does his page's catch-up through GET /api/events.
+    let seq = removed["seq"].as_u64().unwrap();
+    let caught_up = ok(
+        &call(
+            &bo,
+            "GET",
+            &format!("{url3}/api/events?since={}&limit=1", seq - 1),
+            None,
+        ),
+        200,
+    );
+    assert_eq!(
+        caught_up["events"][0]["kind"], "board_member_changed",
+        "{caught_up}"
+    );
     let r = call(&bo, "GET", &format!("{url3}/api/boards/{board_id}"), None);
     assert_eq!(r.status, 404, "{r:?}");
     drop(feed);

@@ -320,12 +320,18 @@ pub fn template(root: &Path) -> Result<PathBuf, String> {
             std::io::Error::last_os_error()
         ));
     }
-    if dir.join("mysql").is_dir() {
+    // Written once the directory is whole: an initialization that failed
+    // half-way (its `mysql` directory made, its tables not) is made again
+    // rather than copied by every server after it.
+    let done = root.join(format!("mysql-template-{hash:016x}.done"));
+    if dir.join("mysql").is_dir() && done.exists() {
         return Ok(dir);
     }
+    let _ = std::fs::remove_file(&done);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     initialize(&binary, mariadb, &dir)?;
+    std::fs::write(&done, b"").map_err(|e| format!("{}: {e}", done.display()))?;
     Ok(dir)
 }
 

@@ -438,6 +438,47 @@ fn boards_columns_members_and_cards_through_every_node() {
         })
         .collect();
     assert!(views.iter().all(|v| *v == views[0]), "{views:#?}");
+
+    // Bo taken off the board: his socket gets that event (his own
+    // membership), so his page learns the board is no longer his; then
+    // the board's events are hidden from him again.
+    ok(
+        &call(
+            &ana,
+            "DELETE",
+            &format!("{url2}/api/boards/{board_id}/members/{bo_id}"),
+            None,
+        ),
+        204,
+    );
+    let removed = loop {
+        let frame = next_event(&mut feed);
+        if frame["kind"] == "board_member_changed" && frame["board_member"]["role"].is_null() {
+            break frame;
+        }
+    };
+    assert_eq!(
+        removed["board_member"]["user_id"],
+        bo_id.as_str(),
+        "{removed}"
+    );
+    // So does his page's catch-up through GET /api/events.
+    let seq = removed["seq"].as_u64().unwrap();
+    let caught_up = ok(
+        &call(
+            &bo,
+            "GET",
+            &format!("{url3}/api/events?since={}&limit=1", seq - 1),
+            None,
+        ),
+        200,
+    );
+    assert_eq!(
+        caught_up["events"][0]["kind"], "board_member_changed",
+        "{caught_up}"
+    );
+    let r = call(&bo, "GET", &format!("{url3}/api/boards/{board_id}"), None);
+    assert_eq!(r.status, 404, "{r:?}");
     drop(feed);
     for id in 1..=3 {
         let check = cluster.rebuild_check(id);

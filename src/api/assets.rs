@@ -56,6 +56,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/health.js", "text/javascript; charset=utf-8"),
     asset!("js/history.js", "text/javascript; charset=utf-8"),
     asset!("js/markdown.js", "text/javascript; charset=utf-8"),
+    asset!("js/members.js", "text/javascript; charset=utf-8"),
     asset!("js/past.js", "text/javascript; charset=utf-8"),
     asset!("js/store.js", "text/javascript; charset=utf-8"),
     asset!("js/session.js", "text/javascript; charset=utf-8"),

@@ -47,7 +47,9 @@ pub async fn events(
     // Read after the events: at least as high as the last of them.
     let last_seq = queries::last_seq(&state.pool).await?;
     // An event of a board the caller is not on: its seq alone, so the
-    // feed stays dense and tells nothing of the board.
+    // feed stays dense and tells nothing of the board. The exception, as
+    // on the WebSocket: the change of the caller's own membership (its
+    // removal must reach them).
     let principal = super::auth::principal(&req);
     let catalog = state.rows.catalog();
     let events: Vec<serde_json::Value> = events
@@ -56,7 +58,11 @@ pub async fn events(
             Some(board)
                 if catalog
                     .role(&board, &principal.actor.id, principal.role)
-                    .is_none() =>
+                    .is_none()
+                    && event
+                        .board_member
+                        .as_ref()
+                        .is_none_or(|m| m.user_id != principal.actor.id) =>
             {
                 json!({ "seq": event.seq, "kind": "hidden" })
             }

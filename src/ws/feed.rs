@@ -200,6 +200,7 @@ mod tests {
             seq,
             json: format!("{{\"seq\":{seq}}}").into(),
             board: None,
+            member: None,
         }
     }
 
@@ -253,6 +254,7 @@ mod tests {
                 seq,
                 json: format!("{{\"seq\":{seq},\"d\":\"{big}\"}}").into(),
                 board: None,
+                member: None,
             })
             .collect();
         feed.publish(frames);

@@ -54,6 +54,10 @@ pub struct Frame {
     /// The board the event is about: a session whose user is not on it
     /// gets only the seq ([`Frame::hidden`]).
     pub board: Option<crate::task::BoardId>,
+    /// For `board_member_changed`: the user whose role changed. That user
+    /// sees the event even when it took them off the board, so their page
+    /// learns at once that the board is no longer theirs.
+    pub member: Option<String>,
 }
 
 impl Frame {
@@ -75,6 +79,7 @@ impl Frame {
             seq: event.seq,
             json: json.into(),
             board: event.board_id(),
+            member: event.board_member.as_ref().map(|m| m.user_id.clone()),
         }
     }
 

@@ -129,7 +129,10 @@ impl WsSession {
                 return;
             }
             let visible = match (&self.principal, frame.board) {
-                (Some(who), Some(board)) => catalog.role(&board, &who.actor.id, who.role).is_some(),
+                (Some(who), Some(board)) => {
+                    catalog.role(&board, &who.actor.id, who.role).is_some()
+                        || frame.member.as_deref() == Some(who.actor.id.as_str())
+                }
                 _ => true,
             };
             if visible {

@@ -173,11 +173,16 @@ let recordTimer = null;
 function refreshRecordSoon() {
   clearTimeout(recordTimer);
   recordTimer = setTimeout(() => {
+    const name = store.board?.name;
     boards
       .refreshRecord()
       .then(() => showRole())
-      .catch(() => {
-        // No longer a member: off to the default board.
+      .catch((err) => {
+        // No longer a member: off to the default board (and the board
+        // leaves the list). Anything else: the next event asks again.
+        if (!(err instanceof BoardNotFound)) return;
+        toasts.show(`You are no longer on the board ${name ?? ''}: here is the default board.`, { kind: 'error' });
+        refreshBoardList();
         if (boards.defaultId) switchTo(boards.defaultId, 'replace');
       });
   }, 100);

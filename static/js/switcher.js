@@ -2,9 +2,12 @@
 // chosen), whose last choice, "New board…", opens a dialog that creates
 // one (POST /api/boards) and opens it; and, for the board's admins, "Board
 // settings" to rename or archive it (PATCH /api/boards/{id}; the default
-// board cannot be archived).
+// board cannot be archived) and to say who is on it (members.js). Anyone
+// else on a board that is not the default one gets "Members": the same
+// dialog, the list only.
 
 import { errorMessage } from './api.js';
+import { MembersPanel } from './members.js';
 import { h, uuid } from './util.js';
 
 const NEW = '\u0000new';
@@ -46,6 +49,12 @@ export class BoardSwitcher extends EventTarget {
     });
     document.getElementById('board-settings-cancel').addEventListener('click', () => this.settings.close());
     this.settings.addEventListener('close', () => this.settingsOpen.focus());
+    this.members = new MembersPanel({
+      api,
+      announce,
+      board: () => this.boards.store.board,
+      canAdmin: () => this.canAdmin(),
+    });
   }
 
   /** The select lists my boards, the one on screen chosen (also while it is archived). */
@@ -62,7 +71,26 @@ export class BoardSwitcher extends EventTarget {
     if (current) this.select.value = current;
     // The name of the board on screen, when the select itself is not read.
     document.title = shown ? `${shown.name} · taskraft board` : 'taskraft board';
-    this.settingsOpen.hidden = !this.canAdmin();
+    // Admins: the settings; anyone else: the members of a board that has a list.
+    const admin = this.canAdmin();
+    this.settingsOpen.hidden = !shown || !(admin || !shown.default);
+    this.settingsOpen.textContent = admin ? 'Board settings' : 'Members';
+    if (this.settings.open) this.renderSettings();
+  }
+
+  /** The dialog as my role on the board on screen has it (it may change while open). */
+  renderSettings() {
+    const board = this.boards.store.board;
+    if (!board) return;
+    const admin = this.canAdmin();
+    if (!admin && board.default) {
+      this.settings.close();
+      return;
+    }
+    document.getElementById('board-settings-heading').textContent = admin ? 'Board settings' : `Members of ${board.name}`;
+    document.getElementById('board-settings-fields').hidden = !admin;
+    document.getElementById('board-settings-save').hidden = !admin;
+    this.members.render();
   }
 
   /** May I rename or archive the board on screen? (Its admins; the server decides.) */
@@ -77,12 +105,19 @@ export class BoardSwitcher extends EventTarget {
     document.getElementById('board-archive').checked = board.archived;
     document.getElementById('board-archive-field').hidden = board.default;
     document.getElementById('board-settings-error').hidden = true;
+    this.renderSettings();
     this.settings.showModal();
-    document.getElementById('board-rename').focus();
+    if (this.canAdmin()) document.getElementById('board-rename').focus();
+    else document.getElementById('board-settings-heading').focus();
+    this.members.open();
   }
 
   async saveSettings() {
     const board = this.boards.store.board;
+    if (!this.canAdmin()) {
+      this.settings.close();
+      return;
+    }
     const error = document.getElementById('board-settings-error');
     const name = document.getElementById('board-rename').value.trim();
     const archived = document.getElementById('board-archive').checked;

@@ -3,10 +3,12 @@
 // reordering them with the pointer and the keyboard, a WIP limit exceeded,
 // a card moved to another board, archived and restored, switching boards
 // by URL, two people on two nodes seeing each other's column changes live,
-// and a viewer of a board offered nothing that changes it.
+// a viewer of a board offered nothing that changes it, and its members
+// managed from the board settings (the person's page following live).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as api from './lib/api.mjs';
+import { axeViolations } from './lib/axe.mjs';
 import { card, openBoard, waitForSeq } from './lib/browser.mjs';
 import { eventually, setUp, tearDown } from './lib/harness.mjs';
 
@@ -516,6 +518,110 @@ describe('boards and columns', () => {
       assertClean(page);
     } finally {
       await page.context().close();
+    }
+  });
+
+  test('members: an admin adds a viewer, promotes and removes them from the settings; their page follows live', async () => {
+    const b = await newBoard('Team board');
+    const task = await api.create(url1, { title: 'For the team', board_id: b.id, column_id: b.columns[0].id });
+    const pia = await makeUser('pia');
+    const admin = await openBoard(env.browser, url1, { query: `?board=${b.id}` });
+    const other = await openBoard(env.browser, url2, { query: `?board=${defaultId}`, login: pia });
+    const members = async () => (await board(url1, b.id)).members;
+    const row = admin.locator(`#members-list .member[data-user-id="${pia.id}"]`);
+    const announced = (page, text) => page.waitForFunction((t) => document.getElementById('announcer').textContent === t, text);
+    try {
+      await card(admin, task.id).waitFor();
+      assert.equal(await other.locator('#board-select option', { hasText: 'Team board' }).count(), 0, 'not hers yet');
+
+      // Keyboard only: open the settings, pick pia by name, as a viewer, Add.
+      await admin.locator('#board-settings-open').focus();
+      await admin.keyboard.press('Enter');
+      await admin.locator('#board-settings').waitFor();
+      assert.equal(await admin.evaluate(() => document.activeElement?.id), 'board-rename');
+      await admin.locator('#member-user option', { hasText: /^pia$/ }).waitFor({ state: 'attached' });
+      await admin.locator('#member-user').focus();
+      await admin.keyboard.type('pia');
+      assert.equal(await admin.inputValue('#member-user'), pia.id, 'type-ahead picks her by name');
+      await admin.keyboard.press('Tab');
+      assert.equal(await admin.evaluate(() => document.activeElement?.id), 'member-role');
+      await admin.keyboard.type('v');
+      assert.equal(await admin.inputValue('#member-role'), 'viewer');
+      await admin.keyboard.press('Tab');
+      await admin.keyboard.press('Enter');
+      await row.waitFor();
+      await announced(admin, 'Added pia as viewer.');
+      assert.equal(await admin.evaluate(() => document.activeElement?.id), 'member-user', 'ready to add another');
+      assert.equal(await row.locator('select').inputValue(), 'viewer');
+      assert.deepEqual(
+        (await members()).filter((m) => m.user_id === pia.id).map((m) => m.role),
+        ['viewer'],
+      );
+      assert.deepEqual(await axeViolations(admin), [], 'axe: the settings with their members');
+
+      // Her page (node 2): the board arrives in her list; she opens it, read-only.
+      await other.locator('#board-select option', { hasText: 'Team board' }).waitFor({ state: 'attached', timeout: 10000 });
+      await other.selectOption('#board-select', { label: 'Team board' });
+      await card(other, task.id).waitFor();
+      assert.equal(await other.getAttribute('body', 'data-board-role'), 'viewer');
+      assert.equal(await other.locator('#board .add-open:visible').count(), 0, 'no "Add a card" for a viewer');
+      // She sees who is on it, read-only.
+      assert.equal(await other.textContent('#board-settings-open'), 'Members');
+      await other.click('#board-settings-open');
+      await other.locator(`#members-list .member[data-user-id="${pia.id}"]`, { hasText: 'Viewer' }).waitFor();
+      assert.equal(await other.locator('#members-list select, #members-list button').count(), 0, 'nothing to change');
+      assert.equal(await other.locator('#member-add').isVisible(), false);
+      assert.equal(await other.locator('#board-rename').isVisible(), false);
+      assert.deepEqual(await axeViolations(other), [], 'axe: the members, read-only');
+      await other.keyboard.press('Escape');
+      await other.locator('#board-settings').waitFor({ state: 'hidden' });
+
+      // A refusal is said in words, and the role shown goes back.
+      await admin.route(`**/api/boards/${b.id}/members/${pia.id}`, (route) =>
+        route.fulfill({
+          status: 403,
+          contentType: 'application/json',
+          body: JSON.stringify({ error: { code: 'forbidden', message: 'only an admin of this board can do that' } }),
+        }),
+        { times: 1 },
+      );
+      await row.locator('select').focus();
+      await admin.keyboard.press('ArrowDown');
+      await admin.locator('#members-error', { hasText: 'The role of pia was not changed: only an admin of this board can do that' }).waitFor();
+      assert.equal(await row.locator('select').inputValue(), 'viewer');
+
+      // Promoted to member (the arrow key again): her page gets the controls.
+      await admin.keyboard.press('ArrowDown');
+      await announced(admin, 'pia is now member.');
+      assert.equal(await admin.locator('#members-error').isVisible(), false);
+      await other.waitForFunction(() => document.body.dataset.boardRole === 'member', null, { timeout: 10000 });
+      await other.locator('#board .add-open').first().waitFor({ state: 'visible' });
+      assert.deepEqual(
+        (await members()).filter((m) => m.user_id === pia.id).map((m) => m.role),
+        ['member'],
+      );
+
+      // Removed (Tab to Remove, Enter, then confirm): the board leaves her page.
+      await admin.keyboard.press('Tab');
+      assert.equal(await admin.evaluate(() => document.activeElement?.textContent), 'Remove');
+      await admin.keyboard.press('Enter');
+      assert.equal(await admin.evaluate(() => document.activeElement?.textContent), 'Remove pia');
+      await admin.keyboard.press('Escape');
+      assert.equal(await admin.evaluate(() => document.activeElement?.textContent), 'Remove', 'Escape keeps her');
+      assert.equal(await admin.locator('#board-settings').isVisible(), true, 'and the dialog open');
+      await admin.keyboard.press('Enter');
+      await admin.keyboard.press('Enter');
+      await row.waitFor({ state: 'detached' });
+      await announced(admin, 'Removed pia from the board.');
+      await other.waitForFunction((id) => document.getElementById('app').dataset.board === id, defaultId, { timeout: 10000 });
+      await other.locator('.toast', { hasText: 'no longer on the board Team board' }).waitFor();
+      await other.locator('#board-select option', { hasText: 'Team board' }).waitFor({ state: 'detached', timeout: 10000 });
+      assert.equal((await members()).some((m) => m.user_id === pia.id), false);
+      assertClean(admin, { allowStatus: [403] });
+      assertClean(other, { allowStatus: [404] });
+    } finally {
+      await admin.context().close();
+      await other.context().close();
     }
   });
 });

@@ -65,7 +65,15 @@ const ASSETS: &[Asset] = &[
 ];
 
 /// The file for `path`: from `dir` when given (development), else built in.
-pub fn serve(path: &str, dir: Option<&std::path::Path>) -> Option<HttpResponse> {
+/// Each answer has an `ETag` (a hash of the bytes) and `no-cache`: a browser
+/// asks again every time (a node upgraded under an open page serves its
+/// new files at once) and, with `If-None-Match` (`if_none_match`) still
+/// naming these bytes, gets an empty 304 instead of the file.
+pub fn serve(
+    path: &str,
+    dir: Option<&std::path::Path>,
+    if_none_match: Option<&str>,
+) -> Option<HttpResponse> {
     let name = match path.trim_start_matches('/') {
         "" => "index.html",
         "cluster" => "cluster.html",
@@ -97,13 +105,34 @@ pub fn serve(path: &str, dir: Option<&std::path::Path>) -> Option<HttpResponse> 
             (asset.content_type, asset.body.to_vec())
         }
     };
+    let tag = etag(&body);
+    if if_none_match.is_some_and(|tags| tags.split(',').any(|t| t.trim() == tag)) {
+        return Some(
+            HttpResponse::NotModified()
+                .insert_header((header::ETAG, tag))
+                .insert_header((header::CACHE_CONTROL, "no-cache"))
+                .finish(),
+        );
+    }
     Some(
         HttpResponse::Ok()
             .content_type(content_type)
             // The page must always come fresh from the node it names.
             .insert_header((header::CACHE_CONTROL, "no-cache"))
+            .insert_header((header::ETAG, tag))
             .body(body),
     )
+}
+
+/// A strong entity tag of `body`: the same bytes, the same tag, on every
+/// node and after every restart of the same build.
+fn etag(body: &[u8]) -> String {
+    use std::hash::Hasher;
+    // Fixed keys: SipHash-1-3 with keys (0, 0).
+    #[allow(deprecated)]
+    let mut hasher = std::hash::SipHasher::new();
+    hasher.write(body);
+    format!("\"{:016x}-{:x}\"", hasher.finish(), body.len())
 }
 
 fn content_type_of(name: &str) -> &'static str {
@@ -163,22 +192,46 @@ mod tests {
 
     #[test]
     fn the_root_is_the_board_and_unknown_files_are_not_found() {
-        assert!(serve("/", None).is_some());
-        assert!(serve("/js/app.js", None).is_some());
-        assert!(serve("/nope.js", None).is_none());
-        assert!(serve("/../Cargo.toml", None).is_none());
+        assert!(serve("/", None, None).is_some());
+        assert!(serve("/js/app.js", None, None).is_some());
+        assert!(serve("/nope.js", None, None).is_none());
+        assert!(serve("/../Cargo.toml", None, None).is_none());
         let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/static"));
-        assert!(serve("/js/app.js", Some(dir)).is_some());
-        assert!(serve("/../Cargo.toml", Some(dir)).is_none());
-        assert!(serve("/.hidden", Some(dir)).is_none());
+        assert!(serve("/js/app.js", Some(dir), None).is_some());
+        assert!(serve("/../Cargo.toml", Some(dir), None).is_none());
+        assert!(serve("/.hidden", Some(dir), None).is_none());
     }
 
     #[test]
     fn a_board_address_is_the_board_page_and_nothing_else_under_b_is() {
-        assert!(serve("/b/01a243d4-1d9a-7020-90d2-81c89109699e", None).is_some());
-        assert!(serve("/b/not-a-board", None).is_none());
-        assert!(serve("/b/", None).is_none());
+        assert!(serve("/b/01a243d4-1d9a-7020-90d2-81c89109699e", None, None).is_some());
+        assert!(serve("/b/not-a-board", None, None).is_none());
+        assert!(serve("/b/", None, None).is_none());
         let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/static"));
-        assert!(serve("/b/01a243d4-1d9a-7020-90d2-81c89109699e", Some(dir)).is_some());
+        assert!(serve("/b/01a243d4-1d9a-7020-90d2-81c89109699e", Some(dir), None).is_some());
+    }
+
+    #[test]
+    fn a_file_the_browser_holds_is_a_304_and_a_changed_one_is_sent() {
+        let first = serve("/js/app.js", None, None).unwrap();
+        assert_eq!(first.status(), 200);
+        let tag = first
+            .headers()
+            .get(header::ETAG)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(tag.starts_with('"') && tag.ends_with('"'), "{tag}");
+        let again = serve("/js/app.js", None, Some(&format!("\"x\", {tag}"))).unwrap();
+        assert_eq!(again.status(), 304);
+        let other = serve("/js/app.js", None, Some("\"0000000000000000-1\"")).unwrap();
+        assert_eq!(other.status(), 200);
+        // Another file, another tag.
+        let css = serve("/style.css", None, None).unwrap();
+        assert_ne!(
+            css.headers().get(header::ETAG).unwrap().to_str().unwrap(),
+            tag
+        );
     }
 }

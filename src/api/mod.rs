@@ -281,7 +281,12 @@ async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> 
 /// Board assets for GET, a JSON 404 for everything else.
 async fn fallback(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if !req.path().starts_with("/api/") && (req.method() == "GET" || req.method() == "HEAD") {
-        if let Some(response) = assets::serve(req.path(), state.static_dir.as_deref()) {
+        let revalidating = req
+            .headers()
+            .get(actix_web::http::header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok());
+        if let Some(response) = assets::serve(req.path(), state.static_dir.as_deref(), revalidating)
+        {
             return Ok(response);
         }
     }

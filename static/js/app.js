@@ -481,8 +481,8 @@ async function boot() {
   // Signed in first: with accounts on, nothing else may be read before.
   await session.start();
   showLabLink();
-  await panel.start();
-  showConnection();
+  // The cluster panel fills in beside the board, not before it.
+  const panelStarted = panel.start().then(showConnection, () => {});
   for (let attempt = 1; ; attempt++) {
     try {
       await boards.loadList();
@@ -497,6 +497,7 @@ async function boot() {
   board.render();
   refreshChoices();
   if (findInUrl()) searchAll.openView(findInUrl());
+  await panelStarted;
   feedStarted = true;
   feed.start();
   // Relative times ("3 min ago") and due-date states age.

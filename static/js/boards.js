@@ -72,6 +72,13 @@ export class Boards extends EventTarget {
     if (!id) throw new Error('no board to show (GET /api/boards listed none)');
     // Only the latest open lands (filters typed fast open the board again and again).
     const opening = (this.opening = (this.opening ?? 0) + 1);
+    // One round: the columns my board list knows are asked for together
+    // with the board's record; a column the record adds is asked for after.
+    const asked = new Map();
+    for (const column of this.list.find((b) => b.id === id)?.columns ?? []) {
+      asked.set(column.id, this.page(id, column.id, null));
+    }
+    for (const pending of asked.values()) pending.catch(() => {});
     const res = await this.api.request('GET', `/api/boards/${encodeURIComponent(id)}`);
     if (res.status === 404) throw new BoardNotFound(`board ${id} is not one of yours`);
     if (!res.ok) throw new Error(`loading the board: ${errorMessage(res)}`);
@@ -79,7 +86,7 @@ export class Boards extends EventTarget {
     const pages = new Map();
     await Promise.all(
       board.columns.map(async (column) => {
-        pages.set(column.id, await this.page(board.id, column.id, null));
+        pages.set(column.id, await (asked.get(column.id) ?? this.page(board.id, column.id, null)));
       }),
     );
     if (opening !== this.opening) return;

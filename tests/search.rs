@@ -14,7 +14,9 @@ use common::*;
 use mysql_async::prelude::*;
 use serde_json::{json, Value};
 use taskraft::db::queries::{column_statement, Statement, TaskFilter};
-use taskraft::db::search::{rows_statement, search_statement, Plan, RankCursor, Scope, Words};
+use taskraft::db::search::{
+    choose_plan, rows_statement, search_statement, Plan, RankCursor, Scope, Sizes, Words,
+};
 use taskraft::task::{BoardId, Priority, Status, TaskId};
 
 const ASSIGNEES: [Option<&str>; 4] = [Some("alice"), Some("bob"), Some("O'Brien"), None];
@@ -404,6 +406,44 @@ fn every_filter_combination_reads_an_index_and_answers_what_filtering_every_task
             assert_eq!(got, want, "{text} {plan:?}");
         }
     }
+    // The plan: the index for few tasks; with small sizes, a word in every
+    // task is common (the newest tasks, alone; a regular expression, with a
+    // word in none).
+    let mut ids: Vec<String> = all
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    let plan = |text: &str, sizes: Sizes| -> Plan {
+        block_on(async {
+            let mut conn = mysql_async::Conn::from_url(&mysql).await.unwrap();
+            let plan = choose_plan(&mut conn, &Words::parse(text).unwrap(), sizes)
+                .await
+                .unwrap();
+            conn.disconnect().await.unwrap();
+            plan
+        })
+    };
+    assert_eq!(
+        plan("item", Sizes::DEFAULT),
+        Plan::Fulltext { common: 0 },
+        "180 tasks"
+    );
+    let small = Sizes {
+        window: 100,
+        probe: 50,
+        common_matches: 40,
+    };
+    assert_eq!(
+        plan("item", small),
+        Plan::Newest {
+            from: ids[ids.len() - 100].parse().unwrap()
+        }
+    );
+    assert_eq!(plan("item zzzzz", small), Plan::Fulltext { common: 1 });
+    assert_eq!(plan("zzzzz item", small), Plan::Fulltext { common: 2 });
+    assert_eq!(plan("zzzzz", small), Plan::Fulltext { common: 0 });
+
     // The newest tasks only: none before `from`.
     let mut ids: Vec<String> = all
         .iter()
@@ -601,6 +641,11 @@ fn search_ranks_by_relevance_pages_through_ties_and_refuses_bad_text_with_4xx() 
         ("q=kubernetes&limit=0", "limit"),
         ("q=kubernetes&limit=101", "limit"),
         ("q=kubernetes&cursor=todo~1~x", "cursor"),
+        // A cursor of another query's plan: no word left for the index.
+        (
+            "q=kubernetes&cursor=r~1~0192f0c4-0000-7000-8000-000000000000~c1",
+            "cursor",
+        ),
     ] {
         let r = search(&url, query);
         assert_eq!(r.status, 400, "{query}: {r:?}");

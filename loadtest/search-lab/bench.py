@@ -60,7 +60,9 @@ def boolean(words, style):
     return " ".join(f"+{w}" for w in words)
 
 
-PROBE, WINDOW, COMMON_HITS = 2000, 20000, 20
+import os
+PROBE, WINDOW = 2000, int(os.environ.get("WINDOW", 20000))
+COMMON_MATCHES = int(os.environ.get("COMMON_MATCHES", 5000))
 
 
 def pattern(w):
@@ -69,7 +71,8 @@ def pattern(w):
 
 def hybrid(cur, table, words, boards):
     """src/db/search.rs's plan: probe the newest PROBE tasks for each word;
-    every word common (in >= 1% of them) -> rank among the newest WINDOW
+    every word common (in about COMMON_MATCHES tasks or more: share of the
+    probe times the table's estimated rows) -> rank among the newest WINDOW
     tasks by occurrences; else FULLTEXT on the uncommon words, REGEXP for
     the common ones."""
     vis = " AND board_id IN %(boards)s" if boards else ""
@@ -83,16 +86,20 @@ def hybrid(cur, table, words, boards):
         sums = ", ".join(f"SUM(title REGEXP %(p{i})s OR description REGEXP %(p{i})s)" for i in range(len(words)))
         cur.execute(f"SELECT {sums} FROM {table} WHERE id >= %(probe)s",
                     {"probe": probe, **{f"p{i}": pattern(w) for i, w in enumerate(words)}})
-        common = [int(x or 0) >= COMMON_HITS for x in cur.fetchone()]
+        hits = cur.fetchone()
+        cur.execute("SELECT TABLE_ROWS FROM information_schema.TABLES"
+                    " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s", (table,))
+        rows = max(int(cur.fetchone()[0] or 0), WINDOW)
+        common = [int(x or 0) * rows >= COMMON_MATCHES * PROBE for x in hits]
     params = {"boards": boards, **{f"p{i}": pattern(w) for i, w in enumerate(words)},
               **{f"w{i}": w for i, w in enumerate(words)}}
     if all(common):
         params["lower"] = lower[0]
         score = " + ".join(
-            f"(title REGEXP %(p{i})s) * 3 + (CHAR_LENGTH(description) - CHAR_LENGTH(REGEXP_REPLACE(description, %(p{i})s, ''))) / CHAR_LENGTH(%(w{i})s)"
+            f"(title REGEXP %(p{i})s) * 3 + (CHAR_LENGTH(description) - CHAR_LENGTH(REGEXP_REPLACE(description, %(p{i})s, ''))) DIV CHAR_LENGTH(%(w{i})s)"
             for i in range(len(words)))
         where = " AND ".join(f"(title REGEXP %(p{i})s OR description REGEXP %(p{i})s)" for i in range(len(words)))
-        sql = f"SELECT id, {score} AS score FROM {table} WHERE id >= %(lower)s{vis} AND {where} ORDER BY score DESC, id LIMIT 21"
+        sql = f"SELECT id, CAST({score} AS DOUBLE) AS score FROM {table} WHERE id >= %(lower)s{vis} AND {where} ORDER BY score DESC, id DESC LIMIT 21"
     else:
         params["q"] = " ".join(f"+{w}*" for w, c in zip(words, common) if not c)
         extra = "".join(f" AND (title REGEXP %(p{i})s OR description REGEXP %(p{i})s)" for i, c in enumerate(common) if c)

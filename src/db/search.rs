@@ -12,10 +12,10 @@
 //! description.
 //!
 //! Ranking (see [`search`]): InnoDB's FULLTEXT relevance over every match
-//! when some word is uncommon; when every word is common (in 1% or more of
-//! the newest tasks, where InnoDB would rank hundreds of thousands of
-//! matches before the LIMIT), the matches among the newest [`WINDOW`]
-//! tasks, by how often the words occur. A word checked by regular
+//! when some word is uncommon; when every word is common (in about
+//! [`COMMON_MATCHES`] tasks or more, which InnoDB would all rank before the
+//! LIMIT), the matches among the newest [`WINDOW`] tasks, by how often the
+//! words occur. A word checked by regular
 //! expression (a common word) matches case-insensitively but, unlike the
 //! FULLTEXT index, does not fold accents.
 //! The boards the user may see are part of the query, so every page is
@@ -113,9 +113,9 @@ impl Words {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Plan {
     /// The FULLTEXT index finds and ranks the tasks with the words not in
-    /// `common` (bit i: the i-th word); the words in `common` (each in at
-    /// least [`COMMON_SHARE_PERCENT`]% of the newest tasks) are required by
-    /// a regular expression on the rows the index found. At least one word
+    /// `common` (bit i: the i-th word); the words in `common` (each in
+    /// about [`COMMON_MATCHES`] tasks or more) are required by a regular
+    /// expression on the rows the index found. At least one word
     /// is not common.
     Fulltext { common: u16 },
     /// Every word is common: the matches among the tasks from `from` (by
@@ -212,10 +212,12 @@ pub struct SearchPage {
 pub const WINDOW: usize = 20_000;
 /// How many of the newest tasks tell how common a word is.
 pub const PROBE: usize = 2_000;
-/// A word in at least this share of the [`PROBE`] newest tasks is common:
-/// the FULLTEXT index would read (and InnoDB rank) every one of its
-/// matches, about this share of all tasks, whatever the LIMIT.
-pub const COMMON_SHARE_PERCENT: usize = 1;
+/// A word is common when about this many tasks or more have it (its share
+/// of the [`PROBE`] newest tasks times the table's estimated rows): the
+/// FULLTEXT index would read, and InnoDB rank, every one of its matches,
+/// whatever the LIMIT (on 1,000,000 tasks, about 1.5 ms a thousand in the
+/// index and 4 ms a thousand with their rows).
+pub const COMMON_MATCHES: u64 = 5_000;
 /// How much a word in the title weighs in [`Plan::Newest`]'s score, against one
 /// occurrence in the description.
 pub const TITLE_WEIGHT: u32 = 3;
@@ -343,11 +345,25 @@ pub fn rows_statement(ids: &[String]) -> (String, Vec<Value>) {
     )
 }
 
+/// The sizes [`choose_plan`] works with ([`Sizes::DEFAULT`]; tests use
+/// small ones).
+#[derive(Clone, Copy, Debug)]
+pub struct Sizes {
+    pub window: usize,
+    pub probe: usize,
+    pub common_matches: u64,
+}
+
+impl Sizes {
+    pub const DEFAULT: Sizes = Sizes {
+        window: WINDOW,
+        probe: PROBE,
+        common_matches: COMMON_MATCHES,
+    };
+}
+
 /// The id of the `n`-th newest task (1: the newest), if there are `n`.
-async fn nth_newest(
-    tx: &mut mysql_async::Transaction<'_>,
-    n: usize,
-) -> Result<Option<String>, DbError> {
+async fn nth_newest(tx: &mut impl Queryable, n: usize) -> Result<Option<String>, DbError> {
     Ok(tx
         .exec_first(
             "SELECT id FROM tasks ORDER BY id DESC LIMIT 1 OFFSET ?",
@@ -357,15 +373,16 @@ async fn nth_newest(
 }
 
 /// The plan of a new search of `words` (see [`search`]).
-async fn choose_plan(
-    tx: &mut mysql_async::Transaction<'_>,
+pub async fn choose_plan(
+    tx: &mut impl Queryable,
     words: &Words,
+    sizes: Sizes,
 ) -> Result<Plan, DbError> {
-    let Some(from) = nth_newest(tx, WINDOW).await? else {
+    let Some(from) = nth_newest(tx, sizes.window).await? else {
         // Few tasks: the index reads little whatever the words.
         return Ok(Plan::Fulltext { common: 0 });
     };
-    let probe = nth_newest(tx, PROBE)
+    let probe = nth_newest(tx, sizes.probe)
         .await?
         .ok_or_else(|| DbError::Corrupt("fewer tasks than a moment ago".into()))?;
     let mut sql = Sql::new();
@@ -382,10 +399,21 @@ async fn choose_plan(
         .exec_first(sql.into_string(), params)
         .await?
         .ok_or_else(|| DbError::Corrupt("an aggregate without a row".into()))?;
+    // InnoDB's estimate (its statistics, no count).
+    let rows: u64 = tx
+        .exec_first(
+            "SELECT TABLE_ROWS FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'tasks'",
+            (),
+        )
+        .await?
+        .flatten()
+        .unwrap_or(0);
+    let rows = rows.max(sizes.window as u64);
     let mut common: u16 = 0;
     for i in 0..words.0.len() {
-        let hits: Option<u64> = row.get(i).flatten();
-        if hits.unwrap_or(0) as usize * 100 >= PROBE * COMMON_SHARE_PERCENT {
+        let hits: u64 = row.get::<Option<u64>, _>(i).flatten().unwrap_or(0);
+        if hits * rows >= sizes.common_matches * sizes.probe as u64 {
             common |= 1 << i;
         }
     }
@@ -406,8 +434,8 @@ async fn choose_plan(
 /// the words are, measured on the [`PROBE`] newest tasks when the search
 /// begins (later pages keep the first page's plan, carried in the cursor):
 ///
-/// - some word is rarer than [`COMMON_SHARE_PERCENT`]% (or there are at
-///   most [`WINDOW`] tasks): every matching task of `scope`, ranked by
+/// - some word is in fewer than about [`COMMON_MATCHES`] tasks (or there
+///   are at most [`WINDOW`] tasks): every matching task of `scope`, ranked by
 ///   InnoDB's relevance of the rare words (tf-idf: more occurrences of
 ///   rarer words rank higher; a common word would add little to it). The
 ///   FULLTEXT index reads only the rare words' matches, and the common
@@ -438,7 +466,7 @@ pub async fn search(
     let mut tx = conn.start_transaction(snapshot).await?;
     let plan = match after {
         Some(cursor) => cursor.plan.clone(),
-        None => choose_plan(&mut tx, words).await?,
+        None => choose_plan(&mut tx, words, Sizes::DEFAULT).await?,
     };
     let mut ranked: Vec<(String, f64)> = Vec::new();
     if scope != &Scope::Boards(Vec::new()) {

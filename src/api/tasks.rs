@@ -348,6 +348,7 @@ pub async fn list(
         label: nonempty(query.label),
         priority: query.priority,
         text,
+        common: 0,
         after,
         limit,
     };

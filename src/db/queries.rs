@@ -9,7 +9,7 @@ use mysql_async::prelude::*;
 use mysql_async::{Pool, TxOpts, Value};
 
 use super::rows::{event_from_row, task_from_row, EVENT_COLUMNS, TASK_COLUMNS};
-use super::search::Words;
+use super::search::{self, Words};
 use super::sql::Sql;
 use super::DbError;
 use crate::task::{BoardId, ColumnId, Event, Priority, Status, Task, TaskId};
@@ -42,6 +42,13 @@ pub struct TaskFilter {
     /// Tasks whose title or description has every one of these words (as
     /// a word or the start of one), through the FULLTEXT index.
     pub text: Option<Words>,
+    /// The words of `text` (bit i: the i-th) that are common
+    /// ([`search::choose_plan`]): checked by regular expression on the
+    /// rows read, not through the FULLTEXT index, which would read every
+    /// task that has them. With every word common, the list is read in
+    /// board order through the filters' index, as without `text`. Set by
+    /// [`tasks`].
+    pub common: u16,
     pub after: Option<Cursor>,
     pub limit: usize,
 }
@@ -144,9 +151,13 @@ pub struct Statement {
 /// cluster whose cards are mostly on other boards reads more rows than it
 /// returns).
 ///
-/// With `text`, the FULLTEXT index finds the matching tasks first (the
-/// others filter them, and they are sorted): its cost grows with how many
-/// tasks match the words, not with the table.
+/// With `text`, the FULLTEXT index finds the tasks with its uncommon words
+/// first (the others filter them, and they are sorted): its cost grows
+/// with how many tasks have those words, not with the table. Common words
+/// (`filter.common`) are checked by regular expression on the rows read;
+/// with every word common, the rows are read in board order through the
+/// filters' index, as without text (a page reads about its size divided by
+/// how common the words are on this board).
 pub fn column_statement(
     filter: &TaskFilter,
     status: Status,
@@ -155,7 +166,13 @@ pub fn column_statement(
 ) -> Statement {
     let mut sql = Sql::new();
     let mut params: Vec<Value> = Vec::new();
-    let by_label = filter.label.is_some() && filter.text.is_none();
+    // Words for the FULLTEXT index: those not common.
+    let indexed = filter
+        .text
+        .as_ref()
+        .map(|words| words.boolean_without(filter.common))
+        .filter(|query| !query.is_empty());
+    let by_label = filter.label.is_some() && indexed.is_none();
     // By label, `task_labels` holds the board order and the filter columns.
     let id_column = if by_label {
         sql.push("SELECT ")
@@ -171,11 +188,11 @@ pub fn column_statement(
         sql.push(") STRAIGHT_JOIN tasks t ON t.id = l.task_id WHERE l.label = ?");
         params.push(filter.label.clone().into());
         "l.task_id"
-    } else if filter.text.is_some() {
+    } else if let Some(query) = indexed {
         sql.push("SELECT ")
             .push(TASK_COLUMNS_T)
             .push(" FROM tasks t WHERE MATCH (t.title, t.description) AGAINST (? IN BOOLEAN MODE)");
-        params.push(filter.text.as_ref().map(Words::boolean).into());
+        params.push(query.into());
         if filter.label.is_some() {
             sql.push(
                 " AND EXISTS (SELECT 1 FROM task_labels l WHERE l.task_id = t.id AND l.label = ?)",
@@ -216,6 +233,14 @@ pub fn column_statement(
     column(&mut sql, "status");
     sql.push(" = ?");
     params.push(status.as_str().into());
+    if let Some(words) = &filter.text {
+        for (i, word) in words.as_slice().iter().enumerate() {
+            if filter.common & (1 << i) != 0 {
+                sql.push(" AND (t.title REGEXP ? OR t.description REGEXP ?)");
+                params.extend([search::pattern(word).into(), search::pattern(word).into()]);
+            }
+        }
+    }
     // The list is the default board's cards on the board (`/api/boards/…`
     // pages the others): a filter on the row the index led to.
     sql.push(" AND t.board_id = '00000000-0000-0000-0000-000000000001' AND t.archived = 0");
@@ -302,6 +327,14 @@ pub async fn tasks(pool: &Pool, filter: &TaskFilter) -> Result<TaskPage, DbError
         .with_consistent_snapshot(true)
         .with_readonly(Some(true));
     let mut tx = conn.start_transaction(snapshot).await?;
+    let mut filter = filter.clone();
+    if let Some(words) = &filter.text {
+        filter.common = match search::choose_plan(&mut tx, words, search::Sizes::DEFAULT).await? {
+            search::Plan::Fulltext { common } => common,
+            search::Plan::Newest { .. } => ((1u32 << words.as_slice().len()) - 1) as u16,
+        };
+    }
+    let filter = &filter;
     let mut rows: Vec<mysql_async::Row> = Vec::new();
     for status in Status::ALL {
         if filter.status.is_some_and(|s| s != status) {

@@ -97,6 +97,18 @@ impl Words {
         &self.0
     }
 
+    /// The boolean-mode query of the words not in `mask` (bit i: the i-th
+    /// word); empty when every word is in it.
+    pub fn boolean_without(&self, mask: u16) -> String {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mask & (1 << i) == 0)
+            .map(|(_, w)| format!("+{w}*"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// The boolean-mode query: `+word*` for each word. Words hold only
     /// letters, digits and `_`, none of which is an operator.
     pub fn boolean(&self) -> String {
@@ -265,14 +277,7 @@ pub fn search_statement(
     match plan {
         Plan::Fulltext { common } => {
             let common = *common;
-            let query = words
-                .0
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| common & (1 << i) == 0)
-                .map(|(_, w)| format!("+{w}*"))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let query = words.boolean_without(common);
             sql.push(
                 "SELECT id, MATCH (title, description) AGAINST (? IN BOOLEAN MODE) AS score \
                  FROM tasks WHERE MATCH (title, description) AGAINST (? IN BOOLEAN MODE)",

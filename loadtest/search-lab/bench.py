@@ -28,6 +28,7 @@ VARIANTS = {
     "current": f"SELECT id, {T} AS score FROM {{t}} WHERE {T} ORDER BY score DESC, id LIMIT 21",
     # the same without the id tie-break: ORDER BY MATCH DESC LIMIT
     "order-match": f"SELECT id, {T} AS score FROM {{t}} WHERE {T} ORDER BY {T} DESC LIMIT 21",
+    # needs an explicit FTS_DOC_ID column (the lab's tasks_b; run.sh's table has InnoDB's hidden one)
     "order-match-docid": f"SELECT FTS_DOC_ID, {T} AS score FROM {{t}} WHERE {T} ORDER BY {T} DESC LIMIT 21",
     "order-match-docid-visible": f"SELECT FTS_DOC_ID, {T} AS score FROM {{t}} WHERE {T} AND {VISIBLE} ORDER BY {T} DESC LIMIT 21",
     "hybrid": "",  # hybrid() below

@@ -14,9 +14,11 @@ use common::*;
 use mysql_async::prelude::*;
 use serde_json::{json, Value};
 use taskraft::db::queries::{column_statement, Statement, TaskFilter};
-use taskraft::db::search::{rows_statement, search_statement, RankCursor, Words};
+use taskraft::db::search::{
+    choose_plan, rows_statement, search_statement, Plan, RankCursor, Scope, Sizes, Words,
+};
 use taskraft::task::catalog::fixed_column;
-use taskraft::task::{Priority, Status, TaskId};
+use taskraft::task::{BoardId, Priority, Status, TaskId};
 
 const ASSIGNEES: [Option<&str>; 4] = [Some("alice"), Some("bob"), Some("O'Brien"), None];
 const LABELS: [&str; 3] = ["ops", "ui", "db"];
@@ -408,23 +410,214 @@ fn every_filter_combination_reads_an_index_and_answers_what_filtering_every_task
     ));
     assert_eq!(r.status, 400, "a q with no word: {r:?}");
 
-    // The ranked search: the FULLTEXT index, never a scan.
-    let words = Words::parse("deploy pipeline").unwrap();
-    let cursor = RankCursor {
-        score: 0.5,
-        id: TaskId::generate(),
-    };
-    for after in [None, Some(&cursor)] {
-        let (sql, params) = search_statement(&words, after, 21);
-        // Regression: sorting the matches with their text (MEDIUMTEXT: an
-        // on-disk Aria temporary table) crashed MariaDB 10.11.19 under
-        // concurrent searches; only (id, score) is sorted, in one table.
-        assert!(sql.starts_with("SELECT id, MATCH "), "{sql}");
-        let plan = explain(&mysql, "EXPLAIN", &Statement { sql, params });
-        assert_eq!(plan.len(), 1, "one table, no derived table");
-        assert_eq!(field(&plan[0], "type"), "fulltext");
-        assert_eq!(field(&plan[0], "key"), "tasks_text");
+    // A common word (here: by fiat) is checked on the rows the filters'
+    // index reads in board order, not through the FULLTEXT index: the same
+    // answer, in index order.
+    for combo in combos.iter().filter(|c| c.iter().any(|(k, _)| *k == "q")) {
+        let mut filter = to_filter(combo, 1000);
+        filter.common = 1;
+        let mut got = Vec::new();
+        for status in Status::ALL {
+            if filter.status.is_some_and(|s| s != status) {
+                continue;
+            }
+            let statement = column_statement(&filter, &[fixed_column(status)], false, None, 1000);
+            for row in explain(&mysql, "EXPLAIN", &statement) {
+                let described = format!("{combo:?} ({status:?}): {row:?}\n{}", statement.sql);
+                assert!(
+                    ["const", "eq_ref", "ref", "range"].contains(&field(&row, "type").as_str()),
+                    "{described}"
+                );
+                assert!(!field(&row, "Extra").contains("filesort"), "{described}");
+            }
+            let rows: Vec<(String,)> = block_on(async {
+                let mut conn = mysql_async::Conn::from_url(&mysql).await.unwrap();
+                let rows = conn
+                    .exec(
+                        format!("SELECT t.id FROM ({}) t", statement.sql),
+                        statement.params,
+                    )
+                    .await
+                    .unwrap();
+                conn.disconnect().await.unwrap();
+                rows
+            });
+            got.extend(rows.into_iter().map(|(id,)| id));
+        }
+        assert_eq!(got, expected(&all, combo), "{combo:?}");
     }
+
+    // The ranked search: the FULLTEXT index (on the rare words), or the
+    // newest tasks by primary key (every word common), never a scan; the
+    // boards the user sees in the statement.
+    let words = Words::parse("deploy pipeline").unwrap();
+    let oldest: String = all
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .min()
+        .unwrap();
+    let newest = Plan::Newest {
+        from: oldest.parse().unwrap(),
+    };
+    let scopes = [
+        Scope::All,
+        Scope::Boards(vec![BoardId::default()]),
+        Scope::Boards(vec![
+            BoardId::default(),
+            "0192f0c4-0000-7000-8000-00000000000b".parse().unwrap(),
+        ]),
+    ];
+    for plan in [
+        Plan::Fulltext { common: 0 },
+        Plan::Fulltext { common: 1 },
+        newest.clone(),
+    ] {
+        let cursor = RankCursor {
+            score: 0.5,
+            id: TaskId::generate(),
+            plan: plan.clone(),
+        };
+        for scope in &scopes {
+            for after in [None, Some(&cursor)] {
+                let (sql, params) = search_statement(&words, &plan, scope, after, 21);
+                // Regression: sorting the matches with their text (MEDIUMTEXT:
+                // an on-disk Aria temporary table) crashed MariaDB 10.11.19
+                // under concurrent searches; only (id, score) is sorted, in
+                // one table.
+                assert!(sql.starts_with("SELECT id, "), "{sql}");
+                let plan_rows = explain(&mysql, "EXPLAIN", &Statement { sql, params });
+                assert_eq!(plan_rows.len(), 1, "one table, no derived table");
+                let read = (field(&plan_rows[0], "type"), field(&plan_rows[0], "key"));
+                if let Plan::Newest { .. } = plan {
+                    assert_eq!(read, ("range".to_string(), "PRIMARY".to_string()));
+                } else {
+                    assert_eq!(read, ("fulltext".to_string(), "tasks_text".to_string()));
+                }
+            }
+        }
+    }
+    // Every plan answers every match (here every task is among the newest),
+    // and pages through its order without gaps or repeats.
+    for text in [
+        "deploy pipeline",
+        "invoice",
+        "print data",
+        "cache migration kubernetes",
+    ] {
+        let words = Words::parse(text).unwrap();
+        // Every board's cards, archived ones too (they stay searchable).
+        let want: BTreeSet<String> =
+            matching(all.iter().chain(others.iter()), &[("q", text.to_string())])
+                .into_iter()
+                .collect();
+        let n = words.as_slice().len();
+        let mut plans = vec![Plan::Fulltext { common: 0 }, newest.clone()];
+        if n > 1 {
+            plans.push(Plan::Fulltext { common: 1 });
+            plans.push(Plan::Fulltext {
+                common: (1 << n) - 2,
+            });
+        }
+        for plan in plans {
+            assert!(plan.fits(&words));
+            let mut seen: Vec<String> = Vec::new();
+            let mut after: Option<RankCursor> = None;
+            loop {
+                let (sql, params) = search_statement(&words, &plan, &Scope::All, after.as_ref(), 4);
+                let page: Vec<(String, f64)> = block_on(async {
+                    let mut conn = mysql_async::Conn::from_url(&mysql).await.unwrap();
+                    let rows = conn.exec(sql, params).await.unwrap();
+                    conn.disconnect().await.unwrap();
+                    rows
+                });
+                if let (Some(a), Some(b)) = (&after, page.first()) {
+                    assert!(b.1 <= a.score, "{text} {plan:?}: ordered across pages");
+                }
+                for pair in page.windows(2) {
+                    assert!(pair[1].1 <= pair[0].1, "{text} {plan:?}: {page:?}");
+                }
+                seen.extend(page.iter().map(|(id, _)| id.clone()));
+                match page.last() {
+                    Some((id, score)) if page.len() == 4 => {
+                        after = Some(RankCursor {
+                            score: *score,
+                            id: id.parse().unwrap(),
+                            plan: plan.clone(),
+                        })
+                    }
+                    _ => break,
+                }
+            }
+            let got: BTreeSet<String> = seen.iter().cloned().collect();
+            assert_eq!(got.len(), seen.len(), "{text} {plan:?}: no repeats");
+            assert_eq!(got, want, "{text} {plan:?}");
+        }
+    }
+    // The plan: the index for few tasks; with small sizes, a word in every
+    // task is common (the newest tasks, alone; a regular expression, with a
+    // word in none).
+    let mut ids: Vec<String> = all
+        .iter()
+        .chain(others.iter())
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    let plan = |text: &str, sizes: Sizes| -> Plan {
+        block_on(async {
+            let mut conn = mysql_async::Conn::from_url(&mysql).await.unwrap();
+            let plan = choose_plan(&mut conn, &Words::parse(text).unwrap(), sizes)
+                .await
+                .unwrap();
+            conn.disconnect().await.unwrap();
+            plan
+        })
+    };
+    assert_eq!(
+        plan("item", Sizes::DEFAULT),
+        Plan::Fulltext { common: 0 },
+        "330 tasks"
+    );
+    let small = Sizes {
+        window: 100,
+        probe: 50,
+        common_matches: 40,
+    };
+    assert_eq!(
+        plan("item", small),
+        Plan::Newest {
+            from: ids[ids.len() - 100].parse().unwrap()
+        }
+    );
+    assert_eq!(plan("item zzzzz", small), Plan::Fulltext { common: 1 });
+    assert_eq!(plan("zzzzz item", small), Plan::Fulltext { common: 2 });
+    assert_eq!(plan("zzzzz", small), Plan::Fulltext { common: 0 });
+
+    // The newest tasks only: none before `from`.
+    let mut ids: Vec<String> = all
+        .iter()
+        .chain(others.iter())
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    let from = ids[ids.len() / 2].clone();
+    let (sql, params) = search_statement(
+        &Words::parse("item").unwrap(),
+        &Plan::Newest {
+            from: from.parse().unwrap(),
+        },
+        &Scope::All,
+        None,
+        1000,
+    );
+    let page: Vec<(String, f64)> = block_on(async {
+        let mut conn = mysql_async::Conn::from_url(&mysql).await.unwrap();
+        let rows = conn.exec(sql, params).await.unwrap();
+        conn.disconnect().await.unwrap();
+        rows
+    });
+    let got: BTreeSet<String> = page.into_iter().map(|(id, _)| id).collect();
+    let want: BTreeSet<String> = ids[ids.len() / 2..].iter().cloned().collect();
+    assert_eq!(got, want);
     let ids: Vec<String> = all[..3]
         .iter()
         .map(|t| t["id"].as_str().unwrap().to_string())
@@ -597,6 +790,11 @@ fn search_ranks_by_relevance_pages_through_ties_and_refuses_bad_text_with_4xx() 
         ("q=kubernetes&limit=0", "limit"),
         ("q=kubernetes&limit=101", "limit"),
         ("q=kubernetes&cursor=todo~1~x", "cursor"),
+        // A cursor of another query's plan: no word left for the index.
+        (
+            "q=kubernetes&cursor=r~1~0192f0c4-0000-7000-8000-000000000000~c1",
+            "cursor",
+        ),
     ] {
         let r = search(&url, query);
         assert_eq!(r.status, 400, "{query}: {r:?}");
@@ -606,4 +804,124 @@ fn search_ranks_by_relevance_pages_through_ties_and_refuses_bad_text_with_4xx() 
             "{query}: names {field}: {r:?}"
         );
     }
+}
+
+#[test]
+fn a_user_on_some_boards_gets_full_pages_of_the_hits_they_may_see() {
+    use common::accounts::*;
+    let mut cluster = start_auth(1, &[], |_| {});
+    cluster.leader(std::time::Duration::from_secs(30));
+    let admin = admin_session(&cluster);
+    let url = cluster.url(1);
+    create_user(&url, &admin, "ana", "member");
+    let ana = login(&url, "ana", "ana-password").unwrap();
+    let board = |who: &Who, name: &str| -> (String, String) {
+        let r = call(
+            who,
+            "POST",
+            &format!("{url}/api/boards"),
+            Some(&json!({ "name": name })),
+        );
+        assert_eq!(r.status, 201, "{r:?}");
+        let todo = r.body["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["key"] == "todo")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (r.body["id"].as_str().unwrap().to_string(), todo)
+    };
+    let (hidden, hidden_todo) = board(&admin, "Hidden");
+    let (hers, hers_todo) = board(&ana, "Hers");
+    let mk = |who: &Who, column: Option<&str>, title: &str, description: &str| -> String {
+        let mut body = json!({ "title": title, "description": description });
+        if let Some(c) = column {
+            body["column_id"] = json!(c);
+        }
+        let r = call(who, "POST", &format!("{url}/api/tasks"), Some(&body));
+        assert_eq!(r.status, 201, "{r:?}");
+        r.body["id"].as_str().unwrap().to_string()
+    };
+    // The best hits are on a board ana is not on: ranked and cut before
+    // the visibility filter, her first pages came back empty.
+    for _ in 0..12 {
+        mk(
+            &admin,
+            Some(&hidden_todo),
+            "Zebra zebra",
+            "zebra zebra zebra zebra",
+        );
+    }
+    let mut visible = BTreeSet::new();
+    for _ in 0..5 {
+        visible.insert(mk(&ana, Some(&hers_todo), "Zebra crossing", "paint it"));
+    }
+    for _ in 0..4 {
+        visible.insert(mk(&ana, None, "Notes", "a zebra once"));
+    }
+    let pages = |who: &Who, query: &str, limit: usize| -> Vec<Vec<Value>> {
+        let mut pages = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..50 {
+            let mut q = format!("{url}/api/search?q=zebra&limit={limit}{query}");
+            if let Some(c) = &cursor {
+                q.push_str(&format!("&cursor={}", urlencode(c)));
+            }
+            let r = call(who, "GET", &q, None);
+            assert_eq!(r.status, 200, "{r:?}");
+            pages.push(r.body["results"].as_array().unwrap().clone());
+            match r.body["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return pages,
+            }
+        }
+        panic!("endless pages");
+    };
+    let ids = |pages: &[Vec<Value>]| -> Vec<String> {
+        pages
+            .iter()
+            .flatten()
+            .map(|h| h["task"]["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let hers_pages = pages(&ana, "", 3);
+    let sizes: Vec<usize> = hers_pages.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [3, 3, 3], "full pages of what she may see");
+    let got = ids(&hers_pages);
+    assert_eq!(got.iter().cloned().collect::<BTreeSet<_>>(), visible);
+    assert_eq!(got.len(), 9, "no repeats");
+    // Her board's cards rank above the default board's (zebra in the title).
+    let on_hers: Vec<bool> = hers_pages
+        .iter()
+        .flatten()
+        .map(|h| h["task"]["board_id"] == hers.as_str())
+        .collect();
+    assert_eq!(
+        on_hers,
+        [true, true, true, true, true, false, false, false, false]
+    );
+
+    // board= is part of the query too.
+    let only = ids(&pages(&ana, &format!("&board={hers}"), 2));
+    assert_eq!(only.len(), 5);
+    assert!(only.iter().all(|id| visible.contains(id)));
+    let r = call(
+        &ana,
+        "GET",
+        &format!("{url}/api/search?q=zebra&board={hidden}"),
+        None,
+    );
+    assert_eq!(r.status, 404, "{r:?}");
+
+    // The site admin sees every board.
+    let all = ids(&pages(&admin, "", 5));
+    assert_eq!(all.len(), 21);
+    let hidden_first: Vec<String> = ids(&pages(&admin, &format!("&board={hidden}"), 100));
+    assert_eq!(
+        all[..12].iter().cloned().collect::<BTreeSet<_>>(),
+        hidden_first.into_iter().collect()
+    );
 }

@@ -13,9 +13,10 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::request::{self, Consistency};
 use super::{auth, boards, AppState};
+use crate::accounts::Role;
 use crate::db::as_of;
 use crate::db::queries::{self, Cursor, TaskFilter};
-use crate::db::search::{self, RankCursor, Words};
+use crate::db::search::{self, RankCursor, Scope, Words};
 use crate::task::{
     validate, BoardId, ColumnId, Command, NewTask, Op, Outcome, Priority, Status, Task, TaskId,
     TaskPatch, DEFAULT_BOARD,
@@ -361,6 +362,7 @@ pub async fn list(
         label: nonempty(query.label),
         priority: query.priority,
         text,
+        common: 0,
         after,
         limit,
     };
@@ -447,20 +449,40 @@ pub async fn search(
                 .map_err(|_| ApiError::invalid("cursor", "is not a cursor this server issued"))
         })
         .transpose()?;
+    if let Some(cursor) = &after {
+        if !cursor.plan.fits(&words) {
+            return Err(ApiError::invalid(
+                "cursor",
+                "is not a cursor of this query's search",
+            ));
+        }
+    }
     read_barrier(&state, query.consistency).await?;
-    let page = search::search(&state.pool, &words, after.as_ref(), limit).await?;
-    // Ranked over every card; cards of boards the caller is not on (or,
-    // with `board`, of other boards) are left out of the page.
-    let catalog = state.rows.catalog();
+    // The boards the caller may see are part of the query (so a page is
+    // full while more visible hits exist): the one asked for (checked
+    // above), or every board the caller is on; a site admin sees all.
+    let scope = match board {
+        Some(board) => Scope::Boards(vec![board]),
+        None if principal.role == Role::Admin => Scope::All,
+        None => {
+            let catalog = state.rows.catalog();
+            Scope::Boards(
+                catalog
+                    .boards()
+                    .filter(|b| {
+                        catalog
+                            .role(&b.id, &principal.actor.id, principal.role)
+                            .is_some()
+                    })
+                    .map(|b| b.id)
+                    .collect(),
+            )
+        }
+    };
+    let page = search::search(&state.pool, &words, &scope, after.as_ref(), limit).await?;
     let results: Vec<Value> = page
         .hits
         .iter()
-        .filter(|(task, _)| board.is_none_or(|b| task.board_id == b))
-        .filter(|(task, _)| {
-            catalog
-                .role(&task.board_id, &principal.actor.id, principal.role)
-                .is_some()
-        })
         .map(|(task, score)| json!({ "task": task, "score": score }))
         .collect();
     Ok(HttpResponse::Ok()
@@ -470,6 +492,15 @@ pub async fn search(
             "words": words.as_slice(),
             "next_cursor": page.next.map(|c| c.to_string()),
             "last_seq": page.last_seq,
+            // "all": every task was searched; "newest": every word is
+            // common, and only the newest `window` tasks were (a rarer
+            // word searches them all).
+            "searched": match page.plan {
+                search::Plan::Fulltext { .. } => json!({ "tasks": "all" }),
+                search::Plan::Newest { .. } => {
+                    json!({ "tasks": "newest", "window": search::WINDOW })
+                }
+            },
         })))
 }
 

@@ -9,7 +9,7 @@ use mysql_async::prelude::*;
 use mysql_async::{Pool, TxOpts, Value};
 
 use super::rows::{event_from_row, task_from_row, EVENT_COLUMNS, TASK_COLUMNS};
-use super::search::Words;
+use super::search::{self, Words};
 use super::sql::Sql;
 use super::DbError;
 use crate::task::{BoardId, ColumnId, Event, Priority, Status, Task, TaskId};
@@ -42,6 +42,13 @@ pub struct TaskFilter {
     /// Tasks whose title or description has every one of these words (as
     /// a word or the start of one), through the FULLTEXT index.
     pub text: Option<Words>,
+    /// The words of `text` (bit i: the i-th) that are common
+    /// ([`search::choose_plan`]): checked by regular expression on the
+    /// rows read, not through the FULLTEXT index, which would read every
+    /// task that has them. With every word common, the list is read in
+    /// board order through the filters' index, as without `text`. Set by
+    /// [`tasks`].
+    pub common: u16,
     pub after: Option<Cursor>,
     pub limit: usize,
 }
@@ -147,9 +154,13 @@ pub struct Statement {
 /// column of a status) are one such read each, `UNION ALL`, merged by
 /// position: at most `limit` rows from each.
 ///
-/// With `text`, the FULLTEXT index finds the matching tasks first (the
-/// others filter them, and they are sorted): its cost grows with how many
-/// tasks match the words, not with the table.
+/// With `text`, the FULLTEXT index finds the tasks with its uncommon words
+/// first (the others filter them, and they are sorted): its cost grows
+/// with how many tasks have those words, not with the table. Common words
+/// (`filter.common`) are checked by regular expression on the rows read;
+/// with every word common, the rows are read in board order through the
+/// filters' index, as without text (a page reads about its size divided by
+/// how common the words are on this board).
 pub fn column_statement(
     filter: &TaskFilter,
     columns: &[ColumnId],
@@ -159,7 +170,7 @@ pub fn column_statement(
 ) -> Statement {
     let mut sql = Sql::new();
     let mut params: Vec<Value> = Vec::new();
-    if filter.text.is_some() || columns.len() <= 1 {
+    if indexed_words(filter).is_some() || columns.len() <= 1 {
         one_read(
             &mut sql,
             &mut params,
@@ -185,8 +196,18 @@ pub fn column_statement(
     }
 }
 
-/// One read of [`column_statement`]: of one column, or with text of all
-/// `columns` at once (an empty list reads nothing).
+/// The boolean-mode query of `filter`'s words for the FULLTEXT index: those
+/// not common (`None`: no text, or every word common).
+fn indexed_words(filter: &TaskFilter) -> Option<String> {
+    filter
+        .text
+        .as_ref()
+        .map(|words| words.boolean_without(filter.common))
+        .filter(|query| !query.is_empty())
+}
+
+/// One read of [`column_statement`]: of one column, or with indexed words
+/// of all `columns` at once (an empty list reads nothing).
 fn one_read(
     sql: &mut Sql,
     params: &mut Vec<Value>,
@@ -196,7 +217,8 @@ fn one_read(
     after: Option<(f64, TaskId)>,
     limit: usize,
 ) {
-    let by_label = filter.label.is_some() && filter.text.is_none();
+    let indexed = indexed_words(filter);
+    let by_label = filter.label.is_some() && indexed.is_none();
     // By label, `task_labels` holds the column order and the filter columns.
     let (table, id_column) = if by_label {
         sql.push("SELECT ")
@@ -212,11 +234,11 @@ fn one_read(
         sql.push(") STRAIGHT_JOIN tasks t ON t.id = l.task_id WHERE l.label = ?");
         params.push(filter.label.clone().into());
         ("l.", "l.task_id")
-    } else if filter.text.is_some() {
+    } else if let Some(query) = indexed {
         sql.push("SELECT ")
             .push(TASK_COLUMNS_T)
             .push(" FROM tasks t WHERE MATCH (t.title, t.description) AGAINST (? IN BOOLEAN MODE)");
-        params.push(filter.text.as_ref().map(Words::boolean).into());
+        params.push(query.into());
         if filter.label.is_some() {
             sql.push(
                 " AND EXISTS (SELECT 1 FROM task_labels l WHERE l.task_id = t.id AND l.label = ?)",
@@ -265,6 +287,14 @@ fn one_read(
         sql.push(" AND ").push(table).push("priority = ?");
         params.push(priority.as_str().into());
     }
+    if let Some(words) = &filter.text {
+        for (i, word) in words.as_slice().iter().enumerate() {
+            if filter.common & (1 << i) != 0 {
+                sql.push(" AND (t.title REGEXP ? OR t.description REGEXP ?)");
+                params.extend([search::pattern(word).into(), search::pattern(word).into()]);
+            }
+        }
+    }
     if let Some((position, id)) = after {
         sql.push(" AND (").push(table).push("position > ? OR (");
         sql.push(table)
@@ -295,6 +325,13 @@ pub async fn column_page(
     after: Option<(f64, TaskId)>,
     limit: usize,
 ) -> Result<(Vec<Task>, bool, u64), DbError> {
+    let mut conn = pool.get_conn().await?;
+    let mut snapshot = TxOpts::default();
+    snapshot
+        .with_consistent_snapshot(true)
+        .with_readonly(Some(true));
+    let mut tx = conn.start_transaction(snapshot).await?;
+    let filter = &planned(&mut tx, filter).await?;
     let (sql, params) = match column {
         Some(column) => {
             let statement = column_statement(filter, &[column], archived, after, limit + 1);
@@ -317,12 +354,6 @@ pub async fn column_page(
             (sql.into_string(), params)
         }
     };
-    let mut conn = pool.get_conn().await?;
-    let mut snapshot = TxOpts::default();
-    snapshot
-        .with_consistent_snapshot(true)
-        .with_readonly(Some(true));
-    let mut tx = conn.start_transaction(snapshot).await?;
     let rows: Vec<mysql_async::Row> = tx.exec(sql, params).await?;
     let last_seq = super::applied_state(&mut tx).await?.last_seq;
     tx.commit().await?;
@@ -333,6 +364,23 @@ pub async fn column_page(
     let more = tasks.len() > limit;
     tasks.truncate(limit);
     Ok((tasks, more, last_seq))
+}
+
+/// `filter` with its common words marked (`search::choose_plan`): those go
+/// to a regular expression on the rows read, the others to the FULLTEXT
+/// index.
+async fn planned(
+    tx: &mut mysql_async::Transaction<'_>,
+    filter: &TaskFilter,
+) -> Result<TaskFilter, DbError> {
+    let mut filter = filter.clone();
+    if let Some(words) = &filter.text {
+        filter.common = match search::choose_plan(tx, words, search::Sizes::DEFAULT).await? {
+            search::Plan::Fulltext { common } => common,
+            search::Plan::Newest { .. } => ((1u32 << words.as_slice().len()) - 1) as u16,
+        };
+    }
+    Ok(filter)
 }
 
 /// A page of tasks in board order, read in one consistent snapshot with the
@@ -350,6 +398,7 @@ pub async fn tasks(
         .with_consistent_snapshot(true)
         .with_readonly(Some(true));
     let mut tx = conn.start_transaction(snapshot).await?;
+    let filter = &planned(&mut tx, filter).await?;
     let mut rows: Vec<mysql_async::Row> = Vec::new();
     for status in Status::ALL {
         if filter.status.is_some_and(|s| s != status) {

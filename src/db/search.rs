@@ -10,6 +10,16 @@
 //! are only separators, no query is a syntax error, and a query means:
 //! every word, each as a word or the start of one, in the title or the
 //! description.
+//!
+//! Ranking (see [`search`]): InnoDB's FULLTEXT relevance over every match
+//! when some word is uncommon; when every word is common (in about
+//! [`COMMON_MATCHES`] tasks or more, which InnoDB would all rank before the
+//! LIMIT), the matches among the newest [`WINDOW`] tasks, by how often the
+//! words occur. A word checked by regular
+//! expression (a common word) matches case-insensitively but, unlike the
+//! FULLTEXT index, does not fold accents.
+//! The boards the user may see are part of the query, so every page is
+//! full while more visible matches exist.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -22,7 +32,7 @@ use super::queries::BadCursor;
 use super::rows::{task_from_row, TASK_COLUMNS};
 use super::sql::Sql;
 use super::DbError;
-use crate::task::{Task, TaskId};
+use crate::task::{BoardId, Task, TaskId};
 
 /// InnoDB's defaults (`innodb_ft_min_token_size`, `_max_token_size`).
 pub const MIN_WORD_CHARS: usize = 3;
@@ -87,6 +97,18 @@ impl Words {
         &self.0
     }
 
+    /// The boolean-mode query of the words not in `mask` (bit i: the i-th
+    /// word); empty when every word is in it.
+    pub fn boolean_without(&self, mask: u16) -> String {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mask & (1 << i) == 0)
+            .map(|(_, w)| format!("+{w}*"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// The boolean-mode query: `+word*` for each word. Words hold only
     /// letters, digits and `_`, none of which is an operator.
     pub fn boolean(&self) -> String {
@@ -98,33 +120,96 @@ impl Words {
     }
 }
 
-/// Where a ranked page ended: the relevance of its last task, and its id.
+/// How a query's matches are found and ranked, chosen from how common its
+/// words are (see [`search`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// The FULLTEXT index finds and ranks the tasks with the words not in
+    /// `common` (bit i: the i-th word); the words in `common` (each in
+    /// about [`COMMON_MATCHES`] tasks or more) are required by a regular
+    /// expression on the rows the index found. At least one word
+    /// is not common.
+    Fulltext { common: u16 },
+    /// Every word is common: the matches among the tasks from `from` (by
+    /// id, so by creation time) onwards, the newest [`WINDOW`] tasks when
+    /// the search began, ranked by occurrences (see [`search`]).
+    Newest { from: TaskId },
+}
+
+impl Plan {
+    /// Whether this plan can be the plan of a query of `words`.
+    pub fn fits(&self, words: &Words) -> bool {
+        match self {
+            Plan::Fulltext { common } => {
+                let all = (1u32 << words.0.len()) - 1;
+                u32::from(*common) & !all == 0 && u32::from(*common) != all
+            }
+            Plan::Newest { .. } => true,
+        }
+    }
+}
+
+/// Where a ranked page ended: the relevance of its last task, its id, and
+/// the plan of the search (every page of a search is ranked the same way).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RankCursor {
     pub score: f64,
     pub id: TaskId,
+    pub plan: Plan,
 }
 
 impl fmt::Display for RankCursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "r~{}~{}", self.score, self.id)
+        match &self.plan {
+            Plan::Fulltext { common: 0 } => write!(f, "r~{}~{}", self.score, self.id),
+            Plan::Fulltext { common } => write!(f, "r~{}~{}~c{common}", self.score, self.id),
+            Plan::Newest { from } => write!(f, "w~{}~{}~{from}", self.score, self.id),
+        }
     }
 }
 
 impl FromStr for RankCursor {
     type Err = BadCursor;
     fn from_str(text: &str) -> Result<RankCursor, Self::Err> {
-        let rest = text.strip_prefix("r~").ok_or(BadCursor)?;
-        let (score, id) = rest.split_once('~').ok_or(BadCursor)?;
-        let score: f64 = score.parse().map_err(|_| BadCursor)?;
+        let (kind, rest) = text.split_once('~').ok_or(BadCursor)?;
+        let mut parts = rest.splitn(3, '~');
+        let score: f64 = parts
+            .next()
+            .ok_or(BadCursor)?
+            .parse()
+            .map_err(|_| BadCursor)?;
         if !score.is_finite() {
             return Err(BadCursor);
         }
-        Ok(RankCursor {
-            score,
-            id: id.parse().map_err(|_| BadCursor)?,
-        })
+        let id = parts
+            .next()
+            .ok_or(BadCursor)?
+            .parse()
+            .map_err(|_| BadCursor)?;
+        let plan = match (kind, parts.next()) {
+            ("r", None) => Plan::Fulltext { common: 0 },
+            ("r", Some(mask)) => Plan::Fulltext {
+                common: mask
+                    .strip_prefix('c')
+                    .and_then(|m| m.parse().ok())
+                    .ok_or(BadCursor)?,
+            },
+            ("w", Some(from)) => Plan::Newest {
+                from: from.parse().map_err(|_| BadCursor)?,
+            },
+            _ => return Err(BadCursor),
+        };
+        Ok(RankCursor { score, id, plan })
     }
+}
+
+/// The boards whose tasks a search may answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Every board (a site admin, who sees them all).
+    All,
+    /// Only these (the boards the user is on, or the one asked for).
+    Boards(Vec<BoardId>),
 }
 
 /// One ranked page.
@@ -133,38 +218,122 @@ pub struct SearchPage {
     pub hits: Vec<(Task, f64)>,
     pub next: Option<RankCursor>,
     pub last_seq: u64,
+    /// How the tasks were searched (the first page's choice).
+    pub plan: Plan,
 }
 
-/// The ranked search statement: the ids and scores of the tasks matching
-/// every word, most relevant first (InnoDB's relevance, then id), after
-/// `after`. Only (id, score) is sorted: a sort or derived table holding the
-/// rows' text would go to an on-disk temporary table (MEDIUMTEXT), and
-/// MariaDB 10.11.19 crashed freeing one under concurrent searches (a
-/// segfault in `ha_maria::drop_table`, seen on 730,000 tasks). The page's
-/// rows are read by id afterwards ([`rows_statement`]).
+/// How many of the newest tasks [`Plan::Newest`] ranks.
+pub const WINDOW: usize = 20_000;
+/// How many of the newest tasks tell how common a word is.
+pub const PROBE: usize = 2_000;
+/// A word is common when about this many tasks or more have it (its share
+/// of the [`PROBE`] newest tasks times the table's estimated rows): the
+/// FULLTEXT index would read, and InnoDB rank, every one of its matches,
+/// whatever the LIMIT (on 1,000,000 tasks, about 1.5 ms a thousand in the
+/// index and 4 ms a thousand with their rows).
+pub const COMMON_MATCHES: u64 = 5_000;
+/// How much a word in the title weighs in [`Plan::Newest`]'s score, against one
+/// occurrence in the description.
+pub const TITLE_WEIGHT: u32 = 3;
+
+/// The regular expression of `word` as the FULLTEXT search means it: the
+/// word or the start of one (not preceded by a letter, digit or `_`), in
+/// any case. Words hold only letters, digits and `_`: nothing to escape.
+pub fn pattern(word: &str) -> String {
+    format!("(?i)(?<![[:alnum:]_]){word}")
+}
+
+fn push_scope(sql: &mut Sql, params: &mut Vec<Value>, scope: &Scope) {
+    if let Scope::Boards(boards) = scope {
+        sql.push(" AND board_id IN (").marks(boards.len()).push(")");
+        params.extend(boards.iter().map(|b| b.to_string().into()));
+    }
+}
+
+/// ` AND (title REGEXP ? OR description REGEXP ?)`: the row holds `word`.
+fn push_holds(sql: &mut Sql, params: &mut Vec<Value>, word: &str) {
+    sql.push(" AND (title REGEXP ? OR description REGEXP ?)");
+    params.extend([pattern(word).into(), pattern(word).into()]);
+}
+
+/// The ranked search statement of a page under `plan`: the ids and scores
+/// of the tasks of `scope` matching every word, most relevant first, after
+/// `after`.
+///
+/// [`Plan::Fulltext`]: InnoDB's relevance of the FULLTEXT words, then id;
+/// [`Plan::Newest`]: the words' occurrences, then the newest first. Only (id,
+/// score) is sorted: a sort or derived table holding the rows' text would
+/// go to an on-disk temporary table (MEDIUMTEXT), and MariaDB 10.11.19
+/// crashed freeing one under concurrent searches (a segfault in
+/// `ha_maria::drop_table`, seen on 730,000 tasks). The page's rows are read
+/// by id afterwards ([`rows_statement`]).
 pub fn search_statement(
     words: &Words,
+    plan: &Plan,
+    scope: &Scope,
     after: Option<&RankCursor>,
     limit: usize,
 ) -> (String, Vec<Value>) {
-    let query = words.boolean();
     let mut sql = Sql::new();
     let mut params: Vec<Value> = Vec::new();
-    sql.push(
-        "SELECT id, MATCH (title, description) AGAINST (? IN BOOLEAN MODE) AS score FROM tasks \
-         WHERE MATCH (title, description) AGAINST (? IN BOOLEAN MODE)",
-    );
-    params.push(query.clone().into());
-    params.push(query.into());
-    if let Some(cursor) = after {
-        sql.push(" HAVING score < ? OR (score = ? AND id > ?)");
-        params.extend([
-            cursor.score.into(),
-            cursor.score.into(),
-            cursor.id.to_string().into(),
-        ]);
+    match plan {
+        Plan::Fulltext { common } => {
+            let common = *common;
+            let query = words.boolean_without(common);
+            sql.push(
+                "SELECT id, MATCH (title, description) AGAINST (? IN BOOLEAN MODE) AS score \
+                 FROM tasks WHERE MATCH (title, description) AGAINST (? IN BOOLEAN MODE)",
+            );
+            params.push(query.clone().into());
+            params.push(query.into());
+            push_scope(&mut sql, &mut params, scope);
+            for (i, word) in words.0.iter().enumerate() {
+                if common & (1 << i) != 0 {
+                    push_holds(&mut sql, &mut params, word);
+                }
+            }
+            if let Some(cursor) = after {
+                sql.push(" HAVING score < ? OR (score = ? AND id > ?)");
+                params.extend([
+                    cursor.score.into(),
+                    cursor.score.into(),
+                    cursor.id.to_string().into(),
+                ]);
+            }
+            sql.push(" ORDER BY score DESC, id LIMIT ?");
+        }
+        Plan::Newest { from } => {
+            sql.push("SELECT id, CAST(");
+            for (i, word) in words.0.iter().enumerate() {
+                sql.push(if i == 0 { "" } else { " + " });
+                sql.push(
+                    "(title REGEXP ?) * ? + (CHAR_LENGTH(description) \
+                     - CHAR_LENGTH(REGEXP_REPLACE(description, ?, ''))) DIV ?",
+                );
+                params.extend([
+                    pattern(word).into(),
+                    TITLE_WEIGHT.into(),
+                    pattern(word).into(),
+                    (word.chars().count() as u64).into(),
+                ]);
+            }
+            sql.push(" AS DOUBLE) AS score FROM tasks WHERE id >= ?");
+            params.push(from.to_string().into());
+            push_scope(&mut sql, &mut params, scope);
+            for word in &words.0 {
+                push_holds(&mut sql, &mut params, word);
+            }
+            if let Some(cursor) = after {
+                sql.push(" HAVING score < ? OR (score = ? AND id < ?)");
+                params.extend([
+                    cursor.score.into(),
+                    cursor.score.into(),
+                    cursor.id.to_string().into(),
+                ]);
+            }
+            sql.push(" ORDER BY score DESC, id DESC LIMIT ?");
+        }
     }
-    sql.push(" ORDER BY score DESC, id LIMIT ?");
     params.push((limit as u64).into());
     (sql.into_string(), params)
 }
@@ -183,22 +352,134 @@ pub fn rows_statement(ids: &[String]) -> (String, Vec<Value>) {
     )
 }
 
-/// A ranked page of the tasks matching `words`, read in one consistent
-/// snapshot with the last seq it reflects.
+/// The sizes [`choose_plan`] works with ([`Sizes::DEFAULT`]; tests use
+/// small ones).
+#[derive(Clone, Copy, Debug)]
+pub struct Sizes {
+    pub window: usize,
+    pub probe: usize,
+    pub common_matches: u64,
+}
+
+impl Sizes {
+    pub const DEFAULT: Sizes = Sizes {
+        window: WINDOW,
+        probe: PROBE,
+        common_matches: COMMON_MATCHES,
+    };
+}
+
+/// The id of the `n`-th newest task (1: the newest), if there are `n`.
+async fn nth_newest(tx: &mut impl Queryable, n: usize) -> Result<Option<String>, DbError> {
+    Ok(tx
+        .exec_first(
+            "SELECT id FROM tasks ORDER BY id DESC LIMIT 1 OFFSET ?",
+            (n as u64 - 1,),
+        )
+        .await?)
+}
+
+/// The plan of a new search of `words` (see [`search`]).
+pub async fn choose_plan(
+    tx: &mut impl Queryable,
+    words: &Words,
+    sizes: Sizes,
+) -> Result<Plan, DbError> {
+    let Some(from) = nth_newest(tx, sizes.window).await? else {
+        // Few tasks: the index reads little whatever the words.
+        return Ok(Plan::Fulltext { common: 0 });
+    };
+    let probe = nth_newest(tx, sizes.probe)
+        .await?
+        .ok_or_else(|| DbError::Corrupt("fewer tasks than a moment ago".into()))?;
+    let mut sql = Sql::new();
+    let mut params: Vec<Value> = Vec::new();
+    sql.push("SELECT ");
+    for (i, word) in words.0.iter().enumerate() {
+        sql.push(if i == 0 { "" } else { ", " });
+        sql.push("CAST(SUM(title REGEXP ? OR description REGEXP ?) AS UNSIGNED)");
+        params.extend([pattern(word).into(), pattern(word).into()]);
+    }
+    sql.push(" FROM tasks WHERE id >= ?");
+    params.push(probe.into());
+    let row: mysql_async::Row = tx
+        .exec_first(sql.into_string(), params)
+        .await?
+        .ok_or_else(|| DbError::Corrupt("an aggregate without a row".into()))?;
+    // InnoDB's estimate (its statistics, no count).
+    let rows: u64 = tx
+        .exec_first(
+            "SELECT TABLE_ROWS FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'tasks'",
+            (),
+        )
+        .await?
+        .flatten()
+        .unwrap_or(0);
+    let rows = rows.max(sizes.window as u64);
+    let mut common: u16 = 0;
+    for i in 0..words.0.len() {
+        let hits: u64 = row.get::<Option<u64>, _>(i).flatten().unwrap_or(0);
+        if hits * rows >= sizes.common_matches * sizes.probe as u64 {
+            common |= 1 << i;
+        }
+    }
+    if usize::from(common) == (1 << words.0.len()) - 1 {
+        let from = from
+            .parse()
+            .map_err(|_| DbError::Corrupt(format!("tasks.id `{from}`")))?;
+        return Ok(Plan::Newest { from });
+    }
+    Ok(Plan::Fulltext { common })
+}
+
+/// A ranked page of the tasks of `scope` matching `words`, read in one
+/// consistent snapshot with the last seq it reflects.
+///
+/// A match has every word, each as a word or the start of one, in its
+/// title or description. How the matches are ranked depends on how common
+/// the words are, measured on the [`PROBE`] newest tasks when the search
+/// begins (later pages keep the first page's plan, carried in the cursor):
+///
+/// - some word is in fewer than about [`COMMON_MATCHES`] tasks (or there
+///   are at most [`WINDOW`] tasks): every matching task of `scope`, ranked by
+///   InnoDB's relevance of the rare words (tf-idf: more occurrences of
+///   rarer words rank higher; a common word would add little to it). The
+///   FULLTEXT index reads only the rare words' matches, and the common
+///   words are checked on those rows, so a search costs about the rare
+///   words' matches, not the common ones' (InnoDB ranks every match of
+///   every word it is given before any LIMIT: a word in a third of a
+///   million tasks took over half a second on its own);
+/// - every word is common: the matching tasks of `scope` among the newest
+///   [`WINDOW`] tasks (of every board), ranked by how often the words occur
+///   (each word in the title counts [`TITLE_WEIGHT`], each occurrence in
+///   the description 1), the newest first among equals. Older matches are not answered: with words
+///   this common there are hundreds of newer ones.
+///
+/// The scope is part of the query: every page is full while more visible
+/// matches exist.
 pub async fn search(
     pool: &Pool,
     words: &Words,
+    scope: &Scope,
     after: Option<&RankCursor>,
     limit: usize,
 ) -> Result<SearchPage, DbError> {
-    let (sql, params) = search_statement(words, after, limit + 1);
     let mut conn = pool.get_conn().await?;
     let mut snapshot = TxOpts::default();
     snapshot
         .with_consistent_snapshot(true)
         .with_readonly(Some(true));
     let mut tx = conn.start_transaction(snapshot).await?;
-    let ranked: Vec<(String, f64)> = tx.exec(sql, params).await?;
+    let plan = match after {
+        Some(cursor) => cursor.plan.clone(),
+        None => choose_plan(&mut tx, words, Sizes::DEFAULT).await?,
+    };
+    let mut ranked: Vec<(String, f64)> = Vec::new();
+    if scope != &Scope::Boards(Vec::new()) {
+        let (sql, params) = search_statement(words, &plan, scope, after, limit + 1);
+        ranked = tx.exec(sql, params).await?;
+    }
     let mut rows: Vec<mysql_async::Row> = Vec::new();
     if !ranked.is_empty() {
         let ids: Vec<String> = ranked.iter().map(|(id, _)| id.clone()).collect();
@@ -228,6 +509,7 @@ pub async fn search(
         hits.last().map(|(task, score)| RankCursor {
             score: *score,
             id: task.id,
+            plan: plan.clone(),
         })
     } else {
         None
@@ -236,6 +518,7 @@ pub async fn search(
         hits,
         next,
         last_seq,
+        plan,
     })
 }
 
@@ -272,18 +555,55 @@ mod tests {
     }
 
     #[test]
+    fn a_plan_fits_only_a_query_with_as_many_words_and_one_rare() {
+        let two = Words::parse("deploy pipeline").unwrap();
+        assert!(Plan::Fulltext { common: 0 }.fits(&two));
+        assert!(Plan::Fulltext { common: 2 }.fits(&two));
+        assert!(
+            !Plan::Fulltext { common: 3 }.fits(&two),
+            "no word for the index"
+        );
+        assert!(!Plan::Fulltext { common: 4 }.fits(&two), "no third word");
+    }
+
+    #[test]
+    fn patterns_match_a_word_or_its_start() {
+        assert_eq!(pattern("deploy"), "(?i)(?<![[:alnum:]_])deploy");
+    }
+
+    #[test]
     fn rank_cursors_round_trip_exactly() {
-        let cursor = RankCursor {
-            score: 0.147_650_599_479_675_3,
-            id: TaskId::generate(),
-        };
-        assert_eq!(cursor.to_string().parse::<RankCursor>(), Ok(cursor));
+        for plan in [
+            Plan::Fulltext { common: 0 },
+            Plan::Fulltext { common: 5 },
+            Plan::Newest {
+                from: TaskId::generate(),
+            },
+        ] {
+            let cursor = RankCursor {
+                score: 0.147_650_599_479_675_3,
+                id: TaskId::generate(),
+                plan,
+            };
+            assert_eq!(cursor.to_string().parse::<RankCursor>(), Ok(cursor));
+        }
+        let id = "0192f0c4-0000-7000-8000-000000000000";
+        assert_eq!(
+            format!("r~0.5~{id}").parse::<RankCursor>().unwrap().plan,
+            Plan::Fulltext { common: 0 },
+            "a cursor from before plans"
+        );
         for bad in [
             "",
             "r~",
             "r~x~y",
             "r~inf~0192f0c4-0000-7000-8000-000000000000",
             "todo~1~x",
+            &format!("r~1~{id}~5"),
+            &format!("r~1~{id}~c99999"),
+            &format!("w~1~{id}"),
+            &format!("w~1~{id}~x"),
+            &format!("x~1~{id}~{id}"),
         ] {
             assert!(bad.parse::<RankCursor>().is_err(), "{bad}");
         }

@@ -109,7 +109,12 @@ export class SearchView {
     this.list.append(...results.map((r) => this.row(r.task)));
     const n = this.list.children.length;
     const text = n === 0 ? `No card has “${this.words}”.` : `${n} card${n === 1 ? '' : 's'} found${this.cursor ? ' so far' : ''}, most relevant first.`;
-    this.status.textContent = text;
+    const searched = res.body?.searched;
+    const newest =
+      searched?.tasks === 'newest'
+        ? ` These words are on many cards: the newest ${Number(searched.window).toLocaleString()} cards were searched; add a rarer word to search them all.`
+        : '';
+    this.status.textContent = `${text}${newest}`;
   }
 
   row(task) {

@@ -713,6 +713,31 @@ fn search_ranks_by_relevance_pages_through_ties_and_refuses_bad_text_with_4xx() 
     );
     assert!(only("kubernetes printer").is_empty());
 
+    // The list's filters combine with the ranking (both cards are to do,
+    // medium, unlabelled, unassigned, on their board).
+    let ranked = |query: &str| -> Vec<String> {
+        let r = search(&url, &format!("q=kubernetes&{query}"));
+        assert_eq!(r.status, 200, "{query}: {r:?}");
+        r.body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["task"]["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let both = [strong.as_str(), weak.as_str()];
+    assert_eq!(ranked("status=todo&priority=medium&archived=false"), both);
+    for narrowing in [
+        "status=done",
+        "priority=high",
+        "label=ops",
+        "assignee=alice",
+        "archived=true",
+    ] {
+        assert!(ranked(narrowing).is_empty(), "{narrowing}");
+    }
+    assert_eq!(search(&url, "q=kubernetes&status=nope").status, 400);
+
     // The list's q= filters the same way and keeps board order.
     let listed = get(&format!("{url}/api/tasks?q=kubernetes"));
     assert_eq!(listed.status, 200, "{listed:?}");

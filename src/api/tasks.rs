@@ -395,6 +395,12 @@ pub(super) fn words(q: &str) -> Result<Words, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
     q: Option<String>,
+    status: Option<Status>,
+    assignee: Option<String>,
+    label: Option<String>,
+    priority: Option<Priority>,
+    /// Only archived cards (`true`) or only cards on their boards (`false`).
+    archived: Option<bool>,
     /// Only this board's cards (else every board the caller is on).
     board: Option<String>,
     limit: Option<usize>,
@@ -479,7 +485,15 @@ pub async fn search(
             )
         }
     };
-    let page = search::search(&state.pool, &words, &scope, after.as_ref(), limit).await?;
+    let nonempty = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let filter = search::SearchFilter {
+        status: query.status,
+        assignee: nonempty(query.assignee),
+        label: nonempty(query.label),
+        priority: query.priority,
+        archived: query.archived,
+    };
+    let page = search::search(&state.pool, &words, &scope, &filter, after.as_ref(), limit).await?;
     let results: Vec<Value> = page
         .hits
         .iter()

@@ -250,6 +250,43 @@ fn push_scope(sql: &mut Sql, params: &mut Vec<Value>, scope: &Scope) {
     }
 }
 
+/// The list's filters, combined with a search: each narrows the matches
+/// (checked on the rows the index finds, like the scope).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SearchFilter {
+    pub status: Option<crate::task::Status>,
+    pub assignee: Option<String>,
+    pub label: Option<String>,
+    pub priority: Option<crate::task::Priority>,
+    /// `Some(false)`: cards on their boards only; `Some(true)`: archived only.
+    pub archived: Option<bool>,
+}
+
+fn push_filter(sql: &mut Sql, params: &mut Vec<Value>, filter: &SearchFilter) {
+    if let Some(status) = filter.status {
+        sql.push(" AND status = ?");
+        params.push(status.as_str().into());
+    }
+    if let Some(assignee) = &filter.assignee {
+        sql.push(" AND assignee = ?");
+        params.push(assignee.clone().into());
+    }
+    if let Some(priority) = filter.priority {
+        sql.push(" AND priority = ?");
+        params.push(priority.as_str().into());
+    }
+    if let Some(archived) = filter.archived {
+        sql.push(" AND archived = ?");
+        params.push(u64::from(archived).into());
+    }
+    if let Some(label) = &filter.label {
+        sql.push(
+            " AND EXISTS (SELECT 1 FROM task_labels l WHERE l.task_id = tasks.id AND l.label = ?)",
+        );
+        params.push(label.clone().into());
+    }
+}
+
 /// ` AND (title REGEXP ? OR description REGEXP ?)`: the row holds `word`.
 fn push_holds(sql: &mut Sql, params: &mut Vec<Value>, word: &str) {
     sql.push(" AND (title REGEXP ? OR description REGEXP ?)");
@@ -274,6 +311,18 @@ pub fn search_statement(
     after: Option<&RankCursor>,
     limit: usize,
 ) -> (String, Vec<Value>) {
+    filtered_statement(words, plan, scope, &SearchFilter::default(), after, limit)
+}
+
+/// [`search_statement`] under the list's filters too.
+pub fn filtered_statement(
+    words: &Words,
+    plan: &Plan,
+    scope: &Scope,
+    filter: &SearchFilter,
+    after: Option<&RankCursor>,
+    limit: usize,
+) -> (String, Vec<Value>) {
     let mut sql = Sql::new();
     let mut params: Vec<Value> = Vec::new();
     match plan {
@@ -287,6 +336,7 @@ pub fn search_statement(
             params.push(query.clone().into());
             params.push(query.into());
             push_scope(&mut sql, &mut params, scope);
+            push_filter(&mut sql, &mut params, filter);
             for (i, word) in words.0.iter().enumerate() {
                 if common & (1 << i) != 0 {
                     push_holds(&mut sql, &mut params, word);
@@ -320,6 +370,7 @@ pub fn search_statement(
             sql.push(" AS DOUBLE) AS score FROM tasks WHERE id >= ?");
             params.push(from.to_string().into());
             push_scope(&mut sql, &mut params, scope);
+            push_filter(&mut sql, &mut params, filter);
             for word in &words.0 {
                 push_holds(&mut sql, &mut params, word);
             }
@@ -462,6 +513,7 @@ pub async fn search(
     pool: &Pool,
     words: &Words,
     scope: &Scope,
+    filter: &SearchFilter,
     after: Option<&RankCursor>,
     limit: usize,
 ) -> Result<SearchPage, DbError> {
@@ -477,7 +529,7 @@ pub async fn search(
     };
     let mut ranked: Vec<(String, f64)> = Vec::new();
     if scope != &Scope::Boards(Vec::new()) {
-        let (sql, params) = search_statement(words, &plan, scope, after, limit + 1);
+        let (sql, params) = filtered_statement(words, &plan, scope, filter, after, limit + 1);
         ranked = tx.exec(sql, params).await?;
     }
     let mut rows: Vec<mysql_async::Row> = Vec::new();

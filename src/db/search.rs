@@ -430,6 +430,80 @@ async fn nth_newest(tx: &mut impl Queryable, n: usize) -> Result<Option<String>,
         .await?)
 }
 
+/// Points of the table's id range the spread sample starts at.
+const SPREAD_POINTS: usize = 20;
+
+/// How many tasks of a sample spread over the whole table have each word,
+/// and how many tasks the sample holds: half of `probe` tasks, in runs from
+/// [`SPREAD_POINTS`] evenly spaced points of the id range (ids are UUIDv7:
+/// points in time). The newest tasks alone can mislead: a burst of new
+/// cards with other words (an import, a load test) made every word look
+/// rare, and the FULLTEXT index then ranked a word in a third of a million
+/// tasks (1.7 s). Reads index ranges by primary key; nothing with the text
+/// is sorted or put in a temporary table.
+async fn spread_hits(
+    tx: &mut impl Queryable,
+    words: &Words,
+    probe: usize,
+) -> Result<(Vec<u64>, u64), DbError> {
+    let none = (vec![0; words.0.len()], 0);
+    let ends: Option<(Option<String>, Option<String>)> = tx
+        .exec_first("SELECT MIN(id), MAX(id) FROM tasks", ())
+        .await?;
+    let Some((Some(lo), Some(hi))) = ends else {
+        return Ok(none);
+    };
+    let (Ok(lo), Ok(hi)) = (uuid::Uuid::parse_str(&lo), uuid::Uuid::parse_str(&hi)) else {
+        return Ok(none);
+    };
+    let (lo, hi) = (lo.as_u128(), hi.as_u128());
+    let per_point = (probe / 2 / SPREAD_POINTS).max(1);
+    let step = (hi - lo) / SPREAD_POINTS as u128;
+    let points: Vec<String> = (0..SPREAD_POINTS as u128)
+        .map(|i| uuid::Uuid::from_u128(lo + step * i).to_string())
+        .collect();
+    // The id ending each point's run.
+    let mut sql = Sql::new();
+    let mut params: Vec<Value> = Vec::new();
+    for (i, point) in points.iter().enumerate() {
+        sql.push(if i == 0 { "" } else { " UNION ALL " });
+        sql.push("SELECT (SELECT id FROM tasks WHERE id >= ? ORDER BY id LIMIT 1 OFFSET ?)");
+        params.extend([point.clone().into(), (per_point as u64 - 1).into()]);
+    }
+    let ends: Vec<Option<String>> = tx.exec(sql.into_string(), params).await?;
+    let mut sql = Sql::new();
+    let mut params: Vec<Value> = Vec::new();
+    sql.push("SELECT COUNT(*)");
+    for word in &words.0 {
+        sql.push(", CAST(SUM(title REGEXP ? OR description REGEXP ?) AS UNSIGNED)");
+        params.extend([pattern(word).into(), pattern(word).into()]);
+    }
+    sql.push(" FROM tasks WHERE ");
+    for (i, (point, end)) in points.iter().zip(&ends).enumerate() {
+        sql.push(if i == 0 { "" } else { " OR " });
+        match end {
+            Some(end) => {
+                sql.push("id BETWEEN ? AND ?");
+                params.extend([point.clone().into(), end.clone().into()]);
+            }
+            // Fewer than a run's tasks after it: those.
+            None => {
+                sql.push("id >= ?");
+                params.push(point.clone().into());
+            }
+        }
+    }
+    let row: mysql_async::Row = tx
+        .exec_first(sql.into_string(), params)
+        .await?
+        .ok_or_else(|| DbError::Corrupt("an aggregate without a row".into()))?;
+    let sampled: u64 = row.get::<Option<u64>, _>(0).flatten().unwrap_or(0);
+    let hits = (0..words.0.len())
+        .map(|i| row.get::<Option<u64>, _>(i + 1).flatten().unwrap_or(0))
+        .collect();
+    Ok((hits, sampled))
+}
+
 /// The plan of a new search of `words` (see [`search`]).
 pub async fn choose_plan(
     tx: &mut impl Queryable,
@@ -468,10 +542,13 @@ pub async fn choose_plan(
         .flatten()
         .unwrap_or(0);
     let rows = rows.max(sizes.window as u64);
+    let (spread, sampled) = spread_hits(tx, words, sizes.probe).await?;
     let mut common: u16 = 0;
-    for i in 0..words.0.len() {
+    for (i, spread) in spread.iter().enumerate() {
         let hits: u64 = row.get::<Option<u64>, _>(i).flatten().unwrap_or(0);
-        if hits * rows >= sizes.common_matches * sizes.probe as u64 {
+        if hits * rows >= sizes.common_matches * sizes.probe as u64
+            || spread * rows >= sizes.common_matches * sampled.max(1)
+        {
             common |= 1 << i;
         }
     }

@@ -174,7 +174,10 @@ fn a_crash_between_catch_up_pages_resumes_where_it_stopped() {
     let many: Vec<Value> = (0..2_500)
         .map(|i| json!({"title": format!("bulk {i}")}))
         .collect();
-    for chunk in many.chunks(250) {
+    // 50 at a time: 250 connections opened at once from one address, on
+    // a machine running the rest of the suite, sometimes got no answer
+    // within the client's 1 s connect timeout (status 0).
+    for chunk in many.chunks(50) {
         std::thread::scope(|scope| {
             for body in chunk {
                 let url = leader_url.clone();

@@ -684,16 +684,11 @@ pub async fn tasks(
             "is required (the board is read a column at a time), except with archived=true",
         ));
     }
-    let nonempty = |s: &Option<String>| {
-        s.as_ref()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-    };
     let filter = TaskFilter {
-        assignee: nonempty(&query.assignee),
-        label: nonempty(&query.label),
+        assignee: request::nonempty(query.assignee.as_deref()),
+        label: request::nonempty(query.label.as_deref()),
         priority: query.priority,
-        text: nonempty(&query.q)
+        text: request::nonempty(query.q.as_deref())
             .map(|q| super::tasks::words(&q))
             .transpose()?,
         ..TaskFilter::default()

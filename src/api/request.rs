@@ -237,6 +237,14 @@ pub enum Consistency {
     Local,
 }
 
+/// A query parameter's text, trimmed; `None` when absent or blank (a
+/// filter left empty in a form filters nothing).
+pub fn nonempty(text: Option<&str>) -> Option<String> {
+    text.map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use actix_web::test::TestRequest;

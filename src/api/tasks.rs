@@ -354,12 +354,13 @@ pub async fn list(
                 .map_err(|_| ApiError::invalid("cursor", "is not a cursor this server issued"))
         })
         .transpose()?;
-    let nonempty = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-    let text = nonempty(query.q).map(|q| words(&q)).transpose()?;
+    let text = request::nonempty(query.q.as_deref())
+        .map(|q| words(&q))
+        .transpose()?;
     let filter = TaskFilter {
         status: query.status,
-        assignee: nonempty(query.assignee),
-        label: nonempty(query.label),
+        assignee: request::nonempty(query.assignee.as_deref()),
+        label: request::nonempty(query.label.as_deref()),
         priority: query.priority,
         text,
         common: 0,
@@ -485,11 +486,10 @@ pub async fn search(
             )
         }
     };
-    let nonempty = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     let filter = search::SearchFilter {
         status: query.status,
-        assignee: nonempty(query.assignee),
-        label: nonempty(query.label),
+        assignee: request::nonempty(query.assignee.as_deref()),
+        label: request::nonempty(query.label.as_deref()),
         priority: query.priority,
         archived: query.archived,
     };

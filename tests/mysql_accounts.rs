@@ -168,6 +168,10 @@ fn every_column_round_trips_through_both_writers() {
                     payload: &payload,
                     at: Timestamp(1_795_774_512_345 + seq as i64),
                     request_id: uuid::Uuid::from_u128(20_000 + seq as u128),
+                    board_id: (k == 0).then_some(taskraft::task::BoardId(
+                        uuid::Uuid::from_u128(30_000 + seq as u128),
+                    )),
+                    actor_id: format!("u{i}-'\\\"`"),
                 });
             }
             let mut sql = Sql::new();
@@ -203,7 +207,7 @@ fn every_column_round_trips_through_both_writers() {
                         "{:?}",
                         EventRecord {
                             payload: "",
-                            ..*record
+                            ..record.clone()
                         }
                     ),
                     format!("{read:?}"),

@@ -766,3 +766,61 @@ fn parse_cursor(text: &str) -> Option<(f64, TaskId)> {
     position.is_finite().then_some(())?;
     Some((position, id.parse().ok()?))
 }
+
+const ACTIVITY_DEFAULT: usize = 50;
+const ACTIVITY_MAX: usize = 200;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityQuery {
+    /// Only what this user did (a user id, or `system`).
+    actor: Option<String>,
+    /// The `next_cursor` of the page before: events older than it.
+    cursor: Option<String>,
+    limit: Option<usize>,
+    #[serde(default)]
+    consistency: Consistency,
+}
+
+/// `GET /api/boards/{id}/activity?actor=&cursor=`: who did what on the
+/// board, newest first, a page at a time: its cards', columns' and
+/// members' events (a card moved to another board shows on the board it
+/// went to). Read through an index of the board's events (V11), so a page
+/// costs the same whatever else the cluster holds.
+pub async fn activity(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<ActivityQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let board = board_id(&path)?;
+    let limit = query.limit.unwrap_or(ACTIVITY_DEFAULT);
+    if !(1..=ACTIVITY_MAX).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("must be 1 to {ACTIVITY_MAX}"),
+        ));
+    }
+    let before = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<u64>()
+                .ok()
+                .filter(|seq| *seq > 0)
+                .ok_or_else(|| ApiError::invalid("cursor", "is not a cursor this server issued"))
+        })
+        .transpose()?;
+    let actor = request::nonempty(query.actor.as_deref());
+    if actor.as_deref().is_some_and(|a| a.chars().count() > 100) {
+        return Err(ApiError::invalid("actor", "is not a user id"));
+    }
+    read_barrier(&state, query.consistency).await?;
+    role_on(&state.rows.catalog(), &super::auth::principal(&req), &board)?;
+    let (events, more) =
+        queries::board_activity(&state.pool, board, actor.as_deref(), before, limit).await?;
+    let next = more
+        .then(|| events.last().map(|e| e.seq.to_string()))
+        .flatten();
+    Ok(HttpResponse::Ok().json(json!({ "events": events, "next_cursor": next })))
+}

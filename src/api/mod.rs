@@ -120,6 +120,7 @@ static ROUTES: &[Route] = &[
     route!(Member         DELETE "/api/boards/{id}/members/{user_id}" => boards::delete_member),
     route!(Member         POST   "/api/boards/{id}/columns"  => boards::create_column, body: boards::NewColumnBody),
     route!(SignedIn       GET    "/api/boards/{id}/tasks"    => boards::tasks),
+    route!(SignedIn       GET    "/api/boards/{id}/activity" => boards::activity),
     route!(Member         PATCH  "/api/columns/{id}"         => boards::update_column, body: boards::ColumnPatchBody),
     route!(Member         DELETE "/api/columns/{id}"         => boards::delete_column),
     route!(SignedIn       GET    "/api/events"               => cluster::events),

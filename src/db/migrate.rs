@@ -74,6 +74,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "V10__board_filters.sql",
         sql: include_str!("../../sql/V10__board_filters.sql"),
     },
+    Migration {
+        version: 11,
+        name: "V11__activity.sql",
+        sql: include_str!("../../sql/V11__activity.sql"),
+    },
 ];
 
 const LOCK_TIMEOUT_SECS: u32 = 60;

@@ -452,6 +452,43 @@ pub async fn task_events(pool: &Pool, id: TaskId) -> Result<Vec<Event>, DbError>
     rows.into_iter().map(event_from_row).collect()
 }
 
+/// A board's activity: its events newest first, those of one actor only
+/// when `actor` is given, older than `before` (a seq), at most `limit`, and
+/// whether there are more. One range of `task_events_board` or
+/// `task_events_board_actor` (V11), whatever the history of other boards.
+pub async fn board_activity(
+    pool: &Pool,
+    board: BoardId,
+    actor: Option<&str>,
+    before: Option<u64>,
+    limit: usize,
+) -> Result<(Vec<Event>, bool), DbError> {
+    let mut sql = Sql::new();
+    sql.push("SELECT ")
+        .push(EVENT_COLUMNS)
+        .push(" FROM task_events WHERE board_id = ?");
+    let mut params: Vec<Value> = vec![board.to_string().into()];
+    if let Some(actor) = actor {
+        sql.push(" AND actor_id = ?");
+        params.push(actor.into());
+    }
+    if let Some(before) = before {
+        sql.push(" AND seq < ?");
+        params.push(before.into());
+    }
+    sql.push(" ORDER BY seq DESC LIMIT ?");
+    params.push((limit as u64 + 1).into());
+    let mut conn = pool.get_conn().await?;
+    let rows: Vec<mysql_async::Row> = conn.exec(sql.into_string(), params).await?;
+    let mut events = rows
+        .into_iter()
+        .map(event_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let more = events.len() > limit;
+    events.truncate(limit);
+    Ok((events, more))
+}
+
 /// Up to `limit` events after `since`, in seq order.
 pub async fn events_since(pool: &Pool, since: u64, limit: usize) -> Result<Vec<Event>, DbError> {
     let mut conn = pool.get_conn().await?;

@@ -44,7 +44,10 @@ async fn fold_events(conn: &mut impl Queryable) -> Result<Replayed, DbError> {
     let mut replayed = Replayed::default();
     let mut failure: Option<DbError> = None;
     let mut rows = conn
-        .query_iter("SELECT seq, raft_index, ordinal, term, event_id, task_id, kind, payload, occurred_at, request_id FROM task_events ORDER BY seq")
+        .query_iter(super::queries::select(
+            super::rows::EVENT_COLUMNS,
+            " FROM task_events ORDER BY seq",
+        ))
         .await?;
     rows.for_each(|row| {
         if failure.is_some() {

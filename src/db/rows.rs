@@ -48,7 +48,7 @@ pub const TASK: Table = Table {
 pub const EVENT: Table = Table {
     name: "task_events",
     columns: "seq, raft_index, ordinal, term, event_id, task_id, kind, payload, occurred_at, \
-              request_id",
+              request_id, board_id, actor_id",
 };
 
 pub const KEY: Table = Table {
@@ -284,7 +284,7 @@ pub fn event_payload(event: &Event) -> String {
 }
 
 /// A `task_events` row: the event's columns, the payload as stored.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct EventRecord<'a> {
     pub seq: u64,
     pub raft_index: u64,
@@ -297,6 +297,11 @@ pub struct EventRecord<'a> {
     pub payload: &'a str,
     pub at: Timestamp,
     pub request_id: uuid::Uuid,
+    /// The board the event belongs to ([`Event::board_id`]), for a board's
+    /// activity (V11); `None` for an event about no board.
+    pub board_id: Option<BoardId>,
+    /// Who caused it (`system` when no one did).
+    pub actor_id: String,
 }
 
 impl<'a> EventRecord<'a> {
@@ -312,6 +317,8 @@ impl<'a> EventRecord<'a> {
             payload,
             at: event.at,
             request_id: event.request_id,
+            board_id: event.board_id(),
+            actor_id: event.actor.id.clone(),
         }
     }
 }
@@ -341,7 +348,12 @@ pub fn write_event(sql: &mut Sql, event: &EventRecord<'_>) {
         .timestamp(event.at)
         .push(", ")
         .ascii(&event.request_id.to_string())
-        .push(")");
+        .push(", ");
+    match event.board_id {
+        Some(id) => sql.ascii(&id.to_string()),
+        None => sql.push("NULL"),
+    };
+    sql.push(", ").text(&event.actor_id).push(")");
 }
 
 /// The values of a `task_events` row, in [`EVENT_COLUMNS`] order.
@@ -359,6 +371,10 @@ pub fn event_values(event: &EventRecord<'_>) -> Vec<Value> {
         event.payload.into(),
         timestamp_value(event.at),
         event.request_id.to_string().into(),
+        event
+            .board_id
+            .map_or(Value::NULL, |id| id.to_string().into()),
+        event.actor_id.as_str().into(),
     ]
 }
 
@@ -371,6 +387,9 @@ pub fn event_columns_from_row(mut row: Row) -> Result<(EventRecord<'static>, Str
     let kind: String = EVENT.get(row, "kind")?;
     let request_id: String = EVENT.get(row, "request_id")?;
     let payload: String = EVENT.get(row, "payload")?;
+    let board_id: Option<String> = EVENT.get(row, "board_id")?;
+    // NULL only in a row V11 has not filled in yet.
+    let actor_id: Option<String> = EVENT.get(row, "actor_id")?;
     let record = EventRecord {
         seq: EVENT.get(row, "seq")?,
         raft_index: EVENT.get(row, "raft_index")?,
@@ -382,6 +401,8 @@ pub fn event_columns_from_row(mut row: Row) -> Result<(EventRecord<'static>, Str
         payload: "",
         at: timestamp_from(EVENT.get(row, "occurred_at")?, "occurred_at")?,
         request_id: parsed(&request_id, "request_id")?,
+        board_id: board_id.map(|id| parsed(&id, "board_id")).transpose()?,
+        actor_id: actor_id.unwrap_or_default(),
     };
     Ok((record, payload))
 }

@@ -32,6 +32,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/api.js", "text/javascript; charset=utf-8"),
     asset!("js/board.js", "text/javascript; charset=utf-8"),
     asset!("js/boards.js", "text/javascript; charset=utf-8"),
+    asset!("js/activity.js", "text/javascript; charset=utf-8"),
     asset!("js/archived.js", "text/javascript; charset=utf-8"),
     asset!("js/search.js", "text/javascript; charset=utf-8"),
     asset!("js/place.js", "text/javascript; charset=utf-8"),

@@ -13,6 +13,7 @@
 // carry data-column-id, data-key and data-over; cards carry data-task-id,
 // data-column-id, data-status and data-version.
 
+import { ActivityView } from './activity.js';
 import { Api } from './api.js';
 import { ArchivedView } from './archived.js';
 import { SearchView, findInUrl } from './search.js';
@@ -28,7 +29,7 @@ import { Session } from './session.js';
 import { Store } from './store.js';
 import { BoardSwitcher } from './switcher.js';
 import { Toasts } from './toast.js';
-import { h, isTyping, sleep } from './util.js';
+import { FIXED_COLUMNS, h, isTyping, sleep } from './util.js';
 
 const app = document.getElementById('app');
 const conn = document.getElementById('conn');
@@ -99,6 +100,7 @@ store.addEventListener('change', (e) => {
   const ids = e.detail.events.filter((ev) => ev.task && ev.kind !== 'task_deleted').map((ev) => ev.task_id);
   if (ids.length) board.flash(ids);
   for (const ev of e.detail.events) dialog.onTaskEvent(ev);
+  activity.onEvents(e.detail.events);
   if (e.detail.events.some((ev) => ev.kind?.startsWith('board_'))) refreshBoardList();
   if (e.detail.reset || e.detail.events.some((ev) => ev.kind?.startsWith('board_') || ev.kind?.startsWith('column_'))) {
     switcher.render();
@@ -125,6 +127,7 @@ function switchTo(id, how) {
     if (id === store.board?.id && how !== 'reload') return;
     past.close();
     archived.close();
+    activity.close();
     searchAll.close({ keepFocus: true });
     try {
       await boards.open(id, { history: how === 'push' ? 'push' : 'replace' });
@@ -354,17 +357,31 @@ const archived = new ArchivedView({
 });
 document.getElementById('archived-open').addEventListener('click', () => {
   if (past.open) past.close();
+  activity.close();
   archived.openView();
 });
 
-// ------------------------------------------------------------------ search all boards
+// ------------------------------------------------------------------ the board's activity
 
-/** The default board's status columns (a card on one stores no column id). */
-const FIXED_COLUMNS = {
-  todo: '00000000-0000-0000-0000-000000000010',
-  in_progress: '00000000-0000-0000-0000-000000000011',
-  done: '00000000-0000-0000-0000-000000000012',
-};
+const activity = new ActivityView({
+  api,
+  onShown: (shown) => {
+    hideBoard(shown);
+    document.body.dataset.activity = String(shown);
+  },
+  board: () => store.board,
+  // Anyone may be filtered by; with accounts off everything is `system`'s.
+  people: () => [...users.map((u) => ({ id: u.id, name: u.display_name || u.username })), { id: 'system', name: 'system' }],
+  columnName: (id) => store.column(id)?.name ?? null,
+});
+document.getElementById('activity-open').addEventListener('click', () => {
+  past.close();
+  archived.close();
+  searchAll.close({ keepFocus: true });
+  activity.openView();
+});
+
+// ------------------------------------------------------------------ search all boards
 
 const searchAll = new SearchView({
   api,
@@ -395,6 +412,7 @@ const searchAll = new SearchView({
 document.getElementById('search-all-open').addEventListener('click', () => {
   past.close();
   archived.close();
+  activity.close();
   searchAll.openView(filters.values.q);
 });
 
@@ -410,7 +428,7 @@ document.addEventListener('keydown', (e) => {
     return;
   }
   if (e.ctrlKey || e.metaKey || e.altKey) return;
-  if (isTyping(e.target) || dialog.isOpen || help.open || board.moving || past.open || archived.open || searchAll.open) return;
+  if (isTyping(e.target) || dialog.isOpen || help.open || board.moving || past.open || archived.open || activity.open || searchAll.open) return;
   if (document.querySelector('dialog[open]')) return;
   switch (e.key) {
     case 'n':

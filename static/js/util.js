@@ -83,6 +83,13 @@ export const STATUSES = [
   { id: 'done', name: 'Done' },
 ];
 export const STATUS_NAME = Object.fromEntries(STATUSES.map((s) => [s.id, s.name]));
+/** The default board, and its status columns (a card on one stores no column id). */
+export const DEFAULT_BOARD = '00000000-0000-0000-0000-000000000001';
+export const FIXED_COLUMNS = {
+  todo: '00000000-0000-0000-0000-000000000010',
+  in_progress: '00000000-0000-0000-0000-000000000011',
+  done: '00000000-0000-0000-0000-000000000012',
+};
 export const PRIORITIES = ['low', 'medium', 'high', 'urgent'];
 export const PRIORITY_NAME = { low: 'Low', medium: 'Medium', high: 'High', urgent: 'Urgent' };
 

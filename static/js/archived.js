@@ -75,6 +75,8 @@ export class ArchivedView {
     }
     const tasks = Array.isArray(res.body?.tasks) ? res.body.tasks : [];
     this.cursor = res.body?.next_cursor ?? null;
+    // The last page: focus (if on "Show more", which goes) to the heading.
+    if (!this.cursor && document.activeElement === this.more) this.title.focus();
     this.more.hidden = !this.cursor;
     this.list.append(...tasks.map((t) => this.row(t)));
     this.say();

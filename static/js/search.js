@@ -105,8 +105,11 @@ export class SearchView {
     }
     const results = Array.isArray(res.body?.results) ? res.body.results : [];
     this.cursor = res.body?.next_cursor ?? null;
+    const added = results.map((r) => this.row(r.task));
+    this.list.append(...added);
+    // The last page: focus (if on "Show more", which goes) to its first hit.
+    if (!this.cursor && document.activeElement === this.more) (added[0]?.querySelector('button') ?? this.input).focus();
     this.more.hidden = !this.cursor;
-    this.list.append(...results.map((r) => this.row(r.task)));
     const n = this.list.children.length;
     const text = n === 0 ? `No card has “${this.words}”.` : `${n} card${n === 1 ? '' : 's'} found${this.cursor ? ' so far' : ''}, most relevant first.`;
     const searched = res.body?.searched;

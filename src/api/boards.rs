@@ -111,7 +111,7 @@ pub fn column_view(catalog: &Catalog, column: &Column) -> Value {
     })
 }
 
-fn board_id(path: &str) -> Result<BoardId, ApiError> {
+pub(super) fn board_id(path: &str) -> Result<BoardId, ApiError> {
     path.parse()
         .map_err(|_| ApiError::invalid("id", format!("`{path}` is not a board id (a UUID)")))
 }

@@ -14,6 +14,7 @@ mod boards;
 mod cluster;
 pub mod cors;
 pub mod error;
+mod export;
 mod internal;
 pub mod members;
 pub mod oidc;
@@ -121,6 +122,7 @@ static ROUTES: &[Route] = &[
     route!(Member         POST   "/api/boards/{id}/columns"  => boards::create_column, body: boards::NewColumnBody),
     route!(SignedIn       GET    "/api/boards/{id}/tasks"    => boards::tasks),
     route!(SignedIn       GET    "/api/boards/{id}/activity" => boards::activity),
+    route!(SignedIn       GET    "/api/boards/{id}/export"   => export::export),
     route!(Member         PATCH  "/api/columns/{id}"         => boards::update_column, body: boards::ColumnPatchBody),
     route!(Member         DELETE "/api/columns/{id}"         => boards::delete_column),
     route!(SignedIn       GET    "/api/events"               => cluster::events),

@@ -93,7 +93,10 @@ const health = new Health(api, feed);
 store.addEventListener('change', (e) => {
   app.dataset.seq = String(store.lastSeq);
   app.dataset.board = store.board?.id ?? '';
-  if (e.detail.reset) showRole();
+  if (e.detail.reset) {
+    showRole();
+    showExport();
+  }
   board.settle();
   board.render();
   // Events of users and members carry no task.
@@ -360,6 +363,29 @@ document.getElementById('archived-open').addEventListener('click', () => {
   activity.close();
   archived.openView();
 });
+
+// ------------------------------------------------------------------ export
+
+/** The export links name the board on screen (any member may export it). */
+function showExport() {
+  const id = store.board?.id;
+  document.getElementById('export-menu').hidden = !id;
+  if (!id) return;
+  const base = `${api.current}/api/boards/${encodeURIComponent(id)}/export`;
+  document.getElementById('export-json').href = `${base}?format=json`;
+  document.getElementById('export-csv').href = `${base}?format=csv`;
+}
+document.getElementById('export-menu').addEventListener('click', (e) => {
+  // A link chosen: the menu closes.
+  if (e.target.closest('a')) e.currentTarget.open = false;
+});
+document.getElementById('export-menu').addEventListener('keydown', (e) => {
+  if (e.key === 'Escape' && e.currentTarget.open) {
+    e.currentTarget.open = false;
+    e.currentTarget.querySelector('summary').focus();
+  }
+});
+api.addEventListener('switch', showExport);
 
 // ------------------------------------------------------------------ the board's activity
 

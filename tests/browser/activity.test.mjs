@@ -1,7 +1,8 @@
-// A board's activity (issue 19), in a real Chromium against a real 3-node
-// cluster: who did what, newest first, a change made by another person on
-// another node arriving live, filtered by person, paged with "Show more",
-// and closed with Escape, by keyboard only.
+// A board's activity and export (issue 19), in a real Chromium against a
+// real 3-node cluster: who did what, newest first, a change made by another
+// person on another node arriving live, filtered by person, paged with
+// "Show more", and closed with Escape, by keyboard only; the board
+// downloaded as JSON and CSV from its Export menu.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as api from './lib/api.mjs';
@@ -98,6 +99,41 @@ describe('activity', () => {
     } finally {
       await a.context().close();
       await b.context().close();
+    }
+  });
+
+  test('the Export menu downloads the board as JSON and its cards as CSV', async () => {
+    const made = await api.call(url1, 'POST', '/api/boards', { body: { name: 'Export me' } });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const board = made.body;
+    for (const title of ['=1+1', 'Plain “quoted”, with a comma']) {
+      const r = await api.call(url1, 'POST', '/api/tasks', { body: { title, board_id: board.id, column_id: board.columns[1].id } });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+    }
+    const page = await openBoard(env.browser, url2, { query: `?board=${board.id}` });
+    try {
+      const download = async (name) => {
+        await page.locator('#export-menu summary').focus();
+        await page.keyboard.press('Enter');
+        const [file] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name }).click()]);
+        const chunks = [];
+        for await (const chunk of await file.createReadStream()) chunks.push(chunk);
+        return { name: file.suggestedFilename(), text: Buffer.concat(chunks).toString('utf8') };
+      };
+      const json = await download('Board as JSON');
+      assert.equal(json.name, 'Export-me.json');
+      const parsed = JSON.parse(json.text);
+      assert.equal(parsed.board.name, 'Export me');
+      assert.deepEqual(parsed.cards.map((c) => c.title).sort(), ['=1+1', 'Plain “quoted”, with a comma']);
+      assert.equal(await page.locator('#export-menu').getAttribute('open'), null, 'the menu closed');
+      const csv = await download('Cards as CSV');
+      assert.equal(csv.name, 'Export-me.csv');
+      assert.match(csv.text, /^id,title,description,column,/);
+      assert.match(csv.text, /"'=1\+1"/, 'a formula is defused');
+      assert.match(csv.text, /"Plain “quoted”, with a comma"/);
+      assert.deepEqual(page.problems, [], 'no errors in the page');
+    } finally {
+      await page.context().close();
     }
   });
 });

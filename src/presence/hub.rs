@@ -50,6 +50,9 @@ pub(super) struct PresenceHub {
     /// this node has nobody, and are not told again until it has.
     told_empty: HashSet<u64>,
     last_gossip: Instant,
+    /// The `sent_at` of the last summary made: the next is later, even if
+    /// the wall clock stepped back.
+    last_sent_at: i64,
     flush_scheduled: bool,
     gossip_scheduled: bool,
 }
@@ -72,6 +75,7 @@ impl PresenceHub {
             posting: HashSet::new(),
             told_empty: HashSet::new(),
             last_gossip: Instant::now(),
+            last_sent_at: 0,
             flush_scheduled: false,
             gossip_scheduled: false,
         }
@@ -169,9 +173,10 @@ impl PresenceHub {
         {
             return;
         }
+        self.last_sent_at = Timestamp::now().millis().max(self.last_sent_at + 1);
         let summary = Summary {
             node_id: self.node_id,
-            sent_at: Timestamp::now().millis(),
+            sent_at: self.last_sent_at,
             boards,
         };
         // No secret: a node of one, with nobody to tell.

@@ -36,7 +36,7 @@ pub enum Received {
     Taken,
     /// From this node itself (a misconfigured peer list).
     Ours,
-    /// Not newer than the last one from that node (reordered, replayed).
+    /// Older than the last one from that node (reordered, replayed).
     Stale,
 }
 
@@ -79,7 +79,7 @@ impl Presence {
         if self
             .peers
             .get(&summary.node_id)
-            .is_some_and(|h| h.sent_at >= summary.sent_at)
+            .is_some_and(|h| h.sent_at > summary.sent_at)
         {
             return Received::Stale;
         }

@@ -119,7 +119,6 @@ describe('presence', () => {
     const desk = await openBoard(env.browser, url1, { query: `?board=${boardId}` });
     try {
       await eventually(async () => (await viewers(phone)).length === 1, { what: 'the phone sees the admin' });
-      await phone.screenshot({ path: '/tmp/presence-phone.png' });
       const box = await phone.locator('#presence').boundingBox();
       assert.ok(box && box.x >= 0 && box.x + box.width <= 390, `within the screen: ${JSON.stringify(box)}`);
       assert.deepEqual(await axeViolations(phone), [], 'axe: phone with who is viewing');

@@ -34,7 +34,9 @@ fn challenge(body: &[u8]) -> Vec<u8> {
 /// A summary ready to post: its body and the headers proving it.
 #[derive(Clone)]
 pub struct Signed {
+    /// Shared by the posts to every peer.
     pub body: std::sync::Arc<[u8]>,
+    /// The sender, its cluster and the proof over `body`.
     headers: Vec<(&'static str, String)>,
 }
 
@@ -42,7 +44,9 @@ pub struct Signed {
 /// peers are kept between heartbeats.
 pub struct Gossip {
     node_id: u64,
+    /// What proves this node to its peers (the `cluster_secret`).
     auth: PeerAuth,
+    /// Keeps a connection per peer between heartbeats.
     agent: ureq::Agent,
 }
 

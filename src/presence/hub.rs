@@ -34,13 +34,16 @@ pub(super) struct Port {
 
 pub(super) struct PresenceHub {
     node_id: u64,
+    /// Who looks at what, here and on the peers, and what was pushed.
     state: Presence,
     /// The sessions looking at a board.
     ports: HashMap<u64, Port>,
     /// Who is on which board, as committed: a session whose user left a
     /// board stops hearing of it and stops showing on it.
     rows: ProjectionCache,
+    /// Where the members serve, asked at each heartbeat.
     cluster: ClusterInfo,
+    /// Signs and posts; shared with the blocking posts under way.
     gossip: Arc<Gossip>,
     /// The other members and where they serve, from the last cluster view.
     peer_urls: Vec<(u64, String)>,
@@ -49,11 +52,14 @@ pub(super) struct PresenceHub {
     /// Peers whose last post that arrived was an empty summary: they know
     /// this node has nobody, and are not told again until it has.
     told_empty: HashSet<u64>,
+    /// When the last summary was made, for [`MIN_GOSSIP_SPACING`].
     last_gossip: Instant,
     /// The `sent_at` of the last summary made: the next is later, even if
     /// the wall clock stepped back.
     last_sent_at: i64,
+    /// A push of the changed boards is due within [`SETTLE`].
     flush_scheduled: bool,
+    /// A summary to the peers is due before the next heartbeat.
     gossip_scheduled: bool,
 }
 

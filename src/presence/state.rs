@@ -11,12 +11,16 @@ use crate::task::BoardId;
 
 /// A peer's last summary and when it arrived.
 struct Heard {
+    /// When it arrived, by this node's clock: what the TTL counts from.
     at: Instant,
+    /// When the peer made it, by the peer's clock: only compared with the
+    /// same peer's other summaries.
     sent_at: i64,
     boards: BTreeMap<BoardId, BoardView>,
 }
 
 pub struct Presence {
+    /// This node: a summary claiming to be from it is not a peer's.
     node_id: u64,
     /// How long a peer's summary counts.
     ttl: Duration,

@@ -47,6 +47,9 @@ pub(super) struct PresenceHub {
     gossip: Arc<Gossip>,
     /// The other members and where they serve, from the last cluster view.
     peer_urls: Vec<(u64, String)>,
+    /// A cluster view is being asked for: a slow one is not asked again
+    /// on top of it.
+    viewing: bool,
     /// Peers a post is under way to: the next one waits for it.
     posting: HashSet<u64>,
     /// Peers whose last post that arrived was an empty summary: they know
@@ -78,6 +81,7 @@ impl PresenceHub {
             cluster,
             gossip: Arc::new(gossip),
             peer_urls: Vec::new(),
+            viewing: false,
             posting: HashSet::new(),
             told_empty: HashSet::new(),
             last_gossip: Instant::now(),
@@ -228,12 +232,18 @@ impl PresenceHub {
         if self.state.expire(Instant::now()) | self.recheck_access() {
             self.flush();
         }
+        if self.viewing {
+            self.gossip(ctx);
+            return;
+        }
+        self.viewing = true;
         let cluster = self.cluster.clone();
         let me = self.node_id;
         ctx.spawn(
             async move { cluster.view().await.ok() }
                 .into_actor(self)
                 .map(move |view, hub, ctx| {
+                    hub.viewing = false;
                     if let Some(view) = view {
                         hub.peer_urls = view
                             .members

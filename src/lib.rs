@@ -20,6 +20,9 @@
 //! - [`api`]: the HTTP layer (REST, board assets, health, metrics).
 //! - [`ws`]: the WebSocket hub (behind its typed handle) and sessions:
 //!   committed events, live.
+//! - [`presence`]: who is looking at which board now, and who has which
+//!   card open: in memory, shared between nodes every second, never in
+//!   the log.
 //! - [`cluster`]: the cluster façade: this node's view of its cluster,
 //!   assembled from the actors' handles, for the api, the hub and joining.
 //! - [`join`]: bootstrap, join or rejoin: the calls a starting node makes;
@@ -59,6 +62,7 @@ pub mod lab;
 pub mod metrics;
 pub mod mysqld;
 pub mod peer_http;
+pub mod presence;
 pub mod projection;
 pub mod raft;
 pub mod retention;

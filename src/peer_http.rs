@@ -1,6 +1,7 @@
 //! The node's one blocking HTTP client: how a node calls another node's
 //! HTTP API (joining, promotion, forwarding a membership change to the
-//! leader, copying committed rows during catch-up).
+//! leader, copying committed rows during catch-up, telling who is looking
+//! at which board).
 //!
 //! Blocking (ureq) because these calls are rare and off the hot path; run
 //! them on `spawn_blocking`, never on an actor's thread. Every call has a
@@ -148,6 +149,44 @@ pub fn call_with(
             let status = response.status();
             Ok((status, response.into_string().unwrap_or_default()))
         }
+        Err(ureq::Error::Transport(e)) => Err(unreachable(url, e)),
+    }
+}
+
+/// An agent with `timeouts` that keeps its connections open between
+/// calls: for a caller that calls the same peers every second (presence).
+pub fn keeping_agent(timeouts: Timeouts) -> ureq::Agent {
+    agent(timeouts)
+}
+
+/// A POST of a JSON `body` with `headers` (a proof the caller made over
+/// the body) to a peer-only endpoint; any status but success is an error.
+pub fn post_signed(
+    agent: &ureq::Agent,
+    url: &str,
+    headers: &[(&'static str, String)],
+    body: &[u8],
+) -> Result<(), PeerHttpError> {
+    let mut request = agent.post(url).set("Content-Type", "application/json");
+    for (name, value) in headers {
+        request = request.set(name, value);
+    }
+    match request.send_bytes(body) {
+        // Read to the end, so the connection goes back to the agent's pool.
+        Ok(response) => {
+            response
+                .into_string()
+                .map(drop)
+                .map_err(|source| PeerHttpError::Unreadable {
+                    url: url.to_string(),
+                    source,
+                })
+        }
+        Err(ureq::Error::Status(status, response)) => Err(PeerHttpError::Status {
+            url: url.to_string(),
+            status,
+            body: response.into_string().unwrap_or_default(),
+        }),
         Err(ureq::Error::Transport(e)) => Err(unreachable(url, e)),
     }
 }

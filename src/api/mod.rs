@@ -67,6 +67,9 @@ pub struct AppState {
     pub auth_proxy: Option<crate::accounts::proxy::ProxyAuth>,
     /// OpenID Connect sign-on, if configured.
     pub oidc: Option<Arc<oidc::Oidc>>,
+    /// Who is looking at which board: peers' summaries go there, and the
+    /// WebSocket sessions' announcements.
+    pub presence: crate::presence::PresenceHandle,
 }
 
 /// One route: a method on a path and the handler that serves it.
@@ -145,6 +148,7 @@ static ROUTES: &[Route] = &[
     route!(Admin          POST   "/api/cluster/leader"       => cluster::transfer_leader, body: cluster::TransferBody),
     route!(Admin          GET    "/api/admin/backup"         => backup::backup),
     route!(Internal       GET    "/internal/catchup"         => internal::catchup),
+    route!(Internal       POST   "/internal/presence"        => internal::presence, body: crate::presence::Summary),
     route!(SignedIn       GET    "/ws"                       => crate::ws::session::route),
     route!(Open           GET    "/healthz"                  => cluster::healthz),
     route!(Open           GET    "/readyz"                   => cluster::readyz),

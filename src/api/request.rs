@@ -44,30 +44,41 @@ pub async fn json_body(req: &HttpRequest, mut payload: web::Payload) -> Result<V
             )));
         }
     }
+    let body = body_bytes(req, &mut payload, MAX_BODY).await?;
+    parse_object(&body)
+}
+
+/// Reads a body as it is: a declared length within `limit` (refused before
+/// a byte is read), at most `limit` bytes arriving within [`BODY_TIMEOUT`].
+/// For a body whose exact bytes matter (a peer's proof signs them).
+pub async fn body_bytes(
+    req: &HttpRequest,
+    payload: &mut web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return Err(ApiError::TooLarge(MAX_BODY));
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::TooLarge(limit));
     }
     let read = async {
         let mut body = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
             let chunk =
                 chunk.map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
-            if body.len() + chunk.len() > MAX_BODY {
-                return Err(ApiError::TooLarge(MAX_BODY));
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::TooLarge(limit));
             }
             body.extend_from_slice(&chunk);
         }
         Ok(body)
     };
-    let body = tokio::time::timeout(BODY_TIMEOUT, read)
+    tokio::time::timeout(BODY_TIMEOUT, read)
         .await
-        .map_err(|_| ApiError::RequestTimeout(BODY_TIMEOUT))??;
-    parse_object(&body)
+        .map_err(|_| ApiError::RequestTimeout(BODY_TIMEOUT))?
 }
 
 /// Parses a JSON object, refusing a duplicated key at any depth (which of

@@ -111,6 +111,7 @@ pub fn app_state(
             .oidc
             .clone()
             .map(|oidc| Arc::new(api::oidc::Oidc::new(oidc, &settings.cluster_secrets))),
+        presence: node.presence.clone(),
     })
 }
 

@@ -1,6 +1,6 @@
 //! The actors of one node, started and connected: the applier, the
-//! transport, the Raft node, then the WebSocket hub, and the cluster
-//! façade over them.
+//! transport, the Raft node, then the WebSocket hub and the presence hub,
+//! and the cluster façade over them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use crate::applier::{Applier, ApplierHandle, CatchupSources};
 use crate::cluster::ClusterInfo;
 use crate::config::Settings;
 use crate::db;
+use crate::presence::PresenceHandle;
 use crate::projection::ProjectionCache;
 use crate::raft::membership::MemberAddr;
 use crate::raft::{Compaction, LogStore, NodeConfig, RaftHandle, RaftNode, TransportPorts};
@@ -27,6 +28,8 @@ pub struct Node {
     pub applier: ApplierHandle,
     pub cluster: ClusterInfo,
     pub hub: HubHandle,
+    /// Who is looking at which board, on this node and its peers.
+    pub presence: PresenceHandle,
     /// What peers prove, on the Raft port and on `/internal/*`.
     pub auth: PeerAuth,
     /// Committed rows the applier keeps in memory for reads by id.
@@ -146,11 +149,13 @@ pub async fn start(
         accounts.clone(),
         rows.clone(),
     );
+    let presence = PresenceHandle::start(node_id, rows.clone(), cluster.clone(), auth.clone());
     Ok(Node {
         raft,
         applier,
         cluster,
         hub,
+        presence,
         auth,
         rows,
         accounts,

@@ -30,7 +30,8 @@ use bytes::Bytes;
 use futures_util::Stream;
 use tokio::time::Instant;
 
-/// The largest frame a client may send: its protocol is `{"type":"ping"}`.
+/// The largest frame a client may send: its protocol is `{"type":"ping"}`
+/// and a `presence` frame of two ids.
 pub const MAX_FRAME: u64 = 64 << 10;
 /// The largest message (a frame and its continuations).
 pub const MAX_MESSAGE: u64 = 64 << 10;

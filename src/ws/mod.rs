@@ -27,6 +27,10 @@
 //! disabled, a password change — or when it expires: the hub tells every
 //! session when the accounts change, and each checks its own credential
 //! (and again at each heartbeat, for expiry).
+//!
+//! The socket also carries presence (who else is looking at the board, see
+//! [`crate::presence`]): the session checks what the client announces and
+//! forwards `presence` frames; the presence hub, not this one, keeps it.
 
 pub mod error;
 pub mod feed;

@@ -2,7 +2,9 @@
 //! (deprecated upstream in favour of `actix-ws`): swapping it means
 //! rewriting this file against the messages in [`super`]. What the client
 //! sends reaches it through [`super::limit::FrameGuard`], which refuses an
-//! oversized frame or message at its header.
+//! oversized frame or message at its header. Besides `ping`, a client may
+//! say what it looks at (`presence`, see [`crate::presence`]); the session
+//! checks it against the catalog before the presence hub hears of it.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -18,6 +20,7 @@ use super::limit::{self, FrameGuard, Refused};
 use super::{ClusterFrame, Deliver, Frame, HubHandle, Recheck, Resync, SessionPort, WsError};
 use crate::accounts::{AccountsCache, Principal, Via};
 use crate::metrics;
+use crate::presence::{Announcement, Looking, PresenceFrame, PresenceHandle, Viewer};
 use crate::time::Timestamp;
 
 /// Batches queued for a session before it counts as too slow: past this the
@@ -77,6 +80,9 @@ pub async fn route(
         accounts: hub.accounts().clone(),
         principal,
         rows: hub.rows().clone(),
+        presence: req
+            .app_data::<web::Data<crate::api::AppState>>()
+            .map(|state| state.presence.clone()),
     };
     ws::WsResponseBuilder::new(session, &req, FrameGuard::new(stream, refused))
         .frame_size(limit::MAX_FRAME as usize)
@@ -108,6 +114,9 @@ struct WsSession {
     principal: Option<Principal>,
     /// The catalog: which boards' events this session may see.
     rows: crate::projection::ProjectionCache,
+    /// Where this session says what it looks at (`None`: an app built
+    /// without one, in tests).
+    presence: Option<PresenceHandle>,
 }
 
 impl WsSession {
@@ -169,6 +178,66 @@ impl WsSession {
         }));
         ctx.stop();
         true
+    }
+
+    /// A `presence` frame from the client: checked, then told to the
+    /// presence hub. A board the user is not on is refused with the words
+    /// a board that does not exist gets, so the answer tells nothing.
+    fn announce(&mut self, text: &str, ctx: &mut WebsocketContext<Self>) {
+        let (Some(presence), Some(id)) = (&self.presence, self.id) else {
+            return;
+        };
+        let refuse = |ctx: &mut WebsocketContext<Self>, message: String| {
+            ctx.text(
+                json!({ "type": "error", "code": "presence_refused", "message": message })
+                    .to_string(),
+            );
+        };
+        let announcement = match serde_json::from_str::<Announcement>(text) {
+            Ok(announcement) => announcement,
+            Err(e) => {
+                return refuse(
+                    ctx,
+                    format!(
+                        "a presence frame is {{\"type\":\"presence\",\"board_id\":UUID|null,\"editing\":UUID|null}}: {e}"
+                    ),
+                )
+            }
+        };
+        // Presence names people: a service token or `auth = "off"` has none.
+        let Some(who) = self.principal.as_ref().filter(|p| p.user_id.is_some()) else {
+            return refuse(ctx, "presence needs a signed-in user".into());
+        };
+        let Some(board) = announcement.board_id else {
+            presence.look_away(id);
+            return;
+        };
+        if self
+            .rows
+            .catalog()
+            .role(&board, &who.actor.id, who.role)
+            .is_none()
+        {
+            presence.look_away(id);
+            return refuse(ctx, format!("no board {board}"));
+        }
+        // A card known to be on another board is a client's mistake; one
+        // not held in memory is taken as it is (it names only a card id,
+        // and only to the board's members).
+        if let Some(task) = announcement.editing {
+            if self.rows.get(&task).is_some_and(|t| t.board_id != board) {
+                return refuse(ctx, format!("card {task} is not on board {board}"));
+            }
+        }
+        let looking = Looking {
+            viewer: Viewer {
+                id: who.actor.id.clone(),
+                name: who.actor.name.clone(),
+            },
+            board,
+            editing: announcement.editing,
+        };
+        presence.look(id, looking, who.role, ctx.address().recipient());
     }
 
     fn resync(&mut self, ctx: &mut WebsocketContext<Self>) {
@@ -245,6 +314,9 @@ impl Actor for WsSession {
         metrics::WS_SESSIONS.dec();
         if let Some(id) = self.id {
             self.hub.leave(id);
+            if let Some(presence) = &self.presence {
+                presence.look_away(id);
+            }
         }
     }
 }
@@ -267,6 +339,13 @@ impl Handler<Recheck> for WsSession {
     type Result = ();
     fn handle(&mut self, _: Recheck, ctx: &mut Self::Context) {
         self.close_if_signed_out(ctx);
+    }
+}
+
+impl Handler<PresenceFrame> for WsSession {
+    type Result = ();
+    fn handle(&mut self, PresenceFrame(frame): PresenceFrame, ctx: &mut Self::Context) {
+        ctx.text(&*frame);
     }
 }
 
@@ -301,10 +380,15 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
         match message {
             ws::Message::Ping(payload) => ctx.pong(&payload),
             ws::Message::Text(text) => {
-                let ping = serde_json::from_str::<serde_json::Value>(&text)
-                    .is_ok_and(|v| v["type"] == "ping");
-                if ping {
-                    ctx.text(json!({ "type": "pong" }).to_string());
+                let kind = serde_json::from_str::<serde_json::Value>(&text)
+                    .ok()
+                    .and_then(|v| v["type"].as_str().map(str::to_string));
+                match kind.as_deref() {
+                    Some("ping") => ctx.text(json!({ "type": "pong" }).to_string()),
+                    Some("presence") => self.announce(&text, ctx),
+                    // Anything else is not part of the protocol; ignored,
+                    // as before there was more than `ping`.
+                    _ => {}
                 }
             }
             ws::Message::Close(reason) => {

@@ -25,6 +25,7 @@ import { Feed } from './feed.js';
 import { Filters } from './filters.js';
 import { Health } from './health.js';
 import { PastBoard } from './past.js';
+import { Presence } from './presence.js';
 import { Session } from './session.js';
 import { Store } from './store.js';
 import { BoardSwitcher } from './switcher.js';
@@ -87,6 +88,16 @@ const feed = new Feed(api, store, {
   onSignedOut: (reason) => session.signedOutElsewhere(reason),
 });
 const health = new Health(api, feed);
+
+// Who else is looking at this board, and who has which card open.
+new Presence({
+  feed,
+  store,
+  board,
+  dialog: document.getElementById('task-dialog'),
+  bar: document.querySelector('.board-bar'),
+  me: () => session.user?.id ?? null,
+});
 
 // ------------------------------------------------------------------ reactions
 

@@ -12,6 +12,9 @@
 // (and "unstall" when anything arrives again), which lets the page say so and
 // move to another node within about two seconds.
 //
+// The page may say what it looks at on the socket (`send`, see presence.js);
+// the node's `presence` frames are dispatched as `presence` events.
+//
 // A socket whose credential ended (logged out here or on another node, the
 // user disabled, the token revoked, the session expired) is closed by the
 // node with code 4001 and the reason in words: the feed asks `onSignedOut`
@@ -110,6 +113,9 @@ export class Feed extends EventTarget {
         case 'resync':
           this.resync();
           break;
+        case 'presence':
+          this.dispatchEvent(new CustomEvent('presence', { detail: frame }));
+          break;
         default:
           break; // pong and anything new
       }
@@ -128,6 +134,18 @@ export class Feed extends EventTarget {
       }
       this.scheduleReconnect(node, greeted);
     };
+  }
+
+  /** Sends `text` on the socket if it is open and greeted; whether it went. */
+  send(text) {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN || this.state !== 'live') return false;
+    try {
+      ws.send(text);
+      return true;
+    } catch {
+      return false; // the close handler takes over
+    }
   }
 
   /** Close the socket on purpose and reconnect from lastSeq at once. */

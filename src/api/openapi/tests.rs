@@ -691,6 +691,7 @@ fn every_named_schema_is_held_to_a_type() {
         "BoardMemberRole", // request_bodies_... (PUT …/members/{user_id})
         "NewColumn",       // request_bodies_... (POST /api/boards/{id}/columns)
         "ColumnPatch",     // request_bodies_... (PATCH /api/columns/{id})
+        "PresenceSummary", // request_bodies_... (POST /internal/presence)
     ];
     let named = doc.0["components"]["schemas"]
         .as_object()

@@ -56,6 +56,7 @@ pub mod crash;
 pub mod db;
 
 pub mod demo;
+pub mod import;
 pub mod invalid;
 pub mod join;
 pub mod lab;

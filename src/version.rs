@@ -329,6 +329,8 @@ mod tests {
             assignee: None,
             labels: vec![],
             due_date: None,
+            board_id: None,
+            column_id: None,
         });
         assert!(admit(&op, BASELINE).is_err());
         assert_eq!(admit(&op, FUTURE), Ok(()));

@@ -34,6 +34,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/boards.js", "text/javascript; charset=utf-8"),
     asset!("js/activity.js", "text/javascript; charset=utf-8"),
     asset!("js/archived.js", "text/javascript; charset=utf-8"),
+    asset!("js/presence.js", "text/javascript; charset=utf-8"),
     asset!("js/search.js", "text/javascript; charset=utf-8"),
     asset!("js/place.js", "text/javascript; charset=utf-8"),
     asset!("js/switcher.js", "text/javascript; charset=utf-8"),

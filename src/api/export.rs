@@ -33,6 +33,7 @@ use super::AppState;
 use crate::db::rows::task_from_row;
 use crate::db::sql::Sql;
 use crate::db::{applied_state, DbError};
+use crate::import::csv::{formula_like, join_labels};
 use crate::task::{BoardId, BoardRecord, Column, Task, TaskId};
 
 /// Cards read per query.
@@ -300,22 +301,6 @@ impl Writer {
     }
 }
 
-/// Labels as one cell: joined by `; `, a `\` or `;` in one escaped with `\`.
-pub fn join_labels(labels: &[String]) -> String {
-    labels
-        .iter()
-        .map(|l| l.replace('\\', "\\\\").replace(';', "\\;"))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// Whether a spreadsheet would take `text` for a formula once its leading
-/// `'`s are gone (so the `'` export adds is told from one of the text).
-pub fn formula_like(text: &str) -> bool {
-    text.trim_start_matches('\'')
-        .starts_with(['=', '+', '-', '@', '\t', '\r'])
-}
-
 /// One CSV cell: a `'` in front of what a spreadsheet would run, quoted
 /// when it holds a comma, quote or line break (quotes doubled).
 fn csv_cell(out: &mut String, text: &str) {
@@ -360,12 +345,6 @@ mod tests {
         assert_eq!(cell("'plain"), "'plain");
         assert_eq!(cell("a, \"b\"\nc"), "\"a, \"\"b\"\"\nc\"");
         assert_eq!(cell("plain 🚀"), "plain 🚀");
-    }
-
-    #[test]
-    fn labels_join_with_their_separator_escaped() {
-        let labels = vec!["a;b".to_string(), "c\\".to_string(), "d".to_string()];
-        assert_eq!(join_labels(&labels), "a\\;b; c\\\\; d");
     }
 
     #[test]

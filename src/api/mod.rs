@@ -15,6 +15,7 @@ mod cluster;
 pub mod cors;
 pub mod error;
 mod export;
+mod import;
 mod internal;
 pub mod members;
 pub mod oidc;
@@ -70,6 +71,8 @@ pub struct AppState {
     /// Who is looking at which board: peers' summaries go there, and the
     /// WebSocket sessions' announcements.
     pub presence: crate::presence::PresenceHandle,
+    /// Board imports this node runs or ran.
+    pub jobs: crate::import::Jobs,
 }
 
 /// One route: a method on a path and the handler that serves it.
@@ -118,6 +121,8 @@ static ROUTES: &[Route] = &[
     route!(SignedIn       GET    "/api/search"               => tasks::search),
     route!(SignedIn       GET    "/api/boards"               => boards::list),
     route!(Member         POST   "/api/boards"               => boards::create, body: boards::NewBoardBody),
+    // Before /api/boards/{id}, which would take `import` for an id.
+    route!(Member         POST   "/api/boards/import"        => import::import),
     route!(SignedIn       GET    "/api/boards/{id}"          => boards::get),
     route!(Member         PATCH  "/api/boards/{id}"          => boards::update, body: boards::BoardPatchBody),
     route!(Member         PUT    "/api/boards/{id}/members/{user_id}" => boards::put_member, body: boards::MemberBody),
@@ -126,6 +131,7 @@ static ROUTES: &[Route] = &[
     route!(SignedIn       GET    "/api/boards/{id}/tasks"    => boards::tasks),
     route!(SignedIn       GET    "/api/boards/{id}/activity" => boards::activity),
     route!(SignedIn       GET    "/api/boards/{id}/export"   => export::export),
+    route!(SignedIn       GET    "/api/jobs/{id}"            => import::job),
     route!(Member         PATCH  "/api/columns/{id}"         => boards::update_column, body: boards::ColumnPatchBody),
     route!(Member         DELETE "/api/columns/{id}"         => boards::delete_column),
     route!(SignedIn       GET    "/api/events"               => cluster::events),
@@ -264,16 +270,27 @@ pub async fn observe(
     crate::metrics::HTTP_SECONDS
         .with_label_values(&[route, method, &status_label])
         .observe(elapsed.as_secs_f64());
-    tracing::info!(
-        target: "taskraft::access",
-        method,
-        path = request.path(),
-        route,
-        status,
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
-        remote = request.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default(),
-        "request"
-    );
+    macro_rules! access {
+        ($level:expr) => {
+            tracing::event!(
+                target: "taskraft::access",
+                $level,
+                method,
+                path = request.path(),
+                route,
+                status,
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                remote = request.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default(),
+                "request"
+            )
+        };
+    }
+    // Peers share presence every second: logged only at debug, unless refused.
+    if route == "/internal/presence" && status < 400 {
+        access!(tracing::Level::DEBUG);
+    } else {
+        access!(tracing::Level::INFO);
+    }
     Ok(response)
 }
 

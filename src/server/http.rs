@@ -112,6 +112,7 @@ pub fn app_state(
             .clone()
             .map(|oidc| Arc::new(api::oidc::Oidc::new(oidc, &settings.cluster_secrets))),
         presence: node.presence.clone(),
+        jobs: crate::import::Jobs::default(),
     })
 }
 

@@ -513,6 +513,21 @@ fn assert_conforms(doc: &Doc, schema: &str, value: &Value) {
     );
 }
 
+fn import_job(ended: bool) -> crate::import::JobView {
+    crate::import::JobView {
+        id: uuid::Uuid::from_u128(7),
+        state: if ended { "failed" } else { "running" },
+        board_id: crate::task::BoardId(uuid::Uuid::from_u128(8)),
+        done: 3,
+        total: 10,
+        cards: 6,
+        error: ended.then(|| "the cluster refused a write".into()),
+        started_at: crate::time::Timestamp(1_795_774_512_345),
+        finished_at: ended.then_some(crate::time::Timestamp(1_795_774_513_345)),
+        owner: "u".into(),
+    }
+}
+
 #[test]
 fn tasks_events_and_the_cluster_view_serialize_as_documented() {
     let doc = Doc::load();
@@ -533,6 +548,8 @@ fn tasks_events_and_the_cluster_view_serialize_as_documented() {
             Ok(json!({ "user": user(), "csrf": "c".repeat(64) })),
         ),
         ("Session", Ok(json!({ "user": user(), "csrf": null }))),
+        ("ImportJob", serde_json::to_value(import_job(false))),
+        ("ImportJob", serde_json::to_value(import_job(true))),
     ] {
         assert_conforms(&doc, schema, &value.expect("serializes"));
     }
@@ -692,6 +709,7 @@ fn every_named_schema_is_held_to_a_type() {
         "NewColumn",       // request_bodies_... (POST /api/boards/{id}/columns)
         "ColumnPatch",     // request_bodies_... (PATCH /api/columns/{id})
         "PresenceSummary", // request_bodies_... (POST /internal/presence)
+        "ImportJob",       // ..._serialize_as_documented
     ];
     let named = doc.0["components"]["schemas"]
         .as_object()

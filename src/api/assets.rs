@@ -57,6 +57,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/filters.js", "text/javascript; charset=utf-8"),
     asset!("js/health.js", "text/javascript; charset=utf-8"),
     asset!("js/history.js", "text/javascript; charset=utf-8"),
+    asset!("js/importer.js", "text/javascript; charset=utf-8"),
     asset!("js/markdown.js", "text/javascript; charset=utf-8"),
     asset!("js/members.js", "text/javascript; charset=utf-8"),
     asset!("js/past.js", "text/javascript; charset=utf-8"),

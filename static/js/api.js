@@ -62,11 +62,13 @@ export class Api extends EventTarget {
    * answer that is not 502/503/504 or the deadline passes. Resolves to
    * {status, ok, body, seq, etag, node}; rejects only when no node answered.
    */
-  async request(method, path, { body, ifMatch, idempotencyKey, deadlineMs = 30000, signal, noSignIn = false } = {}) {
+  async request(method, path, { body, raw, ifMatch, idempotencyKey, deadlineMs = 30000, signal, noSignIn = false } = {}) {
     const write = method !== 'GET';
     const deadline = Date.now() + deadlineMs;
     const headers = { Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
+    // `raw`: a file sent as it is (a Blob), instead of a JSON `body`.
+    if (raw !== undefined) headers['Content-Type'] = 'application/octet-stream';
     if (ifMatch != null) headers['If-Match'] = `"${ifMatch}"`;
     if (idempotencyKey) headers['Idempotency-Key'] = idempotencyKey;
     let signIns = 0;
@@ -86,7 +88,7 @@ export class Api extends EventTarget {
         res = await fetchWithTimeout(`${node}${path}`, {
           method,
           headers,
-          body: body === undefined ? undefined : JSON.stringify(body),
+          body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
           timeout: write ? WRITE_TIMEOUT_MS : READ_TIMEOUT_MS,
           signal: tried.ctl.signal,
         });

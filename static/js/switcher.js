@@ -7,6 +7,7 @@
 // dialog, the list only.
 
 import { errorMessage } from './api.js';
+import { BoardImport } from './importer.js';
 import { MembersPanel } from './members.js';
 import { h, uuid } from './util.js';
 
@@ -38,6 +39,15 @@ export class BoardSwitcher extends EventTarget {
       this.create();
     });
     document.getElementById('board-cancel').addEventListener('click', () => this.dialog.close());
+    this.importer = new BoardImport({
+      api,
+      announce,
+      name: () => this.name.value,
+      onDone: (id) => {
+        this.dialog.close();
+        this.dispatchEvent(new CustomEvent('switch', { detail: { id } }));
+      },
+    });
     this.dialog.addEventListener('close', () => this.select.focus());
     this.settings = document.getElementById('board-settings');
     this.settingsForm = document.getElementById('board-settings-form');
@@ -156,6 +166,7 @@ export class BoardSwitcher extends EventTarget {
   openNew() {
     this.name.value = '';
     this.error.hidden = true;
+    this.importer.reset();
     this.dialog.showModal();
     this.name.focus();
   }

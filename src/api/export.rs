@@ -4,9 +4,11 @@
 //! Read inside one `START TRANSACTION WITH CONSISTENT SNAPSHOT`, as a
 //! backup is: the board, its columns and its cards all as of one applied
 //! entry (`last_seq` says which), whatever is written meanwhile. Cards are
-//! read 500 at a time along `tasks_board_archive` and sent as they are
-//! written, through a channel of a few chunks, so memory stays flat however
-//! large the board and a slow reader slows the reading down.
+//! read 100 at a time along `tasks_board_archive` and sent in chunks of
+//! 64 KiB through a channel of four, so memory stays flat however large
+//! the board, and a slow reader slows the reading down; one that reads
+//! nothing for 30 s is given up on, and at most four exports run at once,
+//! since each holds a database connection and a snapshot while it runs.
 //!
 //! - **JSON** (`taskraft-board`, version 1): `{format, version, last_seq,
 //!   board, columns, cards}`, each card as the API shows a task, with its
@@ -36,8 +38,41 @@ use crate::db::{applied_state, DbError};
 use crate::import::csv::{formula_like, join_labels};
 use crate::task::{BoardId, BoardRecord, Column, Task, TaskId};
 
-/// Cards read per query.
-const PAGE: u64 = 500;
+/// Cards read per query (a card can hold 20,000 characters).
+const PAGE: u64 = 100;
+/// What is written is sent once it reaches this.
+const CHUNK: usize = 64 << 10;
+/// A client that reads nothing for this long is given up on: the export
+/// holds a database connection and a snapshot while it runs.
+const STALL: std::time::Duration = std::time::Duration::from_secs(30);
+/// Exports running at once on a node, at most (each holds a connection).
+const MAX_RUNNING: usize = 4;
+static RUNNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One of the [`MAX_RUNNING`] places, given back when dropped.
+struct Place;
+
+impl Place {
+    fn take() -> Option<Place> {
+        use std::sync::atomic::Ordering;
+        let mut now = RUNNING.load(Ordering::Relaxed);
+        loop {
+            if now >= MAX_RUNNING {
+                return None;
+            }
+            match RUNNING.compare_exchange(now, now + 1, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return Some(Place),
+                Err(actual) => now = actual,
+            }
+        }
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
 
 pub const CSV_HEADER: &str = "id,title,description,column,column_id,position,priority,assignee,\
                               labels,due_date,archived,created_at,updated_at,version";
@@ -67,7 +102,11 @@ pub async fn export(
     read_barrier(&state, super::request::Consistency::Linearizable).await?;
     role_on(&state.rows.catalog(), &super::auth::principal(&req), &board)?;
     let format = query.format;
-    let (name, chunks) = start(state.pool.clone(), board, format).await?;
+    let place = Place::take().ok_or_else(|| ApiError::Conflict {
+        code: "exports_busy",
+        message: format!("{MAX_RUNNING} exports are running on this node; try again in a moment"),
+    })?;
+    let (name, chunks) = start(state.pool.clone(), board, format, place).await?;
     let stream = futures_util::stream::unfold(chunks, |mut chunks| async move {
         chunks.recv().await.map(|chunk| (chunk, chunks))
     });
@@ -112,10 +151,12 @@ async fn start(
     pool: Pool,
     board: BoardId,
     format: Format,
+    place: Place,
 ) -> Result<(String, mpsc::Receiver<Chunk>), ApiError> {
     let (opened_tx, opened_rx) = oneshot::channel();
     let (chunks_tx, chunks_rx) = mpsc::channel(4);
     actix_web::rt::spawn(async move {
+        let _place = place;
         let errors = chunks_tx.clone();
         if let Err(e) = produce(pool, board, format, opened_tx, chunks_tx).await {
             tracing::warn!(error = %e, %board, "export failed");
@@ -160,9 +201,9 @@ async fn produce(
             let page = page(&mut tx, board, archived, after, PAGE).await?;
             for task in &page {
                 out.card(task, &columns);
-            }
-            if !out.flush().await {
-                return Ok(()); // the client went away
+                if out.buffer.len() >= CHUNK && !out.flush().await {
+                    return Ok(()); // the client went away, or stopped reading
+                }
             }
             match page.last() {
                 Some(last) if page.len() as u64 == PAGE => after = Some((last.position, last.id)),
@@ -291,13 +332,17 @@ impl Writer {
         }
     }
 
-    /// Sends what is written so far; `false` once the client is gone.
+    /// Sends what is written so far; `false` once the client is gone or
+    /// has read nothing for [`STALL`].
     async fn flush(&mut self) -> bool {
         if self.buffer.is_empty() {
             return true;
         }
         let bytes = Bytes::from(std::mem::take(&mut self.buffer));
-        self.chunks.send(Ok(bytes)).await.is_ok()
+        matches!(
+            tokio::time::timeout(STALL, self.chunks.send(Ok(bytes))).await,
+            Ok(Ok(()))
+        )
     }
 }
 

@@ -47,6 +47,14 @@ pub async fn import(
     mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let key = super::request::idempotency(&req, None)?.map(|i| i.key);
+    let busy = || ApiError::Conflict {
+        code: "imports_busy",
+        message: format!(
+            "{} imports are being read or run on this node; try again when one ends",
+            import::MAX_RUNNING
+        ),
+    };
+    let upload = state.jobs.upload().ok_or_else(busy)?;
     let body = super::request::body_bytes(&req, &mut payload, MAX_FILE).await?;
     let principal = super::auth::principal(&req);
     let format = query.format;
@@ -64,16 +72,11 @@ pub async fn import(
     .await
     .map_err(|e| ApiError::Internal(format!("reading the file: {e}")))?
     .map_err(|p| ApiError::Invalid(Invalid::new(&p.at, p.message)))?;
+    drop(upload);
     let job = state
         .jobs
         .start(id, plan, principal.actor, state.raft.clone())
-        .ok_or_else(|| ApiError::Conflict {
-            code: "imports_busy",
-            message: format!(
-                "{} imports are running on this node; try again when one ends",
-                import::MAX_RUNNING
-            ),
-        })?;
+        .ok_or_else(busy)?;
     Ok(HttpResponse::build(StatusCode::ACCEPTED)
         .insert_header(("Location", format!("/api/jobs/{id}")))
         .json(json!({ "job": job })))

@@ -256,12 +256,36 @@ pub struct JobView {
 #[derive(Clone, Default)]
 pub struct Jobs {
     jobs: Arc<Mutex<HashMap<Uuid, JobView>>>,
+    /// Files being received and read now.
+    uploads: Arc<std::sync::atomic::AtomicUsize>,
 }
 
-/// Jobs running at once on a node, at most.
+/// Jobs running at once on a node, at most; and files read at once (each
+/// up to the api's 32 MiB, so memory stays bounded however many send).
 pub const MAX_RUNNING: usize = 2;
+pub const MAX_UPLOADS: usize = 2;
+
+/// A place among the [`MAX_UPLOADS`], given back when dropped.
+pub struct Upload(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
 
 impl Jobs {
+    /// A place to receive a file in, if one is free.
+    pub fn upload(&self) -> Option<Upload> {
+        use std::sync::atomic::Ordering;
+        self.uploads
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
+                (n < MAX_UPLOADS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Upload(self.uploads.clone()))
+    }
+
     pub fn get(&self, id: &Uuid) -> Option<JobView> {
         self.lock().get(id).cloned()
     }

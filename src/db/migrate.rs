@@ -74,6 +74,12 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "V10__board_filters.sql",
         sql: include_str!("../../sql/V10__board_filters.sql"),
     },
+    // V11 is reserved for a change landing from another branch.
+    Migration {
+        version: 12,
+        name: "V12__comments.sql",
+        sql: include_str!("../../sql/V12__comments.sql"),
+    },
 ];
 
 const LOCK_TIMEOUT_SECS: u32 = 60;

@@ -40,6 +40,7 @@ fn row(seq: u64, raft_index: u64) -> EventRow {
         board: None,
         column: None,
         board_member: None,
+        comment: None,
         changes: Default::default(),
         actor: Default::default(),
     };

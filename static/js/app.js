@@ -81,6 +81,12 @@ const dialog = new TaskDialog({
   waitReason: () => health.waitReason(),
 });
 const commentCount = document.getElementById('task-comment-count');
+// The header's count takes you to the thread.
+commentCount.addEventListener('click', () => {
+  const heading = document.getElementById('comments-heading');
+  heading.scrollIntoView({ block: 'start' });
+  heading.focus({ preventScroll: true });
+});
 dialog.comments = new CommentThread({
   root: document.getElementById('task-comments'),
   api,
@@ -97,7 +103,7 @@ dialog.comments = new CommentThread({
     const count = n ?? store.get(dialog.id)?.comment_count ?? 0;
     commentCount.hidden = count === 0;
     commentCount.textContent = `💬 ${count}`;
-    commentCount.setAttribute('aria-label', `${count} comment${count === 1 ? '' : 's'}`);
+    commentCount.setAttribute('aria-label', `${count} comment${count === 1 ? '' : 's'}: go to the thread`);
   },
 });
 

@@ -89,8 +89,17 @@ export class CommentThread {
     this.load();
   }
 
+  /** Whether a comment is written and not sent (or an edit not saved). */
+  hasDraft() {
+    if (!this.taskId) return false;
+    const editing = this.editing && this.comments.get(this.editing);
+    return this.el.body.value.trim() !== '' || Boolean(editing && editing.body !== this.draft);
+  }
+
   close() {
     this.taskId = null;
+    this.editing = null;
+    this.el.body.value = '';
     this.comments.clear();
     this.loaded = false;
   }

@@ -646,7 +646,9 @@ export class TaskDialog {
 
   requestClose() {
     if (!this.isOpen) return;
-    const dirty = this.base && !this.deleted && Object.keys(this.changes()).length > 0;
+    const typed = this.base && !this.deleted && Object.keys(this.changes()).length > 0;
+    // A comment written and not sent is not thrown away silently either.
+    const dirty = typed || Boolean(this.comments?.hasDraft());
     if (dirty && !this.saving) {
       this.el.discard.hidden = false;
       this.dialog.querySelector('#discard-no').focus();

@@ -140,6 +140,18 @@ describe('comments', () => {
       // The history says who commented.
       await a.locator('#history-list .kind-comment_added').first().waitFor({ timeout: 3000 });
 
+      // The header's count takes the keyboard to the thread.
+      await a.click('#task-comment-count');
+      assert.equal(await a.evaluate(() => document.activeElement?.id), 'comments-heading');
+
+      // A comment written and not sent is not lost to Escape.
+      await a.locator('#comment-body').fill('half-written');
+      await a.locator('#comment-body').press('Escape');
+      await a.locator('#task-discard').waitFor();
+      await a.click('#discard-no');
+      assert.equal(await a.inputValue('#comment-body'), 'half-written');
+      assert.equal(await a.locator('#task-dialog').isVisible(), true);
+
       assert.deepEqual(await axeViolations(a), [], 'the dialog with its comments passes axe');
       console.log(`# live comments: added A→B ${addMs} ms, edited B→A ${editMs} ms, deleted A→B ${deleteMs} ms`);
       assertClean(a);

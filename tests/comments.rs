@@ -304,6 +304,25 @@ fn comments_through_every_node_by_the_people_allowed_with_conflicts_and_events()
     let read = ok(&thread(&ana, &url1, &task), 200);
     assert_eq!(read["comments"][2]["body"], longest.as_str());
 
+    // Bad ids, cursors and limits: 400 with a code, never 5xx.
+    for (method, path) in [
+        ("GET", "/api/tasks/not-a-uuid/comments".to_string()),
+        ("GET", format!("/api/tasks/{task}/comments?cursor=zzz")),
+        ("GET", format!("/api/tasks/{task}/comments?limit=0")),
+        ("GET", format!("/api/tasks/{task}/comments?limit=501")),
+        ("PATCH", "/api/comments/not-a-uuid".to_string()),
+        ("DELETE", "/api/comments/not-a-uuid".to_string()),
+    ] {
+        let r = call(
+            &bo,
+            method,
+            &format!("{url3}{path}"),
+            Some(&json!({ "body": "x" })).filter(|_| method == "PATCH"),
+        );
+        assert_eq!(r.status, 400, "{method} {path}: {r:?}");
+        assert!(r.error_code().is_some(), "{r:?}");
+    }
+
     // The board page counts each card's comments.
     let page = ok(
         &call(

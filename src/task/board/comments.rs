@@ -80,12 +80,15 @@ impl Board {
 
     /// The comment `id` of the live task `task_id`, with that task.
     fn comment_on(&self, id: &CommentId, task_id: &TaskId) -> Result<(Comment, Task), Rejection> {
-        let comment = self
+        let mut comment = self
             .comment(id)
             .filter(|c| c.task_id == *task_id)
             .cloned()
             .ok_or(Rejection::CommentNotFound { id: *id })?;
         let task = self.live(task_id, None)?.clone();
+        // Its board is its task's now (as the projection reads it), however
+        // the board held it: every answer about it says the same.
+        comment.board_id = task.board_id;
         Ok((comment, task))
     }
 
@@ -165,7 +168,6 @@ impl Board {
                 Ok((
                     EventKind::CommentEdited,
                     Comment {
-                        board_id: task.board_id,
                         body: body.clone(),
                         version: comment.version + 1,
                         updated_at: command.at,
@@ -185,13 +187,7 @@ impl Board {
                     }
                     .into());
                 }
-                Ok((
-                    EventKind::CommentDeleted,
-                    Comment {
-                        board_id: task.board_id,
-                        ..comment
-                    },
-                ))
+                Ok((EventKind::CommentDeleted, comment))
             }
             _ => unreachable!("only comment commands come here"),
         }

@@ -335,3 +335,47 @@ fn a_partial_board_decides_comments_loaded_for_the_batch_as_a_complete_one_does(
         vec![comment_of(&expected).clone()]
     );
 }
+
+#[test]
+fn a_card_moved_to_another_board_takes_its_thread_and_its_events_follow() {
+    let mut s = Setup::new();
+    s.run(BO, add(20, 1, 10, "before the move"));
+    let other = BoardId(Uuid::from_u128(0xb1));
+    let columns = [0xd0, 0xd1, 0xd2].map(|n| ColumnId(Uuid::from_u128(n)));
+    s.run(
+        BO,
+        command(
+            21,
+            Op::BoardCreate(NewBoard {
+                id: other,
+                name: "Elsewhere".into(),
+                columns,
+            }),
+        ),
+    );
+    let onto = TaskPatch {
+        board_id: Some(other),
+        ..TaskPatch::default()
+    };
+    assert!(matches!(
+        s.run(BO, update(22, 10, None, onto)),
+        Outcome::Updated { .. }
+    ));
+    // Ana is not on the other board: the thread is no longer hers to touch.
+    assert_eq!(
+        rejection(&s.run(ANA, remove(23, 1, 10))),
+        &Rejection::Catalog {
+            refused: CatalogRejection::NotOnBoard { id: other }
+        }
+    );
+    let edited = s.run(BO, edit(24, 1, 10, None, "after the move"));
+    assert_eq!(comment_of(&edited).board_id, other);
+    let same = s.run(BO, edit(25, 1, 10, None, "after the move"));
+    assert_eq!(
+        comment_of(&same).board_id,
+        other,
+        "unchanged: the board now"
+    );
+    let events = s.board.take_changes().events;
+    assert_eq!(events.last().unwrap().board_id(), Some(other));
+}

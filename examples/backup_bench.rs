@@ -80,6 +80,7 @@ fn template_payload() -> String {
         actor: Default::default(),
         board: None,
         board_member: None,
+        comment: None,
         column: None,
     };
     event_payload(&event)

@@ -38,7 +38,8 @@ UPDATE task_events
                              '00000000-0000-0000-0000-000000000001'),
                     COALESCE(JSON_VALUE(payload, '$.board.id'),
                              JSON_VALUE(payload, '$.column.board_id'),
-                             JSON_VALUE(payload, '$.board_member.board_id'))),
+                             JSON_VALUE(payload, '$.board_member.board_id'),
+                             JSON_VALUE(payload, '$.comment.board_id'))),
       actor_id = COALESCE(JSON_VALUE(payload, '$.actor.id'), 'system')
   WHERE actor_id IS NULL;
 

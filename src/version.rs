@@ -146,6 +146,10 @@ pub fn introduced(op: &Op) -> (&'static str, Version) {
         Op::ColumnCreate(_) => ("column_create", BOARDS),
         Op::ColumnUpdate { .. } => ("column_update", BOARDS),
         Op::ColumnDelete { .. } => ("column_delete", BOARDS),
+        // Comments (`crate::task::comment`).
+        Op::CommentAdd(_) => ("comment_add", COMMENTS),
+        Op::CommentEdit { .. } => ("comment_edit", COMMENTS),
+        Op::CommentDelete { .. } => ("comment_delete", COMMENTS),
         // A kind only the test build knows, as a future version's would be.
         #[cfg(feature = "failpoints")]
         Op::FutureCreate(_) => ("future_create", FUTURE),
@@ -159,6 +163,9 @@ pub const AUDIT_EVENTS: Version = Version::new(0, 3, 0);
 
 /// Boards, columns, board members and archived cards.
 pub const BOARDS: Version = Version::new(0, 4, 0);
+
+/// Comments on cards.
+pub const COMMENTS: Version = Version::new(0, 5, 0);
 
 /// The version the test-only kind `future_create` claims to need.
 #[cfg(feature = "failpoints")]
@@ -314,6 +321,40 @@ mod tests {
             assert_eq!(refused.kind, kind);
             assert_eq!(admit(&op, Version::new(0, 2, 0)), Ok(()));
         }
+    }
+
+    #[test]
+    fn comment_kinds_wait_for_every_voter_at_0_5_0() {
+        // A 0.4.0 node cannot decode them: its applier would stop.
+        let task = TaskId(uuid::Uuid::from_u128(1));
+        let comment = crate::task::CommentId(uuid::Uuid::from_u128(2));
+        let ops = [
+            Op::CommentAdd(crate::task::NewComment {
+                id: comment,
+                task_id: task,
+                body: "b".into(),
+            }),
+            Op::CommentEdit {
+                id: comment,
+                task_id: task,
+                expected_version: None,
+                body: "b".into(),
+            },
+            Op::CommentDelete {
+                id: comment,
+                task_id: task,
+            },
+        ];
+        for op in ops {
+            let (kind, needs) = introduced(&op);
+            assert_eq!(needs, COMMENTS, "{kind}");
+            assert!(admit(&op, BOARDS).is_err(), "{kind}");
+            assert_eq!(admit(&op, COMMENTS), Ok(()));
+        }
+        assert!(
+            this_version() >= COMMENTS,
+            "this build ships comments (Cargo.toml)"
+        );
     }
 
     #[cfg(feature = "failpoints")]

@@ -591,7 +591,7 @@ pub async fn delete_column(
         for _ in 0..MOVE_ROUNDS {
             let mut moved = 0;
             for archived in [false, true] {
-                let (cards, _, _) = queries::column_page(
+                let cards = queries::column_page(
                     &state.pool,
                     column.board_id,
                     Some(id),
@@ -600,7 +600,8 @@ pub async fn delete_column(
                     None,
                     MOVE_PAGE,
                 )
-                .await?;
+                .await?
+                .tasks;
                 for card in cards {
                     moved += 1;
                     move_card(&state, &req, card.id, target).await?;
@@ -721,7 +722,7 @@ pub async fn tasks(
             )));
         }
     }
-    let (tasks, more, last_seq) = queries::column_page(
+    let page = queries::column_page(
         &state.pool,
         board,
         column,
@@ -747,9 +748,25 @@ pub async fn tasks(
             .map(|c| counted(&c.id))
             .sum(),
     };
-    let next = more
-        .then(|| tasks.last().map(|t| format!("{}~{}", t.position, t.id)))
+    let next = page
+        .more
+        .then(|| {
+            page.tasks
+                .last()
+                .map(|t| format!("{}~{}", t.position, t.id))
+        })
         .flatten();
+    // Each card with its comment count, for the badge.
+    let tasks: Vec<Value> = page
+        .tasks
+        .iter()
+        .map(|task| {
+            let mut card = serde_json::to_value(task).unwrap_or_default();
+            card["comment_count"] = json!(page.comment_counts.get(&task.id).copied().unwrap_or(0));
+            card
+        })
+        .collect();
+    let last_seq = page.last_seq;
     Ok(HttpResponse::Ok()
         .insert_header(("X-Taskraft-Seq", last_seq.to_string()))
         .json(json!({

@@ -45,6 +45,11 @@ pub enum ApiError {
     Conflict { code: &'static str, message: String },
     #[error("task is at version {}, not {expected}", current.version)]
     VersionMismatch { expected: u64, current: Box<Task> },
+    #[error("comment is at version {}, not {expected}", current.version)]
+    CommentVersionMismatch {
+        expected: u64,
+        current: Box<crate::task::Comment>,
+    },
     #[error("the request body exceeds {0} bytes")]
     TooLarge(usize),
     #[error("{0}")]
@@ -94,7 +99,9 @@ impl ApiError {
             ApiError::PeerRefused(_) => "peer_refused",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict { code, .. } | ApiError::Unprocessable { code, .. } => code,
-            ApiError::VersionMismatch { .. } => "version_mismatch",
+            ApiError::VersionMismatch { .. } | ApiError::CommentVersionMismatch { .. } => {
+                "version_mismatch"
+            }
             ApiError::TooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::RequestTimeout(_) => "request_timeout",
@@ -124,6 +131,13 @@ impl ApiError {
                 details.insert("expected_version".into(), json!(expected));
                 details.insert("current_version".into(), json!(current.version));
                 details.insert("current".into(), json!(current));
+            }
+            // Beside, not in, `current` (a task there), so each key has
+            // one shape.
+            ApiError::CommentVersionMismatch { expected, current } => {
+                details.insert("expected_version".into(), json!(expected));
+                details.insert("current_version".into(), json!(current.version));
+                details.insert("current_comment".into(), json!(current));
             }
             ApiError::Consensus(e) | ApiError::WriteTimeout(e) => {
                 // Whether the write may have happened: retry with the same
@@ -182,6 +196,17 @@ impl From<Rejection> for ApiError {
                 message: format!("Idempotency-Key `{key}` was first used for a different request"),
             },
             Rejection::Catalog { refused } => refused.into(),
+            Rejection::CommentNotFound { id } => {
+                ApiError::NotFound(format!("no comment with id {id}"))
+            }
+            Rejection::CommentVersionMismatch { expected, current } => {
+                ApiError::CommentVersionMismatch { expected, current }
+            }
+            Rejection::NotAuthor { id, admin_may } => ApiError::Forbidden(if admin_may {
+                format!("only the author of comment {id} or an admin of its board can delete it")
+            } else {
+                format!("only the author of comment {id} can edit it")
+            }),
         }
     }
 }
@@ -224,7 +249,9 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
+            ApiError::VersionMismatch { .. } | ApiError::CommentVersionMismatch { .. } => {
+                StatusCode::PRECONDITION_FAILED
+            }
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,

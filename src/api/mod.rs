@@ -12,6 +12,7 @@ pub mod auth;
 mod backup;
 mod boards;
 mod cluster;
+mod comments;
 pub mod cors;
 pub mod error;
 mod export;
@@ -118,6 +119,10 @@ static ROUTES: &[Route] = &[
     route!(Member         PATCH  "/api/tasks/{id}"           => tasks::update, body: crate::task::TaskPatch),
     route!(Admin          DELETE "/api/tasks/{id}"           => tasks::delete),
     route!(SignedIn       GET    "/api/tasks/{id}/events"    => tasks::history),
+    route!(SignedIn       GET    "/api/tasks/{id}/comments"  => comments::list),
+    route!(Member         POST   "/api/tasks/{id}/comments"  => comments::create, body: comments::CommentBody),
+    route!(Member         PATCH  "/api/comments/{id}"        => comments::update, body: comments::CommentBody),
+    route!(Member         DELETE "/api/comments/{id}"        => comments::delete),
     route!(SignedIn       GET    "/api/search"               => tasks::search),
     route!(SignedIn       GET    "/api/boards"               => boards::list),
     route!(Member         POST   "/api/boards"               => boards::create, body: boards::NewBoardBody),

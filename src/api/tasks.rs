@@ -123,7 +123,8 @@ fn respond(state: &AppState, outcome: Outcome, replayed: bool) -> Result<HttpRes
         | Outcome::Recorded { .. }
         | Outcome::Board { .. }
         | Outcome::Column { .. }
-        | Outcome::Member { .. } => {
+        | Outcome::Member { .. }
+        | Outcome::Comment { .. } => {
             return Err(ApiError::Internal(
                 "a task command came to another command's outcome".into(),
             ))
@@ -285,7 +286,7 @@ pub async fn get(
 /// not wait for a ReadIndex round to look: a task this node does not hold
 /// yet is left to the state machine, which answers 404 if it is not there
 /// when the write is applied.
-async fn committed_task(state: &AppState, id: TaskId) -> Result<Option<Task>, ApiError> {
+pub(super) async fn committed_task(state: &AppState, id: TaskId) -> Result<Option<Task>, ApiError> {
     Ok(match state.rows.get(&id) {
         Some(task) => Some((*task).clone()),
         None => queries::task(&state.pool, id).await?,
@@ -294,7 +295,7 @@ async fn committed_task(state: &AppState, id: TaskId) -> Result<Option<Task>, Ap
 
 /// The task `id` as committed, if it is on a board `principal` is on
 /// (else 404, as if it did not exist). Call after the read's barrier.
-async fn visible_task(
+pub(super) async fn visible_task(
     state: &AppState,
     principal: &crate::accounts::Principal,
     id: TaskId,

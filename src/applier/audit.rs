@@ -34,6 +34,7 @@ fn blank(entry: &CommittedEntry, kind: EventKind, id: Uuid, request_id: Uuid) ->
         board: None,
         column: None,
         board_member: None,
+        comment: None,
         changes: BTreeMap::new(),
         at: crate::time::Timestamp(0),
         request_id,

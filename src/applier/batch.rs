@@ -1,13 +1,15 @@
 //! One batch of committed entries as one MySQL transaction.
 //!
 //! ```text
-//!   (only for what the in-memory state lacks: SELECT tasks, idempotency_keys)
+//!   (only for what the in-memory state lacks: SELECT tasks, idempotency_keys;
+//!    and the comments the batch names: SELECT comments)
 //!   -- the pure state machine decides every command, in log order --
 //! START TRANSACTION;                                                     ┐
 //!   UPDATE raft_applied SET applied_index = the batch's last entry       │ one
 //!          … but NULL (an error) unless it is still where we think;      │ round
 //!   INSERT task_events (multi-row); upsert/delete tasks and task_labels; │ trip
 //!   INSERT idempotency_keys; UPDATE board_columns;                       │
+//!   upsert/delete comments (and those of deleted tasks);                 │
 //! COMMIT                                                                 ┘
 //! ```
 //!
@@ -373,6 +375,24 @@ async fn load(
         }
     }
 
+    // Comments are not cached: only a batch with comment commands reads them.
+    let comment_ids: BTreeSet<_> = entries
+        .iter()
+        .filter_map(|e| e.command.as_ref()?.op.comment_id())
+        .collect();
+    if !comment_ids.is_empty() {
+        let values = padded(comment_ids.iter().map(|id| id.to_string().into()).collect());
+        let mut found: HashMap<_, _> = crate::db::comments::by_ids(conn, values)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect();
+        for id in comment_ids {
+            let comment = found.remove(&id);
+            board.load_comment(id, comment);
+        }
+    }
+
     let mut fetch_keys = Vec::new();
     for key in keys {
         match state.key(&key) {
@@ -441,6 +461,12 @@ fn writes(sql: &mut Sql, limit: usize, changes: &Changes) {
         .collect();
     insert_events(sql, limit, &events);
     write_tasks(sql, limit, &changes.upserts, &changes.deletes);
+    write_comments(
+        sql,
+        limit,
+        &changes.comment_upserts,
+        &changes.comment_deletes,
+    );
     let keys: Vec<KeyRow> = changes
         .keys
         .iter()
@@ -499,6 +525,9 @@ pub(crate) fn write_tasks(sql: &mut Sql, limit: usize, upserts: &[Task], deletes
             })
             .end();
     }
+    // A deleted task's comments go with it (`task::comment`).
+    let deleted: Vec<String> = deletes.iter().map(|id| id.to_string()).collect();
+    crate::db::comments::delete_of_tasks(sql, &deleted);
     if !deletes.is_empty() {
         sql.end()
             .push("DELETE FROM tasks WHERE id IN ")
@@ -529,6 +558,18 @@ pub(crate) fn write_tasks(sql: &mut Sql, limit: usize, upserts: &[Task], deletes
         &labels,
         |s, (task, label)| write_label(s, task, label),
     );
+}
+
+/// Upserts and deletes comments. Every upserted comment's task is live
+/// (a comment is refused on a deleted task), so the order against the
+/// deletion of a task's comments does not matter.
+pub(crate) fn write_comments(
+    sql: &mut Sql,
+    limit: usize,
+    upserts: &[crate::task::Comment],
+    deletes: &[crate::task::CommentId],
+) {
+    crate::db::comments::write(sql, limit, upserts, deletes);
 }
 
 pub(crate) fn insert_keys(sql: &mut Sql, limit: usize, keys: &[KeyRow]) {

@@ -89,6 +89,7 @@ fn remembered_size(key: &str, remembered: &Remembered) -> usize {
         | Outcome::Updated { task, .. }
         | Outcome::Unchanged { task, .. }
         | Outcome::Deleted { task, .. } => projection::size_of(task),
+        Outcome::Comment { comment, .. } => 512 + comment.body.len(),
         Outcome::Rejected { .. }
         | Outcome::Account { .. }
         | Outcome::KeysExpired { .. }
@@ -380,6 +381,8 @@ mod tests {
             last_seq: 7,
             expired_before: None,
             catalog: Default::default(),
+            comment_upserts: vec![],
+            comment_deletes: vec![],
         };
         state.committed(&changes, 12, 3);
         assert_eq!(

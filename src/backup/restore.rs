@@ -44,7 +44,9 @@ use tokio::sync::mpsc;
 
 use super::{verify, Header, VerifyError};
 use crate::accounts::{Session, Token, User};
-use crate::applier::batch::{insert_events, insert_keys, transaction, write_tails, write_tasks};
+use crate::applier::batch::{
+    insert_events, insert_keys, transaction, write_comments, write_tails, write_tasks,
+};
 use crate::applier::catchup::fold;
 use crate::config::{redact, Settings};
 use crate::db::accounts::{replace_all, AccountRows};
@@ -396,6 +398,12 @@ async fn fill(
                     .collect();
                 insert_events(&mut sql, budget, &records);
                 write_tasks(&mut sql, budget, &folded.upserts, &folded.deletes);
+                write_comments(
+                    &mut sql,
+                    budget,
+                    &folded.comment_upserts,
+                    &folded.comment_deletes,
+                );
                 if folded.tails != tails {
                     write_tails(&mut sql, folded.tails);
                 }

@@ -141,6 +141,7 @@ mod tests {
             board: None,
             column: None,
             board_member: None,
+            comment: None,
             task: Some(Task {
                 id,
                 title: format!("task {task} at {seq}"),

@@ -116,6 +116,7 @@ impl EventRow {
             board: payload.board,
             column: payload.column,
             board_member: payload.board_member,
+            comment: payload.comment,
             changes: payload.changes,
             at: self.at,
             request_id: self.request_id,

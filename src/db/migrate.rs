@@ -79,6 +79,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "V11__activity.sql",
         sql: include_str!("../../sql/V11__activity.sql"),
     },
+    Migration {
+        version: 12,
+        name: "V12__comments.sql",
+        sql: include_str!("../../sql/V12__comments.sql"),
+    },
 ];
 
 const LOCK_TIMEOUT_SECS: u32 = 60;

@@ -324,7 +324,7 @@ pub async fn column_page(
     filter: &TaskFilter,
     after: Option<(f64, TaskId)>,
     limit: usize,
-) -> Result<(Vec<Task>, bool, u64), DbError> {
+) -> Result<ColumnPage, DbError> {
     let mut conn = pool.get_conn().await?;
     let mut snapshot = TxOpts::default();
     snapshot
@@ -355,15 +355,35 @@ pub async fn column_page(
         }
     };
     let rows: Vec<mysql_async::Row> = tx.exec(sql, params).await?;
-    let last_seq = super::applied_state(&mut tx).await?.last_seq;
-    tx.commit().await?;
     let mut tasks = rows
         .into_iter()
         .map(task_from_row)
         .collect::<Result<Vec<_>, _>>()?;
     let more = tasks.len() > limit;
     tasks.truncate(limit);
-    Ok((tasks, more, last_seq))
+    // In the same snapshot, so the counts are those at `last_seq`.
+    let ids: Vec<TaskId> = tasks.iter().map(|t| t.id).collect();
+    let comment_counts = super::comments::counts(&mut tx, &ids).await?;
+    let last_seq = super::applied_state(&mut tx).await?.last_seq;
+    tx.commit().await?;
+    Ok(ColumnPage {
+        tasks,
+        more,
+        last_seq,
+        comment_counts,
+    })
+}
+
+/// A page of a column's cards ([`column_page`]).
+#[derive(Debug)]
+pub struct ColumnPage {
+    pub tasks: Vec<Task>,
+    /// Whether more cards follow the page.
+    pub more: bool,
+    /// The feed's position when the page was read.
+    pub last_seq: u64,
+    /// How many comments each card of the page has (absent: none).
+    pub comment_counts: std::collections::HashMap<TaskId, u64>,
 }
 
 /// `filter` with its common words marked (`search::choose_plan`): those go

@@ -38,6 +38,7 @@ struct Stored {
     tails: ColumnTails,
     last_seq: u64,
     catalog: crate::task::Catalog,
+    comments: Vec<crate::task::Comment>,
 }
 
 async fn fold_events(conn: &mut impl Queryable) -> Result<Replayed, DbError> {
@@ -101,7 +102,9 @@ async fn stored(conn: &mut impl Queryable) -> Result<Stored, DbError> {
     let tails = super::column_tails(conn).await?;
     let last_seq = super::applied_state(conn).await?.last_seq;
     let catalog = super::catalog::load_rows(conn, false).await?;
+    let comments = super::comments::all(conn).await?;
     Ok(Stored {
+        comments,
         tasks,
         labels,
         stale_labels,
@@ -167,6 +170,7 @@ fn compare(replayed: &Replayed, stored: &Stored) -> Vec<String> {
             "boards, columns or members: events give {events:?}, the tables hold {rows:?}"
         ));
     }
+    compare_comments(replayed, stored, &mut note);
     if replayed.last_seq != stored.last_seq {
         note(format!(
             "last seq: events end at {}, raft_applied says {}",
@@ -174,6 +178,39 @@ fn compare(replayed: &Replayed, stored: &Stored) -> Vec<String> {
         ));
     }
     differences
+}
+
+/// The comments the events leave against the `comments` rows. A comment's
+/// board is not compared: the row has none (it is its task's now, the
+/// event's is its task's then).
+fn compare_comments(replayed: &Replayed, stored: &Stored, note: &mut impl FnMut(String)) {
+    let rows: BTreeMap<_, _> = stored.comments.iter().map(|c| (c.id, c)).collect();
+    for (id, comment) in &replayed.comments {
+        match rows.get(id) {
+            None => note(format!("comment {id} is missing from the projection")),
+            Some(row)
+                if **row
+                    != (crate::task::Comment {
+                        board_id: row.board_id,
+                        ..comment.clone()
+                    }) =>
+            {
+                note(format!(
+                    "comment {id} differs: events say {}, projection says {}",
+                    serde_json::json!(comment),
+                    serde_json::json!(row)
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    for id in rows.keys() {
+        if !replayed.comments.contains_key(id) {
+            note(format!(
+                "comment {id} is in the projection but deleted, of a deleted task, or never added"
+            ));
+        }
+    }
 }
 
 /// Compares the projection with the fold of the events; changes nothing.
@@ -210,6 +247,7 @@ pub async fn rebuild(pool: &Pool) -> Result<CheckReport, DbError> {
 async fn replace_projection(conn: &mut Conn) -> Result<(), DbError> {
     let mut tx = conn.start_transaction(TxOpts::default()).await?;
     let replayed = fold_events(&mut tx).await?;
+    tx.query_drop("DELETE FROM comments").await?;
     tx.query_drop("DELETE FROM task_labels").await?;
     tx.query_drop("DELETE FROM tasks").await?;
     let tasks: Vec<&Task> = replayed.tasks.values().collect();
@@ -247,6 +285,17 @@ async fn replace_projection(conn: &mut Conn) -> Result<(), DbError> {
             (replayed.tails.get(status), status.as_str()),
         )
         .await?;
+    }
+    let comments: Vec<crate::task::Comment> = replayed.comments.values().cloned().collect();
+    let mut insert = Sql::new();
+    super::comments::write(
+        &mut insert,
+        super::round_trip_budget(4 << 20),
+        &comments,
+        &[],
+    );
+    for statement in insert.into_statements() {
+        tx.query_drop(statement).await?;
     }
     let mut catalog = Sql::new();
     super::catalog::replace_all(&mut catalog, &replayed.catalog);

@@ -427,6 +427,7 @@ pub fn event_from_row(row: Row) -> Result<Event, DbError> {
         board: payload.board,
         column: payload.column,
         board_member: payload.board_member,
+        comment: payload.comment,
         changes: payload.changes,
         at: record.at,
         request_id: record.request_id,

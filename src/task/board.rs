@@ -1,11 +1,14 @@
 //! The state a command is decided against, and the decision itself.
 
+mod comments;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::catalog::{Catalog, CatalogDirty, CatalogRejection, Cataloged, Place};
+use super::comment::{Comment, CommentId};
 use super::event::{event_id, FieldChange};
 use super::{
     BoardMember, BoardRecord, Column, ColumnId, Command, Event, EventKind, NewTask, Op, Status,
@@ -67,6 +70,21 @@ pub enum Rejection {
     KeyReused { key: String },
     /// A board or column named does not exist, or refuses the change.
     Catalog { refused: CatalogRejection },
+    /// No comment has this id on the task named (never added, deleted, or
+    /// its task deleted).
+    CommentNotFound { id: CommentId },
+    /// `If-Match` named another version of the comment than its current one.
+    CommentVersionMismatch {
+        expected: u64,
+        current: Box<Comment>,
+    },
+    /// Only a comment's author edits it; only its author or an admin of
+    /// its board (`admin_may`) deletes it.
+    NotAuthor {
+        id: CommentId,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        admin_may: bool,
+    },
 }
 
 /// The result of a command, returned to the client that sent it and, under
@@ -127,6 +145,14 @@ pub enum Outcome {
         member: BoardMember,
         seq: u64,
     },
+    /// A comment was added, edited (or left as it was: `seq` is then the
+    /// last event before it) or (`deleted`) deleted.
+    Comment {
+        comment: Comment,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        deleted: bool,
+        seq: u64,
+    },
 }
 
 impl Outcome {
@@ -139,7 +165,8 @@ impl Outcome {
             | Outcome::Deleted { seq, .. }
             | Outcome::Board { seq, .. }
             | Outcome::Column { seq, .. }
-            | Outcome::Member { seq, .. } => Some(*seq),
+            | Outcome::Member { seq, .. }
+            | Outcome::Comment { seq, .. } => Some(*seq),
             Outcome::Recorded { seq } => *seq,
             Outcome::Rejected { .. } | Outcome::KeysExpired { .. } | Outcome::Account { .. } => {
                 None
@@ -194,6 +221,11 @@ pub struct Changes {
     /// The catalog after the run, when a board, column, member or a
     /// column's tail changed, with the rows that did.
     pub catalog: Option<(Catalog, CatalogDirty)>,
+    /// Comments added or edited, as they are after the run.
+    pub comment_upserts: Vec<Comment>,
+    /// Comments deleted. The comments of a deleted task (in `deletes`)
+    /// go with it whether listed here or not (see `super::comment`).
+    pub comment_deletes: Vec<CommentId>,
 }
 
 /// The tasks, idempotency keys and column tails that commands are decided
@@ -222,6 +254,11 @@ pub struct Board {
     /// While [`Board::apply_as`] applies a user's command: their site role,
     /// so the board role they have at that entry is checked.
     acting: Option<Role>,
+    /// What the board knows of each comment id (`None`: there is none).
+    comments: HashMap<CommentId, Option<Comment>>,
+    /// `None` for a complete board; the comment ids loaded for a partial one.
+    loaded_comments: Option<HashSet<CommentId>>,
+    comments_dirty: BTreeSet<CommentId>,
 }
 
 impl Board {
@@ -241,6 +278,7 @@ impl Board {
         tails: ColumnTails,
         loaded: Option<(HashSet<TaskId>, HashSet<String>)>,
     ) -> Board {
+        let loaded_comments = loaded.as_ref().map(|_| HashSet::new());
         Board {
             last_seq,
             tasks: HashMap::new(),
@@ -253,6 +291,9 @@ impl Board {
             catalog_touched: false,
             catalog: Catalog::default(),
             acting: None,
+            comments: HashMap::new(),
+            loaded_comments,
+            comments_dirty: BTreeSet::new(),
         }
     }
 
@@ -389,6 +430,8 @@ impl Board {
 
         let outcome = if let Some(op) = command.op.catalog() {
             self.catalog_command(raft_index, term, command, op)
+        } else if command.op.comment_id().is_some() {
+            self.comment_command(raft_index, term, command)
         } else {
             self.task_command(raft_index, term, command)
         };
@@ -464,6 +507,7 @@ impl Board {
                 board: None,
                 column: None,
                 board_member: None,
+                comment: None,
                 changes: BTreeMap::new(),
                 at: command.at,
                 request_id: command.request_id,
@@ -756,6 +800,7 @@ impl Board {
         };
         if kind == EventKind::TaskDeleted {
             self.tasks.insert(id, Slot::Deleted);
+            self.task_comments_deleted(id);
             placed(&mut self.tails, &mut self.catalog, before, None);
         } else {
             self.tails_dirty |= placed(&mut self.tails, &mut self.catalog, before, Some(&task));
@@ -777,6 +822,7 @@ impl Board {
             board: None,
             column: None,
             board_member: None,
+            comment: None,
             changes,
             at: command.at,
             request_id: command.request_id,
@@ -813,6 +859,13 @@ impl Board {
         }
         if std::mem::take(&mut self.tails_dirty) {
             changes.tails = Some(self.tails);
+        }
+        for id in std::mem::take(&mut self.comments_dirty) {
+            match self.comments.get(&id) {
+                Some(Some(comment)) => changes.comment_upserts.push(comment.clone()),
+                Some(None) => changes.comment_deletes.push(id),
+                None => unreachable!("a dirty comment always has a slot"),
+            }
         }
         // Counts change with every card; the rows only with the catalog.
         if std::mem::take(&mut self.catalog_touched) {
@@ -937,6 +990,8 @@ pub struct Replayed {
     pub last_seq: u64,
     /// Boards, columns, members, cards per column and column tails.
     pub catalog: Catalog,
+    /// The comments of the live tasks.
+    pub comments: BTreeMap<CommentId, Comment>,
 }
 
 impl Replayed {
@@ -952,6 +1007,18 @@ impl Replayed {
         if let Some(cataloged) = event.cataloged() {
             self.catalog.fold(&cataloged);
         }
+        if let Some(comment) = &event.comment {
+            match event.kind {
+                EventKind::CommentAdded | EventKind::CommentEdited => {
+                    self.comments.insert(comment.id, comment.clone());
+                }
+                EventKind::CommentDeleted => {
+                    self.comments.remove(&comment.id);
+                }
+                _ => {}
+            }
+            return Ok(());
+        }
         // Events that are not about a task take a seq and change no task.
         let (Some(id), Some(task)) = (event.task_id, &event.task) else {
             return Ok(());
@@ -965,6 +1032,8 @@ impl Replayed {
             EventKind::TaskDeleted => {
                 placed(&mut self.tails, &mut self.catalog, before, None);
                 self.tasks.remove(&id);
+                // Its comments go with it (`super::comment`).
+                self.comments.retain(|_, c| c.task_id != id);
             }
             _ => {}
         }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
 use super::catalog::{BoardRole, CatalogOp};
+use super::comment::{CommentId, NewComment};
 use super::{BoardId, ColumnId, ColumnPatch, NewBoard, NewColumn, Priority, Status, TaskId};
 use crate::accounts::{AccountOp, Actor, NewSession, NewToken, NewUser, UserUpdate};
 use crate::audit::RecoveryRecord;
@@ -123,6 +124,22 @@ pub enum Op {
     ColumnDelete {
         id: ColumnId,
     },
+    // Comments (`super::comment`): decided by the board. Each names its
+    // task (the api looks it up for an edit or a deletion), so the applier
+    // loads the task with the comment, and a comment is refused when it
+    // is not that task's.
+    CommentAdd(NewComment),
+    CommentEdit {
+        id: CommentId,
+        task_id: TaskId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expected_version: Option<u64>,
+        body: String,
+    },
+    CommentDelete {
+        id: CommentId,
+        task_id: TaskId,
+    },
 }
 
 impl Op {
@@ -133,6 +150,8 @@ impl Op {
             #[cfg(feature = "failpoints")]
             Op::FutureCreate(new) => Some(new.id),
             Op::Update { id, .. } | Op::Delete { id, .. } => Some(*id),
+            Op::CommentAdd(new) => Some(new.task_id),
+            Op::CommentEdit { task_id, .. } | Op::CommentDelete { task_id, .. } => Some(*task_id),
             Op::ExpireKeys { .. }
             | Op::UserCreate(_)
             | Op::BootstrapAdmin(_)
@@ -150,6 +169,15 @@ impl Op {
             | Op::ColumnCreate(_)
             | Op::ColumnUpdate { .. }
             | Op::ColumnDelete { .. } => None,
+        }
+    }
+
+    /// The comment a comment command is about; `None` for any other.
+    pub fn comment_id(&self) -> Option<CommentId> {
+        match self {
+            Op::CommentAdd(new) => Some(new.id),
+            Op::CommentEdit { id, .. } | Op::CommentDelete { id, .. } => Some(*id),
+            _ => None,
         }
     }
 
@@ -209,7 +237,10 @@ impl Op {
             | Op::BoardMemberSet { .. }
             | Op::ColumnCreate(_)
             | Op::ColumnUpdate { .. }
-            | Op::ColumnDelete { .. } => return None,
+            | Op::ColumnDelete { .. }
+            | Op::CommentAdd(_)
+            | Op::CommentEdit { .. }
+            | Op::CommentDelete { .. } => return None,
             #[cfg(feature = "failpoints")]
             Op::FutureCreate(_) => return None,
         })

@@ -11,6 +11,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::catalog::{BoardId, BoardMember, BoardRecord, Cataloged, Column};
+use super::comment::Comment;
 use super::{Task, TaskId};
 use crate::accounts::UserView;
 use crate::audit::{MemberRecord, RecoveryRecord};
@@ -56,6 +57,10 @@ pub struct Event {
     /// removed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub board_member: Option<BoardMember>,
+    /// For `comment_*`: the comment after the change (as it was, deleted).
+    /// `task_id` is its task, so the task's history lists it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<Comment>,
     /// For `task_updated`, `user_updated`, `board_updated` and
     /// `column_updated`: each changed field with its old and new value.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -93,6 +98,9 @@ pub enum EventKind {
     ColumnCreated,
     ColumnUpdated,
     ColumnDeleted,
+    CommentAdded,
+    CommentEdited,
+    CommentDeleted,
 }
 
 impl Event {
@@ -117,6 +125,9 @@ impl Event {
         if let Some(task) = &self.task {
             return Some(task.board_id);
         }
+        if let Some(comment) = &self.comment {
+            return Some(comment.board_id);
+        }
         self.board
             .as_ref()
             .map(|b| b.id)
@@ -126,7 +137,7 @@ impl Event {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 18] = [
         EventKind::TaskCreated,
         EventKind::TaskUpdated,
         EventKind::TaskDeleted,
@@ -142,6 +153,9 @@ impl EventKind {
         EventKind::ColumnCreated,
         EventKind::ColumnUpdated,
         EventKind::ColumnDeleted,
+        EventKind::CommentAdded,
+        EventKind::CommentEdited,
+        EventKind::CommentDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -161,6 +175,9 @@ impl EventKind {
             EventKind::ColumnCreated => "column_created",
             EventKind::ColumnUpdated => "column_updated",
             EventKind::ColumnDeleted => "column_deleted",
+            EventKind::CommentAdded => "comment_added",
+            EventKind::CommentEdited => "comment_edited",
+            EventKind::CommentDeleted => "comment_deleted",
         }
     }
 
@@ -211,6 +228,7 @@ pub struct EventPayload {
     pub board: Option<BoardRecord>,
     pub column: Option<Column>,
     pub board_member: Option<BoardMember>,
+    pub comment: Option<Comment>,
     pub changes: BTreeMap<String, FieldChange>,
     pub actor: crate::accounts::Actor,
 }
@@ -226,6 +244,7 @@ impl EventPayload {
             board: event.board.clone(),
             column: event.column.clone(),
             board_member: event.board_member.clone(),
+            comment: event.comment.clone(),
             changes: event.changes.clone(),
             actor: event.actor.clone(),
         }
@@ -250,6 +269,8 @@ struct StoredPayload {
     column: Option<Column>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     board_member: Option<BoardMember>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    comment: Option<Comment>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     changes: BTreeMap<String, StoredChange>,
     /// Absent for `system` (and in rows written before accounts existed).
@@ -298,6 +319,7 @@ impl From<EventPayload> for StoredPayload {
             board: payload.board,
             column: payload.column,
             board_member: payload.board_member,
+            comment: payload.comment,
             changes,
             actor: payload.actor,
         }
@@ -342,6 +364,7 @@ impl TryFrom<StoredPayload> for EventPayload {
             board: stored.board,
             column: stored.column,
             board_member: stored.board_member,
+            comment: stored.comment,
             changes,
             actor: stored.actor,
         })

@@ -524,7 +524,102 @@ fn commands() -> Vec<(&'static str, Command)> {
                 },
             ),
         ),
+        (
+            "command_comment_add.json",
+            by(
+                ada(),
+                38,
+                None,
+                Op::CommentAdd(NewComment {
+                    id: comment_id(),
+                    task_id: id(40),
+                    body: "Looks \"good\" \\o/ 🚀\n\n- [x] *done*".into(),
+                }),
+            ),
+        ),
+        (
+            "command_comment_add_with_key.json",
+            by(
+                ada(),
+                39,
+                key("comment-1"),
+                Op::CommentAdd(NewComment {
+                    id: CommentId(Uuid::from_u128(0x5002)),
+                    task_id: id(40),
+                    body: "Second".into(),
+                }),
+            ),
+        ),
+        (
+            "command_comment_edit.json",
+            by(
+                ada(),
+                40,
+                None,
+                Op::CommentEdit {
+                    id: comment_id(),
+                    task_id: id(40),
+                    expected_version: None,
+                    body: "Edited".into(),
+                },
+            ),
+        ),
+        (
+            "command_comment_edit_expected_version_with_key.json",
+            by(
+                ada(),
+                41,
+                key("comment-edit"),
+                Op::CommentEdit {
+                    id: comment_id(),
+                    task_id: id(40),
+                    expected_version: Some(2),
+                    body: "Edited again".into(),
+                },
+            ),
+        ),
+        (
+            "command_comment_delete.json",
+            by(
+                ada(),
+                42,
+                None,
+                Op::CommentDelete {
+                    id: comment_id(),
+                    task_id: id(40),
+                },
+            ),
+        ),
+        (
+            "command_comment_delete_with_key.json",
+            by(
+                ada(),
+                43,
+                key("comment-delete"),
+                Op::CommentDelete {
+                    id: CommentId(Uuid::from_u128(0x5002)),
+                    task_id: id(40),
+                },
+            ),
+        ),
     ]
+}
+
+fn comment_id() -> CommentId {
+    CommentId(Uuid::from_u128(0x5001))
+}
+
+fn comment(version: u64) -> Comment {
+    Comment {
+        id: comment_id(),
+        task_id: id(40),
+        board_id: board().id,
+        author: ada(),
+        body: format!("Looks \"good\" \\o/ 🚀 (v{version})"),
+        version,
+        created_at: at(38),
+        updated_at: at(37 + version as i64),
+    }
 }
 
 fn recovery() -> crate::audit::RecoveryRecord {
@@ -578,6 +673,7 @@ fn events() -> Vec<(&'static str, Event)> {
         board: None,
         column: None,
         board_member: None,
+        comment: None,
         changes,
         request_id: Uuid::from_u128(0x2000 + u128::from(seq)),
         actor: Actor::system(),
@@ -738,6 +834,24 @@ fn events() -> Vec<(&'static str, Event)> {
             e.column = Some(column());
             e
         }),
+        ("event_comment_added.json", {
+            let mut e = other(18, EventKind::CommentAdded);
+            e.task_id = Some(id(40));
+            e.comment = Some(comment(1));
+            e
+        }),
+        ("event_comment_edited.json", {
+            let mut e = other(19, EventKind::CommentEdited);
+            e.task_id = Some(id(40));
+            e.comment = Some(comment(2));
+            e
+        }),
+        ("event_comment_deleted.json", {
+            let mut e = other(20, EventKind::CommentDeleted);
+            e.task_id = Some(id(40));
+            e.comment = Some(comment(2));
+            e
+        }),
         ("event_task_created_on_board.json", {
             let mut e = other(16, EventKind::TaskCreated);
             let t = Task {
@@ -792,6 +906,7 @@ fn other(seq: u64, kind: EventKind) -> Event {
         board: None,
         column: None,
         board_member: None,
+        comment: None,
         changes: BTreeMap::new(),
         at: at(seq as i64),
         request_id: Uuid::from_u128(0x2000 + u128::from(seq)),
@@ -880,6 +995,46 @@ fn outcomes() -> Vec<(&'static str, Outcome)> {
             },
         ),
         (
+            "outcome_comment.json",
+            Outcome::Comment {
+                comment: comment(1),
+                deleted: false,
+                seq: 46,
+            },
+        ),
+        (
+            "outcome_comment_deleted.json",
+            Outcome::Comment {
+                comment: comment(2),
+                deleted: true,
+                seq: 47,
+            },
+        ),
+        (
+            "outcome_rejected_comment_version_mismatch.json",
+            Outcome::Rejected {
+                rejection: Rejection::CommentVersionMismatch {
+                    expected: 1,
+                    current: Box::new(comment(2)),
+                },
+            },
+        ),
+        (
+            "outcome_rejected_not_author.json",
+            Outcome::Rejected {
+                rejection: Rejection::NotAuthor {
+                    id: comment_id(),
+                    admin_may: true,
+                },
+            },
+        ),
+        (
+            "outcome_rejected_comment_not_found.json",
+            Outcome::Rejected {
+                rejection: Rejection::CommentNotFound { id: comment_id() },
+            },
+        ),
+        (
             "outcome_rejected_key_reused.json",
             Outcome::Rejected {
                 rejection: Rejection::KeyReused {
@@ -916,6 +1071,9 @@ fn every_kind_has_a_fixture() {
         Op::ColumnCreate(_) => ("column_create", false),
         Op::ColumnUpdate { .. } => ("column_update", false),
         Op::ColumnDelete { .. } => ("column_delete", false),
+        Op::CommentAdd(_) => ("comment_add", true),
+        Op::CommentEdit { .. } => ("comment_edit", true),
+        Op::CommentDelete { .. } => ("comment_delete", true),
         // Test builds only: never in a log a release build writes.
         #[cfg(feature = "failpoints")]
         Op::FutureCreate(_) => ("delete", true),
@@ -942,6 +1100,9 @@ fn every_kind_has_a_fixture() {
         ("column_create", false),
         ("column_update", false),
         ("column_delete", false),
+        ("comment_add", true),
+        ("comment_edit", true),
+        ("comment_delete", true),
     ] {
         assert!(
             listed.iter().any(|c| kinds(&c.op) == kind),

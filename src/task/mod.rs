@@ -23,6 +23,7 @@
 mod board;
 pub mod catalog;
 mod command;
+pub mod comment;
 mod event;
 pub mod validate;
 
@@ -43,6 +44,7 @@ pub use catalog::{
 };
 pub(crate) use command::present;
 pub use command::{Command, Idempotency, NewTask, Op, TaskPatch};
+pub use comment::{Comment, CommentId, NewComment};
 pub use event::{event_id, Event, EventKind, EventPayload, FieldChange};
 
 use std::fmt;

@@ -547,6 +547,10 @@ fn arb_patch() -> impl Strategy<Value = TaskPatch> {
         })
 }
 
+fn comment_id(n: u128) -> CommentId {
+    CommentId(Uuid::from_u128(0xc000 + n))
+}
+
 fn arb_op() -> impl Strategy<Value = Op> {
     let version = proptest::option::of(1u64..4);
     prop_oneof![
@@ -571,6 +575,20 @@ fn arb_op() -> impl Strategy<Value = Op> {
         // Commands are stamped 1,000 ms apart: a cutoff anywhere in the run
         // (before or after the keys of the same batch).
         1 => (0i64..60).prop_map(|t| Op::ExpireKeys { before: Timestamp(t * 1_000 + 500) }),
+        // Comments on a few ids, sometimes naming another task than theirs.
+        2 => (0..IDS, 0u128..4, "[a-c]{1,3}").prop_map(|(n, c, body)| {
+            Op::CommentAdd(NewComment { id: comment_id(c), task_id: id(n), body })
+        }),
+        2 => (0..IDS, 0u128..4, proptest::option::of(1u64..4), "[a-c]{1,3}").prop_map(
+            |(n, c, expected_version, body)| Op::CommentEdit {
+                id: comment_id(c),
+                task_id: id(n),
+                expected_version,
+                body,
+            },
+        ),
+        1 => (0..IDS, 0u128..4)
+            .prop_map(|(n, c)| Op::CommentDelete { id: comment_id(c), task_id: id(n) }),
     ]
 }
 
@@ -600,6 +618,7 @@ struct Store {
     keys: HashMap<String, Remembered>,
     tails: ColumnTails,
     last_seq: u64,
+    comments: BTreeMap<CommentId, Comment>,
 }
 
 impl Store {
@@ -614,6 +633,9 @@ impl Store {
             if let Some(idem) = &command.idempotency {
                 board.load_key(idem.key.clone(), self.keys.get(&idem.key).cloned());
             }
+            if let Some(id) = command.op.comment_id() {
+                board.load_comment(id, self.comments.get(&id).cloned());
+            }
         }
         let outcomes = batch
             .iter()
@@ -627,6 +649,15 @@ impl Store {
         for id in &changes.deletes {
             self.slots.insert(*id, Slot::Deleted);
         }
+        // As the applier writes them: comments, then those of deleted tasks.
+        for comment in &changes.comment_upserts {
+            self.comments.insert(comment.id, comment.clone());
+        }
+        for id in &changes.comment_deletes {
+            self.comments.remove(id);
+        }
+        self.comments
+            .retain(|_, c| !changes.deletes.contains(&c.task_id));
         // As the applier writes them: the expired keys deleted, then the new.
         if let Some(before) = changes.expired_before {
             self.keys.retain(|_, r| r.at >= before);
@@ -652,6 +683,7 @@ proptest! {
         prop_assert_eq!(&replayed.tasks, &board.tasks());
         prop_assert_eq!(replayed.tails, board.tails());
         prop_assert_eq!(replayed.last_seq, board.last_seq());
+        prop_assert_eq!(&replayed.comments, &board.comments());
         let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
         prop_assert_eq!(seqs, (1..=events.len() as u64).collect::<Vec<_>>());
     }
@@ -687,6 +719,7 @@ proptest! {
         prop_assert_eq!(live, whole.tasks());
         let keys: BTreeMap<String, Remembered> = store.keys.clone().into_iter().collect();
         prop_assert_eq!(keys, whole.remembered_keys());
+        prop_assert_eq!(&store.comments, &whole.comments());
     }
 
     #[test]
@@ -848,3 +881,5 @@ fn a_users_card_commands_are_checked_against_their_board_role_at_that_entry() {
         Outcome::Deleted { .. }
     ));
 }
+
+mod comments;

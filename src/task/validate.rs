@@ -7,6 +7,7 @@ pub use crate::invalid::Invalid;
 
 pub const TITLE_MAX: usize = 200;
 pub const DESCRIPTION_MAX: usize = 20_000;
+pub const COMMENT_MAX: usize = 10_000;
 pub const ASSIGNEE_MAX: usize = 100;
 pub const LABELS_MAX: usize = 20;
 pub const LABEL_MAX: usize = 40;
@@ -79,6 +80,33 @@ fn description(text: &str) -> Result<(), Invalid> {
         ));
     }
     Ok(())
+}
+
+/// A comment's body, trimmed: 1 to [`COMMENT_MAX`] characters of Markdown,
+/// without control characters other than line breaks and tabs (a NUL or
+/// an escape sequence has no place in a note a person reads).
+pub fn comment_body(text: &str) -> Result<String, Invalid> {
+    let trimmed = text.trim();
+    let chars = trimmed.chars().count();
+    if chars == 0 {
+        return Err(Invalid::new("body", "must not be empty"));
+    }
+    if chars > COMMENT_MAX {
+        return Err(Invalid::new(
+            "body",
+            format!("is {chars} characters; the limit is {COMMENT_MAX}"),
+        ));
+    }
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(Invalid::new(
+            "body",
+            "must not contain control characters other than line breaks and tabs",
+        ));
+    }
+    Ok(trimmed.to_string())
 }
 
 fn position(value: f64) -> Result<(), Invalid> {

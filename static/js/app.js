@@ -20,6 +20,7 @@ import { SearchView, findInUrl } from './search.js';
 import { Board } from './board.js';
 import { BoardNotFound, Boards, boardInUrl } from './boards.js';
 import { ClusterPanel } from './cluster.js';
+import { CommentThread } from './comments.js';
 import { TaskDialog } from './dialog.js';
 import { Feed } from './feed.js';
 import { Filters } from './filters.js';
@@ -80,6 +81,32 @@ const dialog = new TaskDialog({
   toasts,
   announce,
   waitReason: () => health.waitReason(),
+});
+const commentCount = document.getElementById('task-comment-count');
+// The header's count takes you to the thread.
+commentCount.addEventListener('click', () => {
+  const heading = document.getElementById('comments-heading');
+  heading.scrollIntoView({ block: 'start' });
+  heading.focus({ preventScroll: true });
+});
+dialog.comments = new CommentThread({
+  root: document.getElementById('task-comments'),
+  api,
+  toasts,
+  announce,
+  perms: () => ({
+    canWrite: board.canWrite,
+    canModerate: board.canDelete,
+    // With accounts off, everyone is the same anonymous author.
+    me: session.open ? 'anonymous' : session.user?.id ?? null,
+  }),
+  // The thread's count once read; the card's until then.
+  onCount: (n) => {
+    const count = n ?? store.get(dialog.id)?.comment_count ?? 0;
+    commentCount.hidden = count === 0;
+    commentCount.textContent = `💬 ${count}`;
+    commentCount.setAttribute('aria-label', `${count} comment${count === 1 ? '' : 's'}: go to the thread`);
+  },
 });
 
 const feed = new Feed(api, store, {
@@ -312,6 +339,7 @@ function showRole() {
     field.readOnly = !canWrite;
   }
   for (const field of document.querySelectorAll('#task-form select')) field.disabled = !canWrite;
+  if (dialog.isOpen) dialog.comments.render();
   switcher.render();
   board.render();
 }

@@ -53,6 +53,8 @@ export class TaskDialog {
     this.conflict = null;
     this.saving = false;
     this.historyTimer = null;
+    /** The card's comments (`comments.js`), set by the page. */
+    this.comments = null;
     const $ = (sel) => dialog.querySelector(sel);
     this.el = {
       form: $('#task-form'),
@@ -200,6 +202,7 @@ export class TaskDialog {
     this.el.title.scrollTop = 0;
     this.fitTitle();
     this.loadHistory();
+    this.comments?.open(id);
   }
 
   /** The task with its column named (`column_id`), whether the server left it out or not. */
@@ -511,6 +514,10 @@ export class TaskDialog {
   onTaskEvent(event) {
     if (!this.isOpen || event.task_id !== this.id) return;
     this.scheduleHistory();
+    if (event.kind?.startsWith('comment_')) {
+      this.comments?.onEvent(event);
+      return;
+    }
     if (event.kind === 'task_deleted') {
       this.showDeleted();
       return;
@@ -639,7 +646,9 @@ export class TaskDialog {
 
   requestClose() {
     if (!this.isOpen) return;
-    const dirty = this.base && !this.deleted && Object.keys(this.changes()).length > 0;
+    const typed = this.base && !this.deleted && Object.keys(this.changes()).length > 0;
+    // A comment written and not sent is not thrown away silently either.
+    const dirty = typed || Boolean(this.comments?.hasDraft());
     if (dirty && !this.saving) {
       this.el.discard.hidden = false;
       this.dialog.querySelector('#discard-no').focus();
@@ -662,6 +671,7 @@ export class TaskDialog {
     delete this.dialog.dataset.taskId;
     delete this.dialog.dataset.conflict;
     clearTimeout(this.historyTimer);
+    this.comments?.close();
     // Back to the card, for the keyboard.
     const card = id && this.board.cards.get(id);
     if (card) card.focus({ preventScroll: true });

@@ -30,6 +30,10 @@ export function historyItem(ev) {
     }
   } else if (ev.kind === 'task_deleted') {
     head.append(h('strong', null, 'Deleted'), ' ');
+  } else if (ev.kind?.startsWith('comment_')) {
+    const verb = { comment_added: 'Commented', comment_edited: 'Edited a comment', comment_deleted: 'Deleted a comment' };
+    head.append(h('strong', null, verb[ev.kind] ?? 'Comment'), ' ');
+    if (ev.kind !== 'comment_deleted') body.append(h('li', null, show('description', ev.comment?.body)));
   } else {
     const changes = ev.changes ?? {};
     const fields = Object.keys(changes);

@@ -124,6 +124,19 @@ export class Store extends EventTarget {
       case 'column_deleted':
         if (ev.column) this.dropColumn(String(ev.column.id));
         break;
+      case 'comment_added':
+      case 'comment_deleted': {
+        // The card's count follows its thread (a card not held here is
+        // counted when its page is read).
+        const task = this.tasks.get(ev.task_id);
+        if (task) {
+          const delta = ev.kind === 'comment_added' ? 1 : -1;
+          this.tasks.set(ev.task_id, { ...task, comment_count: Math.max(0, (task.comment_count ?? 0) + delta) });
+        }
+        break;
+      }
+      case 'comment_edited':
+        break;
       default:
         // Task events; events of users and members carry no task.
         if (ev.task || ev.kind === 'task_deleted') this.applyTask(ev);
@@ -136,7 +149,9 @@ export class Store extends EventTarget {
     const deleted = ev.kind === 'task_deleted';
     const before =
       ev.kind === 'task_created' ? null : ev.task ? (deleted ? ev.task : placeBefore(ev.task, ev.changes)) : this.tasks.get(id);
-    const after = deleted ? null : ev.task;
+    // A task event does not carry the comment count: the card keeps its own.
+    const held = this.tasks.get(id);
+    const after = deleted ? null : held ? { ...ev.task, comment_count: held.comment_count } : ev.task;
     const from = before && !isArchived(before) ? this.columnOf(before) : null;
     const to = after && !isArchived(after) ? this.columnOf(after) : null;
     if (from !== to) {

@@ -322,6 +322,17 @@ fn user() -> crate::accounts::UserView {
 }
 
 /// A membership event, with every optional field of its member.
+fn comment_event() -> crate::task::Event {
+    crate::task::Event {
+        kind: crate::task::EventKind::CommentEdited,
+        task_id: Some(task().id),
+        task: None,
+        comment: Some(comment()),
+        changes: BTreeMap::new(),
+        ..event()
+    }
+}
+
 fn member_event() -> crate::task::Event {
     crate::task::Event {
         kind: EventKind::ClusterMemberAdded,
@@ -373,6 +384,7 @@ fn event() -> crate::task::Event {
         board: None,
         column: None,
         board_member: None,
+        comment: None,
         changes: BTreeMap::from([(
             "title".to_string(),
             FieldChange {
@@ -422,6 +434,22 @@ fn cluster() -> ClusterView {
     }
 }
 
+fn comment() -> crate::task::Comment {
+    crate::task::Comment {
+        id: crate::task::CommentId(uuid::Uuid::from_u128(0xc1)),
+        task_id: task().id,
+        board_id: crate::task::DEFAULT_BOARD,
+        author: crate::accounts::Actor {
+            id: uuid::Uuid::from_u128(0xa).to_string(),
+            name: "Ada".into(),
+        },
+        body: "Looks *good*".into(),
+        version: 2,
+        created_at: crate::time::Timestamp(1_767_225_600_000),
+        updated_at: crate::time::Timestamp(1_767_225_600_500),
+    }
+}
+
 /// One of each: adding a variant fails to compile here until it is added
 /// to the list, and so checked against the document.
 fn every_kind_of_error() -> Vec<ApiError> {
@@ -438,6 +466,10 @@ fn every_kind_of_error() -> Vec<ApiError> {
         ApiError::VersionMismatch {
             expected: 1,
             current: Box::new(task()),
+        },
+        ApiError::CommentVersionMismatch {
+            expected: 1,
+            current: Box::new(comment()),
         },
         ApiError::TooLarge(crate::api::MAX_BODY),
         ApiError::UnsupportedMediaType("JSON only".into()),
@@ -479,6 +511,7 @@ fn every_kind_of_error() -> Vec<ApiError> {
             | ApiError::NotFound(_)
             | ApiError::Conflict { .. }
             | ApiError::VersionMismatch { .. }
+            | ApiError::CommentVersionMismatch { .. }
             | ApiError::TooLarge(_)
             | ApiError::UnsupportedMediaType(_)
             | ApiError::RequestTimeout(_)
@@ -541,6 +574,8 @@ fn tasks_events_and_the_cluster_view_serialize_as_documented() {
         ("Event", serde_json::to_value(event())),
         ("Event", serde_json::to_value(member_event())),
         ("Event", serde_json::to_value(recovery_event())),
+        ("Event", serde_json::to_value(comment_event())),
+        ("Comment", serde_json::to_value(comment())),
         ("Cluster", serde_json::to_value(cluster())),
         ("User", serde_json::to_value(user())),
         (
@@ -710,6 +745,8 @@ fn every_named_schema_is_held_to_a_type() {
         "ColumnPatch",     // request_bodies_... (PATCH /api/columns/{id})
         "PresenceSummary", // request_bodies_... (POST /internal/presence)
         "ImportJob",       // ..._serialize_as_documented
+        "Comment",         // ..._serialize_as_documented (and in Event)
+        "CommentBody",     // request_bodies_... (POST/PATCH comments)
     ];
     let named = doc.0["components"]["schemas"]
         .as_object()

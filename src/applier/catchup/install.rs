@@ -5,14 +5,16 @@ use std::collections::BTreeSet;
 
 use mysql_async::Conn;
 
-use super::super::batch::{insert_events, insert_keys, transaction, write_tails, write_tasks};
+use super::super::batch::{
+    insert_events, insert_keys, transaction, write_comments, write_tails, write_tasks,
+};
 use super::CatchupError;
 use crate::db::catchup::{EventRowError, Page, PageRequest};
 use crate::db::rows::EventRecord;
 use crate::db::sql::Sql;
 use crate::db::{column_tails, AppliedState};
 use crate::task::catalog::CatalogDirty;
-use crate::task::{Catalog, ColumnTails, Event, Replayed, Task, TaskId};
+use crate::task::{Catalog, ColumnTails, Comment, CommentId, Event, Replayed, Task, TaskId};
 
 /// Why a peer's page cannot be installed here.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +87,12 @@ pub async fn install(
         .collect();
     insert_events(&mut sql, budget, &rows);
     write_tasks(&mut sql, budget, &folded.upserts, &folded.deletes);
+    write_comments(
+        &mut sql,
+        budget,
+        &folded.comment_upserts,
+        &folded.comment_deletes,
+    );
     insert_keys(&mut sql, budget, &page.keys);
     if let Some(accounts) = &page.accounts {
         crate::db::accounts::replace_all(&mut sql, budget, accounts);
@@ -123,6 +131,10 @@ pub(crate) struct Folded {
     pub tails: ColumnTails,
     /// The catalog after the page, with the rows it changed.
     pub catalog: (Catalog, CatalogDirty),
+    /// The comments the page's events leave, and those they delete (the
+    /// comments of `deletes` go with their tasks in `write_tasks`).
+    pub comment_upserts: Vec<Comment>,
+    pub comment_deletes: Vec<CommentId>,
 }
 
 pub(crate) fn fold(
@@ -136,8 +148,10 @@ pub(crate) fn fold(
         tails,
         last_seq,
         catalog,
+        comments: Default::default(),
     };
     let mut touched = BTreeSet::new();
+    let mut touched_comments = BTreeSet::new();
     for event in events {
         let after = replayed.last_seq;
         // The fold refuses only an event that is not next in seq order.
@@ -147,8 +161,16 @@ pub(crate) fn fold(
                 after,
             });
         }
-        touched.extend(event.task_id);
+        // A comment's event names its task but leaves the task as it is.
+        if event.kind.is_task() {
+            touched.extend(event.task_id);
+        }
+        touched_comments.extend(event.comment.as_ref().map(|c| c.id));
     }
+    let comment_deletes = touched_comments
+        .into_iter()
+        .filter(|id| !replayed.comments.contains_key(id))
+        .collect();
     let deletes = touched
         .into_iter()
         .filter(|id| !replayed.tasks.contains_key(id))
@@ -159,6 +181,8 @@ pub(crate) fn fold(
         deletes,
         tails: replayed.tails,
         catalog: (replayed.catalog, dirty),
+        comment_upserts: replayed.comments.into_values().collect(),
+        comment_deletes,
     })
 }
 

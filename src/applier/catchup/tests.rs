@@ -40,6 +40,7 @@ fn row(seq: u64, raft_index: u64) -> EventRow {
         board: None,
         column: None,
         board_member: None,
+        comment: None,
         changes: Default::default(),
         actor: Default::default(),
     };
@@ -308,4 +309,53 @@ fn a_peer_without_a_usable_page_is_transient_and_every_peer_asked_is_named() {
         !pace.per_row,
         "only a size error changes how pages are sent"
     );
+}
+
+/// A comment event of task `task_n` at `seq`, with the comment `n` at `version`.
+fn comment_event(seq: u64, kind: EventKind, task_n: u128, n: u128, version: u64) -> Event {
+    let mut event = row(seq, 10 + seq).event().unwrap();
+    let task = TaskId(Uuid::from_u128(task_n));
+    event.kind = kind;
+    event.task_id = Some(task);
+    event.task = None;
+    event.comment = Some(crate::task::Comment {
+        id: crate::task::CommentId(Uuid::from_u128(0xc000 + n)),
+        task_id: task,
+        board_id: crate::task::DEFAULT_BOARD,
+        author: Default::default(),
+        body: format!("comment {n} v{version}"),
+        version,
+        created_at: Timestamp(1_795_774_512_345),
+        updated_at: Timestamp(1_795_774_512_345),
+    });
+    event
+}
+
+#[test]
+fn a_pages_comment_events_fold_into_comment_rows_and_leave_their_task_alone() {
+    // Task 77 is live before the page (not in it): its comments' events
+    // must not take it for deleted.
+    let events = [
+        comment_event(5, EventKind::CommentAdded, 77, 1, 1),
+        comment_event(6, EventKind::CommentAdded, 77, 2, 1),
+        comment_event(7, EventKind::CommentEdited, 77, 1, 2),
+        comment_event(8, EventKind::CommentDeleted, 77, 2, 1),
+        // A comment deleted whose add was on an earlier page.
+        comment_event(9, EventKind::CommentDeleted, 77, 3, 1),
+    ];
+    let folded = fold(&events, 4, ColumnTails::default(), Default::default()).unwrap();
+    assert!(folded.upserts.is_empty(), "{:?}", folded.upserts);
+    assert!(folded.deletes.is_empty(), "the task is not deleted");
+    let upserts: Vec<(u128, u64)> = folded
+        .comment_upserts
+        .iter()
+        .map(|c| (c.id.0.as_u128() - 0xc000, c.version))
+        .collect();
+    assert_eq!(upserts, [(1, 2)], "comment 1 as its last event left it");
+    let deletes: Vec<u128> = folded
+        .comment_deletes
+        .iter()
+        .map(|id| id.0.as_u128() - 0xc000)
+        .collect();
+    assert_eq!(deletes, [2, 3]);
 }

@@ -95,6 +95,7 @@ export class CardsView {
       task.labels,
       task.due_date,
       Boolean(task.description),
+      task.comment_count ?? 0,
       dueState(task),
       ov ? (ov.preview ? 'preview' : 'pending') : '',
       board.moving?.id === task.id,
@@ -150,6 +151,17 @@ export class CardsView {
     if (task.description) {
       meta.append(h('span', { class: 'has-desc', title: 'Has a description' }, icon('text')));
     }
+    const comments = task.comment_count ?? 0;
+    if (comments > 0) {
+      meta.append(
+        h(
+          'span',
+          { class: 'comment-count', title: `${comments} comment${comments === 1 ? '' : 's'}` },
+          h('span', { 'aria-hidden': 'true' }, '💬 '),
+          String(comments),
+        ),
+      );
+    }
     if (task.assignee) {
       meta.append(
         h(
@@ -168,6 +180,7 @@ export class CardsView {
       task.assignee ? `assigned to ${task.assignee}` : 'unassigned',
       task.due_date ? `due ${task.due_date}${due === 'overdue' ? ', overdue' : ''}` : null,
       task.labels.length ? `labels ${task.labels.join(', ')}` : null,
+      comments > 0 ? `${comments} comment${comments === 1 ? '' : 's'}` : null,
       ov && !ov.preview ? 'saving' : null,
     ]
       .filter(Boolean)

@@ -75,7 +75,7 @@ fn a_board_exports_as_json_and_csv_exactly_as_the_api_serves_it() {
     cluster.leader(Duration::from_secs(30));
     let admin = admin_session(&cluster);
     let (url1, url2) = (cluster.url(1), cluster.url(2));
-    create_user(&url1, &admin, "ana", "member");
+    let ana_id = create_user(&url1, &admin, "ana", "member");
     create_user(&url1, &admin, "vic", "member");
     let ana = login(&url2, "ana", "ana-password").unwrap();
     let vic = login(&url1, "vic", "vic-password").unwrap();
@@ -142,6 +142,15 @@ fn a_board_exports_as_json_and_csv_exactly_as_the_api_serves_it() {
         ),
         201,
     );
+    ok(
+        &call(
+            &ana,
+            "POST",
+            &format!("{url2}/api/tasks/{}/comments", ids[0]),
+            Some(&json!({ "body": "First! 🚀 \\ \"q\"" })),
+        ),
+        201,
+    );
     // The truth, as the API serves each card.
     let served: HashMap<String, Value> = ids
         .iter()
@@ -199,7 +208,13 @@ fn a_board_exports_as_json_and_csv_exactly_as_the_api_serves_it() {
         let id = card["id"].as_str().unwrap();
         let mut want = served[id].clone();
         want["column_id"] = card["column_id"].clone();
-        assert_eq!(card, &want, "{id}");
+        want["comments"] = if id == ids[0] {
+            json!([{ "author": { "id": ana_id, "name": "ana" }, "body": "First! 🚀 \\ \"q\"",
+                     "created_at": card["comments"][0]["created_at"] }])
+        } else {
+            json!([])
+        };
+        assert!(card == &want, "{id}: {:.300}", card.to_string());
     }
 
     // CSV: one row per card, hostile cells intact or defused.

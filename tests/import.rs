@@ -101,6 +101,7 @@ fn content(file: &Value) -> Value {
                 "title": c["title"], "description": c["description"],
                 "priority": c["priority"], "assignee": c["assignee"],
                 "labels": c["labels"], "due_date": c["due_date"],
+                "comments": c["comments"].as_array().unwrap().iter().map(|c| c["body"].clone()).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -208,11 +209,44 @@ fn the_sample_trello_export_imports_and_a_board_round_trips_through_export_exact
         checklist.contains("**Checklist**\n\n- [x] Write it\n- [ ] Review it"),
         "{checklist}"
     );
-    assert!(checklist.contains("**Comments**"), "{checklist}");
     assert!(
-        checklist.contains("Ana Pérez · 2026-11-01\n> Comment 0: looks good 👍"),
-        "{checklist}"
+        !checklist.contains("Comment 0"),
+        "comments are comments: {checklist}"
     );
+    // Its two Trello comments, oldest first, as comments, with their author.
+    let thread: Vec<&str> = first["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(thread.len(), 2, "{thread:?}");
+    assert!(
+        thread[0].starts_with("**Ana Pérez** · 2026-11-01 (in Trello)\n\nComment 0: looks good 👍"),
+        "{thread:?}"
+    );
+    assert!(
+        thread[1].starts_with("**Bo Chen** · 2026-11-02"),
+        "{thread:?}"
+    );
+    let listed = ok(
+        &call(
+            &ana,
+            "GET",
+            &format!(
+                "{url1}/api/tasks/{}/comments",
+                first["id"].as_str().unwrap()
+            ),
+            None,
+        ),
+        200,
+    );
+    assert_eq!(listed["comments"].as_array().unwrap().len(), 2, "{listed}");
+    let comments: usize = cards
+        .iter()
+        .map(|c| c["comments"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(comments, 15, "every Trello comment once");
     let long = card("Migrate blog posts from WordPress");
     assert!(long["description"]
         .as_str()

@@ -12,7 +12,7 @@
 //!
 //! - **JSON** (`taskraft-board`, version 1): `{format, version, last_seq,
 //!   board, columns, cards}`, each card as the API shows a task, with its
-//!   `column_id` always present. It is what an import of `format=json`
+//!   `column_id` always present and its `comments` (author, body, time). It is what an import of `format=json`
 //!   reads back.
 //! - **CSV** (RFC 4180, UTF-8, CRLF): the header [`CSV_HEADER`], one row
 //!   per card. `labels` are joined by `; ` (a `;` or `\` in a label is
@@ -22,6 +22,8 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
+use std::collections::HashMap;
+
 use mysql_async::prelude::*;
 use mysql_async::{IsolationLevel, Pool, TxOpts, Value};
 use serde::Deserialize;
@@ -199,8 +201,13 @@ async fn produce(
         let mut after: Option<(f64, TaskId)> = None;
         loop {
             let page = page(&mut tx, board, archived, after, PAGE).await?;
+            let mut threads = if format == Format::Json {
+                comments(&mut tx, &page).await?
+            } else {
+                HashMap::new()
+            };
             for task in &page {
-                out.card(task, &columns);
+                out.card(task, &columns, threads.remove(&task.id).unwrap_or_default());
                 if out.buffer.len() >= CHUNK && !out.flush().await {
                     return Ok(()); // the client went away, or stopped reading
                 }
@@ -240,6 +247,40 @@ async fn page(
     params.push(limit.into());
     let rows: Vec<mysql_async::Row> = tx.exec(sql.into_string(), params).await?;
     rows.into_iter().map(task_from_row).collect()
+}
+
+/// The comments of `tasks`, each card's oldest first, as an export shows
+/// them: author, body, time.
+async fn comments(
+    tx: &mut mysql_async::Transaction<'_>,
+    tasks: &[Task],
+) -> Result<HashMap<TaskId, Vec<serde_json::Value>>, DbError> {
+    let mut threads: HashMap<TaskId, Vec<serde_json::Value>> = HashMap::new();
+    if tasks.is_empty() {
+        return Ok(threads);
+    }
+    let mut sql = Sql::new();
+    sql.push(
+        "SELECT task_id, author_id, author_name, body, created_at FROM comments \
+         WHERE task_id IN (",
+    )
+    .marks(tasks.len())
+    .push(") ORDER BY task_id, created_at, id");
+    let params: Vec<Value> = tasks.iter().map(|t| t.id.to_string().into()).collect();
+    let rows: Vec<(String, String, String, String, Value)> =
+        tx.exec(sql.into_string(), params).await?;
+    for (task, author_id, author_name, body, created_at) in rows {
+        let task: TaskId = task
+            .parse()
+            .map_err(|_| DbError::Corrupt(format!("comments.task_id `{task}`")))?;
+        let at = crate::db::rows::timestamp_from(created_at, "created_at")?;
+        threads.entry(task).or_default().push(json!({
+            "author": { "id": author_id, "name": author_name },
+            "body": body,
+            "created_at": at,
+        }));
+    }
+    Ok(threads)
 }
 
 /// The file as it is written, sent a page at a time.
@@ -282,7 +323,7 @@ impl Writer {
         }
     }
 
-    fn card(&mut self, task: &Task, columns: &[Column]) {
+    fn card(&mut self, task: &Task, columns: &[Column], comments: Vec<serde_json::Value>) {
         let column = task.column();
         match self.format {
             Format::Json => {
@@ -291,6 +332,7 @@ impl Writer {
                 }
                 let mut value = json!(task);
                 value["column_id"] = json!(column);
+                value["comments"] = json!(comments);
                 self.buffer.push_str(&value.to_string());
             }
             Format::Csv => {

@@ -8,8 +8,8 @@
 //!    JSON path, a CSV line) before anything is written.
 //! 2. **Write it through the log** as ordinary commands, as the importing
 //!    user: the board, its columns, then the cards in batches of
-//!    [`BATCH`] (at most [`IN_FLIGHT`] proposed at once), then the archived
-//!    ones archived. The job reports its progress ([`Jobs`]).
+//!    [`BATCH`] (at most [`IN_FLIGHT`] proposed at once), their comments,
+//!    then the archived ones archived. The job reports its progress ([`Jobs`]).
 //! 3. **Exactly once, resumable.** Every id the job writes (board, columns,
 //!    cards) is derived from the job's id, which is derived from the user,
 //!    the `Idempotency-Key` and the file. A command that fails without an
@@ -34,8 +34,8 @@ use uuid::Uuid;
 use crate::accounts::Actor;
 use crate::raft::RaftHandle;
 use crate::task::{
-    validate, BoardId, CatalogRejection, ColumnId, ColumnPatch, Command, NewBoard, NewColumn,
-    NewTask, Op, Outcome, Priority, Rejection, Status, TaskId, TaskPatch,
+    validate, BoardId, CatalogRejection, ColumnId, ColumnPatch, Command, CommentId, NewBoard,
+    NewColumn, NewComment, NewTask, Op, Outcome, Priority, Rejection, Status, TaskId, TaskPatch,
 };
 use crate::time::{Date, Timestamp};
 
@@ -101,6 +101,8 @@ pub struct PlannedCard {
     pub labels: Vec<String>,
     pub due_date: Option<Date>,
     pub archived: bool,
+    /// Comment bodies, oldest first (written as the importing user).
+    pub comments: Vec<String>,
 }
 
 impl PlannedCard {
@@ -115,6 +117,7 @@ impl PlannedCard {
             labels: Vec::new(),
             due_date: None,
             archived: false,
+            comments: Vec::new(),
         }
     }
 
@@ -139,6 +142,10 @@ impl PlannedCard {
         self.description = task.description;
         self.assignee = task.assignee;
         self.labels = task.labels;
+        for (i, body) in self.comments.iter_mut().enumerate() {
+            *body = validate::comment_body(body)
+                .map_err(|e| Problem::new(format!("{at}.comments[{i}]"), e.message))?;
+        }
         Ok(())
     }
 }
@@ -220,6 +227,14 @@ fn id_of(job: Uuid, tag: &str, n: usize) -> Uuid {
     hash.update(tag.as_bytes());
     hash.update((n as u64).to_be_bytes());
     derived(&hash.finalize())
+}
+
+/// Like [`id_of`], the `n`th id sorting after the `n - 1`th (as text too):
+/// `n` in its first four bytes, the hash in the rest.
+fn ordered_id(job: Uuid, tag: &str, n: usize) -> Uuid {
+    let mut bytes = *id_of(job, tag, n).as_bytes();
+    bytes[..4].copy_from_slice(&(n as u32).to_be_bytes());
+    Uuid::from_bytes(bytes)
 }
 
 /// A UUID (version 8: made here) from the first 16 bytes of a hash.
@@ -313,12 +328,13 @@ impl Jobs {
                 return None;
             }
             let archived = plan.cards.iter().filter(|c| c.archived).count();
+            let comments: usize = plan.cards.iter().map(|c| c.comments.len()).sum();
             let view = JobView {
                 id,
                 state: "running",
                 board_id: board,
                 done: 0,
-                total: 1 + plan.columns.len().max(3) + plan.cards.len() + archived,
+                total: 1 + plan.columns.len().max(3) + plan.cards.len() + comments + archived,
                 cards: plan.cards.len(),
                 error: None,
                 started_at: Timestamp::now(),
@@ -429,6 +445,27 @@ impl Job {
             })
             .collect();
         self.write_all(creates).await?;
+        // A card's comments in order: its first with every card's first,
+        // then the seconds, … (each round after the one before, so their
+        // times follow the file), ids sorting in file order too.
+        let mut k = 0;
+        let mut rounds: Vec<Vec<Op>> = Vec::new();
+        for (n, card) in plan.cards.iter().enumerate() {
+            for (round, body) in card.comments.iter().enumerate() {
+                if rounds.len() <= round {
+                    rounds.push(Vec::new());
+                }
+                rounds[round].push(Op::CommentAdd(NewComment {
+                    id: CommentId(ordered_id(self.id, "comment", k)),
+                    task_id: TaskId(id_of(self.id, "card", n)),
+                    body: body.clone(),
+                }));
+                k += 1;
+            }
+        }
+        for round in rounds {
+            self.write_all(round).await?;
+        }
         let archives: Vec<Op> = plan
             .cards
             .iter()
@@ -503,7 +540,7 @@ fn refusal(op: &Op, outcome: &Outcome) -> Option<String> {
     let written_before = match (op, rejection) {
         (Op::Create(_), Rejection::IdTaken { .. }) => true,
         (
-            Op::BoardCreate(_) | Op::ColumnCreate(_),
+            Op::BoardCreate(_) | Op::ColumnCreate(_) | Op::CommentAdd(_),
             Rejection::Catalog {
                 refused: CatalogRejection::IdTaken { .. },
             },
@@ -536,6 +573,11 @@ mod tests {
         assert_ne!(id_of(job, "card", 7), id_of(job, "card", 8));
         assert_ne!(id_of(job, "card", 0), id_of(job, "column", 0));
         assert_eq!(id_of(job, "card", 7).get_version_num(), 8);
+        let ordered: Vec<String> = (0..300)
+            .map(|n| ordered_id(job, "c", n).to_string())
+            .collect();
+        assert!(ordered.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(ordered_id(job, "c", 7).get_version_num(), 8);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! A board this cluster exported (`GET /api/boards/{id}/export`, format
 //! `taskraft-board` version 1): its name, its columns in their order with
 //! their WIP limits, colours and auto-archive, and every card in its column
-//! in its order, archived ones archived. Ids, versions and times are the
-//! new board's own.
+//! in its order, archived ones archived, with its comments (written as
+//! the importing user). Ids, versions and times are the new board's own.
 
 use serde::Deserialize;
 
@@ -53,6 +53,13 @@ struct Card {
     due_date: Option<Date>,
     #[serde(default)]
     archived: bool,
+    #[serde(default)]
+    comments: Vec<Comment>,
+}
+
+#[derive(Deserialize)]
+struct Comment {
+    body: String,
 }
 
 pub fn plan(bytes: &[u8]) -> Result<Plan, Problem> {
@@ -101,6 +108,7 @@ pub fn plan(bytes: &[u8]) -> Result<Plan, Problem> {
             labels: card.labels.clone(),
             due_date: card.due_date,
             archived: card.archived,
+            comments: card.comments.iter().map(|c| c.body.clone()).collect(),
         };
         planned.check(&at)?;
         plan.cards.push(planned);

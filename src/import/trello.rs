@@ -2,10 +2,11 @@
 //! as JSON"): its open lists become columns in their order; every card
 //! goes to its list's column with its description, labels (their names, or
 //! colours when unnamed), due date and archived state (a card in an
-//! archived list is archived too, in the first column). Checklists and
-//! comments are written into the card's description as Markdown (a task
-//! list per checklist; comments oldest first, with author and date), cut
-//! with a note if the description would pass its 20,000 characters. The
+//! archived list is archived too, in the first column). Its comments
+//! become its comments, oldest first, each opening with its Trello author
+//! and date (they are written as the importing user). Checklists are
+//! written into the card's description as Markdown task lists, cut with a
+//! note if the description would pass its 20,000 characters. The
 //! card's first member is its assignee, by Trello username (a user of the
 //! cluster by that name, or just the name).
 //!
@@ -19,7 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{shorten, Plan, PlannedCard, PlannedColumn, Problem};
-use crate::task::validate::{DESCRIPTION_MAX, LABELS_MAX, LABEL_MAX, TITLE_MAX};
+use crate::task::validate::{COMMENT_MAX, DESCRIPTION_MAX, LABELS_MAX, LABEL_MAX, TITLE_MAX};
 use crate::time::Date;
 
 #[derive(Deserialize)]
@@ -241,8 +242,11 @@ pub fn plan(bytes: &[u8]) -> Result<Plan, Problem> {
         planned.description = description(
             &card.desc,
             checklists.get(card.id.as_str()).map(Vec::as_slice),
-            comments.get(card.id.as_str()).map(Vec::as_slice),
         );
+        planned.comments = comments
+            .get(card.id.as_str())
+            .map(|list| list.iter().map(|a| comment(a)).collect())
+            .unwrap_or_default();
         planned.check(&at)?;
         plan.cards.push(planned);
     }
@@ -254,13 +258,9 @@ fn strip_controls(text: &str) -> String {
     text.chars().filter(|c| !c.is_control()).collect()
 }
 
-/// The card's description, then its checklists, then its comments, cut
-/// to what a description holds.
-fn description(
-    desc: &str,
-    checklists: Option<&[&Checklist]>,
-    comments: Option<&[&Action]>,
-) -> String {
+/// The card's description, then its checklists, cut to what a
+/// description holds.
+fn description(desc: &str, checklists: Option<&[&Checklist]>) -> String {
     let mut out = desc.trim_end().to_string();
     let mut lists: Vec<&Checklist> = checklists.unwrap_or_default().to_vec();
     lists.sort_by(|a, b| a.pos.total_cmp(&b.pos));
@@ -271,35 +271,6 @@ fn description(
         for item in items {
             let mark = if item.state == "complete" { 'x' } else { ' ' };
             out.push_str(&format!("\n- [{mark}] {}", one_line(&item.name)));
-        }
-    }
-    let comments = comments.unwrap_or_default();
-    if !comments.is_empty() {
-        out.push_str("\n\n---\n**Comments**");
-        for comment in comments {
-            let who = comment
-                .member_creator
-                .as_ref()
-                .map(|m| {
-                    if m.full_name.is_empty() {
-                        m.username.as_str()
-                    } else {
-                        m.full_name.as_str()
-                    }
-                })
-                .unwrap_or("someone");
-            let text = comment
-                .data
-                .get("text")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            let quoted: Vec<String> = text.lines().map(|l| format!("> {l}")).collect();
-            out.push_str(&format!(
-                "\n\n{} · {}\n{}",
-                one_line(who),
-                comment.date.get(..10).unwrap_or(""),
-                quoted.join("\n")
-            ));
         }
     }
     let out = out.trim().to_string();
@@ -313,6 +284,38 @@ fn description(
         .collect();
     cut.push_str(note);
     cut
+}
+
+/// A Trello comment as a comment here: its author and date first (it is
+/// written as the importing user), control characters out, cut to fit.
+fn comment(action: &Action) -> String {
+    let who = action
+        .member_creator
+        .as_ref()
+        .map(|m| {
+            if m.full_name.is_empty() {
+                m.username.as_str()
+            } else {
+                m.full_name.as_str()
+            }
+        })
+        .unwrap_or("someone");
+    let text = action
+        .data
+        .get("text")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let text: String = text
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+        .collect();
+    let body = format!(
+        "**{}** · {} (in Trello)\n\n{}",
+        one_line(who),
+        action.date.get(..10).unwrap_or(""),
+        text.trim()
+    );
+    shorten(&body, COMMENT_MAX)
 }
 
 fn one_line(text: &str) -> String {
@@ -352,9 +355,9 @@ mod tests {
     }
 
     #[test]
-    fn checklists_and_comments_go_into_the_description_and_are_cut_to_fit() {
+    fn checklists_go_into_the_description_and_are_cut_to_fit() {
         let long = "y".repeat(19_990);
-        let text = description(&long, None, None);
+        let text = description(&long, None);
         assert_eq!(text.chars().count(), 19_990);
         let item = CheckItem {
             name: "do\nit".into(),
@@ -367,9 +370,9 @@ mod tests {
             pos: 1.0,
             check_items: vec![item],
         };
-        let text = description("Desc", Some(&[&list]), None);
+        let text = description("Desc", Some(&[&list]));
         assert_eq!(text, "Desc\n\n**Steps**\n\n- [x] do it");
-        let text = description(&long, Some(&[&list]), None);
+        let text = description(&long, Some(&[&list]));
         assert_eq!(text.chars().count(), DESCRIPTION_MAX);
         assert!(text.ends_with("(cut on import: the rest is in Trello)"));
     }

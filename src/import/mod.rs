@@ -279,6 +279,8 @@ pub struct Jobs {
 /// up to the api's 32 MiB, so memory stays bounded however many send).
 pub const MAX_RUNNING: usize = 2;
 pub const MAX_UPLOADS: usize = 2;
+/// Ended jobs a node remembers (the oldest go first).
+const KEEP_ENDED: usize = 100;
 
 /// A place among the [`MAX_UPLOADS`], given back when dropped.
 pub struct Upload(Arc<std::sync::atomic::AtomicUsize>);
@@ -341,6 +343,18 @@ impl Jobs {
                 finished_at: None,
                 owner: actor.id.clone(),
             };
+            // Ended jobs are kept for their owners to read, the newest few.
+            let mut ended: Vec<(Timestamp, Uuid)> = jobs
+                .values()
+                .filter(|j| j.state != "running")
+                .map(|j| (j.finished_at.unwrap_or(j.started_at), j.id))
+                .collect();
+            if ended.len() >= KEEP_ENDED {
+                ended.sort();
+                for (_, old) in &ended[..ended.len() + 1 - KEEP_ENDED] {
+                    jobs.remove(old);
+                }
+            }
             jobs.insert(id, view.clone());
             view
         };
@@ -516,6 +530,13 @@ impl Job {
                     }
                     self.jobs.update(self.id, |view| view.done += 1);
                     return Ok(());
+                }
+                // A rolling upgrade not finished: it may take longer than
+                // the job should wait; the file can be sent again after it.
+                Err(e @ crate::raft::ConsensusError::ClusterTooOld(_)) => {
+                    return Err(format!(
+                        "{e}; import the same file again once the upgrade ends"
+                    ))
                 }
                 Err(e) if started.elapsed() < GIVE_UP_AFTER => {
                     tracing::debug!(job = %self.id, error = %e, "import: sending again");

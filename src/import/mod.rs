@@ -45,6 +45,7 @@ pub const IN_FLIGHT: usize = 16;
 /// Most columns and cards a file may bring.
 pub const MAX_COLUMNS: usize = 100;
 pub const MAX_CARDS: usize = 50_000;
+pub const MAX_COMMENTS: usize = 100_000;
 /// Column names are 1–60 characters.
 const COLUMN_NAME_MAX: usize = 60;
 const BOARD_NAME_MAX: usize = 100;
@@ -174,6 +175,13 @@ impl Plan {
             return Err(Problem::new(
                 "cards",
                 format!("{} cards; at most {MAX_CARDS}", self.cards.len()),
+            ));
+        }
+        let comments: usize = self.cards.iter().map(|c| c.comments.len()).sum();
+        if comments > MAX_COMMENTS {
+            return Err(Problem::new(
+                "comments",
+                format!("{comments} comments; at most {MAX_COMMENTS}"),
             ));
         }
         for (i, column) in self.columns.iter_mut().enumerate() {

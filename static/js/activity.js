@@ -16,9 +16,11 @@ export class ActivityView {
   /**
    * `onShown(shown)`: the live board hides while shown. `board()`: the board
    * on screen. `people()`: [{id, name}] to filter by. `columnName(id)`.
+   * `taskTitle(id)`: a loaded card's title (a comment's event names only its card).
    */
-  constructor({ api, onShown, board, people, columnName }) {
+  constructor({ api, onShown, board, people, columnName, taskTitle }) {
     this.api = api;
+    this.taskTitle = taskTitle;
     this.onShown = onShown;
     this.board = board;
     this.people = people;
@@ -185,14 +187,20 @@ export class ActivityView {
       case 'column_deleted':
         return `deleted the column “${ev.column?.name ?? ''}”`;
       case 'comment_added':
-        return `commented on ${ev.task ? title : 'a card'}`;
+        return `commented on ${this.cardOf(ev)}`;
       case 'comment_edited':
-        return `edited a comment${ev.task ? ` on ${title}` : ''}`;
+        return `edited a comment on ${this.cardOf(ev)}`;
       case 'comment_deleted':
-        return `deleted a comment${ev.task ? ` on ${title}` : ''}`;
+        return `deleted a comment on ${this.cardOf(ev)}`;
       default:
         return String(ev.kind ?? '').replace(/_/g, ' ');
     }
+  }
+
+  /** The card a comment's event is about, by its title when it is loaded. */
+  cardOf(ev) {
+    const title = ev.task?.title ?? this.taskTitle(ev.task_id ?? ev.comment?.task_id);
+    return title == null ? 'a card' : `“${String(title)}”`;
   }
 
   personName(id) {

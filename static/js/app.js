@@ -438,6 +438,7 @@ const activity = new ActivityView({
   // Anyone may be filtered by; with accounts off everything is `system`'s.
   people: () => [...users.map((u) => ({ id: u.id, name: u.display_name || u.username })), { id: 'system', name: 'system' }],
   columnName: (id) => store.column(id)?.name ?? null,
+  taskTitle: (id) => (id ? store.get(id)?.title : null) ?? null,
 });
 document.getElementById('activity-open').addEventListener('click', () => {
   past.close();

@@ -40,9 +40,11 @@ describe('activity', () => {
     const joined = await api.call(url1, 'PUT', `/api/boards/${board.id}/members/${riaId}`, { body: { role: 'member' } });
     assert.equal(joined.status, 200, JSON.stringify(joined.body));
     // Enough cards for two pages of 50.
+    const cards = [];
     for (let i = 0; i < 55; i++) {
       const r = await api.call(url1, 'POST', '/api/tasks', { body: { title: `Card ${i} <b>&amp;</b>`, board_id: board.id, column_id: todo } });
       assert.equal(r.status, 201, JSON.stringify(r.body));
+      cards.push(r.body);
     }
 
     const a = await openBoard(env.browser, url1, { query: `?board=${board.id}` });
@@ -81,6 +83,11 @@ describe('activity', () => {
       await eventually(async () => /^Ria added “From Ria on node 2” to To do/.test((top = (await items(a))[0] ?? '')), {
         what: `Ria’s card live on node 1 (on top: ${top})`,
       }).catch((err) => assert.fail(`${err.message}; on top: ${top}`));
+
+      // A comment (its event names only its card): the card's title, live.
+      const commented = await api.call(url2, 'POST', `/api/tasks/${cards[0].id}/comments`, { body: { body: 'Looks done to me' } });
+      assert.equal(commented.status, 201, JSON.stringify(commented.body));
+      await eventually(async () => /commented on “Card 0 <b>&amp;<\/b>”/.test((await items(a))[0] ?? ''), { what: 'the comment live, with its card' });
 
       // Only Ria's part: one change.
       await a.locator('#activity-actor').selectOption({ label: 'Ria' });

@@ -671,13 +671,7 @@ pub async fn tasks(
     query: web::Query<TasksQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let board = board_id(&path)?;
-    let limit = query.limit.unwrap_or(PAGE_DEFAULT);
-    if !(1..=PAGE_MAX).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("must be 1 to {PAGE_MAX}"),
-        ));
-    }
+    let limit = request::limit(query.limit, PAGE_DEFAULT, PAGE_MAX)?;
     let column = query.column.as_deref().map(column_id).transpose()?;
     if column.is_none() && !query.archived {
         return Err(ApiError::invalid(
@@ -811,13 +805,7 @@ pub async fn activity(
     query: web::Query<ActivityQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let board = board_id(&path)?;
-    let limit = query.limit.unwrap_or(ACTIVITY_DEFAULT);
-    if !(1..=ACTIVITY_MAX).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("must be 1 to {ACTIVITY_MAX}"),
-        ));
-    }
+    let limit = request::limit(query.limit, ACTIVITY_DEFAULT, ACTIVITY_MAX)?;
     let before = query
         .cursor
         .as_deref()

@@ -35,13 +35,7 @@ pub async fn events(
     req: HttpRequest,
     query: web::Query<FeedQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = query.limit.unwrap_or(FEED_LIMIT_DEFAULT);
-    if !(1..=FEED_LIMIT_MAX).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("must be 1 to {FEED_LIMIT_MAX}"),
-        ));
-    }
+    let limit = request::limit(query.limit, FEED_LIMIT_DEFAULT, FEED_LIMIT_MAX)?;
     read_barrier(&state, query.consistency).await?;
     let events = queries::events_since(&state.pool, query.since, limit).await?;
     // Read after the events: at least as high as the last of them.
@@ -88,13 +82,7 @@ pub async fn recent_log(
     state: web::Data<AppState>,
     query: web::Query<LogQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = query.limit.unwrap_or(LOG_LIMIT_DEFAULT);
-    if !(1..=LOG_LIMIT_MAX).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("must be 1 to {LOG_LIMIT_MAX}"),
-        ));
-    }
+    let limit = request::limit(query.limit, LOG_LIMIT_DEFAULT, LOG_LIMIT_MAX)?;
     Ok(HttpResponse::Ok().json(state.raft.recent_log(limit).await?))
 }
 

@@ -70,13 +70,7 @@ pub async fn list(
     query: web::Query<ThreadQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = task_id(&path)?;
-    let limit = query.limit.unwrap_or(PAGE_DEFAULT);
-    if !(1..=PAGE_MAX).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("must be 1 to {PAGE_MAX}"),
-        ));
-    }
+    let limit = request::limit(query.limit, PAGE_DEFAULT, PAGE_MAX)?;
     let after = query
         .cursor
         .as_deref()

@@ -248,6 +248,17 @@ pub enum Consistency {
     Local,
 }
 
+/// A page size: `limit` if given (1 to `max`, else a 400 naming it), or
+/// `default`.
+pub fn limit(limit: Option<usize>, default: usize, max: usize) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::invalid("limit", format!("must be 1 to {max}")))
+    }
+}
+
 /// A query parameter's text, trimmed; `None` when absent or blank (a
 /// filter left empty in a form filters nothing).
 pub fn nonempty(text: Option<&str>) -> Option<String> {

@@ -340,13 +340,7 @@ pub async fn list(
     if let Some(time) = &query.as_of {
         return list_as_of(&state, &query, time).await;
     }
-    let limit = query.limit.unwrap_or(LIST_LIMIT_DEFAULT);
-    if !(1..=LIST_LIMIT_MAX).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("must be 1 to {LIST_LIMIT_MAX}"),
-        ));
-    }
+    let limit = request::limit(query.limit, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX)?;
     let after = query
         .cursor
         .as_deref()
@@ -442,13 +436,7 @@ pub async fn search(
         ));
     }
     let words = words(q)?;
-    let limit = query.limit.unwrap_or(SEARCH_LIMIT_DEFAULT);
-    if !(1..=SEARCH_LIMIT_MAX).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("must be 1 to {SEARCH_LIMIT_MAX}"),
-        ));
-    }
+    let limit = request::limit(query.limit, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX)?;
     let after = query
         .cursor
         .as_deref()

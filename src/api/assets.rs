@@ -62,6 +62,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/markdown.js", "text/javascript; charset=utf-8"),
     asset!("js/members.js", "text/javascript; charset=utf-8"),
     asset!("js/past.js", "text/javascript; charset=utf-8"),
+    asset!("js/shown-view.js", "text/javascript; charset=utf-8"),
     asset!("js/store.js", "text/javascript; charset=utf-8"),
     asset!("js/session.js", "text/javascript; charset=utf-8"),
     asset!("js/toast.js", "text/javascript; charset=utf-8"),

@@ -8,56 +8,39 @@
 
 import { errorMessage } from './api.js';
 import { FIELD_NAME, show } from './history.js';
+import { ShownView } from './shown-view.js';
 import { DEFAULT_BOARD, FIXED_COLUMNS, formatTime, h, relativeTime } from './util.js';
 
 const PAGE_SIZE = 50;
 
-export class ActivityView {
+export class ActivityView extends ShownView {
   /**
    * `onShown(shown)`: the live board hides while shown. `board()`: the board
    * on screen. `people()`: [{id, name}] to filter by. `columnName(id)`.
    * `taskTitle(id)`: a loaded card's title (a comment's event names only its card).
    */
   constructor({ api, onShown, board, people, columnName, taskTitle }) {
+    super('activity', onShown);
     this.api = api;
     this.taskTitle = taskTitle;
-    this.onShown = onShown;
     this.board = board;
     this.people = people;
     this.columnName = columnName;
-    this.view = document.getElementById('activity');
     this.title = document.getElementById('activity-title');
-    this.status = document.getElementById('activity-status');
-    this.list = document.getElementById('activity-list');
-    this.more = document.getElementById('activity-more');
     this.who = document.getElementById('activity-actor');
-    this.cursor = null;
     this.boardId = null;
     /** The seqs listed, so an event that comes both live and in a page shows once. */
     this.shown = new Set();
     /** Bumped on every fresh load, so a late answer for an old one is dropped. */
     this.generation = 0;
-    document.getElementById('activity-back').addEventListener('click', () => this.close());
-    this.more.addEventListener('click', () => this.load());
     this.who.addEventListener('change', () => this.reload());
-    // Escape anywhere while shown (focus may be on the page itself).
-    document.addEventListener('keydown', (e) => {
-      if (e.key !== 'Escape' || !this.open || e.defaultPrevented || document.querySelector('dialog[open]')) return;
-      e.preventDefault();
-      this.close();
-    });
-  }
-
-  get open() {
-    return !this.view.hidden;
   }
 
   async openView() {
     const board = this.board();
     if (!board) return;
     this.boardId = board.id;
-    this.view.hidden = false;
-    this.onShown(true);
+    this.show();
     this.title.textContent = `Activity on ${board.name}`;
     this.fillPeople();
     this.title.focus();
@@ -100,10 +83,7 @@ export class ActivityView {
       return;
     }
     const events = Array.isArray(res.body?.events) ? res.body.events : [];
-    this.cursor = res.body?.next_cursor ?? null;
-    // The last page: "Show more" goes, and focus (if it was there) to the heading.
-    if (!this.cursor && document.activeElement === this.more) this.title.focus();
-    this.more.hidden = !this.cursor;
+    this.paged(res.body?.next_cursor, this.title);
     this.list.append(...events.filter((ev) => !this.shown.has(ev.seq)).map((ev) => this.row(ev)));
     this.say();
   }
@@ -207,14 +187,10 @@ export class ActivityView {
     return this.people().find((p) => p.id === id)?.name ?? 'someone';
   }
 
-  close() {
-    if (!this.open) return;
-    this.view.hidden = true;
-    this.list.replaceChildren();
+  closed() {
     this.shown.clear();
-    this.onShown(false);
-    document.getElementById('board').focus();
   }
+
 }
 
 function columnId(task) {

@@ -8,38 +8,22 @@
 // through its event. "Back to the board" (or Escape) returns.
 
 import { errorMessage } from './api.js';
+import { ShownView } from './shown-view.js';
 import { h, uuid } from './util.js';
 
 const PAGE_SIZE = 50;
 
-export class ArchivedView {
+export class ArchivedView extends ShownView {
   /** `onShown(shown)`: the live board hides while shown. `board()`: the board on screen; `canWrite()`. */
   constructor({ api, announce, onShown, board, canWrite, columnName }) {
+    super('archived', onShown);
     this.api = api;
     this.announce = announce;
-    this.onShown = onShown;
     this.board = board;
     this.canWrite = canWrite;
     this.columnName = columnName;
-    this.view = document.getElementById('archived');
     this.title = document.getElementById('archived-title');
-    this.status = document.getElementById('archived-status');
-    this.list = document.getElementById('archived-list');
-    this.more = document.getElementById('archived-more');
-    this.cursor = null;
     this.boardId = null;
-    document.getElementById('archived-back').addEventListener('click', () => this.close());
-    this.more.addEventListener('click', () => this.load());
-    this.view.addEventListener('keydown', (e) => {
-      if (e.key === 'Escape') {
-        e.preventDefault();
-        this.close();
-      }
-    });
-  }
-
-  get open() {
-    return !this.view.hidden;
   }
 
   async openView() {
@@ -47,8 +31,7 @@ export class ArchivedView {
     if (!board) return;
     this.boardId = board.id;
     this.cursor = null;
-    this.view.hidden = false;
-    this.onShown(true);
+    this.show();
     this.title.textContent = `Archived cards of ${board.name}`;
     this.list.replaceChildren();
     this.more.hidden = true;
@@ -74,10 +57,7 @@ export class ArchivedView {
       return;
     }
     const tasks = Array.isArray(res.body?.tasks) ? res.body.tasks : [];
-    this.cursor = res.body?.next_cursor ?? null;
-    // The last page: focus (if on "Show more", which goes) to the heading.
-    if (!this.cursor && document.activeElement === this.more) this.title.focus();
-    this.more.hidden = !this.cursor;
+    this.paged(res.body?.next_cursor, this.title);
     this.list.append(...tasks.map((t) => this.row(t)));
     this.say();
   }
@@ -135,11 +115,4 @@ export class ArchivedView {
     (next?.querySelector('button') ?? document.getElementById('archived-back')).focus();
   }
 
-  close() {
-    if (!this.open) return;
-    this.view.hidden = true;
-    this.list.replaceChildren();
-    this.onShown(false);
-    document.getElementById('board').focus();
-  }
 }

@@ -8,57 +8,40 @@
 // and the card; "Back to the board" (or Escape) returns.
 
 import { errorMessage } from './api.js';
+import { ShownView } from './shown-view.js';
 import { h } from './util.js';
 
 const PAGE_SIZE = 20;
 const SNIPPET_CHARS = 160;
 
-export class SearchView {
+export class SearchView extends ShownView {
   /**
    * `onShown(shown)`: the live board hides while shown. `boardName(id)`,
    * `columnName(task)`: where a card is. `openCard(boardId, taskId)`.
    */
   constructor({ api, announce, onShown, boardName, columnName, openCard }) {
+    super('search-all', onShown);
     this.api = api;
     this.announce = announce;
-    this.onShown = onShown;
     this.boardName = boardName;
     this.columnName = columnName;
     this.openCard = openCard;
-    this.view = document.getElementById('search-all');
     this.form = document.getElementById('search-all-form');
     this.input = document.getElementById('search-all-q');
-    this.status = document.getElementById('search-all-status');
-    this.list = document.getElementById('search-all-list');
-    this.more = document.getElementById('search-all-more');
-    this.cursor = null;
     this.words = '';
     /** id → the task of each hit shown. */
     this.lastHits = new Map();
     /** Only the newest search lands. */
     this.asked = 0;
-    document.getElementById('search-all-back').addEventListener('click', () => this.close());
-    this.more.addEventListener('click', () => this.load());
     this.form.addEventListener('submit', (e) => {
       e.preventDefault();
       this.search(this.input.value);
     });
-    this.view.addEventListener('keydown', (e) => {
-      if (e.key === 'Escape') {
-        e.preventDefault();
-        this.close();
-      }
-    });
-  }
-
-  get open() {
-    return !this.view.hidden;
   }
 
   /** Show the view and search for `words` (the URL's `find`, or the board's search box). */
   openView(words) {
-    this.view.hidden = false;
-    this.onShown(true);
+    this.show();
     this.input.value = words ?? '';
     this.input.focus();
     if (this.input.value.trim()) this.search(this.input.value);
@@ -108,8 +91,7 @@ export class SearchView {
     const added = results.map((r) => this.row(r.task));
     this.list.append(...added);
     // The last page: focus (if on "Show more", which goes) to its first hit.
-    if (!this.cursor && document.activeElement === this.more) (added[0]?.querySelector('button') ?? this.input).focus();
-    this.more.hidden = !this.cursor;
+    this.paged(this.cursor, added[0]?.querySelector('button') ?? this.input);
     const n = this.list.children.length;
     const text = n === 0 ? `No card has “${this.words}”.` : `${n} card${n === 1 ? '' : 's'} found${this.cursor ? ' so far' : ''}, most relevant first.`;
     const searched = res.body?.searched;
@@ -141,15 +123,11 @@ export class SearchView {
     );
   }
 
-  close({ keepFocus = false } = {}) {
-    if (!this.open) return;
+  closed() {
     this.asked++;
-    this.view.hidden = true;
-    this.list.replaceChildren();
     setFind('');
-    this.onShown(false);
-    if (!keepFocus) document.getElementById('board').focus();
   }
+
 }
 
 /** The words searched for, from the URL (`?find=`). */

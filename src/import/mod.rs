@@ -238,7 +238,7 @@ fn ordered_id(job: Uuid, tag: &str, n: usize) -> Uuid {
 }
 
 /// A UUID (version 8: made here) from the first 16 bytes of a hash.
-fn derived(hash: &[u8]) -> Uuid {
+pub(crate) fn derived(hash: &[u8]) -> Uuid {
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&hash[..16]);
     bytes[6] = (bytes[6] & 0x0f) | 0x80;

@@ -22,6 +22,7 @@
 
 mod board;
 pub mod catalog;
+pub mod checklist;
 mod command;
 pub mod comment;
 mod event;
@@ -44,6 +45,7 @@ pub use catalog::{
 };
 pub(crate) use command::present;
 pub use command::{Command, Idempotency, NewTask, Op, TaskPatch};
+pub use checklist::{Checklist, ChecklistId, ItemId};
 pub use comment::{Comment, CommentId, NewComment};
 pub use event::{event_id, Event, EventKind, EventPayload, FieldChange};
 

@@ -385,6 +385,8 @@ fn event() -> crate::task::Event {
         column: None,
         board_member: None,
         comment: None,
+        checklist: None,
+        checklist_change: None,
         changes: BTreeMap::from([(
             "title".to_string(),
             FieldChange {

@@ -273,7 +273,10 @@ pub async fn make_card(
         .text
         .clone();
     let title: String = if text.chars().count() > validate::TITLE_MAX {
-        text.chars().take(validate::TITLE_MAX - 1).collect::<String>() + "…"
+        text.chars()
+            .take(validate::TITLE_MAX - 1)
+            .collect::<String>()
+            + "…"
     } else {
         text.clone()
     };
@@ -304,7 +307,11 @@ pub async fn make_card(
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("no task with id {card_id}")))?,
         Outcome::Rejected { rejection } => return Err(rejection.into()),
-        _ => return Err(ApiError::Internal("a create came to another outcome".into())),
+        _ => {
+            return Err(ApiError::Internal(
+                "a create came to another outcome".into(),
+            ))
+        }
     };
     let remove = Op::Checklist(ChecklistCommand {
         id: list.id,
@@ -318,7 +325,9 @@ pub async fn make_card(
             rejection: Rejection::ChecklistItemNotFound { .. } | Rejection::ChecklistNotFound { .. },
         } => Ok(created(card)),
         Outcome::Rejected { rejection } => Err(rejection.into()),
-        _ => Err(ApiError::Internal("a checklist command came to another outcome".into())),
+        _ => Err(ApiError::Internal(
+            "a checklist command came to another outcome".into(),
+        )),
     }
 }
 
@@ -338,7 +347,11 @@ enum Found {
 /// The checklist named as this node holds it (after a ReadIndex round if
 /// it does not yet), if the caller may edit its card's board: 404 if they
 /// may not see it, 403 if they only read.
-async fn editable(state: &AppState, req: &HttpRequest, named: Found) -> Result<Checklist, ApiError> {
+async fn editable(
+    state: &AppState,
+    req: &HttpRequest,
+    named: Found,
+) -> Result<Checklist, ApiError> {
     let found = match held(state, &named).await? {
         Some(list) => Some(list),
         None => {

@@ -91,7 +91,11 @@ fn remembered_size(key: &str, remembered: &Remembered) -> usize {
         | Outcome::Deleted { task, .. } => projection::size_of(task),
         Outcome::Comment { comment, .. } => 512 + comment.body.len(),
         Outcome::Checklist { checklist, .. } => {
-            512 + checklist.items.iter().map(|i| 64 + i.text.len()).sum::<usize>()
+            512 + checklist
+                .items
+                .iter()
+                .map(|i| 64 + i.text.len())
+                .sum::<usize>()
         }
         Outcome::Rejected { .. }
         | Outcome::Account { .. }

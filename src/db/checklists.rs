@@ -67,7 +67,12 @@ pub fn write(sql: &mut Sql, limit: usize, upserts: &[Checklist], deletes: &[Chec
     );
     let items: Vec<(&Checklist, usize, &ChecklistItem)> = upserts
         .iter()
-        .flat_map(|c| c.items.iter().enumerate().map(move |(i, item)| (c, i, item)))
+        .flat_map(|c| {
+            c.items
+                .iter()
+                .enumerate()
+                .map(move |(i, item)| (c, i, item))
+        })
         .collect();
     sql.rows(
         limit,
@@ -152,8 +157,7 @@ async fn select(
         .marks(lists.len())
         .push(") ORDER BY checklist_id, position");
     let ids: Vec<Value> = lists.iter().map(|c| c.id.to_string().into()).collect();
-    let rows: Vec<(String, String, String, bool)> =
-        conn.exec(items_sql.into_string(), ids).await?;
+    let rows: Vec<(String, String, String, bool)> = conn.exec(items_sql.into_string(), ids).await?;
     let mut by_list: HashMap<ChecklistId, Vec<ChecklistItem>> = HashMap::new();
     for (list, id, text, done) in rows {
         by_list

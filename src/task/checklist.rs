@@ -193,7 +193,11 @@ pub enum ChecklistChange {
 
 /// A title or an item's text, trimmed: 1 to `max` characters on one line,
 /// no control characters (a checklist line is a short label).
-pub fn line(field: &'static str, text: &str, max: usize) -> Result<String, crate::invalid::Invalid> {
+pub fn line(
+    field: &'static str,
+    text: &str,
+    max: usize,
+) -> Result<String, crate::invalid::Invalid> {
     use crate::invalid::Invalid;
     let trimmed = text.trim();
     let chars = trimmed.chars().count();

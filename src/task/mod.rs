@@ -43,9 +43,9 @@ pub use catalog::{
     BoardId, BoardMember, BoardRecord, BoardRole, Catalog, CatalogRejection, Cataloged, Column,
     ColumnId, ColumnPatch, NewBoard, NewColumn, DEFAULT_BOARD,
 };
+pub use checklist::{Checklist, ChecklistId, ItemId};
 pub(crate) use command::present;
 pub use command::{Command, Idempotency, NewTask, Op, TaskPatch};
-pub use checklist::{Checklist, ChecklistId, ItemId};
 pub use comment::{Comment, CommentId, NewComment};
 pub use event::{event_id, Event, EventKind, EventPayload, FieldChange};
 

@@ -105,8 +105,7 @@ impl Board {
         self.may_edit(actor, &board_id)
             .map_err(|refused| Rejection::Catalog { refused })?;
         if let ChecklistAction::Create { title } = &cmd.action {
-            let title = checklist::line("title", title, checklist::TITLE_MAX)
-                .map_err(invalid)?;
+            let title = checklist::line("title", title, checklist::TITLE_MAX).map_err(invalid)?;
             if self.checklists.contains_key(&cmd.id) {
                 return Err(Rejection::Catalog {
                     refused: CatalogRejection::IdTaken { id: cmd.id.0 },
@@ -150,13 +149,16 @@ impl Board {
         }
         let item_at = |list: &Checklist, item| {
             list.position_of(&item)
-                .ok_or(Decided::Refused(Rejection::ChecklistItemNotFound { id: item }))
+                .ok_or(Decided::Refused(Rejection::ChecklistItemNotFound {
+                    id: item,
+                }))
         };
         let change = match &cmd.action {
             ChecklistAction::Create { .. } => unreachable!("decided above"),
             ChecklistAction::Delete => return Ok((list, ChecklistChange::Deleted)),
             ChecklistAction::Rename { title } => {
-                let title = checklist::line("title", title, checklist::TITLE_MAX).map_err(invalid)?;
+                let title =
+                    checklist::line("title", title, checklist::TITLE_MAX).map_err(invalid)?;
                 if title == list.title {
                     return Err(Decided::Unchanged(Box::new(list)));
                 }
@@ -307,4 +309,3 @@ impl From<Rejection> for Decided {
         Decided::Refused(rejection)
     }
 }
-

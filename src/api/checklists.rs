@@ -186,7 +186,11 @@ pub async fn add_item(
         id,
         task_id: current.task_id,
         expected_version: request::if_match(&req)?,
-        action: ChecklistAction::AddItem { item, text },
+        action: ChecklistAction::AddItem {
+            item,
+            text,
+            done: false,
+        },
     };
     propose(&state, &req, command, Some(&body), Some(item)).await
 }

@@ -142,9 +142,12 @@ pub enum ChecklistAction {
         title: String,
     },
     Delete,
+    /// At the end; `done` for an import (the api adds items unticked).
     AddItem {
         item: ItemId,
         text: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        done: bool,
     },
     /// Any of text, done and position (0-based, clamped to the end).
     UpdateItem {

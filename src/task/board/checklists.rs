@@ -165,7 +165,7 @@ impl Board {
                 let from = std::mem::replace(&mut list.title, title);
                 ChecklistChange::Renamed { from }
             }
-            ChecklistAction::AddItem { item, text } => {
+            ChecklistAction::AddItem { item, text, done } => {
                 let text = checklist::line("text", text, checklist::ITEM_MAX).map_err(invalid)?;
                 if list.items.len() >= ITEMS_PER_CHECKLIST {
                     return Err(Rejection::ChecklistLimit {
@@ -183,7 +183,7 @@ impl Board {
                 list.items.push(ChecklistItem {
                     id: *item,
                     text,
-                    done: false,
+                    done: *done,
                 });
                 ChecklistChange::ItemAdded { item: *item }
             }

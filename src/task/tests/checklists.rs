@@ -48,6 +48,7 @@ fn add(n: u128, list: u128, item: u128, text: &str) -> Command {
         Do::AddItem {
             item: iid(item),
             text: text.into(),
+            done: false,
         },
     )
 }

@@ -81,6 +81,8 @@ fn template_payload() -> String {
         board: None,
         board_member: None,
         comment: None,
+        checklist: None,
+        checklist_change: None,
         column: None,
     };
     event_payload(&event)

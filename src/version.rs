@@ -150,6 +150,7 @@ pub fn introduced(op: &Op) -> (&'static str, Version) {
         Op::CommentAdd(_) => ("comment_add", COMMENTS),
         Op::CommentEdit { .. } => ("comment_edit", COMMENTS),
         Op::CommentDelete { .. } => ("comment_delete", COMMENTS),
+        Op::Checklist(_) => ("checklist", CHECKLISTS),
         // A kind only the test build knows, as a future version's would be.
         #[cfg(feature = "failpoints")]
         Op::FutureCreate(_) => ("future_create", FUTURE),
@@ -166,6 +167,9 @@ pub const BOARDS: Version = Version::new(0, 4, 0);
 
 /// Comments on cards.
 pub const COMMENTS: Version = Version::new(0, 5, 0);
+
+/// Checklists on cards (`crate::task::checklist`), in the same release.
+pub const CHECKLISTS: Version = Version::new(0, 5, 0);
 
 /// The version the test-only kind `future_create` claims to need.
 #[cfg(feature = "failpoints")]

@@ -151,6 +151,51 @@ fn a_board_exports_as_json_and_csv_exactly_as_the_api_serves_it() {
         ),
         201,
     );
+    let list = ok(
+        &call(
+            &ana,
+            "POST",
+            &format!("{url2}/api/tasks/{}/checklists", ids[0]),
+            Some(&json!({ "title": "Steps \"1\"" })),
+        ),
+        201,
+    );
+    for text in ["Do it ☑", "Check it"] {
+        ok(
+            &call(
+                &ana,
+                "POST",
+                &format!(
+                    "{url2}/api/checklists/{}/items",
+                    list["id"].as_str().unwrap()
+                ),
+                Some(&json!({ "text": text })),
+            ),
+            201,
+        );
+    }
+    let lists = ok(
+        &call(
+            &ana,
+            "GET",
+            &format!("{url2}/api/tasks/{}/checklists", ids[0]),
+            None,
+        ),
+        200,
+    );
+    let first_item = lists["checklists"][0]["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(
+        &call(
+            &ana,
+            "PATCH",
+            &format!("{url2}/api/checklist-items/{first_item}"),
+            Some(&json!({ "done": true })),
+        ),
+        200,
+    );
     // The truth, as the API serves each card.
     let served: HashMap<String, Value> = ids
         .iter()
@@ -211,6 +256,14 @@ fn a_board_exports_as_json_and_csv_exactly_as_the_api_serves_it() {
         want["comments"] = if id == ids[0] {
             json!([{ "author": { "id": ana_id, "name": "ana" }, "body": "First! 🚀 \\ \"q\"",
                      "created_at": card["comments"][0]["created_at"] }])
+        } else {
+            json!([])
+        };
+        want["checklists"] = if id == ids[0] {
+            json!([{ "title": "Steps \"1\"", "items": [
+                { "text": "Do it ☑", "done": true },
+                { "text": "Check it", "done": false },
+            ] }])
         } else {
             json!([])
         };

@@ -102,6 +102,7 @@ fn content(file: &Value) -> Value {
                 "priority": c["priority"], "assignee": c["assignee"],
                 "labels": c["labels"], "due_date": c["due_date"],
                 "comments": c["comments"].as_array().unwrap().iter().map(|c| c["body"].clone()).collect::<Vec<_>>(),
+                "checklists": c["checklists"],
             })
         })
         .collect();
@@ -204,14 +205,36 @@ fn the_sample_trello_export_imports_and_a_board_round_trips_through_export_exact
         json!(["Bug", "yellow"]),
         "an unnamed label by its colour"
     );
-    let checklist = first["description"].as_str().unwrap();
-    assert!(
-        checklist.contains("**Checklist**\n\n- [x] Write it\n- [ ] Review it"),
-        "{checklist}"
+    // Its checklist is a checklist, not Markdown in the description.
+    assert_eq!(
+        first["checklists"],
+        json!([{ "title": "Checklist", "items": [
+            { "text": "Write it", "done": true },
+            { "text": "Review it", "done": false },
+        ] }]),
+        "{first}"
     );
+    let description = first["description"].as_str().unwrap();
     assert!(
-        !checklist.contains("Comment 0"),
-        "comments are comments: {checklist}"
+        !description.contains("Write it") && !description.contains("Comment 0"),
+        "checklists and comments are not folded in: {description}"
+    );
+    let lists = ok(
+        &call(
+            &ana,
+            "GET",
+            &format!(
+                "{url1}/api/tasks/{}/checklists",
+                first["id"].as_str().unwrap()
+            ),
+            None,
+        ),
+        200,
+    );
+    assert_eq!(
+        lists["progress"],
+        json!({ "done": 1, "total": 2 }),
+        "{lists}"
     );
     // Its two Trello comments, oldest first, as comments, with their author.
     let thread: Vec<&str> = first["comments"]

@@ -52,6 +52,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/board/undo.js", "text/javascript; charset=utf-8"),
     asset!("js/board/write-queue.js", "text/javascript; charset=utf-8"),
     asset!("js/cluster.js", "text/javascript; charset=utf-8"),
+    asset!("js/checklists.js", "text/javascript; charset=utf-8"),
     asset!("js/comments.js", "text/javascript; charset=utf-8"),
     asset!("js/dialog.js", "text/javascript; charset=utf-8"),
     asset!("js/feed.js", "text/javascript; charset=utf-8"),

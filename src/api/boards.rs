@@ -757,6 +757,9 @@ pub async fn tasks(
         .map(|task| {
             let mut card = serde_json::to_value(task).unwrap_or_default();
             card["comment_count"] = json!(page.comment_counts.get(&task.id).copied().unwrap_or(0));
+            if let Some((done, total)) = page.checklist_progress.get(&task.id) {
+                card["checklist_progress"] = json!({ "done": done, "total": total });
+            }
             card
         })
         .collect();

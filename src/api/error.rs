@@ -50,6 +50,11 @@ pub enum ApiError {
         expected: u64,
         current: Box<crate::task::Comment>,
     },
+    #[error("checklist is at version {}, not {expected}", current.version)]
+    ChecklistVersionMismatch {
+        expected: u64,
+        current: Box<crate::task::Checklist>,
+    },
     #[error("the request body exceeds {0} bytes")]
     TooLarge(usize),
     #[error("{0}")]
@@ -99,9 +104,9 @@ impl ApiError {
             ApiError::PeerRefused(_) => "peer_refused",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict { code, .. } | ApiError::Unprocessable { code, .. } => code,
-            ApiError::VersionMismatch { .. } | ApiError::CommentVersionMismatch { .. } => {
-                "version_mismatch"
-            }
+            ApiError::VersionMismatch { .. }
+            | ApiError::CommentVersionMismatch { .. }
+            | ApiError::ChecklistVersionMismatch { .. } => "version_mismatch",
             ApiError::TooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::RequestTimeout(_) => "request_timeout",
@@ -138,6 +143,11 @@ impl ApiError {
                 details.insert("expected_version".into(), json!(expected));
                 details.insert("current_version".into(), json!(current.version));
                 details.insert("current_comment".into(), json!(current));
+            }
+            ApiError::ChecklistVersionMismatch { expected, current } => {
+                details.insert("expected_version".into(), json!(expected));
+                details.insert("current_version".into(), json!(current.version));
+                details.insert("current_checklist".into(), json!(current));
             }
             ApiError::Consensus(e) | ApiError::WriteTimeout(e) => {
                 // Whether the write may have happened: retry with the same
@@ -207,6 +217,22 @@ impl From<Rejection> for ApiError {
             } else {
                 format!("only the author of comment {id} can edit it")
             }),
+            Rejection::ChecklistNotFound { id } => {
+                ApiError::NotFound(format!("no checklist with id {id}"))
+            }
+            Rejection::ChecklistItemNotFound { id } => {
+                ApiError::NotFound(format!("no checklist item with id {id}"))
+            }
+            Rejection::ChecklistVersionMismatch { expected, current } => {
+                ApiError::ChecklistVersionMismatch { expected, current }
+            }
+            Rejection::ChecklistLimit { limit, what } => ApiError::Unprocessable {
+                code: "limit_reached",
+                message: format!("at most {limit} {what}"),
+            },
+            Rejection::ChecklistInvalid { field, message } => {
+                ApiError::Invalid(Invalid { field, message })
+            }
         }
     }
 }
@@ -249,9 +275,9 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::VersionMismatch { .. } | ApiError::CommentVersionMismatch { .. } => {
-                StatusCode::PRECONDITION_FAILED
-            }
+            ApiError::VersionMismatch { .. }
+            | ApiError::CommentVersionMismatch { .. }
+            | ApiError::ChecklistVersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,

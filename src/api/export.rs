@@ -12,7 +12,8 @@
 //!
 //! - **JSON** (`taskraft-board`, version 1): `{format, version, last_seq,
 //!   board, columns, cards}`, each card as the API shows a task, with its
-//!   `column_id` always present and its `comments` (author, body, time). It is what an import of `format=json`
+//!   `column_id` always present, its `comments` (author, body, time) and
+//!   its `checklists` (title, items with text and done). It is what an import of `format=json`
 //!   reads back.
 //! - **CSV** (RFC 4180, UTF-8, CRLF): the header [`CSV_HEADER`], one row
 //!   per card. `labels` are joined by `; ` (a `;` or `\` in a label is
@@ -201,13 +202,21 @@ async fn produce(
         let mut after: Option<(f64, TaskId)> = None;
         loop {
             let page = page(&mut tx, board, archived, after, PAGE).await?;
-            let mut threads = if format == Format::Json {
-                comments(&mut tx, &page).await?
+            let (mut threads, mut lists) = if format == Format::Json {
+                (
+                    comments(&mut tx, &page).await?,
+                    checklists(&mut tx, &page).await?,
+                )
             } else {
-                HashMap::new()
+                (HashMap::new(), HashMap::new())
             };
             for task in &page {
-                out.card(task, &columns, threads.remove(&task.id).unwrap_or_default());
+                out.card(
+                    task,
+                    &columns,
+                    threads.remove(&task.id).unwrap_or_default(),
+                    lists.remove(&task.id).unwrap_or_default(),
+                );
                 if out.buffer.len() >= CHUNK && !out.flush().await {
                     return Ok(()); // the client went away, or stopped reading
                 }
@@ -283,6 +292,27 @@ async fn comments(
     Ok(threads)
 }
 
+/// The checklists of `tasks`, each card's oldest first, as an export shows
+/// them: title, and items (text, done) in order.
+async fn checklists(
+    tx: &mut mysql_async::Transaction<'_>,
+    tasks: &[Task],
+) -> Result<HashMap<TaskId, Vec<serde_json::Value>>, DbError> {
+    let ids: Vec<TaskId> = tasks.iter().map(|t| t.id).collect();
+    let mut lists: HashMap<TaskId, Vec<serde_json::Value>> = HashMap::new();
+    for list in crate::db::checklists::of_tasks(tx, &ids).await? {
+        lists.entry(list.task_id).or_default().push(json!({
+            "title": list.title,
+            "items": list
+                .items
+                .iter()
+                .map(|i| json!({ "text": i.text, "done": i.done }))
+                .collect::<Vec<_>>(),
+        }));
+    }
+    Ok(lists)
+}
+
 /// The file as it is written, sent a page at a time.
 struct Writer {
     chunks: mpsc::Sender<Chunk>,
@@ -323,7 +353,13 @@ impl Writer {
         }
     }
 
-    fn card(&mut self, task: &Task, columns: &[Column], comments: Vec<serde_json::Value>) {
+    fn card(
+        &mut self,
+        task: &Task,
+        columns: &[Column],
+        comments: Vec<serde_json::Value>,
+        checklists: Vec<serde_json::Value>,
+    ) {
         let column = task.column();
         match self.format {
             Format::Json => {
@@ -333,6 +369,7 @@ impl Writer {
                 let mut value = json!(task);
                 value["column_id"] = json!(column);
                 value["comments"] = json!(comments);
+                value["checklists"] = json!(checklists);
                 self.buffer.push_str(&value.to_string());
             }
             Format::Csv => {

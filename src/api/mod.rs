@@ -11,6 +11,7 @@ mod assets;
 pub mod auth;
 mod backup;
 mod boards;
+mod checklists;
 mod cluster;
 mod comments;
 pub mod cors;
@@ -123,6 +124,14 @@ static ROUTES: &[Route] = &[
     route!(Member         POST   "/api/tasks/{id}/comments"  => comments::create, body: comments::CommentBody),
     route!(Member         PATCH  "/api/comments/{id}"        => comments::update, body: comments::CommentBody),
     route!(Member         DELETE "/api/comments/{id}"        => comments::delete),
+    route!(SignedIn       GET    "/api/tasks/{id}/checklists" => checklists::list),
+    route!(Member         POST   "/api/tasks/{id}/checklists" => checklists::create, body: checklists::TitleBody),
+    route!(Member         PATCH  "/api/checklists/{id}"      => checklists::rename, body: checklists::TitleBody),
+    route!(Member         DELETE "/api/checklists/{id}"      => checklists::delete),
+    route!(Member         POST   "/api/checklists/{id}/items" => checklists::add_item, body: checklists::ItemBody),
+    route!(Member         PATCH  "/api/checklist-items/{id}" => checklists::update_item, body: checklists::ItemPatch),
+    route!(Member         DELETE "/api/checklist-items/{id}" => checklists::delete_item),
+    route!(Member         POST   "/api/checklist-items/{id}/card" => checklists::make_card),
     route!(SignedIn       GET    "/api/search"               => tasks::search),
     route!(SignedIn       GET    "/api/boards"               => boards::list),
     route!(Member         POST   "/api/boards"               => boards::create, body: boards::NewBoardBody),

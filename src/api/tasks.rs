@@ -124,7 +124,8 @@ fn respond(state: &AppState, outcome: Outcome, replayed: bool) -> Result<HttpRes
         | Outcome::Board { .. }
         | Outcome::Column { .. }
         | Outcome::Member { .. }
-        | Outcome::Comment { .. } => {
+        | Outcome::Comment { .. }
+        | Outcome::Checklist { .. } => {
             return Err(ApiError::Internal(
                 "a task command came to another command's outcome".into(),
             ))

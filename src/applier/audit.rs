@@ -35,6 +35,8 @@ fn blank(entry: &CommittedEntry, kind: EventKind, id: Uuid, request_id: Uuid) ->
         column: None,
         board_member: None,
         comment: None,
+        checklist: None,
+        checklist_change: None,
         changes: BTreeMap::new(),
         at: crate::time::Timestamp(0),
         request_id,

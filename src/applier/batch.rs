@@ -2,7 +2,8 @@
 //!
 //! ```text
 //!   (only for what the in-memory state lacks: SELECT tasks, idempotency_keys;
-//!    and the comments the batch names: SELECT comments)
+//!    and the comments the batch names: SELECT comments;
+//!    and the checklists of the tasks its checklist commands name)
 //!   -- the pure state machine decides every command, in log order --
 //! START TRANSACTION;                                                     ┐
 //!   UPDATE raft_applied SET applied_index = the batch's last entry       │ one
@@ -10,6 +11,7 @@
 //!   INSERT task_events (multi-row); upsert/delete tasks and task_labels; │ trip
 //!   INSERT idempotency_keys; UPDATE board_columns;                       │
 //!   upsert/delete comments (and those of deleted tasks);                 │
+//!   upsert/delete checklists, replace their items (likewise);            │
 //! COMMIT                                                                 ┘
 //! ```
 //!
@@ -393,6 +395,26 @@ async fn load(
         }
     }
 
+    // Nor are checklists: a checklist command loads all its task's lists
+    // (the per-card limit counts them; the one it names is among them).
+    let checklist_tasks: BTreeSet<TaskId> = entries
+        .iter()
+        .filter_map(|e| match &e.command.as_ref()?.op {
+            task::Op::Checklist(c) => Some(c.task_id),
+            _ => None,
+        })
+        .collect();
+    if !checklist_tasks.is_empty() {
+        let tasks: Vec<TaskId> = checklist_tasks.iter().copied().collect();
+        let mut found: HashMap<TaskId, Vec<task::Checklist>> = HashMap::new();
+        for list in crate::db::checklists::of_tasks(conn, &tasks).await? {
+            found.entry(list.task_id).or_default().push(list);
+        }
+        for id in tasks {
+            board.load_task_checklists(id, found.remove(&id).unwrap_or_default());
+        }
+    }
+
     let mut fetch_keys = Vec::new();
     for key in keys {
         match state.key(&key) {
@@ -467,6 +489,12 @@ fn writes(sql: &mut Sql, limit: usize, changes: &Changes) {
         &changes.comment_upserts,
         &changes.comment_deletes,
     );
+    write_checklists(
+        sql,
+        limit,
+        &changes.checklist_upserts,
+        &changes.checklist_deletes,
+    );
     let keys: Vec<KeyRow> = changes
         .keys
         .iter()
@@ -528,6 +556,7 @@ pub(crate) fn write_tasks(sql: &mut Sql, limit: usize, upserts: &[Task], deletes
     // A deleted task's comments go with it (`task::comment`).
     let deleted: Vec<String> = deletes.iter().map(|id| id.to_string()).collect();
     crate::db::comments::delete_of_tasks(sql, &deleted);
+    crate::db::checklists::delete_of_tasks(sql, &deleted);
     if !deletes.is_empty() {
         sql.end()
             .push("DELETE FROM tasks WHERE id IN ")
@@ -570,6 +599,17 @@ pub(crate) fn write_comments(
     deletes: &[crate::task::CommentId],
 ) {
     crate::db::comments::write(sql, limit, upserts, deletes);
+}
+
+/// Upserts checklists (their items replaced) and deletes them, as
+/// [`write_comments`] does comments.
+pub(crate) fn write_checklists(
+    sql: &mut Sql,
+    limit: usize,
+    upserts: &[crate::task::Checklist],
+    deletes: &[crate::task::ChecklistId],
+) {
+    crate::db::checklists::write(sql, limit, upserts, deletes);
 }
 
 pub(crate) fn insert_keys(sql: &mut Sql, limit: usize, keys: &[KeyRow]) {

@@ -90,6 +90,13 @@ fn remembered_size(key: &str, remembered: &Remembered) -> usize {
         | Outcome::Unchanged { task, .. }
         | Outcome::Deleted { task, .. } => projection::size_of(task),
         Outcome::Comment { comment, .. } => 512 + comment.body.len(),
+        Outcome::Checklist { checklist, .. } => {
+            512 + checklist
+                .items
+                .iter()
+                .map(|i| 64 + i.text.len())
+                .sum::<usize>()
+        }
         Outcome::Rejected { .. }
         | Outcome::Account { .. }
         | Outcome::KeysExpired { .. }
@@ -383,6 +390,8 @@ mod tests {
             catalog: Default::default(),
             comment_upserts: vec![],
             comment_deletes: vec![],
+            checklist_upserts: vec![],
+            checklist_deletes: vec![],
         };
         state.committed(&changes, 12, 3);
         assert_eq!(

@@ -45,7 +45,8 @@ use tokio::sync::mpsc;
 use super::{verify, Header, VerifyError};
 use crate::accounts::{Session, Token, User};
 use crate::applier::batch::{
-    insert_events, insert_keys, transaction, write_comments, write_tails, write_tasks,
+    insert_events, insert_keys, transaction, write_checklists, write_comments, write_tails,
+    write_tasks,
 };
 use crate::applier::catchup::fold;
 use crate::config::{redact, Settings};
@@ -403,6 +404,12 @@ async fn fill(
                     budget,
                     &folded.comment_upserts,
                     &folded.comment_deletes,
+                );
+                write_checklists(
+                    &mut sql,
+                    budget,
+                    &folded.checklist_upserts,
+                    &folded.checklist_deletes,
                 );
                 if folded.tails != tails {
                     write_tails(&mut sql, folded.tails);

@@ -142,6 +142,8 @@ mod tests {
             column: None,
             board_member: None,
             comment: None,
+            checklist: None,
+            checklist_change: None,
             task: Some(Task {
                 id,
                 title: format!("task {task} at {seq}"),

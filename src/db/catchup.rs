@@ -117,6 +117,8 @@ impl EventRow {
             column: payload.column,
             board_member: payload.board_member,
             comment: payload.comment,
+            checklist: payload.checklist,
+            checklist_change: payload.checklist_change,
             changes: payload.changes,
             at: self.at,
             request_id: self.request_id,

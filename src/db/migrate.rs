@@ -84,6 +84,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "V12__comments.sql",
         sql: include_str!("../../sql/V12__comments.sql"),
     },
+    Migration {
+        version: 13,
+        name: "V13__checklists.sql",
+        sql: include_str!("../../sql/V13__checklists.sql"),
+    },
 ];
 
 const LOCK_TIMEOUT_SECS: u32 = 60;

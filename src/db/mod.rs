@@ -14,6 +14,7 @@ pub mod accounts;
 pub mod as_of;
 pub mod catalog;
 pub mod catchup;
+pub mod checklists;
 pub mod comments;
 pub mod migrate;
 pub mod queries;

@@ -364,6 +364,7 @@ pub async fn column_page(
     // In the same snapshot, so the counts are those at `last_seq`.
     let ids: Vec<TaskId> = tasks.iter().map(|t| t.id).collect();
     let comment_counts = super::comments::counts(&mut tx, &ids).await?;
+    let checklist_progress = super::checklists::progress(&mut tx, &ids).await?;
     let last_seq = super::applied_state(&mut tx).await?.last_seq;
     tx.commit().await?;
     Ok(ColumnPage {
@@ -371,6 +372,7 @@ pub async fn column_page(
         more,
         last_seq,
         comment_counts,
+        checklist_progress,
     })
 }
 
@@ -384,6 +386,8 @@ pub struct ColumnPage {
     pub last_seq: u64,
     /// How many comments each card of the page has (absent: none).
     pub comment_counts: std::collections::HashMap<TaskId, u64>,
+    /// Ticked and all checklist items of each card (absent: no checklist).
+    pub checklist_progress: std::collections::HashMap<TaskId, (u64, u64)>,
 }
 
 /// `filter` with its common words marked (`search::choose_plan`): those go

@@ -39,6 +39,7 @@ struct Stored {
     last_seq: u64,
     catalog: crate::task::Catalog,
     comments: Vec<crate::task::Comment>,
+    checklists: Vec<crate::task::Checklist>,
 }
 
 async fn fold_events(conn: &mut impl Queryable) -> Result<Replayed, DbError> {
@@ -103,7 +104,9 @@ async fn stored(conn: &mut impl Queryable) -> Result<Stored, DbError> {
     let last_seq = super::applied_state(conn).await?.last_seq;
     let catalog = super::catalog::load_rows(conn, false).await?;
     let comments = super::comments::all(conn).await?;
+    let checklists = super::checklists::all(conn).await?;
     Ok(Stored {
+        checklists,
         comments,
         tasks,
         labels,
@@ -171,6 +174,7 @@ fn compare(replayed: &Replayed, stored: &Stored) -> Vec<String> {
         ));
     }
     compare_comments(replayed, stored, &mut note);
+    compare_checklists(replayed, stored, &mut note);
     if replayed.last_seq != stored.last_seq {
         note(format!(
             "last seq: events end at {}, raft_applied says {}",
@@ -213,6 +217,38 @@ fn compare_comments(replayed: &Replayed, stored: &Stored, note: &mut impl FnMut(
     }
 }
 
+/// The checklists the events leave against the rows, boards aside (as
+/// for comments).
+fn compare_checklists(replayed: &Replayed, stored: &Stored, note: &mut impl FnMut(String)) {
+    let rows: BTreeMap<_, _> = stored.checklists.iter().map(|c| (c.id, c)).collect();
+    for (id, list) in &replayed.checklists {
+        match rows.get(id) {
+            None => note(format!("checklist {id} is missing from the projection")),
+            Some(row)
+                if **row
+                    != (crate::task::Checklist {
+                        board_id: row.board_id,
+                        ..list.clone()
+                    }) =>
+            {
+                note(format!(
+                    "checklist {id} differs: events say {}, projection says {}",
+                    serde_json::json!(list),
+                    serde_json::json!(row)
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    for id in rows.keys() {
+        if !replayed.checklists.contains_key(id) {
+            note(format!(
+                "checklist {id} is in the projection but deleted, of a deleted task, or never created"
+            ));
+        }
+    }
+}
+
 /// Compares the projection with the fold of the events; changes nothing.
 pub async fn check(pool: &Pool) -> Result<CheckReport, DbError> {
     let mut conn = pool.get_conn().await?;
@@ -248,6 +284,8 @@ async fn replace_projection(conn: &mut Conn) -> Result<(), DbError> {
     let mut tx = conn.start_transaction(TxOpts::default()).await?;
     let replayed = fold_events(&mut tx).await?;
     tx.query_drop("DELETE FROM comments").await?;
+    tx.query_drop("DELETE FROM checklist_items").await?;
+    tx.query_drop("DELETE FROM checklists").await?;
     tx.query_drop("DELETE FROM task_labels").await?;
     tx.query_drop("DELETE FROM tasks").await?;
     let tasks: Vec<&Task> = replayed.tasks.values().collect();
@@ -292,6 +330,17 @@ async fn replace_projection(conn: &mut Conn) -> Result<(), DbError> {
         &mut insert,
         super::round_trip_budget(4 << 20),
         &comments,
+        &[],
+    );
+    for statement in insert.into_statements() {
+        tx.query_drop(statement).await?;
+    }
+    let checklists: Vec<crate::task::Checklist> = replayed.checklists.values().cloned().collect();
+    let mut insert = Sql::new();
+    super::checklists::write(
+        &mut insert,
+        super::round_trip_budget(4 << 20),
+        &checklists,
         &[],
     );
     for statement in insert.into_statements() {

@@ -428,6 +428,8 @@ pub fn event_from_row(row: Row) -> Result<Event, DbError> {
         column: payload.column,
         board_member: payload.board_member,
         comment: payload.comment,
+        checklist: payload.checklist,
+        checklist_change: payload.checklist_change,
         changes: payload.changes,
         at: record.at,
         request_id: record.request_id,

@@ -33,10 +33,14 @@ use uuid::Uuid;
 
 use crate::accounts::Actor;
 use crate::raft::RaftHandle;
+use crate::task::checklist::{
+    self, ChecklistAction, ChecklistCommand, CHECKLISTS_PER_TASK, ITEMS_PER_CHECKLIST,
+};
 use crate::task::{
     validate, BoardId, CatalogRejection, ColumnId, ColumnPatch, Command, CommentId, NewBoard,
     NewColumn, NewComment, NewTask, Op, Outcome, Priority, Rejection, Status, TaskId, TaskPatch,
 };
+use crate::task::{ChecklistId, ItemId};
 use crate::time::{Date, Timestamp};
 
 /// Cards proposed per batch, and at most this many at once.
@@ -104,6 +108,46 @@ pub struct PlannedCard {
     pub archived: bool,
     /// Comment bodies, oldest first (written as the importing user).
     pub comments: Vec<String>,
+    /// Checklists in order, each with its items in order.
+    pub checklists: Vec<PlannedChecklist>,
+}
+
+/// A checklist to write: its title and its items (text, ticked).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedChecklist {
+    pub title: String,
+    pub items: Vec<(String, bool)>,
+}
+
+impl PlannedChecklist {
+    /// A list as a card takes it: title and texts made one line, cut to
+    /// their limits (an empty title is "Checklist", an empty item left
+    /// out), at most [`ITEMS_PER_CHECKLIST`] items.
+    pub fn fitted(
+        title: &str,
+        items: impl IntoIterator<Item = (String, bool)>,
+    ) -> PlannedChecklist {
+        let line = |text: &str, max| {
+            let flat: String = text
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            shorten(&flat, max)
+        };
+        let mut title = line(title, checklist::TITLE_MAX);
+        if title.is_empty() {
+            title = "Checklist".into();
+        }
+        PlannedChecklist {
+            title,
+            items: items
+                .into_iter()
+                .map(|(text, done)| (line(&text, checklist::ITEM_MAX), done))
+                .filter(|(text, _)| !text.is_empty())
+                .take(ITEMS_PER_CHECKLIST)
+                .collect(),
+        }
+    }
 }
 
 impl PlannedCard {
@@ -119,6 +163,7 @@ impl PlannedCard {
             due_date: None,
             archived: false,
             comments: Vec::new(),
+            checklists: Vec::new(),
         }
     }
 
@@ -143,6 +188,7 @@ impl PlannedCard {
         self.description = task.description;
         self.assignee = task.assignee;
         self.labels = task.labels;
+        self.checklists.truncate(CHECKLISTS_PER_TASK);
         for (i, body) in self.comments.iter_mut().enumerate() {
             *body = validate::comment_body(body)
                 .map_err(|e| Problem::new(format!("{at}.comments[{i}]"), e.message))?;
@@ -246,7 +292,7 @@ fn ordered_id(job: Uuid, tag: &str, n: usize) -> Uuid {
 }
 
 /// A UUID (version 8: made here) from the first 16 bytes of a hash.
-fn derived(hash: &[u8]) -> Uuid {
+pub(crate) fn derived(hash: &[u8]) -> Uuid {
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&hash[..16]);
     bytes[6] = (bytes[6] & 0x0f) | 0x80;
@@ -339,12 +385,23 @@ impl Jobs {
             }
             let archived = plan.cards.iter().filter(|c| c.archived).count();
             let comments: usize = plan.cards.iter().map(|c| c.comments.len()).sum();
+            let checklists: usize = plan
+                .cards
+                .iter()
+                .flat_map(|c| &c.checklists)
+                .map(|l| 1 + l.items.len())
+                .sum();
             let view = JobView {
                 id,
                 state: "running",
                 board_id: board,
                 done: 0,
-                total: 1 + plan.columns.len().max(3) + plan.cards.len() + comments + archived,
+                total: 1
+                    + plan.columns.len().max(3)
+                    + plan.cards.len()
+                    + comments
+                    + checklists
+                    + archived,
                 cards: plan.cards.len(),
                 error: None,
                 started_at: Timestamp::now(),
@@ -488,6 +545,46 @@ impl Job {
         for round in rounds {
             self.write_all(round).await?;
         }
+        // A card's checklists, ids in file order (lists made in one
+        // millisecond are listed by id), then their items the same way
+        // in rounds: every list's first item, then the seconds, …
+        let mut lists = Vec::new();
+        let mut item_rounds: Vec<Vec<Op>> = Vec::new();
+        let mut k = 0;
+        let mut j = 0;
+        for (n, card) in plan.cards.iter().enumerate() {
+            let task_id = TaskId(id_of(self.id, "card", n));
+            for list in &card.checklists {
+                let id = ChecklistId(ordered_id(self.id, "checklist", k));
+                k += 1;
+                let on = |action| {
+                    Op::Checklist(ChecklistCommand {
+                        id,
+                        task_id,
+                        expected_version: None,
+                        action,
+                    })
+                };
+                lists.push(on(ChecklistAction::Create {
+                    title: list.title.clone(),
+                }));
+                for (round, (text, done)) in list.items.iter().enumerate() {
+                    if item_rounds.len() <= round {
+                        item_rounds.push(Vec::new());
+                    }
+                    item_rounds[round].push(on(ChecklistAction::AddItem {
+                        item: ItemId(id_of(self.id, "checklist-item", j)),
+                        text: text.clone(),
+                        done: *done,
+                    }));
+                    j += 1;
+                }
+            }
+        }
+        self.write_all(lists).await?;
+        for round in item_rounds {
+            self.write_all(round).await?;
+        }
         let archives: Vec<Op> = plan
             .cards
             .iter()
@@ -569,7 +666,7 @@ fn refusal(op: &Op, outcome: &Outcome) -> Option<String> {
     let written_before = match (op, rejection) {
         (Op::Create(_), Rejection::IdTaken { .. }) => true,
         (
-            Op::BoardCreate(_) | Op::ColumnCreate(_) | Op::CommentAdd(_),
+            Op::BoardCreate(_) | Op::ColumnCreate(_) | Op::CommentAdd(_) | Op::Checklist(_),
             Rejection::Catalog {
                 refused: CatalogRejection::IdTaken { .. },
             },

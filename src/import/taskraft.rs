@@ -2,7 +2,8 @@
 //! `taskraft-board` version 1): its name, its columns in their order with
 //! their WIP limits, colours and auto-archive, and every card in its column
 //! in its order, archived ones archived, with its comments (written as
-//! the importing user). Ids, versions and times are the new board's own.
+//! the importing user) and its checklists (ticked items ticked). Ids,
+//! versions and times are the new board's own.
 
 use serde::Deserialize;
 
@@ -55,6 +56,22 @@ struct Card {
     archived: bool,
     #[serde(default)]
     comments: Vec<Comment>,
+    #[serde(default)]
+    checklists: Vec<ChecklistFile>,
+}
+
+#[derive(Deserialize)]
+struct ChecklistFile {
+    title: String,
+    #[serde(default)]
+    items: Vec<ItemFile>,
+}
+
+#[derive(Deserialize)]
+struct ItemFile {
+    text: String,
+    #[serde(default)]
+    done: bool,
 }
 
 #[derive(Deserialize)]
@@ -109,6 +126,16 @@ pub fn plan(bytes: &[u8]) -> Result<Plan, Problem> {
             due_date: card.due_date,
             archived: card.archived,
             comments: card.comments.iter().map(|c| c.body.clone()).collect(),
+            checklists: card
+                .checklists
+                .iter()
+                .map(|l| {
+                    super::PlannedChecklist::fitted(
+                        &l.title,
+                        l.items.iter().map(|i| (i.text.clone(), i.done)),
+                    )
+                })
+                .collect(),
         };
         planned.check(&at)?;
         plan.cards.push(planned);

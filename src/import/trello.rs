@@ -4,9 +4,10 @@
 //! colours when unnamed), due date and archived state (a card in an
 //! archived list is archived too, in the first column). Its comments
 //! become its comments, oldest first, each opening with its Trello author
-//! and date (they are written as the importing user). Checklists are
-//! written into the card's description as Markdown task lists, cut with a
-//! note if the description would pass its 20,000 characters. The
+//! and date (they are written as the importing user). Its checklists
+//! become its checklists, in order, with their items ticked or not (the
+//! first 20 lists of a card, 200 items of a list; titles and items made
+//! one line and cut to their limits). The
 //! card's first member is its assignee, by Trello username (a user of the
 //! cluster by that name, or just the name).
 //!
@@ -19,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{shorten, Plan, PlannedCard, PlannedColumn, Problem};
+use super::{shorten, Plan, PlannedCard, PlannedChecklist, PlannedColumn, Problem};
 use crate::task::validate::{COMMENT_MAX, DESCRIPTION_MAX, LABELS_MAX, LABEL_MAX, TITLE_MAX};
 use crate::time::Date;
 
@@ -239,9 +240,12 @@ pub fn plan(bytes: &[u8]) -> Result<Plan, Problem> {
             })
             .map(|name| shorten(&strip_controls(&name), 100))
             .filter(|name| !name.is_empty());
-        planned.description = description(
-            &card.desc,
-            checklists.get(card.id.as_str()).map(Vec::as_slice),
+        planned.description = description(&card.desc);
+        planned.checklists = planned_checklists(
+            checklists
+                .get(card.id.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or_default(),
         );
         planned.comments = comments
             .get(card.id.as_str())
@@ -258,22 +262,9 @@ fn strip_controls(text: &str) -> String {
     text.chars().filter(|c| !c.is_control()).collect()
 }
 
-/// The card's description, then its checklists, cut to what a
-/// description holds.
-fn description(desc: &str, checklists: Option<&[&Checklist]>) -> String {
-    let mut out = desc.trim_end().to_string();
-    let mut lists: Vec<&Checklist> = checklists.unwrap_or_default().to_vec();
-    lists.sort_by(|a, b| a.pos.total_cmp(&b.pos));
-    for list in lists {
-        out.push_str(&format!("\n\n**{}**\n", one_line(&list.name)));
-        let mut items: Vec<&CheckItem> = list.check_items.iter().collect();
-        items.sort_by(|a, b| a.pos.total_cmp(&b.pos));
-        for item in items {
-            let mark = if item.state == "complete" { 'x' } else { ' ' };
-            out.push_str(&format!("\n- [{mark}] {}", one_line(&item.name)));
-        }
-    }
-    let out = out.trim().to_string();
+/// The card's description, cut to what a description holds.
+fn description(desc: &str) -> String {
+    let out = desc.trim().to_string();
     if out.chars().count() <= DESCRIPTION_MAX {
         return out;
     }
@@ -284,6 +275,25 @@ fn description(desc: &str, checklists: Option<&[&Checklist]>) -> String {
         .collect();
     cut.push_str(note);
     cut
+}
+
+/// A card's Trello checklists as checklists, each in its `pos` order.
+fn planned_checklists(lists: &[&Checklist]) -> Vec<PlannedChecklist> {
+    let mut lists: Vec<&Checklist> = lists.to_vec();
+    lists.sort_by(|a, b| a.pos.total_cmp(&b.pos));
+    lists
+        .into_iter()
+        .map(|list| {
+            let mut items: Vec<&CheckItem> = list.check_items.iter().collect();
+            items.sort_by(|a, b| a.pos.total_cmp(&b.pos));
+            PlannedChecklist::fitted(
+                &list.name,
+                items
+                    .into_iter()
+                    .map(|i| (i.name.clone(), i.state == "complete")),
+            )
+        })
+        .collect()
 }
 
 /// A Trello comment as a comment here: its author and date first (it is
@@ -355,25 +365,33 @@ mod tests {
     }
 
     #[test]
-    fn checklists_go_into_the_description_and_are_cut_to_fit() {
-        let long = "y".repeat(19_990);
-        let text = description(&long, None);
-        assert_eq!(text.chars().count(), 19_990);
-        let item = CheckItem {
-            name: "do\nit".into(),
-            state: "complete".into(),
-            pos: 1.0,
+    fn checklists_become_checklists_and_descriptions_are_cut_to_fit() {
+        let long = "y".repeat(20_010);
+        let text = description(&long);
+        assert_eq!(text.chars().count(), DESCRIPTION_MAX);
+        assert!(text.ends_with("(cut on import: the rest is in Trello)"));
+        let item = |name: &str, state: &str, pos| CheckItem {
+            name: name.into(),
+            state: state.into(),
+            pos,
         };
         let list = Checklist {
             id_card: "c".into(),
-            name: "Steps".into(),
+            name: "  ".into(),
             pos: 1.0,
-            check_items: vec![item],
+            check_items: vec![
+                item("second", "incomplete", 2.0),
+                item("do\nit", "complete", 1.0),
+                item("", "complete", 3.0),
+                item(&"z".repeat(600), "incomplete", 4.0),
+            ],
         };
-        let text = description("Desc", Some(&[&list]));
-        assert_eq!(text, "Desc\n\n**Steps**\n\n- [x] do it");
-        let text = description(&long, Some(&[&list]));
-        assert_eq!(text.chars().count(), DESCRIPTION_MAX);
-        assert!(text.ends_with("(cut on import: the rest is in Trello)"));
+        let planned = planned_checklists(&[&list]);
+        assert_eq!(planned.len(), 1);
+        assert_eq!(planned[0].title, "Checklist");
+        assert_eq!(planned[0].items[0], ("do it".to_string(), true));
+        assert_eq!(planned[0].items[1], ("second".to_string(), false));
+        assert_eq!(planned[0].items.len(), 3, "the empty one left out");
+        assert_eq!(planned[0].items[2].0.chars().count(), 500);
     }
 }

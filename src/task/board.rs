@@ -1,5 +1,6 @@
 //! The state a command is decided against, and the decision itself.
 
+mod checklists;
 mod comments;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -8,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::catalog::{Catalog, CatalogDirty, CatalogRejection, Cataloged, Place};
+use super::checklist::{Checklist, ChecklistId, ItemId};
 use super::comment::{Comment, CommentId};
 use super::event::{event_id, FieldChange};
 use super::{
@@ -85,6 +87,19 @@ pub enum Rejection {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         admin_may: bool,
     },
+    /// No checklist has this id on the task named.
+    ChecklistNotFound { id: ChecklistId },
+    /// No item has this id on the checklist named.
+    ChecklistItemNotFound { id: ItemId },
+    /// `If-Match` named another version of the checklist than its current one.
+    ChecklistVersionMismatch {
+        expected: u64,
+        current: Box<Checklist>,
+    },
+    /// A card's checklists or a checklist's items are at their limit.
+    ChecklistLimit { limit: usize, what: String },
+    /// A title or an item's text the limits refuse.
+    ChecklistInvalid { field: String, message: String },
 }
 
 /// The result of a command, returned to the client that sent it and, under
@@ -153,6 +168,14 @@ pub enum Outcome {
         deleted: bool,
         seq: u64,
     },
+    /// A checklist was created, changed (or left as it was: `seq` is then
+    /// the last event before it) or (`deleted`) deleted.
+    Checklist {
+        checklist: Checklist,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        deleted: bool,
+        seq: u64,
+    },
 }
 
 impl Outcome {
@@ -166,7 +189,8 @@ impl Outcome {
             | Outcome::Board { seq, .. }
             | Outcome::Column { seq, .. }
             | Outcome::Member { seq, .. }
-            | Outcome::Comment { seq, .. } => Some(*seq),
+            | Outcome::Comment { seq, .. }
+            | Outcome::Checklist { seq, .. } => Some(*seq),
             Outcome::Recorded { seq } => *seq,
             Outcome::Rejected { .. } | Outcome::KeysExpired { .. } | Outcome::Account { .. } => {
                 None
@@ -226,6 +250,10 @@ pub struct Changes {
     /// Comments deleted. The comments of a deleted task (in `deletes`)
     /// go with it whether listed here or not (see `super::comment`).
     pub comment_deletes: Vec<CommentId>,
+    /// Checklists created or changed, as they are after the run (items
+    /// and all), and those deleted (as comments, `super::checklist`).
+    pub checklist_upserts: Vec<Checklist>,
+    pub checklist_deletes: Vec<ChecklistId>,
 }
 
 /// The tasks, idempotency keys and column tails that commands are decided
@@ -259,6 +287,11 @@ pub struct Board {
     /// `None` for a complete board; the comment ids loaded for a partial one.
     loaded_comments: Option<HashSet<CommentId>>,
     comments_dirty: BTreeSet<CommentId>,
+    /// What the board knows of each checklist id (`None`: deleted).
+    checklists: HashMap<ChecklistId, Option<Checklist>>,
+    /// `None` for a complete board; the tasks whose checklists were loaded.
+    loaded_checklists: Option<HashSet<TaskId>>,
+    checklists_dirty: BTreeSet<ChecklistId>,
 }
 
 impl Board {
@@ -279,6 +312,7 @@ impl Board {
         loaded: Option<(HashSet<TaskId>, HashSet<String>)>,
     ) -> Board {
         let loaded_comments = loaded.as_ref().map(|_| HashSet::new());
+        let loaded_checklists = loaded.as_ref().map(|_| HashSet::new());
         Board {
             last_seq,
             tasks: HashMap::new(),
@@ -294,6 +328,9 @@ impl Board {
             comments: HashMap::new(),
             loaded_comments,
             comments_dirty: BTreeSet::new(),
+            checklists: HashMap::new(),
+            loaded_checklists,
+            checklists_dirty: BTreeSet::new(),
         }
     }
 
@@ -432,6 +469,8 @@ impl Board {
             self.catalog_command(raft_index, term, command, op)
         } else if command.op.comment_id().is_some() {
             self.comment_command(raft_index, term, command)
+        } else if let Op::Checklist(_) = &command.op {
+            self.checklist_command(raft_index, term, command)
         } else {
             self.task_command(raft_index, term, command)
         };
@@ -508,6 +547,8 @@ impl Board {
                 column: None,
                 board_member: None,
                 comment: None,
+                checklist: None,
+                checklist_change: None,
                 changes: BTreeMap::new(),
                 at: command.at,
                 request_id: command.request_id,
@@ -801,6 +842,7 @@ impl Board {
         if kind == EventKind::TaskDeleted {
             self.tasks.insert(id, Slot::Deleted);
             self.task_comments_deleted(id);
+            self.task_checklists_deleted(id);
             placed(&mut self.tails, &mut self.catalog, before, None);
         } else {
             self.tails_dirty |= placed(&mut self.tails, &mut self.catalog, before, Some(&task));
@@ -823,6 +865,8 @@ impl Board {
             column: None,
             board_member: None,
             comment: None,
+            checklist: None,
+            checklist_change: None,
             changes,
             at: command.at,
             request_id: command.request_id,
@@ -865,6 +909,13 @@ impl Board {
                 Some(Some(comment)) => changes.comment_upserts.push(comment.clone()),
                 Some(None) => changes.comment_deletes.push(id),
                 None => unreachable!("a dirty comment always has a slot"),
+            }
+        }
+        for id in std::mem::take(&mut self.checklists_dirty) {
+            match self.checklists.get(&id) {
+                Some(Some(list)) => changes.checklist_upserts.push(list.clone()),
+                Some(None) => changes.checklist_deletes.push(id),
+                None => unreachable!("a dirty checklist always has a slot"),
             }
         }
         // Counts change with every card; the rows only with the catalog.
@@ -992,6 +1043,8 @@ pub struct Replayed {
     pub catalog: Catalog,
     /// The comments of the live tasks.
     pub comments: BTreeMap<CommentId, Comment>,
+    /// The checklists of the live tasks.
+    pub checklists: BTreeMap<ChecklistId, Checklist>,
 }
 
 impl Replayed {
@@ -1019,6 +1072,14 @@ impl Replayed {
             }
             return Ok(());
         }
+        if let (Some(list), Some(change)) = (&event.checklist, &event.checklist_change) {
+            if *change == super::checklist::ChecklistChange::Deleted {
+                self.checklists.remove(&list.id);
+            } else {
+                self.checklists.insert(list.id, list.clone());
+            }
+            return Ok(());
+        }
         // Events that are not about a task take a seq and change no task.
         let (Some(id), Some(task)) = (event.task_id, &event.task) else {
             return Ok(());
@@ -1034,6 +1095,7 @@ impl Replayed {
                 self.tasks.remove(&id);
                 // Its comments go with it (`super::comment`).
                 self.comments.retain(|_, c| c.task_id != id);
+                self.checklists.retain(|_, c| c.task_id != id);
             }
             _ => {}
         }

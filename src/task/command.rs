@@ -5,6 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
 use super::catalog::{BoardRole, CatalogOp};
+use super::checklist::ChecklistCommand;
 use super::comment::{CommentId, NewComment};
 use super::{BoardId, ColumnId, ColumnPatch, NewBoard, NewColumn, Priority, Status, TaskId};
 use crate::accounts::{AccountOp, Actor, NewSession, NewToken, NewUser, UserUpdate};
@@ -140,6 +141,9 @@ pub enum Op {
         id: CommentId,
         task_id: TaskId,
     },
+    // Checklists (`super::checklist`): one kind for every change, decided
+    // by the board; it names its task, whose checklists the applier loads.
+    Checklist(ChecklistCommand),
 }
 
 impl Op {
@@ -152,6 +156,7 @@ impl Op {
             Op::Update { id, .. } | Op::Delete { id, .. } => Some(*id),
             Op::CommentAdd(new) => Some(new.task_id),
             Op::CommentEdit { task_id, .. } | Op::CommentDelete { task_id, .. } => Some(*task_id),
+            Op::Checklist(c) => Some(c.task_id),
             Op::ExpireKeys { .. }
             | Op::UserCreate(_)
             | Op::BootstrapAdmin(_)
@@ -240,7 +245,8 @@ impl Op {
             | Op::ColumnDelete { .. }
             | Op::CommentAdd(_)
             | Op::CommentEdit { .. }
-            | Op::CommentDelete { .. } => return None,
+            | Op::CommentDelete { .. }
+            | Op::Checklist(_) => return None,
             #[cfg(feature = "failpoints")]
             Op::FutureCreate(_) => return None,
         })

@@ -11,6 +11,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::catalog::{BoardId, BoardMember, BoardRecord, Cataloged, Column};
+use super::checklist::{Checklist, ChecklistChange};
 use super::comment::Comment;
 use super::{Task, TaskId};
 use crate::accounts::UserView;
@@ -61,6 +62,12 @@ pub struct Event {
     /// `task_id` is its task, so the task's history lists it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<Comment>,
+    /// For `checklist_changed`: the checklist after the change (as it
+    /// was, deleted) and what changed. `task_id` is its task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checklist: Option<Checklist>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checklist_change: Option<ChecklistChange>,
     /// For `task_updated`, `user_updated`, `board_updated` and
     /// `column_updated`: each changed field with its old and new value.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -101,6 +108,7 @@ pub enum EventKind {
     CommentAdded,
     CommentEdited,
     CommentDeleted,
+    ChecklistChanged,
 }
 
 impl Event {
@@ -128,6 +136,9 @@ impl Event {
         if let Some(comment) = &self.comment {
             return Some(comment.board_id);
         }
+        if let Some(checklist) = &self.checklist {
+            return Some(checklist.board_id);
+        }
         self.board
             .as_ref()
             .map(|b| b.id)
@@ -137,7 +148,7 @@ impl Event {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 18] = [
+    pub const ALL: [EventKind; 19] = [
         EventKind::TaskCreated,
         EventKind::TaskUpdated,
         EventKind::TaskDeleted,
@@ -156,6 +167,7 @@ impl EventKind {
         EventKind::CommentAdded,
         EventKind::CommentEdited,
         EventKind::CommentDeleted,
+        EventKind::ChecklistChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -178,6 +190,7 @@ impl EventKind {
             EventKind::CommentAdded => "comment_added",
             EventKind::CommentEdited => "comment_edited",
             EventKind::CommentDeleted => "comment_deleted",
+            EventKind::ChecklistChanged => "checklist_changed",
         }
     }
 
@@ -229,6 +242,8 @@ pub struct EventPayload {
     pub column: Option<Column>,
     pub board_member: Option<BoardMember>,
     pub comment: Option<Comment>,
+    pub checklist: Option<Checklist>,
+    pub checklist_change: Option<ChecklistChange>,
     pub changes: BTreeMap<String, FieldChange>,
     pub actor: crate::accounts::Actor,
 }
@@ -245,6 +260,8 @@ impl EventPayload {
             column: event.column.clone(),
             board_member: event.board_member.clone(),
             comment: event.comment.clone(),
+            checklist: event.checklist.clone(),
+            checklist_change: event.checklist_change.clone(),
             changes: event.changes.clone(),
             actor: event.actor.clone(),
         }
@@ -271,6 +288,10 @@ struct StoredPayload {
     board_member: Option<BoardMember>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     comment: Option<Comment>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    checklist: Option<Checklist>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    checklist_change: Option<ChecklistChange>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     changes: BTreeMap<String, StoredChange>,
     /// Absent for `system` (and in rows written before accounts existed).
@@ -320,6 +341,8 @@ impl From<EventPayload> for StoredPayload {
             column: payload.column,
             board_member: payload.board_member,
             comment: payload.comment,
+            checklist: payload.checklist,
+            checklist_change: payload.checklist_change,
             changes,
             actor: payload.actor,
         }
@@ -365,6 +388,8 @@ impl TryFrom<StoredPayload> for EventPayload {
             column: stored.column,
             board_member: stored.board_member,
             comment: stored.comment,
+            checklist: stored.checklist,
+            checklist_change: stored.checklist_change,
             changes,
             actor: stored.actor,
         })

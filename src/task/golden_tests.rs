@@ -525,6 +525,41 @@ fn commands() -> Vec<(&'static str, Command)> {
             ),
         ),
         (
+            "command_checklist_item_update.json",
+            by(
+                ada(),
+                41,
+                None,
+                Op::Checklist(crate::task::checklist::ChecklistCommand {
+                    id: crate::task::ChecklistId(Uuid::from_u128(0x6001)),
+                    task_id: id(40),
+                    expected_version: Some(3),
+                    action: crate::task::checklist::ChecklistAction::UpdateItem {
+                        item: crate::task::ItemId(Uuid::from_u128(0x6101)),
+                        text: Some("Write \"it\" 🚀".into()),
+                        done: Some(true),
+                        position: Some(0),
+                    },
+                }),
+            ),
+        ),
+        (
+            "command_checklist_create_with_key.json",
+            by(
+                ada(),
+                42,
+                key("checklist-1"),
+                Op::Checklist(crate::task::checklist::ChecklistCommand {
+                    id: crate::task::ChecklistId(Uuid::from_u128(0x6001)),
+                    task_id: id(40),
+                    expected_version: None,
+                    action: crate::task::checklist::ChecklistAction::Create {
+                        title: "Checklist".into(),
+                    },
+                }),
+            ),
+        ),
+        (
             "command_comment_add.json",
             by(
                 ada(),
@@ -674,6 +709,8 @@ fn events() -> Vec<(&'static str, Event)> {
         column: None,
         board_member: None,
         comment: None,
+        checklist: None,
+        checklist_change: None,
         changes,
         request_id: Uuid::from_u128(0x2000 + u128::from(seq)),
         actor: Actor::system(),
@@ -907,6 +944,8 @@ fn other(seq: u64, kind: EventKind) -> Event {
         column: None,
         board_member: None,
         comment: None,
+        checklist: None,
+        checklist_change: None,
         changes: BTreeMap::new(),
         at: at(seq as i64),
         request_id: Uuid::from_u128(0x2000 + u128::from(seq)),
@@ -1074,6 +1113,7 @@ fn every_kind_has_a_fixture() {
         Op::CommentAdd(_) => ("comment_add", true),
         Op::CommentEdit { .. } => ("comment_edit", true),
         Op::CommentDelete { .. } => ("comment_delete", true),
+        Op::Checklist(_) => ("checklist", true),
         // Test builds only: never in a log a release build writes.
         #[cfg(feature = "failpoints")]
         Op::FutureCreate(_) => ("delete", true),
@@ -1103,6 +1143,7 @@ fn every_kind_has_a_fixture() {
         ("comment_add", true),
         ("comment_edit", true),
         ("comment_delete", true),
+        ("checklist", true),
     ] {
         assert!(
             listed.iter().any(|c| kinds(&c.op) == kind),

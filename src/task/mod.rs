@@ -22,6 +22,7 @@
 
 mod board;
 pub mod catalog;
+pub mod checklist;
 mod command;
 pub mod comment;
 mod event;
@@ -42,6 +43,7 @@ pub use catalog::{
     BoardId, BoardMember, BoardRecord, BoardRole, Catalog, CatalogRejection, Cataloged, Column,
     ColumnId, ColumnPatch, NewBoard, NewColumn, DEFAULT_BOARD,
 };
+pub use checklist::{Checklist, ChecklistId, ItemId};
 pub(crate) use command::present;
 pub use command::{Command, Idempotency, NewTask, Op, TaskPatch};
 pub use comment::{Comment, CommentId, NewComment};

@@ -20,6 +20,7 @@ import { SearchView, findInUrl } from './search.js';
 import { Board } from './board.js';
 import { BoardNotFound, Boards, boardInUrl } from './boards.js';
 import { ClusterPanel } from './cluster.js';
+import { ChecklistPanel } from './checklists.js';
 import { CommentThread } from './comments.js';
 import { TaskDialog } from './dialog.js';
 import { Feed } from './feed.js';
@@ -88,6 +89,13 @@ commentCount.addEventListener('click', () => {
   const heading = document.getElementById('comments-heading');
   heading.scrollIntoView({ block: 'start' });
   heading.focus({ preventScroll: true });
+});
+dialog.checklists = new ChecklistPanel({
+  root: document.getElementById('task-checklists'),
+  api,
+  toasts,
+  announce,
+  perms: () => ({ canWrite: board.canWrite }),
 });
 dialog.comments = new CommentThread({
   root: document.getElementById('task-comments'),
@@ -340,6 +348,7 @@ function showRole() {
   }
   for (const field of document.querySelectorAll('#task-form select')) field.disabled = !canWrite;
   if (dialog.isOpen) dialog.comments.render();
+  if (dialog.isOpen) dialog.checklists.render();
   switcher.render();
   board.render();
 }

@@ -55,6 +55,8 @@ export class TaskDialog {
     this.historyTimer = null;
     /** The card's comments (`comments.js`), set by the page. */
     this.comments = null;
+    /** The card's checklists (`checklists.js`), set by the page. */
+    this.checklists = null;
     const $ = (sel) => dialog.querySelector(sel);
     this.el = {
       form: $('#task-form'),
@@ -203,6 +205,7 @@ export class TaskDialog {
     this.fitTitle();
     this.loadHistory();
     this.comments?.open(id);
+    this.checklists?.open(id);
   }
 
   /** The task with its column named (`column_id`), whether the server left it out or not. */
@@ -514,6 +517,10 @@ export class TaskDialog {
   onTaskEvent(event) {
     if (!this.isOpen || event.task_id !== this.id) return;
     this.scheduleHistory();
+    if (event.kind === 'checklist_changed') {
+      this.checklists?.onEvent(event);
+      return;
+    }
     if (event.kind?.startsWith('comment_')) {
       this.comments?.onEvent(event);
       return;
@@ -672,6 +679,7 @@ export class TaskDialog {
     delete this.dialog.dataset.conflict;
     clearTimeout(this.historyTimer);
     this.comments?.close();
+    this.checklists?.close();
     // Back to the card, for the keyboard.
     const card = id && this.board.cards.get(id);
     if (card) card.focus({ preventScroll: true });

@@ -137,6 +137,15 @@ export class Store extends EventTarget {
       }
       case 'comment_edited':
         break;
+      case 'checklist_changed': {
+        // The card's done/total follows what changed (a card not held
+        // here is counted when its page is read).
+        const task = this.tasks.get(ev.task_id);
+        if (task) {
+          this.tasks.set(ev.task_id, { ...task, checklist_progress: progressAfter(task.checklist_progress, ev) });
+        }
+        break;
+      }
       default:
         // Task events; events of users and members carry no task.
         if (ev.task || ev.kind === 'task_deleted') this.applyTask(ev);
@@ -151,7 +160,11 @@ export class Store extends EventTarget {
       ev.kind === 'task_created' ? null : ev.task ? (deleted ? ev.task : placeBefore(ev.task, ev.changes)) : this.tasks.get(id);
     // A task event does not carry the comment count: the card keeps its own.
     const held = this.tasks.get(id);
-    const after = deleted ? null : held ? { ...ev.task, comment_count: held.comment_count } : ev.task;
+    const after = deleted
+      ? null
+      : held
+        ? { ...ev.task, comment_count: held.comment_count, checklist_progress: held.checklist_progress }
+        : ev.task;
     const from = before && !isArchived(before) ? this.columnOf(before) : null;
     const to = after && !isArchived(after) ? this.columnOf(after) : null;
     if (from !== to) {
@@ -285,4 +298,30 @@ export function positionBetween(prev, next) {
   if (!prev) return next.position - 1024;
   if (!next) return prev.position + 1024;
   return (prev.position + next.position) / 2;
+}
+
+/** A card's checklist progress after a checklist_changed event. */
+function progressAfter(progress, ev) {
+  let { done, total } = progress ?? { done: 0, total: 0 };
+  const change = ev.checklist_change ?? {};
+  switch (change.what) {
+    case 'deleted':
+      done -= ev.checklist.items.filter((i) => i.done).length;
+      total -= ev.checklist.items.length;
+      break;
+    case 'item_added':
+      total += 1;
+      break;
+    case 'item_removed':
+      total -= 1;
+      if (change.item?.done) done -= 1;
+      break;
+    case 'item_updated':
+      if (change.done_from === false) done += 1;
+      if (change.done_from === true) done -= 1;
+      break;
+    default:
+      break;
+  }
+  return { done: Math.max(0, done), total: Math.max(0, total) };
 }

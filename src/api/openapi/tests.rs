@@ -333,6 +333,38 @@ fn comment_event() -> crate::task::Event {
     }
 }
 
+fn checklist_event() -> crate::task::Event {
+    use crate::task::checklist::{ChecklistChange, ChecklistItem, ItemId};
+    let item = ChecklistItem {
+        id: ItemId(Uuid::from_u128(9)),
+        text: "Write it".into(),
+        done: true,
+    };
+    crate::task::Event {
+        kind: crate::task::EventKind::ChecklistChanged,
+        task_id: Some(task().id),
+        task: None,
+        changes: Default::default(),
+        checklist: Some(crate::task::Checklist {
+            id: crate::task::ChecklistId(Uuid::from_u128(8)),
+            task_id: task().id,
+            board_id: task().board_id,
+            title: "Checklist".into(),
+            items: vec![item.clone()],
+            version: 2,
+            created_at: task().created_at,
+            updated_at: task().updated_at,
+        }),
+        checklist_change: Some(ChecklistChange::ItemUpdated {
+            item: item.id,
+            text_from: None,
+            done_from: Some(false),
+            position_from: None,
+        }),
+        ..event()
+    }
+}
+
 fn member_event() -> crate::task::Event {
     crate::task::Event {
         kind: EventKind::ClusterMemberAdded,
@@ -385,6 +417,8 @@ fn event() -> crate::task::Event {
         column: None,
         board_member: None,
         comment: None,
+        checklist: None,
+        checklist_change: None,
         changes: BTreeMap::from([(
             "title".to_string(),
             FieldChange {
@@ -471,6 +505,10 @@ fn every_kind_of_error() -> Vec<ApiError> {
             expected: 1,
             current: Box::new(comment()),
         },
+        ApiError::ChecklistVersionMismatch {
+            expected: 1,
+            current: Box::new(checklist_event().checklist.expect("a checklist")),
+        },
         ApiError::TooLarge(crate::api::MAX_BODY),
         ApiError::UnsupportedMediaType("JSON only".into()),
         ApiError::RequestTimeout(Duration::from_secs(10)),
@@ -512,6 +550,7 @@ fn every_kind_of_error() -> Vec<ApiError> {
             | ApiError::Conflict { .. }
             | ApiError::VersionMismatch { .. }
             | ApiError::CommentVersionMismatch { .. }
+            | ApiError::ChecklistVersionMismatch { .. }
             | ApiError::TooLarge(_)
             | ApiError::UnsupportedMediaType(_)
             | ApiError::RequestTimeout(_)
@@ -575,6 +614,7 @@ fn tasks_events_and_the_cluster_view_serialize_as_documented() {
         ("Event", serde_json::to_value(member_event())),
         ("Event", serde_json::to_value(recovery_event())),
         ("Event", serde_json::to_value(comment_event())),
+        ("Event", serde_json::to_value(checklist_event())),
         ("Comment", serde_json::to_value(comment())),
         ("Cluster", serde_json::to_value(cluster())),
         ("User", serde_json::to_value(user())),
@@ -711,42 +751,48 @@ fn every_enum_lists_the_variants_serde_knows() {
 fn every_named_schema_is_held_to_a_type() {
     let doc = Doc::load();
     let held = [
-        "Status",          // every_enum_lists_the_variants_serde_knows
-        "Priority",        // every_enum_lists_the_variants_serde_knows
-        "Task",            // ..._serialize_as_documented
-        "Event",           // ..._serialize_as_documented
-        "Cluster",         // ..._serialize_as_documented
-        "Error",           // every_error_body_is_the_documented_error
-        "NewTask",         // request_bodies_... (POST /api/tasks)
-        "TaskPatch",       // request_bodies_... (PATCH /api/tasks/{id})
-        "MemberRequest",   // request_bodies_... (POST /api/cluster/members)
-        "RecentLog",       // not held: private to raft (see the module doc)
-        "Actor",           // ..._serialize_as_documented (in Event)
-        "Role",            // every_enum_lists_the_variants_serde_knows
-        "User",            // ..._serialize_as_documented
-        "Session",         // ..._serialize_as_documented
-        "Login",           // request_bodies_... (POST /api/session)
-        "NewUser",         // request_bodies_... (POST /api/users)
-        "UserPatch",       // request_bodies_... (PATCH /api/users/{id})
-        "NewToken",        // request_bodies_... (POST /api/tokens)
-        "CreatedToken",    // not held: built as JSON in api::auth
-        "TokenInfo",       // not held: built as JSON in api::auth
-        "MemberChange",    // ..._serialize_as_documented (in Event)
-        "Recovery",        // ..._serialize_as_documented (in Event)
-        "BoardRole",       // every_enum_lists_the_variants_serde_knows
-        "BoardRecord",     // ..._serialize_as_documented (in Event)
-        "Column",          // ..._serialize_as_documented (in Event)
-        "BoardMember",     // ..._serialize_as_documented (in Event)
-        "Board",           // not held: built as JSON in api::boards
-        "NewBoard",        // request_bodies_... (POST /api/boards)
-        "BoardPatch",      // request_bodies_... (PATCH /api/boards/{id})
-        "BoardMemberRole", // request_bodies_... (PUT …/members/{user_id})
-        "NewColumn",       // request_bodies_... (POST /api/boards/{id}/columns)
-        "ColumnPatch",     // request_bodies_... (PATCH /api/columns/{id})
-        "PresenceSummary", // request_bodies_... (POST /internal/presence)
-        "ImportJob",       // ..._serialize_as_documented
-        "Comment",         // ..._serialize_as_documented (and in Event)
-        "CommentBody",     // request_bodies_... (POST/PATCH comments)
+        "Status",             // every_enum_lists_the_variants_serde_knows
+        "Priority",           // every_enum_lists_the_variants_serde_knows
+        "Task",               // ..._serialize_as_documented
+        "Event",              // ..._serialize_as_documented
+        "Cluster",            // ..._serialize_as_documented
+        "Error",              // every_error_body_is_the_documented_error
+        "NewTask",            // request_bodies_... (POST /api/tasks)
+        "TaskPatch",          // request_bodies_... (PATCH /api/tasks/{id})
+        "MemberRequest",      // request_bodies_... (POST /api/cluster/members)
+        "RecentLog",          // not held: private to raft (see the module doc)
+        "Actor",              // ..._serialize_as_documented (in Event)
+        "Role",               // every_enum_lists_the_variants_serde_knows
+        "User",               // ..._serialize_as_documented
+        "Session",            // ..._serialize_as_documented
+        "Login",              // request_bodies_... (POST /api/session)
+        "NewUser",            // request_bodies_... (POST /api/users)
+        "UserPatch",          // request_bodies_... (PATCH /api/users/{id})
+        "NewToken",           // request_bodies_... (POST /api/tokens)
+        "CreatedToken",       // not held: built as JSON in api::auth
+        "TokenInfo",          // not held: built as JSON in api::auth
+        "MemberChange",       // ..._serialize_as_documented (in Event)
+        "Recovery",           // ..._serialize_as_documented (in Event)
+        "BoardRole",          // every_enum_lists_the_variants_serde_knows
+        "BoardRecord",        // ..._serialize_as_documented (in Event)
+        "Column",             // ..._serialize_as_documented (in Event)
+        "BoardMember",        // ..._serialize_as_documented (in Event)
+        "Board",              // not held: built as JSON in api::boards
+        "NewBoard",           // request_bodies_... (POST /api/boards)
+        "BoardPatch",         // request_bodies_... (PATCH /api/boards/{id})
+        "BoardMemberRole",    // request_bodies_... (PUT …/members/{user_id})
+        "NewColumn",          // request_bodies_... (POST /api/boards/{id}/columns)
+        "ColumnPatch",        // request_bodies_... (PATCH /api/columns/{id})
+        "PresenceSummary",    // request_bodies_... (POST /internal/presence)
+        "ImportJob",          // ..._serialize_as_documented
+        "Comment",            // ..._serialize_as_documented (and in Event)
+        "CommentBody",        // request_bodies_... (POST/PATCH comments)
+        "Checklist",          // ..._serialize_as_documented (and in Event)
+        "ChecklistItem",      // ..._serialize_as_documented (in Checklist)
+        "ChecklistChange",    // ..._serialize_as_documented (in Event)
+        "ChecklistTitle",     // request_bodies_... (POST/PATCH checklists)
+        "ChecklistItemBody",  // request_bodies_... (POST …/items)
+        "ChecklistItemPatch", // request_bodies_... (PATCH /api/checklist-items/{id})
     ];
     let named = doc.0["components"]["schemas"]
         .as_object()

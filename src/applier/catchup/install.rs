@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use mysql_async::Conn;
 
 use super::super::batch::{
-    insert_events, insert_keys, transaction, write_comments, write_tails, write_tasks,
+    insert_events, insert_keys, transaction, write_checklists, write_comments, write_tails,
+    write_tasks,
 };
 use super::CatchupError;
 use crate::db::catchup::{EventRowError, Page, PageRequest};
@@ -14,7 +15,9 @@ use crate::db::rows::EventRecord;
 use crate::db::sql::Sql;
 use crate::db::{column_tails, AppliedState};
 use crate::task::catalog::CatalogDirty;
-use crate::task::{Catalog, ColumnTails, Comment, CommentId, Event, Replayed, Task, TaskId};
+use crate::task::{
+    Catalog, Checklist, ChecklistId, ColumnTails, Comment, CommentId, Event, Replayed, Task, TaskId,
+};
 
 /// Why a peer's page cannot be installed here.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +96,12 @@ pub async fn install(
         &folded.comment_upserts,
         &folded.comment_deletes,
     );
+    write_checklists(
+        &mut sql,
+        budget,
+        &folded.checklist_upserts,
+        &folded.checklist_deletes,
+    );
     insert_keys(&mut sql, budget, &page.keys);
     if let Some(accounts) = &page.accounts {
         crate::db::accounts::replace_all(&mut sql, budget, accounts);
@@ -135,6 +144,9 @@ pub(crate) struct Folded {
     /// comments of `deletes` go with their tasks in `write_tasks`).
     pub comment_upserts: Vec<Comment>,
     pub comment_deletes: Vec<CommentId>,
+    /// Likewise the checklists.
+    pub checklist_upserts: Vec<Checklist>,
+    pub checklist_deletes: Vec<ChecklistId>,
 }
 
 pub(crate) fn fold(
@@ -149,9 +161,11 @@ pub(crate) fn fold(
         last_seq,
         catalog,
         comments: Default::default(),
+        checklists: Default::default(),
     };
     let mut touched = BTreeSet::new();
     let mut touched_comments = BTreeSet::new();
+    let mut touched_checklists = BTreeSet::new();
     for event in events {
         let after = replayed.last_seq;
         // The fold refuses only an event that is not next in seq order.
@@ -166,10 +180,15 @@ pub(crate) fn fold(
             touched.extend(event.task_id);
         }
         touched_comments.extend(event.comment.as_ref().map(|c| c.id));
+        touched_checklists.extend(event.checklist.as_ref().map(|c| c.id));
     }
     let comment_deletes = touched_comments
         .into_iter()
         .filter(|id| !replayed.comments.contains_key(id))
+        .collect();
+    let checklist_deletes = touched_checklists
+        .into_iter()
+        .filter(|id| !replayed.checklists.contains_key(id))
         .collect();
     let deletes = touched
         .into_iter()
@@ -183,6 +202,8 @@ pub(crate) fn fold(
         catalog: (replayed.catalog, dirty),
         comment_upserts: replayed.comments.into_values().collect(),
         comment_deletes,
+        checklist_upserts: replayed.checklists.into_values().collect(),
+        checklist_deletes,
     })
 }
 

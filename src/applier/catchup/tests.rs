@@ -41,6 +41,8 @@ fn row(seq: u64, raft_index: u64) -> EventRow {
         column: None,
         board_member: None,
         comment: None,
+        checklist: None,
+        checklist_change: None,
         changes: Default::default(),
         actor: Default::default(),
     };

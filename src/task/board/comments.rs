@@ -224,6 +224,8 @@ impl Board {
             column: None,
             board_member: None,
             comment: Some(comment.clone()),
+            checklist: None,
+            checklist_change: None,
             changes: BTreeMap::new(),
             at: command.at,
             request_id: command.request_id,

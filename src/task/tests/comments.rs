@@ -40,22 +40,22 @@ fn remove(n: u128, comment: u128, task: u128) -> Command {
     )
 }
 
-const ANA: u128 = 0xa; // the board's admin
-const BO: u128 = 0xb; // a member
-const CY: u128 = 0xc; // a viewer
-const DI: u128 = 0xd; // another member
-const BOARD: u128 = 0xb0;
+pub(super) const ANA: u128 = 0xa; // the board's admin
+pub(super) const BO: u128 = 0xb; // a member
+pub(super) const CY: u128 = 0xc; // a viewer
+pub(super) const DI: u128 = 0xd; // another member
+pub(super) const BOARD: u128 = 0xb0;
 
 /// A board with Ana (admin), Bo and Di (members) and Cy (viewer), and
 /// card 10 on it; commands after it are applied as `user` with site role
 /// member (`run`).
-struct Setup {
-    board: Board,
-    index: u64,
+pub(super) struct Setup {
+    pub(super) board: Board,
+    pub(super) index: u64,
 }
 
 impl Setup {
-    fn new() -> Setup {
+    pub(super) fn new() -> Setup {
         let mut setup = Setup {
             board: Board::new(),
             index: 0,
@@ -97,14 +97,14 @@ impl Setup {
         setup
     }
 
-    fn run_as(&mut self, user: u128, command: Command, site: Role) -> Outcome {
+    pub(super) fn run_as(&mut self, user: u128, command: Command, site: Role) -> Outcome {
         self.index += 1;
         self.board
             .apply_as(self.index, 1, &by(user, command), Some(site))
             .outcome
     }
 
-    fn run(&mut self, user: u128, command: Command) -> Outcome {
+    pub(super) fn run(&mut self, user: u128, command: Command) -> Outcome {
         self.run_as(user, command, Role::Member)
     }
 }

@@ -96,6 +96,7 @@ export class CardsView {
       task.due_date,
       Boolean(task.description),
       task.comment_count ?? 0,
+      task.checklist_progress ?? null,
       dueState(task),
       ov ? (ov.preview ? 'preview' : 'pending') : '',
       board.moving?.id === task.id,
@@ -162,6 +163,20 @@ export class CardsView {
         ),
       );
     }
+    const checks = task.checklist_progress;
+    if (checks?.total > 0) {
+      meta.append(
+        h(
+          'span',
+          {
+            class: `checklist-badge${checks.done === checks.total ? ' complete' : ''}`,
+            title: `${checks.done} of ${checks.total} checklist items done`,
+          },
+          h('span', { 'aria-hidden': 'true' }, '☑ '),
+          `${checks.done}/${checks.total}`,
+        ),
+      );
+    }
     if (task.assignee) {
       meta.append(
         h(
@@ -181,6 +196,7 @@ export class CardsView {
       task.due_date ? `due ${task.due_date}${due === 'overdue' ? ', overdue' : ''}` : null,
       task.labels.length ? `labels ${task.labels.join(', ')}` : null,
       comments > 0 ? `${comments} comment${comments === 1 ? '' : 's'}` : null,
+      checks?.total > 0 ? `checklist ${checks.done} of ${checks.total} done` : null,
       ov && !ov.preview ? 'saving' : null,
     ]
       .filter(Boolean)

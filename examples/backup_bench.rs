@@ -81,6 +81,7 @@ fn template_payload() -> String {
         board: None,
         board_member: None,
         comment: None,
+        notification: None,
         column: None,
     };
     event_payload(&event)

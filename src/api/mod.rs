@@ -19,6 +19,7 @@ mod export;
 mod import;
 mod internal;
 pub mod members;
+mod notifications;
 pub mod oidc;
 #[cfg(test)]
 mod openapi;
@@ -123,6 +124,8 @@ static ROUTES: &[Route] = &[
     route!(Member         POST   "/api/tasks/{id}/comments"  => comments::create, body: comments::CommentBody),
     route!(Member         PATCH  "/api/comments/{id}"        => comments::update, body: comments::CommentBody),
     route!(Member         DELETE "/api/comments/{id}"        => comments::delete),
+    route!(SignedIn       GET    "/api/notifications"        => notifications::list),
+    route!(SignedIn       POST   "/api/notifications/read"   => notifications::read, body: notifications::ReadBody),
     route!(SignedIn       GET    "/api/search"               => tasks::search),
     route!(SignedIn       GET    "/api/boards"               => boards::list),
     route!(Member         POST   "/api/boards"               => boards::create, body: boards::NewBoardBody),

@@ -35,6 +35,7 @@ fn blank(entry: &CommittedEntry, kind: EventKind, id: Uuid, request_id: Uuid) ->
         column: None,
         board_member: None,
         comment: None,
+        notification: None,
         changes: BTreeMap::new(),
         at: crate::time::Timestamp(0),
         request_id,

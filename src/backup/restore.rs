@@ -404,6 +404,7 @@ async fn fill(
                     &folded.comment_upserts,
                     &folded.comment_deletes,
                 );
+                crate::db::notifications::write(&mut sql, &events);
                 if folded.tails != tails {
                     write_tails(&mut sql, folded.tails);
                 }

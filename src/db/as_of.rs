@@ -142,6 +142,7 @@ mod tests {
             column: None,
             board_member: None,
             comment: None,
+            notification: None,
             task: Some(Task {
                 id,
                 title: format!("task {task} at {seq}"),

@@ -117,6 +117,7 @@ impl EventRow {
             column: payload.column,
             board_member: payload.board_member,
             comment: payload.comment,
+            notification: payload.notification,
             changes: payload.changes,
             at: self.at,
             request_id: self.request_id,

@@ -84,6 +84,12 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "V12__comments.sql",
         sql: include_str!("../../sql/V12__comments.sql"),
     },
+    // V13 is the checklists branch's.
+    Migration {
+        version: 14,
+        name: "V14__notifications.sql",
+        sql: include_str!("../../sql/V14__notifications.sql"),
+    },
 ];
 
 const LOCK_TIMEOUT_SECS: u32 = 60;

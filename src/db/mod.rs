@@ -16,6 +16,7 @@ pub mod catalog;
 pub mod catchup;
 pub mod comments;
 pub mod migrate;
+pub mod notifications;
 pub mod queries;
 pub mod rebuild;
 pub mod rows;

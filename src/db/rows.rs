@@ -428,6 +428,7 @@ pub fn event_from_row(row: Row) -> Result<Event, DbError> {
         column: payload.column,
         board_member: payload.board_member,
         comment: payload.comment,
+        notification: payload.notification,
         changes: payload.changes,
         at: record.at,
         request_id: record.request_id,

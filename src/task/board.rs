@@ -335,6 +335,11 @@ impl Board {
         self.tails
     }
 
+    /// The events recorded since the last [`Board::take_changes`].
+    pub fn pending_events(&self) -> &[Event] {
+        &self.pending.events
+    }
+
     pub fn task(&self, id: &TaskId) -> Option<&Task> {
         match self.slot(id) {
             Some(Slot::Live(task)) => Some(task),
@@ -508,6 +513,7 @@ impl Board {
                 column: None,
                 board_member: None,
                 comment: None,
+                notification: None,
                 changes: BTreeMap::new(),
                 at: command.at,
                 request_id: command.request_id,
@@ -823,6 +829,7 @@ impl Board {
             column: None,
             board_member: None,
             comment: None,
+            notification: None,
             changes,
             at: command.at,
             request_id: command.request_id,

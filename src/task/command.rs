@@ -140,6 +140,14 @@ pub enum Op {
         id: CommentId,
         task_id: TaskId,
     },
+    // Notifications (`super::notification`): decided by the applier, which
+    // knows the users. A user marks their own read; the leader's sweep
+    // proposes a card's due reminder, which rings once per due date.
+    NotificationsRead(super::notification::ReadMark),
+    DueRemind {
+        task_id: TaskId,
+        due_date: Date,
+    },
 }
 
 impl Op {
@@ -152,6 +160,8 @@ impl Op {
             Op::Update { id, .. } | Op::Delete { id, .. } => Some(*id),
             Op::CommentAdd(new) => Some(new.task_id),
             Op::CommentEdit { task_id, .. } | Op::CommentDelete { task_id, .. } => Some(*task_id),
+            Op::DueRemind { task_id, .. } => Some(*task_id),
+            Op::NotificationsRead(_) => None,
             Op::ExpireKeys { .. }
             | Op::UserCreate(_)
             | Op::BootstrapAdmin(_)
@@ -240,7 +250,9 @@ impl Op {
             | Op::ColumnDelete { .. }
             | Op::CommentAdd(_)
             | Op::CommentEdit { .. }
-            | Op::CommentDelete { .. } => return None,
+            | Op::CommentDelete { .. }
+            | Op::NotificationsRead(_)
+            | Op::DueRemind { .. } => return None,
             #[cfg(feature = "failpoints")]
             Op::FutureCreate(_) => return None,
         })

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::catalog::{BoardId, BoardMember, BoardRecord, Cataloged, Column};
 use super::comment::Comment;
+use super::notification::NotificationChange;
 use super::{Task, TaskId};
 use crate::accounts::UserView;
 use crate::audit::{MemberRecord, RecoveryRecord};
@@ -61,6 +62,10 @@ pub struct Event {
     /// `task_id` is its task, so the task's history lists it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<Comment>,
+    /// For `notification_added` and `notifications_read`: what changed in
+    /// one user's notifications (only they see the event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification: Option<NotificationChange>,
     /// For `task_updated`, `user_updated`, `board_updated` and
     /// `column_updated`: each changed field with its old and new value.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -101,6 +106,8 @@ pub enum EventKind {
     CommentAdded,
     CommentEdited,
     CommentDeleted,
+    NotificationAdded,
+    NotificationsRead,
 }
 
 impl Event {
@@ -117,6 +124,11 @@ impl Event {
             EventKind::BoardMemberChanged => self.board_member.clone().map(Cataloged::Member),
             _ => None,
         }
+    }
+
+    /// The one user who may see the event (a notification's), if any.
+    pub fn recipient(&self) -> Option<&str> {
+        self.notification.as_ref().map(|n| n.user_id())
     }
 
     /// The board the event is about, if any: only that board's members
@@ -137,7 +149,7 @@ impl Event {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 18] = [
+    pub const ALL: [EventKind; 20] = [
         EventKind::TaskCreated,
         EventKind::TaskUpdated,
         EventKind::TaskDeleted,
@@ -156,6 +168,8 @@ impl EventKind {
         EventKind::CommentAdded,
         EventKind::CommentEdited,
         EventKind::CommentDeleted,
+        EventKind::NotificationAdded,
+        EventKind::NotificationsRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -178,6 +192,8 @@ impl EventKind {
             EventKind::CommentAdded => "comment_added",
             EventKind::CommentEdited => "comment_edited",
             EventKind::CommentDeleted => "comment_deleted",
+            EventKind::NotificationAdded => "notification_added",
+            EventKind::NotificationsRead => "notifications_read",
         }
     }
 
@@ -229,6 +245,7 @@ pub struct EventPayload {
     pub column: Option<Column>,
     pub board_member: Option<BoardMember>,
     pub comment: Option<Comment>,
+    pub notification: Option<NotificationChange>,
     pub changes: BTreeMap<String, FieldChange>,
     pub actor: crate::accounts::Actor,
 }
@@ -245,6 +262,7 @@ impl EventPayload {
             column: event.column.clone(),
             board_member: event.board_member.clone(),
             comment: event.comment.clone(),
+            notification: event.notification.clone(),
             changes: event.changes.clone(),
             actor: event.actor.clone(),
         }
@@ -271,6 +289,8 @@ struct StoredPayload {
     board_member: Option<BoardMember>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     comment: Option<Comment>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    notification: Option<NotificationChange>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     changes: BTreeMap<String, StoredChange>,
     /// Absent for `system` (and in rows written before accounts existed).
@@ -320,6 +340,7 @@ impl From<EventPayload> for StoredPayload {
             column: payload.column,
             board_member: payload.board_member,
             comment: payload.comment,
+            notification: payload.notification,
             changes,
             actor: payload.actor,
         }
@@ -365,6 +386,7 @@ impl TryFrom<StoredPayload> for EventPayload {
             column: stored.column,
             board_member: stored.board_member,
             comment: stored.comment,
+            notification: stored.notification,
             changes,
             actor: stored.actor,
         })

@@ -328,6 +328,7 @@ fn comment_event() -> crate::task::Event {
         task_id: Some(task().id),
         task: None,
         comment: Some(comment()),
+        notification: None,
         changes: BTreeMap::new(),
         ..event()
     }
@@ -385,6 +386,7 @@ fn event() -> crate::task::Event {
         column: None,
         board_member: None,
         comment: None,
+        notification: None,
         changes: BTreeMap::from([(
             "title".to_string(),
             FieldChange {
@@ -431,6 +433,33 @@ fn cluster() -> ClusterView {
         cluster_version: "0.1.0".into(),
         lab_url: Some("http://127.0.0.1:8000".into()),
         recovery: None,
+    }
+}
+
+fn notification(mention: bool) -> crate::db::notifications::Notification {
+    use crate::task::NotificationKind;
+    crate::db::notifications::Notification {
+        id: 42,
+        user_id: "u".into(),
+        kind: if mention {
+            NotificationKind::Mention
+        } else {
+            NotificationKind::Due
+        },
+        board_id: crate::task::BoardId(uuid::Uuid::from_u128(1)),
+        task_id: TaskId(uuid::Uuid::from_u128(2)),
+        comment_id: mention.then(|| crate::task::CommentId(uuid::Uuid::from_u128(3))),
+        due_date: (!mention)
+            .then(|| crate::time::Date::new(2026, 12, 7))
+            .flatten(),
+        actor: crate::accounts::Actor {
+            id: "a".into(),
+            name: "Ada".into(),
+        },
+        excerpt: "hey @u".into(),
+        at: crate::time::Timestamp(1_795_774_512_345),
+        read: !mention,
+        task_title: mention.then(|| "Card".into()),
     }
 }
 
@@ -576,6 +605,8 @@ fn tasks_events_and_the_cluster_view_serialize_as_documented() {
         ("Event", serde_json::to_value(recovery_event())),
         ("Event", serde_json::to_value(comment_event())),
         ("Comment", serde_json::to_value(comment())),
+        ("Notification", serde_json::to_value(notification(true))),
+        ("Notification", serde_json::to_value(notification(false))),
         ("Cluster", serde_json::to_value(cluster())),
         ("User", serde_json::to_value(user())),
         (
@@ -711,42 +742,44 @@ fn every_enum_lists_the_variants_serde_knows() {
 fn every_named_schema_is_held_to_a_type() {
     let doc = Doc::load();
     let held = [
-        "Status",          // every_enum_lists_the_variants_serde_knows
-        "Priority",        // every_enum_lists_the_variants_serde_knows
-        "Task",            // ..._serialize_as_documented
-        "Event",           // ..._serialize_as_documented
-        "Cluster",         // ..._serialize_as_documented
-        "Error",           // every_error_body_is_the_documented_error
-        "NewTask",         // request_bodies_... (POST /api/tasks)
-        "TaskPatch",       // request_bodies_... (PATCH /api/tasks/{id})
-        "MemberRequest",   // request_bodies_... (POST /api/cluster/members)
-        "RecentLog",       // not held: private to raft (see the module doc)
-        "Actor",           // ..._serialize_as_documented (in Event)
-        "Role",            // every_enum_lists_the_variants_serde_knows
-        "User",            // ..._serialize_as_documented
-        "Session",         // ..._serialize_as_documented
-        "Login",           // request_bodies_... (POST /api/session)
-        "NewUser",         // request_bodies_... (POST /api/users)
-        "UserPatch",       // request_bodies_... (PATCH /api/users/{id})
-        "NewToken",        // request_bodies_... (POST /api/tokens)
-        "CreatedToken",    // not held: built as JSON in api::auth
-        "TokenInfo",       // not held: built as JSON in api::auth
-        "MemberChange",    // ..._serialize_as_documented (in Event)
-        "Recovery",        // ..._serialize_as_documented (in Event)
-        "BoardRole",       // every_enum_lists_the_variants_serde_knows
-        "BoardRecord",     // ..._serialize_as_documented (in Event)
-        "Column",          // ..._serialize_as_documented (in Event)
-        "BoardMember",     // ..._serialize_as_documented (in Event)
-        "Board",           // not held: built as JSON in api::boards
-        "NewBoard",        // request_bodies_... (POST /api/boards)
-        "BoardPatch",      // request_bodies_... (PATCH /api/boards/{id})
-        "BoardMemberRole", // request_bodies_... (PUT …/members/{user_id})
-        "NewColumn",       // request_bodies_... (POST /api/boards/{id}/columns)
-        "ColumnPatch",     // request_bodies_... (PATCH /api/columns/{id})
-        "PresenceSummary", // request_bodies_... (POST /internal/presence)
-        "ImportJob",       // ..._serialize_as_documented
-        "Comment",         // ..._serialize_as_documented (and in Event)
-        "CommentBody",     // request_bodies_... (POST/PATCH comments)
+        "Status",            // every_enum_lists_the_variants_serde_knows
+        "Priority",          // every_enum_lists_the_variants_serde_knows
+        "Task",              // ..._serialize_as_documented
+        "Event",             // ..._serialize_as_documented
+        "Cluster",           // ..._serialize_as_documented
+        "Error",             // every_error_body_is_the_documented_error
+        "NewTask",           // request_bodies_... (POST /api/tasks)
+        "TaskPatch",         // request_bodies_... (PATCH /api/tasks/{id})
+        "MemberRequest",     // request_bodies_... (POST /api/cluster/members)
+        "RecentLog",         // not held: private to raft (see the module doc)
+        "Actor",             // ..._serialize_as_documented (in Event)
+        "Role",              // every_enum_lists_the_variants_serde_knows
+        "User",              // ..._serialize_as_documented
+        "Session",           // ..._serialize_as_documented
+        "Login",             // request_bodies_... (POST /api/session)
+        "NewUser",           // request_bodies_... (POST /api/users)
+        "UserPatch",         // request_bodies_... (PATCH /api/users/{id})
+        "NewToken",          // request_bodies_... (POST /api/tokens)
+        "CreatedToken",      // not held: built as JSON in api::auth
+        "TokenInfo",         // not held: built as JSON in api::auth
+        "MemberChange",      // ..._serialize_as_documented (in Event)
+        "Recovery",          // ..._serialize_as_documented (in Event)
+        "BoardRole",         // every_enum_lists_the_variants_serde_knows
+        "BoardRecord",       // ..._serialize_as_documented (in Event)
+        "Column",            // ..._serialize_as_documented (in Event)
+        "BoardMember",       // ..._serialize_as_documented (in Event)
+        "Board",             // not held: built as JSON in api::boards
+        "NewBoard",          // request_bodies_... (POST /api/boards)
+        "BoardPatch",        // request_bodies_... (PATCH /api/boards/{id})
+        "BoardMemberRole",   // request_bodies_... (PUT …/members/{user_id})
+        "NewColumn",         // request_bodies_... (POST /api/boards/{id}/columns)
+        "ColumnPatch",       // request_bodies_... (PATCH /api/columns/{id})
+        "PresenceSummary",   // request_bodies_... (POST /internal/presence)
+        "ImportJob",         // ..._serialize_as_documented
+        "Comment",           // ..._serialize_as_documented (and in Event)
+        "CommentBody",       // request_bodies_... (POST/PATCH comments)
+        "Notification",      // ..._serialize_as_documented
+        "NotificationsRead", // request_bodies_... (POST /api/notifications/read)
     ];
     let named = doc.0["components"]["schemas"]
         .as_object()

@@ -93,6 +93,7 @@ pub async fn install(
         &folded.comment_upserts,
         &folded.comment_deletes,
     );
+    crate::db::notifications::write(&mut sql, &events);
     insert_keys(&mut sql, budget, &page.keys);
     if let Some(accounts) = &page.accounts {
         crate::db::accounts::replace_all(&mut sql, budget, accounts);

@@ -41,6 +41,7 @@ fn row(seq: u64, raft_index: u64) -> EventRow {
         column: None,
         board_member: None,
         comment: None,
+        notification: None,
         changes: Default::default(),
         actor: Default::default(),
     };

@@ -224,6 +224,7 @@ impl Board {
             column: None,
             board_member: None,
             comment: Some(comment.clone()),
+            notification: None,
             changes: BTreeMap::new(),
             at: command.at,
             request_id: command.request_id,

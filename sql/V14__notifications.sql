@@ -11,7 +11,8 @@
 --   notifications_due (task_id, due_date): a card's due reminder rang
 --     already (the applier refuses a second one)
 --
--- (V13 is another change's.) Guarded, so the migration can be re-run.
+-- (V13 is another change's.) Every step is guarded, so the migration can be
+-- re-run.
 
 CREATE TABLE IF NOT EXISTS notifications (
   id          BIGINT UNSIGNED NOT NULL,
@@ -30,3 +31,22 @@ CREATE TABLE IF NOT EXISTS notifications (
   KEY notifications_user (user_id, id),
   KEY notifications_due (task_id, due_date)
 ) ENGINE = InnoDB;
+
+-- The two new event kinds join task_events.kind. The ENUM is extended as
+-- it stands (its values kept in their order, whatever other changes
+-- added), so this migration composes with theirs in either order.
+SET @taskraft_ddl = (
+  SELECT IF(COUNT(*) = 1,
+            CONCAT('ALTER TABLE task_events MODIFY kind ',
+                   LEFT(MAX(column_type), CHAR_LENGTH(MAX(column_type)) - 1),
+                   ',''notification_added'',''notifications_read'') NOT NULL'),
+            'DO 0')
+  FROM information_schema.columns
+  WHERE table_schema = DATABASE()
+    AND table_name = 'task_events'
+    AND column_name = 'kind'
+    AND column_type NOT LIKE '%notifications_read%'
+);
+PREPARE taskraft_stmt FROM @taskraft_ddl;
+EXECUTE taskraft_stmt;
+DEALLOCATE PREPARE taskraft_stmt;

@@ -53,6 +53,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/board/write-queue.js", "text/javascript; charset=utf-8"),
     asset!("js/cluster.js", "text/javascript; charset=utf-8"),
     asset!("js/comments.js", "text/javascript; charset=utf-8"),
+    asset!("js/notifications.js", "text/javascript; charset=utf-8"),
     asset!("js/dialog.js", "text/javascript; charset=utf-8"),
     asset!("js/feed.js", "text/javascript; charset=utf-8"),
     asset!("js/filters.js", "text/javascript; charset=utf-8"),

@@ -344,3 +344,113 @@ fn mentions_ring_members_on_every_node_and_reminders_ring_once_across_leaders() 
         );
     }
 }
+
+/// Small enough that a few hundred writes compact the log.
+const COMPACT_OFTEN: &[(&str, &str)] = &[
+    ("TASKRAFT_SNAPSHOT_COUNT", "40"),
+    ("TASKRAFT_SNAPSHOT_CATCHUP_ENTRIES", "10"),
+];
+
+#[test]
+fn a_node_behind_the_compacted_log_catches_up_the_notifications_and_read_marks() {
+    let mut cluster = start_auth(3, COMPACT_OFTEN, |_| {});
+    let leader = cluster.leader(Duration::from_secs(30));
+    let behind = if leader == 3 { 2 } else { 3 };
+    let url = cluster.url(leader);
+    let admin = admin_session(&cluster);
+    for name in ["ana", "bo"] {
+        create_user(&url, &admin, name, "member");
+    }
+    let ana = login(&url, "ana", "ana-password").unwrap();
+    let bo = login(&url, "bo", "bo-password").unwrap();
+    cluster.wait_caught_up(behind, Duration::from_secs(20));
+    let applied_before = ok(
+        &call(
+            &admin,
+            "GET",
+            &format!("{}/api/cluster", cluster.url(behind)),
+            None,
+        ),
+        200,
+    )["applied_index"]
+        .as_u64()
+        .unwrap();
+    cluster.kill(behind);
+
+    // While it is down: a card on the default board, 40 comments that
+    // mention Bo (every other one edited to mention him again: no new
+    // ring), and Bo's read marks; enough to compact.
+    let card = ok(
+        &call(
+            &ana,
+            "POST",
+            &format!("{url}/api/tasks"),
+            Some(&json!({ "title": "Busy card" })),
+        ),
+        201,
+    );
+    let task = card["id"].as_str().unwrap().to_string();
+    for i in 0..40 {
+        let c = ok(
+            &call(
+                &ana,
+                "POST",
+                &format!("{url}/api/tasks/{task}/comments"),
+                Some(&json!({ "body": format!("@bo number {i} \"quoted\" 💬") })),
+            ),
+            201,
+        );
+        if i % 2 == 0 {
+            let id = c["id"].as_str().unwrap();
+            ok(
+                &call(
+                    &ana,
+                    "PATCH",
+                    &format!("{url}/api/comments/{id}"),
+                    Some(&json!({ "body": format!("@bo number {i}, edited") })),
+                ),
+                200,
+            );
+        }
+    }
+    let mine = list(&bell(&bo, &url));
+    assert_eq!(mine.len(), 40, "one page of 50 holds them all");
+    let middle = mine[10]["id"].as_u64().unwrap();
+    let newest = mine[0]["id"].as_u64().unwrap();
+    ok(
+        &call(
+            &bo,
+            "POST",
+            &format!("{url}/api/notifications/read"),
+            Some(&json!({ "upto": middle, "ids": [newest] })),
+        ),
+        200,
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while ok(
+        &call(&admin, "GET", &format!("{url}/api/cluster"), None),
+        200,
+    )["first_index"]
+        .as_u64()
+        .unwrap_or(0)
+        <= applied_before + 1
+    {
+        assert!(std::time::Instant::now() < deadline, "no compaction");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    cluster.restart(behind);
+    cluster.wait_caught_up(behind, Duration::from_secs(60));
+    let expected = bell(&bo, &url);
+    assert_eq!(expected["unread"], 9, "40 rung, 31 read: {expected}");
+    for id in 1..=3 {
+        cluster.wait_caught_up(id, Duration::from_secs(30));
+        assert_eq!(bell(&bo, &cluster.url(id)), expected, "node {id}'s bell");
+        let check = cluster.rebuild_check(id);
+        assert!(
+            check.status.success(),
+            "node {id}: {}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+    }
+}

@@ -83,6 +83,7 @@ fn template_payload() -> String {
         comment: None,
         checklist: None,
         checklist_change: None,
+        notification: None,
         column: None,
     };
     event_payload(&event)

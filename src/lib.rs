@@ -35,6 +35,8 @@
 //!   client address, and a refusal log that cannot be flooded.
 //! - [`version`]: this build's version, the cluster version (the lowest
 //!   voter's) and the table that gates each command kind on it.
+//! - [`reminders`]: the leader's sweep proposing due-date reminders,
+//!   each rung once per card and due date (`task::notification`).
 //! - [`retention`]: the leader's periodic expiry of idempotency keys,
 //!   decided in the log.
 //! - [`lab`]: `taskraft demo --lab`'s relays, page and fault controls.
@@ -66,6 +68,7 @@ pub mod peer_http;
 pub mod presence;
 pub mod projection;
 pub mod raft;
+pub mod reminders;
 pub mod retention;
 pub mod server;
 pub mod status;

@@ -151,6 +151,9 @@ pub fn introduced(op: &Op) -> (&'static str, Version) {
         Op::CommentEdit { .. } => ("comment_edit", COMMENTS),
         Op::CommentDelete { .. } => ("comment_delete", COMMENTS),
         Op::Checklist(_) => ("checklist", CHECKLISTS),
+        // Notifications (`crate::task::notification`).
+        Op::NotificationsRead(_) => ("notifications_read", NOTIFICATIONS),
+        Op::DueRemind { .. } => ("due_remind", NOTIFICATIONS),
         // A kind only the test build knows, as a future version's would be.
         #[cfg(feature = "failpoints")]
         Op::FutureCreate(_) => ("future_create", FUTURE),
@@ -170,6 +173,11 @@ pub const COMMENTS: Version = Version::new(0, 5, 0);
 
 /// Checklists on cards (`crate::task::checklist`), in the same release.
 pub const CHECKLISTS: Version = Version::new(0, 5, 0);
+
+/// Mentions, due reminders and read marks: from this cluster version on
+/// (as the log decides it) the applier derives notifications, so nodes of
+/// one cluster never disagree on who was notified.
+pub const NOTIFICATIONS: Version = Version::new(0, 5, 0);
 
 /// The version the test-only kind `future_create` claims to need.
 #[cfg(feature = "failpoints")]
@@ -359,6 +367,27 @@ mod tests {
             this_version() >= COMMENTS,
             "this build ships comments (Cargo.toml)"
         );
+    }
+
+    #[test]
+    fn notification_kinds_wait_for_every_voter_at_0_5_0() {
+        let ops = [
+            Op::NotificationsRead(crate::task::ReadMark {
+                user_id: "u".into(),
+                upto: Some(1),
+                ids: vec![],
+            }),
+            Op::DueRemind {
+                task_id: TaskId(uuid::Uuid::from_u128(1)),
+                due_date: crate::time::Date::new(2026, 12, 7).unwrap(),
+            },
+        ];
+        for op in ops {
+            let (kind, needs) = introduced(&op);
+            assert_eq!(needs, NOTIFICATIONS, "{kind}");
+            assert!(admit(&op, BOARDS).is_err(), "{kind}");
+            assert_eq!(admit(&op, NOTIFICATIONS), Ok(()));
+        }
     }
 
     #[cfg(feature = "failpoints")]

@@ -54,6 +54,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/cluster.js", "text/javascript; charset=utf-8"),
     asset!("js/checklists.js", "text/javascript; charset=utf-8"),
     asset!("js/comments.js", "text/javascript; charset=utf-8"),
+    asset!("js/notifications.js", "text/javascript; charset=utf-8"),
     asset!("js/dialog.js", "text/javascript; charset=utf-8"),
     asset!("js/feed.js", "text/javascript; charset=utf-8"),
     asset!("js/filters.js", "text/javascript; charset=utf-8"),

@@ -49,6 +49,13 @@ pub async fn events(
     let events: Vec<serde_json::Value> = events
         .iter()
         .map(|event| match event.board_id() {
+            // A notification is its user's alone.
+            _ if event
+                .recipient()
+                .is_some_and(|user| user != principal.actor.id) =>
+            {
+                json!({ "seq": event.seq, "kind": "hidden" })
+            }
             Some(board)
                 if catalog
                     .role(&board, &principal.actor.id, principal.role)

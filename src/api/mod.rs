@@ -20,6 +20,7 @@ mod export;
 mod import;
 mod internal;
 pub mod members;
+mod notifications;
 pub mod oidc;
 #[cfg(test)]
 mod openapi;
@@ -132,6 +133,8 @@ static ROUTES: &[Route] = &[
     route!(Member         PATCH  "/api/checklist-items/{id}" => checklists::update_item, body: checklists::ItemPatch),
     route!(Member         DELETE "/api/checklist-items/{id}" => checklists::delete_item),
     route!(Member         POST   "/api/checklist-items/{id}/card" => checklists::make_card),
+    route!(SignedIn       GET    "/api/notifications"        => notifications::list),
+    route!(SignedIn       POST   "/api/notifications/read"   => notifications::read, body: notifications::ReadBody),
     route!(SignedIn       GET    "/api/search"               => tasks::search),
     route!(SignedIn       GET    "/api/boards"               => boards::list),
     route!(Member         POST   "/api/boards"               => boards::create, body: boards::NewBoardBody),

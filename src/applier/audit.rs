@@ -37,6 +37,7 @@ fn blank(entry: &CommittedEntry, kind: EventKind, id: Uuid, request_id: Uuid) ->
         comment: None,
         checklist: None,
         checklist_change: None,
+        notification: None,
         changes: BTreeMap::new(),
         at: crate::time::Timestamp(0),
         request_id,

@@ -12,6 +12,7 @@
 //!   INSERT idempotency_keys; UPDATE board_columns;                       │
 //!   upsert/delete comments (and those of deleted tasks);                 │
 //!   upsert/delete checklists, replace their items (likewise);            │
+//!   INSERT/UPDATE notifications (from the batch's notification events);  │
 //! COMMIT                                                                 ┘
 //! ```
 //!
@@ -109,12 +110,20 @@ pub async fn apply(
 
     let board = load(conn, state, entries).await?;
     let recorded = recorded_recoveries(conn, entries).await?;
+    let reminders: BTreeSet<_> = entries
+        .iter()
+        .filter_map(|e| match e.command.as_ref().map(|c| &c.op) {
+            Some(Op::DueRemind { task_id, due_date }) => Some((*task_id, *due_date)),
+            _ => None,
+        })
+        .collect();
+    let reminded = crate::db::notifications::reminded(conn, &reminders).await?;
     let Decided {
         mut changes,
         outcomes,
         accounts,
         versions,
-    } = decide(board, state, &recorded, entries, node_id);
+    } = decide(board, state, &recorded, reminded, entries, node_id);
 
     let mut sql = Sql::new();
     // Fails (NULL into a NOT NULL column, in strict mode) unless MySQL is
@@ -203,6 +212,7 @@ fn decide(
     mut board: Board,
     state: &ApplyState,
     recorded: &BTreeSet<Uuid>,
+    mut reminded: BTreeSet<(TaskId, crate::time::Date)>,
     entries: &[CommittedEntry],
     node_id: u64,
 ) -> Decided {
@@ -258,6 +268,31 @@ fn decide(
                         replayed: false,
                     }
                 }
+                // Notifications: the version gate admits these from 0.5.0.
+                Op::NotificationsRead(mark) => task::Applied {
+                    outcome: Outcome::Recorded {
+                        seq: super::notify::read(&mut board, entry, command, mark),
+                    },
+                    replayed: false,
+                },
+                Op::DueRemind { task_id, due_date } => {
+                    let users = accounts
+                        .as_ref()
+                        .map_or_else(|| state.accounts(), |(a, _)| a);
+                    let seq = super::notify::remind(
+                        &mut board,
+                        users,
+                        &mut reminded,
+                        entry,
+                        command,
+                        *task_id,
+                        *due_date,
+                    );
+                    task::Applied {
+                        outcome: Outcome::Recorded { seq },
+                        replayed: false,
+                    }
+                }
                 _ => {
                     // A user's card commands are checked against their board
                     // role at this entry (from 0.4.0, as the log decides it).
@@ -270,7 +305,25 @@ fn decide(
                                 .map_or_else(|| state.accounts(), |(a, _)| a);
                             accounts.user(&id).map(|user| user.role)
                         });
-                    board.apply_as(entry.index, entry.term, command, site)
+                    let from = board.pending_events().len();
+                    let before = super::notify::text_before(&board, command);
+                    let applied = board.apply_as(entry.index, entry.term, command, site);
+                    // Mentions ring from 0.5.0 on, as the log decides it,
+                    // so an older node never applies the entry differently.
+                    if cluster_version >= version::NOTIFICATIONS {
+                        let users = accounts
+                            .as_ref()
+                            .map_or_else(|| state.accounts(), |(a, _)| a);
+                        super::notify::mentions(
+                            &mut board,
+                            users,
+                            entry,
+                            command,
+                            from,
+                            before.as_deref(),
+                        );
+                    }
+                    applied
                 }
             }
         };
@@ -495,6 +548,7 @@ fn writes(sql: &mut Sql, limit: usize, changes: &Changes) {
         &changes.checklist_upserts,
         &changes.checklist_deletes,
     );
+    crate::db::notifications::write(sql, &changes.events);
     let keys: Vec<KeyRow> = changes
         .keys
         .iter()

@@ -30,6 +30,7 @@ pub mod batch;
 pub mod catchup;
 pub mod drive;
 mod handle;
+mod notify;
 mod state;
 pub mod stop;
 

@@ -411,6 +411,7 @@ async fn fill(
                     &folded.checklist_upserts,
                     &folded.checklist_deletes,
                 );
+                crate::db::notifications::write(&mut sql, &events);
                 if folded.tails != tails {
                     write_tails(&mut sql, folded.tails);
                 }

@@ -55,6 +55,7 @@ const KEYS: &[&str] = &[
     "max_connections_per_address",
     "idempotency_retention",
     "auto_archive_interval",
+    "due_reminder_interval",
     "tls_cert_file",
     "tls_key_file",
     "peer_tls_ca_file",
@@ -196,6 +197,9 @@ pub struct Settings {
     /// How often the leader archives the cards of auto-archiving columns
     /// that are due (`crate::archiver`; default 10 min).
     pub auto_archive_interval: Duration,
+    /// How often the leader proposes the due reminders of cards due today
+    /// or tomorrow (`crate::reminders`; default 5 min).
+    pub due_reminder_interval: Duration,
     /// Applied entries beyond `snapshot_catchup_entries` that the Raft log
     /// may hold before it is compacted (etcd's `--snapshot-count`).
     pub snapshot_count: u64,
@@ -666,6 +670,11 @@ impl Layers {
                 Some(text) => parse_retention(&text)
                     .map_err(|problem| error("auto_archive_interval", problem.to_string()))?,
                 None => crate::archiver::DEFAULT_INTERVAL,
+            },
+            due_reminder_interval: match self.optional_string("due_reminder_interval")? {
+                Some(text) => parse_retention(&text)
+                    .map_err(|problem| error("due_reminder_interval", problem.to_string()))?,
+                None => crate::reminders::DEFAULT_INTERVAL,
             },
             tls,
             peer_tls,

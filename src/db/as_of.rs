@@ -144,6 +144,7 @@ mod tests {
             comment: None,
             checklist: None,
             checklist_change: None,
+            notification: None,
             task: Some(Task {
                 id,
                 title: format!("task {task} at {seq}"),

@@ -119,6 +119,7 @@ impl EventRow {
             comment: payload.comment,
             checklist: payload.checklist,
             checklist_change: payload.checklist_change,
+            notification: payload.notification,
             changes: payload.changes,
             at: self.at,
             request_id: self.request_id,

@@ -89,6 +89,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "V13__checklists.sql",
         sql: include_str!("../../sql/V13__checklists.sql"),
     },
+    Migration {
+        version: 14,
+        name: "V14__notifications.sql",
+        sql: include_str!("../../sql/V14__notifications.sql"),
+    },
 ];
 
 const LOCK_TIMEOUT_SECS: u32 = 60;

@@ -17,6 +17,7 @@ pub mod catchup;
 pub mod checklists;
 pub mod comments;
 pub mod migrate;
+pub mod notifications;
 pub mod queries;
 pub mod rebuild;
 pub mod rows;

@@ -5,7 +5,7 @@
 //! so it can run beside a live node. `rebuild` rewrites the projection and
 //! refuses to run while a node holds this database (the node lock).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Pool, TxOpts};
@@ -40,10 +40,18 @@ struct Stored {
     catalog: crate::task::Catalog,
     comments: Vec<crate::task::Comment>,
     checklists: Vec<crate::task::Checklist>,
+    notifications: BTreeMap<u64, super::notifications::Notification>,
 }
 
-async fn fold_events(conn: &mut impl Queryable) -> Result<Replayed, DbError> {
+/// The fold of the events: the board's, and the notifications'.
+struct Folded {
+    replayed: Replayed,
+    notifications: BTreeMap<u64, super::notifications::Notification>,
+}
+
+async fn fold_events(conn: &mut impl Queryable) -> Result<Folded, DbError> {
     let mut replayed = Replayed::default();
+    let mut notices = Vec::new();
     let mut failure: Option<DbError> = None;
     let mut rows = conn
         .query_iter(super::queries::select(
@@ -58,7 +66,11 @@ async fn fold_events(conn: &mut impl Queryable) -> Result<Replayed, DbError> {
         let pushed = event_from_row(row).and_then(|event| {
             replayed
                 .push(&event)
-                .map_err(|e| DbError::Corrupt(e.to_string()))
+                .map_err(|e| DbError::Corrupt(e.to_string()))?;
+            if event.notification.is_some() {
+                notices.push(event);
+            }
+            Ok(())
         });
         if let Err(e) = pushed {
             failure = Some(e);
@@ -67,7 +79,10 @@ async fn fold_events(conn: &mut impl Queryable) -> Result<Replayed, DbError> {
     .await?;
     match failure {
         Some(e) => Err(e),
-        None => Ok(replayed),
+        None => Ok(Folded {
+            replayed,
+            notifications: super::notifications::fold(&notices),
+        }),
     }
 }
 
@@ -105,8 +120,10 @@ async fn stored(conn: &mut impl Queryable) -> Result<Stored, DbError> {
     let catalog = super::catalog::load_rows(conn, false).await?;
     let comments = super::comments::all(conn).await?;
     let checklists = super::checklists::all(conn).await?;
+    let notifications = super::notifications::all(conn).await?;
     Ok(Stored {
         checklists,
+        notifications,
         comments,
         tasks,
         labels,
@@ -249,6 +266,27 @@ fn compare_checklists(replayed: &Replayed, stored: &Stored, note: &mut impl FnMu
     }
 }
 
+/// The notifications the events leave against the `notifications` rows.
+fn compare_notifications(
+    events: &BTreeMap<u64, super::notifications::Notification>,
+    rows: &BTreeMap<u64, super::notifications::Notification>,
+    differences: &mut Vec<String>,
+) {
+    for id in events.keys().chain(rows.keys()).collect::<BTreeSet<_>>() {
+        if differences.len() >= MAX_REPORTED {
+            return;
+        }
+        match (events.get(id), rows.get(id)) {
+            (Some(e), Some(r)) if e == r => {}
+            (e, r) => differences.push(format!(
+                "notification {id}: events say {}, projection says {}",
+                serde_json::json!(e),
+                serde_json::json!(r)
+            )),
+        }
+    }
+}
+
 /// Compares the projection with the fold of the events; changes nothing.
 pub async fn check(pool: &Pool) -> Result<CheckReport, DbError> {
     let mut conn = pool.get_conn().await?;
@@ -256,13 +294,19 @@ pub async fn check(pool: &Pool) -> Result<CheckReport, DbError> {
     opts.with_consistent_snapshot(true)
         .with_readonly(Some(true));
     let mut tx = conn.start_transaction(opts).await?;
-    let replayed = fold_events(&mut tx).await?;
+    let folded = fold_events(&mut tx).await?;
     let stored = stored(&mut tx).await?;
     tx.rollback().await?;
+    let mut differences = compare(&folded.replayed, &stored);
+    compare_notifications(
+        &folded.notifications,
+        &stored.notifications,
+        &mut differences,
+    );
     Ok(CheckReport {
-        events: replayed.last_seq,
-        tasks: replayed.tasks.len(),
-        differences: compare(&replayed, &stored),
+        events: folded.replayed.last_seq,
+        tasks: folded.replayed.tasks.len(),
+        differences,
     })
 }
 
@@ -282,7 +326,11 @@ pub async fn rebuild(pool: &Pool) -> Result<CheckReport, DbError> {
 
 async fn replace_projection(conn: &mut Conn) -> Result<(), DbError> {
     let mut tx = conn.start_transaction(TxOpts::default()).await?;
-    let replayed = fold_events(&mut tx).await?;
+    let Folded {
+        replayed,
+        notifications,
+    } = fold_events(&mut tx).await?;
+    tx.query_drop("DELETE FROM notifications").await?;
     tx.query_drop("DELETE FROM comments").await?;
     tx.query_drop("DELETE FROM checklist_items").await?;
     tx.query_drop("DELETE FROM checklists").await?;
@@ -343,6 +391,13 @@ async fn replace_projection(conn: &mut Conn) -> Result<(), DbError> {
         &checklists,
         &[],
     );
+    for statement in insert.into_statements() {
+        tx.query_drop(statement).await?;
+    }
+    let mut insert = Sql::new();
+    for n in notifications.values() {
+        super::notifications::insert(&mut insert, n);
+    }
     for statement in insert.into_statements() {
         tx.query_drop(statement).await?;
     }

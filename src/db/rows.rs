@@ -430,6 +430,7 @@ pub fn event_from_row(row: Row) -> Result<Event, DbError> {
         comment: payload.comment,
         checklist: payload.checklist,
         checklist_change: payload.checklist_change,
+        notification: payload.notification,
         changes: payload.changes,
         at: record.at,
         request_id: record.request_id,

@@ -128,6 +128,11 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         node.rows.clone(),
         settings.auto_archive_interval,
     ));
+    actix::spawn(crate::reminders::run(
+        node.raft.clone(),
+        database.pool.clone(),
+        settings.due_reminder_interval,
+    ));
 
     if learner {
         actix::spawn(join::promote_when_caught_up(

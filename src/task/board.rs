@@ -372,6 +372,11 @@ impl Board {
         self.tails
     }
 
+    /// The events recorded since the last [`Board::take_changes`].
+    pub fn pending_events(&self) -> &[Event] {
+        &self.pending.events
+    }
+
     pub fn task(&self, id: &TaskId) -> Option<&Task> {
         match self.slot(id) {
             Some(Slot::Live(task)) => Some(task),
@@ -549,6 +554,7 @@ impl Board {
                 comment: None,
                 checklist: None,
                 checklist_change: None,
+                notification: None,
                 changes: BTreeMap::new(),
                 at: command.at,
                 request_id: command.request_id,
@@ -867,6 +873,7 @@ impl Board {
             comment: None,
             checklist: None,
             checklist_change: None,
+            notification: None,
             changes,
             at: command.at,
             request_id: command.request_id,

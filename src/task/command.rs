@@ -144,6 +144,14 @@ pub enum Op {
     // Checklists (`super::checklist`): one kind for every change, decided
     // by the board; it names its task, whose checklists the applier loads.
     Checklist(ChecklistCommand),
+    // Notifications (`super::notification`): decided by the applier, which
+    // knows the users. A user marks their own read; the leader's sweep
+    // proposes a card's due reminder, which rings once per due date.
+    NotificationsRead(super::notification::ReadMark),
+    DueRemind {
+        task_id: TaskId,
+        due_date: Date,
+    },
 }
 
 impl Op {
@@ -157,6 +165,8 @@ impl Op {
             Op::CommentAdd(new) => Some(new.task_id),
             Op::CommentEdit { task_id, .. } | Op::CommentDelete { task_id, .. } => Some(*task_id),
             Op::Checklist(c) => Some(c.task_id),
+            Op::DueRemind { task_id, .. } => Some(*task_id),
+            Op::NotificationsRead(_) => None,
             Op::ExpireKeys { .. }
             | Op::UserCreate(_)
             | Op::BootstrapAdmin(_)
@@ -246,7 +256,9 @@ impl Op {
             | Op::CommentAdd(_)
             | Op::CommentEdit { .. }
             | Op::CommentDelete { .. }
-            | Op::Checklist(_) => return None,
+            | Op::Checklist(_)
+            | Op::NotificationsRead(_)
+            | Op::DueRemind { .. } => return None,
             #[cfg(feature = "failpoints")]
             Op::FutureCreate(_) => return None,
         })

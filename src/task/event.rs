@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::catalog::{BoardId, BoardMember, BoardRecord, Cataloged, Column};
 use super::checklist::{Checklist, ChecklistChange};
 use super::comment::Comment;
+use super::notification::NotificationChange;
 use super::{Task, TaskId};
 use crate::accounts::UserView;
 use crate::audit::{MemberRecord, RecoveryRecord};
@@ -68,6 +69,10 @@ pub struct Event {
     pub checklist: Option<Checklist>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checklist_change: Option<ChecklistChange>,
+    /// For `notification_added` and `notifications_read`: what changed in
+    /// one user's notifications (only they see the event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification: Option<NotificationChange>,
     /// For `task_updated`, `user_updated`, `board_updated` and
     /// `column_updated`: each changed field with its old and new value.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -109,6 +114,8 @@ pub enum EventKind {
     CommentEdited,
     CommentDeleted,
     ChecklistChanged,
+    NotificationAdded,
+    NotificationsRead,
 }
 
 impl Event {
@@ -125,6 +132,11 @@ impl Event {
             EventKind::BoardMemberChanged => self.board_member.clone().map(Cataloged::Member),
             _ => None,
         }
+    }
+
+    /// The one user who may see the event (a notification's), if any.
+    pub fn recipient(&self) -> Option<&str> {
+        self.notification.as_ref().map(|n| n.user_id())
     }
 
     /// The board the event is about, if any: only that board's members
@@ -148,7 +160,7 @@ impl Event {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 19] = [
+    pub const ALL: [EventKind; 21] = [
         EventKind::TaskCreated,
         EventKind::TaskUpdated,
         EventKind::TaskDeleted,
@@ -168,6 +180,8 @@ impl EventKind {
         EventKind::CommentEdited,
         EventKind::CommentDeleted,
         EventKind::ChecklistChanged,
+        EventKind::NotificationAdded,
+        EventKind::NotificationsRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -191,6 +205,8 @@ impl EventKind {
             EventKind::CommentEdited => "comment_edited",
             EventKind::CommentDeleted => "comment_deleted",
             EventKind::ChecklistChanged => "checklist_changed",
+            EventKind::NotificationAdded => "notification_added",
+            EventKind::NotificationsRead => "notifications_read",
         }
     }
 
@@ -244,6 +260,7 @@ pub struct EventPayload {
     pub comment: Option<Comment>,
     pub checklist: Option<Checklist>,
     pub checklist_change: Option<ChecklistChange>,
+    pub notification: Option<NotificationChange>,
     pub changes: BTreeMap<String, FieldChange>,
     pub actor: crate::accounts::Actor,
 }
@@ -262,6 +279,7 @@ impl EventPayload {
             comment: event.comment.clone(),
             checklist: event.checklist.clone(),
             checklist_change: event.checklist_change.clone(),
+            notification: event.notification.clone(),
             changes: event.changes.clone(),
             actor: event.actor.clone(),
         }
@@ -292,6 +310,8 @@ struct StoredPayload {
     checklist: Option<Checklist>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     checklist_change: Option<ChecklistChange>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    notification: Option<NotificationChange>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     changes: BTreeMap<String, StoredChange>,
     /// Absent for `system` (and in rows written before accounts existed).
@@ -343,6 +363,7 @@ impl From<EventPayload> for StoredPayload {
             comment: payload.comment,
             checklist: payload.checklist,
             checklist_change: payload.checklist_change,
+            notification: payload.notification,
             changes,
             actor: payload.actor,
         }
@@ -390,6 +411,7 @@ impl TryFrom<StoredPayload> for EventPayload {
             comment: stored.comment,
             checklist: stored.checklist,
             checklist_change: stored.checklist_change,
+            notification: stored.notification,
             changes,
             actor: stored.actor,
         })

@@ -637,6 +637,30 @@ fn commands() -> Vec<(&'static str, Command)> {
                 },
             ),
         ),
+        (
+            "command_notifications_read.json",
+            by(
+                ada(),
+                44,
+                None,
+                Op::NotificationsRead(ReadMark {
+                    user_id: ada().id,
+                    upto: Some(30),
+                    ids: vec![41, 45],
+                }),
+            ),
+        ),
+        (
+            "command_due_remind.json",
+            command(
+                45,
+                None,
+                Op::DueRemind {
+                    task_id: id(40),
+                    due_date: Date::new(2026, 2, 28).unwrap(),
+                },
+            ),
+        ),
     ]
 }
 
@@ -711,6 +735,7 @@ fn events() -> Vec<(&'static str, Event)> {
         comment: None,
         checklist: None,
         checklist_change: None,
+        notification: None,
         changes,
         request_id: Uuid::from_u128(0x2000 + u128::from(seq)),
         actor: Actor::system(),
@@ -901,6 +926,42 @@ fn events() -> Vec<(&'static str, Event)> {
             e.task = Some(t);
             e
         }),
+        ("event_notification_added.json", {
+            let mut e = other(21, EventKind::NotificationAdded);
+            e.ordinal = 1;
+            e.notification = Some(NotificationChange::Added(Notice {
+                user_id: "00000000-0000-0000-0000-00000000b0b0".into(),
+                kind: NotificationKind::Mention,
+                board_id: board().id,
+                task_id: id(40),
+                comment_id: Some(comment_id()),
+                due_date: None,
+                excerpt: "ask @bob 🚀".into(),
+            }));
+            e
+        }),
+        ("event_notification_added_due.json", {
+            let mut e = other(22, EventKind::NotificationAdded);
+            e.notification = Some(NotificationChange::Added(Notice {
+                user_id: "00000000-0000-0000-0000-00000000b0b0".into(),
+                kind: NotificationKind::Due,
+                board_id: board().id,
+                task_id: id(40),
+                comment_id: None,
+                due_date: Date::new(2026, 2, 28),
+                excerpt: "Ship it".into(),
+            }));
+            e
+        }),
+        ("event_notifications_read.json", {
+            let mut e = other(23, EventKind::NotificationsRead);
+            e.notification = Some(NotificationChange::Read(ReadMark {
+                user_id: ada().id,
+                upto: Some(21),
+                ids: vec![22],
+            }));
+            e
+        }),
     ]
 }
 
@@ -946,6 +1007,7 @@ fn other(seq: u64, kind: EventKind) -> Event {
         comment: None,
         checklist: None,
         checklist_change: None,
+        notification: None,
         changes: BTreeMap::new(),
         at: at(seq as i64),
         request_id: Uuid::from_u128(0x2000 + u128::from(seq)),
@@ -1114,6 +1176,8 @@ fn every_kind_has_a_fixture() {
         Op::CommentEdit { .. } => ("comment_edit", true),
         Op::CommentDelete { .. } => ("comment_delete", true),
         Op::Checklist(_) => ("checklist", true),
+        Op::NotificationsRead(_) => ("notifications_read", false),
+        Op::DueRemind { .. } => ("due_remind", false),
         // Test builds only: never in a log a release build writes.
         #[cfg(feature = "failpoints")]
         Op::FutureCreate(_) => ("delete", true),
@@ -1144,6 +1208,8 @@ fn every_kind_has_a_fixture() {
         ("comment_edit", true),
         ("comment_delete", true),
         ("checklist", true),
+        ("notifications_read", false),
+        ("due_remind", false),
     ] {
         assert!(
             listed.iter().any(|c| kinds(&c.op) == kind),

@@ -26,6 +26,7 @@ pub mod checklist;
 mod command;
 pub mod comment;
 mod event;
+pub mod notification;
 pub mod validate;
 
 #[cfg(test)]
@@ -48,6 +49,7 @@ pub(crate) use command::present;
 pub use command::{Command, Idempotency, NewTask, Op, TaskPatch};
 pub use comment::{Comment, CommentId, NewComment};
 pub use event::{event_id, Event, EventKind, EventPayload, FieldChange};
+pub use notification::{Notice, NotificationChange, NotificationKind, ReadMark};
 
 use std::fmt;
 use std::str::FromStr;

@@ -201,6 +201,7 @@ mod tests {
             json: format!("{{\"seq\":{seq}}}").into(),
             board: None,
             member: None,
+            recipient: None,
         }
     }
 
@@ -255,6 +256,7 @@ mod tests {
                 json: format!("{{\"seq\":{seq},\"d\":\"{big}\"}}").into(),
                 board: None,
                 member: None,
+                recipient: None,
             })
             .collect();
         feed.publish(frames);

@@ -62,6 +62,9 @@ pub struct Frame {
     /// sees the event even when it took them off the board, so their page
     /// learns at once that the board is no longer theirs.
     pub member: Option<String>,
+    /// For a notification's event: the one user who sees it (everyone
+    /// else gets the seq alone).
+    pub recipient: Option<String>,
 }
 
 impl Frame {
@@ -84,6 +87,7 @@ impl Frame {
             json: json.into(),
             board: event.board_id(),
             member: event.board_member.as_ref().map(|m| m.user_id.clone()),
+            recipient: event.recipient().map(str::to_string),
         }
     }
 

@@ -138,6 +138,11 @@ impl WsSession {
                 return;
             }
             let visible = match (&self.principal, frame.board) {
+                // A notification is its user's alone.
+                _ if frame.recipient.is_some() => self
+                    .principal
+                    .as_ref()
+                    .is_some_and(|who| frame.recipient.as_deref() == Some(who.actor.id.as_str())),
                 (Some(who), Some(board)) => {
                     catalog.role(&board, &who.actor.id, who.role).is_some()
                         || frame.member.as_deref() == Some(who.actor.id.as_str())

@@ -26,6 +26,7 @@ import { TaskDialog } from './dialog.js';
 import { Feed } from './feed.js';
 import { Filters } from './filters.js';
 import { Health } from './health.js';
+import { Bell } from './notifications.js';
 import { PastBoard } from './past.js';
 import { Presence } from './presence.js';
 import { Session } from './session.js';
@@ -150,6 +151,7 @@ store.addEventListener('change', (e) => {
   if (ids.length) board.flash(ids);
   for (const ev of e.detail.events) dialog.onTaskEvent(ev);
   activity.onEvents(e.detail.events);
+  bell.onEvents(e.detail.events);
   if (e.detail.events.some((ev) => ev.kind?.startsWith('board_'))) refreshBoardList();
   if (e.detail.reset || e.detail.events.some((ev) => ev.kind?.startsWith('board_') || ev.kind?.startsWith('column_'))) {
     switcher.render();
@@ -484,6 +486,26 @@ const searchAll = new SearchView({
     if (store.get(taskId)) dialog.open(taskId);
   },
 });
+// The bell: a notification opens its card on its board.
+const bell = new Bell({
+  api,
+  button: document.getElementById('bell'),
+  panel: document.getElementById('bell-panel'),
+  announce,
+  toasts,
+  me: () => (session.open ? null : session.user?.id ?? null),
+  openCard: async (boardId, taskId) => {
+    past.close();
+    archived.close();
+    activity.close();
+    searchAll.close({ keepFocus: true });
+    await switchTo(boardId || boards.defaultId, 'push');
+    if (store.get(taskId)) dialog.open(taskId);
+    else toasts.show('That card is not on the board now (archived, or further down its column).');
+  },
+});
+session.addEventListener('change', () => bell.start());
+
 document.getElementById('search-all-open').addEventListener('click', () => {
   past.close();
   archived.close();
@@ -574,6 +596,7 @@ async function boot() {
   // Signed in first: with accounts on, nothing else may be read before.
   await session.start();
   showLabLink();
+  bell.start();
   // The cluster panel fills in beside the board, not before it.
   const panelStarted = panel.start().then(showConnection, () => {});
   for (let attempt = 1; ; attempt++) {

@@ -328,6 +328,7 @@ fn comment_event() -> crate::task::Event {
         task_id: Some(task().id),
         task: None,
         comment: Some(comment()),
+        notification: None,
         changes: BTreeMap::new(),
         ..event()
     }
@@ -419,6 +420,7 @@ fn event() -> crate::task::Event {
         comment: None,
         checklist: None,
         checklist_change: None,
+        notification: None,
         changes: BTreeMap::from([(
             "title".to_string(),
             FieldChange {
@@ -465,6 +467,33 @@ fn cluster() -> ClusterView {
         cluster_version: "0.1.0".into(),
         lab_url: Some("http://127.0.0.1:8000".into()),
         recovery: None,
+    }
+}
+
+fn notification(mention: bool) -> crate::db::notifications::Notification {
+    use crate::task::NotificationKind;
+    crate::db::notifications::Notification {
+        id: 42,
+        user_id: "u".into(),
+        kind: if mention {
+            NotificationKind::Mention
+        } else {
+            NotificationKind::Due
+        },
+        board_id: crate::task::BoardId(uuid::Uuid::from_u128(1)),
+        task_id: TaskId(uuid::Uuid::from_u128(2)),
+        comment_id: mention.then(|| crate::task::CommentId(uuid::Uuid::from_u128(3))),
+        due_date: (!mention)
+            .then(|| crate::time::Date::new(2026, 12, 7))
+            .flatten(),
+        actor: crate::accounts::Actor {
+            id: "a".into(),
+            name: "Ada".into(),
+        },
+        excerpt: "hey @u".into(),
+        at: crate::time::Timestamp(1_795_774_512_345),
+        read: !mention,
+        task_title: mention.then(|| "Card".into()),
     }
 }
 
@@ -616,6 +645,8 @@ fn tasks_events_and_the_cluster_view_serialize_as_documented() {
         ("Event", serde_json::to_value(comment_event())),
         ("Event", serde_json::to_value(checklist_event())),
         ("Comment", serde_json::to_value(comment())),
+        ("Notification", serde_json::to_value(notification(true))),
+        ("Notification", serde_json::to_value(notification(false))),
         ("Cluster", serde_json::to_value(cluster())),
         ("User", serde_json::to_value(user())),
         (
@@ -793,6 +824,8 @@ fn every_named_schema_is_held_to_a_type() {
         "ChecklistTitle",     // request_bodies_... (POST/PATCH checklists)
         "ChecklistItemBody",  // request_bodies_... (POST …/items)
         "ChecklistItemPatch", // request_bodies_... (PATCH /api/checklist-items/{id})
+        "Notification",       // ..._serialize_as_documented
+        "NotificationsRead",  // request_bodies_... (POST /api/notifications/read)
     ];
     let named = doc.0["components"]["schemas"]
         .as_object()

@@ -43,6 +43,7 @@ fn row(seq: u64, raft_index: u64) -> EventRow {
         comment: None,
         checklist: None,
         checklist_change: None,
+        notification: None,
         changes: Default::default(),
         actor: Default::default(),
     };

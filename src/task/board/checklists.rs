@@ -275,6 +275,7 @@ impl Board {
             comment: None,
             checklist: Some(checklist.clone()),
             checklist_change: Some(change),
+            notification: None,
             changes: BTreeMap::new(),
             at: command.at,
             request_id: command.request_id,

@@ -226,6 +226,7 @@ impl Board {
             comment: Some(comment.clone()),
             checklist: None,
             checklist_change: None,
+            notification: None,
             changes: BTreeMap::new(),
             at: command.at,
             request_id: command.request_id,

@@ -7,7 +7,7 @@
 // running behind it. "Back to the board" (or Escape) returns.
 
 import { errorMessage } from './api.js';
-import { FIELD_NAME, show } from './history.js';
+import { FIELD_NAME, checklistChange, show } from './history.js';
 import { DEFAULT_BOARD, FIXED_COLUMNS, formatTime, h, relativeTime } from './util.js';
 
 const PAGE_SIZE = 50;
@@ -190,6 +190,8 @@ export class ActivityView {
         return `edited a comment${ev.task ? ` on ${title}` : ''}`;
       case 'comment_deleted':
         return `deleted a comment${ev.task ? ` on ${title}` : ''}`;
+      case 'checklist_changed':
+        return `${checklistChange(ev)}${ev.task ? ` on ${title}` : ''}`;
       default:
         return String(ev.kind ?? '').replace(/_/g, ' ');
     }

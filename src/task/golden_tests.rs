@@ -681,6 +681,23 @@ fn comment(version: u64) -> Comment {
     }
 }
 
+fn checklist() -> crate::task::Checklist {
+    crate::task::Checklist {
+        id: crate::task::ChecklistId(Uuid::from_u128(0x6001)),
+        task_id: id(40),
+        board_id: board().id,
+        title: "Launch \"day\" 🚀".into(),
+        items: vec![crate::task::checklist::ChecklistItem {
+            id: crate::task::ItemId(Uuid::from_u128(0x6101)),
+            text: "Write \\it\\".into(),
+            done: true,
+        }],
+        version: 3,
+        created_at: at(41),
+        updated_at: at(42),
+    }
+}
+
 fn recovery() -> crate::audit::RecoveryRecord {
     crate::audit::RecoveryRecord {
         node_id: 1,
@@ -894,6 +911,32 @@ fn events() -> Vec<(&'static str, Event)> {
         ("event_column_deleted.json", {
             let mut e = other(15, EventKind::ColumnDeleted);
             e.column = Some(column());
+            e
+        }),
+        ("event_checklist_changed.json", {
+            let mut e = other(21, EventKind::ChecklistChanged);
+            e.task_id = Some(id(40));
+            e.checklist = Some(checklist());
+            e.checklist_change = Some(crate::task::checklist::ChecklistChange::ItemUpdated {
+                item: crate::task::ItemId(Uuid::from_u128(0x6101)),
+                text_from: Some("Write it".into()),
+                done_from: Some(false),
+                position_from: Some(1),
+            });
+            e
+        }),
+        ("event_checklist_item_removed.json", {
+            let mut e = other(22, EventKind::ChecklistChanged);
+            e.task_id = Some(id(40));
+            e.checklist = Some(checklist());
+            e.checklist_change = Some(crate::task::checklist::ChecklistChange::ItemRemoved {
+                item: crate::task::checklist::ChecklistItem {
+                    id: crate::task::ItemId(Uuid::from_u128(0x6102)),
+                    text: "Gone".into(),
+                    done: false,
+                },
+                position: 1,
+            });
             e
         }),
         ("event_comment_added.json", {

@@ -7,7 +7,7 @@
 // running behind it. "Back to the board" (or Escape) returns.
 
 import { errorMessage } from './api.js';
-import { FIELD_NAME, show } from './history.js';
+import { FIELD_NAME, checklistChange, show } from './history.js';
 import { ShownView } from './shown-view.js';
 import { DEFAULT_BOARD, FIXED_COLUMNS, formatTime, h, relativeTime } from './util.js';
 
@@ -172,6 +172,8 @@ export class ActivityView extends ShownView {
         return `edited a comment on ${this.cardOf(ev)}`;
       case 'comment_deleted':
         return `deleted a comment on ${this.cardOf(ev)}`;
+      case 'checklist_changed':
+        return `${checklistChange(ev)} on ${this.cardOf(ev)}`;
       default:
         return String(ev.kind ?? '').replace(/_/g, ' ');
     }

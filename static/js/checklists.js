@@ -29,6 +29,8 @@ export class ChecklistPanel {
     /** id → checklist (null: deleted before the read came back). */
     this.lists = new Map();
     this.loaded = false;
+    /** The list whose title is being edited (id). */
+    this.renaming = null;
     const $ = (sel) => root.querySelector(sel);
     this.el = {
       lists: $('#checklist-lists'),
@@ -125,11 +127,57 @@ export class ChecklistPanel {
     const done = list.items.filter((i) => i.done).length;
     const total = list.items.length;
     const headingId = `checklist-h-${list.id}`;
+    const title = h('h4', { id: headingId }, list.title);
+    if (canWrite && this.renaming === list.id) {
+      const input = h('input', {
+        type: 'text',
+        maxlength: String(TITLE_MAX),
+        'aria-label': `New title for ${list.title}`,
+        dataset: { keep: `rename-${list.id}` },
+        onkeydown: (e) => {
+          if (e.key === 'Enter') {
+            e.preventDefault();
+            e.stopPropagation();
+            const value = this.checked(input.value, TITLE_MAX, 'title');
+            if (value == null) return;
+            this.renaming = null;
+            this.send('PATCH', `/api/checklists/${list.id}`, { title: value }, 'Checklist renamed.').then(() =>
+              this.el.lists.querySelector(`[data-keep="rename-button-${CSS.escape(list.id)}"]`)?.focus(),
+            );
+          } else if (e.key === 'Escape') {
+            e.preventDefault();
+            e.stopPropagation();
+            this.renaming = null;
+            this.render();
+            this.el.lists.querySelector(`[data-keep="rename-button-${CSS.escape(list.id)}"]`)?.focus();
+          }
+        },
+      });
+      input.value = list.title;
+      title.replaceChildren(input);
+      queueMicrotask(() => input.focus());
+    }
     const head = h(
       'div',
       { class: 'checklist-head' },
-      h('h4', { id: headingId }, list.title),
+      title,
       h('span', { class: 'checklist-count', 'aria-hidden': 'true' }, `${done}/${total}`),
+      canWrite
+        ? h(
+            'button',
+            {
+              type: 'button',
+              class: 'button',
+              'aria-label': `Rename checklist ${list.title}`,
+              dataset: { keep: `rename-button-${list.id}` },
+              onclick: () => {
+                this.renaming = list.id;
+                this.render();
+              },
+            },
+            'Rename',
+          )
+        : null,
       canWrite
         ? h(
             'button',

@@ -30,6 +30,9 @@ export function historyItem(ev) {
     }
   } else if (ev.kind === 'task_deleted') {
     head.append(h('strong', null, 'Deleted'), ' ');
+  } else if (ev.kind === 'checklist_changed') {
+    head.append(h('strong', null, 'Checklist'), ' ');
+    body.append(h('li', null, checklistChange(ev)));
   } else if (ev.kind?.startsWith('comment_')) {
     const verb = { comment_added: 'Commented', comment_edited: 'Edited a comment', comment_deleted: 'Deleted a comment' };
     head.append(h('strong', null, verb[ev.kind] ?? 'Comment'), ' ');
@@ -82,5 +85,32 @@ export function show(field, value) {
     }
     default:
       return String(value);
+  }
+}
+
+/** What a checklist_changed event did, in a sentence (text, never markup). */
+export function checklistChange(ev) {
+  const list = ev.checklist ?? { title: '', items: [] };
+  const change = ev.checklist_change ?? {};
+  const named = (id) => list.items.find((i) => i.id === id)?.text ?? 'an item';
+  switch (change.what) {
+    case 'created':
+      return `added the checklist “${list.title}”`;
+    case 'renamed':
+      return `renamed the checklist “${change.from}” to “${list.title}”`;
+    case 'deleted':
+      return `deleted the checklist “${list.title}”`;
+    case 'item_added':
+      return `added “${named(change.item)}” to “${list.title}”`;
+    case 'item_removed':
+      return `removed “${change.item?.text ?? 'an item'}” from “${list.title}”`;
+    case 'item_updated': {
+      const item = named(change.item);
+      if (change.done_from != null) return `${change.done_from ? 'unticked' : 'ticked'} “${item}” in “${list.title}”`;
+      if (change.text_from != null) return `renamed “${change.text_from}” to “${item}” in “${list.title}”`;
+      return `moved “${item}” in “${list.title}”`;
+    }
+    default:
+      return `changed the checklist “${list.title}”`;
   }
 }

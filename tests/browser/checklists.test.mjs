@@ -97,6 +97,13 @@ describe('checklists', () => {
       await b.keyboard.press('Alt+ArrowDown');
       await a.locator('#checklist-lists .checklist-item').last().filter({ hasText: 'Write it' }).waitFor({ timeout: 3000 });
 
+      // Renamed from the keyboard: B sees the new title.
+      await a.getByRole('button', { name: 'Rename checklist Launch "day" 🚀' }).click();
+      const rename = a.getByRole('textbox', { name: /^New title for/ });
+      await rename.fill('Launch night');
+      await rename.press('Enter');
+      await b.locator('#checklist-lists h4', { hasText: 'Launch night' }).waitFor({ timeout: 3000 });
+
       // A phone-width window keeps the list usable.
       await b.setViewportSize({ width: 360, height: 740 });
       const width = await b.evaluate(() => document.querySelector('#task-checklists').scrollWidth <= window.innerWidth);

@@ -341,6 +341,10 @@ export class CommentThread {
     const body = this.checked(this.el.body.value, this.el.error);
     if (!id || body == null || this.el.send.disabled) return;
     this.el.send.disabled = true;
+    // Emptied at once (the comment may reach the others before the answer
+    // reaches here); put back if it was not sent.
+    const sent = this.el.body.value;
+    this.el.body.value = '';
     let res;
     try {
       res = await this.api.request('POST', `/api/tasks/${encodeURIComponent(id)}/comments`, {
@@ -354,11 +358,11 @@ export class CommentThread {
     }
     if (this.taskId !== id) return;
     if (!res.ok) {
+      if (!this.el.body.value) this.el.body.value = sent;
       this.el.error.textContent = `Not sent: ${errorMessage(res)}`;
       this.el.error.hidden = false;
       return;
     }
-    this.el.body.value = '';
     this.merge(res.body);
     this.render();
     this.announce?.('Comment added.');

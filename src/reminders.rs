@@ -15,7 +15,7 @@ use std::time::Duration;
 use mysql_async::Pool;
 use uuid::Uuid;
 
-use crate::accounts::Actor;
+use crate::accounts::{AccountsCache, Actor};
 use crate::raft::{ConsensusError, RaftHandle};
 use crate::task::{Command, Op, TaskId};
 use crate::time::{Date, Timestamp};
@@ -56,8 +56,22 @@ pub fn remind(task: TaskId, due: Date, now: Timestamp) -> Command {
     }
 }
 
+/// Whether `assignee` names a user a reminder could ring (the applier
+/// decides; this only spares the log entries that would ring nobody, every
+/// sweep, for a card assigned to a name that is no user's — or to anyone,
+/// before this node has read the accounts).
+fn rings_someone(accounts: Option<&crate::accounts::Accounts>, assignee: &str) -> bool {
+    let name = assignee.trim().trim_start_matches('@').to_ascii_lowercase();
+    accounts.is_some_and(|a| a.user_by_name(&name).is_some_and(|u| !u.disabled))
+}
+
 /// One sweep at `now`; returns how many reminders rang.
-pub async fn sweep(raft: &RaftHandle, pool: &Pool, now: Timestamp) -> usize {
+pub async fn sweep(
+    raft: &RaftHandle,
+    pool: &Pool,
+    accounts: &AccountsCache,
+    now: Timestamp,
+) -> usize {
     let (today, tomorrow) = window(now);
     let due = match pool.get_conn().await {
         Ok(mut conn) => {
@@ -72,8 +86,12 @@ pub async fn sweep(raft: &RaftHandle, pool: &Pool, now: Timestamp) -> usize {
             return 0;
         }
     };
+    let users = accounts.get();
     let mut rang = 0;
-    for (task, date) in due {
+    for (task, date, assignee) in due {
+        if !rings_someone(users.as_deref(), &assignee) {
+            continue;
+        }
         match raft.propose(remind(task, date, now)).await {
             Ok(applied) if applied.outcome.seq().is_some() => rang += 1,
             // Nobody to ring (no such user, not on the board) or rung.
@@ -92,7 +110,7 @@ pub async fn sweep(raft: &RaftHandle, pool: &Pool, now: Timestamp) -> usize {
 }
 
 /// Runs for the node's life: a sweep every `every` while this node leads.
-pub async fn run(raft: RaftHandle, pool: Pool, every: Duration) {
+pub async fn run(raft: RaftHandle, pool: Pool, accounts: AccountsCache, every: Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
@@ -102,7 +120,7 @@ pub async fn run(raft: RaftHandle, pool: Pool, every: Duration) {
         if status.removed || status.leader_id != status.node_id {
             continue;
         }
-        let rang = sweep(&raft, &pool, Timestamp::now()).await;
+        let rang = sweep(&raft, &pool, &accounts, Timestamp::now()).await;
         if rang > 0 {
             tracing::info!(rang, "due reminders: assignees of cards due soon notified");
         }
@@ -123,6 +141,13 @@ mod tests {
                 Date::new(2027, 1, 1).unwrap()
             )
         );
+    }
+
+    #[test]
+    fn a_card_assigned_to_no_user_is_not_proposed() {
+        assert!(!rings_someone(None, "bo"), "accounts not read yet");
+        let accounts = crate::accounts::Accounts::default();
+        assert!(!rings_someone(Some(&accounts), "bo"));
     }
 
     #[test]

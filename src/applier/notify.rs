@@ -219,3 +219,226 @@ pub fn read(
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::accounts::{AccountChanges, Actor, NewUser, Role};
+    use crate::task::{BoardRole, ColumnId, NewBoard, NewComment, NewTask, Op, Priority, Status};
+    use crate::time::Timestamp;
+
+    fn user_id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    /// Ana, Bo and Eve, members of the site; Dee disabled.
+    fn accounts() -> Accounts {
+        let mut accounts = Accounts::default();
+        let mut changes = AccountChanges::default();
+        for (n, name) in [(1, "ana"), (2, "bo"), (3, "eve"), (4, "dee")] {
+            let new = NewUser {
+                id: user_id(n),
+                username: name.into(),
+                display_name: name.into(),
+                role: Role::Member,
+                password_hash: "h".into(),
+            };
+            let op = Op::UserCreate(new);
+            accounts.apply(n as u64, Timestamp(0), op.account().unwrap(), &mut changes);
+        }
+        let op = Op::UserUpdate(crate::accounts::UserUpdate {
+            id: user_id(4),
+            role: None,
+            disabled: Some(true),
+            display_name: None,
+            password_hash: None,
+        });
+        accounts.apply(5, Timestamp(0), op.account().unwrap(), &mut changes);
+        assert!(accounts.user(&user_id(4)).unwrap().disabled);
+        accounts
+    }
+
+    fn entry(index: u64) -> CommittedEntry {
+        CommittedEntry {
+            index,
+            term: 1,
+            command: None,
+            undecodable: None,
+            origin: None,
+            membership: None,
+        }
+    }
+
+    fn by(n: u128, index: u64, op: Op) -> Command {
+        Command {
+            request_id: Uuid::from_u128(0x1000 + u128::from(index)),
+            idempotency: None,
+            at: Timestamp(index as i64),
+            actor: Actor {
+                id: user_id(n).to_string(),
+                name: format!("user {n}"),
+            },
+            op,
+        }
+    }
+
+    /// Ana's board with Bo and Dee on it (Eve not), and a card.
+    fn board() -> (Board, BoardId, TaskId) {
+        let mut board = Board::new();
+        let board_id = BoardId(Uuid::from_u128(0x40));
+        let columns = [0x41, 0x42, 0x43].map(|n| ColumnId(Uuid::from_u128(n)));
+        let ops = [
+            Op::BoardCreate(NewBoard {
+                id: board_id,
+                name: "Ops".into(),
+                columns,
+            }),
+            Op::BoardMemberSet {
+                board_id,
+                user_id: user_id(2).to_string(),
+                role: Some(BoardRole::Member),
+            },
+            Op::BoardMemberSet {
+                board_id,
+                user_id: user_id(4).to_string(),
+                role: Some(BoardRole::Member),
+            },
+        ];
+        for (i, op) in ops.into_iter().enumerate() {
+            board.apply_as(
+                1 + i as u64,
+                1,
+                &by(1, 1 + i as u64, op),
+                Some(Role::Member),
+            );
+        }
+        let task = TaskId(Uuid::from_u128(0x50));
+        board.apply_as(
+            10,
+            1,
+            &by(
+                1,
+                10,
+                Op::Create(NewTask {
+                    id: task,
+                    title: "Card".into(),
+                    description: String::new(),
+                    status: Status::Todo,
+                    position: None,
+                    priority: Priority::Medium,
+                    assignee: Some("Bo".into()),
+                    labels: vec![],
+                    due_date: Date::new(2026, 12, 7),
+                    board_id: Some(board_id),
+                    column_id: Some(columns[0]),
+                }),
+            ),
+            Some(Role::Member),
+        );
+        board.take_changes();
+        (board, board_id, task)
+    }
+
+    fn notices(board: &mut Board) -> Vec<Notice> {
+        board
+            .take_changes()
+            .events
+            .into_iter()
+            .filter_map(|e| match e.notification {
+                Some(NotificationChange::Added(n)) => Some(n),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_comment_rings_the_members_it_names_not_the_author_nor_others() {
+        let accounts = accounts();
+        let (mut board, board_id, task) = board();
+        let command = by(
+            1,
+            11,
+            Op::CommentAdd(NewComment {
+                id: crate::task::CommentId(Uuid::from_u128(0x60)),
+                task_id: task,
+                body: "@BO look, @eve @dee @ana @nobody".into(),
+            }),
+        );
+        let from = board.pending_events().len();
+        board.apply_as(11, 1, &command, Some(Role::Member));
+        mentions(&mut board, &accounts, &entry(11), &command, from, None);
+        let rung = notices(&mut board);
+        assert_eq!(rung.len(), 1, "{rung:?}");
+        assert_eq!(rung[0].user_id, user_id(2).to_string());
+        assert_eq!(rung[0].board_id, board_id);
+        assert_eq!(rung[0].kind, NotificationKind::Mention);
+        assert!(rung[0].comment_id.is_some());
+    }
+
+    #[test]
+    fn a_due_reminder_rings_the_assignee_once_per_due_date() {
+        let accounts = accounts();
+        let (mut board, _, task) = board();
+        let due = Date::new(2026, 12, 7).unwrap();
+        let mut reminded = BTreeSet::new();
+        let command = by(
+            9,
+            20,
+            Op::DueRemind {
+                task_id: task,
+                due_date: due,
+            },
+        );
+        let rung = remind(
+            &mut board,
+            &accounts,
+            &mut reminded,
+            &entry(20),
+            &command,
+            task,
+            due,
+        );
+        assert!(rung.is_some(), "Bo is assigned (any case)");
+        let again = remind(
+            &mut board,
+            &accounts,
+            &mut reminded,
+            &entry(21),
+            &command,
+            task,
+            due,
+        );
+        assert_eq!(again, None, "a second one for the same due date");
+        let other = Date::new(2026, 12, 8).unwrap();
+        let stale = remind(
+            &mut board,
+            &accounts,
+            &mut reminded,
+            &entry(22),
+            &command,
+            task,
+            other,
+        );
+        assert_eq!(stale, None, "not the card's due date");
+        let rung = notices(&mut board);
+        assert_eq!(rung.len(), 1);
+        assert_eq!(rung[0].user_id, user_id(2).to_string());
+        assert_eq!(rung[0].due_date, Some(due));
+    }
+
+    #[test]
+    fn a_read_mark_is_only_its_users_own() {
+        let (mut board, _, _) = board();
+        let mark = ReadMark {
+            user_id: user_id(2).to_string(),
+            upto: Some(5),
+            ids: vec![],
+        };
+        let theirs = by(2, 30, Op::NotificationsRead(mark.clone()));
+        assert!(read(&mut board, &entry(30), &theirs, &mark).is_some());
+        let someone_else = by(1, 31, Op::NotificationsRead(mark.clone()));
+        assert_eq!(read(&mut board, &entry(31), &someone_else, &mark), None);
+    }
+}

@@ -275,16 +275,17 @@ pub async fn reminded(
 }
 
 /// The cards whose due date is in `[from, to]`, with an assignee and no
-/// reminder for that date yet, at most `limit`: what the sweep proposes.
+/// reminder for that date yet, at most `limit`, with their assignee: what
+/// the sweep proposes.
 pub async fn due_unreminded(
     conn: &mut impl Queryable,
     from: Date,
     to: Date,
     limit: usize,
-) -> Result<Vec<(TaskId, Date)>, DbError> {
-    let rows: Vec<(String, String)> = conn
+) -> Result<Vec<(TaskId, Date, String)>, DbError> {
+    let rows: Vec<(String, String, String)> = conn
         .exec(
-            "SELECT t.id, DATE_FORMAT(t.due_date, '%Y-%m-%d') FROM tasks t \
+            "SELECT t.id, DATE_FORMAT(t.due_date, '%Y-%m-%d'), t.assignee FROM tasks t \
              WHERE t.due_date BETWEEN ? AND ? AND t.archived = 0 \
              AND t.assignee IS NOT NULL AND t.assignee <> '' \
              AND NOT EXISTS (SELECT 1 FROM notifications n \
@@ -298,10 +299,10 @@ pub async fn due_unreminded(
         )
         .await?;
     rows.into_iter()
-        .map(|(id, due)| {
+        .map(|(id, due, assignee)| {
             let due = Date::parse(&due)
                 .ok_or_else(|| DbError::Corrupt(format!("tasks.due_date `{due}`")))?;
-            Ok((parsed(&id, "tasks.id")?, due))
+            Ok((parsed(&id, "tasks.id")?, due, assignee))
         })
         .collect()
 }

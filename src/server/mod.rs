@@ -131,6 +131,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     actix::spawn(crate::reminders::run(
         node.raft.clone(),
         database.pool.clone(),
+        node.accounts.clone(),
         settings.due_reminder_interval,
     ));
 

@@ -810,7 +810,17 @@ pub async fn bootstrap_admin(
         tokio::time::sleep(Duration::from_millis(500)).await;
         match accounts.get() {
             None => continue,
-            Some(a) if a.has_users() => return,
+            Some(a) if a.has_users() => {
+                if a.user_by_name(&name).is_none() {
+                    // Someone (a service token) made a user first: the
+                    // cluster has its accounts, and this setting is moot.
+                    tracing::warn!(
+                        user = %name,
+                        "bootstrap_admin not created: the cluster already has users"
+                    );
+                }
+                return;
+            }
             Some(_) => {}
         }
         // A new cluster's first user is created under the version it runs
@@ -838,6 +848,8 @@ pub async fn bootstrap_admin(
                 } = applied.outcome
                 {
                     tracing::info!(user = %user.username, "created the bootstrap admin");
+                } else {
+                    tracing::warn!(user = %name, outcome = ?applied.outcome, "bootstrap_admin not created");
                 }
                 return;
             }

@@ -140,6 +140,10 @@ fn run() -> Result<(), String> {
             .collect::<Vec<_>>(),
     });
     if let Some(password) = &auth {
+        // The nodes create the first admin a moment after a leader exists;
+        // a user made before that (with the service token) would stop them
+        // for good, so "ready" means the admin exists.
+        wait_for_admin(&cluster.nodes[0].url(), &api_token)?;
         ready["admin"] = json!({ "username": "admin", "password": password });
         ready["api_token"] = json!(api_token);
     }
@@ -200,6 +204,30 @@ fn command(cluster: &mut Cluster, words: &[&str]) -> Result<Value, String> {
         other => return Err(format!("unknown command {other}")),
     }
     Ok(json!({ "ok": true, "id": id, "pid": cluster.node(id).pid() }))
+}
+
+/// Waits (up to a minute) until `GET /api/users` on `url` lists `admin`.
+fn wait_for_admin(url: &str, api_token: &str) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = testbed::get_with(
+            &format!("{url}/api/users"),
+            Duration::from_secs(5),
+            Some(api_token),
+        );
+        let listed = body["users"]
+            .as_array()
+            .is_some_and(|users| users.iter().any(|u| u["username"] == "admin"));
+        if listed {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!(
+                "the bootstrap admin did not appear within 60 s (last: {status} {body})"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn say(value: &Value) {

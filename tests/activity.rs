@@ -12,11 +12,6 @@ use common::*;
 use mysql_async::prelude::Queryable;
 use serde_json::{json, Value};
 
-fn ok(response: &Response, status: u16) -> Value {
-    assert_eq!(response.status, status, "{response:?}");
-    response.body.clone()
-}
-
 /// `(kind, actor name)` of each event of a page.
 fn summary(page: &Value) -> Vec<(String, String)> {
     page["events"]
@@ -59,64 +54,52 @@ fn a_boards_activity_is_its_members_newest_first_by_person_and_paged() {
     let vic = login(&url1, "vic", "vic-password").unwrap();
 
     // Ana's board, with Bo on it; a card Ana makes and Bo moves; a column.
-    let board = ok(
-        &call(
-            &ana,
-            "POST",
-            &format!("{url2}/api/boards"),
-            Some(&json!({ "name": "Ops \"night\" 🌙" })),
-        ),
-        201,
-    );
+    let board = call(
+        &ana,
+        "POST",
+        &format!("{url2}/api/boards"),
+        Some(&json!({ "name": "Ops \"night\" 🌙" })),
+    )
+    .ok(201);
     let board_id = board["id"].as_str().unwrap().to_string();
     let done = board["columns"][2]["id"].as_str().unwrap().to_string();
-    ok(
-        &call(
-            &ana,
-            "PUT",
-            &format!("{url2}/api/boards/{board_id}/members/{bo_id}"),
-            Some(&json!({ "role": "member" })),
-        ),
-        200,
-    );
-    let card = ok(
-        &call(
-            &ana,
-            "POST",
-            &format!("{url2}/api/tasks"),
-            Some(&json!({ "title": "Rotate keys", "board_id": board_id })),
-        ),
-        201,
-    );
+    call(
+        &ana,
+        "PUT",
+        &format!("{url2}/api/boards/{board_id}/members/{bo_id}"),
+        Some(&json!({ "role": "member" })),
+    )
+    .ok(200);
+    let card = call(
+        &ana,
+        "POST",
+        &format!("{url2}/api/tasks"),
+        Some(&json!({ "title": "Rotate keys", "board_id": board_id })),
+    )
+    .ok(201);
     let card_id = card["id"].as_str().unwrap().to_string();
-    ok(
-        &call(
-            &bo,
-            "PATCH",
-            &format!("{url3}/api/tasks/{card_id}"),
-            Some(&json!({ "column_id": done })),
-        ),
-        200,
-    );
-    ok(
-        &call(
-            &ana,
-            "POST",
-            &format!("{url1}/api/boards/{board_id}/columns"),
-            Some(&json!({ "name": "Review" })),
-        ),
-        201,
-    );
+    call(
+        &bo,
+        "PATCH",
+        &format!("{url3}/api/tasks/{card_id}"),
+        Some(&json!({ "column_id": done })),
+    )
+    .ok(200);
+    call(
+        &ana,
+        "POST",
+        &format!("{url1}/api/boards/{board_id}/columns"),
+        Some(&json!({ "name": "Review" })),
+    )
+    .ok(201);
     // Elsewhere: Vic's card on the default board is not this board's.
-    ok(
-        &call(
-            &vic,
-            "POST",
-            &format!("{url1}/api/tasks"),
-            Some(&json!({ "title": "Not here" })),
-        ),
-        201,
-    );
+    call(
+        &vic,
+        "POST",
+        &format!("{url1}/api/tasks"),
+        Some(&json!({ "title": "Not here" })),
+    )
+    .ok(201);
 
     // Newest first, each with its actor, read through any node.
     let activity = format!("/api/boards/{board_id}/activity");
@@ -136,11 +119,11 @@ fn a_boards_activity_is_its_members_newest_first_by_person_and_paged() {
     .map(|(k, a)| (k.to_string(), a.to_string()))
     .collect();
     for (who, url) in [(&ana, &url1), (&bo, &url3), (&admin, &url2)] {
-        let page = ok(&call(who, "GET", &format!("{url}{activity}"), None), 200);
+        let page = call(who, "GET", &format!("{url}{activity}"), None).ok(200);
         assert_eq!(summary(&page), expected, "{page:#}");
         assert_eq!(page["next_cursor"], Value::Null);
     }
-    let moved = &ok(&call(&bo, "GET", &format!("{url3}{activity}"), None), 200)["events"][1];
+    let moved = &call(&bo, "GET", &format!("{url3}{activity}"), None).ok(200)["events"][1];
     assert_eq!(moved["task"]["id"], card_id.as_str());
     assert_eq!(
         moved["changes"]["column_id"]["to"],
@@ -149,20 +132,15 @@ fn a_boards_activity_is_its_members_newest_first_by_person_and_paged() {
     );
 
     // One person's part.
-    let page = ok(
-        &call(
-            &ana,
-            "GET",
-            &format!("{url2}{activity}?actor={bo_id}"),
-            None,
-        ),
-        200,
-    );
+    let page = call(
+        &ana,
+        "GET",
+        &format!("{url2}{activity}?actor={bo_id}"),
+        None,
+    )
+    .ok(200);
     assert_eq!(summary(&page), [expected[1].clone()]);
-    let page = ok(
-        &call(&ana, "GET", &format!("{url2}{activity}?actor=nobody"), None),
-        200,
-    );
+    let page = call(&ana, "GET", &format!("{url2}{activity}?actor=nobody"), None).ok(200);
     assert_eq!(summary(&page), []);
 
     // Pages of two: every event once, in order, then no cursor.
@@ -174,10 +152,7 @@ fn a_boards_activity_is_its_members_newest_first_by_person_and_paged() {
             Some(c) => format!("?limit=2&cursor={c}"),
             None => "?limit=2".to_string(),
         };
-        let page = ok(
-            &call(&bo, "GET", &format!("{url1}{activity}{query}"), None),
-            200,
-        );
+        let page = call(&bo, "GET", &format!("{url1}{activity}{query}"), None).ok(200);
         seen.extend(summary(&page));
         pages += 1;
         match page["next_cursor"].as_str() {
@@ -273,81 +248,65 @@ fn v11_fills_in_the_rows_before_it_as_the_applier_writes_them() {
     let url = cluster.url(1);
     let bo_id = create_user(&url, &admin, "bo", "member");
     // One event of each kind that has a board, and some that have none.
-    let board = ok(
-        &call(
-            &admin,
-            "POST",
-            &format!("{url}/api/boards"),
-            Some(&json!({ "name": "B" })),
-        ),
-        201,
-    );
+    let board = call(
+        &admin,
+        "POST",
+        &format!("{url}/api/boards"),
+        Some(&json!({ "name": "B" })),
+    )
+    .ok(201);
     let board_id = board["id"].as_str().unwrap().to_string();
     let todo = board["columns"][0]["id"].as_str().unwrap().to_string();
-    ok(
-        &call(
-            &admin,
-            "PUT",
-            &format!("{url}/api/boards/{board_id}/members/{bo_id}"),
-            Some(&json!({ "role": "viewer" })),
-        ),
-        200,
-    );
-    ok(
-        &call(
-            &admin,
-            "PATCH",
-            &format!("{url}/api/columns/{todo}"),
-            Some(&json!({ "name": "Next" })),
-        ),
-        200,
-    );
-    let on_board = ok(
-        &call(
-            &admin,
-            "POST",
-            &format!("{url}/api/tasks"),
-            Some(&json!({ "title": "on B", "board_id": board_id })),
-        ),
-        201,
-    );
-    let default = ok(
-        &call(
-            &service(),
-            "POST",
-            &format!("{url}/api/tasks"),
-            Some(&json!({ "title": "on the default board" })),
-        ),
-        201,
-    );
+    call(
+        &admin,
+        "PUT",
+        &format!("{url}/api/boards/{board_id}/members/{bo_id}"),
+        Some(&json!({ "role": "viewer" })),
+    )
+    .ok(200);
+    call(
+        &admin,
+        "PATCH",
+        &format!("{url}/api/columns/{todo}"),
+        Some(&json!({ "name": "Next" })),
+    )
+    .ok(200);
+    let on_board = call(
+        &admin,
+        "POST",
+        &format!("{url}/api/tasks"),
+        Some(&json!({ "title": "on B", "board_id": board_id })),
+    )
+    .ok(201);
+    let default = call(
+        &service(),
+        "POST",
+        &format!("{url}/api/tasks"),
+        Some(&json!({ "title": "on the default board" })),
+    )
+    .ok(201);
     // A card that leaves B for the default board, and one deleted.
-    ok(
-        &call(
-            &admin,
-            "PATCH",
-            &format!("{url}/api/tasks/{}", on_board["id"].as_str().unwrap()),
-            Some(&json!({ "board_id": "00000000-0000-0000-0000-000000000001" })),
-        ),
-        200,
-    );
-    ok(
-        &call(
-            &admin,
-            "DELETE",
-            &format!("{url}/api/tasks/{}", default["id"].as_str().unwrap()),
-            None,
-        ),
-        204,
-    );
-    ok(
-        &call(
-            &admin,
-            "PATCH",
-            &format!("{url}/api/boards/{board_id}"),
-            Some(&json!({ "archived": true })),
-        ),
-        200,
-    );
+    call(
+        &admin,
+        "PATCH",
+        &format!("{url}/api/tasks/{}", on_board["id"].as_str().unwrap()),
+        Some(&json!({ "board_id": "00000000-0000-0000-0000-000000000001" })),
+    )
+    .ok(200);
+    call(
+        &admin,
+        "DELETE",
+        &format!("{url}/api/tasks/{}", default["id"].as_str().unwrap()),
+        None,
+    )
+    .ok(204);
+    call(
+        &admin,
+        "PATCH",
+        &format!("{url}/api/boards/{board_id}"),
+        Some(&json!({ "archived": true })),
+    )
+    .ok(200);
     cluster.wait_caught_up(2, Duration::from_secs(20));
 
     let mysql = cluster.mysql_url(2);

@@ -13,11 +13,6 @@ use common::accounts::*;
 use common::*;
 use serde_json::{json, Value};
 
-fn ok(response: &Response, status: u16) -> Value {
-    assert_eq!(response.status, status, "{response:?}");
-    response.body.clone()
-}
-
 /// The `key` column of a board answer.
 fn column<'a>(board: &'a Value, key: &str) -> &'a Value {
     board["columns"]
@@ -60,7 +55,7 @@ fn boards_columns_members_and_cards_through_every_node() {
     let vic = login(&url1, "vic", "vic-password").unwrap();
 
     // The default board is everyone's, with the three status columns.
-    let boards = ok(&call(&ana, "GET", &format!("{url2}/api/boards"), None), 200);
+    let boards = call(&ana, "GET", &format!("{url2}/api/boards"), None).ok(200);
     let default = &boards["boards"][0];
     assert_eq!(default["default"], true, "{boards:#}");
     assert_eq!(default["role"], "member");
@@ -74,15 +69,13 @@ fn boards_columns_members_and_cards_through_every_node() {
 
     // Ana makes a board (she is its admin), with a name full of quotes.
     let name = "Launch \"Q3\" \\ 🚀";
-    let board = ok(
-        &call(
-            &ana,
-            "POST",
-            &format!("{url2}/api/boards"),
-            Some(&json!({ "name": name })),
-        ),
-        201,
-    );
+    let board = call(
+        &ana,
+        "POST",
+        &format!("{url2}/api/boards"),
+        Some(&json!({ "name": name })),
+    )
+    .ok(201);
     let board_id = board["id"].as_str().unwrap().to_string();
     assert_eq!(board["name"], name);
     assert_eq!(board["role"], "admin");
@@ -97,7 +90,7 @@ fn boards_columns_members_and_cards_through_every_node() {
         let r = call(&bo, "GET", &format!("{url3}{path}"), None);
         assert_eq!(r.status, 404, "{path}: {r:?}");
     }
-    let mine = ok(&call(&bo, "GET", &format!("{url3}/api/boards"), None), 200);
+    let mine = call(&bo, "GET", &format!("{url3}/api/boards"), None).ok(200);
     assert_eq!(mine["boards"].as_array().unwrap().len(), 1, "{mine:#}");
     let r = call(
         &bo,
@@ -108,33 +101,26 @@ fn boards_columns_members_and_cards_through_every_node() {
     assert_eq!(r.status, 404, "{r:?}");
 
     // A column with a WIP limit, added through node 1 by ana.
-    let review = ok(
-        &call(
-            &ana,
-            "POST",
-            &format!("{url1}/api/boards/{board_id}/columns"),
-            Some(&json!({ "name": "Review", "wip_limit": 1, "color": "#AA3300" })),
-        ),
-        201,
-    );
+    let review = call(
+        &ana,
+        "POST",
+        &format!("{url1}/api/boards/{board_id}/columns"),
+        Some(&json!({ "name": "Review", "wip_limit": 1, "color": "#AA3300" })),
+    )
+    .ok(201);
     let review_id = review["id"].as_str().unwrap().to_string();
     assert_eq!(review["key"], "review");
     assert_eq!(review["color"], "#aa3300");
     // It went to the end; move it between todo and done.
-    let moved = ok(
-        &call(
-            &ana,
-            "PATCH",
-            &format!("{url3}/api/columns/{review_id}"),
-            Some(&json!({ "position": 2500.0 })),
-        ),
-        200,
-    );
+    let moved = call(
+        &ana,
+        "PATCH",
+        &format!("{url3}/api/columns/{review_id}"),
+        Some(&json!({ "position": 2500.0 })),
+    )
+    .ok(200);
     assert_eq!(moved["position"], 2500.0);
-    let board_now = ok(
-        &call(&ana, "GET", &format!("{url2}/api/boards/{board_id}"), None),
-        200,
-    );
+    let board_now = call(&ana, "GET", &format!("{url2}/api/boards/{board_id}"), None).ok(200);
     let order: Vec<&str> = board_now["columns"]
         .as_array()
         .unwrap()
@@ -153,20 +139,17 @@ fn boards_columns_members_and_cards_through_every_node() {
             Some(&json!({ "title": title, "column_id": review_id })),
         )
     };
-    let first = ok(&card("first"), 201);
+    let first = card("first").ok(201);
     assert_eq!(first["board_id"], board_id.as_str());
     assert_eq!(first["column_id"], review_id.as_str());
     assert_eq!(first["status"], "in_progress", "the column's category");
     assert!(first.get("wip_breach").is_none(), "{first:#}");
-    let second = ok(&card("second"), 201);
+    let second = card("second").ok(201);
     assert_eq!(
         second["wip_breach"],
         json!({ "column_id": review_id, "cards": 2, "limit": 1 })
     );
-    let p = ok(
-        &page(&ana, &url3, &board_id, &format!("column={review_id}")),
-        200,
-    );
+    let p = page(&ana, &url3, &board_id, &format!("column={review_id}")).ok(200);
     assert_eq!(p["total"], 2);
     assert_eq!(
         ids(&p),
@@ -176,25 +159,21 @@ fn boards_columns_members_and_cards_through_every_node() {
         ]
     );
     // Paged: one at a time, with a cursor.
-    let p1 = ok(
-        &page(
-            &ana,
-            &url3,
-            &board_id,
-            &format!("column={review_id}&limit=1"),
-        ),
-        200,
-    );
+    let p1 = page(
+        &ana,
+        &url3,
+        &board_id,
+        &format!("column={review_id}&limit=1"),
+    )
+    .ok(200);
     let cursor = p1["next_cursor"].as_str().unwrap().to_string();
-    let p2 = ok(
-        &page(
-            &ana,
-            &url3,
-            &board_id,
-            &format!("column={review_id}&limit=1&cursor={cursor}"),
-        ),
-        200,
-    );
+    let p2 = page(
+        &ana,
+        &url3,
+        &board_id,
+        &format!("column={review_id}&limit=1&cursor={cursor}"),
+    )
+    .ok(200);
     assert_eq!(ids(&p2), [second["id"].as_str().unwrap()]);
     assert!(p2["next_cursor"].is_null());
 
@@ -238,29 +217,25 @@ fn boards_columns_members_and_cards_through_every_node() {
     feed.set_timeout(Duration::from_secs(10));
     let hello = feed.expect();
     assert_eq!(hello["type"], "hello", "{hello}");
-    ok(
-        &call(
-            &ana,
-            "PATCH",
-            &format!("{url1}/api/tasks/{first_id}"),
-            Some(&json!({ "title": "secret plan" })),
-        ),
-        200,
-    );
-    let frame = next_event(&mut feed);
+    call(
+        &ana,
+        "PATCH",
+        &format!("{url1}/api/tasks/{first_id}"),
+        Some(&json!({ "title": "secret plan" })),
+    )
+    .ok(200);
+    let frame = feed.next_event();
     assert_eq!(frame["kind"], "hidden", "{frame}");
     assert!(!frame.to_string().contains("secret"), "{frame}");
     let bo_id = bo.user_id.clone().unwrap();
-    ok(
-        &call(
-            &ana,
-            "PUT",
-            &format!("{url2}/api/boards/{board_id}/members/{bo_id}"),
-            Some(&json!({ "role": "viewer" })),
-        ),
-        200,
-    );
-    let frame = next_event(&mut feed);
+    call(
+        &ana,
+        "PUT",
+        &format!("{url2}/api/boards/{board_id}/members/{bo_id}"),
+        Some(&json!({ "role": "viewer" })),
+    )
+    .ok(200);
+    let frame = feed.next_event();
     assert_eq!(frame["kind"], "board_member_changed", "{frame}");
     assert_eq!(frame["board_member"]["role"], "viewer");
     // A viewer reads, and cannot change.
@@ -310,21 +285,16 @@ fn boards_columns_members_and_cards_through_every_node() {
 
     // Archive and restore: the card leaves its column and comes back.
     let second_id = second["id"].as_str().unwrap().to_string();
-    ok(
-        &call(
-            &ana,
-            "PATCH",
-            &format!("{url3}/api/tasks/{second_id}"),
-            Some(&json!({ "archived": true })),
-        ),
-        200,
-    );
-    let live = ok(
-        &page(&ana, &url1, &board_id, &format!("column={review_id}")),
-        200,
-    );
+    call(
+        &ana,
+        "PATCH",
+        &format!("{url3}/api/tasks/{second_id}"),
+        Some(&json!({ "archived": true })),
+    )
+    .ok(200);
+    let live = page(&ana, &url1, &board_id, &format!("column={review_id}")).ok(200);
     assert_eq!(live["total"], 0, "{live:#}");
-    let archived = ok(&page(&ana, &url1, &board_id, "archived=true"), 200);
+    let archived = page(&ana, &url1, &board_id, "archived=true").ok(200);
     assert_eq!(ids(&archived), [second_id.as_str()]);
     assert_eq!(archived["total"], 1);
 
@@ -332,7 +302,7 @@ fn boards_columns_members_and_cards_through_every_node() {
     // move_to; with it, its cards move first, each its own command (a
     // regression: under the request's Idempotency-Key they all got the
     // first move's answer, and the column stayed).
-    let third = ok(&card("third"), 201);
+    let third = card("third").ok(201);
     let third_id = third["id"].as_str().unwrap().to_string();
     let r = call(
         &ana,
@@ -356,27 +326,19 @@ fn boards_columns_members_and_cards_through_every_node() {
     assert_eq!(r.status, 204, "{r:?}");
     let r = delete();
     assert_eq!(r.status, 204, "a retry gets the first answer: {r:?}");
-    let board_now = ok(
-        &call(&ana, "GET", &format!("{url2}/api/boards/{board_id}"), None),
-        200,
-    );
+    let board_now = call(&ana, "GET", &format!("{url2}/api/boards/{board_id}"), None).ok(200);
     assert!(
         !board_now.to_string().contains(&review_id),
         "the column is gone: {board_now:#}"
     );
-    ok(
-        &call(
-            &ana,
-            "PATCH",
-            &format!("{url3}/api/tasks/{second_id}"),
-            Some(&json!({ "archived": false })),
-        ),
-        200,
-    );
-    let done_page = ok(
-        &page(&ana, &url1, &board_id, &format!("column={done}")),
-        200,
-    );
+    call(
+        &ana,
+        "PATCH",
+        &format!("{url3}/api/tasks/{second_id}"),
+        Some(&json!({ "archived": false })),
+    )
+    .ok(200);
+    let done_page = page(&ana, &url1, &board_id, &format!("column={done}")).ok(200);
     assert_eq!(ids(&done_page), [third_id.as_str(), second_id.as_str()]);
     assert_eq!(done_page["tasks"][0]["status"], "done");
     let r = page(&ana, &url1, &board_id, &format!("column={review_id}"));
@@ -384,26 +346,22 @@ fn boards_columns_members_and_cards_through_every_node() {
 
     // Archive the board: gone from lists, back with ?archived=true; no
     // new card lands on it.
-    ok(
-        &call(
-            &ana,
-            "PATCH",
-            &format!("{url1}/api/boards/{board_id}"),
-            Some(&json!({ "archived": true })),
-        ),
-        200,
-    );
-    let listed = ok(&call(&ana, "GET", &format!("{url1}/api/boards"), None), 200);
+    call(
+        &ana,
+        "PATCH",
+        &format!("{url1}/api/boards/{board_id}"),
+        Some(&json!({ "archived": true })),
+    )
+    .ok(200);
+    let listed = call(&ana, "GET", &format!("{url1}/api/boards"), None).ok(200);
     assert!(!listed.to_string().contains(&board_id));
-    let listed = ok(
-        &call(
-            &ana,
-            "GET",
-            &format!("{url1}/api/boards?archived=true"),
-            None,
-        ),
-        200,
-    );
+    let listed = call(
+        &ana,
+        "GET",
+        &format!("{url1}/api/boards?archived=true"),
+        None,
+    )
+    .ok(200);
     assert!(listed.to_string().contains(&board_id));
     let r = call(
         &ana,
@@ -430,29 +388,22 @@ fn boards_columns_members_and_cards_through_every_node() {
     // rebuild of the projection from the events agrees with it.
     let views: Vec<Value> = [&url1, &url2, &url3]
         .iter()
-        .map(|u| {
-            ok(
-                &call(&admin, "GET", &format!("{u}/api/boards/{board_id}"), None),
-                200,
-            )
-        })
+        .map(|u| call(&admin, "GET", &format!("{u}/api/boards/{board_id}"), None).ok(200))
         .collect();
     assert!(views.iter().all(|v| *v == views[0]), "{views:#?}");
 
     // Bo taken off the board: his socket gets that event (his own
     // membership), so his page learns the board is no longer his; then
     // the board's events are hidden from him again.
-    ok(
-        &call(
-            &ana,
-            "DELETE",
-            &format!("{url2}/api/boards/{board_id}/members/{bo_id}"),
-            None,
-        ),
-        204,
-    );
+    call(
+        &ana,
+        "DELETE",
+        &format!("{url2}/api/boards/{board_id}/members/{bo_id}"),
+        None,
+    )
+    .ok(204);
     let removed = loop {
-        let frame = next_event(&mut feed);
+        let frame = feed.next_event();
         if frame["kind"] == "board_member_changed" && frame["board_member"]["role"].is_null() {
             break frame;
         }
@@ -464,15 +415,13 @@ fn boards_columns_members_and_cards_through_every_node() {
     );
     // So does his page's catch-up through GET /api/events.
     let seq = removed["seq"].as_u64().unwrap();
-    let caught_up = ok(
-        &call(
-            &bo,
-            "GET",
-            &format!("{url3}/api/events?since={}&limit=1", seq - 1),
-            None,
-        ),
-        200,
-    );
+    let caught_up = call(
+        &bo,
+        "GET",
+        &format!("{url3}/api/events?since={}&limit=1", seq - 1),
+        None,
+    )
+    .ok(200);
     assert_eq!(
         caught_up["events"][0]["kind"], "board_member_changed",
         "{caught_up}"
@@ -487,16 +436,6 @@ fn boards_columns_members_and_cards_through_every_node() {
             "rebuild --check on node {id}: {}",
             String::from_utf8_lossy(&check.stdout)
         );
-    }
-}
-
-/// The next `event` frame (not `cluster` or `hello`).
-fn next_event(feed: &mut Feed) -> Value {
-    loop {
-        let frame = feed.expect();
-        if frame["type"] == "event" {
-            return frame;
-        }
     }
 }
 

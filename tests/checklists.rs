@@ -15,24 +15,6 @@ use common::accounts::*;
 use common::*;
 use serde_json::{json, Value};
 
-fn ok(response: &Response, status: u16) -> Value {
-    assert_eq!(response.status, status, "{response:?}");
-    response.body.clone()
-}
-
-fn call_with(
-    who: &Who,
-    method: &str,
-    url: &str,
-    header: (&'static str, String),
-    body: Option<&Value>,
-) -> Response {
-    let mut headers = who.headers();
-    headers.push(header);
-    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    send(method, url, &headers, body)
-}
-
 fn lists(who: &Who, url: &str, task: &str) -> Response {
     call(
         who,
@@ -70,40 +52,34 @@ fn checklists_through_every_node_with_roles_conflicts_limits_and_events() {
     let cy = login(&url1, "cy", "cy-password").unwrap();
     let eve = login(&url1, "eve", "eve-password").unwrap();
 
-    let board = ok(
-        &call(
-            &ana,
-            "POST",
-            &format!("{url2}/api/boards"),
-            Some(&json!({ "name": "Ops" })),
-        ),
-        201,
-    );
+    let board = call(
+        &ana,
+        "POST",
+        &format!("{url2}/api/boards"),
+        Some(&json!({ "name": "Ops" })),
+    )
+    .ok(201);
     let board_id = board["id"].as_str().unwrap().to_string();
     let todo = board["columns"][0]["id"].as_str().unwrap().to_string();
     for (who, role) in [(&bo, "member"), (&cy, "viewer")] {
         let user = who.user_id.clone().unwrap();
-        ok(
-            &call(
-                &ana,
-                "PUT",
-                &format!("{url2}/api/boards/{board_id}/members/{user}"),
-                Some(&json!({ "role": role })),
-            ),
-            200,
-        );
+        call(
+            &ana,
+            "PUT",
+            &format!("{url2}/api/boards/{board_id}/members/{user}"),
+            Some(&json!({ "role": role })),
+        )
+        .ok(200);
     }
-    let card = ok(
-        &call(
-            &bo,
-            "POST",
-            &format!("{url3}/api/tasks"),
-            Some(&json!({ "title": "Launch", "column_id": todo })),
-        ),
-        201,
-    );
+    let card = call(
+        &bo,
+        "POST",
+        &format!("{url3}/api/tasks"),
+        Some(&json!({ "title": "Launch", "column_id": todo })),
+    )
+    .ok(201);
     let task = card["id"].as_str().unwrap().to_string();
-    let last_seq = ok(&call(&eve, "GET", &format!("{url1}/api/events"), None), 200)["last_seq"]
+    let last_seq = call(&eve, "GET", &format!("{url1}/api/events"), None).ok(200)["last_seq"]
         .as_u64()
         .unwrap();
 
@@ -114,25 +90,23 @@ fn checklists_through_every_node_with_roles_conflicts_limits_and_events() {
         &format!("{url3}/api/tasks/{task}/checklists"),
         Some(&json!({ "title": "  Before launch  " })),
     );
-    let list = ok(&made, 201);
+    let list = made.ok(201);
     let list_id = list["id"].as_str().unwrap().to_string();
     assert_eq!(list["title"], "Before launch");
     assert_eq!(list["board_id"], board_id.as_str());
     assert_eq!(made.header("etag"), Some("\"1\""));
     let hostile = format!("Say \"hi\" \\ 🚀 <b>{}", "x".repeat(100));
     for text in ["Write it", hostile.as_str()] {
-        ok(
-            &call(
-                &ana,
-                "POST",
-                &format!("{url1}/api/checklists/{list_id}/items"),
-                Some(&json!({ "text": text })),
-            ),
-            201,
-        );
+        call(
+            &ana,
+            "POST",
+            &format!("{url1}/api/checklists/{list_id}/items"),
+            Some(&json!({ "text": text })),
+        )
+        .ok(201);
     }
     for url in [&url1, &url2, &url3] {
-        let seen = ok(&lists(&cy, url, &task), 200);
+        let seen = lists(&cy, url, &task).ok(200);
         assert_eq!(
             items(&seen["checklists"][0]),
             [("Write it".to_string(), false), (hostile.clone(), false)],
@@ -140,7 +114,7 @@ fn checklists_through_every_node_with_roles_conflicts_limits_and_events() {
         );
         assert_eq!(seen["progress"], json!({ "done": 0, "total": 2 }));
     }
-    let seen = ok(&lists(&bo, &url2, &task), 200);
+    let seen = lists(&bo, &url2, &task).ok(200);
     let first_item = seen["checklists"][0]["items"][0]["id"]
         .as_str()
         .unwrap()
@@ -152,16 +126,14 @@ fn checklists_through_every_node_with_roles_conflicts_limits_and_events() {
     assert_eq!(seen["checklists"][0]["version"], 3);
 
     // Ticked with If-Match through node 2; a stale If-Match is 412.
-    let ticked = ok(
-        &call_with(
-            &bo,
-            "PATCH",
-            &format!("{url2}/api/checklist-items/{first_item}"),
-            ("If-Match", "\"3\"".into()),
-            Some(&json!({ "done": true })),
-        ),
-        200,
-    );
+    let ticked = call_with(
+        &bo,
+        "PATCH",
+        &format!("{url2}/api/checklist-items/{first_item}"),
+        ("If-Match", "\"3\"".into()),
+        Some(&json!({ "done": true })),
+    )
+    .ok(200);
     assert_eq!(ticked["version"], 4);
     let stale = call_with(
         &ana,
@@ -172,16 +144,14 @@ fn checklists_through_every_node_with_roles_conflicts_limits_and_events() {
     );
     assert_eq!(stale.status, 412, "{stale:?}");
     assert_eq!(stale.body["error"]["current_checklist"]["version"], 4);
-    let moved = ok(
-        &call_with(
-            &ana,
-            "PATCH",
-            &format!("{url1}/api/checklist-items/{second_item}"),
-            ("If-Match", "\"4\"".into()),
-            Some(&json!({ "position": 0 })),
-        ),
-        200,
-    );
+    let moved = call_with(
+        &ana,
+        "PATCH",
+        &format!("{url1}/api/checklist-items/{second_item}"),
+        ("If-Match", "\"4\"".into()),
+        Some(&json!({ "position": 0 })),
+    )
+    .ok(200);
     assert_eq!(
         items(&moved),
         [(hostile.clone(), false), ("Write it".to_string(), true)]
@@ -218,15 +188,13 @@ fn checklists_through_every_node_with_roles_conflicts_limits_and_events() {
     );
     assert_eq!(r.status, 400, "{r:?}");
     for n in 1..20 {
-        ok(
-            &call(
-                &bo,
-                "POST",
-                &format!("{url3}/api/tasks/{task}/checklists"),
-                Some(&json!({ "title": format!("List {n}") })),
-            ),
-            201,
-        );
+        call(
+            &bo,
+            "POST",
+            &format!("{url3}/api/tasks/{task}/checklists"),
+            Some(&json!({ "title": format!("List {n}") })),
+        )
+        .ok(201);
     }
     let r = call(
         &bo,
@@ -271,15 +239,13 @@ fn checklists_through_every_node_with_roles_conflicts_limits_and_events() {
     }
 
     // The card on the board page: done/total over all its lists.
-    let page = ok(
-        &call(
-            &ana,
-            "GET",
-            &format!("{url2}/api/boards/{board_id}/tasks?column={todo}"),
-            None,
-        ),
-        200,
-    );
+    let page = call(
+        &ana,
+        "GET",
+        &format!("{url2}/api/boards/{board_id}/tasks?column={todo}"),
+        None,
+    )
+    .ok(200);
     let on_page = page["tasks"]
         .as_array()
         .unwrap()
@@ -300,7 +266,7 @@ fn checklists_through_every_node_with_roles_conflicts_limits_and_events() {
         &format!("{url3}/api/checklist-items/{second_item}/card"),
         None,
     );
-    let new_card = ok(&made_card, 201);
+    let new_card = made_card.ok(201);
     assert_eq!(new_card["title"], hostile.as_str());
     assert_eq!(new_card["column_id"], todo.as_str());
     let again = call(
@@ -309,44 +275,38 @@ fn checklists_through_every_node_with_roles_conflicts_limits_and_events() {
         &format!("{url1}/api/checklist-items/{second_item}/card"),
         None,
     );
-    assert_eq!(ok(&again, 201)["id"], new_card["id"], "a retry answers it");
-    let seen = ok(&lists(&ana, &url2, &task), 200);
+    assert_eq!(again.ok(201)["id"], new_card["id"], "a retry answers it");
+    let seen = lists(&ana, &url2, &task).ok(200);
     assert_eq!(
         items(&seen["checklists"][0]),
         [("Write it".to_string(), true)]
     );
 
     // Removed, renamed, deleted.
-    ok(
-        &call(
-            &ana,
-            "PATCH",
-            &format!("{url2}/api/checklists/{list_id}"),
-            Some(&json!({ "title": "Launch day" })),
-        ),
-        200,
-    );
-    let after = ok(
-        &call(
-            &ana,
-            "DELETE",
-            &format!("{url2}/api/checklist-items/{first_item}"),
-            None,
-        ),
-        200,
-    );
+    call(
+        &ana,
+        "PATCH",
+        &format!("{url2}/api/checklists/{list_id}"),
+        Some(&json!({ "title": "Launch day" })),
+    )
+    .ok(200);
+    let after = call(
+        &ana,
+        "DELETE",
+        &format!("{url2}/api/checklist-items/{first_item}"),
+        None,
+    )
+    .ok(200);
     assert!(after["items"].as_array().unwrap().is_empty());
 
     // The events, each with its actor; hidden from Eve.
-    let history = ok(
-        &call(
-            &ana,
-            "GET",
-            &format!("{url2}/api/tasks/{task}/events"),
-            None,
-        ),
-        200,
-    );
+    let history = call(
+        &ana,
+        "GET",
+        &format!("{url2}/api/tasks/{task}/events"),
+        None,
+    )
+    .ok(200);
     let changes: Vec<(String, String)> = history["events"]
         .as_array()
         .unwrap()
@@ -382,35 +342,28 @@ fn checklists_through_every_node_with_roles_conflicts_limits_and_events() {
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .to_vec()
     );
-    let feed = ok(
-        &call(
-            &eve,
-            "GET",
-            &format!("{url1}/api/events?since={last_seq}"),
-            None,
-        ),
-        200,
-    );
+    let feed = call(
+        &eve,
+        "GET",
+        &format!("{url1}/api/events?since={last_seq}"),
+        None,
+    )
+    .ok(200);
     assert!(feed["events"]
         .as_array()
         .unwrap()
         .iter()
         .all(|e| e["kind"] == "hidden"));
 
-    ok(
-        &call(
-            &ana,
-            "DELETE",
-            &format!("{url2}/api/checklists/{list_id}"),
-            None,
-        ),
-        204,
-    );
+    call(
+        &ana,
+        "DELETE",
+        &format!("{url2}/api/checklists/{list_id}"),
+        None,
+    )
+    .ok(204);
     // The card deleted: its checklists go with it.
-    ok(
-        &call(&admin, "DELETE", &format!("{url2}/api/tasks/{task}"), None),
-        204,
-    );
+    call(&admin, "DELETE", &format!("{url2}/api/tasks/{task}"), None).ok(204);
     assert_eq!(lists(&ana, &url3, &task).status, 404);
 
     for id in 1..=3 {

@@ -14,25 +14,6 @@ use common::accounts::*;
 use common::*;
 use serde_json::{json, Value};
 
-fn ok(response: &Response, status: u16) -> Value {
-    assert_eq!(response.status, status, "{response:?}");
-    response.body.clone()
-}
-
-/// `who`'s credentials and one more header.
-fn call_with(
-    who: &Who,
-    method: &str,
-    url: &str,
-    header: (&'static str, String),
-    body: Option<&Value>,
-) -> Response {
-    let mut headers = who.headers();
-    headers.push(header);
-    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    send(method, url, &headers, body)
-}
-
 fn thread(who: &Who, url: &str, task: &str) -> Response {
     call(
         who,
@@ -51,16 +32,6 @@ fn bodies(thread: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The next `event` frame (not `cluster` or `hello`).
-fn next_event(feed: &mut Feed) -> Value {
-    loop {
-        let frame = feed.expect();
-        if frame["type"] == "event" {
-            return frame;
-        }
-    }
-}
-
 #[test]
 fn comments_through_every_node_by_the_people_allowed_with_conflicts_and_events() {
     let mut cluster = start_auth(3, &[], |_| {});
@@ -77,42 +48,36 @@ fn comments_through_every_node_by_the_people_allowed_with_conflicts_and_events()
     let bo_id = bo.user_id.clone().unwrap();
 
     // Ana's board: Bo a member, Cy a viewer, Eve not on it.
-    let board = ok(
-        &call(
-            &ana,
-            "POST",
-            &format!("{url2}/api/boards"),
-            Some(&json!({ "name": "Ops" })),
-        ),
-        201,
-    );
+    let board = call(
+        &ana,
+        "POST",
+        &format!("{url2}/api/boards"),
+        Some(&json!({ "name": "Ops" })),
+    )
+    .ok(201);
     let board_id = board["id"].as_str().unwrap().to_string();
     let todo = board["columns"][0]["id"].as_str().unwrap().to_string();
     for (who, role) in [(&bo, "member"), (&cy, "viewer")] {
         let user = who.user_id.clone().unwrap();
-        ok(
-            &call(
-                &ana,
-                "PUT",
-                &format!("{url2}/api/boards/{board_id}/members/{user}"),
-                Some(&json!({ "role": role })),
-            ),
-            200,
-        );
+        call(
+            &ana,
+            "PUT",
+            &format!("{url2}/api/boards/{board_id}/members/{user}"),
+            Some(&json!({ "role": role })),
+        )
+        .ok(200);
     }
-    let card = ok(
-        &call(
-            &bo,
-            "POST",
-            &format!("{url3}/api/tasks"),
-            Some(&json!({ "title": "Discuss", "column_id": todo })),
-        ),
-        201,
-    );
+    let card = call(
+        &bo,
+        "POST",
+        &format!("{url3}/api/tasks"),
+        Some(&json!({ "title": "Discuss", "column_id": todo })),
+    )
+    .ok(201);
     let task = card["id"].as_str().unwrap().to_string();
 
     // Eve watches the feed: the board's comment events never reach her.
-    let last_seq = ok(&call(&eve, "GET", &format!("{url1}/api/events"), None), 200)["last_seq"]
+    let last_seq = call(&eve, "GET", &format!("{url1}/api/events"), None).ok(200)["last_seq"]
         .as_u64()
         .unwrap();
     let mut eve_feed =
@@ -127,7 +92,7 @@ fn comments_through_every_node_by_the_people_allowed_with_conflicts_and_events()
         &format!("{url3}/api/tasks/{task}/comments"),
         Some(&json!({ "body": "  Ship it **today**?  " })),
     );
-    let first_body = ok(&first, 201);
+    let first_body = first.ok(201);
     let first_id = first_body["id"].as_str().unwrap().to_string();
     assert_eq!(first_body["body"], "Ship it **today**?", "trimmed");
     assert_eq!(first_body["version"], 1);
@@ -140,53 +105,47 @@ fn comments_through_every_node_by_the_people_allowed_with_conflicts_and_events()
         first.header("location"),
         Some(format!("/api/comments/{first_id}").as_str())
     );
-    let seen = ok(&thread(&ana, &url2, &task), 200);
+    let seen = thread(&ana, &url2, &task).ok(200);
     assert_eq!(bodies(&seen), ["Ship it **today**?"]);
     assert_eq!(seen["total"], 1);
     assert_eq!(seen["comments"][0], first_body);
 
     // Ana answers through node 1; oldest first everywhere.
-    let second = ok(
-        &call(
-            &ana,
-            "POST",
-            &format!("{url1}/api/tasks/{task}/comments"),
-            Some(&json!({ "body": "Yes 🚀" })),
-        ),
-        201,
-    );
+    let second = call(
+        &ana,
+        "POST",
+        &format!("{url1}/api/tasks/{task}/comments"),
+        Some(&json!({ "body": "Yes 🚀" })),
+    )
+    .ok(201);
     let second_id = second["id"].as_str().unwrap().to_string();
     for url in [&url1, &url2, &url3] {
         assert_eq!(
-            bodies(&ok(&thread(&cy, url, &task), 200)),
+            bodies(&thread(&cy, url, &task).ok(200)),
             ["Ship it **today**?", "Yes 🚀"],
             "a viewer reads the thread on {url}"
         );
     }
     // Paged.
-    let page = ok(
-        &call(
-            &ana,
-            "GET",
-            &format!("{url2}/api/tasks/{task}/comments?limit=1"),
-            None,
-        ),
-        200,
-    );
+    let page = call(
+        &ana,
+        "GET",
+        &format!("{url2}/api/tasks/{task}/comments?limit=1"),
+        None,
+    )
+    .ok(200);
     assert_eq!(bodies(&page), ["Ship it **today**?"]);
     let cursor = page["next_cursor"].as_str().unwrap().to_string();
-    let rest = ok(
-        &call(
-            &ana,
-            "GET",
-            &format!(
-                "{url2}/api/tasks/{task}/comments?limit=1&cursor={}",
-                urlencode(&cursor)
-            ),
-            None,
+    let rest = call(
+        &ana,
+        "GET",
+        &format!(
+            "{url2}/api/tasks/{task}/comments?limit=1&cursor={}",
+            urlencode(&cursor)
         ),
-        200,
-    );
+        None,
+    )
+    .ok(200);
     assert_eq!(bodies(&rest), ["Yes 🚀"]);
     assert!(rest["next_cursor"].is_null(), "{rest}");
 
@@ -238,7 +197,7 @@ fn comments_through_every_node_by_the_people_allowed_with_conflicts_and_events()
         ("If-Match", "\"1\"".into()),
         Some(&json!({ "body": "Ship it *tomorrow*" })),
     );
-    assert_eq!(ok(&edited, 200)["version"], 2);
+    assert_eq!(edited.ok(200)["version"], 2);
     assert_eq!(edited.header("etag"), Some("\"2\""));
     let stale = call_with(
         &bo,
@@ -291,17 +250,15 @@ fn comments_through_every_node_by_the_people_allowed_with_conflicts_and_events()
     );
     assert_eq!(r.body["error"]["field"], "body", "{r:?}");
     let longest: String = hostile.chars().take(10_000).collect();
-    let stored = ok(
-        &call(
-            &bo,
-            "POST",
-            &format!("{url3}/api/tasks/{task}/comments"),
-            Some(&json!({ "body": longest })),
-        ),
-        201,
-    );
+    let stored = call(
+        &bo,
+        "POST",
+        &format!("{url3}/api/tasks/{task}/comments"),
+        Some(&json!({ "body": longest })),
+    )
+    .ok(201);
     let longest_id = stored["id"].as_str().unwrap().to_string();
-    let read = ok(&thread(&ana, &url1, &task), 200);
+    let read = thread(&ana, &url1, &task).ok(200);
     assert_eq!(read["comments"][2]["body"], longest.as_str());
 
     // Bad ids, cursors and limits: 400 with a code, never 5xx.
@@ -324,15 +281,13 @@ fn comments_through_every_node_by_the_people_allowed_with_conflicts_and_events()
     }
 
     // The board page counts each card's comments.
-    let page = ok(
-        &call(
-            &ana,
-            "GET",
-            &format!("{url2}/api/boards/{board_id}/tasks?column={todo}"),
-            None,
-        ),
-        200,
-    );
+    let page = call(
+        &ana,
+        "GET",
+        &format!("{url2}/api/boards/{board_id}/tasks?column={todo}"),
+        None,
+    )
+    .ok(200);
     assert_eq!(page["tasks"][0]["comment_count"], 3, "{page}");
 
     // Deletion: not by another member or a viewer; by the board's admin
@@ -351,24 +306,20 @@ fn comments_through_every_node_by_the_people_allowed_with_conflicts_and_events()
         None,
     );
     assert_eq!(r.status, 403, "Bo is not Ana's comment's author: {r:?}");
-    ok(
-        &call(
-            &ana,
-            "DELETE",
-            &format!("{url2}/api/comments/{longest_id}"),
-            None,
-        ),
-        204,
-    );
-    ok(
-        &call(
-            &ana,
-            "DELETE",
-            &format!("{url1}/api/comments/{second_id}"),
-            None,
-        ),
-        204,
-    );
+    call(
+        &ana,
+        "DELETE",
+        &format!("{url2}/api/comments/{longest_id}"),
+        None,
+    )
+    .ok(204);
+    call(
+        &ana,
+        "DELETE",
+        &format!("{url1}/api/comments/{second_id}"),
+        None,
+    )
+    .ok(204);
     let r = call(
         &ana,
         "DELETE",
@@ -377,20 +328,18 @@ fn comments_through_every_node_by_the_people_allowed_with_conflicts_and_events()
     );
     assert_eq!(r.status, 404, "deleted once: {r:?}");
     assert_eq!(
-        bodies(&ok(&thread(&bo, &url3, &task), 200)),
+        bodies(&thread(&bo, &url3, &task).ok(200)),
         ["Ship it *tomorrow*"]
     );
 
     // The card's history holds every comment event, each with its actor.
-    let history = ok(
-        &call(
-            &ana,
-            "GET",
-            &format!("{url2}/api/tasks/{task}/events"),
-            None,
-        ),
-        200,
-    );
+    let history = call(
+        &ana,
+        "GET",
+        &format!("{url2}/api/tasks/{task}/events"),
+        None,
+    )
+    .ok(200);
     let comment_events: Vec<(String, String)> = history["events"]
         .as_array()
         .unwrap()
@@ -417,33 +366,29 @@ fn comments_through_every_node_by_the_people_allowed_with_conflicts_and_events()
     assert_eq!(comment_events, expected, "{history:#}");
 
     // Eve's feed and socket: the board's events are only seqs to her.
-    let feed = ok(
-        &call(
-            &eve,
-            "GET",
-            &format!("{url1}/api/events?since={last_seq}"),
-            None,
-        ),
-        200,
-    );
+    let feed = call(
+        &eve,
+        "GET",
+        &format!("{url1}/api/events?since={last_seq}"),
+        None,
+    )
+    .ok(200);
     let events = feed["events"].as_array().unwrap();
     assert!(!events.is_empty());
     assert!(events.iter().all(|e| e["kind"] == "hidden"), "{feed:#}");
     for _ in 0..6 {
-        let frame = next_event(&mut eve_feed);
+        let frame = eve_feed.next_event();
         assert_eq!(frame["kind"], "hidden", "{frame}");
         assert!(!frame.to_string().contains("Ship it"), "{frame}");
     }
     // Ana's feed shows them in full.
-    let mine = ok(
-        &call(
-            &ana,
-            "GET",
-            &format!("{url2}/api/events?since={last_seq}"),
-            None,
-        ),
-        200,
-    );
+    let mine = call(
+        &ana,
+        "GET",
+        &format!("{url2}/api/events?since={last_seq}"),
+        None,
+    )
+    .ok(200);
     let added = mine["events"]
         .as_array()
         .unwrap()
@@ -454,10 +399,7 @@ fn comments_through_every_node_by_the_people_allowed_with_conflicts_and_events()
     assert_eq!(added["task_id"], task.as_str());
 
     // The card deleted: its comments go with it.
-    ok(
-        &call(&admin, "DELETE", &format!("{url2}/api/tasks/{task}"), None),
-        204,
-    );
+    call(&admin, "DELETE", &format!("{url2}/api/tasks/{task}"), None).ok(204);
     let r = thread(&ana, &url3, &task);
     assert_eq!(r.status, 404, "{r:?}");
     let r = call(

@@ -9,13 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use common::accounts::*;
-use common::*;
 use serde_json::{json, Value};
-
-fn ok(response: &Response, status: u16) -> Value {
-    assert_eq!(response.status, status, "{response:?}");
-    response.body.clone()
-}
 
 /// The raw body of a GET (the JSON client parses; CSV is text).
 fn raw(who: &Who, url: &str) -> (u16, Vec<(String, String)>, String) {
@@ -80,26 +74,22 @@ fn a_board_exports_as_json_and_csv_exactly_as_the_api_serves_it() {
     let ana = login(&url2, "ana", "ana-password").unwrap();
     let vic = login(&url1, "vic", "vic-password").unwrap();
 
-    let board = ok(
-        &call(
-            &ana,
-            "POST",
-            &format!("{url2}/api/boards"),
-            Some(&json!({ "name": "Ops \"night\" 🌙" })),
-        ),
-        201,
-    );
+    let board = call(
+        &ana,
+        "POST",
+        &format!("{url2}/api/boards"),
+        Some(&json!({ "name": "Ops \"night\" 🌙" })),
+    )
+    .ok(201);
     let board_id = board["id"].as_str().unwrap().to_string();
     let todo = board["columns"][0]["id"].as_str().unwrap().to_string();
-    let review = ok(
-        &call(
-            &ana,
-            "POST",
-            &format!("{url2}/api/boards/{board_id}/columns"),
-            Some(&json!({ "name": "Review, \"final\"", "wip_limit": 2, "color": "#123456" })),
-        ),
-        201,
-    );
+    let review = call(
+        &ana,
+        "POST",
+        &format!("{url2}/api/boards/{board_id}/columns"),
+        Some(&json!({ "name": "Review, \"final\"", "wip_limit": 2, "color": "#123456" })),
+    )
+    .ok(201);
     let review_id = review["id"].as_str().unwrap().to_string();
     // Hostile text: 20,000 characters of backslashes, quotes, emoji and
     // line breaks; a formula; labels with the separator in them.
@@ -123,94 +113,74 @@ fn a_board_exports_as_json_and_csv_exactly_as_the_api_serves_it() {
     }
     // Some archived; one card elsewhere that must not come along.
     for id in ids.iter().skip(3).step_by(7) {
-        ok(
-            &call(
-                &ana,
-                "PATCH",
-                &format!("{url2}/api/tasks/{id}"),
-                Some(&json!({ "archived": true })),
-            ),
-            200,
-        );
+        call(
+            &ana,
+            "PATCH",
+            &format!("{url2}/api/tasks/{id}"),
+            Some(&json!({ "archived": true })),
+        )
+        .ok(200);
     }
-    ok(
-        &call(
-            &vic,
-            "POST",
-            &format!("{url1}/api/tasks"),
-            Some(&json!({ "title": "not on the board" })),
-        ),
-        201,
-    );
-    ok(
-        &call(
-            &ana,
-            "POST",
-            &format!("{url2}/api/tasks/{}/comments", ids[0]),
-            Some(&json!({ "body": "First! 🚀 \\ \"q\"" })),
-        ),
-        201,
-    );
-    let list = ok(
-        &call(
-            &ana,
-            "POST",
-            &format!("{url2}/api/tasks/{}/checklists", ids[0]),
-            Some(&json!({ "title": "Steps \"1\"" })),
-        ),
-        201,
-    );
+    call(
+        &vic,
+        "POST",
+        &format!("{url1}/api/tasks"),
+        Some(&json!({ "title": "not on the board" })),
+    )
+    .ok(201);
+    call(
+        &ana,
+        "POST",
+        &format!("{url2}/api/tasks/{}/comments", ids[0]),
+        Some(&json!({ "body": "First! 🚀 \\ \"q\"" })),
+    )
+    .ok(201);
+    let list = call(
+        &ana,
+        "POST",
+        &format!("{url2}/api/tasks/{}/checklists", ids[0]),
+        Some(&json!({ "title": "Steps \"1\"" })),
+    )
+    .ok(201);
     for text in ["Do it ☑", "Check it"] {
-        ok(
-            &call(
-                &ana,
-                "POST",
-                &format!(
-                    "{url2}/api/checklists/{}/items",
-                    list["id"].as_str().unwrap()
-                ),
-                Some(&json!({ "text": text })),
-            ),
-            201,
-        );
-    }
-    let lists = ok(
-        &call(
+        call(
             &ana,
-            "GET",
-            &format!("{url2}/api/tasks/{}/checklists", ids[0]),
-            None,
-        ),
-        200,
-    );
+            "POST",
+            &format!(
+                "{url2}/api/checklists/{}/items",
+                list["id"].as_str().unwrap()
+            ),
+            Some(&json!({ "text": text })),
+        )
+        .ok(201);
+    }
+    let lists = call(
+        &ana,
+        "GET",
+        &format!("{url2}/api/tasks/{}/checklists", ids[0]),
+        None,
+    )
+    .ok(200);
     let first_item = lists["checklists"][0]["items"][0]["id"]
         .as_str()
         .unwrap()
         .to_string();
-    ok(
-        &call(
-            &ana,
-            "PATCH",
-            &format!("{url2}/api/checklist-items/{first_item}"),
-            Some(&json!({ "done": true })),
-        ),
-        200,
-    );
+    call(
+        &ana,
+        "PATCH",
+        &format!("{url2}/api/checklist-items/{first_item}"),
+        Some(&json!({ "done": true })),
+    )
+    .ok(200);
     // The truth, as the API serves each card.
     let served: HashMap<String, Value> = ids
         .iter()
         .map(|id| {
-            let task = ok(
-                &call(&ana, "GET", &format!("{url1}/api/tasks/{id}"), None),
-                200,
-            );
+            let task = call(&ana, "GET", &format!("{url1}/api/tasks/{id}"), None).ok(200);
             (id.clone(), task)
         })
         .collect();
-    let served_board = ok(
-        &call(&ana, "GET", &format!("{url1}/api/boards/{board_id}"), None),
-        200,
-    );
+    let served_board = call(&ana, "GET", &format!("{url1}/api/boards/{board_id}"), None).ok(200);
 
     // JSON, through another node.
     let export = format!("{url1}/api/boards/{board_id}/export");

@@ -18,11 +18,6 @@ use serde_json::{json, Value};
 
 const TRELLO: &str = include_str!("fixtures/trello/board.json");
 
-fn ok(response: &Response, status: u16) -> Value {
-    assert_eq!(response.status, status, "{response:?}");
-    response.body.clone()
-}
-
 /// POSTs `file` as it is.
 fn post_file(who: &Who, url: &str, file: &[u8], key: Option<&str>) -> (u16, Value) {
     let mut request = ureq::post(url).set("Content-Type", "application/octet-stream");
@@ -57,7 +52,7 @@ fn finished(who: &Who, url: &str, job: &Value, within: Duration) -> Value {
             &format!("{url}/api/jobs/{}", job["id"].as_str().unwrap()),
             None,
         );
-        let job = ok(&r, 200)["job"].clone();
+        let job = r.ok(200)["job"].clone();
         if job["state"] != "running" {
             return job;
         }
@@ -68,15 +63,13 @@ fn finished(who: &Who, url: &str, job: &Value, within: Duration) -> Value {
 
 /// The board as an export shows it.
 fn exported(who: &Who, url: &str, board: &str) -> Value {
-    ok(
-        &call(
-            who,
-            "GET",
-            &format!("{url}/api/boards/{board}/export"),
-            None,
-        ),
-        200,
+    call(
+        who,
+        "GET",
+        &format!("{url}/api/boards/{board}/export"),
+        None,
     )
+    .ok(200)
 }
 
 /// What an export says that an import must keep: the board's name, its
@@ -219,18 +212,16 @@ fn the_sample_trello_export_imports_and_a_board_round_trips_through_export_exact
         !description.contains("Write it") && !description.contains("Comment 0"),
         "checklists and comments are not folded in: {description}"
     );
-    let lists = ok(
-        &call(
-            &ana,
-            "GET",
-            &format!(
-                "{url1}/api/tasks/{}/checklists",
-                first["id"].as_str().unwrap()
-            ),
-            None,
+    let lists = call(
+        &ana,
+        "GET",
+        &format!(
+            "{url1}/api/tasks/{}/checklists",
+            first["id"].as_str().unwrap()
         ),
-        200,
-    );
+        None,
+    )
+    .ok(200);
     assert_eq!(
         lists["progress"],
         json!({ "done": 1, "total": 2 }),
@@ -252,18 +243,16 @@ fn the_sample_trello_export_imports_and_a_board_round_trips_through_export_exact
         thread[1].starts_with("**Bo Chen** · 2026-11-02"),
         "{thread:?}"
     );
-    let listed = ok(
-        &call(
-            &ana,
-            "GET",
-            &format!(
-                "{url1}/api/tasks/{}/comments",
-                first["id"].as_str().unwrap()
-            ),
-            None,
+    let listed = call(
+        &ana,
+        "GET",
+        &format!(
+            "{url1}/api/tasks/{}/comments",
+            first["id"].as_str().unwrap()
         ),
-        200,
-    );
+        None,
+    )
+    .ok(200);
     assert_eq!(listed["comments"].as_array().unwrap().len(), 2, "{listed}");
     let comments: usize = cards
         .iter()
@@ -299,7 +288,7 @@ fn the_sample_trello_export_imports_and_a_board_round_trips_through_export_exact
             .len(),
         40
     );
-    let boards = ok(&call(&ana, "GET", &format!("{url1}/api/boards"), None), 200);
+    let boards = call(&ana, "GET", &format!("{url1}/api/boards"), None).ok(200);
     let named = boards["boards"]
         .as_array()
         .unwrap()
@@ -422,7 +411,7 @@ fn a_five_thousand_card_csv_completes_exactly_once_with_the_leader_killed_in_the
             &format!("{url}/api/jobs/{}", job["id"].as_str().unwrap()),
             None,
         );
-        let now = ok(&r, 200)["job"].clone();
+        let now = r.ok(200)["job"].clone();
         if now["done"].as_u64().unwrap() >= 1_000 {
             assert_eq!(now["state"], "running", "killed before it ended: {now}");
             break;

@@ -14,23 +14,16 @@ use common::accounts::*;
 use common::*;
 use serde_json::{json, Value};
 
-fn ok(response: &Response, status: u16) -> Value {
-    assert_eq!(response.status, status, "{response:?}");
-    response.body.clone()
-}
-
 /// `who`'s notifications as node `url` holds them (no ReadIndex: what
 /// that node applied).
 fn bell(who: &Who, url: &str) -> Value {
-    ok(
-        &call(
-            who,
-            "GET",
-            &format!("{url}/api/notifications?consistency=local"),
-            None,
-        ),
-        200,
+    call(
+        who,
+        "GET",
+        &format!("{url}/api/notifications?consistency=local"),
+        None,
     )
+    .ok(200)
 }
 
 fn list(bell: &Value) -> Vec<Value> {
@@ -86,48 +79,42 @@ fn mentions_ring_members_on_every_node_and_reminders_ring_once_across_leaders() 
 
     // Ana's board: Bo a member, Cy a viewer (who may be mentioned too),
     // Eve not on it.
-    let board = ok(
-        &call(
-            &ana,
-            "POST",
-            &format!("{url1}/api/boards"),
-            Some(&json!({ "name": "Ops" })),
-        ),
-        201,
-    );
+    let board = call(
+        &ana,
+        "POST",
+        &format!("{url1}/api/boards"),
+        Some(&json!({ "name": "Ops" })),
+    )
+    .ok(201);
     let board_id = board["id"].as_str().unwrap().to_string();
     let todo = board["columns"][0]["id"].as_str().unwrap().to_string();
     for (who, role) in [(&bo, "member"), (&cy, "viewer")] {
         let user = who.user_id.clone().unwrap();
-        ok(
-            &call(
-                &ana,
-                "PUT",
-                &format!("{url1}/api/boards/{board_id}/members/{user}"),
-                Some(&json!({ "role": role })),
-            ),
-            200,
-        );
+        call(
+            &ana,
+            "PUT",
+            &format!("{url1}/api/boards/{board_id}/members/{user}"),
+            Some(&json!({ "role": role })),
+        )
+        .ok(200);
     }
 
     // A card whose description mentions Cy (and Eve, who is not on the board).
-    let card = ok(
-        &call(
-            &ana,
-            "POST",
-            &format!("{url1}/api/tasks"),
-            Some(&json!({
-                "title": "Plan the launch",
-                "column_id": todo,
-                "description": "Draft with @cy, ask @eve."
-            })),
-        ),
-        201,
-    );
+    let card = call(
+        &ana,
+        "POST",
+        &format!("{url1}/api/tasks"),
+        Some(&json!({
+            "title": "Plan the launch",
+            "column_id": todo,
+            "description": "Draft with @cy, ask @eve."
+        })),
+    )
+    .ok(201);
     let task = card["id"].as_str().unwrap().to_string();
 
     // Bo and Eve watch the socket on node 2.
-    let last_seq = ok(&call(&bo, "GET", &format!("{url2}/api/events"), None), 200)["last_seq"]
+    let last_seq = call(&bo, "GET", &format!("{url2}/api/events"), None).ok(200)["last_seq"]
         .as_u64()
         .unwrap();
     let mut bo_feed =
@@ -141,17 +128,15 @@ fn mentions_ring_members_on_every_node_and_reminders_ring_once_across_leaders() 
 
     // Ana mentions Bo (any case), Eve (not a member), a name nobody has,
     // herself, and an e-mail address, in a comment through node 1.
-    let comment = ok(
-        &call(
-            &ana,
-            "POST",
-            &format!("{url1}/api/tasks/{task}/comments"),
-            Some(&json!({
-                "body": "@Bo can you check this? cc @eve @nobody @ana, mail bo@example.com"
-            })),
-        ),
-        201,
-    );
+    let comment = call(
+        &ana,
+        "POST",
+        &format!("{url1}/api/tasks/{task}/comments"),
+        Some(&json!({
+            "body": "@Bo can you check this? cc @eve @nobody @ana, mail bo@example.com"
+        })),
+    )
+    .ok(201);
     let comment_id = comment["id"].as_str().unwrap().to_string();
 
     // Bo's socket says so, to Bo alone.
@@ -213,54 +198,46 @@ fn mentions_ring_members_on_every_node_and_reminders_ring_once_across_leaders() 
     assert!(cy_first["excerpt"].as_str().unwrap().contains("@cy"));
 
     // An edit rings only the names it adds: Cy, not Bo again.
-    ok(
-        &call(
-            &ana,
-            "PATCH",
-            &format!("{url1}/api/comments/{comment_id}"),
-            Some(&json!({ "body": "@bo can you check this? and @cy" })),
-        ),
-        200,
-    );
+    call(
+        &ana,
+        "PATCH",
+        &format!("{url1}/api/comments/{comment_id}"),
+        Some(&json!({ "body": "@bo can you check this? and @cy" })),
+    )
+    .ok(200);
     within("Cy's second mention", Duration::from_secs(20), || {
         list(&bell(&cy, &url3)).len() == 2
     });
     assert_eq!(list(&bell(&bo, &url3)).len(), 1, "Bo is not rung twice");
     // Newest first, paged by cursor.
-    let page = ok(
-        &call(
-            &cy,
-            "GET",
-            &format!("{url3}/api/notifications?limit=1&consistency=local"),
-            None,
-        ),
-        200,
-    );
+    let page = call(
+        &cy,
+        "GET",
+        &format!("{url3}/api/notifications?limit=1&consistency=local"),
+        None,
+    )
+    .ok(200);
     assert_eq!(list(&page).len(), 1);
     assert_eq!(list(&page)[0]["comment_id"], comment_id.as_str());
     let cursor = page["next_cursor"].as_str().unwrap().to_string();
-    let rest = ok(
-        &call(
-            &cy,
-            "GET",
-            &format!("{url3}/api/notifications?limit=1&cursor={cursor}&consistency=local"),
-            None,
-        ),
-        200,
-    );
+    let rest = call(
+        &cy,
+        "GET",
+        &format!("{url3}/api/notifications?limit=1&cursor={cursor}&consistency=local"),
+        None,
+    )
+    .ok(200);
     assert_eq!(list(&rest)[0]["id"], cy_first["id"]);
     assert!(rest["next_cursor"].is_null(), "{rest}");
 
     // Read marks through any node: Bo by id on node 2, seen on node 1.
-    let read = ok(
-        &call(
-            &bo,
-            "POST",
-            &format!("{url2}/api/notifications/read"),
-            Some(&json!({ "ids": [rung] })),
-        ),
-        200,
-    );
+    let read = call(
+        &bo,
+        "POST",
+        &format!("{url2}/api/notifications/read"),
+        Some(&json!({ "ids": [rung] })),
+    )
+    .ok(200);
     assert_eq!(read["unread"], 0, "{read}");
     within("Bo's read mark on node 1", Duration::from_secs(20), || {
         bell(&bo, &url1)["notifications"][0]["read"] == true
@@ -268,15 +245,13 @@ fn mentions_ring_members_on_every_node_and_reminders_ring_once_across_leaders() 
     assert_eq!(bell(&bo, &url1)["unread"], 0);
     // Cy all of them, up to the newest, on node 3.
     let newest = list(&bell(&cy, &url3))[0]["id"].as_u64().unwrap();
-    let read = ok(
-        &call(
-            &cy,
-            "POST",
-            &format!("{url3}/api/notifications/read"),
-            Some(&json!({ "upto": newest })),
-        ),
-        200,
-    );
+    let read = call(
+        &cy,
+        "POST",
+        &format!("{url3}/api/notifications/read"),
+        Some(&json!({ "upto": newest })),
+    )
+    .ok(200);
     assert_eq!(read["unread"], 0, "{read}");
     // Nothing to mark is a 400; another field too.
     for body in [json!({}), json!({ "user_id": bo_id })] {
@@ -291,20 +266,18 @@ fn mentions_ring_members_on_every_node_and_reminders_ring_once_across_leaders() 
 
     // A card due tomorrow assigned to Bo: one reminder, rung by the leader.
     let due = tomorrow();
-    let due_card = ok(
-        &call(
-            &ana,
-            "POST",
-            &format!("{url1}/api/tasks"),
-            Some(&json!({
-                "title": "Renew the certificate",
-                "column_id": todo,
-                "assignee": "bo",
-                "due_date": due
-            })),
-        ),
-        201,
-    );
+    let due_card = call(
+        &ana,
+        "POST",
+        &format!("{url1}/api/tasks"),
+        Some(&json!({
+            "title": "Renew the certificate",
+            "column_id": todo,
+            "assignee": "bo",
+            "due_date": due
+        })),
+    )
+    .ok(201);
     let due_task = due_card["id"].as_str().unwrap().to_string();
     let reminders = |url: &str| -> Vec<Value> {
         list(&bell(&bo, url))
@@ -364,15 +337,13 @@ fn a_node_behind_the_compacted_log_catches_up_the_notifications_and_read_marks()
     let ana = login(&url, "ana", "ana-password").unwrap();
     let bo = login(&url, "bo", "bo-password").unwrap();
     cluster.wait_caught_up(behind, Duration::from_secs(20));
-    let applied_before = ok(
-        &call(
-            &admin,
-            "GET",
-            &format!("{}/api/cluster", cluster.url(behind)),
-            None,
-        ),
-        200,
-    )["applied_index"]
+    let applied_before = call(
+        &admin,
+        "GET",
+        &format!("{}/api/cluster", cluster.url(behind)),
+        None,
+    )
+    .ok(200)["applied_index"]
         .as_u64()
         .unwrap();
     cluster.kill(behind);
@@ -380,57 +351,46 @@ fn a_node_behind_the_compacted_log_catches_up_the_notifications_and_read_marks()
     // While it is down: a card on the default board, 40 comments that
     // mention Bo (every other one edited to mention him again: no new
     // ring), and Bo's read marks; enough to compact.
-    let card = ok(
-        &call(
-            &ana,
-            "POST",
-            &format!("{url}/api/tasks"),
-            Some(&json!({ "title": "Busy card" })),
-        ),
-        201,
-    );
+    let card = call(
+        &ana,
+        "POST",
+        &format!("{url}/api/tasks"),
+        Some(&json!({ "title": "Busy card" })),
+    )
+    .ok(201);
     let task = card["id"].as_str().unwrap().to_string();
     for i in 0..40 {
-        let c = ok(
-            &call(
-                &ana,
-                "POST",
-                &format!("{url}/api/tasks/{task}/comments"),
-                Some(&json!({ "body": format!("@bo number {i} \"quoted\" 💬") })),
-            ),
-            201,
-        );
+        let c = call(
+            &ana,
+            "POST",
+            &format!("{url}/api/tasks/{task}/comments"),
+            Some(&json!({ "body": format!("@bo number {i} \"quoted\" 💬") })),
+        )
+        .ok(201);
         if i % 2 == 0 {
             let id = c["id"].as_str().unwrap();
-            ok(
-                &call(
-                    &ana,
-                    "PATCH",
-                    &format!("{url}/api/comments/{id}"),
-                    Some(&json!({ "body": format!("@bo number {i}, edited") })),
-                ),
-                200,
-            );
+            call(
+                &ana,
+                "PATCH",
+                &format!("{url}/api/comments/{id}"),
+                Some(&json!({ "body": format!("@bo number {i}, edited") })),
+            )
+            .ok(200);
         }
     }
     let mine = list(&bell(&bo, &url));
     assert_eq!(mine.len(), 40, "one page of 50 holds them all");
     let middle = mine[10]["id"].as_u64().unwrap();
     let newest = mine[0]["id"].as_u64().unwrap();
-    ok(
-        &call(
-            &bo,
-            "POST",
-            &format!("{url}/api/notifications/read"),
-            Some(&json!({ "upto": middle, "ids": [newest] })),
-        ),
-        200,
-    );
+    call(
+        &bo,
+        "POST",
+        &format!("{url}/api/notifications/read"),
+        Some(&json!({ "upto": middle, "ids": [newest] })),
+    )
+    .ok(200);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while ok(
-        &call(&admin, "GET", &format!("{url}/api/cluster"), None),
-        200,
-    )["first_index"]
+    while call(&admin, "GET", &format!("{url}/api/cluster"), None).ok(200)["first_index"]
         .as_u64()
         .unwrap_or(0)
         <= applied_before + 1

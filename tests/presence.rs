@@ -17,11 +17,6 @@ const NODE_GONE_WITHIN: Duration = Duration::from_secs(15);
 /// How long anything else may take to show.
 const DEADLINE: Duration = Duration::from_secs(15);
 
-fn ok(response: &Response, status: u16) -> Value {
-    assert_eq!(response.status, status, "{response:?}");
-    response.body.clone()
-}
-
 /// Opens `who`'s socket on `url` and reads its `hello`.
 fn socket(url: &str, who: &Who) -> Feed {
     let mut feed = Feed::connect_as(url, "", &who.headers()).expect("websocket handshake");
@@ -91,15 +86,13 @@ fn frames_for(feed: &mut Feed, within: Duration) -> Vec<Value> {
 }
 
 fn last_seq(url: &str, who: &Who) -> u64 {
-    ok(
-        &call(
-            who,
-            "GET",
-            &format!("{url}/api/events?since=0&limit=1"),
-            None,
-        ),
-        200,
-    )["last_seq"]
+    call(
+        who,
+        "GET",
+        &format!("{url}/api/events?since=0&limit=1"),
+        None,
+    )
+    .ok(200)["last_seq"]
         .as_u64()
         .unwrap()
 }
@@ -119,34 +112,28 @@ fn presence_is_seen_across_nodes_by_members_only_and_clears_after_a_close_or_a_d
     let (ana_id, bo_id) = (ana.user_id.clone().unwrap(), bo.user_id.clone().unwrap());
 
     // Ana's board, with bo on it and a card; eve is not on it.
-    let board = ok(
-        &call(
-            &ana,
-            "POST",
-            &format!("{url1}/api/boards"),
-            Some(&json!({ "name": "Launch plan" })),
-        ),
-        201,
-    );
+    let board = call(
+        &ana,
+        "POST",
+        &format!("{url1}/api/boards"),
+        Some(&json!({ "name": "Launch plan" })),
+    )
+    .ok(201);
     let board_id = board["id"].as_str().unwrap().to_string();
-    ok(
-        &call(
-            &ana,
-            "PUT",
-            &format!("{url1}/api/boards/{board_id}/members/{bo_id}"),
-            Some(&json!({ "role": "member" })),
-        ),
-        200,
-    );
-    let card = ok(
-        &call(
-            &ana,
-            "POST",
-            &format!("{url1}/api/tasks"),
-            Some(&json!({ "title": "secret launch date", "board_id": board_id })),
-        ),
-        201,
-    );
+    call(
+        &ana,
+        "PUT",
+        &format!("{url1}/api/boards/{board_id}/members/{bo_id}"),
+        Some(&json!({ "role": "member" })),
+    )
+    .ok(200);
+    let card = call(
+        &ana,
+        "POST",
+        &format!("{url1}/api/tasks"),
+        Some(&json!({ "title": "secret launch date", "board_id": board_id })),
+    )
+    .ok(201);
     let card_id = card["id"].as_str().unwrap().to_string();
     // Every node has applied the membership before anyone announces.
     for url in [&url1, &url2, &url3] {

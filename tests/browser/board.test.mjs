@@ -6,7 +6,7 @@ import { copyFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as api from './lib/api.mjs';
-import { card, cardIds, openBoard, waitForSeq } from './lib/browser.mjs';
+import { assertClean, card, cardIds, openBoard, waitForSeq } from './lib/browser.mjs';
 import { ARTIFACTS, REPO, dragTo, eventually, setUp, tearDown } from './lib/harness.mjs';
 
 let env;
@@ -22,14 +22,6 @@ before(async () => {
 after(async () => {
   await tearDown(env);
 });
-
-/** The page must not have thrown, logged errors or opened a native dialog. */
-function assertClean(page, { allowStatus = [] } = {}) {
-  // Chrome logs every 4xx answer as a console error; the expected ones are fine.
-  const expected = (p) => allowStatus.some((status) => p.includes(`status of ${status} `));
-  assert.deepEqual(page.problems.filter((p) => !expected(p)), [], 'no errors in the page');
-  assert.deepEqual(page.dialogs, [], 'no alert/confirm/prompt');
-}
 
 const column = (page, status) => page.locator(`#board .column[data-status="${status}"]`);
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as api from './lib/api.mjs';
 import { axeViolations } from './lib/axe.mjs';
-import { card, openBoard, waitForSeq } from './lib/browser.mjs';
+import { assertClean, card, openBoard, waitForSeq } from './lib/browser.mjs';
 import { eventually, setUp, tearDown } from './lib/harness.mjs';
 
 let env;
@@ -27,13 +27,6 @@ before(async () => {
 after(async () => {
   await tearDown(env);
 });
-
-/** The page must not have thrown, logged errors or opened a native dialog. */
-function assertClean(page, { allowStatus = [] } = {}) {
-  const expected = (p) => allowStatus.some((status) => p.includes(`status of ${status} `));
-  assert.deepEqual(page.problems.filter((p) => !expected(p)), [], 'no errors in the page');
-  assert.deepEqual(page.dialogs, [], 'no alert/confirm/prompt');
-}
 
 async function board(url, id) {
   const res = await api.call(url, 'GET', `/api/boards/${id}`);
@@ -58,15 +51,6 @@ const columnNamed = (page, name) => page.locator('#board .column', { has: page.l
 
 /** The board the page shows. */
 const shownBoard = (page) => page.$eval('#app', (el) => el.dataset.board);
-
-async function makeUser(username, role = 'member') {
-  const password = `${username}-password-1`;
-  const res = await api.call(url1, 'POST', '/api/users', {
-    body: { username, display_name: username, password, role },
-  });
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-  return { id: res.body.id ?? res.body.user?.id, username, password };
-}
 
 async function setMember(boardId, user, role) {
   const res = await api.call(url1, 'PUT', `/api/boards/${boardId}/members/${user.id}`, { body: { role } });
@@ -328,7 +312,7 @@ describe('boards and columns', () => {
 
   test('two people on two nodes see each other’s column changes live', async () => {
     const shared = await newBoard('Shared board');
-    const mia = await makeUser('mia');
+    const mia = await api.makeUser(url1, 'mia');
     await setMember(shared.id, mia, 'member');
     const a = await openBoard(env.browser, url1, { query: `?board=${shared.id}` });
     const b = await openBoard(env.browser, url2, { query: `?board=${shared.id}`, login: mia });
@@ -376,7 +360,7 @@ describe('boards and columns', () => {
 
   test('board settings: its admin renames and archives it, another page sees both live', async () => {
     const b = await newBoard('Old name');
-    const ida = await makeUser('ida');
+    const ida = await api.makeUser(url1, 'ida');
     await setMember(b.id, ida, 'member');
     const admin = await openBoard(env.browser, url1, { query: `?board=${b.id}` });
     const member = await openBoard(env.browser, url2, { query: `?board=${defaultId}`, login: ida });
@@ -478,7 +462,7 @@ describe('boards and columns', () => {
   test('a viewer of a board is offered nothing that changes it', async () => {
     const b = await newBoard('Look, do not touch');
     const task = await api.create(url1, { title: 'Only to read', board_id: b.id, column_id: b.columns[0].id });
-    const noah = await makeUser('noah');
+    const noah = await api.makeUser(url1, 'noah');
     await setMember(b.id, noah, 'viewer');
     const page = await openBoard(env.browser, url2, { query: `?board=${b.id}`, login: noah });
     try {
@@ -524,7 +508,7 @@ describe('boards and columns', () => {
   test('members: an admin adds a viewer, promotes and removes them from the settings; their page follows live', async () => {
     const b = await newBoard('Team board');
     const task = await api.create(url1, { title: 'For the team', board_id: b.id, column_id: b.columns[0].id });
-    const pia = await makeUser('pia');
+    const pia = await api.makeUser(url1, 'pia');
     const admin = await openBoard(env.browser, url1, { query: `?board=${b.id}` });
     const other = await openBoard(env.browser, url2, { query: `?board=${defaultId}`, login: pia });
     const members = async () => (await board(url1, b.id)).members;

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as api from './lib/api.mjs';
-import { card, openBoard, waitForSeq } from './lib/browser.mjs';
+import { assertClean, card, openBoard, waitForSeq } from './lib/browser.mjs';
 import { setUp, tearDown } from './lib/harness.mjs';
 
 let env;
@@ -21,20 +21,6 @@ after(async () => {
   await tearDown(env);
 });
 
-function assertClean(page) {
-  assert.deepEqual(page.problems, [], 'no errors in the page');
-  assert.deepEqual(page.dialogs, [], 'no alert/confirm/prompt');
-}
-
-async function makeUser(username, role = 'member') {
-  const password = `${username}-password-1`;
-  const res = await api.call(url1, 'POST', '/api/users', {
-    body: { username, display_name: username, password, role },
-  });
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-  return { id: res.body.id ?? res.body.user?.id, username, password };
-}
-
 async function openCard(page, id) {
   await card(page, id).click();
   await page.locator('#task-dialog').waitFor();
@@ -45,7 +31,7 @@ const badge = (page, id) => card(page, id).locator('.checklist-badge');
 
 describe('checklists', () => {
   test('a checklist ticked with the keyboard, seen live on another node, 1/2 on the card', async () => {
-    const kim = await makeUser('kim');
+    const kim = await api.makeUser(url1, 'kim');
     const made = await api.call(url1, 'POST', '/api/boards', { body: { name: 'Lists' } });
     assert.equal(made.status, 201, JSON.stringify(made.body));
     const board = made.body;

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as api from './lib/api.mjs';
 import { axeViolations } from './lib/axe.mjs';
-import { card, openBoard, waitForSeq } from './lib/browser.mjs';
+import { assertClean, card, openBoard, waitForSeq } from './lib/browser.mjs';
 import { setUp, tearDown } from './lib/harness.mjs';
 
 let env;
@@ -23,21 +23,6 @@ before(async () => {
 after(async () => {
   await tearDown(env);
 });
-
-/** The page must not have thrown, logged errors or opened a native dialog. */
-function assertClean(page) {
-  assert.deepEqual(page.problems, [], 'no errors in the page');
-  assert.deepEqual(page.dialogs, [], 'no alert/confirm/prompt');
-}
-
-async function makeUser(username, role = 'member') {
-  const password = `${username}-password-1`;
-  const res = await api.call(url1, 'POST', '/api/users', {
-    body: { username, display_name: username, password, role },
-  });
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-  return { id: res.body.id ?? res.body.user?.id, username, password };
-}
 
 async function boardWithCard(name, members) {
   const res = await api.call(url1, 'POST', '/api/boards', { body: { name } });
@@ -62,7 +47,7 @@ const badge = (page, id) => card(page, id).locator('.comment-count');
 
 describe('comments', () => {
   test('two people on two nodes comment on the same card and see each other live', async () => {
-    const mia = await makeUser('mia');
+    const mia = await api.makeUser(url1, 'mia');
     const { board, task } = await boardWithCard('Together', [[mia, 'member']]);
     const a = await openBoard(env.browser, url1, { query: `?board=${board.id}` });
     const b = await openBoard(env.browser, url2, { query: `?board=${board.id}`, login: mia });
@@ -163,7 +148,7 @@ describe('comments', () => {
   });
 
   test('a viewer reads the thread on a phone and is offered nothing that writes', async () => {
-    const vic = await makeUser('vic');
+    const vic = await api.makeUser(url1, 'vic');
     const { board, task } = await boardWithCard('Read only', [[vic, 'viewer']]);
     const added = await api.call(url1, 'POST', `/api/tasks/${task.id}/comments`, {
       body: { body: `A long one: ${'word '.repeat(200)}\n\n\`\`\`\n${'x'.repeat(300)}\n\`\`\`` },

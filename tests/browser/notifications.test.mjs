@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as api from './lib/api.mjs';
 import { axeViolations } from './lib/axe.mjs';
-import { card, openBoard, waitForSeq } from './lib/browser.mjs';
+import { assertClean, card, openBoard, waitForSeq } from './lib/browser.mjs';
 import { eventually, setUp, tearDown } from './lib/harness.mjs';
 
 let env;
@@ -24,25 +24,11 @@ after(async () => {
   await tearDown(env);
 });
 
-function assertClean(page) {
-  assert.deepEqual(page.problems, [], 'no errors in the page');
-  assert.deepEqual(page.dialogs, [], 'no alert/confirm/prompt');
-}
-
-async function makeUser(username, role = 'member') {
-  const password = `${username}-password-1`;
-  const res = await api.call(url1, 'POST', '/api/users', {
-    body: { username, display_name: username, password, role },
-  });
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-  return { id: res.body.id ?? res.body.user?.id, username, password };
-}
-
 const bellButton = (page) => page.locator('#bell');
 
 describe('notifications', () => {
   test('a mention lights the bell live on another node, and opening it lands on the card', async () => {
-    const nia = await makeUser('nia');
+    const nia = await api.makeUser(url1, 'nia');
     const res = await api.call(url1, 'POST', '/api/boards', { body: { name: 'Mentions' } });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     const board = res.body;
@@ -112,7 +98,7 @@ describe('notifications', () => {
   });
 
   test('mark all read, on a phone', async () => {
-    const oli = await makeUser('oli');
+    const oli = await api.makeUser(url1, 'oli');
     for (const text of ['first @oli', 'second @oli']) {
       const t = await api.create(url1, { title: `Card ${text}`, description: `ping ${text}` });
       assert.ok(t.id);

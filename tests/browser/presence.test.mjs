@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as api from './lib/api.mjs';
 import { axeViolations } from './lib/axe.mjs';
-import { card, openBoard } from './lib/browser.mjs';
+import { assertClean, card, openBoard } from './lib/browser.mjs';
 import { eventually, setUp, tearDown } from './lib/harness.mjs';
 
 let env;
@@ -22,20 +22,6 @@ after(async () => {
   await tearDown(env);
 });
 
-function assertClean(page) {
-  assert.deepEqual(page.problems, [], 'no errors in the page');
-  assert.deepEqual(page.dialogs, [], 'no alert/confirm/prompt');
-}
-
-async function makeUser(username) {
-  const password = `${username}-password-1`;
-  const res = await api.call(url1, 'POST', '/api/users', {
-    body: { username, display_name: username, password, role: 'member' },
-  });
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-  return { id: res.body.id ?? res.body.user?.id, username, password };
-}
-
 /** A new board with `user` on it as a member; its id. */
 async function boardWith(name, user) {
   const board = await api.call(url1, 'POST', '/api/boards', { body: { name } });
@@ -50,7 +36,7 @@ const viewers = (page) => page.$eval('#presence', (el) => (el.dataset.viewers ? 
 
 describe('presence', () => {
   test('two people on two nodes see each other, who has a card open, and a closed tab go', async () => {
-    const pia = await makeUser('pia');
+    const pia = await api.makeUser(url1, 'pia');
     const boardId = await boardWith('Presence board', pia);
     const task = await api.call(url1, 'POST', '/api/tasks', { body: { title: 'Pick the launch date', board_id: boardId } });
     assert.equal(task.status, 201, JSON.stringify(task.body));
@@ -113,7 +99,7 @@ describe('presence', () => {
   });
 
   test('at phone width the row fits beside the board picker', async () => {
-    const qin = await makeUser('qin');
+    const qin = await api.makeUser(url1, 'qin');
     const boardId = await boardWith('Phone board', qin);
     const phone = await openBoard(env.browser, url2, { query: `?board=${boardId}`, phone: true, login: qin });
     const desk = await openBoard(env.browser, url1, { query: `?board=${boardId}` });

@@ -56,6 +56,20 @@ pub fn call(who: &Who, method: &str, url: &str, body: Option<&Value>) -> Respons
     send(method, url, &headers, body)
 }
 
+/// [`call`] with one more header.
+pub fn call_with(
+    who: &Who,
+    method: &str,
+    url: &str,
+    header: (&'static str, String),
+    body: Option<&Value>,
+) -> Response {
+    let mut headers = who.headers();
+    headers.push(header);
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    send(method, url, &headers, body)
+}
+
 /// Logs in on `url`.
 pub fn login(url: &str, username: &str, password: &str) -> Result<Who, Response> {
     let response = send(

@@ -101,6 +101,14 @@ impl Response {
     pub fn error_code(&self) -> Option<&str> {
         self.body["error"]["code"].as_str()
     }
+
+    /// The body, once the status is `status` (else the test fails with
+    /// the whole response).
+    #[track_caller]
+    pub fn ok(&self, status: u16) -> Value {
+        assert_eq!(self.status, status, "{self:?}");
+        self.body.clone()
+    }
 }
 
 fn agent() -> ureq::Agent {
@@ -470,6 +478,16 @@ impl Feed {
     }
 
     /// The next message, which must come.
+    /// The next `event` frame (skipping the others).
+    pub fn next_event(&mut self) -> Value {
+        loop {
+            let frame = self.expect();
+            if frame["type"] == "event" {
+                return frame;
+            }
+        }
+    }
+
     pub fn expect(&mut self) -> Value {
         match self.next() {
             FeedItem::Message(value) => value,

@@ -11,6 +11,14 @@ export async function call(url, method, path, { body, ifMatch, key } = {}) {
   return { status: res.status, body: text ? JSON.parse(text) : null, seq: Number(res.headers.get('x-taskraft-seq')) || null };
 }
 
+/** A user made by the admin, with the password `<username>-password-1`. */
+export async function makeUser(url, username, role = 'member') {
+  const password = `${username}-password-1`;
+  const res = await call(url, 'POST', '/api/users', { body: { username, display_name: username, password, role } });
+  if (res.status !== 201) throw new Error(`make user ${username}: ${res.status} ${JSON.stringify(res.body)}`);
+  return { id: res.body.id, username, password };
+}
+
 export async function create(url, task) {
   const res = await call(url, 'POST', '/api/tasks', { body: task });
   if (res.status !== 201) throw new Error(`create ${JSON.stringify(task)}: ${res.status} ${JSON.stringify(res.body)}`);

@@ -1,4 +1,5 @@
 // Headless Chromium (Debian's /usr/bin/chromium; Playwright never downloads a browser).
+import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -86,3 +87,13 @@ export function cardIds(page) {
 }
 
 export const card = (page, id) => page.locator(`#board .card[data-task-id="${id}"]`);
+
+/**
+ * No error in the page and no alert/confirm/prompt. Chrome logs every 4xx
+ * answer as a console error: the statuses in `allowStatus` are expected.
+ */
+export function assertClean(page, { allowStatus = [] } = {}) {
+  const expected = (p) => allowStatus.some((status) => p.includes(`status of ${status} `));
+  assert.deepEqual(page.problems.filter((p) => !expected(p)), [], 'no errors in the page');
+  assert.deepEqual(page.dialogs, [], 'no alert/confirm/prompt');
+}

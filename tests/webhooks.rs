@@ -314,6 +314,36 @@ fn deliveries_are_signed_retried_in_order_and_survive_a_leader_change() {
         "{ana_feed}"
     );
     assert_eq!(at(&feed(&bo))["kind"], "hidden");
+    // On the socket too, and in the board's activity.
+    let mut bo_feed =
+        Feed::connect_as(&url2, &format!("?since={}", added_seq - 1), &bo.headers()).unwrap();
+    bo_feed.set_timeout(Duration::from_secs(15));
+    let frame = loop {
+        let frame = bo_feed.expect();
+        if frame["type"] == "event" && frame["seq"].as_u64() == Some(added_seq) {
+            break frame;
+        }
+    };
+    assert_eq!(frame["kind"], "hidden", "{frame}");
+    let activity = |who: &Who| {
+        ok(
+            &call(
+                who,
+                "GET",
+                &format!("{url2}/api/boards/{board_id}/activity"),
+                None,
+            ),
+            200,
+        )
+        .to_string()
+    };
+    assert!(
+        !activity(&bo).contains("webhook_added"),
+        "{}",
+        activity(&bo)
+    );
+    assert!(activity(&ana).contains("webhook_added"));
+    assert!(!activity(&ana).contains(&secret));
 
     // Cards, a move and a comment through every node.
     let mut cards = Vec::new();

@@ -567,3 +567,140 @@ fn without_the_setting_a_webhook_may_not_name_a_local_address() {
     let listed = ok(&call(&admin, "GET", &hooks, None), 200);
     assert_eq!(listed["webhooks"], json!([]));
 }
+
+/// Compacts the log every few dozen entries.
+const COMPACT_OFTEN: &[(&str, &str)] = &[
+    ("TASKRAFT_SNAPSHOT_COUNT", "40"),
+    ("TASKRAFT_SNAPSHOT_CATCHUP_ENTRIES", "10"),
+    ("TASKRAFT_WEBHOOK_ALLOW_PRIVATE", "true"),
+];
+
+#[test]
+fn a_node_behind_the_compacted_log_catches_up_the_webhooks_and_their_log() {
+    let mut cluster = start_auth(3, COMPACT_OFTEN, |_| {});
+    let leader = cluster.leader(Duration::from_secs(30));
+    let behind = if leader == 3 { 2 } else { 3 };
+    let url = cluster.url(leader);
+    let admin = admin_session(&cluster);
+    create_user(&url, &admin, "ana", "member");
+    let ana = login(&url, "ana", "ana-password").unwrap();
+    let board = ok(
+        &call(
+            &ana,
+            "POST",
+            &format!("{url}/api/boards"),
+            Some(&json!({ "name": "Busy" })),
+        ),
+        201,
+    );
+    let board_id = board["id"].as_str().unwrap().to_string();
+    let todo = board["columns"][0]["id"].as_str().unwrap().to_string();
+    let hooks = |url: &str| format!("{url}/api/boards/{board_id}/webhooks");
+    let receiver = Receiver::start(0);
+    let kept = ok(
+        &call(
+            &ana,
+            "POST",
+            &hooks(&url),
+            Some(&json!({ "url": receiver.url, "events": ["task_created"] })),
+        ),
+        201,
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let gone = ok(
+        &call(
+            &ana,
+            "POST",
+            &hooks(&url),
+            Some(&json!({ "url": format!("{}/other", receiver.url) })),
+        ),
+        201,
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    cluster.wait_caught_up(behind, Duration::from_secs(20));
+    let applied_before = ok(
+        &call(
+            &admin,
+            "GET",
+            &format!("{}/api/cluster", cluster.url(behind)),
+            None,
+        ),
+        200,
+    )["applied_index"]
+        .as_u64()
+        .unwrap();
+    cluster.kill(behind);
+
+    // While it is down: one webhook removed, and more cards than the log
+    // keeps attempts of (each sent to the one left); enough to compact.
+    let r = call(&ana, "DELETE", &format!("{}/{gone}", hooks(&url)), None);
+    assert_eq!(r.status, 204, "{r:?}");
+    let mut last = 0;
+    for i in 0..110 {
+        let card = call(
+            &ana,
+            "POST",
+            &format!("{url}/api/tasks"),
+            Some(&json!({ "title": format!("Card {i}"), "column_id": todo })),
+        );
+        last = card.header("X-Taskraft-Seq").unwrap().parse().unwrap();
+        assert_eq!(card.status, 201, "{card:?}");
+    }
+    let log_url = |url: &str| format!("{}/{kept}/deliveries", hooks(url));
+    within("110 deliveries reported", Duration::from_secs(60), || {
+        let listed = ok(&call(&ana, "GET", &hooks(&url), None), 200);
+        listed["webhooks"][0]["delivered_seq"].as_u64() >= Some(last)
+            && ok(&call(&ana, "GET", &log_url(&url), None), 200)["deliveries"][0]["seq"].as_u64()
+                == Some(last)
+    });
+    let log = ok(&call(&ana, "GET", &log_url(&url), None), 200);
+    assert_eq!(
+        log["deliveries"].as_array().unwrap().len(),
+        100,
+        "the newest 100 kept"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while ok(
+        &call(&admin, "GET", &format!("{url}/api/cluster"), None),
+        200,
+    )["first_index"]
+        .as_u64()
+        .unwrap_or(0)
+        <= applied_before + 1
+    {
+        assert!(std::time::Instant::now() < deadline, "no compaction");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    cluster.restart(behind);
+    cluster.wait_caught_up(behind, Duration::from_secs(60));
+    let expected = (
+        ok(&call(&ana, "GET", &hooks(&url), None), 200),
+        ok(&call(&ana, "GET", &log_url(&url), None), 200),
+    );
+    assert_eq!(
+        expected.0["webhooks"].as_array().unwrap().len(),
+        1,
+        "{}",
+        expected.0
+    );
+    for id in 1..=3 {
+        cluster.wait_caught_up(id, Duration::from_secs(30));
+        let there = cluster.url(id);
+        let found = (
+            ok(&call(&ana, "GET", &hooks(&there), None), 200),
+            ok(&call(&ana, "GET", &log_url(&there), None), 200),
+        );
+        assert_eq!(found, expected, "node {id}'s webhooks and log");
+        let check = cluster.rebuild_check(id);
+        assert!(
+            check.status.success(),
+            "node {id}: {}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+    }
+}

@@ -424,6 +424,10 @@ fn deliveries_are_signed_retried_in_order_and_survive_a_leader_change() {
         let listed = ok(&call(&ana, "GET", &hooks(&url2), None), 200);
         listed["webhooks"][0]["delivered_seq"].as_u64() >= after_add.last().copied()
     });
+    assert!(
+        !activity(&ana).contains("webhook_delivered"),
+        "delivery reports are no one's activity"
+    );
     let listed = ok(&call(&ana, "GET", &hooks(&url2), None), 200);
     assert_eq!(listed["webhooks"][0]["last_delivery"]["status"], 204);
     assert!(listed["webhooks"][0].get("failing_since").is_none());

@@ -832,9 +832,12 @@ pub async fn activity(
     let next = more
         .then(|| events.last().map(|e| e.seq.to_string()))
         .flatten();
-    // A webhook's events are its board admins' alone.
-    if role != BoardRole::Admin {
-        events.retain(|e| !e.admins_only());
-    }
+    // A webhook's events are its board admins' alone; its delivery
+    // reports (about one a second while it sends) are no one's activity:
+    // its delivery log shows them.
+    events.retain(|e| {
+        e.kind != crate::task::EventKind::WebhookDelivered
+            && (role == BoardRole::Admin || !e.admins_only())
+    });
     Ok(HttpResponse::Ok().json(json!({ "events": events, "next_cursor": next })))
 }

@@ -29,14 +29,18 @@ const PLACES: u64 = 1000;
 pub struct StoredWebhook {
     #[serde(flatten)]
     pub webhook: Webhook,
+    /// Never serialized: only the delivery signs with it.
     #[serde(skip)]
     pub secret: String,
+    /// Every event of its board up to this seq is handled (at first, the
+    /// seq of the event that added it).
     pub delivered_seq: u64,
 }
 
 /// One row of a webhook's delivery log.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Delivery {
+    /// The reporting event's seq × 1000 + the attempt's place in it.
     #[serde(skip)]
     pub id: u64,
     #[serde(skip)]
@@ -48,7 +52,9 @@ pub struct Delivery {
 /// The rows the webhook events leave: webhooks by id, deliveries by id.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Folded {
+    /// The `webhooks` rows, by id.
     pub webhooks: BTreeMap<WebhookId, StoredWebhook>,
+    /// The `webhook_deliveries` rows, by id (the newest 100 per webhook).
     pub deliveries: BTreeMap<u64, Delivery>,
 }
 

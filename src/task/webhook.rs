@@ -67,12 +67,17 @@ impl FromStr for WebhookId {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Webhook {
     pub id: WebhookId,
+    /// The board whose events it is sent.
     pub board_id: BoardId,
+    /// http or https, checked by the api (`crate::webhooks::guard`).
     pub url: String,
     /// The kinds it is sent; empty: every kind a webhook may be sent.
     pub events: Vec<EventKind>,
+    /// What it is for, as its admin wrote it (at most 500 characters).
     pub description: String,
+    /// The stamp of the command that added it.
     pub created_at: Timestamp,
+    /// The board admin (or site admin) who added it.
     pub created_by: Actor,
 }
 
@@ -80,13 +85,17 @@ pub struct Webhook {
 /// digits, random, made by the api node).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NewWebhook {
+    /// Stamped by the api, like a comment's.
     pub id: WebhookId,
     pub board_id: BoardId,
+    /// Checked by the api before it is proposed.
     pub url: String,
+    /// The kinds it is sent; empty: all a webhook may be sent.
     #[serde(default)]
     pub events: Vec<EventKind>,
     #[serde(default)]
     pub description: String,
+    /// The HMAC-SHA256 key of its signatures: 64 hex digits.
     pub secret: String,
 }
 
@@ -117,6 +126,7 @@ impl Attempt {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
     pub webhook_id: WebhookId,
+    /// The webhook's board: the applier loads that board's webhooks.
     pub board_id: BoardId,
     /// Every event of the board up to this seq was delivered (or is of a
     /// kind this webhook is not sent).
@@ -200,6 +210,7 @@ pub fn admins_only(kind: EventKind) -> bool {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Registered {
     pub webhook: Webhook,
+    /// How far its delivery got, as the log has it.
     pub delivered_seq: u64,
 }
 
@@ -207,6 +218,7 @@ pub struct Registered {
 /// decided (the applier loads them, then each decision updates them).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Registry {
+    /// Every webhook of those boards, by id.
     pub hooks: BTreeMap<WebhookId, Registered>,
 }
 

@@ -95,6 +95,7 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<String, String> {
 /// the ones refused; an error when none is left.
 #[derive(Clone, Copy, Debug)]
 pub struct Guard {
+    /// `webhook_allow_private`: let every address through.
     pub allow_private: bool,
 }
 

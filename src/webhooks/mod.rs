@@ -74,7 +74,9 @@ const PAGE: u64 = 100;
 /// What the delivery needs from the configuration.
 #[derive(Clone, Copy, Debug)]
 pub struct DeliverySettings {
+    /// Which addresses a receiver may have (`webhook_allow_private`).
     pub guard: Guard,
+    /// The longest wait between two tries (`webhook_retry_max`).
     pub retry_max: Duration,
 }
 

@@ -84,6 +84,7 @@ fn template_payload() -> String {
         checklist: None,
         checklist_change: None,
         notification: None,
+        webhook: None,
         column: None,
     };
     event_payload(&event)

@@ -143,7 +143,17 @@ pub fn run(options: DemoOptions) -> Result<(), String> {
             i,
             http,
             raft_addr(i)?,
-            vec![("TASKRAFT_PEERS".into(), peers.clone())],
+            vec![
+                ("TASKRAFT_PEERS".into(), peers.clone()),
+                // The demo runs on one machine: a webhook's receiver there
+                // is a local one (a `nc -l`, a script), which the default
+                // guard refuses.
+                (
+                    "TASKRAFT_WEBHOOK_ALLOW_PRIVATE".into(),
+                    std::env::var("TASKRAFT_WEBHOOK_ALLOW_PRIVATE")
+                        .unwrap_or_else(|_| "true".into()),
+                ),
+            ],
         )?;
         node.spawn(&exe)?;
         lab.nodes().push(node);

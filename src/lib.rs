@@ -37,6 +37,9 @@
 //!   voter's) and the table that gates each command kind on it.
 //! - [`reminders`]: the leader's sweep proposing due-date reminders,
 //!   each rung once per card and due date (`task::notification`).
+//! - [`webhooks`]: the leader's delivery of each board's events to its
+//!   outgoing webhooks (signed, in order, at least once), and the guard
+//!   that keeps them off local addresses (`task::webhook`).
 //! - [`retention`]: the leader's periodic expiry of idempotency keys,
 //!   decided in the log.
 //! - [`lab`]: `taskraft demo --lab`'s relays, page and fault controls.
@@ -78,4 +81,5 @@ pub mod tls;
 pub mod transport;
 pub mod upgrade;
 pub mod version;
+pub mod webhooks;
 pub mod ws;

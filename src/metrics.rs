@@ -391,6 +391,28 @@ pub fn init() {
     for class in MYSQL_ERROR_CLASSES {
         MYSQL_ERRORS.with_label_values(&[class]);
     }
+    for result in WEBHOOK_RESULTS {
+        WEBHOOK_DELIVERIES.with_label_values(&[result]);
+    }
+}
+
+/// The results of `taskraft_webhook_deliveries_total`: `delivered` (a
+/// 2xx answer), `failed` (another status), `error` (no answer, including a
+/// refused private address).
+pub const WEBHOOK_RESULTS: [&str; 3] = ["delivered", "failed", "error"];
+
+pub static WEBHOOK_DELIVERIES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "taskraft_webhook_deliveries_total",
+        "Webhook delivery attempts made by this node (as leader), by result",
+        &["result"]
+    )
+    .expect("metric registers")
+});
+
+/// Counts one webhook delivery attempt by its result ([`WEBHOOK_RESULTS`]).
+pub fn webhook_delivery(result: &'static str) {
+    WEBHOOK_DELIVERIES.with_label_values(&[result]).inc();
 }
 
 /// The classes of `taskraft_mysql_errors_total`, as the applier sorts

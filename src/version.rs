@@ -154,6 +154,10 @@ pub fn introduced(op: &Op) -> (&'static str, Version) {
         // Notifications (`crate::task::notification`).
         Op::NotificationsRead(_) => ("notifications_read", NOTIFICATIONS),
         Op::DueRemind { .. } => ("due_remind", NOTIFICATIONS),
+        // Webhooks (`crate::task::webhook`).
+        Op::WebhookAdd(_) => ("webhook_add", WEBHOOKS),
+        Op::WebhookRemove { .. } => ("webhook_remove", WEBHOOKS),
+        Op::WebhookProgress(_) => ("webhook_progress", WEBHOOKS),
         // A kind only the test build knows, as a future version's would be.
         #[cfg(feature = "failpoints")]
         Op::FutureCreate(_) => ("future_create", FUTURE),
@@ -178,6 +182,11 @@ pub const CHECKLISTS: Version = Version::new(0, 5, 0);
 /// (as the log decides it) the applier derives notifications, so nodes of
 /// one cluster never disagree on who was notified.
 pub const NOTIFICATIONS: Version = Version::new(0, 5, 0);
+
+/// Outgoing webhooks: their registration and delivery progress are
+/// decided in the log, so a node that does not know the kinds never sees
+/// one.
+pub const WEBHOOKS: Version = Version::new(0, 6, 0);
 
 /// The version the test-only kind `future_create` claims to need.
 #[cfg(feature = "failpoints")]
@@ -388,6 +397,40 @@ mod tests {
             assert!(admit(&op, BOARDS).is_err(), "{kind}");
             assert_eq!(admit(&op, NOTIFICATIONS), Ok(()));
         }
+    }
+
+    #[test]
+    fn webhook_kinds_wait_for_every_voter_at_0_6_0() {
+        use crate::task::{BoardId, NewWebhook, Progress, WebhookId};
+        let id = WebhookId(uuid::Uuid::from_u128(1));
+        let board_id = BoardId(uuid::Uuid::from_u128(2));
+        let ops = [
+            Op::WebhookAdd(NewWebhook {
+                id,
+                board_id,
+                url: "https://example.com/".into(),
+                events: vec![],
+                description: String::new(),
+                secret: "00".repeat(32),
+            }),
+            Op::WebhookRemove { id, board_id },
+            Op::WebhookProgress(Progress {
+                webhook_id: id,
+                board_id,
+                delivered_seq: 1,
+                attempts: vec![],
+            }),
+        ];
+        for op in ops {
+            let (kind, needs) = introduced(&op);
+            assert_eq!(needs, WEBHOOKS, "{kind}");
+            assert!(admit(&op, NOTIFICATIONS).is_err(), "{kind}");
+            assert_eq!(admit(&op, WEBHOOKS), Ok(()));
+        }
+        assert!(
+            VERSION.parse::<Version>().unwrap() >= WEBHOOKS,
+            "this build must claim the version its kinds need"
+        );
     }
 
     #[cfg(feature = "failpoints")]

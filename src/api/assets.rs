@@ -69,6 +69,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/session.js", "text/javascript; charset=utf-8"),
     asset!("js/toast.js", "text/javascript; charset=utf-8"),
     asset!("js/util.js", "text/javascript; charset=utf-8"),
+    asset!("js/webhooks.js", "text/javascript; charset=utf-8"),
 ];
 
 /// The file for `path`: from `dir` when given (development), else built in.

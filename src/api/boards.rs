@@ -824,11 +824,20 @@ pub async fn activity(
         return Err(ApiError::invalid("actor", "is not a user id"));
     }
     read_barrier(&state, query.consistency).await?;
-    role_on(&state.rows.catalog(), &super::auth::principal(&req), &board)?;
-    let (events, more) =
+    let role = role_on(&state.rows.catalog(), &super::auth::principal(&req), &board)?;
+    let (mut events, more) =
         queries::board_activity(&state.pool, board, actor.as_deref(), before, limit).await?;
+    // The cursor is taken before this, so a page of hidden events still
+    // moves on.
     let next = more
         .then(|| events.last().map(|e| e.seq.to_string()))
         .flatten();
+    // A webhook's events are its board admins' alone; its delivery
+    // reports (about one a second while it sends) are no one's activity:
+    // its delivery log shows them.
+    events.retain(|e| {
+        e.kind != crate::task::EventKind::WebhookDelivered
+            && (role == BoardRole::Admin || !e.admins_only())
+    });
     Ok(HttpResponse::Ok().json(json!({ "events": events, "next_cursor": next })))
 }

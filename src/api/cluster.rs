@@ -56,6 +56,14 @@ pub async fn events(
             {
                 json!({ "seq": event.seq, "kind": "hidden" })
             }
+            // A webhook's events are its board admins' alone.
+            Some(board)
+                if event.admins_only()
+                    && catalog.role(&board, &principal.actor.id, principal.role)
+                        != Some(crate::task::BoardRole::Admin) =>
+            {
+                json!({ "seq": event.seq, "kind": "hidden" })
+            }
             Some(board)
                 if catalog
                     .role(&board, &principal.actor.id, principal.role)

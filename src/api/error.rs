@@ -233,6 +233,29 @@ impl From<Rejection> for ApiError {
             Rejection::ChecklistInvalid { field, message } => {
                 ApiError::Invalid(Invalid { field, message })
             }
+            Rejection::Webhook { refused } => refused.into(),
+        }
+    }
+}
+
+impl From<crate::task::WebhookRejection> for ApiError {
+    fn from(refused: crate::task::WebhookRejection) -> Self {
+        use crate::task::WebhookRejection;
+        match refused {
+            // Who may not see the board learns nothing of it (as for cards).
+            WebhookRejection::BoardNotFound { board_id } => {
+                ApiError::NotFound(format!("no board {board_id}"))
+            }
+            WebhookRejection::NotAdmin { .. } => {
+                ApiError::Forbidden("only an admin of this board can change its webhooks".into())
+            }
+            WebhookRejection::NotFound { id } => {
+                ApiError::NotFound(format!("no webhook with id {id} on this board"))
+            }
+            WebhookRejection::Limit { limit } => ApiError::Unprocessable {
+                code: "limit_reached",
+                message: format!("a board has at most {limit} webhooks"),
+            },
         }
     }
 }

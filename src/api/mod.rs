@@ -26,6 +26,7 @@ pub mod oidc;
 mod openapi;
 mod request;
 mod tasks;
+mod webhooks;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -76,6 +77,8 @@ pub struct AppState {
     pub presence: crate::presence::PresenceHandle,
     /// Board imports this node runs or ran.
     pub jobs: crate::import::Jobs,
+    /// `webhook_allow_private`: a new webhook may name a local address.
+    pub webhook_allow_private: bool,
 }
 
 /// One route: a method on a path and the handler that serves it.
@@ -148,6 +151,10 @@ static ROUTES: &[Route] = &[
     route!(SignedIn       GET    "/api/boards/{id}/tasks"    => boards::tasks),
     route!(SignedIn       GET    "/api/boards/{id}/activity" => boards::activity),
     route!(SignedIn       GET    "/api/boards/{id}/export"   => export::export),
+    route!(Member         POST   "/api/boards/{id}/webhooks" => webhooks::create, body: webhooks::NewWebhookBody),
+    route!(SignedIn       GET    "/api/boards/{id}/webhooks" => webhooks::list),
+    route!(Member         DELETE "/api/boards/{id}/webhooks/{webhook_id}" => webhooks::delete),
+    route!(SignedIn       GET    "/api/boards/{id}/webhooks/{webhook_id}/deliveries" => webhooks::deliveries),
     route!(SignedIn       GET    "/api/jobs/{id}"            => import::job),
     route!(Member         PATCH  "/api/columns/{id}"         => boards::update_column, body: boards::ColumnPatchBody),
     route!(Member         DELETE "/api/columns/{id}"         => boards::delete_column),

@@ -125,7 +125,8 @@ fn respond(state: &AppState, outcome: Outcome, replayed: bool) -> Result<HttpRes
         | Outcome::Column { .. }
         | Outcome::Member { .. }
         | Outcome::Comment { .. }
-        | Outcome::Checklist { .. } => {
+        | Outcome::Checklist { .. }
+        | Outcome::Webhook { .. } => {
             return Err(ApiError::Internal(
                 "a task command came to another command's outcome".into(),
             ))

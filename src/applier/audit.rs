@@ -38,6 +38,7 @@ fn blank(entry: &CommittedEntry, kind: EventKind, id: Uuid, request_id: Uuid) ->
         checklist: None,
         checklist_change: None,
         notification: None,
+        webhook: None,
         changes: BTreeMap::new(),
         at: crate::time::Timestamp(0),
         request_id,

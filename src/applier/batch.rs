@@ -13,6 +13,7 @@
 //!   upsert/delete comments (and those of deleted tasks);                 │
 //!   upsert/delete checklists, replace their items (likewise);            │
 //!   INSERT/UPDATE notifications (from the batch's notification events);  │
+//!   upsert/delete webhooks, their delivery log (from webhook events);    │
 //! COMMIT                                                                 ┘
 //! ```
 //!
@@ -118,12 +119,24 @@ pub async fn apply(
         })
         .collect();
     let reminded = crate::db::notifications::reminded(conn, &reminders).await?;
+    let hooked: BTreeSet<_> = entries
+        .iter()
+        .filter_map(|e| match e.command.as_ref().map(|c| &c.op) {
+            Some(Op::WebhookAdd(new)) => Some(new.board_id),
+            Some(Op::WebhookRemove { board_id, .. }) => Some(*board_id),
+            Some(Op::WebhookProgress(p)) => Some(p.board_id),
+            _ => None,
+        })
+        .collect();
+    let registry = crate::db::webhooks::registry(conn, &hooked).await?;
     let Decided {
         mut changes,
         outcomes,
         accounts,
         versions,
-    } = decide(board, state, &recorded, reminded, entries, node_id);
+    } = decide(
+        board, state, &recorded, reminded, registry, entries, node_id,
+    );
 
     let mut sql = Sql::new();
     // Fails (NULL into a NOT NULL column, in strict mode) unless MySQL is
@@ -213,6 +226,7 @@ fn decide(
     state: &ApplyState,
     recorded: &BTreeSet<Uuid>,
     mut reminded: BTreeSet<(TaskId, crate::time::Date)>,
+    mut registry: task::webhook::Registry,
     entries: &[CommittedEntry],
     node_id: u64,
 ) -> Decided {
@@ -293,6 +307,15 @@ fn decide(
                         replayed: false,
                     }
                 }
+                // Webhooks: the version gate admits these from 0.6.0.
+                Op::WebhookAdd(_) | Op::WebhookRemove { .. } | Op::WebhookProgress(_) => {
+                    let accounts = accounts
+                        .as_ref()
+                        .map_or_else(|| state.accounts(), |(a, _)| a);
+                    let site = site_role(accounts, command);
+                    super::webhooks::decide(&mut board, &mut registry, site, entry, command)
+                        .expect("a webhook command is decided as one")
+                }
                 _ => {
                     // A user's card commands are checked against their board
                     // role at this entry (from 0.4.0, as the log decides it).
@@ -337,6 +360,13 @@ fn decide(
         accounts,
         versions,
     }
+}
+
+/// The actor's site role at this entry (`None`: not a user, such as the
+/// system or a sweep).
+fn site_role(accounts: &Accounts, command: &task::Command) -> Option<crate::accounts::Role> {
+    let id = command.actor.id.parse::<Uuid>().ok()?;
+    accounts.user(&id).map(|user| user.role)
 }
 
 /// The recoveries the batch records that MySQL already holds an event of:
@@ -549,6 +579,7 @@ fn writes(sql: &mut Sql, limit: usize, changes: &Changes) {
         &changes.checklist_deletes,
     );
     crate::db::notifications::write(sql, &changes.events);
+    crate::db::webhooks::write(sql, &changes.events);
     let keys: Vec<KeyRow> = changes
         .keys
         .iter()

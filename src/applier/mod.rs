@@ -33,6 +33,7 @@ mod handle;
 mod notify;
 mod state;
 pub mod stop;
+mod webhooks;
 
 pub use handle::{ApplierError, ApplierHandle};
 

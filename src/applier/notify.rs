@@ -74,6 +74,7 @@ fn record(
         checklist: None,
         checklist_change: None,
         notification: Some(change),
+        webhook: None,
         changes: BTreeMap::new(),
         at: command.at,
         request_id: command.request_id,

@@ -90,6 +90,7 @@ fn remembered_size(key: &str, remembered: &Remembered) -> usize {
         | Outcome::Unchanged { task, .. }
         | Outcome::Deleted { task, .. } => projection::size_of(task),
         Outcome::Comment { comment, .. } => 512 + comment.body.len(),
+        Outcome::Webhook { webhook, .. } => 512 + webhook.url.len() + webhook.description.len(),
         Outcome::Checklist { checklist, .. } => {
             512 + checklist
                 .items

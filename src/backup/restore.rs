@@ -412,6 +412,7 @@ async fn fill(
                     &folded.checklist_deletes,
                 );
                 crate::db::notifications::write(&mut sql, &events);
+                crate::db::webhooks::write(&mut sql, &events);
                 if folded.tails != tails {
                     write_tails(&mut sql, folded.tails);
                 }

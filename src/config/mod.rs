@@ -56,6 +56,8 @@ const KEYS: &[&str] = &[
     "idempotency_retention",
     "auto_archive_interval",
     "due_reminder_interval",
+    "webhook_allow_private",
+    "webhook_retry_max",
     "tls_cert_file",
     "tls_key_file",
     "peer_tls_ca_file",
@@ -200,6 +202,13 @@ pub struct Settings {
     /// How often the leader proposes the due reminders of cards due today
     /// or tomorrow (`crate::reminders`; default 5 min).
     pub due_reminder_interval: Duration,
+    /// Whether webhooks may reach loopback, private, link-local and other
+    /// local addresses (`crate::webhooks::guard`; default false: nothing
+    /// inside the cluster's networks).
+    pub webhook_allow_private: bool,
+    /// The longest wait between two tries of one webhook delivery (the
+    /// wait doubles from 1 s up to it; default 60 s).
+    pub webhook_retry_max: Duration,
     /// Applied entries beyond `snapshot_catchup_entries` that the Raft log
     /// may hold before it is compacted (etcd's `--snapshot-count`).
     pub snapshot_count: u64,
@@ -675,6 +684,21 @@ impl Layers {
                 Some(text) => parse_retention(&text)
                     .map_err(|problem| error("due_reminder_interval", problem.to_string()))?,
                 None => crate::reminders::DEFAULT_INTERVAL,
+            },
+            webhook_allow_private: match self.optional_string("webhook_allow_private")?.as_deref() {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(other) => {
+                    return Err(error(
+                        "webhook_allow_private",
+                        format!("`{other}` is neither `true` nor `false`"),
+                    ))
+                }
+            },
+            webhook_retry_max: match self.optional_string("webhook_retry_max")? {
+                Some(text) => parse_retention(&text)
+                    .map_err(|problem| error("webhook_retry_max", problem.to_string()))?,
+                None => crate::webhooks::DEFAULT_RETRY_MAX,
             },
             tls,
             peer_tls,

@@ -702,3 +702,32 @@ fn openid_connect_needs_all_four_keys_and_a_real_secret() {
         "oidc_issuer"
     );
 }
+
+#[test]
+fn webhooks_reach_no_private_address_unless_allowed_and_retry_up_to_a_minute() {
+    let s = load(&[]).unwrap();
+    assert!(
+        !s.webhook_allow_private,
+        "nothing leaves for the cluster's networks by default"
+    );
+    assert_eq!(s.webhook_retry_max, std::time::Duration::from_secs(60));
+    let s = load(&[
+        ("TASKRAFT_WEBHOOK_ALLOW_PRIVATE", "true"),
+        ("TASKRAFT_WEBHOOK_RETRY_MAX", "5s"),
+    ])
+    .unwrap();
+    assert!(s.webhook_allow_private);
+    assert_eq!(s.webhook_retry_max, std::time::Duration::from_secs(5));
+    assert_eq!(
+        load(&[("TASKRAFT_WEBHOOK_ALLOW_PRIVATE", "yes")])
+            .unwrap_err()
+            .key,
+        "webhook_allow_private"
+    );
+    assert_eq!(
+        load(&[("TASKRAFT_WEBHOOK_RETRY_MAX", "0s")])
+            .unwrap_err()
+            .key,
+        "webhook_retry_max"
+    );
+}

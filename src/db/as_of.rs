@@ -145,6 +145,7 @@ mod tests {
             checklist: None,
             checklist_change: None,
             notification: None,
+            webhook: None,
             task: Some(Task {
                 id,
                 title: format!("task {task} at {seq}"),

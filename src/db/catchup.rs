@@ -120,6 +120,7 @@ impl EventRow {
             checklist: payload.checklist,
             checklist_change: payload.checklist_change,
             notification: payload.notification,
+            webhook: payload.webhook,
             changes: payload.changes,
             at: self.at,
             request_id: self.request_id,

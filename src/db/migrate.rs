@@ -94,6 +94,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "V14__notifications.sql",
         sql: include_str!("../../sql/V14__notifications.sql"),
     },
+    Migration {
+        version: 15,
+        name: "V15__webhooks.sql",
+        sql: include_str!("../../sql/V15__webhooks.sql"),
+    },
 ];
 
 const LOCK_TIMEOUT_SECS: u32 = 60;

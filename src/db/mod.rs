@@ -23,6 +23,7 @@ pub mod rebuild;
 pub mod rows;
 pub mod search;
 pub mod sql;
+pub mod webhooks;
 
 use std::time::Duration;
 

@@ -41,17 +41,20 @@ struct Stored {
     comments: Vec<crate::task::Comment>,
     checklists: Vec<crate::task::Checklist>,
     notifications: BTreeMap<u64, super::notifications::Notification>,
+    webhooks: super::webhooks::Folded,
 }
 
-/// The fold of the events: the board's, and the notifications'.
+/// The fold of the events: the board's, the notifications', the webhooks'.
 struct Folded {
     replayed: Replayed,
     notifications: BTreeMap<u64, super::notifications::Notification>,
+    webhooks: super::webhooks::Folded,
 }
 
 async fn fold_events(conn: &mut impl Queryable) -> Result<Folded, DbError> {
     let mut replayed = Replayed::default();
     let mut notices = Vec::new();
+    let mut hooks = Vec::new();
     let mut failure: Option<DbError> = None;
     let mut rows = conn
         .query_iter(super::queries::select(
@@ -69,6 +72,8 @@ async fn fold_events(conn: &mut impl Queryable) -> Result<Folded, DbError> {
                 .map_err(|e| DbError::Corrupt(e.to_string()))?;
             if event.notification.is_some() {
                 notices.push(event);
+            } else if event.webhook.is_some() {
+                hooks.push(event);
             }
             Ok(())
         });
@@ -82,6 +87,7 @@ async fn fold_events(conn: &mut impl Queryable) -> Result<Folded, DbError> {
         None => Ok(Folded {
             replayed,
             notifications: super::notifications::fold(&notices),
+            webhooks: super::webhooks::fold(&hooks),
         }),
     }
 }
@@ -121,7 +127,12 @@ async fn stored(conn: &mut impl Queryable) -> Result<Stored, DbError> {
     let comments = super::comments::all(conn).await?;
     let checklists = super::checklists::all(conn).await?;
     let notifications = super::notifications::all(conn).await?;
+    let webhooks = super::webhooks::Folded {
+        webhooks: super::webhooks::all(conn).await?,
+        deliveries: super::webhooks::all_deliveries(conn).await?,
+    };
     Ok(Stored {
+        webhooks,
         checklists,
         notifications,
         comments,
@@ -303,6 +314,12 @@ pub async fn check(pool: &Pool) -> Result<CheckReport, DbError> {
         &stored.notifications,
         &mut differences,
     );
+    super::webhooks::compare(
+        &folded.webhooks,
+        &stored.webhooks,
+        &mut differences,
+        MAX_REPORTED,
+    );
     Ok(CheckReport {
         events: folded.replayed.last_seq,
         tasks: folded.replayed.tasks.len(),
@@ -329,6 +346,7 @@ async fn replace_projection(conn: &mut Conn) -> Result<(), DbError> {
     let Folded {
         replayed,
         notifications,
+        webhooks,
     } = fold_events(&mut tx).await?;
     tx.query_drop("DELETE FROM notifications").await?;
     tx.query_drop("DELETE FROM comments").await?;
@@ -398,6 +416,7 @@ async fn replace_projection(conn: &mut Conn) -> Result<(), DbError> {
     for n in notifications.values() {
         super::notifications::insert(&mut insert, n);
     }
+    super::webhooks::replace_all(&mut insert, &webhooks);
     for statement in insert.into_statements() {
         tx.query_drop(statement).await?;
     }

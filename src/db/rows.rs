@@ -431,6 +431,7 @@ pub fn event_from_row(row: Row) -> Result<Event, DbError> {
         checklist: payload.checklist,
         checklist_change: payload.checklist_change,
         notification: payload.notification,
+        webhook: payload.webhook,
         changes: payload.changes,
         at: record.at,
         request_id: record.request_id,

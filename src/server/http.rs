@@ -113,6 +113,7 @@ pub fn app_state(
             .map(|oidc| Arc::new(api::oidc::Oidc::new(oidc, &settings.cluster_secrets))),
         presence: node.presence.clone(),
         jobs: crate::import::Jobs::default(),
+        webhook_allow_private: settings.webhook_allow_private,
     })
 }
 

@@ -134,6 +134,16 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         node.accounts.clone(),
         settings.due_reminder_interval,
     ));
+    actix::spawn(crate::webhooks::run(
+        node.raft.clone(),
+        database.pool.clone(),
+        crate::webhooks::DeliverySettings {
+            guard: crate::webhooks::Guard {
+                allow_private: settings.webhook_allow_private,
+            },
+            retry_max: settings.webhook_retry_max,
+        },
+    ));
 
     if learner {
         actix::spawn(join::promote_when_caught_up(

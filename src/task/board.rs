@@ -100,6 +100,10 @@ pub enum Rejection {
     ChecklistLimit { limit: usize, what: String },
     /// A title or an item's text the limits refuse.
     ChecklistInvalid { field: String, message: String },
+    /// A webhook command refused (`super::webhook::decide`).
+    Webhook {
+        refused: super::webhook::WebhookRejection,
+    },
 }
 
 /// The result of a command, returned to the client that sent it and, under
@@ -176,6 +180,17 @@ pub enum Outcome {
         deleted: bool,
         seq: u64,
     },
+    /// A webhook was added (with its secret, for the one who added it:
+    /// a retry under the same idempotency key gets it again) or
+    /// (`deleted`) removed.
+    Webhook {
+        webhook: super::webhook::Webhook,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret: Option<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        deleted: bool,
+        seq: u64,
+    },
 }
 
 impl Outcome {
@@ -190,7 +205,8 @@ impl Outcome {
             | Outcome::Column { seq, .. }
             | Outcome::Member { seq, .. }
             | Outcome::Comment { seq, .. }
-            | Outcome::Checklist { seq, .. } => Some(*seq),
+            | Outcome::Checklist { seq, .. }
+            | Outcome::Webhook { seq, .. } => Some(*seq),
             Outcome::Recorded { seq } => *seq,
             Outcome::Rejected { .. } | Outcome::KeysExpired { .. } | Outcome::Account { .. } => {
                 None
@@ -555,6 +571,7 @@ impl Board {
                 checklist: None,
                 checklist_change: None,
                 notification: None,
+                webhook: None,
                 changes: BTreeMap::new(),
                 at: command.at,
                 request_id: command.request_id,
@@ -874,6 +891,7 @@ impl Board {
             checklist: None,
             checklist_change: None,
             notification: None,
+            webhook: None,
             changes,
             at: command.at,
             request_id: command.request_id,

@@ -152,6 +152,15 @@ pub enum Op {
         task_id: TaskId,
         due_date: Date,
     },
+    // Webhooks (`super::webhook`): decided by the applier against the
+    // board's webhooks and the catalog at that entry. A board admin adds
+    // and removes them; the leader's delivery reports its progress.
+    WebhookAdd(super::webhook::NewWebhook),
+    WebhookRemove {
+        id: super::webhook::WebhookId,
+        board_id: BoardId,
+    },
+    WebhookProgress(super::webhook::Progress),
 }
 
 impl Op {
@@ -166,7 +175,10 @@ impl Op {
             Op::CommentEdit { task_id, .. } | Op::CommentDelete { task_id, .. } => Some(*task_id),
             Op::Checklist(c) => Some(c.task_id),
             Op::DueRemind { task_id, .. } => Some(*task_id),
-            Op::NotificationsRead(_) => None,
+            Op::NotificationsRead(_)
+            | Op::WebhookAdd(_)
+            | Op::WebhookRemove { .. }
+            | Op::WebhookProgress(_) => None,
             Op::ExpireKeys { .. }
             | Op::UserCreate(_)
             | Op::BootstrapAdmin(_)
@@ -258,7 +270,10 @@ impl Op {
             | Op::CommentDelete { .. }
             | Op::Checklist(_)
             | Op::NotificationsRead(_)
-            | Op::DueRemind { .. } => return None,
+            | Op::DueRemind { .. }
+            | Op::WebhookAdd(_)
+            | Op::WebhookRemove { .. }
+            | Op::WebhookProgress(_) => return None,
             #[cfg(feature = "failpoints")]
             Op::FutureCreate(_) => return None,
         })

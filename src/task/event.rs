@@ -14,6 +14,7 @@ use super::catalog::{BoardId, BoardMember, BoardRecord, Cataloged, Column};
 use super::checklist::{Checklist, ChecklistChange};
 use super::comment::Comment;
 use super::notification::NotificationChange;
+use super::webhook::WebhookChange;
 use super::{Task, TaskId};
 use crate::accounts::UserView;
 use crate::audit::{MemberRecord, RecoveryRecord};
@@ -73,6 +74,15 @@ pub struct Event {
     /// one user's notifications (only they see the event).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notification: Option<NotificationChange>,
+    /// For `webhook_*`: the webhook added or removed, or its delivery
+    /// progress (only the board's admins see the event; its public form
+    /// never carries the secret, which only the stored payload keeps).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "super::webhook::public"
+    )]
+    pub webhook: Option<WebhookChange>,
     /// For `task_updated`, `user_updated`, `board_updated` and
     /// `column_updated`: each changed field with its old and new value.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -116,6 +126,9 @@ pub enum EventKind {
     ChecklistChanged,
     NotificationAdded,
     NotificationsRead,
+    WebhookAdded,
+    WebhookRemoved,
+    WebhookDelivered,
 }
 
 impl Event {
@@ -132,6 +145,12 @@ impl Event {
             EventKind::BoardMemberChanged => self.board_member.clone().map(Cataloged::Member),
             _ => None,
         }
+    }
+
+    /// Whether only the admins of the event's board (and site admins) may
+    /// see it: a webhook's URL is itself a secret.
+    pub fn admins_only(&self) -> bool {
+        super::webhook::admins_only(self.kind)
     }
 
     /// The one user who may see the event (a notification's), if any.
@@ -151,6 +170,9 @@ impl Event {
         if let Some(checklist) = &self.checklist {
             return Some(checklist.board_id);
         }
+        if let Some(webhook) = &self.webhook {
+            return Some(webhook.board_id());
+        }
         self.board
             .as_ref()
             .map(|b| b.id)
@@ -160,7 +182,7 @@ impl Event {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 21] = [
+    pub const ALL: [EventKind; 24] = [
         EventKind::TaskCreated,
         EventKind::TaskUpdated,
         EventKind::TaskDeleted,
@@ -182,6 +204,9 @@ impl EventKind {
         EventKind::ChecklistChanged,
         EventKind::NotificationAdded,
         EventKind::NotificationsRead,
+        EventKind::WebhookAdded,
+        EventKind::WebhookRemoved,
+        EventKind::WebhookDelivered,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -207,6 +232,9 @@ impl EventKind {
             EventKind::ChecklistChanged => "checklist_changed",
             EventKind::NotificationAdded => "notification_added",
             EventKind::NotificationsRead => "notifications_read",
+            EventKind::WebhookAdded => "webhook_added",
+            EventKind::WebhookRemoved => "webhook_removed",
+            EventKind::WebhookDelivered => "webhook_delivered",
         }
     }
 
@@ -261,6 +289,7 @@ pub struct EventPayload {
     pub checklist: Option<Checklist>,
     pub checklist_change: Option<ChecklistChange>,
     pub notification: Option<NotificationChange>,
+    pub webhook: Option<WebhookChange>,
     pub changes: BTreeMap<String, FieldChange>,
     pub actor: crate::accounts::Actor,
 }
@@ -280,6 +309,7 @@ impl EventPayload {
             checklist: event.checklist.clone(),
             checklist_change: event.checklist_change.clone(),
             notification: event.notification.clone(),
+            webhook: event.webhook.clone(),
             changes: event.changes.clone(),
             actor: event.actor.clone(),
         }
@@ -312,6 +342,9 @@ struct StoredPayload {
     checklist_change: Option<ChecklistChange>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     notification: Option<NotificationChange>,
+    /// With the secret of an added webhook (this is not shown to anyone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    webhook: Option<WebhookChange>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     changes: BTreeMap<String, StoredChange>,
     /// Absent for `system` (and in rows written before accounts existed).
@@ -364,6 +397,7 @@ impl From<EventPayload> for StoredPayload {
             checklist: payload.checklist,
             checklist_change: payload.checklist_change,
             notification: payload.notification,
+            webhook: payload.webhook,
             changes,
             actor: payload.actor,
         }
@@ -412,6 +446,7 @@ impl TryFrom<StoredPayload> for EventPayload {
             checklist: stored.checklist,
             checklist_change: stored.checklist_change,
             notification: stored.notification,
+            webhook: stored.webhook,
             changes,
             actor: stored.actor,
         })

@@ -661,7 +661,95 @@ fn commands() -> Vec<(&'static str, Command)> {
                 },
             ),
         ),
+        (
+            "command_webhook_add.json",
+            by(
+                ada(),
+                46,
+                None,
+                Op::WebhookAdd(NewWebhook {
+                    id: webhook_id(),
+                    board_id: board().id,
+                    url: "https://hooks.example.com/T0/B0?x=\"1\"".into(),
+                    events: vec![EventKind::TaskCreated, EventKind::CommentAdded],
+                    description: "Team chat 🚀".into(),
+                    secret: "0f".repeat(32),
+                }),
+            ),
+        ),
+        (
+            "command_webhook_remove.json",
+            by(
+                ada(),
+                47,
+                None,
+                Op::WebhookRemove {
+                    id: webhook_id(),
+                    board_id: board().id,
+                },
+            ),
+        ),
+        (
+            "command_webhook_progress.json",
+            by(
+                crate::webhooks::actor(),
+                48,
+                None,
+                Op::WebhookProgress(progress()),
+            ),
+        ),
     ]
+}
+
+fn webhook_id() -> WebhookId {
+    WebhookId(Uuid::from_u128(0x6001))
+}
+
+fn webhook() -> Webhook {
+    Webhook {
+        id: webhook_id(),
+        board_id: board().id,
+        url: "https://hooks.example.com/T0/B0?x=\"1\"".into(),
+        events: vec![EventKind::TaskCreated, EventKind::CommentAdded],
+        description: "Team chat 🚀".into(),
+        created_at: at(46),
+        created_by: ada(),
+    }
+}
+
+fn progress() -> Progress {
+    use crate::task::webhook::Attempt;
+    Progress {
+        webhook_id: webhook_id(),
+        board_id: board().id,
+        delivered_seq: 30,
+        attempts: vec![
+            Attempt {
+                seq: 30,
+                attempt: 1,
+                at: at(47),
+                status: Some(500),
+                error: None,
+                duration_ms: 12,
+            },
+            Attempt {
+                seq: 30,
+                attempt: 2,
+                at: at(48),
+                status: None,
+                error: Some("connection refused".into()),
+                duration_ms: 3,
+            },
+            Attempt {
+                seq: 30,
+                attempt: 3,
+                at: at(49),
+                status: Some(204),
+                error: None,
+                duration_ms: 40,
+            },
+        ],
+    }
 }
 
 fn comment_id() -> CommentId {
@@ -753,6 +841,7 @@ fn events() -> Vec<(&'static str, Event)> {
         checklist: None,
         checklist_change: None,
         notification: None,
+        webhook: None,
         changes,
         request_id: Uuid::from_u128(0x2000 + u128::from(seq)),
         actor: Actor::system(),
@@ -1005,6 +1094,27 @@ fn events() -> Vec<(&'static str, Event)> {
             }));
             e
         }),
+        // As a client reads it: the secret is never on the wire (the
+        // stored payload keeps it: `an_added_webhook_s_payload_keeps_its_secret`).
+        ("event_webhook_added.json", {
+            let mut e = other(24, EventKind::WebhookAdded);
+            e.webhook = Some(WebhookChange::Added {
+                webhook: webhook(),
+                secret: None,
+            });
+            e
+        }),
+        ("event_webhook_removed.json", {
+            let mut e = other(25, EventKind::WebhookRemoved);
+            e.webhook = Some(WebhookChange::Removed { webhook: webhook() });
+            e
+        }),
+        ("event_webhook_delivered.json", {
+            let mut e = other(26, EventKind::WebhookDelivered);
+            e.actor = crate::webhooks::actor();
+            e.webhook = Some(WebhookChange::Delivered(progress()));
+            e
+        }),
     ]
 }
 
@@ -1051,6 +1161,7 @@ fn other(seq: u64, kind: EventKind) -> Event {
         checklist: None,
         checklist_change: None,
         notification: None,
+        webhook: None,
         changes: BTreeMap::new(),
         at: at(seq as i64),
         request_id: Uuid::from_u128(0x2000 + u128::from(seq)),
@@ -1179,6 +1290,23 @@ fn outcomes() -> Vec<(&'static str, Outcome)> {
             },
         ),
         (
+            "outcome_webhook_added.json",
+            Outcome::Webhook {
+                webhook: webhook(),
+                secret: Some("0f".repeat(32)),
+                deleted: false,
+                seq: 24,
+            },
+        ),
+        (
+            "outcome_rejected_webhook_limit.json",
+            Outcome::Rejected {
+                rejection: Rejection::Webhook {
+                    refused: WebhookRejection::Limit { limit: 10 },
+                },
+            },
+        ),
+        (
             "outcome_rejected_key_reused.json",
             Outcome::Rejected {
                 rejection: Rejection::KeyReused {
@@ -1221,6 +1349,9 @@ fn every_kind_has_a_fixture() {
         Op::Checklist(_) => ("checklist", true),
         Op::NotificationsRead(_) => ("notifications_read", false),
         Op::DueRemind { .. } => ("due_remind", false),
+        Op::WebhookAdd(_) => ("webhook_add", false),
+        Op::WebhookRemove { .. } => ("webhook_remove", false),
+        Op::WebhookProgress(_) => ("webhook_progress", false),
         // Test builds only: never in a log a release build writes.
         #[cfg(feature = "failpoints")]
         Op::FutureCreate(_) => ("delete", true),
@@ -1253,6 +1384,9 @@ fn every_kind_has_a_fixture() {
         ("checklist", true),
         ("notifications_read", false),
         ("due_remind", false),
+        ("webhook_add", false),
+        ("webhook_remove", false),
+        ("webhook_progress", false),
     ] {
         assert!(
             listed.iter().any(|c| kinds(&c.op) == kind),
@@ -1330,6 +1464,25 @@ fn events_on_the_wire_and_stored_payloads_decode_for_ever() {
             .unwrap_or_else(|e| panic!("{stored} no longer decodes: {e}"));
         assert_eq!(decoded, EventPayload::of(&expected), "{stored}");
     }
+}
+
+#[test]
+fn an_added_webhook_s_payload_keeps_its_secret() {
+    let mut event = other(24, EventKind::WebhookAdded);
+    event.webhook = Some(WebhookChange::Added {
+        webhook: webhook(),
+        secret: Some("0f".repeat(32)),
+    });
+    let name = "payload_webhook_added_with_secret.json";
+    let bytes = fixture(name, || crate::db::rows::event_payload(&event).into_bytes());
+    let decoded: EventPayload =
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{name} no longer decodes: {e}"));
+    assert_eq!(decoded, EventPayload::of(&event), "{name}");
+    let shown = serde_json::to_string(&event).unwrap();
+    assert!(
+        !shown.contains(&"0f".repeat(32)),
+        "the event as clients read it carries the secret: {shown}"
+    );
 }
 
 #[test]

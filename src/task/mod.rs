@@ -28,6 +28,7 @@ pub mod comment;
 mod event;
 pub mod notification;
 pub mod validate;
+pub mod webhook;
 
 #[cfg(test)]
 mod golden_tests;
@@ -50,6 +51,7 @@ pub use command::{Command, Idempotency, NewTask, Op, TaskPatch};
 pub use comment::{Comment, CommentId, NewComment};
 pub use event::{event_id, Event, EventKind, EventPayload, FieldChange};
 pub use notification::{Notice, NotificationChange, NotificationKind, ReadMark};
+pub use webhook::{NewWebhook, Progress, Webhook, WebhookChange, WebhookId, WebhookRejection};
 
 use std::fmt;
 use std::str::FromStr;

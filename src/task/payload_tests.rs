@@ -201,6 +201,7 @@ fn rows_of_the_first_format_decode_and_fold_as_they_did() {
             checklist: None,
             checklist_change: None,
             notification: None,
+            webhook: None,
             changes: payload.changes.clone(),
             at: payload.task.as_ref().unwrap().updated_at,
             request_id: Uuid::from_u128(i as u128),

@@ -202,6 +202,7 @@ mod tests {
             board: None,
             member: None,
             recipient: None,
+            admins_only: false,
         }
     }
 
@@ -257,6 +258,7 @@ mod tests {
                 board: None,
                 member: None,
                 recipient: None,
+                admins_only: false,
             })
             .collect();
         feed.publish(frames);

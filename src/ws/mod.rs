@@ -65,6 +65,8 @@ pub struct Frame {
     /// For a notification's event: the one user who sees it (everyone
     /// else gets the seq alone).
     pub recipient: Option<String>,
+    /// For a webhook's event: only the board's admins see it.
+    pub admins_only: bool,
 }
 
 impl Frame {
@@ -88,6 +90,7 @@ impl Frame {
             board: event.board_id(),
             member: event.board_member.as_ref().map(|m| m.user_id.clone()),
             recipient: event.recipient().map(str::to_string),
+            admins_only: event.admins_only(),
         }
     }
 

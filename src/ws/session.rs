@@ -143,6 +143,11 @@ impl WsSession {
                     .principal
                     .as_ref()
                     .is_some_and(|who| frame.recipient.as_deref() == Some(who.actor.id.as_str())),
+                // A webhook's events are its board admins' alone.
+                (Some(who), Some(board)) if frame.admins_only => {
+                    catalog.role(&board, &who.actor.id, who.role)
+                        == Some(crate::task::BoardRole::Admin)
+                }
                 (Some(who), Some(board)) => {
                     catalog.role(&board, &who.actor.id, who.role).is_some()
                         || frame.member.as_deref() == Some(who.actor.id.as_str())

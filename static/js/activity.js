@@ -174,6 +174,10 @@ export class ActivityView extends ShownView {
         return `deleted a comment on ${this.cardOf(ev)}`;
       case 'checklist_changed':
         return `${checklistChange(ev)} on ${this.cardOf(ev)}`;
+      case 'webhook_added':
+        return `added a webhook to ${hostOf(ev.webhook?.webhook?.url)}`;
+      case 'webhook_removed':
+        return `removed the webhook to ${hostOf(ev.webhook?.webhook?.url)}`;
       default:
         return String(ev.kind ?? '').replace(/_/g, ' ');
     }
@@ -203,4 +207,13 @@ function columnId(task) {
 export function eventBoard(ev) {
   if (ev.task) return ev.task.board_id ?? DEFAULT_BOARD;
   return ev.board?.id ?? ev.column?.board_id ?? ev.board_member?.board_id ?? ev.comment?.board_id ?? null;
+}
+
+/** The host a webhook posts to (its URL's path and query may hold a token). */
+function hostOf(url) {
+  try {
+    return new URL(String(url)).host;
+  } catch {
+    return 'a URL';
+  }
 }

@@ -9,6 +9,7 @@
 import { errorMessage } from './api.js';
 import { BoardImport } from './importer.js';
 import { MembersPanel } from './members.js';
+import { WebhooksPanel } from './webhooks.js';
 import { h, uuid } from './util.js';
 
 const NEW = '\u0000new';
@@ -65,6 +66,12 @@ export class BoardSwitcher extends EventTarget {
       board: () => this.boards.store.board,
       canAdmin: () => this.canAdmin(),
     });
+    this.webhooks = new WebhooksPanel({
+      api,
+      announce,
+      board: () => this.boards.store.board,
+      canAdmin: () => this.canAdmin(),
+    });
   }
 
   /** The select lists my boards, the one on screen chosen (also while it is archived). */
@@ -101,6 +108,7 @@ export class BoardSwitcher extends EventTarget {
     document.getElementById('board-settings-fields').hidden = !admin;
     document.getElementById('board-settings-save').hidden = !admin;
     this.members.render();
+    this.webhooks.render();
   }
 
   /** May I rename or archive the board on screen? (Its admins; the server decides.) */
@@ -120,6 +128,7 @@ export class BoardSwitcher extends EventTarget {
     if (this.canAdmin()) document.getElementById('board-rename').focus();
     else document.getElementById('board-settings-heading').focus();
     this.members.open();
+    this.webhooks.open();
   }
 
   async saveSettings() {

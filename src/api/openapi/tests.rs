@@ -329,7 +329,61 @@ fn comment_event() -> crate::task::Event {
         task: None,
         comment: Some(comment()),
         notification: None,
+        webhook: None,
         changes: BTreeMap::new(),
+        ..event()
+    }
+}
+
+fn delivery() -> crate::task::webhook::Attempt {
+    crate::task::webhook::Attempt {
+        seq: 12,
+        attempt: 2,
+        at: crate::time::Timestamp(1_795_774_512_345),
+        status: Some(500),
+        error: None,
+        duration_ms: 31,
+    }
+}
+
+/// A webhook's event: `added` (with a secret, which must not show), or
+/// its delivery progress.
+fn webhook_event(added: bool) -> crate::task::Event {
+    use crate::task::{Progress, Webhook, WebhookChange, WebhookId};
+    let webhook = Webhook {
+        id: WebhookId(uuid::Uuid::from_u128(9)),
+        board_id: crate::task::BoardId(uuid::Uuid::from_u128(1)),
+        url: "https://hooks.example.com/x".into(),
+        events: vec![crate::task::EventKind::TaskCreated],
+        description: "chat".into(),
+        created_at: crate::time::Timestamp(1_795_774_512_345),
+        created_by: crate::accounts::Actor {
+            id: "a".into(),
+            name: "Ada".into(),
+        },
+    };
+    crate::task::Event {
+        kind: if added {
+            crate::task::EventKind::WebhookAdded
+        } else {
+            crate::task::EventKind::WebhookDelivered
+        },
+        task_id: None,
+        task: None,
+        changes: BTreeMap::new(),
+        webhook: Some(if added {
+            WebhookChange::Added {
+                webhook,
+                secret: Some("f".repeat(64)),
+            }
+        } else {
+            WebhookChange::Delivered(Progress {
+                webhook_id: webhook.id,
+                board_id: webhook.board_id,
+                delivered_seq: 12,
+                attempts: vec![delivery()],
+            })
+        }),
         ..event()
     }
 }
@@ -421,6 +475,7 @@ fn event() -> crate::task::Event {
         checklist: None,
         checklist_change: None,
         notification: None,
+        webhook: None,
         changes: BTreeMap::from([(
             "title".to_string(),
             FieldChange {
@@ -644,6 +699,24 @@ fn tasks_events_and_the_cluster_view_serialize_as_documented() {
         ("Event", serde_json::to_value(recovery_event())),
         ("Event", serde_json::to_value(comment_event())),
         ("Event", serde_json::to_value(checklist_event())),
+        ("Event", serde_json::to_value(webhook_event(true))),
+        ("Event", serde_json::to_value(webhook_event(false))),
+        ("WebhookDelivery", serde_json::to_value(delivery())),
+        (
+            "Webhook",
+            Ok(json!({
+                "id": uuid::Uuid::from_u128(9),
+                "board_id": uuid::Uuid::from_u128(1),
+                "url": "https://hooks.example.com/x",
+                "events": ["task_created"],
+                "description": "",
+                "created_at": crate::time::Timestamp(1_795_774_512_345),
+                "created_by": { "id": "a", "name": "Ada" },
+                "delivered_seq": 12,
+                "last_delivery": delivery(),
+                "failing_since": crate::time::Timestamp(1_795_774_512_345),
+            })),
+        ),
         ("Comment", serde_json::to_value(comment())),
         ("Notification", serde_json::to_value(notification(true))),
         ("Notification", serde_json::to_value(notification(false))),
@@ -826,6 +899,9 @@ fn every_named_schema_is_held_to_a_type() {
         "ChecklistItemPatch", // request_bodies_... (PATCH /api/checklist-items/{id})
         "Notification",       // ..._serialize_as_documented
         "NotificationsRead",  // request_bodies_... (POST /api/notifications/read)
+        "Webhook",            // ..._serialize_as_documented (as api::webhooks builds it)
+        "WebhookDelivery",    // ..._serialize_as_documented (and in Event)
+        "NewWebhook",         // request_bodies_... (POST /api/boards/{id}/webhooks)
     ];
     let named = doc.0["components"]["schemas"]
         .as_object()

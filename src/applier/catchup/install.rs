@@ -103,6 +103,7 @@ pub async fn install(
         &folded.checklist_deletes,
     );
     crate::db::notifications::write(&mut sql, &events);
+    crate::db::webhooks::write(&mut sql, &events);
     insert_keys(&mut sql, budget, &page.keys);
     if let Some(accounts) = &page.accounts {
         crate::db::accounts::replace_all(&mut sql, budget, accounts);

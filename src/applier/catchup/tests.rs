@@ -44,6 +44,7 @@ fn row(seq: u64, raft_index: u64) -> EventRow {
         checklist: None,
         checklist_change: None,
         notification: None,
+        webhook: None,
         changes: Default::default(),
         actor: Default::default(),
     };

@@ -276,6 +276,7 @@ impl Board {
             checklist: Some(checklist.clone()),
             checklist_change: Some(change),
             notification: None,
+            webhook: None,
             changes: BTreeMap::new(),
             at: command.at,
             request_id: command.request_id,

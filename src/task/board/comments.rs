@@ -227,6 +227,7 @@ impl Board {
             checklist: None,
             checklist_change: None,
             notification: None,
+            webhook: None,
             changes: BTreeMap::new(),
             at: command.at,
             request_id: command.request_id,

@@ -23,11 +23,6 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-fn ok(response: &Response, status: u16) -> Value {
-    assert_eq!(response.status, status, "{response:?}");
-    response.body.clone()
-}
-
 /// One request the receiver got.
 #[derive(Clone, Debug)]
 struct Received {
@@ -137,15 +132,13 @@ impl Receiver {
 /// The board's events a webhook is sent, as its admin reads the activity
 /// (newest first there; here in seq order).
 fn sendable(admin: &Who, url: &str, board: &str) -> Vec<u64> {
-    let page = ok(
-        &call(
-            admin,
-            "GET",
-            &format!("{url}/api/boards/{board}/activity?limit=200"),
-            None,
-        ),
-        200,
-    );
+    let page = call(
+        admin,
+        "GET",
+        &format!("{url}/api/boards/{board}/activity?limit=200"),
+        None,
+    )
+    .ok(200);
     let mut seqs: Vec<u64> = page["events"]
         .as_array()
         .unwrap()
@@ -218,28 +211,24 @@ fn deliveries_are_signed_retried_in_order_and_survive_a_leader_change() {
     let ana = login(&url1, "ana", "ana-password").unwrap();
     let bo = login(&url2, "bo", "bo-password").unwrap();
     let eve = login(&url3, "eve", "eve-password").unwrap();
-    let board = ok(
-        &call(
-            &ana,
-            "POST",
-            &format!("{url1}/api/boards"),
-            Some(&json!({ "name": "Ops" })),
-        ),
-        201,
-    );
+    let board = call(
+        &ana,
+        "POST",
+        &format!("{url1}/api/boards"),
+        Some(&json!({ "name": "Ops" })),
+    )
+    .ok(201);
     let board_id = board["id"].as_str().unwrap().to_string();
     let todo = board["columns"][0]["id"].as_str().unwrap().to_string();
     let done = board["columns"][2]["id"].as_str().unwrap().to_string();
     let bo_id = bo.user_id.clone().unwrap();
-    ok(
-        &call(
-            &ana,
-            "PUT",
-            &format!("{url1}/api/boards/{board_id}/members/{bo_id}"),
-            Some(&json!({ "role": "member" })),
-        ),
-        200,
-    );
+    call(
+        &ana,
+        "PUT",
+        &format!("{url1}/api/boards/{board_id}/members/{bo_id}"),
+        Some(&json!({ "role": "member" })),
+    )
+    .ok(200);
     let hooks = |url: &str| format!("{url}/api/boards/{board_id}/webhooks");
     let receiver = Receiver::start(3);
 
@@ -275,19 +264,17 @@ fn deliveries_are_signed_retried_in_order_and_survive_a_leader_change() {
     }
 
     // Ana registers the receiver through node 2; the secret is shown once.
-    let created = ok(
-        &call(
-            &ana,
-            "POST",
-            &hooks(&url2),
-            Some(&json!({ "url": receiver.url, "description": "chat" })),
-        ),
-        201,
-    );
+    let created = call(
+        &ana,
+        "POST",
+        &hooks(&url2),
+        Some(&json!({ "url": receiver.url, "description": "chat" })),
+    )
+    .ok(201);
     let webhook = created["id"].as_str().unwrap().to_string();
     let secret = created["secret"].as_str().unwrap().to_string();
     assert_eq!(secret.len(), 64, "{created}");
-    let listed = ok(&call(&ana, "GET", &hooks(&url3), None), 200);
+    let listed = call(&ana, "GET", &hooks(&url3), None).ok(200);
     assert_eq!(listed["webhooks"][0]["id"], webhook.as_str(), "{listed}");
     assert!(
         !listed.to_string().contains(&secret),
@@ -295,7 +282,7 @@ fn deliveries_are_signed_retried_in_order_and_survive_a_leader_change() {
     );
     // The event that added it: Ana sees it, Bo (a member) only its seq,
     // and nobody its secret.
-    let feed = |who: &Who| ok(&call(who, "GET", &format!("{url1}/api/events"), None), 200);
+    let feed = |who: &Who| call(who, "GET", &format!("{url1}/api/events"), None).ok(200);
     let ana_feed = feed(&ana);
     assert!(!ana_feed.to_string().contains(&secret));
     let added_seq = created_seq(&ana_feed);
@@ -326,15 +313,13 @@ fn deliveries_are_signed_retried_in_order_and_survive_a_leader_change() {
     };
     assert_eq!(frame["kind"], "hidden", "{frame}");
     let activity = |who: &Who| {
-        ok(
-            &call(
-                who,
-                "GET",
-                &format!("{url2}/api/boards/{board_id}/activity"),
-                None,
-            ),
-            200,
+        call(
+            who,
+            "GET",
+            &format!("{url2}/api/boards/{board_id}/activity"),
+            None,
         )
+        .ok(200)
         .to_string()
     };
     assert!(
@@ -348,35 +333,29 @@ fn deliveries_are_signed_retried_in_order_and_survive_a_leader_change() {
     // Cards, a move and a comment through every node.
     let mut cards = Vec::new();
     for (i, url) in [&url1, &url2, &url3].into_iter().enumerate() {
-        let card = ok(
-            &call(
-                &ana,
-                "POST",
-                &format!("{url}/api/tasks"),
-                Some(&json!({ "title": format!("Card {i}"), "column_id": todo })),
-            ),
-            201,
-        );
+        let card = call(
+            &ana,
+            "POST",
+            &format!("{url}/api/tasks"),
+            Some(&json!({ "title": format!("Card {i}"), "column_id": todo })),
+        )
+        .ok(201);
         cards.push(card["id"].as_str().unwrap().to_string());
     }
-    ok(
-        &call(
-            &bo,
-            "PATCH",
-            &format!("{url2}/api/tasks/{}", cards[0]),
-            Some(&json!({ "column_id": done })),
-        ),
-        200,
-    );
-    ok(
-        &call(
-            &bo,
-            "POST",
-            &format!("{url3}/api/tasks/{}/comments", cards[1]),
-            Some(&json!({ "body": "on it" })),
-        ),
-        201,
-    );
+    call(
+        &bo,
+        "PATCH",
+        &format!("{url2}/api/tasks/{}", cards[0]),
+        Some(&json!({ "column_id": done })),
+    )
+    .ok(200);
+    call(
+        &bo,
+        "POST",
+        &format!("{url3}/api/tasks/{}/comments", cards[1]),
+        Some(&json!({ "body": "on it" })),
+    )
+    .ok(201);
     let expected = sendable(&ana, &url1, &board_id);
     let after_add: Vec<u64> = expected
         .iter()
@@ -401,13 +380,13 @@ fn deliveries_are_signed_retried_in_order_and_survive_a_leader_change() {
     // first; the list says how far it got.
     let log_url = format!("{}/{webhook}/deliveries", hooks(&url3));
     within("the log through Raft", Duration::from_secs(10), || {
-        ok(&call(&ana, "GET", &log_url, None), 200)["deliveries"]
+        call(&ana, "GET", &log_url, None).ok(200)["deliveries"]
             .as_array()
             .unwrap()
             .len()
             >= 4 + after_add.len() - 1
     });
-    let log = ok(&call(&ana, "GET", &log_url, None), 200)["deliveries"]
+    let log = call(&ana, "GET", &log_url, None).ok(200)["deliveries"]
         .as_array()
         .unwrap()
         .clone();
@@ -421,14 +400,14 @@ fn deliveries_are_signed_retried_in_order_and_survive_a_leader_change() {
     assert_eq!(log[0]["status"], 204);
     // (At least the last card's: events it is not sent count as done.)
     within("delivered_seq", Duration::from_secs(10), || {
-        let listed = ok(&call(&ana, "GET", &hooks(&url2), None), 200);
+        let listed = call(&ana, "GET", &hooks(&url2), None).ok(200);
         listed["webhooks"][0]["delivered_seq"].as_u64() >= after_add.last().copied()
     });
     assert!(
         !activity(&ana).contains("webhook_delivered"),
         "delivery reports are no one's activity"
     );
-    let listed = ok(&call(&ana, "GET", &hooks(&url2), None), 200);
+    let listed = call(&ana, "GET", &hooks(&url2), None).ok(200);
     assert_eq!(listed["webhooks"][0]["last_delivery"]["status"], 204);
     assert!(listed["webhooks"][0].get("failing_since").is_none());
 
@@ -438,15 +417,13 @@ fn deliveries_are_signed_retried_in_order_and_survive_a_leader_change() {
     receiver.failing.store(true, Ordering::SeqCst);
     let before = receiver.got().len();
     for (i, url) in [&url1, &url2, &url3].into_iter().enumerate() {
-        ok(
-            &call(
-                &ana,
-                "POST",
-                &format!("{url}/api/tasks"),
-                Some(&json!({ "title": format!("After {i}"), "column_id": todo })),
-            ),
-            201,
-        );
+        call(
+            &ana,
+            "POST",
+            &format!("{url}/api/tasks"),
+            Some(&json!({ "title": format!("After {i}"), "column_id": todo })),
+        )
+        .ok(201);
     }
     within("the leader retrying", Duration::from_secs(15), || {
         receiver.got().len() >= before + 2
@@ -490,18 +467,16 @@ fn deliveries_are_signed_retried_in_order_and_survive_a_leader_change() {
     );
     assert_eq!(r.status, 204, "{r:?}");
     let sent = receiver.got().len();
-    ok(
-        &call(
-            &ana,
-            "POST",
-            &format!("{survivor}/api/tasks"),
-            Some(&json!({ "title": "Unsent", "column_id": todo })),
-        ),
-        201,
-    );
+    call(
+        &ana,
+        "POST",
+        &format!("{survivor}/api/tasks"),
+        Some(&json!({ "title": "Unsent", "column_id": todo })),
+    )
+    .ok(201);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(receiver.got().len(), sent, "a deleted webhook still sends");
-    let listed = ok(&call(&ana, "GET", &hooks(&survivor), None), 200);
+    let listed = call(&ana, "GET", &hooks(&survivor), None).ok(200);
     assert_eq!(listed["webhooks"], json!([]), "{listed}");
     let r = call(&ana, "GET", &log_url.replace(&url3, &survivor), None);
     assert_eq!(r.status, 404, "{r:?}");
@@ -538,15 +513,13 @@ fn without_the_setting_a_webhook_may_not_name_a_local_address() {
     cluster.leader(Duration::from_secs(30));
     let admin = admin_session(&cluster);
     let url = cluster.url(1);
-    let board = ok(
-        &call(
-            &admin,
-            "POST",
-            &format!("{url}/api/boards"),
-            Some(&json!({ "name": "Ops" })),
-        ),
-        201,
-    );
+    let board = call(
+        &admin,
+        "POST",
+        &format!("{url}/api/boards"),
+        Some(&json!({ "name": "Ops" })),
+    )
+    .ok(201);
     let hooks = format!(
         "{url}/api/boards/{}/webhooks",
         board["id"].as_str().unwrap()
@@ -568,7 +541,7 @@ fn without_the_setting_a_webhook_may_not_name_a_local_address() {
             "{local}: {r:?}"
         );
     }
-    let listed = ok(&call(&admin, "GET", &hooks, None), 200);
+    let listed = call(&admin, "GET", &hooks, None).ok(200);
     assert_eq!(listed["webhooks"], json!([]));
 }
 
@@ -588,53 +561,45 @@ fn a_node_behind_the_compacted_log_catches_up_the_webhooks_and_their_log() {
     let admin = admin_session(&cluster);
     create_user(&url, &admin, "ana", "member");
     let ana = login(&url, "ana", "ana-password").unwrap();
-    let board = ok(
-        &call(
-            &ana,
-            "POST",
-            &format!("{url}/api/boards"),
-            Some(&json!({ "name": "Busy" })),
-        ),
-        201,
-    );
+    let board = call(
+        &ana,
+        "POST",
+        &format!("{url}/api/boards"),
+        Some(&json!({ "name": "Busy" })),
+    )
+    .ok(201);
     let board_id = board["id"].as_str().unwrap().to_string();
     let todo = board["columns"][0]["id"].as_str().unwrap().to_string();
     let hooks = |url: &str| format!("{url}/api/boards/{board_id}/webhooks");
     let receiver = Receiver::start(0);
-    let kept = ok(
-        &call(
-            &ana,
-            "POST",
-            &hooks(&url),
-            Some(&json!({ "url": receiver.url, "events": ["task_created"] })),
-        ),
-        201,
-    )["id"]
+    let kept = call(
+        &ana,
+        "POST",
+        &hooks(&url),
+        Some(&json!({ "url": receiver.url, "events": ["task_created"] })),
+    )
+    .ok(201)["id"]
         .as_str()
         .unwrap()
         .to_string();
-    let gone = ok(
-        &call(
-            &ana,
-            "POST",
-            &hooks(&url),
-            Some(&json!({ "url": format!("{}/other", receiver.url) })),
-        ),
-        201,
-    )["id"]
+    let gone = call(
+        &ana,
+        "POST",
+        &hooks(&url),
+        Some(&json!({ "url": format!("{}/other", receiver.url) })),
+    )
+    .ok(201)["id"]
         .as_str()
         .unwrap()
         .to_string();
     cluster.wait_caught_up(behind, Duration::from_secs(20));
-    let applied_before = ok(
-        &call(
-            &admin,
-            "GET",
-            &format!("{}/api/cluster", cluster.url(behind)),
-            None,
-        ),
-        200,
-    )["applied_index"]
+    let applied_before = call(
+        &admin,
+        "GET",
+        &format!("{}/api/cluster", cluster.url(behind)),
+        None,
+    )
+    .ok(200)["applied_index"]
         .as_u64()
         .unwrap();
     cluster.kill(behind);
@@ -656,22 +621,19 @@ fn a_node_behind_the_compacted_log_catches_up_the_webhooks_and_their_log() {
     }
     let log_url = |url: &str| format!("{}/{kept}/deliveries", hooks(url));
     within("110 deliveries reported", Duration::from_secs(60), || {
-        let listed = ok(&call(&ana, "GET", &hooks(&url), None), 200);
+        let listed = call(&ana, "GET", &hooks(&url), None).ok(200);
         listed["webhooks"][0]["delivered_seq"].as_u64() >= Some(last)
-            && ok(&call(&ana, "GET", &log_url(&url), None), 200)["deliveries"][0]["seq"].as_u64()
+            && call(&ana, "GET", &log_url(&url), None).ok(200)["deliveries"][0]["seq"].as_u64()
                 == Some(last)
     });
-    let log = ok(&call(&ana, "GET", &log_url(&url), None), 200);
+    let log = call(&ana, "GET", &log_url(&url), None).ok(200);
     assert_eq!(
         log["deliveries"].as_array().unwrap().len(),
         100,
         "the newest 100 kept"
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while ok(
-        &call(&admin, "GET", &format!("{url}/api/cluster"), None),
-        200,
-    )["first_index"]
+    while call(&admin, "GET", &format!("{url}/api/cluster"), None).ok(200)["first_index"]
         .as_u64()
         .unwrap_or(0)
         <= applied_before + 1
@@ -683,8 +645,8 @@ fn a_node_behind_the_compacted_log_catches_up_the_webhooks_and_their_log() {
     cluster.restart(behind);
     cluster.wait_caught_up(behind, Duration::from_secs(60));
     let expected = (
-        ok(&call(&ana, "GET", &hooks(&url), None), 200),
-        ok(&call(&ana, "GET", &log_url(&url), None), 200),
+        call(&ana, "GET", &hooks(&url), None).ok(200),
+        call(&ana, "GET", &log_url(&url), None).ok(200),
     );
     assert_eq!(
         expected.0["webhooks"].as_array().unwrap().len(),
@@ -696,8 +658,8 @@ fn a_node_behind_the_compacted_log_catches_up_the_webhooks_and_their_log() {
         cluster.wait_caught_up(id, Duration::from_secs(30));
         let there = cluster.url(id);
         let found = (
-            ok(&call(&ana, "GET", &hooks(&there), None), 200),
-            ok(&call(&ana, "GET", &log_url(&there), None), 200),
+            call(&ana, "GET", &hooks(&there), None).ok(200),
+            call(&ana, "GET", &log_url(&there), None).ok(200),
         );
         assert_eq!(found, expected, "node {id}'s webhooks and log");
         let check = cluster.rebuild_check(id);

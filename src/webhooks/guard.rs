@@ -83,7 +83,7 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<String, String> {
         };
         if local {
             return Err(
-                "names a loopback, private or otherwise local address, which webhooks may not                  reach unless the cluster sets webhook_allow_private"
+                "names a loopback, private or otherwise local address, which webhooks may not reach unless the cluster sets webhook_allow_private"
                     .into(),
             );
         }
@@ -185,6 +185,7 @@ mod tests {
         ] {
             let refused = check_url(bad, false).expect_err(bad);
             assert!(refused.contains(why), "{bad}: {refused}");
+            assert!(!refused.contains("  "), "one space between words: {refused}");
         }
         let long = format!("https://example.com/{}", "a".repeat(MAX_URL));
         assert!(check_url(&long, false).unwrap_err().contains("at most"));

@@ -20,29 +20,11 @@ use crate::task::{event_id, Command, Event, EventKind, FieldChange, Op};
 /// board numbers it).
 fn blank(entry: &CommittedEntry, kind: EventKind, id: Uuid, request_id: Uuid) -> Event {
     Event {
-        seq: 0,
         raft_index: entry.index,
-        ordinal: 0,
         term: entry.term,
         event_id: id,
-        kind,
-        task_id: None,
-        task: None,
-        user: None,
-        member: None,
-        recovery: None,
-        board: None,
-        column: None,
-        board_member: None,
-        comment: None,
-        checklist: None,
-        checklist_change: None,
-        notification: None,
-        webhook: None,
-        changes: BTreeMap::new(),
-        at: crate::time::Timestamp(0),
         request_id,
-        actor: Default::default(),
+        ..Event::blank(kind)
     }
 }
 

@@ -6,7 +6,6 @@
 //! mentioned. Every node runs the same function on the same entries, so
 //! every node records the same notifications with the same seqs.
 
-use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 
 use crate::accounts::{Accounts, User};
@@ -61,24 +60,11 @@ fn record(
         ordinal,
         term: entry.term,
         event_id: event_id(command.request_id, ordinal),
-        kind,
-        task_id: None,
-        task: None,
-        user: None,
-        member: None,
-        recovery: None,
-        board: None,
-        column: None,
-        board_member: None,
-        comment: None,
-        checklist: None,
-        checklist_change: None,
         notification: Some(change),
-        webhook: None,
-        changes: BTreeMap::new(),
         at: command.at,
         request_id: command.request_id,
         actor: command.actor.clone(),
+        ..Event::blank(kind)
     })
 }
 

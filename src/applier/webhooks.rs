@@ -7,8 +7,6 @@
 //! those events (`crate::db::webhooks::write`), as catch-up, restore and
 //! rebuild write it.
 
-use std::collections::BTreeMap;
-
 use crate::accounts::Role;
 use crate::raft::CommittedEntry;
 use crate::task::webhook::{self, Decision, Registry, WebhookOp};
@@ -99,23 +97,10 @@ fn event(
         ordinal: 0,
         term: entry.term,
         event_id: event_id(command.request_id, 0),
-        kind,
-        task_id: None,
-        task: None,
-        user: None,
-        member: None,
-        recovery: None,
-        board: None,
-        column: None,
-        board_member: None,
-        comment: None,
-        checklist: None,
-        checklist_change: None,
-        notification: None,
         webhook: Some(change),
-        changes: BTreeMap::new(),
         at: command.at,
         request_id: command.request_id,
         actor: command.actor.clone(),
+        ..Event::blank(kind)
     }
 }

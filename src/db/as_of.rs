@@ -133,19 +133,7 @@ mod tests {
             ordinal: 0,
             term: 1,
             event_id: uuid::Uuid::from_u128(u128::from(seq) + 1000),
-            kind,
             task_id: Some(id),
-            user: None,
-            member: None,
-            recovery: None,
-            board: None,
-            column: None,
-            board_member: None,
-            comment: None,
-            checklist: None,
-            checklist_change: None,
-            notification: None,
-            webhook: None,
             task: Some(Task {
                 id,
                 title: format!("task {task} at {seq}"),
@@ -167,6 +155,7 @@ mod tests {
             at: Timestamp(at),
             request_id: uuid::Uuid::from_u128(u128::from(seq)),
             actor: Default::default(),
+            ..Event::blank(kind)
         }
     }
 

@@ -414,24 +414,11 @@ mod tests {
             ordinal: 0,
             term: 1,
             event_id: uuid::Uuid::from_u128(u128::from(seq)),
-            kind: EventKind::WebhookDelivered,
-            task_id: None,
-            task: None,
-            user: None,
-            member: None,
-            recovery: None,
-            board: None,
-            column: None,
-            board_member: None,
-            comment: None,
-            checklist: None,
-            checklist_change: None,
-            notification: None,
             webhook: Some(change),
-            changes: BTreeMap::new(),
             at: Timestamp(0),
             request_id: uuid::Uuid::from_u128(u128::from(seq)),
             actor: Actor::system(),
+            ..Event::blank(EventKind::WebhookDelivered)
         }
     }
 

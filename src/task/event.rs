@@ -132,6 +132,37 @@ pub enum EventKind {
 }
 
 impl Event {
+    /// An event of `kind` about nothing yet, numbered and stamped nothing:
+    /// what each writer completes with the fields its kind carries
+    /// (`Event { seq, task: Some(…), ..Event::blank(kind) }`).
+    pub fn blank(kind: EventKind) -> Event {
+        Event {
+            seq: 0,
+            raft_index: 0,
+            ordinal: 0,
+            term: 0,
+            event_id: Uuid::nil(),
+            kind,
+            task_id: None,
+            task: None,
+            user: None,
+            member: None,
+            recovery: None,
+            board: None,
+            column: None,
+            board_member: None,
+            comment: None,
+            checklist: None,
+            checklist_change: None,
+            notification: None,
+            webhook: None,
+            changes: BTreeMap::new(),
+            at: crate::time::Timestamp(0),
+            request_id: Uuid::nil(),
+            actor: crate::accounts::Actor::default(),
+        }
+    }
+
     /// The catalog change a board, column or member event records.
     pub fn cataloged(&self) -> Option<Cataloged> {
         match self.kind {

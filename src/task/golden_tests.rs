@@ -827,24 +827,13 @@ fn events() -> Vec<(&'static str, Event)> {
         ordinal: 0,
         term: 2,
         event_id: Uuid::from_u128(0x2000 + u128::from(seq)),
-        kind,
         task_id: Some(task.id),
         at: task.updated_at,
         task: Some(task),
-        user: None,
-        member: None,
-        recovery: None,
-        board: None,
-        column: None,
-        board_member: None,
-        comment: None,
-        checklist: None,
-        checklist_change: None,
-        notification: None,
-        webhook: None,
         changes,
         request_id: Uuid::from_u128(0x2000 + u128::from(seq)),
         actor: Actor::system(),
+        ..Event::blank(kind)
     };
     let mut changes = BTreeMap::new();
     changes.insert(
@@ -1148,24 +1137,10 @@ fn other(seq: u64, kind: EventKind) -> Event {
         ordinal: 0,
         term: 2,
         event_id: Uuid::from_u128(0x2000 + u128::from(seq)),
-        kind,
-        task_id: None,
-        task: None,
-        user: None,
-        member: None,
-        recovery: None,
-        board: None,
-        column: None,
-        board_member: None,
-        comment: None,
-        checklist: None,
-        checklist_change: None,
-        notification: None,
-        webhook: None,
-        changes: BTreeMap::new(),
         at: at(seq as i64),
         request_id: Uuid::from_u128(0x2000 + u128::from(seq)),
         actor: ada(),
+        ..Event::blank(kind)
     }
 }
 

@@ -185,7 +185,10 @@ mod tests {
         ] {
             let refused = check_url(bad, false).expect_err(bad);
             assert!(refused.contains(why), "{bad}: {refused}");
-            assert!(!refused.contains("  "), "one space between words: {refused}");
+            assert!(
+                !refused.contains("  "),
+                "one space between words: {refused}"
+            );
         }
         let long = format!("https://example.com/{}", "a".repeat(MAX_URL));
         assert!(check_url(&long, false).unwrap_err().contains("at most"));

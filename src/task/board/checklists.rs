@@ -8,8 +8,6 @@
 //! A change that changes nothing (the same title, a tick on a ticked item)
 //! records no event and answers the list as it is.
 
-use std::collections::BTreeMap;
-
 use super::super::catalog::CatalogRejection;
 use super::super::checklist::{
     self, Checklist, ChecklistAction, ChecklistChange, ChecklistCommand, ChecklistId,
@@ -263,24 +261,13 @@ impl Board {
             ordinal: 0,
             term,
             event_id: event_id(command.request_id, 0),
-            kind: EventKind::ChecklistChanged,
             task_id: Some(checklist.task_id),
-            task: None,
-            user: None,
-            member: None,
-            recovery: None,
-            board: None,
-            column: None,
-            board_member: None,
-            comment: None,
             checklist: Some(checklist.clone()),
             checklist_change: Some(change),
-            notification: None,
-            webhook: None,
-            changes: BTreeMap::new(),
             at: command.at,
             request_id: command.request_id,
             actor: command.actor.clone(),
+            ..Event::blank(EventKind::ChecklistChanged)
         };
         self.pending.events.push(event);
         Outcome::Checklist {

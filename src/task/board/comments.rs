@@ -12,8 +12,6 @@
 //! A command that is not a user's (`system`, or a node with accounts off)
 //! is not checked against a role, as for cards.
 
-use std::collections::BTreeMap;
-
 use super::super::catalog::CatalogRejection;
 use super::super::comment::{Comment, CommentId};
 use super::super::event::event_id;
@@ -42,7 +40,7 @@ impl Board {
 
     /// The comments the board holds (tests).
     #[cfg(test)]
-    pub fn comments(&self) -> BTreeMap<CommentId, Comment> {
+    pub fn comments(&self) -> std::collections::BTreeMap<CommentId, Comment> {
         self.comments
             .iter()
             .filter_map(|(id, c)| c.clone().map(|c| (*id, c)))
@@ -214,24 +212,12 @@ impl Board {
             ordinal: 0,
             term,
             event_id: event_id(command.request_id, 0),
-            kind,
             task_id: Some(comment.task_id),
-            task: None,
-            user: None,
-            member: None,
-            recovery: None,
-            board: None,
-            column: None,
-            board_member: None,
             comment: Some(comment.clone()),
-            checklist: None,
-            checklist_change: None,
-            notification: None,
-            webhook: None,
-            changes: BTreeMap::new(),
             at: command.at,
             request_id: command.request_id,
             actor: command.actor.clone(),
+            ..Event::blank(kind)
         });
         Outcome::Comment {
             comment,

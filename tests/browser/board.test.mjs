@@ -790,8 +790,11 @@ describe('the board', () => {
       // And typed into the filter bar, with words the server searches for.
       await page.click('#filter-clear');
       await page.waitForFunction(() => location.search === '');
+      // The needle may still be drawn from the label's answer: wait for
+      // the page to show the server's answer to the words, not for it.
       await page.fill('#filter-q', 'needle');
-      await card(page, needle.id).waitFor();
+      await page.waitForFunction(() => new URL(location.href).searchParams.get('q') === 'needle');
+      await eventually(async () => (await cardIds(page)).length === 1, { what: 'only the needle shown' });
       assert.deepEqual(await cardIds(page), [needle.id]);
       // A q the server has no word for (too short) is left to the page: no error.
       await page.fill('#filter-q', 'ne');

@@ -23,8 +23,10 @@
 //! ```
 //!
 //! Each page is one transaction, like an applied batch: a crash between
-//! pages resumes from the last one, and nothing is ever half-copied. The
-//! copy never holds more than a page in memory and never goes past the
+//! pages resumes from the last one, and nothing is ever half-copied. While
+//! a page commits, the next one is already being asked for from the same
+//! peer (the peer's reads and the transfer overlap the install), so the
+//! copy holds at most two pages in memory; it never goes past the
 //! snapshot's index: the entries after it come from the log as usual.
 //!
 //! The parts: [`peers`] chooses whom to ask (the leader first), [`fetch`]
@@ -38,9 +40,11 @@
 mod install;
 mod peers;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mysql_async::Pool;
+use tokio::task::JoinHandle;
 
 pub(crate) use self::install::fold;
 pub use self::install::PageMisfit;
@@ -126,18 +130,31 @@ pub struct CopiedPage {
     pub events: Vec<Event>,
     /// The peer it came from.
     pub source: String,
-    /// Time spent asking the peer for it (its SELECTs, the transfer and
-    /// the JSON), and installing it here (check, fold, MySQL).
+    /// Time spent waiting for it from the peer (its SELECTs, the transfer
+    /// and the JSON, less what went on while the page before installed),
+    /// and installing it here (check, fold, MySQL).
     pub fetch: Duration,
     pub install: Duration,
 }
 
-/// Catch-up between pages: where to copy from, and how to send the next
-/// page to MySQL.
+/// Catch-up between pages: where to copy from, how to send the next page
+/// to MySQL, and the next page already asked for.
 #[derive(Clone)]
 pub struct Catchup {
     sources: CatchupSources,
     pace: PagePace,
+    ahead: Arc<Mutex<Option<Ahead>>>,
+}
+
+/// The page after the one installing, asked for from the same peer while
+/// MySQL commits that one: the peer's SELECTs and the transfer overlap the
+/// install instead of following it. It is used only if MySQL then stands
+/// exactly where it was asked from, and like any page it is checked
+/// against MySQL before it is installed.
+struct Ahead {
+    request: PageRequest,
+    url: String,
+    page: JoinHandle<Result<Page, PeerHttpError>>,
 }
 
 /// How the next page is sent: packed, or one row per statement after MySQL
@@ -173,16 +190,29 @@ pub fn failure(error: &CatchupError) -> Failure {
     }
 }
 
+/// Where MySQL stands once `page`, asked for with `request`, has
+/// committed, and so what the next page is asked with; `None` when the
+/// page reaches the snapshot and there is no next page.
+pub fn next_request(request: PageRequest, page: &Page) -> Option<PageRequest> {
+    (page.upto < request.upto).then(|| PageRequest {
+        after_index: page.upto,
+        after_seq: page.events.last().map_or(request.after_seq, |e| e.seq),
+        upto: request.upto,
+    })
+}
+
 impl Catchup {
     pub fn new(sources: CatchupSources) -> Catchup {
         Catchup {
             sources,
             pace: PagePace::default(),
+            ahead: Arc::default(),
         }
     }
 
     /// Copies the next page of committed rows, up to the log's snapshot,
-    /// from the first peer that has one, and commits it in MySQL.
+    /// from the first peer that has one, and commits it in MySQL; the page
+    /// after it is asked for meanwhile.
     pub fn copy_page(
         &self,
         pool: Pool,
@@ -190,6 +220,7 @@ impl Catchup {
     ) -> impl std::future::Future<Output = Result<CopiedPage, CatchupError>> + 'static {
         let sources = self.sources.clone();
         let per_row = self.pace.per_row;
+        let ahead = self.ahead.clone();
         let snapshot = log.snapshot();
         async move {
             let mut conn = pool.get_conn().await?;
@@ -204,44 +235,37 @@ impl Catchup {
                 after_seq: local.last_seq,
                 upto: snapshot.index,
             };
-            let mut failures = PeerFailures::default();
-            for url in sources.urls(&log).await {
-                let asked = std::time::Instant::now();
-                let (node_id, auth, source) = (sources.node_id, sources.auth.clone(), url.clone());
-                let fetched = tokio::task::spawn_blocking(move || {
-                    let credentials = PeerCredentials {
-                        node_id,
-                        auth: &auth,
-                        challenge: request.challenge(),
-                    };
-                    fetch(&source, request, &credentials)
-                })
-                .await;
-                match fetched {
-                    Ok(Ok(page)) if page.upto > local.applied_index => {
-                        let fetch = asked.elapsed();
-                        let installing = std::time::Instant::now();
-                        let term = page.upto_term.unwrap_or(snapshot.term);
-                        let events =
-                            install::install(&mut conn, local, request, term, &page, budget)
-                                .await?;
-                        return Ok(CopiedPage {
-                            applied: page.upto,
-                            events,
-                            source: url,
-                            fetch,
-                            install: installing.elapsed(),
-                        });
-                    }
-                    Ok(Ok(page)) => failures.0.push(PeerFailure::Behind {
-                        url,
-                        applied: page.source_applied,
-                    }),
-                    Ok(Err(e)) => failures.0.push(e.into()),
-                    Err(source) => failures.0.push(PeerFailure::Task { url, source }),
+            let asked = std::time::Instant::now();
+            let prefetched = ahead.lock().expect("catch-up lock").take();
+            let mut found = None;
+            if let Some(next) = prefetched.filter(|next| next.request == request) {
+                // A peer that failed it is asked again below, with the others.
+                if let Ok(Ok(page)) = next.page.await {
+                    found = (page.upto > local.applied_index).then_some((next.url, page));
                 }
             }
-            Err(CatchupError::NoPage(failures))
+            let (url, page) = match found {
+                Some(found) => found,
+                None => ask(&sources, &log, request, local.applied_index).await?,
+            };
+            let fetch = asked.elapsed();
+            if let Some(next) = next_request(request, &page) {
+                *ahead.lock().expect("catch-up lock") = Some(Ahead {
+                    request: next,
+                    url: url.clone(),
+                    page: spawn_fetch(&sources, url.clone(), next),
+                });
+            }
+            let installing = std::time::Instant::now();
+            let term = page.upto_term.unwrap_or(snapshot.term);
+            let events = install::install(&mut conn, local, request, term, &page, budget).await?;
+            Ok(CopiedPage {
+                applied: page.upto,
+                events,
+                source: url,
+                fetch,
+                install: installing.elapsed(),
+            })
         }
     }
 
@@ -249,9 +273,51 @@ impl Catchup {
         self.pace.copied();
     }
 
+    /// A page failed: the page asked for after it is dropped with it.
     pub fn failed(&mut self, error: &CatchupError) -> Failure {
+        self.ahead.lock().expect("catch-up lock").take();
         self.pace.failed(error)
     }
+}
+
+/// Asks the peers in turn for the page of `request`: the first that has
+/// one past `applied`, or why none had.
+async fn ask(
+    sources: &CatchupSources,
+    log: &CommittedLog,
+    request: PageRequest,
+    applied: u64,
+) -> Result<(String, Page), CatchupError> {
+    let mut failures = PeerFailures::default();
+    for url in sources.urls(log).await {
+        match spawn_fetch(sources, url.clone(), request).await {
+            Ok(Ok(page)) if page.upto > applied => return Ok((url, page)),
+            Ok(Ok(page)) => failures.0.push(PeerFailure::Behind {
+                url,
+                applied: page.source_applied,
+            }),
+            Ok(Err(e)) => failures.0.push(e.into()),
+            Err(source) => failures.0.push(PeerFailure::Task { url, source }),
+        }
+    }
+    Err(CatchupError::NoPage(failures))
+}
+
+/// Asks the peer at `url` for the page of `request`, on a blocking thread.
+fn spawn_fetch(
+    sources: &CatchupSources,
+    url: String,
+    request: PageRequest,
+) -> JoinHandle<Result<Page, PeerHttpError>> {
+    let (node_id, auth) = (sources.node_id, sources.auth.clone());
+    tokio::task::spawn_blocking(move || {
+        let credentials = PeerCredentials {
+            node_id,
+            auth: &auth,
+            challenge: request.challenge(),
+        };
+        fetch(&url, request, &credentials)
+    })
 }
 
 /// Asks the peer at `url` for the next page (blocking: run it off the

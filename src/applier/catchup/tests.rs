@@ -363,3 +363,35 @@ fn a_pages_comment_events_fold_into_comment_rows_and_leave_their_task_alone() {
         .collect();
     assert_eq!(deletes, [2, 3]);
 }
+
+#[test]
+fn the_page_asked_for_ahead_starts_where_the_page_installing_leaves_mysql() {
+    let installing = page(20, vec![row(5, 11), row(6, 14), row(7, 20)], vec![key(12)]);
+    let next = next_request(ASKED, &installing).expect("the page stops short of the snapshot");
+    assert_eq!(
+        next,
+        PageRequest {
+            after_index: 20,
+            after_seq: 7,
+            upto: 50
+        }
+    );
+    let after = AppliedState {
+        applied_index: 20,
+        applied_term: 2,
+        last_seq: 7,
+    };
+    check(after, next, &page(30, vec![row(8, 25)], Vec::new()))
+        .expect("the page after continues where the one before left MySQL");
+    let without_events = page(24, Vec::new(), Vec::new());
+    assert_eq!(
+        next_request(next, &without_events).map(|r| (r.after_index, r.after_seq)),
+        Some((24, 7)),
+        "entries without events move the index, not the seq"
+    );
+    assert_eq!(
+        next_request(next, &page(50, vec![row(8, 25)], Vec::new())),
+        None,
+        "a page that reaches the snapshot is the last"
+    );
+}

@@ -142,12 +142,7 @@ pub async fn rename(
     let draft: TitleBody = request::from_json(body.clone())?;
     let title = checklist::line("title", &draft.title, TITLE_MAX)?;
     let current = editable(&state, &req, Found::List(id)).await?;
-    let command = ChecklistCommand {
-        id,
-        task_id: current.task_id,
-        expected_version: request::if_match(&req)?,
-        action: ChecklistAction::Rename { title },
-    };
+    let command = change(&req, &current, ChecklistAction::Rename { title })?;
     propose(&state, &req, command, Some(&body), None).await
 }
 
@@ -159,12 +154,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let id: ChecklistId = parse(&path, "checklist")?;
     let current = editable(&state, &req, Found::List(id)).await?;
-    let command = ChecklistCommand {
-        id,
-        task_id: current.task_id,
-        expected_version: request::if_match(&req)?,
-        action: ChecklistAction::Delete,
-    };
+    let command = change(&req, &current, ChecklistAction::Delete)?;
     propose(&state, &req, command, None, None).await
 }
 
@@ -182,16 +172,15 @@ pub async fn add_item(
     let text = checklist::line("text", &draft.text, ITEM_MAX)?;
     let current = editable(&state, &req, Found::List(id)).await?;
     let item = ItemId::generate();
-    let command = ChecklistCommand {
-        id,
-        task_id: current.task_id,
-        expected_version: request::if_match(&req)?,
-        action: ChecklistAction::AddItem {
+    let command = change(
+        &req,
+        &current,
+        ChecklistAction::AddItem {
             item,
             text,
             done: false,
         },
-    };
+    )?;
     propose(&state, &req, command, Some(&body), Some(item)).await
 }
 
@@ -219,17 +208,16 @@ pub async fn update_item(
         .map(|t| checklist::line("text", t, ITEM_MAX))
         .transpose()?;
     let current = editable(&state, &req, Found::Item(item)).await?;
-    let command = ChecklistCommand {
-        id: current.id,
-        task_id: current.task_id,
-        expected_version: request::if_match(&req)?,
-        action: ChecklistAction::UpdateItem {
+    let command = change(
+        &req,
+        &current,
+        ChecklistAction::UpdateItem {
             item,
             text,
             done: patch.done,
             position: patch.position,
         },
-    };
+    )?;
     propose(&state, &req, command, Some(&body), None).await
 }
 
@@ -241,12 +229,7 @@ pub async fn delete_item(
 ) -> Result<HttpResponse, ApiError> {
     let item: ItemId = parse(&path, "checklist item")?;
     let current = editable(&state, &req, Found::Item(item)).await?;
-    let command = ChecklistCommand {
-        id: current.id,
-        task_id: current.task_id,
-        expected_version: request::if_match(&req)?,
-        action: ChecklistAction::RemoveItem { item },
-    };
+    let command = change(&req, &current, ChecklistAction::RemoveItem { item })?;
     propose(&state, &req, command, None, None).await
 }
 
@@ -346,6 +329,21 @@ fn created(card: Task) -> HttpResponse {
 enum Found {
     List(ChecklistId),
     Item(ItemId),
+}
+
+/// `action` on the checklist as found, at the version the request's
+/// `If-Match` names (none: any).
+fn change(
+    req: &HttpRequest,
+    current: &Checklist,
+    action: ChecklistAction,
+) -> Result<ChecklistCommand, ApiError> {
+    Ok(ChecklistCommand {
+        id: current.id,
+        task_id: current.task_id,
+        expected_version: request::if_match(req)?,
+        action,
+    })
 }
 
 /// The checklist named as this node holds it (after a ReadIndex round if

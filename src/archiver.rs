@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use mysql_async::prelude::*;
 use mysql_async::Pool;
-use uuid::Uuid;
 
 use crate::accounts::Actor;
 use crate::projection::ProjectionCache;
@@ -53,7 +52,7 @@ pub fn cutoff(now: Timestamp, days: u32) -> Timestamp {
 /// The command archiving the card `id`, if it is still at `version`.
 pub fn archive(id: TaskId, version: u64, now: Timestamp) -> Command {
     Command {
-        request_id: Uuid::new_v4(),
+        request_id: crate::task::new_request_id(),
         idempotency: None,
         at: now,
         actor: actor(),

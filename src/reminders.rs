@@ -13,7 +13,6 @@
 use std::time::Duration;
 
 use mysql_async::Pool;
-use uuid::Uuid;
 
 use crate::accounts::{AccountsCache, Actor};
 use crate::raft::{ConsensusError, RaftHandle};
@@ -45,7 +44,7 @@ pub fn window(now: Timestamp) -> (Date, Date) {
 /// The command reminding the assignee of `task` that it is due on `due`.
 pub fn remind(task: TaskId, due: Date, now: Timestamp) -> Command {
     Command {
-        request_id: Uuid::new_v4(),
+        request_id: crate::task::new_request_id(),
         idempotency: None,
         at: now,
         actor: actor(),

@@ -24,8 +24,6 @@
 
 use std::time::Duration;
 
-use uuid::Uuid;
-
 use crate::accounts::AccountsCache;
 use crate::raft::{ConsensusError, RaftHandle};
 use crate::task::{Command, Op};
@@ -40,7 +38,7 @@ pub fn interval(retention: Duration) -> Duration {
 /// The expiry a leader proposes at `now`.
 pub fn expiry(now: Timestamp, retention: Duration) -> Command {
     Command {
-        request_id: Uuid::new_v4(),
+        request_id: crate::task::new_request_id(),
         idempotency: None,
         at: now,
         actor: crate::accounts::Actor::system(),
@@ -57,7 +55,7 @@ pub fn session_pruning(accounts: &crate::accounts::Accounts, now: Timestamp) -> 
         return None;
     }
     Some(Command {
-        request_id: Uuid::new_v4(),
+        request_id: crate::task::new_request_id(),
         idempotency: None,
         at: now,
         actor: crate::accounts::Actor::system(),
@@ -101,6 +99,8 @@ pub async fn run(raft: RaftHandle, retention: Duration, accounts: AccountsCache)
 
 #[cfg(test)]
 mod tests {
+    use uuid::Uuid;
+
     use super::*;
 
     #[test]
@@ -120,7 +120,7 @@ mod tests {
         let mut changes = AccountChanges::default();
         let mut apply = |index, op| {
             let command = Command {
-                request_id: Uuid::new_v4(),
+                request_id: crate::task::new_request_id(),
                 idempotency: None,
                 at: Timestamp(1_000),
                 actor: crate::accounts::Actor::system(),

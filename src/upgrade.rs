@@ -16,8 +16,6 @@
 
 use std::time::Duration;
 
-use uuid::Uuid;
-
 use crate::applier::ApplierHandle;
 use crate::audit::RecoveryRecord;
 use crate::raft::{ConsensusError, RaftHandle};
@@ -38,7 +36,7 @@ pub fn lags(applied: Version, voters: Version) -> bool {
 
 fn command(op: Op) -> Command {
     Command {
-        request_id: Uuid::new_v4(),
+        request_id: crate::task::new_request_id(),
         idempotency: None,
         at: Timestamp::now(),
         actor: crate::accounts::Actor::system(),

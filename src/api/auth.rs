@@ -355,7 +355,7 @@ pub(super) async fn propose_as(
     op: Op,
 ) -> Result<AccountOutcome, ApiError> {
     let command = Command {
-        request_id: Uuid::new_v4(),
+        request_id: crate::task::new_request_id(),
         idempotency: None,
         at: Timestamp::now(),
         actor,
@@ -829,7 +829,7 @@ pub async fn bootstrap_admin(
             continue;
         }
         let command = Command {
-            request_id: Uuid::new_v4(),
+            request_id: crate::task::new_request_id(),
             idempotency: None,
             at: Timestamp::now(),
             actor: accounts::Actor::system(),

@@ -8,7 +8,6 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use uuid::Uuid;
 
 use super::error::ApiError;
 use super::request::{self, Consistency};
@@ -84,7 +83,7 @@ pub(super) async fn submit(
     idempotency: Option<crate::task::Idempotency>,
 ) -> Result<crate::task::Applied, ApiError> {
     let command = Command {
-        request_id: Uuid::new_v4(),
+        request_id: crate::task::new_request_id(),
         idempotency,
         at: Timestamp::now(),
         actor: super::auth::principal(req).actor,

@@ -622,7 +622,7 @@ impl Job {
         let mut pause = Duration::from_millis(100);
         loop {
             let command = Command {
-                request_id: Uuid::new_v4(),
+                request_id: crate::task::new_request_id(),
                 idempotency: None,
                 at: Timestamp::now(),
                 actor: self.actor.clone(),

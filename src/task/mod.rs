@@ -47,7 +47,7 @@ pub use catalog::{
 };
 pub use checklist::{Checklist, ChecklistId, ItemId};
 pub(crate) use command::present;
-pub use command::{Command, Idempotency, NewTask, Op, TaskPatch};
+pub use command::{new_request_id, Command, Idempotency, NewTask, Op, TaskPatch};
 pub use comment::{Comment, CommentId, NewComment};
 pub use event::{event_id, Event, EventKind, EventPayload, FieldChange};
 pub use notification::{Notice, NotificationChange, NotificationKind, ReadMark};

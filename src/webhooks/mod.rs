@@ -32,7 +32,6 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::*;
 use mysql_async::Pool;
 use tokio::task::JoinHandle;
-use uuid::Uuid;
 
 use crate::accounts::Actor;
 use crate::db::webhooks::StoredWebhook;
@@ -230,7 +229,7 @@ impl Report {
             self.pending.drain(..self.pending.len() - LOG_KEPT);
         }
         let command = Command {
-            request_id: Uuid::new_v4(),
+            request_id: crate::task::new_request_id(),
             idempotency: None,
             at: Timestamp::now(),
             actor: actor(),

@@ -58,8 +58,9 @@ pub struct BatchResult {
     pub events: Vec<Event>,
 }
 
-/// Reads the applier's state from MySQL: where it stands, and every id and
-/// key in use.
+/// Reads the applier's state from MySQL: where it stands, and what the
+/// api shares with it. The filters of every id and key in use come later,
+/// from [`super::state::load_filters`] (a scan of the history).
 pub async fn load_state(
     conn: &mut Conn,
     rows: ProjectionCache,
@@ -67,7 +68,6 @@ pub async fn load_state(
 ) -> Result<ApplyState, DbError> {
     let applied = applied_state(conn).await?;
     let tails = column_tails(conn).await?;
-    let (ids, keys) = super::state::load_filters(conn).await?;
     let account_rows = crate::db::accounts::load(conn).await?;
     let cluster_version = crate::db::cluster_version(conn).await?;
     let catalog = crate::db::catalog::load(conn).await?;
@@ -76,8 +76,6 @@ pub async fn load_state(
         applied.applied_term,
         applied.last_seq,
         tails,
-        ids,
-        keys,
         rows,
     )
     .with_accounts(account_rows.into_accounts(), accounts)

@@ -111,6 +111,11 @@ pub struct Applier {
     /// What MySQL holds, known without asking; `None` until read, and again
     /// after any error (so it is read afresh, never trusted after a doubt).
     state: Option<ApplyState>,
+    /// Counts the states read: the filters read in the background for one
+    /// are given only to that one.
+    generation: u64,
+    /// Filters read for `state` while a batch held it.
+    filters: Option<LoadedFilters>,
     /// Committed rows, shared with the api's reads.
     rows: ProjectionCache,
     /// Committed accounts, shared with the api's credential checks.
@@ -153,6 +158,8 @@ impl Applier {
             pool,
             log,
             state: None,
+            generation: 0,
+            filters: None,
             rows,
             accounts,
             applied_index,
@@ -250,7 +257,11 @@ impl Applier {
                             // After an expiry that left the Bloom filter
                             // full of expired keys, it is read afresh.
                             if !executor.state.stale() {
-                                applier.state = Some(executor.state);
+                                let mut state = executor.state;
+                                if let Some(loaded) = applier.filters.take() {
+                                    state.filters_loaded(loaded.ids, loaded.keys);
+                                }
+                                applier.state = Some(state);
                             }
                             applier.next_batch(ctx);
                         }
@@ -261,9 +272,12 @@ impl Applier {
         );
     }
 
-    /// Reads the state from MySQL, then carries on from where MySQL is.
+    /// Reads the state from MySQL, then carries on from where MySQL is,
+    /// while the filters are read in the background.
     fn load_state(&mut self, ctx: &mut Context<Self>) {
         self.busy = true;
+        self.generation += 1;
+        self.filters = None;
         let pool = self.pool.clone();
         let rows = self.rows.clone();
         let accounts = self.accounts.clone();
@@ -285,16 +299,56 @@ impl Applier {
                         applier.applied_index = state.applied_index;
                         applier.report(state.applied_index, Vec::new());
                     }
-                    tracing::debug!(
-                        applied = state.applied_index,
-                        filter_bytes = state.filter_bytes(),
-                        "applier state loaded"
-                    );
+                    tracing::debug!(applied = state.applied_index, "applier state loaded");
                     applier.cluster_version = state.cluster_version;
                     applier.state = Some(state);
+                    applier.load_filters(ctx, applier.generation);
                     applier.next_batch(ctx);
                 }
                 Err(e) => applier.fail(ctx, e),
+            }
+        }));
+    }
+
+    /// Reads the filters of state `generation` on a connection of its own,
+    /// and gives them to that state (or drops them, if it was replaced
+    /// meanwhile). Until then the state asks MySQL about every id and key
+    /// it does not cache; a failure is retried, as the state stays correct
+    /// without them.
+    fn load_filters(&mut self, ctx: &mut Context<Self>, generation: u64) {
+        let pool = self.pool.clone();
+        let started = Instant::now();
+        let work = async move {
+            let mut conn = pool.get_conn().await?;
+            state::load_filters(&mut conn).await
+        };
+        ctx.spawn(work.into_actor(self).map(move |result, applier, ctx| {
+            if applier.generation != generation {
+                return;
+            }
+            match result {
+                Ok((ids, keys)) => {
+                    tracing::info!(
+                        ids = ids.held(),
+                        keys = keys.held(),
+                        bytes = ids.bytes() + keys.bytes(),
+                        ms = started.elapsed().as_millis() as u64,
+                        "id and key filters read"
+                    );
+                    match &mut applier.state {
+                        Some(state) => state.filters_loaded(ids, keys),
+                        // A batch holds the state: it takes them when done.
+                        None => applier.filters = Some(LoadedFilters { ids, keys }),
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the id and key filters failed; retrying");
+                    ctx.run_later(std::time::Duration::from_secs(1), move |applier, ctx| {
+                        if applier.generation == generation {
+                            applier.load_filters(ctx, generation);
+                        }
+                    });
+                }
             }
         }));
     }
@@ -418,6 +472,12 @@ impl Applier {
         }
         ctx.run_later(delay, |applier, ctx| applier.next_batch(ctx));
     }
+}
+
+/// Filters read in the background ([`Applier::load_filters`]).
+struct LoadedFilters {
+    ids: state::Filter,
+    keys: state::Filter,
 }
 
 /// Why something other than a batch failed.

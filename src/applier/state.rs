@@ -8,7 +8,9 @@
 //! (in the [`ProjectionCache`] the api reads too) and the outcomes of
 //! recent keys. Most batches are then decided without a single SELECT: a
 //! fresh id or key is certainly new, and a recent task's row is at hand.
-//! Anything it does not hold is read from MySQL. After any error the whole
+//! Anything it does not hold is read from MySQL. The filters take a scan of
+//! the history, so they are read in the background (see [`Filters`]):
+//! nothing waits for them. After any error the whole
 //! state, and the row cache with it, is dropped and read again, so it can
 //! never drift from what MySQL committed.
 //!
@@ -58,12 +60,10 @@ pub struct ApplyState {
     pub applied_term: u64,
     pub last_seq: u64,
     pub tails: ColumnTails,
-    /// Every id ever used (live or deleted).
-    ids: Filter,
+    /// Every id ever used and every idempotency key held, once read.
+    filters: Filters,
     /// Rows of recently touched tasks, shared with the api's reads.
     rows: ProjectionCache,
-    /// Every idempotency key MySQL holds (and some expired ones).
-    keys: Filter,
     /// Keys inserted into `keys` since it was built from MySQL.
     keys_added: usize,
     recent_keys: HashMap<String, Remembered>,
@@ -80,6 +80,47 @@ pub struct ApplyState {
     /// Boards, columns, members and cards per column, as committed;
     /// published to the api through `rows`.
     catalog: Arc<Catalog>,
+}
+
+/// The filters of every task id ever used (live or deleted) and of every
+/// idempotency key MySQL holds (and some expired ones). Reading them takes
+/// a scan of the history (about 2 s a million events), so a node does not
+/// wait for it: the filters are read in the background while the state
+/// answers "ask MySQL" for every id and key it does not cache, and keeps
+/// what it commits meanwhile, to add once they arrive.
+enum Filters {
+    Loading { ids: Vec<u64>, keys: Vec<u64> },
+    Ready { ids: Filter, keys: Filter },
+}
+
+impl Filters {
+    fn may_contain_id(&self, hash: u64) -> bool {
+        match self {
+            Filters::Loading { .. } => true,
+            Filters::Ready { ids, .. } => ids.may_contain(hash),
+        }
+    }
+
+    fn may_contain_key(&self, hash: u64) -> bool {
+        match self {
+            Filters::Loading { .. } => true,
+            Filters::Ready { keys, .. } => keys.may_contain(hash),
+        }
+    }
+
+    fn insert_id(&mut self, hash: u64) {
+        match self {
+            Filters::Loading { ids, .. } => ids.push(hash),
+            Filters::Ready { ids, .. } => ids.insert(hash),
+        }
+    }
+
+    fn insert_key(&mut self, hash: u64) {
+        match self {
+            Filters::Loading { keys, .. } => keys.push(hash),
+            Filters::Ready { keys, .. } => keys.insert(hash),
+        }
+    }
 }
 
 /// About how much memory one remembered key takes.
@@ -110,16 +151,13 @@ fn remembered_size(key: &str, remembered: &Remembered) -> usize {
 }
 
 impl ApplyState {
-    /// A state read from MySQL: `ids` holds every task id ever used
-    /// ([`hash_id`]), `keys` every idempotency key ([`hash_key`]). `rows` is
-    /// emptied.
+    /// A state read from MySQL, without its filters until
+    /// [`ApplyState::filters_loaded`]. `rows` is emptied.
     pub fn new(
         applied_index: u64,
         applied_term: u64,
         last_seq: u64,
         tails: ColumnTails,
-        ids: Filter,
-        keys: Filter,
         rows: ProjectionCache,
     ) -> ApplyState {
         rows.clear();
@@ -128,9 +166,11 @@ impl ApplyState {
             applied_term,
             last_seq,
             tails,
-            ids,
+            filters: Filters::Loading {
+                ids: Vec::new(),
+                keys: Vec::new(),
+            },
             rows,
-            keys,
             keys_added: 0,
             recent_keys: HashMap::new(),
             recent_order: VecDeque::new(),
@@ -141,6 +181,33 @@ impl ApplyState {
             cluster_version: BASELINE,
             catalog: Arc::default(),
         }
+    }
+
+    /// Takes the filters read from MySQL ([`load_filters`]) after this
+    /// state was: `ids` of every task id ever used ([`hash_id`]), `keys` of
+    /// every idempotency key ([`hash_key`]), as MySQL held them at some
+    /// moment since. What was committed since the state was read is added,
+    /// so they miss nothing MySQL holds.
+    pub fn filters_loaded(&mut self, mut ids: Filter, mut keys: Filter) {
+        if let Filters::Loading {
+            ids: committed_ids,
+            keys: committed_keys,
+        } = &self.filters
+        {
+            for hash in committed_ids {
+                ids.insert(*hash);
+            }
+            for hash in committed_keys {
+                keys.insert(*hash);
+            }
+        }
+        self.filters = Filters::Ready { ids, keys };
+    }
+
+    /// Whether the filters are read (until then every id and key not in
+    /// memory is asked of MySQL).
+    pub fn filters_ready(&self) -> bool {
+        matches!(self.filters, Filters::Ready { .. })
     }
 
     /// Takes the catalog read from MySQL, and publishes it to the api.
@@ -186,7 +253,7 @@ impl ApplyState {
         if let Some(task) = self.rows.get(id) {
             return Lookup::Known(Some(Slot::Live((*task).clone())));
         }
-        if self.ids.may_contain(hash_id(id)) {
+        if self.filters.may_contain_id(hash_id(id)) {
             Lookup::Fetch
         } else {
             Lookup::Known(None)
@@ -198,7 +265,7 @@ impl ApplyState {
         if let Some(remembered) = self.recent_keys.get(key) {
             return Lookup::Known(Some(remembered.clone()));
         }
-        if self.keys.may_contain(hash_key(key)) {
+        if self.filters.may_contain_key(hash_key(key)) {
             Lookup::Fetch
         } else {
             Lookup::Known(None)
@@ -212,7 +279,7 @@ impl ApplyState {
     }
 
     fn remember_key(&mut self, key: &str, remembered: &Remembered) {
-        self.keys.insert(hash_key(key));
+        self.filters.insert_key(hash_key(key));
         self.keys_added += 1;
         self.recent_bytes += remembered_size(key, remembered);
         match self.recent_keys.insert(key.to_string(), remembered.clone()) {
@@ -239,7 +306,7 @@ impl ApplyState {
     pub fn committed(&mut self, changes: &Changes, applied_index: u64, applied_term: u64) {
         for task in &changes.upserts {
             // Repeats (updates) only take bits that are set already.
-            self.ids.insert(hash_id(&task.id));
+            self.filters.insert_id(hash_id(&task.id));
             self.rows.put(task.clone());
         }
         for id in &changes.deletes {
@@ -284,9 +351,13 @@ impl ApplyState {
         self.stale
     }
 
-    /// Bytes the id and key filters take (for the log).
-    pub fn filter_bytes(&self) -> usize {
-        self.ids.bytes() + self.keys.bytes()
+    /// Bytes the id and key filters take.
+    #[cfg(test)]
+    fn filter_bytes(&self) -> usize {
+        match &self.filters {
+            Filters::Loading { .. } => 0,
+            Filters::Ready { ids, keys } => ids.bytes() + keys.bytes(),
+        }
     }
 }
 
@@ -318,33 +389,35 @@ mod tests {
         }
     }
 
+    fn remembered(at: i64) -> Remembered {
+        Remembered {
+            fingerprint: "f".into(),
+            outcome: Outcome::Rejected {
+                rejection: crate::task::Rejection::NotFound {
+                    id: TaskId(Uuid::from_u128(9)),
+                },
+            },
+            raft_index: 11,
+            at: Timestamp(at),
+        }
+    }
+
     /// Ids 1 (live) and 2 (deleted) were used, and the key `old-key`.
     fn state() -> ApplyState {
         let used = [
             hash_id(&TaskId(Uuid::from_u128(1))),
             hash_id(&TaskId(Uuid::from_u128(2))),
         ];
-        ApplyState::new(
-            10,
-            2,
-            5,
-            ColumnTails::default(),
-            Filter::of(&used),
-            Filter::of(&[hash_key("old-key")]),
-            ProjectionCache::default(),
-        )
+        let mut state =
+            ApplyState::new(10, 2, 5, ColumnTails::default(), ProjectionCache::default());
+        state.filters_loaded(Filter::of(&used), Filter::of(&[hash_key("old-key")]));
+        state
     }
 
     fn empty(rows: ProjectionCache) -> ApplyState {
-        ApplyState::new(
-            0,
-            0,
-            0,
-            ColumnTails::default(),
-            Filter::of(&[]),
-            Filter::of(&[]),
-            rows,
-        )
+        let mut state = ApplyState::new(0, 0, 0, ColumnTails::default(), rows);
+        state.filters_loaded(Filter::of(&[]), Filter::of(&[]));
+        state
     }
 
     #[test]
@@ -415,16 +488,6 @@ mod tests {
     #[test]
     fn an_expiry_forgets_the_remembered_keys_before_its_cutoff() {
         let mut state = state();
-        let remembered = |at: i64| Remembered {
-            fingerprint: "f".into(),
-            outcome: Outcome::Rejected {
-                rejection: crate::task::Rejection::NotFound {
-                    id: TaskId(Uuid::from_u128(9)),
-                },
-            },
-            raft_index: 11,
-            at: Timestamp(at),
-        };
         let changes = Changes {
             keys: vec![
                 ("old".into(), remembered(10)),
@@ -591,15 +654,7 @@ mod tests {
             rows.get(&TaskId(Uuid::from_u128(7))).map(|t| t.version),
             Some(1)
         );
-        let _reloaded = ApplyState::new(
-            1,
-            1,
-            1,
-            ColumnTails::default(),
-            Filter::of(&[hash_id(&TaskId(Uuid::from_u128(7)))]),
-            Filter::of(&[]),
-            rows.clone(),
-        );
+        let _reloaded = ApplyState::new(1, 1, 1, ColumnTails::default(), rows.clone());
         assert!(rows.is_empty(), "a state read afresh starts with no rows");
     }
 
@@ -655,5 +710,48 @@ mod tests {
             "{} bytes",
             state.filter_bytes()
         );
+    }
+
+    #[test]
+    fn until_the_filters_arrive_everything_is_asked_and_nothing_committed_meanwhile_is_lost() {
+        let mut state =
+            ApplyState::new(10, 2, 5, ColumnTails::default(), ProjectionCache::default());
+        assert!(!state.filters_ready());
+        // Not even a fresh id or key is taken for new without its filter.
+        assert_eq!(state.task(&TaskId(Uuid::from_u128(9))), Lookup::Fetch);
+        assert_eq!(state.key("fresh"), Lookup::Fetch);
+
+        // Committed while the filters were being read: task 3 and key
+        // `during`, perhaps after the scan passed them.
+        let changes = Changes {
+            upserts: vec![task(3)],
+            keys: vec![("during".into(), remembered(1_000))],
+            last_seq: 6,
+            ..Changes::default()
+        };
+        state.committed(&changes, 11, 2);
+        // Its row and outcome are cached; forget them, as a full cache would.
+        state.rows.clear();
+        state.recent_keys.clear();
+        state.recent_order.clear();
+
+        // The scan saw only what came before: ids 1 and 2, key `old-key`.
+        let scanned = [
+            hash_id(&TaskId(Uuid::from_u128(1))),
+            hash_id(&TaskId(Uuid::from_u128(2))),
+        ];
+        state.filters_loaded(Filter::of(&scanned), Filter::of(&[hash_key("old-key")]));
+        assert!(state.filters_ready());
+        for used in [1, 2, 3] {
+            assert_eq!(
+                state.task(&TaskId(Uuid::from_u128(used))),
+                Lookup::Fetch,
+                "id {used}"
+            );
+        }
+        assert_eq!(state.key("during"), Lookup::Fetch);
+        assert_eq!(state.key("old-key"), Lookup::Fetch);
+        assert_eq!(state.task(&TaskId(Uuid::from_u128(9))), Lookup::Known(None));
+        assert_eq!(state.key("fresh"), Lookup::Known(None));
     }
 }

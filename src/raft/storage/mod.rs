@@ -125,12 +125,39 @@ struct Meta {
     snapshot_members: Members,
 }
 
+/// How large the log's files grow, and how large all of them may grow
+/// before raft-engine copies the records still live in the oldest ones
+/// (the identity and members, written once, and any key written since)
+/// forward, so that files holding only compacted entries can be deleted.
+/// raft-engine's default for the second, 10 GB, is sized for TiKV's
+/// thousands of regions: here one record written at bootstrap kept every
+/// file after it, and a node held its whole history on disk (900 MB at a
+/// million events, each re-read at every start).
+#[derive(Clone, Copy, Debug)]
+pub struct FileSizes {
+    pub file: u64,
+    pub purge_above: u64,
+}
+
+impl FileSizes {
+    pub const DEFAULT: FileSizes = FileSizes {
+        file: 32 << 20,
+        purge_above: 128 << 20,
+    };
+}
+
 impl LogStore {
     /// Opens (or creates) the log under `dir`, recovering what was written.
     pub fn open(dir: &Path) -> Result<LogStore, LogError> {
+        LogStore::open_sized(dir, FileSizes::DEFAULT)
+    }
+
+    /// [`LogStore::open`] with files of other sizes (tests).
+    pub fn open_sized(dir: &Path, sizes: FileSizes) -> Result<LogStore, LogError> {
         let config = EngineConfig {
             dir: dir.to_string_lossy().into_owned(),
-            target_file_size: ReadableSize::mb(32),
+            target_file_size: ReadableSize(sizes.file),
+            purge_threshold: ReadableSize(sizes.purge_above),
             // Recycled files are pre-filled; plain appends keep the files
             // readable by eye and a torn tail easy to reason about.
             enable_log_recycle: false,

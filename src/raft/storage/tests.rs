@@ -393,6 +393,77 @@ fn compaction_drops_applied_entries_and_leaves_a_snapshot_in_their_place() {
     );
 }
 
+/// Bytes of every file under `dir` (both of raft-engine's queues).
+fn bytes_on_disk(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum()
+}
+
+#[test]
+fn files_of_compacted_entries_are_deleted_though_the_first_holds_the_members() {
+    // Small files, so a few MB of entries make many of them. The members
+    // are written once, at the start, into the first file.
+    let sizes = FileSizes {
+        file: 64 << 10,
+        purge_above: 256 << 10,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let payload = "x".repeat(1_000);
+    let last = {
+        let store = LogStore::open_sized(dir.path(), sizes).unwrap();
+        let voters = ConfState {
+            voters: vec![1, 2, 3],
+            ..ConfState::default()
+        };
+        let members = Members::from([(1, member("a:1")), (2, member("b:2")), (3, member("c:3"))]);
+        store.set_conf_state(voters, 0, members).unwrap();
+        let mut last = 0;
+        // 4,000 entries of 1 kB, compacted as the node does: all but the
+        // newest 50 of each round of 100, then a purge.
+        for _ in 0..40 {
+            let entries: Vec<Entry> = (last + 1..=last + 100)
+                .map(|i| Entry {
+                    data: payload.clone().into_bytes().into(),
+                    ..entry(i, 1)
+                })
+                .collect();
+            last += 100;
+            store
+                .persist(&entries, Some(&hard_state(1, 1, last)), true)
+                .unwrap();
+            assert!(store.compact(last - 50).unwrap());
+            store.purge();
+        }
+        let on_disk = bytes_on_disk(dir.path());
+        assert!(
+            on_disk < 1 << 20,
+            "{on_disk} bytes on disk for 4 MB written, 50 kB live"
+        );
+        last
+    };
+    // What the deleted files held that is still live was kept.
+    let store = LogStore::open_sized(dir.path(), sizes).unwrap();
+    assert_eq!(
+        (store.first_index().unwrap(), store.last_index().unwrap()),
+        (last - 49, last)
+    );
+    assert_eq!(
+        store.initial_state().unwrap().conf_state.voters,
+        vec![1, 2, 3]
+    );
+    assert_eq!(store.members()[&2], member("b:2"));
+    assert_eq!(store.hard_state(), hard_state(1, 1, last));
+    assert_eq!(
+        store
+            .read_entries(last - 49, last + 1, usize::MAX)
+            .unwrap()
+            .len(),
+        50
+    );
+}
+
 #[test]
 fn the_log_is_not_compacted_past_a_membership_change_it_cannot_describe() {
     let dir = tempfile::tempdir().unwrap();

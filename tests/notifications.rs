@@ -414,3 +414,41 @@ fn a_node_behind_the_compacted_log_catches_up_the_notifications_and_read_marks()
         );
     }
 }
+
+#[test]
+fn the_reminder_sweep_reads_the_cards_due_not_the_whole_table() {
+    // Every sweep read all of `tasks` (a million rows every five minutes
+    // on a million cards): no index began with the due date.
+    let mut cluster = start_auth(1, &[], |_| {});
+    cluster.leader(Duration::from_secs(30));
+    let url = cluster.url(1);
+    let due = tomorrow();
+    for i in 0..300 {
+        let task = if i % 100 == 0 {
+            json!({ "title": format!("due {i}"), "assignee": "bo", "due_date": due })
+        } else {
+            json!({ "title": format!("undated {i}") })
+        };
+        call(&service(), "POST", &format!("{url}/api/tasks"), Some(&task)).ok(201);
+    }
+    let (table, key) = block_on(async {
+        use mysql_async::prelude::*;
+        let mut conn = mysql_async::Conn::from_url(cluster.mysql_url(1))
+            .await
+            .unwrap();
+        conn.query_drop("ANALYZE TABLE tasks").await.unwrap();
+        let plan: mysql_async::Row = conn
+            .exec_first(
+                format!("EXPLAIN {}", taskraft::db::notifications::DUE_UNREMINDED),
+                (due.as_str(), due.as_str(), 100u64),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        conn.disconnect().await.unwrap();
+        let table: Option<String> = plan.get("table").unwrap();
+        let key: Option<String> = plan.get("key").unwrap();
+        (table.unwrap_or_default(), key.unwrap_or_default())
+    });
+    assert_eq!((table.as_str(), key.as_str()), ("t", "tasks_due"));
+}

@@ -99,6 +99,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "V15__webhooks.sql",
         sql: include_str!("../../sql/V15__webhooks.sql"),
     },
+    Migration {
+        version: 16,
+        name: "V16__due_index.sql",
+        sql: include_str!("../../sql/V16__due_index.sql"),
+    },
 ];
 
 const LOCK_TIMEOUT_SECS: u32 = 60;

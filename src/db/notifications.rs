@@ -274,6 +274,16 @@ pub async fn reminded(
     Ok(found)
 }
 
+/// The cards due from `?` to `?` with an assignee and no reminder for that
+/// date, at most `?`: a range of `tasks_due` (V16), not the whole table.
+pub const DUE_UNREMINDED: &str =
+    "SELECT t.id, DATE_FORMAT(t.due_date, '%Y-%m-%d'), t.assignee FROM tasks t \
+     WHERE t.due_date BETWEEN ? AND ? AND t.archived = 0 \
+     AND t.assignee IS NOT NULL AND t.assignee <> '' \
+     AND NOT EXISTS (SELECT 1 FROM notifications n \
+       WHERE n.task_id = t.id AND n.due_date = t.due_date AND n.kind = 'due') \
+     ORDER BY t.due_date, t.id LIMIT ?";
+
 /// The cards whose due date is in `[from, to]`, with an assignee and no
 /// reminder for that date yet, at most `limit`, with their assignee: what
 /// the sweep proposes.
@@ -285,12 +295,7 @@ pub async fn due_unreminded(
 ) -> Result<Vec<(TaskId, Date, String)>, DbError> {
     let rows: Vec<(String, String, String)> = conn
         .exec(
-            "SELECT t.id, DATE_FORMAT(t.due_date, '%Y-%m-%d'), t.assignee FROM tasks t \
-             WHERE t.due_date BETWEEN ? AND ? AND t.archived = 0 \
-             AND t.assignee IS NOT NULL AND t.assignee <> '' \
-             AND NOT EXISTS (SELECT 1 FROM notifications n \
-               WHERE n.task_id = t.id AND n.due_date = t.due_date AND n.kind = 'due') \
-             ORDER BY t.due_date, t.id LIMIT ?",
+            DUE_UNREMINDED,
             (
                 super::rows::date_value(Some(from)),
                 super::rows::date_value(Some(to)),

@@ -90,12 +90,18 @@ impl Layer {
 impl Filter {
     /// A filter holding `hashes`, with room for as many again.
     pub fn of(hashes: &[u64]) -> Filter {
-        let mut layer = Layer::with_room((2 * hashes.len()).max(MIN_ROOM));
+        let mut filter = Filter::with_room(2 * hashes.len());
         for hash in hashes {
-            layer.insert(*hash);
+            filter.insert(*hash);
         }
+        filter
+    }
+
+    /// An empty filter with room for `room` values (at least
+    /// [`MIN_ROOM`]); past that it grows by another, as any filter does.
+    pub fn with_room(room: usize) -> Filter {
         Filter {
-            layers: vec![layer],
+            layers: vec![Layer::with_room(room.max(MIN_ROOM))],
         }
     }
 

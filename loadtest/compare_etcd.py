@@ -32,8 +32,13 @@ TCK = os.sysconf("SC_CLK_TCK")
 
 def http(url, data=None, timeout=5, method=None):
     body = None if data is None else json.dumps(data).encode()
-    req = urllib.request.Request(url, data=body, method=method,
-                                 headers={"Content-Type": "application/json"} if body else {})
+    headers = {"Content-Type": "application/json"} if body else {}
+    # taskraft's api needs a credential (the demo's service token); etcd's
+    # gateway is sent none, as it would read one as an etcd auth token.
+    token = os.environ.get("TASKRAFT_TOKEN")
+    if token and "/api/" in url:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, data=body, method=method, headers=headers)
     with urllib.request.urlopen(req, timeout=timeout) as r:
         return r.status, dict(r.headers), r.read()
 

@@ -48,3 +48,12 @@ function done(summary, latency, requests)
     latency.max / 1e3, latency.mean / 1e3,
     e.connect, e.read, e.write, e.status, e.timeout))
 end
+
+-- taskraft's api needs a credential: the demo's service token, from
+-- $TASKRAFT_TOKEN (as `loadtest` sends it). Call from init().
+function taskraft_auth()
+  local token = os.getenv("TASKRAFT_TOKEN")
+  if token and #token > 0 then
+    wrk.headers["Authorization"] = "Bearer " .. token
+  end
+end

@@ -15,6 +15,7 @@ function init(args)
   desc = tonumber(args[1] or "150")
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
+  taskraft_auth()
 end
 
 function request()

@@ -22,6 +22,7 @@ function init(args)
   assert(n > 0, "no ids in " .. file)
   math.randomseed(os.time() + (tid or 0) * 7919)
   wrk.method = "GET"
+  taskraft_auth()
 end
 
 function request()

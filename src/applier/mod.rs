@@ -114,7 +114,7 @@ pub struct Applier {
     /// Counts the states read: the filters read in the background for one
     /// are given only to that one.
     generation: u64,
-    /// Filters read for `state` while a batch held it.
+    /// Filters read for `state`, given to it when the next batch takes it.
     filters: Option<LoadedFilters>,
     /// Committed rows, shared with the api's reads.
     rows: ProjectionCache,
@@ -184,10 +184,13 @@ impl Applier {
             self.catch_up(ctx);
             return;
         }
-        let Some(state) = self.state.take() else {
+        let Some(mut state) = self.state.take() else {
             self.load_state(ctx);
             return;
         };
+        if let Some(loaded) = self.filters.take() {
+            state.filters_loaded(loaded.ids, loaded.keys);
+        }
         if self.committed_index <= state.applied_index {
             self.state = Some(state);
             return;
@@ -257,11 +260,7 @@ impl Applier {
                             // After an expiry that left the Bloom filter
                             // full of expired keys, it is read afresh.
                             if !executor.state.stale() {
-                                let mut state = executor.state;
-                                if let Some(loaded) = applier.filters.take() {
-                                    state.filters_loaded(loaded.ids, loaded.keys);
-                                }
-                                applier.state = Some(state);
+                                applier.state = Some(executor.state);
                             }
                             applier.next_batch(ctx);
                         }
@@ -311,7 +310,7 @@ impl Applier {
     }
 
     /// Reads the filters of state `generation` on a connection of its own,
-    /// and gives them to that state (or drops them, if it was replaced
+    /// and gives them to that state at its next batch (or drops them, if it was replaced
     /// meanwhile). Until then the state asks MySQL about every id and key
     /// it does not cache; a failure is retried, as the state stays correct
     /// without them.
@@ -335,11 +334,7 @@ impl Applier {
                         ms = started.elapsed().as_millis() as u64,
                         "id and key filters read"
                     );
-                    match &mut applier.state {
-                        Some(state) => state.filters_loaded(ids, keys),
-                        // A batch holds the state: it takes them when done.
-                        None => applier.filters = Some(LoadedFilters { ids, keys }),
-                    }
+                    applier.filters = Some(LoadedFilters { ids, keys });
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "reading the id and key filters failed; retrying");

@@ -206,7 +206,8 @@ impl ApplyState {
 
     /// Whether the filters are read (until then every id and key not in
     /// memory is asked of MySQL).
-    pub fn filters_ready(&self) -> bool {
+    #[cfg(test)]
+    fn filters_ready(&self) -> bool {
         matches!(self.filters, Filters::Ready { .. })
     }
 

@@ -15,7 +15,7 @@ use mysql_async::prelude::*;
 use serde_json::{json, Value};
 use taskraft::db::queries::{column_statement, Statement, TaskFilter};
 use taskraft::db::search::{
-    choose_plan, rows_statement, search_statement, Plan, RankCursor, Scope, Sizes, Words,
+    choose_plan, rows_statement, search_statement, Plan, Planner, RankCursor, Scope, Sizes, Words,
 };
 use taskraft::task::catalog::fixed_column;
 use taskraft::task::{BoardId, Priority, Status, TaskId};
@@ -642,6 +642,36 @@ fn every_filter_combination_reads_an_index_and_answers_what_filtering_every_task
         "item: common in the table, absent from the newest"
     );
 
+    // A node's planner measures a word once: a second search of the same
+    // words asks MySQL nothing for its plan when a word is rare, and only
+    // where the newest window starts when every word is common; a word it
+    // has not seen is measured (and the burst above is still seen through).
+    let planner = Planner::new(small);
+    let planned = |text: &str| -> (Plan, u64) {
+        block_on(async {
+            let mut conn = mysql_async::Conn::from_url(&mysql).await.unwrap();
+            let before = executed(&mut conn).await;
+            let plan = planner
+                .plan(&mut conn, &Words::parse(text).unwrap())
+                .await
+                .unwrap();
+            let after = executed(&mut conn).await;
+            conn.disconnect().await.unwrap();
+            (plan, after - before)
+        })
+    };
+    let (plan, first) = planned("zzzzz item");
+    assert_eq!(plan, Plan::Fulltext { common: 2 });
+    assert!(first >= 4, "measured: {first} statements");
+    assert_eq!(planned("zzzzz item"), (Plan::Fulltext { common: 2 }, 0));
+    assert_eq!(planned("item zzzzz"), (Plan::Fulltext { common: 1 }, 0));
+    let (plan, asked) = planned("item");
+    assert!(matches!(plan, Plan::Newest { .. }), "{plan:?}");
+    assert_eq!(asked, 1, "where the window starts");
+    let (plan, asked) = planned("zzzzz printer");
+    assert_eq!(plan, choose("zzzzz printer", small));
+    assert!(asked >= 4, "printer measured: {asked} statements");
+
     // Every node's projection, label copies included, is the fold of the
     // events.
     for id in 1..=3 {
@@ -652,6 +682,18 @@ fn every_filter_combination_reads_an_index_and_answers_what_filtering_every_task
             String::from_utf8_lossy(&check.stdout)
         );
     }
+}
+
+/// Prepared statements this connection has executed (read as text: not
+/// one of them).
+async fn executed(conn: &mut mysql_async::Conn) -> u64 {
+    conn.query_first(
+        "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS \
+         WHERE VARIABLE_NAME = 'COM_STMT_EXECUTE'",
+    )
+    .await
+    .unwrap()
+    .unwrap()
 }
 
 fn search(url: &str, query: &str) -> Response {

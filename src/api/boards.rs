@@ -593,12 +593,15 @@ pub async fn delete_column(
             for archived in [false, true] {
                 let cards = queries::column_page(
                     &state.pool,
+                    &state.planner,
                     column.board_id,
                     Some(id),
                     archived,
-                    &TaskFilter::default(),
+                    &TaskFilter {
+                        limit: MOVE_PAGE,
+                        ..TaskFilter::default()
+                    },
                     None,
-                    MOVE_PAGE,
                 )
                 .await?
                 .tasks;
@@ -686,6 +689,7 @@ pub async fn tasks(
         text: request::nonempty(query.q.as_deref())
             .map(|q| super::tasks::words(&q))
             .transpose()?,
+        limit,
         ..TaskFilter::default()
     };
     let filtered = filter.assignee.is_some()
@@ -718,12 +722,12 @@ pub async fn tasks(
     }
     let page = queries::column_page(
         &state.pool,
+        &state.planner,
         board,
         column,
         query.archived,
         &filter,
         after,
-        limit,
     )
     .await?;
     let counted = |c: &ColumnId| {

@@ -79,6 +79,8 @@ pub struct AppState {
     pub jobs: crate::import::Jobs,
     /// `webhook_allow_private`: a new webhook may name a local address.
     pub webhook_allow_private: bool,
+    /// How common the words searched lately are (`db::search::Planner`).
+    pub planner: crate::db::search::Planner,
 }
 
 /// One route: a method on a path and the handler that serves it.

@@ -365,7 +365,7 @@ pub async fn list(
     };
     read_barrier(&state, query.consistency).await?;
     let catalog = state.rows.catalog();
-    let page = queries::tasks(&state.pool, &filter, |status| {
+    let page = queries::tasks(&state.pool, &state.planner, &filter, |status| {
         catalog
             .columns_of(&DEFAULT_BOARD)
             .into_iter()
@@ -483,7 +483,16 @@ pub async fn search(
         priority: query.priority,
         archived: query.archived,
     };
-    let page = search::search(&state.pool, &words, &scope, &filter, after.as_ref(), limit).await?;
+    let page = search::search(
+        &state.pool,
+        &state.planner,
+        &words,
+        &scope,
+        &filter,
+        after.as_ref(),
+        limit,
+    )
+    .await?;
     let results: Vec<Value> = page
         .hits
         .iter()

@@ -43,7 +43,7 @@ pub struct TaskFilter {
     /// a word or the start of one), through the FULLTEXT index.
     pub text: Option<Words>,
     /// The words of `text` (bit i: the i-th) that are common
-    /// ([`search::choose_plan`]): checked by regular expression on the
+    /// ([`search::Planner`]): checked by regular expression on the
     /// rows read, not through the FULLTEXT index, which would read every
     /// task that has them. With every word common, the list is read in
     /// board order through the filters' index, as without `text`. Set by
@@ -313,25 +313,26 @@ const TASK_COLUMNS_T: &str = "t.id, t.title, t.description, t.status, t.position
      t.assignee, t.labels, t.due_date, t.version, t.created_at, t.updated_at, t.board_id, \
      t.column_id, t.archived";
 
-/// A page of one board column's cards under `filter` ([`column_statement`]),
+/// A page (`filter.limit` cards) of one board column's cards under `filter` ([`column_statement`]),
 /// or, `column` `None`, of the board's archived cards (unfiltered: one read
 /// of `tasks_board_archive`), in position order after `after`.
 pub async fn column_page(
     pool: &Pool,
+    planner: &search::Planner,
     board: BoardId,
     column: Option<ColumnId>,
     archived: bool,
     filter: &TaskFilter,
     after: Option<(f64, TaskId)>,
-    limit: usize,
 ) -> Result<ColumnPage, DbError> {
+    let limit = filter.limit;
     let mut conn = pool.get_conn().await?;
     let mut snapshot = TxOpts::default();
     snapshot
         .with_consistent_snapshot(true)
         .with_readonly(Some(true));
     let mut tx = conn.start_transaction(snapshot).await?;
-    let filter = &planned(&mut tx, filter).await?;
+    let filter = &planned(&mut tx, planner, filter).await?;
     let (sql, params) = match column {
         Some(column) => {
             let statement = column_statement(filter, &[column], archived, after, limit + 1);
@@ -390,16 +391,17 @@ pub struct ColumnPage {
     pub checklist_progress: std::collections::HashMap<TaskId, (u64, u64)>,
 }
 
-/// `filter` with its common words marked (`search::choose_plan`): those go
+/// `filter` with its common words marked (`search::Planner`): those go
 /// to a regular expression on the rows read, the others to the FULLTEXT
 /// index.
 async fn planned(
     tx: &mut mysql_async::Transaction<'_>,
+    planner: &search::Planner,
     filter: &TaskFilter,
 ) -> Result<TaskFilter, DbError> {
     let mut filter = filter.clone();
     if let Some(words) = &filter.text {
-        filter.common = match search::choose_plan(tx, words, search::Sizes::DEFAULT).await? {
+        filter.common = match planner.plan(tx, words).await? {
             search::Plan::Fulltext { common } => common,
             search::Plan::Newest { .. } => ((1u32 << words.as_slice().len()) - 1) as u16,
         };
@@ -413,6 +415,7 @@ async fn planned(
 /// columns of that status), from the cursor's status on.
 pub async fn tasks(
     pool: &Pool,
+    planner: &search::Planner,
     filter: &TaskFilter,
     columns: impl Fn(Status) -> Vec<ColumnId>,
 ) -> Result<TaskPage, DbError> {
@@ -422,7 +425,7 @@ pub async fn tasks(
         .with_consistent_snapshot(true)
         .with_readonly(Some(true));
     let mut tx = conn.start_transaction(snapshot).await?;
-    let filter = &planned(&mut tx, filter).await?;
+    let filter = &planned(&mut tx, planner, filter).await?;
     let mut rows: Vec<mysql_async::Row> = Vec::new();
     for status in Status::ALL {
         if filter.status.is_some_and(|s| s != status) {

@@ -24,6 +24,8 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use mysql_async::prelude::*;
 use mysql_async::{Pool, TxOpts, Value};
@@ -504,15 +506,17 @@ async fn spread_hits(
     Ok((hits, sampled))
 }
 
-/// The plan of a new search of `words` (see [`search`]).
-pub async fn choose_plan(
+/// Which of `words` are common (bit i: the i-th word), measured on the
+/// table, and the id of the [`Sizes::window`]-th newest task; `None` when
+/// there are fewer tasks than that (the index reads little whatever the
+/// words).
+async fn measure(
     tx: &mut impl Queryable,
     words: &Words,
     sizes: Sizes,
-) -> Result<Plan, DbError> {
+) -> Result<Option<(u16, String)>, DbError> {
     let Some(from) = nth_newest(tx, sizes.window).await? else {
-        // Few tasks: the index reads little whatever the words.
-        return Ok(Plan::Fulltext { common: 0 });
+        return Ok(None);
     };
     let probe = nth_newest(tx, sizes.probe)
         .await?
@@ -552,13 +556,115 @@ pub async fn choose_plan(
             common |= 1 << i;
         }
     }
-    if usize::from(common) == (1 << words.0.len()) - 1 {
+    Ok(Some((common, from)))
+}
+
+/// The plan of a new search of `words`, measured afresh (see [`search`]
+/// and [`Planner`], which remembers what it measured).
+pub async fn choose_plan(
+    tx: &mut impl Queryable,
+    words: &Words,
+    sizes: Sizes,
+) -> Result<Plan, DbError> {
+    Planner::new(sizes).plan(tx, words).await
+}
+
+/// How long a word's measure stands: a word in about [`COMMON_MATCHES`]
+/// tasks does not become rare, or a rare one common, in minutes.
+pub const KNOWN_FOR: Duration = Duration::from_secs(300);
+/// The most words a [`Planner`] remembers (about 100 bytes each).
+pub const KNOWN_WORDS: usize = 10_000;
+
+/// Chooses the plan of new searches, remembering for [`KNOWN_FOR`] whether
+/// each word it measured is common. Measuring a word reads a few thousand
+/// tasks' text by regular expression (about 10 ms on a million tasks);
+/// the words people search repeat, so most searches measure nothing, and a
+/// search of rare words then asks MySQL only for its page. One per node,
+/// in the API's state; bounded by [`KNOWN_WORDS`].
+pub struct Planner {
+    sizes: Sizes,
+    known: Mutex<HashMap<String, (bool, Instant)>>,
+}
+
+impl Planner {
+    pub fn new(sizes: Sizes) -> Planner {
+        Planner {
+            sizes,
+            known: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The plan of a new search of `words` (see [`search`]).
+    pub async fn plan(&self, tx: &mut impl Queryable, words: &Words) -> Result<Plan, DbError> {
+        let (mut common, unknown) = self.recall(words, Instant::now());
+        let mut from = None;
+        if !unknown.is_empty() {
+            let asked = Words(unknown.iter().map(|&i| words.0[i].clone()).collect());
+            let Some((measured, newest)) = measure(tx, &asked, self.sizes).await? else {
+                // Few tasks: nothing worth remembering.
+                return Ok(Plan::Fulltext { common: 0 });
+            };
+            for (j, &i) in unknown.iter().enumerate() {
+                if measured & (1 << j) != 0 {
+                    common |= 1 << i;
+                }
+            }
+            self.remember(&asked, measured, Instant::now());
+            from = Some(newest);
+        }
+        if usize::from(common) != (1 << words.0.len()) - 1 {
+            return Ok(Plan::Fulltext { common });
+        }
+        let from = match from {
+            Some(from) => from,
+            None => match nth_newest(tx, self.sizes.window).await? {
+                Some(from) => from,
+                // The table shrank below the window since: few tasks.
+                None => return Ok(Plan::Fulltext { common: 0 }),
+            },
+        };
         let from = from
             .parse()
             .map_err(|_| DbError::Corrupt(format!("tasks.id `{from}`")))?;
-        return Ok(Plan::Newest { from });
+        Ok(Plan::Newest { from })
     }
-    Ok(Plan::Fulltext { common })
+
+    /// The words known to be common (bit i), and the indexes of the words
+    /// not known at `now`.
+    fn recall(&self, words: &Words, now: Instant) -> (u16, Vec<usize>) {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let mut common = 0u16;
+        let mut unknown = Vec::new();
+        for (i, word) in words.0.iter().enumerate() {
+            match known.get(word) {
+                Some(&(is_common, at)) if now.duration_since(at) < KNOWN_FOR => {
+                    if is_common {
+                        common |= 1 << i;
+                    }
+                }
+                _ => unknown.push(i),
+            }
+        }
+        (common, unknown)
+    }
+
+    fn remember(&self, words: &Words, common: u16, now: Instant) {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if known.len() + words.0.len() > KNOWN_WORDS {
+            known.retain(|_, (_, at)| now.duration_since(*at) < KNOWN_FOR);
+            if known.len() + words.0.len() > KNOWN_WORDS {
+                known.clear();
+            }
+        }
+        for (i, word) in words.0.iter().enumerate() {
+            known.insert(word.clone(), (common & (1 << i) != 0, now));
+        }
+    }
+
+    /// How many words are remembered.
+    pub fn known_words(&self) -> usize {
+        self.known.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
 }
 
 /// A ranked page of the tasks of `scope` matching `words`, read in one
@@ -566,8 +672,10 @@ pub async fn choose_plan(
 ///
 /// A match has every word, each as a word or the start of one, in its
 /// title or description. How the matches are ranked depends on how common
-/// the words are, measured on the [`PROBE`] newest tasks when the search
-/// begins (later pages keep the first page's plan, carried in the cursor):
+/// the words are, measured on the [`PROBE`] newest tasks and a sample
+/// spread over the table when a search first has the word (the
+/// [`Planner`] remembers it for [`KNOWN_FOR`]; later pages keep the first
+/// page's plan, carried in the cursor):
 ///
 /// - some word is in fewer than about [`COMMON_MATCHES`] tasks (or there
 ///   are at most [`WINDOW`] tasks): every matching task of `scope`, ranked by
@@ -588,6 +696,7 @@ pub async fn choose_plan(
 /// matches exist.
 pub async fn search(
     pool: &Pool,
+    planner: &Planner,
     words: &Words,
     scope: &Scope,
     filter: &SearchFilter,
@@ -602,7 +711,7 @@ pub async fn search(
     let mut tx = conn.start_transaction(snapshot).await?;
     let plan = match after {
         Some(cursor) => cursor.plan.clone(),
-        None => choose_plan(&mut tx, words, Sizes::DEFAULT).await?,
+        None => planner.plan(&mut tx, words).await?,
     };
     let mut ranked: Vec<(String, f64)> = Vec::new();
     if scope != &Scope::Boards(Vec::new()) {
@@ -736,5 +845,39 @@ mod tests {
         ] {
             assert!(bad.parse::<RankCursor>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_planner_remembers_each_word_for_a_while_and_a_bounded_number_of_words() {
+        let planner = Planner::new(Sizes::DEFAULT);
+        let start = Instant::now();
+        let words = Words::parse("invoice kelomar export").unwrap();
+        assert_eq!(planner.recall(&words, start), (0, vec![0, 1, 2]));
+        // Measured: "invoice" and "export" common, "kelomar" rare.
+        planner.remember(&Words::parse("invoice kelomar").unwrap(), 0b01, start);
+        assert_eq!(planner.recall(&words, start), (0b001, vec![2]));
+        planner.remember(&Words::parse("export").unwrap(), 0b1, start);
+        let later = start + KNOWN_FOR - Duration::from_secs(1);
+        assert_eq!(planner.recall(&words, later), (0b101, vec![]));
+        let reordered = Words::parse("kelomar export invoice").unwrap();
+        assert_eq!(planner.recall(&reordered, later), (0b110, vec![]));
+        // Stale: measured again.
+        assert_eq!(
+            planner.recall(&words, start + KNOWN_FOR),
+            (0, vec![0, 1, 2])
+        );
+
+        // Bounded: when full, the stale words go; if none is stale, every word.
+        let planner = Planner::new(Sizes::DEFAULT);
+        for i in 0..KNOWN_WORDS {
+            planner.remember(&Words(vec![format!("w{i}")]), 0, start);
+        }
+        assert_eq!(planner.known_words(), KNOWN_WORDS);
+        planner.remember(&Words(vec!["fresh".into()]), 1, start + KNOWN_FOR);
+        assert_eq!(planner.known_words(), 1, "every stale word dropped");
+        for i in 0..KNOWN_WORDS + 5 {
+            planner.remember(&Words(vec![format!("v{i}")]), 0, start + KNOWN_FOR);
+        }
+        assert!(planner.known_words() <= KNOWN_WORDS);
     }
 }

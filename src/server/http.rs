@@ -114,6 +114,7 @@ pub fn app_state(
         presence: node.presence.clone(),
         jobs: crate::import::Jobs::default(),
         webhook_allow_private: settings.webhook_allow_private,
+        planner: crate::db::search::Planner::new(crate::db::search::Sizes::DEFAULT),
     })
 }
 

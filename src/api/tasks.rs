@@ -510,8 +510,8 @@ pub async fn search(
             // word searches them all).
             "searched": match page.plan {
                 search::Plan::Fulltext { .. } => json!({ "tasks": "all" }),
-                search::Plan::Newest { .. } => {
-                    json!({ "tasks": "newest", "window": search::WINDOW })
+                search::Plan::Newest { window, .. } => {
+                    json!({ "tasks": "newest", "window": window })
                 }
             },
         })))

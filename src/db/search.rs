@@ -133,9 +133,10 @@ pub enum Plan {
     /// is not common.
     Fulltext { common: u16 },
     /// Every word is common: the matches among the tasks from `from` (by
-    /// id, so by creation time) onwards, the newest [`WINDOW`] tasks when
-    /// the search began, ranked by occurrences (see [`search`]).
-    Newest { from: TaskId },
+    /// id, so by creation time) onwards, the newest `window` tasks when
+    /// the search began (at most [`WINDOW`]: as many as hold about
+    /// [`NEWEST_MATCHES`] matches), ranked by occurrences (see [`search`]).
+    Newest { from: TaskId, window: usize },
 }
 
 impl Plan {
@@ -165,7 +166,9 @@ impl fmt::Display for RankCursor {
         match &self.plan {
             Plan::Fulltext { common: 0 } => write!(f, "r~{}~{}", self.score, self.id),
             Plan::Fulltext { common } => write!(f, "r~{}~{}~c{common}", self.score, self.id),
-            Plan::Newest { from } => write!(f, "w~{}~{}~{from}", self.score, self.id),
+            Plan::Newest { from, window } => {
+                write!(f, "w~{}~{}~{from}~{window}", self.score, self.id)
+            }
         }
     }
 }
@@ -196,9 +199,17 @@ impl FromStr for RankCursor {
                     .and_then(|m| m.parse().ok())
                     .ok_or(BadCursor)?,
             },
-            ("w", Some(from)) => Plan::Newest {
-                from: from.parse().map_err(|_| BadCursor)?,
-            },
+            ("w", Some(rest)) => {
+                // A cursor from before windows fitted to the words: WINDOW.
+                let (from, window) = match rest.split_once('~') {
+                    Some((from, window)) => (from, window.parse().map_err(|_| BadCursor)?),
+                    None => (rest, WINDOW),
+                };
+                Plan::Newest {
+                    from: from.parse().map_err(|_| BadCursor)?,
+                    window,
+                }
+            }
             _ => return Err(BadCursor),
         };
         Ok(RankCursor { score, id, plan })
@@ -226,6 +237,12 @@ pub struct SearchPage {
 
 /// How many of the newest tasks [`Plan::Newest`] ranks.
 pub const WINDOW: usize = 20_000;
+/// About how many matches [`Plan::Newest`] ranks: its window is the newest
+/// tasks that hold about this many, by the words' shares of the [`PROBE`]
+/// newest tasks (a word in a third of the tasks: the newest 1,500; the
+/// whole [`WINDOW`] for a word in under 2.5 %). Reading fewer rows' text
+/// is what makes a search of very common words cheap.
+pub const NEWEST_MATCHES: usize = 500;
 /// How many of the newest tasks tell how common a word is.
 pub const PROBE: usize = 2_000;
 /// A word is common when about this many tasks or more have it (its share
@@ -354,7 +371,7 @@ pub fn filtered_statement(
             }
             sql.push(" ORDER BY score DESC, id LIMIT ?");
         }
-        Plan::Newest { from } => {
+        Plan::Newest { from, .. } => {
             sql.push("SELECT id, CAST(");
             for (i, word) in words.0.iter().enumerate() {
                 sql.push(if i == 0 { "" } else { " + " });
@@ -412,6 +429,7 @@ pub struct Sizes {
     pub window: usize,
     pub probe: usize,
     pub common_matches: u64,
+    pub newest_matches: usize,
 }
 
 impl Sizes {
@@ -419,6 +437,7 @@ impl Sizes {
         window: WINDOW,
         probe: PROBE,
         common_matches: COMMON_MATCHES,
+        newest_matches: NEWEST_MATCHES,
     };
 }
 
@@ -506,15 +525,23 @@ async fn spread_hits(
     Ok((hits, sampled))
 }
 
-/// Which of `words` are common (bit i: the i-th word), measured on the
-/// table, and the id of the [`Sizes::window`]-th newest task; `None` when
-/// there are fewer tasks than that (the index reads little whatever the
-/// words).
+/// What a search learnt of a word: whether it is common (in about
+/// [`Sizes::common_matches`] tasks or more), and its share of the
+/// [`Sizes::probe`] newest tasks.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Measure {
+    common: bool,
+    share: f64,
+}
+
+/// Each of `words` measured on the table, and the id of the
+/// [`Sizes::window`]-th newest task; `None` when there are fewer tasks
+/// than that (the index reads little whatever the words).
 async fn measure(
     tx: &mut impl Queryable,
     words: &Words,
     sizes: Sizes,
-) -> Result<Option<(u16, String)>, DbError> {
+) -> Result<Option<(Vec<Measure>, String)>, DbError> {
     let Some(from) = nth_newest(tx, sizes.window).await? else {
         return Ok(None);
     };
@@ -547,16 +574,19 @@ async fn measure(
         .unwrap_or(0);
     let rows = rows.max(sizes.window as u64);
     let (spread, sampled) = spread_hits(tx, words, sizes.probe).await?;
-    let mut common: u16 = 0;
-    for (i, spread) in spread.iter().enumerate() {
-        let hits: u64 = row.get::<Option<u64>, _>(i).flatten().unwrap_or(0);
-        if hits * rows >= sizes.common_matches * sizes.probe as u64
-            || spread * rows >= sizes.common_matches * sampled.max(1)
-        {
-            common |= 1 << i;
-        }
-    }
-    Ok(Some((common, from)))
+    let measures = spread
+        .iter()
+        .enumerate()
+        .map(|(i, spread)| {
+            let hits: u64 = row.get::<Option<u64>, _>(i).flatten().unwrap_or(0);
+            Measure {
+                common: hits * rows >= sizes.common_matches * sizes.probe as u64
+                    || spread * rows >= sizes.common_matches * sampled.max(1),
+                share: hits as f64 / sizes.probe as f64,
+            }
+        })
+        .collect();
+    Ok(Some((measures, from)))
 }
 
 /// The plan of a new search of `words`, measured afresh (see [`search`]
@@ -574,97 +604,158 @@ pub async fn choose_plan(
 pub const KNOWN_FOR: Duration = Duration::from_secs(300);
 /// The most words a [`Planner`] remembers (about 100 bytes each).
 pub const KNOWN_WORDS: usize = 10_000;
+/// How long where a window of the newest tasks starts stands: a window
+/// may hold the tasks made in this time too.
+pub const START_FOR: Duration = Duration::from_secs(5);
+/// The most window starts a [`Planner`] remembers.
+const KNOWN_STARTS: usize = 64;
 
-/// Chooses the plan of new searches, remembering for [`KNOWN_FOR`] whether
-/// each word it measured is common. Measuring a word reads a few thousand
-/// tasks' text by regular expression (about 10 ms on a million tasks);
-/// the words people search repeat, so most searches measure nothing, and a
+/// Chooses the plan of new searches, remembering for [`KNOWN_FOR`] what it
+/// measured of each word, and for [`START_FOR`] where each window of the
+/// newest tasks it read starts. Measuring a word reads a few thousand
+/// tasks' text by regular expression (about 10 ms on a million tasks); the
+/// words people search repeat, so most searches measure nothing, and a
 /// search of rare words then asks MySQL only for its page. One per node,
 /// in the API's state; bounded by [`KNOWN_WORDS`].
 pub struct Planner {
     sizes: Sizes,
-    known: Mutex<HashMap<String, (bool, Instant)>>,
+    known: Mutex<Known>,
+}
+
+#[derive(Default)]
+struct Known {
+    words: HashMap<String, (Measure, Instant)>,
+    /// `n` → the id of the `n`-th newest task.
+    starts: HashMap<usize, (String, Instant)>,
 }
 
 impl Planner {
     pub fn new(sizes: Sizes) -> Planner {
         Planner {
             sizes,
-            known: Mutex::new(HashMap::new()),
+            known: Mutex::new(Known::default()),
         }
     }
 
     /// The plan of a new search of `words` (see [`search`]).
     pub async fn plan(&self, tx: &mut impl Queryable, words: &Words) -> Result<Plan, DbError> {
-        let (mut common, unknown) = self.recall(words, Instant::now());
-        let mut from = None;
+        let (mut measures, unknown) = self.recall(words, Instant::now());
         if !unknown.is_empty() {
             let asked = Words(unknown.iter().map(|&i| words.0[i].clone()).collect());
-            let Some((measured, newest)) = measure(tx, &asked, self.sizes).await? else {
+            let Some((measured, start)) = measure(tx, &asked, self.sizes).await? else {
                 // Few tasks: nothing worth remembering.
                 return Ok(Plan::Fulltext { common: 0 });
             };
-            for (j, &i) in unknown.iter().enumerate() {
-                if measured & (1 << j) != 0 {
-                    common |= 1 << i;
-                }
+            let now = Instant::now();
+            self.remember(&asked, &measured, now);
+            self.remember_start(self.sizes.window, start, now);
+            for (&i, measure) in unknown.iter().zip(measured) {
+                measures[i] = Some(measure);
             }
-            self.remember(&asked, measured, Instant::now());
-            from = Some(newest);
         }
-        if usize::from(common) != (1 << words.0.len()) - 1 {
+        let measures: Vec<Measure> = measures.into_iter().flatten().collect();
+        let mut common = 0u16;
+        for (i, measure) in measures.iter().enumerate() {
+            if measure.common {
+                common |= 1 << i;
+            }
+        }
+        if !measures.iter().all(|m| m.common) {
             return Ok(Plan::Fulltext { common });
         }
-        let from = match from {
-            Some(from) => from,
-            None => match nth_newest(tx, self.sizes.window).await? {
-                Some(from) => from,
-                // The table shrank below the window since: few tasks.
-                None => return Ok(Plan::Fulltext { common: 0 }),
-            },
+        let share: f64 = measures.iter().map(|m| m.share).product();
+        let window = window_for(share, self.sizes);
+        let Some(from) = self.nth_newest(tx, window).await? else {
+            // The table shrank since the words were measured: few tasks.
+            return Ok(Plan::Fulltext { common: 0 });
         };
         let from = from
             .parse()
             .map_err(|_| DbError::Corrupt(format!("tasks.id `{from}`")))?;
-        Ok(Plan::Newest { from })
+        Ok(Plan::Newest { from, window })
     }
 
-    /// The words known to be common (bit i), and the indexes of the words
-    /// not known at `now`.
-    fn recall(&self, words: &Words, now: Instant) -> (u16, Vec<usize>) {
+    /// The measure of each word known at `now` (`None`: not known), and
+    /// the indexes of the words not known.
+    fn recall(&self, words: &Words, now: Instant) -> (Vec<Option<Measure>>, Vec<usize>) {
         let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        let mut common = 0u16;
-        let mut unknown = Vec::new();
-        for (i, word) in words.0.iter().enumerate() {
-            match known.get(word) {
-                Some(&(is_common, at)) if now.duration_since(at) < KNOWN_FOR => {
-                    if is_common {
-                        common |= 1 << i;
-                    }
-                }
-                _ => unknown.push(i),
-            }
-        }
-        (common, unknown)
+        let measures: Vec<Option<Measure>> = words
+            .0
+            .iter()
+            .map(|word| match known.words.get(word) {
+                Some(&(measure, at)) if now.duration_since(at) < KNOWN_FOR => Some(measure),
+                _ => None,
+            })
+            .collect();
+        let unknown = (0..measures.len())
+            .filter(|&i| measures[i].is_none())
+            .collect();
+        (measures, unknown)
     }
 
-    fn remember(&self, words: &Words, common: u16, now: Instant) {
+    fn remember(&self, words: &Words, measures: &[Measure], now: Instant) {
         let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        if known.len() + words.0.len() > KNOWN_WORDS {
-            known.retain(|_, (_, at)| now.duration_since(*at) < KNOWN_FOR);
-            if known.len() + words.0.len() > KNOWN_WORDS {
-                known.clear();
+        let words_known = &mut known.words;
+        if words_known.len() + words.0.len() > KNOWN_WORDS {
+            words_known.retain(|_, (_, at)| now.duration_since(*at) < KNOWN_FOR);
+            if words_known.len() + words.0.len() > KNOWN_WORDS {
+                words_known.clear();
             }
         }
-        for (i, word) in words.0.iter().enumerate() {
-            known.insert(word.clone(), (common & (1 << i) != 0, now));
+        for (word, measure) in words.0.iter().zip(measures) {
+            words_known.insert(word.clone(), (*measure, now));
         }
+    }
+
+    fn remember_start(&self, n: usize, id: String, now: Instant) {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if known.starts.len() >= KNOWN_STARTS {
+            known.starts.clear();
+        }
+        known.starts.insert(n, (id, now));
+    }
+
+    /// The id of the `n`-th newest task, as read at most [`START_FOR`] ago.
+    async fn nth_newest(
+        &self,
+        tx: &mut impl Queryable,
+        n: usize,
+    ) -> Result<Option<String>, DbError> {
+        let now = Instant::now();
+        {
+            let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((id, at)) = known.starts.get(&n) {
+                if now.duration_since(*at) < START_FOR {
+                    return Ok(Some(id.clone()));
+                }
+            }
+        }
+        let start = nth_newest(tx, n).await?;
+        if let Some(id) = &start {
+            self.remember_start(n, id.clone(), now);
+        }
+        Ok(start)
     }
 
     /// How many words are remembered.
     pub fn known_words(&self) -> usize {
-        self.known.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .words
+            .len()
     }
+}
+
+/// How many of the newest tasks hold about [`Sizes::newest_matches`]
+/// matches of words with this share of the newest tasks (at most
+/// [`Sizes::window`]).
+fn window_for(share: f64, sizes: Sizes) -> usize {
+    let wanted = sizes.newest_matches as f64 / share;
+    if !wanted.is_finite() || wanted >= sizes.window as f64 {
+        return sizes.window;
+    }
+    (wanted.ceil() as usize).max(1)
 }
 
 /// A ranked page of the tasks of `scope` matching `words`, read in one
@@ -816,6 +907,7 @@ mod tests {
             Plan::Fulltext { common: 5 },
             Plan::Newest {
                 from: TaskId::generate(),
+                window: 1316,
             },
         ] {
             let cursor = RankCursor {
@@ -831,6 +923,14 @@ mod tests {
             Plan::Fulltext { common: 0 },
             "a cursor from before plans"
         );
+        assert_eq!(
+            format!("w~2~{id}~{id}").parse::<RankCursor>().unwrap().plan,
+            Plan::Newest {
+                from: id.parse().unwrap(),
+                window: WINDOW
+            },
+            "a cursor from before fitted windows"
+        );
         for bad in [
             "",
             "r~",
@@ -841,6 +941,8 @@ mod tests {
             &format!("r~1~{id}~c99999"),
             &format!("w~1~{id}"),
             &format!("w~1~{id}~x"),
+            &format!("w~1~{id}~{id}~x"),
+            &format!("w~1~{id}~{id}~-5"),
             &format!("x~1~{id}~{id}"),
         ] {
             assert!(bad.parse::<RankCursor>().is_err(), "{bad}");
@@ -851,33 +953,63 @@ mod tests {
     fn a_planner_remembers_each_word_for_a_while_and_a_bounded_number_of_words() {
         let planner = Planner::new(Sizes::DEFAULT);
         let start = Instant::now();
+        let common = Measure {
+            common: true,
+            share: 0.25,
+        };
+        let rare = Measure {
+            common: false,
+            share: 0.0,
+        };
         let words = Words::parse("invoice kelomar export").unwrap();
-        assert_eq!(planner.recall(&words, start), (0, vec![0, 1, 2]));
-        // Measured: "invoice" and "export" common, "kelomar" rare.
-        planner.remember(&Words::parse("invoice kelomar").unwrap(), 0b01, start);
-        assert_eq!(planner.recall(&words, start), (0b001, vec![2]));
-        planner.remember(&Words::parse("export").unwrap(), 0b1, start);
+        assert_eq!(
+            planner.recall(&words, start),
+            (vec![None; 3], vec![0, 1, 2])
+        );
+        planner.remember(
+            &Words::parse("invoice kelomar").unwrap(),
+            &[common, rare],
+            start,
+        );
+        assert_eq!(
+            planner.recall(&words, start),
+            (vec![Some(common), Some(rare), None], vec![2])
+        );
+        planner.remember(&Words::parse("export").unwrap(), &[common], start);
         let later = start + KNOWN_FOR - Duration::from_secs(1);
-        assert_eq!(planner.recall(&words, later), (0b101, vec![]));
         let reordered = Words::parse("kelomar export invoice").unwrap();
-        assert_eq!(planner.recall(&reordered, later), (0b110, vec![]));
+        assert_eq!(
+            planner.recall(&reordered, later),
+            (vec![Some(rare), Some(common), Some(common)], vec![])
+        );
         // Stale: measured again.
         assert_eq!(
             planner.recall(&words, start + KNOWN_FOR),
-            (0, vec![0, 1, 2])
+            (vec![None; 3], vec![0, 1, 2])
         );
 
         // Bounded: when full, the stale words go; if none is stale, every word.
         let planner = Planner::new(Sizes::DEFAULT);
         for i in 0..KNOWN_WORDS {
-            planner.remember(&Words(vec![format!("w{i}")]), 0, start);
+            planner.remember(&Words(vec![format!("w{i}")]), &[rare], start);
         }
         assert_eq!(planner.known_words(), KNOWN_WORDS);
-        planner.remember(&Words(vec!["fresh".into()]), 1, start + KNOWN_FOR);
+        planner.remember(&Words(vec!["fresh".into()]), &[common], start + KNOWN_FOR);
         assert_eq!(planner.known_words(), 1, "every stale word dropped");
         for i in 0..KNOWN_WORDS + 5 {
-            planner.remember(&Words(vec![format!("v{i}")]), 0, start + KNOWN_FOR);
+            planner.remember(&Words(vec![format!("v{i}")]), &[rare], start + KNOWN_FOR);
         }
         assert!(planner.known_words() <= KNOWN_WORDS);
+    }
+
+    #[test]
+    fn the_newest_window_holds_about_the_matches_wanted_and_never_more_than_the_window() {
+        let sizes = Sizes::DEFAULT;
+        assert_eq!(window_for(1.0 / 3.0, sizes), 1500);
+        assert_eq!(window_for(0.1, sizes), 5000);
+        assert_eq!(window_for(0.025, sizes), WINDOW);
+        assert_eq!(window_for(0.001, sizes), WINDOW);
+        assert_eq!(window_for(0.0, sizes), WINDOW, "a burst without the word");
+        assert_eq!(window_for(1.0, sizes), NEWEST_MATCHES);
     }
 }

@@ -691,7 +691,13 @@ fn every_filter_combination_reads_an_index_and_answers_what_filtering_every_task
     assert!(asked <= 1, "{asked} statements");
     let (plan, asked) = planned("zzzzz printer");
     assert_eq!(plan, choose("zzzzz printer", small));
-    assert!(asked >= 4, "printer measured: {asked} statements");
+    // "printer" measured: its shares of the newest tasks and of the spread
+    // sample; where those lie was read for the first measure (at most
+    // START_FOR ago; a slow machine reads them again).
+    assert!(
+        (2..=first).contains(&asked),
+        "printer measured: {asked} statements"
+    );
 
     // Every node's projection, label copies included, is the fold of the
     // events.

@@ -454,28 +454,22 @@ async fn nth_newest(tx: &mut impl Queryable, n: usize) -> Result<Option<String>,
 /// Points of the table's id range the spread sample starts at.
 const SPREAD_POINTS: usize = 20;
 
-/// How many tasks of a sample spread over the whole table have each word,
-/// and how many tasks the sample holds: half of `probe` tasks, in runs from
-/// [`SPREAD_POINTS`] evenly spaced points of the id range (ids are UUIDv7:
-/// points in time). The newest tasks alone can mislead: a burst of new
-/// cards with other words (an import, a load test) made every word look
-/// rare, and the FULLTEXT index then ranked a word in a third of a million
-/// tasks (1.7 s). Reads index ranges by primary key; nothing with the text
-/// is sorted or put in a temporary table.
-async fn spread_hits(
+/// Where the runs of a sample spread over the whole table start and end
+/// (`None`: the table's end): [`SPREAD_POINTS`] evenly spaced points of
+/// the id range (ids are UUIDv7: points in time), half of `probe` tasks in
+/// all. Empty for an empty table. Reads index ranges by primary key.
+async fn spread_runs(
     tx: &mut impl Queryable,
-    words: &Words,
     probe: usize,
-) -> Result<(Vec<u64>, u64), DbError> {
-    let none = (vec![0; words.0.len()], 0);
+) -> Result<Vec<(String, Option<String>)>, DbError> {
     let ends: Option<(Option<String>, Option<String>)> = tx
         .exec_first("SELECT MIN(id), MAX(id) FROM tasks", ())
         .await?;
     let Some((Some(lo), Some(hi))) = ends else {
-        return Ok(none);
+        return Ok(Vec::new());
     };
     let (Ok(lo), Ok(hi)) = (uuid::Uuid::parse_str(&lo), uuid::Uuid::parse_str(&hi)) else {
-        return Ok(none);
+        return Ok(Vec::new());
     };
     let (lo, hi) = (lo.as_u128(), hi.as_u128());
     let per_point = (probe / 2 / SPREAD_POINTS).max(1);
@@ -492,6 +486,23 @@ async fn spread_hits(
         params.extend([point.clone().into(), (per_point as u64 - 1).into()]);
     }
     let ends: Vec<Option<String>> = tx.exec(sql.into_string(), params).await?;
+    Ok(points.into_iter().zip(ends).collect())
+}
+
+/// How many tasks of the spread sample (`runs`, [`spread_runs`]) have each
+/// word, and how many tasks the sample holds. The newest tasks alone can
+/// mislead: a burst of new cards with other words (an import, a load
+/// test) made every word look rare, and the FULLTEXT index then ranked a
+/// word in a third of a million tasks (1.7 s). Nothing with the text is
+/// sorted or put in a temporary table.
+async fn spread_hits(
+    tx: &mut impl Queryable,
+    words: &Words,
+    runs: &[(String, Option<String>)],
+) -> Result<(Vec<u64>, u64), DbError> {
+    if runs.is_empty() {
+        return Ok((vec![0; words.0.len()], 0));
+    }
     let mut sql = Sql::new();
     let mut params: Vec<Value> = Vec::new();
     sql.push("SELECT COUNT(*)");
@@ -500,7 +511,7 @@ async fn spread_hits(
         params.extend([pattern(word).into(), pattern(word).into()]);
     }
     sql.push(" FROM tasks WHERE ");
-    for (i, (point, end)) in points.iter().zip(&ends).enumerate() {
+    for (i, (point, end)) in runs.iter().enumerate() {
         sql.push(if i == 0 { "" } else { " OR " });
         match end {
             Some(end) => {
@@ -532,61 +543,6 @@ async fn spread_hits(
 struct Measure {
     common: bool,
     share: f64,
-}
-
-/// Each of `words` measured on the table, and the id of the
-/// [`Sizes::window`]-th newest task; `None` when there are fewer tasks
-/// than that (the index reads little whatever the words).
-async fn measure(
-    tx: &mut impl Queryable,
-    words: &Words,
-    sizes: Sizes,
-) -> Result<Option<(Vec<Measure>, String)>, DbError> {
-    let Some(from) = nth_newest(tx, sizes.window).await? else {
-        return Ok(None);
-    };
-    let probe = nth_newest(tx, sizes.probe)
-        .await?
-        .ok_or_else(|| DbError::Corrupt("fewer tasks than a moment ago".into()))?;
-    let mut sql = Sql::new();
-    let mut params: Vec<Value> = Vec::new();
-    sql.push("SELECT ");
-    for (i, word) in words.0.iter().enumerate() {
-        sql.push(if i == 0 { "" } else { ", " });
-        sql.push("CAST(SUM(title REGEXP ? OR description REGEXP ?) AS UNSIGNED)");
-        params.extend([pattern(word).into(), pattern(word).into()]);
-    }
-    sql.push(" FROM tasks WHERE id >= ?");
-    params.push(probe.into());
-    let row: mysql_async::Row = tx
-        .exec_first(sql.into_string(), params)
-        .await?
-        .ok_or_else(|| DbError::Corrupt("an aggregate without a row".into()))?;
-    // InnoDB's estimate (its statistics, no count).
-    let rows: u64 = tx
-        .exec_first(
-            "SELECT TABLE_ROWS FROM information_schema.TABLES \
-             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'tasks'",
-            (),
-        )
-        .await?
-        .flatten()
-        .unwrap_or(0);
-    let rows = rows.max(sizes.window as u64);
-    let (spread, sampled) = spread_hits(tx, words, sizes.probe).await?;
-    let measures = spread
-        .iter()
-        .enumerate()
-        .map(|(i, spread)| {
-            let hits: u64 = row.get::<Option<u64>, _>(i).flatten().unwrap_or(0);
-            Measure {
-                common: hits * rows >= sizes.common_matches * sizes.probe as u64
-                    || spread * rows >= sizes.common_matches * sampled.max(1),
-                share: hits as f64 / sizes.probe as f64,
-            }
-        })
-        .collect();
-    Ok(Some((measures, from)))
 }
 
 /// The plan of a new search of `words`, measured afresh (see [`search`]
@@ -627,6 +583,10 @@ struct Known {
     words: HashMap<String, (Measure, Instant)>,
     /// `n` → the id of the `n`-th newest task.
     starts: HashMap<usize, (String, Instant)>,
+    /// InnoDB's estimate of the tasks.
+    rows: Option<(u64, Instant)>,
+    /// Where the spread sample lies ([`spread_runs`]).
+    runs: Option<(Vec<(String, Option<String>)>, Instant)>,
 }
 
 impl Planner {
@@ -642,13 +602,11 @@ impl Planner {
         let (mut measures, unknown) = self.recall(words, Instant::now());
         if !unknown.is_empty() {
             let asked = Words(unknown.iter().map(|&i| words.0[i].clone()).collect());
-            let Some((measured, start)) = measure(tx, &asked, self.sizes).await? else {
+            let Some(measured) = self.measure(tx, &asked).await? else {
                 // Few tasks: nothing worth remembering.
                 return Ok(Plan::Fulltext { common: 0 });
             };
-            let now = Instant::now();
-            self.remember(&asked, &measured, now);
-            self.remember_start(self.sizes.window, start, now);
+            self.remember(&asked, &measured, Instant::now());
             for (&i, measure) in unknown.iter().zip(measured) {
                 measures[i] = Some(measure);
             }
@@ -675,10 +633,103 @@ impl Planner {
         Ok(Plan::Newest { from, window })
     }
 
+    /// Each of `words` measured on the table; `None` when there are
+    /// fewer than [`Sizes::window`] tasks (the index reads little whatever
+    /// the words). Where the newest tasks start, the table's estimated
+    /// rows and where the spread sample lies are read at most
+    /// [`START_FOR`] (the sample: [`KNOWN_FOR`]) ago: measuring a word
+    /// asks MySQL for the words alone.
+    async fn measure(
+        &self,
+        tx: &mut impl Queryable,
+        words: &Words,
+    ) -> Result<Option<Vec<Measure>>, DbError> {
+        let sizes = self.sizes;
+        if self.nth_newest(tx, sizes.window).await?.is_none() {
+            return Ok(None);
+        }
+        let probe = self
+            .nth_newest(tx, sizes.probe)
+            .await?
+            .ok_or_else(|| DbError::Corrupt("fewer tasks than a moment ago".into()))?;
+        let mut sql = Sql::new();
+        let mut params: Vec<Value> = Vec::new();
+        sql.push("SELECT ");
+        for (i, word) in words.0.iter().enumerate() {
+            sql.push(if i == 0 { "" } else { ", " });
+            sql.push("CAST(SUM(title REGEXP ? OR description REGEXP ?) AS UNSIGNED)");
+            params.extend([pattern(word).into(), pattern(word).into()]);
+        }
+        sql.push(" FROM tasks WHERE id >= ?");
+        params.push(probe.into());
+        let row: mysql_async::Row = tx
+            .exec_first(sql.into_string(), params)
+            .await?
+            .ok_or_else(|| DbError::Corrupt("an aggregate without a row".into()))?;
+        let rows = self.rows(tx).await?.max(sizes.window as u64);
+        let runs = self.spread_runs(tx).await?;
+        let (spread, sampled) = spread_hits(tx, words, &runs).await?;
+        let measures = spread
+            .iter()
+            .enumerate()
+            .map(|(i, spread)| {
+                let hits: u64 = row.get::<Option<u64>, _>(i).flatten().unwrap_or(0);
+                Measure {
+                    common: hits * rows >= sizes.common_matches * sizes.probe as u64
+                        || spread * rows >= sizes.common_matches * sampled.max(1),
+                    share: hits as f64 / sizes.probe as f64,
+                }
+            })
+            .collect();
+        Ok(Some(measures))
+    }
+
+    /// InnoDB's estimate of the tasks (its statistics, no count), as read
+    /// at most [`START_FOR`] ago.
+    async fn rows(&self, tx: &mut impl Queryable) -> Result<u64, DbError> {
+        let now = Instant::now();
+        if let Some((rows, at)) = self.lock().rows {
+            if now.duration_since(at) < START_FOR {
+                return Ok(rows);
+            }
+        }
+        let rows: u64 = tx
+            .exec_first(
+                "SELECT TABLE_ROWS FROM information_schema.TABLES \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'tasks'",
+                (),
+            )
+            .await?
+            .flatten()
+            .unwrap_or(0);
+        self.lock().rows = Some((rows, now));
+        Ok(rows)
+    }
+
+    /// [`spread_runs`], as read at most [`KNOWN_FOR`] ago.
+    async fn spread_runs(
+        &self,
+        tx: &mut impl Queryable,
+    ) -> Result<Vec<(String, Option<String>)>, DbError> {
+        let now = Instant::now();
+        if let Some((runs, at)) = &self.lock().runs {
+            if now.duration_since(*at) < KNOWN_FOR {
+                return Ok(runs.clone());
+            }
+        }
+        let runs = spread_runs(tx, self.sizes.probe).await?;
+        self.lock().runs = Some((runs.clone(), now));
+        Ok(runs)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Known> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The measure of each word known at `now` (`None`: not known), and
     /// the indexes of the words not known.
     fn recall(&self, words: &Words, now: Instant) -> (Vec<Option<Measure>>, Vec<usize>) {
-        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let known = self.lock();
         let measures: Vec<Option<Measure>> = words
             .0
             .iter()
@@ -694,7 +745,7 @@ impl Planner {
     }
 
     fn remember(&self, words: &Words, measures: &[Measure], now: Instant) {
-        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let mut known = self.lock();
         let words_known = &mut known.words;
         if words_known.len() + words.0.len() > KNOWN_WORDS {
             words_known.retain(|_, (_, at)| now.duration_since(*at) < KNOWN_FOR);
@@ -708,7 +759,7 @@ impl Planner {
     }
 
     fn remember_start(&self, n: usize, id: String, now: Instant) {
-        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let mut known = self.lock();
         if known.starts.len() >= KNOWN_STARTS {
             known.starts.clear();
         }
@@ -723,7 +774,7 @@ impl Planner {
     ) -> Result<Option<String>, DbError> {
         let now = Instant::now();
         {
-            let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+            let known = self.lock();
             if let Some((id, at)) = known.starts.get(&n) {
                 if now.duration_since(*at) < START_FOR {
                     return Ok(Some(id.clone()));

@@ -454,14 +454,14 @@ async fn nth_newest(tx: &mut impl Queryable, n: usize) -> Result<Option<String>,
 /// Points of the table's id range the spread sample starts at.
 const SPREAD_POINTS: usize = 20;
 
+/// Runs of tasks by id: where each starts and ends (`None`: the table's end).
+type Runs = Vec<(String, Option<String>)>;
+
 /// Where the runs of a sample spread over the whole table start and end
 /// (`None`: the table's end): [`SPREAD_POINTS`] evenly spaced points of
 /// the id range (ids are UUIDv7: points in time), half of `probe` tasks in
 /// all. Empty for an empty table. Reads index ranges by primary key.
-async fn spread_runs(
-    tx: &mut impl Queryable,
-    probe: usize,
-) -> Result<Vec<(String, Option<String>)>, DbError> {
+async fn spread_runs(tx: &mut impl Queryable, probe: usize) -> Result<Runs, DbError> {
     let ends: Option<(Option<String>, Option<String>)> = tx
         .exec_first("SELECT MIN(id), MAX(id) FROM tasks", ())
         .await?;
@@ -498,7 +498,7 @@ async fn spread_runs(
 async fn spread_hits(
     tx: &mut impl Queryable,
     words: &Words,
-    runs: &[(String, Option<String>)],
+    runs: &Runs,
 ) -> Result<(Vec<u64>, u64), DbError> {
     if runs.is_empty() {
         return Ok((vec![0; words.0.len()], 0));
@@ -586,7 +586,7 @@ struct Known {
     /// InnoDB's estimate of the tasks.
     rows: Option<(u64, Instant)>,
     /// Where the spread sample lies ([`spread_runs`]).
-    runs: Option<(Vec<(String, Option<String>)>, Instant)>,
+    runs: Option<(Runs, Instant)>,
 }
 
 impl Planner {
@@ -707,10 +707,7 @@ impl Planner {
     }
 
     /// [`spread_runs`], as read at most [`KNOWN_FOR`] ago.
-    async fn spread_runs(
-        &self,
-        tx: &mut impl Queryable,
-    ) -> Result<Vec<(String, Option<String>)>, DbError> {
+    async fn spread_runs(&self, tx: &mut impl Queryable) -> Result<Runs, DbError> {
         let now = Instant::now();
         if let Some((runs, at)) = &self.lock().runs {
             if now.duration_since(*at) < KNOWN_FOR {

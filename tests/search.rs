@@ -605,6 +605,23 @@ fn every_filter_combination_reads_an_index_and_answers_what_filtering_every_task
             window: 40,
         }
     );
+    // For a user whose boards hold half the cards: twice the tasks.
+    let on_half = block_on(async {
+        let mut conn = mysql_async::Conn::from_url(&mysql).await.unwrap();
+        let plan = Planner::new(fitted)
+            .plan(&mut conn, &Words::parse("item").unwrap(), 0.5)
+            .await
+            .unwrap();
+        conn.disconnect().await.unwrap();
+        plan
+    });
+    assert_eq!(
+        on_half,
+        Plan::Newest {
+            from: ids[ids.len() - 80].parse().unwrap(),
+            window: 80,
+        }
+    );
     assert_eq!(choose("item zzzzz", small), Plan::Fulltext { common: 1 });
     assert_eq!(choose("zzzzz item", small), Plan::Fulltext { common: 2 });
     assert_eq!(choose("zzzzz", small), Plan::Fulltext { common: 0 });
@@ -670,7 +687,7 @@ fn every_filter_combination_reads_an_index_and_answers_what_filtering_every_task
             let mut conn = mysql_async::Conn::from_url(&mysql).await.unwrap();
             let before = executed(&mut conn).await;
             let plan = planner
-                .plan(&mut conn, &Words::parse(text).unwrap())
+                .plan(&mut conn, &Words::parse(text).unwrap(), 1.0)
                 .await
                 .unwrap();
             let after = executed(&mut conn).await;

@@ -483,9 +483,16 @@ pub async fn search(
         priority: query.priority,
         archived: query.archived,
     };
+    // When every word is common, the newest tasks searched hold about as
+    // many of this scope's matches whatever share of the cards it has.
+    let visible = state.rows.catalog().share_of_cards(match &scope {
+        Scope::All => None,
+        Scope::Boards(boards) => Some(boards),
+    });
     let page = search::search(
         &state.pool,
         &state.planner,
+        visible,
         &words,
         &scope,
         &filter,

@@ -552,7 +552,7 @@ pub async fn choose_plan(
     words: &Words,
     sizes: Sizes,
 ) -> Result<Plan, DbError> {
-    Planner::new(sizes).plan(tx, words).await
+    Planner::new(sizes).plan(tx, words, 1.0).await
 }
 
 /// How long a word's measure stands: a word in about [`COMMON_MATCHES`]
@@ -597,8 +597,16 @@ impl Planner {
         }
     }
 
-    /// The plan of a new search of `words` (see [`search`]).
-    pub async fn plan(&self, tx: &mut impl Queryable, words: &Words) -> Result<Plan, DbError> {
+    /// The plan of a new search of `words` (see [`search`]) among the
+    /// cards of boards holding `visible` (0 to 1) of all cards: a
+    /// [`Plan::Newest`] window holds about [`Sizes::newest_matches`] of
+    /// their matches.
+    pub async fn plan(
+        &self,
+        tx: &mut impl Queryable,
+        words: &Words,
+        visible: f64,
+    ) -> Result<Plan, DbError> {
         let (mut measures, unknown) = self.recall(words, Instant::now());
         if !unknown.is_empty() {
             let asked = Words(unknown.iter().map(|&i| words.0[i].clone()).collect());
@@ -621,7 +629,7 @@ impl Planner {
         if !measures.iter().all(|m| m.common) {
             return Ok(Plan::Fulltext { common });
         }
-        let share: f64 = measures.iter().map(|m| m.share).product();
+        let share: f64 = measures.iter().map(|m| m.share).product::<f64>() * visible;
         let window = window_for(share, self.sizes);
         let Some(from) = self.nth_newest(tx, window).await? else {
             // The table shrank since the words were measured: few tasks.
@@ -836,6 +844,7 @@ fn window_for(share: f64, sizes: Sizes) -> usize {
 pub async fn search(
     pool: &Pool,
     planner: &Planner,
+    visible: f64,
     words: &Words,
     scope: &Scope,
     filter: &SearchFilter,
@@ -850,7 +859,7 @@ pub async fn search(
     let mut tx = conn.start_transaction(snapshot).await?;
     let plan = match after {
         Some(cursor) => cursor.plan.clone(),
-        None => planner.plan(&mut tx, words).await?,
+        None => planner.plan(&mut tx, words, visible).await?,
     };
     let mut ranked: Vec<(String, f64)> = Vec::new();
     if scope != &Scope::Boards(Vec::new()) {
@@ -1059,5 +1068,7 @@ mod tests {
         assert_eq!(window_for(0.001, sizes), WINDOW);
         assert_eq!(window_for(0.0, sizes), WINDOW, "a burst without the word");
         assert_eq!(window_for(1.0, sizes), NEWEST_MATCHES);
+        // A user on boards with an eighth of the cards: eight times the tasks.
+        assert_eq!(window_for(0.5 * 0.125, sizes), 8_000);
     }
 }

@@ -457,6 +457,24 @@ impl Catalog {
         self.counts.get(column).copied().unwrap_or_default()
     }
 
+    /// The share of every board's cards (live and archived) that are on
+    /// `boards` (`None`: all of them); 1 while no card is counted.
+    pub fn share_of_cards(&self, boards: Option<&[BoardId]>) -> f64 {
+        let (mut on, mut all) = (0u64, 0u64);
+        for column in self.columns.values() {
+            let cards = self.counts(&column.id).total();
+            all += cards;
+            if boards.is_none_or(|boards| boards.contains(&column.board_id)) {
+                on += cards;
+            }
+        }
+        if all == 0 {
+            1.0
+        } else {
+            on as f64 / all as f64
+        }
+    }
+
     /// The column a stored placement names.
     pub fn column_of(column: Option<ColumnId>, status: Status) -> ColumnId {
         column.unwrap_or_else(|| fixed_column(status))
@@ -875,4 +893,40 @@ fn unique_key(name: &str, siblings: &[&Column]) -> String {
         .map(|n| format!("{base}_{n}"))
         .find(|k| !taken(k))
         .expect("some number is free")
+}
+
+#[cfg(test)]
+mod share_tests {
+    use super::*;
+
+    #[test]
+    fn the_share_of_cards_counts_live_and_archived_cards_of_the_boards_named() {
+        let mut catalog = Catalog::default();
+        assert_eq!(catalog.share_of_cards(None), 1.0, "no card counted");
+        assert_eq!(catalog.share_of_cards(Some(&[])), 1.0, "no card counted");
+        let todo = fixed_column(Status::Todo);
+        let done = fixed_column(Status::Done);
+        for _ in 0..3 {
+            catalog.moved(None, Some((todo, false)));
+        }
+        catalog.moved(None, Some((done, true)));
+        assert_eq!(catalog.share_of_cards(Some(&[DEFAULT_BOARD])), 1.0);
+        let other = BoardId(Uuid::from_u128(7));
+        let column = ColumnId(Uuid::from_u128(8));
+        catalog.columns.insert(
+            column,
+            Column {
+                id: column,
+                board_id: other,
+                ..catalog.columns[&todo].clone()
+            },
+        );
+        for _ in 0..12 {
+            catalog.moved(None, Some((column, false)));
+        }
+        assert_eq!(catalog.share_of_cards(Some(&[DEFAULT_BOARD])), 0.25);
+        assert_eq!(catalog.share_of_cards(Some(&[other])), 0.75);
+        assert_eq!(catalog.share_of_cards(Some(&[])), 0.0);
+        assert_eq!(catalog.share_of_cards(None), 1.0);
+    }
 }

@@ -496,8 +496,10 @@ pub async fn search(
         &words,
         &scope,
         &filter,
-        after.as_ref(),
-        limit,
+        search::Page {
+            after: after.as_ref(),
+            limit,
+        },
     )
     .await?;
     let results: Vec<Value> = page

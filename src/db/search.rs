@@ -225,6 +225,14 @@ pub enum Scope {
     Boards(Vec<BoardId>),
 }
 
+/// Which page of a search: the one after `after` (the first: `None`), of
+/// at most `limit` hits.
+#[derive(Clone, Copy, Debug)]
+pub struct Page<'a> {
+    pub after: Option<&'a RankCursor>,
+    pub limit: usize,
+}
+
 /// One ranked page.
 #[derive(Debug)]
 pub struct SearchPage {
@@ -834,7 +842,9 @@ fn window_for(share: f64, sizes: Sizes) -> usize {
 ///   every word it is given before any LIMIT: a word in a third of a
 ///   million tasks took over half a second on its own);
 /// - every word is common: the matching tasks of `scope` among the newest
-///   [`WINDOW`] tasks (of every board), ranked by how often the words occur
+///   tasks of every board, as many as hold about [`NEWEST_MATCHES`] matches
+///   on `scope`'s boards, which hold `visible` (0 to 1) of all cards (at
+///   most [`WINDOW`]), ranked by how often the words occur
 ///   (each word in the title counts [`TITLE_WEIGHT`], each occurrence in
 ///   the description 1), the newest first among equals. Older matches are not answered: with words
 ///   this common there are hundreds of newer ones.
@@ -848,9 +858,9 @@ pub async fn search(
     words: &Words,
     scope: &Scope,
     filter: &SearchFilter,
-    after: Option<&RankCursor>,
-    limit: usize,
+    page: Page<'_>,
 ) -> Result<SearchPage, DbError> {
+    let Page { after, limit } = page;
     let mut conn = pool.get_conn().await?;
     let mut snapshot = TxOpts::default();
     snapshot

@@ -14,8 +14,10 @@
 //! Ranking (see [`search`]): InnoDB's FULLTEXT relevance over every match
 //! when some word is uncommon; when every word is common (in about
 //! [`COMMON_MATCHES`] tasks or more, which InnoDB would all rank before the
-//! LIMIT), the matches among the newest [`WINDOW`] tasks, by how often the
-//! words occur. A word checked by regular
+//! LIMIT), the matches among the newest tasks (as many as hold about
+//! [`NEWEST_MATCHES`] matches, at most [`WINDOW`]), by how often the words
+//! occur. How common a word is gets measured once and remembered a while
+//! by the node's [`Planner`]. A word checked by regular
 //! expression (a common word) matches case-insensitively but, unlike the
 //! FULLTEXT index, does not fold accents.
 //! The boards the user may see are part of the query, so every page is

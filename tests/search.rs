@@ -706,6 +706,20 @@ fn every_filter_combination_reads_an_index_and_answers_what_filtering_every_task
     let (plan, asked) = planned("item");
     assert!(matches!(plan, Plan::Newest { window: 100, .. }), "{plan:?}");
     assert!(asked <= 1, "{asked} statements");
+    // A list filtered by known words needs only which are common: nothing
+    // is asked, not even where a window starts.
+    let common = block_on(async {
+        let mut conn = mysql_async::Conn::from_url(&mysql).await.unwrap();
+        let before = executed(&mut conn).await;
+        let common = planner
+            .common(&mut conn, &Words::parse("item zzzzz").unwrap())
+            .await
+            .unwrap();
+        let after = executed(&mut conn).await;
+        conn.disconnect().await.unwrap();
+        (common, after - before)
+    });
+    assert_eq!(common, (1, 0));
     let (plan, asked) = planned("zzzzz printer");
     assert_eq!(plan, choose("zzzzz printer", small));
     // "printer" measured: its shares of the newest tasks and of the spread

@@ -458,23 +458,21 @@ pub async fn search(
     // The boards the caller may see are part of the query (so a page is
     // full while more visible hits exist): the one asked for (checked
     // above), or every board the caller is on; a site admin sees all.
+    let catalog = state.rows.catalog();
     let scope = match board {
         Some(board) => Scope::Boards(vec![board]),
         None if principal.role == Role::Admin => Scope::All,
-        None => {
-            let catalog = state.rows.catalog();
-            Scope::Boards(
-                catalog
-                    .boards()
-                    .filter(|b| {
-                        catalog
-                            .role(&b.id, &principal.actor.id, principal.role)
-                            .is_some()
-                    })
-                    .map(|b| b.id)
-                    .collect(),
-            )
-        }
+        None => Scope::Boards(
+            catalog
+                .boards()
+                .filter(|b| {
+                    catalog
+                        .role(&b.id, &principal.actor.id, principal.role)
+                        .is_some()
+                })
+                .map(|b| b.id)
+                .collect(),
+        ),
     };
     let filter = search::SearchFilter {
         status: query.status,
@@ -485,7 +483,7 @@ pub async fn search(
     };
     // When every word is common, the newest tasks searched hold about as
     // many of this scope's matches whatever share of the cards it has.
-    let visible = state.rows.catalog().share_of_cards(match &scope {
+    let visible = catalog.share_of_cards(match &scope {
         Scope::All => None,
         Scope::Boards(boards) => Some(boards),
     });

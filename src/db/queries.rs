@@ -401,10 +401,7 @@ async fn planned(
 ) -> Result<TaskFilter, DbError> {
     let mut filter = filter.clone();
     if let Some(words) = &filter.text {
-        filter.common = match planner.plan(tx, words, 1.0).await? {
-            search::Plan::Fulltext { common } => common,
-            search::Plan::Newest { .. } => ((1u32 << words.as_slice().len()) - 1) as u16,
-        };
+        filter.common = planner.common(tx, words).await?;
     }
     Ok(filter)
 }

@@ -617,25 +617,10 @@ impl Planner {
         words: &Words,
         visible: f64,
     ) -> Result<Plan, DbError> {
-        let (mut measures, unknown) = self.recall(words, Instant::now());
-        if !unknown.is_empty() {
-            let asked = Words(unknown.iter().map(|&i| words.0[i].clone()).collect());
-            let Some(measured) = self.measure(tx, &asked).await? else {
-                // Few tasks: nothing worth remembering.
-                return Ok(Plan::Fulltext { common: 0 });
-            };
-            self.remember(&asked, &measured, Instant::now());
-            for (&i, measure) in unknown.iter().zip(measured) {
-                measures[i] = Some(measure);
-            }
-        }
-        let measures: Vec<Measure> = measures.into_iter().flatten().collect();
-        let mut common = 0u16;
-        for (i, measure) in measures.iter().enumerate() {
-            if measure.common {
-                common |= 1 << i;
-            }
-        }
+        let Some(measures) = self.measures(tx, words).await? else {
+            return Ok(Plan::Fulltext { common: 0 });
+        };
+        let common = common_mask(&measures);
         if !measures.iter().all(|m| m.common) {
             return Ok(Plan::Fulltext { common });
         }
@@ -649,6 +634,38 @@ impl Planner {
             .parse()
             .map_err(|_| DbError::Corrupt(format!("tasks.id `{from}`")))?;
         Ok(Plan::Newest { from, window })
+    }
+
+    /// Which of `words` are common (bit i: the i-th word; none when there
+    /// are few tasks): what a list filtered by text needs, which reads in
+    /// board order and has no window.
+    pub async fn common(&self, tx: &mut impl Queryable, words: &Words) -> Result<u16, DbError> {
+        Ok(self
+            .measures(tx, words)
+            .await?
+            .map_or(0, |measures| common_mask(&measures)))
+    }
+
+    /// The measure of each of `words`, remembered or measured now; `None`
+    /// when there are fewer than [`Sizes::window`] tasks.
+    async fn measures(
+        &self,
+        tx: &mut impl Queryable,
+        words: &Words,
+    ) -> Result<Option<Vec<Measure>>, DbError> {
+        let (mut measures, unknown) = self.recall(words, Instant::now());
+        if !unknown.is_empty() {
+            let asked = Words(unknown.iter().map(|&i| words.0[i].clone()).collect());
+            let Some(measured) = self.measure(tx, &asked).await? else {
+                // Few tasks: nothing worth remembering.
+                return Ok(None);
+            };
+            self.remember(&asked, &measured, Instant::now());
+            for (&i, measure) in unknown.iter().zip(measured) {
+                measures[i] = Some(measure);
+            }
+        }
+        Ok(Some(measures.into_iter().flatten().collect()))
     }
 
     /// Each of `words` measured on the table; `None` when there are
@@ -706,10 +723,8 @@ impl Planner {
     /// at most [`START_FOR`] ago.
     async fn rows(&self, tx: &mut impl Queryable) -> Result<u64, DbError> {
         let now = Instant::now();
-        if let Some((rows, at)) = self.lock().rows {
-            if now.duration_since(at) < START_FOR {
-                return Ok(rows);
-            }
+        if let Some(rows) = fresh(self.lock().rows.as_ref(), now, START_FOR) {
+            return Ok(rows);
         }
         let rows: u64 = tx
             .exec_first(
@@ -727,10 +742,8 @@ impl Planner {
     /// [`spread_runs`], as read at most [`KNOWN_FOR`] ago.
     async fn spread_runs(&self, tx: &mut impl Queryable) -> Result<Runs, DbError> {
         let now = Instant::now();
-        if let Some((runs, at)) = &self.lock().runs {
-            if now.duration_since(*at) < KNOWN_FOR {
-                return Ok(runs.clone());
-            }
+        if let Some(runs) = fresh(self.lock().runs.as_ref(), now, KNOWN_FOR) {
+            return Ok(runs);
         }
         let runs = spread_runs(tx, self.sizes.probe).await?;
         self.lock().runs = Some((runs.clone(), now));
@@ -748,10 +761,7 @@ impl Planner {
         let measures: Vec<Option<Measure>> = words
             .0
             .iter()
-            .map(|word| match known.words.get(word) {
-                Some(&(measure, at)) if now.duration_since(at) < KNOWN_FOR => Some(measure),
-                _ => None,
-            })
+            .map(|word| fresh(known.words.get(word), now, KNOWN_FOR))
             .collect();
         let unknown = (0..measures.len())
             .filter(|&i| measures[i].is_none())
@@ -788,13 +798,8 @@ impl Planner {
         n: usize,
     ) -> Result<Option<String>, DbError> {
         let now = Instant::now();
-        {
-            let known = self.lock();
-            if let Some((id, at)) = known.starts.get(&n) {
-                if now.duration_since(*at) < START_FOR {
-                    return Ok(Some(id.clone()));
-                }
-            }
+        if let Some(id) = fresh(self.lock().starts.get(&n), now, START_FOR) {
+            return Ok(Some(id));
         }
         let start = nth_newest(tx, n).await?;
         if let Some(id) = &start {
@@ -804,13 +809,25 @@ impl Planner {
     }
 
     /// How many words are remembered.
-    pub fn known_words(&self) -> usize {
-        self.known
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .words
-            .len()
+    #[cfg(test)]
+    fn known_words(&self) -> usize {
+        self.lock().words.len()
     }
+}
+
+/// A remembered value, if it was read less than `age` before `now`.
+fn fresh<T: Clone>(read: Option<&(T, Instant)>, now: Instant, age: Duration) -> Option<T> {
+    read.filter(|(_, at)| now.duration_since(*at) < age)
+        .map(|(value, _)| value.clone())
+}
+
+/// Bit i set when the i-th word is common.
+fn common_mask(measures: &[Measure]) -> u16 {
+    measures
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.common)
+        .fold(0, |mask, (i, _)| mask | 1 << i)
 }
 
 /// How many of the newest tasks hold about [`Sizes::newest_matches`]

@@ -18,7 +18,7 @@
 //! todo, in progress or done), so the status filter and the old clients
 //! that only know three columns keep working on every board.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -460,11 +460,12 @@ impl Catalog {
     /// The share of every board's cards (live and archived) that are on
     /// `boards` (`None`: all of them); 1 while no card is counted.
     pub fn share_of_cards(&self, boards: Option<&[BoardId]>) -> f64 {
+        let boards: Option<HashSet<&BoardId>> = boards.map(|b| b.iter().collect());
         let (mut on, mut all) = (0u64, 0u64);
         for column in self.columns.values() {
             let cards = self.counts(&column.id).total();
             all += cards;
-            if boards.is_none_or(|boards| boards.contains(&column.board_id)) {
+            if boards.as_ref().is_none_or(|b| b.contains(&column.board_id)) {
                 on += cards;
             }
         }

@@ -613,3 +613,62 @@ fn hostile_text_and_fractional_positions_are_stored_exactly() {
         );
     }
 }
+
+#[test]
+fn a_follower_nobody_waits_on_gathers_entries_and_one_asked_applies_at_once() {
+    // A window long enough that the follower's batches show whatever the
+    // machine's speed; the default is 5 ms.
+    let mut cluster = Cluster::start_with(3, &[("TASKRAFT_APPLY_GATHER_MS", "3000")]);
+    let leader = cluster.leader(Duration::from_secs(10));
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    let (l, f) = (cluster.url(leader), cluster.url(follower));
+    let batches = |url: &str| metric(url, "taskraft_apply_batch_entries_count");
+    let (leader_before, follower_before) = (batches(&l), batches(&f));
+
+    let started = Instant::now();
+    for i in 0..20 {
+        create_titled(&l, &format!("gathered {i}")).ok(201);
+    }
+    let wrote_in = started.elapsed();
+    // Its clients wait on the leader: it applies each write as it commits.
+    assert!(batches(&l) - leader_before >= 20.0);
+    // Nobody waits on the follower: it gathers them, then applies them in
+    // few transactions (one if the writes took less than the window).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while all_tasks(&f, "local").len() < 20 {
+        assert!(Instant::now() < deadline, "the follower never applied");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let gathered = batches(&f) - follower_before;
+    let most = 1.0 + (wrote_in.as_secs_f64() / 3.0).ceil();
+    assert!(
+        gathered <= most,
+        "{gathered} follower batches for 20 writes made in {wrote_in:?}"
+    );
+
+    // A read taken by the follower ends its wait: it is answered long
+    // before the window closes, and sees the write just made.
+    let id = create_titled(&l, "read at once").body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let asked = Instant::now();
+    let read = get(&format!("{f}/api/tasks/{id}"));
+    assert_eq!(
+        (read.status, read.body["title"].as_str()),
+        (200, Some("read at once"))
+    );
+    assert!(
+        asked.elapsed() < Duration::from_millis(2500),
+        "the read waited for the gather window: {:?}",
+        asked.elapsed()
+    );
+    // So does a write taken there.
+    let asked = Instant::now();
+    create_titled(&f, "written at once").ok(201);
+    assert!(
+        asked.elapsed() < Duration::from_millis(2500),
+        "the write waited for the gather window: {:?}",
+        asked.elapsed()
+    );
+}

@@ -50,6 +50,7 @@ const KEYS: &[&str] = &[
     "initial_cluster_token",
     "snapshot_count",
     "snapshot_catchup_entries",
+    "apply_gather_ms",
     "cors_origins",
     "max_connections",
     "max_connections_per_address",
@@ -215,6 +216,10 @@ pub struct Settings {
     /// Applied entries kept after a compaction, for followers a little
     /// behind: they catch up from the log instead of from a snapshot.
     pub snapshot_catchup_entries: u64,
+    /// How long a node nobody waits on (a follower with no request of its
+    /// own pending) may wait to gather committed entries into a larger
+    /// MySQL transaction (default 5 ms; 0: apply at once).
+    pub apply_gather: Duration,
     /// HTTP and the WebSocket over TLS: `tls_cert_file` (PEM chain, leaf
     /// first) and `tls_key_file`, reloaded when they change.
     pub tls: Option<HttpTlsFiles>,
@@ -670,6 +675,11 @@ impl Layers {
                 5_000u64,
                 0..=1_000_000_000,
             )?,
+            apply_gather: Duration::from_millis(self.number(
+                "apply_gather_ms",
+                5u64,
+                0..=10_000,
+            )?),
             idempotency_retention: match self.optional_string("idempotency_retention")? {
                 Some(text) => parse_retention(&text)
                     .map_err(|problem| error("idempotency_retention", problem.to_string()))?,

@@ -93,6 +93,7 @@ fn a_bad_value_names_its_key() {
             "-1",
             "snapshot_catchup_entries",
         ),
+        ("TASKRAFT_APPLY_GATHER_MS", "20000", "apply_gather_ms"),
         ("TASKRAFT_PEERS", "1=127.0.0.1", "peers"),
         ("TASKRAFT_PEERS", "1=a:1,1=b:2", "peers"),
         ("TASKRAFT_MYSQL_URL", "postgres://x/y", "mysql_url"),

@@ -19,10 +19,17 @@ use super::storage::{LogError, LogStore};
 use crate::audit::{MemberEvent, MemberRecord};
 use crate::task::Command;
 
-/// The log is committed up to this index (the node tells the applier).
-#[derive(Message)]
+/// The log is committed up to `index` (the node tells the applier, and
+/// again whenever `waited_on` changes).
+#[derive(Message, Clone, Copy, Debug, PartialEq, Eq)]
 #[rtype(result = "()")]
-pub struct Committed(pub u64);
+pub struct Committed {
+    pub index: u64,
+    /// Someone waits for this node to apply: it leads (its clients wait
+    /// for their writes), or a write or read taken here waits. A node
+    /// nobody waits on may apply in larger batches, which cost MySQL less.
+    pub waited_on: bool,
+}
 
 /// A committed log entry, decoded for the state machine.
 #[derive(Clone, Debug, PartialEq)]

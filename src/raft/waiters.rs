@@ -91,6 +91,10 @@ impl PendingWrites {
     pub fn len(&self) -> usize {
         self.writes.len()
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
 }
 
 struct ReadWaiter {
@@ -139,6 +143,11 @@ impl ReadQueue {
 
     pub fn has_queued(&self) -> bool {
         !self.queued.is_empty()
+    }
+
+    /// No read waits, for a round or for apply.
+    pub fn is_empty(&self) -> bool {
+        self.queued.is_empty() && self.in_flight.is_empty() && self.awaiting_apply.is_empty()
     }
 
     /// Moves the queued reads into a new round and returns its context, to

@@ -60,6 +60,7 @@ pub async fn start(
         applied_index,
         rows.clone(),
         accounts.clone(),
+        settings.apply_gather,
     ));
     // Peers: the members as the log recorded them (the initial voters, or
     // what this node was told when it joined).

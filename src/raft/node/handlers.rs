@@ -24,6 +24,7 @@ impl Handler<ProcessReady> for RaftNode {
         self.report_snapshots_sent();
         self.observe_leadership();
         self.issue_reads();
+        self.tell_applier();
         if self.raw.has_ready() {
             self.schedule_ready(ctx);
         }

@@ -87,8 +87,10 @@ pub struct RaftNode {
     reads: ReadQueue,
     /// Applied in MySQL, as last reported by the applier.
     applied_index: u64,
-    /// The commit index last told to the applier.
+    /// The commit index, as far as the applier is concerned.
     committed_index: u64,
+    /// What the applier was last told.
+    told_applier: Committed,
     /// (term, leader) as last seen, to notice changes.
     leadership: decide::Leadership,
     status_tx: watch::Sender<RaftStatus>,
@@ -183,6 +185,10 @@ impl RaftNode {
             reads: ReadQueue::new(config.id),
             applied_index: config.applied,
             committed_index: raft_applied,
+            told_applier: Committed {
+                index: raft_applied,
+                waited_on: true,
+            },
             status_tx,
             ready_scheduled: false,
             shutdown: None,
@@ -322,9 +328,22 @@ impl RaftNode {
     }
 
     fn notify_committed(&mut self, index: u64) {
-        if index > self.committed_index {
-            self.committed_index = index;
-            self.applier.do_send(Committed(index));
+        self.committed_index = self.committed_index.max(index);
+    }
+
+    /// Tells the applier how far the log is committed and whether anyone
+    /// waits for it here, when either changed (after each pass of the
+    /// Ready loop, which every request and answer schedules).
+    pub(super) fn tell_applier(&mut self) {
+        let now = Committed {
+            index: self.committed_index,
+            waited_on: self.raw.raft.state == StateRole::Leader
+                || !self.pending_writes.is_empty()
+                || !self.reads.is_empty(),
+        };
+        if now != self.told_applier {
+            self.told_applier = now;
+            self.applier.do_send(now);
         }
     }
 

@@ -14,11 +14,11 @@
 //! proposing: the log and the tables hold only hashes.
 
 use std::net::IpAddr;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ResourceDef, ServiceRequest, ServiceResponse};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
@@ -44,24 +44,10 @@ pub const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 #[derive(Default)]
 pub struct LoginThrottle(Mutex<Throttle>);
 
-/// Every route's pattern, method and access, matched before routing.
-fn table() -> &'static [(ResourceDef, actix_web::http::Method, Access)] {
-    static TABLE: OnceLock<Vec<(ResourceDef, actix_web::http::Method, Access)>> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        super::ROUTES
-            .iter()
-            .map(|r| (ResourceDef::new(r.path), r.method.clone(), r.access))
-            .collect()
-    })
-}
-
 /// The access a request needs: its route's, or open (board files, 404s,
 /// 405s: they touch nothing).
 fn access_of(req: &ServiceRequest) -> Access {
-    table()
-        .iter()
-        .find(|(def, method, _)| method == req.method() && def.is_match(req.path()))
-        .map_or(Access::Open, |(_, _, access)| *access)
+    super::route_of(req.method(), req.path()).map_or(Access::Open, |route| route.access)
 }
 
 /// Who the request is (`Ok(None)`: no credentials at all); presented

@@ -307,6 +307,15 @@ pub async fn watch_for_removal(
     }
 }
 
+/// Whether a learner has applied what the leader told it is committed, or
+/// all but what it may be gathering into its next batch: nobody waits on a
+/// learner, so under steady writes it applies every few milliseconds
+/// (`crate::applier::GATHER_ENTRIES`) and is seldom level at the instant
+/// it looks.
+fn caught_up(applied: u64, committed: u64) -> bool {
+    committed > 0 && applied + crate::applier::GATHER_ENTRIES >= committed
+}
+
 /// Promotes this node from learner to voter once it has caught up with the
 /// leader's commit index. Runs until it is a voter (or removed).
 pub async fn promote_when_caught_up(cluster: ClusterInfo, caller: PeerCaller) {
@@ -326,14 +335,10 @@ pub async fn promote_when_caught_up(cluster: ClusterInfo, caller: PeerCaller) {
             tracing::info!(node = node_id, "this node is a voter");
             return;
         }
-        // Caught up: applied everything the leader has told us is committed.
-        let caught_up = view.leader_id.is_some()
-            && view.commit_index > 0
-            && view.applied_index >= view.commit_index;
         let Some(leader) = view.leader_url.clone() else {
             continue;
         };
-        if !caught_up {
+        if !(view.leader_id.is_some() && caught_up(view.applied_index, view.commit_index)) {
             continue;
         }
         let body = json!({ "id": node_id, "role": MemberRole::Voter });
@@ -350,5 +355,19 @@ pub async fn promote_when_caught_up(cluster: ClusterInfo, caller: PeerCaller) {
             Ok(Err(e)) => tracing::info!(error = %e, "promotion request failed"),
             Err(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::caught_up;
+
+    #[test]
+    fn a_learner_is_caught_up_when_at_most_one_gathered_batch_behind() {
+        assert!(!caught_up(0, 0), "nothing committed yet: no leader heard");
+        assert!(caught_up(500, 500));
+        assert!(caught_up(436, 500));
+        assert!(!caught_up(435, 500));
+        assert!(!caught_up(10, 100_000), "a snapshot or pages behind");
     }
 }

@@ -72,6 +72,9 @@ fn every_node_pushes_every_committed_event_in_seq_order() {
 fn the_first_message_is_hello_and_ping_is_answered() {
     let cluster = Cluster::start(3);
     create_titled(&cluster.url(1), "before");
+    // The hello carries the node's last applied seq: a linearizable read
+    // there first makes sure it has applied the write made on node 1.
+    assert_eq!(all_tasks(&cluster.url(2), "linearizable").len(), 1);
     let mut feed = Feed::connect(&cluster.url(2), None);
     let hello = feed.expect();
     assert_eq!(

@@ -737,6 +737,9 @@ pub async fn tokens(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let me = principal(&req);
+    // Linearizable, as every read: a token made through another node a
+    // moment ago is listed.
+    state.raft.read_barrier().await?;
     let accounts = state
         .accounts
         .get()

@@ -62,7 +62,7 @@ const MAX_BATCH_BYTES: usize = 4 << 20;
 /// A node nobody waits on (a follower with no request of its own pending)
 /// waits up to `apply_gather_ms` for this many committed entries before it
 /// applies them: MySQL's cost per transaction is then shared by more.
-const GATHER_ENTRIES: u64 = 64;
+pub const GATHER_ENTRIES: u64 = 64;
 
 /// Where the applier sends its results, and where it finds peers to
 /// catch up from.

@@ -215,15 +215,12 @@ impl Applier {
             && !self.gather_wait.is_zero()
             && self.committed_index - state.applied_index < GATHER_ENTRIES
         {
-            let since = match self.gathering {
-                Some(since) => since,
-                None => {
-                    self.gathering = Some(Instant::now());
-                    ctx.run_later(self.gather_wait, |applier, ctx| applier.next_batch(ctx));
-                    Instant::now()
-                }
-            };
-            if since.elapsed() < self.gather_wait {
+            let wait = self.gather_wait;
+            let since = *self.gathering.get_or_insert_with(|| {
+                ctx.run_later(wait, |applier, ctx| applier.next_batch(ctx));
+                Instant::now()
+            });
+            if since.elapsed() < wait {
                 self.state = Some(state);
                 return;
             }

@@ -264,7 +264,7 @@ impl RaftNode {
             if index > self.raw.raft.raft_log.applied {
                 self.raw.advance_apply_to(index);
             }
-            self.notify_committed(index);
+            self.note_committed(index);
         }
         if let Some(commit) = light.commit_index() {
             self.store.set_commit(commit);
@@ -324,10 +324,10 @@ impl RaftNode {
                 }
             }
         }
-        self.notify_committed(last);
+        self.note_committed(last);
     }
 
-    fn notify_committed(&mut self, index: u64) {
+    fn note_committed(&mut self, index: u64) {
         self.committed_index = self.committed_index.max(index);
     }
 

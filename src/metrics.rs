@@ -266,7 +266,7 @@ pub static PENDING_WRITES: LazyLock<IntGauge> = LazyLock::new(|| {
 pub static PENDING_READS: LazyLock<IntGauge> = LazyLock::new(|| {
     register_int_gauge!(
         "taskraft_pending_reads",
-        "Linearizable reads waiting for a read index or apply"
+        "Linearizable reads waiting for a read index or apply (reads that arrived together count once)"
     )
     .expect("metric registers")
 });

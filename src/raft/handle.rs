@@ -1,8 +1,10 @@
 //! The typed front of the Raft node: what the rest of the code calls.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::prelude::*;
+use futures_util::future::{FutureExt, Shared};
 use serde::Serialize;
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
@@ -215,6 +217,51 @@ pub struct RaftHandle {
     addr: Addr<RaftNode>,
     status: watch::Receiver<RaftStatus>,
     request_timeout: Duration,
+    reads: ReadBatch,
+}
+
+/// One ReadIndex answer, awaited by every read that shares it.
+type SharedAnswer = Shared<oneshot::Receiver<Result<(), ConsensusError>>>;
+
+/// Reads that arrive together share one request to the node (as they share
+/// one ReadIndex round there). The first read opens a batch and asks the
+/// node once the tasks already woken on its thread have run; until then,
+/// reads from any thread join it. Each joined before the node was asked,
+/// so the read index, taken after, covers every write acknowledged before
+/// any of them began. One message to the node and one answer per batch,
+/// not per read: each was a wake-up of another thread.
+#[derive(Clone, Default)]
+struct ReadBatch {
+    /// The batch not yet asked for, if any.
+    open: Arc<Mutex<Option<SharedAnswer>>>,
+}
+
+impl ReadBatch {
+    /// The answer of the open batch, or of a new one that `ask` sends
+    /// (with the sender its answer comes on) after a yield. Must run on an
+    /// actix (or tokio local) runtime.
+    fn join(
+        &self,
+        ask: impl FnOnce(oneshot::Sender<Result<(), ConsensusError>>) + 'static,
+    ) -> SharedAnswer {
+        let mut open = self.open.lock().expect("read batch lock");
+        if let Some(answer) = &*open {
+            return answer.clone();
+        }
+        let (reply, answer) = oneshot::channel();
+        let answer = answer.shared();
+        *open = Some(answer.clone());
+        let batch = self.open.clone();
+        // Spawned, so a reader that goes away cannot leave the batch open
+        // or unasked.
+        actix::spawn(async move {
+            tokio::task::yield_now().await;
+            // Closed before asking: nobody joins a batch already asked for.
+            batch.lock().expect("read batch lock").take();
+            ask(reply);
+        });
+        answer
+    }
 }
 
 impl RaftHandle {
@@ -227,33 +274,38 @@ impl RaftHandle {
             addr,
             status,
             request_timeout,
+            reads: ReadBatch::default(),
         }
     }
 
     /// Replicates `command` and returns its outcome once this node applied it.
+    ///
+    /// The request is posted, not sent and awaited: the node's answer comes
+    /// on `reply` anyway, and a node that is gone drops it, which reads as
+    /// shutting down. (Awaiting the delivery cost a second wake-up of this
+    /// thread per request.)
     pub async fn propose(&self, command: Command) -> Result<task::Applied, ConsensusError> {
         let (reply, answer) = oneshot::channel();
-        self.addr
-            .send(Propose { command, reply })
-            .await
-            .map_err(|_| ConsensusError::ShuttingDown)?;
+        self.addr.do_send(Propose { command, reply });
         self.wait(answer).await
     }
 
     /// Returns once this node has applied every entry that was committed
     /// when it was called (ReadIndex): a read after it is linearizable.
+    /// Reads that arrive together share one request ([`ReadBatch`]).
     pub async fn read_barrier(&self) -> Result<(), ConsensusError> {
-        let (reply, answer) = oneshot::channel();
-        self.addr
-            .send(ReadBarrier { reply })
-            .await
-            .map_err(|_| ConsensusError::ShuttingDown)?;
+        let addr = self.addr.clone();
+        let answer = self
+            .reads
+            .join(move |reply| addr.do_send(ReadBarrier { reply }));
         self.wait(answer).await
     }
 
     async fn wait<T>(
         &self,
-        answer: oneshot::Receiver<Result<T, ConsensusError>>,
+        answer: impl std::future::Future<
+            Output = Result<Result<T, ConsensusError>, oneshot::error::RecvError>,
+        >,
     ) -> Result<T, ConsensusError> {
         // The node expires requests itself; this is the backstop should its
         // answer be lost, with a margin so the node's own verdict wins.
@@ -346,5 +398,78 @@ impl RaftHandle {
             step: self.addr.clone().recipient(),
             unreachable: self.addr.clone().recipient(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use super::*;
+
+    type Reply = oneshot::Sender<Result<(), ConsensusError>>;
+
+    /// Every request a batch made of the node, kept to be answered.
+    #[derive(Clone, Default)]
+    struct Asked(Rc<RefCell<Vec<Reply>>>);
+
+    impl Asked {
+        fn ask(&self) -> impl FnOnce(Reply) + 'static {
+            let asked = self.clone();
+            move |reply| asked.0.borrow_mut().push(reply)
+        }
+
+        fn len(&self) -> usize {
+            self.0.borrow().len()
+        }
+    }
+
+    #[actix_web::test]
+    async fn reads_that_arrive_together_share_one_request_and_later_ones_do_not() {
+        let batch = ReadBatch::default();
+        let asked = Asked::default();
+        let first: Vec<_> = (0..50).map(|_| batch.join(asked.ask())).collect();
+        assert_eq!(asked.len(), 0, "asked only after a yield");
+        tokio::task::yield_now().await;
+        tokio::task::yield_now().await;
+        assert_eq!(asked.len(), 1, "one request for 50 reads");
+
+        // A read after the request was made must not share it: its read
+        // index would not cover what was acknowledged before it began.
+        let later = batch.join(asked.ask());
+        tokio::task::yield_now().await;
+        tokio::task::yield_now().await;
+        assert_eq!(asked.len(), 2);
+
+        let mut replies = asked.0.take().into_iter();
+        replies.next().unwrap().send(Ok(())).unwrap();
+        for answer in first {
+            assert_eq!(answer.await, Ok(Ok(())));
+        }
+        // Each batch has its own answer: the later one's is still to come.
+        let refused = Err(ConsensusError::NoLeader);
+        replies.next().unwrap().send(refused.clone()).unwrap();
+        assert_eq!(later.await, Ok(refused));
+    }
+
+    #[actix_web::test]
+    async fn a_reader_that_goes_away_leaves_the_batch_to_the_others() {
+        let batch = ReadBatch::default();
+        let asked = Asked::default();
+        let gone = batch.join(asked.ask());
+        let stays = batch.join(asked.ask());
+        drop(gone);
+        tokio::task::yield_now().await;
+        tokio::task::yield_now().await;
+        let reply = asked.0.borrow_mut().pop().expect("asked once");
+        reply.send(Ok(())).unwrap();
+        assert_eq!(stays.await, Ok(Ok(())));
+        // And the next read opens a new batch.
+        let next = batch.join(asked.ask());
+        tokio::task::yield_now().await;
+        tokio::task::yield_now().await;
+        assert_eq!(asked.len(), 1);
+        drop(next);
     }
 }

@@ -27,7 +27,32 @@ fn start(n: usize) -> Cluster {
     use_token(TOKEN);
     let mut options = testbed::Options::new(BIN).with_auth(ADMIN_PASSWORD, TOKEN);
     options.template_root = Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")));
-    Cluster::launch(n, options)
+    let cluster = Cluster::launch(n, options);
+    wait_for_admin(&cluster.url(1));
+    cluster
+}
+
+/// The bootstrap admin is made by the nodes a moment after the first
+/// leader, as an event of its own: the history a test writes must come
+/// after it. Otherwise a restore to a point before it holds no user, and
+/// the restored node, configured with the admin, makes it again: an event
+/// the test did not write (seen once the test's writes got faster).
+fn wait_for_admin(url: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = get(&format!("{url}/api/users"));
+        let users = r.body["users"].as_array().cloned().unwrap_or_default();
+        if users.iter().any(|u| u["username"] == "admin") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no bootstrap admin after 30 s: {} {:?}",
+            r.status,
+            r.body
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn text(output: &Output) -> String {

@@ -125,6 +125,20 @@ fn every_route_answers_every_kind_of_caller_as_the_matrix_says() {
     );
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body["disabled"], true);
+    // A revocation and a disabling take effect on each node as it applies
+    // the entry (README, Accounts): a follower may still be a few ms
+    // behind (it gathers entries nobody waits on), and the matrix below
+    // expects every node to refuse them.
+    for (caller, who) in [("revoked", &revoked), ("disabled", &disabled)] {
+        for id in 1..=3 {
+            let url = cluster.url(id);
+            within(
+                &format!("node {id} refusing the {caller} token"),
+                Duration::from_secs(5),
+                || call(who, "GET", &format!("{url}/api/tasks"), None).status == 401,
+            );
+        }
+    }
     let task = call(
         &member,
         "POST",

@@ -38,21 +38,12 @@ fn start(n: usize) -> Cluster {
 /// the restored node, configured with the admin, makes it again: an event
 /// the test did not write (seen once the test's writes got faster).
 fn wait_for_admin(url: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = get(&format!("{url}/api/users"));
-        let users = r.body["users"].as_array().cloned().unwrap_or_default();
-        if users.iter().any(|u| u["username"] == "admin") {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no bootstrap admin after 30 s: {} {:?}",
-            r.status,
-            r.body
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    accounts::within("the bootstrap admin", Duration::from_secs(30), || {
+        let users = get(&format!("{url}/api/users")).body["users"].clone();
+        users
+            .as_array()
+            .is_some_and(|users| users.iter().any(|u| u["username"] == "admin"))
+    });
 }
 
 fn text(output: &Output) -> String {

@@ -174,20 +174,7 @@ fn a_crash_between_catch_up_pages_resumes_where_it_stopped() {
     let many: Vec<Value> = (0..2_500)
         .map(|i| json!({"title": format!("bulk {i}")}))
         .collect();
-    // 50 at a time: 250 connections opened at once from one address, on
-    // a machine running the rest of the suite, sometimes got no answer
-    // within the client's 1 s connect timeout (status 0).
-    for chunk in many.chunks(50) {
-        std::thread::scope(|scope| {
-            for body in chunk {
-                let url = leader_url.clone();
-                scope.spawn(move || {
-                    let answer = create(&url, body.clone());
-                    assert_eq!(answer.status, 201, "{:?}", answer.body);
-                });
-            }
-        });
-    }
+    create_all(&leader_url, &many);
     wait_compacted_past(&leader_url, 0, Duration::from_secs(30));
 
     cluster.set_binary(behind, &failpoints);
@@ -225,6 +212,120 @@ fn a_crash_between_catch_up_pages_resumes_where_it_stopped() {
         check.status.success(),
         "{}",
         String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+/// Creates in parallel, 50 at a time, each answered 201.
+fn create_all(url: &str, bodies: &[Value]) {
+    // 50 at a time: 250 connections opened at once from one address, on
+    // a machine running the rest of the suite, sometimes got no answer
+    // within the client's 1 s connect timeout (status 0).
+    for chunk in bodies.chunks(50) {
+        std::thread::scope(|scope| {
+            for body in chunk {
+                scope.spawn(move || {
+                    let answer = create(url, body.clone());
+                    assert_eq!(answer.status, 201, "{:?}", answer.body);
+                });
+            }
+        });
+    }
+}
+
+/// A catch-up of several pages, each folded from what the page before
+/// left in MySQL (its column tails and catalog): boards and columns made
+/// on one page and used on the next, cards placed at the column tails,
+/// and the copy ends as the leader is.
+#[test]
+fn a_catch_up_of_many_pages_ends_where_the_leader_is() {
+    let mut cluster = Cluster::start_with(3, COMPACT_OFTEN);
+    let leader = cluster.leader(Duration::from_secs(20));
+    let behind = if leader == 3 { 2 } else { 3 };
+    let leader_url = cluster.url(leader);
+    cluster.kill(behind);
+    let mut boards = Vec::new();
+    for round in 0..5 {
+        let board = send(
+            "POST",
+            &format!("{leader_url}/api/boards"),
+            &[],
+            Some(&json!({ "name": format!("round {round}") })),
+        );
+        assert_eq!(board.status, 201, "{:?}", board.body);
+        let board_id = board.body["id"].as_str().unwrap().to_string();
+        let column = send(
+            "POST",
+            &format!("{leader_url}/api/boards/{board_id}/columns"),
+            &[],
+            Some(&json!({ "name": format!("Review {round}"), "wip_limit": 100 })),
+        );
+        assert_eq!(column.status, 201, "{:?}", column.body);
+        let column_id = column.body["id"].as_str().unwrap().to_string();
+        // The column made in the round before is renamed and moved.
+        if let Some((_, before)) = boards.last() {
+            let changed = send(
+                "PATCH",
+                &format!("{leader_url}/api/columns/{before}"),
+                &[],
+                Some(&json!({ "name": format!("Renamed in {round}"), "position": 500.0 })),
+            );
+            assert_eq!(changed.status, 200, "{:?}", changed.body);
+        }
+        // Cards without a position go to their column's tail: on the
+        // default board's fixed columns and on the new column, 110 over
+        // its limit.
+        let bodies: Vec<Value> = (0..900)
+            .map(|i| match i % 3 {
+                0 => json!({ "title": format!("r{round} {i}"), "column_id": column_id }),
+                1 => json!({ "title": format!("r{round} {i}"), "status": "in_progress" }),
+                _ => json!({ "title": format!("r{round} {i} \\ 🦀 'q'") }),
+            })
+            .collect();
+        create_all(&leader_url, &bodies);
+        boards.push((board_id, column_id));
+    }
+    wait_compacted_past(&leader_url, 0, Duration::from_secs(30));
+
+    cluster.restart(behind);
+    cluster.wait_caught_up(behind, Duration::from_secs(120));
+    let url = cluster.url(behind);
+    let pages = metric(&url, "taskraft_catchup_pages_total");
+    assert!(
+        pages >= 3.0,
+        "{pages} pages: too few to fold one from another"
+    );
+    let events = all_events(&leader_url);
+    assert!(events.len() >= 4_500, "{} events", events.len());
+    assert_eq!(all_events(&url), events);
+    assert_eq!(
+        all_tasks(&url, "linearizable"),
+        all_tasks(&leader_url, "linearizable")
+    );
+    for (board_id, _) in &boards {
+        let path = format!("/api/boards/{board_id}");
+        let there = get(&format!("{url}{path}"));
+        assert_eq!(there.status, 200, "{:?}", there.body);
+        assert_eq!(there.body, get(&format!("{leader_url}{path}")).body);
+    }
+    let check = cluster.rebuild_check(behind);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // A card placed after the catch-up goes where the leader would put it.
+    let (_, column_id) = boards.last().unwrap();
+    let next = create(&url, json!({ "title": "after", "column_id": column_id }));
+    assert_eq!(next.status, 201, "{:?}", next.body);
+    let tail = all_tasks(&leader_url, "linearizable")
+        .into_iter()
+        .filter(|t| t["column_id"] == column_id.as_str() && t["title"] != "after")
+        .map(|t| t["position"].as_f64().unwrap())
+        .fold(f64::MIN, f64::max);
+    assert!(
+        next.body["position"].as_f64().unwrap() > tail,
+        "{:?}",
+        next.body
     );
 }
 

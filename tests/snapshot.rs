@@ -301,11 +301,23 @@ fn a_catch_up_of_many_pages_ends_where_the_leader_is() {
         all_tasks(&url, "linearizable"),
         all_tasks(&leader_url, "linearizable")
     );
-    for (board_id, _) in &boards {
+    // `GET /api/tasks` lists the default board: each new board and its
+    // column's cards are compared too.
+    let column_cards = |url: &str, board_id: &str, column_id: &str| {
+        let page = get(&format!(
+            "{url}/api/boards/{board_id}/tasks?column={column_id}&limit=500"
+        ));
+        assert_eq!(page.status, 200, "{:?}", page.body);
+        page.body["tasks"].as_array().unwrap().clone()
+    };
+    for (board_id, column_id) in &boards {
         let path = format!("/api/boards/{board_id}");
         let there = get(&format!("{url}{path}"));
         assert_eq!(there.status, 200, "{:?}", there.body);
         assert_eq!(there.body, get(&format!("{leader_url}{path}")).body);
+        let cards = column_cards(&leader_url, board_id, column_id);
+        assert_eq!(cards.len(), 300, "board {board_id}'s new column");
+        assert_eq!(column_cards(&url, board_id, column_id), cards);
     }
     let check = cluster.rebuild_check(behind);
     assert!(
@@ -314,14 +326,13 @@ fn a_catch_up_of_many_pages_ends_where_the_leader_is() {
         String::from_utf8_lossy(&check.stderr)
     );
     // A card placed after the catch-up goes where the leader would put it.
-    let (_, column_id) = boards.last().unwrap();
-    let next = create(&url, json!({ "title": "after", "column_id": column_id }));
-    assert_eq!(next.status, 201, "{:?}", next.body);
-    let tail = all_tasks(&leader_url, "linearizable")
-        .into_iter()
-        .filter(|t| t["column_id"] == column_id.as_str() && t["title"] != "after")
+    let (board_id, column_id) = boards.last().unwrap();
+    let tail = column_cards(&leader_url, board_id, column_id)
+        .iter()
         .map(|t| t["position"].as_f64().unwrap())
         .fold(f64::MIN, f64::max);
+    let next = create(&url, json!({ "title": "after", "column_id": column_id }));
+    assert_eq!(next.status, 201, "{:?}", next.body);
     assert!(
         next.body["position"].as_f64().unwrap() > tail,
         "{:?}",

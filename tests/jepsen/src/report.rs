@@ -248,6 +248,31 @@ impl Report {
         format!("{} passed, {} failed", self.passed(), self.failed())
     }
 
+    /// The checks that did not pass, one line each with their first
+    /// anomalies: what a CI log must show when the report file is gone
+    /// with the machine. Empty when every check passed.
+    pub fn failures(&self) -> String {
+        let mut out = String::new();
+        for check in self.checks.iter().filter(|c| c.verdict != Verdict::Valid) {
+            out.push_str(&format!(
+                "[{}] {}: {}\n",
+                check.verdict.as_str(),
+                check.name,
+                check.summary
+            ));
+            for anomaly in check.anomalies.iter().take(EXAMPLES_PER_KIND) {
+                out.push_str(&format!("    - {}: {}\n", anomaly.kind, anomaly.detail));
+            }
+            if check.anomalies.len() > EXAMPLES_PER_KIND {
+                out.push_str(&format!(
+                    "    ({} more)\n",
+                    check.anomalies.len() - EXAMPLES_PER_KIND
+                ));
+            }
+        }
+        out
+    }
+
     /// Every anomaly of every check, grouped by kind.
     pub fn anomalies_by_kind(&self) -> BTreeMap<String, AnomalyGroup> {
         let mut groups: BTreeMap<String, AnomalyGroup> = BTreeMap::new();
@@ -402,5 +427,21 @@ mod tests {
         assert_eq!(json["verdict"], "invalid");
         assert_eq!(json["anomalies"]["lost"]["count"], 1);
         assert_eq!(json["summary"], "0 passed, 2 failed");
+    }
+
+    #[test]
+    fn failures_name_each_failed_check_with_its_anomalies_and_nothing_else() {
+        let mut report = Report::default();
+        report
+            .add(check("set", Verdict::Invalid))
+            .add(check("stream", Verdict::Valid))
+            .floor("ok operations", 10, 1125);
+        let failures = report.failures();
+        assert_eq!(
+            failures,
+            "[invalid] set: \n    - lost: set lost something\n\
+             [inconclusive] ok operations: 10 (floor 1125)\n    - below_floor: ok operations: 10 < 1125\n"
+        );
+        assert_eq!(Report::default().failures(), "");
     }
 }

@@ -682,6 +682,10 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, String> {
         }
     }
     log(format!("done: {}", report.closing_line()));
+    let failures = report.failures();
+    if !failures.is_empty() {
+        log(format!("checks that did not pass:\n{failures}"));
+    }
     Ok(RunOutcome {
         dir,
         report,

@@ -13,8 +13,9 @@ pub fn run_profile(name: &str) {
     println!("{}", outcome.text);
     assert!(
         outcome.passed,
-        "CI run {name} did not pass: {}; report: {}",
+        "CI run {name} did not pass: {}; report: {}\n{}",
         outcome.report.closing_line(),
-        outcome.dir.join("report.txt").display()
+        outcome.dir.join("report.txt").display(),
+        outcome.report.failures()
     );
 }

@@ -68,6 +68,15 @@ fn view(url: &str) -> Value {
     get(&format!("{url}/api/cluster")).body
 }
 
+/// The highest commit index any node reports (a commit is a fact of the
+/// cluster, whichever node says it); 0 when none answers.
+fn commit_index(urls: &[String]) -> u64 {
+    urls.iter()
+        .filter_map(|url| view(url)["commit_index"].as_u64())
+        .max()
+        .unwrap_or(0)
+}
+
 /// Creates `n` small tasks through the leader, 8 clients at a time.
 fn create_tasks(url: &str, n: usize) -> Vec<String> {
     let threads: Vec<_> = (0..8)
@@ -125,7 +134,7 @@ fn patch_all(
                         &[("Idempotency-Key", &key)],
                         Some(&body),
                     );
-                    answers.push(r.status);
+                    answers.push((r.status, r.body.clone()));
 
                     if r.status == 200 || until.load(Ordering::Relaxed) {
                         break;
@@ -144,16 +153,21 @@ fn patch_all(
         .collect();
     let mut unanswered = Vec::new();
     let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    let mut examples = std::collections::BTreeMap::<u16, Value>::new();
     for t in threads {
         let (id, body, key, answers) = t.join().unwrap();
-        for status in &answers {
+        for (status, answer) in &answers {
             *statuses.entry(*status).or_default() += 1;
+            examples.entry(*status).or_insert_with(|| answer.clone());
         }
-        if answers.last() != Some(&200) {
+        if answers.last().map(|(status, _)| *status) != Some(200) {
             unanswered.push((id, body, key));
         }
     }
     eprintln!("PATCH answers until MySQL resumed: {statuses:?}");
+    for (status, body) in examples.iter().filter(|(s, _)| **s != 200) {
+        eprintln!("  a {status}: {body}");
+    }
     unanswered
 }
 
@@ -245,23 +259,30 @@ fn wedge(text: Text, mysql_args: &[&str]) {
     let ids = create_tasks(&cluster.url(leader), TASKS);
     let urls = cluster.urls();
 
-    let commit = |cluster: &Cluster| {
-        view(&cluster.url(cluster.nodes[0].id))["commit_index"]
-            .as_u64()
-            .unwrap()
-    };
-    let before = commit(&cluster);
+    let before = commit_index(&urls);
+    assert!(before > 0, "the nodes answer /api/cluster");
     let mysqld = cluster.mysql().and_then(|m| m.pid());
     let resumed = Arc::new(AtomicBool::new(false));
     let queued = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let resume = mysqld.map(|pid| {
         taskraft::mysqld::signal(pid, libc::SIGSTOP);
         let (resumed, queued) = (resumed.clone(), queued.clone());
-        let url = cluster.url(1);
+        let urls = urls.clone();
         std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_secs(4));
-            // The backlog is in the Raft log, waiting for MySQL.
-            let commit = view(&url)["commit_index"].as_u64().unwrap_or(0);
+            // The backlog builds in the Raft log, waiting for MySQL: held
+            // at least 4 s, and until a third of the PATCHes are committed
+            // (a busy machine can cost the leader its term first: the
+            // PATCHes it held are answered 503 and retried on the next).
+            let paused = Instant::now();
+            let mut commit = 0;
+            while paused.elapsed() < Duration::from_secs(30) {
+                std::thread::sleep(Duration::from_millis(500));
+                commit = commit.max(commit_index(&urls));
+                let backlog = commit.saturating_sub(before);
+                if paused.elapsed() >= Duration::from_secs(4) && backlog >= TASKS as u64 / 3 {
+                    break;
+                }
+            }
             queued.store(commit.saturating_sub(before), Ordering::Relaxed);
             taskraft::mysqld::signal(pid, libc::SIGCONT);
             resumed.store(true, Ordering::Relaxed);

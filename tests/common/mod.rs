@@ -122,11 +122,13 @@ fn finish(result: Result<ureq::Response, ureq::Error>) -> Response {
     let response = match result {
         Ok(response) => response,
         Err(ureq::Error::Status(_, response)) => response,
-        Err(ureq::Error::Transport(_)) => {
+        // No answer: status 0, and the reason where a test's message
+        // shows the body (a connect timeout reads apart from a reset).
+        Err(ureq::Error::Transport(e)) => {
             return Response {
                 status: 0,
                 headers: vec![],
-                body: Value::Null,
+                body: Value::String(format!("no HTTP answer: {e}")),
             }
         }
     };

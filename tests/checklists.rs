@@ -501,3 +501,83 @@ fn a_node_behind_the_compacted_log_catches_up_the_checklists() {
         );
     }
 }
+
+/// An item turned into a card by the same request on every node at once,
+/// each sent four times: every node meets the item, the card, or the
+/// item's removal being applied between its two reads (which once made
+/// the handler panic and drop the connection). Every answer is 201 with
+/// the one card, and the list ends without the items.
+#[test]
+fn an_item_made_a_card_on_every_node_at_once_answers_the_one_card_everywhere() {
+    const ITEMS: usize = 20;
+    let mut cluster = start_auth(3, &[], |_| {});
+    let leader = cluster.leader(Duration::from_secs(30));
+    let admin = admin_session(&cluster);
+    let url = cluster.url(leader);
+    let card = call(
+        &admin,
+        "POST",
+        &format!("{url}/api/tasks"),
+        Some(&json!({ "title": "Race" })),
+    )
+    .ok(201);
+    let task = card["id"].as_str().unwrap().to_string();
+    let list = call(
+        &admin,
+        "POST",
+        &format!("{url}/api/tasks/{task}/checklists"),
+        Some(&json!({ "title": "Items" })),
+    )
+    .ok(201);
+    let list_id = list["id"].as_str().unwrap().to_string();
+    for i in 0..ITEMS {
+        call(
+            &admin,
+            "POST",
+            &format!("{url}/api/checklists/{list_id}/items"),
+            Some(&json!({ "text": format!("item {i}") })),
+        )
+        .ok(201);
+    }
+    let seen = lists(&admin, &url, &task).ok(200);
+    let item_ids: Vec<String> = seen["checklists"][0]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(item_ids.len(), ITEMS);
+    for item in &item_ids {
+        let answers: Vec<Vec<Response>> = std::thread::scope(|s| {
+            let sent: Vec<_> = cluster
+                .urls()
+                .into_iter()
+                .map(|url| {
+                    let admin = &admin;
+                    s.spawn(move || {
+                        (0..4)
+                            .map(|_| {
+                                call(
+                                    admin,
+                                    "POST",
+                                    &format!("{url}/api/checklist-items/{item}/card"),
+                                    None,
+                                )
+                            })
+                            .collect()
+                    })
+                })
+                .collect();
+            sent.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        let mut cards = std::collections::BTreeSet::new();
+        for answer in answers.iter().flatten() {
+            cards.insert(answer.ok(201)["id"].as_str().unwrap().to_string());
+        }
+        assert_eq!(cards.len(), 1, "one card for item {item}: {cards:?}");
+    }
+    for url in cluster.urls() {
+        let seen = lists(&admin, &url, &task).ok(200);
+        assert_eq!(seen["checklists"][0]["items"], json!([]), "{url}");
+    }
+}

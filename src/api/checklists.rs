@@ -244,21 +244,24 @@ pub async fn make_card(
     let card_id = TaskId(crate::import::derived(&Sha256::digest(
         format!("checklist-item-card:{item}").as_bytes(),
     )));
+    // Made, then the item removed: a retry answers the card.
+    let made = || async {
+        let card = visible_task(&state, &auth::principal(&req), card_id).await?;
+        Ok(created(card))
+    };
     let list = match editable(&state, &req, Found::Item(item)).await {
         Ok(list) => list,
-        // Made, then the item removed: a retry answers the card.
-        Err(ApiError::NotFound(_)) => {
-            let card = visible_task(&state, &auth::principal(&req), card_id).await?;
-            return Ok(created(card));
-        }
+        Err(ApiError::NotFound(_)) => return made().await,
         Err(e) => return Err(e),
     };
+    // The list found by the item holds it (`checklists::by_item`).
+    let Some(position) = list.position_of(&item) else {
+        return made().await;
+    };
+    let text = list.items[position].text.clone();
     let parent = committed_task(&state, list.task_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no task with id {}", list.task_id)))?;
-    let text = list.items[list.position_of(&item).expect("found by it")]
-        .text
-        .clone();
     let title: String = if text.chars().count() > validate::TITLE_MAX {
         text.chars()
             .take(validate::TITLE_MAX - 1)

@@ -199,7 +199,9 @@ pub async fn by_id(
         .pop())
 }
 
-/// The checklist item `id` is on, if any.
+/// The checklist item `id` is on, if any: always one that holds it. The
+/// item and its list are separate reads, and the applier may commit in
+/// between (the item removed, or moved to another list): then none.
 pub async fn by_item(conn: &mut impl Queryable, id: ItemId) -> Result<Option<Checklist>, DbError> {
     let list: Option<String> = conn
         .exec_first(
@@ -207,10 +209,16 @@ pub async fn by_item(conn: &mut impl Queryable, id: ItemId) -> Result<Option<Che
             (id.to_string(),),
         )
         .await?;
-    match list {
-        Some(list) => by_id(conn, parsed(&list, "checklist_items.checklist_id")?).await,
-        None => Ok(None),
-    }
+    let list = match list {
+        Some(list) => by_id(conn, parsed(&list, "checklist_items.checklist_id")?).await?,
+        None => None,
+    };
+    Ok(holding(list, &id))
+}
+
+/// `list` if it holds `item`.
+fn holding(list: Option<Checklist>, item: &ItemId) -> Option<Checklist> {
+    list.filter(|list| list.position_of(item).is_some())
 }
 
 /// Every checklist (rebuild, check).
@@ -241,4 +249,44 @@ pub async fn progress(
     rows.into_iter()
         .map(|(id, done, total)| Ok((parsed::<TaskId>(&id, "checklists.task_id")?, (done, total))))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::time::Timestamp;
+
+    fn list(items: &[u128]) -> Checklist {
+        Checklist {
+            id: ChecklistId(Uuid::from_u128(1)),
+            task_id: TaskId(Uuid::from_u128(2)),
+            board_id: BoardId(Uuid::from_u128(3)),
+            title: "Launch".into(),
+            items: items
+                .iter()
+                .map(|i| ChecklistItem {
+                    id: ItemId(Uuid::from_u128(*i)),
+                    text: format!("item {i}"),
+                    done: false,
+                })
+                .collect(),
+            version: 1,
+            created_at: Timestamp::now(),
+            updated_at: Timestamp::now(),
+        }
+    }
+
+    #[test]
+    fn an_item_read_on_a_list_that_no_longer_holds_it_finds_no_list() {
+        let item = ItemId(Uuid::from_u128(11));
+        // The item's row named the list; the list, read after the applier
+        // removed the item, no longer holds it (an item-to-card retry once
+        // panicked on that).
+        assert_eq!(holding(Some(list(&[10, 12])), &item), None);
+        assert_eq!(holding(None, &item), None);
+        let found = holding(Some(list(&[10, 11])), &item).expect("the list holds it");
+        assert_eq!(found.position_of(&item), Some(1));
+    }
 }

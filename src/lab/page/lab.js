@@ -21,6 +21,9 @@ const rates = new Map();
 let busy = false;
 /** Set while this page adds or removes a node (one at a time). */
 let changing = null;
+/** Nodes this page is removing: their logs are no longer asked for (the
+ * lab forgets a node once it has stopped it, and answers 404). */
+const leaving = new Set();
 
 const $ = (id) => document.getElementById(id);
 
@@ -294,6 +297,8 @@ async function refreshLogs() {
         logs.delete(n.id);
         return;
       }
+      // Its last strip stays until the node leaves the page.
+      if (leaving.has(n.id)) return;
       let log = null;
       try {
         log = await api('GET', `/lab/nodes/${n.id}/log`);
@@ -330,6 +335,7 @@ async function membership(label, work) {
     changing = null;
     $('lab').dataset.changing = '';
     await refreshState();
+    leaving.clear();
   }
 }
 
@@ -342,6 +348,7 @@ function addNode() {
 
 function removeNode(id) {
   return membership(`Removing node ${id}`, async () => {
+    leaving.add(id);
     await api('DELETE', `/lab/nodes/${id}`);
     return `Node ${id} was removed from the cluster and stopped.`;
   });

@@ -205,7 +205,10 @@ impl Applier {
             return;
         };
         if let Some(loaded) = self.filters.take() {
-            state.filters_loaded(loaded.ids, loaded.keys);
+            match loaded.ids {
+                Some(ids) => state.filters_loaded(ids, loaded.keys, loaded.ages),
+                None => state.keys_loaded(loaded.keys, loaded.ages),
+            }
         }
         if self.committed_index <= state.applied_index {
             self.state = Some(state);
@@ -288,11 +291,13 @@ impl Applier {
                     }
                     match progress.failure {
                         None => {
-                            // After an expiry that left the Bloom filter
-                            // full of expired keys, it is read afresh.
-                            if !executor.state.stale() {
-                                applier.state = Some(executor.state);
+                            let mut state = executor.state;
+                            // After an expiry that left the key filter
+                            // mostly expired keys, it is read afresh.
+                            if state.take_key_rebuild() {
+                                applier.load_key_filter(ctx, applier.generation);
                             }
+                            applier.state = Some(state);
                             applier.next_batch(ctx);
                         }
                         // The state may no longer match MySQL: read it again.
@@ -346,32 +351,62 @@ impl Applier {
     /// it does not cache; a failure is retried, as the state stays correct
     /// without them.
     fn load_filters(&mut self, ctx: &mut Context<Self>, generation: u64) {
+        self.read_filters(ctx, generation, false);
+    }
+
+    /// Likewise the key filter alone, after an expiry left it mostly
+    /// expired keys ([`state::ApplyState::take_key_rebuild`]).
+    fn load_key_filter(&mut self, ctx: &mut Context<Self>, generation: u64) {
+        self.read_filters(ctx, generation, true);
+    }
+
+    fn read_filters(&mut self, ctx: &mut Context<Self>, generation: u64, keys_only: bool) {
         let pool = self.pool.clone();
         let started = Instant::now();
         let work = async move {
             let mut conn = pool.get_conn().await?;
-            state::load_filters(&mut conn).await
+            if keys_only {
+                let (keys, ages) = state::load_key_filter(&mut conn).await?;
+                Ok::<_, crate::db::DbError>(LoadedFilters {
+                    ids: None,
+                    keys,
+                    ages,
+                })
+            } else {
+                let (ids, keys, ages) = state::load_filters(&mut conn).await?;
+                Ok(LoadedFilters {
+                    ids: Some(ids),
+                    keys,
+                    ages,
+                })
+            }
         };
         ctx.spawn(work.into_actor(self).map(move |result, applier, ctx| {
             if applier.generation != generation {
                 return;
             }
             match result {
-                Ok((ids, keys)) => {
+                Ok(loaded) => {
+                    let ids = loaded.ids.as_ref();
                     tracing::info!(
-                        ids = ids.held(),
-                        keys = keys.held(),
-                        bytes = ids.bytes() + keys.bytes(),
+                        ids = ids.map(state::Filter::held),
+                        keys = loaded.keys.held(),
+                        bytes = ids.map_or(0, state::Filter::bytes) + loaded.keys.bytes(),
                         ms = started.elapsed().as_millis() as u64,
-                        "id and key filters read"
+                        "{} read",
+                        if keys_only {
+                            "key filter"
+                        } else {
+                            "id and key filters"
+                        }
                     );
-                    applier.filters = Some(LoadedFilters { ids, keys });
+                    applier.filters = Some(loaded);
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "reading the id and key filters failed; retrying");
+                    tracing::warn!(error = %e, keys_only, "reading the filters failed; retrying");
                     ctx.run_later(std::time::Duration::from_secs(1), move |applier, ctx| {
                         if applier.generation == generation {
-                            applier.load_filters(ctx, generation);
+                            applier.read_filters(ctx, generation, keys_only);
                         }
                     });
                 }
@@ -500,10 +535,12 @@ impl Applier {
     }
 }
 
-/// Filters read in the background ([`Applier::load_filters`]).
+/// Filters read in the background ([`Applier::read_filters`]): both, or
+/// the key filter alone (`ids` is `None`).
 struct LoadedFilters {
-    ids: state::Filter,
+    ids: Option<state::Filter>,
     keys: state::Filter,
+    ages: state::KeyAges,
 }
 
 /// Why something other than a batch failed.

@@ -10,7 +10,9 @@
 //! fresh id or key is certainly new, and a recent task's row is at hand.
 //! Anything it does not hold is read from MySQL. The filters take a scan of
 //! the history, so they are read in the background (see [`Filters`]):
-//! nothing waits for them. After any error the whole
+//! nothing waits for them. An expiry cannot take keys out of a filter, so
+//! once most of the key filter's keys have expired ([`KeyAges`]) that
+//! filter alone is read again, the same way. After any error the whole
 //! state, and the row cache with it, is dropped and read again, so it can
 //! never drift from what MySQL committed.
 //!
@@ -19,14 +21,16 @@
 //! caches, and whether an id is live or deleted is not held at all (a
 //! task neither cached nor certainly new is read from MySQL).
 
+mod ages;
 mod filter;
 mod load;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+pub use self::ages::KeyAges;
 pub use self::filter::{hash_id, hash_key, Filter};
-pub use self::load::{load_filters, with_events};
+pub use self::load::{load_filters, load_key_filter, with_events};
 
 use crate::accounts::{Accounts, AccountsCache};
 use crate::projection::{self, ProjectionCache};
@@ -39,11 +43,6 @@ use crate::version::{Version, BASELINE};
 /// hold hundreds of megabytes). Older ones are read from MySQL.
 const RECENT_KEYS: usize = 20_000;
 const RECENT_KEY_BYTES: usize = 8 << 20;
-/// Keys added to the key filter after which an expiry has the state read
-/// afresh, rebuilding the filter from the keys still in MySQL: expired keys
-/// cannot be taken out of it, so without a rebuild it would only grow
-/// (false positives cost a SELECT each, never a wrong answer).
-const KEY_REBUILD_AFTER: usize = 200_000;
 
 /// The answer for one task id or idempotency key: what the state knows
 /// (`None`: it does not exist), or "ask MySQL". For a task, "ask" means
@@ -64,12 +63,12 @@ pub struct ApplyState {
     filters: Filters,
     /// Rows of recently touched tasks, shared with the api's reads.
     rows: ProjectionCache,
-    /// Keys inserted into `keys` since it was built from MySQL.
-    keys_added: usize,
+    /// When the keys of the key filter were first used, as far as known.
+    key_ages: KeyAges,
     recent_keys: HashMap<String, Remembered>,
     recent_order: VecDeque<String>,
-    /// Set when an expiry found the key filter worth rebuilding.
-    stale: bool,
+    /// Set when an expiry left the key filter worth rebuilding.
+    keys_stale: bool,
     /// About how much memory `recent_keys` holds.
     recent_bytes: usize,
     /// Every account, as committed; published to the api through `cache`.
@@ -85,41 +84,60 @@ pub struct ApplyState {
 /// The filters of every task id ever used (live or deleted) and of every
 /// idempotency key MySQL holds (and some expired ones). Reading them takes
 /// a scan of the history (about 2 s a million events), so a node does not
-/// wait for it: the filters are read in the background while the state
-/// answers "ask MySQL" for every id and key it does not cache, and keeps
-/// what it commits meanwhile, to add once they arrive.
-enum Filters {
-    Loading { ids: Vec<u64>, keys: Vec<u64> },
-    Ready { ids: Filter, keys: Filter },
+/// wait for it: a filter being read answers "ask MySQL" for every value it
+/// does not cache, and keeps what is committed meanwhile, to add once read.
+struct Filters {
+    ids: FilterSlot,
+    keys: FilterSlot,
+}
+
+enum FilterSlot {
+    /// Being read; the hashes committed since the read began.
+    Loading(Vec<u64>),
+    Ready(Filter),
+}
+
+impl FilterSlot {
+    fn may_contain(&self, hash: u64) -> bool {
+        match self {
+            FilterSlot::Loading(_) => true,
+            FilterSlot::Ready(filter) => filter.may_contain(hash),
+        }
+    }
+
+    fn insert(&mut self, hash: u64) {
+        match self {
+            FilterSlot::Loading(committed) => committed.push(hash),
+            FilterSlot::Ready(filter) => filter.insert(hash),
+        }
+    }
+
+    /// Takes the filter read, with what was committed while it was read.
+    fn loaded(&mut self, mut filter: Filter) {
+        if let FilterSlot::Loading(committed) = self {
+            for hash in committed.drain(..) {
+                filter.insert(hash);
+            }
+        }
+        *self = FilterSlot::Ready(filter);
+    }
 }
 
 impl Filters {
     fn may_contain_id(&self, hash: u64) -> bool {
-        match self {
-            Filters::Loading { .. } => true,
-            Filters::Ready { ids, .. } => ids.may_contain(hash),
-        }
+        self.ids.may_contain(hash)
     }
 
     fn may_contain_key(&self, hash: u64) -> bool {
-        match self {
-            Filters::Loading { .. } => true,
-            Filters::Ready { keys, .. } => keys.may_contain(hash),
-        }
+        self.keys.may_contain(hash)
     }
 
     fn insert_id(&mut self, hash: u64) {
-        match self {
-            Filters::Loading { ids, .. } => ids.push(hash),
-            Filters::Ready { ids, .. } => ids.insert(hash),
-        }
+        self.ids.insert(hash)
     }
 
     fn insert_key(&mut self, hash: u64) {
-        match self {
-            Filters::Loading { keys, .. } => keys.push(hash),
-            Filters::Ready { keys, .. } => keys.insert(hash),
-        }
+        self.keys.insert(hash)
     }
 }
 
@@ -166,15 +184,15 @@ impl ApplyState {
             applied_term,
             last_seq,
             tails,
-            filters: Filters::Loading {
-                ids: Vec::new(),
-                keys: Vec::new(),
+            filters: Filters {
+                ids: FilterSlot::Loading(Vec::new()),
+                keys: FilterSlot::Loading(Vec::new()),
             },
             rows,
-            keys_added: 0,
+            key_ages: KeyAges::default(),
             recent_keys: HashMap::new(),
             recent_order: VecDeque::new(),
-            stale: false,
+            keys_stale: false,
             recent_bytes: 0,
             accounts: Arc::default(),
             cache: AccountsCache::default(),
@@ -185,30 +203,48 @@ impl ApplyState {
 
     /// Takes the filters read from MySQL ([`load_filters`]) after this
     /// state was: `ids` of every task id ever used ([`hash_id`]), `keys` of
-    /// every idempotency key ([`hash_key`]), as MySQL held them at some
-    /// moment since. What was committed since the state was read is added,
-    /// so they miss nothing MySQL holds.
-    pub fn filters_loaded(&mut self, mut ids: Filter, mut keys: Filter) {
-        if let Filters::Loading {
-            ids: committed_ids,
-            keys: committed_keys,
-        } = &self.filters
-        {
-            for hash in committed_ids {
-                ids.insert(*hash);
-            }
-            for hash in committed_keys {
-                keys.insert(*hash);
-            }
+    /// every idempotency key ([`hash_key`]) with their `ages`, as MySQL held
+    /// them at some moment since. What was committed since the state was
+    /// read is added, so they miss nothing MySQL holds.
+    pub fn filters_loaded(&mut self, ids: Filter, keys: Filter, ages: KeyAges) {
+        self.filters.ids.loaded(ids);
+        self.keys_loaded(keys, ages);
+    }
+
+    /// Takes a key filter read afresh ([`load_key_filter`]) after
+    /// [`ApplyState::take_key_rebuild`], likewise.
+    pub fn keys_loaded(&mut self, keys: Filter, ages: KeyAges) {
+        self.filters.keys.loaded(keys);
+        self.key_ages.merge(ages);
+    }
+
+    /// Once, after an expiry that left most of the key filter's keys
+    /// expired: starts its rebuild (the key filter answers "ask MySQL"
+    /// until [`ApplyState::keys_loaded`]) and says the caller must read it.
+    /// The id filter, the rows and the rest stay as they are.
+    pub fn take_key_rebuild(&mut self) -> bool {
+        if !std::mem::take(&mut self.keys_stale) {
+            return false;
         }
-        self.filters = Filters::Ready { ids, keys };
+        if let FilterSlot::Ready(_) = self.filters.keys {
+            self.filters.keys = FilterSlot::Loading(Vec::new());
+            self.key_ages = KeyAges::default();
+            return true;
+        }
+        false
     }
 
     /// Whether the filters are read (until then every id and key not in
     /// memory is asked of MySQL).
     #[cfg(test)]
     fn filters_ready(&self) -> bool {
-        matches!(self.filters, Filters::Ready { .. })
+        matches!(
+            self.filters,
+            Filters {
+                ids: FilterSlot::Ready(_),
+                keys: FilterSlot::Ready(_)
+            }
+        )
     }
 
     /// Takes the catalog read from MySQL, and publishes it to the api.
@@ -281,7 +317,7 @@ impl ApplyState {
 
     fn remember_key(&mut self, key: &str, remembered: &Remembered) {
         self.filters.insert_key(hash_key(key));
-        self.keys_added += 1;
+        self.key_ages.add(remembered.at);
         self.recent_bytes += remembered_size(key, remembered);
         match self.recent_keys.insert(key.to_string(), remembered.clone()) {
             Some(old) => self.recent_bytes -= remembered_size(key, &old),
@@ -341,24 +377,22 @@ impl ApplyState {
         self.recent_bytes -= freed;
         let recent = &self.recent_keys;
         self.recent_order.retain(|key| recent.contains_key(key));
-        if self.keys_added > KEY_REBUILD_AFTER {
-            self.stale = true;
+        self.key_ages.expire(before);
+        if self.key_ages.worth_rebuilding() {
+            self.keys_stale = true;
         }
-    }
-
-    /// Whether the state should be read afresh (after an expiry, to
-    /// rebuild the key filter without the expired keys).
-    pub fn stale(&self) -> bool {
-        self.stale
     }
 
     /// Bytes the id and key filters take.
     #[cfg(test)]
     fn filter_bytes(&self) -> usize {
-        match &self.filters {
-            Filters::Loading { .. } => 0,
-            Filters::Ready { ids, keys } => ids.bytes() + keys.bytes(),
-        }
+        [&self.filters.ids, &self.filters.keys]
+            .iter()
+            .map(|slot| match slot {
+                FilterSlot::Loading(_) => 0,
+                FilterSlot::Ready(filter) => filter.bytes(),
+            })
+            .sum()
     }
 }
 
@@ -411,13 +445,17 @@ mod tests {
         ];
         let mut state =
             ApplyState::new(10, 2, 5, ColumnTails::default(), ProjectionCache::default());
-        state.filters_loaded(Filter::of(&used), Filter::of(&[hash_key("old-key")]));
+        state.filters_loaded(
+            Filter::of(&used),
+            Filter::of(&[hash_key("old-key")]),
+            KeyAges::default(),
+        );
         state
     }
 
     fn empty(rows: ProjectionCache) -> ApplyState {
         let mut state = ApplyState::new(0, 0, 0, ColumnTails::default(), rows);
-        state.filters_loaded(Filter::of(&[]), Filter::of(&[]));
+        state.filters_loaded(Filter::of(&[]), Filter::of(&[]), KeyAges::default());
         state
     }
 
@@ -511,7 +549,7 @@ mod tests {
         );
         assert_eq!(state.key("new"), Lookup::Known(Some(remembered(20))));
         assert_eq!(state.recent_order.len(), 1);
-        assert!(!state.stale(), "a small filter is kept");
+        assert!(!state.take_key_rebuild(), "a small filter is kept");
     }
 
     #[test]
@@ -741,7 +779,11 @@ mod tests {
             hash_id(&TaskId(Uuid::from_u128(1))),
             hash_id(&TaskId(Uuid::from_u128(2))),
         ];
-        state.filters_loaded(Filter::of(&scanned), Filter::of(&[hash_key("old-key")]));
+        state.filters_loaded(
+            Filter::of(&scanned),
+            Filter::of(&[hash_key("old-key")]),
+            KeyAges::default(),
+        );
         assert!(state.filters_ready());
         for used in [1, 2, 3] {
             assert_eq!(
@@ -754,5 +796,62 @@ mod tests {
         assert_eq!(state.key("old-key"), Lookup::Fetch);
         assert_eq!(state.task(&TaskId(Uuid::from_u128(9))), Lookup::Known(None));
         assert_eq!(state.key("fresh"), Lookup::Known(None));
+    }
+
+    #[test]
+    fn an_expiry_of_most_keys_reads_the_key_filter_again_and_nothing_else() {
+        // It used to drop the whole state: every id of the history read
+        // again, the cards counted, the row cache emptied, each time an
+        // expiry came after 200,000 keys, whether it expired any or not.
+        let mut state = state();
+        state.cache_task(&task(1));
+        let minute = |m: i64| Timestamp(m * 60_000);
+        state.key_ages.add_minute(1, ages::REBUILD_AFTER);
+        let expiry = |before: Timestamp| Changes {
+            last_seq: 5,
+            expired_before: Some(before),
+            ..Changes::default()
+        };
+        state.key_ages.add_minute(100, ages::REBUILD_AFTER + 1);
+        state.committed(&expiry(minute(2)), 11, 2);
+        assert!(!state.take_key_rebuild(), "fewer expired than live");
+
+        state.committed(&expiry(minute(101)), 12, 2);
+        assert!(state.take_key_rebuild());
+        assert!(!state.take_key_rebuild(), "asked once");
+        assert_eq!(
+            state.task(&TaskId(Uuid::from_u128(1))),
+            Lookup::Known(Some(Slot::Live(task(1)))),
+            "the rows stay"
+        );
+        assert_eq!(
+            state.task(&TaskId(Uuid::from_u128(9))),
+            Lookup::Known(None),
+            "the id filter stays"
+        );
+        assert_eq!(
+            state.key("fresh"),
+            Lookup::Fetch,
+            "keys: ask MySQL meanwhile"
+        );
+
+        // Committed while the keys were read, perhaps after the scan passed.
+        let during = Changes {
+            keys: vec![("during".into(), remembered(200 * 60_000))],
+            last_seq: 5,
+            ..Changes::default()
+        };
+        state.committed(&during, 13, 2);
+        state.recent_keys.clear();
+        state.recent_order.clear();
+        let mut read = KeyAges::default();
+        read.add_minute(150, 10);
+        state.keys_loaded(Filter::of(&[hash_key("kept")]), read);
+        assert_eq!(state.key("during"), Lookup::Fetch);
+        assert_eq!(state.key("kept"), Lookup::Fetch);
+        assert_eq!(state.key("fresh"), Lookup::Known(None));
+        assert_eq!(state.key_ages.live(), 11, "read and committed since");
+        assert_eq!(state.key_ages.expired(), 0);
+        assert!(!state.take_key_rebuild());
     }
 }

@@ -324,6 +324,21 @@ pub static SNAPSHOTS_INSTALLED: LazyLock<IntCounter> = LazyLock::new(|| {
     .expect("metric registers")
 });
 
+/// What `taskraft_filter_reads_total` counts: `all` (the id and key
+/// filters, at each state read: a start, or after an error) and `keys`
+/// (the key filter alone, once an expiry left it mostly expired keys).
+pub const FILTER_READS_KINDS: [&str; 2] = ["all", "keys"];
+
+pub static FILTER_READS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "taskraft_filter_reads_total",
+        "Reads of the applier's id and key filters from MySQL completed, by filters read: \
+         all (a scan of the history) or keys (of the keys the retention keeps)",
+        &["filters"]
+    )
+    .expect("metric registers")
+});
+
 pub static CATCHUP_PAGES: LazyLock<IntCounter> = LazyLock::new(|| {
     register_int_counter!(
         "taskraft_catchup_pages_total",
@@ -393,6 +408,9 @@ pub fn init() {
     }
     for result in WEBHOOK_RESULTS {
         WEBHOOK_DELIVERIES.with_label_values(&[result]);
+    }
+    for kind in FILTER_READS_KINDS {
+        FILTER_READS.with_label_values(&[kind]);
     }
 }
 

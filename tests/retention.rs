@@ -134,6 +134,72 @@ fn keys_expire_on_every_node_alike_and_a_retry_after_expiry_creates_a_new_task()
     assert_eq!(view["cluster_version"], env!("CARGO_PKG_VERSION"));
 }
 
+/// `taskraft_filter_reads_total{filters=…}` on node `id`.
+fn filter_reads(cluster: &Cluster, id: u64, filters: &str) -> f64 {
+    metric(
+        &cluster.url(id),
+        &format!("taskraft_filter_reads_total{{filters=\"{filters}\"}}"),
+    )
+}
+
+#[test]
+fn an_expiry_of_most_keys_reads_the_key_filter_again_and_keys_still_deduplicate() {
+    // Until 2026-12-07 such an expiry dropped the applier's whole state and
+    // read every task id of the history again; now the key filter alone is
+    // read (after 5 expired keys here, 200,000 in production).
+    let mut cluster = Cluster::start_with(
+        3,
+        &[
+            ("TASKRAFT_IDEMPOTENCY_RETENTION", "2s"),
+            ("TASKRAFT_TEST_KEY_REBUILD_AFTER", "5"),
+        ],
+    );
+    let leader = cluster.leader(Duration::from_secs(20));
+    let url = cluster.url(leader);
+    let mut first_ids = Vec::new();
+    for i in 0..10 {
+        let created = keyed_create(&url, &format!("gone-{i}"), "expires");
+        assert_eq!(created.status, 201, "{:?}", created.body);
+        first_ids.push(created.body["id"].as_str().unwrap().to_string());
+    }
+
+    // Every node deletes them, then reads its key filter again, and only
+    // it. The filter counts keys by the minute they were first used, and a
+    // minute counts as expired once a cutoff is past its end: up to a
+    // minute and the retention after the creates.
+    let deadline = Instant::now() + Duration::from_secs(100);
+    for id in 1..=3 {
+        cluster.wait_caught_up(id, Duration::from_secs(20));
+        while !keys_of(&cluster.mysql_url(id)).1.is_empty()
+            || filter_reads(&cluster, id, "keys") < 1.0
+        {
+            assert!(
+                Instant::now() < deadline,
+                "node {id}: keys {:?}, key filter reads {}",
+                keys_of(&cluster.mysql_url(id)).1,
+                filter_reads(&cluster, id, "keys")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(
+            filter_reads(&cluster, id, "all"),
+            1.0,
+            "node {id} read its whole state again"
+        );
+    }
+
+    // Keys still work: a new one is remembered, an expired one is new again.
+    let fresh = keyed_create(&url, "after-rebuild", "kept");
+    assert_eq!(fresh.status, 201, "{:?}", fresh.body);
+    let retry = keyed_create(&url, "after-rebuild", "kept");
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry.body["id"], fresh.body["id"]);
+    let again = keyed_create(&url, "gone-0", "expires");
+    assert_eq!(again.status, 201, "{:?}", again.body);
+    assert_eq!(again.header("idempotent-replayed"), None);
+    assert_ne!(again.body["id"].as_str().unwrap(), first_ids[0]);
+}
+
 /// Runs `statement` on the database at `url`.
 fn execute(url: &str, statement: &str) {
     block_on(async {

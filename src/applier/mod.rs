@@ -400,6 +400,9 @@ impl Applier {
                             "id and key filters"
                         }
                     );
+                    metrics::FILTER_READS
+                        .with_label_values(&[if keys_only { "keys" } else { "all" }])
+                        .inc();
                     applier.filters = Some(loaded);
                 }
                 Err(e) => {

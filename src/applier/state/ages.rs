@@ -12,6 +12,18 @@ use crate::time::Timestamp;
 /// this, the bits they take are not worth a scan of the keys.
 pub const REBUILD_AFTER: u64 = 200_000;
 
+/// [`REBUILD_AFTER`], unless a test sets `TASKRAFT_TEST_KEY_REBUILD_AFTER`
+/// (so that a cluster test sees a rebuild after a few keys).
+fn rebuild_after() -> u64 {
+    static AFTER: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *AFTER.get_or_init(|| {
+        std::env::var("TASKRAFT_TEST_KEY_REBUILD_AFTER")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(REBUILD_AFTER)
+    })
+}
+
 const MINUTE_MS: i64 = 60_000;
 
 /// Keys first used in each minute (minutes since the Unix epoch), as held
@@ -56,7 +68,7 @@ impl KeyAges {
     /// at least as many expired as live ones: a filter rebuilt then takes
     /// at most about twice the room of the keys MySQL holds.
     pub fn worth_rebuilding(&self) -> bool {
-        self.expired >= REBUILD_AFTER && self.expired >= self.live
+        self.expired >= rebuild_after() && self.expired >= self.live
     }
 
     /// Adds the ages of keys read into the same filter.

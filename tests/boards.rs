@@ -749,3 +749,166 @@ fn a_column_archives_cards_left_unchanged_for_its_days_through_the_log() {
         String::from_utf8_lossy(&check.stdout)
     );
 }
+
+/// `(counts_index, applied_index)` of node `mysql`'s database, and its
+/// stored cards per column against the cards its `tasks` hold, each as
+/// `column → (live, archived)`.
+type Cards = std::collections::BTreeMap<String, (u64, u64)>;
+fn stored_and_counted(mysql: &str) -> ((Option<u64>, u64), Cards, Cards) {
+    use mysql_async::prelude::Queryable;
+    block_on(async {
+        let mut conn = mysql_async::Conn::from_url(mysql).await.unwrap();
+        let at: (Option<u64>, u64) = conn
+            .query_first("SELECT counts_index, applied_index FROM raft_applied WHERE id = 1")
+            .await
+            .unwrap()
+            .unwrap();
+        let stored: Vec<(String, u64, u64)> = conn
+            .query("SELECT column_id, live, archived FROM column_counts WHERE live + archived > 0")
+            .await
+            .unwrap();
+        let counted: Vec<(String, u64, u64)> = conn
+            .query(
+                "SELECT column_id, SUM(archived = 0), SUM(archived = 1) FROM tasks GROUP BY column_id",
+            )
+            .await
+            .unwrap();
+        conn.disconnect().await.unwrap();
+        let cards = |rows: Vec<(String, u64, u64)>| -> Cards {
+            rows.into_iter().map(|(c, l, a)| (c, (l, a))).collect()
+        };
+        (at, cards(stored), cards(counted))
+    })
+}
+
+fn sql(mysql: &str, statement: &str) {
+    use mysql_async::prelude::Queryable;
+    block_on(async {
+        let mut conn = mysql_async::Conn::from_url(mysql).await.unwrap();
+        conn.query_drop(statement).await.unwrap();
+        conn.disconnect().await.unwrap();
+    })
+}
+
+/// The cards `url` says column `column` of board `board` holds.
+fn cards_in(url: &str, board: &str, column: &str) -> u64 {
+    let boards = boards_of(url);
+    boards["boards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == board)
+        .and_then(|b| b["columns"].as_array())
+        .and_then(|cs| cs.iter().find(|c| c["id"] == column))
+        .and_then(|c| c["cards"].as_u64())
+        .unwrap_or_else(|| panic!("no column {column} on board {board}: {boards:#}"))
+}
+
+#[test]
+fn the_cards_per_column_are_stored_and_a_start_trusts_them_only_at_their_index() {
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.leader(Duration::from_secs(20));
+    let url = cluster.url(leader);
+    let node = if leader == 3 { 2 } else { 3 };
+    let mysql = cluster.mysql_url(node);
+
+    // Cards made, moved, archived and deleted on a board of two columns.
+    let board = send(
+        "POST",
+        &format!("{url}/api/boards"),
+        &[],
+        Some(&json!({ "name": "Counted" })),
+    );
+    assert_eq!(board.status, 201, "{board:?}");
+    let board_id = board.body["id"].as_str().unwrap().to_string();
+    let todo = column(&board.body, "todo")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let done = column(&board.body, "done")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for i in 0..12 {
+        let r = send(
+            "POST",
+            &format!("{url}/api/tasks"),
+            &[],
+            Some(&json!({ "title": format!("card {i}"), "column_id": todo })),
+        );
+        assert_eq!(r.status, 201, "{r:?}");
+        let id = r.body["id"].as_str().unwrap().to_string();
+        let change = match i % 4 {
+            0 => Some(json!({ "column_id": done })),
+            1 => Some(json!({ "archived": true })),
+            _ => None,
+        };
+        if let Some(change) = change {
+            let r = send(
+                "PATCH",
+                &format!("{url}/api/tasks/{id}"),
+                &[],
+                Some(&change),
+            );
+            assert_eq!(r.status, 200, "{r:?}");
+        }
+        if i == 11 {
+            let r = send("DELETE", &format!("{url}/api/tasks/{id}"), &[], None);
+            assert_eq!(r.status, 204, "{r:?}");
+        }
+    }
+    // todo: 12 made, 3 moved to done, 3 archived, 1 deleted.
+    cluster.wait_caught_up(node, Duration::from_secs(20));
+    let ((counts_index, applied), stored, counted) = stored_and_counted(&mysql);
+    assert_eq!(counts_index, Some(applied), "stored with every batch");
+    assert_eq!(stored, counted, "as the tasks count them");
+    assert_eq!(counted.get(&todo), Some(&(5, 3)), "{counted:?}");
+    assert_eq!(counted.get(&done), Some(&(3, 0)), "{counted:?}");
+
+    // A start at the stored index takes the stored counts as they are:
+    // made wrong while the node is down, they show, and the check says so.
+    cluster.kill(node);
+    sql(
+        &mysql,
+        &format!("UPDATE column_counts SET live = live + 1000 WHERE column_id = '{todo}'"),
+    );
+    cluster.restart(node);
+    let write_elsewhere = |title: &str| {
+        let r = send(
+            "POST",
+            &format!("{url}/api/tasks"),
+            &[],
+            Some(&json!({ "title": title, "column_id": done })),
+        );
+        assert_eq!(r.status, 201, "{r:?}");
+    };
+    // A write makes the restarted node read its state (its first batch).
+    write_elsewhere("after the first restart");
+    cluster.wait_caught_up(node, Duration::from_secs(20));
+    assert_eq!(cards_in(&cluster.url(node), &board_id, &todo), 1005);
+    let check = cluster.rebuild_check(node);
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(!check.status.success(), "{report}");
+    assert!(report.contains("cards per column"), "{report}");
+
+    // Anything else that writes cards clears the index (here by hand):
+    // the next start counts them and stores what it counted.
+    cluster.kill(node);
+    sql(&mysql, "UPDATE raft_applied SET counts_index = NULL");
+    cluster.restart(node);
+    write_elsewhere("after the second restart");
+    cluster.wait_caught_up(node, Duration::from_secs(20));
+    assert_eq!(cards_in(&cluster.url(node), &board_id, &todo), 5);
+    assert_eq!(cards_in(&cluster.url(node), &board_id, &done), 5);
+    let ((counts_index, applied), stored, counted) = stored_and_counted(&mysql);
+    assert_eq!(counts_index, Some(applied));
+    assert_eq!(stored, counted);
+    for id in 1..=3 {
+        let check = cluster.rebuild_check(id);
+        assert!(
+            check.status.success(),
+            "node {id}: {}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+    }
+}

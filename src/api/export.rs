@@ -187,7 +187,7 @@ async fn produce(
         .with_readonly(Some(true));
     let mut tx = conn.start_transaction(options).await?;
     let last_seq = applied_state(&mut tx).await?.last_seq;
-    let catalog = crate::db::catalog::load_rows(&mut tx, false).await?;
+    let catalog = crate::db::catalog::load_rows(&mut tx, crate::db::catalog::Cards::Skip).await?;
     let Some(record) = catalog.board(&board).cloned() else {
         let _ = opened.send(Err(ApiError::NotFound(format!("no board {board}"))));
         return Ok(());

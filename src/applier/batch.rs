@@ -70,7 +70,7 @@ pub async fn load_state(
     let tails = column_tails(conn).await?;
     let account_rows = crate::db::accounts::load(conn).await?;
     let cluster_version = crate::db::cluster_version(conn).await?;
-    let catalog = crate::db::catalog::load(conn).await?;
+    let catalog = crate::db::catalog::load(conn, applied.applied_index).await?;
     let mut state = ApplyState::new(
         applied.applied_index,
         applied.applied_term,
@@ -149,6 +149,10 @@ pub async fn apply(
         .uint(last.term)
         .push(", last_seq = ")
         .uint(changes.last_seq)
+        // The stored cards per column (written below) are those of this
+        // index: the state's, which are exact (`db::catalog::load`).
+        .push(", counts_index = ")
+        .uint(last.index)
         .push(" WHERE id = 1")
         .end();
     writes(&mut sql, budget, &changes);
@@ -604,6 +608,7 @@ fn writes(sql: &mut Sql, limit: usize, changes: &Changes) {
     }
     if let Some((catalog, dirty)) = &changes.catalog {
         crate::db::catalog::write(sql, catalog, dirty);
+        crate::db::catalog::write_counts(sql, limit, catalog, &dirty.counts);
     }
 }
 

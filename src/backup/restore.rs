@@ -364,7 +364,7 @@ async fn fill(
 
     let budget = round_trip_budget(max_allowed_packet(conn).await?);
     let mut tails = column_tails(conn).await?;
-    let mut catalog = crate::db::catalog::load_rows(conn, false).await?;
+    let mut catalog = crate::db::catalog::load_rows(conn, crate::db::catalog::Cards::Skip).await?;
     let mut last_seq = 0u64;
     let mut written = Ok(());
     while let Some(batch) = pages_rx.recv().await {
@@ -475,7 +475,7 @@ fn applied(sql: &mut Sql, header: &Header, from: u64, to: u64) {
         .uint(from)
         .push(", ")
         .uint(to)
-        .push(", NULL) WHERE id = 1")
+        .push(", NULL), counts_index = NULL WHERE id = 1")
         .end();
     // The new cluster runs this build from its first entry on (what it
     // writes for each entry is this version's; see `crate::upgrade`).

@@ -1,9 +1,10 @@
 //! The catalog's tables (`boards`, `kanban_columns`, `board_members`, V8):
 //! read whole at start-up, written row by row as commands change them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use mysql_async::prelude::*;
+use mysql_async::Conn;
 
 use super::rows::parsed;
 use super::sql::Sql;
@@ -24,15 +25,99 @@ type ColumnRow = (
     Option<u32>,
 );
 
-/// The catalog as MySQL holds it, with the cards of each column counted.
-pub async fn load(conn: &mut impl Queryable) -> Result<Catalog, DbError> {
-    load_rows(conn, true).await
+/// The catalog as MySQL holds it, with the cards of each column, for the
+/// applier's state at `applied_index`: as stored (`column_counts`), when
+/// they were stored at that very index (`raft_applied.counts_index`, V17);
+/// else counted, in one pass over an index of every task, and stored with
+/// that index for the next start. Only the applier's batches keep the
+/// stored counts (with `counts_index`, in their transaction); whatever else
+/// writes cards leaves `counts_index` behind or clears it.
+pub async fn load(conn: &mut Conn, applied_index: u64) -> Result<Catalog, DbError> {
+    let counts_index: Option<Option<u64>> = conn
+        .query_first("SELECT counts_index FROM raft_applied WHERE id = 1")
+        .await?;
+    if counts_index.flatten() == Some(applied_index) {
+        return load_rows(conn, Cards::Stored).await;
+    }
+    let started = std::time::Instant::now();
+    let catalog = load_rows(conn, Cards::Count).await?;
+    store_counts(conn, &catalog, applied_index).await?;
+    tracing::info!(
+        columns = catalog.all_counts().count(),
+        ms = started.elapsed().as_millis() as u64,
+        "cards per column counted and stored"
+    );
+    Ok(catalog)
 }
 
-/// The catalog's rows; the cards per column only if `count` (a pass over
-/// an index of every task: the applier's start needs it, a catch-up page
-/// does not, since the applier reloads its state after one).
-pub async fn load_rows(conn: &mut impl Queryable, count: bool) -> Result<Catalog, DbError> {
+/// Whether and how [`load_rows`] reads the cards per column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cards {
+    /// Not at all (a catch-up page or a restore folds from rows, and the
+    /// applier reads its state again after them).
+    Skip,
+    /// Counted: a pass over an index of every task.
+    Count,
+    /// As `column_counts` holds them.
+    Stored,
+}
+
+/// Replaces the stored cards per column with `catalog`'s, as of
+/// `applied_index`, in one transaction: `counts_index` is set only if MySQL
+/// is still at that index.
+async fn store_counts(
+    conn: &mut Conn,
+    catalog: &Catalog,
+    applied_index: u64,
+) -> Result<(), DbError> {
+    let columns: BTreeSet<ColumnId> = catalog.all_counts().map(|(id, _)| *id).collect();
+    let mut sql = Sql::new();
+    sql.push("DELETE FROM column_counts").end();
+    write_counts(&mut sql, COUNTS_STATEMENT_BYTES, catalog, &columns);
+    sql.end()
+        .push("UPDATE raft_applied SET counts_index = ")
+        .uint(applied_index)
+        .push(" WHERE id = 1 AND applied_index = ")
+        .uint(applied_index)
+        .end();
+    let mut tx = conn
+        .start_transaction(mysql_async::TxOpts::default())
+        .await?;
+    for statement in sql.into_statements() {
+        tx.query_drop(statement).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Upserts the stored cards of `columns` as `catalog` counts them (a
+/// column it no longer holds: none), in statements of about `limit` bytes
+/// at most.
+pub fn write_counts(sql: &mut Sql, limit: usize, catalog: &Catalog, columns: &BTreeSet<ColumnId>) {
+    sql.rows(
+        limit,
+        &["INSERT INTO column_counts (column_id, live, archived) VALUES "],
+        " ON DUPLICATE KEY UPDATE live = VALUES(live), archived = VALUES(archived)",
+        columns,
+        |s, id| {
+            let counts = catalog.counts(id);
+            s.push("(")
+                .ascii(&id.to_string())
+                .push(", ")
+                .uint(counts.live)
+                .push(", ")
+                .uint(counts.archived)
+                .push(")");
+        },
+    );
+}
+
+/// The bytes of one multi-row statement of counts stored at a start, at
+/// most: rows of about 70 bytes, inside any usual max_allowed_packet.
+const COUNTS_STATEMENT_BYTES: usize = 256 << 10;
+
+/// The catalog's rows, with the cards per column as `cards` says.
+pub async fn load_rows(conn: &mut impl Queryable, cards: Cards) -> Result<Catalog, DbError> {
     let boards: Vec<(String, String, bool)> =
         conn.query("SELECT id, name, archived FROM boards").await?;
     let boards = boards
@@ -85,21 +170,34 @@ pub async fn load_rows(conn: &mut impl Queryable, count: bool) -> Result<Catalog
             ))
         })
         .collect::<Result<Vec<_>, DbError>>()?;
-    // One pass over the (column_id, archived, …) index.
-    let counted: Vec<(String, bool, u64)> = if count {
-        conn.query("SELECT column_id, archived, COUNT(*) FROM tasks GROUP BY column_id, archived")
-            .await?
-    } else {
-        Vec::new()
-    };
     let mut counts: HashMap<ColumnId, Counts> = HashMap::new();
-    for (column, archived, n) in counted {
-        let column: ColumnId = parsed(&column, "tasks.column_id")?;
-        let entry = counts.entry(column).or_default();
-        if archived {
-            entry.archived = n;
-        } else {
-            entry.live = n;
+    match cards {
+        Cards::Skip => {}
+        Cards::Count => {
+            // One pass over the (column_id, archived, …) index.
+            let counted: Vec<(String, bool, u64)> = conn
+                .query(
+                    "SELECT column_id, archived, COUNT(*) FROM tasks GROUP BY column_id, archived",
+                )
+                .await?;
+            for (column, archived, n) in counted {
+                let column: ColumnId = parsed(&column, "tasks.column_id")?;
+                let entry = counts.entry(column).or_default();
+                if archived {
+                    entry.archived = n;
+                } else {
+                    entry.live = n;
+                }
+            }
+        }
+        Cards::Stored => {
+            let stored: Vec<(String, u64, u64)> = conn
+                .query("SELECT column_id, live, archived FROM column_counts")
+                .await?;
+            for (column, live, archived) in stored {
+                let column: ColumnId = parsed(&column, "column_counts.column_id")?;
+                counts.insert(column, Counts { live, archived });
+            }
         }
     }
     Ok(Catalog::from_rows(boards, columns, members, counts))

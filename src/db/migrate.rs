@@ -104,6 +104,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "V16__due_index.sql",
         sql: include_str!("../../sql/V16__due_index.sql"),
     },
+    Migration {
+        version: 17,
+        name: "V17__column_counts.sql",
+        sql: include_str!("../../sql/V17__column_counts.sql"),
+    },
 ];
 
 const LOCK_TIMEOUT_SECS: u32 = 60;

@@ -38,6 +38,9 @@ struct Stored {
     tails: ColumnTails,
     last_seq: u64,
     catalog: crate::task::Catalog,
+    /// The cards per column as stored, when they hold for the applied
+    /// index (`raft_applied.counts_index`, V17).
+    counts: Option<crate::task::Catalog>,
     comments: Vec<crate::task::Comment>,
     checklists: Vec<crate::task::Checklist>,
     notifications: BTreeMap<u64, super::notifications::Notification>,
@@ -122,8 +125,17 @@ async fn stored(conn: &mut impl Queryable) -> Result<Stored, DbError> {
         )
         .await?;
     let tails = super::column_tails(conn).await?;
-    let last_seq = super::applied_state(conn).await?.last_seq;
-    let catalog = super::catalog::load_rows(conn, false).await?;
+    let applied = super::applied_state(conn).await?;
+    let last_seq = applied.last_seq;
+    let catalog = super::catalog::load_rows(conn, crate::db::catalog::Cards::Skip).await?;
+    let counts_index: Option<Option<u64>> = conn
+        .query_first("SELECT counts_index FROM raft_applied WHERE id = 1")
+        .await?;
+    let counts = if counts_index.flatten() == Some(applied.applied_index) {
+        Some(super::catalog::load_rows(conn, crate::db::catalog::Cards::Stored).await?)
+    } else {
+        None
+    };
     let comments = super::comments::all(conn).await?;
     let checklists = super::checklists::all(conn).await?;
     let notifications = super::notifications::all(conn).await?;
@@ -142,6 +154,7 @@ async fn stored(conn: &mut impl Queryable) -> Result<Stored, DbError> {
         tails,
         last_seq,
         catalog,
+        counts,
     })
 }
 
@@ -200,6 +213,21 @@ fn compare(replayed: &Replayed, stored: &Stored) -> Vec<String> {
         note(format!(
             "boards, columns or members: events give {events:?}, the tables hold {rows:?}"
         ));
+    }
+    if let Some(counted) = &stored.counts {
+        let cards = |catalog: &crate::task::Catalog| -> BTreeMap<_, _> {
+            catalog
+                .all_counts()
+                .filter(|(_, counts)| counts.total() > 0)
+                .map(|(id, counts)| (*id, (counts.live, counts.archived)))
+                .collect()
+        };
+        let (events, rows) = (cards(&replayed.catalog), cards(counted));
+        if events != rows {
+            note(format!(
+                "cards per column (live, archived): events give {events:?}, column_counts holds {rows:?}"
+            ));
+        }
     }
     compare_comments(replayed, stored, &mut note);
     compare_checklists(replayed, stored, &mut note);
@@ -426,7 +454,8 @@ async fn replace_projection(conn: &mut Conn) -> Result<(), DbError> {
         tx.query_drop(statement).await?;
     }
     tx.exec_drop(
-        "UPDATE raft_applied SET last_seq = ? WHERE id = 1",
+        // The cards are counted again at the node's next start.
+        "UPDATE raft_applied SET last_seq = ?, counts_index = NULL WHERE id = 1",
         (replayed.last_seq,),
     )
     .await?;

@@ -300,17 +300,22 @@ pub enum Cataloged {
     Member(BoardMember),
 }
 
-/// The rows a run of commands changed, for the applier to write.
+/// The rows a run of commands changed, for the applier to write, and the
+/// columns whose cards it counted differently.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CatalogDirty {
     pub boards: BTreeSet<BoardId>,
     pub columns: BTreeSet<ColumnId>,
     pub members: BTreeSet<(BoardId, String)>,
+    pub counts: BTreeSet<ColumnId>,
 }
 
 impl CatalogDirty {
     pub fn is_empty(&self) -> bool {
-        self.boards.is_empty() && self.columns.is_empty() && self.members.is_empty()
+        self.boards.is_empty()
+            && self.columns.is_empty()
+            && self.members.is_empty()
+            && self.counts.is_empty()
     }
 }
 
@@ -457,6 +462,11 @@ impl Catalog {
         self.counts.get(column).copied().unwrap_or_default()
     }
 
+    /// The cards of every column counted, in no particular order.
+    pub fn all_counts(&self) -> impl Iterator<Item = (&ColumnId, &Counts)> {
+        self.counts.iter()
+    }
+
     /// The share of every board's cards (live and archived) that are on
     /// `boards` (`None`: all of them); 1 while no card is counted.
     pub fn share_of_cards(&self, boards: Option<&[BoardId]>) -> f64 {
@@ -562,6 +572,7 @@ impl Catalog {
             return;
         }
         if let Some((column, archived)) = from {
+            self.dirty.counts.insert(column);
             let counts = self.counts.entry(column).or_default();
             let n = if archived {
                 &mut counts.archived
@@ -571,6 +582,7 @@ impl Catalog {
             *n = n.saturating_sub(1);
         }
         if let Some((column, archived)) = to {
+            self.dirty.counts.insert(column);
             let counts = self.counts.entry(column).or_default();
             if archived {
                 counts.archived += 1;

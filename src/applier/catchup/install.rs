@@ -64,7 +64,7 @@ pub async fn install(
 ) -> Result<Vec<Event>, CatchupError> {
     let events = check(local, request, page)?;
     let board_tails = column_tails(conn).await?;
-    let catalog = crate::db::catalog::load_rows(conn, false).await?;
+    let catalog = crate::db::catalog::load_rows(conn, crate::db::catalog::Cards::Skip).await?;
     let folded = fold(&events, local.last_seq, board_tails, catalog)?;
     let last_seq = page.events.last().map_or(local.last_seq, |e| e.seq);
 
@@ -81,7 +81,9 @@ pub async fn install(
         .uint(upto_term)
         .push(", last_seq = ")
         .uint(last_seq)
-        .push(" WHERE id = 1")
+        // The stored cards per column are not kept here: counted again
+        // at the applier's next start (`db::catalog::load`).
+        .push(", counts_index = NULL WHERE id = 1")
         .end();
     let rows: Vec<EventRecord<'_>> = events
         .iter()

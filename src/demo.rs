@@ -59,6 +59,10 @@ pub fn run(options: DemoOptions) -> Result<(), String> {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(2);
+            // Extra server options, for measuring MariaDB's own settings.
+            if let Ok(args) = std::env::var("TASKRAFT_DEMO_MYSQL_ARGS") {
+                server_options.extra_args = args.split_whitespace().map(String::from).collect();
+            }
             print!("MySQL: starting a private server on 127.0.0.1:{port} … ");
             let server = PrivateMysql::start(&options.dir.join("mysql"), server_options)?;
             println!("ready (data in {})", server.datadir.display());

@@ -11,7 +11,7 @@
 -- `counts_index` equals its applied index; anything else that writes
 -- cards (catch-up, restore, `taskraft rebuild`, an older binary, this
 -- migration) leaves it behind or clears it, and the next start counts
--- again and stores what it counted (`db::catalog::load_state_catalog`).
+-- again and stores what it counted (`db::catalog::load`).
 -- A later migration that changes cards must clear it too.
 
 CREATE TABLE IF NOT EXISTS column_counts (

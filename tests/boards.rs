@@ -750,10 +750,11 @@ fn a_column_archives_cards_left_unchanged_for_its_days_through_the_log() {
     );
 }
 
-/// `(counts_index, applied_index)` of node `mysql`'s database, and its
-/// stored cards per column against the cards its `tasks` hold, each as
-/// `column → (live, archived)`.
+/// Cards per column: `column → (live, archived)`.
 type Cards = std::collections::BTreeMap<String, (u64, u64)>;
+
+/// `(counts_index, applied_index)` of node `mysql`'s database, and its
+/// stored cards per column against the cards its `tasks` hold.
 fn stored_and_counted(mysql: &str) -> ((Option<u64>, u64), Cards, Cards) {
     use mysql_async::prelude::Queryable;
     block_on(async {

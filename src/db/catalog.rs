@@ -33,10 +33,7 @@ type ColumnRow = (
 /// stored counts (with `counts_index`, in their transaction); whatever else
 /// writes cards leaves `counts_index` behind or clears it.
 pub async fn load(conn: &mut Conn, applied_index: u64) -> Result<Catalog, DbError> {
-    let counts_index: Option<Option<u64>> = conn
-        .query_first("SELECT counts_index FROM raft_applied WHERE id = 1")
-        .await?;
-    if counts_index.flatten() == Some(applied_index) {
+    if counts_hold_at(conn, applied_index).await? {
         return load_rows(conn, Cards::Stored).await;
     }
     let started = std::time::Instant::now();
@@ -48,6 +45,18 @@ pub async fn load(conn: &mut Conn, applied_index: u64) -> Result<Catalog, DbErro
         "cards per column counted and stored"
     );
     Ok(catalog)
+}
+
+/// Whether the stored cards per column are those of `applied_index`
+/// (`raft_applied.counts_index`).
+pub async fn counts_hold_at(
+    conn: &mut impl Queryable,
+    applied_index: u64,
+) -> Result<bool, DbError> {
+    let counts_index: Option<Option<u64>> = conn
+        .query_first("SELECT counts_index FROM raft_applied WHERE id = 1")
+        .await?;
+    Ok(counts_index.flatten() == Some(applied_index))
 }
 
 /// Whether and how [`load_rows`] reads the cards per column.

@@ -38,9 +38,9 @@ struct Stored {
     tails: ColumnTails,
     last_seq: u64,
     catalog: crate::task::Catalog,
-    /// The cards per column as stored, when they hold for the applied
-    /// index (`raft_applied.counts_index`, V17).
-    counts: Option<crate::task::Catalog>,
+    /// Whether `catalog` holds the cards per column as stored: only when
+    /// they hold for the applied index (`raft_applied.counts_index`, V17).
+    counts_stored: bool,
     comments: Vec<crate::task::Comment>,
     checklists: Vec<crate::task::Checklist>,
     notifications: BTreeMap<u64, super::notifications::Notification>,
@@ -127,15 +127,13 @@ async fn stored(conn: &mut impl Queryable) -> Result<Stored, DbError> {
     let tails = super::column_tails(conn).await?;
     let applied = super::applied_state(conn).await?;
     let last_seq = applied.last_seq;
-    let catalog = super::catalog::load_rows(conn, crate::db::catalog::Cards::Skip).await?;
-    let counts_index: Option<Option<u64>> = conn
-        .query_first("SELECT counts_index FROM raft_applied WHERE id = 1")
-        .await?;
-    let counts = if counts_index.flatten() == Some(applied.applied_index) {
-        Some(super::catalog::load_rows(conn, crate::db::catalog::Cards::Stored).await?)
+    let counts_stored = super::catalog::counts_hold_at(conn, applied.applied_index).await?;
+    let cards = if counts_stored {
+        super::catalog::Cards::Stored
     } else {
-        None
+        super::catalog::Cards::Skip
     };
+    let catalog = super::catalog::load_rows(conn, cards).await?;
     let comments = super::comments::all(conn).await?;
     let checklists = super::checklists::all(conn).await?;
     let notifications = super::notifications::all(conn).await?;
@@ -154,7 +152,7 @@ async fn stored(conn: &mut impl Queryable) -> Result<Stored, DbError> {
         tails,
         last_seq,
         catalog,
-        counts,
+        counts_stored,
     })
 }
 
@@ -214,7 +212,7 @@ fn compare(replayed: &Replayed, stored: &Stored) -> Vec<String> {
             "boards, columns or members: events give {events:?}, the tables hold {rows:?}"
         ));
     }
-    if let Some(counted) = &stored.counts {
+    if stored.counts_stored {
         let cards = |catalog: &crate::task::Catalog| -> BTreeMap<_, _> {
             catalog
                 .all_counts()
@@ -222,7 +220,7 @@ fn compare(replayed: &Replayed, stored: &Stored) -> Vec<String> {
                 .map(|(id, counts)| (*id, (counts.live, counts.archived)))
                 .collect()
         };
-        let (events, rows) = (cards(&replayed.catalog), cards(counted));
+        let (events, rows) = (cards(&replayed.catalog), cards(&stored.catalog));
         if events != rows {
             note(format!(
                 "cards per column (live, archived): events give {events:?}, column_counts holds {rows:?}"

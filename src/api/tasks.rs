@@ -359,9 +359,9 @@ pub async fn list(
         label: request::nonempty(query.label.as_deref()),
         priority: query.priority,
         text,
-        common: 0,
         after,
         limit,
+        ..TaskFilter::default()
     };
     read_barrier(&state, query.consistency).await?;
     let catalog = state.rows.catalog();

@@ -49,6 +49,10 @@ pub struct TaskFilter {
     /// board order through the filters' index, as without `text`. Set by
     /// [`tasks`].
     pub common: u16,
+    /// The order the common words are checked in, by index, the rarest
+    /// first ([`search::check_order`]; empty: the query's). Set by
+    /// [`tasks`].
+    pub checks: Vec<usize>,
     pub after: Option<Cursor>,
     pub limit: usize,
 }
@@ -288,10 +292,12 @@ fn one_read(
         params.push(priority.as_str().into());
     }
     if let Some(words) = &filter.text {
-        for (i, word) in words.as_slice().iter().enumerate() {
+        let words = words.as_slice();
+        for i in search::check_order(&filter.checks, words.len()) {
             if filter.common & (1 << i) != 0 {
+                let pattern = search::pattern(&words[i]);
                 sql.push(" AND (t.title REGEXP ? OR t.description REGEXP ?)");
-                params.extend([search::pattern(word).into(), search::pattern(word).into()]);
+                params.extend([pattern.clone().into(), pattern.into()]);
             }
         }
     }
@@ -402,6 +408,7 @@ async fn planned(
     let mut filter = filter.clone();
     if let Some(words) = &filter.text {
         filter.common = planner.common(tx, words).await?;
+        filter.checks = planner.rarest_first(words);
     }
     Ok(filter)
 }

@@ -316,6 +316,22 @@ fn push_filter(sql: &mut Sql, params: &mut Vec<Value>, filter: &SearchFilter) {
     }
 }
 
+/// The indexes of a query's `n` words in the order their regular
+/// expressions are checked: `checks` when it orders all of them (the
+/// [`Planner`]'s rarest first), else the query's order. A row without the
+/// first word checked costs no more checks, so the rarest word first makes
+/// a scan of many rows cheaper (the conditions are ANDed: the rows matched
+/// are the same in any order).
+pub fn check_order(checks: &[usize], n: usize) -> Vec<usize> {
+    let mut sorted = checks.to_vec();
+    sorted.sort_unstable();
+    if sorted.len() == n && sorted.iter().enumerate().all(|(i, &w)| i == w) {
+        checks.to_vec()
+    } else {
+        (0..n).collect()
+    }
+}
+
 /// ` AND (title REGEXP ? OR description REGEXP ?)`: the row holds `word`.
 fn push_holds(sql: &mut Sql, params: &mut Vec<Value>, word: &str) {
     sql.push(" AND (title REGEXP ? OR description REGEXP ?)");
@@ -340,18 +356,29 @@ pub fn search_statement(
     after: Option<&RankCursor>,
     limit: usize,
 ) -> (String, Vec<Value>) {
-    filtered_statement(words, plan, scope, &SearchFilter::default(), after, limit)
+    filtered_statement(
+        words,
+        &[],
+        plan,
+        scope,
+        &SearchFilter::default(),
+        after,
+        limit,
+    )
 }
 
-/// [`search_statement`] under the list's filters too.
+/// [`search_statement`] under the list's filters too, checking the words
+/// by regular expression in the order of `checks` ([`check_order`]).
 pub fn filtered_statement(
     words: &Words,
+    checks: &[usize],
     plan: &Plan,
     scope: &Scope,
     filter: &SearchFilter,
     after: Option<&RankCursor>,
     limit: usize,
 ) -> (String, Vec<Value>) {
+    let checks = check_order(checks, words.0.len());
     let mut sql = Sql::new();
     let mut params: Vec<Value> = Vec::new();
     match plan {
@@ -366,9 +393,9 @@ pub fn filtered_statement(
             params.push(query.into());
             push_scope(&mut sql, &mut params, scope);
             push_filter(&mut sql, &mut params, filter);
-            for (i, word) in words.0.iter().enumerate() {
+            for &i in &checks {
                 if common & (1 << i) != 0 {
-                    push_holds(&mut sql, &mut params, word);
+                    push_holds(&mut sql, &mut params, &words.0[i]);
                 }
             }
             if let Some(cursor) = after {
@@ -400,8 +427,8 @@ pub fn filtered_statement(
             params.push(from.to_string().into());
             push_scope(&mut sql, &mut params, scope);
             push_filter(&mut sql, &mut params, filter);
-            for word in &words.0 {
-                push_holds(&mut sql, &mut params, word);
+            for &i in &checks {
+                push_holds(&mut sql, &mut params, &words.0[i]);
             }
             if let Some(cursor) = after {
                 sql.push(" HAVING score < ? OR (score = ? AND id < ?)");
@@ -644,6 +671,18 @@ impl Planner {
             .measures(tx, words)
             .await?
             .map_or(0, |measures| common_mask(&measures)))
+    }
+
+    /// The indexes of `words` by their share of the newest tasks, as
+    /// remembered, the rarest first (a word not remembered counts as
+    /// rare; equals keep the query's order): the order to check them in
+    /// ([`check_order`]).
+    pub fn rarest_first(&self, words: &Words) -> Vec<usize> {
+        let (measures, _) = self.recall(words, Instant::now());
+        let share = |i: usize| measures[i].map_or(0.0, |m| m.share);
+        let mut order: Vec<usize> = (0..words.0.len()).collect();
+        order.sort_by(|&a, &b| share(a).total_cmp(&share(b)));
+        order
     }
 
     /// The measure of each of `words`, remembered or measured now; `None`
@@ -892,7 +931,9 @@ pub async fn search(
     };
     let mut ranked: Vec<(String, f64)> = Vec::new();
     if scope != &Scope::Boards(Vec::new()) {
-        let (sql, params) = filtered_statement(words, &plan, scope, filter, after, limit + 1);
+        let checks = planner.rarest_first(words);
+        let (sql, params) =
+            filtered_statement(words, &checks, &plan, scope, filter, after, limit + 1);
         ranked = tx.exec(sql, params).await?;
     }
     let mut rows: Vec<mysql_async::Row> = Vec::new();
@@ -1086,6 +1127,24 @@ mod tests {
             planner.remember(&Words(vec![format!("v{i}")]), &[rare], start + KNOWN_FOR);
         }
         assert!(planner.known_words() <= KNOWN_WORDS);
+    }
+
+    #[test]
+    fn the_rarest_remembered_word_is_checked_first_and_any_order_is_a_permutation() {
+        let planner = Planner::new(Sizes::DEFAULT);
+        let words = Words::parse("invoice kelomar export").unwrap();
+        assert_eq!(planner.rarest_first(&words), [0, 1, 2], "nothing known");
+        let now = Instant::now();
+        let measure = |share| Measure {
+            common: true,
+            share,
+        };
+        planner.remember(&words, &[measure(0.15), measure(0.002), measure(0.04)], now);
+        assert_eq!(planner.rarest_first(&words), [1, 2, 0]);
+        assert_eq!(check_order(&[1, 2, 0], 3), [1, 2, 0]);
+        for not_all in [&[][..], &[1, 2], &[1, 1, 0], &[0, 1, 3], &[0, 1, 2, 3]] {
+            assert_eq!(check_order(not_all, 3), [0, 1, 2], "{not_all:?}");
+        }
     }
 
     #[test]

@@ -1063,3 +1063,127 @@ fn a_user_on_some_boards_gets_full_pages_of_the_hits_they_may_see() {
         hidden_first.into_iter().collect()
     );
 }
+
+/// A column whose first cards in board order lack a common word (400
+/// cards of other words, then the 40 with it): a page filtered by the word
+/// reads a budget of cards in board order, then takes the FULLTEXT index
+/// when the word is in fewer tasks than the cards left (cost-weighted), and
+/// otherwise reads on. Every way gives the same pages; only the rows read
+/// differ (a column of 500,000 cards read whole took 0.7 s).
+#[test]
+fn a_column_without_the_word_at_its_start_is_not_read_whole_when_the_index_is_cheaper() {
+    use taskraft::db::queries::{read_cards, Columns, ScanBudget};
+    let cluster = Cluster::start(3);
+    let url = cluster.url(1);
+    let mut expected = Vec::new();
+    // Created first (the oldest), placed last in the column.
+    for i in 0..40 {
+        let body = json!({
+            "title": format!("zebra crossing {i}"),
+            "status": "todo",
+            "position": 1_000_000.0 + i as f64,
+        });
+        let r = create(&url, body);
+        assert_eq!(r.status, 201, "{r:?}");
+        expected.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    for i in 0..400 {
+        let body = json!({
+            "title": format!("filler item {i}"),
+            "description": "nothing to see",
+            "status": "todo",
+            "position": 1.0 + i as f64,
+        });
+        assert_eq!(create(&url, body).status, 201);
+    }
+    let mysql = cluster.mysql_url(1);
+    let ids = [fixed_column(Status::Todo)];
+    let columns = Columns {
+        ids: &ids,
+        cards: 440,
+        archived: false,
+    };
+    let filter = TaskFilter {
+        text: Some(Words::parse("zebra").unwrap()),
+        // Marked common: read in board order, checked by expression.
+        common: 1,
+        limit: 7,
+        ..TaskFilter::default()
+    };
+    let budget = ScanBudget {
+        cards: 50,
+        match_cost: 2,
+    };
+    // (budget, the rarest word's estimated tasks, whether the index is taken)
+    let ways = [
+        (budget, Some((0, 40)), true),
+        (budget, Some((0, 300)), false),
+        (budget, None, false),
+        (
+            ScanBudget {
+                cards: 1_000,
+                ..budget
+            },
+            Some((0, 40)),
+            false,
+        ),
+    ];
+    block_on(async {
+        let mut conn = mysql_async::Conn::from_url(&mysql).await.unwrap();
+        for (budget, rarest, indexed) in ways {
+            let mut got: Vec<String> = Vec::new();
+            let mut after = None;
+            let mut first_page = None;
+            loop {
+                let before = rows_read(&mut conn).await;
+                let mut tx = conn
+                    .start_transaction(mysql_async::TxOpts::default())
+                    .await
+                    .unwrap();
+                let rows = read_cards(&mut tx, &filter, columns, after, 7, budget, rarest)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+                let read = rows_read(&mut conn).await - before;
+                first_page.get_or_insert(read);
+                let page: Vec<(String, f64)> = rows
+                    .into_iter()
+                    .map(|row| {
+                        let task = taskraft::db::rows::task_from_row(row).unwrap();
+                        (task.id.to_string(), task.position)
+                    })
+                    .collect();
+                let Some((id, position)) = page.last().cloned() else {
+                    break;
+                };
+                got.extend(page.into_iter().map(|(id, _)| id));
+                after = Some((position, id.parse().unwrap()));
+            }
+            assert_eq!(
+                got, expected,
+                "{budget:?} {rarest:?}: every match, in board order"
+            );
+            // The first page: the budget's 50 cards twice (their keys, then
+            // their rows) and the index's 40 matches (147 rows read when
+            // written), or every filler and the page (407 to 457).
+            let read = first_page.unwrap();
+            if indexed {
+                assert!(read < 300, "{budget:?} {rarest:?}: {read} rows read");
+            } else {
+                assert!(read >= 400, "{budget:?} {rarest:?}: {read} rows read");
+            }
+        }
+        conn.disconnect().await.unwrap();
+    });
+}
+
+/// Rows this connection has read (MariaDB's `Rows_read`).
+async fn rows_read(conn: &mut mysql_async::Conn) -> u64 {
+    conn.query_first(
+        "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS \
+         WHERE VARIABLE_NAME = 'ROWS_READ'",
+    )
+    .await
+    .unwrap()
+    .unwrap()
+}

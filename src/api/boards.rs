@@ -595,7 +595,8 @@ pub async fn delete_column(
                     &state.pool,
                     &state.planner,
                     column.board_id,
-                    Some(id),
+                    // No text: the count does not matter.
+                    Some((id, 0)),
                     archived,
                     &TaskFilter {
                         limit: MOVE_PAGE,
@@ -720,16 +721,6 @@ pub async fn tasks(
             )));
         }
     }
-    let page = queries::column_page(
-        &state.pool,
-        &state.planner,
-        board,
-        column,
-        query.archived,
-        &filter,
-        after,
-    )
-    .await?;
     let counted = |c: &ColumnId| {
         let counts = catalog.counts(c);
         if query.archived {
@@ -738,6 +729,16 @@ pub async fn tasks(
             counts.live
         }
     };
+    let page = queries::column_page(
+        &state.pool,
+        &state.planner,
+        board,
+        column.map(|c| (c, counted(&c))),
+        query.archived,
+        &filter,
+        after,
+    )
+    .await?;
     let total: u64 = match column {
         Some(column) => counted(&column),
         None => catalog

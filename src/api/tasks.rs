@@ -366,12 +366,14 @@ pub async fn list(
     read_barrier(&state, query.consistency).await?;
     let catalog = state.rows.catalog();
     let page = queries::tasks(&state.pool, &state.planner, &filter, |status| {
-        catalog
+        let ids: Vec<ColumnId> = catalog
             .columns_of(&DEFAULT_BOARD)
             .into_iter()
             .filter(|c| c.category == status)
             .map(|c| c.id)
-            .collect()
+            .collect();
+        let cards = ids.iter().map(|id| catalog.counts(id).live).sum();
+        (ids, cards)
     })
     .await?;
     Ok(HttpResponse::Ok()

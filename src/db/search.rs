@@ -580,6 +580,8 @@ async fn spread_hits(
 struct Measure {
     common: bool,
     share: f64,
+    /// About how many tasks have the word.
+    matches: u64,
 }
 
 /// The plan of a new search of `words`, measured afresh (see [`search`]
@@ -685,6 +687,17 @@ impl Planner {
         order
     }
 
+    /// The word of `words` in the fewest tasks, as remembered: its index
+    /// and about how many tasks have it (`None`: none remembered).
+    pub fn rarest(&self, words: &Words) -> Option<(usize, u64)> {
+        let (measures, _) = self.recall(words, Instant::now());
+        measures
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| m.map(|m| (i, m.matches)))
+            .min_by_key(|&(_, matches)| matches)
+    }
+
     /// The measure of each of `words`, remembered or measured now; `None`
     /// when there are fewer than [`Sizes::window`] tasks.
     async fn measures(
@@ -748,10 +761,12 @@ impl Planner {
             .enumerate()
             .map(|(i, spread)| {
                 let hits: u64 = row.get::<Option<u64>, _>(i).flatten().unwrap_or(0);
+                let matches =
+                    (hits * rows / sizes.probe as u64).max(spread * rows / sampled.max(1));
                 Measure {
-                    common: hits * rows >= sizes.common_matches * sizes.probe as u64
-                        || spread * rows >= sizes.common_matches * sampled.max(1),
+                    common: matches >= sizes.common_matches,
                     share: hits as f64 / sizes.probe as f64,
+                    matches,
                 }
             })
             .collect();
@@ -1083,10 +1098,12 @@ mod tests {
         let common = Measure {
             common: true,
             share: 0.25,
+            matches: 250_000,
         };
         let rare = Measure {
             common: false,
             share: 0.0,
+            matches: 10,
         };
         let words = Words::parse("invoice kelomar export").unwrap();
         assert_eq!(
@@ -1135,12 +1152,15 @@ mod tests {
         let words = Words::parse("invoice kelomar export").unwrap();
         assert_eq!(planner.rarest_first(&words), [0, 1, 2], "nothing known");
         let now = Instant::now();
-        let measure = |share| Measure {
+        let measure = |share: f64| Measure {
             common: true,
             share,
+            matches: (share * 1e6) as u64,
         };
+        assert_eq!(planner.rarest(&words), None);
         planner.remember(&words, &[measure(0.15), measure(0.002), measure(0.04)], now);
         assert_eq!(planner.rarest_first(&words), [1, 2, 0]);
+        assert_eq!(planner.rarest(&words), Some((1, 2_000)));
         assert_eq!(check_order(&[1, 2, 0], 3), [1, 2, 0]);
         for not_all in [&[][..], &[1, 2], &[1, 1, 0], &[0, 1, 3], &[0, 1, 2, 3]] {
             assert_eq!(check_order(not_all, 3), [0, 1, 2], "{not_all:?}");

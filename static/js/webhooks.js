@@ -76,7 +76,16 @@ export class WebhooksPanel {
       return;
     }
     const hooks = Array.isArray(res.body?.webhooks) ? res.body.webhooks : [];
+    // New rows replace the old: a keyboard user on one keeps their place
+    // (on its Remove, or on the URL field if it is gone).
+    const focused = this.list.contains(document.activeElement)
+      ? document.activeElement.closest('.webhook')?.dataset.webhookId
+      : undefined;
     this.list.replaceChildren(...hooks.map((w) => this.row(w)));
+    if (focused !== undefined) {
+      const again = [...this.list.children].find((li) => li.dataset.webhookId === focused);
+      (again?.querySelector('.webhook-remove') ?? this.url).focus();
+    }
     const n = hooks.length;
     this.note.textContent = n
       ? `${n} webhook${n === 1 ? '' : 's'}: the board’s events are posted to each, signed with its secret.`

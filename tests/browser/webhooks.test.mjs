@@ -69,14 +69,41 @@ describe('webhooks', () => {
       assert.equal(JSON.stringify(listed).includes(secret), false, 'the list never repeats the secret');
       assert.deepEqual(await axeViolations(page), [], 'axe: the settings with a webhook and its secret');
 
-      // Closed and opened again: the secret is gone from the page.
+      // Closed and opened again: the secret is gone from the page. The
+      // list is read again; until it arrives the last one shows, and a
+      // keyboard user already on its Remove stays there when the new list
+      // replaces it (focus had dropped to the page, and Enter did nothing).
+      let release;
+      const held = new Promise((resolve) => {
+        release = resolve;
+      });
+      await page.route(`**/api/boards/${b.id}/webhooks`, async (route) => {
+        await held;
+        await route.continue();
+      });
       await page.locator('#board-settings-cancel').click();
       await page.locator('#board-settings-open').click();
       await row.waitFor();
       assert.equal(await page.locator('#webhook-secret').isVisible(), false);
+      await row.locator('.webhook-remove').focus();
+      await row.evaluate((li) => {
+        li.dataset.stale = 'yes';
+      });
+      const loaded = page.waitForResponse(`**/api/boards/${b.id}/webhooks`);
+      release();
+      await loaded;
+      await page.unroute(`**/api/boards/${b.id}/webhooks`);
+      await eventually(
+        async () =>
+          page.evaluate(() => {
+            const focused = document.activeElement;
+            const li = focused?.closest('.webhook');
+            return focused.classList.contains('webhook-remove') && li !== null && li.dataset.stale === undefined;
+          }),
+        { what: "focus on the new list's Remove" },
+      );
 
       // Remove, from the keyboard.
-      await row.locator('.webhook-remove').focus();
       await page.keyboard.press('Enter');
       await announced(page, 'Removed the webhook to chat.example.com.');
       await eventually(async () => (await hooks()).length === 0, { what: 'the webhook removed' });

@@ -206,15 +206,16 @@ pub fn read_statement(
 ) -> Statement {
     let mut sql = Sql::new();
     let mut params: Vec<Value> = Vec::new();
-    let (keys, limit, offset) = match select {
+    // `take` cards after skipping `skip`.
+    let (keys, take, skip) = match select {
         Select::Rows(limit) => (false, limit, 0),
-        Select::KeyAt(n) => (true, n.max(1), n.max(1) - 1),
+        Select::KeyAt(n) => (true, 1, n.max(1) - 1),
     };
     if indexed_words(filter).is_some() || columns.len() <= 1 {
         let read = Read {
             keys,
-            limit: limit - offset,
-            offset,
+            limit: take,
+            offset: skip,
         };
         one_read(
             &mut sql,
@@ -229,7 +230,7 @@ pub fn read_statement(
         // Each column's first cards, then the first of all of them.
         let read = Read {
             keys,
-            limit,
+            limit: take + skip,
             offset: 0,
         };
         for (i, column) in columns.iter().enumerate() {
@@ -239,8 +240,8 @@ pub fn read_statement(
             sql.push(")");
         }
         sql.push(" ORDER BY position, id LIMIT ? OFFSET ?");
-        params.push(((limit - offset) as u64).into());
-        params.push((offset as u64).into());
+        params.push((take as u64).into());
+        params.push((skip as u64).into());
     }
     Statement {
         sql: sql.into_string(),
@@ -371,15 +372,16 @@ fn one_read(
             }
         }
     }
-    for (bound, (position, id)) in [(">", range.after), ("<", range.through)]
-        .into_iter()
-        .filter_map(|(bound, key)| key.map(|key| (bound, key)))
-    {
-        // After `after`: (position, id) > it; through `through`: <= it.
-        let id_bound = if bound == ">" { " > ?))" } else { " <= ?))" };
-        sql.push(" AND (").push(table).push("position ").push(bound);
-        sql.push(" ? OR (").push(table).push("position = ? AND ");
-        sql.push(id_column).push(id_bound);
+    // After `after`: (position, id) > it; through `through`: <= it.
+    let bounds = [(range.after, " > ", " > "), (range.through, " < ", " <= ")];
+    for (key, position_op, id_op) in bounds {
+        let Some((position, id)) = key else { continue };
+        sql.push(" AND (")
+            .push(table)
+            .push("position")
+            .push(position_op);
+        sql.push("? OR (").push(table).push("position = ? AND ");
+        sql.push(id_column).push(id_op).push("?))");
         params.extend([position.into(), position.into(), id.to_string().into()]);
     }
     sql.push(" ORDER BY ").push(table).push("position, ");
@@ -637,6 +639,7 @@ pub async fn tasks(
         .with_readonly(Some(true));
     let mut tx = conn.start_transaction(snapshot).await?;
     let filter = &planned(&mut tx, planner, filter).await?;
+    let (budget, rarest) = (ScanBudget::DEFAULT, rarest(planner, filter));
     let mut rows: Vec<mysql_async::Row> = Vec::new();
     for status in Status::ALL {
         if filter.status.is_some_and(|s| s != status) {
@@ -655,7 +658,6 @@ pub async fn tasks(
             cards,
             archived: false,
         };
-        let (budget, rarest) = (ScanBudget::DEFAULT, rarest(planner, filter));
         let more = read_cards(&mut tx, filter, columns, after, wanted, budget, rarest).await?;
         rows.extend(more);
         if rows.len() > filter.limit {

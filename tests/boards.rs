@@ -913,3 +913,162 @@ fn the_cards_per_column_are_stored_and_a_start_trusts_them_only_at_their_index()
         );
     }
 }
+
+/// Only a board's admins delete its cards (its members archive them; on
+/// the default board that is site admins, as before boards), a move into
+/// a full column is accepted and reports the breach, and an archived board
+/// restored takes cards again.
+#[test]
+fn board_admins_delete_cards_moves_report_wip_breaches_and_a_board_is_restored() {
+    let mut cluster = start_auth(3, &[], |_| {});
+    cluster.leader(Duration::from_secs(30));
+    let admin = admin_session(&cluster);
+    let (url1, url2, url3) = (cluster.url(1), cluster.url(2), cluster.url(3));
+    for name in ["ana", "bo", "vic", "nia"] {
+        create_user(&url1, &admin, name, "member");
+    }
+    let ana = login(&url1, "ana", "ana-password").unwrap();
+    let bo = login(&url2, "bo", "bo-password").unwrap();
+    let vic = login(&url3, "vic", "vic-password").unwrap();
+    let nia = login(&url1, "nia", "nia-password").unwrap();
+
+    // Ana's board: bo a member of it, vic a viewer, nia not on it.
+    let board = call(
+        &ana,
+        "POST",
+        &format!("{url1}/api/boards"),
+        Some(&json!({ "name": "Ops" })),
+    )
+    .ok(201);
+    let board_id = board["id"].as_str().unwrap().to_string();
+    let todo = column(&board, "todo")["id"].as_str().unwrap().to_string();
+    let done = column(&board, "done")["id"].as_str().unwrap().to_string();
+    for (who, role) in [(&bo, "member"), (&vic, "viewer")] {
+        let user = who.user_id.clone().unwrap();
+        call(
+            &ana,
+            "PUT",
+            &format!("{url2}/api/boards/{board_id}/members/{user}"),
+            Some(&json!({ "role": role })),
+        )
+        .ok(200);
+    }
+    call(
+        &ana,
+        "PATCH",
+        &format!("{url3}/api/columns/{done}"),
+        Some(&json!({ "wip_limit": 1 })),
+    )
+    .ok(200);
+    let card = |column: &str, title: &str| {
+        call(
+            &ana,
+            "POST",
+            &format!("{url1}/api/tasks"),
+            Some(&json!({ "title": title, "column_id": column })),
+        )
+        .ok(201)["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (first, second, shipped) = (card(&todo, "a"), card(&todo, "b"), card(&done, "c"));
+
+    // A member's move into the full column: accepted, the breach reported.
+    let moved = call(
+        &bo,
+        "PATCH",
+        &format!("{url3}/api/tasks/{first}"),
+        Some(&json!({ "column_id": done })),
+    )
+    .ok(200);
+    assert_eq!(moved["column_id"], done.as_str());
+    assert_eq!(
+        moved["wip_breach"],
+        json!({ "column_id": done, "cards": 2, "limit": 1 })
+    );
+    let p = page(&ana, &url2, &board_id, &format!("column={done}")).ok(200);
+    assert_eq!(p["total"], 2, "{p:#}");
+
+    // Delete: a member and a viewer of the board 403, someone not on it
+    // 404; its admin (a site member) and a site admin delete.
+    for (who, url, status) in [(&bo, &url2, 403), (&vic, &url3, 403), (&nia, &url1, 404)] {
+        let r = call(who, "DELETE", &format!("{url}/api/tasks/{first}"), None);
+        assert_eq!(r.status, status, "{r:?}");
+    }
+    let r = call(&ana, "DELETE", &format!("{url3}/api/tasks/{first}"), None);
+    assert_eq!(r.status, 204, "{r:?}");
+    let r = call(
+        &admin,
+        "DELETE",
+        &format!("{url2}/api/tasks/{second}"),
+        None,
+    );
+    assert_eq!(r.status, 204, "{r:?}");
+    let p = page(&bo, &url1, &board_id, &format!("column={done}")).ok(200);
+    assert_eq!(ids(&p), [shipped.as_str()]);
+    let r = call(&bo, "GET", &format!("{url1}/api/tasks/{first}"), None);
+    assert_eq!(r.status, 404, "deleted: {r:?}");
+
+    // On the default board a site member is a member: they archive, a
+    // site admin deletes.
+    let mine = call(
+        &bo,
+        "POST",
+        &format!("{url2}/api/tasks"),
+        Some(&json!({ "title": "on the default board" })),
+    )
+    .ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = call(&bo, "DELETE", &format!("{url3}/api/tasks/{mine}"), None);
+    assert_eq!(r.status, 403, "{r:?}");
+    let r = call(&admin, "DELETE", &format!("{url1}/api/tasks/{mine}"), None);
+    assert_eq!(r.status, 204, "{r:?}");
+
+    // Archived, the board takes no card; restored, it is listed again and
+    // takes them, through every node.
+    let set_archived = |archived: bool| {
+        call(
+            &ana,
+            "PATCH",
+            &format!("{url2}/api/boards/{board_id}"),
+            Some(&json!({ "archived": archived })),
+        )
+        .ok(200)
+    };
+    set_archived(true);
+    let r = call(
+        &bo,
+        "POST",
+        &format!("{url3}/api/tasks"),
+        Some(&json!({ "title": "late", "column_id": todo })),
+    );
+    assert_eq!(r.status, 409, "{r:?}");
+    assert_eq!(r.error_code(), Some("board_archived"));
+    let restored = set_archived(false);
+    assert_eq!(restored["archived"], false, "{restored:#}");
+    for url in [&url1, &url2, &url3] {
+        let listed = call(&bo, "GET", &format!("{url}/api/boards"), None).ok(200);
+        assert!(listed.to_string().contains(&board_id), "{url}: {listed:#}");
+        let one = call(&bo, "GET", &format!("{url}/api/boards/{board_id}"), None).ok(200);
+        assert_eq!(one["archived"], false, "{url}: {one:#}");
+    }
+    let back = call(
+        &bo,
+        "POST",
+        &format!("{url3}/api/tasks"),
+        Some(&json!({ "title": "back", "column_id": todo })),
+    )
+    .ok(201);
+    assert_eq!(back["board_id"], board_id.as_str());
+    for id in 1..=3 {
+        let check = cluster.rebuild_check(id);
+        assert!(
+            check.status.success(),
+            "rebuild --check on node {id}: {}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+    }
+}

@@ -66,7 +66,9 @@ pub fn editor(role: BoardRole) -> Result<(), ApiError> {
     }
 }
 
-fn board_admin(role: BoardRole) -> Result<(), ApiError> {
+/// 403 unless `role` is the board's admin (a site admin is admin on
+/// every board).
+pub fn board_admin(role: BoardRole) -> Result<(), ApiError> {
     if role == BoardRole::Admin {
         Ok(())
     } else {

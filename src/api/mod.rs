@@ -448,7 +448,7 @@ mod route_tests {
             ("/api/tasks/{id}", Access::SignedIn)
         );
         let delete = route_of(&Method::DELETE, "/api/tasks/7").unwrap();
-        assert_eq!(delete.access, Access::Admin);
+        assert_eq!(delete.access, Access::Member);
         // `import` is its own route before `/api/boards/{id}`.
         let import = route_of(&Method::POST, "/api/boards/import").unwrap();
         assert_eq!(import.path, "/api/boards/import");

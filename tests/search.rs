@@ -1213,3 +1213,165 @@ fn a_column_without_the_word_at_its_start_is_not_read_whole_when_the_index_is_ch
 async fn rows_read(conn: &mut mysql_async::Conn) -> u64 {
     session_status(conn, "ROWS_READ").await
 }
+
+/// The ids of every hit of `query` on node `url`, through `/api/search`.
+fn search_ids(url: &str, query: &str) -> BTreeSet<String> {
+    let r = search(url, &format!("q={query}&limit=50&consistency=linearizable"));
+    assert_eq!(r.status, 200, "{r:?}");
+    r.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["task"]["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Every id `statement` selects, on a node's database.
+fn selected(mysql: &str, sql: String, params: Vec<mysql_async::Value>) -> BTreeSet<String> {
+    block_on(async {
+        let mut conn = mysql_async::Conn::from_url(mysql).await.unwrap();
+        let rows: Vec<mysql_async::Row> = conn.exec(sql, params).await.unwrap();
+        conn.disconnect().await.unwrap();
+        rows.into_iter()
+            .map(|mut row| row.take::<String, _>(0).unwrap())
+            .collect()
+    })
+}
+
+/// A card's comments are searched with it: each word of a query anywhere
+/// in the card's title, description or the text of its newest 100
+/// comments, through `/api/search` and the list's `q=`, under every plan
+/// (the FULLTEXT index, the regular expressions of common words); an edit
+/// or a delete of the comment takes the card out; every node agrees, and
+/// its search text is its comments' (`rebuild --check`).
+#[test]
+fn a_cards_comments_are_searched_with_it_under_every_plan() {
+    let cluster = Cluster::start(3);
+    let urls = [cluster.url(1), cluster.url(2), cluster.url(3)];
+    let card = |url: &str, title: &str| {
+        let r = create_titled(url, title);
+        assert_eq!(r.status, 201, "{r:?}");
+        r.body["id"].as_str().unwrap().to_string()
+    };
+    let comment = |url: &str, task: &str, body: &str| {
+        let r = send(
+            "POST",
+            &format!("{url}/api/tasks/{task}/comments"),
+            &[],
+            Some(&json!({ "body": body })),
+        );
+        assert_eq!(r.status, 201, "{r:?}");
+        r.body["id"].as_str().unwrap().to_string()
+    };
+    let plain = card(&urls[0], "plain card");
+    let zebra = card(&urls[1], "Zebra notes");
+    let quiet = card(&urls[2], "quiet card");
+    let report = comment(&urls[0], &plain, "the zebra QUOKKA report \\ \"quoted\" 💬");
+    let sighted = comment(&urls[1], &zebra, "quokka sighted");
+    comment(&urls[2], &quiet, "nothing to see");
+    let set = |ids: &[&String]| -> BTreeSet<String> { ids.iter().map(|s| s.to_string()).collect() };
+
+    for url in &urls {
+        assert_eq!(search_ids(url, "quokka"), set(&[&plain, &zebra]), "{url}");
+        // zebra in one card's comment, in the other's title.
+        assert_eq!(search_ids(url, "zebra+quokka"), set(&[&plain, &zebra]));
+        assert_eq!(search_ids(url, "quiet+quokka"), set(&[]));
+        let r = get(&format!(
+            "{url}/api/tasks?status=todo&q=quokka&consistency=linearizable"
+        ));
+        assert_eq!(r.status, 200, "{r:?}");
+        let listed: BTreeSet<String> = r.body["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(listed, set(&[&plain, &zebra]), "{url}: {r:?}");
+    }
+
+    // Every plan of the ranked search, and the column page read through
+    // the FULLTEXT index and by regular expression, on every node's
+    // database: the same cards.
+    let oldest: TaskId = [&plain, &zebra, &quiet]
+        .iter()
+        .min()
+        .unwrap()
+        .parse()
+        .unwrap();
+    for id in 1..=3 {
+        let mysql = cluster.mysql_url(id);
+        let words = Words::parse("zebra quokka").unwrap();
+        for plan in [
+            Plan::Fulltext { common: 0 },
+            Plan::Fulltext { common: 1 },
+            Plan::Fulltext { common: 2 },
+            Plan::Newest {
+                from: oldest,
+                window: WINDOW,
+            },
+        ] {
+            let (sql, params) = search_statement(&words, &plan, &Scope::All, None, 10);
+            assert_eq!(
+                selected(&mysql, sql, params),
+                set(&[&plain, &zebra]),
+                "node {id} {plan:?}"
+            );
+        }
+        for common in [0, 1, 3] {
+            let mut filter = to_filter(&[("q", "zebra quokka".to_string())], 10);
+            filter.common = common;
+            let statement =
+                column_statement(&filter, &[fixed_column(Status::Todo)], false, None, 10);
+            let ids = selected(
+                &mysql,
+                format!("SELECT t.id FROM ({}) t", statement.sql),
+                statement.params,
+            );
+            assert_eq!(ids, set(&[&plain, &zebra]), "node {id}, common {common}");
+        }
+    }
+
+    // The words edited out of one comment, the other comment deleted.
+    let r = send(
+        "PATCH",
+        &format!("{}/api/comments/{report}", urls[2]),
+        &[],
+        Some(&json!({ "body": "the report, rewritten" })),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = send(
+        "DELETE",
+        &format!("{}/api/comments/{sighted}", urls[0]),
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 204, "{r:?}");
+    for url in &urls {
+        assert_eq!(search_ids(url, "quokka"), set(&[]), "{url}");
+        assert_eq!(search_ids(url, "rewritten"), set(&[&plain]), "{url}");
+        assert_eq!(search_ids(url, "zebra"), set(&[&zebra]), "{url}: its title");
+    }
+
+    // Only the newest 100 comments of a card are its search text.
+    let busy = card(&urls[0], "busy card");
+    comment(&urls[1], &busy, "earliest remark");
+    for i in 0..100 {
+        comment(&urls[(i % 3) as usize], &busy, &format!("remark {i}"));
+    }
+    for url in &urls {
+        assert_eq!(search_ids(url, "remark"), set(&[&busy]), "{url}");
+        assert_eq!(
+            search_ids(url, "earliest"),
+            set(&[]),
+            "{url}: the 101st newest"
+        );
+    }
+    for id in 1..=3 {
+        let check = cluster.rebuild_check(id);
+        assert!(
+            check.status.success(),
+            "rebuild --check on node {id}: {}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+    }
+}

@@ -404,6 +404,7 @@ async fn fill(
                     budget,
                     &folded.comment_upserts,
                     &folded.comment_deletes,
+                    &events,
                 );
                 write_checklists(
                     &mut sql,

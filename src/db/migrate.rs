@@ -109,6 +109,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "V17__column_counts.sql",
         sql: include_str!("../../sql/V17__column_counts.sql"),
     },
+    Migration {
+        version: 19,
+        name: "V19__comment_search.sql",
+        sql: include_str!("../../sql/V19__comment_search.sql"),
+    },
 ];
 
 const LOCK_TIMEOUT_SECS: u32 = 60;

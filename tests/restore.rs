@@ -473,33 +473,50 @@ fn events_recorded_by_0_3_0_replay_to_the_tasks_it_served_on_the_default_board()
     // The fold of this version gives what 0.3.0 served, byte for byte.
     assert_eq!(fold(&events), by_id(served.clone()));
 
-    // And a node restored from it serves the same, on the default board.
-    let mut cluster = start(1);
-    wipe(&mut cluster, 1);
+    // And a three-node cluster restored from it (the first node from the
+    // file, the others joining it and copying what it holds) serves the
+    // same on every node, on the default board.
+    let mut cluster = start(3);
+    for id in 1..=3 {
+        wipe(&mut cluster, id);
+    }
     let restored = restore(&cluster, 1, &file, &[]);
     assert!(restored.status.success(), "{}", text(&restored));
     cluster.restart(1);
     cluster.leader(Duration::from_secs(30));
-    let url = cluster.url(1);
-    assert_eq!(
-        by_id(all_tasks(&url, "linearizable")),
-        by_id(served.clone())
-    );
-    let check = cluster.rebuild_check(1);
-    assert!(check.status.success(), "{}", text(&check));
-    let boards = get(&format!("{url}/api/boards")).body;
-    let columns = boards["boards"][0]["columns"].as_array().unwrap().clone();
-    for column in &columns {
-        let key = column["key"].as_str().unwrap();
-        let n = served.iter().filter(|t| t["status"] == key).count();
-        assert_eq!(column["cards"], n as u64, "column {key}: {boards:#}");
-        let page = get(&format!(
-            "{url}/api/boards/00000000-0000-0000-0000-000000000001/tasks?column={}&limit=500",
-            column["id"].as_str().unwrap()
-        ));
-        assert_eq!(page.status, 200, "{page:?}");
-        assert_eq!(page.body["total"], n as u64);
+    for id in [2, 3] {
+        cluster.set_env(id, "TASKRAFT_JOIN", &cluster.url(1));
+        cluster.restart(id);
     }
+    cluster.wait_membership(1, &[1, 2, 3], &[], Duration::from_secs(60));
+    for id in 1..=3 {
+        cluster.wait_caught_up(id, Duration::from_secs(60));
+        let url = cluster.url(id);
+        assert_eq!(
+            by_id(all_tasks(&url, "linearizable")),
+            by_id(served.clone()),
+            "node {id}"
+        );
+        let check = cluster.rebuild_check(id);
+        assert!(check.status.success(), "node {id}: {}", text(&check));
+        let boards = get(&format!("{url}/api/boards")).body;
+        let columns = boards["boards"][0]["columns"].as_array().unwrap().clone();
+        for column in &columns {
+            let key = column["key"].as_str().unwrap();
+            let n = served.iter().filter(|t| t["status"] == key).count();
+            assert_eq!(
+                column["cards"], n as u64,
+                "node {id}, column {key}: {boards:#}"
+            );
+            let page = get(&format!(
+                "{url}/api/boards/00000000-0000-0000-0000-000000000001/tasks?column={}&limit=500",
+                column["id"].as_str().unwrap()
+            ));
+            assert_eq!(page.status, 200, "{page:?}");
+            assert_eq!(page.body["total"], n as u64);
+        }
+    }
+    let url = cluster.url(1);
 
     // An old card moves to a new board like any other.
     let board = send(
@@ -522,6 +539,9 @@ fn events_recorded_by_0_3_0_replay_to_the_tasks_it_served_on_the_default_board()
         moved.body["status"], served[0]["status"],
         "the column of its key"
     );
-    let check = cluster.rebuild_check(1);
-    assert!(check.status.success(), "{}", text(&check));
+    for id in 1..=3 {
+        cluster.wait_caught_up(id, Duration::from_secs(60));
+        let check = cluster.rebuild_check(id);
+        assert!(check.status.success(), "node {id}: {}", text(&check));
+    }
 }

@@ -109,6 +109,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "V17__column_counts.sql",
         sql: include_str!("../../sql/V17__column_counts.sql"),
     },
+    Migration {
+        version: 18,
+        name: "V18__column_version.sql",
+        sql: include_str!("../../sql/V18__column_version.sql"),
+    },
 ];
 
 const LOCK_TIMEOUT_SECS: u32 = 60;

@@ -12,8 +12,7 @@
 -- at most 10,000 characters (4 MB in utf8mb4) fit the MEDIUMTEXT column
 -- with room, so no write can be refused for its size.
 --
--- (V18 is another change's; migrations need not be dense.) Every step is
--- guarded, so the migration can be re-run.
+-- Every step is guarded, so the migration can be re-run.
 
 SET @taskraft_ddl = (
   SELECT IF(COUNT(*) = 0,

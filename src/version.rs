@@ -144,6 +144,16 @@ pub fn introduced(op: &Op) -> (&'static str, Version) {
         Op::BoardUpdate { .. } => ("board_update", BOARDS),
         Op::BoardMemberSet { .. } => ("board_member_set", BOARDS),
         Op::ColumnCreate(_) => ("column_create", BOARDS),
+        // A column change under `If-Match`: an older node would decode it
+        // without the version and apply what this one refuses.
+        Op::ColumnUpdate {
+            expected_version: Some(_),
+            ..
+        } => ("column_update", COLUMN_VERSIONS),
+        Op::ColumnDelete {
+            expected_version: Some(_),
+            ..
+        } => ("column_delete", COLUMN_VERSIONS),
         Op::ColumnUpdate { .. } => ("column_update", BOARDS),
         Op::ColumnDelete { .. } => ("column_delete", BOARDS),
         // Comments (`crate::task::comment`).
@@ -187,6 +197,10 @@ pub const NOTIFICATIONS: Version = Version::new(0, 5, 0);
 /// decided in the log, so a node that does not know the kinds never sees
 /// one.
 pub const WEBHOOKS: Version = Version::new(0, 6, 0);
+
+/// Column changes under `If-Match` (a column's `version`, decided at
+/// apply).
+pub const COLUMN_VERSIONS: Version = Version::new(0, 7, 0);
 
 /// The version the test-only kind `future_create` claims to need.
 #[cfg(feature = "failpoints")]
@@ -430,6 +444,42 @@ mod tests {
         assert!(
             VERSION.parse::<Version>().unwrap() >= WEBHOOKS,
             "this build must claim the version its kinds need"
+        );
+    }
+
+    #[test]
+    fn column_changes_under_if_match_wait_for_every_voter_at_0_7_0() {
+        use crate::task::{ColumnId, ColumnPatch};
+        let id = ColumnId(uuid::Uuid::from_u128(1));
+        let guarded = [
+            Op::ColumnUpdate {
+                id,
+                expected_version: Some(1),
+                patch: ColumnPatch::default(),
+            },
+            Op::ColumnDelete {
+                id,
+                expected_version: Some(1),
+            },
+        ];
+        for op in guarded {
+            let (kind, needs) = introduced(&op);
+            assert_eq!(needs, COLUMN_VERSIONS, "{kind}");
+            assert!(admit(&op, WEBHOOKS).is_err(), "{kind}");
+            assert_eq!(admit(&op, COLUMN_VERSIONS), Ok(()));
+        }
+        let unguarded = Op::ColumnDelete {
+            id,
+            expected_version: None,
+        };
+        assert_eq!(
+            introduced(&unguarded),
+            ("column_delete", BOARDS),
+            "without If-Match a column change reads as before"
+        );
+        assert!(
+            VERSION.parse::<Version>().unwrap() >= COLUMN_VERSIONS,
+            "this build must claim the version its commands need"
         );
     }
 

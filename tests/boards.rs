@@ -1072,3 +1072,232 @@ fn board_admins_delete_cards_moves_report_wip_breaches_and_a_board_is_restored()
         );
     }
 }
+
+/// A column's version as `If-Match` and its ETag spell it.
+fn tag(version: u64) -> String {
+    format!("\"{version}\"")
+}
+
+/// The column `id` as node `url` shows it on its board, after a
+/// linearizable read.
+fn column_on(url: &str, board: &str, id: &str) -> Option<Value> {
+    let board = get(&format!(
+        "{url}/api/boards/{board}?consistency=linearizable"
+    ))
+    .ok(200);
+    board["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .cloned()
+}
+
+#[test]
+fn a_column_changed_under_a_stale_if_match_is_refused_through_any_node() {
+    let mut cluster = Cluster::start(3);
+    cluster.leader(Duration::from_secs(20));
+    let (url1, url2, url3) = (cluster.url(1), cluster.url(2), cluster.url(3));
+
+    // A column made through node 1 is at version 1, and its ETag says so.
+    let board = send(
+        "POST",
+        &format!("{url1}/api/boards"),
+        &[],
+        Some(&json!({ "name": "Versions" })),
+    )
+    .ok(201);
+    let board_id = board["id"].as_str().unwrap().to_string();
+    let made = send(
+        "POST",
+        &format!("{url1}/api/boards/{board_id}/columns"),
+        &[],
+        Some(&json!({ "name": "Review" })),
+    );
+    assert_eq!(made.status, 201, "{made:?}");
+    assert_eq!(made.body["version"], 1, "{made:?}");
+    assert_eq!(made.header("ETag"), Some(tag(1).as_str()));
+    let id = made.body["id"].as_str().unwrap().to_string();
+    let column_url = |url: &str| format!("{url}/api/columns/{id}");
+    let change = |url: &str, version: u64, body: Value| {
+        send(
+            "PATCH",
+            &column_url(url),
+            &[("If-Match", &tag(version))],
+            Some(&body),
+        )
+    };
+
+    // Renamed through node 2 under its version: one more.
+    let renamed = change(&url2, 1, json!({ "name": "Code review" }));
+    assert_eq!(renamed.status, 200, "{renamed:?}");
+    assert_eq!(renamed.body["version"], 2);
+    assert_eq!(renamed.header("ETag"), Some(tag(2).as_str()));
+
+    // The stale version again, through node 3: 412 with the column as it
+    // is, and nothing changed.
+    let stale = change(&url3, 1, json!({ "wip_limit": 3 }));
+    assert_eq!(stale.status, 412, "{stale:?}");
+    assert_eq!(stale.error_code(), Some("version_mismatch"));
+    assert_eq!(stale.body["error"]["expected_version"], 1);
+    assert_eq!(stale.body["error"]["current_version"], 2);
+    assert_eq!(stale.body["error"]["current_column"]["name"], "Code review");
+    assert_eq!(stale.header("ETag"), Some(tag(2).as_str()));
+    let now = column_on(&url1, &board_id, &id).expect("the column");
+    assert_eq!(
+        (&now["name"], &now["wip_limit"], &now["version"]),
+        (&json!("Code review"), &Value::Null, &json!(2)),
+        "{now:#}"
+    );
+
+    // A delete under the stale version, through node 1: 412, the column
+    // stays.
+    let r = send("DELETE", &column_url(&url1), &[("If-Match", &tag(1))], None);
+    assert_eq!(r.status, 412, "{r:?}");
+    assert_eq!(r.error_code(), Some("version_mismatch"));
+    assert!(column_on(&url3, &board_id, &id).is_some());
+
+    // Two changes under the same version at once, through two nodes: the
+    // log lets exactly one through.
+    let racers: Vec<_> = [(url2.clone(), "Left"), (url3.clone(), "Right")]
+        .into_iter()
+        .map(|(url, name)| {
+            let target = column_url(&url);
+            std::thread::spawn(move || {
+                let r = send(
+                    "PATCH",
+                    &target,
+                    &[("If-Match", &tag(2))],
+                    Some(&json!({ "name": name })),
+                );
+                (r.status, name)
+            })
+        })
+        .collect();
+    let mut results: Vec<(u16, &str)> = racers.into_iter().map(|h| h.join().unwrap()).collect();
+    results.sort();
+    assert_eq!(
+        results.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        [200, 412],
+        "{results:?}"
+    );
+    let now = column_on(&url1, &board_id, &id).expect("the column");
+    assert_eq!(now["name"], results[0].1, "the winner's change holds");
+    assert_eq!(now["version"], 3);
+
+    // Without If-Match the change goes through as before; a delete under
+    // the current version goes.
+    let r = send(
+        "PATCH",
+        &column_url(&url3),
+        &[],
+        Some(&json!({ "color": "#112233" })),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["version"], 4);
+    let r = send("DELETE", &column_url(&url2), &[("If-Match", &tag(4))], None);
+    assert_eq!(r.status, 204, "{r:?}");
+    assert!(column_on(&url1, &board_id, &id).is_none());
+
+    // Every node holds the same columns and versions, and they are the
+    // fold of the events.
+    let views: Vec<Value> = [&url1, &url2, &url3]
+        .iter()
+        .map(|u| {
+            get(&format!(
+                "{u}/api/boards/{board_id}?consistency=linearizable"
+            ))
+            .ok(200)
+        })
+        .collect();
+    assert!(views.iter().all(|v| *v == views[0]), "{views:#?}");
+    for node in 1..=3 {
+        let check = cluster.rebuild_check(node);
+        assert!(
+            check.status.success(),
+            "rebuild --check on node {node}: {}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+    }
+}
+
+#[test]
+fn columns_stored_before_versions_get_theirs_from_their_events_at_migration() {
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.leader(Duration::from_secs(20));
+    let url = cluster.url(leader);
+    let node = if leader == 3 { 2 } else { 3 };
+    let mysql = cluster.mysql_url(node);
+    let write = |method: &str, path: &str, body: Value| {
+        let r = send(method, &format!("{url}{path}"), &[], Some(&body));
+        assert!(r.status == 200 || r.status == 201, "{r:?}");
+        r.body
+    };
+
+    // A board's new column changed twice; a default column once.
+    let board = write("POST", "/api/boards", json!({ "name": "Old" }));
+    let board_id = board["id"].as_str().unwrap().to_string();
+    let made = write(
+        "POST",
+        &format!("/api/boards/{board_id}/columns"),
+        json!({ "name": "Review" }),
+    );
+    let review = made["id"].as_str().unwrap().to_string();
+    write(
+        "PATCH",
+        &format!("/api/columns/{review}"),
+        json!({ "wip_limit": 2 }),
+    );
+    write(
+        "PATCH",
+        &format!("/api/columns/{review}"),
+        json!({ "name": "Code review" }),
+    );
+    let todo = "00000000-0000-0000-0000-000000000010";
+    write(
+        "PATCH",
+        &format!("/api/columns/{todo}"),
+        json!({ "name": "Backlog" }),
+    );
+    cluster.wait_caught_up(node, Duration::from_secs(20));
+
+    // The node's database as a build before V18 left it: no versions.
+    cluster.kill(node);
+    sql(&mysql, "ALTER TABLE kanban_columns DROP COLUMN version");
+    sql(&mysql, "DELETE FROM schema_migrations WHERE version = 18");
+    cluster.restart(node);
+    write(
+        "POST",
+        "/api/tasks",
+        json!({ "title": "after the upgrade" }),
+    );
+    cluster.wait_caught_up(node, Duration::from_secs(20));
+
+    // 1 when made, one more per change, as the fold of the events says.
+    let version_on = |board: &str, column: &str| {
+        let view = get(&format!(
+            "{}/api/boards/{board}?consistency=local",
+            cluster.url(node)
+        ))
+        .ok(200);
+        view["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == column)
+            .map(|c| c["version"].clone())
+    };
+    assert_eq!(version_on(&board_id, &review), Some(json!(3)));
+    assert_eq!(
+        version_on("00000000-0000-0000-0000-000000000001", todo),
+        Some(json!(2))
+    );
+    let untouched = column(&board, "todo")["id"].as_str().unwrap().to_string();
+    assert_eq!(version_on(&board_id, &untouched), Some(json!(1)));
+    let check = cluster.rebuild_check(node);
+    assert!(
+        check.status.success(),
+        "rebuild --check on node {node}: {}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}

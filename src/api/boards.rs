@@ -6,7 +6,7 @@
 //! answers 404, as if it did not exist; a viewer gets 403 for a change.
 //! Writes are commands through Raft like every other.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -108,6 +108,7 @@ pub fn column_view(catalog: &Catalog, column: &Column) -> Value {
         "wip_limit": column.wip_limit,
         "color": column.color,
         "archive_after_days": column.archive_after_days,
+        "version": column.version,
         "cards": counts.live,
         "archived_cards": counts.archived,
     })
@@ -487,6 +488,7 @@ fn column_response(
     };
     Ok(HttpResponse::build(status)
         .insert_header(seq_header(outcome))
+        .insert_header((header::ETAG, format!("\"{}\"", column.version)))
         .json(column_view(&state.rows.catalog(), column)))
 }
 
@@ -547,7 +549,12 @@ pub async fn update_column(
             .map(archive_after_days)
             .transpose()?,
     };
-    let outcome = propose(&state, &req, Op::ColumnUpdate { id, patch }, Some(&body)).await?;
+    let op = Op::ColumnUpdate {
+        id,
+        expected_version: request::if_match(&req)?,
+        patch,
+    };
+    let outcome = propose(&state, &req, op, Some(&body)).await?;
     column_response(&state, StatusCode::OK, &outcome)
 }
 
@@ -572,12 +579,16 @@ pub async fn delete_column(
     query: web::Query<DeleteColumnQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = column_id(&path)?;
+    let delete = Op::ColumnDelete {
+        id,
+        expected_version: request::if_match(&req)?,
+    };
     let column = match editable_column(&state, &req, id).await {
         Ok(column) => column,
         // A retry of a delete that went through: the state machine gives
         // the first answer under its key (and 404 under a new one).
         Err(ApiError::NotFound(_)) if req.headers().contains_key("Idempotency-Key") => {
-            let outcome = propose(&state, &req, Op::ColumnDelete { id }, None).await?;
+            let outcome = propose(&state, &req, delete, None).await?;
             return Ok(HttpResponse::NoContent()
                 .insert_header(seq_header(&outcome))
                 .finish());
@@ -590,6 +601,13 @@ pub async fn delete_column(
             return Err(ApiError::invalid("move_to", "must be another column"));
         }
         editable_column(&state, &req, target).await?;
+        if let Op::ColumnDelete {
+            expected_version: Some(expected),
+            ..
+        } = delete
+        {
+            still_at(&state, id, expected).await?;
+        }
         for _ in 0..MOVE_ROUNDS {
             let mut moved = 0;
             for archived in [false, true] {
@@ -618,10 +636,24 @@ pub async fn delete_column(
             }
         }
     }
-    let outcome = propose(&state, &req, Op::ColumnDelete { id }, None).await?;
+    let outcome = propose(&state, &req, delete, None).await?;
     Ok(HttpResponse::NoContent()
         .insert_header(seq_header(&outcome))
         .finish())
+}
+
+/// 412 unless column `id` is at version `expected`, before a delete moves
+/// any card out: a stale `If-Match` must not empty the column. The log
+/// still decides the delete itself.
+async fn still_at(state: &AppState, id: ColumnId, expected: u64) -> Result<(), ApiError> {
+    checked(state, |catalog| match catalog.column(&id) {
+        Some(column) if column.version != expected => Err(ApiError::ColumnVersionMismatch {
+            expected,
+            current: Box::new(column.clone()),
+        }),
+        _ => Ok(()),
+    })
+    .await
 }
 
 /// Moves one card to `column`; a card deleted or moved meanwhile is not an

@@ -55,6 +55,11 @@ pub enum ApiError {
         expected: u64,
         current: Box<crate::task::Checklist>,
     },
+    #[error("column is at version {}, not {expected}", current.version)]
+    ColumnVersionMismatch {
+        expected: u64,
+        current: Box<crate::task::Column>,
+    },
     #[error("the request body exceeds {0} bytes")]
     TooLarge(usize),
     #[error("{0}")]
@@ -106,7 +111,8 @@ impl ApiError {
             ApiError::Conflict { code, .. } | ApiError::Unprocessable { code, .. } => code,
             ApiError::VersionMismatch { .. }
             | ApiError::CommentVersionMismatch { .. }
-            | ApiError::ChecklistVersionMismatch { .. } => "version_mismatch",
+            | ApiError::ChecklistVersionMismatch { .. }
+            | ApiError::ColumnVersionMismatch { .. } => "version_mismatch",
             ApiError::TooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::RequestTimeout(_) => "request_timeout",
@@ -148,6 +154,11 @@ impl ApiError {
                 details.insert("expected_version".into(), json!(expected));
                 details.insert("current_version".into(), json!(current.version));
                 details.insert("current_checklist".into(), json!(current));
+            }
+            ApiError::ColumnVersionMismatch { expected, current } => {
+                details.insert("expected_version".into(), json!(expected));
+                details.insert("current_version".into(), json!(current.version));
+                details.insert("current_column".into(), json!(current));
             }
             ApiError::Consensus(e) | ApiError::WriteTimeout(e) => {
                 // Whether the write may have happened: retry with the same
@@ -280,6 +291,9 @@ impl From<CatalogRejection> for ApiError {
             CatalogRejection::LastColumn { .. } => "last_column",
             CatalogRejection::FixedColumn { .. } => "fixed_column",
             CatalogRejection::DefaultBoard => "default_board",
+            CatalogRejection::ColumnVersionMismatch { expected, current } => {
+                return ApiError::ColumnVersionMismatch { expected, current }
+            }
         };
         ApiError::Conflict { code, message }
     }
@@ -300,7 +314,8 @@ impl ResponseError for ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::VersionMismatch { .. }
             | ApiError::CommentVersionMismatch { .. }
-            | ApiError::ChecklistVersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
+            | ApiError::ChecklistVersionMismatch { .. }
+            | ApiError::ColumnVersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
@@ -337,8 +352,13 @@ impl ResponseError for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
-        if let ApiError::VersionMismatch { current, .. } = self {
-            response.insert_header((header::ETAG, format!("\"{}\"", current.version)));
+        let current_version = match self {
+            ApiError::VersionMismatch { current, .. } => Some(current.version),
+            ApiError::ColumnVersionMismatch { current, .. } => Some(current.version),
+            _ => None,
+        };
+        if let Some(version) = current_version {
+            response.insert_header((header::ETAG, format!("\"{version}\"")));
         }
         if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
             tracing::error!(error = %self, "request failed");

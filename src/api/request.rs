@@ -196,7 +196,7 @@ pub fn if_match(req: &HttpRequest) -> Result<Option<u64>, ApiError> {
     version.parse::<u64>().map(Some).map_err(|_| {
         ApiError::invalid(
             "If-Match",
-            format!("`{text}` is not a task version ETag such as \"3\""),
+            format!("`{text}` is not a version ETag such as \"3\""),
         )
     })
 }

@@ -23,6 +23,7 @@ type ColumnRow = (
     Option<String>,
     f64,
     Option<u32>,
+    u64,
 );
 
 /// The catalog as MySQL holds it, with the cards of each column, for the
@@ -142,13 +143,25 @@ pub async fn load_rows(conn: &mut impl Queryable, cards: Cards) -> Result<Catalo
     let columns: Vec<ColumnRow> = conn
         .query(
             "SELECT id, board_id, name, col_key, category, position, wip_limit, color, \
-             tail_position, archive_after_days FROM kanban_columns",
+             tail_position, archive_after_days, version FROM kanban_columns",
         )
         .await?;
     let columns = columns
         .into_iter()
         .map(
-            |(id, board, name, key, category, position, wip_limit, color, tail, archive)| {
+            |(
+                id,
+                board,
+                name,
+                key,
+                category,
+                position,
+                wip_limit,
+                color,
+                tail,
+                archive,
+                version,
+            )| {
                 Ok((
                     Column {
                         id: parsed(&id, "kanban_columns.id")?,
@@ -160,6 +173,7 @@ pub async fn load_rows(conn: &mut impl Queryable, cards: Cards) -> Result<Catalo
                         wip_limit,
                         color,
                         archive_after_days: archive,
+                        version,
                     },
                     tail,
                 ))
@@ -270,7 +284,7 @@ fn write_column(sql: &mut Sql, column: &Column, tail: f64) {
     sql.end()
         .push(
             "REPLACE INTO kanban_columns (id, board_id, name, col_key, category, position, \
-             wip_limit, color, tail_position, archive_after_days) VALUES (",
+             wip_limit, color, tail_position, archive_after_days, version) VALUES (",
         )
         .ascii(&column.id.to_string())
         .push(", ")
@@ -301,7 +315,7 @@ fn write_column(sql: &mut Sql, column: &Column, tail: f64) {
         Some(n) => sql.uint(u64::from(n)),
         None => sql.push("NULL"),
     };
-    sql.push(")").end();
+    sql.push(", ").uint(column.version).push(")").end();
 }
 
 fn delete(sql: &mut Sql, head: &'static str, id: &str) {

@@ -110,6 +110,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../sql/V17__column_counts.sql"),
     },
     Migration {
+        version: 18,
+        name: "V18__column_version.sql",
+        sql: include_str!("../../sql/V18__column_version.sql"),
+    },
+    Migration {
         version: 19,
         name: "V19__comment_search.sql",
         sql: include_str!("../../sql/V19__comment_search.sql"),

@@ -474,6 +474,7 @@ impl Job {
                 // The board's first three columns, renamed and set up.
                 Op::ColumnUpdate {
                     id: columns[i],
+                    expected_version: None,
                     patch: ColumnPatch {
                         name: Some(column.name.clone()),
                         wip_limit: column.wip_limit.map(Some),
@@ -498,7 +499,11 @@ impl Job {
         }
         // Fewer than three: the others go (they are empty).
         for id in fixed.iter().skip(plan.columns.len()) {
-            self.write(Op::ColumnDelete { id: *id }).await?;
+            self.write(Op::ColumnDelete {
+                id: *id,
+                expected_version: None,
+            })
+            .await?;
         }
         // Cards in file order, each column's at increasing positions.
         let mut next_position = vec![0f64; plan.columns.len()];

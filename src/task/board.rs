@@ -582,7 +582,10 @@ impl Board {
                     event.kind = match before.column(&column.id) {
                         None => EventKind::ColumnCreated,
                         Some(old) => {
+                            // What the user changed: the version always
+                            // moves, as a task's does, and is not listed.
                             event.changes = record_diff(old, column);
+                            event.changes.remove("version");
                             EventKind::ColumnUpdated
                         }
                     };
@@ -954,11 +957,13 @@ fn unchanged_outcome(catalog: &Catalog, op: &super::catalog::CatalogOp<'_>, seq:
             deleted: false,
             seq,
         },
-        CatalogOp::ColumnUpdate { id, .. } | CatalogOp::ColumnDelete { id } => Outcome::Column {
-            column: catalog.column(id).cloned().expect("refused unless there"),
-            deleted: false,
-            seq,
-        },
+        CatalogOp::ColumnUpdate { id, .. } | CatalogOp::ColumnDelete { id, .. } => {
+            Outcome::Column {
+                column: catalog.column(id).cloned().expect("refused unless there"),
+                deleted: false,
+                seq,
+            }
+        }
         CatalogOp::MemberSet {
             board_id,
             user_id,

@@ -163,6 +163,12 @@ pub struct Column {
     /// (`crate::archiver`), each through the log like a user's archive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive_after_days: Option<u32>,
+    /// 1 when made, one more with every change: what `If-Match` names, so
+    /// two editors of one column cannot overwrite each other unseen.
+    /// Events written before columns had versions carry none (0 here);
+    /// [`Catalog::fold`] gives such a column its version by the same rule.
+    #[serde(default)]
+    pub version: u64,
 }
 
 /// A user's place on a board: `role` `None` is a removal.
@@ -262,7 +268,7 @@ impl Place {
 }
 
 /// Why a catalog command or a placement was refused.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum CatalogRejection {
     #[error("no board {id}")]
@@ -283,6 +289,9 @@ pub enum CatalogRejection {
     ColumnElsewhere { column: ColumnId, board: BoardId },
     #[error("the default board cannot be archived")]
     DefaultBoard,
+    /// `If-Match` named another version of the column than its current one.
+    #[error("column is at version {}, not {expected}", current.version)]
+    ColumnVersionMismatch { expected: u64, current: Box<Column> },
     /// The acting user is not on the board (said as if it did not exist).
     #[error("no board {id}")]
     NotOnBoard { id: BoardId },
@@ -366,6 +375,7 @@ impl Default for Catalog {
                     wip_limit: None,
                     color: None,
                     archive_after_days: None,
+                    version: 1,
                 },
             );
         }
@@ -631,6 +641,7 @@ impl Catalog {
                         wip_limit: None,
                         color: None,
                         archive_after_days: None,
+                        version: 1,
                     };
                     self.columns.insert(id, column.clone());
                     self.dirty.columns.insert(id);
@@ -718,16 +729,22 @@ impl Catalog {
                     wip_limit: new.wip_limit,
                     color: new.color.clone(),
                     archive_after_days: new.archive_after_days,
+                    version: 1,
                 };
                 self.columns.insert(new.id, column.clone());
                 self.dirty.columns.insert(new.id);
                 Ok(vec![Cataloged::Column(column)])
             }
-            CatalogOp::ColumnUpdate { id, patch } => {
+            CatalogOp::ColumnUpdate {
+                id,
+                expected_version,
+                patch,
+            } => {
                 let column = self
                     .columns
                     .get(id)
                     .ok_or(CatalogRejection::ColumnNotFound { id: *id })?;
+                expect_version(column, *expected_version)?;
                 if patch.category.is_some_and(|c| c != column.category)
                     && (fixed_status(*id).is_some() || self.counts(id).total() > 0)
                 {
@@ -752,15 +769,23 @@ impl Catalog {
                 if &updated == column {
                     return Ok(Vec::new());
                 }
+                let updated = Column {
+                    version: column.version + 1,
+                    ..updated
+                };
                 self.columns.insert(*id, updated.clone());
                 self.dirty.columns.insert(*id);
                 Ok(vec![Cataloged::Column(updated)])
             }
-            CatalogOp::ColumnDelete { id } => {
+            CatalogOp::ColumnDelete {
+                id,
+                expected_version,
+            } => {
                 let column = self
                     .columns
                     .get(id)
                     .ok_or(CatalogRejection::ColumnNotFound { id: *id })?;
+                expect_version(column, *expected_version)?;
                 if fixed_status(*id).is_some() {
                     return Err(CatalogRejection::FixedColumn { id: *id });
                 }
@@ -788,7 +813,20 @@ impl Catalog {
                 self.dirty.boards.insert(board.id);
             }
             Cataloged::Column(column) => {
-                self.columns.insert(column.id, column.clone());
+                let version = if column.version > 0 {
+                    column.version
+                } else {
+                    // An event from before versions: the rule `apply`
+                    // follows, 1 when made and one more per change.
+                    self.columns.get(&column.id).map_or(1, |c| c.version + 1)
+                };
+                self.columns.insert(
+                    column.id,
+                    Column {
+                        version,
+                        ..column.clone()
+                    },
+                );
                 self.dirty.columns.insert(column.id);
             }
             Cataloged::ColumnDeleted(column) => {
@@ -870,11 +908,27 @@ pub enum CatalogOp<'a> {
     ColumnCreate(&'a NewColumn),
     ColumnUpdate {
         id: &'a ColumnId,
+        expected_version: &'a Option<u64>,
         patch: &'a ColumnPatch,
     },
     ColumnDelete {
         id: &'a ColumnId,
+        expected_version: &'a Option<u64>,
     },
+}
+
+/// Refuses a change to `column` that expected another version of it
+/// (`None`: any version, a change without `If-Match`).
+fn expect_version(column: &Column, expected: Option<u64>) -> Result<(), CatalogRejection> {
+    match expected {
+        Some(expected) if expected != column.version => {
+            Err(CatalogRejection::ColumnVersionMismatch {
+                expected,
+                current: Box::new(column.clone()),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A key for a column named `name`, unique among `siblings`: the name in

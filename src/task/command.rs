@@ -127,14 +127,20 @@ pub enum Op {
         role: Option<BoardRole>,
     },
     ColumnCreate(NewColumn),
+    /// `expected_version`: the column's `If-Match`, checked at apply. An
+    /// entry without one reads as before column versions existed.
     ColumnUpdate {
         id: ColumnId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expected_version: Option<u64>,
         patch: ColumnPatch,
     },
     /// Deletes an empty column (its cards, archived ones included, are
     /// moved first, one update each).
     ColumnDelete {
         id: ColumnId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expected_version: Option<u64>,
     },
     // Comments (`super::comment`): decided by the board. Each names its
     // task (the api looks it up for an edit or a deletion), so the applier
@@ -234,8 +240,22 @@ impl Op {
                 role,
             },
             Op::ColumnCreate(new) => CatalogOp::ColumnCreate(new),
-            Op::ColumnUpdate { id, patch } => CatalogOp::ColumnUpdate { id, patch },
-            Op::ColumnDelete { id } => CatalogOp::ColumnDelete { id },
+            Op::ColumnUpdate {
+                id,
+                expected_version,
+                patch,
+            } => CatalogOp::ColumnUpdate {
+                id,
+                expected_version,
+                patch,
+            },
+            Op::ColumnDelete {
+                id,
+                expected_version,
+            } => CatalogOp::ColumnDelete {
+                id,
+                expected_version,
+            },
             _ => return None,
         })
     }

@@ -451,6 +451,7 @@ fn commands() -> Vec<(&'static str, Command)> {
                 None,
                 Op::ColumnUpdate {
                     id: ColumnId(Uuid::from_u128(0x4004)),
+                    expected_version: None,
                     patch: ColumnPatch {
                         name: Some("Code review".into()),
                         wip_limit: Some(None),
@@ -467,6 +468,7 @@ fn commands() -> Vec<(&'static str, Command)> {
                 None,
                 Op::ColumnUpdate {
                     id: ColumnId(Uuid::from_u128(0x4004)),
+                    expected_version: None,
                     patch: ColumnPatch {
                         archive_after_days: Some(Some(30)),
                         ..ColumnPatch::default()
@@ -482,6 +484,35 @@ fn commands() -> Vec<(&'static str, Command)> {
                 None,
                 Op::ColumnDelete {
                     id: ColumnId(Uuid::from_u128(0x4004)),
+                    expected_version: None,
+                },
+            ),
+        ),
+        (
+            "command_column_update_if_match.json",
+            by(
+                ada(),
+                37,
+                None,
+                Op::ColumnUpdate {
+                    id: ColumnId(Uuid::from_u128(0x4004)),
+                    expected_version: Some(2),
+                    patch: ColumnPatch {
+                        position: Some(512.0),
+                        ..ColumnPatch::default()
+                    },
+                },
+            ),
+        ),
+        (
+            "command_column_delete_if_match.json",
+            by(
+                ada(),
+                38,
+                None,
+                Op::ColumnDelete {
+                    id: ColumnId(Uuid::from_u128(0x4004)),
+                    expected_version: Some(3),
                 },
             ),
         ),
@@ -986,6 +1017,21 @@ fn events() -> Vec<(&'static str, Event)> {
             );
             e
         }),
+        ("event_column_updated_versioned.json", {
+            let mut e = other(27, EventKind::ColumnUpdated);
+            e.column = Some(Column {
+                position: 512.0,
+                ..versioned_column(3)
+            });
+            e.changes.insert(
+                "position".into(),
+                FieldChange {
+                    from: json!(2560.0),
+                    to: json!(512.0),
+                },
+            );
+            e
+        }),
         ("event_column_deleted.json", {
             let mut e = other(15, EventKind::ColumnDeleted);
             e.column = Some(column());
@@ -1126,6 +1172,16 @@ fn column() -> Column {
         wip_limit: Some(3),
         color: Some("#aa3300".into()),
         archive_after_days: None,
+        // Written before columns had versions: none recorded.
+        version: 0,
+    }
+}
+
+/// The column as events and outcomes carry it since 0.7.0.
+fn versioned_column(version: u64) -> Column {
+    Column {
+        version,
+        ..column()
     }
 }
 
@@ -1200,6 +1256,25 @@ fn outcomes() -> Vec<(&'static str, Outcome)> {
                 column: column(),
                 deleted: true,
                 seq: 44,
+            },
+        ),
+        (
+            "outcome_column_versioned.json",
+            Outcome::Column {
+                column: versioned_column(2),
+                deleted: false,
+                seq: 45,
+            },
+        ),
+        (
+            "outcome_rejected_column_version_mismatch.json",
+            Outcome::Rejected {
+                rejection: Rejection::Catalog {
+                    refused: CatalogRejection::ColumnVersionMismatch {
+                        expected: 1,
+                        current: Box::new(versioned_column(2)),
+                    },
+                },
             },
         ),
         (

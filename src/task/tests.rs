@@ -883,4 +883,5 @@ fn a_users_card_commands_are_checked_against_their_board_role_at_that_entry() {
 }
 
 mod checklists;
+mod columns;
 mod comments;

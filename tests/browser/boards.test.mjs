@@ -3,7 +3,8 @@
 // reordering them with the pointer and the keyboard, a WIP limit exceeded,
 // a card moved to another board, archived and restored, switching boards
 // by URL, two people on two nodes seeing each other's column changes live,
-// a viewer of a board offered nothing that changes it, and its members
+// a column edited under a stale version refused and shown as it is, a
+// viewer of a board offered nothing that changes it, and its members
 // managed from the board settings (the person's page following live).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -355,6 +356,33 @@ describe('boards and columns', () => {
     } finally {
       await a.context().close();
       await b.context().close();
+    }
+  });
+
+  test('a column changed by someone else meanwhile is not overwritten: the dialog says so and shows it as it is', async () => {
+    const b = await newBoard('Column conflicts');
+    const doing = b.columns.find((c) => c.key === 'in_progress');
+    const page = await openBoard(env.browser, url1, { query: `?board=${b.id}` });
+    try {
+      await columnNamed(page, 'In progress').locator('.column-menu-open').click();
+      await page.getByRole('menuitem', { name: 'Edit column…' }).click();
+      await page.fill('#column-name', 'Doing');
+      // Someone renames it through node 2 while the dialog is open.
+      const theirs = await api.call(url2, 'PATCH', `/api/columns/${doing.id}`, { body: { name: 'Working' } });
+      assert.equal(theirs.status, 200, JSON.stringify(theirs.body));
+      await page.click('#column-save');
+      await page.locator('#column-error', { hasText: 'Someone else changed this column' }).waitFor();
+      assert.equal(await page.inputValue('#column-name'), 'Working', 'the dialog shows the column as it is now');
+      assert.deepEqual(await columnNames(b.id), ['To do', 'Working', 'Done'], 'their change stands');
+      // Made again, the change goes through under the version it now names.
+      await page.fill('#column-name', 'Doing');
+      await page.click('#column-save');
+      await page.locator('#column-dialog').waitFor({ state: 'hidden' });
+      assert.deepEqual(await columnNames(b.id), ['To do', 'Doing', 'Done']);
+      await columnNamed(page, 'Doing').waitFor();
+      assertClean(page, { allowStatus: [412] });
+    } finally {
+      await page.context().close();
     }
   });
 

@@ -593,6 +593,12 @@ fn every_kind_of_error() -> Vec<ApiError> {
             expected: 1,
             current: Box::new(checklist_event().checklist.expect("a checklist")),
         },
+        ApiError::ColumnVersionMismatch {
+            expected: 1,
+            current: Box::new(
+                crate::task::Catalog::default().columns_of(&crate::task::DEFAULT_BOARD)[0].clone(),
+            ),
+        },
         ApiError::TooLarge(crate::api::MAX_BODY),
         ApiError::UnsupportedMediaType("JSON only".into()),
         ApiError::RequestTimeout(Duration::from_secs(10)),
@@ -635,6 +641,7 @@ fn every_kind_of_error() -> Vec<ApiError> {
             | ApiError::VersionMismatch { .. }
             | ApiError::CommentVersionMismatch { .. }
             | ApiError::ChecklistVersionMismatch { .. }
+            | ApiError::ColumnVersionMismatch { .. }
             | ApiError::TooLarge(_)
             | ApiError::UnsupportedMediaType(_)
             | ApiError::RequestTimeout(_)

@@ -12,9 +12,15 @@
 // never puts the column back where an earlier press left it, and the next
 // press starts from where the column is shown. Everything else waits for
 // the server's answer and shows through the column's events.
+//
+// Every change names the column's version as drawn (If-Match), so a
+// change someone else made meanwhile is never overwritten unseen: a 412
+// says so, and the board's columns are read again. A column's moves go one
+// at a time, each after this page's previous one, naming the version that
+// one gave.
 
 import { errorMessage } from '../api.js';
-import { positionBetween } from '../store.js';
+import { normalColumn, positionBetween } from '../store.js';
 import { h, uuid } from '../util.js';
 
 /** The colours a column may take (its dot), by name: a colour is never all that is said. */
@@ -56,6 +62,10 @@ export class ColumnEditor {
     this.deleting = null;
     /** column id → {position, token, seq}: this page's column moves not yet in the store */
     this.pending = new Map();
+    /** column id → the version this page's last change of it gave */
+    this.versions = new Map();
+    /** column id → this page's last move of it, settled */
+    this.moving = new Map();
     this.bind();
   }
 
@@ -297,6 +307,7 @@ export class ColumnEditor {
         }
         res = await board.api.request('PATCH', `/api/columns/${encodeURIComponent(editing.id)}`, {
           body: changes,
+          ifMatch: editing.version,
           idempotencyKey: uuid(),
         });
       } else {
@@ -315,10 +326,19 @@ export class ColumnEditor {
     } finally {
       button.disabled = false;
     }
+    if (res.status === 412 && res.body?.error?.current_column) {
+      // The dialog shows the column as it is now, to change again.
+      this.editing = normalColumn(res.body.error.current_column);
+      this.fill(this.editing);
+      this.showError(this.error, 'Someone else changed this column meanwhile: it shows as it is now. Make your change again.');
+      this.refreshColumns();
+      return;
+    }
     if (!res.ok) {
       this.showError(this.error, `Not saved: ${errorMessage(res)}`);
       return;
     }
+    if (editing) this.versions.set(editing.id, res.body.version);
     if (!editing) this.returnTo = res.body?.id != null ? String(res.body.id) : null;
     this.dialog.close();
     board.announce(editing ? `Saved column ${name}.` : `Added column ${name}.`);
@@ -365,6 +385,7 @@ export class ColumnEditor {
     let res;
     try {
       res = await board.api.request('DELETE', `/api/columns/${encodeURIComponent(column.id)}${query}`, {
+        ifMatch: column.version,
         idempotencyKey: uuid(),
       });
     } catch (err) {
@@ -381,6 +402,12 @@ export class ColumnEditor {
       this.offerMoveTo(column.id, true);
       this.showError(this.deleteError, `${column.name} has cards now: choose where they move.`);
       this.moveSelect.focus();
+      return;
+    }
+    if (res.status === 412 && res.body?.error?.current_column) {
+      this.deleting = normalColumn(res.body.error.current_column);
+      this.showError(this.deleteError, `Someone else changed ${column.name} meanwhile: look at it again before deleting it.`);
+      this.refreshColumns();
       return;
     }
     if (!res.ok && res.status !== 404) {
@@ -419,15 +446,24 @@ export class ColumnEditor {
     board.render();
     const ids = board.columns.ids();
     board.announce(`Moved column ${column.name} to place ${ids.indexOf(id) + 1} of ${ids.length}.`);
-    return board.api
-      .request('PATCH', `/api/columns/${encodeURIComponent(id)}`, { body: { position }, idempotencyKey: uuid() })
-      .then(
-        (res) => (res.ok ? res : errorMessage(res)),
-        (err) => err.message,
-      )
+    const drawn = column.version ?? 0;
+    // The version an answer gives is known before the next move is sent.
+    const send = async () => {
+      const res = await board.api.request('PATCH', `/api/columns/${encodeURIComponent(id)}`, {
+        body: { position },
+        ifMatch: Math.max(drawn, this.versions.get(id) ?? 0) || null,
+        idempotencyKey: uuid(),
+      });
+      if (res.ok) this.versions.set(id, res.body.version);
+      return res;
+    };
+    const sent = (this.moving.get(id) ?? Promise.resolve()).then(send);
+    this.moving.set(id, sent.catch(() => {}));
+    return sent
+      .catch((err) => err.message)
       .then((res) => {
         const move = this.pending.get(id);
-        if (typeof res !== 'string') {
+        if (res.ok) {
           // Shown until the store has applied this move's event.
           if (move?.token === token) move.seq = res.seq ?? board.store.lastSeq;
           board.settle();
@@ -439,7 +475,31 @@ export class ColumnEditor {
           this.pending.delete(id);
           board.render();
         }
-        board.toasts.show(`Could not move column ${column.name}: ${res}`, { kind: 'error' });
+        if (res.status === 412) {
+          board.toasts.show(`Someone else changed column ${column.name} meanwhile: it shows as it is now.`, { kind: 'error' });
+          this.refreshColumns();
+          return;
+        }
+        const why = typeof res === 'string' ? res : errorMessage(res);
+        board.toasts.show(`Could not move column ${column.name}: ${why}`, { kind: 'error' });
       });
+  }
+
+  /**
+   * The board's columns read again after a 412, so that what is shown, and
+   * the version the next change names, are the server's. A column the
+   * store already holds newer (from an event) is kept; card counts are
+   * left to the events.
+   */
+  async refreshColumns() {
+    const board = this.board;
+    const id = board.store.board.id;
+    const res = await board.api.request('GET', `/api/boards/${encodeURIComponent(id)}`).catch(() => null);
+    if (!res?.ok || board.store.board.id !== id) return;
+    for (const raw of res.body.columns ?? []) {
+      const column = normalColumn(raw);
+      if ((board.store.column(column.id)?.version ?? 0) <= column.version) board.store.putColumn(column, 0);
+    }
+    board.render();
   }
 }

@@ -15,9 +15,10 @@
 //!   show N cards. Each *generation* of N tasks has its own history; once
 //!   a generation's tasks reach the per-task cap, the mover makes a new one.
 //!   A reorderer moves the board's columns themselves (their position,
-//!   now and then their WIP limit): column changes are log entries and
-//!   events too, so they go through the same faults, and the convergence
-//!   and `rebuild --check` checks cover the board's columns they leave.
+//!   now and then their WIP limit, half of them under If-Match): column
+//!   changes are log entries and events too, so they go through the same
+//!   faults, and the convergence and `rebuild --check` checks cover the
+//!   board's columns they leave.
 //!
 //! Every task's operations are capped (`ops_per_task`, 200 as in etcd's
 //! Jepsen suite): a hot task that reaches it is replaced by a new one.
@@ -577,7 +578,10 @@ impl Workload {
     /// The column reorderer: moves one of the default board's three
     /// columns to a random place (and now and then sets or clears its WIP
     /// limit), keyed, on a random node; answers are not judged (the
-    /// events they leave are).
+    /// events they leave are). Half the changes of a column already
+    /// answered name the version last seen in If-Match, so column
+    /// conflicts are decided in the log under the same faults (a 412 is an
+    /// answer like any other).
     pub fn reorderer(&self) {
         const COLUMNS: [&str; 3] = [
             "00000000-0000-0000-0000-000000000010",
@@ -587,9 +591,11 @@ impl Workload {
         let mut rng = Rng::derive(self.seed, 500);
         let agent = agent();
         let mut n = 0u64;
+        let mut seen: [Option<u64>; 3] = [None; 3];
         while !self.stopped() {
             n += 1;
-            let column = COLUMNS[rng.below(3) as usize];
+            let which = rng.below(3) as usize;
+            let column = COLUMNS[which];
             let mut body = json!({ "position": 1 + rng.below(4096) });
             if rng.chance(20) {
                 body["wip_limit"] = if rng.chance(50) {
@@ -600,13 +606,21 @@ impl Workload {
             }
             let key = format!("r-{n}-{}", rng.next_u64());
             let node = rng.below(self.urls.len() as u64) as usize;
-            let _ = super::client::call(
+            let mut headers = vec![("Idempotency-Key", key)];
+            if let Some(version) = seen[which].filter(|_| rng.chance(50)) {
+                headers.push(("If-Match", format!("\"{version}\"")));
+            }
+            let answer = super::client::call(
                 &agent,
                 "PATCH",
                 &format!("{}/api/columns/{column}", self.urls[node]),
-                &[("Idempotency-Key", key)],
+                &headers,
                 Some(&body),
             );
+            seen[which] = answer.body["version"]
+                .as_u64()
+                .or_else(|| answer.body["error"]["current_version"].as_u64())
+                .or(seen[which]);
             // Column changes are rarer than card moves.
             for _ in 0..5 {
                 self.think(&mut rng);

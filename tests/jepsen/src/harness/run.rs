@@ -33,7 +33,7 @@ use super::proxy::Proxies;
 use super::report::{overall, unavailability};
 use super::rng::Rng;
 use super::subscriber;
-use super::workload::{Workload, WorkloadConfig};
+use super::workload::{Workload, WorkloadConfig, DEFAULT_COLUMNS};
 use crate::convergence::{self, NodeTable};
 use crate::history::History;
 use crate::invariant;
@@ -318,6 +318,7 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, String> {
     // 5. Final reads.
     let mut setup_problems: Vec<String> = lock(&problems).clone();
     let snapshot_counts;
+    let mut column_versions: Vec<(String, Vec<u64>)> = Vec::new();
     let (finals, tables, rebuilds, alarms) = {
         let mut c = lock(&cluster);
         if let Err(e) = c.wait_healthy(Duration::from_secs(90)) {
@@ -351,6 +352,10 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, String> {
                 Err(e) => setup_problems.push(format!("event table of n{id}: {e}")),
             }
             rebuilds.push((id, c.rebuild_check(id)));
+            match default_column_versions(&c.url(id)) {
+                Ok(versions) => column_versions.push((format!("n{id}"), versions)),
+                Err(e) => setup_problems.push(format!("columns of n{id}: {e}")),
+            }
         }
         snapshot_counts = c.log_counts(&[
             "compacted the Raft log",
@@ -439,11 +444,16 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, String> {
         Some(Control::Duplicates) => Some(("set", "duplicated")),
         None => None,
     };
+    let column_changes = workload.column_changes.load(Ordering::SeqCst);
+    let column_check = acked_column_versions(&workload, column_changes, &column_versions);
     let mut checks = vec![lin, set_check];
     // The duplicate control runs no columns workload (its generation is
     // only set up), so it has no lists to judge.
     if let Some(c) = columns.filter(|_| config.control != Some(Control::Duplicates)) {
         checks.push(c);
+    }
+    if config.control != Some(Control::Duplicates) {
+        checks.push(column_check);
     }
     checks.extend([stream_check, convergence_check, projection, logs, recording]);
     for check in checks {
@@ -491,6 +501,9 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, String> {
     }
     if config.control == Some(Control::StaleRead) {
         report.floor("faults", faults.len() as u64, 1);
+    }
+    if config.control != Some(Control::Duplicates) {
+        report.floor("acknowledged column changes", column_changes, 1);
     }
 
     // 7. The report.
@@ -982,4 +995,91 @@ fn random_hex(bytes: usize) -> Result<String, String> {
         .and_then(|mut f| f.read_exact(&mut buf))
         .map_err(|e| format!("/dev/urandom: {e}"))?;
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The versions of the default board's columns as node `url` holds them
+/// (linearizable), in [`DEFAULT_COLUMNS`]' order.
+fn default_column_versions(url: &str) -> Result<Vec<u64>, String> {
+    let answer = client::call(
+        &client::agent(),
+        "GET",
+        &format!("{url}/api/boards/00000000-0000-0000-0000-000000000001?consistency=linearizable"),
+        &[],
+        None,
+    );
+    let columns = answer.body["columns"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    DEFAULT_COLUMNS
+        .iter()
+        .map(|id| {
+            columns
+                .iter()
+                .find(|c| c["id"] == *id)
+                .and_then(|c| c["version"].as_u64())
+                .ok_or_else(|| {
+                    format!(
+                        "no version of column {id}: {} {}",
+                        answer.status, answer.body
+                    )
+                })
+        })
+        .collect()
+}
+
+/// No acknowledged column change is lost: a column's version only grows,
+/// so every node's final version of each column is at least the highest
+/// one a 200 answered.
+fn acked_column_versions(
+    workload: &Workload,
+    changes: u64,
+    finals: &[(String, Vec<u64>)],
+) -> Check {
+    let acked: Vec<u64> = workload
+        .column_acked
+        .iter()
+        .map(|a| a.load(Ordering::SeqCst))
+        .collect();
+    let mut anomalies = Vec::new();
+    for (node, versions) in finals {
+        for ((column, version), acked) in DEFAULT_COLUMNS.iter().zip(versions).zip(&acked) {
+            if version < acked {
+                anomalies.push(Anomaly::new(
+                    "lost_column_change",
+                    format!(
+                        "{node}: column {column} is at version {version}, but {acked} was \
+                         acknowledged"
+                    ),
+                ));
+            }
+        }
+    }
+    Check::from_anomalies(
+        "column changes",
+        format!("{changes} acknowledged; highest versions acknowledged {acked:?}"),
+        anomalies,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_column_version_below_the_highest_acknowledged_is_a_lost_change() {
+        let workload = Workload::new(Vec::new(), 1, WorkloadConfig::default());
+        workload.column_acked[1].store(7, Ordering::SeqCst);
+        let held = vec![("n1".to_string(), vec![1, 7, 1])];
+        let check = acked_column_versions(&workload, 3, &held);
+        assert_eq!(check.verdict, Verdict::Valid, "{check:?}");
+        let lost = vec![
+            ("n1".to_string(), vec![1, 8, 1]),
+            ("n2".to_string(), vec![1, 6, 1]),
+        ];
+        let check = acked_column_versions(&workload, 3, &lost);
+        assert_eq!(check.verdict, Verdict::Invalid, "{check:?}");
+        assert_eq!(check.anomalies.len(), 1, "{check:?}");
+        assert!(format!("{:?}", check.anomalies[0]).contains("n2"), "{check:?}");
+    }
 }

@@ -119,7 +119,20 @@ pub struct Workload {
     /// Hot tasks replaced so far: each replacement draws from its own
     /// stream, so no two draw the same id (and key).
     rotations: AtomicU64,
+    /// The reorderer's changes answered 200.
+    pub column_changes: AtomicU64,
+    /// The highest version a 200 answered for each of [`DEFAULT_COLUMNS`]:
+    /// a column's version only grows, so the final one is at least this,
+    /// or an acknowledged change was lost.
+    pub column_acked: [AtomicU64; 3],
 }
+
+/// The default board's three columns, which the reorderer moves.
+pub const DEFAULT_COLUMNS: [&str; 3] = [
+    "00000000-0000-0000-0000-000000000010",
+    "00000000-0000-0000-0000-000000000011",
+    "00000000-0000-0000-0000-000000000012",
+];
 
 impl Workload {
     /// A workload over `urls`; call [`Workload::setup`] before the workers.
@@ -130,6 +143,8 @@ impl Workload {
             config,
             main: Recorder::new(),
             generations: Mutex::new(Vec::new()),
+            column_changes: AtomicU64::new(0),
+            column_acked: Default::default(),
             stop: AtomicBool::new(false),
             local_reads_from: Mutex::new(None),
             hot: Mutex::new(Vec::new()),
@@ -577,17 +592,12 @@ impl Workload {
 
     /// The column reorderer: moves one of the default board's three
     /// columns to a random place (and now and then sets or clears its WIP
-    /// limit), keyed, on a random node; answers are not judged (the
-    /// events they leave are). Half the changes of a column already
+    /// limit), keyed, on a random node. Its 200 answers are judged at the
+    /// end (no acknowledged version is lost), the events they leave too. Half the changes of a column already
     /// answered name the version last seen in If-Match, so column
     /// conflicts are decided in the log under the same faults (a 412 is an
     /// answer like any other).
     pub fn reorderer(&self) {
-        const COLUMNS: [&str; 3] = [
-            "00000000-0000-0000-0000-000000000010",
-            "00000000-0000-0000-0000-000000000011",
-            "00000000-0000-0000-0000-000000000012",
-        ];
         let mut rng = Rng::derive(self.seed, 500);
         let agent = agent();
         let mut n = 0u64;
@@ -595,7 +605,7 @@ impl Workload {
         while !self.stopped() {
             n += 1;
             let which = rng.below(3) as usize;
-            let column = COLUMNS[which];
+            let column = DEFAULT_COLUMNS[which];
             let mut body = json!({ "position": 1 + rng.below(4096) });
             if rng.chance(20) {
                 body["wip_limit"] = if rng.chance(50) {
@@ -617,6 +627,10 @@ impl Workload {
                 &headers,
                 Some(&body),
             );
+            if let (200, Some(version)) = (answer.status, answer.body["version"].as_u64()) {
+                self.column_changes.fetch_add(1, Ordering::SeqCst);
+                self.column_acked[which].fetch_max(version, Ordering::SeqCst);
+            }
             seen[which] = answer.body["version"]
                 .as_u64()
                 .or_else(|| answer.body["error"]["current_version"].as_u64())

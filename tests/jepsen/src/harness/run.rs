@@ -1080,6 +1080,9 @@ mod tests {
         let check = acked_column_versions(&workload, 3, &lost);
         assert_eq!(check.verdict, Verdict::Invalid, "{check:?}");
         assert_eq!(check.anomalies.len(), 1, "{check:?}");
-        assert!(format!("{:?}", check.anomalies[0]).contains("n2"), "{check:?}");
+        assert!(
+            format!("{:?}", check.anomalies[0]).contains("n2"),
+            "{check:?}"
+        );
     }
 }

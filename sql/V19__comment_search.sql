@@ -1,19 +1,16 @@
 -- taskraft schema, version 19: a card's comments are searched with it.
 --
--- `tasks.comment_text` holds the bodies of the card's newest comments, at
--- most 50 of them and 50,000 characters together (newest first, stopping
--- before the one that would pass it), oldest of them first, separated by a
--- space; and the FULLTEXT index that served (title, description) now
--- covers (title, description, comment_text): one index, one MATCH, one
--- relevance, and the regular expressions of common words check the three
--- columns. The applier writes it in the batch's transaction, after the
--- comments, for every card a comment event of the batch names, reading
--- that card's newest 50 comments alone (`db::comments::write_search_text`);
+-- `tasks.comment_text` holds the bodies of the card's newest 100 comments
+-- (oldest of them first, separated by a space), and the FULLTEXT index
+-- that served (title, description) now covers (title, description,
+-- comment_text): one index, one MATCH, one relevance, and the regular
+-- expressions of common words check the three columns. The applier
+-- writes it in the batch's transaction, after the comments, for every card
+-- a comment event of the batch names (`db::comments::write_search_text`);
 -- catch-up, restore and `taskraft rebuild` write it the same way, and
--- `rebuild --check` compares it with the comments. Bounded on purpose: a
--- comment write never reads a card's whole thread, and MariaDB's strict
--- mode refuses a GROUP_CONCAT cut short (an error that would stop the
--- applier), so the text stays far below its limit.
+-- `rebuild --check` compares it with the comments. Bounded: 100 comments of
+-- at most 10,000 characters (4 MB in utf8mb4) fit the MEDIUMTEXT column
+-- with room, so no write can be refused for its size.
 --
 -- Every step is guarded, so the migration can be re-run.
 
@@ -32,16 +29,14 @@ PREPARE taskraft_stmt FROM @taskraft_ddl;
 EXECUTE taskraft_stmt;
 DEALLOCATE PREPARE taskraft_stmt;
 
-SET SESSION group_concat_max_len = 1048576;
+SET SESSION group_concat_max_len = 16777215;
 UPDATE tasks t
   JOIN (SELECT task_id, GROUP_CONCAT(body ORDER BY created_at, id SEPARATOR ' ') AS text
           FROM (SELECT task_id, body, created_at, id,
                        ROW_NUMBER() OVER (PARTITION BY task_id
-                                          ORDER BY created_at DESC, id DESC) AS newest,
-                       SUM(CHAR_LENGTH(body)) OVER (PARTITION BY task_id
-                                                    ORDER BY created_at DESC, id DESC) AS chars
+                                          ORDER BY created_at DESC, id DESC) AS newest
                   FROM comments) AS ranked
-         WHERE newest <= 50 AND chars <= 50000
+         WHERE newest <= 100
          GROUP BY task_id) AS c ON c.task_id = t.id
   SET t.comment_text = c.text;
 

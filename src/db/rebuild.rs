@@ -131,7 +131,7 @@ async fn stored(conn: &mut impl Queryable) -> Result<Stored, DbError> {
         .await?;
     let mut texts = super::sql::Sql::new();
     texts.push("SELECT t.id FROM tasks t LEFT JOIN ");
-    super::comments::search_texts(&mut texts);
+    super::comments::search_texts(&mut texts, None);
     texts
         .push(
             " ON c.task_id = t.id WHERE CAST(t.comment_text AS BINARY) \

@@ -10,8 +10,7 @@
 //! and each remaining word is sent as `+word*`. So operators (`+-*"~@<>()`)
 //! are only separators, no query is a syntax error, and a query means:
 //! every word, each as a word or the start of one, in the title, the
-//! description or the text of the card's newest comments (see
-//! [`super::comments::SEARCHED`]).
+//! description or the text of the card's newest 100 comments.
 //!
 //! Ranking (see [`search`]): InnoDB's FULLTEXT relevance over every match
 //! when some word is uncommon; when every word is common (in about

@@ -9,7 +9,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use common::*;
 use mysql_async::prelude::*;
@@ -981,7 +980,7 @@ fn search_ranks_by_relevance_pages_through_ties_and_refuses_bad_text_with_4xx() 
 fn a_user_on_some_boards_gets_full_pages_of_the_hits_they_may_see() {
     use common::accounts::*;
     let mut cluster = start_auth(1, &[], |_| {});
-    cluster.leader(Duration::from_secs(30));
+    cluster.leader(std::time::Duration::from_secs(30));
     let admin = admin_session(&cluster);
     let url = cluster.url(1);
     create_user(&url, &admin, "ana", "member");
@@ -1375,53 +1374,4 @@ fn a_cards_comments_are_searched_with_it_under_every_plan() {
             String::from_utf8_lossy(&check.stdout)
         );
     }
-}
-
-/// A database of 0.6 (before comments were searched), with comments,
-/// migrated by a restart on this version: its cards' comments are
-/// searched, and its search text is its comments' (`rebuild --check`).
-#[test]
-fn the_migration_makes_the_comments_of_existing_cards_searchable() {
-    let mut cluster = Cluster::start(1);
-    cluster.leader(Duration::from_secs(30));
-    let url = cluster.url(1);
-    let r = create_titled(&url, "an old card");
-    assert_eq!(r.status, 201, "{r:?}");
-    let old = r.body["id"].as_str().unwrap().to_string();
-    for body in ["first: wombat", "second \\ \"quoted\" 💬 numbat"] {
-        let r = send(
-            "POST",
-            &format!("{url}/api/tasks/{old}/comments"),
-            &[],
-            Some(&json!({ "body": body })),
-        );
-        assert_eq!(r.status, 201, "{r:?}");
-    }
-    assert_eq!(create_titled(&url, "no comments").status, 201);
-    cluster.kill(1);
-    // Back to the schema before V19.
-    let mysql = cluster.mysql_url(1);
-    block_on(async {
-        let mut conn = mysql_async::Conn::from_url(&mysql).await.unwrap();
-        for statement in [
-            "ALTER TABLE tasks DROP INDEX tasks_text",
-            "ALTER TABLE tasks DROP COLUMN comment_text",
-            "ALTER TABLE tasks ADD FULLTEXT INDEX tasks_text (title, description)",
-            "DELETE FROM schema_migrations WHERE version = 19",
-        ] {
-            conn.query_drop(statement).await.unwrap();
-        }
-        conn.disconnect().await.unwrap();
-    });
-    cluster.restart(1);
-    cluster.leader(Duration::from_secs(60));
-    let one = |ids: &[&String]| -> BTreeSet<String> { ids.iter().map(|s| s.to_string()).collect() };
-    assert_eq!(search_ids(&url, "wombat+numbat"), one(&[&old]));
-    assert_eq!(search_ids(&url, "old+numbat"), one(&[&old]));
-    let check = cluster.rebuild_check(1);
-    assert!(
-        check.status.success(),
-        "rebuild --check: {}",
-        String::from_utf8_lossy(&check.stdout)
-    );
 }

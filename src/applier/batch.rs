@@ -573,7 +573,6 @@ fn writes(sql: &mut Sql, limit: usize, changes: &Changes) {
         limit,
         &changes.comment_upserts,
         &changes.comment_deletes,
-        &changes.events,
     );
     write_checklists(
         sql,
@@ -678,25 +677,16 @@ pub(crate) fn write_tasks(sql: &mut Sql, limit: usize, upserts: &[Task], deletes
     );
 }
 
-/// Upserts and deletes comments, then sets the search text of every card
-/// a comment event of `events` names. Every upserted comment's task is
-/// live (a comment is refused on a deleted task), so the order against the
+/// Upserts and deletes comments. Every upserted comment's task is live
+/// (a comment is refused on a deleted task), so the order against the
 /// deletion of a task's comments does not matter.
 pub(crate) fn write_comments(
     sql: &mut Sql,
     limit: usize,
     upserts: &[crate::task::Comment],
     deletes: &[crate::task::CommentId],
-    events: &[Event],
 ) {
     crate::db::comments::write(sql, limit, upserts, deletes);
-    let cards: BTreeSet<TaskId> = events
-        .iter()
-        .filter(|e| e.comment.is_some())
-        .filter_map(|e| e.task_id)
-        .collect();
-    let cards: Vec<TaskId> = cards.into_iter().collect();
-    crate::db::comments::write_search_text(sql, &cards);
 }
 
 /// Upserts checklists (their items replaced) and deletes them, as

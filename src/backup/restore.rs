@@ -404,7 +404,6 @@ async fn fill(
                     budget,
                     &folded.comment_upserts,
                     &folded.comment_deletes,
-                    &events,
                 );
                 write_checklists(
                     &mut sql,

@@ -97,57 +97,6 @@ pub fn write(sql: &mut Sql, limit: usize, upserts: &[Comment], deletes: &[Commen
     );
 }
 
-/// How many of a card's newest comments its search text holds
-/// (`tasks.comment_text`, V19): 100 of at most
-/// [`crate::task::validate::COMMENT_MAX`] characters fit its MEDIUMTEXT with
-/// room, so no write is ever refused for its size (MariaDB's strict mode
-/// would refuse a GROUP_CONCAT cut short, as a value too long).
-pub const SEARCHED: u64 = 100;
-
-/// Cards whose search text is set per statement.
-const SEARCH_TEXT_CARDS: usize = 500;
-
-/// The SQL that lets a session's GROUP_CONCAT hold [`SEARCHED`] comments.
-pub const SEARCH_TEXT_SESSION: &str = "SET SESSION group_concat_max_len = 16777215";
-
-/// Sets the search text of `tasks` from their comments as the `comments`
-/// rows now are: after a batch's comment writes, for every card a comment
-/// event of the batch names (a card without comments gets '').
-pub fn write_search_text(sql: &mut Sql, tasks: &[TaskId]) {
-    if tasks.is_empty() {
-        return;
-    }
-    sql.end().push(SEARCH_TEXT_SESSION).end();
-    for cards in tasks.chunks(SEARCH_TEXT_CARDS) {
-        sql.push("UPDATE tasks t LEFT JOIN ");
-        search_texts(sql, Some(cards));
-        sql.push(" ON c.task_id = t.id SET t.comment_text = COALESCE(c.text, '') WHERE t.id IN ")
-            .list(cards, |s, id| {
-                s.ascii(&id.to_string());
-            })
-            .end();
-    }
-}
-
-/// `(SELECT task_id, text …) AS c`: the search text of each card of
-/// `tasks` (every card with comments when `None`), its newest [`SEARCHED`]
-/// comments oldest first, separated by a space.
-pub fn search_texts(sql: &mut Sql, tasks: Option<&[TaskId]>) {
-    sql.push(
-        "(SELECT task_id, GROUP_CONCAT(body ORDER BY created_at, id SEPARATOR ' ') AS text \
-         FROM (SELECT task_id, body, created_at, id, ROW_NUMBER() OVER \
-         (PARTITION BY task_id ORDER BY created_at DESC, id DESC) AS newest FROM comments",
-    );
-    if let Some(tasks) = tasks {
-        sql.push(" WHERE task_id IN ").list(tasks, |s, id| {
-            s.ascii(&id.to_string());
-        });
-    }
-    sql.push(") AS ranked WHERE newest <= ")
-        .uint(SEARCHED)
-        .push(" GROUP BY task_id) AS c");
-}
-
 /// Deletes the comments of deleted tasks (they go with them).
 pub fn delete_of_tasks(sql: &mut Sql, tasks: &[String]) {
     if tasks.is_empty() {

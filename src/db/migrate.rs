@@ -114,11 +114,6 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "V18__column_version.sql",
         sql: include_str!("../../sql/V18__column_version.sql"),
     },
-    Migration {
-        version: 19,
-        name: "V19__comment_search.sql",
-        sql: include_str!("../../sql/V19__comment_search.sql"),
-    },
 ];
 
 const LOCK_TIMEOUT_SECS: u32 = 60;

@@ -307,10 +307,9 @@ fn one_read(
         params.push(filter.label.clone().into());
         ("l.", "l.task_id")
     } else if let Some(query) = indexed {
-        sql.push("SELECT ").push(TASK_COLUMNS_T).push(
-            " FROM tasks t \
-                 WHERE MATCH (t.title, t.description, t.comment_text) AGAINST (? IN BOOLEAN MODE)",
-        );
+        sql.push("SELECT ")
+            .push(TASK_COLUMNS_T)
+            .push(" FROM tasks t WHERE MATCH (t.title, t.description) AGAINST (? IN BOOLEAN MODE)");
         params.push(query.into());
         if filter.label.is_some() {
             sql.push(
@@ -367,7 +366,9 @@ fn one_read(
         let words = words.as_slice();
         for i in search::check_order(&filter.checks, words.len()) {
             if filter.common & (1 << i) != 0 {
-                search::push_card_holds(sql, params, &words[i], search::Alias::T);
+                let pattern = search::pattern(&words[i]);
+                sql.push(" AND (t.title REGEXP ? OR t.description REGEXP ?)");
+                params.extend([pattern.clone().into(), pattern.into()]);
             }
         }
     }

@@ -35,9 +35,6 @@ struct Stored {
     /// Label rows whose copy of their task's status, position, priority or
     /// assignee differs from the task's row (up to [`MAX_REPORTED`]).
     stale_labels: Vec<(String, String)>,
-    /// Cards whose search text is not their comments' (V19; up to
-    /// [`MAX_REPORTED`]).
-    stale_search_text: Vec<String>,
     tails: ColumnTails,
     last_seq: u64,
     catalog: crate::task::Catalog,
@@ -127,18 +124,6 @@ async fn stored(conn: &mut impl Queryable) -> Result<Stored, DbError> {
             (MAX_REPORTED as u64,),
         )
         .await?;
-    conn.query_drop(super::comments::SEARCH_TEXT_SESSION)
-        .await?;
-    let mut texts = super::sql::Sql::new();
-    texts.push("SELECT t.id FROM tasks t LEFT JOIN ");
-    super::comments::search_texts(&mut texts, None);
-    texts
-        .push(
-            " ON c.task_id = t.id WHERE CAST(t.comment_text AS BINARY) \
-             <> CAST(COALESCE(c.text, '') AS BINARY) ORDER BY t.id LIMIT ",
-        )
-        .uint(MAX_REPORTED as u64);
-    let stale_search_text: Vec<String> = conn.query(texts.into_string()).await?;
     let tails = super::column_tails(conn).await?;
     let applied = super::applied_state(conn).await?;
     let last_seq = applied.last_seq;
@@ -164,7 +149,6 @@ async fn stored(conn: &mut impl Queryable) -> Result<Stored, DbError> {
         tasks,
         labels,
         stale_labels,
-        stale_search_text,
         tails,
         last_seq,
         catalog,
@@ -214,11 +198,6 @@ fn compare(replayed: &Replayed, stored: &Stored) -> Vec<String> {
     for (id, label) in &stored.stale_labels {
         note(format!(
             "task {id}: the task_labels row of `{label}` has another status, position, priority, assignee, column or archived flag than the task"
-        ));
-    }
-    for id in &stored.stale_search_text {
-        note(format!(
-            "task {id}: its comment_text is not the text of its newest comments"
         ));
     }
     if replayed.tails != stored.tails {
@@ -445,9 +424,6 @@ async fn replace_projection(conn: &mut Conn) -> Result<(), DbError> {
         &comments,
         &[],
     );
-    let cards: std::collections::BTreeSet<TaskId> = comments.iter().map(|c| c.task_id).collect();
-    let cards: Vec<TaskId> = cards.into_iter().collect();
-    super::comments::write_search_text(&mut insert, &cards);
     for statement in insert.into_statements() {
         tx.query_drop(statement).await?;
     }

@@ -1,6 +1,5 @@
 //! Full-text search: the words of a query, and the ranked search over the
-//! FULLTEXT index on `tasks (title, description, comment_text)`
-//! (sql/V7__search.sql; the card's comments' text since V19).
+//! FULLTEXT index on `tasks (title, description)` (sql/V7__search.sql).
 //!
 //! The user's text never reaches MariaDB's boolean-mode parser as typed:
 //! it is cut into words (letters, digits and `_`, as InnoDB's parser cuts
@@ -9,8 +8,8 @@
 //! one of its default stopwords: a required stopword would match nothing),
 //! and each remaining word is sent as `+word*`. So operators (`+-*"~@<>()`)
 //! are only separators, no query is a syntax error, and a query means:
-//! every word, each as a word or the start of one, in the title, the
-//! description or the text of the card's newest 100 comments.
+//! every word, each as a word or the start of one, in the title or the
+//! description.
 //!
 //! Ranking (see [`search`]): InnoDB's FULLTEXT relevance over every match
 //! when some word is uncommon; when every word is common (in about
@@ -333,37 +332,10 @@ pub fn check_order(checks: &[usize], n: usize) -> Vec<usize> {
     }
 }
 
-/// ` AND (title REGEXP ? OR …)`: the row holds `word`, in its title, its
-/// description or its comments' text.
+/// ` AND (title REGEXP ? OR description REGEXP ?)`: the row holds `word`.
 fn push_holds(sql: &mut Sql, params: &mut Vec<Value>, word: &str) {
-    push_card_holds(sql, params, word, Alias::None);
-}
-
-/// How a statement names `tasks`.
-#[derive(Clone, Copy)]
-pub enum Alias {
-    None,
-    T,
-}
-
-/// ` AND (…)`: the card holds `word` in its title, its description or its
-/// comments' text (read only when it has comments).
-pub fn push_card_holds(sql: &mut Sql, params: &mut Vec<Value>, word: &str, alias: Alias) {
-    sql.push(match alias {
-        Alias::None => {
-            " AND (title REGEXP ? OR description REGEXP ? \
-             OR (comment_text <> '' AND comment_text REGEXP ?))"
-        }
-        Alias::T => {
-            " AND (t.title REGEXP ? OR t.description REGEXP ? \
-             OR (t.comment_text <> '' AND t.comment_text REGEXP ?))"
-        }
-    });
-    params.extend([
-        pattern(word).into(),
-        pattern(word).into(),
-        pattern(word).into(),
-    ]);
+    sql.push(" AND (title REGEXP ? OR description REGEXP ?)");
+    params.extend([pattern(word).into(), pattern(word).into()]);
 }
 
 /// The ranked search statement of a page under `plan`: the ids and scores
@@ -414,9 +386,8 @@ pub fn filtered_statement(
             let common = *common;
             let query = words.boolean_without(common);
             sql.push(
-                "SELECT id, MATCH (title, description, comment_text) AGAINST (? IN BOOLEAN MODE) \
-                 AS score FROM tasks \
-                 WHERE MATCH (title, description, comment_text) AGAINST (? IN BOOLEAN MODE)",
+                "SELECT id, MATCH (title, description) AGAINST (? IN BOOLEAN MODE) AS score \
+                 FROM tasks WHERE MATCH (title, description) AGAINST (? IN BOOLEAN MODE)",
             );
             params.push(query.clone().into());
             params.push(query.into());
@@ -443,18 +414,13 @@ pub fn filtered_statement(
                 sql.push(if i == 0 { "" } else { " + " });
                 sql.push(
                     "(title REGEXP ?) * ? + (CHAR_LENGTH(description) \
-                     - CHAR_LENGTH(REGEXP_REPLACE(description, ?, ''))) DIV ? \
-                     + IF(comment_text = '', 0, (CHAR_LENGTH(comment_text) \
-                     - CHAR_LENGTH(REGEXP_REPLACE(comment_text, ?, ''))) DIV ?)",
+                     - CHAR_LENGTH(REGEXP_REPLACE(description, ?, ''))) DIV ?",
                 );
-                let chars = word.chars().count() as u64;
                 params.extend([
                     pattern(word).into(),
                     TITLE_WEIGHT.into(),
                     pattern(word).into(),
-                    chars.into(),
-                    pattern(word).into(),
-                    chars.into(),
+                    (word.chars().count() as u64).into(),
                 ]);
             }
             sql.push(" AS DOUBLE) AS score FROM tasks WHERE id >= ?");

@@ -97,7 +97,6 @@ pub async fn install(
         budget,
         &folded.comment_upserts,
         &folded.comment_deletes,
-        &events,
     );
     write_checklists(
         &mut sql,

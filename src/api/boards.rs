@@ -18,6 +18,7 @@ use super::tasks::read_barrier;
 use super::AppState;
 use crate::accounts::Principal;
 use crate::db::queries::{self, TaskFilter};
+use crate::task::catalog::expect_version;
 use crate::task::{
     BoardId, BoardRecord, BoardRole, Catalog, Column, ColumnId, ColumnPatch, NewBoard, NewColumn,
     Op, Outcome, Priority, Status, TaskId, TaskPatch,
@@ -579,9 +580,10 @@ pub async fn delete_column(
     query: web::Query<DeleteColumnQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = column_id(&path)?;
+    let expected_version = request::if_match(&req)?;
     let delete = Op::ColumnDelete {
         id,
-        expected_version: request::if_match(&req)?,
+        expected_version,
     };
     let column = match editable_column(&state, &req, id).await {
         Ok(column) => column,
@@ -601,11 +603,7 @@ pub async fn delete_column(
             return Err(ApiError::invalid("move_to", "must be another column"));
         }
         editable_column(&state, &req, target).await?;
-        if let Op::ColumnDelete {
-            expected_version: Some(expected),
-            ..
-        } = delete
-        {
+        if let Some(expected) = expected_version {
             still_at(&state, id, expected).await?;
         }
         for _ in 0..MOVE_ROUNDS {
@@ -647,11 +645,8 @@ pub async fn delete_column(
 /// still decides the delete itself.
 async fn still_at(state: &AppState, id: ColumnId, expected: u64) -> Result<(), ApiError> {
     checked(state, |catalog| match catalog.column(&id) {
-        Some(column) if column.version != expected => Err(ApiError::ColumnVersionMismatch {
-            expected,
-            current: Box::new(column.clone()),
-        }),
-        _ => Ok(()),
+        Some(column) => Ok(expect_version(column, Some(expected))?),
+        None => Ok(()),
     })
     .await
 }

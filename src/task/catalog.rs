@@ -919,7 +919,7 @@ pub enum CatalogOp<'a> {
 
 /// Refuses a change to `column` that expected another version of it
 /// (`None`: any version, a change without `If-Match`).
-fn expect_version(column: &Column, expected: Option<u64>) -> Result<(), CatalogRejection> {
+pub fn expect_version(column: &Column, expected: Option<u64>) -> Result<(), CatalogRejection> {
     match expected {
         Some(expected) if expected != column.version => {
             Err(CatalogRejection::ColumnVersionMismatch {

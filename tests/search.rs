@@ -509,17 +509,40 @@ fn every_filter_combination_reads_an_index_and_answers_what_filtering_every_task
                 let (sql, params) = search_statement(&words, &plan, scope, after, 21);
                 // Regression: sorting the matches with their text (MEDIUMTEXT:
                 // an on-disk Aria temporary table) crashed MariaDB 10.11.19
-                // under concurrent searches; only (id, score) is sorted, in
-                // one table.
-                assert!(sql.starts_with("SELECT id, "), "{sql}");
+                // under concurrent searches; only (id, score, where) is kept
+                // and sorted, whatever the branches select.
+                assert!(
+                    sql.starts_with("SELECT id, MAX(s) AS score, MIN(c) AS comments_only FROM ("),
+                    "{sql}"
+                );
                 let plan_rows = explain(&mysql, "EXPLAIN", &Statement { sql, params });
-                assert_eq!(plan_rows.len(), 1, "one table, no derived table");
-                let read = (field(&plan_rows[0], "type"), field(&plan_rows[0], "key"));
-                if let Plan::Newest { .. } = plan {
-                    assert_eq!(read, ("range".to_string(), "PRIMARY".to_string()));
+                // The cards' text through tasks_text and the comments through
+                // comments_text, or the newest cards by primary key and their
+                // comments by comments_task; a comment's card by its key.
+                let reads: BTreeSet<(String, String, String)> = plan_rows
+                    .iter()
+                    .filter(|row| !field(row, "table").starts_with('<'))
+                    .map(|row| (field(row, "table"), field(row, "type"), field(row, "key")))
+                    .collect();
+                let read = |table: &str, how: &str, key: &str| {
+                    (table.to_string(), how.to_string(), key.to_string())
+                };
+                let want: BTreeSet<_> = if let Plan::Newest { .. } = plan {
+                    [
+                        read("tasks", "range", "PRIMARY"),
+                        read("comments", "range", "comments_task"),
+                        read("tasks", "eq_ref", "PRIMARY"),
+                    ]
+                    .into()
                 } else {
-                    assert_eq!(read, ("fulltext".to_string(), "tasks_text".to_string()));
-                }
+                    [
+                        read("tasks", "fulltext", "tasks_text"),
+                        read("comments", "fulltext", "comments_text"),
+                        read("tasks", "eq_ref", "PRIMARY"),
+                    ]
+                    .into()
+                };
+                assert_eq!(reads, want, "{plan:?} {scope:?} {after:?}: {plan_rows:?}");
             }
         }
     }
@@ -551,7 +574,7 @@ fn every_filter_combination_reads_an_index_and_answers_what_filtering_every_task
             let mut after: Option<RankCursor> = None;
             loop {
                 let (sql, params) = search_statement(&words, &plan, &Scope::All, after.as_ref(), 4);
-                let page: Vec<(String, f64)> = block_on(async {
+                let page: Vec<(String, f64, u8)> = block_on(async {
                     let mut conn = mysql_async::Conn::from_url(&mysql).await.unwrap();
                     let rows = conn.exec(sql, params).await.unwrap();
                     conn.disconnect().await.unwrap();
@@ -563,9 +586,9 @@ fn every_filter_combination_reads_an_index_and_answers_what_filtering_every_task
                 for pair in page.windows(2) {
                     assert!(pair[1].1 <= pair[0].1, "{text} {plan:?}: {page:?}");
                 }
-                seen.extend(page.iter().map(|(id, _)| id.clone()));
+                seen.extend(page.iter().map(|(id, ..)| id.clone()));
                 match page.last() {
-                    Some((id, score)) if page.len() == 4 => {
+                    Some((id, score, _)) if page.len() == 4 => {
                         after = Some(RankCursor {
                             score: *score,
                             id: id.parse().unwrap(),
@@ -669,13 +692,13 @@ fn every_filter_combination_reads_an_index_and_answers_what_filtering_every_task
         None,
         1000,
     );
-    let page: Vec<(String, f64)> = block_on(async {
+    let page: Vec<(String, f64, u8)> = block_on(async {
         let mut conn = mysql_async::Conn::from_url(&mysql).await.unwrap();
         let rows = conn.exec(sql, params).await.unwrap();
         conn.disconnect().await.unwrap();
         rows
     });
-    let got: BTreeSet<String> = page.into_iter().map(|(id, _)| id).collect();
+    let got: BTreeSet<String> = page.into_iter().map(|(id, ..)| id).collect();
     let want: BTreeSet<String> = ids[ids.len() / 2..].iter().cloned().collect();
     assert_eq!(got, want);
     let ids: Vec<String> = all[..3]
@@ -1212,4 +1235,177 @@ fn a_column_without_the_word_at_its_start_is_not_read_whole_when_the_index_is_ch
 /// Rows this connection has read (MariaDB's `Rows_read`).
 async fn rows_read(conn: &mut mysql_async::Conn) -> u64 {
     session_status(conn, "ROWS_READ").await
+}
+
+/// The ids and `matched` of a search's results, as `who` on `url` gets them.
+fn found(who: &common::accounts::Who, url: &str, query: &str) -> Vec<(String, String)> {
+    let r = common::accounts::call(who, "GET", &format!("{url}/api/search?{query}"), None);
+    r.ok(200)["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hit| {
+            (
+                hit["task"]["id"].as_str().unwrap().to_string(),
+                hit["matched"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_cards_comments_are_searched_with_it_on_every_node_for_those_on_its_board() {
+    use common::accounts::*;
+    let mut cluster = start_auth(3, &[], |_| {});
+    cluster.leader(std::time::Duration::from_secs(30));
+    let admin = admin_session(&cluster);
+    let urls = [cluster.url(1), cluster.url(2), cluster.url(3)];
+    for name in ["ana", "eve"] {
+        create_user(&urls[0], &admin, name, "member");
+    }
+    let ana = login(&urls[1], "ana", "ana-password").unwrap();
+    let eve = login(&urls[2], "eve", "eve-password").unwrap();
+    let board = |who: &Who, url: &str, name: &str| -> String {
+        let r = call(
+            who,
+            "POST",
+            &format!("{url}/api/boards"),
+            Some(&json!({ "name": name })),
+        );
+        r.ok(201)["columns"][0]["id"].as_str().unwrap().to_string()
+    };
+    let ops = board(&ana, &urls[1], "Ops");
+    let eves = board(&eve, &urls[2], "Eve's");
+    let card = |who: &Who, url: &str, column: &str, title: &str| -> String {
+        let r = call(
+            who,
+            "POST",
+            &format!("{url}/api/tasks"),
+            Some(&json!({ "title": title, "column_id": column })),
+        );
+        r.ok(201)["id"].as_str().unwrap().to_string()
+    };
+    let comment = |who: &Who, url: &str, task: &str, body: &str| -> String {
+        let r = call(
+            who,
+            "POST",
+            &format!("{url}/api/tasks/{task}/comments"),
+            Some(&json!({ "body": body })),
+        );
+        r.ok(201)["id"].as_str().unwrap().to_string()
+    };
+    let titled = card(&ana, &urls[0], &ops, "Zeppelin hangar checklist");
+    let discussed = card(&ana, &urls[1], &ops, "Rollout plan");
+    let quiet = card(&ana, &urls[2], &ops, "Printer jam");
+    let hers = card(&eve, &urls[2], &eves, "Eve's notes");
+    // A hostile body: 10,000 characters of backslashes, quotes and emoji,
+    // the word once in the middle.
+    let noise = "\\\\ \"quoted\" 'single' 🚀🧪 ".repeat(200);
+    let body = format!("{noise} ask about the zeppelin slot {noise}");
+    let body: String = body.chars().take(10_000).collect();
+    assert!(body.contains("zeppelin"));
+    let long = comment(&ana, &urls[1], &discussed, &body);
+    comment(&ana, &urls[2], &quiet, "nothing of note here");
+    comment(&eve, &urls[0], &hers, "My zeppelin model");
+
+    // Every node answers the same, linearizably: the card by its title,
+    // the other by its comment, and none of Eve's board.
+    let mut want = vec![
+        (titled.clone(), "card".to_string()),
+        (discussed.clone(), "comments".to_string()),
+    ];
+    want.sort();
+    for url in &urls {
+        let mut got = found(&ana, url, "q=zeppelin");
+        got.sort();
+        assert_eq!(got, want, "{url}");
+        assert_eq!(
+            found(&eve, url, "q=zeppelin"),
+            [(hers.clone(), "comments".to_string())],
+            "{url}: Eve sees only her board's"
+        );
+    }
+    // A card found by its text and by a comment is one hit, "card".
+    comment(&ana, &urls[0], &titled, "the zeppelin is booked");
+    let got = found(&ana, &urls[2], "q=zeppelin");
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got.contains(&(titled.clone(), "card".to_string())),
+        "{got:?}"
+    );
+    // Every word in one text: the card's, or one comment's.
+    assert_eq!(
+        found(&ana, &urls[0], "q=zeppelin+slot"),
+        [(discussed.clone(), "comments".to_string())]
+    );
+    assert!(found(&ana, &urls[0], "q=rollout+zeppelin").is_empty());
+    // Combined with the filters, which are the card's.
+    assert!(found(&ana, &urls[1], "q=zeppelin&archived=true").is_empty());
+    assert!(found(&ana, &urls[1], "q=zeppelin&status=done").is_empty());
+    assert_eq!(
+        found(&ana, &urls[1], "q=slot&status=todo"),
+        [(discussed.clone(), "comments".to_string())]
+    );
+
+    // Many comments on many cards: each card once, paged without gaps or
+    // repeats.
+    let mut many: Vec<String> = Vec::new();
+    for i in 0..6 {
+        let task = card(&ana, &urls[i % 3], &ops, &format!("Card {i}"));
+        for j in 0..3 {
+            comment(
+                &ana,
+                &urls[j % 3],
+                &task,
+                &format!("walrus sighting {j} of card {i}"),
+            );
+        }
+        many.push(task);
+    }
+    let mut seen: Vec<String> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut query = "q=walrus&limit=4".to_string();
+        if let Some(c) = &cursor {
+            query.push_str(&format!("&cursor={c}"));
+        }
+        let r = call(
+            &ana,
+            "GET",
+            &format!("{}/api/search?{query}", urls[2]),
+            None,
+        )
+        .ok(200);
+        for hit in r["results"].as_array().unwrap() {
+            assert_eq!(hit["matched"], "comments");
+            seen.push(hit["task"]["id"].as_str().unwrap().to_string());
+        }
+        match r["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    let unique: BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "no repeats: {seen:?}");
+    assert_eq!(unique, many.iter().collect::<BTreeSet<_>>());
+
+    // Editing the comment drops the word; deleting the card drops its
+    // comments; on every node.
+    let r = call(
+        &ana,
+        "PATCH",
+        &format!("{}/api/comments/{long}", urls[2]),
+        Some(&json!({ "body": "never mind" })),
+    );
+    r.ok(200);
+    let r = call(
+        &admin,
+        "DELETE",
+        &format!("{}/api/tasks/{titled}", urls[0]),
+        None,
+    );
+    assert!(r.status == 200 || r.status == 204, "{r:?}");
+    for url in &urls {
+        assert!(found(&ana, url, "q=zeppelin").is_empty(), "{url}");
+    }
 }

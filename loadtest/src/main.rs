@@ -95,7 +95,7 @@ struct Args {
     /// Unrecorded warm-up before the run.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     warmup: Duration,
-    /// Operations by weight: create, get, update, list, delete, etcd-put, etcd-range.
+    /// Operations by weight: create, get, update, list, delete, comment, etcd-put, etcd-range.
     #[arg(long, default_value = "create")]
     mix: Mix,
     /// Open loop: total requests per second over all connections.

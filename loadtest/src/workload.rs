@@ -19,6 +19,9 @@ pub enum Op {
     Update,
     List,
     Delete,
+    /// `POST /api/tasks/{id}/comments` on an existing task, `--payload`
+    /// characters of body.
+    Comment,
     /// etcd: `POST /v3/kv/put`, a new key each time.
     EtcdPut,
     /// etcd: `POST /v3/kv/range` of a preloaded key (linearizable).
@@ -33,6 +36,7 @@ impl Op {
             Op::Update => "update",
             Op::List => "list",
             Op::Delete => "delete",
+            Op::Comment => "comment",
             Op::EtcdPut => "etcd-put",
             Op::EtcdRange => "etcd-range",
         }
@@ -40,7 +44,10 @@ impl Op {
 
     /// Operations that need existing tasks (or keys) to work on.
     pub fn needs_pool(self) -> bool {
-        matches!(self, Op::Get | Op::Update | Op::Delete | Op::EtcdRange)
+        matches!(
+            self,
+            Op::Get | Op::Update | Op::Delete | Op::Comment | Op::EtcdRange
+        )
     }
 }
 
@@ -59,6 +66,7 @@ impl FromStr for Op {
             Op::Update,
             Op::List,
             Op::Delete,
+            Op::Comment,
             Op::EtcdPut,
             Op::EtcdRange,
         ]
@@ -307,6 +315,19 @@ pub async fn run(
             pool.remove(&id);
             conn.request(Method::DELETE, &format!("/api/tasks/{id}"), &[], None)
                 .await
+        }
+        Op::Comment => {
+            let Some((_, id, _)) = pool.pick(rng) else {
+                return Reply::failed();
+            };
+            let body = json!({ "body": format!("{client}-{n} {}", filler(shape.payload)) });
+            conn.request(
+                Method::POST,
+                &format!("/api/tasks/{id}/comments"),
+                &[],
+                Some(Bytes::from(body.to_string())),
+            )
+            .await
         }
         Op::EtcdPut => {
             let key = format!("task/{}/{client}/{n}", shape.run_tag);

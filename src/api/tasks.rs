@@ -519,7 +519,15 @@ pub async fn search(
     let results: Vec<Value> = page
         .hits
         .iter()
-        .map(|(task, score)| json!({ "task": task, "score": score }))
+        .map(|hit| {
+            json!({
+                "task": hit.task,
+                "score": hit.score,
+                // "card": its title or description holds the words;
+                // "comments": only one of its comments does.
+                "matched": if hit.in_comments { "comments" } else { "card" },
+            })
+        })
         .collect();
     Ok(HttpResponse::Ok()
         .insert_header(("X-Taskraft-Seq", page.last_seq.to_string()))

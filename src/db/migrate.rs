@@ -114,6 +114,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "V18__column_version.sql",
         sql: include_str!("../../sql/V18__column_version.sql"),
     },
+    Migration {
+        version: 20,
+        name: "V20__comment_search.sql",
+        sql: include_str!("../../sql/V20__comment_search.sql"),
+    },
 ];
 
 const LOCK_TIMEOUT_SECS: u32 = 60;

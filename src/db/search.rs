@@ -8,8 +8,9 @@
 //! one of its default stopwords: a required stopword would match nothing),
 //! and each remaining word is sent as `+word*`. So operators (`+-*"~@<>()`)
 //! are only separators, no query is a syntax error, and a query means:
-//! every word, each as a word or the start of one, in the title or the
-//! description.
+//! every word, each as a word or the start of one, in the title and the
+//! description, or in one of the card's comments (its own FULLTEXT index,
+//! `comments_text`, sql/V20__comment_search.sql).
 //!
 //! Ranking (see [`search`]): InnoDB's FULLTEXT relevance over every match
 //! when some word is uncommon; when every word is common (in about
@@ -235,10 +236,21 @@ pub struct Page<'a> {
     pub limit: usize,
 }
 
+/// A task a search found.
+#[derive(Debug)]
+pub struct Hit {
+    pub task: Task,
+    /// Its relevance (see [`search`]).
+    pub score: f64,
+    /// Whether only its comments hold the words (not its title and
+    /// description).
+    pub in_comments: bool,
+}
+
 /// One ranked page.
 #[derive(Debug)]
 pub struct SearchPage {
-    pub hits: Vec<(Task, f64)>,
+    pub hits: Vec<Hit>,
     pub next: Option<RankCursor>,
     pub last_seq: u64,
     /// How the tasks were searched (the first page's choice).
@@ -338,17 +350,35 @@ fn push_holds(sql: &mut Sql, params: &mut Vec<Value>, word: &str) {
     params.extend([pattern(word).into(), pattern(word).into()]);
 }
 
+/// ` AND comments.body REGEXP ?`: the comment holds `word`.
+fn push_comment_holds(sql: &mut Sql, params: &mut Vec<Value>, word: &str) {
+    sql.push(" AND comments.body REGEXP ?");
+    params.push(pattern(word).into());
+}
+
+/// How much a comment's relevance counts against the card's own text: a
+/// card whose title has the words ranks above one where only a comment
+/// mentions them, other things equal.
+pub const COMMENT_WEIGHT: f64 = 0.5;
+
+/// The comments of the cards of `scope` under `filter`: the card's row is
+/// `tasks`, so the scope and the filters read as they do on the card.
+const COMMENTS_OF_CARDS: &str = " FROM comments JOIN tasks ON tasks.id = comments.task_id";
+
 /// The ranked search statement of a page under `plan`: the ids and scores
 /// of the tasks of `scope` matching every word, most relevant first, after
-/// `after`.
+/// `after`, each with 1 when only its comments matched (else 0).
 ///
-/// [`Plan::Fulltext`]: InnoDB's relevance of the FULLTEXT words, then id;
-/// [`Plan::Newest`]: the words' occurrences, then the newest first. Only (id,
-/// score) is sorted: a sort or derived table holding the rows' text would
-/// go to an on-disk temporary table (MEDIUMTEXT), and MariaDB 10.11.19
-/// crashed freeing one under concurrent searches (a segfault in
-/// `ha_maria::drop_table`, seen on 730,000 tasks). The page's rows are read
-/// by id afterwards ([`rows_statement`]).
+/// A card matches when its title and description, or one of its comments,
+/// hold every word; its score is the best of the two, a comment's counting
+/// [`COMMENT_WEIGHT`]. [`Plan::Fulltext`]: InnoDB's relevance of the
+/// FULLTEXT words (`tasks_text`, `comments_text`), then id;
+/// [`Plan::Newest`]: the words' occurrences, then the newest first. Only
+/// (id, score, where) is kept and sorted: a sort or derived table holding
+/// the rows' text would go to an on-disk temporary table (MEDIUMTEXT), and
+/// MariaDB 10.11.19 crashed freeing one under concurrent searches (a
+/// segfault in `ha_maria::drop_table`, seen on 730,000 tasks). The page's
+/// rows are read by id afterwards ([`rows_statement`]).
 pub fn search_statement(
     words: &Words,
     plan: &Plan,
@@ -381,32 +411,38 @@ pub fn filtered_statement(
     let checks = check_order(checks, words.0.len());
     let mut sql = Sql::new();
     let mut params: Vec<Value> = Vec::new();
+    sql.push("SELECT id, MAX(s) AS score, MIN(c) AS comments_only FROM (");
     match plan {
         Plan::Fulltext { common } => {
             let common = *common;
             let query = words.boolean_without(common);
+            let common: Vec<&str> = checks
+                .iter()
+                .filter(|&&i| common & (1 << i) != 0)
+                .map(|&i| words.0[i].as_str())
+                .collect();
             sql.push(
-                "SELECT id, MATCH (title, description) AGAINST (? IN BOOLEAN MODE) AS score \
+                "SELECT id, MATCH (title, description) AGAINST (? IN BOOLEAN MODE) AS s, 0 AS c \
                  FROM tasks WHERE MATCH (title, description) AGAINST (? IN BOOLEAN MODE)",
             );
-            params.push(query.clone().into());
-            params.push(query.into());
+            params.extend([query.clone().into(), query.clone().into()]);
             push_scope(&mut sql, &mut params, scope);
             push_filter(&mut sql, &mut params, filter);
-            for &i in &checks {
-                if common & (1 << i) != 0 {
-                    push_holds(&mut sql, &mut params, &words.0[i]);
-                }
+            for word in &common {
+                push_holds(&mut sql, &mut params, word);
             }
-            if let Some(cursor) = after {
-                sql.push(" HAVING score < ? OR (score = ? AND id > ?)");
-                params.extend([
-                    cursor.score.into(),
-                    cursor.score.into(),
-                    cursor.id.to_string().into(),
-                ]);
+            sql.push(
+                " UNION ALL SELECT tasks.id, \
+                 MATCH (comments.body) AGAINST (? IN BOOLEAN MODE) * ? AS s, 1 AS c",
+            )
+            .push(COMMENTS_OF_CARDS)
+            .push(" WHERE MATCH (comments.body) AGAINST (? IN BOOLEAN MODE)");
+            params.extend([query.clone().into(), COMMENT_WEIGHT.into(), query.into()]);
+            push_scope(&mut sql, &mut params, scope);
+            push_filter(&mut sql, &mut params, filter);
+            for word in &common {
+                push_comment_holds(&mut sql, &mut params, word);
             }
-            sql.push(" ORDER BY score DESC, id LIMIT ?");
         }
         Plan::Newest { from, .. } => {
             sql.push("SELECT id, CAST(");
@@ -423,24 +459,50 @@ pub fn filtered_statement(
                     (word.chars().count() as u64).into(),
                 ]);
             }
-            sql.push(" AS DOUBLE) AS score FROM tasks WHERE id >= ?");
+            sql.push(" AS DOUBLE) AS s, 0 AS c FROM tasks WHERE id >= ?");
             params.push(from.to_string().into());
             push_scope(&mut sql, &mut params, scope);
             push_filter(&mut sql, &mut params, filter);
             for &i in &checks {
                 push_holds(&mut sql, &mut params, &words.0[i]);
             }
-            if let Some(cursor) = after {
-                sql.push(" HAVING score < ? OR (score = ? AND id < ?)");
-                params.extend([
-                    cursor.score.into(),
-                    cursor.score.into(),
-                    cursor.id.to_string().into(),
-                ]);
+            // The comments of the same newest cards.
+            sql.push(" UNION ALL SELECT tasks.id, CAST(");
+            for (i, word) in words.0.iter().enumerate() {
+                sql.push(if i == 0 { "" } else { " + " });
+                sql.push(
+                    "(CHAR_LENGTH(comments.body) \
+                     - CHAR_LENGTH(REGEXP_REPLACE(comments.body, ?, ''))) DIV ?",
+                );
+                params.extend([pattern(word).into(), (word.chars().count() as u64).into()]);
             }
-            sql.push(" ORDER BY score DESC, id DESC LIMIT ?");
+            sql.push(" AS DOUBLE) * ? AS s, 1 AS c")
+                .push(COMMENTS_OF_CARDS)
+                .push(" WHERE comments.task_id >= ?");
+            params.extend([COMMENT_WEIGHT.into(), from.to_string().into()]);
+            push_scope(&mut sql, &mut params, scope);
+            push_filter(&mut sql, &mut params, filter);
+            for &i in &checks {
+                push_comment_holds(&mut sql, &mut params, &words.0[i]);
+            }
         }
     }
+    sql.push(") matches GROUP BY id");
+    if let Some(cursor) = after {
+        sql.push(match plan {
+            Plan::Fulltext { .. } => " HAVING score < ? OR (score = ? AND id > ?)",
+            Plan::Newest { .. } => " HAVING score < ? OR (score = ? AND id < ?)",
+        });
+        params.extend([
+            cursor.score.into(),
+            cursor.score.into(),
+            cursor.id.to_string().into(),
+        ]);
+    }
+    sql.push(match plan {
+        Plan::Fulltext { .. } => " ORDER BY score DESC, id LIMIT ?",
+        Plan::Newest { .. } => " ORDER BY score DESC, id DESC LIMIT ?",
+    });
     params.push((limit as u64).into());
     (sql.into_string(), params)
 }
@@ -899,7 +961,10 @@ fn window_for(share: f64, sizes: Sizes) -> usize {
 /// consistent snapshot with the last seq it reflects.
 ///
 /// A match has every word, each as a word or the start of one, in its
-/// title or description. How the matches are ranked depends on how common
+/// title or description, or in one of its comments (a comment counts
+/// [`COMMENT_WEIGHT`] of its relevance). Whether a word is common is
+/// measured on the cards' text: a word rare in cards but in very many
+/// comments costs what the comments index reads of it. How the matches are ranked depends on how common
 /// the words are, measured on the [`PROBE`] newest tasks and a sample
 /// spread over the table when a search first has the word (the
 /// [`Planner`] remembers it for [`KNOWN_FOR`]; later pages keep the first
@@ -944,7 +1009,7 @@ pub async fn search(
         Some(cursor) => cursor.plan.clone(),
         None => planner.plan(&mut tx, words, visible).await?,
     };
-    let mut ranked: Vec<(String, f64)> = Vec::new();
+    let mut ranked: Vec<(String, f64, u8)> = Vec::new();
     if scope != &Scope::Boards(Vec::new()) {
         let checks = planner.rarest_first(words);
         let (sql, params) =
@@ -953,7 +1018,7 @@ pub async fn search(
     }
     let mut rows: Vec<mysql_async::Row> = Vec::new();
     if !ranked.is_empty() {
-        let ids: Vec<String> = ranked.iter().map(|(id, _)| id.clone()).collect();
+        let ids: Vec<String> = ranked.iter().map(|(id, ..)| id.clone()).collect();
         let (sql, params) = rows_statement(&ids);
         rows = tx.exec(sql, params).await?;
     }
@@ -965,7 +1030,7 @@ pub async fn search(
         tasks.insert(task.id, task);
     }
     let mut hits = Vec::with_capacity(ranked.len());
-    for (id, score) in ranked {
+    for (id, score, in_comments) in ranked {
         let id: TaskId = id
             .parse()
             .map_err(|_| DbError::Corrupt(format!("tasks.id `{id}`")))?;
@@ -973,13 +1038,17 @@ pub async fn search(
         let task = tasks
             .remove(&id)
             .ok_or_else(|| DbError::Corrupt(format!("ranked task {id} has no row")))?;
-        hits.push((task, score));
+        hits.push(Hit {
+            task,
+            score,
+            in_comments: in_comments != 0,
+        });
     }
     let next = if hits.len() > limit {
         hits.truncate(limit);
-        hits.last().map(|(task, score)| RankCursor {
-            score: *score,
-            id: task.id,
+        hits.last().map(|hit| RankCursor {
+            score: hit.score,
+            id: hit.task.id,
             plan: plan.clone(),
         })
     } else {

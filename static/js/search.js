@@ -88,7 +88,7 @@ export class SearchView extends ShownView {
     }
     const results = Array.isArray(res.body?.results) ? res.body.results : [];
     this.cursor = res.body?.next_cursor ?? null;
-    const added = results.map((r) => this.row(r.task));
+    const added = results.map((r) => this.row(r.task, r.matched));
     this.list.append(...added);
     // The last page: focus (if on "Show more", which goes) to its first hit.
     this.paged(this.cursor, added[0]?.querySelector('button') ?? this.input);
@@ -102,11 +102,13 @@ export class SearchView extends ShownView {
     this.status.textContent = `${text}${newest}`;
   }
 
-  row(task) {
+  /** A hit: `matched` is "comments" when only a comment holds the words. */
+  row(task, matched) {
     this.lastHits.set(String(task.id), task);
     const board = this.boardName(String(task.board_id ?? '')) ?? 'Board';
     const column = this.columnName(task);
-    const where = [board, task.archived ? 'archived' : column].filter(Boolean).join(' · ');
+    const found = matched === 'comments' ? 'found in a comment' : null;
+    const where = [board, task.archived ? 'archived' : column, found].filter(Boolean).join(' · ');
     const description = String(task.description ?? '').replace(/\s+/g, ' ').trim();
     const snippet = description.length > SNIPPET_CHARS ? `${description.slice(0, SNIPPET_CHARS)}…` : description;
     const open = h('button', { type: 'button', class: 'search-hit-open' }, String(task.title ?? ''));

@@ -81,4 +81,25 @@ describe('search all boards', () => {
       await page.context().close();
     }
   });
+
+  test("a card whose comment has the words is found, and says so", async () => {
+    const card = await api.create(url1, { title: 'Telescope budget', description: 'numbers only' });
+    const said = await api.call(url2, 'POST', `/api/tasks/${card.id}/comments`, {
+      body: { body: 'Ask the vendor about the nebula filter first' },
+    });
+    assert.equal(said.status, 201, JSON.stringify(said.body));
+    const page = await openBoard(env.browser, url1);
+    try {
+      await page.locator('#search-all-open').click();
+      await page.locator('#search-all').waitFor();
+      await page.fill('#search-all-q', 'nebula filter');
+      await page.press('#search-all-q', 'Enter');
+      await eventually(async () => (await hits(page)).length === 1, { what: 'one hit' });
+      assert.deepEqual(await hits(page), [card.id]);
+      const where = await page.textContent('#search-all-list .search-hit .past-card-meta');
+      assert.match(where, / · found in a comment$/);
+    } finally {
+      await page.context().close();
+    }
+  });
 });

@@ -466,7 +466,10 @@ pub fn filtered_statement(
             for &i in &checks {
                 push_holds(&mut sql, &mut params, &words.0[i]);
             }
-            // The comments of the same newest cards.
+            // The comments of the same newest cards, found through their
+            // FULLTEXT index: read by regular expression, every comment of
+            // the window's cards would be (81,544 comments on the newest
+            // 1,000 cards made a one-word search 33 times slower).
             sql.push(" UNION ALL SELECT tasks.id, CAST(");
             for (i, word) in words.0.iter().enumerate() {
                 sql.push(if i == 0 { "" } else { " + " });
@@ -478,13 +481,17 @@ pub fn filtered_statement(
             }
             sql.push(" AS DOUBLE) * ? AS s, 1 AS c")
                 .push(COMMENTS_OF_CARDS)
-                .push(" WHERE comments.task_id >= ?");
-            params.extend([COMMENT_WEIGHT.into(), from.to_string().into()]);
+                .push(
+                    " WHERE MATCH (comments.body) AGAINST (? IN BOOLEAN MODE) \
+                     AND comments.task_id >= ?",
+                );
+            params.extend([
+                COMMENT_WEIGHT.into(),
+                words.boolean().into(),
+                from.to_string().into(),
+            ]);
             push_scope(&mut sql, &mut params, scope);
             push_filter(&mut sql, &mut params, filter);
-            for &i in &checks {
-                push_comment_holds(&mut sql, &mut params, &words.0[i]);
-            }
         }
     }
     sql.push(") matches GROUP BY id");

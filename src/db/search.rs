@@ -971,11 +971,11 @@ fn window_for(share: f64, sizes: Sizes) -> usize {
 /// title or description, or in one of its comments (a comment counts
 /// [`COMMENT_WEIGHT`] of its relevance). Whether a word is common is
 /// measured on the cards' text: a word rare in cards but in very many
-/// comments costs what the comments index reads of it. How the matches are ranked depends on how common
-/// the words are, measured on the [`PROBE`] newest tasks and a sample
-/// spread over the table when a search first has the word (the
-/// [`Planner`] remembers it for [`KNOWN_FOR`]; later pages keep the first
-/// page's plan, carried in the cursor):
+/// comments costs what the comments index reads of it. How the matches
+/// are ranked depends on how common the words are, measured on the
+/// [`PROBE`] newest tasks and a sample spread over the table when a search
+/// first has the word (the [`Planner`] remembers it for [`KNOWN_FOR`];
+/// later pages keep the first page's plan, carried in the cursor):
 ///
 /// - some word is in fewer than about [`COMMON_MATCHES`] tasks (or there
 ///   are at most [`WINDOW`] tasks): every matching task of `scope`, ranked by

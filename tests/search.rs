@@ -1444,4 +1444,25 @@ fn a_cards_comments_are_searched_with_it_on_every_node_for_those_on_its_board() 
     for url in &urls {
         assert!(found(&ana, url, "q=zeppelin").is_empty(), "{url}");
     }
+
+    // A database from before V20 (comments, no index on them) gets the
+    // index when its node starts, and finds the comments it already had.
+    let mysql = cluster.mysql_url(3);
+    cluster.kill(3);
+    block_on(async {
+        let mut conn = mysql_async::Conn::from_url(&mysql).await.unwrap();
+        conn.query_drop("ALTER TABLE comments DROP INDEX comments_text")
+            .await
+            .unwrap();
+        conn.query_drop("DELETE FROM schema_migrations WHERE version = 20")
+            .await
+            .unwrap();
+        conn.disconnect().await.unwrap();
+    });
+    cluster.restart(3);
+    let got: BTreeSet<String> = found(&ana, &urls[2], "q=walrus")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(got, many.iter().cloned().collect());
 }

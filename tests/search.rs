@@ -17,8 +17,8 @@ use taskraft::db::queries::{
     column_statement, read_statement, Range, Select, Statement, TaskFilter,
 };
 use taskraft::db::search::{
-    choose_plan, rows_statement, search_statement, Plan, Planner, RankCursor, Scope, Sizes, Words,
-    WINDOW,
+    choose_plan, filtered_statement, rows_statement, search_statement, CommentPlan, Plan, Planner,
+    RankCursor, Scope, SearchFilter, Sizes, Words, WINDOW,
 };
 use taskraft::task::catalog::fixed_column;
 use taskraft::task::{BoardId, Priority, Status, TaskId};
@@ -503,6 +503,7 @@ fn every_filter_combination_reads_an_index_and_answers_what_filtering_every_task
             score: 0.5,
             id: TaskId::generate(),
             plan: plan.clone(),
+            comments: CommentPlan::default(),
         };
         for scope in &scopes {
             for after in [None, Some(&cursor)] {
@@ -594,6 +595,7 @@ fn every_filter_combination_reads_an_index_and_answers_what_filtering_every_task
                             score: *score,
                             id: id.parse().unwrap(),
                             plan: plan.clone(),
+                            comments: CommentPlan::default(),
                         })
                     }
                     _ => break,
@@ -1465,4 +1467,99 @@ fn a_cards_comments_are_searched_with_it_on_every_node_for_those_on_its_board() 
         .map(|(id, _)| id)
         .collect();
     assert_eq!(got, many.iter().cloned().collect());
+    let r = call(
+        &ana,
+        "GET",
+        &format!("{}/api/search?q=walrus", urls[0]),
+        None,
+    );
+    assert_eq!(
+        r.ok(200)["searched"],
+        json!({ "tasks": "all", "comments": "all" })
+    );
+
+    // A word in most comments (small sizes: 10 comments are many) is read
+    // among the newest comments only, by regular expression; a word in
+    // none of them goes through the index.
+    let mysql = cluster.mysql_url(1);
+    let small = Sizes {
+        window: 10,
+        probe: 10,
+        common_matches: 5,
+        newest_matches: 1000,
+    };
+    let (walrus, zeppelin, newest) = block_on(async {
+        let mut conn = mysql_async::Conn::from_url(&mysql).await.unwrap();
+        let planner = Planner::new(small);
+        let walrus = planner
+            .comment_plan(&mut conn, &Words::parse("walrus").unwrap(), 1.0)
+            .await
+            .unwrap();
+        let zeppelin = planner
+            .comment_plan(&mut conn, &Words::parse("zeppelin").unwrap(), 1.0)
+            .await
+            .unwrap();
+        let newest: Vec<(String, String, String)> = conn
+            .query("SELECT id, task_id, body FROM comments ORDER BY id DESC LIMIT 10")
+            .await
+            .unwrap();
+        conn.disconnect().await.unwrap();
+        (walrus, zeppelin, newest)
+    });
+    assert_eq!(
+        walrus,
+        CommentPlan::Newest {
+            from: newest[9].0.clone(),
+            window: 10
+        }
+    );
+    assert_eq!(zeppelin, CommentPlan::Index { common: 0 });
+    let want: BTreeSet<String> = newest
+        .iter()
+        .filter(|(_, _, body)| body.contains("walrus"))
+        .map(|(_, task, _)| task.clone())
+        .collect();
+    assert!(!want.is_empty() && want.len() < many.len(), "{want:?}");
+    let words = Words::parse("walrus").unwrap();
+    for plan in [
+        Plan::Fulltext { common: 0 },
+        Plan::Newest {
+            from: "00000000-0000-0000-0000-000000000000".parse().unwrap(),
+            window: WINDOW,
+        },
+    ] {
+        let (sql, params) = filtered_statement(
+            &words,
+            &[],
+            &plan,
+            &walrus,
+            &Scope::All,
+            &SearchFilter::default(),
+            None,
+            100,
+        );
+        let explained = explain(
+            &mysql,
+            "EXPLAIN",
+            &Statement {
+                sql: sql.clone(),
+                params: params.clone(),
+            },
+        );
+        assert!(
+            explained
+                .iter()
+                .any(|row| (field(row, "table"), field(row, "key"))
+                    == ("comments".to_string(), "PRIMARY".to_string())),
+            "the newest comments by primary key: {explained:?}"
+        );
+        let rows: Vec<(String, f64, u8)> = block_on(async {
+            let mut conn = mysql_async::Conn::from_url(&mysql).await.unwrap();
+            let rows = conn.exec(sql, params).await.unwrap();
+            conn.disconnect().await.unwrap();
+            rows
+        });
+        let got: BTreeSet<String> = rows.into_iter().map(|(id, ..)| id).collect();
+        assert_eq!(got, want, "{plan:?}");
+    }
 }

@@ -463,7 +463,7 @@ pub async fn search(
         })
         .transpose()?;
     if let Some(cursor) = &after {
-        if !cursor.plan.fits(&words) {
+        if !cursor.plan.fits(&words) || !cursor.comments.fits(&words) {
             return Err(ApiError::invalid(
                 "cursor",
                 "is not a cursor of this query's search",
@@ -538,14 +538,26 @@ pub async fn search(
             "last_seq": page.last_seq,
             // "all": every task was searched; "newest": every word is
             // common, and only the newest `window` tasks were (a rarer
-            // word searches them all).
-            "searched": match page.plan {
-                search::Plan::Fulltext { .. } => json!({ "tasks": "all" }),
-                search::Plan::Newest { window, .. } => {
-                    json!({ "tasks": "newest", "window": window })
-                }
-            },
+            // word searches them all). The same of the comments.
+            "searched": searched(&page.plan, &page.comments),
         })))
+}
+
+/// What a search read: `{"tasks": "all"}` or `{"tasks": "newest",
+/// "window": N}`, and `"comments"` the same way (`"comment_window"`).
+fn searched(plan: &search::Plan, comments: &search::CommentPlan) -> Value {
+    let mut searched = match plan {
+        search::Plan::Fulltext { .. } => json!({ "tasks": "all" }),
+        search::Plan::Newest { window, .. } => json!({ "tasks": "newest", "window": window }),
+    };
+    match comments {
+        search::CommentPlan::Index { .. } => searched["comments"] = json!("all"),
+        search::CommentPlan::Newest { window, .. } => {
+            searched["comments"] = json!("newest");
+            searched["comment_window"] = json!(window);
+        }
+    }
+    searched
 }
 
 /// `?as_of=TIME`: the whole board at TIME, in one answer (its size is

@@ -155,30 +155,95 @@ impl Plan {
     }
 }
 
+/// How a search reads the comments, chosen from how common its words are
+/// among them (see [`search`]); the cards' [`Plan`] is chosen apart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommentPlan {
+    /// The comments' FULLTEXT index finds the comments with the words not
+    /// in `common` (bit i: the i-th word; each in about
+    /// [`COMMON_MATCHES`] comments or more), which are required by a
+    /// regular expression on the comments it found. At least one word is
+    /// not common.
+    Index { common: u16 },
+    /// Every word is common among the comments: only the comments from
+    /// `from` (by id, so by time) onwards are read, the newest `window`
+    /// when the search began (as many as hold about [`NEWEST_MATCHES`]
+    /// matches, at most [`WINDOW`]), each word by regular expression.
+    Newest { from: String, window: usize },
+}
+
+impl Default for CommentPlan {
+    fn default() -> CommentPlan {
+        CommentPlan::Index { common: 0 }
+    }
+}
+
+impl CommentPlan {
+    /// Whether this can be the comment plan of a query of `words`.
+    pub fn fits(&self, words: &Words) -> bool {
+        match self {
+            CommentPlan::Index { common } => Plan::Fulltext { common: *common }.fits(words),
+            CommentPlan::Newest { .. } => true,
+        }
+    }
+}
+
 /// Where a ranked page ended: the relevance of its last task, its id, and
-/// the plan of the search (every page of a search is ranked the same way).
+/// the plans of the search (every page of a search is ranked the same way).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RankCursor {
     pub score: f64,
     pub id: TaskId,
     pub plan: Plan,
+    pub comments: CommentPlan,
 }
 
 impl fmt::Display for RankCursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.plan {
-            Plan::Fulltext { common: 0 } => write!(f, "r~{}~{}", self.score, self.id),
-            Plan::Fulltext { common } => write!(f, "r~{}~{}~c{common}", self.score, self.id),
+            Plan::Fulltext { common: 0 } => write!(f, "r~{}~{}", self.score, self.id)?,
+            Plan::Fulltext { common } => write!(f, "r~{}~{}~c{common}", self.score, self.id)?,
             Plan::Newest { from, window } => {
-                write!(f, "w~{}~{}~{from}~{window}", self.score, self.id)
+                write!(f, "w~{}~{}~{from}~{window}", self.score, self.id)?
             }
         }
+        // The comments' plan, when not the default (a cursor from before
+        // comments had plans has none).
+        match &self.comments {
+            CommentPlan::Index { common: 0 } => Ok(()),
+            CommentPlan::Index { common } => write!(f, "!k{common}"),
+            CommentPlan::Newest { from, window } => write!(f, "!n{from}.{window}"),
+        }
+    }
+}
+
+impl FromStr for CommentPlan {
+    type Err = BadCursor;
+    fn from_str(text: &str) -> Result<CommentPlan, Self::Err> {
+        if let Some(mask) = text.strip_prefix('k') {
+            return Ok(CommentPlan::Index {
+                common: mask.parse().map_err(|_| BadCursor)?,
+            });
+        }
+        let (from, window) = text
+            .strip_prefix('n')
+            .and_then(|rest| rest.split_once('.'))
+            .ok_or(BadCursor)?;
+        let from = uuid::Uuid::parse_str(from).map_err(|_| BadCursor)?;
+        Ok(CommentPlan::Newest {
+            from: from.to_string(),
+            window: window.parse().map_err(|_| BadCursor)?,
+        })
     }
 }
 
 impl FromStr for RankCursor {
     type Err = BadCursor;
     fn from_str(text: &str) -> Result<RankCursor, Self::Err> {
+        let (text, comments) = match text.split_once('!') {
+            Some((text, comments)) => (text, comments.parse()?),
+            None => (text, CommentPlan::default()),
+        };
         let (kind, rest) = text.split_once('~').ok_or(BadCursor)?;
         let mut parts = rest.splitn(3, '~');
         let score: f64 = parts
@@ -215,7 +280,12 @@ impl FromStr for RankCursor {
             }
             _ => return Err(BadCursor),
         };
-        Ok(RankCursor { score, id, plan })
+        Ok(RankCursor {
+            score,
+            id,
+            plan,
+            comments,
+        })
     }
 }
 
@@ -255,6 +325,8 @@ pub struct SearchPage {
     pub last_seq: u64,
     /// How the tasks were searched (the first page's choice).
     pub plan: Plan,
+    /// How their comments were.
+    pub comments: CommentPlan,
 }
 
 /// How many of the newest tasks [`Plan::Newest`] ranks.
@@ -365,6 +437,69 @@ pub const COMMENT_WEIGHT: f64 = 0.5;
 /// `tasks`, so the scope and the filters read as they do on the card.
 const COMMENTS_OF_CARDS: &str = " FROM comments JOIN tasks ON tasks.id = comments.task_id";
 
+/// ` UNION ALL SELECT …` the comments holding every word, as `comments`
+/// says, of the cards `plan` searches (under [`Plan::Newest`], the newest
+/// cards'), each scored as `plan` scores a card (under
+/// [`Plan::Fulltext`] with [`CommentPlan::Newest`], which has no index
+/// relevance, by occurrences), times [`COMMENT_WEIGHT`]. The scope and the
+/// filters come after, on the comment's card.
+fn push_comments_branch(
+    sql: &mut Sql,
+    params: &mut Vec<Value>,
+    words: &Words,
+    checks: &[usize],
+    plan: &Plan,
+    comments: &CommentPlan,
+) {
+    sql.push(" UNION ALL SELECT tasks.id, ");
+    match (plan, comments) {
+        (Plan::Fulltext { .. }, CommentPlan::Index { common }) => {
+            sql.push("MATCH (comments.body) AGAINST (? IN BOOLEAN MODE)");
+            params.push(words.boolean_without(*common).into());
+        }
+        _ => {
+            sql.push("CAST(");
+            for (i, word) in words.0.iter().enumerate() {
+                sql.push(if i == 0 { "" } else { " + " });
+                sql.push(
+                    "(CHAR_LENGTH(comments.body) \
+                     - CHAR_LENGTH(REGEXP_REPLACE(comments.body, ?, ''))) DIV ?",
+                );
+                params.extend([pattern(word).into(), (word.chars().count() as u64).into()]);
+            }
+            sql.push(" AS DOUBLE)");
+        }
+    }
+    sql.push(" * ? AS s, 1 AS c").push(COMMENTS_OF_CARDS);
+    params.push(COMMENT_WEIGHT.into());
+    // The words found through the index, or the newest comments; then the
+    // common words by regular expression, the rarest first. Read by
+    // regular expression, every comment of the newest cards would be
+    // (81,544 comments on the newest 1,000 cards made a one-word search 33
+    // times slower); a word in 106,463 comments cost the index 551 ms.
+    let common = match comments {
+        CommentPlan::Index { common } => {
+            sql.push(" WHERE MATCH (comments.body) AGAINST (? IN BOOLEAN MODE)");
+            params.push(words.boolean_without(*common).into());
+            *common
+        }
+        CommentPlan::Newest { from, .. } => {
+            sql.push(" WHERE comments.id >= ?");
+            params.push(from.clone().into());
+            u16::MAX
+        }
+    };
+    if let Plan::Newest { from, .. } = plan {
+        sql.push(" AND comments.task_id >= ?");
+        params.push(from.to_string().into());
+    }
+    for &i in checks {
+        if common & (1 << i) != 0 {
+            push_comment_holds(sql, params, &words.0[i]);
+        }
+    }
+}
+
 /// The ranked search statement of a page under `plan`: the ids and scores
 /// of the tasks of `scope` matching every word, most relevant first, after
 /// `after`, each with 1 when only its comments matched (else 0).
@@ -390,6 +525,7 @@ pub fn search_statement(
         words,
         &[],
         plan,
+        &CommentPlan::default(),
         scope,
         &SearchFilter::default(),
         after,
@@ -397,12 +533,15 @@ pub fn search_statement(
     )
 }
 
-/// [`search_statement`] under the list's filters too, checking the words
-/// by regular expression in the order of `checks` ([`check_order`]).
+/// [`search_statement`] under the list's filters too, reading the comments
+/// as `comments` says, checking the words by regular expression in the
+/// order of `checks` ([`check_order`]).
+#[allow(clippy::too_many_arguments)]
 pub fn filtered_statement(
     words: &Words,
     checks: &[usize],
     plan: &Plan,
+    comments: &CommentPlan,
     scope: &Scope,
     filter: &SearchFilter,
     after: Option<&RankCursor>,
@@ -425,23 +564,11 @@ pub fn filtered_statement(
                 "SELECT id, MATCH (title, description) AGAINST (? IN BOOLEAN MODE) AS s, 0 AS c \
                  FROM tasks WHERE MATCH (title, description) AGAINST (? IN BOOLEAN MODE)",
             );
-            params.extend([query.clone().into(), query.clone().into()]);
+            params.extend([query.clone().into(), query.into()]);
             push_scope(&mut sql, &mut params, scope);
             push_filter(&mut sql, &mut params, filter);
             for word in &common {
                 push_holds(&mut sql, &mut params, word);
-            }
-            sql.push(
-                " UNION ALL SELECT tasks.id, \
-                 MATCH (comments.body) AGAINST (? IN BOOLEAN MODE) * ? AS s, 1 AS c",
-            )
-            .push(COMMENTS_OF_CARDS)
-            .push(" WHERE MATCH (comments.body) AGAINST (? IN BOOLEAN MODE)");
-            params.extend([query.clone().into(), COMMENT_WEIGHT.into(), query.into()]);
-            push_scope(&mut sql, &mut params, scope);
-            push_filter(&mut sql, &mut params, filter);
-            for word in &common {
-                push_comment_holds(&mut sql, &mut params, word);
             }
         }
         Plan::Newest { from, .. } => {
@@ -466,34 +593,11 @@ pub fn filtered_statement(
             for &i in &checks {
                 push_holds(&mut sql, &mut params, &words.0[i]);
             }
-            // The comments of the same newest cards, found through their
-            // FULLTEXT index: read by regular expression, every comment of
-            // the window's cards would be (81,544 comments on the newest
-            // 1,000 cards made a one-word search 33 times slower).
-            sql.push(" UNION ALL SELECT tasks.id, CAST(");
-            for (i, word) in words.0.iter().enumerate() {
-                sql.push(if i == 0 { "" } else { " + " });
-                sql.push(
-                    "(CHAR_LENGTH(comments.body) \
-                     - CHAR_LENGTH(REGEXP_REPLACE(comments.body, ?, ''))) DIV ?",
-                );
-                params.extend([pattern(word).into(), (word.chars().count() as u64).into()]);
-            }
-            sql.push(" AS DOUBLE) * ? AS s, 1 AS c")
-                .push(COMMENTS_OF_CARDS)
-                .push(
-                    " WHERE MATCH (comments.body) AGAINST (? IN BOOLEAN MODE) \
-                     AND comments.task_id >= ?",
-                );
-            params.extend([
-                COMMENT_WEIGHT.into(),
-                words.boolean().into(),
-                from.to_string().into(),
-            ]);
-            push_scope(&mut sql, &mut params, scope);
-            push_filter(&mut sql, &mut params, filter);
         }
     }
+    push_comments_branch(&mut sql, &mut params, words, &checks, plan, comments);
+    push_scope(&mut sql, &mut params, scope);
+    push_filter(&mut sql, &mut params, filter);
     sql.push(") matches GROUP BY id");
     if let Some(cursor) = after {
         sql.push(match plan {
@@ -695,6 +799,10 @@ struct Known {
     rows: Option<(u64, Instant)>,
     /// Where the spread sample lies ([`spread_runs`]).
     runs: Option<(Runs, Instant)>,
+    /// The same of the comments (no spread sample: the newest only).
+    comment_words: HashMap<String, (Measure, Instant)>,
+    comment_starts: HashMap<usize, (String, Instant)>,
+    comment_rows: Option<(u64, Instant)>,
 }
 
 impl Planner {
@@ -931,6 +1039,132 @@ impl Planner {
         Ok(start)
     }
 
+    /// How a new search of `words` reads the comments (see [`search`]):
+    /// through their FULLTEXT index, the words common among them (about
+    /// [`Sizes::common_matches`] comments or more, by their share of the
+    /// [`Sizes::probe`] newest comments) checked on its rows; or, every
+    /// word common, only the newest comments, as many as hold about
+    /// [`Sizes::newest_matches`] matches on boards holding `visible` of
+    /// the cards (at most [`Sizes::window`]). Fewer than
+    /// [`Sizes::window`] comments: the index, whatever the words.
+    pub async fn comment_plan(
+        &self,
+        tx: &mut impl Queryable,
+        words: &Words,
+        visible: f64,
+    ) -> Result<CommentPlan, DbError> {
+        let sizes = self.sizes;
+        let now = Instant::now();
+        let mut measures: Vec<Option<Measure>> = {
+            let known = self.lock();
+            words
+                .0
+                .iter()
+                .map(|w| fresh(known.comment_words.get(w), now, KNOWN_FOR))
+                .collect()
+        };
+        let unknown: Vec<usize> = (0..measures.len())
+            .filter(|&i| measures[i].is_none())
+            .collect();
+        if !unknown.is_empty() {
+            let Some(probe) = self.nth_newest_comment(tx, sizes.probe).await? else {
+                return Ok(CommentPlan::default());
+            };
+            if self.nth_newest_comment(tx, sizes.window).await?.is_none() {
+                return Ok(CommentPlan::default());
+            }
+            let mut sql = Sql::new();
+            let mut params: Vec<Value> = Vec::new();
+            sql.push("SELECT ");
+            for (n, &i) in unknown.iter().enumerate() {
+                sql.push(if n == 0 { "" } else { ", " });
+                sql.push("CAST(SUM(body REGEXP ?) AS UNSIGNED)");
+                params.push(pattern(&words.0[i]).into());
+            }
+            sql.push(" FROM comments WHERE id >= ?");
+            params.push(probe.into());
+            let row: mysql_async::Row = tx
+                .exec_first(sql.into_string(), params)
+                .await?
+                .ok_or_else(|| DbError::Corrupt("an aggregate without a row".into()))?;
+            let rows = self.comment_rows(tx).await?.max(sizes.window as u64);
+            let mut known = self.lock();
+            if known.comment_words.len() + unknown.len() > KNOWN_WORDS {
+                known.comment_words.clear();
+            }
+            for (n, &i) in unknown.iter().enumerate() {
+                let hits: u64 = row.get::<Option<u64>, _>(n).flatten().unwrap_or(0);
+                let matches = hits * rows / sizes.probe as u64;
+                let measure = Measure {
+                    common: matches >= sizes.common_matches,
+                    share: hits as f64 / sizes.probe as f64,
+                    matches,
+                };
+                known
+                    .comment_words
+                    .insert(words.0[i].clone(), (measure, now));
+                measures[i] = Some(measure);
+            }
+        }
+        let measures: Vec<Measure> = measures.into_iter().flatten().collect();
+        if !measures.iter().all(|m| m.common) {
+            return Ok(CommentPlan::Index {
+                common: common_mask(&measures),
+            });
+        }
+        let share: f64 = measures.iter().map(|m| m.share).product::<f64>() * visible;
+        let window = window_for(share, sizes);
+        match self.nth_newest_comment(tx, window).await? {
+            Some(from) => Ok(CommentPlan::Newest { from, window }),
+            None => Ok(CommentPlan::default()),
+        }
+    }
+
+    /// InnoDB's estimate of the comments, as read at most [`START_FOR`] ago.
+    async fn comment_rows(&self, tx: &mut impl Queryable) -> Result<u64, DbError> {
+        let now = Instant::now();
+        if let Some(rows) = fresh(self.lock().comment_rows.as_ref(), now, START_FOR) {
+            return Ok(rows);
+        }
+        let rows: u64 = tx
+            .exec_first(
+                "SELECT TABLE_ROWS FROM information_schema.TABLES \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'comments'",
+                (),
+            )
+            .await?
+            .flatten()
+            .unwrap_or(0);
+        self.lock().comment_rows = Some((rows, now));
+        Ok(rows)
+    }
+
+    /// The id of the `n`-th newest comment, as read at most [`START_FOR`] ago.
+    async fn nth_newest_comment(
+        &self,
+        tx: &mut impl Queryable,
+        n: usize,
+    ) -> Result<Option<String>, DbError> {
+        let now = Instant::now();
+        if let Some(id) = fresh(self.lock().comment_starts.get(&n), now, START_FOR) {
+            return Ok(Some(id));
+        }
+        let start: Option<String> = tx
+            .exec_first(
+                "SELECT id FROM comments ORDER BY id DESC LIMIT 1 OFFSET ?",
+                (n as u64 - 1,),
+            )
+            .await?;
+        if let Some(id) = &start {
+            let mut known = self.lock();
+            if known.comment_starts.len() >= KNOWN_STARTS {
+                known.comment_starts.clear();
+            }
+            known.comment_starts.insert(n, (id.clone(), now));
+        }
+        Ok(start)
+    }
+
     /// How many words are remembered.
     #[cfg(test)]
     fn known_words(&self) -> usize {
@@ -1012,15 +1246,26 @@ pub async fn search(
         .with_consistent_snapshot(true)
         .with_readonly(Some(true));
     let mut tx = conn.start_transaction(snapshot).await?;
-    let plan = match after {
-        Some(cursor) => cursor.plan.clone(),
-        None => planner.plan(&mut tx, words, visible).await?,
+    let (plan, comments) = match after {
+        Some(cursor) => (cursor.plan.clone(), cursor.comments.clone()),
+        None => (
+            planner.plan(&mut tx, words, visible).await?,
+            planner.comment_plan(&mut tx, words, visible).await?,
+        ),
     };
     let mut ranked: Vec<(String, f64, u8)> = Vec::new();
     if scope != &Scope::Boards(Vec::new()) {
         let checks = planner.rarest_first(words);
-        let (sql, params) =
-            filtered_statement(words, &checks, &plan, scope, filter, after, limit + 1);
+        let (sql, params) = filtered_statement(
+            words,
+            &checks,
+            &plan,
+            &comments,
+            scope,
+            filter,
+            after,
+            limit + 1,
+        );
         ranked = tx.exec(sql, params).await?;
     }
     let mut rows: Vec<mysql_async::Row> = Vec::new();
@@ -1057,6 +1302,7 @@ pub async fn search(
             score: hit.score,
             id: hit.task.id,
             plan: plan.clone(),
+            comments: comments.clone(),
         })
     } else {
         None
@@ -1066,6 +1312,7 @@ pub async fn search(
         next,
         last_seq,
         plan,
+        comments,
     })
 }
 
@@ -1128,13 +1375,31 @@ mod tests {
                 window: 1316,
             },
         ] {
-            let cursor = RankCursor {
-                score: 0.147_650_599_479_675_3,
-                id: TaskId::generate(),
-                plan,
-            };
-            assert_eq!(cursor.to_string().parse::<RankCursor>(), Ok(cursor));
+            for comments in [
+                CommentPlan::Index { common: 0 },
+                CommentPlan::Index { common: 3 },
+                CommentPlan::Newest {
+                    from: uuid::Uuid::now_v7().to_string(),
+                    window: 742,
+                },
+            ] {
+                let cursor = RankCursor {
+                    score: 0.147_650_599_479_675_3,
+                    id: TaskId::generate(),
+                    plan: plan.clone(),
+                    comments,
+                };
+                assert_eq!(cursor.to_string().parse::<RankCursor>(), Ok(cursor));
+            }
         }
+        assert_eq!(
+            "r~0.5~0192f0c4-0000-7000-8000-000000000000"
+                .parse::<RankCursor>()
+                .unwrap()
+                .comments,
+            CommentPlan::Index { common: 0 },
+            "a cursor from before comments had plans"
+        );
         let id = "0192f0c4-0000-7000-8000-000000000000";
         assert_eq!(
             format!("r~0.5~{id}").parse::<RankCursor>().unwrap().plan,
@@ -1159,6 +1424,11 @@ mod tests {
             &format!("r~1~{id}~c99999"),
             &format!("w~1~{id}"),
             &format!("w~1~{id}~x"),
+            &format!("r~1~{id}!"),
+            &format!("r~1~{id}!kx"),
+            &format!("r~1~{id}!n{id}"),
+            &format!("r~1~{id}!nnot-a-uuid.5"),
+            &format!("r~1~{id}!n{id}.x"),
             &format!("w~1~{id}~{id}~x"),
             &format!("w~1~{id}~{id}~-5"),
             &format!("x~1~{id}~{id}"),

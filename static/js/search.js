@@ -99,7 +99,11 @@ export class SearchView extends ShownView {
       searched?.tasks === 'newest'
         ? ` These words are on many cards: the newest ${Number(searched.window).toLocaleString()} cards were searched; add a rarer word to search them all.`
         : '';
-    this.status.textContent = `${text}${newest}`;
+    const comments =
+      searched?.comments === 'newest'
+        ? ` These words are in many comments: the newest ${Number(searched.comment_window).toLocaleString()} comments were searched.`
+        : '';
+    this.status.textContent = `${text}${newest}${comments}`;
   }
 
   /** A hit: `matched` is "comments" when only a comment holds the words. */

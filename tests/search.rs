@@ -1514,6 +1514,27 @@ fn a_cards_comments_are_searched_with_it_on_every_node_for_those_on_its_board() 
         }
     );
     assert_eq!(zeppelin, CommentPlan::Index { common: 0 });
+    // Fewer comments than a window: the index whatever the words, and the
+    // planner remembers a while that there are few, so a search of a new
+    // word asks MySQL nothing before its page.
+    let (plans, statements) = block_on(async {
+        let mut conn = mysql_async::Conn::from_url(&mysql).await.unwrap();
+        let planner = Planner::new(Sizes::DEFAULT);
+        let first = planner
+            .comment_plan(&mut conn, &Words::parse("walrus").unwrap(), 1.0)
+            .await
+            .unwrap();
+        let before = executed(&mut conn).await;
+        let second = planner
+            .comment_plan(&mut conn, &Words::parse("zeppelin").unwrap(), 1.0)
+            .await
+            .unwrap();
+        let statements = executed(&mut conn).await - before;
+        conn.disconnect().await.unwrap();
+        ((first, second), statements)
+    });
+    assert_eq!(plans, (CommentPlan::default(), CommentPlan::default()));
+    assert_eq!(statements, 0, "few comments, remembered");
     let want: BTreeSet<String> = newest
         .iter()
         .filter(|(_, _, body)| body.contains("walrus"))

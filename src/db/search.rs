@@ -651,14 +651,78 @@ impl Sizes {
     };
 }
 
-/// The id of the `n`-th newest task (1: the newest), if there are `n`.
-async fn nth_newest(tx: &mut impl Queryable, n: usize) -> Result<Option<String>, DbError> {
-    Ok(tx
-        .exec_first(
-            "SELECT id FROM tasks ORDER BY id DESC LIMIT 1 OFFSET ?",
-            (n as u64 - 1,),
-        )
-        .await?)
+/// The tables a search reads the text of, each measured on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Table {
+    /// The cards: `title` and `description`.
+    Tasks,
+    /// The cards' comments: `body`.
+    Comments,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Tasks => "tasks",
+            Table::Comments => "comments",
+        }
+    }
+
+    /// The columns of its text.
+    fn texts(self) -> &'static [&'static str] {
+        match self {
+            Table::Tasks => &["title", "description"],
+            Table::Comments => &["body"],
+        }
+    }
+}
+
+/// The id of the `n`-th newest row of `table` (1: the newest), if there
+/// are `n` (ids are UUIDv7: the newest is the greatest).
+async fn nth_newest(
+    tx: &mut impl Queryable,
+    table: Table,
+    n: usize,
+) -> Result<Option<String>, DbError> {
+    let sql = format!(
+        "SELECT id FROM {} ORDER BY id DESC LIMIT 1 OFFSET ?",
+        table.name()
+    );
+    Ok(tx.exec_first(sql, (n as u64 - 1,)).await?)
+}
+
+/// How many rows of `table` from id `from` on have each of `words` in
+/// their text (by regular expression: [`pattern`]).
+async fn hits_since(
+    tx: &mut impl Queryable,
+    table: Table,
+    words: &Words,
+    from: String,
+) -> Result<Vec<u64>, DbError> {
+    let mut sql = Sql::new();
+    let mut params: Vec<Value> = Vec::new();
+    sql.push("SELECT ");
+    for (i, word) in words.0.iter().enumerate() {
+        sql.push(if i == 0 { "CAST(SUM(" } else { ", CAST(SUM(" });
+        for (j, text) in table.texts().iter().enumerate() {
+            sql.push(if j == 0 { "" } else { " OR " });
+            sql.push(text);
+            sql.push(" REGEXP ?");
+            params.push(pattern(word).into());
+        }
+        sql.push(") AS UNSIGNED)");
+    }
+    sql.push(" FROM ");
+    sql.push(table.name());
+    sql.push(" WHERE id >= ?");
+    params.push(from.into());
+    let row: mysql_async::Row = tx
+        .exec_first(sql.into_string(), params)
+        .await?
+        .ok_or_else(|| DbError::Corrupt("an aggregate without a row".into()))?;
+    Ok((0..words.0.len())
+        .map(|i| row.get::<Option<u64>, _>(i).flatten().unwrap_or(0))
+        .collect())
 }
 
 /// Points of the table's id range the spread sample starts at.
@@ -780,11 +844,13 @@ const KNOWN_STARTS: usize = 64;
 
 /// Chooses the plan of new searches, remembering for [`KNOWN_FOR`] what it
 /// measured of each word, and for [`START_FOR`] where each window of the
-/// newest tasks it read starts. Measuring a word reads a few thousand
-/// tasks' text by regular expression (about 10 ms on a million tasks); the
+/// newest rows it read starts. Measuring a word reads a few thousand
+/// rows' text by regular expression (about 10 ms on a million tasks); the
 /// words people search repeat, so most searches measure nothing, and a
-/// search of rare words then asks MySQL only for its page. One per node,
-/// in the API's state; bounded by [`KNOWN_WORDS`].
+/// search of rare words then asks MySQL only for its page. The cards and
+/// the comments are measured apart, the same way (the cards also on a
+/// sample spread over their table). One per node, in the API's state;
+/// bounded by [`KNOWN_WORDS`] words and [`KNOWN_STARTS`] starts a table.
 pub struct Planner {
     sizes: Sizes,
     known: Mutex<Known>,
@@ -792,17 +858,29 @@ pub struct Planner {
 
 #[derive(Default)]
 struct Known {
-    words: HashMap<String, (Measure, Instant)>,
-    /// `n` → the id of the `n`-th newest task.
-    starts: HashMap<usize, (String, Instant)>,
-    /// InnoDB's estimate of the tasks.
-    rows: Option<(u64, Instant)>,
-    /// Where the spread sample lies ([`spread_runs`]).
+    tasks: Seen,
+    comments: Seen,
+    /// Where the cards' spread sample lies ([`spread_runs`]).
     runs: Option<(Runs, Instant)>,
-    /// The same of the comments (no spread sample: the newest only).
-    comment_words: HashMap<String, (Measure, Instant)>,
-    comment_starts: HashMap<usize, (String, Instant)>,
-    comment_rows: Option<(u64, Instant)>,
+}
+
+impl Known {
+    fn of(&mut self, table: Table) -> &mut Seen {
+        match table {
+            Table::Tasks => &mut self.tasks,
+            Table::Comments => &mut self.comments,
+        }
+    }
+}
+
+/// What a [`Planner`] read of one table, and when.
+#[derive(Default)]
+struct Seen {
+    words: HashMap<String, (Measure, Instant)>,
+    /// `n` → the id of the `n`-th newest row (`None`: fewer rows).
+    starts: HashMap<usize, (Option<String>, Instant)>,
+    /// InnoDB's estimate of the rows.
+    rows: Option<(u64, Instant)>,
 }
 
 impl Planner {
@@ -823,16 +901,14 @@ impl Planner {
         words: &Words,
         visible: f64,
     ) -> Result<Plan, DbError> {
-        let Some(measures) = self.measures(tx, words).await? else {
+        let Some(measures) = self.measures(tx, Table::Tasks, words).await? else {
             return Ok(Plan::Fulltext { common: 0 });
         };
         let common = common_mask(&measures);
         if !measures.iter().all(|m| m.common) {
             return Ok(Plan::Fulltext { common });
         }
-        let share: f64 = measures.iter().map(|m| m.share).product::<f64>() * visible;
-        let window = window_for(share, self.sizes);
-        let Some(from) = self.nth_newest(tx, window).await? else {
+        let Some((from, window)) = self.window(tx, Table::Tasks, &measures, visible).await? else {
             // The table shrank since the words were measured: few tasks.
             return Ok(Plan::Fulltext { common: 0 });
         };
@@ -840,203 +916,6 @@ impl Planner {
             .parse()
             .map_err(|_| DbError::Corrupt(format!("tasks.id `{from}`")))?;
         Ok(Plan::Newest { from, window })
-    }
-
-    /// Which of `words` are common (bit i: the i-th word; none when there
-    /// are few tasks): what a list filtered by text needs, which reads in
-    /// board order and has no window.
-    pub async fn common(&self, tx: &mut impl Queryable, words: &Words) -> Result<u16, DbError> {
-        Ok(self
-            .measures(tx, words)
-            .await?
-            .map_or(0, |measures| common_mask(&measures)))
-    }
-
-    /// The indexes of `words` by their share of the newest tasks, as
-    /// remembered, the rarest first (a word not remembered counts as
-    /// rare; equals keep the query's order): the order to check them in
-    /// ([`check_order`]).
-    pub fn rarest_first(&self, words: &Words) -> Vec<usize> {
-        let (measures, _) = self.recall(words, Instant::now());
-        let share = |i: usize| measures[i].map_or(0.0, |m| m.share);
-        let mut order: Vec<usize> = (0..words.0.len()).collect();
-        order.sort_by(|&a, &b| share(a).total_cmp(&share(b)));
-        order
-    }
-
-    /// The word of `words` in the fewest tasks, as remembered: its index
-    /// and about how many tasks have it (`None`: none remembered).
-    pub fn rarest(&self, words: &Words) -> Option<(usize, u64)> {
-        let (measures, _) = self.recall(words, Instant::now());
-        measures
-            .iter()
-            .enumerate()
-            .filter_map(|(i, m)| m.map(|m| (i, m.matches)))
-            .min_by_key(|&(_, matches)| matches)
-    }
-
-    /// The measure of each of `words`, remembered or measured now; `None`
-    /// when there are fewer than [`Sizes::window`] tasks.
-    async fn measures(
-        &self,
-        tx: &mut impl Queryable,
-        words: &Words,
-    ) -> Result<Option<Vec<Measure>>, DbError> {
-        let (mut measures, unknown) = self.recall(words, Instant::now());
-        if !unknown.is_empty() {
-            let asked = Words(unknown.iter().map(|&i| words.0[i].clone()).collect());
-            let Some(measured) = self.measure(tx, &asked).await? else {
-                // Few tasks: nothing worth remembering.
-                return Ok(None);
-            };
-            self.remember(&asked, &measured, Instant::now());
-            for (&i, measure) in unknown.iter().zip(measured) {
-                measures[i] = Some(measure);
-            }
-        }
-        Ok(Some(measures.into_iter().flatten().collect()))
-    }
-
-    /// Each of `words` measured on the table; `None` when there are
-    /// fewer than [`Sizes::window`] tasks (the index reads little whatever
-    /// the words). Where the newest tasks start, the table's estimated
-    /// rows and where the spread sample lies are read at most
-    /// [`START_FOR`] (the sample: [`KNOWN_FOR`]) ago: measuring a word
-    /// asks MySQL for the words alone.
-    async fn measure(
-        &self,
-        tx: &mut impl Queryable,
-        words: &Words,
-    ) -> Result<Option<Vec<Measure>>, DbError> {
-        let sizes = self.sizes;
-        if self.nth_newest(tx, sizes.window).await?.is_none() {
-            return Ok(None);
-        }
-        let probe = self
-            .nth_newest(tx, sizes.probe)
-            .await?
-            .ok_or_else(|| DbError::Corrupt("fewer tasks than a moment ago".into()))?;
-        let mut sql = Sql::new();
-        let mut params: Vec<Value> = Vec::new();
-        sql.push("SELECT ");
-        for (i, word) in words.0.iter().enumerate() {
-            sql.push(if i == 0 { "" } else { ", " });
-            sql.push("CAST(SUM(title REGEXP ? OR description REGEXP ?) AS UNSIGNED)");
-            params.extend([pattern(word).into(), pattern(word).into()]);
-        }
-        sql.push(" FROM tasks WHERE id >= ?");
-        params.push(probe.into());
-        let row: mysql_async::Row = tx
-            .exec_first(sql.into_string(), params)
-            .await?
-            .ok_or_else(|| DbError::Corrupt("an aggregate without a row".into()))?;
-        let rows = self.rows(tx).await?.max(sizes.window as u64);
-        let runs = self.spread_runs(tx).await?;
-        let (spread, sampled) = spread_hits(tx, words, &runs).await?;
-        let measures = spread
-            .iter()
-            .enumerate()
-            .map(|(i, spread)| {
-                let hits: u64 = row.get::<Option<u64>, _>(i).flatten().unwrap_or(0);
-                let matches =
-                    (hits * rows / sizes.probe as u64).max(spread * rows / sampled.max(1));
-                Measure {
-                    common: matches >= sizes.common_matches,
-                    share: hits as f64 / sizes.probe as f64,
-                    matches,
-                }
-            })
-            .collect();
-        Ok(Some(measures))
-    }
-
-    /// InnoDB's estimate of the tasks (its statistics, no count), as read
-    /// at most [`START_FOR`] ago.
-    async fn rows(&self, tx: &mut impl Queryable) -> Result<u64, DbError> {
-        let now = Instant::now();
-        if let Some(rows) = fresh(self.lock().rows.as_ref(), now, START_FOR) {
-            return Ok(rows);
-        }
-        let rows: u64 = tx
-            .exec_first(
-                "SELECT TABLE_ROWS FROM information_schema.TABLES \
-                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'tasks'",
-                (),
-            )
-            .await?
-            .flatten()
-            .unwrap_or(0);
-        self.lock().rows = Some((rows, now));
-        Ok(rows)
-    }
-
-    /// [`spread_runs`], as read at most [`KNOWN_FOR`] ago.
-    async fn spread_runs(&self, tx: &mut impl Queryable) -> Result<Runs, DbError> {
-        let now = Instant::now();
-        if let Some(runs) = fresh(self.lock().runs.as_ref(), now, KNOWN_FOR) {
-            return Ok(runs);
-        }
-        let runs = spread_runs(tx, self.sizes.probe).await?;
-        self.lock().runs = Some((runs.clone(), now));
-        Ok(runs)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Known> {
-        self.known.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The measure of each word known at `now` (`None`: not known), and
-    /// the indexes of the words not known.
-    fn recall(&self, words: &Words, now: Instant) -> (Vec<Option<Measure>>, Vec<usize>) {
-        let known = self.lock();
-        let measures: Vec<Option<Measure>> = words
-            .0
-            .iter()
-            .map(|word| fresh(known.words.get(word), now, KNOWN_FOR))
-            .collect();
-        let unknown = (0..measures.len())
-            .filter(|&i| measures[i].is_none())
-            .collect();
-        (measures, unknown)
-    }
-
-    fn remember(&self, words: &Words, measures: &[Measure], now: Instant) {
-        let mut known = self.lock();
-        let words_known = &mut known.words;
-        if words_known.len() + words.0.len() > KNOWN_WORDS {
-            words_known.retain(|_, (_, at)| now.duration_since(*at) < KNOWN_FOR);
-            if words_known.len() + words.0.len() > KNOWN_WORDS {
-                words_known.clear();
-            }
-        }
-        for (word, measure) in words.0.iter().zip(measures) {
-            words_known.insert(word.clone(), (*measure, now));
-        }
-    }
-
-    fn remember_start(&self, n: usize, id: String, now: Instant) {
-        let mut known = self.lock();
-        if known.starts.len() >= KNOWN_STARTS {
-            known.starts.clear();
-        }
-        known.starts.insert(n, (id, now));
-    }
-
-    /// The id of the `n`-th newest task, as read at most [`START_FOR`] ago.
-    async fn nth_newest(
-        &self,
-        tx: &mut impl Queryable,
-        n: usize,
-    ) -> Result<Option<String>, DbError> {
-        let now = Instant::now();
-        if let Some(id) = fresh(self.lock().starts.get(&n), now, START_FOR) {
-            return Ok(Some(id));
-        }
-        let start = nth_newest(tx, n).await?;
-        if let Some(id) = &start {
-            self.remember_start(n, id.clone(), now);
-        }
-        Ok(start)
     }
 
     /// How a new search of `words` reads the comments (see [`search`]):
@@ -1053,122 +932,239 @@ impl Planner {
         words: &Words,
         visible: f64,
     ) -> Result<CommentPlan, DbError> {
-        let sizes = self.sizes;
-        let now = Instant::now();
-        let mut measures: Vec<Option<Measure>> = {
-            let known = self.lock();
-            words
-                .0
-                .iter()
-                .map(|w| fresh(known.comment_words.get(w), now, KNOWN_FOR))
-                .collect()
+        let Some(measures) = self.measures(tx, Table::Comments, words).await? else {
+            return Ok(CommentPlan::default());
         };
-        let unknown: Vec<usize> = (0..measures.len())
-            .filter(|&i| measures[i].is_none())
-            .collect();
-        if !unknown.is_empty() {
-            let Some(probe) = self.nth_newest_comment(tx, sizes.probe).await? else {
-                return Ok(CommentPlan::default());
-            };
-            if self.nth_newest_comment(tx, sizes.window).await?.is_none() {
-                return Ok(CommentPlan::default());
-            }
-            let mut sql = Sql::new();
-            let mut params: Vec<Value> = Vec::new();
-            sql.push("SELECT ");
-            for (n, &i) in unknown.iter().enumerate() {
-                sql.push(if n == 0 { "" } else { ", " });
-                sql.push("CAST(SUM(body REGEXP ?) AS UNSIGNED)");
-                params.push(pattern(&words.0[i]).into());
-            }
-            sql.push(" FROM comments WHERE id >= ?");
-            params.push(probe.into());
-            let row: mysql_async::Row = tx
-                .exec_first(sql.into_string(), params)
-                .await?
-                .ok_or_else(|| DbError::Corrupt("an aggregate without a row".into()))?;
-            let rows = self.comment_rows(tx).await?.max(sizes.window as u64);
-            let mut known = self.lock();
-            if known.comment_words.len() + unknown.len() > KNOWN_WORDS {
-                known.comment_words.clear();
-            }
-            for (n, &i) in unknown.iter().enumerate() {
-                let hits: u64 = row.get::<Option<u64>, _>(n).flatten().unwrap_or(0);
-                let matches = hits * rows / sizes.probe as u64;
-                let measure = Measure {
-                    common: matches >= sizes.common_matches,
-                    share: hits as f64 / sizes.probe as f64,
-                    matches,
-                };
-                known
-                    .comment_words
-                    .insert(words.0[i].clone(), (measure, now));
-                measures[i] = Some(measure);
-            }
-        }
-        let measures: Vec<Measure> = measures.into_iter().flatten().collect();
         if !measures.iter().all(|m| m.common) {
             return Ok(CommentPlan::Index {
                 common: common_mask(&measures),
             });
         }
-        let share: f64 = measures.iter().map(|m| m.share).product::<f64>() * visible;
-        let window = window_for(share, sizes);
-        match self.nth_newest_comment(tx, window).await? {
-            Some(from) => Ok(CommentPlan::Newest { from, window }),
+        match self.window(tx, Table::Comments, &measures, visible).await? {
+            Some((from, window)) => Ok(CommentPlan::Newest { from, window }),
             None => Ok(CommentPlan::default()),
         }
     }
 
-    /// InnoDB's estimate of the comments, as read at most [`START_FOR`] ago.
-    async fn comment_rows(&self, tx: &mut impl Queryable) -> Result<u64, DbError> {
+    /// Which of `words` are common (bit i: the i-th word; none when there
+    /// are few tasks): what a list filtered by text needs, which reads in
+    /// board order and has no window.
+    pub async fn common(&self, tx: &mut impl Queryable, words: &Words) -> Result<u16, DbError> {
+        Ok(self
+            .measures(tx, Table::Tasks, words)
+            .await?
+            .map_or(0, |measures| common_mask(&measures)))
+    }
+
+    /// The indexes of `words` by their share of the newest tasks, as
+    /// remembered, the rarest first (a word not remembered counts as
+    /// rare; equals keep the query's order): the order to check them in
+    /// ([`check_order`]).
+    pub fn rarest_first(&self, words: &Words) -> Vec<usize> {
+        let (measures, _) = self.recall(Table::Tasks, words, Instant::now());
+        let share = |i: usize| measures[i].map_or(0.0, |m| m.share);
+        let mut order: Vec<usize> = (0..words.0.len()).collect();
+        order.sort_by(|&a, &b| share(a).total_cmp(&share(b)));
+        order
+    }
+
+    /// The word of `words` in the fewest tasks, as remembered: its index
+    /// and about how many tasks have it (`None`: none remembered).
+    pub fn rarest(&self, words: &Words) -> Option<(usize, u64)> {
+        let (measures, _) = self.recall(Table::Tasks, words, Instant::now());
+        measures
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| m.map(|m| (i, m.matches)))
+            .min_by_key(|&(_, matches)| matches)
+    }
+
+    /// Where the window of the newest rows of `table` starts that holds
+    /// about [`Sizes::newest_matches`] rows with every word of these
+    /// `measures` on boards holding `visible` of the cards, and its size
+    /// (at most [`Sizes::window`]); `None` when the table has fewer rows.
+    async fn window(
+        &self,
+        tx: &mut impl Queryable,
+        table: Table,
+        measures: &[Measure],
+        visible: f64,
+    ) -> Result<Option<(String, usize)>, DbError> {
+        let share: f64 = measures.iter().map(|m| m.share).product::<f64>() * visible;
+        let window = window_for(share, self.sizes);
+        Ok(self
+            .nth_newest(tx, table, window)
+            .await?
+            .map(|from| (from, window)))
+    }
+
+    /// The measure of each of `words` in `table`, remembered or measured
+    /// now; `None` when it has fewer than [`Sizes::window`] rows.
+    async fn measures(
+        &self,
+        tx: &mut impl Queryable,
+        table: Table,
+        words: &Words,
+    ) -> Result<Option<Vec<Measure>>, DbError> {
+        let (mut measures, unknown) = self.recall(table, words, Instant::now());
+        if !unknown.is_empty() {
+            let asked = Words(unknown.iter().map(|&i| words.0[i].clone()).collect());
+            let Some(measured) = self.measure(tx, table, &asked).await? else {
+                // Few rows: nothing worth remembering.
+                return Ok(None);
+            };
+            self.remember(table, &asked, &measured, Instant::now());
+            for (&i, measure) in unknown.iter().zip(measured) {
+                measures[i] = Some(measure);
+            }
+        }
+        Ok(Some(measures.into_iter().flatten().collect()))
+    }
+
+    /// Each of `words` measured on `table`: its share of the
+    /// [`Sizes::probe`] newest rows, and of the cards' spread sample too;
+    /// `None` when there are fewer than [`Sizes::window`] rows (the index
+    /// reads little whatever the words). Where the newest rows start, the
+    /// table's estimated rows and where the spread sample lies are read at
+    /// most [`START_FOR`] (the sample: [`KNOWN_FOR`]) ago: measuring a word
+    /// asks MySQL for the words alone.
+    async fn measure(
+        &self,
+        tx: &mut impl Queryable,
+        table: Table,
+        words: &Words,
+    ) -> Result<Option<Vec<Measure>>, DbError> {
+        let sizes = self.sizes;
+        if self.nth_newest(tx, table, sizes.window).await?.is_none() {
+            return Ok(None);
+        }
+        let probe = self
+            .nth_newest(tx, table, sizes.probe)
+            .await?
+            .ok_or_else(|| DbError::Corrupt(format!("fewer {} than a moment ago", table.name())))?;
+        let newest = hits_since(tx, table, words, probe).await?;
+        let rows = self.rows(tx, table).await?.max(sizes.window as u64);
+        let (spread, sampled) = match table {
+            Table::Tasks => {
+                let runs = self.spread_runs(tx).await?;
+                spread_hits(tx, words, &runs).await?
+            }
+            // The newest comments only: a comment is not found by the
+            // cards' sample, and the newest have the words people search.
+            Table::Comments => (vec![0; words.0.len()], 0),
+        };
+        let measures = newest
+            .iter()
+            .zip(spread)
+            .map(|(&hits, spread)| {
+                let matches =
+                    (hits * rows / sizes.probe as u64).max(spread * rows / sampled.max(1));
+                Measure {
+                    common: matches >= sizes.common_matches,
+                    share: hits as f64 / sizes.probe as f64,
+                    matches,
+                }
+            })
+            .collect();
+        Ok(Some(measures))
+    }
+
+    /// InnoDB's estimate of the rows of `table` (its statistics, no
+    /// count), as read at most [`START_FOR`] ago.
+    async fn rows(&self, tx: &mut impl Queryable, table: Table) -> Result<u64, DbError> {
         let now = Instant::now();
-        if let Some(rows) = fresh(self.lock().comment_rows.as_ref(), now, START_FOR) {
+        if let Some(rows) = fresh(self.lock().of(table).rows.as_ref(), now, START_FOR) {
             return Ok(rows);
         }
         let rows: u64 = tx
             .exec_first(
                 "SELECT TABLE_ROWS FROM information_schema.TABLES \
-                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'comments'",
-                (),
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+                (table.name(),),
             )
             .await?
             .flatten()
             .unwrap_or(0);
-        self.lock().comment_rows = Some((rows, now));
+        self.lock().of(table).rows = Some((rows, now));
         Ok(rows)
     }
 
-    /// The id of the `n`-th newest comment, as read at most [`START_FOR`] ago.
-    async fn nth_newest_comment(
+    /// [`spread_runs`], as read at most [`KNOWN_FOR`] ago.
+    async fn spread_runs(&self, tx: &mut impl Queryable) -> Result<Runs, DbError> {
+        let now = Instant::now();
+        if let Some(runs) = fresh(self.lock().runs.as_ref(), now, KNOWN_FOR) {
+            return Ok(runs);
+        }
+        let runs = spread_runs(tx, self.sizes.probe).await?;
+        self.lock().runs = Some((runs.clone(), now));
+        Ok(runs)
+    }
+
+    /// The id of the `n`-th newest row of `table` (`None`: fewer rows),
+    /// as read at most [`START_FOR`] ago.
+    async fn nth_newest(
         &self,
         tx: &mut impl Queryable,
+        table: Table,
         n: usize,
     ) -> Result<Option<String>, DbError> {
         let now = Instant::now();
-        if let Some(id) = fresh(self.lock().comment_starts.get(&n), now, START_FOR) {
-            return Ok(Some(id));
+        if let Some(start) = fresh(self.lock().of(table).starts.get(&n), now, START_FOR) {
+            return Ok(start);
         }
-        let start: Option<String> = tx
-            .exec_first(
-                "SELECT id FROM comments ORDER BY id DESC LIMIT 1 OFFSET ?",
-                (n as u64 - 1,),
-            )
-            .await?;
-        if let Some(id) = &start {
-            let mut known = self.lock();
-            if known.comment_starts.len() >= KNOWN_STARTS {
-                known.comment_starts.clear();
-            }
-            known.comment_starts.insert(n, (id.clone(), now));
+        let start = nth_newest(tx, table, n).await?;
+        let mut known = self.lock();
+        let starts = &mut known.of(table).starts;
+        if starts.len() >= KNOWN_STARTS {
+            starts.clear();
         }
+        starts.insert(n, (start.clone(), now));
         Ok(start)
     }
 
-    /// How many words are remembered.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Known> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The measure of each word in `table` known at `now` (`None`: not
+    /// known), and the indexes of the words not known.
+    fn recall(
+        &self,
+        table: Table,
+        words: &Words,
+        now: Instant,
+    ) -> (Vec<Option<Measure>>, Vec<usize>) {
+        let mut known = self.lock();
+        let seen = known.of(table);
+        let measures: Vec<Option<Measure>> = words
+            .0
+            .iter()
+            .map(|word| fresh(seen.words.get(word), now, KNOWN_FOR))
+            .collect();
+        let unknown = (0..measures.len())
+            .filter(|&i| measures[i].is_none())
+            .collect();
+        (measures, unknown)
+    }
+
+    fn remember(&self, table: Table, words: &Words, measures: &[Measure], now: Instant) {
+        let mut known = self.lock();
+        let words_known = &mut known.of(table).words;
+        if words_known.len() + words.0.len() > KNOWN_WORDS {
+            words_known.retain(|_, (_, at)| now.duration_since(*at) < KNOWN_FOR);
+            if words_known.len() + words.0.len() > KNOWN_WORDS {
+                words_known.clear();
+            }
+        }
+        for (word, measure) in words.0.iter().zip(measures) {
+            words_known.insert(word.clone(), (*measure, now));
+        }
+    }
+
+    /// How many words of `table` are remembered.
     #[cfg(test)]
-    fn known_words(&self) -> usize {
-        self.lock().words.len()
+    fn known_words(&self, table: Table) -> usize {
+        self.lock().of(table).words.len()
     }
 }
 
@@ -1453,43 +1449,82 @@ mod tests {
         };
         let words = Words::parse("invoice kelomar export").unwrap();
         assert_eq!(
-            planner.recall(&words, start),
+            planner.recall(Table::Tasks, &words, start),
             (vec![None; 3], vec![0, 1, 2])
         );
         planner.remember(
+            Table::Tasks,
             &Words::parse("invoice kelomar").unwrap(),
             &[common, rare],
             start,
         );
         assert_eq!(
-            planner.recall(&words, start),
+            planner.recall(Table::Tasks, &words, start),
             (vec![Some(common), Some(rare), None], vec![2])
         );
-        planner.remember(&Words::parse("export").unwrap(), &[common], start);
+        // The comments' measures are their own.
+        assert_eq!(
+            planner.recall(Table::Comments, &words, start),
+            (vec![None; 3], vec![0, 1, 2])
+        );
+        planner.remember(
+            Table::Comments,
+            &Words::parse("invoice").unwrap(),
+            &[rare],
+            start,
+        );
+        assert_eq!(
+            planner.recall(Table::Comments, &words, start).0[0],
+            Some(rare)
+        );
+        assert_eq!(
+            planner.recall(Table::Tasks, &words, start).0[0],
+            Some(common)
+        );
+        planner.remember(
+            Table::Tasks,
+            &Words::parse("export").unwrap(),
+            &[common],
+            start,
+        );
         let later = start + KNOWN_FOR - Duration::from_secs(1);
         let reordered = Words::parse("kelomar export invoice").unwrap();
         assert_eq!(
-            planner.recall(&reordered, later),
+            planner.recall(Table::Tasks, &reordered, later),
             (vec![Some(rare), Some(common), Some(common)], vec![])
         );
         // Stale: measured again.
         assert_eq!(
-            planner.recall(&words, start + KNOWN_FOR),
+            planner.recall(Table::Tasks, &words, start + KNOWN_FOR),
             (vec![None; 3], vec![0, 1, 2])
         );
 
         // Bounded: when full, the stale words go; if none is stale, every word.
         let planner = Planner::new(Sizes::DEFAULT);
         for i in 0..KNOWN_WORDS {
-            planner.remember(&Words(vec![format!("w{i}")]), &[rare], start);
+            planner.remember(Table::Tasks, &Words(vec![format!("w{i}")]), &[rare], start);
         }
-        assert_eq!(planner.known_words(), KNOWN_WORDS);
-        planner.remember(&Words(vec!["fresh".into()]), &[common], start + KNOWN_FOR);
-        assert_eq!(planner.known_words(), 1, "every stale word dropped");
+        assert_eq!(planner.known_words(Table::Tasks), KNOWN_WORDS);
+        planner.remember(
+            Table::Tasks,
+            &Words(vec!["fresh".into()]),
+            &[common],
+            start + KNOWN_FOR,
+        );
+        assert_eq!(
+            planner.known_words(Table::Tasks),
+            1,
+            "every stale word dropped"
+        );
         for i in 0..KNOWN_WORDS + 5 {
-            planner.remember(&Words(vec![format!("v{i}")]), &[rare], start + KNOWN_FOR);
+            planner.remember(
+                Table::Tasks,
+                &Words(vec![format!("v{i}")]),
+                &[rare],
+                start + KNOWN_FOR,
+            );
         }
-        assert!(planner.known_words() <= KNOWN_WORDS);
+        assert!(planner.known_words(Table::Tasks) <= KNOWN_WORDS);
     }
 
     #[test]
@@ -1504,7 +1539,12 @@ mod tests {
             matches: (share * 1e6) as u64,
         };
         assert_eq!(planner.rarest(&words), None);
-        planner.remember(&words, &[measure(0.15), measure(0.002), measure(0.04)], now);
+        planner.remember(
+            Table::Tasks,
+            &words,
+            &[measure(0.15), measure(0.002), measure(0.04)],
+            now,
+        );
         assert_eq!(planner.rarest_first(&words), [1, 2, 0]);
         assert_eq!(planner.rarest(&words), Some((1, 2_000)));
         assert_eq!(check_order(&[1, 2, 0], 3), [1, 2, 0]);

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as api from './lib/api.mjs';
 import { axeViolations } from './lib/axe.mjs';
-import { assertClean, card, openBoard, waitForSeq } from './lib/browser.mjs';
+import { LIVE_MS, assertClean, card, openBoard, seenLive, waitForSeq } from './lib/browser.mjs';
 import { eventually, setUp, tearDown } from './lib/harness.mjs';
 
 let env;
@@ -324,7 +324,7 @@ describe('boards and columns', () => {
       await a.fill('#column-name', 'QA');
       await a.click('#column-save');
       let t0 = Date.now();
-      await columnNamed(b, 'QA').waitFor({ timeout: 3000 });
+      await columnNamed(b, 'QA').waitFor({ timeout: LIVE_MS });
       const addMs = Date.now() - t0;
 
       // B renames it and sets a limit: A sees both.
@@ -334,7 +334,7 @@ describe('boards and columns', () => {
       await b.fill('#column-wip', '3');
       t0 = Date.now();
       await b.click('#column-save');
-      await columnNamed(a, 'Quality').locator('.count', { hasText: '0 / 3' }).waitFor({ timeout: 3000 });
+      await seenLive(columnNamed(a, 'Quality').locator('.count', { hasText: '0 / 3' }), { a, b }, '#column-error');
       const editMs = Date.now() - t0;
 
       // A moves it first with the keyboard: B's order follows.
@@ -348,7 +348,7 @@ describe('boards and columns', () => {
       await columnNamed(b, 'Quality').locator('.column-menu-open').click();
       await b.getByRole('menuitem', { name: 'Delete column…' }).click();
       await b.click('#column-delete-confirm');
-      await columnNamed(a, 'Quality').waitFor({ state: 'detached', timeout: 3000 });
+      await columnNamed(a, 'Quality').waitFor({ state: 'detached', timeout: LIVE_MS });
       assert.deepEqual(await shownColumns(a), ['To do', 'In progress', 'Done']);
       console.log(`# live columns: added A→B ${addMs} ms, edited B→A ${editMs} ms`);
       assertClean(a);
@@ -400,14 +400,14 @@ describe('boards and columns', () => {
       await admin.fill('#board-rename', 'New name');
       await admin.click('#board-settings button[type=submit]');
       await admin.locator('#board-settings').waitFor({ state: 'hidden' });
-      await member.locator('#board-select option', { hasText: 'New name' }).waitFor({ state: 'attached', timeout: 3000 });
+      await member.locator('#board-select option', { hasText: 'New name' }).waitFor({ state: 'attached', timeout: LIVE_MS });
       await admin.waitForFunction(() => document.title.startsWith('New name'));
       assert.equal((await board(url1, b.id)).name, 'New name');
 
       await admin.click('#board-settings-open');
       await admin.check('#board-archive');
       await admin.click('#board-settings button[type=submit]');
-      await member.locator('#board-select option', { hasText: 'New name' }).waitFor({ state: 'detached', timeout: 3000 });
+      await member.locator('#board-select option', { hasText: 'New name' }).waitFor({ state: 'detached', timeout: LIVE_MS });
       await admin.locator('#board-select option', { hasText: 'New name (archived)' }).waitFor({ state: 'attached' });
       assert.equal((await board(url1, b.id)).archived, true);
       assertClean(admin);

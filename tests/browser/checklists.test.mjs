@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as api from './lib/api.mjs';
-import { assertClean, card, openBoard, waitForSeq } from './lib/browser.mjs';
+import { LIVE_MS, assertClean, card, openBoard, waitForSeq } from './lib/browser.mjs';
 import { setUp, tearDown } from './lib/harness.mjs';
 
 let env;
@@ -50,15 +50,15 @@ describe('checklists', () => {
       await a.locator('#checklist-title').fill('Launch "day" 🚀');
       await a.locator('#checklist-title').press('Enter');
       const add = a.getByRole('textbox', { name: 'Add an item to Launch "day" 🚀' });
-      await add.waitFor({ timeout: 3000 });
+      await add.waitFor({ timeout: LIVE_MS });
       await add.fill('Write it');
       await add.press('Enter');
-      await item(a, 'Write it').waitFor({ timeout: 3000 });
+      await item(a, 'Write it').waitFor({ timeout: LIVE_MS });
       await add.fill('Review <b>it</b> \\ ok');
       await add.press('Enter');
-      await item(a, 'Review <b>it</b>').waitFor({ timeout: 3000 });
+      await item(a, 'Review <b>it</b>').waitFor({ timeout: LIVE_MS });
       assert.equal(await a.locator('#checklist-lists b').count(), 0, 'hostile text stays text');
-      await item(b, 'Review <b>it</b>').waitFor({ timeout: 3000 });
+      await item(b, 'Review <b>it</b>').waitFor({ timeout: LIVE_MS });
 
       // B ticks "Write it" with the keyboard only: focus moves by Tab to
       // the checkbox, Space ticks it.
@@ -72,23 +72,23 @@ describe('checklists', () => {
       await b.keyboard.press('Space');
 
       // A sees the tick live, and both cards say 1/2.
-      await a.getByRole('checkbox', { name: 'Write it' }).and(a.locator(':checked')).waitFor({ timeout: 3000 });
-      await a.locator('.checklist-count', { hasText: '1/2' }).waitFor({ timeout: 3000 });
+      await a.getByRole('checkbox', { name: 'Write it' }).and(a.locator(':checked')).waitFor({ timeout: LIVE_MS });
+      await a.locator('.checklist-count', { hasText: '1/2' }).waitFor({ timeout: LIVE_MS });
       for (const page of [a, b]) {
-        await badge(page, task.id).filter({ hasText: '1/2' }).waitFor({ timeout: 3000 });
+        await badge(page, task.id).filter({ hasText: '1/2' }).waitFor({ timeout: LIVE_MS });
       }
 
       // Alt+↓ moves the focused item down, for everyone.
       await box.focus();
       await b.keyboard.press('Alt+ArrowDown');
-      await a.locator('#checklist-lists .checklist-item').last().filter({ hasText: 'Write it' }).waitFor({ timeout: 3000 });
+      await a.locator('#checklist-lists .checklist-item').last().filter({ hasText: 'Write it' }).waitFor({ timeout: LIVE_MS });
 
       // Renamed from the keyboard: B sees the new title.
       await a.getByRole('button', { name: 'Rename checklist Launch "day" 🚀' }).click();
       const rename = a.getByRole('textbox', { name: /^New title for/ });
       await rename.fill('Launch night');
       await rename.press('Enter');
-      await b.locator('#checklist-lists h4', { hasText: 'Launch night' }).waitFor({ timeout: 3000 });
+      await b.locator('#checklist-lists h4', { hasText: 'Launch night' }).waitFor({ timeout: LIVE_MS });
 
       // A phone-width window keeps the list usable.
       await b.setViewportSize({ width: 360, height: 740 });

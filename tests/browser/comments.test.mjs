@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as api from './lib/api.mjs';
 import { axeViolations } from './lib/axe.mjs';
-import { assertClean, card, openBoard, waitForSeq } from './lib/browser.mjs';
+import { LIVE_MS, assertClean, card, openBoard, waitForSeq } from './lib/browser.mjs';
 import { setUp, tearDown } from './lib/harness.mjs';
 
 let env;
@@ -63,7 +63,7 @@ describe('comments', () => {
       await a.locator('#comment-body').fill('Hello from **A** 🚀');
       let t0 = Date.now();
       await a.locator('#comment-body').press('Control+Enter');
-      await comment(b, 'Hello from').locator('.comment-body strong', { hasText: 'A' }).waitFor({ timeout: 3000 });
+      await comment(b, 'Hello from').locator('.comment-body strong', { hasText: 'A' }).waitFor({ timeout: LIVE_MS });
       const addMs = Date.now() - t0;
       assert.equal(await a.inputValue('#comment-body'), '', 'the composer empties once sent');
       assert.match(await comment(b, 'Hello from').locator('.comment-author').textContent(), /admin/);
@@ -73,7 +73,7 @@ describe('comments', () => {
       await b.locator('#comment-body').fill(hostile);
       await b.click('#comment-send');
       const reply = comment(a, 'Reply');
-      await reply.waitFor({ timeout: 3000 });
+      await reply.waitFor({ timeout: LIVE_MS });
       assert.equal(await reply.locator('img, script').count(), 0, 'no element from the text');
       assert.match(await reply.locator('.comment-body').textContent(), /<img src=x onerror="window.pwned=1">/);
       assert.equal(await a.evaluate(() => window.pwned), undefined);
@@ -81,8 +81,8 @@ describe('comments', () => {
 
       // The counts: on both cards, and in both dialogs' headers.
       for (const page of [a, b]) {
-        await badge(page, task.id).filter({ hasText: '2' }).waitFor({ timeout: 3000 });
-        await page.locator('#task-comment-count', { hasText: '💬 2' }).waitFor({ timeout: 3000 });
+        await badge(page, task.id).filter({ hasText: '2' }).waitFor({ timeout: LIVE_MS });
+        await page.locator('#task-comment-count', { hasText: '💬 2' }).waitFor({ timeout: LIVE_MS });
         assert.equal(await page.textContent('#comments-heading'), 'Comments (2)');
       }
 
@@ -99,7 +99,7 @@ describe('comments', () => {
       await editor.fill('Reply, *edited*');
       t0 = Date.now();
       await editor.press('Control+Enter');
-      await comment(a, 'Reply, edited').locator('.comment-body em').waitFor({ timeout: 3000 });
+      await comment(a, 'Reply, edited').locator('.comment-body em').waitFor({ timeout: LIVE_MS });
       const editMs = Date.now() - t0;
       assert.match(await comment(a, 'Reply, edited').locator('.comment-head').textContent(), /edited/);
 
@@ -110,11 +110,11 @@ describe('comments', () => {
       await comment(a, 'Reply, edited').getByRole('button', { name: /^Delete comment by mia/ }).click();
       t0 = Date.now();
       await comment(a, 'Reply, edited').getByRole('button', { name: 'Delete', exact: true }).click();
-      await comment(b, 'Reply, edited').waitFor({ state: 'detached', timeout: 3000 });
+      await comment(b, 'Reply, edited').waitFor({ state: 'detached', timeout: LIVE_MS });
       const deleteMs = Date.now() - t0;
       for (const page of [a, b]) {
-        await badge(page, task.id).filter({ hasText: '1' }).waitFor({ timeout: 3000 });
-        await page.locator('#task-comment-count', { hasText: '💬 1' }).waitFor({ timeout: 3000 });
+        await badge(page, task.id).filter({ hasText: '1' }).waitFor({ timeout: LIVE_MS });
+        await page.locator('#task-comment-count', { hasText: '💬 1' }).waitFor({ timeout: LIVE_MS });
       }
       const thread = await api.call(url2, 'GET', `/api/tasks/${task.id}/comments`);
       assert.deepEqual(
@@ -123,7 +123,7 @@ describe('comments', () => {
       );
 
       // The history says who commented.
-      await a.locator('#history-list .kind-comment_added').first().waitFor({ timeout: 3000 });
+      await a.locator('#history-list .kind-comment_added').first().waitFor({ timeout: LIVE_MS });
 
       // The header's count takes the keyboard to the thread.
       await a.click('#task-comment-count');
@@ -157,10 +157,10 @@ describe('comments', () => {
     const page = await openBoard(env.browser, url2, { query: `?board=${board.id}`, login: vic, phone: true });
     try {
       await waitForSeq(page, added.seq);
-      await badge(page, task.id).filter({ hasText: '1' }).waitFor({ timeout: 3000 });
+      await badge(page, task.id).filter({ hasText: '1' }).waitFor({ timeout: LIVE_MS });
       await card(page, task.id).tap();
       await page.locator('#task-dialog').waitFor();
-      await comment(page, 'A long one').waitFor({ timeout: 3000 });
+      await comment(page, 'A long one').waitFor({ timeout: LIVE_MS });
       assert.equal(await page.locator('#comment-form').isVisible(), false, 'no composer for a viewer');
       assert.equal(await page.locator('#comment-list button').count(), 0, 'no Edit or Delete');
       const overflow = await page.evaluate(() => {

@@ -72,6 +72,42 @@ export async function signIn(page, { username, password }) {
   await page.waitForSelector('#login-dialog', { state: 'hidden', timeout: 20000 });
 }
 
+/**
+ * How long a change made through one node may take to show on a page of
+ * another: about 100 ms here, but on a loaded two-core CI machine a page
+ * may judge its node stalled and move to another first. These tests check
+ * that changes arrive, not how fast: loadtest/ and the logged figures do.
+ * LIVE_MS=3000 in the environment makes a slow arrival fail.
+ */
+export const LIVE_MS = Number(process.env.LIVE_MS ?? 10000);
+
+/**
+ * Waits up to LIVE_MS for `locator`; if it never shows, fails saying what
+ * each of `pages` ({name: page}) showed then: its connection header, seq
+ * and the text of `also` (a selector, e.g. a dialog's error), if any.
+ */
+export async function seenLive(locator, pages, also = null) {
+  try {
+    await locator.waitFor({ timeout: LIVE_MS });
+  } catch (err) {
+    const seen = {};
+    for (const [name, page] of Object.entries(pages)) {
+      seen[name] = await page
+        .evaluate((sel) => {
+          const text = (el) => (el && !el.hidden ? el.textContent.trim() : null);
+          return {
+            conn: text(document.getElementById('conn')),
+            seq: document.getElementById('app')?.dataset.seq,
+            also: sel ? text(document.querySelector(sel)) : null,
+          };
+        }, also)
+        .catch((e) => String(e));
+    }
+    err.message += `\nthe pages then: ${JSON.stringify(seen)}`;
+    throw err;
+  }
+}
+
 /** Wait until the page has applied every event up to `seq`. */
 export async function waitForSeq(page, seq, timeout = 10000) {
   await page.waitForFunction(

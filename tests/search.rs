@@ -1535,6 +1535,60 @@ fn a_cards_comments_are_searched_with_it_on_every_node_for_those_on_its_board() 
     });
     assert_eq!(plans, (CommentPlan::default(), CommentPlan::default()));
     assert_eq!(statements, 0, "few comments, remembered");
+
+    // A word in most comments but in none of the newest (a burst of other
+    // comments) is common all the same: a sample spread over the comments
+    // says so, and the newest comments are read rather than every comment
+    // with the word ranked. In a database of its own, to place the ids
+    // (their time) evenly: 150 comments with the word, then 50 without.
+    let id = |i: u32| format!("{i:08x}-0000-7000-8000-{i:012x}");
+    let scratch = format!("spread_{}", std::process::id());
+    let spread = block_on(async {
+        let mut conn = mysql_async::Conn::from_url(&mysql).await.unwrap();
+        conn.query_drop(format!(
+            "CREATE DATABASE {scratch}; CREATE TABLE {scratch}.comments LIKE comments"
+        ))
+        .await
+        .unwrap();
+        let rows: Vec<(String, String)> = (0..200)
+            .map(|i| {
+                let body = if i < 150 {
+                    "walrus sighting"
+                } else {
+                    "lighthouse log"
+                };
+                (id(i), format!("{body} {i}"))
+            })
+            .collect();
+        conn.exec_batch(
+            format!(
+                "INSERT INTO {scratch}.comments (id, task_id, author_id, author_name, body, \
+                 version, created_at, updated_at) VALUES (?, ?, 'ana', 'Ana', ?, 1, NOW(3), NOW(3))"
+            ),
+            rows.iter().map(|(id, body)| (id, id, body)),
+        )
+        .await
+        .unwrap();
+        conn.query_drop(format!("ANALYZE TABLE {scratch}.comments; USE {scratch}"))
+            .await
+            .unwrap();
+        let plan = Planner::new(small)
+            .comment_plan(&mut conn, &Words::parse("walrus").unwrap(), 1.0)
+            .await
+            .unwrap();
+        conn.query_drop(format!("DROP DATABASE {scratch}"))
+            .await
+            .unwrap();
+        conn.disconnect().await.unwrap();
+        plan
+    });
+    assert_eq!(
+        spread,
+        CommentPlan::Newest {
+            from: id(190),
+            window: 10
+        }
+    );
     let want: BTreeSet<String> = newest
         .iter()
         .filter(|(_, _, body)| body.contains("walrus"))

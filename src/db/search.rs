@@ -691,19 +691,11 @@ async fn nth_newest(
     Ok(tx.exec_first(sql, (n as u64 - 1,)).await?)
 }
 
-/// How many rows of `table` from id `from` on have each of `words` in
-/// their text (by regular expression: [`pattern`]).
-async fn hits_since(
-    tx: &mut impl Queryable,
-    table: Table,
-    words: &Words,
-    from: String,
-) -> Result<Vec<u64>, DbError> {
-    let mut sql = Sql::new();
-    let mut params: Vec<Value> = Vec::new();
-    sql.push("SELECT ");
-    for (i, word) in words.0.iter().enumerate() {
-        sql.push(if i == 0 { "CAST(SUM(" } else { ", CAST(SUM(" });
+/// Pushes, for each of `words`, how many rows have it in their text
+/// (by regular expression: [`pattern`]), each after `, `.
+fn push_counts(sql: &mut Sql, params: &mut Vec<Value>, table: Table, words: &Words) {
+    for word in &words.0 {
+        sql.push(", CAST(SUM(");
         for (j, text) in table.texts().iter().enumerate() {
             sql.push(if j == 0 { "" } else { " OR " });
             sql.push(text);
@@ -712,17 +704,41 @@ async fn hits_since(
         }
         sql.push(") AS UNSIGNED)");
     }
-    sql.push(" FROM ");
-    sql.push(table.name());
-    sql.push(" WHERE id >= ?");
-    params.push(from.into());
+}
+
+/// Reads the row of counts a statement of [`push_counts`] answers, after
+/// the count of rows read: (rows read, count of each word).
+async fn counts(
+    tx: &mut impl Queryable,
+    sql: Sql,
+    params: Vec<Value>,
+    words: &Words,
+) -> Result<(u64, Vec<u64>), DbError> {
     let row: mysql_async::Row = tx
         .exec_first(sql.into_string(), params)
         .await?
         .ok_or_else(|| DbError::Corrupt("an aggregate without a row".into()))?;
-    Ok((0..words.0.len())
-        .map(|i| row.get::<Option<u64>, _>(i).flatten().unwrap_or(0))
-        .collect())
+    let count = |i: usize| row.get::<Option<u64>, _>(i).flatten().unwrap_or(0);
+    Ok((count(0), (1..=words.0.len()).map(count).collect()))
+}
+
+/// How many rows of `table` from id `from` on have each of `words` in
+/// their text.
+async fn hits_since(
+    tx: &mut impl Queryable,
+    table: Table,
+    words: &Words,
+    from: String,
+) -> Result<Vec<u64>, DbError> {
+    let mut sql = Sql::new();
+    let mut params: Vec<Value> = Vec::new();
+    sql.push("SELECT COUNT(*)");
+    push_counts(&mut sql, &mut params, table, words);
+    sql.push(" FROM ");
+    sql.push(table.name());
+    sql.push(" WHERE id >= ?");
+    params.push(from.into());
+    Ok(counts(tx, sql, params, words).await?.1)
 }
 
 /// Points of the table's id range the spread sample starts at.
@@ -731,13 +747,13 @@ const SPREAD_POINTS: usize = 20;
 /// Runs of tasks by id: where each starts and ends (`None`: the table's end).
 type Runs = Vec<(String, Option<String>)>;
 
-/// Where the runs of a sample spread over the whole table start and end
-/// (`None`: the table's end): [`SPREAD_POINTS`] evenly spaced points of
-/// the id range (ids are UUIDv7: points in time), half of `probe` tasks in
-/// all. Empty for an empty table. Reads index ranges by primary key.
-async fn spread_runs(tx: &mut impl Queryable, probe: usize) -> Result<Runs, DbError> {
+/// Where the runs of a sample spread over the whole of `table` start and
+/// end (`None`: the table's end): [`SPREAD_POINTS`] evenly spaced points
+/// of the id range (ids are UUIDv7: points in time), half of `probe` rows
+/// in all. Empty for an empty table. Reads index ranges by primary key.
+async fn spread_runs(tx: &mut impl Queryable, table: Table, probe: usize) -> Result<Runs, DbError> {
     let ends: Option<(Option<String>, Option<String>)> = tx
-        .exec_first("SELECT MIN(id), MAX(id) FROM tasks", ())
+        .exec_first(format!("SELECT MIN(id), MAX(id) FROM {}", table.name()), ())
         .await?;
     let Some((Some(lo), Some(hi))) = ends else {
         return Ok(Vec::new());
@@ -756,21 +772,24 @@ async fn spread_runs(tx: &mut impl Queryable, probe: usize) -> Result<Runs, DbEr
     let mut params: Vec<Value> = Vec::new();
     for (i, point) in points.iter().enumerate() {
         sql.push(if i == 0 { "" } else { " UNION ALL " });
-        sql.push("SELECT (SELECT id FROM tasks WHERE id >= ? ORDER BY id LIMIT 1 OFFSET ?)");
+        sql.push("SELECT (SELECT id FROM ");
+        sql.push(table.name());
+        sql.push(" WHERE id >= ? ORDER BY id LIMIT 1 OFFSET ?)");
         params.extend([point.clone().into(), (per_point as u64 - 1).into()]);
     }
     let ends: Vec<Option<String>> = tx.exec(sql.into_string(), params).await?;
     Ok(points.into_iter().zip(ends).collect())
 }
 
-/// How many tasks of the spread sample (`runs`, [`spread_runs`]) have each
-/// word, and how many tasks the sample holds. The newest tasks alone can
-/// mislead: a burst of new cards with other words (an import, a load
-/// test) made every word look rare, and the FULLTEXT index then ranked a
-/// word in a third of a million tasks (1.7 s). Nothing with the text is
-/// sorted or put in a temporary table.
+/// How many rows of `table`'s spread sample (`runs`, [`spread_runs`])
+/// have each word, and how many rows the sample holds. The newest rows
+/// alone can mislead: a burst of new cards with other words (an import,
+/// a load test) made every word look rare, and the FULLTEXT index then
+/// ranked a word in a third of a million tasks (1.7 s). Nothing with the
+/// text is sorted or put in a temporary table.
 async fn spread_hits(
     tx: &mut impl Queryable,
+    table: Table,
     words: &Words,
     runs: &Runs,
 ) -> Result<(Vec<u64>, u64), DbError> {
@@ -780,11 +799,10 @@ async fn spread_hits(
     let mut sql = Sql::new();
     let mut params: Vec<Value> = Vec::new();
     sql.push("SELECT COUNT(*)");
-    for word in &words.0 {
-        sql.push(", CAST(SUM(title REGEXP ? OR description REGEXP ?) AS UNSIGNED)");
-        params.extend([pattern(word).into(), pattern(word).into()]);
-    }
-    sql.push(" FROM tasks WHERE ");
+    push_counts(&mut sql, &mut params, table, words);
+    sql.push(" FROM ");
+    sql.push(table.name());
+    sql.push(" WHERE ");
     for (i, (point, end)) in runs.iter().enumerate() {
         sql.push(if i == 0 { "" } else { " OR " });
         match end {
@@ -792,21 +810,14 @@ async fn spread_hits(
                 sql.push("id BETWEEN ? AND ?");
                 params.extend([point.clone().into(), end.clone().into()]);
             }
-            // Fewer than a run's tasks after it: those.
+            // Fewer than a run's rows after it: those.
             None => {
                 sql.push("id >= ?");
                 params.push(point.clone().into());
             }
         }
     }
-    let row: mysql_async::Row = tx
-        .exec_first(sql.into_string(), params)
-        .await?
-        .ok_or_else(|| DbError::Corrupt("an aggregate without a row".into()))?;
-    let sampled: u64 = row.get::<Option<u64>, _>(0).flatten().unwrap_or(0);
-    let hits = (0..words.0.len())
-        .map(|i| row.get::<Option<u64>, _>(i + 1).flatten().unwrap_or(0))
-        .collect();
+    let (sampled, hits) = counts(tx, sql, params, words).await?;
     Ok((hits, sampled))
 }
 
@@ -848,8 +859,7 @@ const KNOWN_STARTS: usize = 64;
 /// rows' text by regular expression (about 10 ms on a million tasks); the
 /// words people search repeat, so most searches measure nothing, and a
 /// search of rare words then asks MySQL only for its page. The cards and
-/// the comments are measured apart, the same way (the cards also on a
-/// sample spread over their table). One per node, in the API's state;
+/// the comments are measured apart, the same way. One per node, in the API's state;
 /// bounded by [`KNOWN_WORDS`] words and [`KNOWN_STARTS`] starts a table.
 pub struct Planner {
     sizes: Sizes,
@@ -860,8 +870,6 @@ pub struct Planner {
 struct Known {
     tasks: Seen,
     comments: Seen,
-    /// Where the cards' spread sample lies ([`spread_runs`]).
-    runs: Option<(Runs, Instant)>,
 }
 
 impl Known {
@@ -881,6 +889,8 @@ struct Seen {
     starts: HashMap<usize, (Option<String>, Instant)>,
     /// InnoDB's estimate of the rows.
     rows: Option<(u64, Instant)>,
+    /// Where the spread sample lies ([`spread_runs`]).
+    runs: Option<(Runs, Instant)>,
 }
 
 impl Planner {
@@ -920,8 +930,8 @@ impl Planner {
 
     /// How a new search of `words` reads the comments (see [`search`]):
     /// through their FULLTEXT index, the words common among them (about
-    /// [`Sizes::common_matches`] comments or more, by their share of the
-    /// [`Sizes::probe`] newest comments) checked on its rows; or, every
+    /// [`Sizes::common_matches`] comments or more, measured as the cards'
+    /// words are) checked on its rows; or, every
     /// word common, only the newest comments, as many as hold about
     /// [`Sizes::newest_matches`] matches on boards holding `visible` of
     /// the cards (at most [`Sizes::window`]). Fewer than
@@ -1022,8 +1032,8 @@ impl Planner {
     }
 
     /// Each of `words` measured on `table`: its share of the
-    /// [`Sizes::probe`] newest rows, and of the cards' spread sample too;
-    /// `None` when there are fewer than [`Sizes::window`] rows (the index
+    /// [`Sizes::probe`] newest rows and of a sample spread over the table
+    /// (the greater says how many rows have it); `None` when there are fewer than [`Sizes::window`] rows (the index
     /// reads little whatever the words). Where the newest rows start, the
     /// table's estimated rows and where the spread sample lies are read at
     /// most [`START_FOR`] (the sample: [`KNOWN_FOR`]) ago: measuring a word
@@ -1044,15 +1054,8 @@ impl Planner {
             .ok_or_else(|| DbError::Corrupt(format!("fewer {} than a moment ago", table.name())))?;
         let newest = hits_since(tx, table, words, probe).await?;
         let rows = self.rows(tx, table).await?.max(sizes.window as u64);
-        let (spread, sampled) = match table {
-            Table::Tasks => {
-                let runs = self.spread_runs(tx).await?;
-                spread_hits(tx, words, &runs).await?
-            }
-            // The newest comments only: a comment is not found by the
-            // cards' sample, and the newest have the words people search.
-            Table::Comments => (vec![0; words.0.len()], 0),
-        };
+        let runs = self.spread_runs(tx, table).await?;
+        let (spread, sampled) = spread_hits(tx, table, words, &runs).await?;
         let measures = newest
             .iter()
             .zip(spread)
@@ -1089,14 +1092,14 @@ impl Planner {
         Ok(rows)
     }
 
-    /// [`spread_runs`], as read at most [`KNOWN_FOR`] ago.
-    async fn spread_runs(&self, tx: &mut impl Queryable) -> Result<Runs, DbError> {
+    /// [`spread_runs`] of `table`, as read at most [`KNOWN_FOR`] ago.
+    async fn spread_runs(&self, tx: &mut impl Queryable, table: Table) -> Result<Runs, DbError> {
         let now = Instant::now();
-        if let Some(runs) = fresh(self.lock().runs.as_ref(), now, KNOWN_FOR) {
+        if let Some(runs) = fresh(self.lock().of(table).runs.as_ref(), now, KNOWN_FOR) {
             return Ok(runs);
         }
-        let runs = spread_runs(tx, self.sizes.probe).await?;
-        self.lock().runs = Some((runs.clone(), now));
+        let runs = spread_runs(tx, table, self.sizes.probe).await?;
+        self.lock().of(table).runs = Some((runs.clone(), now));
         Ok(runs)
     }
 
@@ -1199,9 +1202,9 @@ fn window_for(share: f64, sizes: Sizes) -> usize {
 ///
 /// A match has every word, each as a word or the start of one, in its
 /// title or description, or in one of its comments (a comment counts
-/// [`COMMENT_WEIGHT`] of its relevance). Whether a word is common is
-/// measured on the cards' text: a word rare in cards but in very many
-/// comments costs what the comments index reads of it. How the matches
+/// [`COMMENT_WEIGHT`] of its relevance). The comments are read by a
+/// plan of their own ([`CommentPlan`], [`Planner::comment_plan`]), chosen
+/// the same way from how common the words are among them. How the matches
 /// are ranked depends on how common the words are, measured on the
 /// [`PROBE`] newest tasks and a sample spread over the table when a search
 /// first has the word (the [`Planner`] remembers it for [`KNOWN_FOR`];

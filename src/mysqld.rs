@@ -158,6 +158,13 @@ impl PrivateMysql {
     /// connections (after [`PrivateMysql::kill`] or [`PrivateMysql::stop`]).
     pub fn spawn(&mut self) -> Result<(), String> {
         let d = &self.datadir;
+        // Its own tmpdir: MariaDB deletes every `#sql*` file of its tmpdir
+        // when it starts, which in a shared `/tmp` took the temporary
+        // tables of every other private server running (tests side by
+        // side, a demo beside them).
+        let tmpdir = tmpdir_of(d);
+        std::fs::create_dir_all(&tmpdir)
+            .map_err(|e| format!("creating {}: {e}", tmpdir.display()))?;
         let mut command = Command::new(&self.binary);
         command
             .arg("--no-defaults")
@@ -167,6 +174,7 @@ impl PrivateMysql {
             .arg("--bind-address=127.0.0.1")
             .arg(format!("--pid-file={}", d.join("mysqld.pid").display()))
             .arg(format!("--log-error={}", d.join("error.log").display()))
+            .arg(format!("--tmpdir={}", tmpdir.display()))
             .arg(format!(
                 "--innodb-buffer-pool-size={}",
                 self.options.buffer_pool
@@ -289,6 +297,14 @@ impl Drop for PrivateMysql {
     fn drop(&mut self) {
         self.stop(Duration::from_secs(30));
     }
+}
+
+/// The temporary files' directory of the server on `datadir`: beside it,
+/// not in it, where MariaDB would take it for a database.
+fn tmpdir_of(datadir: &Path) -> PathBuf {
+    let mut name = datadir.file_name().unwrap_or_default().to_os_string();
+    name.push("-tmp");
+    datadir.with_file_name(name)
 }
 
 /// An initialized data directory under `root` to copy new servers from

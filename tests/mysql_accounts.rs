@@ -358,3 +358,39 @@ fn a_node_whose_account_has_no_ddl_rights_runs_on_a_migrated_schema() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+/// A private server starting never deletes another's temporary tables.
+/// MariaDB deletes every `#sql*` file of its tmpdir when it starts; with
+/// `/tmp` shared, a test's server starting beside another took the other's
+/// on-disk temporary tables (a migration then failed with "Error on delete
+/// of '/tmp/#sql-temptable-…' (Errcode: 2)"). Each server has its own.
+#[test]
+fn a_private_server_starting_leaves_anothers_temporary_tables_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = mysqld::template(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")))
+        .expect("a MariaDB template data directory");
+    let options = || ServerOptions {
+        template: Some(template.clone()),
+        ..ServerOptions::on_port(mysqld::free_port())
+    };
+    let first =
+        PrivateMysql::start(&dir.path().join("first"), options()).expect("a private MariaDB");
+    runtime().block_on(async {
+        let mut conn = mysql_async::Conn::from_url(first.url("mysql"))
+            .await
+            .unwrap();
+        conn.query_drop("CREATE TEMPORARY TABLE held (x INT) ENGINE = Aria")
+            .await
+            .unwrap();
+        conn.query_drop("INSERT INTO held VALUES (1)")
+            .await
+            .unwrap();
+        let second = PrivateMysql::start(&dir.path().join("second"), options())
+            .expect("a second private MariaDB");
+        conn.query_drop("DROP TEMPORARY TABLE held")
+            .await
+            .expect("the first server's temporary table is still whole");
+        conn.disconnect().await.unwrap();
+        drop(second);
+    });
+}

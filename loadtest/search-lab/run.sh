@@ -23,14 +23,14 @@ if [ -n "${STOP:-}" ]; then
   exit 0
 fi
 if ! m -e 'SELECT 1' >/dev/null 2>&1; then
-  mkdir -p "$dir"
+  mkdir -p "$dir" "$dir/tmp"  # its own tmpdir: a starting MariaDB deletes every #sql* file there
   [ -d "$dir/data/mysql" ] || mariadb-install-db --no-defaults --datadir="$dir/data" \
     --auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1
   user=()
   [ "$(id -u)" = 0 ] && user=(--user=root)
   setsid /usr/sbin/mariadbd --no-defaults --datadir="$dir/data" --socket="$dir/mysqld.sock" \
     --port="$port" --bind-address=127.0.0.1 --pid-file="$dir/mysqld.pid" \
-    --log-error="$dir/error.log" --innodb-buffer-pool-size=512M \
+    --log-error="$dir/error.log" --tmpdir="$dir/tmp" --innodb-buffer-pool-size=512M \
     --innodb-flush-log-at-trx-commit=2 --skip-log-bin --skip-name-resolve \
     --character-set-server=utf8mb4 "${user[@]}" </dev/null >/dev/null 2>&1 &
   for _ in $(seq 100); do m -e 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.2; done

@@ -691,56 +691,6 @@ async fn nth_newest(
     Ok(tx.exec_first(sql, (n as u64 - 1,)).await?)
 }
 
-/// Pushes, for each of `words`, how many rows have it in their text
-/// (by regular expression: [`pattern`]), each after `, `.
-fn push_counts(sql: &mut Sql, params: &mut Vec<Value>, table: Table, words: &Words) {
-    for word in &words.0 {
-        sql.push(", CAST(SUM(");
-        for (j, text) in table.texts().iter().enumerate() {
-            sql.push(if j == 0 { "" } else { " OR " });
-            sql.push(text);
-            sql.push(" REGEXP ?");
-            params.push(pattern(word).into());
-        }
-        sql.push(") AS UNSIGNED)");
-    }
-}
-
-/// Reads the row of counts a statement of [`push_counts`] answers, after
-/// the count of rows read: (rows read, count of each word).
-async fn counts(
-    tx: &mut impl Queryable,
-    sql: Sql,
-    params: Vec<Value>,
-    words: &Words,
-) -> Result<(u64, Vec<u64>), DbError> {
-    let row: mysql_async::Row = tx
-        .exec_first(sql.into_string(), params)
-        .await?
-        .ok_or_else(|| DbError::Corrupt("an aggregate without a row".into()))?;
-    let count = |i: usize| row.get::<Option<u64>, _>(i).flatten().unwrap_or(0);
-    Ok((count(0), (1..=words.0.len()).map(count).collect()))
-}
-
-/// How many rows of `table` from id `from` on have each of `words` in
-/// their text.
-async fn hits_since(
-    tx: &mut impl Queryable,
-    table: Table,
-    words: &Words,
-    from: String,
-) -> Result<Vec<u64>, DbError> {
-    let mut sql = Sql::new();
-    let mut params: Vec<Value> = Vec::new();
-    sql.push("SELECT COUNT(*)");
-    push_counts(&mut sql, &mut params, table, words);
-    sql.push(" FROM ");
-    sql.push(table.name());
-    sql.push(" WHERE id >= ?");
-    params.push(from.into());
-    Ok(counts(tx, sql, params, words).await?.1)
-}
-
 /// Points of the table's id range the spread sample starts at.
 const SPREAD_POINTS: usize = 20;
 
@@ -781,13 +731,10 @@ async fn spread_runs(tx: &mut impl Queryable, table: Table, probe: usize) -> Res
     Ok(points.into_iter().zip(ends).collect())
 }
 
-/// How many rows of `table`'s spread sample (`runs`, [`spread_runs`])
-/// have each word, and how many rows the sample holds. The newest rows
-/// alone can mislead: a burst of new cards with other words (an import,
-/// a load test) made every word look rare, and the FULLTEXT index then
-/// ranked a word in a third of a million tasks (1.7 s). Nothing with the
-/// text is sorted or put in a temporary table.
-async fn spread_hits(
+/// How many rows of `table` in `runs` (the spread sample, [`spread_runs`],
+/// or the newest rows) have each word, and how many rows they hold.
+/// Nothing with the text is sorted or put in a temporary table.
+async fn hits(
     tx: &mut impl Queryable,
     table: Table,
     words: &Words,
@@ -799,7 +746,16 @@ async fn spread_hits(
     let mut sql = Sql::new();
     let mut params: Vec<Value> = Vec::new();
     sql.push("SELECT COUNT(*)");
-    push_counts(&mut sql, &mut params, table, words);
+    for word in &words.0 {
+        sql.push(", CAST(SUM(");
+        for (j, text) in table.texts().iter().enumerate() {
+            sql.push(if j == 0 { "" } else { " OR " });
+            sql.push(text);
+            sql.push(" REGEXP ?");
+            params.push(pattern(word).into());
+        }
+        sql.push(") AS UNSIGNED)");
+    }
     sql.push(" FROM ");
     sql.push(table.name());
     sql.push(" WHERE ");
@@ -810,15 +766,19 @@ async fn spread_hits(
                 sql.push("id BETWEEN ? AND ?");
                 params.extend([point.clone().into(), end.clone().into()]);
             }
-            // Fewer than a run's rows after it: those.
+            // To the end: the newest rows, or a last run shorter than the others.
             None => {
                 sql.push("id >= ?");
                 params.push(point.clone().into());
             }
         }
     }
-    let (sampled, hits) = counts(tx, sql, params, words).await?;
-    Ok((hits, sampled))
+    let row: mysql_async::Row = tx
+        .exec_first(sql.into_string(), params)
+        .await?
+        .ok_or_else(|| DbError::Corrupt("an aggregate without a row".into()))?;
+    let count = |i: usize| row.get::<Option<u64>, _>(i).flatten().unwrap_or(0);
+    Ok(((1..=words.0.len()).map(count).collect(), count(0)))
 }
 
 /// What a search learnt of a word: whether it is common (in about
@@ -1033,8 +993,12 @@ impl Planner {
 
     /// Each of `words` measured on `table`: its share of the
     /// [`Sizes::probe`] newest rows and of a sample spread over the table
-    /// (the greater says how many rows have it); `None` when there are fewer than [`Sizes::window`] rows (the index
-    /// reads little whatever the words). Where the newest rows start, the
+    /// (the greater says how many rows have it: a burst of new cards with
+    /// other words, an import or a load test, made every word look rare
+    /// among the newest, and the FULLTEXT index then ranked a word in a
+    /// third of a million tasks, 1.7 s); `None` when there are fewer than
+    /// [`Sizes::window`] rows (the index reads little whatever the
+    /// words). Where the newest rows start, the
     /// table's estimated rows and where the spread sample lies are read at
     /// most [`START_FOR`] (the sample: [`KNOWN_FOR`]) ago: measuring a word
     /// asks MySQL for the words alone.
@@ -1052,10 +1016,11 @@ impl Planner {
             .nth_newest(tx, table, sizes.probe)
             .await?
             .ok_or_else(|| DbError::Corrupt(format!("fewer {} than a moment ago", table.name())))?;
-        let newest = hits_since(tx, table, words, probe).await?;
+        // The newest rows: one run, from the probe's start to the end.
+        let (newest, _) = hits(tx, table, words, &vec![(probe, None)]).await?;
         let rows = self.rows(tx, table).await?.max(sizes.window as u64);
         let runs = self.spread_runs(tx, table).await?;
-        let (spread, sampled) = spread_hits(tx, table, words, &runs).await?;
+        let (spread, sampled) = hits(tx, table, words, &runs).await?;
         let measures = newest
             .iter()
             .zip(spread)

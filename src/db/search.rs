@@ -819,8 +819,9 @@ const KNOWN_STARTS: usize = 64;
 /// rows' text by regular expression (about 10 ms on a million tasks); the
 /// words people search repeat, so most searches measure nothing, and a
 /// search of rare words then asks MySQL only for its page. The cards and
-/// the comments are measured apart, the same way. One per node, in the API's state;
-/// bounded by [`KNOWN_WORDS`] words and [`KNOWN_STARTS`] starts a table.
+/// the comments are measured apart, the same way. One per node, in the
+/// API's state; bounded by [`KNOWN_WORDS`] words and [`KNOWN_STARTS`]
+/// starts a table.
 pub struct Planner {
     sizes: Sizes,
     known: Mutex<Known>,
@@ -891,11 +892,11 @@ impl Planner {
     /// How a new search of `words` reads the comments (see [`search`]):
     /// through their FULLTEXT index, the words common among them (about
     /// [`Sizes::common_matches`] comments or more, measured as the cards'
-    /// words are) checked on its rows; or, every
-    /// word common, only the newest comments, as many as hold about
-    /// [`Sizes::newest_matches`] matches on boards holding `visible` of
-    /// the cards (at most [`Sizes::window`]). Fewer than
-    /// [`Sizes::window`] comments: the index, whatever the words.
+    /// words are) checked on its rows; or, every word common, only the
+    /// newest comments, as many as hold about [`Sizes::newest_matches`]
+    /// matches on boards holding `visible` of the cards (at most
+    /// [`Sizes::window`]). Fewer than [`Sizes::window`] comments: the
+    /// index, whatever the words.
     pub async fn comment_plan(
         &self,
         tx: &mut impl Queryable,
@@ -998,10 +999,10 @@ impl Planner {
     /// among the newest, and the FULLTEXT index then ranked a word in a
     /// third of a million tasks, 1.7 s); `None` when there are fewer than
     /// [`Sizes::window`] rows (the index reads little whatever the
-    /// words). Where the newest rows start, the
-    /// table's estimated rows and where the spread sample lies are read at
-    /// most [`START_FOR`] (the sample: [`KNOWN_FOR`]) ago: measuring a word
-    /// asks MySQL for the words alone.
+    /// words). Where the newest rows start, the table's estimated rows and
+    /// where the spread sample lies are read at most [`START_FOR`] (the
+    /// sample: [`KNOWN_FOR`]) ago: measuring a word asks MySQL for the
+    /// words alone.
     async fn measure(
         &self,
         tx: &mut impl Queryable,
